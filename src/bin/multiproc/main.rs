@@ -1,0 +1,2 @@
+//! The `multiproc` command: `bench` (cross-process measurements) and `shm` (named segments).
+fn main() {}

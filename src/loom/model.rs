@@ -1,0 +1,88 @@
+//! The loom back end: loom's atomics and cells, plus a model of the kernel futex.
+//!
+//! The model keeps one FIFO queue of sleeping waiters under one loom `Mutex`, which plays the
+//! kernel's hash-bucket lock: `wait` compares the word and enqueues atomically with respect to
+//! `wake`, exactly as the kernel does. A sleeper leaves the queue only when a `wake` on its
+//! address removes it, so a missing wake-up leaves a thread blocked forever, which loom reports
+//! as a deadlock. A timed wait returns `TimedOut` at once: loom has no clock, and this makes
+//! every model explore the time-out branch.
+
+pub(crate) mod atomic {
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+}
+
+pub(crate) mod hint {
+    pub(crate) use loom::hint::spin_loop;
+}
+
+pub(crate) mod cell {
+    pub(crate) use loom::cell::UnsafeCell;
+}
+
+pub(crate) mod futex {
+    use super::atomic::{AtomicU32, Ordering::SeqCst};
+    use crate::sys::clock::Deadline;
+    use loom::sync::{Condvar, Mutex};
+
+    pub(crate) use crate::sys::futex::TimedOut;
+
+    struct Table {
+        queue: Mutex<Queue>,
+        cv: Condvar,
+    }
+
+    struct Queue {
+        next_ticket: u64,
+        sleepers: Vec<(usize, u64)>,
+    }
+
+    loom::lazy_static! {
+        static ref TABLE: Table = Table {
+            queue: Mutex::new(Queue { next_ticket: 0, sleepers: Vec::new() }),
+            cv: Condvar::new(),
+        };
+    }
+
+    fn addr(word: &AtomicU32) -> usize {
+        word as *const AtomicU32 as usize
+    }
+
+    /// Model of `FUTEX_WAIT`: sleeps while `*word == expected` until a `wake` picks us.
+    pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) -> Result<(), TimedOut> {
+        let mut q = TABLE.queue.lock().unwrap();
+        // SeqCst: the kernel's check is ordered after a full barrier (futex_wait_setup's smp_mb),
+        // pairing with the waker's store-then-wake.
+        if word.load(SeqCst) != expected {
+            return Ok(());
+        }
+        if deadline.is_some() {
+            return Err(TimedOut);
+        }
+        let me = q.next_ticket;
+        q.next_ticket += 1;
+        q.sleepers.push((addr(word), me));
+        while q.sleepers.iter().any(|&(_, t)| t == me) {
+            q = TABLE.cv.wait(q).unwrap();
+        }
+        Ok(())
+    }
+
+    /// Model of `FUTEX_WAKE`: wakes up to `n` sleepers on `word`, oldest first.
+    pub(crate) fn wake(word: &AtomicU32, n: u32) -> u32 {
+        let mut q = TABLE.queue.lock().unwrap();
+        let a = addr(word);
+        let mut woken = 0;
+        q.sleepers.retain(|&(wa, _)| {
+            if wa == a && woken < n {
+                woken += 1;
+                false
+            } else {
+                true
+            }
+        });
+        if woken > 0 {
+            TABLE.cv.notify_all();
+        }
+        woken
+    }
+}

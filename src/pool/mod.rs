@@ -1,0 +1,2 @@
+//! The process pool: `Pool`, `AsyncResult`, map / imap / imap_unordered / starmap / apply.
+#![forbid(unsafe_code)]

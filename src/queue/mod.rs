@@ -1,0 +1,3 @@
+//! Queues and pipes in shared memory: the SPSC byte ring (`ring.rs`), `Pipe`/`Connection`
+//! (`pipe.rs`), `wait` over several connections (`wait.rs`), the lock-free `ArrayQueue`
+//! (`array_queue.rs`), and `Queue`/`SimpleQueue`/`JoinableQueue` (`queue.rs`).

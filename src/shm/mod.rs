@@ -1,0 +1,22 @@
+//! Shared-memory segments: anonymous (shared with children forked later) and named (for
+//! unrelated processes), each with a validated header, a bump allocator for the small objects
+//! that live in it, and the [`ShmSafe`] marker for what user data may live there.
+//!
+//! Shared memory is untrusted input: a crashed or buggy peer can leave any bytes in it. Every
+//! offset and length read from a segment is checked against the mapping before use, and opening
+//! a segment whose header is garbage returns a [`ShmError`], never undefined behaviour.
+
+mod arena;
+mod error;
+mod header;
+mod name;
+mod segment;
+mod shm_safe;
+
+pub use error::ShmError;
+pub use segment::{list_named, NamedSegmentInfo, Segment};
+pub use shm_safe::ShmSafe;
+
+pub(crate) use arena::alloc_default;
+pub(crate) use header::{validate_header, HEADER_LEN};
+pub(crate) use segment::{ShmObject, ShmRef};

@@ -1,0 +1,22 @@
+//! Synchronization primitives in shared memory: `Lock`, `RLock`, `Condition`, `Value`, `Array`
+//! (robust pthread mutexes), and `Semaphore`, `BoundedSemaphore`, `Event`, `Barrier` (our own
+//! futex state machines in `raw/`).
+//!
+//! Files: `mutex.rs` (Lock, RLock, guards, LockError), `condition.rs`, `value.rs` (Value, Array),
+//! `semaphore.rs`, `event.rs`, `barrier.rs`; futex state machines and their loom models live in
+//! `raw/`.
+
+mod barrier;
+mod condition;
+mod event;
+mod mutex;
+pub(crate) mod raw;
+mod semaphore;
+mod value;
+
+pub use barrier::*;
+pub use condition::*;
+pub use event::*;
+pub use mutex::*;
+pub use semaphore::*;
+pub use value::*;

@@ -1,0 +1,244 @@
+//! Processes: fork, exit, wait, pidfd, signals, process groups, parent-death signal, CPU affinity.
+#![allow(clippy::disallowed_methods)]
+
+use super::clock::Deadline;
+use super::{cvt, cvt_r};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// Which side of a `fork` we are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fork {
+    /// In the parent; the child's pid.
+    Parent(libc::pid_t),
+    /// In the child.
+    Child,
+}
+
+/// Creates a child process ([fork(2)](https://man7.org/linux/man-pages/man2/fork.2.html)).
+///
+/// # Safety
+/// In a multi-threaded parent, the child has only the forking thread; every lock another thread
+/// held at the fork stays locked forever in the child. The caller must make sure the child
+/// either only calls async-signal-safe functions until it `exec`s or `_exit`s, or knows that no
+/// lock it needs (the allocator's, stdout's, …) can have been held by another thread.
+pub(crate) unsafe fn fork() -> io::Result<Fork> {
+    // SAFETY: the caller upholds the contract above.
+    let pid = cvt(unsafe { libc::fork() })?;
+    Ok(if pid == 0 { Fork::Child } else { Fork::Parent(pid) })
+}
+
+/// Ends this process at once with `code`, running no destructors, atexit handlers or stdio
+/// flushes ([_exit(2)](https://man7.org/linux/man-pages/man2/_exit.2.html)).
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is async-signal-safe and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// This process's id.
+pub(crate) fn getpid() -> libc::pid_t {
+    // SAFETY: getpid cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// The parent's process id (1 or a subreaper once the parent has died).
+pub(crate) fn getppid() -> libc::pid_t {
+    // SAFETY: getppid cannot fail.
+    unsafe { libc::getppid() }
+}
+
+/// How a waited-for child ended, as the raw `waitpid` status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitStatus {
+    /// Exited with this code.
+    Exited(i32),
+    /// Killed by this signal.
+    Signaled(i32),
+}
+
+fn decode(status: libc::c_int) -> WaitStatus {
+    if libc::WIFEXITED(status) {
+        WaitStatus::Exited(libc::WEXITSTATUS(status))
+    } else {
+        WaitStatus::Signaled(libc::WTERMSIG(status))
+    }
+}
+
+/// Reaps `pid`, blocking until it ends ([waitpid(2)](https://man7.org/linux/man-pages/man2/waitpid.2.html)).
+pub(crate) fn waitpid_blocking(pid: libc::pid_t) -> io::Result<WaitStatus> {
+    let mut status = 0;
+    // SAFETY: `status` is writable; `pid` is our child.
+    cvt_r(|| unsafe { libc::waitpid(pid, &mut status, 0) })?;
+    Ok(decode(status))
+}
+
+/// Reaps `pid` if it has ended; `None` while it runs.
+pub(crate) fn waitpid_nohang(pid: libc::pid_t) -> io::Result<Option<WaitStatus>> {
+    let mut status = 0;
+    // SAFETY: `status` is writable; `pid` is our child.
+    let r = cvt_r(|| unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) })?;
+    Ok(if r == 0 { None } else { Some(decode(status)) })
+}
+
+/// Opens a pidfd for `pid` ([pidfd_open(2)](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)):
+/// a descriptor that becomes readable (`POLLIN`) when the process ends, and that names this
+/// process and no other even after its pid is reused.
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags, and returns a new descriptor or -1.
+    let fd = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: a fresh descriptor that nothing else owns; pidfd_open sets O_CLOEXEC itself.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Sends `sig` to the process behind `pidfd` ([pidfd_send_signal(2)](https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html)).
+/// `ESRCH` means the process has already ended (it may still be unreaped).
+pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
+    // SAFETY: a null siginfo makes the kernel fill in the same info as kill(2).
+    cvt(unsafe {
+        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0)
+    })
+    .map(drop)
+}
+
+/// Sends `sig` to a process ([kill(2)](https://man7.org/linux/man-pages/man2/kill.2.html)).
+pub(crate) fn kill(pid: libc::pid_t, sig: i32) -> io::Result<()> {
+    // SAFETY: kill has no memory arguments.
+    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// Sends `sig` to every process in process group `pgid`.
+pub(crate) fn killpg(pgid: libc::pid_t, sig: i32) -> io::Result<()> {
+    // SAFETY: killpg has no memory arguments.
+    cvt(unsafe { libc::killpg(pgid, sig) }).map(drop)
+}
+
+/// Puts process `pid` (0: this one) into process group `pgid` (0: a new group named after it).
+pub(crate) fn setpgid(pid: libc::pid_t, pgid: libc::pid_t) -> io::Result<()> {
+    // SAFETY: setpgid has no memory arguments.
+    cvt(unsafe { libc::setpgid(pid, pgid) }).map(drop)
+}
+
+/// Asks the kernel to send `sig` to this process when the thread that forked it ends
+/// ([prctl(2)](https://man7.org/linux/man-pages/man2/prctl.2.html), `PR_SET_PDEATHSIG`).
+pub(crate) fn set_parent_death_signal(sig: i32) -> io::Result<()> {
+    // SAFETY: PR_SET_PDEATHSIG takes the signal number as its only argument.
+    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// Waits until `fd` is readable or `deadline` passes; `Ok(true)` when readable.
+/// `EINTR` is retried against the same deadline.
+pub(crate) fn poll_readable(fd: BorrowedFd<'_>, deadline: Option<Deadline>) -> io::Result<bool> {
+    loop {
+        let timeout_ms: libc::c_int = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.remaining();
+                // Round up so that we never wake a hair early and spin.
+                let ms = left.as_nanos().div_ceil(1_000_000);
+                ms.min(i32::MAX as u128) as libc::c_int
+            }
+        };
+        let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: `pfd` is one valid, writable pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if r > 0 {
+            return Ok(true);
+        }
+        match deadline {
+            Some(d) if d.has_passed() => return Ok(false),
+            _ => continue,
+        }
+    }
+}
+
+/// Pins the calling thread (and so a single-threaded process) to one CPU.
+pub(crate) fn pin_to_cpu(cpu: usize) -> io::Result<()> {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    if cpu >= 8 * std::mem::size_of::<libc::cpu_set_t>() {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: `cpu` is below the set's capacity (checked above).
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t of the size we pass; pid 0 is the calling thread.
+    cvt(unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) }).map(drop)
+}
+
+/// Lets the calling thread run on every CPU again.
+pub(crate) fn unpin() -> io::Result<()> {
+    // SAFETY: an all-zero cpu_set_t is the empty set, filled below.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for cpu in 0..online_cpus().min(8 * std::mem::size_of::<libc::cpu_set_t>()) {
+        // SAFETY: `cpu` is below the set's capacity.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    // SAFETY: as in `pin_to_cpu`.
+    cvt(unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) }).map(drop)
+}
+
+/// Number of CPUs this process may run on (its affinity mask), at least 1.
+pub(crate) fn usable_cpus() -> usize {
+    // SAFETY: an all-zero cpu_set_t is a valid value to be overwritten.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is writable and of the size we pass.
+    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if r == 0 {
+        // SAFETY: `set` is an initialized cpu_set_t.
+        (unsafe { libc::CPU_COUNT(&set) } as usize).max(1)
+    } else {
+        online_cpus()
+    }
+}
+
+/// Number of CPUs online, at least 1.
+pub(crate) fn online_cpus() -> usize {
+    // SAFETY: sysconf with a valid name cannot fault.
+    let r = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    if r > 0 {
+        r as usize
+    } else {
+        1
+    }
+}
+
+/// The start time of process `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`),
+/// which with the pid names a process uniquely even after the pid is reused. `None` if the
+/// process does not exist.
+pub(crate) fn process_start_time(pid: libc::pid_t) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // `rest` starts at field 3; field 22 is the 20th of these.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Closes a descriptor we received as a raw number (after fork, for example).
+pub(crate) fn close_fd(fd: i32) {
+    // SAFETY: closing an fd has no memory effects; a stale number yields EBADF, ignored.
+    unsafe { libc::close(fd) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_names_this_process() {
+        let me = process_start_time(getpid()).expect("own /proc entry");
+        assert_eq!(process_start_time(getpid()), Some(me));
+        assert_eq!(process_start_time(i32::MAX), None);
+    }
+
+    #[test]
+    fn cpu_counts_are_positive() {
+        assert!(usable_cpus() >= 1);
+        assert!(online_cpus() >= usable_cpus());
+    }
+}

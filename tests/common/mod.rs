@@ -1,0 +1,134 @@
+//! Helpers shared by the multi-process integration tests (STYLE.md E15).
+//!
+//! * [`FORK_LOCK`]: forking tests in one test binary never overlap, so a child never inherits
+//!   another test's half-held locks.
+//! * [`Watchdog`]: aborts the whole test binary if a test hangs, so a hang fails fast instead
+//!   of eating CI time. Never used to assert a maximum runtime.
+//! * [`fork_child`] / [`wait_child`]: raw fork for tests that exercise a primitive without the
+//!   crate's `Process` (children leave through `_exit`, never through the test harness).
+#![allow(dead_code)]
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Serializes the tests that fork within one test binary.
+pub static FORK_LOCK: Mutex<()> = Mutex::new(());
+
+/// Takes [`FORK_LOCK`], ignoring poison from an earlier failed test.
+pub fn fork_lock() -> MutexGuard<'static, ()> {
+    FORK_LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Aborts the process (failing the test run) if dropped later than `limit` after creation.
+pub struct Watchdog {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Watchdog {
+    /// Starts a watchdog named after the test.
+    pub fn new(test: &'static str, limit: Duration) -> Watchdog {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let d = done.clone();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            while start.elapsed() < limit {
+                if d.load(std::sync::atomic::Ordering::Acquire) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            eprintln!("WATCHDOG: test {test} still running after {limit:?}: aborting");
+            std::process::abort();
+        });
+        Watchdog { done }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Forks; the child runs `f` and `_exit`s with its return value (101 if it panics). Returns the
+/// child's pid in the parent. Hold [`fork_lock`] while calling this.
+pub fn fork_child(f: impl FnOnce() -> i32) -> libc::pid_t {
+    // SAFETY: test children only use the crate's shared-memory objects and plain Rust, and leave
+    // through `_exit`; FORK_LOCK keeps other forking tests out. glibc's malloc is fork-safe.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
+        // SAFETY: _exit is always safe; it skips the test harness's exit path.
+        unsafe { libc::_exit(code) };
+    }
+    pid
+}
+
+/// How a forked child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Exited with this code.
+    Code(i32),
+    /// Killed by this signal.
+    Signal(i32),
+}
+
+/// Waits for `pid` (blocking; a [`Watchdog`] bounds it).
+pub fn wait_child(pid: libc::pid_t) -> Ended {
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is writable; `pid` is our child.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        assert_eq!(e.kind(), std::io::ErrorKind::Interrupted, "waitpid: {e}");
+    }
+    if libc::WIFEXITED(status) {
+        Ended::Code(libc::WEXITSTATUS(status))
+    } else {
+        Ended::Signal(libc::WTERMSIG(status))
+    }
+}
+
+/// Sends SIGKILL to `pid`.
+pub fn sigkill(pid: libc::pid_t) {
+    // SAFETY: kill has no memory arguments.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+/// A small deterministic PRNG (xorshift64*) for randomized tests, seeded from the time unless
+/// `MULTIPROC_TEST_SEED` is set; the seed is printed so a failure can be replayed.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A new generator; prints its seed.
+    pub fn new(test: &str) -> Rng {
+        let seed = std::env::var("MULTIPROC_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
+        });
+        eprintln!("{test}: MULTIPROC_TEST_SEED={seed}");
+        Rng(seed)
+    }
+
+    /// The next pseudo-random number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `lo..hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo).max(1)
+    }
+}
+
+/// Names of the `/dev/shm` entries that carry this crate's segment header: tests compare them
+/// before and after to prove nothing leaked.
+pub fn our_named_segments() -> Vec<String> {
+    multiproc::shm::list_named().unwrap_or_default().into_iter().map(|s| s.name).collect()
+}
