@@ -22,18 +22,18 @@ compile_error!("multiproc supports Linux only (futex, memfd, pidfd and robust mu
 pub(crate) mod loom;
 pub(crate) mod sys;
 
+pub mod pool;
+pub mod process;
+pub mod queue;
 pub mod shm;
 pub mod sync;
-pub mod queue;
-pub mod process;
-pub mod pool;
 
+pub use pool::*;
+pub use process::*;
+pub use queue::*;
 pub use shm::{Segment, ShmError, ShmSafe};
 pub use sync::*;
-pub use queue::*;
-pub use process::*;
-pub use pool::*;
 
-#[cfg(fuzzing)]
+// Always built (hidden) so that `cargo test` can replay the fuzz corpora on stable.
 #[doc(hidden)]
 pub mod fuzz;

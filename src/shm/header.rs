@@ -166,14 +166,26 @@ mod tests {
     #[test]
     fn each_bad_field_has_its_error() {
         assert!(matches!(validate_header(&[0; 10], 4096), Err(ShmError::TooSmall { .. })));
-        assert!(matches!(validate_header(&bytes(HeaderSnapshot { state: 0, ..good() }), 4096), Err(ShmError::NotReady { .. })));
-        assert!(matches!(validate_header(&bytes(HeaderSnapshot { magic: 7, ..good() }), 4096), Err(ShmError::BadMagic { found: 7 })));
+        assert!(matches!(
+            validate_header(&bytes(HeaderSnapshot { state: 0, ..good() }), 4096),
+            Err(ShmError::NotReady { .. })
+        ));
+        assert!(matches!(
+            validate_header(&bytes(HeaderSnapshot { magic: 7, ..good() }), 4096),
+            Err(ShmError::BadMagic { found: 7 })
+        ));
         assert!(matches!(
             validate_header(&bytes(HeaderSnapshot { layout_version: 99, ..good() }), 4096),
             Err(ShmError::VersionMismatch { found: 99, expected: LAYOUT_VERSION })
         ));
         assert!(matches!(validate_header(&bytes(good()), 1000), Err(ShmError::Corrupt { .. })));
-        assert!(matches!(validate_header(&bytes(HeaderSnapshot { arena_next: 5000, ..good() }), 4096), Err(ShmError::Corrupt { .. })));
-        assert!(matches!(validate_header(&bytes(HeaderSnapshot { root: 8, ..good() }), 4096), Err(ShmError::Corrupt { .. })));
+        assert!(matches!(
+            validate_header(&bytes(HeaderSnapshot { arena_next: 5000, ..good() }), 4096),
+            Err(ShmError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            validate_header(&bytes(HeaderSnapshot { root: 8, ..good() }), 4096),
+            Err(ShmError::Corrupt { .. })
+        ));
     }
 }

@@ -335,10 +335,10 @@ impl Segment {
                 return Err(ShmError::Corrupt { what: "allocator offset outside the segment" });
             }
             let start = cur.next_multiple_of(align as u64);
-            let end = start.checked_add(size as u64).filter(|&e| e <= len).ok_or(ShmError::OutOfSpace {
-                requested: size as u64,
-                available: len - cur,
-            })?;
+            let end = start
+                .checked_add(size as u64)
+                .filter(|&e| e <= len)
+                .ok_or(ShmError::OutOfSpace { requested: size as u64, available: len - cur })?;
             match h.arena_next.compare_exchange_weak(cur, end, Relaxed, Relaxed) {
                 Ok(_) => return Ok(start as usize),
                 Err(now) => cur = now,

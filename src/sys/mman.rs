@@ -32,14 +32,7 @@ pub(crate) fn map_fd(fd: &OwnedFd, len: usize) -> io::Result<NonNull<u8>> {
     // SAFETY: as above; `fd` is an open file descriptor we own for the duration of the call.
     // A file shorter than `len` would SIGBUS on access: callers size-check with `file_len`.
     let p = unsafe {
-        libc::mmap(
-            ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            fd.as_raw_fd(),
-            0,
-        )
+        libc::mmap(ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd.as_raw_fd(), 0)
     };
     mapped(p)
 }

@@ -1,2 +1,4 @@
 //! Futex-word state machines: the algorithms behind Semaphore, Event, Barrier and Condition,
 //! written against `crate::loom` so that loom can check them.
+
+pub(crate) mod robust;
