@@ -1,6 +1,6 @@
 //! `Pool`: the manager thread, dispatch, worker death, and the public calls.
 
-use super::link::{self, Link, WorkerExit, WorkerProc};
+use super::link::{self, Doorbell, Link, WorkerExit, WorkerProc};
 use super::result::{AsyncResult, ChunkMsg, IMapIter, Slot};
 use super::wire::{FromWorker, ToWorker};
 use super::{PoolError, RemoteError};
@@ -86,6 +86,8 @@ struct Shared {
     key: CallKey,
     /// One word per worker slot: the dispatch number of the chunk that worker is running.
     claims: WordArray,
+    /// Wakes the manager thread on close and terminate.
+    bell: Doorbell,
 }
 
 impl Shared {
@@ -215,6 +217,7 @@ impl PoolBuilder {
             return Err(PoolError::InvalidArgument("maxtasksperchild must be at least 1"));
         }
         let claims = WordArray::new(processes).map_err(|e| PoolError::Spawn(e.to_string()))?;
+        let bell = Doorbell::new().map_err(|e| PoolError::Spawn(e.to_string()))?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 run: RunState::Running,
@@ -233,6 +236,7 @@ impl PoolBuilder {
             },
             key: CallKey::new(),
             claims,
+            bell,
         });
         let (started_tx, started_rx) = mpsc::channel();
         let manager = {
@@ -687,6 +691,7 @@ impl Pool {
         if st.run == RunState::Running {
             st.run = RunState::Closed;
         }
+        self.shared.bell.ring();
     }
 
     /// Kills the workers at once; every unfinished result resolves with
@@ -702,6 +707,7 @@ impl Pool {
                 w.proc.kill();
             }
         }
+        self.shared.bell.ring();
         self.shared.idle.notify_all();
         self.join_manager();
     }
@@ -865,7 +871,7 @@ fn run_loop(shared: &Shared) {
         // able to make progress.
         let mut inbox: Vec<(usize, Vec<u8>)> = Vec::new();
         let mut hung_up: Vec<usize> = Vec::new();
-        for i in link::wait_readable(&links, TICK) {
+        for i in link::wait_readable(&links, &shared.bell, TICK) {
             let Some((_, l)) = links.iter().find(|(j, _)| *j == i) else { continue };
             loop {
                 match l.try_recv() {

@@ -86,24 +86,49 @@ impl Link {
     }
 }
 
+/// Wakes the manager thread out of [`wait_readable`] (on close, terminate, new work).
+#[derive(Debug)]
+pub(crate) struct Doorbell {
+    tx: UnixStream,
+    rx: UnixStream,
+}
+
+impl Doorbell {
+    pub(crate) fn new() -> std::io::Result<Doorbell> {
+        let (tx, rx) = UnixStream::pair()?;
+        tx.set_nonblocking(true)?;
+        rx.set_nonblocking(true)?;
+        Ok(Doorbell { tx, rx })
+    }
+
+    /// Rings; a full buffer means it is already ringing.
+    pub(crate) fn ring(&self) {
+        let _ = (&self.tx).write(&[1]);
+    }
+
+    fn drain(&self) {
+        let mut b = [0u8; 64];
+        while matches!((&self.rx).read(&mut b), Ok(n) if n > 0) {}
+    }
+}
+
 /// Indices (the `usize` of each pair) of the links with something to read or a hang-up,
-/// waiting up to `timeout`.
-pub(crate) fn wait_readable(links: &[(usize, std::sync::Arc<Link>)], timeout: Duration) -> Vec<usize> {
+/// waiting up to `timeout` or until `bell` rings.
+pub(crate) fn wait_readable(links: &[(usize, std::sync::Arc<Link>)], bell: &Doorbell, timeout: Duration) -> Vec<usize> {
     // Frames may already sit in a buffer from an earlier partial read.
     let buffered: Vec<usize> =
         links.iter().filter(|(_, l)| l.buf.lock().map(|b| b.len() >= 4).unwrap_or(false)).map(|(i, _)| *i).collect();
     if !buffered.is_empty() {
         return buffered;
     }
-    let fds: Vec<_> = links.iter().map(|(_, l)| l.rx.as_fd()).collect();
-    if fds.is_empty() {
-        std::thread::sleep(timeout);
-        return Vec::new();
-    }
-    match crate::sys::process::poll_many(&fds, Deadline::after(timeout)) {
-        Ok(ready) => ready.into_iter().map(|k| links[k].0).collect(),
+    let mut fds: Vec<_> = links.iter().map(|(_, l)| l.rx.as_fd()).collect();
+    fds.push(bell.rx.as_fd());
+    let ready = match crate::sys::process::poll_many(&fds, Deadline::after(timeout)) {
+        Ok(ready) => ready.into_iter().filter_map(|k| links.get(k).map(|l| l.0)).collect(),
         Err(_) => links.iter().map(|(i, _)| *i).collect(),
-    }
+    };
+    bell.drain();
+    ready
 }
 
 /// How a worker process ended.
