@@ -4,8 +4,7 @@
 //! division by zero, `2.5`; the error callback runs exactly once.
 
 use multiproc::{Pool, PoolError};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The error our division reports, like Python's `ZeroDivisionError`.
 #[derive(Debug)]
@@ -27,7 +26,7 @@ fn divide(x: i32) -> Result<f64, ZeroDivisionError> {
 
 fn main() -> Result<(), PoolError> {
     let pool = Pool::new(2)?;
-    let error_calls = Arc::new(AtomicUsize::new(0));
+    let error_calls = Arc::new(Mutex::new(0));
     let results: Vec<_> = [1, 2, 0, 4]
         .into_iter()
         .map(|x| {
@@ -37,7 +36,7 @@ fn main() -> Result<(), PoolError> {
                 x,
                 None,
                 Some(Box::new(move |_: &PoolError| {
-                    calls.fetch_add(1, Ordering::SeqCst);
+                    *calls.lock().unwrap() += 1;
                 })),
             )
         })
@@ -51,6 +50,6 @@ fn main() -> Result<(), PoolError> {
     }
     pool.close();
     pool.join();
-    assert_eq!(error_calls.load(Ordering::SeqCst), 1, "the error callback must run exactly once");
+    assert_eq!(*error_calls.lock().unwrap(), 1, "the error callback must run exactly once");
     Ok(())
 }

@@ -76,7 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "host check:  2 burner processes got {:.2}x the work of 1 done per second ({} CPUs; ideal 2.00x)",
         2.0 * secs(one) / secs(two),
-        multiproc::cpu_count()
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     Ok(())
 }

@@ -25,6 +25,12 @@ const TICK: Duration = Duration::from_millis(20);
 /// Called once per finished chunk of a job, with the chunk's index and its encoded results.
 type Sink = Box<dyn FnMut(usize, Result<Vec<u8>, PoolError>) + Send>;
 
+/// A success callback, run once in the parent's pool thread.
+type Callback<T> = Option<Box<dyn FnOnce(&T) + Send>>;
+
+/// An error callback, run once in the parent's pool thread.
+type ErrorCallback = Option<Box<dyn FnOnce(&PoolError) + Send>>;
+
 /// An initializer run in every worker before its first task.
 type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
@@ -330,8 +336,8 @@ impl Pool {
         call: CallToken,
         items: Vec<A>,
         chunksize: Option<usize>,
-        callback: Option<Box<dyn FnOnce(&Vec<R>) + Send>>,
-        error_callback: Option<Box<dyn FnOnce(&PoolError) + Send>>,
+        callback: Callback<Vec<R>>,
+        error_callback: ErrorCallback,
     ) -> Result<AsyncResult<Vec<R>>, PoolError>
     where
         A: Serialize,
@@ -622,8 +628,8 @@ impl Pool {
         &self,
         f: fn(A) -> Result<R, E>,
         arg: A,
-        callback: Option<Box<dyn FnOnce(&R) + Send>>,
-        error_callback: Option<Box<dyn FnOnce(&PoolError) + Send>>,
+        callback: Callback<R>,
+        error_callback: ErrorCallback,
     ) -> Result<AsyncResult<R>, PoolError>
     where
         A: Serialize + DeserializeOwned,
@@ -648,8 +654,8 @@ impl Pool {
         &self,
         call: CallToken,
         arg: A,
-        callback: Option<Box<dyn FnOnce(&R) + Send>>,
-        error_callback: Option<Box<dyn FnOnce(&PoolError) + Send>>,
+        callback: Callback<R>,
+        error_callback: ErrorCallback,
     ) -> Result<AsyncResult<R>, PoolError>
     where
         A: Serialize,
