@@ -12,6 +12,7 @@ mod header;
 mod name;
 mod segment;
 mod shm_safe;
+mod words;
 
 pub use error::ShmError;
 pub use segment::{list_named, NamedSegmentInfo, Segment};
@@ -20,3 +21,4 @@ pub use shm_safe::ShmSafe;
 pub(crate) use arena::alloc_default;
 pub(crate) use header::{validate_header, HEADER_LEN};
 pub(crate) use segment::{ShmObject, ShmRef};
+pub(crate) use words::WordArray;

@@ -242,3 +242,32 @@ mod tests {
         assert!(online_cpus() >= usable_cpus());
     }
 }
+
+/// Waits until at least one of `fds` is readable (or hung up) or `deadline` passes; returns the
+/// indices of the ready ones (empty on time-out). `EINTR` is retried against the same deadline.
+pub(crate) fn poll_many(fds: &[BorrowedFd<'_>], deadline: Option<Deadline>) -> io::Result<Vec<usize>> {
+    let mut pfds: Vec<libc::pollfd> =
+        fds.iter().map(|f| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+    loop {
+        let timeout_ms: libc::c_int = match deadline {
+            None => -1,
+            Some(d) => d.remaining().as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int,
+        };
+        // SAFETY: `pfds` is a valid, writable array of `pfds.len()` pollfds.
+        let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if r > 0 {
+            return Ok(pfds.iter().enumerate().filter(|(_, p)| p.revents != 0).map(|(i, _)| i).collect());
+        }
+        match deadline {
+            Some(d) if d.has_passed() => return Ok(Vec::new()),
+            _ => continue,
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The loop a pool worker process runs.
+
+use super::link::Link;
+use super::wire::{FromWorker, TaskFailure, ToWorker};
+use super::RemoteError;
+use crate::process::call::{CallFailure, CallKey};
+use crate::shm::WordArray;
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+
+thread_local! {
+    /// Where the last panic in this worker happened (set by the worker's panic hook).
+    static PANIC_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+fn panic_error(payload: Box<dyn std::any::Any + Send>) -> RemoteError {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-string payload".into());
+    RemoteError { kind: "panic".into(), message, location: PANIC_AT.with(|p| p.borrow_mut().take()) }
+}
+
+fn send(link: &Link, msg: &FromWorker) -> bool {
+    match postcard::to_allocvec(msg) {
+        Ok(b) => link.send(&b).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Runs in the forked worker; returns its exit code.
+pub(crate) fn worker_main(
+    link: &Link,
+    key: &CallKey,
+    claims: &WordArray,
+    slot: usize,
+    init: Option<&(dyn Fn() -> Result<(), String> + Send + Sync)>,
+    maxtasks: Option<usize>,
+) -> i32 {
+    // Record panic locations for the parent instead of printing them: the parent reports them.
+    panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        PANIC_AT.with(|p| *p.borrow_mut() = at);
+    }));
+    if let Some(init) = init {
+        let failure = match panic::catch_unwind(AssertUnwindSafe(init)) {
+            Ok(Ok(())) => None,
+            Ok(Err(message)) => Some(RemoteError { kind: "initializer error".into(), message, location: None }),
+            Err(p) => Some(panic_error(p)),
+        };
+        if let Some(e) = failure {
+            send(link, &FromWorker::InitFailed(e));
+            return 1;
+        }
+    }
+    if !send(link, &FromWorker::Ready) {
+        return 1;
+    }
+    let mut done = 0usize;
+    loop {
+        let Ok(bytes) = link.recv() else {
+            // The parent closed the pipe or died: nothing more to do.
+            return 0;
+        };
+        let (seq, call, args) = match postcard::from_bytes::<ToWorker>(&bytes) {
+            Ok(ToWorker::Run { seq, call, args }) => (seq, call, args),
+            Ok(ToWorker::Stop) => return 0,
+            Err(_) => return 2,
+        };
+        // Claim before running: after our death the parent knows this chunk had started.
+        // SYNC(release → parent's acquire load in handle_exit).
+        claims.store(slot, seq, Ordering::Release);
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| call.invoke(key, &args))) {
+            Ok(Ok(Ok(bytes))) => Ok(bytes),
+            Ok(Ok(Err(CallFailure::Error { kind, message }))) => {
+                Err(TaskFailure::Remote(RemoteError { kind, message, location: None }))
+            }
+            Ok(Ok(Err(CallFailure::Decode(m)))) => Err(TaskFailure::Serialization(format!("decoding arguments: {m}"))),
+            Ok(Ok(Err(CallFailure::Encode(m)))) => Err(TaskFailure::Serialization(format!("encoding results: {m}"))),
+            Ok(Err(bad)) => Err(TaskFailure::Serialization(bad.to_string())),
+            Err(p) => Err(TaskFailure::Remote(panic_error(p))),
+        };
+        if !send(link, &FromWorker::Done { seq, outcome }) {
+            return 0;
+        }
+        done += 1;
+        if maxtasks.is_some_and(|m| done >= m) {
+            return 0;
+        }
+    }
+}

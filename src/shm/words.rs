@@ -1,0 +1,60 @@
+//! A fixed array of atomic 64-bit words in shared memory: per-process slots that a parent reads
+//! after a child dies (the pool's "which task is this worker running" claims, for example).
+
+use super::segment::{Segment, ShmObject, ShmRef};
+use super::ShmError;
+use crate::loom::atomic::{AtomicU64, Ordering};
+
+/// One slot, on its own cache line so that workers writing their own slots never contend.
+#[repr(C, align(64))]
+#[derive(Debug)]
+pub(crate) struct Word(AtomicU64);
+
+// SAFETY: an all-zero AtomicU64 is the value 0; no pointers; all access is atomic.
+unsafe impl ShmObject for Word {}
+
+/// `len` atomic words in an anonymous segment, shared with children forked afterwards.
+#[derive(Debug, Clone)]
+pub(crate) struct WordArray {
+    words: Vec<ShmRef<Word>>,
+}
+
+impl WordArray {
+    /// Allocates `len` zeroed words in a fresh anonymous segment.
+    pub(crate) fn new(len: usize) -> Result<WordArray, ShmError> {
+        let seg = Segment::anonymous(len.max(1) * 64)?;
+        let words = (0..len).map(|_| seg.alloc_object::<Word>()).collect::<Result<_, _>>()?;
+        Ok(WordArray { words })
+    }
+
+    /// Number of words.
+    pub(crate) fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    /// Reads word `i` (`None` if out of range).
+    pub(crate) fn load(&self, i: usize, order: Ordering) -> Option<u64> {
+        self.words.get(i).map(|w| w.0.load(order))
+    }
+
+    /// Writes word `i`; returns false if out of range.
+    pub(crate) fn store(&self, i: usize, v: u64, order: Ordering) -> bool {
+        self.words.get(i).map(|w| w.0.store(v, order)).is_some()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_zeroed_and_bounds_checked() {
+        let w = WordArray::new(3).unwrap();
+        assert_eq!(w.len(), 3);
+        assert_eq!(w.load(2, Ordering::Relaxed), Some(0));
+        assert!(w.store(1, 7, Ordering::Relaxed));
+        assert_eq!(w.load(1, Ordering::Relaxed), Some(7));
+        assert!(!w.store(3, 1, Ordering::Relaxed));
+        assert_eq!(w.load(3, Ordering::Relaxed), None);
+    }
+}

@@ -1,0 +1,558 @@
+//! Pool tests, named after SPEC.md §11 (POOL-*) and the POOL BEYOND items.
+//!
+//! Every test holds the fork lock (pools fork workers) and a watchdog.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code: std atomics and raw libc are fine here
+
+mod common;
+
+use common::{fork_lock, Watchdog};
+use multiproc::{Pool, PoolError};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn sqr(x: i64) -> i64 {
+    x * x
+}
+
+fn mul(a: i64, b: i64) -> i64 {
+    a * b
+}
+
+fn sqr_u64(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_micros(500));
+    x * x
+}
+
+fn sleep_then_square(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(1));
+    x * x
+}
+
+fn mul_pair((a, b): (i64, i64)) -> i64 {
+    a * b
+}
+
+fn pid_of(_: u32) -> u32 {
+    std::process::id()
+}
+
+fn sleep_ms(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+fn parse(s: String) -> i64 {
+    s.parse().expect("not a number")
+}
+
+fn checked_parse(s: String) -> Result<i64, std::num::ParseIntError> {
+    s.parse()
+}
+
+fn die_on(x: u32) -> u32 {
+    if x == 13 {
+        // SAFETY: raising a signal on ourselves has no memory effects.
+        unsafe { libc::raise(libc::SIGKILL) };
+    }
+    x
+}
+
+static INITIALIZED: AtomicU32 = AtomicU32::new(0);
+
+fn read_init(_: u8) -> u32 {
+    INITIALIZED.load(Ordering::SeqCst)
+}
+
+/// A value whose serialization always fails (POOL-5, POOL-17).
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Unserializable;
+
+impl serde::Serialize for Unserializable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("this value refuses to be serialized"))
+    }
+}
+
+fn make_unserializable(_: u8) -> Unserializable {
+    Unserializable
+}
+
+fn take_unserializable(_: Unserializable) -> u8 {
+    0
+}
+
+fn wd(name: &'static str) -> Watchdog {
+    Watchdog::new(name, Duration::from_secs(60))
+}
+
+#[test]
+fn pool_1_apply() {
+    let _f = fork_lock();
+    let _w = wd("pool_1_apply");
+    let pool = Pool::new(2).unwrap();
+    assert_eq!(pool.apply(sqr, 5).unwrap(), 25);
+    // Several arguments travel as a tuple (Python's `apply(f, (a, b))`).
+    assert_eq!(pool.apply(mul_pair, (3, 4)).unwrap(), 12);
+}
+
+#[test]
+fn pool_2_map_keeps_input_order() {
+    let _f = fork_lock();
+    let _w = wd("pool_2");
+    let pool = Pool::new(3).unwrap();
+    assert_eq!(pool.map(sqr, 0..10).unwrap(), (0..10).map(sqr).collect::<Vec<_>>());
+    assert_eq!(pool.map_chunked(sqr, 0..100, 20).unwrap(), (0..100).map(sqr).collect::<Vec<_>>());
+}
+
+#[test]
+fn pool_3_starmap_and_async_forms() {
+    let _f = fork_lock();
+    let _w = wd("pool_3");
+    let pool = Pool::new(2).unwrap();
+    let pairs: Vec<(i64, i64)> = (0..10).zip((0..10).rev()).collect();
+    let serial: Vec<i64> = pairs.iter().map(|&(a, b)| mul(a, b)).collect();
+    assert_eq!(pool.starmap(mul, pairs.clone()).unwrap(), serial);
+    let pairs100: Vec<(i64, i64)> = (0..100).zip((0..100).rev()).collect();
+    let serial100: Vec<i64> = pairs100.iter().map(|&(a, b)| mul(a, b)).collect();
+    assert_eq!(pool.starmap_chunked(mul, pairs100, 20).unwrap(), serial100);
+    assert_eq!(pool.starmap_async(mul, pairs).unwrap().get().unwrap(), serial);
+    assert_eq!(pool.map_async(sqr, 0..10).unwrap().get().unwrap(), (0..10).map(sqr).collect::<Vec<_>>());
+}
+
+#[test]
+fn pool_4_map_async_callbacks_run_once() {
+    let _f = fork_lock();
+    let _w = wd("pool_4");
+    let pool = Pool::new(2).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (c1, c2) = (calls.clone(), calls.clone());
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let s = seen.clone();
+    let r = pool
+        .map_async_with(
+            parse,
+            vec!["1".to_string()],
+            move |v| {
+                c1.fetch_add(1, Ordering::SeqCst);
+                *s.lock().unwrap() = Some(v.clone());
+            },
+            move |_| {
+                c2.fetch_add(100, Ordering::SeqCst);
+            },
+        )
+        .unwrap();
+    assert_eq!(r.get().unwrap(), vec![1]);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(*seen.lock().unwrap(), Some(vec![1]));
+
+    let errs = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let e2 = errs.clone();
+    let r = pool
+        .map_async_with(
+            parse,
+            vec!["a".to_string()],
+            |_| panic!("success callback on failure"),
+            move |e| e2.lock().unwrap().push(e.clone()),
+        )
+        .unwrap();
+    assert!(matches!(r.get(), Err(PoolError::Remote(_))));
+    let errs = errs.lock().unwrap();
+    assert_eq!(errs.len(), 1);
+    assert!(matches!(&errs[0], PoolError::Remote(e) if e.message.contains("not a number")), "{errs:?}");
+}
+
+#[test]
+fn pool_5_unserializable_arguments_fail_without_hanging() {
+    let _f = fork_lock();
+    let _w = wd("pool_5");
+    let pool = Pool::new(2).unwrap();
+    let r = pool.map(take_unserializable, vec![Unserializable, Unserializable]);
+    assert!(matches!(r, Err(PoolError::Serialization(_))), "{r:?}");
+    assert_eq!(pool.map(sqr, 0..3).unwrap(), vec![0, 1, 4]);
+}
+
+#[test]
+fn pool_6_empty_inputs() {
+    let _f = fork_lock();
+    let _w = wd("pool_6");
+    let pool = Pool::new(2).unwrap();
+    assert_eq!(pool.map(sqr, Vec::new()).unwrap(), Vec::<i64>::new());
+    assert_eq!(pool.imap(sqr, Vec::new(), 1).unwrap().count(), 0);
+    assert_eq!(pool.imap_unordered(sqr, Vec::new(), 1).unwrap().count(), 0);
+    let r = pool.map_async(sqr, Vec::new()).unwrap();
+    assert_eq!(r.get_timeout(Duration::from_millis(100)).unwrap(), Vec::<i64>::new());
+}
+
+#[test]
+fn pool_8_async_get_timeout_then_value() {
+    let _f = fork_lock();
+    let _w = wd("pool_8");
+    let pool = Pool::new(2).unwrap();
+    let t = Instant::now();
+    let r = pool.apply_async(sleep_ms, 300).unwrap();
+    assert_eq!(r.get_timeout(Duration::from_millis(100)), Err(PoolError::Timeout));
+    assert!(t.elapsed() >= Duration::from_millis(90));
+    assert!(!r.ready());
+    assert_eq!(r.get().unwrap(), 300);
+    assert!(t.elapsed() >= Duration::from_millis(290));
+}
+
+#[test]
+fn pool_9_imap_is_ordered_and_lazy() {
+    let _f = fork_lock();
+    let _w = wd("pool_9");
+    let pool = Pool::new(3).unwrap();
+    let mut it = pool.imap(sqr, 0..10, 1).unwrap();
+    for i in 0..10 {
+        assert_eq!(it.next().unwrap().unwrap(), i * i);
+    }
+    assert!(it.next().is_none());
+    let v: Vec<i64> = pool.imap(sqr, 0..1000, 100).unwrap().map(Result::unwrap).collect();
+    assert_eq!(v, (0..1000).map(sqr).collect::<Vec<_>>());
+}
+
+#[test]
+fn pool_11_imap_unordered_same_multiset() {
+    let _f = fork_lock();
+    let _w = wd("pool_11");
+    let pool = Pool::new(3).unwrap();
+    let mut v: Vec<i64> = pool.imap_unordered(sqr, 0..10, 1).unwrap().map(Result::unwrap).collect();
+    v.sort();
+    assert_eq!(v, (0..10).map(sqr).collect::<Vec<_>>());
+    let mut v: Vec<i64> = pool.imap_unordered(sqr, 0..1000, 100).unwrap().map(Result::unwrap).collect();
+    v.sort();
+    assert_eq!(v, (0..1000).map(sqr).collect::<Vec<_>>());
+}
+
+#[test]
+fn pool_12_invalid_sizes_are_rejected() {
+    let _f = fork_lock();
+    let _w = wd("pool_12");
+    assert!(matches!(Pool::new(0), Err(PoolError::InvalidArgument(_))));
+    assert!(matches!(Pool::builder().processes(1).maxtasksperchild(0).build(), Err(PoolError::InvalidArgument(_))));
+    let pool = Pool::new(3).unwrap();
+    assert_eq!(pool.processes(), 3);
+    assert_eq!(pool.worker_pids().len(), 3);
+}
+
+#[test]
+fn pool_13_terminate_with_many_queued_long_tasks_is_prompt() {
+    let _f = fork_lock();
+    let _w = wd("pool_13");
+    let pool = Pool::new(2).unwrap();
+    let results: Vec<_> = (0..10_000).map(|_| pool.apply_async(sleep_ms, 10_000).unwrap()).collect();
+    let t = Instant::now();
+    pool.terminate();
+    pool.join();
+    assert!(t.elapsed() < Duration::from_secs(10), "terminate took {:?}", t.elapsed());
+    assert!(results.iter().all(|r| r.get() == Err(PoolError::Terminated)));
+}
+
+#[test]
+fn pool_14_close_and_terminate_refuse_new_work() {
+    let _f = fork_lock();
+    let _w = wd("pool_14");
+    let pool = Pool::new(2).unwrap();
+    let r = pool.map_async(sqr, 0..10).unwrap();
+    pool.close();
+    assert!(matches!(pool.map_async(sqr, 0..3), Err(PoolError::NotRunning)));
+    pool.join();
+    assert_eq!(r.get().unwrap(), (0..10).map(sqr).collect::<Vec<_>>());
+
+    let pool = Pool::new(1).unwrap();
+    pool.terminate();
+    pool.join();
+    assert!(matches!(pool.apply_async(sqr, 1), Err(PoolError::NotRunning)));
+}
+
+#[test]
+fn pool_15_remote_errors_keep_kind_message_and_location() {
+    let _f = fork_lock();
+    let _w = wd("pool_15");
+    let pool = Pool::new(1).unwrap();
+    match pool.apply(parse, "x".to_string()) {
+        Err(PoolError::Remote(e)) => {
+            assert_eq!(e.kind, "panic");
+            assert!(e.message.contains("not a number"), "{e:?}");
+            assert!(e.location.as_deref().is_some_and(|l| l.contains("pool.rs")), "{e:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match pool.try_apply(checked_parse, "y".to_string()) {
+        Err(PoolError::Remote(e)) => {
+            assert!(e.kind.contains("ParseIntError"), "{e:?}");
+            assert_eq!(e.message, "invalid digit found in string");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(pool.try_apply(checked_parse, "12".to_string()).unwrap(), 12);
+}
+
+#[test]
+fn pool_16_error_callback_receives_the_error() {
+    let _f = fork_lock();
+    let _w = wd("pool_16");
+    let pool = Pool::new(1).unwrap();
+    let got = Arc::new(std::sync::Mutex::new(None));
+    let g = got.clone();
+    let r = pool
+        .try_apply_async(
+            checked_parse,
+            "k".to_string(),
+            Some(Box::new(|_: &i64| panic!("success callback"))),
+            Some(Box::new(move |e: &PoolError| *g.lock().unwrap() = Some(e.clone()))),
+        )
+        .unwrap();
+    let err = r.get().unwrap_err();
+    assert_eq!(got.lock().unwrap().as_ref(), Some(&err));
+}
+
+#[test]
+fn pool_17_unserializable_results_fail_and_lose_no_worker() {
+    let _f = fork_lock();
+    let _w = wd("pool_17");
+    let pool = Pool::new(2).unwrap();
+    let before = pool.worker_pids();
+    for _ in 0..20 {
+        let r = pool.apply(make_unserializable, 0);
+        assert!(matches!(r, Err(PoolError::Serialization(ref m)) if m.contains("encoding results")), "{r:?}");
+    }
+    assert_eq!(pool.worker_pids(), before);
+}
+
+#[test]
+fn pool_18_failing_tasks_do_not_deadlock_close_join() {
+    let _f = fork_lock();
+    let _w = wd("pool_18");
+    let pool = Pool::new(2).unwrap();
+    let r = pool.map_chunked(parse, vec!["1".into(), "a".into(), "b".into(), "4".into()], 1);
+    assert!(matches!(r, Err(PoolError::Remote(_))));
+    pool.close();
+    pool.join();
+}
+
+#[test]
+fn pool_19_maxtasksperchild_replaces_workers() {
+    let _f = fork_lock();
+    let _w = wd("pool_19");
+    let pool = Pool::builder().processes(2).maxtasksperchild(10).build().unwrap();
+    let rs: Vec<_> = (0..100).map(|i| pool.apply_async(pid_of, i).unwrap()).collect();
+    let pids: std::collections::HashSet<u32> = rs.iter().map(|r| r.get().unwrap()).collect();
+    assert!(pids.len() >= 10, "only {} distinct workers ran 100 tasks", pids.len());
+    pool.close();
+    pool.join();
+}
+
+#[test]
+fn pool_20_initializer_runs_before_tasks() {
+    let _f = fork_lock();
+    let _w = wd("pool_20");
+    let pool = Pool::builder()
+        .processes(1)
+        .initializer(|| {
+            INITIALIZED.store(1, Ordering::SeqCst);
+            Ok::<(), String>(())
+        })
+        .build()
+        .unwrap();
+    assert_eq!(pool.apply(read_init, 0).unwrap(), 1);
+    assert_eq!(INITIALIZED.load(Ordering::SeqCst), 0, "the initializer ran in the parent");
+}
+
+#[test]
+fn pool_21_async_result_state() {
+    let _f = fork_lock();
+    let _w = wd("pool_21");
+    let pool = Pool::new(1).unwrap();
+    let r = pool.apply_async(sleep_ms, 200).unwrap();
+    assert!(!r.ready());
+    assert_eq!(r.successful(), Err(PoolError::NotReady));
+    r.wait();
+    assert!(r.ready());
+    assert_eq!(r.successful(), Ok(true));
+    let bad = pool.apply_async(parse, "z".into()).unwrap();
+    assert!(bad.wait_timeout(Duration::from_secs(10)));
+    assert_eq!(bad.successful(), Ok(false));
+}
+
+#[test]
+fn pool_22_pool_inside_a_child_process() {
+    let _f = fork_lock();
+    let _w = wd("pool_22");
+    let pid = common::fork_child(|| {
+        let pool = Pool::new(2).unwrap();
+        let ok = pool.map(sqr, 1..8).unwrap() == vec![1, 4, 9, 16, 25, 36, 49];
+        // The pool is left running: leaving the process must still work.
+        std::mem::forget(pool);
+        if ok {
+            0
+        } else {
+            1
+        }
+    });
+    assert_eq!(common::wait_child(pid), common::Ended::Code(0));
+}
+
+#[test]
+fn pool_b1_worker_killed_mid_task_fails_only_that_task() {
+    let _f = fork_lock();
+    let _w = wd("pool_b1");
+    let pool = Pool::new(2).unwrap();
+    let before = pool.worker_pids();
+    let rs: Vec<_> = (0..30).map(|i| pool.apply_async(die_on, i).unwrap()).collect();
+    for (i, r) in rs.iter().enumerate() {
+        match r.get() {
+            Ok(v) => assert_eq!(v as usize, i),
+            Err(PoolError::WorkerDied { signal, .. }) => {
+                assert_eq!(i, 13, "task {i} failed although its worker did not die in it");
+                assert_eq!(signal, Some(libc::SIGKILL));
+            }
+            Err(e) => panic!("task {i}: {e:?}"),
+        }
+    }
+    assert!(rs[13].get().is_err());
+    let after = pool.worker_pids();
+    assert_eq!(after.len(), 2);
+    assert_ne!(before, after, "the dead worker was not replaced");
+    assert_eq!(pool.map(sqr, 0..5).unwrap(), vec![0, 1, 4, 9, 16]);
+}
+
+#[test]
+fn pool_b1_kill_loop_every_task_resolves_in_order() {
+    let _f = fork_lock();
+    let _w = wd("pool_b1_kill_loop");
+    let pool = Arc::new(Pool::new(3).unwrap());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killer = {
+        let (pool, stop) = (pool.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut rng = common::Rng::new("pool_b1_kill_loop");
+            let mut kills = 0;
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(rng.range(5, 40)));
+                let pids = pool.worker_pids();
+                if !pids.is_empty() {
+                    common::sigkill(pids[rng.range(0, pids.len() as u64) as usize]);
+                    kills += 1;
+                }
+            }
+            kills
+        })
+    };
+    // imap with chunksize 1: exactly one outcome per input, in input order, no hang.
+    let n = 400u64;
+    let mut outcomes = 0;
+    let mut died = 0;
+    for (i, r) in pool.imap(sqr_u64, 0..n, 1).unwrap().enumerate() {
+        match r {
+            Ok(v) => assert_eq!(v, (i as u64) * (i as u64), "result out of order"),
+            Err(PoolError::WorkerDied { .. }) => died += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+        outcomes += 1;
+    }
+    assert_eq!(outcomes, n);
+    // apply_async: every task resolves individually.
+    let rs: Vec<_> = (0..200).map(|i| pool.apply_async(sleep_then_square, i).unwrap()).collect();
+    let mut resolved = 0;
+    for (i, r) in rs.iter().enumerate() {
+        match r.get() {
+            Ok(v) => assert_eq!(v, (i * i) as u64),
+            Err(PoolError::WorkerDied { .. }) => died += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+        resolved += 1;
+    }
+    assert_eq!(resolved, 200);
+    stop.store(true, Ordering::SeqCst);
+    let kills = killer.join().unwrap();
+    eprintln!("kills={kills} tasks failed by a death={died}");
+    // Once the killing stops, the pool is whole again.
+    assert_eq!(pool.map(sqr, 0..50).unwrap(), (0..50).map(sqr).collect::<Vec<_>>());
+}
+
+#[test]
+fn pool_b2_terminate_resolves_pending_results() {
+    let _f = fork_lock();
+    let _w = wd("pool_b2");
+    let pool = Pool::new(1).unwrap();
+    let r = pool.apply_async(sleep_ms, 30_000).unwrap();
+    let queued = pool.apply_async(sleep_ms, 1).unwrap();
+    let t = Instant::now();
+    pool.terminate();
+    assert_eq!(r.get(), Err(PoolError::Terminated));
+    assert_eq!(queued.get(), Err(PoolError::Terminated));
+    assert!(t.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn pool_b3_failing_initializer_fails_build_once() {
+    let _f = fork_lock();
+    let _w = wd("pool_b3");
+    let t = Instant::now();
+    let r = Pool::builder().processes(2).initializer(|| Err::<(), _>("boom")).build();
+    match r {
+        Err(PoolError::InitializerFailed(e)) => assert!(e.message.contains("boom"), "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(t.elapsed() < Duration::from_secs(10));
+}
+
+/// Whether `pid` exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+fn count_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+#[test]
+fn pool_survives_10000_tasks_with_maxtasksperchild_without_leaks() {
+    let _f = fork_lock();
+    let _w = wd("pool_10000");
+    let fds = count_fds();
+    let shm = common::our_named_segments();
+    {
+        let pool = Pool::builder().processes(2).maxtasksperchild(10).build().unwrap();
+        let v = pool.map_chunked(sqr, 0..10_000, 10).unwrap();
+        assert_eq!(v.len(), 10_000);
+        assert_eq!(v[9_999], 9_999 * 9_999);
+        pool.close();
+        pool.join();
+    }
+    assert_eq!(count_fds(), fds, "file descriptors leaked");
+    assert_eq!(common::our_named_segments(), shm, "named segments leaked");
+}
+
+#[test]
+fn pool_workers_die_with_their_parent() {
+    let _f = fork_lock();
+    let _w = wd("pool_parent_death");
+    let (r, w) = std::os::unix::net::UnixStream::pair().unwrap();
+    let pid = common::fork_child(move || {
+        use std::io::Write;
+        let pool = Pool::new(2).unwrap();
+        let pids = pool.worker_pids();
+        let mut w = w;
+        let _ = writeln!(w, "{} {}", pids[0], pids[1]);
+        std::thread::sleep(Duration::from_secs(30));
+        0
+    });
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(r), &mut line).unwrap();
+    let workers: Vec<i32> = line.split_whitespace().map(|s| s.parse().unwrap()).collect();
+    common::sigkill(pid);
+    common::wait_child(pid);
+    let t = Instant::now();
+    for w in workers {
+        while alive(w) {
+            assert!(t.elapsed() < Duration::from_secs(10), "worker {w} outlived its parent");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
