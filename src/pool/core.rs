@@ -157,7 +157,7 @@ impl std::fmt::Debug for Pool {
 ///
 /// fn inc(x: i32) -> i32 { x + 1 }
 ///
-/// let pool = Pool::builder().processes(2).maxtasksperchild(10).initializer(|| Ok(())).build()?;
+/// let pool = Pool::builder().processes(2).maxtasksperchild(10).initializer(|| Ok::<(), String>(())).build()?;
 /// assert_eq!(pool.map(inc, vec![1, 2, 3])?, vec![2, 3, 4]);
 /// # Ok::<(), multiproc::PoolError>(())
 /// ```
