@@ -1,16 +1,63 @@
 //! # multiproc
 //!
 //! Python's `multiprocessing` for Linux systems code: processes, a process pool, queues, pipes,
-//! locks, semaphores, events, conditions, barriers and shared values, all built on shared
-//! memory and futexes, and tough enough for fuzzing harnesses whose children die at any
-//! instruction.
+//! locks, semaphores, events, conditions, barriers and shared values, built on shared memory and
+//! futexes, and tough enough for fuzzing harnesses whose children die at any instruction:
+//! nothing hangs, tears or leaks when a participant is SIGKILLed.
 //!
-//! (The tutorial grows with each layer; see `README.md` and `docs/GUIDE.md`.)
+//! ## Hello, pool
+//!
+//! The seeds' first example, `Pool(5).map(square, [1, 2, 3, 4, 5, 6])`:
+//!
+//! ```
+//! use multiproc::Pool;
+//!
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! let pool = Pool::new(5)?;
+//! assert_eq!(pool.map(square, 1..=6)?, vec![1, 4, 9, 16, 25, 36]);
+//! # Ok::<(), multiproc::PoolError>(())
+//! ```
+//!
+//! Workers are forked copies of this process, so the task function is a plain `fn` item and
+//! its arguments and results are any `serde` types. When a worker dies mid-task, exactly that
+//! task fails with [`PoolError::WorkerDied`] and the pool replaces the worker; `map` never hangs.
+//!
+//! ## Shared memory
+//!
+//! Every shared object lives in a [`Segment`]: anonymous segments are shared with the children
+//! forked after their creation and vanish with the last process that maps them; named segments
+//! let unrelated processes meet, and only their creator removes the name.
+//!
+//! ```
+//! use multiproc::Segment;
+//!
+//! let name = format!("tutorial-{}", std::process::id());
+//! let seg = Segment::create(&name, 4096)?;     // O_EXCL, mode 0600, fully allocated
+//! let peer = Segment::open(&name)?;             // validated header: magic, version, size
+//! assert_eq!(peer.len(), seg.len());
+//! # Ok::<(), multiproc::ShmError>(())
+//! ```
+//!
+//! Shared memory is untrusted input: a crashed or buggy peer can leave any bytes in it, so every
+//! index, length and offset read from a segment is checked, and only [`ShmSafe`] types (valid
+//! for every bit pattern) may be stored there.
 //!
 //! ## Layers
 //!
 //! `sys` (every system call) and `loom` (the atomics/futex shim) → [`shm`] (segments) →
-//! `sync` → `queue` → `process` → `pool`. A layer only uses the layers below it.
+//! [`sync`] → [`queue`] → [`process`] → [`pool`]. A layer only uses the layers below it. See
+//! `docs/ARCHITECTURE.md`, `docs/FAILURE.md` (what each object does when a participant dies)
+//! and `docs/GUIDE.md` (Python → multiproc, one row per Python call).
+//!
+//! ## Fork safety
+//!
+//! Children are created with `fork`. In a multi-threaded parent, the child has only the thread
+//! that forked it, and any lock another thread held at that moment stays locked in the child.
+//! glibc's `malloc` is fork-safe; Rust's stdout lock and your own mutexes are not. Keep what a
+//! child does to the objects it was handed, and fork before starting other threads when you can.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
