@@ -1,2 +1,153 @@
 //! The `multiproc` command: `bench` (cross-process measurements) and `shm` (named segments).
-fn main() {}
+//!
+//! Arguments are parsed by hand so that library users never pull in an argument parser.
+
+mod bench;
+mod raw;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+multiproc: tools for the multiproc crate
+
+USAGE:
+    multiproc bench [--quick] [--json PATH] [FILTER]
+    multiproc shm list
+    multiproc shm clean
+    multiproc --help
+
+COMMANDS:
+    bench        Measure cross-process latencies and throughputs; print a table with each
+                 row's median, p99, placement (same: both processes on CPU 0, cross: CPU 0 and
+                 CPU 1, free: unpinned) and its ratio to its baseline row measured in the same run.
+                   --quick        small per-row budgets (the whole table in about 15 s)
+                   --json PATH    also write the results as JSON to PATH
+                   FILTER         only rows whose name contains FILTER (plus their baselines)
+    shm list     Show the named segments of ours in /dev/shm and whether their creator lives
+    shm clean    Remove the named segments of ours whose creator has died
+
+EXIT STATUS:
+    0 success, 1 a measurement or an operation failed, 2 bad usage
+";
+
+/// A usage error: printed with a hint, exit status 2.
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("multiproc: {msg}\nRun `multiproc --help` for usage.");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        [] => usage_error("missing command"),
+        ["-h" | "--help" | "help", ..] => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        ["bench", rest @ ..] => match parse_bench(rest) {
+            Ok(opts) => match bench::run(&opts) {
+                Ok(code) => ExitCode::from(code as u8),
+                Err(e) => {
+                    eprintln!("multiproc bench: {e}");
+                    ExitCode::from(1)
+                }
+            },
+            Err(Help) => {
+                print!("{USAGE}");
+                ExitCode::SUCCESS
+            }
+            Err(Usage(msg)) => usage_error(&msg),
+        },
+        ["shm", "list"] => shm_list(),
+        ["shm", "clean"] => shm_clean(),
+        ["shm", "-h" | "--help"] => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        ["shm", other, ..] if other.starts_with('-') => usage_error(&format!("unknown flag `{other}` for `shm`")),
+        ["shm", other] => usage_error(&format!("unknown shm command `{other}` (expected `list` or `clean`)")),
+        ["shm", _, extra, ..] => usage_error(&format!("unexpected argument `{extra}`")),
+        ["shm"] => usage_error("`shm` needs a command: `list` or `clean`"),
+        [flag, ..] if flag.starts_with('-') => usage_error(&format!("unknown flag `{flag}`")),
+        [cmd, ..] => usage_error(&format!("unknown command `{cmd}` (expected `bench` or `shm`)")),
+    }
+}
+
+enum ParseError {
+    Help,
+    Usage(String),
+}
+use ParseError::{Help, Usage};
+
+fn parse_bench(args: &[&str]) -> Result<bench::Options, ParseError> {
+    let mut opts = bench::Options::default();
+    let mut it = args.iter();
+    while let Some(&a) = it.next() {
+        match a {
+            "--quick" => opts.quick = true,
+            "--json" => match it.next() {
+                Some(p) if !p.is_empty() => opts.json = Some(p.into()),
+                _ => return Err(Usage("`--json` needs a PATH".into())),
+            },
+            "-h" | "--help" => return Err(Help),
+            _ if a.starts_with("--json=") => opts.json = Some(a["--json=".len()..].into()),
+            _ if a.starts_with('-') => return Err(Usage(format!("unknown flag `{a}` for `bench`"))),
+            _ if opts.filter.is_some() => return Err(Usage(format!("unexpected second FILTER `{a}`"))),
+            _ => opts.filter = Some(a.to_string()),
+        }
+    }
+    Ok(opts)
+}
+
+fn shm_list() -> ExitCode {
+    match multiproc::shm::list_named() {
+        Ok(list) => {
+            if list.is_empty() {
+                println!("no named segments of ours in /dev/shm");
+                return ExitCode::SUCCESS;
+            }
+            println!("{:<40}  {:>12}  {:>8}  creator", "name", "bytes", "pid");
+            for s in &list {
+                let state = if s.creator_alive { "alive" } else { "dead (stale)" };
+                println!("{:<40}  {:>12}  {:>8}  {}", s.name, s.len, s.creator_pid, state);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("multiproc shm list: cannot read /dev/shm: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn shm_clean() -> ExitCode {
+    match multiproc::Segment::clean_stale() {
+        Ok(removed) => {
+            for name in &removed {
+                println!("removed {name}");
+            }
+            println!("{} stale segment(s) removed", removed.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("multiproc shm clean: cannot read /dev/shm: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_arguments_parse() {
+        let o = parse_bench(&["--quick", "--json", "x.json", "pipe"]).ok().unwrap();
+        assert!(o.quick && o.json.as_deref() == Some("x.json".as_ref()) && o.filter.as_deref() == Some("pipe"));
+        assert!(matches!(parse_bench(&["--json"]), Err(Usage(_))));
+        assert!(matches!(parse_bench(&["--bogus"]), Err(Usage(_))));
+        assert!(matches!(parse_bench(&["a", "b"]), Err(Usage(_))));
+        assert!(matches!(parse_bench(&["--help"]), Err(Help)));
+    }
+}
