@@ -246,7 +246,7 @@ fn placement_possible(p: Placement, mask: &CpuMask) -> Result<(), String> {
 
 /// Selects the rows matching `filter`, plus (first) the baselines they need.
 fn select(rows: Vec<Row>, filter: Option<&str>) -> Vec<Row> {
-    let matches = |r: &Row| filter.map_or(true, |f| r.name.contains(f));
+    let matches = |r: &Row| filter.is_none_or(|f| r.name.contains(f));
     let mut wanted: Vec<&'static str> = rows.iter().filter(|r| matches(r)).map(|r| r.name).collect();
     loop {
         let extra: Vec<&'static str> = rows
