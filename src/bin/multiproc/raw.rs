@@ -303,3 +303,44 @@ pub(crate) fn spin_until(limit: Duration, mut cond: impl FnMut() -> bool) -> io:
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_gone(pid: libc::pid_t) -> bool {
+        // SAFETY: signal 0 only checks for existence; the pid was our child and is reaped.
+        unsafe { libc::kill(pid, 0) == -1 }
+    }
+
+    #[test]
+    fn children_are_killed_and_reaped_on_drop_and_on_panic() {
+        let c = Child::spawn(None, || loop {
+            std::thread::sleep(Duration::from_secs(1));
+        })
+        .unwrap();
+        let pid = c.pid;
+        drop(c);
+        assert!(is_gone(pid), "child {pid} survived its guard");
+
+        let mut pid = 0;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let c = Child::spawn(None, || loop {
+                std::thread::sleep(Duration::from_secs(1));
+            })
+            .unwrap();
+            pid = c.pid;
+            panic!("a failing bench");
+        }));
+        assert!(r.is_err() && pid > 0);
+        assert!(is_gone(pid), "child {pid} survived a panic");
+    }
+
+    #[test]
+    fn a_panicking_child_exits_101() {
+        let c = Child::spawn(None, || panic!("in the child")).unwrap();
+        let pid = c.pid;
+        std::mem::forget(c); // reaped below instead
+        assert_eq!(waitpid(pid).unwrap(), 101);
+    }
+}
