@@ -31,31 +31,36 @@ EXIT STATUS:
 ";
 
 /// A usage error: printed with a hint, exit status 2.
-fn usage_error(msg: &str) -> ExitCode {
+fn usage_error(msg: &str) -> u8 {
     eprintln!("multiproc: {msg}\nRun `multiproc --help` for usage.");
-    ExitCode::from(2)
+    2
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
+    ExitCode::from(run(&args))
+}
+
+/// Runs the command line `args` (without the program name) and returns the exit status.
+fn run(args: &[&str]) -> u8 {
+    match args {
         [] => usage_error("missing command"),
         ["-h" | "--help" | "help", ..] => {
             print!("{USAGE}");
-            ExitCode::SUCCESS
+            0
         }
         ["bench", rest @ ..] => match parse_bench(rest) {
             Ok(opts) => match bench::run(&opts) {
-                Ok(code) => ExitCode::from(code as u8),
+                Ok(code) => code as u8,
                 Err(e) => {
                     eprintln!("multiproc bench: {e}");
-                    ExitCode::from(1)
+                    1
                 }
             },
             Err(Help) => {
                 print!("{USAGE}");
-                ExitCode::SUCCESS
+                0
             }
             Err(Usage(msg)) => usage_error(&msg),
         },
@@ -63,7 +68,7 @@ fn main() -> ExitCode {
         ["shm", "clean"] => shm_clean(),
         ["shm", "-h" | "--help"] => {
             print!("{USAGE}");
-            ExitCode::SUCCESS
+            0
         }
         ["shm", other, ..] if other.starts_with('-') => usage_error(&format!("unknown flag `{other}` for `shm`")),
         ["shm", other] => usage_error(&format!("unknown shm command `{other}` (expected `list` or `clean`)")),
@@ -100,39 +105,39 @@ fn parse_bench(args: &[&str]) -> Result<bench::Options, ParseError> {
     Ok(opts)
 }
 
-fn shm_list() -> ExitCode {
+fn shm_list() -> u8 {
     match multiproc::shm::list_named() {
         Ok(list) => {
             if list.is_empty() {
                 println!("no named segments of ours in /dev/shm");
-                return ExitCode::SUCCESS;
+                return 0;
             }
             println!("{:<40}  {:>12}  {:>8}  creator", "name", "bytes", "pid");
             for s in &list {
                 let state = if s.creator_alive { "alive" } else { "dead (stale)" };
                 println!("{:<40}  {:>12}  {:>8}  {}", s.name, s.len, s.creator_pid, state);
             }
-            ExitCode::SUCCESS
+            0
         }
         Err(e) => {
             eprintln!("multiproc shm list: cannot read /dev/shm: {e}");
-            ExitCode::from(1)
+            1
         }
     }
 }
 
-fn shm_clean() -> ExitCode {
+fn shm_clean() -> u8 {
     match multiproc::Segment::clean_stale() {
         Ok(removed) => {
             for name in &removed {
                 println!("removed {name}");
             }
             println!("{} stale segment(s) removed", removed.len());
-            ExitCode::SUCCESS
+            0
         }
         Err(e) => {
             eprintln!("multiproc shm clean: cannot read /dev/shm: {e}");
-            ExitCode::from(1)
+            1
         }
     }
 }
@@ -149,5 +154,40 @@ mod tests {
         assert!(matches!(parse_bench(&["--bogus"]), Err(Usage(_))));
         assert!(matches!(parse_bench(&["a", "b"]), Err(Usage(_))));
         assert!(matches!(parse_bench(&["--help"]), Err(Help)));
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        for args in [&[][..], &["frob"], &["--frob"], &["shm"], &["shm", "frob"], &["shm", "list", "x"]] {
+            assert_eq!(run(args), 2, "{args:?}");
+        }
+        assert_eq!(run(&["bench", "--quick", "--frob"]), 2);
+        assert_eq!(run(&["bench", "no row has this name"]), 2);
+        assert_eq!(run(&["--help"]), 0);
+    }
+
+    #[test]
+    fn shm_list_shows_a_dead_creators_segment_as_stale() {
+        let name = format!("mp-cli-stale-{}", std::process::id());
+        let n = name.clone();
+        let child = crate::raw::Child::spawn(None, move || match multiproc::Segment::create(&n, 4096) {
+            Ok(s) => {
+                s.persist(); // as if the creator had been killed before its handle dropped
+                0
+            }
+            Err(_) => 1,
+        })
+        .unwrap();
+        assert_eq!(child.join().unwrap(), 0);
+        let full = format!("/{name}");
+        let ours = |alive| {
+            multiproc::shm::list_named().unwrap().into_iter().any(|s| s.name == full && s.creator_alive == alive)
+        };
+        assert!(ours(false), "the dead creator's segment is listed as stale");
+        assert_eq!(run(&["shm", "list"]), 0);
+        // Not `run(&["shm", "clean"])`: it would also remove stale segments that tests running
+        // beside this one create on purpose. `shm clean` is `Segment::clean_stale()` verbatim.
+        multiproc::Segment::unlink(&name).unwrap();
+        assert!(!ours(false) && !ours(true), "removed");
     }
 }

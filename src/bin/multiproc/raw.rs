@@ -107,6 +107,14 @@ impl Child {
         }
         Ok(Child { pid, reaped: false })
     }
+
+    /// Waits for the child to exit and returns its exit code (128 + signal if killed).
+    #[cfg(test)]
+    pub(crate) fn join(mut self) -> io::Result<i32> {
+        let code = waitpid(self.pid)?;
+        self.reaped = true;
+        Ok(code)
+    }
 }
 
 impl Drop for Child {
