@@ -5,16 +5,17 @@
 //! not a robust mutex. `init_state` records whether that happened, so a handle built over a
 //! zeroed or foreign object reports an error instead of calling pthread on garbage.
 
+// The pthread object is only ever touched by glibc through a raw pointer, never by our code,
+// so loom has nothing to model in it: it sits in a plain `core` cell, not the shim's.
+#![allow(clippy::disallowed_types)]
+
 use crate::loom::atomic::{
     AtomicU32,
     Ordering::{Acquire, Release},
 };
-// The pthread object is only ever touched by glibc through a raw pointer, never by our code,
-// so loom has nothing to model in it: a plain `core` cell, not the shim's.
 use crate::shm::ShmObject;
 use crate::sys::clock::Deadline;
 use crate::sys::pthread::{self, Locked, MutexKind};
-#[allow(clippy::disallowed_types)]
 use core::cell::UnsafeCell;
 use std::io;
 
