@@ -177,9 +177,7 @@ impl fmt::Display for ProcessError {
 impl std::error::Error for ProcessError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ProcessError::Fork(e) | ProcessError::Pidfd(e) | ProcessError::Wait(e) | ProcessError::Signal(e) => {
-                Some(e)
-            }
+            ProcessError::Fork(e) | ProcessError::Pidfd(e) | ProcessError::Wait(e) | ProcessError::Signal(e) => Some(e),
             ProcessError::ReportArea(e) => Some(e),
             _ => None,
         }
@@ -210,7 +208,7 @@ impl std::error::Error for ProcessError {
 /// ```
 /// use multiproc::Process;
 ///
-/// let p = Process::new(|| panic!("boom"));
+/// let p = Process::new(|| -> () { panic!("boom") }); // a closure that never returns needs `-> ()`
 /// p.start()?;
 /// let s = p.join()?;
 /// assert_eq!((s.exitcode(), s.code(), s.signal(), s.success()), (1, Some(1), None, false));
@@ -389,6 +387,9 @@ fn signal_name(sig: i32) -> Option<&'static str> {
 /// * `i32` → that exit code (the kernel keeps the low 8 bits, as for `exit`);
 /// * `Result<T, E: Display>` → `T`'s code for `Ok(t)`; exit code 1 and `e.to_string()` as the
 ///   [failure message](ExitStatus::message) for `Err(e)`.
+///
+/// A closure that never returns (it always panics or calls `std::process::exit`) must name
+/// its return type, `|| -> () { panic!("…") }`: Rust cannot infer one for it.
 ///
 /// # Examples
 ///

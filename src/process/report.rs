@@ -103,7 +103,7 @@ impl Report {
             return None;
         }
         let len = len.min(CAPACITY); // untrusted: clamp
-        // Relaxed: ordered by the Acquire load of `len` above.
+                                     // Relaxed: ordered by the Acquire load of `len` above.
         let kind = if self.kind.load(Relaxed) == Kind::Panic as u32 { Kind::Panic } else { Kind::Error };
         let mut bytes = Vec::with_capacity(len);
         for word in &self.words[..len.div_ceil(8)] {
