@@ -543,6 +543,28 @@ fn proc_b2_panic_message_reaches_parent() {
     let st = p.join().unwrap();
     assert_eq!((st.exitcode(), st.message()), (0, None));
 
+    // Recycled report areas carry no stale text.
+    for i in 0..40 {
+        let p = Process::new(move || if i % 2 == 0 { Err(format!("n{i}")) } else { Ok(()) });
+        p.start().unwrap();
+        let st = p.join().unwrap();
+        assert_eq!(st.message().map(str::to_string), (i % 2 == 0).then(|| format!("n{i}")));
+    }
+
+    // A grandchild forked from the child's thread does not write the child's report.
+    let pipe = Pipe::new();
+    let w = pipe.w;
+    let p = Process::new(move || {
+        let gc = common::fork_child(|| -> i32 { panic!("grandchild") });
+        assert_eq!(common::wait_child(gc), common::Ended::Code(101));
+        Pipe::send(w, "done");
+        std::thread::sleep(Duration::from_secs(100));
+    });
+    p.start().unwrap();
+    assert_eq!(pipe.recv(Duration::from_secs(10)).as_deref(), Some("done"));
+    p.kill().unwrap();
+    assert_eq!(p.join().unwrap().message(), None);
+
     // Killed at any point: the signal, no message.
     let p = sleeper();
     p.start().unwrap();

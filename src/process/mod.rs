@@ -72,7 +72,7 @@ mod report;
 use crate::shm::{ShmError, ShmRef};
 use crate::sys::clock::Deadline;
 use crate::sys::process as sys;
-use report::{Kind, Report};
+use report::{Kind, Pool, Report};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -1046,30 +1046,33 @@ impl Process {
             return Err(ProcessError::Closed);
         }
         let Some(target) = st.target.take() else { return Err(ProcessError::AlreadyStarted) };
-        let report = match report::new_area() {
-            Ok(r) => r,
-            Err(e) => {
-                st.target = Some(target);
-                return Err(ProcessError::ReportArea(e));
-            }
-        };
         let parent_pid = sys::getpid();
-        // Both registries stay locked across the fork so that the child gets them consistent.
+        // The registries stay locked across the fork so that the child gets them consistent.
         let mut me = lock(&ME);
         if me.daemon {
             st.target = Some(target);
             return Err(ProcessError::DaemonicParent);
         }
         let mut active = lock(&ACTIVE);
+        let mut pool = Pool::lock();
+        let report = match pool.take() {
+            Ok(r) => r,
+            Err(e) => {
+                st.target = Some(target);
+                return Err(ProcessError::ReportArea(e));
+            }
+        };
         #[allow(unsafe_code)]
         // SAFETY: the child runs only `child_main`, which never returns (it leaves through
-        // `_exit`). The locks this crate needs in the child (ME, ACTIVE, this process's state)
+        // `_exit`). The locks this crate needs in the child (ME, ACTIVE, the report pool, this
+        // process's state)
         // are held by this thread across the fork, so they are consistent there. Locks held by
         // *other* threads of a multi-threaded caller are the caller's responsibility, as
         // documented on `start` and in the module docs.
         let forked = unsafe { sys::fork() };
         match forked {
             Err(e) => {
+                pool.give_back(report);
                 st.target = Some(target);
                 Err(ProcessError::Fork(e))
             }
@@ -1096,12 +1099,15 @@ impl Process {
                 };
                 // The child has no children of its own; the parent's handles are not ours.
                 std::mem::forget(std::mem::take(&mut *active));
+                pool.for_child();
+                drop(pool);
                 drop(active);
                 drop(me);
                 drop(st);
                 child_main(target, report)
             }
             Ok(sys::Fork::Parent(pid)) => {
+                drop(pool);
                 drop(me);
                 if inner.group {
                     // Also here, so that a kill_tree right after start already finds the group.
@@ -1114,7 +1120,9 @@ impl Process {
                     Err(e) => {
                         drop(active);
                         let _ = sys::kill(pid, libc::SIGKILL);
-                        let _ = sys::waitpid_blocking(pid);
+                        if sys::waitpid_blocking(pid).is_ok() {
+                            Pool::lock().give_back(report);
+                        }
                         return Err(ProcessError::Pidfd(e));
                     }
                 };
@@ -1305,7 +1313,11 @@ impl Process {
                 Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Err(ProcessError::Lost),
                 Err(e) => return Err(ProcessError::Wait(e)),
             };
-            let failure = st.report.take().and_then(|r| r.read());
+            let failure = st.report.take().and_then(|r| {
+                let failure = r.read();
+                Pool::lock().give_back(r);
+                failure
+            });
             let status = ExitStatus { ended, failure };
             st.status = Some(status.clone());
             status
@@ -1521,10 +1533,12 @@ fn child_main(target: Target, report: ShmRef<Report>) -> ! {
     // A panic in this thread writes its message and location to the report (and then prints
     // as usual). Other threads' panics are theirs to handle.
     let me = std::thread::current().id();
+    let pid = sys::getpid();
     let hook_report = report.clone();
     let previous = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
-        if std::thread::current().id() == me {
+        // Not in a grandchild forked from this thread: it has its own report, or none.
+        if std::thread::current().id() == me && sys::getpid() == pid {
             let payload = info.payload();
             let msg = payload
                 .downcast_ref::<&str>()

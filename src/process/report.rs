@@ -2,8 +2,9 @@
 //! text of its failure (panic message and location, or the `Display` of the `Err` it returned)
 //! just before `_exit`, and from which the parent reads it after reaping the child.
 //!
-//! The page is an anonymous [`Segment`] made before `fork`, so it is shared with the child and
-//! freed by the kernel with its last mapping, even if both processes are SIGKILLed.
+//! The areas live in anonymous [`Segment`]s made before `fork` (16 areas a segment, recycled
+//! once their child is reaped, so that a start costs no `mmap`), so they are shared with the
+//! child and freed by the kernel with their last mapping, even if every process is SIGKILLed.
 //!
 //! Everything the parent reads from it is untrusted (the child may have died mid-write or
 //! scribbled over it): the length is clamped to the capacity, the kind is checked, and the
@@ -61,8 +62,55 @@ impl std::fmt::Debug for Report {
     }
 }
 
-/// A fresh, empty report area in a page of its own.
-pub(crate) fn new_area() -> Result<ShmRef<Report>, ShmError> {
+/// Report areas made per chunk: one segment (and one `mmap`) serves this many children.
+const CHUNK: usize = 16;
+
+/// Report areas of reaped children, ready for reuse. Only the child process itself ever writes
+/// its area (the panic hook checks the pid), so once the child is reaped its area is free.
+/// [`Pool::for_child`] empties the list in a new child, whose own children must not reuse the
+/// parent's areas.
+static FREE: std::sync::Mutex<Vec<ShmRef<Report>>> = std::sync::Mutex::new(Vec::new());
+
+/// The free list, locked (held across `fork` by `Process::start`).
+pub(crate) struct Pool(std::sync::MutexGuard<'static, Vec<ShmRef<Report>>>);
+
+impl Pool {
+    /// Locks the free list.
+    pub(crate) fn lock() -> Pool {
+        Pool(FREE.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// An empty report area: a recycled one, or one of a fresh chunk.
+    pub(crate) fn take(&mut self) -> Result<ShmRef<Report>, ShmError> {
+        if let Some(r) = self.0.pop() {
+            r.clear();
+            return Ok(r);
+        }
+        let seg = Segment::anonymous(CHUNK * std::mem::size_of::<Report>())?;
+        let first = seg.alloc_object::<Report>()?;
+        for _ in 1..CHUNK {
+            match seg.alloc_object::<Report>() {
+                Ok(r) => self.0.push(r),
+                Err(_) => break, // the chunk is smaller than planned: use what we got
+            }
+        }
+        Ok(first)
+    }
+
+    /// Gives back the area of a reaped child.
+    pub(crate) fn give_back(&mut self, r: ShmRef<Report>) {
+        self.0.push(r);
+    }
+
+    /// In a new child: forget the parent's free areas (the parent will hand them out again).
+    pub(crate) fn for_child(&mut self) {
+        std::mem::forget(std::mem::take(&mut *self.0));
+    }
+}
+
+/// A fresh, empty report area of its own (tests).
+#[cfg(all(test, not(loom)))]
+fn new_area() -> Result<ShmRef<Report>, ShmError> {
     Segment::anonymous(std::mem::size_of::<Report>())?.alloc_object::<Report>()
 }
 
@@ -89,9 +137,11 @@ impl Report {
         self.len.load(Relaxed) == 0
     }
 
-    /// Withdraws a report (a panic the target caught itself, for example).
+    /// Withdraws a report (a panic the target caught itself, for example), or empties a
+    /// recycled area before its next child is forked.
     pub(crate) fn clear(&self) {
-        // Relaxed: only the child writes, and the parent reads after the child has exited.
+        // Relaxed: the child writes only while the parent does not read (before `fork`, the
+        // parent; after it, the child; after reaping, the parent), and fork/waitpid order them.
         self.len.store(0, Relaxed);
     }
 
