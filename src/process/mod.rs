@@ -1275,11 +1275,12 @@ impl Process {
             if let Some(s) = self.try_reap()? {
                 return Ok(Some(s));
             }
-            // Readable but not yet reapable cannot happen for an exited child; loop defensively
-            // (the deadline still bounds it).
+            // Readable but not yet reapable should not happen for an exited child; loop
+            // defensively, without spinning hot (the deadline still bounds it).
             if deadline.is_some_and(|d| d.has_passed()) {
                 return Ok(None);
             }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
