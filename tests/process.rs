@@ -605,3 +605,30 @@ fn proc_misc_errors() {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+#[test]
+fn proc_fork_while_another_thread_holds_stdout() {
+    use std::io::Write;
+    let _f = fork_lock();
+    let _w = Watchdog::new("proc_fork_while_another_thread_holds_stdout", LIMIT);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let printer = std::thread::spawn(move || {
+        let out = std::io::stdout().lock();
+        tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        drop(out);
+    });
+    rx.recv().unwrap();
+    // start() waits for the lock instead of forking a child in which stdout stays locked.
+    let p = Process::new(|| {
+        let _ = std::io::stdout().write_all(b"");
+        let _ = std::io::stdout().flush();
+    });
+    p.start().unwrap();
+    let st = p.join_timeout(Duration::from_secs(10)).unwrap();
+    if st.is_none() {
+        p.kill().unwrap();
+    }
+    printer.join().unwrap();
+    assert_eq!(st.map(|s| s.exitcode()), Some(0), "the child hung on a lock held at fork time");
+}

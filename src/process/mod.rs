@@ -50,15 +50,17 @@
 //! locked forever in the child. In the child, therefore:
 //! * **safe**: async-signal-safe calls, this crate's shared-memory objects, and heap allocation
 //!   (glibc's `malloc` is made fork-safe by glibc's own `atfork` handlers);
-//! * **not safe** if another thread might have held the lock: `println!` and other uses of
-//!   `std::io::stdout()` (a `Mutex` inside std), any `std::sync::Mutex`/`RwLock` shared with
-//!   other threads, `std::env::set_var`, the panic hook lock, and the default shared-memory
-//!   arena (`Lock::new()` and friends allocate from it).
+//! * **not safe** if another thread might have held the lock: any `std::sync::Mutex`/`RwLock`
+//!   shared with other threads, `std::env::set_var`, the panic hook (a thread panicking at the
+//!   moment of the fork), and the default shared-memory arena (`Lock::new()` and friends
+//!   allocate from it).
 //!
-//! This crate's own bookkeeping (the current-process record and the active-children registry)
-//! is locked across the `fork`, so it is consistent in the child. In a single-threaded parent
-//! none of this matters. If you cannot rule it out, create what the child needs before forking
-//! and keep the child's work simple.
+//! [`Process::start`] holds std's `stdout` and `stderr` locks and this crate's own bookkeeping
+//! (the current-process record, the active-children registry, the report-area pool) across
+//! the `fork`, so those are consistent and usable in the child: `println!` in the child is safe
+//! even while other threads print. In a single-threaded parent none of this matters. If you
+//! cannot rule it out, create what the child needs before forking and keep the child's work
+//! simple.
 //!
 //! # Failure semantics
 //!
@@ -74,7 +76,7 @@ use crate::sys::clock::Deadline;
 use crate::sys::process as sys;
 use report::{Kind, Pool, Report};
 use std::fmt;
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -1041,6 +1043,14 @@ impl Process {
     pub fn start(&self) -> Result<(), ProcessError> {
         reap_finished_if_any();
         let inner = &*self.inner;
+        // std's stdout and stderr locks are held across the fork too (taken first, as any user
+        // code that prints takes them before calling into us): a child forked while another
+        // thread was printing would otherwise block forever in its exit-time flush or in its
+        // first `println!`. Flushing first also keeps the child from printing the parent's
+        // buffered output a second time (Python flushes before forking as well).
+        let mut stdout = std::io::stdout().lock();
+        let stderr = std::io::stderr().lock();
+        let _ = stdout.flush();
         let mut st = lock(&inner.state);
         if st.closed {
             return Err(ProcessError::Closed);
@@ -1065,7 +1075,7 @@ impl Process {
         #[allow(unsafe_code)]
         // SAFETY: the child runs only `child_main`, which never returns (it leaves through
         // `_exit`). The locks this crate needs in the child (ME, ACTIVE, the report pool, this
-        // process's state)
+        // process's state, std's stdout and stderr)
         // are held by this thread across the fork, so they are consistent there. Locks held by
         // *other* threads of a multi-threaded caller are the caller's responsibility, as
         // documented on `start` and in the module docs.
@@ -1104,11 +1114,15 @@ impl Process {
                 drop(active);
                 drop(me);
                 drop(st);
+                drop(stderr);
+                drop(stdout);
                 child_main(target, report)
             }
             Ok(sys::Fork::Parent(pid)) => {
                 drop(pool);
                 drop(me);
+                drop(stderr);
+                drop(stdout);
                 if inner.group {
                     // Also here, so that a kill_tree right after start already finds the group.
                     // Errors mean the child already did it or already died: both fine.
@@ -1571,7 +1585,6 @@ fn child_main(target: Target, report: ShmRef<Report>) -> ! {
             1
         }
     };
-    use std::io::Write;
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     sys::exit_now(code)
