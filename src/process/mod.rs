@@ -18,7 +18,9 @@
 //! assert_eq!(status.exitcode(), 1);
 //! assert_eq!(status.message(), Some("disk full"));          // the Err's Display
 //!
-//! let p = Process::builder().name("worker-1").start(|| assert_eq!(multiproc::current_process().name(), "worker-1"))?;
+//! let p = Process::builder()
+//!     .name("worker-1")
+//!     .start(|| assert_eq!(multiproc::current_process().name(), "worker-1"))?;
 //! assert!(p.join()?.success());
 //! # Ok::<(), ProcessError>(())
 //! ```
@@ -39,7 +41,7 @@
 //! # How the child leaves
 //!
 //! The child runs the closure under `catch_unwind`, writes its failure text (if any) to a
-//! one-page shared report area, flushes Rust's `stdout` (errors ignored), and leaves with
+//! 4 KiB shared report area, flushes Rust's `stdout` (errors ignored), and leaves with
 //! `_exit`: it never returns into the caller's stack, runs no destructors of the parent's
 //! objects and no `atexit` handlers. Threads the child spawned and did not join are killed by
 //! `_exit` (Rust has no Python-style "non-daemon thread" to wait for: join them yourself).
@@ -83,6 +85,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Longest accepted process name, in bytes.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{Process, ProcessError, MAX_NAME_LEN};
+///
+/// let long = "x".repeat(MAX_NAME_LEN + 1);
+/// assert!(matches!(Process::builder().name(long).target(|| ()), Err(ProcessError::NameTooLong { .. })));
+/// ```
 pub const MAX_NAME_LEN: usize = 255;
 
 /// Name of the process that was not started by this crate (Python's `"MainProcess"`).
@@ -404,6 +415,13 @@ fn signal_name(sig: i32) -> Option<&'static str> {
 /// ```
 pub trait ChildOutcome {
     /// The exit code, and the failure text for the parent (`None`: nothing to report).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::ChildOutcome;
+    /// assert_eq!(7.into_exit(), (7, None));
+    /// ```
     fn into_exit(self) -> (i32, Option<String>);
 }
 
