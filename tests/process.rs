@@ -632,3 +632,40 @@ fn proc_fork_while_another_thread_holds_stdout() {
     printer.join().unwrap();
     assert_eq!(st.map(|s| s.exitcode()), Some(0), "the child hung on a lock held at fork time");
 }
+
+#[test]
+fn proc_concurrent_joins_agree() {
+    let _f = fork_lock();
+    let _w = Watchdog::new("proc_concurrent_joins_agree", LIMIT);
+    let p = Process::new(|| {
+        std::thread::sleep(Duration::from_millis(100));
+        Err::<(), _>("done")
+    });
+    p.start().unwrap();
+    let joiners: Vec<_> = (0..4)
+        .map(|i| {
+            let p = p.clone();
+            std::thread::spawn(move || match i {
+                0 => p.join().unwrap(),
+                1 => p.join_timeout(Duration::from_secs(10)).unwrap().unwrap(),
+                2 => loop {
+                    if let Some(s) = p.try_join().unwrap() {
+                        break s;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                },
+                _ => loop {
+                    let _ = active_children();
+                    if !p.is_alive() {
+                        break p.join().unwrap();
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                },
+            })
+        })
+        .collect();
+    let statuses: Vec<_> = joiners.into_iter().map(|j| j.join().unwrap()).collect();
+    for s in &statuses {
+        assert_eq!((s.exitcode(), s.message()), (1, Some("done")));
+    }
+}
