@@ -1093,10 +1093,9 @@ impl Process {
         #[allow(unsafe_code)]
         // SAFETY: the child runs only `child_main`, which never returns (it leaves through
         // `_exit`). The locks this crate needs in the child (ME, ACTIVE, the report pool, this
-        // process's state, std's stdout and stderr)
-        // are held by this thread across the fork, so they are consistent there. Locks held by
-        // *other* threads of a multi-threaded caller are the caller's responsibility, as
-        // documented on `start` and in the module docs.
+        // process's state, std's stdout and stderr) are held by this thread across the fork, so
+        // they are consistent there. Locks held by *other* threads of a multi-threaded caller
+        // are the caller's responsibility, as documented on `start` and in the module docs.
         let forked = unsafe { sys::fork() };
         match forked {
             Err(e) => {
@@ -1146,15 +1145,16 @@ impl Process {
                     // Errors mean the child already did it or already died: both fine.
                     let _ = sys::setpgid(pid, pid);
                 }
-                drop(target); // the parent's copy of what the closure captured
                 let pidfd = match sys::pidfd_open(pid) {
                     Ok(fd) => fd,
                     Err(e) => {
                         drop(active);
+                        drop(st);
                         let _ = sys::kill(pid, libc::SIGKILL);
                         if sys::waitpid_blocking(pid).is_ok() {
                             Pool::lock().give_back(report);
                         }
+                        drop(target);
                         return Err(ProcessError::Pidfd(e));
                     }
                 };
@@ -1164,6 +1164,10 @@ impl Process {
                 st.pid = Some(pid);
                 st.pidfd = Some(Arc::new(pidfd));
                 st.report = Some(report);
+                drop(st);
+                // The parent's copy of what the closure captured, dropped with no lock held (its
+                // destructors may call back into this module).
+                drop(target);
                 Ok(())
             }
         }
@@ -1511,9 +1515,11 @@ impl Process {
             return Err(ProcessError::StillRunning);
         }
         st.closed = true;
-        st.target = None;
+        let target = st.target.take();
         st.pidfd = None;
         st.report = None;
+        drop(st);
+        drop(target); // user destructors run with no lock held
         Ok(())
     }
 }
