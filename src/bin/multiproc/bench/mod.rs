@@ -6,9 +6,8 @@
 //! framework times batches of them (see `docs/BENCHMARKS.md`).
 
 mod floor;
-// `process.start_join` needs `multiproc::Process`, which lands with the process work:
-// enable this line (and the one in `all_rows`) after that merge.
-// mod process;
+mod pool;
+mod process;
 
 use crate::raw::{self, CpuMask};
 use std::fmt::Write as _;
@@ -156,7 +155,8 @@ pub(crate) struct Options {
 pub(crate) fn all_rows() -> Vec<Row> {
     let mut rows = Vec::new();
     rows.extend(floor::rows());
-    // rows.extend(process::rows());
+    rows.extend(process::rows());
+    rows.extend(pool::rows());
     rows
 }
 

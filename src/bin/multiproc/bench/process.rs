@@ -1,5 +1,4 @@
-//! Rows of the process layer. Not compiled yet: `multiproc::Process` lands with the process
-//! work; enable `mod process;` and `rows.extend(process::rows())` in `bench/mod.rs` then.
+//! Rows of the process layer.
 //!
 //! `process.start_join`: `Process::new(|| …).start()` + `join()` of a child that does nothing,
 //! compared with `os.fork.rt` (target ≤ 1.5 ×, ANCHORS.md).

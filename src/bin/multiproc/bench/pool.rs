@@ -1,0 +1,122 @@
+//! Rows of the pool layer.
+//!
+//! * `pool.map.trivial`: `Pool::new(cpu_count)` maps a trivial function over a batch of
+//!   integers with a large chunksize (the best one here; see BENCHMARKS.md for the sweep),
+//!   tasks/s. Python's figure for the same work is in BENCHMARKS.md.
+//! * `pool.map.chunk1`: the same with `chunksize = 1` (one message per task each way).
+//! * `pool.apply_async.rt`: submit → result of one task on a one-worker pool, baseline
+//!   `pipe.rt.64B` at the same placement (target ≤ 3×). The worker pins itself from the
+//!   pool's initializer (CPU 0 for `same`, CPU 1 for `cross`).
+//! * `pool.start`: `Pool::new(2)` + `close` + `join`.
+
+use super::{Ctx, Driver, Placement, Row, Unit};
+use crate::raw::CpuMask;
+use multiproc::Pool;
+use std::io;
+use std::time::Duration;
+
+pub(crate) fn rows() -> Vec<Row> {
+    let row = |name, unit, placements, baseline, build| Row {
+        name,
+        unit,
+        placements,
+        baseline,
+        bytes_per_op: 0,
+        min_batch: Duration::ZERO,
+        build,
+    };
+    vec![
+        Row {
+            // Batches of about a million items, like Python's figure (1,000,000 items).
+            min_batch: Duration::from_millis(60),
+            ..row("pool.map.trivial", Unit::TasksPerSec, &[Placement::Free], None, map_trivial)
+        },
+        Row {
+            min_batch: Duration::from_millis(20),
+            ..row("pool.map.chunk1", Unit::TasksPerSec, &[Placement::Free], None, map_chunk1)
+        },
+        row("pool.apply_async.rt", Unit::Ns, &[Placement::Same, Placement::Cross], Some("pipe.rt.64B"), apply_rt),
+        row("pool.start", Unit::Us, &[Placement::Free], None, start),
+    ]
+}
+
+fn trivial(x: u64) -> u64 {
+    x.wrapping_mul(3).wrapping_add(1)
+}
+
+fn pool_err(e: multiproc::PoolError) -> io::Error {
+    io::Error::other(e)
+}
+
+/// Maps batches of integers; `chunk` of `None` picks a large chunksize for the batch.
+struct MapDriver {
+    pool: Pool,
+    chunk: Option<usize>,
+    next: u64,
+}
+
+impl Driver for MapDriver {
+    fn run(&mut self, n: u64) -> io::Result<()> {
+        let procs = self.pool.processes();
+        let cs = self.chunk.unwrap_or_else(|| (n as usize / (4 * procs)).clamp(1, 10_000));
+        let start = self.next;
+        self.next = self.next.wrapping_add(n);
+        let out = self.pool.map_chunked(trivial, start..start + n, cs).map_err(pool_err)?;
+        if out.len() as u64 != n || out.first().is_some_and(|&v| v != trivial(start)) {
+            return Err(io::Error::other("pool.map returned a wrong result"));
+        }
+        Ok(())
+    }
+}
+
+fn map_trivial(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
+    Ok(Box::new(MapDriver { pool: Pool::builder().build().map_err(pool_err)?, chunk: None, next: 0 }))
+}
+
+fn map_chunk1(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
+    Ok(Box::new(MapDriver { pool: Pool::builder().build().map_err(pool_err)?, chunk: Some(1), next: 0 }))
+}
+
+/// One task at a time through a one-worker pool.
+struct ApplyRt {
+    pool: Pool,
+}
+
+impl Driver for ApplyRt {
+    fn run(&mut self, n: u64) -> io::Result<()> {
+        for i in 0..n {
+            let r = self.pool.apply_async(trivial, i).map_err(pool_err)?;
+            if r.get().map_err(pool_err)? != trivial(i) {
+                return Err(io::Error::other("pool.apply_async returned a wrong result"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn apply_rt(_: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
+    let cpu = if p == Placement::Cross { 1 } else { 0 };
+    let pool = Pool::builder()
+        .processes(1)
+        .initializer(move || CpuMask::single(cpu).apply())
+        .build()
+        .map_err(pool_err)?;
+    Ok(Box::new(ApplyRt { pool }))
+}
+
+struct Start;
+
+impl Driver for Start {
+    fn run(&mut self, n: u64) -> io::Result<()> {
+        for _ in 0..n {
+            let pool = Pool::new(2).map_err(pool_err)?;
+            pool.close();
+            pool.join();
+        }
+        Ok(())
+    }
+}
+
+fn start(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
+    Ok(Box::new(Start))
+}
