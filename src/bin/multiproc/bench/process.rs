@@ -29,7 +29,6 @@ fn start_join(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
 impl Driver for StartJoin {
     fn run(&mut self, n: u64) -> io::Result<()> {
         for _ in 0..n {
-            // The API of the process branch (a1d80d6): `start(&self)`, `join(&self) -> ExitStatus`.
             let p = multiproc::Process::new(|| ());
             p.start().map_err(io::Error::other)?;
             let status = p.join().map_err(io::Error::other)?;
