@@ -1,1 +1,1 @@
-//! (to be written)
+//! `Condition` is not implemented yet: see the README's status table.

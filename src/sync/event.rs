@@ -1,1 +1,161 @@
-//! (to be written)
+//! `Event`: a flag that processes set, clear and wait for (Python's `multiprocessing.Event`).
+
+use super::raw::event::RawEvent;
+use crate::shm::{self, Segment, ShmError, ShmRef};
+use crate::sys::clock::Deadline;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// A flag in shared memory that processes set, clear and wait for.
+///
+/// `set` costs one atomic swap and no system call when nobody waits; waiters sleep on a futex.
+/// A setter that dies is harmless (the flag is one word, written atomically); a waiter that
+/// dies only leaves a "someone may be waiting" bit, which costs the next `set` one wake-up call.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{Event, Process};
+/// use std::time::Duration;
+///
+/// let ready = Event::new()?;
+/// let child = Process::new({
+///     let ready = ready.clone();
+///     move || ready.set()
+/// });
+/// child.start()?;
+/// assert!(ready.wait_timeout(Duration::from_secs(10)));
+/// child.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Event {
+    raw: ShmRef<RawEvent>,
+}
+
+impl fmt::Debug for Event {
+    /// `Event(set)` or `Event(unset)` (EVT-3).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Event({})", if self.is_set() { "set" } else { "unset" })
+    }
+}
+
+impl Event {
+    /// A new, unset event in this process's default shared arena, shared with every child
+    /// forked afterwards.
+    ///
+    /// # Errors
+    /// [`ShmError`] if the shared memory cannot be mapped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = multiproc::Event::new()?;
+    /// assert!(!e.is_set());
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    pub fn new() -> Result<Event, ShmError> {
+        Ok(Event { raw: shm::alloc_default()? })
+    }
+
+    /// A new, unset event allocated in `segment` (for example a named one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let seg = multiproc::Segment::anonymous(4096)?;
+    /// let e = multiproc::Event::new_in(&seg)?;
+    /// e.set();
+    /// assert!(e.is_set());
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    pub fn new_in(segment: &Segment) -> Result<Event, ShmError> {
+        Ok(Event { raw: segment.alloc_object()? })
+    }
+
+    /// Whether the flag is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = multiproc::Event::new()?;
+    /// e.set();
+    /// assert!(e.is_set());
+    /// e.clear();
+    /// assert!(!e.is_set());
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    pub fn is_set(&self) -> bool {
+        self.raw.is_set()
+    }
+
+    /// Sets the flag and wakes every waiter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = multiproc::Event::new()?;
+    /// e.set();
+    /// assert!(e.wait());
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    pub fn set(&self) {
+        self.raw.set()
+    }
+
+    /// Clears the flag.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = multiproc::Event::new()?;
+    /// e.set();
+    /// e.clear();
+    /// assert!(!e.wait_timeout(std::time::Duration::ZERO));
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    pub fn clear(&self) {
+        self.raw.clear()
+    }
+
+    /// Blocks until the flag is set; returns `true` (Python's `wait()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = multiproc::Event::new()?;
+    /// e.set();
+    /// assert!(e.wait());
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    pub fn wait(&self) -> bool {
+        self.raw.wait(None)
+    }
+
+    /// Waits up to `timeout`; returns whether the flag is set (Python's `wait(timeout)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = multiproc::Event::new()?;
+    /// assert!(!e.wait_timeout(std::time::Duration::from_millis(10)));
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.raw.wait(Deadline::after(timeout))
+    }
+
+    /// Waits until `deadline`; returns whether the flag is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = multiproc::Event::new()?;
+    /// let t = std::time::Instant::now() + std::time::Duration::from_millis(10);
+    /// assert!(!e.wait_deadline(t));
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    pub fn wait_deadline(&self, deadline: Instant) -> bool {
+        self.raw.wait(Deadline::at(deadline))
+    }
+}

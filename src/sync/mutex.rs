@@ -1,1 +1,254 @@
-//! (to be written)
+//! `Lock` and `RLock`: robust, process-shared pthread mutexes (Python's `multiprocessing.Lock`
+//! and `RLock`), with owner-death reporting (LOCK-B1).
+//!
+//! # Differences from Python
+//! * Release is the guard's `Drop`; a guard cannot leave the thread that locked (it is `!Send`),
+//!   so releasing a lock one does not hold is impossible rather than an error (LOCK-1, LOCK-5,
+//!   LOCK-6). Python's `Lock` may be released by another process (LOCK-4); a robust mutex
+//!   cannot, because the kernel's owner-death marking needs an owner.
+//! * When the holder dies, the next locker gets [`LockError::OwnerDied`] carrying the guard: it
+//!   holds the lock and decides whether the protected data is consistent. Dropping that guard
+//!   without [`LockGuard::make_consistent`] makes the lock permanently
+//!   [`LockError::Unrecoverable`], which every later locker is told, instead of hanging.
+
+use super::raw::robust::RawRobustMutex;
+use crate::shm::{self, Segment, ShmError, ShmRef};
+use crate::sys::clock::Deadline;
+use crate::sys::pthread::{Locked, MutexKind};
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+/// Why a lock could not be taken normally.
+///
+/// `G` is the guard type ([`LockGuard`], [`RLockGuard`], or a value guard).
+#[non_exhaustive]
+pub enum LockError<G> {
+    /// The previous holder died holding the lock. The lock **is now held** through the guard
+    /// inside; call `make_consistent` on it once the protected data is repaired, or drop it to
+    /// mark the lock unrecoverable (LOCK-B1).
+    OwnerDied(OwnerDied<G>),
+    /// An earlier owner died and the lock was released without `make_consistent`: it can never
+    /// be taken again.
+    Unrecoverable,
+    /// This thread already holds this (non-recursive) lock: taking it again would deadlock.
+    WouldDeadlock,
+    /// The lock object in shared memory is invalid, or the OS reported another error.
+    Os(std::io::Error),
+}
+
+/// The guard of a lock whose previous owner died; see [`LockError::OwnerDied`].
+pub struct OwnerDied<G>(G);
+
+impl<G> OwnerDied<G> {
+    /// The guard: the lock is held.
+    pub fn into_guard(self) -> G {
+        self.0
+    }
+}
+
+impl<G> fmt::Debug for LockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
+            LockError::Unrecoverable => f.write_str("Unrecoverable"),
+            LockError::WouldDeadlock => f.write_str("WouldDeadlock"),
+            LockError::Os(e) => f.debug_tuple("Os").field(e).finish(),
+        }
+    }
+}
+
+impl<G> fmt::Display for LockError<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::OwnerDied(_) => f.write_str("the previous owner of the lock died holding it"),
+            LockError::Unrecoverable => {
+                f.write_str("the lock is unrecoverable (its owner died and it was never repaired)")
+            }
+            LockError::WouldDeadlock => f.write_str("this thread already holds the lock"),
+            LockError::Os(e) => write!(f, "lock operation failed: {e}"),
+        }
+    }
+}
+
+impl<G> std::error::Error for LockError<G> {}
+
+impl<G> LockError<G> {
+    /// Maps the guard type (used by the value types that wrap a lock guard).
+    pub(crate) fn map<H>(self, f: impl FnOnce(G) -> H) -> LockError<H> {
+        match self {
+            LockError::OwnerDied(OwnerDied(g)) => LockError::OwnerDied(OwnerDied(f(g))),
+            LockError::Unrecoverable => LockError::Unrecoverable,
+            LockError::WouldDeadlock => LockError::WouldDeadlock,
+            LockError::Os(e) => LockError::Os(e),
+        }
+    }
+}
+
+/// Runs one lock attempt and turns the pthread outcome into `Ok(Some(guard))`, `Ok(None)` (busy
+/// or timed out) or an error.
+fn outcome<G>(r: std::io::Result<Locked>, guard: impl FnOnce() -> G) -> Result<Option<G>, LockError<G>> {
+    match r {
+        Ok(Locked::Acquired) => Ok(Some(guard())),
+        Ok(Locked::OwnerDied) => Err(LockError::OwnerDied(OwnerDied(guard()))),
+        Ok(Locked::NotRecoverable) => Err(LockError::Unrecoverable),
+        Ok(Locked::Busy) => Ok(None),
+        Ok(Locked::Deadlock) => Err(LockError::WouldDeadlock),
+        Err(e) => Err(LockError::Os(e)),
+    }
+}
+
+fn blocking<G>(r: Result<Option<G>, LockError<G>>) -> Result<G, LockError<G>> {
+    match r {
+        Ok(Some(g)) => Ok(g),
+        // A wait without deadline only returns busy on a broken mutex.
+        Ok(None) => Err(LockError::Os(std::io::Error::other("lock wait returned without the lock"))),
+        Err(e) => Err(e),
+    }
+}
+
+macro_rules! lock_type {
+    ($(#[$doc:meta])* $name:ident, $guard:ident, $kind:expr) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            raw: ShmRef<RawRobustMutex>,
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
+            }
+        }
+
+        impl $name {
+            /// A new, unlocked lock in this process's default shared arena, shared with every
+            /// child forked afterwards.
+            ///
+            /// # Errors
+            /// [`ShmError`] if the shared memory cannot be mapped or the mutex initialized.
+            pub fn new() -> Result<$name, ShmError> {
+                $name::init(shm::alloc_default()?)
+            }
+
+            /// A new, unlocked lock allocated in `segment`.
+            pub fn new_in(segment: &Segment) -> Result<$name, ShmError> {
+                $name::init(segment.alloc_object()?)
+            }
+
+            fn init(raw: ShmRef<RawRobustMutex>) -> Result<$name, ShmError> {
+                raw.init($kind)?;
+                Ok($name { raw })
+            }
+
+            pub(crate) fn raw(&self) -> &RawRobustMutex {
+                &self.raw
+            }
+
+            fn attempt(&self, deadline: Option<Deadline>, try_only: bool) -> Result<Option<$guard<'_>>, LockError<$guard<'_>>> {
+                let r = if try_only { self.raw.try_lock() } else { self.raw.lock(deadline) };
+                outcome(r, || $guard { lock: self, _not_send: PhantomData })
+            }
+
+            /// Takes the lock, blocking until it is free (Python's `acquire()`).
+            ///
+            /// # Errors
+            /// [`LockError::OwnerDied`] (the lock is held, see there), [`LockError::Unrecoverable`],
+            /// [`LockError::WouldDeadlock`] (non-recursive lock already held by this thread),
+            /// [`LockError::Os`].
+            #[doc(alias = "acquire")]
+            pub fn lock(&self) -> Result<$guard<'_>, LockError<$guard<'_>>> {
+                blocking(self.attempt(None, false))
+            }
+
+            /// Takes the lock if it is free now (Python's `acquire(False)`); `Ok(None)` if not.
+            pub fn try_lock(&self) -> Result<Option<$guard<'_>>, LockError<$guard<'_>>> {
+                self.attempt(None, true)
+            }
+
+            /// Takes the lock, waiting up to `timeout` (Python's `acquire(timeout=t)`); `Ok(None)`
+            /// if it stayed busy.
+            pub fn try_lock_for(&self, timeout: Duration) -> Result<Option<$guard<'_>>, LockError<$guard<'_>>> {
+                match Deadline::after(timeout) {
+                    Some(d) => self.attempt(Some(d), false),
+                    None => self.lock().map(Some),
+                }
+            }
+
+            /// Takes the lock, waiting until `deadline`; `Ok(None)` if it stayed busy.
+            pub fn try_lock_until(&self, deadline: Instant) -> Result<Option<$guard<'_>>, LockError<$guard<'_>>> {
+                self.attempt(Deadline::at(deadline), false)
+            }
+        }
+
+        /// Holds the lock; releases it on drop. Not `Send`: the owner is the locking thread.
+        #[must_use = "dropping the guard releases the lock at once"]
+        pub struct $guard<'a> {
+            lock: &'a $name,
+            _not_send: PhantomData<*const ()>,
+        }
+
+        impl fmt::Debug for $guard<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($guard), "(..)"))
+            }
+        }
+
+        impl $guard<'_> {
+            /// Marks the lock consistent after an owner died: the protected data has been
+            /// repaired. Without this, dropping the guard makes the lock unrecoverable.
+            pub fn make_consistent(&mut self) {
+                let _ = self.lock.raw.make_consistent();
+            }
+        }
+
+        impl Drop for $guard<'_> {
+            fn drop(&mut self) {
+                // An unlock by the owner of a valid mutex cannot fail.
+                let _ = self.lock.raw.unlock();
+            }
+        }
+    };
+}
+
+lock_type!(
+    /// A mutual-exclusion lock shared between processes (Python's `multiprocessing.Lock`),
+    /// built on a robust process-shared pthread mutex: if the holder dies, the next locker is
+    /// told ([`LockError::OwnerDied`]) instead of blocking forever (LOCK-B1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::Lock;
+    ///
+    /// let lock = Lock::new()?;
+    /// {
+    ///     let _held = lock.lock().unwrap();
+    ///     assert!(matches!(lock.try_lock(), Err(multiproc::LockError::WouldDeadlock)));
+    /// }
+    /// assert!(lock.try_lock().unwrap().is_some());
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    Lock,
+    LockGuard,
+    MutexKind::ErrorCheck
+);
+
+lock_type!(
+    /// A recursive lock (Python's `multiprocessing.RLock`): the thread that holds it may take
+    /// it again; it is released when every guard is dropped. Robust like [`Lock`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let r = multiproc::RLock::new()?;
+    /// let a = r.lock().unwrap();
+    /// let b = r.lock().unwrap();   // re-entry
+    /// drop(b);
+    /// drop(a);                      // now released
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    RLock,
+    RLockGuard,
+    MutexKind::Recursive
+);

@@ -96,11 +96,8 @@ impl Driver for ApplyRt {
 
 fn apply_rt(_: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
     let cpu = if p == Placement::Cross { 1 } else { 0 };
-    let pool = Pool::builder()
-        .processes(1)
-        .initializer(move || CpuMask::single(cpu).apply())
-        .build()
-        .map_err(pool_err)?;
+    let pool =
+        Pool::builder().processes(1).initializer(move || CpuMask::single(cpu).apply()).build().map_err(pool_err)?;
     Ok(Box::new(ApplyRt { pool }))
 }
 

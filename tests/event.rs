@@ -1,0 +1,96 @@
+//! Event, SPEC.md §8 (EVT-*), with real processes.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
+
+mod common;
+
+use common::{fork_lock, Watchdog};
+use multiproc::{Event, Process};
+use std::time::{Duration, Instant};
+
+#[test]
+fn evt_1_new_is_unset_and_waits_time_out() {
+    let e = Event::new().unwrap();
+    assert!(!e.is_set());
+    let t = Instant::now();
+    assert!(!e.wait_timeout(Duration::ZERO));
+    assert!(t.elapsed() < Duration::from_millis(50));
+    let t = Instant::now();
+    assert!(!e.wait_timeout(Duration::from_millis(100)));
+    let el = t.elapsed();
+    assert!(el >= Duration::from_millis(90) && el < Duration::from_secs(2), "{el:?}");
+}
+
+#[test]
+fn evt_2_set_releases_waits_at_once() {
+    let e = Event::new().unwrap();
+    e.set();
+    assert!(e.is_set());
+    let t = Instant::now();
+    assert!(e.wait());
+    assert!(e.wait_timeout(Duration::from_millis(100)));
+    assert!(t.elapsed() < Duration::from_millis(50));
+}
+
+#[test]
+fn evt_3_clear_and_debug() {
+    let e = Event::new().unwrap();
+    assert_eq!(format!("{e:?}"), "Event(unset)");
+    e.set();
+    assert_eq!(format!("{e:?}"), "Event(set)");
+    e.clear();
+    assert!(!e.is_set());
+    assert_eq!(format!("{e:?}"), "Event(unset)");
+}
+
+#[test]
+fn evt_4_child_set_wakes_every_waiter() {
+    let _f = fork_lock();
+    let _w = Watchdog::new("evt_4", Duration::from_secs(30));
+    let e = Event::new().unwrap();
+    let woken = Event::new().unwrap();
+    // Two waiting processes and this one.
+    let waiters: Vec<Process> = (0..2)
+        .map(|_| {
+            let e = e.clone();
+            let p = Process::new(move || if e.wait_timeout(Duration::from_secs(20)) { 0 } else { 3 });
+            p.start().unwrap();
+            p
+        })
+        .collect();
+    let setter = Process::new({
+        let (e, woken) = (e.clone(), woken.clone());
+        move || {
+            std::thread::sleep(Duration::from_millis(100));
+            e.set();
+            woken.set();
+        }
+    });
+    setter.start().unwrap();
+    assert!(e.wait());
+    assert!(woken.wait_timeout(Duration::from_secs(10)));
+    for w in waiters {
+        assert_eq!(w.join().unwrap().code(), Some(0));
+    }
+    assert!(setter.join().unwrap().success());
+}
+
+#[test]
+fn evt_waiter_killed_does_not_disturb_others() {
+    let _f = fork_lock();
+    let _w = Watchdog::new("evt_killed", Duration::from_secs(30));
+    let e = Event::new().unwrap();
+    let p = Process::new({
+        let e = e.clone();
+        move || {
+            e.wait();
+        }
+    });
+    p.start().unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    p.kill().unwrap();
+    p.join().unwrap();
+    e.set();
+    assert!(e.wait_timeout(Duration::from_millis(10)));
+    e.clear();
+    assert!(!e.wait_timeout(Duration::from_millis(10)));
+}
