@@ -89,21 +89,7 @@ impl From<ShmError> for SemaphoreError {
     }
 }
 
-/// This process's identity for the holder table: (pid, start time), recomputed after a fork.
-fn me() -> (u32, u64) {
-    use std::sync::Mutex;
-    static CACHE: Mutex<(u32, u64)> = Mutex::new((0, 0));
-    let pid = crate::sys::process::getpid() as u32;
-    let mut c = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    if c.0 != pid {
-        *c = (pid, crate::sys::process::process_start_time(pid as i32).unwrap_or(0));
-    }
-    *c
-}
-
-fn alive(pid: u32, start: u64) -> bool {
-    i32::try_from(pid).ok().filter(|&p| p > 0).and_then(crate::sys::process::process_start_time) == Some(start)
-}
+use crate::sys::process::{is_alive as alive, self_identity as me};
 
 /// A counting semaphore in shared memory. See the [module docs](self) for dead holders.
 ///

@@ -225,24 +225,6 @@ pub(crate) fn close_fd(fd: i32) {
     unsafe { libc::close(fd) };
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn start_time_names_this_process() {
-        let me = process_start_time(getpid()).expect("own /proc entry");
-        assert_eq!(process_start_time(getpid()), Some(me));
-        assert_eq!(process_start_time(i32::MAX), None);
-    }
-
-    #[test]
-    fn cpu_counts_are_positive() {
-        assert!(usable_cpus() >= 1);
-        assert!(online_cpus() >= usable_cpus());
-    }
-}
-
 /// Waits until at least one of `fds` is readable (or hung up) or `deadline` passes; returns the
 /// indices of the ready ones (empty on time-out). `EINTR` is retried against the same deadline.
 pub(crate) fn poll_many(fds: &[BorrowedFd<'_>], deadline: Option<Deadline>) -> io::Result<Vec<usize>> {
@@ -269,5 +251,43 @@ pub(crate) fn poll_many(fds: &[BorrowedFd<'_>], deadline: Option<Deadline>) -> i
             Some(d) if d.has_passed() => return Ok(Vec::new()),
             _ => continue,
         }
+    }
+}
+
+/// This process's (pid, start time), cached; recomputed after a fork (the pid changes).
+pub(crate) fn self_identity() -> (u32, u64) {
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+    // Two words written once per pid; two threads racing on the first call compute the same
+    // values, and a forked child sees a different pid and recomputes.
+    static PID: AtomicU32 = AtomicU32::new(0);
+    static START: AtomicU64 = AtomicU64::new(0);
+    let pid = getpid() as u32;
+    if PID.load(Relaxed) != pid {
+        START.store(process_start_time(pid as i32).unwrap_or(0), Relaxed);
+        PID.store(pid, Relaxed);
+    }
+    (pid, START.load(Relaxed))
+}
+
+/// Whether the process with this pid and start time still exists (pid reuse is detected).
+pub(crate) fn is_alive(pid: u32, start: u64) -> bool {
+    i32::try_from(pid).ok().filter(|&p| p > 0).and_then(process_start_time) == Some(start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_names_this_process() {
+        let me = process_start_time(getpid()).expect("own /proc entry");
+        assert_eq!(process_start_time(getpid()), Some(me));
+        assert_eq!(process_start_time(i32::MAX), None);
+    }
+
+    #[test]
+    fn cpu_counts_are_positive() {
+        assert!(usable_cpus() >= 1);
+        assert!(online_cpus() >= usable_cpus());
     }
 }

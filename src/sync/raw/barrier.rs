@@ -1,0 +1,319 @@
+//! The barrier state machine: one 64-bit state word, a futex "epoch" word, and the number of
+//! the last generation that was released normally.
+//!
+//! | `state` bits | meaning                                                                   |
+//! |--------------|---------------------------------------------------------------------------|
+//! | 0..32        | parties arrived in this generation; `parties` while the last one releases |
+//! | 32..63       | generation number (wraps)                                                 |
+//! | 63           | broken (abort, time-out, dead party, panicking action)                    |
+//!
+//! Every change that waiters must notice (release, break, reset) updates `state` first, then
+//! bumps `epoch` and wakes all sleepers on it. A waiter reads `epoch` before `state` and sleeps
+//! only while `epoch` is unchanged, so no change can slip between its check and its sleep.
+//! A waiter whose generation ended checks `released`: equal to its generation means a normal
+//! release, anything else a reset (BrokenBarrier, as in Python).
+//!
+//! # Memory ordering
+//! SYNC: the releaser's `released` store and `state` store (Release) → the waiter's `state` load
+//! (Acquire) and then `released` load; `epoch` increments are Release and its loads Acquire, so
+//! a waiter that sees a new epoch also sees the state that preceded it.
+
+use crate::loom::atomic::{
+    AtomicU32, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
+use crate::loom::futex;
+use crate::shm::ShmObject;
+use crate::sys::clock::Deadline;
+
+const COUNT: u64 = 0xffff_ffff;
+const GEN_SHIFT: u32 = 32;
+const GEN_MASK: u64 = 0x7fff_ffff;
+const BROKEN: u64 = 1 << 63;
+
+/// Parties whose liveness is tracked while they wait (BAR-B1); later arrivals are not tracked.
+pub(crate) const TRACKED_PARTIES: usize = 64;
+
+fn gen_of(s: u64) -> u32 {
+    ((s >> GEN_SHIFT) & GEN_MASK) as u32
+}
+
+fn pack(gen: u32, count: u64) -> u64 {
+    ((gen as u64 & GEN_MASK) << GEN_SHIFT) | (count & COUNT)
+}
+
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct WaiterSlot {
+    pub(crate) pid: AtomicU32,
+    pub(crate) gen: AtomicU32,
+    pub(crate) start: AtomicU64,
+}
+
+/// A barrier in shared memory. All-zero bytes are an unusable barrier until `init` sets the
+/// number of parties.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct RawBarrier {
+    state: AtomicU64,
+    epoch: AtomicU32,
+    released: AtomicU32,
+    parties: AtomicU32,
+    _pad: AtomicU32,
+    pub(crate) slots: [WaiterSlot; TRACKED_PARTIES],
+}
+
+// SAFETY: all-zero is a barrier with 0 parties (rejected by `wait` until `init`); atomics only,
+// no pointers; every value a peer can leave is checked: the party count is validated against
+// the arrival count, slot pids are only compared and checked for liveness.
+unsafe impl ShmObject for RawBarrier {}
+
+/// How a wait ended without passing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitFailed {
+    /// The barrier is or became broken (abort, reset, another party's time-out or death).
+    Broken,
+    /// This wait's deadline passed; the barrier is now broken for everyone.
+    TimedOut,
+    /// A party that was waiting died; the barrier is now broken for everyone.
+    PartyDied,
+}
+
+/// What a waiter needs from its caller during a wait.
+pub(crate) struct Hooks<'a> {
+    /// Runs once, in the last party to arrive, before anyone is released. Returning `false`
+    /// (the action failed) breaks the barrier instead of releasing it.
+    pub(crate) action: &'a dyn Fn() -> bool,
+    /// Registers this waiter in slot `idx` for generation `gen`.
+    pub(crate) register: &'a dyn Fn(usize, u32),
+    /// Whether some waiter registered for generation `gen` has died (checked every slice).
+    pub(crate) any_dead: &'a dyn Fn(u32) -> bool,
+    /// How long one sleep lasts before `any_dead` runs again (`None`: sleep until woken).
+    pub(crate) slice: Option<std::time::Duration>,
+}
+
+impl RawBarrier {
+    #[cfg(all(test, loom))]
+    pub(crate) fn new(parties: u32) -> RawBarrier {
+        RawBarrier {
+            state: AtomicU64::new(0),
+            epoch: AtomicU32::new(0),
+            released: AtomicU32::new(u32::MAX),
+            parties: AtomicU32::new(parties),
+            _pad: AtomicU32::new(0),
+            slots: std::array::from_fn(|_| WaiterSlot {
+                pid: AtomicU32::new(0),
+                gen: AtomicU32::new(0),
+                start: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Sets the number of parties; only before the object is shared.
+    pub(crate) fn init(&self, parties: u32) {
+        self.parties.store(parties, Relaxed);
+        self.released.store(u32::MAX, Relaxed);
+    }
+
+    pub(crate) fn parties(&self) -> u32 {
+        self.parties.load(Relaxed)
+    }
+
+    /// Parties waiting now (0 when broken or releasing).
+    pub(crate) fn n_waiting(&self) -> u32 {
+        let s = self.state.load(Acquire);
+        let c = (s & COUNT) as u32;
+        if s & BROKEN != 0 || c >= self.parties() {
+            0
+        } else {
+            c
+        }
+    }
+
+    pub(crate) fn is_broken(&self) -> bool {
+        self.state.load(Acquire) & BROKEN != 0
+    }
+
+    fn announce(&self) {
+        // SYNC(release → waiter's acquire load of epoch): the state change above is visible
+        // to whoever sees the new epoch.
+        self.epoch.fetch_add(1, Release);
+        futex::wake(&self.epoch, u32::MAX);
+    }
+
+    /// Breaks the barrier for every current and future waiter until `reset` (Python's `abort`).
+    pub(crate) fn abort(&self) {
+        self.state.fetch_or(BROKEN, Release);
+        self.announce();
+    }
+
+    /// Starts a new generation: current waiters fail with Broken, the barrier is usable again.
+    pub(crate) fn reset(&self) {
+        // Relaxed: a hint for the CAS.
+        let mut s = self.state.load(Relaxed);
+        loop {
+            let next = pack(gen_of(s).wrapping_add(1), 0);
+            // SYNC(release → waiter): the new generation (without a `released` mark) is what
+            // tells current waiters that they were reset.
+            match self.state.compare_exchange_weak(s, next, Release, Relaxed) {
+                Ok(_) => break,
+                Err(now) => s = now,
+            }
+        }
+        self.announce();
+    }
+
+    /// Waits for the other parties; returns this party's arrival index (0..parties).
+    pub(crate) fn wait(&self, deadline: Option<Deadline>, hooks: &Hooks<'_>) -> Result<u32, WaitFailed> {
+        let parties = self.parties();
+        if parties == 0 {
+            return Err(WaitFailed::Broken);
+        }
+        // Arrive: take an index in the current generation.
+        let (gen, idx) = loop {
+            let e = self.epoch.load(Acquire);
+            let s = self.state.load(Acquire);
+            if s & BROKEN != 0 {
+                return Err(WaitFailed::Broken);
+            }
+            let count = s & COUNT;
+            if count >= parties as u64 {
+                // The last party of this generation is running the action: wait for it.
+                if futex::wait(&self.epoch, e, deadline).is_err() {
+                    self.abort();
+                    return Err(WaitFailed::TimedOut);
+                }
+                continue;
+            }
+            // Acquire: pairs with the previous generation's release, so its data is visible.
+            if self.state.compare_exchange_weak(s, s + 1, Acquire, Relaxed).is_ok() {
+                break (gen_of(s), count as u32);
+            }
+        };
+        if idx + 1 == parties {
+            // Last to arrive: the state already says "releasing" (count == parties).
+            let ok = (hooks.action)();
+            if !ok {
+                self.abort();
+                return Err(WaitFailed::Broken);
+            }
+            self.released.store(gen, Relaxed);
+            // SYNC(release → waiters): `released` and everything before the action's end are
+            // visible to the waiters that see the new generation.
+            let mut s = self.state.load(Relaxed);
+            loop {
+                if gen_of(s) != gen || s & BROKEN != 0 {
+                    // Reset or aborted while the action ran: report it like the others see it.
+                    self.announce();
+                    return Err(WaitFailed::Broken);
+                }
+                match self.state.compare_exchange_weak(s, pack(gen.wrapping_add(1), 0), Release, Relaxed) {
+                    Ok(_) => break,
+                    Err(now) => s = now,
+                }
+            }
+            self.announce();
+            return Ok(idx);
+        }
+        (hooks.register)(idx as usize, gen);
+        loop {
+            let e = self.epoch.load(Acquire);
+            let s = self.state.load(Acquire);
+            if gen_of(s) != gen {
+                // Relaxed: ordered by the Acquire load of `state` above (see the module docs).
+                return if self.released.load(Relaxed) == gen { Ok(idx) } else { Err(WaitFailed::Broken) };
+            }
+            if s & BROKEN != 0 {
+                return Err(WaitFailed::Broken);
+            }
+            // Sleep until the deadline, or one liveness slice if that comes first.
+            let slice_end = hooks.slice.and_then(Deadline::after);
+            let (wake_at, is_slice) = match (deadline, slice_end) {
+                (Some(d), Some(s)) if s < d => (Some(s), true),
+                (None, Some(s)) => (Some(s), true),
+                (d, _) => (d, false),
+            };
+            if futex::wait(&self.epoch, e, wake_at).is_err() {
+                if !is_slice {
+                    self.abort();
+                    return Err(WaitFailed::TimedOut);
+                }
+                if (hooks.any_dead)(gen) {
+                    self.abort();
+                    return Err(WaitFailed::PartyDied);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod tests {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    fn hooks<'a>(action: &'a dyn Fn() -> bool) -> Hooks<'a> {
+        Hooks { action, register: &|_, _| {}, any_dead: &|_| false, slice: None }
+    }
+
+    #[test]
+    fn loom_barrier_two_parties_pass_with_distinct_indices() {
+        loom::model(|| {
+            let b = Arc::new(RawBarrier::new(2));
+            let t = {
+                let b = b.clone();
+                thread::spawn(move || b.wait(None, &hooks(&|| true)))
+            };
+            let mine = b.wait(None, &hooks(&|| true)).unwrap();
+            let theirs = t.join().unwrap().unwrap();
+            assert_ne!(mine, theirs);
+            assert_eq!(mine + theirs, 1);
+        });
+    }
+
+    #[test]
+    fn loom_barrier_abort_releases_a_waiter() {
+        loom::model(|| {
+            let b = Arc::new(RawBarrier::new(2));
+            let t = {
+                let b = b.clone();
+                thread::spawn(move || b.wait(None, &hooks(&|| true)))
+            };
+            b.abort();
+            assert_eq!(t.join().unwrap(), Err(WaitFailed::Broken));
+            assert!(b.is_broken());
+        });
+    }
+
+    #[test]
+    fn loom_barrier_reset_after_abort_is_usable_again() {
+        loom::model(|| {
+            let b = Arc::new(RawBarrier::new(2));
+            b.abort();
+            b.reset();
+            assert!(!b.is_broken());
+            let t = {
+                let b = b.clone();
+                thread::spawn(move || b.wait(None, &hooks(&|| true)))
+            };
+            assert!(b.wait(None, &hooks(&|| true)).is_ok());
+            assert!(t.join().unwrap().is_ok());
+        });
+    }
+
+    #[test]
+    fn loom_barrier_timed_wait_breaks_for_everyone() {
+        loom::model(|| {
+            let b = Arc::new(RawBarrier::new(3));
+            let t = {
+                let b = b.clone();
+                thread::spawn(move || b.wait(None, &hooks(&|| true)))
+            };
+            let d = Deadline::after(std::time::Duration::from_secs(1));
+            let mine = b.wait(d, &hooks(&|| true));
+            assert_eq!(mine, Err(WaitFailed::TimedOut));
+            assert_eq!(t.join().unwrap(), Err(WaitFailed::Broken));
+        });
+    }
+}

@@ -1,0 +1,248 @@
+//! Barrier, SPEC.md §9 (BAR-*), with real processes.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
+
+mod common;
+
+use common::{fork_lock, Watchdog};
+use multiproc::{Barrier, BarrierError, Process, RawValue};
+use std::time::{Duration, Instant};
+
+fn wd(n: &'static str) -> Watchdog {
+    Watchdog::new(n, Duration::from_secs(30))
+}
+
+/// Starts `n` processes running `f(i)` and returns them.
+fn spawn_n(n: usize, f: impl Fn(usize) -> i32 + Clone + Send + 'static) -> Vec<Process> {
+    (0..n)
+        .map(|i| {
+            let f = f.clone();
+            let p = Process::new(move || f(i));
+            p.start().unwrap();
+            p
+        })
+        .collect()
+}
+
+fn codes(ps: Vec<Process>) -> Vec<i32> {
+    ps.into_iter().map(|p| p.join().unwrap().exitcode()).collect()
+}
+
+#[test]
+fn bar_1_new_barrier_state() {
+    let b = Barrier::new(5).unwrap().with_timeout(Duration::from_secs(30));
+    assert_eq!(b.parties(), 5);
+    assert_eq!(b.n_waiting(), 0);
+    assert!(!b.broken());
+    assert!(Barrier::new(0).is_err());
+}
+
+#[test]
+fn bar_2_and_3_lockstep_generations_with_distinct_indices() {
+    let _f = fork_lock();
+    let _w = wd("bar_2");
+    let b = Barrier::new(5).unwrap();
+    let seen = multiproc::RawArray::<u32>::zeroed(5 * 10).unwrap();
+    let ps = spawn_n(4, {
+        let (b, seen) = (b.clone(), seen.clone());
+        move |_| {
+            for g in 0..10 {
+                let idx = b.wait().unwrap();
+                seen.set(g * 5 + idx as usize, 1).unwrap();
+            }
+            0
+        }
+    });
+    for g in 0..10 {
+        let idx = b.wait().unwrap();
+        seen.set(g * 5 + idx as usize, 1).unwrap();
+    }
+    assert_eq!(codes(ps), vec![0; 4]);
+    // Every generation handed out each index 0..5 exactly once.
+    assert_eq!(seen.to_vec(), vec![1; 50]);
+    assert_eq!(b.n_waiting(), 0);
+    assert!(!b.broken());
+}
+
+static ACTION_RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn count_action() {
+    // Runs in whichever process arrives last: count in shared memory through a static handle.
+    COUNTER.with(|c| {
+        if let Some(c) = c.get() {
+            c.set(c.get() + 1);
+        }
+    });
+    ACTION_RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+thread_local! {
+    static COUNTER: std::cell::OnceCell<RawValue<u32>> = const { std::cell::OnceCell::new() };
+}
+
+#[test]
+fn bar_4_action_runs_once_per_generation_before_release() {
+    let _f = fork_lock();
+    let _w = wd("bar_4");
+    let runs = RawValue::new(0u32).unwrap();
+    COUNTER.with(|c| {
+        let _ = c.set(runs.clone());
+    });
+    let b = Barrier::new(3).unwrap().with_action(count_action);
+    let ps = spawn_n(2, {
+        let (b, runs) = (b.clone(), runs.clone());
+        move |_| {
+            // The forked child inherits this thread's COUNTER (fork copies the calling thread).
+            b.wait().unwrap();
+            if runs.get() == 1 {
+                0
+            } else {
+                1
+            }
+        }
+    });
+    b.wait().unwrap();
+    assert_eq!(runs.get(), 1);
+    assert_eq!(codes(ps), vec![0, 0]);
+}
+
+#[test]
+fn bar_5_abort_breaks_waiters_and_later_arrivals() {
+    let _f = fork_lock();
+    let _w = wd("bar_5");
+    let b = Barrier::new(5).unwrap();
+    let ps = spawn_n(3, {
+        let b = b.clone();
+        move |_| match b.wait() {
+            Err(BarrierError::Broken) => 0,
+            _ => 1,
+        }
+    });
+    while b.n_waiting() < 3 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    b.abort();
+    assert!(b.broken());
+    assert_eq!(b.wait(), Err(BarrierError::Broken));
+    assert_eq!(codes(ps), vec![0, 0, 0]);
+}
+
+#[test]
+fn bar_6_and_7_reset_breaks_waiters_then_all_pass() {
+    let _f = fork_lock();
+    let _w = wd("bar_6");
+    let b = Barrier::new(3).unwrap();
+    let ps = spawn_n(2, {
+        let b = b.clone();
+        move |_| match b.wait() {
+            Err(BarrierError::Broken) => 0,
+            _ => 1,
+        }
+    });
+    while b.n_waiting() < 2 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    b.reset();
+    assert_eq!(codes(ps), vec![0, 0]);
+    assert!(!b.broken());
+    assert_eq!(b.n_waiting(), 0);
+    // BAR-7: abort, reset, and everyone passes.
+    b.abort();
+    b.reset();
+    let ps = spawn_n(2, {
+        let b = b.clone();
+        move |_| if b.wait().is_ok() { 0 } else { 1 }
+    });
+    assert!(b.wait().is_ok());
+    assert_eq!(codes(ps), vec![0, 0]);
+}
+
+#[test]
+fn bar_8_timeout_breaks_for_everyone() {
+    let _f = fork_lock();
+    let _w = wd("bar_8");
+    let b = Barrier::new(3).unwrap().with_timeout(Duration::from_millis(300));
+    let ps = spawn_n(1, {
+        let b = b.clone();
+        move |_| match b.wait_timeout(Duration::from_secs(20)) {
+            Err(BarrierError::Broken) => 0,
+            _ => 1,
+        }
+    });
+    let t = Instant::now();
+    assert_eq!(b.wait(), Err(BarrierError::Timeout));
+    assert!(t.elapsed() >= Duration::from_millis(290));
+    assert_eq!(codes(ps), vec![0]);
+    assert_eq!(b.wait(), Err(BarrierError::Broken));
+}
+
+#[test]
+fn bar_9_single_party_passes_at_once() {
+    let b = Barrier::new(1).unwrap();
+    for _ in 0..3 {
+        assert_eq!(b.wait(), Ok(0));
+    }
+}
+
+#[test]
+fn bar_10_many_generations_keep_lockstep() {
+    let _f = fork_lock();
+    let _w = wd("bar_10");
+    let b = Barrier::new(3).unwrap();
+    // progress[p] = generations party p has passed. After passing barrier i, every party has
+    // reached barrier i (so passed i - 1... i.e. progress ≥ i) and none can be past i + 1.
+    let progress = multiproc::RawArray::<u32>::zeroed(3).unwrap();
+    let ps = spawn_n(3, {
+        let (b, progress) = (b.clone(), progress.clone());
+        move |me| {
+            for i in 0..500u32 {
+                b.wait().unwrap();
+                progress.set(me, i + 1).unwrap();
+                for q in 0..3 {
+                    let p = progress.get(q).unwrap();
+                    if p < i || p > i + 1 {
+                        return 1;
+                    }
+                }
+            }
+            0
+        }
+    });
+    assert_eq!(codes(ps), vec![0, 0, 0]);
+    assert_eq!(progress.to_vec(), vec![500, 500, 500]);
+}
+
+#[test]
+fn bar_11_lone_timed_wait_breaks_until_reset() {
+    let b = Barrier::new(2).unwrap();
+    let t = Instant::now();
+    assert_eq!(b.wait_timeout(Duration::from_millis(200)), Err(BarrierError::Timeout));
+    assert!(t.elapsed() >= Duration::from_millis(190));
+    assert!(b.broken());
+    assert_eq!(b.wait(), Err(BarrierError::Broken));
+    b.reset();
+    assert!(!b.broken());
+    assert_eq!(b.n_waiting(), 0);
+}
+
+#[test]
+fn bar_b1_dead_party_breaks_the_barrier_promptly() {
+    let _f = fork_lock();
+    let _w = wd("bar_b1");
+    let mut rng = common::Rng::new("bar_b1");
+    let b = Barrier::new(3).unwrap();
+    let victim = Process::new({
+        let b = b.clone();
+        move || b.wait().map(|_| ())
+    });
+    victim.start().unwrap();
+    while b.n_waiting() < 1 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(rng.range(0, 30)));
+    victim.kill().unwrap();
+    victim.join().unwrap();
+    let t = Instant::now();
+    assert_eq!(b.wait_timeout(Duration::from_secs(20)), Err(BarrierError::PartyDied));
+    assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
+    assert!(b.broken());
+}
