@@ -1,0 +1,179 @@
+//! Lock and RLock, SPEC.md §5 (LOCK-*), with real processes.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
+
+mod common;
+
+use common::{fork_lock, Watchdog};
+use multiproc::{Event, Lock, LockError, Process, RLock, Value};
+use std::time::{Duration, Instant};
+
+fn wd(n: &'static str) -> Watchdog {
+    Watchdog::new(n, Duration::from_secs(30))
+}
+
+#[test]
+fn lock_1_acquire_try_release() {
+    let l = Lock::new().unwrap();
+    let g = l.lock().unwrap();
+    assert!(matches!(l.try_lock(), Err(LockError::WouldDeadlock)));
+    drop(g);
+    let g = l.try_lock().unwrap();
+    assert!(g.is_some());
+}
+
+#[test]
+fn lock_2_timed_acquire_of_a_held_lock() {
+    let _f = fork_lock();
+    let _w = wd("lock_2");
+    let l = Lock::new().unwrap();
+    let held = Event::new().unwrap();
+    let done = Event::new().unwrap();
+    let p = Process::new({
+        let (l, held, done) = (l.clone(), held.clone(), done.clone());
+        move || {
+            let _g = l.lock().unwrap();
+            held.set();
+            done.wait_timeout(Duration::from_secs(20));
+        }
+    });
+    p.start().unwrap();
+    assert!(held.wait_timeout(Duration::from_secs(10)));
+    assert!(l.try_lock().unwrap().is_none());
+    let t = Instant::now();
+    assert!(l.try_lock_for(Duration::from_millis(100)).unwrap().is_none());
+    let e = t.elapsed();
+    assert!(e >= Duration::from_millis(90) && e < Duration::from_secs(2), "{e:?}");
+    done.set();
+    p.join().unwrap();
+    assert!(l.try_lock_for(Duration::from_secs(5)).unwrap().is_some());
+}
+
+#[test]
+fn lock_3_mutual_exclusion_across_processes() {
+    let _f = fork_lock();
+    let _w = wd("lock_3");
+    let lock = Lock::new().unwrap();
+    let counter = multiproc::RawValue::new(0u64).unwrap();
+    let ps: Vec<Process> = (0..4)
+        .map(|_| {
+            let (lock, counter) = (lock.clone(), counter.clone());
+            let p = Process::new(move || {
+                for _ in 0..20_000 {
+                    let _g = lock.lock().unwrap();
+                    counter.set(counter.get() + 1); // racy without the lock
+                }
+            });
+            p.start().unwrap();
+            p
+        })
+        .collect();
+    for p in ps {
+        assert!(p.join().unwrap().success());
+    }
+    assert_eq!(counter.get(), 80_000);
+}
+
+#[test]
+fn lock_4_release_by_another_process_is_impossible_and_the_lock_stays_held() {
+    // Python lets any process release a Lock (LOCK-4). A robust mutex has an owner: a child
+    // cannot release the parent's lock; it can only fail to take it.
+    let _f = fork_lock();
+    let _w = wd("lock_4");
+    let l = Lock::new().unwrap();
+    let _g = l.lock().unwrap();
+    let p = Process::new({
+        let l = l.clone();
+        move || if l.try_lock().unwrap().is_none() { 0 } else { 1 }
+    });
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap().code(), Some(0));
+}
+
+#[test]
+fn lock_5_rlock_reentry() {
+    let r = RLock::new().unwrap();
+    let a = r.lock().unwrap();
+    let b = r.lock().unwrap();
+    let c = r.try_lock().unwrap().unwrap();
+    drop(c);
+    drop(b);
+    drop(a);
+}
+
+#[test]
+fn lock_6_rlock_held_by_parent_is_not_available_to_a_child() {
+    let _f = fork_lock();
+    let _w = wd("lock_6");
+    let r = RLock::new().unwrap();
+    let _g = r.lock().unwrap();
+    let p = Process::new({
+        let r = r.clone();
+        move || if r.try_lock().unwrap().is_none() { 0 } else { 1 }
+    });
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap().code(), Some(0));
+}
+
+#[test]
+fn lock_7_value_lock_is_recursive() {
+    let v = Value::new(1i32).unwrap();
+    let _outer = v.get_lock().lock().unwrap();
+    assert!(v.get_lock().try_lock().unwrap().is_some());
+    assert_eq!(v.get().unwrap(), 1);
+}
+
+#[test]
+fn lock_b1_dead_owner_is_reported_and_recoverable() {
+    let _f = fork_lock();
+    let _w = wd("lock_b1");
+    let mut rng = common::Rng::new("lock_b1");
+    for _ in 0..5 {
+        let l = Lock::new().unwrap();
+        let holding = Event::new().unwrap();
+        let p = Process::new({
+            let (l, holding) = (l.clone(), holding.clone());
+            move || -> () {
+                let _g = l.lock().unwrap();
+                holding.set();
+                loop {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        p.start().unwrap();
+        assert!(holding.wait_timeout(Duration::from_secs(10)));
+        std::thread::sleep(Duration::from_millis(rng.range(0, 20)));
+        p.kill().unwrap();
+        p.join().unwrap();
+        let t = Instant::now();
+        match l.try_lock_for(Duration::from_secs(5)) {
+            Err(LockError::OwnerDied(d)) => {
+                let mut g = d.into_guard();
+                g.make_consistent();
+            }
+            other => panic!("expected OwnerDied, got {other:?}"),
+        }
+        assert!(t.elapsed() < Duration::from_secs(1));
+        // Repaired: usable again.
+        assert!(l.lock().is_ok());
+    }
+}
+
+#[test]
+fn lock_b1_unrepaired_lock_is_reported_unrecoverable_not_hung() {
+    let _f = fork_lock();
+    let _w = wd("lock_b1_unrecoverable");
+    let l = Lock::new().unwrap();
+    let p = Process::new({
+        let l = l.clone();
+        move || std::mem::forget(l.lock().unwrap())
+    });
+    p.start().unwrap();
+    p.join().unwrap();
+    match l.lock() {
+        Err(LockError::OwnerDied(d)) => drop(d.into_guard()), // not repaired
+        other => panic!("expected OwnerDied, got {other:?}"),
+    }
+    assert!(matches!(l.lock(), Err(LockError::Unrecoverable)));
+    assert!(matches!(l.try_lock(), Err(LockError::Unrecoverable)));
+}

@@ -1,0 +1,217 @@
+//! Value, Array, RawValue, RawArray, SPEC.md §10 (VAL-*), with real processes.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
+
+mod common;
+
+use common::{fork_lock, Watchdog};
+use multiproc::{Array, ArrayError, Process, RLock, RawArray, RawValue, Value};
+use std::time::Duration;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+fn wd(n: &'static str) -> Watchdog {
+    Watchdog::new(n, Duration::from_secs(30))
+}
+
+fn run(f: impl FnOnce() + Send + 'static) {
+    let p = Process::new(f);
+    p.start().unwrap();
+    assert!(p.join().unwrap().success());
+}
+
+#[test]
+fn val_1_types_round_trip_through_a_child() {
+    let _f = fork_lock();
+    let _w = wd("val_1");
+    let i = Value::new(4343i32).unwrap();
+    let d = Value::new(3.625f64).unwrap();
+    let h = Value::new(-232i16).unwrap();
+    let q = Value::new(1i64 << 33).unwrap();
+    let c = Value::new(b'x').unwrap();
+    let raw = RawValue::new(4343i32).unwrap();
+    assert_eq!((i.get().unwrap(), d.get().unwrap(), h.get().unwrap()), (4343, 3.625, -232));
+    run({
+        let (i, d, h, q, c, raw) = (i.clone(), d.clone(), h.clone(), q.clone(), c.clone(), raw.clone());
+        move || {
+            i.set(24234).unwrap();
+            d.set(-4.25).unwrap();
+            h.set(234).unwrap();
+            q.set(1 << 34).unwrap();
+            c.set(b'y').unwrap();
+            raw.set(24234);
+        }
+    });
+    assert_eq!(i.get().unwrap(), 24234);
+    assert_eq!(d.get().unwrap(), -4.25);
+    assert_eq!(h.get().unwrap(), 234);
+    assert_eq!(q.get().unwrap(), 1 << 34);
+    assert_eq!(c.get().unwrap(), b'y');
+    assert_eq!(raw.get(), 24234);
+}
+
+#[test]
+fn val_2_shared_lock() {
+    let lock = RLock::new().unwrap();
+    let a = Value::with_lock(1u8, lock.clone()).unwrap();
+    let b = Value::with_lock(2u8, lock).unwrap();
+    let _g = a.get_lock().lock().unwrap();
+    // Same (recursive) lock: this thread may take it through `b` too.
+    assert_eq!(b.get().unwrap(), 2);
+}
+
+#[test]
+fn val_3_raw_values_have_no_lock() {
+    // RawValue/RawArray expose no lock at all: there is no `get_lock` to call.
+    let v = RawValue::new(5u32).unwrap();
+    v.set(6);
+    assert_eq!(v.get(), 6);
+    let a = RawArray::<u32>::zeroed(2).unwrap();
+    assert_eq!(a.to_vec(), vec![0, 0]);
+}
+
+#[test]
+fn val_4_array_index_slice_and_child_prefix_sum() {
+    let _f = fork_lock();
+    let _w = wd("val_4");
+    let init = [680, 626, 934, 821, 150, 233, 548, 982, 714, 831];
+    let arr = Array::from_slice(&init).unwrap();
+    assert_eq!(arr.len(), 10);
+    assert_eq!(arr.get(3).unwrap(), 821);
+    assert_eq!(&arr.to_vec().unwrap()[2..7], &init[2..7]);
+    arr.update(|xs| xs[4..8].copy_from_slice(&[1, 2, 3, 4])).unwrap();
+    let expected_after_assign = {
+        let mut v = init.to_vec();
+        v[4..8].copy_from_slice(&[1, 2, 3, 4]);
+        v
+    };
+    assert_eq!(arr.to_vec().unwrap(), expected_after_assign);
+    run({
+        let arr = arr.clone();
+        move || {
+            arr.update(|xs| {
+                for i in 1..xs.len() {
+                    xs[i] += xs[i - 1];
+                }
+            })
+            .unwrap();
+        }
+    });
+    let mut prefix = expected_after_assign.clone();
+    for i in 1..prefix.len() {
+        prefix[i] += prefix[i - 1];
+    }
+    assert_eq!(arr.to_vec().unwrap(), prefix);
+}
+
+#[test]
+fn val_5_zeroed_arrays_are_zero_every_time() {
+    for _ in 0..3 {
+        let a = Array::<i32>::zeroed(10).unwrap();
+        assert_eq!(a.to_vec().unwrap(), vec![0; 10]);
+        a.assign(&(0..10).collect::<Vec<_>>()).unwrap();
+        assert_eq!(a.to_vec().unwrap(), (0..10).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn val_6_wrong_length_and_out_of_range_are_errors() {
+    let a = Array::<i32>::zeroed(3).unwrap();
+    assert_eq!(a.assign(&[1, 2]), Err(ArrayError::LengthMismatch { expected: 3, found: 2 }));
+    assert_eq!(a.get(3), Err(ArrayError::IndexOutOfRange { index: 3, len: 3 }));
+    assert_eq!(a.set(7, 1), Err(ArrayError::IndexOutOfRange { index: 7, len: 3 }));
+    assert_eq!(a.to_vec().unwrap(), vec![0, 0, 0], "a failed assignment changed the array");
+    let r = RawArray::<u8>::zeroed(1).unwrap();
+    assert!(r.get(1).is_err());
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+struct Foo {
+    x: i64,
+    y: f64,
+}
+
+#[test]
+fn val_7_child_doubles_numbers_structs_and_arrays() {
+    let _f = fork_lock();
+    let _w = wd("val_7");
+    let x = Value::new(7i32).unwrap();
+    let y = Value::new(1.0f64 / 3.0).unwrap();
+    let z = Value::new(1i64 << 33).unwrap();
+    let foo = Value::new(Foo { x: 3, y: 2.0 }).unwrap();
+    let arr = Array::from_slice(&(0..10).map(f64::from).collect::<Vec<_>>()).unwrap();
+    let text = Array::<u8>::zeroed(20).unwrap();
+    text.update(|t| t[..5].copy_from_slice(b"hello")).unwrap();
+    run({
+        let (x, y, z, foo, arr, text) = (x.clone(), y.clone(), z.clone(), foo.clone(), arr.clone(), text.clone());
+        move || {
+            x.update(|v| *v *= 2).unwrap();
+            y.update(|v| *v *= 2.0).unwrap();
+            z.update(|v| *v *= 2).unwrap();
+            foo.update(|f| {
+                f.x *= 2;
+                f.y *= 2.0;
+            })
+            .unwrap();
+            arr.update(|a| a.iter_mut().for_each(|v| *v *= 2.0)).unwrap();
+            text.update(|t| t.copy_within(0..5, 5)).unwrap();
+        }
+    });
+    assert_eq!(x.get().unwrap(), 14);
+    assert_eq!(y.get().unwrap(), 2.0 / 3.0);
+    assert_eq!(z.get().unwrap(), 1 << 34);
+    assert_eq!(foo.get().unwrap(), Foo { x: 6, y: 4.0 });
+    assert_eq!(arr.to_vec().unwrap(), (0..10).map(|i| f64::from(i) * 2.0).collect::<Vec<_>>());
+    assert_eq!(&text.to_vec().unwrap()[..10], b"hellohello");
+}
+
+#[test]
+fn val_8_scenario_c() {
+    let _f = fork_lock();
+    let _w = wd("val_8");
+    let v = Value::new(0i32).unwrap();
+    let a = Array::from_slice(&[0.0f64, 100.0, 200.0]).unwrap();
+    let ps: Vec<Process> = (0..2)
+        .map(|_| {
+            let (v, a) = (v.clone(), a.clone());
+            let p = Process::new(move || {
+                for _ in 0..100 {
+                    v.update(|x| *x += 1).unwrap();
+                    a.update(|xs| xs.iter_mut().for_each(|x| *x += 1.0)).unwrap();
+                }
+            });
+            p.start().unwrap();
+            p
+        })
+        .collect();
+    for p in ps {
+        assert!(p.join().unwrap().success());
+    }
+    assert_eq!(v.get().unwrap(), 200);
+    assert_eq!(a.to_vec().unwrap(), vec![200.0, 300.0, 400.0]);
+}
+
+#[test]
+fn val_b1_increments_are_never_lost() {
+    let _f = fork_lock();
+    let _w = wd("val_b1");
+    let v = Value::new(0u64).unwrap();
+    let w = Value::new(0u64).unwrap();
+    let ps: Vec<Process> = (0..4)
+        .map(|_| {
+            let (v, w) = (v.clone(), w.clone());
+            let p = Process::new(move || {
+                for _ in 0..10_000 {
+                    v.fetch_add(1);
+                    w.update(|x| *x += 1).unwrap();
+                }
+            });
+            p.start().unwrap();
+            p
+        })
+        .collect();
+    for p in ps {
+        assert!(p.join().unwrap().success());
+    }
+    assert_eq!(v.get().unwrap(), 40_000);
+    assert_eq!(w.get().unwrap(), 40_000);
+}
