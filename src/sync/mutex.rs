@@ -87,6 +87,7 @@ impl<G> LockError<G> {
 
 /// Runs one lock attempt and turns the pthread outcome into `Ok(Some(guard))`, `Ok(None)` (busy
 /// or timed out) or an error.
+#[inline]
 fn outcome<G>(r: std::io::Result<Locked>, guard: impl FnOnce() -> G) -> Result<Option<G>, LockError<G>> {
     match r {
         Ok(Locked::Acquired) => Ok(Some(guard())),
@@ -98,6 +99,7 @@ fn outcome<G>(r: std::io::Result<Locked>, guard: impl FnOnce() -> G) -> Result<O
     }
 }
 
+#[inline]
 fn blocking<G>(r: Result<Option<G>, LockError<G>>) -> Result<G, LockError<G>> {
     match r {
         Ok(Some(g)) => Ok(g),
@@ -203,9 +205,11 @@ macro_rules! lock_type {
         }
 
         impl Drop for $guard<'_> {
+            #[inline]
             fn drop(&mut self) {
-                // An unlock by the owner of a valid mutex cannot fail.
-                let _ = self.lock.raw.unlock();
+                // SAFETY: a guard exists only while this thread holds the lock (it is created
+                // by a successful lock and is !Send), and it unlocks exactly once, here.
+                unsafe { self.lock.raw.unlock_held() };
             }
         }
     };

@@ -46,6 +46,7 @@ pub(crate) enum Locked {
     Deadlock,
 }
 
+#[inline]
 fn locked(r: libc::c_int) -> io::Result<Locked> {
     match r {
         0 => Ok(Locked::Acquired),
@@ -88,6 +89,7 @@ pub(crate) unsafe fn mutex_init(m: *mut pthread_mutex_t, kind: MutexKind) -> io:
 ///
 /// # Safety
 /// `m` points to a mutex initialized by [`mutex_init`] that stays mapped during the call.
+#[inline]
 pub(crate) unsafe fn mutex_lock(m: *mut pthread_mutex_t, deadline: Option<Deadline>) -> io::Result<Locked> {
     let r = match deadline {
         // SAFETY: `m` is an initialized mutex per the contract.
@@ -114,6 +116,7 @@ pub(crate) unsafe fn mutex_trylock(m: *mut pthread_mutex_t) -> io::Result<Locked
 ///
 /// # Safety
 /// As for [`mutex_lock`].
+#[inline]
 pub(crate) unsafe fn mutex_unlock(m: *mut pthread_mutex_t) -> io::Result<()> {
     // SAFETY: `m` is an initialized mutex per the contract; robust mutexes check the owner.
     cvt_pthread(unsafe { libc::pthread_mutex_unlock(m) })

@@ -55,11 +55,13 @@ impl RawRobustMutex {
     }
 
     /// Whether [`init`](Self::init) completed.
+    #[inline]
     pub(crate) fn is_initialized(&self) -> bool {
         // SYNC(acquire ← init).
         self.init_state.load(Acquire) == INITIALIZED
     }
 
+    #[inline]
     fn checked(&self) -> io::Result<*mut pthread::pthread_mutex_t> {
         if self.is_initialized() {
             Ok(self.mutex.get())
@@ -69,6 +71,7 @@ impl RawRobustMutex {
     }
 
     /// Locks, waiting until `deadline` or forever.
+    #[inline]
     pub(crate) fn lock(&self, deadline: Option<Deadline>) -> io::Result<Locked> {
         let m = self.checked()?;
         // SAFETY: `m` points into this live object and was initialized (checked).
@@ -83,10 +86,25 @@ impl RawRobustMutex {
     }
 
     /// Unlocks; `EPERM` if the calling thread is not the owner.
+    #[inline]
     pub(crate) fn unlock(&self) -> io::Result<()> {
         let m = self.checked()?;
         // SAFETY: as in `lock`; pthread checks ownership of robust mutexes.
         unsafe { pthread::mutex_unlock(m) }
+    }
+
+    /// Unlocks a mutex this thread holds through a guard.
+    ///
+    /// # Safety
+    /// The calling thread locked this mutex (so `init` completed: no need to re-check the
+    /// marker on the release path) and has not unlocked it since.
+    #[inline]
+    pub(crate) unsafe fn unlock_held(&self) {
+        // SAFETY: initialized and held by us per the contract; unlocking a held mutex cannot
+        // fail.
+        unsafe {
+            let _ = pthread::mutex_unlock(self.mutex.get());
+        }
     }
 
     /// Marks the mutex consistent after an `OwnerDied` lock; the caller holds it.

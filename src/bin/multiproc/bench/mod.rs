@@ -8,6 +8,7 @@
 mod floor;
 mod pool;
 mod process;
+mod sync;
 
 use crate::raw::{self, CpuMask};
 use std::fmt::Write as _;
@@ -156,6 +157,7 @@ pub(crate) fn all_rows() -> Vec<Row> {
     let mut rows = Vec::new();
     rows.extend(floor::rows());
     rows.extend(process::rows());
+    rows.extend(sync::rows());
     rows.extend(pool::rows());
     rows
 }
