@@ -1,1 +1,296 @@
-//! `Condition` is not implemented yet: see the README's status table.
+//! `Condition` (Python's `multiprocessing.Condition`) over a [`Lock`] or an [`RLock`].
+//!
+//! The algorithm is Python's: three counting semaphores in shared memory (`sleeping`, `woken`,
+//! `wait_sem`). A waiter announces itself on `sleeping`, releases its lock (every level of an
+//! `RLock`, COND-8), sleeps on `wait_sem`, and acknowledges on `woken`. `notify(n)` first
+//! discounts the waiters that timed out since the last notify, then hands out up to `n` tokens
+//! on `wait_sem` and waits for each woken waiter's acknowledgement, so each notify wakes exactly
+//! the waiters it counted (COND-1, COND-4), and a token can never be taken by a later waiter.
+//! Every semaphore operation is our futex state machine, checked by loom.
+//!
+//! Misuse Python reports at run time is mostly impossible here: `wait` takes the lock's guard
+//! and `notify` a reference to it, so neither can run without holding *a* lock; holding the
+//! wrong lock is [`ConditionError::NotOwner`] (COND-7).
+//!
+//! A waiter that is notified and dies before acknowledging makes its notifier wait
+//! [`ACK_TIMEOUT`] for the acknowledgement, then go on.
+
+use super::mutex::{Lock, LockError, LockGuard, RLock, RLockGuard};
+use super::raw::robust::RawRobustMutex;
+use super::raw::semaphore::RawSemaphore;
+use crate::loom::atomic::Ordering::Relaxed;
+use crate::shm::{self, ShmError, ShmObject, ShmRef};
+use crate::sys::clock::Deadline;
+use crate::sys::pthread::Locked;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// How long `notify` waits for a woken waiter to acknowledge before assuming it died.
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(1);
+
+#[repr(C)]
+#[derive(Debug)]
+struct CondState {
+    sleeping: RawSemaphore,
+    woken: RawSemaphore,
+    wait_sem: RawSemaphore,
+}
+
+// SAFETY: three raw semaphores, each a valid ShmObject (all-zero valid, atomics only).
+unsafe impl ShmObject for CondState {}
+
+/// Misuse of a [`Condition`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConditionError {
+    /// The guard passed in belongs to another lock than the condition's (COND-7).
+    NotOwner,
+}
+
+impl fmt::Display for ConditionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the guard does not hold this condition's lock")
+    }
+}
+
+impl std::error::Error for ConditionError {}
+
+/// The locks a [`Condition`] can use: [`Lock`] and [`RLock`].
+pub trait ConditionLock: Clone + sealed::Sealed {
+    /// The lock's guard.
+    type Guard<'a>
+    where
+        Self: 'a;
+    #[doc(hidden)]
+    fn raw(&self) -> &RawRobustMutex;
+    #[doc(hidden)]
+    fn depth(&self) -> u32;
+    #[doc(hidden)]
+    fn set_depth(&self, d: u32);
+    #[doc(hidden)]
+    fn guard_raw<'a>(g: &Self::Guard<'a>) -> *const RawRobustMutex
+    where
+        Self: 'a;
+    #[doc(hidden)]
+    fn forge<'a>(&'a self) -> Self::Guard<'a>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Lock {}
+    impl Sealed for super::RLock {}
+}
+
+impl ConditionLock for Lock {
+    type Guard<'a> = LockGuard<'a>;
+    fn raw(&self) -> &RawRobustMutex {
+        Lock::raw(self)
+    }
+    fn depth(&self) -> u32 {
+        1
+    }
+    fn set_depth(&self, _: u32) {}
+    fn guard_raw<'a>(g: &LockGuard<'a>) -> *const RawRobustMutex
+    where
+        Self: 'a,
+    {
+        g.owner().raw()
+    }
+    fn forge<'a>(&'a self) -> LockGuard<'a> {
+        self.assume_held()
+    }
+}
+
+impl ConditionLock for RLock {
+    type Guard<'a> = RLockGuard<'a>;
+    fn raw(&self) -> &RawRobustMutex {
+        RLock::raw(self)
+    }
+    fn depth(&self) -> u32 {
+        self.held_depth()
+    }
+    fn set_depth(&self, d: u32) {
+        // Relaxed: written by the owner while it holds (or is about to re-hold) the mutex.
+        self.raw().depth.store(d, Relaxed);
+    }
+    fn guard_raw<'a>(g: &RLockGuard<'a>) -> *const RawRobustMutex
+    where
+        Self: 'a,
+    {
+        g.owner().raw()
+    }
+    fn forge<'a>(&'a self) -> RLockGuard<'a> {
+        self.assume_held()
+    }
+}
+
+/// A condition variable shared between processes.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{Condition, Process, RLock, Value};
+///
+/// let cond = Condition::new(RLock::new()?)?;
+/// let ready = Value::new(0u32)?;
+/// let child = Process::new({
+///     let (cond, ready) = (cond.clone(), ready.clone());
+///     move || {
+///         let g = cond.lock().lock().unwrap();
+///         ready.set(1).unwrap();
+///         cond.notify_all(&g).unwrap();
+///     }
+/// });
+/// let g = cond.lock().lock().unwrap();
+/// child.start()?;
+/// let (g, ok) = cond.wait_for(g, || ready.get().unwrap() == 1, std::time::Duration::from_secs(10)).unwrap();
+/// assert!(ok);
+/// drop(g);
+/// child.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Condition<L: ConditionLock = RLock> {
+    lock: L,
+    state: ShmRef<CondState>,
+}
+
+impl<L: ConditionLock> fmt::Debug for Condition<L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condition").field("sleeping", &self.state.sleeping.value()).finish()
+    }
+}
+
+/// The result of a wait: the guard (the lock is held again) and whether the wait was notified
+/// (`false`: timed out), or the lock's owner-died state.
+pub type WaitResult<'a, G> = Result<(G, bool), LockError<G>>;
+
+impl<L: ConditionLock> Condition<L> {
+    /// A condition over `lock` (Python's `Condition(lock)`; Python's default is an `RLock`).
+    ///
+    /// # Errors
+    /// [`ShmError`] if its shared state cannot be allocated.
+    pub fn new(lock: L) -> Result<Condition<L>, ShmError> {
+        Ok(Condition { lock, state: shm::alloc_default()? })
+    }
+
+    /// The condition's lock (Python's `acquire`/`release` go through it).
+    pub fn lock(&self) -> &L {
+        &self.lock
+    }
+
+    fn owns(&self, g: &L::Guard<'_>) -> bool {
+        std::ptr::eq(L::guard_raw(g), self.lock.raw())
+    }
+
+    /// Releases the lock (all levels), waits for a notify, and re-takes the lock.
+    ///
+    /// # Errors
+    /// [`LockError::OwnerDied`] if the lock's owner died while we waited (we hold it again
+    /// through the guard inside); other lock errors; a guard of another lock is refused with
+    /// [`LockError::Os`] wrapping [`ConditionError::NotOwner`].
+    pub fn wait<'a>(&'a self, guard: L::Guard<'a>) -> WaitResult<'a, L::Guard<'a>> {
+        self.wait_until(guard, None)
+    }
+
+    /// [`wait`](Self::wait) for at most `timeout`; the bool is `false` on time-out (COND-5).
+    pub fn wait_timeout<'a>(&'a self, guard: L::Guard<'a>, timeout: Duration) -> WaitResult<'a, L::Guard<'a>> {
+        match Deadline::after(timeout) {
+            Some(d) => self.wait_until(guard, Some(d)),
+            None => self.wait_until(guard, None),
+        }
+    }
+
+    /// [`wait`](Self::wait) until `deadline`.
+    pub fn wait_deadline<'a>(&'a self, guard: L::Guard<'a>, deadline: Instant) -> WaitResult<'a, L::Guard<'a>> {
+        self.wait_until(guard, Deadline::at(deadline))
+    }
+
+    /// Waits until `pred()` is true (checked with the lock held) or `timeout` passes; the bool
+    /// is the predicate's last value (COND-6).
+    pub fn wait_for<'a>(
+        &'a self,
+        mut guard: L::Guard<'a>,
+        mut pred: impl FnMut() -> bool,
+        timeout: Duration,
+    ) -> WaitResult<'a, L::Guard<'a>> {
+        let deadline = Deadline::after(timeout);
+        loop {
+            if pred() {
+                return Ok((guard, true));
+            }
+            if deadline.is_some_and(|d| d.has_passed()) {
+                return Ok((guard, false));
+            }
+            guard = self.wait_until(guard, deadline)?.0;
+        }
+    }
+
+    fn wait_until<'a>(&'a self, guard: L::Guard<'a>, deadline: Option<Deadline>) -> WaitResult<'a, L::Guard<'a>> {
+        if !self.owns(&guard) {
+            return Err(LockError::Os(std::io::Error::other(ConditionError::NotOwner)));
+        }
+        let levels = self.lock.depth();
+        let raw = self.lock.raw();
+        self.state.sleeping.release(1);
+        // Give up every level: the guard's drop must not unlock again.
+        std::mem::forget(guard);
+        self.lock.set_depth(0);
+        for _ in 0..levels {
+            // We hold the mutex `levels` times: each unlock gives up one level.
+            let _ = raw.unlock();
+        }
+        let notified = self.state.wait_sem.acquire(deadline, None);
+        self.state.woken.release(1);
+        let mut died = false;
+        for _ in 0..levels {
+            match raw.lock(None) {
+                Ok(Locked::Acquired) => {}
+                Ok(Locked::OwnerDied) => died = true,
+                Ok(Locked::NotRecoverable) => return Err(LockError::Unrecoverable),
+                Ok(_) => {}
+                Err(e) => return Err(LockError::Os(e)),
+            }
+        }
+        self.lock.set_depth(levels);
+        let g = self.lock.forge();
+        if died {
+            return Err(LockError::owner_died(g));
+        }
+        Ok((g, notified))
+    }
+
+    /// Wakes up to `n` waiters (Python's `notify(n)`), returning how many it woke. The caller
+    /// must hold the lock: pass its guard.
+    ///
+    /// # Errors
+    /// [`ConditionError::NotOwner`] for a guard of another lock.
+    pub fn notify(&self, guard: &L::Guard<'_>, n: usize) -> Result<usize, ConditionError> {
+        if !self.owns(guard) {
+            return Err(ConditionError::NotOwner);
+        }
+        let st = &self.state;
+        // Discount waiters that timed out (they acknowledged without a token).
+        while st.woken.try_acquire() {
+            let _ = st.sleeping.try_acquire();
+        }
+        let mut sleepers = 0;
+        while sleepers < n && st.sleeping.try_acquire() {
+            st.wait_sem.release(1);
+            sleepers += 1;
+        }
+        for _ in 0..sleepers {
+            // A woken waiter acknowledges before re-taking the lock we hold; a dead one never
+            // does: give up on it after ACK_TIMEOUT.
+            let _ = st.woken.acquire(Deadline::after(ACK_TIMEOUT), None);
+        }
+        // Tokens of waiters that timed out meanwhile must not wake a future waiter.
+        while st.wait_sem.try_acquire() {}
+        Ok(sleepers)
+    }
+
+    /// Wakes every waiter (Python's `notify_all`).
+    pub fn notify_all(&self, guard: &L::Guard<'_>) -> Result<usize, ConditionError> {
+        self.notify(guard, usize::MAX)
+    }
+}

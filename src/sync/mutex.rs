@@ -12,6 +12,7 @@
 //!   [`LockError::Unrecoverable`], which every later locker is told, instead of hanging.
 
 use super::raw::robust::RawRobustMutex;
+use crate::loom::atomic::Ordering::Relaxed;
 use crate::shm::{self, Segment, ShmError, ShmRef};
 use crate::sys::clock::Deadline;
 use crate::sys::pthread::{Locked, MutexKind};
@@ -39,6 +40,13 @@ pub enum LockError<G> {
 
 /// The guard of a lock whose previous owner died; see [`LockError::OwnerDied`].
 pub struct OwnerDied<G>(G);
+
+impl<G> LockError<G> {
+    /// An owner-died error carrying `guard`.
+    pub(crate) fn owner_died(guard: G) -> LockError<G> {
+        LockError::OwnerDied(OwnerDied(guard))
+    }
+}
 
 impl<G> OwnerDied<G> {
     /// The guard: the lock is held.
@@ -110,7 +118,7 @@ fn blocking<G>(r: Result<Option<G>, LockError<G>>) -> Result<G, LockError<G>> {
 }
 
 macro_rules! lock_type {
-    ($(#[$doc:meta])* $name:ident, $guard:ident, $kind:expr) => {
+    ($(#[$doc:meta])* $name:ident, $guard:ident, $kind:expr, $recursive:expr) => {
         $(#[$doc])*
         #[derive(Clone)]
         pub struct $name {
@@ -147,8 +155,28 @@ macro_rules! lock_type {
                 &self.raw
             }
 
+            /// How many times the owner holds it (1 for a `Lock`).
+            pub(crate) fn held_depth(&self) -> u32 {
+                if $recursive {
+                    // Relaxed: read by the owner only.
+                    self.raw.depth.load(Relaxed).max(1)
+                } else {
+                    1
+                }
+            }
+
             fn attempt(&self, deadline: Option<Deadline>, try_only: bool) -> Result<Option<$guard<'_>>, LockError<$guard<'_>>> {
                 let r = if try_only { self.raw.try_lock() } else { self.raw.lock(deadline) };
+                if $recursive {
+                    // Relaxed: only the owner, holding the mutex, touches `depth`.
+                    match r {
+                        Ok(Locked::Acquired) => {
+                            self.raw.depth.fetch_add(1, Relaxed);
+                        }
+                        Ok(Locked::OwnerDied) => self.raw.depth.store(1, Relaxed),
+                        _ => {}
+                    }
+                }
                 outcome(r, || $guard { lock: self, _not_send: PhantomData })
             }
 
@@ -196,17 +224,35 @@ macro_rules! lock_type {
             }
         }
 
-        impl $guard<'_> {
+        impl<'a> $guard<'a> {
             /// Marks the lock consistent after an owner died: the protected data has been
             /// repaired. Without this, dropping the guard makes the lock unrecoverable.
             pub fn make_consistent(&mut self) {
                 let _ = self.lock.raw.make_consistent();
+            }
+
+            /// The lock this guard holds.
+            pub(crate) fn owner(&self) -> &'a $name {
+                self.lock
+            }
+        }
+
+        impl $name {
+            /// A guard for a lock this thread already holds (re-taken by `Condition::wait`).
+            /// Calling it without holding the lock would only make the guard's drop fail with
+            /// `EPERM` (a robust mutex checks its owner), never corrupt memory.
+            pub(crate) fn assume_held(&self) -> $guard<'_> {
+                $guard { lock: self, _not_send: PhantomData }
             }
         }
 
         impl Drop for $guard<'_> {
             #[inline]
             fn drop(&mut self) {
+                if $recursive {
+                    // Relaxed: we own the mutex (see `attempt`).
+                    self.lock.raw.depth.fetch_sub(1, Relaxed);
+                }
                 // SAFETY: a guard exists only while this thread holds the lock (it is created
                 // by a successful lock and is !Send), and it unlocks exactly once, here.
                 unsafe { self.lock.raw.unlock_held() };
@@ -235,7 +281,8 @@ lock_type!(
     /// ```
     Lock,
     LockGuard,
-    MutexKind::ErrorCheck
+    MutexKind::ErrorCheck,
+    false
 );
 
 lock_type!(
@@ -254,5 +301,6 @@ lock_type!(
     /// ```
     RLock,
     RLockGuard,
-    MutexKind::Recursive
+    MutexKind::Recursive,
+    true
 );

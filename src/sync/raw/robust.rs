@@ -25,6 +25,9 @@ const INITIALIZED: u32 = 0x4d55_5458; // "MUTX"
 #[repr(C)]
 pub(crate) struct RawRobustMutex {
     init_state: AtomicU32,
+    /// Recursion depth of the current owner (RLock only; written only by the owner while it
+    /// holds the mutex, reset to 1 by a new owner after an owner death).
+    pub(crate) depth: AtomicU32,
     mutex: UnsafeCell<pthread::pthread_mutex_t>,
 }
 

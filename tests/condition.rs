@@ -1,0 +1,255 @@
+//! Condition, SPEC.md §7 (COND-*), with real processes.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
+
+mod common;
+
+use common::{fork_lock, Watchdog};
+use multiproc::{Condition, ConditionError, Lock, Process, RLock, Value};
+use std::time::{Duration, Instant};
+
+fn wd(n: &'static str) -> Watchdog {
+    Watchdog::new(n, Duration::from_secs(40))
+}
+
+/// Starts `n` processes that, under the lock, count themselves in `ready`, wait (up to 20 s)
+/// and count themselves in `woken` if notified.
+fn waiters(n: usize, cond: &Condition, ready: &Value<u32>, woken: &Value<u32>) -> Vec<Process> {
+    (0..n)
+        .map(|_| {
+            let (cond, ready, woken) = (cond.clone(), ready.clone(), woken.clone());
+            let p = Process::new(move || {
+                let g = cond.lock().lock().unwrap();
+                ready.fetch_add(1);
+                let (_g, notified) = cond.wait_timeout(g, Duration::from_secs(20)).unwrap();
+                if notified {
+                    woken.fetch_add(1);
+                }
+            });
+            p.start().unwrap();
+            p
+        })
+        .collect()
+}
+
+/// Waits until `v` reaches `n` (checked under the condition's lock).
+fn until(cond: &Condition, v: &Value<u32>, n: u32) {
+    let t = Instant::now();
+    loop {
+        {
+            let _g = cond.lock().lock().unwrap();
+            if v.get().unwrap() >= n {
+                return;
+            }
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "value stuck below {n}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn settle(v: &Value<u32>, expect: u32) {
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(v.get().unwrap(), expect, "too many waiters woke");
+}
+
+#[test]
+fn cond_1_each_notify_wakes_exactly_one() {
+    let _f = fork_lock();
+    let _w = wd("cond_1");
+    let cond = Condition::new(RLock::new().unwrap()).unwrap();
+    let (ready, woken) = (Value::new(0u32).unwrap(), Value::new(0u32).unwrap());
+    let ps = waiters(2, &cond, &ready, &woken);
+    until(&cond, &ready, 2);
+    settle(&woken, 0);
+    for expect in 1..=2 {
+        let g = cond.lock().lock().unwrap();
+        assert_eq!(cond.notify(&g, 1).unwrap(), 1);
+        drop(g);
+        until(&cond, &woken, expect);
+        settle(&woken, expect);
+    }
+    for p in ps {
+        assert!(p.join().unwrap().success());
+    }
+}
+
+#[test]
+fn cond_2_notify_all_wakes_everyone() {
+    let _f = fork_lock();
+    let _w = wd("cond_2");
+    let cond = Condition::new(RLock::new().unwrap()).unwrap();
+    let (ready, woken) = (Value::new(0u32).unwrap(), Value::new(0u32).unwrap());
+    let ps = waiters(4, &cond, &ready, &woken);
+    until(&cond, &ready, 4);
+    let g = cond.lock().lock().unwrap();
+    assert_eq!(cond.notify_all(&g).unwrap(), 4);
+    drop(g);
+    until(&cond, &woken, 4);
+    for p in ps {
+        assert!(p.join().unwrap().success());
+    }
+}
+
+#[test]
+fn cond_3_timed_out_waiters_leave_the_counts_consistent() {
+    let _f = fork_lock();
+    let _w = wd("cond_3");
+    let cond = Condition::new(RLock::new().unwrap()).unwrap();
+    let timed_out = Value::new(0u32).unwrap();
+    let ps: Vec<Process> = (0..3)
+        .map(|_| {
+            let (cond, timed_out) = (cond.clone(), timed_out.clone());
+            let p = Process::new(move || {
+                let g = cond.lock().lock().unwrap();
+                let (_g, notified) = cond.wait_timeout(g, Duration::from_millis(100)).unwrap();
+                if !notified {
+                    timed_out.fetch_add(1);
+                }
+            });
+            p.start().unwrap();
+            p
+        })
+        .collect();
+    for p in ps {
+        assert!(p.join().unwrap().success());
+    }
+    assert_eq!(timed_out.get().unwrap(), 3);
+    // A new round is woken by notify_all, and only the new waiters count.
+    let (ready, woken) = (Value::new(0u32).unwrap(), Value::new(0u32).unwrap());
+    let ps = waiters(3, &cond, &ready, &woken);
+    until(&cond, &ready, 3);
+    let g = cond.lock().lock().unwrap();
+    assert_eq!(cond.notify_all(&g).unwrap(), 3);
+    drop(g);
+    until(&cond, &woken, 3);
+    for p in ps {
+        assert!(p.join().unwrap().success());
+    }
+}
+
+#[test]
+fn cond_4_notify_n() {
+    let _f = fork_lock();
+    let _w = wd("cond_4");
+    let cond = Condition::new(RLock::new().unwrap()).unwrap();
+    let (ready, woken) = (Value::new(0u32).unwrap(), Value::new(0u32).unwrap());
+    let ps = waiters(6, &cond, &ready, &woken);
+    until(&cond, &ready, 6);
+    for (n, total) in [(2, 2), (4, 6)] {
+        let g = cond.lock().lock().unwrap();
+        assert_eq!(cond.notify(&g, n).unwrap(), n);
+        drop(g);
+        until(&cond, &woken, total);
+        settle(&woken, total);
+    }
+    let g = cond.lock().lock().unwrap();
+    assert_eq!(cond.notify(&g, 3).unwrap(), 0, "nobody is left to wake");
+    drop(g);
+    settle(&woken, 6);
+    for p in ps {
+        assert!(p.join().unwrap().success());
+    }
+}
+
+#[test]
+fn cond_5_wait_results() {
+    let _f = fork_lock();
+    let _w = wd("cond_5");
+    let cond = Condition::new(RLock::new().unwrap()).unwrap();
+    let g = cond.lock().lock().unwrap();
+    let (g, notified) = cond.wait_timeout(g, Duration::ZERO).unwrap();
+    assert!(!notified);
+    let t = Instant::now();
+    let (g, notified) = cond.wait_timeout(g, Duration::from_millis(100)).unwrap();
+    assert!(!notified);
+    assert!(t.elapsed() >= Duration::from_millis(90));
+    let p = Process::new({
+        let cond = cond.clone();
+        move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let g = cond.lock().lock().unwrap();
+            cond.notify(&g, 1).unwrap();
+        }
+    });
+    p.start().unwrap();
+    let (_g, notified) = cond.wait_timeout(g, Duration::from_secs(60)).unwrap();
+    assert!(notified);
+    drop(_g);
+    assert!(p.join().unwrap().success());
+}
+
+#[test]
+fn cond_6_wait_for_predicate_across_processes() {
+    let _f = fork_lock();
+    let _w = wd("cond_6");
+    let cond = Condition::new(RLock::new().unwrap()).unwrap();
+    let state = Value::new(0u32).unwrap();
+    let child = Process::new({
+        let (cond, state) = (cond.clone(), state.clone());
+        move || {
+            let g = cond.lock().lock().unwrap();
+            let (_g, ok) = cond.wait_for(g, || state.get().unwrap() == 4, Duration::from_secs(20)).unwrap();
+            if ok {
+                0
+            } else {
+                1
+            }
+        }
+    });
+    child.start().unwrap();
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(20));
+        let g = cond.lock().lock().unwrap();
+        state.fetch_add(1);
+        cond.notify(&g, 1).unwrap();
+    }
+    assert_eq!(child.join().unwrap().code(), Some(0));
+    // Timeout: the predicate never becomes true.
+    let g = cond.lock().lock().unwrap();
+    let t = Instant::now();
+    let (g, ok) = cond.wait_for(g, || state.get().unwrap() == 99, Duration::from_millis(100)).unwrap();
+    assert!(!ok);
+    assert!(t.elapsed() >= Duration::from_millis(90));
+    // Already true: at once.
+    let t = Instant::now();
+    let (_g, ok) = cond.wait_for(g, || true, Duration::from_secs(10)).unwrap();
+    assert!(ok && t.elapsed() < Duration::from_millis(50));
+}
+
+#[test]
+fn cond_7_wrong_lock_is_refused() {
+    let cond = Condition::new(Lock::new().unwrap()).unwrap();
+    let other = Lock::new().unwrap();
+    let g = other.lock().unwrap();
+    assert_eq!(cond.notify(&g, 1), Err(ConditionError::NotOwner));
+    assert!(cond.wait_timeout(g, Duration::ZERO).is_err());
+}
+
+#[test]
+fn cond_8_rlock_depth_is_released_and_restored() {
+    let _f = fork_lock();
+    let _w = wd("cond_8");
+    let cond = Condition::new(RLock::new().unwrap()).unwrap();
+    let outer = cond.lock().lock().unwrap();
+    let inner = cond.lock().lock().unwrap();
+    // A child can take the lock only if *both* levels were released during the wait.
+    let p = Process::new({
+        let cond = cond.clone();
+        move || {
+            let g = cond.lock().try_lock_for(Duration::from_secs(10)).unwrap().expect("lock still held");
+            cond.notify(&g, 1).unwrap();
+        }
+    });
+    p.start().unwrap();
+    let (inner, notified) = cond.wait_timeout(inner, Duration::from_secs(20)).unwrap();
+    assert!(notified);
+    assert!(p.join().unwrap().success());
+    // Depth 2 again: a child cannot take it until both guards are gone.
+    drop(inner);
+    let p = Process::new({
+        let cond = cond.clone();
+        move || if cond.lock().try_lock().unwrap().is_none() { 0 } else { 1 }
+    });
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap().code(), Some(0));
+    drop(outer);
+}
