@@ -1,3 +1,10 @@
 //! Queues and pipes in shared memory: the SPSC byte ring (`ring.rs`), `Pipe`/`Connection`
 //! (`pipe.rs`), `wait` over several connections (`wait.rs`), the lock-free `ArrayQueue`
 //! (`array_queue.rs`), and `Queue`/`SimpleQueue`/`JoinableQueue` (`queue.rs`).
+
+// --- queue work (Queue, SimpleQueue, JoinableQueue) ---
+#[cfg(feature = "serde")]
+mod queue;
+#[cfg(feature = "serde")]
+pub use queue::{JoinableQueue, Queue, QueueBuilder, QueueError, SimpleQueue, DEFAULT_CAPACITY};
+// --- end queue work ---

@@ -1,0 +1,695 @@
+//! `Queue<T>`, `SimpleQueue<T>` and `JoinableQueue<T>` (Python's `multiprocessing.Queue`
+//! family): MPMC, any serde type, bounded by a byte capacity (and optionally a `maxsize` in
+//! items), with no feeder thread.
+//!
+//! # Design
+//! One anonymous segment holds a [`QueueState`] and a byte ring of `capacity` bytes. Records
+//! are `[len: u32][reserved: u32][payload][padding to 8]` at monotonically increasing 64-bit
+//! positions (`pos % capacity` in the ring; a record may wrap). All ring access happens under
+//! one robust pthread mutex; readers and writers that must wait sleep on two futex sequence
+//! words, in bounded slices so that a waker that died before waking cannot strand them.
+//!
+//! * `put` serializes the value **before** taking the lock (a serialization error is returned
+//!   and changes nothing: QUE-B1, QUE-8; the value is captured at `put`: QUE-B3), copies the
+//!   record into the ring and then commits it with one store of `tail`. Once `put` returns
+//!   `Ok`, the item is in shared memory (QUE-B4); nothing is left to flush, so a child that put
+//!   10 MiB exits and can be joined at once (QUE-B5) as long as the queue's capacity holds it.
+//! * `get` reads the record at `head` and commits with one store of `head`.
+//! * A process killed while holding the lock leaves at most an uncommitted, invisible record;
+//!   the next locker gets "owner died", re-derives the item count by walking the committed
+//!   records (validating every length), truncates anything inconsistent, and marks the lock
+//!   consistent (QUE-B6: a dead consumer never wedges the others). A consumer killed after its
+//!   `get` committed had taken that item: it is lost with the consumer (as documented).
+//! * Everything read from shared memory (positions, lengths, counts) is checked: a corrupt
+//!   queue yields [`QueueError::Corrupt`], never undefined behaviour.
+
+use crate::loom::atomic::{
+    AtomicU32, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
+use crate::loom::futex;
+use crate::shm::{Segment, ShmError, ShmObject, ShmRef};
+use crate::sync::raw::robust::RawRobustMutex;
+use crate::sys::clock::Deadline;
+use crate::sys::pthread::{Locked, MutexKind};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Default ring capacity: 16 MiB of address space (pages are touched only as the ring fills).
+pub const DEFAULT_CAPACITY: usize = 16 << 20;
+
+/// Bytes of a record's header.
+const HEADER: u64 = 8;
+
+/// How long a blocked `put`/`get`/`join` sleeps before re-checking the queue (covers a waker
+/// that died between committing and waking).
+const SLICE: Duration = Duration::from_millis(100);
+
+/// The shared part of a queue.
+#[repr(C)]
+#[derive(Debug)]
+struct QueueState {
+    lock: RawRobustMutex,
+    /// Position of the oldest committed record (only written under the lock).
+    head: AtomicU64,
+    /// Position after the newest committed record (only written under the lock).
+    tail: AtomicU64,
+    /// Committed records (only written under the lock; read without it by `qsize`).
+    count: AtomicU64,
+    /// Ring size in bytes (set at creation).
+    capacity: AtomicU64,
+    /// Maximum number of items, 0 for no limit.
+    maxsize: AtomicU64,
+    /// `put`s not yet matched by `task_done` (JoinableQueue).
+    unfinished: AtomicU64,
+    /// Bumped (by 2) after every commit of a `put`; bit 0: someone may be asleep on it.
+    not_empty: AtomicU32,
+    /// Bumped after every `get`.
+    not_full: AtomicU32,
+    /// Bumped when `unfinished` reaches 0.
+    all_done: AtomicU32,
+    _pad: AtomicU32,
+}
+
+// SAFETY: all-zero is an empty queue with capacity 0 (refused by `attach`), an uninitialized
+// mutex (refused by RawRobustMutex) and zero counters; atomics and the pthread object only, no
+// pointers; every value a peer can leave is validated before use (see `check`).
+unsafe impl ShmObject for QueueState {}
+
+/// Bumps a sequence word and wakes every sleeper if one announced itself.
+fn bump(word: &AtomicU32) {
+    // Release: the commit before this bump is visible to a woken waiter (which re-checks under
+    // the lock anyway).
+    let old = word.fetch_add(2, Release);
+    if old & 1 != 0 {
+        // Clear the flag (a failed CAS means another bump or waiter moved on: harmless, the
+        // waiter's futex_wait compares the whole word).
+        let _ = word.compare_exchange((old + 2) | 1, (old + 2) & !1, Relaxed, Relaxed);
+        futex::wake(word, u32::MAX);
+    }
+}
+
+/// Sleeps on `word` while it still equals `seen` (announcing itself first), at most one slice.
+fn sleep_on(word: &AtomicU32, seen: u32, deadline: Option<Deadline>) {
+    let v = seen | 1;
+    if seen & 1 == 0 && word.compare_exchange(seen, v, Relaxed, Relaxed).is_err() {
+        return;
+    }
+    let slice = Deadline::after(SLICE);
+    let until = match (deadline, slice) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let _ = futex::wait(word, v, until);
+}
+
+/// Why a queue operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// A non-blocking or timed `get` found nothing (Python's `queue.Empty`).
+    Empty,
+    /// A non-blocking or timed `put` found no room (Python's `queue.Full`).
+    Full,
+    /// This handle was closed with [`Queue::close`] (QUE-7).
+    Closed,
+    /// The serialized item is larger than the queue's whole capacity: it could never fit.
+    TooLarge {
+        /// Bytes the record needs.
+        len: u64,
+        /// The queue's capacity in bytes.
+        capacity: u64,
+    },
+    /// The value could not be serialized (nothing was put: QUE-B1).
+    Serialize(String),
+    /// An item could not be deserialized as `T` (it was removed from the queue).
+    Deserialize(String),
+    /// `task_done` was called more times than items were put (JoinableQueue).
+    TooManyTaskDone,
+    /// The shared state is inconsistent (a corrupt segment).
+    Corrupt(&'static str),
+    /// The queue's lock is unusable.
+    Lock(String),
+}
+
+impl fmt::Display for QueueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QueueError::Empty => f.write_str("queue is empty"),
+            QueueError::Full => f.write_str("queue is full"),
+            QueueError::Closed => f.write_str("queue is closed"),
+            QueueError::TooLarge { len, capacity } => {
+                write!(f, "item of {len} bytes can never fit a queue of {capacity} bytes")
+            }
+            QueueError::Serialize(e) => write!(f, "could not serialize the item: {e}"),
+            QueueError::Deserialize(e) => write!(f, "could not deserialize an item: {e}"),
+            QueueError::TooManyTaskDone => f.write_str("task_done() called too many times"),
+            QueueError::Corrupt(w) => write!(f, "corrupt queue: {w}"),
+            QueueError::Lock(e) => write!(f, "queue lock: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for QueueError {}
+
+impl From<ShmError> for QueueError {
+    fn from(e: ShmError) -> QueueError {
+        QueueError::Lock(e.to_string())
+    }
+}
+
+/// Builds a [`Queue`] with options.
+///
+/// # Examples
+///
+/// ```
+/// let q = multiproc::Queue::<u32>::builder().maxsize(6).capacity_bytes(1 << 16).build()?;
+/// assert_eq!(q.maxsize(), Some(6));
+/// # Ok::<(), multiproc::QueueError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct QueueBuilder<T> {
+    capacity: usize,
+    maxsize: Option<usize>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: Serialize + DeserializeOwned> QueueBuilder<T> {
+    /// Ring capacity in bytes (default [`DEFAULT_CAPACITY`]); each item takes its serialized
+    /// size plus 8 bytes, rounded up to 8.
+    pub fn capacity_bytes(mut self, bytes: usize) -> Self {
+        self.capacity = bytes;
+        self
+    }
+
+    /// Maximum number of items (Python's `maxsize`; default unlimited).
+    pub fn maxsize(mut self, items: usize) -> Self {
+        self.maxsize = Some(items);
+        self
+    }
+
+    /// Creates the queue in a fresh anonymous segment, shared with children forked afterwards.
+    ///
+    /// # Errors
+    /// [`QueueError::Lock`] if shared memory cannot be mapped or the lock initialized.
+    pub fn build(self) -> Result<Queue<T>, QueueError> {
+        let cap = (self.capacity.max(64) as u64).next_multiple_of(8);
+        let seg = Segment::anonymous(cap as usize + 4096)?;
+        let state: ShmRef<QueueState> = seg.alloc_object()?;
+        state.lock.init(MutexKind::ErrorCheck).map_err(|e| QueueError::Lock(e.to_string()))?;
+        state.capacity.store(cap, Relaxed);
+        state.maxsize.store(self.maxsize.map_or(0, |m| m as u64), Relaxed);
+        let off = seg.alloc(cap as usize, 8)?;
+        let ring = seg.bytes_at(off, cap as usize)?;
+        Ok(Queue { state, ring, cap, closed: Arc::new(AtomicBool::new(false)), _t: PhantomData })
+    }
+}
+
+/// A multi-producer, multi-consumer queue between processes (Python's
+/// `multiprocessing.Queue`). See the [module docs](self) for how it is built and what happens
+/// when a participant dies.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{Process, Queue};
+///
+/// let q: Queue<String> = Queue::new()?;
+/// let producer = Process::new({
+///     let q = q.clone();
+///     move || q.put(&"hello".to_string())
+/// });
+/// producer.start()?;
+/// assert_eq!(q.get()?, "hello");
+/// producer.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Queue<T> {
+    state: ShmRef<QueueState>,
+    ring: NonNull<u8>,
+    cap: u64,
+    closed: Arc<AtomicBool>,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        Queue { state: self.state.clone(), ring: self.ring, cap: self.cap, closed: self.closed.clone(), _t: PhantomData }
+    }
+}
+
+// SAFETY: `ring` points into the segment that `state` keeps mapped; the ring is only accessed
+// under the robust lock; the handle holds no thread-local state.
+unsafe impl<T> Send for Queue<T> {}
+// SAFETY: as above: every access to shared bytes is serialized by the lock.
+unsafe impl<T> Sync for Queue<T> {}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue").field("qsize", &self.state.count.load(Relaxed)).field("capacity", &self.cap).finish()
+    }
+}
+
+/// Holds the queue's lock; unlocks on drop.
+struct Held<'a> {
+    lock: &'a RawRobustMutex,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let _ = self.lock.unlock();
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Queue<T> {
+    /// A queue with the default capacity and no item limit.
+    ///
+    /// # Errors
+    /// [`QueueError::Lock`] if shared memory cannot be mapped.
+    pub fn new() -> Result<Queue<T>, QueueError> {
+        Queue::builder().build()
+    }
+
+    /// A queue holding at most `maxsize` items (Python's `Queue(maxsize)`).
+    pub fn with_maxsize(maxsize: usize) -> Result<Queue<T>, QueueError> {
+        Queue::builder().maxsize(maxsize).build()
+    }
+
+    /// A builder for capacity and `maxsize`.
+    pub fn builder() -> QueueBuilder<T> {
+        QueueBuilder { capacity: DEFAULT_CAPACITY, maxsize: None, _t: PhantomData }
+    }
+
+    /// The item limit, if any.
+    pub fn maxsize(&self) -> Option<usize> {
+        match self.state.maxsize.load(Relaxed) {
+            0 => None,
+            m => Some(m as usize),
+        }
+    }
+
+    /// Number of items in the queue; exact as soon as a `put` or `get` has returned (QUE-B2).
+    pub fn qsize(&self) -> usize {
+        // Acquire: pairs with the Release store of `count` at commit.
+        self.state.count.load(Acquire) as usize
+    }
+
+    /// Whether the queue holds no items.
+    pub fn empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// Whether the queue holds `maxsize` items.
+    pub fn full(&self) -> bool {
+        self.maxsize().is_some_and(|m| self.qsize() >= m)
+    }
+
+    /// Closes this process's handle (and its clones): later `put`s and `get`s through it fail
+    /// with [`QueueError::Closed`] (QUE-7). Other processes are not affected, as in Python.
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn check_open(&self) -> Result<(), QueueError> {
+        if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            Err(QueueError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Takes the lock, repairing the queue if its previous holder died.
+    fn lock(&self, deadline: Option<Deadline>) -> Result<Option<Held<'_>>, QueueError> {
+        let st = &*self.state;
+        match st.lock.lock(deadline).map_err(|e| QueueError::Lock(e.to_string()))? {
+            Locked::Acquired => Ok(Some(Held { lock: &st.lock })),
+            Locked::OwnerDied => {
+                let held = Held { lock: &st.lock };
+                self.repair()?;
+                st.lock.make_consistent().map_err(|e| QueueError::Lock(e.to_string()))?;
+                Ok(Some(held))
+            }
+            Locked::Busy => Ok(None),
+            Locked::NotRecoverable => Err(QueueError::Lock("the queue lock is unrecoverable".into())),
+            Locked::Deadlock => Err(QueueError::Lock("this thread already holds the queue lock".into())),
+        }
+    }
+
+    /// Head and tail, validated: `head <= tail <= head + capacity`.
+    fn positions(&self) -> Result<(u64, u64), QueueError> {
+        let st = &*self.state;
+        // Relaxed: we hold the lock, which orders every write of these fields.
+        let (head, tail) = (st.head.load(Relaxed), st.tail.load(Relaxed));
+        if st.capacity.load(Relaxed) != self.cap || tail < head || tail - head > self.cap {
+            return Err(QueueError::Corrupt("ring positions"));
+        }
+        Ok((head, tail))
+    }
+
+    /// After an owner death: recount the committed records, truncating at the first bad one.
+    fn repair(&self) -> Result<(), QueueError> {
+        let st = &*self.state;
+        let (head, tail) = match self.positions() {
+            Ok(p) => p,
+            Err(_) => {
+                // Positions beyond repair: drop everything rather than read garbage.
+                let t = st.tail.load(Relaxed);
+                st.head.store(t, Relaxed);
+                st.count.store(0, Release);
+                return Ok(());
+            }
+        };
+        let mut pos = head;
+        let mut n = 0;
+        while pos < tail {
+            match self.record_len(pos, tail) {
+                Some(size) => {
+                    pos += size;
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+        st.tail.store(pos, Relaxed);
+        st.count.store(n, Release);
+        Ok(())
+    }
+
+    /// Total size of the record at `pos` (header + padded payload) if it is valid and ends by
+    /// `tail`.
+    fn record_len(&self, pos: u64, tail: u64) -> Option<u64> {
+        let mut h = [0u8; 4];
+        self.copy_out(pos, &mut h);
+        let len = u32::from_le_bytes(h) as u64;
+        let size = HEADER + len.next_multiple_of(8);
+        (pos + size <= tail).then_some(size)
+    }
+
+    /// Copies `buf` into the ring at position `pos` (wrapping).
+    fn copy_in(&self, pos: u64, buf: &[u8]) {
+        let start = (pos % self.cap) as usize;
+        let first = buf.len().min(self.cap as usize - start);
+        // SAFETY: `start + first <= cap` and `buf.len() - first <= cap - ... <= cap` (callers
+        // never copy more than `cap` bytes), both ranges lie in the ring allocated for this
+        // queue, which `self.state` keeps mapped; we hold the lock, so nobody else touches them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(buf.as_ptr(), self.ring.as_ptr().add(start), first);
+            std::ptr::copy_nonoverlapping(buf.as_ptr().add(first), self.ring.as_ptr(), buf.len() - first);
+        }
+    }
+
+    /// Copies from the ring at position `pos` (wrapping) into `buf`.
+    fn copy_out(&self, pos: u64, buf: &mut [u8]) {
+        let start = (pos % self.cap) as usize;
+        let first = buf.len().min(self.cap as usize - start);
+        // SAFETY: as in `copy_in`, reading instead of writing.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.ring.as_ptr().add(start), buf.as_mut_ptr(), first);
+            std::ptr::copy_nonoverlapping(self.ring.as_ptr(), buf.as_mut_ptr().add(first), buf.len() - first);
+        }
+    }
+
+    /// Puts `value`, blocking while the queue is full (Python's `put(obj)`).
+    ///
+    /// # Errors
+    /// [`QueueError::Closed`], [`QueueError::Serialize`] (nothing was put),
+    /// [`QueueError::TooLarge`] (can never fit), [`QueueError::Lock`], [`QueueError::Corrupt`].
+    pub fn put(&self, value: &T) -> Result<(), QueueError> {
+        self.put_until(value, None, true)
+    }
+
+    /// Puts `value` if there is room now (Python's `put(obj, False)` / `put_nowait`).
+    pub fn try_put(&self, value: &T) -> Result<(), QueueError> {
+        self.put_until(value, None, false)
+    }
+
+    /// Puts `value`, waiting at most `timeout` for room (Python's `put(obj, timeout=t)`);
+    /// [`QueueError::Full`] after that.
+    pub fn put_timeout(&self, value: &T, timeout: Duration) -> Result<(), QueueError> {
+        match Deadline::after(timeout) {
+            Some(d) => self.put_until(value, Some(d), true),
+            None => self.put(value),
+        }
+    }
+
+    /// Puts `value`, waiting until `deadline` for room.
+    pub fn put_deadline(&self, value: &T, deadline: Instant) -> Result<(), QueueError> {
+        self.put_until(value, Deadline::at(deadline), true)
+    }
+
+    fn put_until(&self, value: &T, deadline: Option<Deadline>, block: bool) -> Result<(), QueueError> {
+        self.check_open()?;
+        let payload = postcard::to_allocvec(value).map_err(|e| QueueError::Serialize(e.to_string()))?;
+        let len = payload.len() as u64;
+        let size = HEADER + len.next_multiple_of(8);
+        if len > u32::MAX as u64 || size > self.cap {
+            return Err(QueueError::TooLarge { len: size, capacity: self.cap });
+        }
+        let st = &*self.state;
+        loop {
+            // Relaxed: the sequence only decides whether to sleep; the state is read under the lock.
+            let seen = st.not_full.load(Relaxed);
+            {
+                let Some(_held) = self.lock(None)? else { continue };
+                let (head, tail) = self.positions()?;
+                let maxsize = st.maxsize.load(Relaxed);
+                let count = st.count.load(Relaxed);
+                if self.cap - (tail - head) >= size && (maxsize == 0 || count < maxsize) {
+                    let mut header = [0u8; 8];
+                    header[..4].copy_from_slice(&(len as u32).to_le_bytes());
+                    self.copy_in(tail, &header);
+                    self.copy_in(tail + HEADER, &payload);
+                    st.unfinished.fetch_add(1, Relaxed);
+                    // The commit point: one store makes the whole record visible.
+                    st.tail.store(tail + size, Relaxed);
+                    // SYNC(release → qsize's acquire load).
+                    st.count.store(count + 1, Release);
+                    drop(_held);
+                    bump(&st.not_empty);
+                    return Ok(());
+                }
+            }
+            if !block || deadline.is_some_and(|d| d.has_passed()) {
+                return Err(QueueError::Full);
+            }
+            sleep_on(&st.not_full, seen, deadline);
+        }
+    }
+
+    /// Removes and returns the oldest item, blocking while the queue is empty (Python's `get()`).
+    ///
+    /// # Errors
+    /// [`QueueError::Closed`], [`QueueError::Deserialize`] (the bad item is removed),
+    /// [`QueueError::Lock`], [`QueueError::Corrupt`].
+    pub fn get(&self) -> Result<T, QueueError> {
+        self.get_until(None, true)
+    }
+
+    /// Removes the oldest item if there is one (Python's `get(False)` / `get_nowait`).
+    pub fn try_get(&self) -> Result<T, QueueError> {
+        self.get_until(None, false)
+    }
+
+    /// Waits at most `timeout` for an item (Python's `get(timeout=t)`); [`QueueError::Empty`]
+    /// after that.
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, QueueError> {
+        match Deadline::after(timeout) {
+            Some(d) => self.get_until(Some(d), true),
+            None => self.get(),
+        }
+    }
+
+    /// Waits until `deadline` for an item.
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, QueueError> {
+        self.get_until(Deadline::at(deadline), true)
+    }
+
+    fn get_until(&self, deadline: Option<Deadline>, block: bool) -> Result<T, QueueError> {
+        self.check_open()?;
+        let st = &*self.state;
+        loop {
+            // Relaxed: see `put_until`.
+            let seen = st.not_empty.load(Relaxed);
+            let bytes = {
+                let Some(_held) = self.lock(None)? else { continue };
+                let (head, tail) = self.positions()?;
+                if head != tail {
+                    let Some(size) = self.record_len(head, tail) else {
+                        return Err(QueueError::Corrupt("record length"));
+                    };
+                    let mut h = [0u8; 4];
+                    self.copy_out(head, &mut h);
+                    let mut payload = vec![0u8; u32::from_le_bytes(h) as usize];
+                    self.copy_out(head + HEADER, &mut payload);
+                    let count = st.count.load(Relaxed);
+                    // The commit point.
+                    st.head.store(head + size, Relaxed);
+                    // SYNC(release → qsize's acquire load).
+                    st.count.store(count.saturating_sub(1), Release);
+                    Some(payload)
+                } else {
+                    None
+                }
+            };
+            if let Some(bytes) = bytes {
+                bump(&st.not_full);
+                return postcard::from_bytes(&bytes).map_err(|e| QueueError::Deserialize(e.to_string()));
+            }
+            if !block || deadline.is_some_and(|d| d.has_passed()) {
+                return Err(QueueError::Empty);
+            }
+            sleep_on(&st.not_empty, seen, deadline);
+        }
+    }
+}
+
+/// Python's `SimpleQueue`: an unbounded [`Queue`] with only `put`, `get`, `empty` and `close`.
+///
+/// # Examples
+///
+/// ```
+/// let q = multiproc::SimpleQueue::<bool>::new()?;
+/// assert!(q.empty());
+/// q.put(&true)?;
+/// assert!(!q.empty());
+/// assert_eq!(q.get()?, true);
+/// q.close();
+/// q.close(); // closing twice is fine (QUE-10)
+/// # Ok::<(), multiproc::QueueError>(())
+/// ```
+#[derive(Debug)]
+pub struct SimpleQueue<T> {
+    inner: Queue<T>,
+}
+
+impl<T> Clone for SimpleQueue<T> {
+    fn clone(&self) -> Self {
+        SimpleQueue { inner: self.inner.clone() }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> SimpleQueue<T> {
+    /// A new, empty queue.
+    pub fn new() -> Result<SimpleQueue<T>, QueueError> {
+        Ok(SimpleQueue { inner: Queue::new()? })
+    }
+
+    /// Puts an item (blocks only if the byte capacity is exhausted).
+    pub fn put(&self, value: &T) -> Result<(), QueueError> {
+        self.inner.put(value)
+    }
+
+    /// Removes and returns the oldest item, blocking while empty.
+    pub fn get(&self) -> Result<T, QueueError> {
+        self.inner.get()
+    }
+
+    /// Whether the queue is empty.
+    pub fn empty(&self) -> bool {
+        self.inner.empty()
+    }
+
+    /// Closes this process's handle.
+    pub fn close(&self) {
+        self.inner.close()
+    }
+}
+
+/// Python's `JoinableQueue`: a [`Queue`] whose consumers call [`task_done`](Self::task_done)
+/// per item and whose [`join`](Self::join) waits until every item put has been done.
+///
+/// # Examples
+///
+/// ```
+/// let q = multiproc::JoinableQueue::<u32>::new()?;
+/// q.put(&7)?;
+/// assert_eq!(q.get()?, 7);
+/// q.task_done()?;
+/// q.join(); // returns at once: every item is done
+/// assert!(q.task_done().is_err());
+/// # Ok::<(), multiproc::QueueError>(())
+/// ```
+#[derive(Debug)]
+pub struct JoinableQueue<T> {
+    inner: Queue<T>,
+}
+
+impl<T> Clone for JoinableQueue<T> {
+    fn clone(&self) -> Self {
+        JoinableQueue { inner: self.inner.clone() }
+    }
+}
+
+impl<T> std::ops::Deref for JoinableQueue<T> {
+    type Target = Queue<T>;
+    fn deref(&self) -> &Queue<T> {
+        &self.inner
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> JoinableQueue<T> {
+    /// A new, empty queue with no item limit.
+    pub fn new() -> Result<JoinableQueue<T>, QueueError> {
+        Ok(JoinableQueue { inner: Queue::new()? })
+    }
+
+    /// A new queue holding at most `maxsize` items.
+    pub fn with_maxsize(maxsize: usize) -> Result<JoinableQueue<T>, QueueError> {
+        Ok(JoinableQueue { inner: Queue::with_maxsize(maxsize)? })
+    }
+
+    /// Marks one item taken with `get` as done.
+    ///
+    /// # Errors
+    /// [`QueueError::TooManyTaskDone`] if every item put is already done.
+    pub fn task_done(&self) -> Result<(), QueueError> {
+        let st = &*self.inner.state;
+        // AcqRel-free CAS loop: Release so that `join`'s Acquire sees the consumer's work.
+        let mut u = st.unfinished.load(Relaxed);
+        loop {
+            if u == 0 {
+                return Err(QueueError::TooManyTaskDone);
+            }
+            // SYNC(release → join's acquire load).
+            match st.unfinished.compare_exchange_weak(u, u - 1, Release, Relaxed) {
+                Ok(_) => break,
+                Err(now) => u = now,
+            }
+        }
+        if u == 1 {
+            bump(&st.all_done);
+        }
+        Ok(())
+    }
+
+    /// Blocks until every item put has been marked done.
+    pub fn join(&self) {
+        while !self.join_until(None) {}
+    }
+
+    /// [`join`](Self::join) for at most `timeout`; returns whether every item was done.
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.join_until(Deadline::after(timeout))
+    }
+
+    fn join_until(&self, deadline: Option<Deadline>) -> bool {
+        let st = &*self.inner.state;
+        loop {
+            let seen = st.all_done.load(Relaxed);
+            // SYNC(acquire ← task_done's release).
+            if st.unfinished.load(Acquire) == 0 {
+                return true;
+            }
+            if deadline.is_some_and(|d| d.has_passed()) {
+                return false;
+            }
+            sleep_on(&st.all_done, seen, deadline);
+        }
+    }
+}
