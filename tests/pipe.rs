@@ -61,6 +61,7 @@ fn pipe_2_bytes_and_16mib_roundtrip() {
 
 #[test]
 fn pipe_2_message_over_the_maximum_is_rejected() {
+    let _g = fork_lock();
     let (mut a, mut b) = Pipe::builder().max_message(100).duplex().unwrap();
     assert!(matches!(a.send_bytes(&[0; 101]), Err(SendError::TooLarge { len: 101, max: 100 })));
     a.send_bytes(&[1; 100]).unwrap();
@@ -146,6 +147,7 @@ fn pipe_5_eof_after_drain_when_closed_in_every_process() {
 
 #[test]
 fn pipe_6_one_way_wrong_direction_is_an_error() {
+    let _g = fork_lock();
     let (mut r, mut w) = Pipe::new().unwrap();
     assert!(r.readable() && !r.writable() && w.writable() && !w.readable());
     assert!(matches!(r.send_bytes(b"x"), Err(SendError::NotWritable)));
@@ -156,6 +158,7 @@ fn pipe_6_one_way_wrong_direction_is_an_error() {
 
 #[test]
 fn pipe_7_send_bytes_ranges() {
+    let _g = fork_lock();
     let (mut a, mut b) = Pipe::duplex().unwrap();
     let msg: Vec<u8> = (b'a'..=b'z').collect();
     a.send_bytes_range(&msg, 5, None).unwrap();
@@ -170,6 +173,7 @@ fn pipe_7_send_bytes_ranges() {
 
 #[test]
 fn pipe_8_bad_ranges_send_nothing() {
+    let _g = fork_lock();
     let (mut a, b) = Pipe::duplex().unwrap();
     let msg: Vec<u8> = (b'a'..=b'z').collect();
     for (off, size) in [(27, None), (22, Some(5)), (26, Some(1)), (usize::MAX, None), (0, Some(usize::MAX))] {
@@ -222,6 +226,7 @@ fn pipe_10_poll_in_another_process_never_consumes() {
 
 #[test]
 fn pipe_11_closed_handle_fails() {
+    let _g = fork_lock();
     let (mut a, mut b) = Pipe::duplex().unwrap();
     assert!(!a.closed());
     a.close();
@@ -234,19 +239,20 @@ fn pipe_11_closed_handle_fails() {
 
 #[test]
 fn pipe_12_recv_bytes_maxlength() {
+    let _g = fork_lock();
+    let _w = Watchdog::new("pipe_12", LIMIT);
     let (mut a, mut b) = Pipe::builder().capacity(256).duplex().unwrap();
-    a.send_bytes(b"0123456789").unwrap();
-    a.send_bytes(&[5u8; 5000]).unwrap(); // fragmented
-    a.send_bytes(b"ok").unwrap();
-    assert!(matches!(b.recv_bytes_max(9), Err(RecvError::TooLong { len: 10, max: 9 })));
     let h = std::thread::spawn(move || {
-        let r = b.recv_bytes_max(4999).map(|v| v.len());
-        (b, r)
+        a.send_bytes(b"0123456789").unwrap();
+        a.send_bytes(&[5u8; 5000]).unwrap(); // fragmented: waits for the reader
+        a.send_bytes(b"ok").unwrap();
+        a
     });
-    let (mut b, r) = h.join().unwrap();
+    assert!(matches!(b.recv_bytes_max(9), Err(RecvError::TooLong { len: 10, max: 9 })));
+    let r = b.recv_bytes_max(4999).map(|v| v.len());
     assert!(matches!(r, Err(RecvError::TooLong { len: 5000, max: 4999 })), "{r:?}");
     assert_eq!(b.recv_bytes_max(2).unwrap(), b"ok");
-    drop(a);
+    drop(h.join().unwrap());
 }
 
 /// Message `i` of the kill tests: its length and contents derive from `i`, so a torn or mixed
