@@ -1158,7 +1158,6 @@ impl Connection {
     }
 }
 
-#[cfg(not(loom))]
 impl Connection {
     /// The ring this end writes into (fuzzing: play a faulty peer).
     pub(crate) fn tx_ring(&self) -> Option<Ring> {

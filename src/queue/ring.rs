@@ -16,17 +16,19 @@
 //!
 //! # Memory ordering
 //!
-//! * The producer writes a record, then stores `tail` (`SeqCst`, which is also a Release); the
+//! * The producer writes a record, then stores `tail` (`Release`); the
 //!   consumer loads `tail` with `Acquire` before reading the record. Symmetrically the consumer
 //!   stores `head` after copying a record out, and the producer loads `head` with `Acquire`
 //!   before overwriting that space.
 //! * Each side caches the other's index and reloads it only when its cache says empty/full.
-//! * Sleeping (Dekker handshake): a consumer that finds the ring empty stores `cons_sleep = 1`
-//!   (`SeqCst`), loads `tail` again (`SeqCst`) and only then sleeps on `cons_sleep` with expected
-//!   value 1. The producer stores `tail` (`SeqCst`) then loads `cons_sleep` (`SeqCst`); if it is
-//!   1 it swaps it to 0 and wakes. In the single total order of SeqCst operations either the
-//!   producer's load sees the 1 (and wakes), or the consumer's reload of `tail` sees the new
-//!   record (and does not sleep); a futex wait on an already-zeroed word returns at once.
+//! * Sleeping (Dekker handshake): a consumer that finds the ring empty stores `cons_sleep = 1`,
+//!   issues a `SeqCst` fence, loads `tail` again and only then sleeps on `cons_sleep` with
+//!   expected value 1. The producer stores `tail`, issues a `SeqCst` fence, then loads
+//!   `cons_sleep`; if it is 1 it swaps it to 0 and wakes. The two fences are totally ordered, so
+//!   either the producer's load sees the 1 (and wakes), or the consumer's reload of `tail` sees
+//!   the new record (and does not sleep); a futex wait on an already-zeroed word returns at once.
+//!   (Fences rather than SeqCst accesses: loom models SeqCst fences exactly, SeqCst accesses
+//!   only as AcqRel, and found this handshake "deadlocking" with the latter.)
 //!   The producer sleeping on a full ring is the mirror image (`prod_sleep` and `head`).
 //!
 //! # Untrusted memory
@@ -36,7 +38,7 @@
 //! that fits both the bytes published and the bytes left before the end of the region). A
 //! failed check is [`RingError::Corrupt`]; no read or write ever leaves the region.
 
-use crate::loom::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::loom::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use crate::loom::futex;
 use crate::shm::ShmObject;
 use crate::sys::clock::Deadline;
@@ -275,12 +277,13 @@ impl Producer {
 
     fn publish(&mut self, new_tail: u64) {
         let c = self.ring.ctl();
-        // SeqCst: publishes the record (Release → Consumer::refill's Acquire) and is the
-        // producer's half of the Dekker handshake with `Consumer::prepare_sleep` (store tail, then
-        // load cons_sleep).
-        c.prod.tail.store(new_tail, Ordering::SeqCst);
-        // SeqCst: the load half of the handshake above.
-        if c.prod.cons_sleep.load(Ordering::SeqCst) != 0 && c.prod.cons_sleep.swap(0, Ordering::SeqCst) != 0 {
+        // SYNC(release → Consumer::peek): publishes the record bytes.
+        c.prod.tail.store(new_tail, Ordering::Release);
+        // SeqCst: the fence orders the store of `tail` before the load of `cons_sleep` (Dekker
+        // with the fence in Consumer::prepare_sleep: store cons_sleep, fence, load tail).
+        fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fence above; SeqCst swap so only one side issues the wake.
+        if c.prod.cons_sleep.load(Ordering::Relaxed) != 0 && c.prod.cons_sleep.swap(0, Ordering::SeqCst) != 0 {
             futex::wake(&c.prod.cons_sleep, 1);
         }
     }
@@ -289,11 +292,13 @@ impl Producer {
     /// appeared meanwhile (do not sleep), `true` when the caller may call [`Producer::sleep`].
     pub(crate) fn prepare_sleep(&mut self) -> Result<bool, RingError> {
         let need = self.last_need;
-        // SeqCst: Dekker with Consumer::release (store head, load prod_sleep).
+        // SeqCst: Dekker with Consumer::store_head (store head, fence, load prod_sleep).
         self.ring.ctl().cons.prod_sleep.store(1, Ordering::SeqCst);
+        // SeqCst: orders the store above before the load of `head` below.
+        fence(Ordering::SeqCst);
         let tail = self.tail()?;
-        // SeqCst: the load half (partner: Consumer::release's SeqCst store of head).
-        let h = self.ring.ctl().cons.head.load(Ordering::SeqCst);
+        // SYNC(acquire ← Consumer::store_head).
+        let h = self.ring.ctl().cons.head.load(Ordering::Acquire);
         if h > tail || tail - h > self.ring.cap || h % 8 != 0 {
             return Err(RingError::Corrupt("head outside [tail - cap, tail]"));
         }
@@ -431,11 +436,13 @@ impl Consumer {
 
     fn store_head(&mut self, head: u64) {
         let c = self.ring.ctl();
-        // SeqCst: hands the space back (Release → Producer::fits' Acquire), and the store half of
-        // the Dekker handshake with Producer::prepare_sleep (store head, then load prod_sleep).
-        c.cons.head.store(head, Ordering::SeqCst);
-        // SeqCst: the load half of the handshake above.
-        if c.cons.prod_sleep.load(Ordering::SeqCst) != 0 && c.cons.prod_sleep.swap(0, Ordering::SeqCst) != 0 {
+        // SYNC(release → Producer::fits): hands the space back.
+        c.cons.head.store(head, Ordering::Release);
+        // SeqCst: orders the store of `head` before the load of `prod_sleep` (Dekker with the
+        // fence in Producer::prepare_sleep).
+        fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fence above.
+        if c.cons.prod_sleep.load(Ordering::Relaxed) != 0 && c.cons.prod_sleep.swap(0, Ordering::SeqCst) != 0 {
             futex::wake(&c.cons.prod_sleep, 1);
         }
     }
@@ -444,11 +451,13 @@ impl Consumer {
     /// `false` when a record arrived meanwhile.
     pub(crate) fn prepare_sleep(&mut self) -> Result<bool, RingError> {
         let c = self.ring.ctl();
-        // SeqCst: Dekker with Producer::publish (store tail, load cons_sleep).
+        // SeqCst: Dekker with Producer::publish (store tail, fence, load cons_sleep).
         c.prod.cons_sleep.store(1, Ordering::SeqCst);
+        // SeqCst: orders the store above before the load of `tail` below.
+        fence(Ordering::SeqCst);
         let head = self.head()?;
-        // SeqCst: the load half (partner: Producer::publish's SeqCst store of tail).
-        let t = c.prod.tail.load(Ordering::SeqCst);
+        // SYNC(acquire ← Producer::publish).
+        let t = c.prod.tail.load(Ordering::Acquire);
         self.cached_tail = self.check_tail(head, t)?;
         if t != head {
             // Relaxed: not sleeping; a stale 1 only costs the producer one wake.
@@ -464,7 +473,6 @@ impl Consumer {
     }
 }
 
-#[cfg(not(loom))]
 impl Ring {
     /// Overwrites the region and `tail` with arbitrary bytes, playing a faulty producer (fuzzing).
     pub(crate) fn scribble(&self, bytes: &[u8], tail: u64) {
@@ -476,14 +484,12 @@ impl Ring {
 }
 
 /// A ring over heap memory (tests, fuzzing, miri): owns its control block and region.
-#[cfg(not(loom))]
 #[derive(Debug)]
 pub(crate) struct HeapRing {
     ctl: Box<RingCtl>,
     data: Vec<u64>,
 }
 
-#[cfg(not(loom))]
 impl HeapRing {
     /// A zeroed heap ring of `cap` bytes (power of two ≥ 64).
     pub(crate) fn new(cap: usize) -> HeapRing {
@@ -507,7 +513,6 @@ impl HeapRing {
 }
 
 /// Runs operation sequences against a `VecDeque` model (the `ring_ops` fuzz target).
-#[cfg(not(loom))]
 pub(crate) fn model_ops(data: &[u8]) {
     let Some((&c, ops)) = data.split_first() else { return };
     let mut heap = HeapRing::new(64 << (c % 6));
@@ -623,5 +628,81 @@ mod tests {
         model_ops(&[3, 0, 9, 0, 9, 0, 9, 0, 9, 0, 9, 1, 1, 0, 9, 1, 1, 1, 1]);
         let data: Vec<u8> = (0..600u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
         model_ops(&data);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! Models of the ring protocol: publication, wrap-around, full/empty, and the sleep/wake
+    //! handshake on both sides (a lost wake-up is a loom deadlock).
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    struct Heap {
+        ctl: RingCtl,
+        data: std::cell::UnsafeCell<[u64; 8]>,
+    }
+    // SAFETY: the region is accessed only through the ring protocol under test.
+    unsafe impl Sync for Heap {}
+    // SAFETY: as above.
+    unsafe impl Send for Heap {}
+
+    fn ring(h: &Heap) -> Ring {
+        let data = NonNull::new(h.data.get().cast::<u8>()).expect("non-null");
+        // SAFETY: `h` outlives the model's threads (held by an Arc in each), 64 bytes, 8-aligned.
+        unsafe { Ring::from_raw(NonNull::from(&h.ctl), data, 64) }
+    }
+
+    fn push_blocking(p: &mut Producer, msg: &[u8]) {
+        while p.try_push(KIND_FULL, None, msg).unwrap() == Pushed::Full {
+            if p.prepare_sleep().unwrap() {
+                p.sleep(None);
+            }
+        }
+    }
+
+    fn pop_blocking(q: &mut Consumer) -> Vec<u8> {
+        loop {
+            if let Some(rec) = q.peek().unwrap() {
+                let mut v = vec![0u8; rec.len];
+                q.copy_out(&rec, 0, &mut v);
+                q.release(&rec);
+                return v;
+            }
+            if q.prepare_sleep().unwrap() {
+                q.sleep(None);
+            }
+        }
+    }
+
+    fn model(msgs: &'static [&'static [u8]]) {
+        loom::model(move || {
+            let h = Arc::new(Heap { ctl: RingCtl::new(), data: std::cell::UnsafeCell::new([0; 8]) });
+            let h2 = h.clone();
+            let t = thread::spawn(move || {
+                let mut p = Producer::new(ring(&h2));
+                for m in msgs {
+                    push_blocking(&mut p, m);
+                }
+            });
+            let mut q = Consumer::new(ring(&h));
+            for m in msgs {
+                assert_eq!(pop_blocking(&mut q), *m);
+            }
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_ring_push_pop_sleeping_consumer() {
+        model(&[b"ab", b""]);
+    }
+
+    #[test]
+    fn loom_ring_full_sleeping_producer_and_wrap() {
+        // 16 payload bytes = 24-byte records in a 64-byte ring: the third needs a 16-byte wrap
+        // gap plus 24 bytes, so it waits for the consumer (sleeping producer) and wraps.
+        model(&[&[1; 16], &[2; 16], &[3; 16]]);
     }
 }
