@@ -418,6 +418,7 @@ impl Pipe {
     /// assert!(r.readable() && !r.writable() && w.writable() && !w.readable());
     /// # Ok::<(), multiproc::PipeError>(())
     /// ```
+    #[allow(clippy::new_ret_no_self)] // Python's name: `Pipe(duplex=False)` returns two ends
     pub fn new() -> Result<(Connection, Connection), PipeError> {
         PipeBuilder::default().one_way()
     }
@@ -1067,7 +1068,7 @@ impl Connection {
             if rx.cons.pending()? || rx.writer_gone(false) {
                 return Ok(true);
             }
-            if deadline.is_none_or(|d| d.has_passed()) && deadline.is_some() {
+            if deadline.is_some_and(|d| d.has_passed()) {
                 return Ok(false);
             }
             // Poll cannot use the consumer's sleep flag through `&self` without racing a

@@ -94,8 +94,8 @@ pub(crate) struct RingCtl {
 }
 
 impl RingCtl {
-    /// A fresh control block (heap rings: tests, loom, miri).
-    #[cfg(test)]
+    /// A fresh control block (loom models).
+    #[cfg(all(test, loom))]
     pub(crate) fn new() -> RingCtl {
         RingCtl {
             prod: ProdLine { tail: AtomicU64::new(0), cons_sleep: AtomicU32::new(0), writer_closes: AtomicU32::new(0) },
@@ -144,11 +144,6 @@ impl Ring {
     /// a wrap gap always fits into an empty ring.
     pub(crate) fn max_record(&self) -> usize {
         (self.cap / 2 - HDR) as usize
-    }
-
-    /// Capacity of the data region in bytes.
-    pub(crate) fn capacity(&self) -> usize {
-        self.cap as usize
     }
 
     /// The counter bumped when a writer handle closes.
@@ -617,7 +612,7 @@ mod tests {
         hdr.copy_from_slice(&(60u64 | u64::from(KIND_FULL) << 32).to_ne_bytes());
         r.scribble(&hdr, 16);
         assert!(q.peek().is_err(), "length past tail");
-        hdr.copy_from_slice(&(0u64 | 9u64 << 32).to_ne_bytes());
+        hdr.copy_from_slice(&(9u64 << 32).to_ne_bytes());
         r.scribble(&hdr, 8);
         assert!(q.peek().is_err(), "unknown kind");
     }
