@@ -56,7 +56,9 @@ use std::time::{Duration, Instant};
 const SLICE: Duration = Duration::from_millis(50);
 const SLICE_NS: u64 = 50_000_000;
 /// Spin iterations of [`WaitStrategy::Adaptive`] before it parks (≈ 10–30 µs).
-const ADAPTIVE_SPINS: u32 = 4_000;
+const ADAPTIVE_SPINS: u32 = 500;
+/// While spinning, the peer-death check (a clock read) runs once every this many iterations.
+const CHECK_EVERY: u32 = 64;
 
 /// How an endpoint waits for its peer.
 ///
@@ -233,10 +235,10 @@ impl From<RingError> for RecvError {
 /// ```
 /// use multiproc::{Pipe, WaitStrategy};
 /// let (mut r, mut w) = Pipe::builder().capacity(4096).max_message(1 << 20).wait(WaitStrategy::Park).one_way()?;
-/// w.send_bytes(&vec![7u8; 100_000])?; // larger than the ring: fragmented, received whole
-/// # let h = std::thread::spawn(move || w);
+/// // Larger than the ring: sent in fragments while the reader drains them, received whole.
+/// let h = std::thread::spawn(move || w.send_bytes(&vec![7u8; 100_000]));
 /// assert_eq!(r.recv_bytes()?.len(), 100_000);
-/// # drop(h.join());
+/// h.join().unwrap()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -697,6 +699,7 @@ impl Connection {
     ///
     /// ```
     /// let (mut a, _b) = multiproc::Pipe::builder().capacity(64).duplex()?;
+    /// a.try_send_bytes(b"0123456789")?; // 24 bytes with header and padding
     /// a.try_send_bytes(b"0123456789")?;
     /// assert!(matches!(a.try_send_bytes(b"0123456789"), Err(multiproc::SendError::Full)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -788,11 +791,13 @@ impl Connection {
             if let Some(rec) = rx.cons.peek()? {
                 return Ok(rec);
             }
-            if rx.writer_gone(false) {
+            // Every iteration once parking, every CHECK_EVERY-th while spinning.
+            let check = spins % CHECK_EVERY == 0 || (spins >= ADAPTIVE_SPINS && wait == WaitStrategy::Adaptive);
+            if check && rx.writer_gone(false) {
                 // The writer's last publish happened before its descriptors closed: re-check.
                 return rx.cons.peek()?.ok_or(RecvError::Eof);
             }
-            if deadline.is_some_and(|d| d.has_passed()) {
+            if check && deadline.is_some_and(|d| d.has_passed()) {
                 return Err(RecvError::Timeout);
             }
             let park = match wait {
@@ -801,7 +806,7 @@ impl Connection {
                 WaitStrategy::Adaptive => spins >= ADAPTIVE_SPINS,
             };
             if !park {
-                spins = spins.saturating_add(1);
+                spins = spins.wrapping_add(1);
                 spin_loop();
                 continue;
             }
