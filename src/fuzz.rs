@@ -7,3 +7,57 @@ pub fn validate_header(bytes: &[u8]) {
     let mapping_len = bytes.len() as u64;
     let _ = crate::shm::validate_header(bytes, mapping_len);
 }
+
+/// Operation sequences on a heap ring checked against a `VecDeque` model: byte 0 picks the
+/// capacity, then an even byte pushes a message whose length is the next byte, an odd byte pops.
+/// Panics only on a real ring bug (a mismatch with the model).
+pub fn ring_ops(data: &[u8]) {
+    crate::queue::ring::model_ops(data);
+}
+
+/// Arbitrary bytes as a faulty peer's writes into a pipe's ring (the first 8 bytes are its
+/// `tail`): every receive must return a message or an error, never panic, hang or read out of
+/// bounds.
+pub fn pipe_frames(data: &[u8]) {
+    let Ok((mut r, w)) = crate::queue::Pipe::builder().capacity(256).max_message(4096).one_way() else {
+        return;
+    };
+    let (tail, body) = match data.split_first_chunk::<8>() {
+        Some((t, b)) => (u64::from_le_bytes(*t) % 512, b),
+        None => (data.len() as u64, data),
+    };
+    if let Some(ring) = w.tx_ring() {
+        ring.scribble(body, tail);
+    }
+    let mut small = [0u8; 16];
+    for i in 0..64 {
+        let res = if i % 2 == 0 {
+            r.try_recv_bytes().map(drop)
+        } else {
+            r.recv_bytes_into_timeout(&mut small, 0, std::time::Duration::ZERO).map(drop)
+        };
+        if res.is_err() {
+            break;
+        }
+    }
+    drop(w);
+}
+
+#[cfg(all(test, not(loom)))]
+mod pipe_tests {
+    #[test]
+    fn fuzz_ring_ops_and_pipe_frames_run_on_samples() {
+        let samples: [&[u8]; 6] = [
+            b"",
+            &[0, 0, 4, 1, 1],
+            &[16, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0, b'a', b'b', b'c'],
+            &[255; 64],
+            &[24, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 9, 9, 9, 9],
+            &[8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0],
+        ];
+        for s in samples {
+            super::ring_ops(s);
+            super::pipe_frames(s);
+        }
+    }
+}

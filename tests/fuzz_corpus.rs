@@ -8,16 +8,16 @@ use std::path::{Path, PathBuf};
 fn entry_point(target: &str) -> Option<fn(&[u8])> {
     match target {
         "header_validate" => Some(multiproc::fuzz::validate_header),
-        // Enabled once the pipe and queue work land on main (move the name out of PENDING):
-        // "ring_ops" => Some(multiproc::fuzz::ring_ops),
-        // "pipe_frames" => Some(multiproc::fuzz::pipe_frames),
+        "ring_ops" => Some(multiproc::fuzz::ring_ops),
+        "pipe_frames" => Some(multiproc::fuzz::pipe_frames),
+        // Enabled once ArrayQueue lands (move the name out of PENDING):
         // "array_queue_ops" => Some(multiproc::fuzz::array_queue_ops),
         _ => None,
     }
 }
 
 /// Targets whose entry point is not in the library yet: their corpora are present but skipped.
-const PENDING: &[&str] = &["ring_ops", "pipe_frames", "array_queue_ops"];
+const PENDING: &[&str] = &["array_queue_ops"];
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")

@@ -123,7 +123,7 @@ pub(crate) fn wait_readable(links: &[(usize, std::sync::Arc<Link>)], bell: &Door
     }
     let mut fds: Vec<_> = links.iter().map(|(_, l)| l.rx.as_fd()).collect();
     fds.push(bell.rx.as_fd());
-    let ready = match crate::sys::process::poll_many(&fds, Deadline::after(timeout)) {
+    let ready = match crate::sys::process::poll_readable_many(&fds, Deadline::after(timeout)) {
         Ok(ready) => ready.into_iter().filter_map(|k| links.get(k).map(|l| l.0)).collect(),
         Err(_) => links.iter().map(|(i, _)| *i).collect(),
     };

@@ -2,6 +2,13 @@
 //! (`pipe.rs`), `wait` over several connections (`wait.rs`), the lock-free `ArrayQueue`
 //! (`array_queue.rs`), and `Queue`/`SimpleQueue`/`JoinableQueue` (`queue.rs`).
 
+// --- pipe work (ring, Pipe/Connection, wait) ---
+mod pipe;
+pub(crate) mod ring;
+mod wait;
+pub use pipe::{Connection, Pipe, PipeBuilder, PipeError, RecvError, SendError, WaitStrategy};
+pub use wait::{wait, Waitable};
+// --- end pipe work ---
 // --- queue work (Queue, SimpleQueue, JoinableQueue) ---
 #[cfg(feature = "serde")]
 mod queue;

@@ -227,7 +227,7 @@ pub(crate) fn close_fd(fd: i32) {
 
 /// Waits until at least one of `fds` is readable (or hung up) or `deadline` passes; returns the
 /// indices of the ready ones (empty on time-out). `EINTR` is retried against the same deadline.
-pub(crate) fn poll_many(fds: &[BorrowedFd<'_>], deadline: Option<Deadline>) -> io::Result<Vec<usize>> {
+pub(crate) fn poll_readable_many(fds: &[BorrowedFd<'_>], deadline: Option<Deadline>) -> io::Result<Vec<usize>> {
     let mut pfds: Vec<libc::pollfd> =
         fds.iter().map(|f| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
     loop {
@@ -289,5 +289,49 @@ mod tests {
     fn cpu_counts_are_positive() {
         assert!(usable_cpus() >= 1);
         assert!(online_cpus() >= usable_cpus());
+    }
+}
+
+/// A pipe(2) pair `(read end, write end)`, close-on-exec (fork still inherits it).
+/// See [pipe(2)](https://man7.org/linux/man-pages/man2/pipe.2.html).
+pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1 as libc::c_int; 2];
+    // SAFETY: `fds` is a writable array of two ints, as pipe2 requires.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded, so both are fresh fds that nothing else owns.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Polls several fds for `events` once, waiting at most `timeout_ms` (0: no wait, -1: forever);
+/// writes each fd's `revents` into `revents` and returns how many fds are ready. `EINTR` counts as
+/// nothing ready. See [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html).
+pub(crate) fn poll_many(
+    fds: &[BorrowedFd<'_>],
+    events: i16,
+    timeout_ms: i32,
+    revents: &mut Vec<i16>,
+) -> io::Result<usize> {
+    let mut pfds: Vec<libc::pollfd> =
+        fds.iter().map(|f| libc::pollfd { fd: f.as_raw_fd(), events, revents: 0 }).collect();
+    // SAFETY: `pfds` is a valid, writable array of `pfds.len()` pollfds.
+    let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+    revents.clear();
+    revents.extend(pfds.iter().map(|p| p.revents));
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted { Ok(0) } else { Err(e) };
+    }
+    Ok(r as usize)
+}
+
+/// `revents` of one fd polled for `events` without waiting (0 when nothing is ready or on EINTR).
+pub(crate) fn poll_now(fd: BorrowedFd<'_>, events: i16) -> i16 {
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 };
+    // SAFETY: `pfd` is one valid, writable pollfd.
+    let r = unsafe { libc::poll(&mut pfd, 1, 0) };
+    if r > 0 {
+        pfd.revents
+    } else {
+        0
     }
 }

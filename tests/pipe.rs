@@ -1,0 +1,402 @@
+//! Pipe / Connection (SPEC §4), multi-process: every test forks, holds `fork_lock` (so that no
+//! other test's child inherits our descriptors and keeps an end open) and a watchdog.
+
+mod common;
+
+use common::{fork_child, fork_lock, sigkill, wait_child, Ended, Rng, Watchdog};
+use multiproc::{Connection, Pipe, RecvError, SendError, WaitStrategy};
+use std::time::{Duration, Instant};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// Forks a child that runs `f` on `end` (the other end is dropped in the child); returns its pid.
+fn child_with(end: Connection, other: &mut Option<Connection>, f: impl FnOnce(Connection) -> i32) -> libc::pid_t {
+    let pid = fork_child(|| {
+        drop(other.take());
+        f(end)
+    });
+    pid
+}
+
+#[test]
+fn pipe_1_duplex_serde_roundtrip() {
+    let _g = fork_lock();
+    let _w = Watchdog::new("pipe_1", LIMIT);
+    let (a, b) = Pipe::duplex().unwrap();
+    assert!(a.readable() && a.writable() && b.readable() && b.writable());
+    assert!(a.fileno().is_some());
+    let mut a = Some(a);
+    let pid = child_with(b, &mut a, |mut b| {
+        let v: (i32, f64, Option<u8>) = b.recv().unwrap();
+        b.send(&v).unwrap();
+        0
+    });
+    let mut a = a.unwrap();
+    a.send(&(1i32, 2.25f64, None::<u8>)).unwrap();
+    assert_eq!(a.recv::<(i32, f64, Option<u8>)>().unwrap(), (1, 2.25, None));
+    assert_eq!(wait_child(pid), Ended::Code(0));
+}
+
+#[test]
+fn pipe_2_bytes_and_16mib_roundtrip() {
+    let _g = fork_lock();
+    let _w = Watchdog::new("pipe_2", LIMIT);
+    let (a, b) = Pipe::builder().capacity(1 << 16).duplex().unwrap();
+    let mut a = Some(a);
+    let pid = child_with(b, &mut a, |mut b| {
+        for _ in 0..2 {
+            let m = b.recv_bytes().unwrap();
+            b.send_bytes(&m).unwrap();
+        }
+        0
+    });
+    let mut a = a.unwrap();
+    a.send_bytes(b"hello world").unwrap();
+    assert_eq!(a.recv_bytes().unwrap(), b"hello world");
+    let big: Vec<u8> = (0..16u32 << 20).map(|i| (i ^ (i >> 11)) as u8).collect();
+    a.send_bytes(&big).unwrap();
+    assert!(a.recv_bytes().unwrap() == big, "16 MiB message came back altered");
+    assert_eq!(wait_child(pid), Ended::Code(0));
+}
+
+#[test]
+fn pipe_2_message_over_the_maximum_is_rejected() {
+    let _g = fork_lock();
+    let (mut a, mut b) = Pipe::builder().max_message(100).duplex().unwrap();
+    assert!(matches!(a.send_bytes(&[0; 101]), Err(SendError::TooLarge { len: 101, max: 100 })));
+    a.send_bytes(&[1; 100]).unwrap();
+    assert_eq!(b.recv_bytes().unwrap(), [1; 100]);
+}
+
+#[test]
+fn pipe_3_recv_bytes_into_offset_and_too_short() {
+    let _g = fork_lock();
+    let _w = Watchdog::new("pipe_3", LIMIT);
+    let (r, w) = Pipe::new().unwrap();
+    let mut r = Some(r);
+    let pid = child_with(w, &mut r, |mut w| {
+        let ints: Vec<u8> = [0i32, 1, 2, 3].iter().flat_map(|i| i.to_ne_bytes()).collect();
+        w.send_bytes(&ints).unwrap();
+        w.send_bytes(&ints).unwrap();
+        w.send_bytes(&[b'x'; 110]).unwrap();
+        0
+    });
+    let mut r = r.unwrap();
+    let ints = |b: &[u8]| -> Vec<i32> { b.chunks(4).map(|c| i32::from_ne_bytes(c.try_into().unwrap())).collect() };
+    let mut buf = [0u8; 40];
+    assert_eq!(r.recv_bytes_into(&mut buf, 0).unwrap(), 16);
+    assert_eq!(ints(&buf), [0, 1, 2, 3, 0, 0, 0, 0, 0, 0]);
+    let mut buf = [0u8; 40];
+    assert_eq!(r.recv_bytes_into(&mut buf, 12).unwrap(), 16);
+    assert_eq!(ints(&buf), [0, 0, 0, 0, 1, 2, 3, 0, 0, 0]);
+    match r.recv_bytes_into(&mut [0u8; 40], 0) {
+        Err(RecvError::BufferTooShort(m)) => assert_eq!(m, [b'x'; 110]),
+        other => panic!("expected BufferTooShort, got {other:?}"),
+    }
+    assert_eq!(wait_child(pid), Ended::Code(0));
+}
+
+#[test]
+fn pipe_4_poll_forms() {
+    let _g = fork_lock();
+    let _w = Watchdog::new("pipe_4", LIMIT);
+    let (a, b) = Pipe::duplex().unwrap();
+    assert!(!b.poll().unwrap());
+    assert!(!b.poll_timeout(Duration::ZERO).unwrap());
+    let t = Instant::now();
+    assert!(!b.poll_timeout(Duration::from_millis(100)).unwrap());
+    let e = t.elapsed();
+    assert!(e >= Duration::from_millis(90) && e <= Duration::from_millis(2100), "{e:?}");
+    let mut b = Some(b);
+    let pid = child_with(a, &mut b, |mut a| {
+        a.send_bytes(b"data").unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        a.send_bytes(b"later").unwrap();
+        0
+    });
+    let mut b = b.unwrap();
+    assert!(b.poll_timeout(Duration::from_secs(10)).unwrap());
+    assert_eq!(b.recv_bytes().unwrap(), b"data");
+    assert!(b.poll_blocking().unwrap(), "poll(None) blocks until data arrives");
+    assert_eq!(b.recv_bytes().unwrap(), b"later");
+    assert_eq!(wait_child(pid), Ended::Code(0));
+}
+
+#[test]
+fn pipe_5_eof_after_drain_when_closed_in_every_process() {
+    let _g = fork_lock();
+    let _w = Watchdog::new("pipe_5", LIMIT);
+    let (a, b) = Pipe::duplex().unwrap();
+    let mut b = Some(b);
+    let pid = child_with(a, &mut b, |mut a| {
+        for i in 0..100u32 {
+            a.send(&i).unwrap();
+        }
+        0 // exiting closes the child's copy
+    });
+    let mut b = b.unwrap();
+    for i in 0..100u32 {
+        assert_eq!(b.recv::<u32>().unwrap(), i);
+    }
+    assert!(matches!(b.recv_bytes(), Err(RecvError::Eof)));
+    assert!(matches!(b.recv::<u32>(), Err(RecvError::Eof)));
+    assert!(b.poll().unwrap(), "end of file counts as readable");
+    assert!(matches!(b.send_bytes(&[0; 300_000]), Err(SendError::Closed)), "the reader side died too");
+    assert_eq!(wait_child(pid), Ended::Code(0));
+}
+
+#[test]
+fn pipe_6_one_way_wrong_direction_is_an_error() {
+    let _g = fork_lock();
+    let (mut r, mut w) = Pipe::new().unwrap();
+    assert!(r.readable() && !r.writable() && w.writable() && !w.readable());
+    assert!(matches!(r.send_bytes(b"x"), Err(SendError::NotWritable)));
+    assert!(matches!(w.recv_bytes(), Err(RecvError::NotReadable)));
+    assert!(matches!(w.poll(), Err(RecvError::NotReadable)));
+    assert_eq!(SendError::NotWritable.to_string(), "connection is read-only");
+}
+
+#[test]
+fn pipe_7_send_bytes_ranges() {
+    let _g = fork_lock();
+    let (mut a, mut b) = Pipe::duplex().unwrap();
+    let msg: Vec<u8> = (b'a'..=b'z').collect();
+    a.send_bytes_range(&msg, 5, None).unwrap();
+    a.send_bytes_range(&msg, 7, Some(8)).unwrap();
+    a.send_bytes_range(&msg, 26, None).unwrap();
+    a.send_bytes_range(&msg, 26, Some(0)).unwrap();
+    assert_eq!(b.recv_bytes().unwrap(), &msg[5..]);
+    assert_eq!(b.recv_bytes().unwrap(), &msg[7..15]);
+    assert_eq!(b.recv_bytes().unwrap(), b"");
+    assert_eq!(b.recv_bytes().unwrap(), b"");
+}
+
+#[test]
+fn pipe_8_bad_ranges_send_nothing() {
+    let _g = fork_lock();
+    let (mut a, b) = Pipe::duplex().unwrap();
+    let msg: Vec<u8> = (b'a'..=b'z').collect();
+    for (off, size) in [(27, None), (22, Some(5)), (26, Some(1)), (usize::MAX, None), (0, Some(usize::MAX))] {
+        assert!(matches!(a.send_bytes_range(&msg, off, size), Err(SendError::BadRange { .. })), "{off} {size:?}");
+    }
+    assert!(!b.poll().unwrap(), "a rejected range sends nothing");
+}
+
+#[test]
+fn pipe_9_empty_messages_and_boundaries() {
+    let _g = fork_lock();
+    let _w = Watchdog::new("pipe_9", LIMIT);
+    let (a, b) = Pipe::duplex().unwrap();
+    let seq: [&[u8]; 8] = [b"hello", b"", b"a", b"b", b"", b"bye", b"", b"lop"];
+    let mut b = Some(b);
+    let pid = child_with(a, &mut b, |mut a| {
+        for m in seq {
+            a.send_bytes(m).unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        0
+    });
+    let mut b = b.unwrap();
+    for m in seq {
+        assert!(b.poll_timeout(Duration::from_secs(10)).unwrap());
+        assert!(b.poll_timeout(Duration::ZERO).unwrap() && b.poll().unwrap(), "poll stays true");
+        assert_eq!(b.recv_bytes().unwrap(), m);
+    }
+    assert_eq!(wait_child(pid), Ended::Code(0));
+    let (mut a, mut b) = Pipe::duplex().unwrap();
+    a.send_bytes(b"a").unwrap();
+    a.send_bytes(b"b").unwrap();
+    a.send_bytes(b"cd").unwrap();
+    assert_eq!([b.recv_bytes().unwrap(), b.recv_bytes().unwrap(), b.recv_bytes().unwrap()], [&b"a"[..], b"b", b"cd"]);
+}
+
+#[test]
+fn pipe_10_poll_in_another_process_never_consumes() {
+    let _g = fork_lock();
+    let _w = Watchdog::new("pipe_10", LIMIT);
+    let (mut a, b) = Pipe::duplex().unwrap();
+    a.send_bytes(b"first").unwrap();
+    a.send_bytes(b"second").unwrap();
+    let pid = fork_child(|| if b.poll().unwrap() && b.poll().unwrap() { 0 } else { 1 });
+    assert_eq!(wait_child(pid), Ended::Code(0));
+    let mut b = b;
+    assert_eq!(b.recv_bytes().unwrap(), b"first");
+    assert_eq!(b.recv_bytes().unwrap(), b"second");
+}
+
+#[test]
+fn pipe_11_closed_handle_fails() {
+    let _g = fork_lock();
+    let (mut a, mut b) = Pipe::duplex().unwrap();
+    assert!(!a.closed());
+    a.close();
+    assert!(a.closed() && !a.readable() && !a.writable());
+    assert!(matches!(a.recv_bytes(), Err(RecvError::HandleClosed)));
+    assert!(matches!(a.send_bytes(b""), Err(SendError::HandleClosed)));
+    assert!(matches!(b.recv_bytes(), Err(RecvError::Eof)));
+    a.close(); // idempotent
+}
+
+#[test]
+fn pipe_12_recv_bytes_maxlength() {
+    let _g = fork_lock();
+    let _w = Watchdog::new("pipe_12", LIMIT);
+    let (mut a, mut b) = Pipe::builder().capacity(256).duplex().unwrap();
+    let h = std::thread::spawn(move || {
+        a.send_bytes(b"0123456789").unwrap();
+        a.send_bytes(&[5u8; 5000]).unwrap(); // fragmented: waits for the reader
+        a.send_bytes(b"ok").unwrap();
+        a
+    });
+    assert!(matches!(b.recv_bytes_max(9), Err(RecvError::TooLong { len: 10, max: 9 })));
+    let r = b.recv_bytes_max(4999).map(|v| v.len());
+    assert!(matches!(r, Err(RecvError::TooLong { len: 5000, max: 4999 })), "{r:?}");
+    assert_eq!(b.recv_bytes_max(2).unwrap(), b"ok");
+    drop(h.join().unwrap());
+}
+
+/// Message `i` of the kill tests: its length and contents derive from `i`, so a torn or mixed
+/// message cannot pass the check.
+fn pattern(i: u32) -> Vec<u8> {
+    let len = match i % 7 {
+        0 => 0,
+        1 => 3000 + (i as usize % 5000), // fragmented in a 1 KiB ring
+        _ => (i as usize * 13) % 300,
+    };
+    let mut v: Vec<u8> = (0..len).map(|k| (k as u32).wrapping_mul(31).wrapping_add(i) as u8).collect();
+    if len >= 4 {
+        v[..4].copy_from_slice(&i.to_le_bytes());
+    }
+    v
+}
+
+#[test]
+fn pipe_kill_writer_mid_stream_gives_intact_messages_then_eof() {
+    let _g = fork_lock();
+    let _w = Watchdog::new("pipe_kill_writer", LIMIT);
+    let mut rng = Rng::new("pipe_kill_writer");
+    for (round, wait) in [WaitStrategy::Park, WaitStrategy::Adaptive, WaitStrategy::Spin].into_iter().enumerate() {
+        let (r, w) = Pipe::builder().capacity(1024).wait(wait).one_way().unwrap();
+        let mut r = Some(r);
+        let pid = child_with(w, &mut r, |mut w| {
+            for i in 0.. {
+                w.send_bytes(&pattern(i)).unwrap();
+            }
+            0
+        });
+        let mut r = r.unwrap();
+        let kill_after = Duration::from_micros(rng.range(0, 30_000));
+        let t = Instant::now();
+        let mut i = 0u32;
+        let mut killed = false;
+        let end = loop {
+            if !killed && t.elapsed() >= kill_after {
+                sigkill(pid);
+                killed = true;
+            }
+            match r.recv_bytes_timeout(Duration::from_secs(5)) {
+                Ok(m) => {
+                    assert!(m == pattern(i), "round {round}: message {i} torn or out of order");
+                    i += 1;
+                }
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(end, RecvError::Eof), "round {round}: ended with {end:?} after {i} messages");
+        assert_eq!(wait_child(pid), Ended::Signal(libc::SIGKILL));
+    }
+}
+
+#[test]
+fn pipe_kill_reader_makes_send_fail_with_closed() {
+    let _g = fork_lock();
+    let _w = Watchdog::new("pipe_kill_reader", LIMIT);
+    let (r, w) = Pipe::builder().capacity(4096).wait(WaitStrategy::Park).one_way().unwrap();
+    let mut w = Some(w);
+    let pid = child_with(r, &mut w, |mut r| {
+        let _ = r.recv_bytes();
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let mut w = w.unwrap();
+    w.send_bytes(b"wake").unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    sigkill(pid);
+    assert_eq!(wait_child(pid), Ended::Signal(libc::SIGKILL));
+    let t = Instant::now();
+    let err = loop {
+        if let Err(e) = w.send_bytes(&[0; 512]) {
+            break e;
+        }
+    };
+    assert!(matches!(err, SendError::Closed), "{err:?}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn pipe_parent_copy_keeps_end_open_until_dropped() {
+    let _g = fork_lock();
+    let _w = Watchdog::new("pipe_parent_copy", LIMIT);
+    let (mut r, w) = Pipe::new().unwrap();
+    // The child gets a copy of `w` and exits; the parent's copy keeps the end open.
+    let pid = fork_child(|| 0);
+    assert_eq!(wait_child(pid), Ended::Code(0));
+    assert!(matches!(r.recv_bytes_timeout(Duration::from_millis(100)), Err(RecvError::Timeout)));
+    drop(w);
+    assert!(matches!(r.recv_bytes_timeout(Duration::from_secs(5)), Err(RecvError::Eof)));
+}
+
+/// A quick local throughput/latency check (not a benchmark; `--ignored --nocapture` to see).
+#[test]
+#[ignore]
+fn pipe_perf_smoke() {
+    let _g = fork_lock();
+    for (name, wait) in [("park", WaitStrategy::Park), ("spin", WaitStrategy::Spin)] {
+        let (a, b) = Pipe::builder().wait(wait).duplex().unwrap();
+        let n = 20_000u32;
+        let mut b = Some(b);
+        let pid = child_with(a, &mut b, |mut a| {
+            let mut buf = [0u8; 64];
+            for _ in 0..n {
+                let len = a.recv_bytes_into(&mut buf, 0).unwrap();
+                a.send_bytes(&buf[..len]).unwrap();
+            }
+            0
+        });
+        let mut b = b.unwrap();
+        let mut buf = [0u8; 64];
+        let t = Instant::now();
+        for _ in 0..n {
+            b.send_bytes(&[1; 64]).unwrap();
+            b.recv_bytes_into(&mut buf, 0).unwrap();
+        }
+        eprintln!("pipe.rt.64B.{name}: {:?} per round trip", t.elapsed() / n);
+        wait_child(pid);
+    }
+    for size in [64usize, 65536] {
+        let (r, w) = Pipe::builder().capacity(1 << 20).wait(WaitStrategy::Adaptive).one_way().unwrap();
+        let n: u64 = if size == 64 { 20_000_000 } else { 100_000 };
+        let mut r = Some(r);
+        let pid = child_with(w, &mut r, |mut w| {
+            let m = vec![7u8; size];
+            for _ in 0..n {
+                w.send_bytes(&m).unwrap();
+            }
+            0
+        });
+        let mut r = r.unwrap();
+        let mut buf = vec![0u8; size];
+        let t = Instant::now();
+        for _ in 0..n {
+            r.recv_bytes_into(&mut buf, 0).unwrap();
+        }
+        let s = t.elapsed().as_secs_f64();
+        eprintln!(
+            "pipe.stream.{size}B: {:.1} M msg/s, {:.2} GB/s",
+            n as f64 / s / 1e6,
+            (n * size as u64) as f64 / s / 1e9
+        );
+        wait_child(pid);
+    }
+}
