@@ -126,7 +126,7 @@ impl<T: ShmSafe> RawValue<T> {
 ///     .collect();
 /// for w in &workers { w.start()?; }
 /// for w in &workers { w.join()?; }
-/// assert_eq!(counter.get()?, 2000);
+/// assert_eq!(counter.get().map_err(|e| e.to_string())?, 2000);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
