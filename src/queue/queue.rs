@@ -240,7 +240,13 @@ pub struct Queue<T> {
 
 impl<T> Clone for Queue<T> {
     fn clone(&self) -> Self {
-        Queue { state: self.state.clone(), ring: self.ring, cap: self.cap, closed: self.closed.clone(), _t: PhantomData }
+        Queue {
+            state: self.state.clone(),
+            ring: self.ring,
+            cap: self.cap,
+            closed: self.closed.clone(),
+            _t: PhantomData,
+        }
     }
 }
 

@@ -1,0 +1,372 @@
+//! Queue, SimpleQueue, JoinableQueue, SPEC.md §3 (QUE-*), with real processes.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
+
+mod common;
+
+use common::{fork_lock, Watchdog};
+use multiproc::{JoinableQueue, Process, Queue, QueueError, SimpleQueue};
+use std::time::{Duration, Instant};
+
+fn wd(n: &'static str) -> Watchdog {
+    Watchdog::new(n, Duration::from_secs(40))
+}
+
+fn at_once(t: Instant) {
+    assert!(t.elapsed() < Duration::from_millis(50), "took {:?}", t.elapsed());
+}
+
+#[test]
+fn que_1_and_2_put_forms_full_and_empty() {
+    let q = Queue::<i32>::with_maxsize(6).unwrap();
+    assert!(q.empty() && !q.full());
+    q.put(&1).unwrap();
+    q.put(&2).unwrap();
+    q.put_timeout(&3, Duration::from_secs(1)).unwrap();
+    q.try_put(&4).unwrap();
+    q.try_put(&5).unwrap();
+    q.put_deadline(&6, Instant::now() + Duration::from_secs(1)).unwrap();
+    assert!(!q.empty() && q.full());
+    let t = Instant::now();
+    assert_eq!(q.try_put(&7), Err(QueueError::Full));
+    at_once(t);
+    let t = Instant::now();
+    assert_eq!(q.put_timeout(&7, Duration::from_millis(100)), Err(QueueError::Full));
+    assert!(t.elapsed() >= Duration::from_millis(90));
+    for i in 1..=6 {
+        assert_eq!(q.get().unwrap(), i);
+    }
+    assert!(q.empty() && !q.full());
+}
+
+#[test]
+fn que_3_and_4_get_forms_fifo_and_empty() {
+    let q = Queue::<i32>::new().unwrap();
+    for i in 2..=5 {
+        q.put(&i).unwrap();
+    }
+    assert_eq!(q.get().unwrap(), 2);
+    assert_eq!(q.get_timeout(Duration::from_secs(1)).unwrap(), 3);
+    assert_eq!(q.get_deadline(Instant::now() + Duration::from_secs(1)).unwrap(), 4);
+    assert_eq!(q.try_get().unwrap(), 5);
+    let t = Instant::now();
+    assert_eq!(q.try_get(), Err(QueueError::Empty));
+    at_once(t);
+    let t = Instant::now();
+    assert_eq!(q.get_timeout(Duration::from_millis(100)), Err(QueueError::Empty));
+    assert!(t.elapsed() >= Duration::from_millis(90));
+}
+
+#[test]
+fn que_5_parent_and_child_items_in_order() {
+    let _f = fork_lock();
+    let _w = wd("que_5");
+    let q = Queue::<u32>::new().unwrap();
+    for i in 0..10 {
+        q.put(&i).unwrap();
+    }
+    let child = Process::new({
+        let q = q.clone();
+        move || {
+            for i in 10..20 {
+                q.put(&i).unwrap();
+            }
+        }
+    });
+    child.start().unwrap();
+    assert!(child.join().unwrap().success());
+    let got: Vec<u32> = (0..20).map(|_| q.get().unwrap()).collect();
+    assert_eq!(got, (0..20).collect::<Vec<_>>());
+    assert_eq!(q.try_get(), Err(QueueError::Empty));
+}
+
+#[test]
+fn que_6_and_b2_qsize_is_exact_at_once() {
+    let q = Queue::<u8>::new().unwrap();
+    for (op, expect) in [(true, 1), (true, 2), (false, 1), (false, 0)] {
+        if op {
+            q.put(&1).unwrap();
+        } else {
+            q.get().unwrap();
+        }
+        assert_eq!(q.qsize(), expect);
+        assert_eq!(q.empty(), expect == 0);
+    }
+}
+
+#[test]
+fn que_7_closed_handle_refuses_put_and_get() {
+    let q = Queue::<u8>::new().unwrap();
+    q.close();
+    assert_eq!(q.put(&1), Err(QueueError::Closed));
+    assert_eq!(q.get(), Err(QueueError::Closed));
+    let j = JoinableQueue::<u8>::new().unwrap();
+    j.close();
+    assert_eq!(j.put(&1), Err(QueueError::Closed));
+}
+
+/// A value whose serialization fails.
+#[derive(Debug, serde::Deserialize)]
+enum Item {
+    Good(bool),
+    Bad,
+}
+
+impl serde::Serialize for Item {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Item::Good(b) => s.serialize_newtype_variant("Item", 0, "Good", b),
+            Item::Bad => Err(serde::ser::Error::custom("cannot serialize Bad")),
+        }
+    }
+}
+
+#[test]
+fn que_8_and_b1_serialization_errors_are_returned_and_change_nothing() {
+    let q = Queue::<Item>::with_maxsize(1).unwrap();
+    assert!(matches!(q.put(&Item::Bad), Err(QueueError::Serialize(_))));
+    assert_eq!(q.qsize(), 0);
+    q.put(&Item::Good(true)).unwrap();
+    assert_eq!(q.qsize(), 1);
+    assert!(matches!(q.get().unwrap(), Item::Good(true)));
+    assert!(q.empty());
+}
+
+#[test]
+fn que_9_joinable_queue_task_done_and_join() {
+    let _f = fork_lock();
+    let _w = wd("que_9");
+    let q = JoinableQueue::<Option<u32>>::new().unwrap();
+    let workers: Vec<Process> = (0..4)
+        .map(|_| {
+            let q = q.clone();
+            let p = Process::new(move || loop {
+                match q.get().unwrap() {
+                    Some(_) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        q.task_done().unwrap();
+                    }
+                    None => {
+                        q.task_done().unwrap();
+                        return;
+                    }
+                }
+            });
+            p.start().unwrap();
+            p
+        })
+        .collect();
+    for i in 0..10 {
+        q.put(&Some(i)).unwrap();
+    }
+    assert!(q.join_timeout(Duration::from_secs(20)));
+    for _ in 0..4 {
+        q.put(&None).unwrap();
+    }
+    for w in workers {
+        assert!(w.join().unwrap().success());
+    }
+    q.join();
+    assert_eq!(q.task_done(), Err(QueueError::TooManyTaskDone));
+}
+
+#[test]
+fn que_10_simple_queue() {
+    let _f = fork_lock();
+    let _w = wd("que_10");
+    let q = SimpleQueue::<bool>::new().unwrap();
+    assert!(q.empty());
+    let child = Process::new({
+        let q = q.clone();
+        move || {
+            q.put(&q.empty()).unwrap();
+            q.put(&q.empty()).unwrap();
+        }
+    });
+    child.start().unwrap();
+    assert!(child.join().unwrap().success());
+    assert!(!q.empty());
+    assert!(q.get().unwrap());
+    assert!(!q.get().unwrap());
+    assert!(q.empty());
+    q.close();
+    q.close();
+}
+
+static EARLY: std::sync::OnceLock<Queue<String>> = std::sync::OnceLock::new();
+
+#[test]
+fn que_11_usable_during_initialisation() {
+    let q = EARLY.get_or_init(|| {
+        let q = Queue::new().unwrap();
+        q.put(&"knock knock".to_string()).unwrap();
+        q
+    });
+    assert_eq!(q.get_timeout(Duration::from_secs(3)).unwrap(), "knock knock");
+}
+
+#[test]
+fn que_12_each_producer_keeps_its_order() {
+    let _f = fork_lock();
+    let _w = wd("que_12");
+    let q = Queue::<(u32, u32)>::new().unwrap();
+    let ps: Vec<Process> = (0..3)
+        .map(|p| {
+            let q = q.clone();
+            let pr = Process::new(move || {
+                for i in 0..300 {
+                    q.put(&(p, i)).unwrap();
+                }
+            });
+            pr.start().unwrap();
+            pr
+        })
+        .collect();
+    let mut last = [None::<u32>; 3];
+    for _ in 0..900 {
+        let (p, i) = q.get_timeout(Duration::from_secs(10)).unwrap();
+        assert!(last[p as usize].is_none_or(|l| l + 1 == i), "producer {p}: {i} after {:?}", last[p as usize]);
+        last[p as usize] = Some(i);
+    }
+    for p in ps {
+        assert!(p.join().unwrap().success());
+    }
+}
+
+#[test]
+fn que_b3_value_captured_at_put() {
+    let q = Queue::<Vec<u32>>::new().unwrap();
+    let mut v = vec![1, 2, 3];
+    q.put(&v).unwrap();
+    v.push(4);
+    assert_eq!(q.get().unwrap(), vec![1, 2, 3]);
+}
+
+#[test]
+fn que_b4_nothing_lost_when_a_child_exits_right_after_putting() {
+    let _f = fork_lock();
+    let _w = wd("que_b4");
+    let q = Queue::<u32>::new().unwrap();
+    let child = Process::new({
+        let q = q.clone();
+        move || {
+            for i in 0..1000 {
+                q.put(&i).unwrap();
+            }
+            // The abrupt exit of QUE-B4 (Python's os._exit(0)); Process leaves through _exit.
+        }
+    });
+    child.start().unwrap();
+    assert!(child.join().unwrap().success());
+    assert_eq!(q.qsize(), 1000);
+    let got: Vec<u32> = (0..1000).map(|_| q.get().unwrap()).collect();
+    assert_eq!(got, (0..1000).collect::<Vec<_>>());
+}
+
+#[test]
+fn que_b5_child_that_put_10_mib_joins_before_the_parent_reads() {
+    let _f = fork_lock();
+    let _w = wd("que_b5");
+    let q = Queue::<Vec<u8>>::new().unwrap();
+    let child = Process::new({
+        let q = q.clone();
+        move || q.put(&vec![7u8; 10 << 20]).unwrap()
+    });
+    child.start().unwrap();
+    let status = child.join_timeout(Duration::from_secs(10)).unwrap().expect("the child could not exit");
+    assert!(status.success());
+    assert_eq!(q.get().unwrap().len(), 10 << 20);
+    // An item that can never fit is refused at once instead of blocking forever.
+    let small = Queue::<Vec<u8>>::builder().capacity_bytes(1024).build().unwrap();
+    assert!(matches!(small.put(&vec![0u8; 4096]), Err(QueueError::TooLarge { .. })));
+}
+
+#[test]
+fn que_b6_consumer_killed_inside_get_does_not_wedge_the_others() {
+    let _f = fork_lock();
+    let _w = wd("que_b6");
+    let mut rng = common::Rng::new("que_b6");
+    let q = Queue::<Vec<u8>>::new().unwrap();
+    for round in 0..10 {
+        // A consumer hammering `get` on large items, killed at a random moment.
+        for _ in 0..50 {
+            q.put(&vec![round as u8; 64 * 1024]).unwrap();
+        }
+        let consumer = Process::new({
+            let q = q.clone();
+            move || -> () {
+                loop {
+                    let _ = q.get();
+                }
+            }
+        });
+        consumer.start().unwrap();
+        std::thread::sleep(Duration::from_micros(rng.range(50, 3000)));
+        consumer.kill().unwrap();
+        consumer.join().unwrap();
+        // The survivors still get every remaining item, whole.
+        q.put(&vec![0xEE; 10]).unwrap();
+        let t = Instant::now();
+        loop {
+            let item = q.get_timeout(Duration::from_secs(5)).expect("queue wedged after a consumer died");
+            if item == vec![0xEE; 10] {
+                break;
+            }
+            assert!(item.len() == 64 * 1024 && item.iter().all(|&b| b == round as u8), "torn item");
+        }
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(q.empty());
+    }
+}
+
+#[test]
+fn que_stress_producers_and_consumers_killed_at_random() {
+    let _f = fork_lock();
+    let _w = wd("que_stress");
+    let mut rng = common::Rng::new("que_stress");
+    let q = Queue::<(u32, u32, u64)>::new().unwrap(); // (producer, seq, checksum)
+    let sum = |p: u32, i: u32| (p as u64) << 32 ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let producers: Vec<Process> = (0..3)
+        .map(|p| {
+            let q = q.clone();
+            let pr = Process::new(move || {
+                for i in 0..20_000u32 {
+                    q.put(&(p, i, (p as u64) << 32 ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))).unwrap();
+                }
+            });
+            pr.start().unwrap();
+            pr
+        })
+        .collect();
+    // Kill one producer partway and a throwaway consumer a few times.
+    std::thread::sleep(Duration::from_millis(rng.range(1, 20)));
+    producers[0].kill().unwrap();
+    for _ in 0..3 {
+        let c = Process::new({
+            let q = q.clone();
+            move || -> () {
+                loop {
+                    let _ = q.get();
+                }
+            }
+        });
+        c.start().unwrap();
+        std::thread::sleep(Duration::from_micros(rng.range(100, 2000)));
+        c.kill().unwrap();
+        c.join().unwrap();
+    }
+    for p in producers {
+        p.join().unwrap();
+    }
+    // Drain: no torn item, no duplicate, each producer's items in order.
+    let mut last = [None::<u32>; 3];
+    while let Ok((p, i, c)) = q.try_get() {
+        assert_eq!(c, sum(p, i), "torn or corrupt item");
+        if let Some(l) = last[p as usize] {
+            assert!(i > l, "duplicate or reordered item from producer {p}");
+        }
+        last[p as usize] = Some(i);
+    }
+    // Producers 1 and 2 finished: their last item arrived (only items taken by killed
+    // consumers may be missing).
+    assert!(last[1].is_some() && last[2].is_some());
+}
