@@ -11,11 +11,10 @@ const LIMIT: Duration = Duration::from_secs(20);
 
 /// Forks a child that runs `f` on `end` (the other end is dropped in the child); returns its pid.
 fn child_with(end: Connection, other: &mut Option<Connection>, f: impl FnOnce(Connection) -> i32) -> libc::pid_t {
-    let pid = fork_child(|| {
+    fork_child(|| {
         drop(other.take());
         f(end)
-    });
-    pid
+    })
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! connection.wait (SPEC §2), multi-process. Every test holds `fork_lock` and a watchdog.
 
+#![allow(clippy::disallowed_methods)] // test code: raw syscalls are fine here
+
 mod common;
 
 use common::{fork_child, fork_lock, wait_child, Ended, Watchdog};
@@ -56,7 +58,7 @@ fn wait_1_collects_every_message_from_four_children() {
         }
     }
     let mut want: Vec<(u32, u32)> =
-        (0..4).flat_map(|i| std::iter::repeat((i, pids[i as usize] as u32)).take(10)).collect();
+        (0..4).flat_map(|i| std::iter::repeat_n((i, pids[i as usize] as u32), 10)).collect();
     got.sort();
     want.sort();
     assert_eq!(got, want);

@@ -11,7 +11,7 @@ pub use wait::{wait, Waitable};
 // --- end pipe work ---
 // --- queue work (Queue, SimpleQueue, JoinableQueue) ---
 #[cfg(feature = "serde")]
-mod queue;
+mod mpmc;
 #[cfg(feature = "serde")]
-pub use queue::{JoinableQueue, Queue, QueueBuilder, QueueError, SimpleQueue, DEFAULT_CAPACITY};
+pub use mpmc::{JoinableQueue, Queue, QueueBuilder, QueueError, SimpleQueue, DEFAULT_CAPACITY};
 // --- end queue work ---

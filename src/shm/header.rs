@@ -16,8 +16,6 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"MULTIPRC");
 pub(crate) const LAYOUT_VERSION: u32 = 1;
 /// Size of the header; the arena starts right after it.
 pub(crate) const HEADER_LEN: usize = 64;
-/// `state` before the creator has finished.
-pub(crate) const STATE_INIT: u32 = 0;
 /// `state` once the segment may be used.
 pub(crate) const STATE_READY: u32 = 0x5245_4459; // "READY"-ish, so a zero page is never ready
 

@@ -170,11 +170,8 @@ impl Segment {
             }),
         };
         seg.init_header();
-        let root = init(&seg).map_err(|e| {
-            // Dropping `seg` unmaps and unlinks (we are the creator).
-            drop(seg.clone());
-            e
-        })?;
+        // On error, dropping `seg` unmaps and unlinks (we are the creator).
+        let root = init(&seg)?;
         // SAFETY: the segment is not yet published (state != READY), so no other process reads
         // the header; we are its only writer.
         unsafe {
@@ -270,7 +267,9 @@ impl Segment {
         (self.map.len as u64).saturating_sub(next) as usize
     }
 
-    /// The root object registered by the creator (`kind`, offset), if any.
+    /// The root object registered by the creator (`kind`, offset), if any: the opener's side
+    /// of `create_with`, for named objects (not used by a public API yet).
+    #[allow(dead_code)]
     pub(crate) fn root(&self) -> Option<(u32, usize)> {
         let s = self.snapshot();
         (s.root != 0).then_some((s.kind, s.root as usize))
@@ -404,12 +403,8 @@ pub(crate) struct ShmRef<T: ShmObject> {
 }
 
 impl<T: ShmObject> ShmRef<T> {
-    /// The segment the object lives in.
-    pub(crate) fn segment(&self) -> &Segment {
-        &self.seg
-    }
-
     /// The object's offset in its segment (the same in every process).
+    #[cfg(test)]
     pub(crate) fn offset(&self) -> usize {
         self.ptr.as_ptr() as usize - self.seg.map.base.as_ptr() as usize
     }

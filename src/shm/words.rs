@@ -27,11 +27,6 @@ impl WordArray {
         Ok(WordArray { words })
     }
 
-    /// Number of words.
-    pub(crate) fn len(&self) -> usize {
-        self.words.len()
-    }
-
     /// Reads word `i` (`None` if out of range).
     pub(crate) fn load(&self, i: usize, order: Ordering) -> Option<u64> {
         self.words.get(i).map(|w| w.0.load(order))
@@ -50,7 +45,6 @@ mod tests {
     #[test]
     fn words_are_zeroed_and_bounds_checked() {
         let w = WordArray::new(3).unwrap();
-        assert_eq!(w.len(), 3);
         assert_eq!(w.load(2, Ordering::Relaxed), Some(0));
         assert!(w.store(1, 7, Ordering::Relaxed));
         assert_eq!(w.load(1, Ordering::Relaxed), Some(7));

@@ -18,7 +18,6 @@
 use super::mutex::{Lock, LockError, LockGuard, RLock, RLockGuard};
 use super::raw::robust::RawRobustMutex;
 use super::raw::semaphore::RawSemaphore;
-use crate::loom::atomic::Ordering::Relaxed;
 use crate::shm::{self, ShmError, ShmObject, ShmRef};
 use crate::sys::clock::Deadline;
 use crate::sys::pthread::Locked;
@@ -55,74 +54,78 @@ impl fmt::Display for ConditionError {
 
 impl std::error::Error for ConditionError {}
 
-/// The locks a [`Condition`] can use: [`Lock`] and [`RLock`].
-pub trait ConditionLock: Clone + sealed::Sealed {
-    /// The lock's guard.
-    type Guard<'a>
-    where
-        Self: 'a;
-    #[doc(hidden)]
-    fn raw(&self) -> &RawRobustMutex;
-    #[doc(hidden)]
-    fn depth(&self) -> u32;
-    #[doc(hidden)]
-    fn set_depth(&self, d: u32);
-    #[doc(hidden)]
-    fn guard_raw<'a>(g: &Self::Guard<'a>) -> *const RawRobustMutex
-    where
-        Self: 'a;
-    #[doc(hidden)]
-    fn forge<'a>(&'a self) -> Self::Guard<'a>;
-}
+/// The locks a [`Condition`] can use: [`Lock`] and [`RLock`] (sealed). Its guard type is the
+/// lock's own guard ([`LockGuard`] or [`RLockGuard`]).
+pub trait ConditionLock: Clone + sealed::Sealed {}
 
+// The sealed trait is unnameable outside the crate, so the crate-private types in its
+// methods never reach users.
+#[allow(private_interfaces)]
 mod sealed {
-    pub trait Sealed {}
-    impl Sealed for super::Lock {}
-    impl Sealed for super::RLock {}
+    use super::{Lock, LockGuard, RLock, RLockGuard, RawRobustMutex};
+    use crate::loom::atomic::Ordering::Relaxed;
+
+    /// The crate-private operations a condition needs from its lock.
+    pub trait Sealed: Sized {
+        type G<'a>
+        where
+            Self: 'a;
+        fn raw(&self) -> &RawRobustMutex;
+        fn depth(&self) -> u32;
+        fn set_depth(&self, d: u32);
+        fn guard_raw<'a>(g: &Self::G<'a>) -> *const RawRobustMutex
+        where
+            Self: 'a;
+        fn forge(&self) -> Self::G<'_>;
+    }
+
+    impl Sealed for Lock {
+        type G<'a> = LockGuard<'a>;
+        fn raw(&self) -> &RawRobustMutex {
+            Lock::raw(self)
+        }
+        fn depth(&self) -> u32 {
+            1
+        }
+        fn set_depth(&self, _: u32) {}
+        fn guard_raw<'a>(g: &LockGuard<'a>) -> *const RawRobustMutex
+        where
+            Self: 'a,
+        {
+            g.owner().raw()
+        }
+        fn forge(&self) -> LockGuard<'_> {
+            self.assume_held()
+        }
+    }
+
+    impl Sealed for RLock {
+        type G<'a> = RLockGuard<'a>;
+        fn raw(&self) -> &RawRobustMutex {
+            RLock::raw(self)
+        }
+        fn depth(&self) -> u32 {
+            self.held_depth()
+        }
+        fn set_depth(&self, d: u32) {
+            // Relaxed: written by the owner while it holds (or is about to re-hold) the mutex.
+            RLock::raw(self).depth.store(d, Relaxed);
+        }
+        fn guard_raw<'a>(g: &RLockGuard<'a>) -> *const RawRobustMutex
+        where
+            Self: 'a,
+        {
+            g.owner().raw()
+        }
+        fn forge(&self) -> RLockGuard<'_> {
+            self.assume_held()
+        }
+    }
 }
 
-impl ConditionLock for Lock {
-    type Guard<'a> = LockGuard<'a>;
-    fn raw(&self) -> &RawRobustMutex {
-        Lock::raw(self)
-    }
-    fn depth(&self) -> u32 {
-        1
-    }
-    fn set_depth(&self, _: u32) {}
-    fn guard_raw<'a>(g: &LockGuard<'a>) -> *const RawRobustMutex
-    where
-        Self: 'a,
-    {
-        g.owner().raw()
-    }
-    fn forge<'a>(&'a self) -> LockGuard<'a> {
-        self.assume_held()
-    }
-}
+impl ConditionLock for Lock {}
 
-impl ConditionLock for RLock {
-    type Guard<'a> = RLockGuard<'a>;
-    fn raw(&self) -> &RawRobustMutex {
-        RLock::raw(self)
-    }
-    fn depth(&self) -> u32 {
-        self.held_depth()
-    }
-    fn set_depth(&self, d: u32) {
-        // Relaxed: written by the owner while it holds (or is about to re-hold) the mutex.
-        self.raw().depth.store(d, Relaxed);
-    }
-    fn guard_raw<'a>(g: &RLockGuard<'a>) -> *const RawRobustMutex
-    where
-        Self: 'a,
-    {
-        g.owner().raw()
-    }
-    fn forge<'a>(&'a self) -> RLockGuard<'a> {
-        self.assume_held()
-    }
-}
+impl ConditionLock for RLock {}
 
 /// A condition variable shared between processes.
 ///
@@ -179,8 +182,8 @@ impl<L: ConditionLock> Condition<L> {
         &self.lock
     }
 
-    fn owns(&self, g: &L::Guard<'_>) -> bool {
-        std::ptr::eq(L::guard_raw(g), self.lock.raw())
+    fn owns(&self, g: &<L as sealed::Sealed>::G<'_>) -> bool {
+        std::ptr::eq(<L as sealed::Sealed>::guard_raw(g), sealed::Sealed::raw(&self.lock))
     }
 
     /// Releases the lock (all levels), waits for a notify, and re-takes the lock.
@@ -189,12 +192,16 @@ impl<L: ConditionLock> Condition<L> {
     /// [`LockError::OwnerDied`] if the lock's owner died while we waited (we hold it again
     /// through the guard inside); other lock errors; a guard of another lock is refused with
     /// [`LockError::Os`] wrapping [`ConditionError::NotOwner`].
-    pub fn wait<'a>(&'a self, guard: L::Guard<'a>) -> WaitResult<'a, L::Guard<'a>> {
+    pub fn wait<'a>(&'a self, guard: <L as sealed::Sealed>::G<'a>) -> WaitResult<'a, <L as sealed::Sealed>::G<'a>> {
         self.wait_until(guard, None)
     }
 
     /// [`wait`](Self::wait) for at most `timeout`; the bool is `false` on time-out (COND-5).
-    pub fn wait_timeout<'a>(&'a self, guard: L::Guard<'a>, timeout: Duration) -> WaitResult<'a, L::Guard<'a>> {
+    pub fn wait_timeout<'a>(
+        &'a self,
+        guard: <L as sealed::Sealed>::G<'a>,
+        timeout: Duration,
+    ) -> WaitResult<'a, <L as sealed::Sealed>::G<'a>> {
         match Deadline::after(timeout) {
             Some(d) => self.wait_until(guard, Some(d)),
             None => self.wait_until(guard, None),
@@ -202,7 +209,11 @@ impl<L: ConditionLock> Condition<L> {
     }
 
     /// [`wait`](Self::wait) until `deadline`.
-    pub fn wait_deadline<'a>(&'a self, guard: L::Guard<'a>, deadline: Instant) -> WaitResult<'a, L::Guard<'a>> {
+    pub fn wait_deadline<'a>(
+        &'a self,
+        guard: <L as sealed::Sealed>::G<'a>,
+        deadline: Instant,
+    ) -> WaitResult<'a, <L as sealed::Sealed>::G<'a>> {
         self.wait_until(guard, Deadline::at(deadline))
     }
 
@@ -210,10 +221,10 @@ impl<L: ConditionLock> Condition<L> {
     /// is the predicate's last value (COND-6).
     pub fn wait_for<'a>(
         &'a self,
-        mut guard: L::Guard<'a>,
+        mut guard: <L as sealed::Sealed>::G<'a>,
         mut pred: impl FnMut() -> bool,
         timeout: Duration,
-    ) -> WaitResult<'a, L::Guard<'a>> {
+    ) -> WaitResult<'a, <L as sealed::Sealed>::G<'a>> {
         let deadline = Deadline::after(timeout);
         loop {
             if pred() {
@@ -226,16 +237,20 @@ impl<L: ConditionLock> Condition<L> {
         }
     }
 
-    fn wait_until<'a>(&'a self, guard: L::Guard<'a>, deadline: Option<Deadline>) -> WaitResult<'a, L::Guard<'a>> {
+    fn wait_until<'a>(
+        &'a self,
+        guard: <L as sealed::Sealed>::G<'a>,
+        deadline: Option<Deadline>,
+    ) -> WaitResult<'a, <L as sealed::Sealed>::G<'a>> {
         if !self.owns(&guard) {
             return Err(LockError::Os(std::io::Error::other(ConditionError::NotOwner)));
         }
-        let levels = self.lock.depth();
-        let raw = self.lock.raw();
+        let levels = sealed::Sealed::depth(&self.lock);
+        let raw = sealed::Sealed::raw(&self.lock);
         self.state.sleeping.release(1);
         // Give up every level: the guard's drop must not unlock again.
         std::mem::forget(guard);
-        self.lock.set_depth(0);
+        sealed::Sealed::set_depth(&self.lock, 0);
         for _ in 0..levels {
             // We hold the mutex `levels` times: each unlock gives up one level.
             let _ = raw.unlock();
@@ -252,8 +267,8 @@ impl<L: ConditionLock> Condition<L> {
                 Err(e) => return Err(LockError::Os(e)),
             }
         }
-        self.lock.set_depth(levels);
-        let g = self.lock.forge();
+        sealed::Sealed::set_depth(&self.lock, levels);
+        let g = sealed::Sealed::forge(&self.lock);
         if died {
             return Err(LockError::owner_died(g));
         }
@@ -265,7 +280,7 @@ impl<L: ConditionLock> Condition<L> {
     ///
     /// # Errors
     /// [`ConditionError::NotOwner`] for a guard of another lock.
-    pub fn notify(&self, guard: &L::Guard<'_>, n: usize) -> Result<usize, ConditionError> {
+    pub fn notify(&self, guard: &<L as sealed::Sealed>::G<'_>, n: usize) -> Result<usize, ConditionError> {
         if !self.owns(guard) {
             return Err(ConditionError::NotOwner);
         }
@@ -290,7 +305,7 @@ impl<L: ConditionLock> Condition<L> {
     }
 
     /// Wakes every waiter (Python's `notify_all`).
-    pub fn notify_all(&self, guard: &L::Guard<'_>) -> Result<usize, ConditionError> {
+    pub fn notify_all(&self, guard: &<L as sealed::Sealed>::G<'_>) -> Result<usize, ConditionError> {
         self.notify(guard, usize::MAX)
     }
 }

@@ -41,6 +41,12 @@ pub enum LockError<G> {
 /// The guard of a lock whose previous owner died; see [`LockError::OwnerDied`].
 pub struct OwnerDied<G>(G);
 
+impl<G> fmt::Debug for OwnerDied<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OwnerDied(..)")
+    }
+}
+
 impl<G> LockError<G> {
     /// An owner-died error carrying `guard`.
     pub(crate) fn owner_died(guard: G) -> LockError<G> {
@@ -156,6 +162,7 @@ macro_rules! lock_type {
             }
 
             /// How many times the owner holds it (1 for a `Lock`).
+            #[allow(dead_code)] // only Condition over an RLock asks
             pub(crate) fn held_depth(&self) -> u32 {
                 if $recursive {
                     // Relaxed: read by the owner only.

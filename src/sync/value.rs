@@ -304,7 +304,8 @@ impl<T: ShmSafe + std::ops::Add<Output = T>> Value<T> {
 /// ```
 #[derive(Clone)]
 pub struct Array<T: ShmSafe> {
-    seg: Segment,
+    /// Keeps the mapping that `data` points into alive.
+    _seg: Segment,
     data: NonNull<T>,
     len: usize,
     lock: RLock,
@@ -365,7 +366,7 @@ impl<T: ShmSafe> Array<T> {
         let lock = RLock::new()?;
         let off = seg.alloc(size, std::mem::align_of::<T>())?;
         let data = seg.bytes_at(off, size)?.cast::<T>();
-        Ok(Array { seg, data, len, lock })
+        Ok(Array { _seg: seg, data, len, lock })
     }
 
     /// An array holding a copy of `items`.

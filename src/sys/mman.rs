@@ -55,8 +55,10 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
     unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
 }
 
-/// Creates an anonymous memory file that can be sealed
+/// Creates an anonymous memory file that can be sealed (for memfd-backed segments that can be
+/// handed to unrelated processes as an fd; not used by a public API yet)
 /// ([memfd_create(2)](https://man7.org/linux/man-pages/man2/memfd_create.2.html)).
+#[allow(dead_code)]
 pub(crate) fn memfd_create(name: &str) -> io::Result<OwnedFd> {
     let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
@@ -67,6 +69,7 @@ pub(crate) fn memfd_create(name: &str) -> io::Result<OwnedFd> {
 
 /// Forbids growing and shrinking the file (`F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL`), so no
 /// process can later truncate it under another's mapping (which would raise SIGBUS).
+#[allow(dead_code)]
 pub(crate) fn seal_size(fd: &OwnedFd) -> io::Result<()> {
     let seals = libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
     // SAFETY: F_ADD_SEALS takes an int argument; `fd` is open.

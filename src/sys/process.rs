@@ -158,31 +158,6 @@ pub(crate) fn poll_readable(fd: BorrowedFd<'_>, deadline: Option<Deadline>) -> i
     }
 }
 
-/// Pins the calling thread (and so a single-threaded process) to one CPU.
-pub(crate) fn pin_to_cpu(cpu: usize) -> io::Result<()> {
-    // SAFETY: an all-zero cpu_set_t is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    if cpu >= 8 * std::mem::size_of::<libc::cpu_set_t>() {
-        return Err(io::Error::from(io::ErrorKind::InvalidInput));
-    }
-    // SAFETY: `cpu` is below the set's capacity (checked above).
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: `set` is a valid cpu_set_t of the size we pass; pid 0 is the calling thread.
-    cvt(unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) }).map(drop)
-}
-
-/// Lets the calling thread run on every CPU again.
-pub(crate) fn unpin() -> io::Result<()> {
-    // SAFETY: an all-zero cpu_set_t is the empty set, filled below.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for cpu in 0..online_cpus().min(8 * std::mem::size_of::<libc::cpu_set_t>()) {
-        // SAFETY: `cpu` is below the set's capacity.
-        unsafe { libc::CPU_SET(cpu, &mut set) };
-    }
-    // SAFETY: as in `pin_to_cpu`.
-    cvt(unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) }).map(drop)
-}
-
 /// Number of CPUs this process may run on (its affinity mask), at least 1.
 pub(crate) fn usable_cpus() -> usize {
     // SAFETY: an all-zero cpu_set_t is a valid value to be overwritten.
@@ -219,12 +194,6 @@ pub(crate) fn process_start_time(pid: libc::pid_t) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Closes a descriptor we received as a raw number (after fork, for example).
-pub(crate) fn close_fd(fd: i32) {
-    // SAFETY: closing an fd has no memory effects; a stale number yields EBADF, ignored.
-    unsafe { libc::close(fd) };
-}
-
 /// Waits until at least one of `fds` is readable (or hung up) or `deadline` passes; returns the
 /// indices of the ready ones (empty on time-out). `EINTR` is retried against the same deadline.
 pub(crate) fn poll_readable_many(fds: &[BorrowedFd<'_>], deadline: Option<Deadline>) -> io::Result<Vec<usize>> {
@@ -255,6 +224,7 @@ pub(crate) fn poll_readable_many(fds: &[BorrowedFd<'_>], deadline: Option<Deadli
 }
 
 /// This process's (pid, start time), cached; recomputed after a fork (the pid changes).
+#[allow(clippy::disallowed_types)] // sys may use core atomics: this cache is process-local
 pub(crate) fn self_identity() -> (u32, u64) {
     use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
     // Two words written once per pid; two threads racing on the first call compute the same
@@ -272,24 +242,6 @@ pub(crate) fn self_identity() -> (u32, u64) {
 /// Whether the process with this pid and start time still exists (pid reuse is detected).
 pub(crate) fn is_alive(pid: u32, start: u64) -> bool {
     i32::try_from(pid).ok().filter(|&p| p > 0).and_then(process_start_time) == Some(start)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn start_time_names_this_process() {
-        let me = process_start_time(getpid()).expect("own /proc entry");
-        assert_eq!(process_start_time(getpid()), Some(me));
-        assert_eq!(process_start_time(i32::MAX), None);
-    }
-
-    #[test]
-    fn cpu_counts_are_positive() {
-        assert!(usable_cpus() >= 1);
-        assert!(online_cpus() >= usable_cpus());
-    }
 }
 
 /// A pipe(2) pair `(read end, write end)`, close-on-exec (fork still inherits it).
@@ -333,5 +285,23 @@ pub(crate) fn poll_now(fd: BorrowedFd<'_>, events: i16) -> i16 {
         pfd.revents
     } else {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_names_this_process() {
+        let me = process_start_time(getpid()).expect("own /proc entry");
+        assert_eq!(process_start_time(getpid()), Some(me));
+        assert_eq!(process_start_time(i32::MAX), None);
+    }
+
+    #[test]
+    fn cpu_counts_are_positive() {
+        assert!(usable_cpus() >= 1);
+        assert!(online_cpus() >= usable_cpus());
     }
 }

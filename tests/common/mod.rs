@@ -1,5 +1,6 @@
 //! Helpers shared by the multi-process integration tests (STYLE.md E15).
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code: std atomics and raw libc are fine here
+#![allow(unreachable_pub)] // shared by the test crates through `mod common;`
 //!
 //! * [`FORK_LOCK`]: forking tests in one test binary never overlap, so a child never inherits
 //!   another test's half-held locks.

@@ -24,7 +24,7 @@
 //!   queue yields [`QueueError::Corrupt`], never undefined behaviour.
 
 use crate::loom::atomic::{
-    AtomicU32, AtomicU64,
+    AtomicBool, AtomicU32, AtomicU64,
     Ordering::{Acquire, Relaxed, Release},
 };
 use crate::loom::futex;
@@ -37,7 +37,6 @@ use serde::Serialize;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -319,11 +318,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// Closes this process's handle (and its clones): later `put`s and `get`s through it fail
     /// with [`QueueError::Closed`] (QUE-7). Other processes are not affected, as in Python.
     pub fn close(&self) {
-        self.closed.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.closed.store(true, Relaxed);
     }
 
     fn check_open(&self) -> Result<(), QueueError> {
-        if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
+        if self.closed.load(Relaxed) {
             Err(QueueError::Closed)
         } else {
             Ok(())
