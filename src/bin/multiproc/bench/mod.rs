@@ -8,6 +8,7 @@
 mod floor;
 mod pool;
 mod process;
+mod queue;
 mod sync;
 
 use crate::raw::{self, CpuMask};
@@ -158,6 +159,7 @@ pub(crate) fn all_rows() -> Vec<Row> {
     rows.extend(floor::rows());
     rows.extend(process::rows());
     rows.extend(sync::rows());
+    rows.extend(queue::rows());
     rows.extend(pool::rows());
     rows
 }

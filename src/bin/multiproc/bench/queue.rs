@@ -1,0 +1,224 @@
+//! Rows of the queue layer (pipes and queues).
+//!
+//! * `pipe.rt.64B` (park), baseline `floor.futex.rt`; `pipe.rt.64B.spin`, baseline
+//!   `floor.spin.rt`: 64 bytes to the child and back over a duplex `Pipe`.
+//! * `pipe.stream.64B` / `pipe.stream.64KiB`: one-way messages, baselines `os.pipe.stream.*`.
+//!   Each batch starts with a count message and ends with the child's acknowledgement.
+//! * `queue.rt.64B` (two `Queue<Vec<u8>>`s), baseline `floor.futex.rt`;
+//!   `queue.stream.64KiB`, baseline `os.pipe.stream.64KiB`.
+
+use super::{Ctx, Driver, Placement, Row, Unit};
+use crate::raw::Child;
+use multiproc::{Connection, Pipe, Queue, WaitStrategy};
+use std::io;
+use std::time::Duration;
+
+const SAME: Placement = Placement::Same;
+const CROSS: Placement = Placement::Cross;
+const FREE: Placement = Placement::Free;
+const STREAM_BATCH: Duration = Duration::from_millis(5);
+
+pub(crate) fn rows() -> Vec<Row> {
+    let row = |name, unit, placements, baseline, build| Row {
+        name,
+        unit,
+        placements,
+        baseline,
+        bytes_per_op: 0,
+        min_batch: Duration::ZERO,
+        build,
+    };
+    vec![
+        row("pipe.rt.64B", Unit::Ns, &[SAME, CROSS], Some("floor.futex.rt"), pipe_rt_park),
+        row("pipe.rt.64B.spin", Unit::Ns, &[CROSS, FREE], Some("floor.spin.rt"), pipe_rt_spin),
+        Row {
+            min_batch: STREAM_BATCH,
+            ..row("pipe.stream.64B", Unit::MsgPerSec, &[CROSS, SAME], Some("os.pipe.stream.64B"), pipe_stream_64)
+        },
+        Row {
+            min_batch: STREAM_BATCH,
+            bytes_per_op: 64 * 1024,
+            ..row("pipe.stream.64KiB", Unit::GbPerSec, &[CROSS, SAME], Some("os.pipe.stream.64KiB"), pipe_stream_64k)
+        },
+        row("queue.rt.64B", Unit::Ns, &[SAME, CROSS], Some("floor.futex.rt"), queue_rt),
+        Row {
+            min_batch: STREAM_BATCH,
+            bytes_per_op: 64 * 1024,
+            ..row("queue.stream.64KiB", Unit::GbPerSec, &[CROSS, SAME], Some("os.pipe.stream.64KiB"), queue_stream_64k)
+        },
+    ]
+}
+
+fn err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+struct PipeRt {
+    conn: Connection,
+    buf: [u8; 64],
+    _child: Child,
+}
+
+fn pipe_rt(ctx: &Ctx, p: Placement, w: WaitStrategy) -> io::Result<Box<dyn Driver>> {
+    let (parent, child_end) = Pipe::builder().wait(w).duplex().map_err(err)?;
+    let child = Child::spawn(p.child_mask(ctx), move || {
+        let mut c = child_end;
+        let mut buf = [0u8; 64];
+        loop {
+            match c.recv_bytes_into(&mut buf, 0) {
+                Ok(_) => {
+                    if c.send_bytes(&buf).is_err() {
+                        return 1;
+                    }
+                }
+                Err(_) => return 0,
+            }
+        }
+    })?;
+    Ok(Box::new(PipeRt { conn: parent, buf: [7; 64], _child: child }))
+}
+
+fn pipe_rt_park(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
+    pipe_rt(ctx, p, WaitStrategy::Park)
+}
+
+fn pipe_rt_spin(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
+    pipe_rt(ctx, p, WaitStrategy::Spin)
+}
+
+impl Driver for PipeRt {
+    fn run(&mut self, n: u64) -> io::Result<()> {
+        for _ in 0..n {
+            self.conn.send_bytes(&self.buf).map_err(err)?;
+            self.conn.recv_bytes_into(&mut self.buf, 0).map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+struct PipeStream {
+    conn: Connection,
+    msg: Vec<u8>,
+    _child: Child,
+}
+
+fn pipe_stream(ctx: &Ctx, p: Placement, size: usize) -> io::Result<Box<dyn Driver>> {
+    let (parent, child_end) = Pipe::builder().capacity(1 << 20).duplex().map_err(err)?;
+    let child = Child::spawn(p.child_mask(ctx), move || {
+        let mut c = child_end;
+        let mut buf = vec![0u8; size.max(8)];
+        loop {
+            let Ok(_) = c.recv_bytes_into(&mut buf, 0) else { return 0 };
+            let n = u64::from_le_bytes(buf[..8].try_into().unwrap_or([0; 8]));
+            for _ in 0..n {
+                if c.recv_bytes_into(&mut buf, 0).is_err() {
+                    return 1;
+                }
+            }
+            if c.send_bytes(&[1]).is_err() {
+                return 1;
+            }
+        }
+    })?;
+    Ok(Box::new(PipeStream { conn: parent, msg: vec![5; size], _child: child }))
+}
+
+fn pipe_stream_64(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
+    pipe_stream(ctx, p, 64)
+}
+
+fn pipe_stream_64k(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
+    pipe_stream(ctx, p, 64 * 1024)
+}
+
+impl Driver for PipeStream {
+    fn run(&mut self, n: u64) -> io::Result<()> {
+        self.conn.send_bytes(&n.to_le_bytes()).map_err(err)?;
+        for _ in 0..n {
+            self.conn.send_bytes(&self.msg).map_err(err)?;
+        }
+        let mut ack = [0u8; 8];
+        self.conn.recv_bytes_into(&mut ack, 0).map_err(err)?;
+        Ok(())
+    }
+}
+
+struct QueueRt {
+    to: Queue<Vec<u8>>,
+    from: Queue<Vec<u8>>,
+    msg: Vec<u8>,
+    _child: Child,
+}
+
+fn queue_rt(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
+    let to = Queue::<Vec<u8>>::builder().capacity_bytes(1 << 20).build().map_err(err)?;
+    let from = Queue::<Vec<u8>>::builder().capacity_bytes(1 << 20).build().map_err(err)?;
+    let child = {
+        let (to, from) = (to.clone(), from.clone());
+        Child::spawn(p.child_mask(ctx), move || loop {
+            match to.get() {
+                Ok(m) => {
+                    if from.put(&m).is_err() {
+                        return 1;
+                    }
+                }
+                Err(_) => return 1,
+            }
+        })?
+    };
+    Ok(Box::new(QueueRt { to, from, msg: vec![3; 64], _child: child }))
+}
+
+impl Driver for QueueRt {
+    fn run(&mut self, n: u64) -> io::Result<()> {
+        for _ in 0..n {
+            self.to.put(&self.msg).map_err(err)?;
+            self.msg = self.from.get().map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+struct QueueStream {
+    data: Queue<Vec<u8>>,
+    ack: Queue<u64>,
+    msg: Vec<u8>,
+    _child: Child,
+}
+
+fn queue_stream_64k(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
+    let data = Queue::<Vec<u8>>::builder().capacity_bytes(4 << 20).build().map_err(err)?;
+    let ack = Queue::<u64>::new().map_err(err)?;
+    let child = {
+        let (data, ack) = (data.clone(), ack.clone());
+        Child::spawn(p.child_mask(ctx), move || loop {
+            // An empty message ends a batch.
+            let mut got = 0u64;
+            loop {
+                match data.get() {
+                    Ok(m) if m.is_empty() => break,
+                    Ok(_) => got += 1,
+                    Err(_) => return 1,
+                }
+            }
+            if ack.put(&got).is_err() {
+                return 1;
+            }
+        })?
+    };
+    Ok(Box::new(QueueStream { data, ack, msg: vec![9; 64 * 1024], _child: child }))
+}
+
+impl Driver for QueueStream {
+    fn run(&mut self, n: u64) -> io::Result<()> {
+        for _ in 0..n {
+            self.data.put(&self.msg).map_err(err)?;
+        }
+        self.data.put(&Vec::new()).map_err(err)?;
+        let got = self.ack.get().map_err(err)?;
+        if got != n {
+            return Err(io::Error::other(format!("queue stream lost messages: {got} of {n}")));
+        }
+        Ok(())
+    }
+}
