@@ -69,12 +69,14 @@ compile_error!("multiproc supports Linux only (futex, memfd, pidfd and robust mu
 pub(crate) mod loom;
 pub(crate) mod sys;
 
+#[cfg(feature = "serde")] // arguments and results travel with serde + postcard
 pub mod pool;
 pub mod process;
 pub mod queue;
 pub mod shm;
 pub mod sync;
 
+#[cfg(feature = "serde")]
 pub use pool::*;
 pub use process::*;
 pub use queue::*;

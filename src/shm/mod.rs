@@ -12,6 +12,7 @@ mod header;
 mod name;
 mod segment;
 mod shm_safe;
+#[cfg(feature = "serde")] // only the pool uses it
 mod words;
 
 pub use error::ShmError;
@@ -21,4 +22,5 @@ pub use shm_safe::ShmSafe;
 pub(crate) use arena::alloc_default;
 pub(crate) use header::{validate_header, HEADER_LEN};
 pub(crate) use segment::{ShmObject, ShmRef};
+#[cfg(feature = "serde")]
 pub(crate) use words::WordArray;

@@ -196,6 +196,7 @@ pub(crate) fn process_start_time(pid: libc::pid_t) -> Option<u64> {
 
 /// Waits until at least one of `fds` is readable (or hung up) or `deadline` passes; returns the
 /// indices of the ready ones (empty on time-out). `EINTR` is retried against the same deadline.
+#[cfg_attr(not(feature = "serde"), allow(dead_code))] // the pool's transport
 pub(crate) fn poll_readable_many(fds: &[BorrowedFd<'_>], deadline: Option<Deadline>) -> io::Result<Vec<usize>> {
     let mut pfds: Vec<libc::pollfd> =
         fds.iter().map(|f| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
