@@ -38,6 +38,48 @@ struct CondState {
 // SAFETY: three raw semaphores, each a valid ShmObject (all-zero valid, atomics only).
 unsafe impl ShmObject for CondState {}
 
+impl CondState {
+    #[cfg(all(test, loom))]
+    fn new() -> CondState {
+        CondState { sleeping: RawSemaphore::new(0), woken: RawSemaphore::new(0), wait_sem: RawSemaphore::new(0) }
+    }
+
+    /// The waiter's half of the protocol, independent of the lock: announce, give the lock up
+    /// (`release`), sleep for a token, acknowledge, take the lock back (`reacquire`).
+    fn wait_protocol<G, H>(
+        &self,
+        guard: G,
+        release: impl FnOnce(G),
+        reacquire: impl FnOnce() -> H,
+        deadline: Option<Deadline>,
+    ) -> (H, bool) {
+        self.sleeping.release(1);
+        release(guard);
+        let notified = self.wait_sem.acquire(deadline, None);
+        self.woken.release(1);
+        (reacquire(), notified)
+    }
+
+    /// The notifier's half (the caller holds the lock): discount timed-out waiters, hand out up
+    /// to `n` tokens, wait (until `ack_deadline` each) for the woken to acknowledge, and drop
+    /// tokens nobody took. Returns how many waiters were woken.
+    fn notify_protocol(&self, n: usize, ack_deadline: impl Fn() -> Option<Deadline>) -> usize {
+        while self.woken.try_acquire() {
+            let _ = self.sleeping.try_acquire();
+        }
+        let mut sleepers = 0;
+        while sleepers < n && self.sleeping.try_acquire() {
+            self.wait_sem.release(1);
+            sleepers += 1;
+        }
+        for _ in 0..sleepers {
+            let _ = self.woken.acquire(ack_deadline(), None);
+        }
+        while self.wait_sem.try_acquire() {}
+        sleepers
+    }
+}
+
 /// Misuse of a [`Condition`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -247,26 +289,29 @@ impl<L: ConditionLock> Condition<L> {
         }
         let levels = sealed::Sealed::depth(&self.lock);
         let raw = sealed::Sealed::raw(&self.lock);
-        self.state.sleeping.release(1);
-        // Give up every level: the guard's drop must not unlock again.
-        std::mem::forget(guard);
-        sealed::Sealed::set_depth(&self.lock, 0);
-        for _ in 0..levels {
-            // We hold the mutex `levels` times: each unlock gives up one level.
-            let _ = raw.unlock();
-        }
-        let notified = self.state.wait_sem.acquire(deadline, None);
-        self.state.woken.release(1);
-        let mut died = false;
-        for _ in 0..levels {
-            match raw.lock(None) {
-                Ok(Locked::Acquired) => {}
-                Ok(Locked::OwnerDied) => died = true,
-                Ok(Locked::NotRecoverable) => return Err(LockError::Unrecoverable),
-                Ok(_) => {}
-                Err(e) => return Err(LockError::Os(e)),
+        let release = |guard| {
+            // Give up every level: the guard's drop must not unlock again.
+            std::mem::forget(guard);
+            sealed::Sealed::set_depth(&self.lock, 0);
+            for _ in 0..levels {
+                // We hold the mutex `levels` times: each unlock gives up one level.
+                let _ = raw.unlock();
             }
-        }
+        };
+        let reacquire = || {
+            let mut outcome = Ok(false);
+            for _ in 0..levels {
+                match raw.lock(None) {
+                    Ok(Locked::OwnerDied) => outcome = outcome.map(|_| true),
+                    Ok(Locked::NotRecoverable) => outcome = Err(LockError::Unrecoverable),
+                    Err(e) => outcome = Err(LockError::Os(e)),
+                    Ok(_) => {}
+                }
+            }
+            outcome
+        };
+        let (relocked, notified) = self.state.wait_protocol(guard, release, reacquire, deadline);
+        let died = relocked?;
         sealed::Sealed::set_depth(&self.lock, levels);
         let g = sealed::Sealed::forge(&self.lock);
         if died {
@@ -284,28 +329,76 @@ impl<L: ConditionLock> Condition<L> {
         if !self.owns(guard) {
             return Err(ConditionError::NotOwner);
         }
-        let st = &self.state;
-        // Discount waiters that timed out (they acknowledged without a token).
-        while st.woken.try_acquire() {
-            let _ = st.sleeping.try_acquire();
-        }
-        let mut sleepers = 0;
-        while sleepers < n && st.sleeping.try_acquire() {
-            st.wait_sem.release(1);
-            sleepers += 1;
-        }
-        for _ in 0..sleepers {
-            // A woken waiter acknowledges before re-taking the lock we hold; a dead one never
-            // does: give up on it after ACK_TIMEOUT.
-            let _ = st.woken.acquire(Deadline::after(ACK_TIMEOUT), None);
-        }
-        // Tokens of waiters that timed out meanwhile must not wake a future waiter.
-        while st.wait_sem.try_acquire() {}
+        // A woken waiter acknowledges before re-taking the lock we hold; a dead one never
+        // does: give up on it after ACK_TIMEOUT.
+        let sleepers = self.state.notify_protocol(n, || Deadline::after(ACK_TIMEOUT));
         Ok(sleepers)
     }
 
     /// Wakes every waiter (Python's `notify_all`).
     pub fn notify_all(&self, guard: &<L as sealed::Sealed>::G<'_>) -> Result<usize, ConditionError> {
         self.notify(guard, usize::MAX)
+    }
+}
+
+#[cfg(all(test, loom))]
+mod tests {
+    use super::CondState;
+    use loom::sync::{Arc, Mutex};
+    use loom::thread;
+
+    /// A waiter that checks its predicate under the lock and waits through the protocol is
+    /// always woken by a notifier that sets the predicate under the lock: no lost wake-up.
+    #[test]
+    fn loom_condition_notify_is_never_lost() {
+        loom::model(|| {
+            let st = Arc::new(CondState::new());
+            let m = Arc::new(Mutex::new(false));
+            let waiter = {
+                let (st, m) = (st.clone(), m.clone());
+                thread::spawn(move || {
+                    let mut g = m.lock().unwrap();
+                    while !*g {
+                        g = st.wait_protocol(g, drop, || m.lock().unwrap(), None).0;
+                    }
+                })
+            };
+            {
+                let mut g = m.lock().unwrap();
+                *g = true;
+                st.notify_protocol(1, || None);
+            }
+            waiter.join().unwrap();
+        });
+    }
+
+    /// notify(1) with two waiters wakes exactly one token; the second notify wakes the other.
+    #[test]
+    fn loom_condition_notify_one_hands_out_one_token() {
+        loom::model(|| {
+            let st = Arc::new(CondState::new());
+            let m = Arc::new(Mutex::new(0u32)); // permits handed out by notifiers
+            let ws: Vec<_> = (0..2)
+                .map(|_| {
+                    let (st, m) = (st.clone(), m.clone());
+                    thread::spawn(move || {
+                        let mut g = m.lock().unwrap();
+                        while *g == 0 {
+                            g = st.wait_protocol(g, drop, || m.lock().unwrap(), None).0;
+                        }
+                        *g -= 1;
+                    })
+                })
+                .collect();
+            for _ in 0..2 {
+                let mut g = m.lock().unwrap();
+                *g += 1;
+                st.notify_protocol(1, || None);
+            }
+            for w in ws {
+                w.join().unwrap();
+            }
+            assert_eq!(*m.lock().unwrap(), 0);
+        });
     }
 }
