@@ -8,7 +8,8 @@
 //! | 63           | broken (abort, time-out, dead party, panicking action)                    |
 //!
 //! Every change that waiters must notice (release, break, reset) updates `state` first, then
-//! bumps `epoch` and wakes all sleepers on it. A waiter reads `epoch` before `state` and sleeps
+//! bumps `epoch` (by 2; bit 0 says someone may be asleep) and wakes all sleepers on it if the
+//! flag was up. A waiter reads `epoch` before `state` and sleeps
 //! only while `epoch` is unchanged, so no change can slip between its check and its sleep.
 //! A waiter whose generation ended checks `released`: equal to its generation means a normal
 //! release, anything else a reset (BrokenBarrier, as in Python).
@@ -134,11 +135,32 @@ impl RawBarrier {
         self.state.load(Acquire) & BROKEN != 0
     }
 
+    /// Bumps the epoch (by 2: bit 0 is the "someone may be asleep" flag) and wakes sleepers
+    /// only if the flag was up, so a generation with nobody asleep makes no system call.
     fn announce(&self) {
-        // SYNC(release → waiter's acquire load of epoch): the state change above is visible
-        // to whoever sees the new epoch.
-        self.epoch.fetch_add(1, Release);
-        futex::wake(&self.epoch, u32::MAX);
+        // Relaxed: a hint for the CAS.
+        let mut e = self.epoch.load(Relaxed);
+        loop {
+            // SYNC(release → waiter's acquire load of epoch): the state change above is visible
+            // to whoever sees the new epoch.
+            match self.epoch.compare_exchange_weak(e, (e.wrapping_add(2)) & !1, Release, Relaxed) {
+                Ok(_) => break,
+                Err(now) => e = now,
+            }
+        }
+        if e & 1 != 0 {
+            futex::wake(&self.epoch, u32::MAX);
+        }
+    }
+
+    /// Sleeps while the epoch is still `e` (raising the sleepers flag first), until `until`.
+    /// Returns `Err` on time-out; `Ok` when woken, when the epoch moved, or spuriously.
+    fn sleep(&self, e: u32, until: Option<Deadline>) -> Result<(), futex::TimedOut> {
+        // Relaxed: the flag only decides whether `announce` wakes; the futex compares the word.
+        if e & 1 == 0 && self.epoch.compare_exchange(e, e | 1, Relaxed, Relaxed).is_err() {
+            return Ok(());
+        }
+        futex::wait(&self.epoch, e | 1, until)
     }
 
     /// Breaks the barrier for every current and future waiter until `reset` (Python's `abort`).
@@ -179,7 +201,7 @@ impl RawBarrier {
             let count = s & COUNT;
             if count >= parties as u64 {
                 // The last party of this generation is running the action: wait for it.
-                if futex::wait(&self.epoch, e, deadline).is_err() {
+                if self.sleep(e, deadline).is_err() {
                     self.abort();
                     return Err(WaitFailed::TimedOut);
                 }
@@ -233,7 +255,7 @@ impl RawBarrier {
                 (None, Some(s)) => (Some(s), true),
                 (d, _) => (d, false),
             };
-            if futex::wait(&self.epoch, e, wake_at).is_err() {
+            if self.sleep(e, wake_at).is_err() {
                 if !is_slice {
                     self.abort();
                     return Err(WaitFailed::TimedOut);
