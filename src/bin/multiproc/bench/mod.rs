@@ -120,6 +120,19 @@ pub(crate) struct Row {
     pub(crate) build: fn(&Ctx, Placement) -> io::Result<Box<dyn Driver>>,
 }
 
+impl Row {
+    /// A row with the common defaults: no payload bytes, no minimum batch time.
+    pub(crate) fn new(
+        name: &'static str,
+        unit: Unit,
+        placements: &'static [Placement],
+        baseline: Option<&'static str>,
+        build: fn(&Ctx, Placement) -> io::Result<Box<dyn Driver>>,
+    ) -> Row {
+        Row { name, unit, placements, baseline, bytes_per_op: 0, min_batch: Duration::ZERO, build }
+    }
+}
+
 /// What rows may read about the run.
 #[derive(Debug)]
 pub(crate) struct Ctx {

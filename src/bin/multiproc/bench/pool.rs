@@ -16,15 +16,7 @@ use std::io;
 use std::time::Duration;
 
 pub(crate) fn rows() -> Vec<Row> {
-    let row = |name, unit, placements, baseline, build| Row {
-        name,
-        unit,
-        placements,
-        baseline,
-        bytes_per_op: 0,
-        min_batch: Duration::ZERO,
-        build,
-    };
+    let row = Row::new;
     vec![
         Row {
             // Batches of about a million items, like Python's figure (1,000,000 items).

@@ -19,15 +19,7 @@ const FREE: Placement = Placement::Free;
 const STREAM_BATCH: Duration = Duration::from_millis(5);
 
 pub(crate) fn rows() -> Vec<Row> {
-    let row = |name, unit, placements, baseline, build| Row {
-        name,
-        unit,
-        placements,
-        baseline,
-        bytes_per_op: 0,
-        min_batch: Duration::ZERO,
-        build,
-    };
+    let row = Row::new;
     vec![
         row("pipe.rt.64B", Unit::Ns, &[SAME, CROSS], Some("floor.futex.rt"), pipe_rt_park),
         row("pipe.rt.64B.spin", Unit::Ns, &[CROSS, FREE], Some("floor.spin.rt"), pipe_rt_spin),

@@ -15,21 +15,12 @@ use super::{Ctx, Driver, Placement, Row, Unit};
 use crate::raw::Child;
 use multiproc::{Barrier, Event, Lock, Process, RawValue, Semaphore, Value};
 use std::io;
-use std::time::Duration;
 
 const SAME: Placement = Placement::Same;
 const CROSS: Placement = Placement::Cross;
 
 pub(crate) fn rows() -> Vec<Row> {
-    let row = |name, unit, placements, baseline, build| Row {
-        name,
-        unit,
-        placements,
-        baseline,
-        bytes_per_op: 0,
-        min_batch: Duration::ZERO,
-        build,
-    };
+    let row = Row::new;
     vec![
         row("lock.uncontended", Unit::Ns, &[SAME], Some("os.pthread_robust.uncontended"), lock_uncontended),
         row("semaphore.uncontended", Unit::Ns, &[SAME], None, semaphore_uncontended),
