@@ -62,3 +62,39 @@ mod pipe_tests {
         }
     }
 }
+
+/// ArrayQueue operation sequences on a heap queue against a `VecDeque` model: each byte is an
+/// operation (even: push the byte, odd: pop); capacity 1 + first byte % 8.
+pub fn array_queue_ops(data: &[u8]) {
+    let Some((&c, ops)) = data.split_first() else { return };
+    let cap = 1 + (c % 8) as usize;
+    let q = crate::queue::array_queue::HeapQueue::<u8>::new(cap);
+    let mut model = std::collections::VecDeque::new();
+    for &b in ops {
+        if b & 1 == 0 {
+            let ok = q.core().try_push(b).is_ok();
+            assert_eq!(ok, model.len() < cap, "push result differs from the model");
+            if ok {
+                model.push_back(b);
+            }
+        } else {
+            assert_eq!(q.core().try_pop(), model.pop_front(), "pop differs from the model");
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod array_queue_fuzz_tests {
+    #[test]
+    fn array_queue_ops_matches_the_model_on_samples() {
+        for sample in [
+            &b""[..],
+            b"\x03\x02\x04\x01\x01\x01",
+            b"\x00\x02\x02\x03\x02\x03\x03",
+            &[7; 40],
+            &[0, 2, 4, 6, 8, 10, 12, 14, 16, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+        ] {
+            super::array_queue_ops(sample);
+        }
+    }
+}

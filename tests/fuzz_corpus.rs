@@ -10,14 +10,13 @@ fn entry_point(target: &str) -> Option<fn(&[u8])> {
         "header_validate" => Some(multiproc::fuzz::validate_header),
         "ring_ops" => Some(multiproc::fuzz::ring_ops),
         "pipe_frames" => Some(multiproc::fuzz::pipe_frames),
-        // Enabled once ArrayQueue lands (move the name out of PENDING):
-        // "array_queue_ops" => Some(multiproc::fuzz::array_queue_ops),
+        "array_queue_ops" => Some(multiproc::fuzz::array_queue_ops),
         _ => None,
     }
 }
 
 /// Targets whose entry point is not in the library yet: their corpora are present but skipped.
-const PENDING: &[&str] = &["array_queue_ops"];
+const PENDING: &[&str] = &[];
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")

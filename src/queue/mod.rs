@@ -14,4 +14,6 @@ pub use wait::{wait, Waitable};
 mod mpmc;
 #[cfg(feature = "serde")]
 pub use mpmc::{JoinableQueue, Queue, QueueBuilder, QueueError, SimpleQueue, DEFAULT_CAPACITY};
+pub(crate) mod array_queue;
+pub use array_queue::{ArrayQueue, Full, STUCK_AFTER, UNRECORDED_AFTER};
 // --- end queue work ---
