@@ -27,8 +27,8 @@
 //! synchronization.
 
 use crate::loom::atomic::{
-    AtomicU32, AtomicU64,
-    Ordering::{Acquire, Relaxed, Release},
+    fence, AtomicU32, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release, SeqCst},
 };
 use crate::loom::cell::UnsafeCell;
 use crate::loom::futex;
@@ -119,12 +119,31 @@ fn bump(word: &AtomicU32) {
     }
 }
 
-fn sleep_on(word: &AtomicU32, seen: u32, until: Option<Deadline>) -> bool {
-    // Relaxed: the flag only decides whether `bump` wakes; the futex compares the whole word.
-    if seen & 1 == 0 && word.compare_exchange(seen, seen | 1, Relaxed, Relaxed).is_err() {
-        return true;
+/// Wakes sleepers on `word` after a push or pop, only if one announced itself: no atomic
+/// write and no system call on the uncontended path.
+fn wake_if_sleepers(word: &AtomicU32) {
+    // SeqCst fence: Dekker with the sleeper's fence in `wait_for`: either we see its flag, or
+    // its re-check after raising the flag sees our push/pop (the stamp CAS before this call).
+    fence(SeqCst);
+    // Relaxed: ordered by the fence above.
+    if word.load(Relaxed) & 1 != 0 {
+        bump(word);
     }
-    futex::wait(word, seen | 1, until).is_ok()
+}
+
+/// Raises the sleepers flag on `word`, re-checks with `ready`, and sleeps until woken or
+/// `until`. Returns the value if `ready` produced one.
+fn wait_for<R>(word: &AtomicU32, until: Option<Deadline>, mut ready: impl FnMut() -> Option<R>) -> Option<R> {
+    // Relaxed: the futex compares the whole word; the fence below orders the re-check.
+    let seen = word.load(Relaxed) | 1;
+    let _ = word.fetch_or(1, Relaxed);
+    // SeqCst fence: partner of the one in `wake_if_sleepers`.
+    fence(SeqCst);
+    if let Some(r) = ready() {
+        return Some(r);
+    }
+    let _ = futex::wait(word, seen, until);
+    None
 }
 
 impl<T: ShmSafe> Core<'_, T> {
@@ -175,7 +194,7 @@ impl<T: ShmSafe> Core<'_, T> {
                     // SYNC(release → pop's acquire stamp load). A CAS, so that a peer that
                     // declared us dead (tombstone) is noticed instead of overwritten.
                     if slot.stamp.compare_exchange(2 * t, 2 * t + 1, Release, Relaxed).is_ok() {
-                        bump(&self.hdr.not_empty);
+                        wake_if_sleepers(&self.hdr.not_empty);
                         return Ok(());
                     }
                     // Tombstoned while we were slow: try again at a new position.
@@ -231,7 +250,7 @@ impl<T: ShmSafe> Core<'_, T> {
                     let v = slot.value.with(|p| unsafe { p.read() });
                     // SYNC(release → push's acquire stamp load).
                     let freed = slot.stamp.compare_exchange(s, 2 * (h + cap), Release, Relaxed).is_ok();
-                    bump(&self.hdr.not_full);
+                    wake_if_sleepers(&self.hdr.not_full);
                     if s & TOMB != 0 || !freed {
                         continue; // a tombstone, or we were declared dead: no item here
                     }
@@ -265,43 +284,54 @@ impl<T: ShmSafe> Core<'_, T> {
         }
     }
 
-    pub(crate) fn push_until(&self, mut value: T, deadline: Option<Deadline>) -> Result<(), T> {
+    pub(crate) fn push_until(&self, value: T, deadline: Option<Deadline>) -> Result<(), T> {
+        let mut value = Some(value);
         loop {
-            // Relaxed: decides only whether to sleep.
-            let seen = self.hdr.not_full.load(Relaxed);
-            match self.try_push(value) {
+            let v = value.take().expect("value present until pushed");
+            match self.try_push(v) {
                 Ok(()) => return Ok(()),
-                Err(v) => value = v,
+                Err(v) => value = Some(v),
             }
             if deadline.is_some_and(|d| d.has_passed()) {
-                return Err(value);
+                return Err(value.take().expect("value present"));
             }
-            let slice = Deadline::after(STUCK_AFTER);
-            let until = match (deadline, slice) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            sleep_on(&self.hdr.not_full, seen, until);
+            let until = slice_until(deadline);
+            let pushed = wait_for(&self.hdr.not_full, until, || {
+                let v = value.take()?;
+                match self.try_push(v) {
+                    Ok(()) => Some(()),
+                    Err(v) => {
+                        value = Some(v);
+                        None
+                    }
+                }
+            });
+            if pushed.is_some() {
+                return Ok(());
+            }
         }
     }
 
     pub(crate) fn pop_until(&self, deadline: Option<Deadline>) -> Option<T> {
         loop {
-            // Relaxed: decides only whether to sleep.
-            let seen = self.hdr.not_empty.load(Relaxed);
             if let Some(v) = self.try_pop() {
                 return Some(v);
             }
             if deadline.is_some_and(|d| d.has_passed()) {
                 return None;
             }
-            let slice = Deadline::after(STUCK_AFTER);
-            let until = match (deadline, slice) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            sleep_on(&self.hdr.not_empty, seen, until);
+            if let Some(v) = wait_for(&self.hdr.not_empty, slice_until(deadline), || self.try_pop()) {
+                return Some(v);
+            }
         }
+    }
+}
+
+/// The earlier of `deadline` and one recovery slice from now (so stuck claimants are looked at).
+fn slice_until(deadline: Option<Deadline>) -> Option<Deadline> {
+    match (deadline, Deadline::after(STUCK_AFTER)) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -6,10 +6,12 @@
 //!   Each batch starts with a count message and ends with the child's acknowledgement.
 //! * `queue.rt.64B` (two `Queue<Vec<u8>>`s), baseline `floor.futex.rt`;
 //!   `queue.stream.64KiB`, baseline `os.pipe.stream.64KiB`.
+//! * `arrayqueue.rt.u64.spin`: a `u64` to the child and back through two `ArrayQueue`s, both
+//!   sides spinning on `try_pop`, baseline `floor.spin.rt`; `arrayqueue.stream.u64`: msg/s.
 
 use super::{Ctx, Driver, Placement, Row, Unit};
 use crate::raw::Child;
-use multiproc::{Connection, Pipe, Queue, WaitStrategy};
+use multiproc::{ArrayQueue, Connection, Pipe, Queue, WaitStrategy};
 use std::io;
 use std::time::Duration;
 
@@ -33,6 +35,11 @@ pub(crate) fn rows() -> Vec<Row> {
             ..row("pipe.stream.64KiB", Unit::GbPerSec, &[CROSS, SAME], Some("os.pipe.stream.64KiB"), pipe_stream_64k)
         },
         row("queue.rt.64B", Unit::Ns, &[SAME, CROSS], Some("floor.futex.rt"), queue_rt),
+        row("arrayqueue.rt.u64.spin", Unit::Ns, &[CROSS, FREE], Some("floor.spin.rt"), aq_rt),
+        Row {
+            min_batch: STREAM_BATCH,
+            ..row("arrayqueue.stream.u64", Unit::MsgPerSec, &[CROSS, SAME], None, aq_stream)
+        },
         Row {
             min_batch: STREAM_BATCH,
             bytes_per_op: 64 * 1024,
@@ -210,6 +217,97 @@ impl Driver for QueueStream {
         let got = self.ack.get().map_err(err)?;
         if got != n {
             return Err(io::Error::other(format!("queue stream lost messages: {got} of {n}")));
+        }
+        Ok(())
+    }
+}
+
+struct AqRt {
+    to: ArrayQueue<u64>,
+    from: ArrayQueue<u64>,
+    _child: Child,
+}
+
+fn aq_rt(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
+    let to = ArrayQueue::<u64>::new(16).map_err(err)?;
+    let from = ArrayQueue::<u64>::new(16).map_err(err)?;
+    let child = {
+        let (to, from) = (to.clone(), from.clone());
+        Child::spawn(p.child_mask(ctx), move || loop {
+            if let Some(v) = to.try_pop() {
+                while from.try_push(v + 1).is_err() {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::hint::spin_loop();
+            }
+        })?
+    };
+    Ok(Box::new(AqRt { to, from, _child: child }))
+}
+
+impl Driver for AqRt {
+    fn run(&mut self, n: u64) -> io::Result<()> {
+        for i in 0..n {
+            while self.to.try_push(i).is_err() {
+                std::hint::spin_loop();
+            }
+            let t = std::time::Instant::now();
+            loop {
+                if let Some(v) = self.from.try_pop() {
+                    if v != i + 1 {
+                        return Err(io::Error::other("arrayqueue round trip returned a wrong value"));
+                    }
+                    break;
+                }
+                if t.elapsed() > Duration::from_secs(10) {
+                    return Err(io::Error::other("arrayqueue peer stopped answering"));
+                }
+                std::hint::spin_loop();
+            }
+        }
+        Ok(())
+    }
+}
+
+struct AqStream {
+    data: ArrayQueue<u64>,
+    ack: ArrayQueue<u64>,
+    _child: Child,
+}
+
+fn aq_stream(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
+    let data = ArrayQueue::<u64>::new(4096).map_err(err)?;
+    let ack = ArrayQueue::<u64>::new(4).map_err(err)?;
+    let child = {
+        let (data, ack) = (data.clone(), ack.clone());
+        Child::spawn(p.child_mask(ctx), move || {
+            let mut got = 0u64;
+            loop {
+                // u64::MAX ends a batch.
+                let v = data.pop();
+                if v == u64::MAX {
+                    if ack.push(got).is_err() {
+                        return 1;
+                    }
+                    got = 0;
+                } else {
+                    got += 1;
+                }
+            }
+        })?
+    };
+    Ok(Box::new(AqStream { data, ack, _child: child }))
+}
+
+impl Driver for AqStream {
+    fn run(&mut self, n: u64) -> io::Result<()> {
+        for i in 0..n {
+            self.data.push(i).map_err(|_| io::Error::other("arrayqueue push failed"))?;
+        }
+        self.data.push(u64::MAX).map_err(|_| io::Error::other("arrayqueue push failed"))?;
+        if self.ack.pop() != n {
+            return Err(io::Error::other("arrayqueue stream lost messages"));
         }
         Ok(())
     }
