@@ -299,7 +299,9 @@ impl Segment {
     }
 
     fn init_header(&self) {
-        let pid = sys::process::getpid();
+        // The cached identity: no /proc read per segment (anonymous segments are created often,
+        // e.g. per Pipe or Queue).
+        let (pid, start) = sys::process::self_identity();
         let h = self.map.base.as_ptr().cast::<Header>();
         // SAFETY: the mapping is fresh (zeroed, unpublished): nothing else reads or writes it.
         // We write fields through the raw pointer, never forming a reference to the whole header
@@ -308,8 +310,8 @@ impl Segment {
             std::ptr::addr_of_mut!((*h).magic).write(MAGIC);
             std::ptr::addr_of_mut!((*h).layout_version).write(LAYOUT_VERSION);
             std::ptr::addr_of_mut!((*h).total_len).write(self.map.len as u64);
-            std::ptr::addr_of_mut!((*h).creator_pid).write(pid as u32);
-            std::ptr::addr_of_mut!((*h).creator_start).write(sys::process::process_start_time(pid).unwrap_or(0));
+            std::ptr::addr_of_mut!((*h).creator_pid).write(pid);
+            std::ptr::addr_of_mut!((*h).creator_start).write(start);
         }
         self.header().arena_next.store(HEADER_LEN as u64, Relaxed);
     }
