@@ -138,11 +138,16 @@ pub(crate) struct WorkerExit {
     pub(crate) code: Option<i32>,
 }
 
-/// A forked worker process.
+/// A worker process: a daemonic [`Process`](crate::Process) (it dies with the pool's manager
+/// thread, which forked it).
 #[derive(Debug)]
 pub(crate) struct WorkerProc {
+    proc: crate::Process,
     pid: i32,
-    exit: Mutex<Option<WorkerExit>>,
+}
+
+fn exit_of(s: &crate::ExitStatus) -> WorkerExit {
+    WorkerExit { signal: s.signal(), code: s.code() }
 }
 
 impl WorkerProc {
@@ -150,68 +155,50 @@ impl WorkerProc {
         self.pid
     }
 
-    /// Sends SIGKILL unless the worker has already been reaped (so a reused pid is never hit).
+    /// Sends SIGKILL (a no-op once the worker has been reaped, so a reused pid is never hit).
     pub(crate) fn kill(&self) {
-        if self.exit.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
-            let _ = crate::sys::process::kill(self.pid, libc::SIGKILL);
-        }
+        let _ = self.proc.kill();
     }
 
     /// Reaps the worker if it has exited.
     pub(crate) fn try_exit(&self) -> Option<WorkerExit> {
-        let mut g = self.exit.lock().unwrap_or_else(|p| p.into_inner());
-        if g.is_none() {
-            use crate::sys::process::WaitStatus;
-            *g = match crate::sys::process::waitpid_nohang(self.pid) {
-                Ok(Some(WaitStatus::Exited(c))) => Some(WorkerExit { signal: None, code: Some(c) }),
-                Ok(Some(WaitStatus::Signaled(s))) => Some(WorkerExit { signal: Some(s), code: None }),
-                Ok(None) => None,
-                // ECHILD: someone else reaped it; treat as gone.
-                Err(_) => Some(WorkerExit { signal: None, code: None }),
-            };
+        match self.proc.try_join() {
+            Ok(Some(s)) => Some(exit_of(&s)),
+            Ok(None) => None,
+            Err(_) => Some(WorkerExit { signal: None, code: None }),
         }
-        *g
     }
 
     /// Waits up to `timeout` for the worker to exit; returns whether it did.
     pub(crate) fn wait_timeout(&self, timeout: Duration) -> bool {
-        let until = std::time::Instant::now() + timeout;
-        loop {
-            if self.try_exit().is_some() {
-                return true;
-            }
-            if std::time::Instant::now() >= until {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        !matches!(self.proc.join_timeout(timeout), Ok(None))
     }
 
     /// Blocks until the worker is reaped.
     pub(crate) fn reap(&self) {
-        let mut g = self.exit.lock().unwrap_or_else(|p| p.into_inner());
-        if g.is_none() {
-            use crate::sys::process::WaitStatus;
-            *g = Some(match crate::sys::process::waitpid_blocking(self.pid) {
-                Ok(WaitStatus::Exited(c)) => WorkerExit { signal: None, code: Some(c) },
-                Ok(WaitStatus::Signaled(s)) => WorkerExit { signal: Some(s), code: None },
-                Err(_) => WorkerExit { signal: None, code: None },
-            });
-        }
+        let _ = self.proc.join();
     }
 }
 
 /// Forks a worker running `body` with its end of a fresh link; returns the process and the
 /// parent's end.
-pub(crate) fn spawn(_capacity: usize, body: impl FnOnce(Link) -> i32) -> Result<(WorkerProc, Link), PoolError> {
+pub(crate) fn spawn(
+    _capacity: usize,
+    body: impl FnOnce(Link) -> i32 + Send + 'static,
+) -> Result<(WorkerProc, Link), PoolError> {
     let err = |e: std::io::Error| PoolError::Spawn(e.to_string());
     let (down_parent, down_worker) = UnixStream::pair().map_err(err)?;
     let (up_parent, up_worker) = UnixStream::pair().map_err(err)?;
     let parent_end = Link::new(down_parent, up_parent, true).map_err(err)?;
-    let pid = crate::process::call::fork_worker(move || match Link::new(up_worker, down_worker, false) {
-        Ok(l) => body(l),
-        Err(_) => 1,
-    })
-    .map_err(err)?;
-    Ok((WorkerProc { pid, exit: Mutex::new(None) }, parent_end))
+    let proc = crate::Process::builder()
+        .name("PoolWorker")
+        .daemon(true)
+        .target(move || match Link::new(up_worker, down_worker, false) {
+            Ok(l) => body(l),
+            Err(_) => 1,
+        })
+        .map_err(|e| PoolError::Spawn(e.to_string()))?;
+    proc.start().map_err(|e| PoolError::Spawn(e.to_string()))?;
+    let pid = proc.pid().map_or(-1, |p| p as i32);
+    Ok((WorkerProc { proc, pid }, parent_end))
 }

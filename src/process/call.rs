@@ -213,31 +213,6 @@ impl std::fmt::Display for BadToken {
 
 impl std::error::Error for BadToken {}
 
-/// Forks a worker child that runs `f` and leaves with `_exit(f())`. The child gets SIGKILL when
-/// the forking thread ends (parent-death signal, checked against the parent having already
-/// died before the `prctl`). Returns the child's pid.
-///
-/// Used by the pool until it moves onto `Process`; see the fork notes of the process module.
-pub(crate) fn fork_worker(f: impl FnOnce() -> i32) -> std::io::Result<i32> {
-    use crate::sys::process as p;
-    let parent = p::getpid();
-    // SAFETY: the child runs only `f` (the pool's worker loop, which touches its pipe, shared
-    // memory and the task functions) and leaves through `_exit`; see the module's fork notes
-    // for what a worker may rely on after a fork from a multi-threaded parent.
-    match unsafe { p::fork()? } {
-        p::Fork::Parent(pid) => Ok(pid),
-        p::Fork::Child => {
-            if p::set_parent_death_signal(libc::SIGKILL).is_err() || p::getppid() != parent {
-                p::exit_now(1);
-            }
-            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
-            p::exit_now(code)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
