@@ -26,12 +26,12 @@
 //! (Acquire) before writing. Claims on `head`/`tail` are Relaxed CASes: the stamps carry the
 //! synchronization.
 
+use super::doorbell::{bump, wait_for, wake_if_sleepers};
 use crate::loom::atomic::{
-    fence, AtomicU32, AtomicU64,
-    Ordering::{Acquire, Relaxed, Release, SeqCst},
+    AtomicU32, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
 };
 use crate::loom::cell::UnsafeCell;
-use crate::loom::futex;
 use crate::shm::{Segment, ShmError, ShmObject, ShmRef, ShmSafe};
 use crate::sys::clock::Deadline;
 use std::fmt;
@@ -102,48 +102,6 @@ impl<T: ShmSafe> Slot<T> {
 pub(crate) struct Core<'a, T> {
     hdr: &'a Header,
     slots: &'a [Slot<T>],
-}
-
-fn bump(word: &AtomicU32) {
-    // Relaxed: a hint for the CAS.
-    let mut v = word.load(Relaxed);
-    loop {
-        // Release: the push/pop before the bump is visible to a woken sleeper.
-        match word.compare_exchange_weak(v, v.wrapping_add(2) & !1, Release, Relaxed) {
-            Ok(_) => break,
-            Err(now) => v = now,
-        }
-    }
-    if v & 1 != 0 {
-        futex::wake(word, u32::MAX);
-    }
-}
-
-/// Wakes sleepers on `word` after a push or pop, only if one announced itself: no atomic
-/// write and no system call on the uncontended path.
-fn wake_if_sleepers(word: &AtomicU32) {
-    // SeqCst fence: Dekker with the sleeper's fence in `wait_for`: either we see its flag, or
-    // its re-check after raising the flag sees our push/pop (the stamp CAS before this call).
-    fence(SeqCst);
-    // Relaxed: ordered by the fence above.
-    if word.load(Relaxed) & 1 != 0 {
-        bump(word);
-    }
-}
-
-/// Raises the sleepers flag on `word`, re-checks with `ready`, and sleeps until woken or
-/// `until`. Returns the value if `ready` produced one.
-fn wait_for<R>(word: &AtomicU32, until: Option<Deadline>, mut ready: impl FnMut() -> Option<R>) -> Option<R> {
-    // Relaxed: the futex compares the whole word; the fence below orders the re-check.
-    let seen = word.load(Relaxed) | 1;
-    let _ = word.fetch_or(1, Relaxed);
-    // SeqCst fence: partner of the one in `wake_if_sleepers`.
-    fence(SeqCst);
-    if let Some(r) = ready() {
-        return Some(r);
-    }
-    let _ = futex::wait(word, seen, until);
-    None
 }
 
 impl<T: ShmSafe> Core<'_, T> {

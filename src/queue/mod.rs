@@ -9,7 +9,8 @@ mod wait;
 pub use pipe::{Connection, Pipe, PipeBuilder, PipeError, RecvError, SendError, WaitStrategy};
 pub use wait::{wait, Waitable};
 // --- end pipe work ---
-// --- queue work (Queue, SimpleQueue, JoinableQueue) ---
+// --- queue work (Queue, SimpleQueue, JoinableQueue, ArrayQueue) ---
+mod doorbell;
 #[cfg(feature = "serde")]
 mod mpmc;
 #[cfg(feature = "serde")]

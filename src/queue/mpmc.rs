@@ -23,6 +23,7 @@
 //! * Everything read from shared memory (positions, lengths, counts) is checked: a corrupt
 //!   queue yields [`QueueError::Corrupt`], never undefined behaviour.
 
+use super::doorbell::bump;
 use crate::loom::atomic::{
     AtomicBool, AtomicU32, AtomicU64,
     Ordering::{Acquire, Relaxed, Release},
@@ -81,23 +82,12 @@ struct QueueState {
 // pointers; every value a peer can leave is validated before use (see `check`).
 unsafe impl ShmObject for QueueState {}
 
-/// Bumps a sequence word and wakes every sleeper if one announced itself.
-fn bump(word: &AtomicU32) {
-    // Release: the commit before this bump is visible to a woken waiter (which re-checks under
-    // the lock anyway).
-    let old = word.fetch_add(2, Release);
-    if old & 1 != 0 {
-        // Clear the flag (a failed CAS means another bump or waiter moved on: harmless, the
-        // waiter's futex_wait compares the whole word).
-        let _ = word.compare_exchange((old + 2) | 1, (old + 2) & !1, Relaxed, Relaxed);
-        futex::wake(word, u32::MAX);
-    }
-}
-
-/// Sleeps on `word` while it still equals `seen` (announcing itself first), at most one slice.
+/// Sleeps on `word` while it still equals `seen` (raising the sleepers flag first), at most one
+/// slice. Every `put`/`get` [`bump`]s the word, so an event between reading `seen` and sleeping
+/// makes the futex return at once.
 fn sleep_on(word: &AtomicU32, seen: u32, deadline: Option<Deadline>) {
-    let v = seen | 1;
-    if seen & 1 == 0 && word.compare_exchange(seen, v, Relaxed, Relaxed).is_err() {
+    // Relaxed: the futex compares the whole word in the kernel.
+    if word.fetch_or(1, Relaxed) | 1 != seen | 1 {
         return;
     }
     let slice = Deadline::after(SLICE);
@@ -105,7 +95,7 @@ fn sleep_on(word: &AtomicU32, seen: u32, deadline: Option<Deadline>) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    let _ = futex::wait(word, v, until);
+    let _ = futex::wait(word, seen | 1, until);
 }
 
 /// Why a queue operation failed.

@@ -1,0 +1,65 @@
+//! Sequence words with a "sleepers" flag: how queues wake the processes blocked on them.
+//!
+//! A word counts events in steps of 2; bit 0 says that some process may be asleep on it.
+//! Publishers call [`wake_if_sleepers`] after each event (a fence and a load: no write, no
+//! system call unless the flag is up), or [`bump`] to always advance the word; sleepers raise
+//! the flag, re-check their condition, and sleep while the word is unchanged ([`wait_for`]).
+//!
+//! # Memory ordering
+//! SeqCst fences on both sides make the flag-raise / condition-check of a sleeper and the
+//! event / flag-check of a publisher a Dekker pair: either the publisher sees the flag and
+//! wakes, or the sleeper's re-check sees the event. Bumps are Release so a woken sleeper sees
+//! what preceded them.
+
+use crate::loom::atomic::{
+    fence, AtomicU32,
+    Ordering::{Relaxed, Release, SeqCst},
+};
+use crate::loom::futex;
+use crate::sys::clock::Deadline;
+
+/// Advances the word, clears the flag, and wakes every sleeper if the flag was up.
+pub(crate) fn bump(word: &AtomicU32) {
+    // Relaxed: a hint for the CAS.
+    let mut v = word.load(Relaxed);
+    loop {
+        // Release: the push/pop before the bump is visible to a woken sleeper.
+        match word.compare_exchange_weak(v, v.wrapping_add(2) & !1, Release, Relaxed) {
+            Ok(_) => break,
+            Err(now) => v = now,
+        }
+    }
+    if v & 1 != 0 {
+        futex::wake(word, u32::MAX);
+    }
+}
+
+/// Wakes sleepers on `word` after a push or pop, only if one announced itself: no atomic
+/// write and no system call on the uncontended path.
+pub(crate) fn wake_if_sleepers(word: &AtomicU32) {
+    // SeqCst fence: Dekker with the sleeper's fence in `wait_for`: either we see its flag, or
+    // its re-check after raising the flag sees our push/pop (the stamp CAS before this call).
+    fence(SeqCst);
+    // Relaxed: ordered by the fence above.
+    if word.load(Relaxed) & 1 != 0 {
+        bump(word);
+    }
+}
+
+/// Raises the sleepers flag on `word`, re-checks with `ready`, and sleeps until woken or
+/// `until`. Returns the value if `ready` produced one.
+pub(crate) fn wait_for<R>(
+    word: &AtomicU32,
+    until: Option<Deadline>,
+    mut ready: impl FnMut() -> Option<R>,
+) -> Option<R> {
+    // Relaxed: the futex compares the whole word; the fence below orders the re-check.
+    let seen = word.fetch_or(1, Relaxed) | 1;
+    // SeqCst fence: partner of the one in `wake_if_sleepers`.
+    fence(SeqCst);
+    if let Some(r) = ready() {
+        return Some(r);
+    }
+    let _ = futex::wait(word, seen, until);
+    None
+}
