@@ -177,3 +177,112 @@ fn lock_b1_unrepaired_lock_is_reported_unrecoverable_not_hung() {
     assert!(matches!(l.lock(), Err(LockError::Unrecoverable)));
     assert!(matches!(l.try_lock(), Err(LockError::Unrecoverable)));
 }
+
+/// Takes and releases `l` `n` times, repairing after dead owners.
+fn hammer(l: &Lock, n: u32) {
+    for _ in 0..n {
+        match l.lock() {
+            Ok(g) => drop(g),
+            Err(LockError::OwnerDied(d)) => d.into_guard().make_consistent(),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+}
+
+/// Stress: waiters are killed at random while others hammer the lock; every hammer finishes.
+///
+/// glibc wakes one waiter per unlock; if that one is SIGKILLed before re-taking the lock
+/// while another process takes it on the CAS fast path, nobody is left who knows about the
+/// remaining sleepers. The staged test below hits that window every time; this one covers the
+/// mixture (killed holders, killed waiters, fast-path takers) the queue's kill test first
+/// hung on.
+#[test]
+fn lock_b1_killed_waiters_never_strand_the_others() {
+    let _f = fork_lock();
+    let _w = wd("lock_b1_killed_waiters");
+    let mut rng = common::Rng::new("lock_b1_killed_waiters");
+    let l = Lock::new().unwrap();
+    let hammers: Vec<Process> = (0..3)
+        .map(|_| {
+            let l = l.clone();
+            let p = Process::new(move || hammer(&l, 300_000));
+            p.start().unwrap();
+            p
+        })
+        .collect();
+    // Kill waiters for as long as the hammers run (bounded, in case one is stuck).
+    for _ in 0..400 {
+        if !hammers.iter().any(|h| h.is_alive()) {
+            break;
+        }
+        let victims: Vec<Process> = (0..2)
+            .map(|_| {
+                let l = l.clone();
+                let v = Process::new(move || hammer(&l, u32::MAX));
+                v.start().unwrap();
+                v
+            })
+            .collect();
+        std::thread::sleep(Duration::from_micros(rng.range(50, 1000)));
+        for v in victims {
+            v.kill().unwrap();
+            v.join().unwrap();
+        }
+    }
+    for p in &hammers {
+        // Each hammer finishes its loop: none is asleep on a lock nobody will wake.
+        let st = p.join_timeout(Duration::from_secs(20)).unwrap().expect("a hammer is stuck");
+        assert_eq!(st.exitcode(), 0, "{st:?}");
+    }
+}
+
+/// Waits until process `pid` sleeps in a futex wait (its `wchan`).
+fn wait_until_asleep_in_futex(pid: u32) {
+    let t = Instant::now();
+    while !std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default().contains("futex") {
+        assert!(t.elapsed() < Duration::from_secs(10), "process {pid} never blocked");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The same lost wake-up, staged: the unlocker wakes the first sleeper (the victim), takes the
+/// lock back at once on the fast path, and kills the victim before it can run. The second
+/// sleeper must still get the lock.
+#[test]
+fn lock_b1_woken_waiter_killed_before_it_runs_strands_nobody() {
+    let _f = fork_lock();
+    let _w = wd("lock_b1_woken_waiter_killed");
+    for _ in 0..10 {
+        let l = Lock::new().unwrap();
+        let held = l.lock().unwrap();
+        let victim = Process::new({
+            let l = l.clone();
+            move || drop(l.lock())
+        });
+        victim.start().unwrap();
+        wait_until_asleep_in_futex(victim.pid().unwrap());
+        let sleeper = Process::new({
+            let l = l.clone();
+            move || match l.lock() {
+                Ok(_) => {}
+                Err(LockError::OwnerDied(d)) => d.into_guard().make_consistent(),
+                Err(e) => panic!("{e:?}"),
+            }
+        });
+        sleeper.start().unwrap();
+        wait_until_asleep_in_futex(sleeper.pid().unwrap());
+        // Futex wake-ups are FIFO: this wakes the victim, which we kill before it re-takes the
+        // lock (most iterations), while we hold the lock again.
+        drop(held);
+        let again = l.try_lock();
+        victim.kill().unwrap();
+        victim.join().unwrap();
+        drop(again);
+        let st = sleeper.join_timeout(Duration::from_secs(5)).unwrap();
+        if st.is_none() {
+            sleeper.kill().unwrap();
+        }
+        let st = st.expect("the second sleeper was never woken");
+        assert_eq!(st.exitcode(), 0, "{st:?}");
+    }
+}

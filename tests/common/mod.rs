@@ -40,10 +40,42 @@ impl Watchdog {
                 std::thread::sleep(Duration::from_millis(20));
             }
             eprintln!("WATCHDOG: test {test} still running after {limit:?}: aborting");
+            // Children live in their own process groups, so nothing else would stop them: kill
+            // every descendant (saying where each was blocked) so that none outlives the run,
+            // holding the test harness's output pipe open.
+            for pid in descendants(std::process::id() as i32) {
+                let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+                eprintln!("WATCHDOG: killing descendant {pid} (blocked in {wchan:?})");
+                // SAFETY: kill has no memory-safety preconditions.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
             std::process::abort();
         });
         Watchdog { done }
     }
+}
+
+/// Every live descendant of `root` (children first), from `/proc/*/stat`.
+fn descendants(root: i32) -> Vec<i32> {
+    let mut parent_of = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
+        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok());
+        if let Some(ppid) = ppid {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        out.extend(parent_of.iter().filter(|&&(_, pp)| pp == p).map(|&(c, _)| c));
+        i += 1;
+    }
+    out.remove(0);
+    out
 }
 
 impl Drop for Watchdog {

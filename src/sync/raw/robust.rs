@@ -11,19 +11,44 @@
 
 use crate::loom::atomic::{
     AtomicU32,
-    Ordering::{Acquire, Release},
+    Ordering::{Acquire, Relaxed, Release},
 };
 use crate::shm::ShmObject;
 use crate::sys::clock::Deadline;
 use crate::sys::pthread::{self, Locked, MutexKind};
 use core::cell::UnsafeCell;
 use std::io;
+use std::time::Duration;
 
+// The states of `init_state`. Anything else (zero included) is a mutex that was never
+// initialized, or a corrupt segment: refused without calling pthread.
+/// Initialized and consistent.
 const INITIALIZED: u32 = 0x4d55_5458; // "MUTX"
+/// Held by a locker that got `EOWNERDEAD` and has not called `make_consistent` yet.
+const INCONSISTENT: u32 = 0x4d55_5449; // "MUTI"
+/// Released while inconsistent: glibc marked it not recoverable, and so do we.
+const UNRECOVERABLE: u32 = 0x4d55_5444; // "MUTD"
 
-/// A robust pshared pthread mutex plus an initialized marker.
+/// How long one blocking wait inside glibc lasts before the locker looks again.
+///
+/// A robust mutex can lose a wake-up when a waiter is killed: the unlocker wakes exactly one
+/// waiter (`FUTEX_WAKE` 1), and if that waiter is SIGKILLed before it re-takes the lock while a
+/// third process takes it on the fast path (a plain CAS that does not set `FUTEX_WAITERS`), the
+/// kernel's exit-time repair does nothing (the futex has an owner again) and the remaining
+/// sleepers are never woken: nobody left knows they exist. This was seen in the queue's
+/// kill-stress test (a consumer asleep in `pthread_mutex_lock` forever on an unlocked mutex).
+/// So nobody sleeps in glibc for longer than this slice: a waiter whose wake-up was lost
+/// re-reads the lock word after at most 50 ms, sets `FUTEX_WAITERS` again and carries on.
+const LIVENESS_SLICE: Duration = Duration::from_millis(50);
+
+/// A robust pshared pthread mutex plus a state word of our own.
 #[repr(C)]
 pub(crate) struct RawRobustMutex {
+    /// `INITIALIZED`, `INCONSISTENT` or `UNRECOVERABLE` (see above). Besides refusing a zeroed
+    /// object, it lets us avoid `pthread_mutex_trylock` on an unrecoverable mutex, which glibc
+    /// 2.36 gets wrong: its trylock takes the lock word with a CAS, sees `NOTRECOVERABLE`, and
+    /// returns `ENOTRECOVERABLE` *without* releasing the word, so the mutex would look held by
+    /// the caller forever.
     init_state: AtomicU32,
     /// Recursion depth of the current owner (RLock only; written only by the owner while it
     /// holds the mutex, reset to 1 by a new owner after an owner death).
@@ -47,6 +72,12 @@ impl std::fmt::Debug for RawRobustMutex {
     }
 }
 
+/// What `init_state` says before we call pthread.
+enum Usable {
+    Yes(*mut pthread::pthread_mutex_t),
+    Unrecoverable,
+}
+
 impl RawRobustMutex {
     /// Initializes the mutex in place. Call once, before the object is shared.
     pub(crate) fn init(&self, kind: MutexKind) -> io::Result<()> {
@@ -61,39 +92,88 @@ impl RawRobustMutex {
     #[inline]
     pub(crate) fn is_initialized(&self) -> bool {
         // SYNC(acquire ← init).
-        self.init_state.load(Acquire) == INITIALIZED
+        matches!(self.init_state.load(Acquire), INITIALIZED | INCONSISTENT | UNRECOVERABLE)
     }
 
     #[inline]
-    fn checked(&self) -> io::Result<*mut pthread::pthread_mutex_t> {
-        if self.is_initialized() {
-            Ok(self.mutex.get())
-        } else {
-            Err(io::Error::new(io::ErrorKind::InvalidData, "mutex in shared memory was never initialized"))
+    fn checked(&self) -> io::Result<Usable> {
+        // SYNC(acquire ← init, and ← the Release store of UNRECOVERABLE in `release`).
+        match self.init_state.load(Acquire) {
+            INITIALIZED | INCONSISTENT => Ok(Usable::Yes(self.mutex.get())),
+            UNRECOVERABLE => Ok(Usable::Unrecoverable),
+            _ => Err(io::Error::new(io::ErrorKind::InvalidData, "mutex in shared memory was never initialized")),
         }
     }
 
-    /// Locks, waiting until `deadline` or forever.
+    /// Records what a lock attempt returned in `init_state` (we hold the mutex for
+    /// `OwnerDied`; `NotRecoverable` is permanent).
+    #[inline]
+    fn note(&self, r: Locked) -> Locked {
+        match r {
+            // Relaxed: only the holder writes INCONSISTENT/INITIALIZED, under the mutex.
+            Locked::OwnerDied => self.init_state.store(INCONSISTENT, Relaxed),
+            // SYNC(release → checked).
+            Locked::NotRecoverable => self.init_state.store(UNRECOVERABLE, Release),
+            _ => {}
+        }
+        r
+    }
+
+    /// Locks, waiting until `deadline` or forever (in [`LIVENESS_SLICE`]s, so a lost wake-up
+    /// costs at most one slice instead of a hang).
     #[inline]
     pub(crate) fn lock(&self, deadline: Option<Deadline>) -> io::Result<Locked> {
-        let m = self.checked()?;
-        // SAFETY: `m` points into this live object and was initialized (checked).
-        unsafe { pthread::mutex_lock(m, deadline) }
+        let m = match self.checked()? {
+            Usable::Yes(m) => m,
+            Usable::Unrecoverable => return Ok(Locked::NotRecoverable),
+        };
+        // Fast path: an uncontended lock needs no clock reading.
+        // SAFETY: `m` points into this live object and was initialized (checked); the state
+        // is not UNRECOVERABLE, so glibc's trylock bug (see `init_state`) cannot bite unless
+        // the mutex became unrecoverable just now, which `note` then records for everyone.
+        let r = unsafe { pthread::mutex_trylock(m)? };
+        if r != Locked::Busy {
+            return Ok(self.note(r));
+        }
+        loop {
+            let slice = Deadline::after(LIVENESS_SLICE);
+            let until = match (deadline, slice) {
+                (Some(d), Some(s)) => Some(d.min(s)),
+                (d, s) => d.or(s),
+            };
+            // SAFETY: as above.
+            let r = unsafe { pthread::mutex_lock(m, until)? };
+            if r != Locked::Busy {
+                return Ok(self.note(r));
+            }
+            if deadline.is_some_and(|d| d.has_passed()) {
+                return Ok(Locked::Busy);
+            }
+            if let Usable::Unrecoverable = self.checked()? {
+                return Ok(Locked::NotRecoverable);
+            }
+        }
     }
 
     /// Tries to lock without waiting.
     pub(crate) fn try_lock(&self) -> io::Result<Locked> {
-        let m = self.checked()?;
-        // SAFETY: as in `lock`.
-        unsafe { pthread::mutex_trylock(m) }
+        match self.checked()? {
+            // SAFETY: as in `lock`.
+            Usable::Yes(m) => Ok(self.note(unsafe { pthread::mutex_trylock(m)? })),
+            Usable::Unrecoverable => Ok(Locked::NotRecoverable),
+        }
     }
 
     /// Unlocks; `EPERM` if the calling thread is not the owner.
     #[inline]
     pub(crate) fn unlock(&self) -> io::Result<()> {
-        let m = self.checked()?;
-        // SAFETY: as in `lock`; pthread checks ownership of robust mutexes.
-        unsafe { pthread::mutex_unlock(m) }
+        match self.checked()? {
+            Usable::Yes(m) => {
+                // SAFETY: as in `lock`; pthread checks ownership of robust mutexes.
+                unsafe { self.release(m) }
+            }
+            Usable::Unrecoverable => Err(io::Error::from_raw_os_error(libc::ENOTRECOVERABLE)),
+        }
     }
 
     /// Unlocks a mutex this thread holds through a guard.
@@ -106,15 +186,35 @@ impl RawRobustMutex {
         // SAFETY: initialized and held by us per the contract; unlocking a held mutex cannot
         // fail.
         unsafe {
-            let _ = pthread::mutex_unlock(self.mutex.get());
+            let _ = self.release(self.mutex.get());
         }
+    }
+
+    /// # Safety
+    /// `m` is this object's initialized mutex.
+    #[inline]
+    unsafe fn release(&self, m: *mut pthread::pthread_mutex_t) -> io::Result<()> {
+        // Relaxed: INCONSISTENT was written by this thread (the holder), if at all.
+        if self.init_state.load(Relaxed) == INCONSISTENT {
+            // Released without repair: glibc makes the mutex not recoverable; say so first,
+            // so nobody calls the buggy trylock on it (see `init_state`).
+            // SYNC(release → checked).
+            self.init_state.store(UNRECOVERABLE, Release);
+        }
+        // SAFETY: per the contract; pthread checks ownership of robust mutexes.
+        unsafe { pthread::mutex_unlock(m) }
     }
 
     /// Marks the mutex consistent after an `OwnerDied` lock; the caller holds it.
     pub(crate) fn make_consistent(&self) -> io::Result<()> {
-        let m = self.checked()?;
+        let Usable::Yes(m) = self.checked()? else {
+            return Err(io::Error::from_raw_os_error(libc::ENOTRECOVERABLE));
+        };
         // SAFETY: as in `lock`.
-        unsafe { pthread::mutex_consistent(m) }
+        unsafe { pthread::mutex_consistent(m)? };
+        // Relaxed: we hold the mutex; the unlock publishes it.
+        self.init_state.store(INITIALIZED, Relaxed);
+        Ok(())
     }
 }
 
