@@ -4,7 +4,7 @@
 //!   `floor.spin.rt`: 64 bytes to the child and back over a duplex `Pipe`.
 //! * `pipe.stream.64B` / `pipe.stream.64KiB`: one-way messages, baselines `os.pipe.stream.*`.
 //!   Each batch starts with a count message and ends with the child's acknowledgement.
-//! * `queue.rt.64B` (two `Queue<Vec<u8>>`s), baseline `floor.futex.rt`;
+//! * `queue.rt.64B` (two `Queue<Vec<u8>>`s, byte fast path), baseline `floor.futex.rt`;
 //!   `queue.stream.64KiB`, baseline `os.pipe.stream.64KiB`.
 //! * `arrayqueue.rt.u64.spin`: a `u64` to the child and back through two `ArrayQueue`s, both
 //!   sides spinning on `try_pop`, baseline `floor.spin.rt`; `arrayqueue.stream.u64`: msg/s.
@@ -154,14 +154,17 @@ fn queue_rt(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
     let from = Queue::<Vec<u8>>::builder().capacity_bytes(1 << 20).build().map_err(err)?;
     let child = {
         let (to, from) = (to.clone(), from.clone());
-        Child::spawn(p.child_mask(ctx), move || loop {
-            match to.get() {
-                Ok(m) => {
-                    if from.put(&m).is_err() {
-                        return 1;
+        Child::spawn(p.child_mask(ctx), move || {
+            let mut m = Vec::with_capacity(64);
+            loop {
+                match to.get_bytes_into(&mut m) {
+                    Ok(_) => {
+                        if from.put_bytes(&m).is_err() {
+                            return 1;
+                        }
                     }
+                    Err(_) => return 1,
                 }
-                Err(_) => return 1,
             }
         })?
     };
@@ -171,8 +174,8 @@ fn queue_rt(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
 impl Driver for QueueRt {
     fn run(&mut self, n: u64) -> io::Result<()> {
         for _ in 0..n {
-            self.to.put(&self.msg).map_err(err)?;
-            self.msg = self.from.get().map_err(err)?;
+            self.to.put_bytes(&self.msg).map_err(err)?;
+            self.from.get_bytes_into(&mut self.msg).map_err(err)?;
         }
         Ok(())
     }
@@ -193,9 +196,10 @@ fn queue_stream_64k(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
         Child::spawn(p.child_mask(ctx), move || loop {
             // An empty message ends a batch.
             let mut got = 0u64;
+            let mut m = Vec::with_capacity(64 * 1024);
             loop {
-                match data.get() {
-                    Ok(m) if m.is_empty() => break,
+                match data.get_bytes_into(&mut m) {
+                    Ok(0) => break,
                     Ok(_) => got += 1,
                     Err(_) => return 1,
                 }
@@ -211,9 +215,9 @@ fn queue_stream_64k(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
 impl Driver for QueueStream {
     fn run(&mut self, n: u64) -> io::Result<()> {
         for _ in 0..n {
-            self.data.put(&self.msg).map_err(err)?;
+            self.data.put_bytes(&self.msg).map_err(err)?;
         }
-        self.data.put(&Vec::new()).map_err(err)?;
+        self.data.put_bytes(&[]).map_err(err)?;
         let got = self.ack.get().map_err(err)?;
         if got != n {
             return Err(io::Error::other(format!("queue stream lost messages: {got} of {n}")));
