@@ -299,36 +299,74 @@ impl Pool {
         self.shared.lock().workers.iter().flatten().map(|w| w.proc.pid()).collect()
     }
 
-    /// Queues the chunks of a new job whose outcome goes to `sink`.
-    fn submit(&self, call: CallToken, chunks: Vec<Vec<u8>>, sink: Sink) -> Result<(), PoolError> {
-        let mut st = self.shared.lock();
-        match &st.run {
-            RunState::Running => {}
-            RunState::Broken(e) => return Err(PoolError::InitializerFailed(e.clone())),
-            RunState::Closed | RunState::Terminated => return Err(PoolError::NotRunning),
+    /// Queues the `n` chunks of a new job whose outcome goes to `sink`.
+    ///
+    /// Chunks are taken from `chunks` one at a time and dispatched at once, so workers start on
+    /// the first chunk while the caller is still encoding the rest (encoding a million
+    /// integers takes milliseconds, which used to pass with every worker idle). A chunk that
+    /// fails to encode fails the job through `sink`, like a failed task; chunks already sent
+    /// still run, and their results are dropped.
+    fn submit(
+        &self,
+        call: CallToken,
+        n: usize,
+        chunks: impl IntoIterator<Item = Result<Vec<u8>, PoolError>>,
+        sink: Sink,
+    ) -> Result<(), PoolError> {
+        let job = {
+            let mut st = self.shared.lock();
+            match &st.run {
+                RunState::Running => {}
+                RunState::Broken(e) => return Err(PoolError::InitializerFailed(e.clone())),
+                RunState::Closed | RunState::Terminated => return Err(PoolError::NotRunning),
+            }
+            let job = st.next_job;
+            st.next_job += 1;
+            if n == 0 {
+                drop(st);
+                let mut sink = sink;
+                sink(0, Ok(postcard::to_allocvec(&Vec::<()>::new()).unwrap_or_default()));
+                return Ok(());
+            }
+            st.jobs.insert(job, Job { chunks_left: n, sink });
+            job
+        };
+        let mut chunks = chunks.into_iter();
+        for index in 0..n {
+            let next =
+                chunks.next().unwrap_or_else(|| Err(PoolError::Serialization("fewer chunks than announced".into())));
+            let mut st = self.shared.lock();
+            if !st.jobs.contains_key(&job) {
+                return Ok(()); // terminated meanwhile: the job has its outcome already
+            }
+            match next {
+                Ok(args) => {
+                    st.pending.push_back(Chunk { job, index, call, args });
+                    dispatch(&self.shared, &mut st);
+                }
+                Err(e) => {
+                    st.pending.retain(|c| c.job != job);
+                    if let Some(mut j) = st.jobs.remove(&job) {
+                        (j.sink)(index, Err(e));
+                    }
+                    return Ok(());
+                }
+            }
         }
-        let job = st.next_job;
-        st.next_job += 1;
-        let mut sink = sink;
-        if chunks.is_empty() {
-            sink(0, Ok(postcard::to_allocvec(&Vec::<()>::new()).unwrap_or_default()));
-            return Ok(());
-        }
-        st.jobs.insert(job, Job { chunks_left: chunks.len(), sink });
-        for (index, args) in chunks.into_iter().enumerate() {
-            st.pending.push_back(Chunk { job, index, call, args });
-        }
-        dispatch(&self.shared, &mut st);
         Ok(())
     }
 
-    /// Encodes `items` in chunks of `chunksize` (`None`: Python's default rule).
-    fn encode_chunks<A: Serialize>(&self, items: Vec<A>, chunksize: Option<usize>) -> Result<Vec<Vec<u8>>, PoolError> {
+    /// The chunk size for `len` items (`None`: Python's default rule) and the lazily encoded
+    /// chunks of `items`.
+    fn chunks<'a, A: Serialize>(
+        &self,
+        items: &'a [A],
+        chunksize: Option<usize>,
+    ) -> (usize, impl Iterator<Item = Result<Vec<u8>, PoolError>> + 'a) {
         let size = chunksize.unwrap_or_else(|| default_chunksize(items.len(), self.processes())).max(1);
-        items
-            .chunks(size)
-            .map(|c| postcard::to_allocvec(c).map_err(|e| PoolError::Serialization(e.to_string())))
-            .collect()
+        let encoded =
+            items.chunks(size).map(|c| postcard::to_allocvec(c).map_err(|e| PoolError::Serialization(e.to_string())));
+        (items.len().div_ceil(size), encoded)
     }
 
     fn map_job<A, R>(
@@ -343,8 +381,7 @@ impl Pool {
         A: Serialize,
         R: DeserializeOwned + Send + 'static,
     {
-        let chunks = self.encode_chunks(items, chunksize)?;
-        let n = chunks.len();
+        let (n, chunks) = self.chunks(&items, chunksize);
         let slot = Slot::new();
         let out = slot.clone();
         let mut parts: Vec<Option<Vec<R>>> = (0..n).map(|_| None).collect();
@@ -382,7 +419,7 @@ impl Pool {
                 }
             }
         });
-        self.submit(call, chunks, sink)?;
+        self.submit(call, n, chunks, sink)?;
         Ok(AsyncResult::new(slot))
     }
 
@@ -397,8 +434,7 @@ impl Pool {
         A: Serialize,
         R: DeserializeOwned + Send + 'static,
     {
-        let chunks = self.encode_chunks(items, Some(chunksize))?;
-        let n = chunks.len();
+        let (n, chunks) = self.chunks(&items, Some(chunksize));
         let (tx, rx) = mpsc::channel::<ChunkMsg<R>>();
         let sink: Sink = Box::new(move |index, r| {
             let decoded = r.and_then(|bytes| {
@@ -409,7 +445,7 @@ impl Pool {
         if n == 0 {
             return Ok(IMapIter::new(rx, 0, ordered));
         }
-        self.submit(call, chunks, sink)?;
+        self.submit(call, n, chunks, sink)?;
         Ok(IMapIter::new(rx, n, ordered))
     }
 
@@ -687,7 +723,7 @@ impl Pool {
             }
             out.fill(decoded);
         });
-        self.submit(call, vec![args], sink)?;
+        self.submit(call, 1, [Ok(args)], sink)?;
         Ok(AsyncResult::new(slot))
     }
 
@@ -928,7 +964,7 @@ fn handle_message(shared: &Shared, st: &mut State, i: usize, bytes: &[u8]) {
             let Some((_, chunk)) = w.outstanding.remove(pos) else { return };
             w.done += 1;
             let _ = shared;
-            complete(st, chunk.job, chunk.index, outcome.map_err(PoolError::from));
+            complete(st, chunk.job, chunk.index, Result::from(outcome).map_err(PoolError::from));
         }
         Err(_) => {
             // A corrupt message: treat the worker as broken; it is killed and its work redone.

@@ -15,18 +15,81 @@ use std::time::Duration;
 /// Largest frame accepted; anything longer is treated as a corrupt stream.
 const MAX_FRAME: usize = 1 << 30;
 
+/// Bytes read per `read` call while frames are small.
+const CHUNK: usize = 64 * 1024;
+
 /// One end of a worker's connection (the parent's or the worker's).
 #[derive(Debug)]
 pub(crate) struct Link {
     tx: Mutex<UnixStream>,
     rx: UnixStream,
-    buf: Mutex<Vec<u8>>,
+    state: Mutex<RxState>,
+}
+
+/// Receive-side buffering.
+///
+/// Small frames arrive many per `read` into `buf` and are taken from `start` on (no shifting
+/// of the rest per frame). A frame longer than [`CHUNK`] is read straight into its own
+/// allocation (`big`), sized once from its header: no growth copies, no second copy out of a
+/// staging buffer. Both paths matter for `map` with large chunks, where the copies were the
+/// workers' biggest cost.
+#[derive(Debug, Default)]
+struct RxState {
+    buf: Vec<u8>,
+    start: usize,
+    /// A large frame being received: its bytes so far and its full length.
+    big: Option<(Vec<u8>, usize)>,
+}
+
+impl RxState {
+    /// Whether `take_frame` would return something (a frame or an error) without reading.
+    fn has_frame(&self) -> bool {
+        let avail = &self.buf[self.start..];
+        avail.len() >= 4 && {
+            let len = u32::from_le_bytes([avail[0], avail[1], avail[2], avail[3]]) as usize;
+            len > MAX_FRAME || avail.len() >= 4 + len
+        }
+    }
+
+    /// A complete frame from `buf`, if there is one. Lengths come from the peer: checked.
+    fn take_frame(&mut self) -> Result<Option<Vec<u8>>, ()> {
+        let avail = &self.buf[self.start..];
+        if avail.len() < 4 {
+            return Ok(None);
+        }
+        let len = u32::from_le_bytes([avail[0], avail[1], avail[2], avail[3]]) as usize;
+        if len > MAX_FRAME {
+            return Err(());
+        }
+        if avail.len() >= 4 + len {
+            let frame = avail[4..4 + len].to_vec();
+            self.start += 4 + len;
+            if self.start == self.buf.len() {
+                self.buf.clear();
+                self.start = 0;
+            }
+            return Ok(Some(frame));
+        }
+        if len > CHUNK {
+            // Switch to direct reading: move the part we have into the frame's own buffer.
+            let mut frame = Vec::with_capacity(len);
+            frame.extend_from_slice(&avail[4..]);
+            self.buf.clear();
+            self.start = 0;
+            self.big = Some((frame, len));
+        } else if self.start > 0 {
+            // Keep only the incomplete frame (less than CHUNK bytes) at the front.
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        Ok(None)
+    }
 }
 
 impl Link {
     fn new(tx: UnixStream, rx: UnixStream, nonblocking_rx: bool) -> std::io::Result<Link> {
         rx.set_nonblocking(nonblocking_rx)?;
-        Ok(Link { tx: Mutex::new(tx), rx, buf: Mutex::new(Vec::new()) })
+        Ok(Link { tx: Mutex::new(tx), rx, state: Mutex::new(RxState::default()) })
     }
 
     /// Sends one frame (blocking while the peer's buffer is full).
@@ -39,35 +102,33 @@ impl Link {
         tx.write_all(&len).and_then(|()| tx.write_all(bytes)).map_err(drop)
     }
 
-    /// A complete frame from the buffer, if there is one. Lengths come from the peer: checked.
-    fn take_frame(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, ()> {
-        if buf.len() < 4 {
-            return Ok(None);
-        }
-        let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-        if len > MAX_FRAME {
-            return Err(());
-        }
-        if buf.len() < 4 + len {
-            return Ok(None);
-        }
-        let frame = buf[4..4 + len].to_vec();
-        buf.drain(..4 + len);
-        Ok(Some(frame))
-    }
-
     /// A frame if one is complete now; `Err` once the peer has hung up (after its last
     /// complete frame) or sent garbage.
     pub(crate) fn try_recv(&self) -> Result<Option<Vec<u8>>, ()> {
-        let mut buf = self.buf.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            if let Some(f) = Self::take_frame(&mut buf)? {
+            if let Some((frame, len)) = &mut st.big {
+                let need = (*len - frame.len()) as u64;
+                // `read_to_end` on a `take` reads into the frame's spare capacity directly and
+                // keeps what it read if it stops with `WouldBlock`.
+                match (&self.rx).take(need).read_to_end(frame) {
+                    Ok(_) if frame.len() == *len => return Ok(st.big.take().map(|(f, _)| f)),
+                    Ok(_) => return Err(()), // end of file inside the frame
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(_) => return Err(()),
+                }
+            }
+            if let Some(f) = st.take_frame()? {
                 return Ok(Some(f));
             }
-            let mut chunk = [0u8; 64 * 1024];
+            if st.big.is_some() {
+                continue;
+            }
+            let mut chunk = [0u8; CHUNK];
             match (&self.rx).read(&mut chunk) {
                 Ok(0) => return Err(()),
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => st.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(_) => return Err(()),
@@ -116,8 +177,11 @@ impl Doorbell {
 /// waiting up to `timeout` or until `bell` rings.
 pub(crate) fn wait_readable(links: &[(usize, std::sync::Arc<Link>)], bell: &Doorbell, timeout: Duration) -> Vec<usize> {
     // Frames may already sit in a buffer from an earlier partial read.
-    let buffered: Vec<usize> =
-        links.iter().filter(|(_, l)| l.buf.lock().map(|b| b.len() >= 4).unwrap_or(false)).map(|(i, _)| *i).collect();
+    let buffered: Vec<usize> = links
+        .iter()
+        .filter(|(_, l)| l.state.lock().map(|st| st.has_frame()).unwrap_or(true))
+        .map(|(i, _)| *i)
+        .collect();
     if !buffered.is_empty() {
         return buffered;
     }

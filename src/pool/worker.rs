@@ -82,7 +82,7 @@ pub(crate) fn worker_main(
             Ok(Err(bad)) => Err(TaskFailure::Serialization(bad.to_string())),
             Err(p) => Err(TaskFailure::Remote(panic_error(p))),
         };
-        if !send(link, &FromWorker::Done { seq, outcome }) {
+        if !send(link, &FromWorker::Done { seq, outcome: outcome.into() }) {
             return 0;
         }
         done += 1;
