@@ -556,3 +556,50 @@ fn pool_workers_die_with_their_parent() {
         }
     }
 }
+
+/// Serializes like a `u32`, except that 999 refuses.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Picky(u32);
+
+impl serde::Serialize for Picky {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 == 999 {
+            return Err(serde::ser::Error::custom("999 refuses to be serialized"));
+        }
+        s.serialize_u32(self.0)
+    }
+}
+
+fn unpick(p: Picky) -> u32 {
+    p.0
+}
+
+/// Chunks are dispatched while later ones are still being encoded: a chunk that fails to
+/// encode after earlier ones went out fails the whole call once, and the pool stays usable.
+#[test]
+fn pool_5_late_chunk_that_cannot_be_encoded_fails_the_call_and_nothing_else() {
+    let _f = fork_lock();
+    let _w = wd("pool_5_late_chunk");
+    let pool = Pool::new(2).unwrap();
+    for _ in 0..3 {
+        let r = pool.map_chunked(unpick, (0..2000).map(Picky), 10);
+        assert!(matches!(r, Err(PoolError::Serialization(_))), "{r:?}");
+        let errors = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let e2 = errors.clone();
+        let r = pool
+            .map_async_with(
+                unpick,
+                (0..2000).map(Picky),
+                |_| panic!("no success"),
+                move |_| {
+                    e2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                },
+            )
+            .unwrap();
+        assert!(r.get().is_err());
+        assert_eq!(errors.load(std::sync::atomic::Ordering::SeqCst), 1, "error callback runs once");
+    }
+    assert_eq!(pool.map(unpick, (0..500).map(Picky)).unwrap(), (0..500).collect::<Vec<_>>());
+    pool.close();
+    pool.join();
+}
