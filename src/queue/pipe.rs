@@ -55,6 +55,18 @@ use std::time::{Duration, Instant};
 /// How long a parked side sleeps before it re-checks whether its peer died.
 const SLICE: Duration = Duration::from_millis(50);
 const SLICE_NS: u64 = 50_000_000;
+
+/// Longest single sleep of `poll`/`wait` on a connection before it looks at the writer's
+/// liveness again (a message ends the sleep at once).
+pub(crate) const WAIT_SLICE: Duration = Duration::from_millis(10);
+
+/// The earlier of `deadline` and one [`WAIT_SLICE`] from now.
+pub(crate) fn wait_slice(deadline: Option<Deadline>) -> Option<Deadline> {
+    match (deadline, Deadline::after(WAIT_SLICE)) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
 /// Spin iterations of [`WaitStrategy::Adaptive`] before it parks (≈ 10–30 µs).
 const ADAPTIVE_SPINS: u32 = 500;
 /// While spinning, the peer-death check (a clock read) runs once every this many iterations.
@@ -1076,16 +1088,29 @@ impl Connection {
             if deadline.is_some_and(|d| d.has_passed()) {
                 return Ok(false);
             }
-            // Poll cannot use the consumer's sleep flag through `&self` without racing a
-            // concurrent recv of the same handle, so it spins, then sleeps in short steps.
             spins += 1;
             if spins < ADAPTIVE_SPINS {
                 spin_loop();
-            } else {
-                let step = Duration::from_micros(u64::from((spins - ADAPTIVE_SPINS).min(1000)) + 50);
-                std::thread::sleep(deadline.map_or(step, |d| d.remaining().min(step)));
+                continue;
             }
+            // Sleep on the consumer's futex word (a message wakes us at once); a writer's
+            // death wakes nobody, so sleep at most one slice before looking again.
+            let word = rx.cons.announce_waiter();
+            if rx.cons.pending()? {
+                return Ok(true);
+            }
+            let _ = crate::loom::futex::wait(word, 1, wait_slice(deadline));
         }
+    }
+
+    /// The consumer-side futex word that `wait` sleeps on (raised, see
+    /// `Consumer::announce_waiter`), if this end receives.
+    #[cfg(not(loom))]
+    pub(crate) fn announce_waiter(&self) -> Option<&crate::loom::atomic::AtomicU32> {
+        if self.closed {
+            return None;
+        }
+        self.rx.as_ref().map(|rx| rx.cons.announce_waiter())
     }
 
     /// Python's `poll()`: true when a message (or end of file) is pending. Never consumes.

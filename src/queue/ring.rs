@@ -279,7 +279,9 @@ impl Producer {
         fence(Ordering::SeqCst);
         // Relaxed: ordered by the fence above; SeqCst swap so only one side issues the wake.
         if c.prod.cons_sleep.load(Ordering::Relaxed) != 0 && c.prod.cons_sleep.swap(0, Ordering::SeqCst) != 0 {
-            futex::wake(&c.prod.cons_sleep, 1);
+            // Every sleeper: besides the consumer in `recv`, `poll` and `wait` (which watch
+            // the word through a shared handle) may be asleep on it too.
+            futex::wake(&c.prod.cons_sleep, u32::MAX);
         }
     }
 
@@ -465,6 +467,20 @@ impl Consumer {
     /// Sleeps until woken or `deadline` (after [`Consumer::prepare_sleep`] returned `true`).
     pub(crate) fn sleep(&self, deadline: Option<Deadline>) {
         let _ = futex::wait(&self.ring.ctl().prod.cons_sleep, 1, deadline);
+    }
+
+    /// For waiters that watch this end through a shared reference (`poll`, `wait`): raises
+    /// the sleeper flag (never lowering it: a stale flag only costs the producer one wake-up,
+    /// while lowering it could strand a `recv` asleep on the same word) and returns the word
+    /// to sleep on with expected value 1. The caller re-checks [`Consumer::pending`] after
+    /// this and before sleeping (the Dekker pair with `Producer::publish`).
+    pub(crate) fn announce_waiter(&self) -> &AtomicU32 {
+        let word = &self.ring.ctl().prod.cons_sleep;
+        // SeqCst: Dekker with Producer::publish (store tail, fence, load cons_sleep).
+        word.store(1, Ordering::SeqCst);
+        // SeqCst: orders the store above before the caller's re-check of `tail`.
+        fence(Ordering::SeqCst);
+        word
     }
 }
 

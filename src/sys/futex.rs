@@ -97,3 +97,94 @@ mod tests {
         h.join().unwrap();
     }
 }
+
+/// Why [`wait_any`] returned without being woken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitAnyError {
+    /// The deadline passed.
+    TimedOut,
+    /// `futex_waitv(2)` is missing (Linux < 5.16) or refused this many words: use another way.
+    Unsupported,
+}
+
+/// The kernel's `struct futex_waitv` (linux/futex.h).
+#[repr(C)]
+struct FutexWaitv {
+    val: u64,
+    uaddr: u64,
+    flags: u32,
+    reserved: u32,
+}
+
+/// `FUTEX2_SIZE_U32`: the word is 32 bits (and, without `FUTEX2_PRIVATE`, shared).
+const FUTEX2_SIZE_U32: u32 = 0x02;
+/// The kernel's `FUTEX_WAITV_MAX`.
+pub(crate) const WAIT_ANY_MAX: usize = 128;
+
+/// Sleeps until any `word` is woken (or no longer holds its `expected` value), or `deadline`
+/// (CLOCK_MONOTONIC) passes: one sleep over several futexes
+/// ([futex_waitv(2)](https://docs.kernel.org/userspace-api/futex2.html), Linux 5.16).
+///
+/// May return `Ok` spuriously (a changed value, a signal): callers re-check their state.
+pub(crate) fn wait_any(words: &[(&AtomicU32, u32)], deadline: Option<Deadline>) -> Result<(), WaitAnyError> {
+    if words.is_empty() || words.len() > WAIT_ANY_MAX {
+        return Err(WaitAnyError::Unsupported);
+    }
+    let waiters: Vec<FutexWaitv> = words
+        .iter()
+        .map(|(w, v)| FutexWaitv { val: u64::from(*v), uaddr: w.as_ptr() as u64, flags: FUTEX2_SIZE_U32, reserved: 0 })
+        .collect();
+    let ts = deadline.map(|d| d.as_timespec());
+    // SAFETY: `waiters` is a live array of `words.len()` kernel-layout entries, each naming a
+    // live, aligned u32 that the kernel only reads; `ts` is null or a valid absolute
+    // CLOCK_MONOTONIC timespec; the flags argument must be 0. All outlive the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex_waitv,
+            waiters.as_ptr(),
+            waiters.len() as libc::c_uint,
+            0 as libc::c_uint,
+            ts.as_ref().map_or(ptr::null(), |t| t as *const libc::timespec),
+            libc::CLOCK_MONOTONIC,
+        )
+    };
+    if r >= 0 {
+        return Ok(());
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::EAGAIN | libc::EINTR) => Ok(()),
+        Some(libc::ETIMEDOUT) => Err(WaitAnyError::TimedOut),
+        _ => Err(WaitAnyError::Unsupported),
+    }
+}
+
+#[cfg(test)]
+mod wait_any_tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn wait_any_wakes_on_any_word_and_times_out() {
+        let words: Arc<[AtomicU32; 3]> = Arc::new([AtomicU32::new(1), AtomicU32::new(1), AtomicU32::new(1)]);
+        // Timeout with nothing happening.
+        let t = std::time::Instant::now();
+        let r = wait_any(&[(&words[0], 1), (&words[1], 1)], Deadline::after(Duration::from_millis(20)));
+        assert_eq!(r, Err(WaitAnyError::TimedOut));
+        assert!(t.elapsed() >= Duration::from_millis(15));
+        // A changed value returns at once.
+        assert_eq!(wait_any(&[(&words[0], 1), (&words[1], 7)], None), Ok(()));
+        // A wake on the second word ends the wait.
+        let w = words.clone();
+        let waker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            w[2].store(2, std::sync::atomic::Ordering::SeqCst);
+            wake(&w[2], u32::MAX);
+        });
+        let r = wait_any(&[(&words[0], 1), (&words[2], 1)], Deadline::after(Duration::from_secs(10)));
+        assert_eq!(r, Ok(()));
+        assert_eq!(words[2].load(std::sync::atomic::Ordering::SeqCst), 2);
+        waker.join().unwrap();
+        assert_eq!(wait_any(&[], None), Err(WaitAnyError::Unsupported));
+    }
+}

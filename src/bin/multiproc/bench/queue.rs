@@ -25,6 +25,7 @@ pub(crate) fn rows() -> Vec<Row> {
     vec![
         row("pipe.rt.64B", Unit::Ns, &[SAME, CROSS], Some("floor.futex.rt"), pipe_rt_park),
         row("pipe.rt.64B.spin", Unit::Ns, &[CROSS, FREE], Some("floor.spin.rt"), pipe_rt_spin),
+        row("wait.rt.64B", Unit::Ns, &[SAME, CROSS], Some("pipe.rt.64B"), wait_rt),
         Row {
             min_batch: STREAM_BATCH,
             ..row("pipe.stream.64B", Unit::MsgPerSec, &[CROSS, SAME], Some("os.pipe.stream.64B"), pipe_stream_64)
@@ -89,6 +90,54 @@ impl Driver for PipeRt {
     fn run(&mut self, n: u64) -> io::Result<()> {
         for _ in 0..n {
             self.conn.send_bytes(&self.buf).map_err(err)?;
+            self.conn.recv_bytes_into(&mut self.buf, 0).map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+/// `pipe.rt.64B` where both sides first block in `multiproc::wait` over two connections (the
+/// one that will receive and an idle one), then receive: the cost of waking through `wait`.
+struct WaitRt {
+    conn: Connection,
+    idle: Connection,
+    buf: [u8; 64],
+    _keep: [Connection; 2],
+    _child: Child,
+}
+
+fn wait_rt(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
+    let (parent, child_end) = Pipe::duplex().map_err(err)?;
+    let (idle_parent, idle_child) = Pipe::duplex().map_err(err)?;
+    let child = Child::spawn(p.child_mask(ctx), move || {
+        let (mut c, idle) = (child_end, idle_child);
+        let mut buf = [0u8; 64];
+        loop {
+            if multiproc::wait(&[&idle, &c], None).is_empty() {
+                return 1;
+            }
+            match c.recv_bytes_into(&mut buf, 0) {
+                Ok(_) => {
+                    if c.send_bytes(&buf).is_err() {
+                        return 1;
+                    }
+                }
+                Err(_) => return 0,
+            }
+        }
+    })?;
+    // Idle ends stay open (held here), so they never become ready by end of file.
+    let (idle, keep) = Pipe::duplex().map_err(err)?;
+    Ok(Box::new(WaitRt { conn: parent, idle, buf: [7; 64], _keep: [keep, idle_parent], _child: child }))
+}
+
+impl Driver for WaitRt {
+    fn run(&mut self, n: u64) -> io::Result<()> {
+        for _ in 0..n {
+            self.conn.send_bytes(&self.buf).map_err(err)?;
+            if multiproc::wait(&[&self.idle, &self.conn], None).is_empty() {
+                return Err(io::Error::other("wait returned nothing without a timeout"));
+            }
             self.conn.recv_bytes_into(&mut self.buf, 0).map_err(err)?;
         }
         Ok(())
