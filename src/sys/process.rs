@@ -194,36 +194,6 @@ pub(crate) fn process_start_time(pid: libc::pid_t) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Waits until at least one of `fds` is readable (or hung up) or `deadline` passes; returns the
-/// indices of the ready ones (empty on time-out). `EINTR` is retried against the same deadline.
-#[cfg_attr(not(feature = "serde"), allow(dead_code))] // the pool's transport
-pub(crate) fn poll_readable_many(fds: &[BorrowedFd<'_>], deadline: Option<Deadline>) -> io::Result<Vec<usize>> {
-    let mut pfds: Vec<libc::pollfd> =
-        fds.iter().map(|f| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
-    loop {
-        let timeout_ms: libc::c_int = match deadline {
-            None => -1,
-            Some(d) => d.remaining().as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int,
-        };
-        // SAFETY: `pfds` is a valid, writable array of `pfds.len()` pollfds.
-        let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if r > 0 {
-            return Ok(pfds.iter().enumerate().filter(|(_, p)| p.revents != 0).map(|(i, _)| i).collect());
-        }
-        match deadline {
-            Some(d) if d.has_passed() => return Ok(Vec::new()),
-            _ => continue,
-        }
-    }
-}
-
 /// This process's (pid, start time), cached; recomputed after a fork (the pid changes).
 #[allow(clippy::disallowed_types)] // sys may use core atomics: this cache is process-local
 pub(crate) fn self_identity() -> (u32, u64) {
