@@ -38,7 +38,7 @@ pub fn rows() -> Vec<Row> {
     let base = Some("pipe2.rt.64B");
     vec![
         row("iceoryx2.rt.64B.event", Kind::RoundTrip, BOTH, base, |p| rt(p, true)),
-        row("iceoryx2.rt.64B.poll", Kind::RoundTrip, &[CROSS], base, |p| rt(p, false)),
+        row("iceoryx2.rt.64B.poll", Kind::RoundTrip, &[CROSS], Some("multiproc.pipe.rt.64B.spin"), |p| rt(p, false)),
         row("iceoryx2.stream.64B", Kind::Stream(64), BOTH, Some("pipe2.stream.64B"), stream_64),
         row("iceoryx2.stream.64KiB", Kind::Stream(64 << 10), BOTH, Some("pipe2.stream.64KiB"), stream_64k),
     ]

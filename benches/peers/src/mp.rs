@@ -20,7 +20,7 @@ pub fn rows() -> Vec<Row> {
     let base = Some("pipe2.rt.64B");
     vec![
         row("multiproc.pipe.rt.64B", Kind::RoundTrip, BOTH, base, |p| pipe_rt(p, WaitStrategy::Park)),
-        row("multiproc.pipe.rt.64B.spin", Kind::RoundTrip, &[CROSS], base, |p| pipe_rt(p, WaitStrategy::Spin)),
+        row("multiproc.pipe.rt.64B.spin", Kind::RoundTrip, &[CROSS], None, |p| pipe_rt(p, WaitStrategy::Spin)),
         row("multiproc.queue.rt.64B", Kind::RoundTrip, BOTH, base, queue_rt),
         row("multiproc.event.rt", Kind::RoundTrip, BOTH, None, event_rt),
         row("multiproc.pipe.stream.64B", Kind::Stream(64), BOTH, Some("pipe2.stream.64B"), |p| pipe_stream(p, 64)),
