@@ -1,0 +1,213 @@
+//! multiproc, measured as `multiproc bench` measures it (src/bin/multiproc/bench/queue.rs and
+//! sync.rs), so that the figures are comparable:
+//!
+//! * `multiproc.pipe.rt.64B` (`WaitStrategy::Park`) and `.spin` (`WaitStrategy::Spin`, cross
+//!   only): 64 B to the child and back over a duplex `Pipe` (`send_bytes` / `recv_bytes_into`).
+//! * `multiproc.queue.rt.64B`: two `Queue<Vec<u8>>` (serde + postcard), 64-byte `Vec`s.
+//! * `multiproc.pipe.stream.*`: duplex `Pipe` with 1 MiB rings; a count message, `n` messages,
+//!   an acknowledgement.
+//! * `multiproc.queue.stream.*`: `Queue<Vec<u8>>` (4 MiB); an empty message ends a batch, the
+//!   child acknowledges on a `Queue<u64>`.
+//! * `multiproc.event.rt`: `ping.set()` / `pong.wait(); pong.clear()` against a child doing
+//!   `ping.wait(); ping.clear(); pong.set()` (the `raw_sync` rows' counterpart).
+
+use crate::sys::Child;
+use crate::{err, row, Driver, Kind, Placement, Row, BOTH, CROSS};
+use multiproc::{Connection, Event, Pipe, Queue, WaitStrategy};
+use std::io;
+
+pub fn rows() -> Vec<Row> {
+    let base = Some("pipe2.rt.64B");
+    vec![
+        row("multiproc.pipe.rt.64B", Kind::RoundTrip, BOTH, base, |p| pipe_rt(p, WaitStrategy::Park)),
+        row("multiproc.pipe.rt.64B.spin", Kind::RoundTrip, &[CROSS], None, |p| pipe_rt(p, WaitStrategy::Spin)),
+        row("multiproc.queue.rt.64B", Kind::RoundTrip, BOTH, base, queue_rt),
+        row("multiproc.event.rt", Kind::RoundTrip, BOTH, None, event_rt),
+        row("multiproc.pipe.stream.64B", Kind::Stream(64), BOTH, Some("pipe2.stream.64B"), |p| pipe_stream(p, 64)),
+        row("multiproc.pipe.stream.64KiB", Kind::Stream(64 << 10), BOTH, Some("pipe2.stream.64KiB"), |p| {
+            pipe_stream(p, 64 << 10)
+        }),
+        row("multiproc.queue.stream.64B", Kind::Stream(64), BOTH, Some("pipe2.stream.64B"), |p| queue_stream(p, 64)),
+        row("multiproc.queue.stream.64KiB", Kind::Stream(64 << 10), BOTH, Some("pipe2.stream.64KiB"), |p| {
+            queue_stream(p, 64 << 10)
+        }),
+    ]
+}
+
+struct PipeRt {
+    conn: Connection,
+    buf: [u8; 64],
+    _child: Child,
+}
+
+fn pipe_rt(p: Placement, w: WaitStrategy) -> io::Result<Box<dyn Driver>> {
+    let (parent, mut c) = Pipe::builder().wait(w).duplex().map_err(err)?;
+    let child = Child::spawn(p.child_mask(), move || {
+        let mut buf = [0u8; 64];
+        while c.recv_bytes_into(&mut buf, 0).is_ok() {
+            if c.send_bytes(&buf).is_err() {
+                return 1;
+            }
+        }
+        0
+    })?;
+    Ok(Box::new(PipeRt { conn: parent, buf: [7; 64], _child: child }))
+}
+
+impl Driver for PipeRt {
+    fn run(&mut self, n: u64) -> io::Result<()> {
+        for _ in 0..n {
+            self.conn.send_bytes(&self.buf).map_err(err)?;
+            self.conn.recv_bytes_into(&mut self.buf, 0).map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+struct PipeStream {
+    conn: Connection,
+    msg: Vec<u8>,
+    _child: Child,
+}
+
+fn pipe_stream(p: Placement, size: usize) -> io::Result<Box<dyn Driver>> {
+    let (parent, mut c) = Pipe::builder().capacity(1 << 20).duplex().map_err(err)?;
+    let child = Child::spawn(p.child_mask(), move || {
+        let mut buf = vec![0u8; size.max(8)];
+        while c.recv_bytes_into(&mut buf, 0).is_ok() {
+            let n = u64::from_le_bytes(buf[..8].try_into().unwrap_or([0; 8]));
+            for _ in 0..n {
+                if c.recv_bytes_into(&mut buf, 0).is_err() {
+                    return 1;
+                }
+            }
+            if c.send_bytes(&[1]).is_err() {
+                return 1;
+            }
+        }
+        0
+    })?;
+    Ok(Box::new(PipeStream { conn: parent, msg: vec![5; size], _child: child }))
+}
+
+impl Driver for PipeStream {
+    fn run(&mut self, n: u64) -> io::Result<()> {
+        self.conn.send_bytes(&n.to_le_bytes()).map_err(err)?;
+        for _ in 0..n {
+            self.conn.send_bytes(&self.msg).map_err(err)?;
+        }
+        let mut ack = [0u8; 8];
+        self.conn.recv_bytes_into(&mut ack, 0).map_err(err)?;
+        Ok(())
+    }
+}
+
+struct QueueRt {
+    to: Queue<Vec<u8>>,
+    from: Queue<Vec<u8>>,
+    msg: Vec<u8>,
+    _child: Child,
+}
+
+fn queue_rt(p: Placement) -> io::Result<Box<dyn Driver>> {
+    let to = Queue::<Vec<u8>>::builder().capacity_bytes(1 << 20).build().map_err(err)?;
+    let from = Queue::<Vec<u8>>::builder().capacity_bytes(1 << 20).build().map_err(err)?;
+    let child = {
+        let (to, from) = (to.clone(), from.clone());
+        Child::spawn(p.child_mask(), move || loop {
+            match to.get() {
+                Ok(m) => {
+                    if from.put(&m).is_err() {
+                        return 1;
+                    }
+                }
+                Err(_) => return 1,
+            }
+        })?
+    };
+    Ok(Box::new(QueueRt { to, from, msg: vec![3; 64], _child: child }))
+}
+
+impl Driver for QueueRt {
+    fn run(&mut self, n: u64) -> io::Result<()> {
+        for _ in 0..n {
+            self.to.put(&self.msg).map_err(err)?;
+            self.msg = self.from.get().map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+struct QueueStream {
+    data: Queue<Vec<u8>>,
+    ack: Queue<u64>,
+    msg: Vec<u8>,
+    _child: Child,
+}
+
+fn queue_stream(p: Placement, size: usize) -> io::Result<Box<dyn Driver>> {
+    let data = Queue::<Vec<u8>>::builder().capacity_bytes(4 << 20).build().map_err(err)?;
+    let ack = Queue::<u64>::new().map_err(err)?;
+    let child = {
+        let (data, ack) = (data.clone(), ack.clone());
+        Child::spawn(p.child_mask(), move || loop {
+            let mut got = 0u64;
+            loop {
+                match data.get() {
+                    Ok(m) if m.is_empty() => break,
+                    Ok(_) => got += 1,
+                    Err(_) => return 1,
+                }
+            }
+            if ack.put(&got).is_err() {
+                return 1;
+            }
+        })?
+    };
+    Ok(Box::new(QueueStream { data, ack, msg: vec![9; size], _child: child }))
+}
+
+impl Driver for QueueStream {
+    fn run(&mut self, n: u64) -> io::Result<()> {
+        for _ in 0..n {
+            self.data.put(&self.msg).map_err(err)?;
+        }
+        self.data.put(&Vec::new()).map_err(err)?;
+        let got = self.ack.get().map_err(err)?;
+        if got != n {
+            return Err(io::Error::other(format!("queue stream lost messages: {got} of {n}")));
+        }
+        Ok(())
+    }
+}
+
+struct EventRt {
+    ping: Event,
+    pong: Event,
+    _child: Child,
+}
+
+fn event_rt(p: Placement) -> io::Result<Box<dyn Driver>> {
+    let ping = Event::new().map_err(err)?;
+    let pong = Event::new().map_err(err)?;
+    let child = {
+        let (ping, pong) = (ping.clone(), pong.clone());
+        Child::spawn(p.child_mask(), move || loop {
+            ping.wait();
+            ping.clear();
+            pong.set();
+        })?
+    };
+    Ok(Box::new(EventRt { ping, pong, _child: child }))
+}
+
+impl Driver for EventRt {
+    fn run(&mut self, n: u64) -> io::Result<()> {
+        for _ in 0..n {
+            self.ping.set();
+            self.pong.wait();
+            self.pong.clear();
+        }
+        Ok(())
+    }
+}
