@@ -3,10 +3,11 @@
 //!
 //! * `multiproc.pipe.rt.64B` (`WaitStrategy::Park`) and `.spin` (`WaitStrategy::Spin`, cross
 //!   only): 64 B to the child and back over a duplex `Pipe` (`send_bytes` / `recv_bytes_into`).
-//! * `multiproc.queue.rt.64B`: two `Queue<Vec<u8>>` (serde + postcard), 64-byte `Vec`s.
+//! * `multiproc.queue.rt.64B`: two `Queue<Vec<u8>>` through the byte path (`put_bytes` /
+//!   `get_bytes_into`, the same wire format as `put`/`get` without serde), 64-byte messages.
 //! * `multiproc.pipe.stream.*`: duplex `Pipe` with 1 MiB rings; a count message, `n` messages,
 //!   an acknowledgement.
-//! * `multiproc.queue.stream.*`: `Queue<Vec<u8>>` (4 MiB); an empty message ends a batch, the
+//! * `multiproc.queue.stream.*`: `Queue<Vec<u8>>` (4 MiB, byte path); an empty message ends a batch, the
 //!   child acknowledges on a `Queue<u64>`.
 //! * `multiproc.event.rt`: `ping.set()` / `pong.wait(); pong.clear()` against a child doing
 //!   `ping.wait(); ping.clear(); pong.set()` (the `raw_sync` rows' counterpart).
@@ -114,14 +115,17 @@ fn queue_rt(p: Placement) -> io::Result<Box<dyn Driver>> {
     let from = Queue::<Vec<u8>>::builder().capacity_bytes(1 << 20).build().map_err(err)?;
     let child = {
         let (to, from) = (to.clone(), from.clone());
-        Child::spawn(p.child_mask(), move || loop {
-            match to.get() {
-                Ok(m) => {
-                    if from.put(&m).is_err() {
-                        return 1;
+        Child::spawn(p.child_mask(), move || {
+            let mut m = Vec::with_capacity(64);
+            loop {
+                match to.get_bytes_into(&mut m) {
+                    Ok(_) => {
+                        if from.put_bytes(&m).is_err() {
+                            return 1;
+                        }
                     }
+                    Err(_) => return 1,
                 }
-                Err(_) => return 1,
             }
         })?
     };
@@ -131,8 +135,8 @@ fn queue_rt(p: Placement) -> io::Result<Box<dyn Driver>> {
 impl Driver for QueueRt {
     fn run(&mut self, n: u64) -> io::Result<()> {
         for _ in 0..n {
-            self.to.put(&self.msg).map_err(err)?;
-            self.msg = self.from.get().map_err(err)?;
+            self.to.put_bytes(&self.msg).map_err(err)?;
+            self.from.get_bytes_into(&mut self.msg).map_err(err)?;
         }
         Ok(())
     }
@@ -152,9 +156,10 @@ fn queue_stream(p: Placement, size: usize) -> io::Result<Box<dyn Driver>> {
         let (data, ack) = (data.clone(), ack.clone());
         Child::spawn(p.child_mask(), move || loop {
             let mut got = 0u64;
+            let mut m = Vec::with_capacity(size);
             loop {
-                match data.get() {
-                    Ok(m) if m.is_empty() => break,
+                match data.get_bytes_into(&mut m) {
+                    Ok(0) => break,
                     Ok(_) => got += 1,
                     Err(_) => return 1,
                 }
@@ -170,9 +175,9 @@ fn queue_stream(p: Placement, size: usize) -> io::Result<Box<dyn Driver>> {
 impl Driver for QueueStream {
     fn run(&mut self, n: u64) -> io::Result<()> {
         for _ in 0..n {
-            self.data.put(&self.msg).map_err(err)?;
+            self.data.put_bytes(&self.msg).map_err(err)?;
         }
-        self.data.put(&Vec::new()).map_err(err)?;
+        self.data.put_bytes(&[]).map_err(err)?;
         let got = self.ack.get().map_err(err)?;
         if got != n {
             return Err(io::Error::other(format!("queue stream lost messages: {got} of {n}")));
