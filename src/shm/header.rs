@@ -83,6 +83,14 @@ pub(crate) fn validate_header(bytes: &[u8], mapping_len: u64) -> Result<HeaderIn
     validate_snapshot(&h, mapping_len)
 }
 
+/// The creator's pid and start time from a header that is not published yet, if the magic
+/// and version say it is ours (the creator writes them, and its identity, before `init`).
+pub(crate) fn unpublished_creator(bytes: &[u8]) -> Option<(u32, u64)> {
+    let (h, _) = HeaderSnapshot::read_from_prefix(bytes).ok()?;
+    (h.magic == MAGIC && h.layout_version == LAYOUT_VERSION && h.state != STATE_READY)
+        .then_some((h.creator_pid, h.creator_start))
+}
+
 /// [`validate_header`] on a header already copied out of the segment.
 pub(crate) fn validate_snapshot(h: &HeaderSnapshot, mapping_len: u64) -> Result<HeaderInfo, ShmError> {
     let min = HEADER_LEN as u64;

@@ -451,6 +451,10 @@ pub struct NamedSegmentInfo {
     pub creator_pid: u32,
     /// Whether that process (the same one: pid and start time match) still runs.
     pub creator_alive: bool,
+    /// Whether the creator published it (finished initializing). An unpublished segment
+    /// whose creator is dead was left by a creator that died during creation: nobody can
+    /// ever open it, and [`Segment::clean_stale`] removes it.
+    pub published: bool,
 }
 
 /// Lists the named segments in `/dev/shm` that carry this crate's header and belong to the
@@ -472,14 +476,24 @@ pub fn list_named() -> std::io::Result<Vec<NamedSegmentInfo>> {
         if !ok {
             continue;
         }
-        let Ok(info) = header::validate_header(&buf, meta.len()) else { continue };
-        let pid = info.creator_pid as libc::pid_t;
-        let alive = pid > 0 && sys::process::process_start_time(pid) == Some(info.creator_start);
+        let (creator_pid, creator_start, published) = match header::validate_header(&buf, meta.len()) {
+            Ok(info) => (info.creator_pid, info.creator_start, true),
+            // Not published yet (or never will be): ours if the creator got as far as writing
+            // the magic and version, which it does before running `init`.
+            Err(ShmError::NotReady { .. }) => match header::unpublished_creator(&buf) {
+                Some((pid, start)) => (pid, start, false),
+                None => continue,
+            },
+            Err(_) => continue,
+        };
+        let pid = creator_pid as libc::pid_t;
+        let alive = pid > 0 && sys::process::process_start_time(pid) == Some(creator_start);
         out.push(NamedSegmentInfo {
             name: format!("/{}", entry.file_name().to_string_lossy()),
             len: meta.len(),
-            creator_pid: info.creator_pid,
+            creator_pid,
             creator_alive: alive,
+            published,
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -587,6 +601,29 @@ mod tests {
         assert!(me.creator_alive);
         assert_eq!(me.creator_pid, std::process::id());
         assert!(!Segment::clean_stale().unwrap().contains(&format!("/{n}")));
+        assert!(me.published);
         drop(seg);
+    }
+
+    #[test]
+    fn a_creator_that_dies_before_publishing_leaves_a_listed_cleanable_segment() {
+        let n = unique("unpublished");
+        let full = format!("/{n}");
+        // SAFETY: the child only creates a segment and `_exit`s from inside `init`.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let _ = Segment::create_with(&n, 100, 0, |_| -> Result<usize, ShmError> { sys::process::exit_now(0) });
+            sys::process::exit_now(1);
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        let listed =
+            list_named().unwrap().into_iter().find(|s| s.name == full).expect("the unpublished segment is listed");
+        assert!(!listed.published && !listed.creator_alive);
+        assert_eq!(listed.creator_pid, pid as u32);
+        assert!(matches!(Segment::open_timeout(&n, std::time::Duration::ZERO), Err(ShmError::NotReady { .. })));
+        assert!(Segment::clean_stale().unwrap().contains(&full));
+        assert!(!list_named().unwrap().iter().any(|s| s.name == full));
     }
 }

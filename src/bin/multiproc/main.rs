@@ -114,7 +114,12 @@ fn shm_list() -> u8 {
             }
             println!("{:<40}  {:>12}  {:>8}  creator", "name", "bytes", "pid");
             for s in &list {
-                let state = if s.creator_alive { "alive" } else { "dead (stale)" };
+                let state = match (s.creator_alive, s.published) {
+                    (true, true) => "alive",
+                    (true, false) => "alive, still creating it",
+                    (false, true) => "dead (stale)",
+                    (false, false) => "dead before publishing it (stale)",
+                };
                 println!("{:<40}  {:>12}  {:>8}  {}", s.name, s.len, s.creator_pid, state);
             }
             0
