@@ -610,14 +610,14 @@ mod tests {
         let n = unique("unpublished");
         let full = format!("/{n}");
         // SAFETY: the child only creates a segment and `_exit`s from inside `init`.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            let _ = Segment::create_with(&n, 100, 0, |_| -> Result<usize, ShmError> { sys::process::exit_now(0) });
-            sys::process::exit_now(1);
-        }
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        let pid = match unsafe { sys::process::fork() }.unwrap() {
+            sys::process::Fork::Child => {
+                let _ = Segment::create_with(&n, 100, 0, |_| -> Result<usize, ShmError> { sys::process::exit_now(0) });
+                sys::process::exit_now(1);
+            }
+            sys::process::Fork::Parent(pid) => pid,
+        };
+        sys::process::waitpid_blocking(pid).unwrap();
         let listed =
             list_named().unwrap().into_iter().find(|s| s.name == full).expect("the unpublished segment is listed");
         assert!(!listed.published && !listed.creator_alive);
