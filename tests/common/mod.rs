@@ -5,7 +5,10 @@
 //! * [`FORK_LOCK`]: forking tests in one test binary never overlap, so a child never inherits
 //!   another test's half-held locks.
 //! * [`Watchdog`]: aborts the whole test binary if a test hangs, so a hang fails fast instead
-//!   of eating CI time. Never used to assert a maximum runtime.
+//!   of eating CI time. Never used to assert a maximum runtime. Before aborting it kills every
+//!   descendant; a panic in the test process does the same (a hook installed by
+//!   [`fork_lock`]), so no child of a failed test outlives the run holding the harness's output
+//!   pipe open (which would make `cargo test` wait for it forever).
 //! * [`fork_child`] / [`wait_child`]: raw fork for tests that exercise a primitive without the
 //!   crate's `Process` (children leave through `_exit`, never through the test harness).
 #![allow(dead_code)]
@@ -18,7 +21,32 @@ pub static FORK_LOCK: Mutex<()> = Mutex::new(());
 
 /// Takes [`FORK_LOCK`], ignoring poison from an earlier failed test.
 pub fn fork_lock() -> MutexGuard<'static, ()> {
+    static REAPER: std::sync::Once = std::sync::Once::new();
+    REAPER.call_once(install_panic_reaper);
     FORK_LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// On a panic in the test process itself (not in its children, which inherit the hook), kill
+/// every descendant before the usual report: a failed test's children must not run on.
+fn install_panic_reaper() {
+    let main = std::process::id();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::process::id() == main {
+            kill_descendants("a test panicked");
+        }
+        previous(info);
+    }));
+}
+
+/// SIGKILLs every live descendant of this process, saying where each was blocked.
+fn kill_descendants(why: &str) {
+    for pid in descendants(std::process::id() as i32) {
+        let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+        eprintln!("{why}: killing descendant {pid} (blocked in {wchan:?})");
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
 }
 
 /// Aborts the process (failing the test run) if dropped later than `limit` after creation.
@@ -41,14 +69,9 @@ impl Watchdog {
             }
             eprintln!("WATCHDOG: test {test} still running after {limit:?}: aborting");
             // Children live in their own process groups, so nothing else would stop them: kill
-            // every descendant (saying where each was blocked) so that none outlives the run,
-            // holding the test harness's output pipe open.
-            for pid in descendants(std::process::id() as i32) {
-                let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
-                eprintln!("WATCHDOG: killing descendant {pid} (blocked in {wchan:?})");
-                // SAFETY: kill has no memory-safety preconditions.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
+            // every descendant so that none outlives the run, holding the test harness's output
+            // pipe open.
+            kill_descendants("WATCHDOG");
             std::process::abort();
         });
         Watchdog { done }
