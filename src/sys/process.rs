@@ -194,20 +194,43 @@ pub(crate) fn process_start_time(pid: libc::pid_t) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// This process's (pid, start time), cached; recomputed after a fork (the pid changes).
+/// This process's (pid, start time), cached; recomputed after a fork.
+///
+/// `getpid` is a real system call in glibc ≥ 2.25 (no pid cache), and `ArrayQueue` records its
+/// identity on every push and pop: reading the cache is one atomic load. A `pthread_atfork`
+/// child handler (registered on first use) clears the cache in every forked child before
+/// `fork` returns there, so a child never reports its parent's identity.
 #[allow(clippy::disallowed_types)] // sys may use core atomics: this cache is process-local
 pub(crate) fn self_identity() -> (u32, u64) {
-    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
-    // Two words written once per pid; two threads racing on the first call compute the same
-    // values, and a forked child sees a different pid and recomputes.
-    static PID: AtomicU32 = AtomicU32::new(0);
-    static START: AtomicU64 = AtomicU64::new(0);
-    let pid = getpid() as u32;
-    if PID.load(Relaxed) != pid {
-        START.store(process_start_time(pid as i32).unwrap_or(0), Relaxed);
-        PID.store(pid, Relaxed);
+    use std::sync::atomic::Ordering::{Acquire, Release};
+    let pid = IDENTITY_PID.load(Acquire);
+    if pid != 0 {
+        return (pid, IDENTITY_START.load(std::sync::atomic::Ordering::Relaxed));
     }
-    (pid, START.load(Relaxed))
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let cached = *REGISTERED.get_or_init(|| {
+        // SAFETY: registers a child handler that only performs an atomic store (async-signal
+        // safe, as a handler run in a forked child of a multithreaded process must be).
+        unsafe { libc::pthread_atfork(None, None, Some(clear_identity_in_child)) == 0 }
+    });
+    let pid = getpid() as u32;
+    if !cached {
+        // No handler (registration failed for lack of memory): never cache.
+        return (pid, process_start_time(pid as i32).unwrap_or(0));
+    }
+    IDENTITY_START.store(process_start_time(pid as i32).unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+    // SYNC(release → the Acquire load above): the start time is visible with the pid.
+    IDENTITY_PID.store(pid, Release);
+    (pid, IDENTITY_START.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+#[allow(clippy::disallowed_types)]
+static IDENTITY_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+#[allow(clippy::disallowed_types)]
+static IDENTITY_START: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+extern "C" fn clear_identity_in_child() {
+    IDENTITY_PID.store(0, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Whether the process with this pid and start time still exists (pid reuse is detected).
@@ -274,5 +297,36 @@ mod tests {
     fn cpu_counts_are_positive() {
         assert!(usable_cpus() >= 1);
         assert!(online_cpus() >= usable_cpus());
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn identity_is_cached_and_renewed_in_a_forked_child() {
+        let parent = self_identity();
+        assert_eq!(parent.0, getpid() as u32);
+        assert_eq!(Some(parent.1), process_start_time(getpid()));
+        let (r, w) = pipe_cloexec().unwrap();
+        // SAFETY: the child only computes its identity, writes it to a pipe and `_exit`s.
+        let child = match unsafe { fork() }.unwrap() {
+            Fork::Child => {
+                let (pid, start) = self_identity();
+                let ok = pid == getpid() as u32 && Some(start) == process_start_time(getpid());
+                let mut f = std::fs::File::from(w);
+                let _ = f.write_all(&[ok as u8]);
+                exit_now(0);
+            }
+            Fork::Parent(pid) => pid,
+        };
+        drop(w);
+        let mut answer = Vec::new();
+        std::fs::File::from(r).read_to_end(&mut answer).unwrap();
+        waitpid_blocking(child).unwrap();
+        assert_eq!(answer, [1], "the child saw its own pid and start time, not its parent's");
+        assert_eq!(self_identity(), parent);
     }
 }
