@@ -926,23 +926,25 @@ fn run_loop(shared: &Shared) {
                 }
             }
         }
-        let mut st = shared.lock();
-        for (i, bytes) in inbox {
-            handle_message(shared, &mut st, i, &bytes);
-        }
-        // Liveness: reap exited workers (also those whose pipe hung up).
-        for i in 0..st.workers.len() {
-            let exited = match st.workers[i].as_ref() {
-                Some(w) => w.proc.try_exit(),
-                None => None,
-            };
-            let Some(exit) = exit_or_hangup(exited, hung_up.contains(&i)) else { continue };
-            handle_exit(shared, &mut st, i, exit);
-        }
-        dispatch(shared, &mut st);
-        if st.jobs.is_empty() {
-            shared.idle.notify_all();
-        }
+        super::result::deferring_wakeups(|| {
+            let mut st = shared.lock();
+            for (i, bytes) in inbox {
+                handle_message(shared, &mut st, i, &bytes);
+            }
+            // Liveness: reap exited workers (also those whose pipe hung up).
+            for i in 0..st.workers.len() {
+                let exited = match st.workers[i].as_ref() {
+                    Some(w) => w.proc.try_exit(),
+                    None => None,
+                };
+                let Some(exit) = exit_or_hangup(exited, hung_up.contains(&i)) else { continue };
+                handle_exit(shared, &mut st, i, exit);
+            }
+            dispatch(shared, &mut st);
+            if st.jobs.is_empty() {
+                shared.idle.notify_all();
+            }
+        });
     }
 }
 

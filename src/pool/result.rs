@@ -16,14 +16,19 @@ impl<T> Slot<T> {
         Arc::new(Slot { value: Mutex::new(None), ready: Condvar::new() })
     }
 
-    /// Stores the outcome (first one wins) and wakes every waiter.
-    pub(crate) fn fill(&self, v: Result<T, PoolError>) {
+    /// Stores the outcome (first one wins) and wakes every waiter (at once, or when the
+    /// manager thread leaves its [`deferring_wakeups`] section).
+    pub(crate) fn fill(self: &Arc<Self>, v: Result<T, PoolError>)
+    where
+        T: Send + 'static,
+    {
         let mut g = self.value.lock().unwrap_or_else(|p| p.into_inner());
         if g.is_none() {
             *g = Some(v);
         }
         drop(g);
-        self.ready.notify_all();
+        let me = self.clone();
+        defer_or_run(Box::new(move || me.ready.notify_all()));
     }
 
     /// Waits until filled or `deadline`; returns the guard.
@@ -43,6 +48,44 @@ impl<T> Slot<T> {
         }
         g
     }
+}
+
+/// A held-back notification.
+type Wake = Box<dyn FnOnce()>;
+
+thread_local! {
+    /// Wake-ups held back while the manager thread holds the pool's state lock.
+    static DEFERRED: std::cell::RefCell<Option<Vec<Wake>>> = const { std::cell::RefCell::new(None) };
+}
+
+fn defer_or_run(wake: Wake) {
+    let wake = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+        Some(list) => {
+            list.push(wake);
+            None
+        }
+        None => Some(wake),
+    });
+    if let Some(wake) = wake {
+        wake();
+    }
+}
+
+/// Runs `f` (which takes and releases the pool's state lock) and only then wakes the callers
+/// whose results it filled.
+///
+/// Woken while the manager still held the lock, a caller on the same CPU preempted it, went
+/// for the lock for its next submission, blocked, and handed the CPU back: two context
+/// switches per result for nothing. The values are stored at once (under each slot's mutex);
+/// only the notification waits, so no waiter can miss it.
+pub(crate) fn deferring_wakeups<R>(f: impl FnOnce() -> R) -> R {
+    DEFERRED.with(|d| *d.borrow_mut() = Some(Vec::new()));
+    let r = f();
+    let wakes = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+    for wake in wakes {
+        wake();
+    }
+    r
 }
 
 /// The result of an asynchronous pool call (`apply_async`, `map_async`, `starmap_async`).
