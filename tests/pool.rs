@@ -603,3 +603,20 @@ fn pool_5_late_chunk_that_cannot_be_encoded_fails_the_call_and_nothing_else() {
     pool.close();
     pool.join();
 }
+
+/// A panicking callback runs on the pool's manager thread: it is reported and contained, the
+/// result is still delivered, and the pool keeps working (nothing waits forever).
+#[test]
+fn pool_4_a_panicking_callback_does_not_wedge_the_pool() {
+    let _f = fork_lock();
+    let _w = wd("pool_4_panicking_callback");
+    let pool = Pool::new(2).unwrap();
+    let r =
+        pool.map_async_with(parse, vec!["1".to_string(), "2".to_string()], |_| panic!("callback bug"), |_| {}).unwrap();
+    assert_eq!(r.get().unwrap(), vec![1, 2]);
+    let r = pool.map_async_with(parse, vec!["x".to_string()], |_| {}, |_| panic!("error callback bug")).unwrap();
+    assert!(matches!(r.get(), Err(PoolError::Remote(_))));
+    assert_eq!(pool.map(parse, vec!["3".to_string()]).unwrap(), vec![3]);
+    pool.close();
+    pool.join();
+}

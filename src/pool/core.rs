@@ -405,7 +405,7 @@ impl Pool {
                     if left == 0 || n == 0 {
                         let all: Vec<R> = parts.drain(..).flatten().flatten().collect();
                         if let Some(cb) = callback.take() {
-                            cb(&all);
+                            run_callback(|| cb(&all));
                         }
                         out.fill(Ok(all));
                     }
@@ -413,7 +413,7 @@ impl Pool {
                 Err(e) => {
                     failed = true;
                     if let Some(cb) = error_callback.take() {
-                        cb(&e);
+                        run_callback(|| cb(&e));
                     }
                     out.fill(Err(e));
                 }
@@ -712,12 +712,12 @@ impl Pool {
             match &decoded {
                 Ok(v) => {
                     if let Some(cb) = callback.take() {
-                        cb(v)
+                        run_callback(|| cb(v))
                     }
                 }
                 Err(e) => {
                     if let Some(cb) = error_callback.take() {
-                        cb(e)
+                        run_callback(|| cb(e))
                     }
                 }
             }
@@ -779,6 +779,20 @@ impl Drop for Pool {
     /// Terminates the pool, like leaving Python's `with Pool() as p:` block.
     fn drop(&mut self) {
         self.terminate();
+    }
+}
+
+/// Runs a user callback on the manager thread. A panic in it is reported on stderr and goes no
+/// further (as Python reports an exception in a callback and carries on): unwinding would end
+/// the manager thread, and with it every pending result would wait forever.
+fn run_callback(f: impl FnOnce()) {
+    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(not a string)".into());
+        eprintln!("multiproc: a pool callback panicked (ignored; the result is still delivered): {msg}");
     }
 }
 

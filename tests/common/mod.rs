@@ -28,11 +28,14 @@ pub fn fork_lock() -> MutexGuard<'static, ()> {
 
 /// On a panic in the test process itself (not in its children, which inherit the hook), kill
 /// every descendant before the usual report: a failed test's children must not run on.
+/// Panics on the crate's own threads (named `multiproc-*`, e.g. a pool's manager running a
+/// callback that a test makes panic on purpose) are the crate's to handle, not test failures.
 fn install_panic_reaper() {
     let main = std::process::id();
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if std::process::id() == main {
+        let ours = std::thread::current().name().is_some_and(|n| n.starts_with("multiproc"));
+        if std::process::id() == main && !ours {
             kill_descendants("a test panicked");
         }
         previous(info);
