@@ -132,8 +132,25 @@ impl RawRobustMutex {
         // is not UNRECOVERABLE, so glibc's trylock bug (see `init_state`) cannot bite unless
         // the mutex became unrecoverable just now, which `note` then records for everyone.
         let r = unsafe { pthread::mutex_trylock(m)? };
-        if r != Locked::Busy {
-            return Ok(self.note(r));
+        if r == Locked::Acquired {
+            return Ok(r);
+        }
+        self.lock_slow(m, r, deadline)
+    }
+
+    /// The rest of [`lock`](Self::lock) after the first `trylock` did not simply succeed
+    /// (kept out of line so the uncontended path stays small enough to inline). `m` is this
+    /// object's mutex, checked initialized by `lock`.
+    #[cold]
+    #[inline(never)]
+    fn lock_slow(
+        &self,
+        m: *mut pthread::pthread_mutex_t,
+        first: Locked,
+        deadline: Option<Deadline>,
+    ) -> io::Result<Locked> {
+        if first != Locked::Busy {
+            return Ok(self.note(first));
         }
         loop {
             let slice = Deadline::after(LIVENESS_SLICE);
@@ -141,7 +158,8 @@ impl RawRobustMutex {
                 (Some(d), Some(s)) => Some(d.min(s)),
                 (d, s) => d.or(s),
             };
-            // SAFETY: as above.
+            // SAFETY: `m` points into this live object and was checked initialized by `lock`
+            // (an UNRECOVERABLE state, re-checked below, never uninitializes it).
             let r = unsafe { pthread::mutex_lock(m, until)? };
             if r != Locked::Busy {
                 return Ok(self.note(r));
