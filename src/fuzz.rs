@@ -19,7 +19,8 @@ pub fn ring_ops(data: &[u8]) {
 /// `tail`): every receive must return a message or an error, never panic, hang or read out of
 /// bounds.
 pub fn pipe_frames(data: &[u8]) {
-    let Ok((mut r, w)) = crate::queue::Pipe::builder().capacity(256).max_message(4096).one_way() else {
+    let Ok((mut r, w)) = crate::queue::Pipe::builder().capacity(256).max_message(4096).fd_passing(true).one_way()
+    else {
         return;
     };
     let (tail, body) = match data.split_first_chunk::<8>() {
@@ -31,13 +32,17 @@ pub fn pipe_frames(data: &[u8]) {
     }
     let mut small = [0u8; 16];
     for i in 0..64 {
-        let res = if i % 2 == 0 {
-            r.try_recv_bytes().map(drop)
-        } else {
-            r.recv_bytes_into_timeout(&mut small, 0, std::time::Duration::ZERO).map(drop)
+        let res = match i % 3 {
+            0 => r.try_recv_bytes().map(drop),
+            1 => r.recv_bytes_into_timeout(&mut small, 0, std::time::Duration::ZERO).map(drop),
+            // A descriptor marker forged by the peer has no descriptor behind it: an error.
+            _ => r.recv_fd_timeout(std::time::Duration::ZERO).map(drop),
         };
-        if res.is_err() {
-            break;
+        match res {
+            // The message stays: the other kind of receive takes it next time round.
+            Err(crate::queue::RecvError::NotAnFd | crate::queue::RecvError::FdPending) => {}
+            Err(_) => break,
+            Ok(()) => {}
         }
     }
     drop(w);

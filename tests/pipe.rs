@@ -399,3 +399,148 @@ fn pipe_perf_smoke() {
         wait_child(pid);
     }
 }
+
+/// An unlinked temporary file, open for reading and writing.
+fn scratch_file(tag: &str) -> std::fs::File {
+    let p = std::env::temp_dir().join(format!("multiproc-{tag}-{}", std::process::id()));
+    let f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&p).unwrap();
+    std::fs::remove_file(&p).unwrap();
+    f
+}
+
+fn contents(f: &mut std::fs::File) -> String {
+    use std::io::{Read, Seek};
+    f.rewind().unwrap();
+    let mut s = String::new();
+    f.read_to_string(&mut s).unwrap();
+    s
+}
+
+/// The child receives `n` descriptors and writes `foo` into each.
+fn fd_writer_child(mut b: Connection, n: usize) -> i32 {
+    use std::io::Write;
+    for _ in 0..n {
+        let Ok(fd) = b.recv_fd() else { return 2 };
+        if std::fs::File::from(fd).write_all(b"foo").is_err() {
+            return 3;
+        }
+    }
+    0
+}
+
+#[test]
+fn pipe_13_fd_transfer_child_writes_into_parents_file() {
+    use std::os::fd::AsFd;
+    let _g = fork_lock();
+    let _w = Watchdog::new("pipe_13", LIMIT);
+    let (a, b) = Pipe::builder().fd_passing(true).duplex().unwrap();
+    let mut a = Some(a);
+    let pid = child_with(b, &mut a, |b| fd_writer_child(b, 1));
+    let mut a = a.unwrap();
+    let mut f = scratch_file("fd13");
+    a.send_fd(f.as_fd()).unwrap();
+    assert_eq!(wait_child(pid), Ended::Code(0));
+    assert_eq!(contents(&mut f), "foo");
+}
+
+#[test]
+fn pipe_13_fd_above_256() {
+    use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+    let _g = fork_lock();
+    let _w = Watchdog::new("pipe_13_large_fd", LIMIT);
+    let (a, b) = Pipe::builder().fd_passing(true).duplex().unwrap();
+    let mut a = Some(a);
+    let pid = child_with(b, &mut a, |b| fd_writer_child(b, 1));
+    let mut a = a.unwrap();
+    let f = scratch_file("fd13big");
+    // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor (>= 300) that we then own.
+    let high = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 300) };
+    assert!(high >= 300, "{}", std::io::Error::last_os_error());
+    // SAFETY: `high` is a fresh descriptor owned by nobody else.
+    let high = unsafe { OwnedFd::from_raw_fd(high) };
+    // SAFETY: `high` is open for the duration of the call.
+    a.send_fd(unsafe { BorrowedFd::borrow_raw(high.as_raw_fd()) }).unwrap();
+    assert_eq!(wait_child(pid), Ended::Code(0));
+    let mut f = std::fs::File::from(high);
+    assert_eq!(contents(&mut f), "foo");
+}
+
+#[test]
+fn pipe_13_plain_data_is_not_an_fd_and_nothing_is_lost() {
+    use std::os::fd::AsFd;
+    let (mut a, mut b) = Pipe::builder().fd_passing(true).duplex().unwrap();
+    a.send_bytes(b"plain").unwrap();
+    let f = scratch_file("fd13mix");
+    a.send_fd(f.as_fd()).unwrap();
+    a.send(&7u32).unwrap();
+    // Data first: recv_fd refuses it and leaves it.
+    assert!(matches!(b.recv_fd(), Err(RecvError::NotAnFd)));
+    assert_eq!(b.recv_bytes().unwrap(), b"plain");
+    // A descriptor next: recv* refuse it and leave it.
+    assert!(b.poll().unwrap());
+    assert!(matches!(b.recv_bytes(), Err(RecvError::FdPending)));
+    assert!(matches!(b.recv::<u32>(), Err(RecvError::FdPending)));
+    let mut buf = [0u8; 8];
+    assert!(matches!(b.recv_bytes_into(&mut buf, 0), Err(RecvError::FdPending)));
+    let _fd = b.recv_fd().unwrap();
+    assert_eq!(b.recv::<u32>().unwrap(), 7);
+    assert!(matches!(b.recv_fd_timeout(Duration::from_millis(10)), Err(RecvError::Timeout)));
+}
+
+#[test]
+fn pipe_13_fd_passing_is_opt_in_and_checks_directions() {
+    use std::os::fd::AsFd;
+    let f = scratch_file("fd13off");
+    let (mut a, mut b) = Pipe::duplex().unwrap();
+    assert!(matches!(a.send_fd(f.as_fd()), Err(SendError::FdPassingDisabled)));
+    assert!(matches!(b.recv_fd(), Err(RecvError::FdPassingDisabled)));
+    let (mut r, mut w) = Pipe::builder().fd_passing(true).one_way().unwrap();
+    assert!(matches!(r.send_fd(f.as_fd()), Err(SendError::NotWritable)));
+    assert!(matches!(w.recv_fd(), Err(RecvError::NotReadable)));
+    w.send_fd(f.as_fd()).unwrap();
+    assert!(r.recv_fd().is_ok());
+    w.close();
+    assert!(matches!(w.send_fd(f.as_fd()), Err(SendError::HandleClosed)));
+    assert!(matches!(r.recv_fd(), Err(RecvError::Eof)));
+    drop(r);
+    let (r, mut w) = Pipe::builder().fd_passing(true).one_way().unwrap();
+    drop(r);
+    assert!(matches!(w.send_fd(f.as_fd()), Err(SendError::Closed)));
+}
+
+#[test]
+fn pipe_13_sender_killed_gives_eof_not_a_hang() {
+    use std::os::fd::AsFd;
+    let _g = fork_lock();
+    let _w = Watchdog::new("pipe_13_kill", LIMIT);
+    let mut rng = Rng::new("pipe_13_kill");
+    for _ in 0..5 {
+        let (r, w) = Pipe::builder().fd_passing(true).one_way().unwrap();
+        let mut r = Some(r);
+        let pid = child_with(w, &mut r, |mut w| {
+            let f = scratch_file("fd13kill");
+            // Bounded: descriptors in flight count against the sender's open-file limit.
+            for _ in 0..200 {
+                if w.send_fd(f.as_fd()).is_err() {
+                    return 1;
+                }
+            }
+            loop {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        let mut r = r.unwrap();
+        std::thread::sleep(Duration::from_micros(rng.range(0, 3000)));
+        sigkill(pid);
+        assert_eq!(wait_child(pid), Ended::Signal(libc::SIGKILL));
+        // Every marker that made it has its descriptor; then end of file.
+        let mut got = 0;
+        loop {
+            match r.recv_fd() {
+                Ok(_) => got += 1,
+                Err(RecvError::Eof) => break,
+                Err(e) => panic!("after {got} descriptors: {e:?}"),
+            }
+        }
+    }
+}

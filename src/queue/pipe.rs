@@ -41,7 +41,7 @@
 //! to a child must therefore drop its own copy for the child's exit to be seen as end of file.
 
 use super::ring::{Consumer, Producer, Pushed, Record, Ring, RingCtl, RingError};
-use super::ring::{KIND_FIRST, KIND_FULL, KIND_LAST, KIND_MORE};
+use super::ring::{KIND_FD, KIND_FIRST, KIND_FULL, KIND_LAST, KIND_MORE};
 use crate::loom::atomic::Ordering;
 use crate::loom::hint::spin_loop;
 use crate::shm::{Segment, ShmError};
@@ -151,6 +151,10 @@ pub enum SendError {
     Full,
     /// The shared ring broke its invariants (corrupt or malicious peer).
     Corrupt(&'static str),
+    /// `send_fd` on a pipe built without [`PipeBuilder::fd_passing`].
+    FdPassingDisabled,
+    /// The descriptor could not be sent (`sendmsg` failed, e.g. `EBADF`); nothing was sent.
+    Fd(std::io::Error),
     /// The value could not be serialised.
     #[cfg(feature = "serde")]
     Encode(postcard::Error),
@@ -169,6 +173,8 @@ impl fmt::Display for SendError {
             SendError::Timeout => write!(f, "send timed out"),
             SendError::Full => write!(f, "pipe is full"),
             SendError::Corrupt(w) => write!(f, "corrupt pipe: {w}"),
+            SendError::FdPassingDisabled => write!(f, "this pipe was built without fd_passing(true)"),
+            SendError::Fd(e) => write!(f, "cannot send the descriptor: {e}"),
             #[cfg(feature = "serde")]
             SendError::Encode(e) => write!(f, "cannot encode message: {e}"),
         }
@@ -209,6 +215,13 @@ pub enum RecvError {
     BufferTooShort(Vec<u8>),
     /// The shared ring broke its invariants (corrupt or malicious peer).
     Corrupt(&'static str),
+    /// `recv_fd` found a data message next (it stays there for `recv*`; Python's
+    /// `recv_handle` raises `RuntimeError` here).
+    NotAnFd,
+    /// `recv*` found a descriptor next (it stays there for [`Connection::recv_fd`]).
+    FdPending,
+    /// `recv_fd` on a pipe built without [`PipeBuilder::fd_passing`].
+    FdPassingDisabled,
     /// The bytes are not a valid encoding of the requested type.
     #[cfg(feature = "serde")]
     Decode(postcard::Error),
@@ -225,6 +238,9 @@ impl fmt::Display for RecvError {
             RecvError::TooLong { len, max } => write!(f, "bad message length: {len} > {max}"),
             RecvError::BufferTooShort(m) => write!(f, "buffer too short for a message of {} bytes", m.len()),
             RecvError::Corrupt(w) => write!(f, "corrupt pipe: {w}"),
+            RecvError::NotAnFd => write!(f, "the next message is data, not a file descriptor"),
+            RecvError::FdPending => write!(f, "the next message is a file descriptor: use recv_fd"),
+            RecvError::FdPassingDisabled => write!(f, "this pipe was built without fd_passing(true)"),
             #[cfg(feature = "serde")]
             RecvError::Decode(e) => write!(f, "cannot decode message: {e}"),
         }
@@ -258,11 +274,12 @@ pub struct PipeBuilder {
     capacity: usize,
     max_message: usize,
     wait: WaitStrategy,
+    fd_passing: bool,
 }
 
 impl Default for PipeBuilder {
     fn default() -> PipeBuilder {
-        PipeBuilder { capacity: 1 << 18, max_message: 1 << 30, wait: WaitStrategy::default() }
+        PipeBuilder { capacity: 1 << 18, max_message: 1 << 30, wait: WaitStrategy::default(), fd_passing: false }
     }
 }
 
@@ -291,6 +308,24 @@ impl PipeBuilder {
     /// ```
     pub fn max_message(mut self, bytes: usize) -> PipeBuilder {
         self.max_message = bytes;
+        self
+    }
+
+    /// Lets the ends pass file descriptors ([`Connection::send_fd`] / [`Connection::recv_fd`],
+    /// Python's `reduction.send_handle` / `recv_handle`; PIPE-13). Off by default: it costs a
+    /// Unix socket pair (two descriptors) per pipe, which most pipes never use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut a, mut b) = multiproc::Pipe::builder().fd_passing(true).duplex()?;
+    /// let file = std::fs::File::open("/dev/null")?;
+    /// a.send_fd(std::os::fd::AsFd::as_fd(&file))?;
+    /// let _same_file: std::os::fd::OwnedFd = b.recv_fd()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fd_passing(mut self, on: bool) -> PipeBuilder {
+        self.fd_passing = on;
         self
     }
 
@@ -325,8 +360,9 @@ impl PipeBuilder {
         let r2 = r2.expect("two rings");
         let (l1r, l1w) = pipe_cloexec().map_err(PipeError::Os)?;
         let (l2r, l2w) = pipe_cloexec().map_err(PipeError::Os)?;
-        let a = self.conn(seg.clone(), Some((r1, l1w)), Some((r2, l2r)));
-        let b = self.conn(seg, Some((r2, l2w)), Some((r1, l1r)));
+        let (sa, sb) = self.sockets()?;
+        let a = self.conn(seg.clone(), Some((r1, l1w)), Some((r2, l2r)), sa);
+        let b = self.conn(seg, Some((r2, l2w)), Some((r1, l1r)), sb);
         Ok((a, b))
     }
 
@@ -346,9 +382,19 @@ impl PipeBuilder {
     pub fn one_way(self) -> Result<(Connection, Connection), PipeError> {
         let (seg, r1, _) = self.segment(1)?;
         let (lr, lw) = pipe_cloexec().map_err(PipeError::Os)?;
-        let reader = self.conn(seg.clone(), None, Some((r1, lr)));
-        let writer = self.conn(seg, Some((r1, lw)), None);
+        let (sr, sw) = self.sockets()?;
+        let reader = self.conn(seg.clone(), None, Some((r1, lr)), sr);
+        let writer = self.conn(seg, Some((r1, lw)), None, sw);
         Ok((reader, writer))
+    }
+
+    /// The descriptor-passing socket pair, if enabled.
+    fn sockets(&self) -> Result<(Option<OwnedFd>, Option<OwnedFd>), PipeError> {
+        if !self.fd_passing {
+            return Ok((None, None));
+        }
+        let (a, b) = crate::sys::fdpass::socketpair_seqpacket().map_err(PipeError::Os)?;
+        Ok((Some(a), Some(b)))
     }
 
     fn segment(&self, rings: usize) -> Result<(Segment, Ring, Option<Ring>), PipeError> {
@@ -371,8 +417,15 @@ impl PipeBuilder {
         Ok((seg, r1, r2))
     }
 
-    fn conn(&self, seg: Segment, tx: Option<(Ring, OwnedFd)>, rx: Option<(Ring, OwnedFd)>) -> Connection {
+    fn conn(
+        &self,
+        seg: Segment,
+        tx: Option<(Ring, OwnedFd)>,
+        rx: Option<(Ring, OwnedFd)>,
+        fd_sock: Option<OwnedFd>,
+    ) -> Connection {
         Connection {
+            fd_sock,
             _seg: seg,
             tx: tx.map(|(r, fd)| Tx { prod: Producer::new(r), live: fd, gone: Cell::new(false), seen: Cell::new(0) }),
             rx: rx.map(|(r, fd)| Rx {
@@ -514,6 +567,8 @@ enum Msg {
     Inline(Record),
     /// A reassembled message.
     Whole(Vec<u8>),
+    /// A descriptor marker, not released: it stays for `recv_fd`.
+    Fd,
 }
 
 /// One end of a [`Pipe`] (Python's `Connection`).
@@ -533,6 +588,8 @@ enum Msg {
 /// ```
 #[derive(Debug)]
 pub struct Connection {
+    /// The socket descriptors travel over (`PipeBuilder::fd_passing`).
+    fd_sock: Option<OwnedFd>,
     _seg: Segment,
     tx: Option<Tx>,
     rx: Option<Rx>,
@@ -653,6 +710,7 @@ impl Connection {
             ring.reader_closes().fetch_add(1, Ordering::Relaxed);
             ring.wake_all();
         }
+        self.fd_sock = None;
         self.asm = None;
     }
 
@@ -785,6 +843,109 @@ impl Connection {
         self.send_bytes(&buf[offset..offset + size])
     }
 
+    // ---------------------------------------------------------- descriptors
+
+    /// Sends a file descriptor (Python's `reduction.send_handle`; PIPE-13): the receiver's
+    /// [`recv_fd`](Self::recv_fd) gets its own descriptor for the same open file, in order
+    /// with the messages sent before and after. `fd` stays open here.
+    ///
+    /// The descriptor travels over the pipe's socket (`SCM_RIGHTS`), then a marker record
+    /// takes its place in the ring; a sender killed between the two leaves only an unused
+    /// descriptor in the socket (closed with it), never a marker without a descriptor.
+    ///
+    /// # Errors
+    /// [`SendError::FdPassingDisabled`] unless built with [`PipeBuilder::fd_passing`];
+    /// `NotWritable`, `HandleClosed`, `Closed` (the reader is gone), [`SendError::Fd`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{Read, Seek, Write};
+    /// use std::os::fd::AsFd;
+    ///
+    /// let (mut a, mut b) = multiproc::Pipe::builder().fd_passing(true).duplex()?;
+    /// let mut file = tempfile_like()?;
+    /// a.send_fd(file.as_fd())?;
+    /// let mut theirs = std::fs::File::from(b.recv_fd()?);
+    /// theirs.write_all(b"foo")?;
+    /// file.rewind()?;
+    /// let mut s = String::new();
+    /// file.read_to_string(&mut s)?;
+    /// assert_eq!(s, "foo");
+    /// # fn tempfile_like() -> std::io::Result<std::fs::File> {
+    /// #     let p = std::env::temp_dir().join(format!("multiproc-doc-{}", std::process::id()));
+    /// #     let f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&p)?;
+    /// #     std::fs::remove_file(&p)?;
+    /// #     Ok(f)
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[doc(alias = "send_handle")]
+    pub fn send_fd(&mut self, fd: BorrowedFd<'_>) -> Result<(), SendError> {
+        if self.closed {
+            return Err(SendError::HandleClosed);
+        }
+        let wait = self.wait;
+        let Some(tx) = self.tx.as_mut() else { return Err(SendError::NotWritable) };
+        let Some(sock) = self.fd_sock.as_ref() else { return Err(SendError::FdPassingDisabled) };
+        if tx.reader_gone() {
+            return Err(SendError::Closed);
+        }
+        crate::sys::fdpass::send_fd(sock.as_fd(), fd).map_err(|e| match e.raw_os_error() {
+            Some(libc::EPIPE | libc::ECONNRESET) => SendError::Closed,
+            _ => SendError::Fd(e),
+        })?;
+        push_wait(tx, wait, KIND_FD, None, &[], None)
+    }
+
+    /// Receives a file descriptor sent with [`send_fd`](Self::send_fd) (Python's
+    /// `reduction.recv_handle`), blocking until the next message arrives. The descriptor is
+    /// close-on-exec.
+    ///
+    /// # Errors
+    /// [`RecvError::NotAnFd`] if the next message is data (it is left for `recv*`, where
+    /// Python's `recv_handle` raises and loses it); [`RecvError::FdPassingDisabled`]; `Eof`,
+    /// `NotReadable`, `HandleClosed`; `Corrupt` if a marker arrives without its descriptor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut a, mut b) = multiproc::Pipe::builder().fd_passing(true).duplex()?;
+    /// a.send_bytes(b"data")?;
+    /// assert!(matches!(b.recv_fd(), Err(multiproc::RecvError::NotAnFd)));
+    /// assert_eq!(b.recv_bytes()?, b"data"); // nothing was lost
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[doc(alias = "recv_handle")]
+    pub fn recv_fd(&mut self) -> Result<OwnedFd, RecvError> {
+        self.recv_fd_until(None)
+    }
+
+    /// [`recv_fd`](Self::recv_fd), waiting at most `timeout` (`RecvError::Timeout`).
+    pub fn recv_fd_timeout(&mut self, timeout: Duration) -> Result<OwnedFd, RecvError> {
+        self.recv_fd_until(Some(Deadline::after(timeout).unwrap_or_else(Deadline::now)))
+    }
+
+    fn recv_fd_until(&mut self, deadline: Option<Deadline>) -> Result<OwnedFd, RecvError> {
+        self.rx()?;
+        if self.fd_sock.is_none() {
+            return Err(RecvError::FdPassingDisabled);
+        }
+        let rec = self.next_record(deadline)?;
+        if rec.kind != KIND_FD {
+            return Err(RecvError::NotAnFd);
+        }
+        self.asm = None;
+        let rx = self.rx.as_mut().expect("checked by next_record");
+        rx.cons.release(&rec);
+        let sock = self.fd_sock.as_ref().expect("checked above");
+        match crate::sys::fdpass::try_recv_fd(sock.as_fd()) {
+            Ok(Some(fd)) => Ok(fd),
+            Ok(None) => Err(RecvError::Corrupt("descriptor marker without a descriptor")),
+            Err(_) => Err(RecvError::Corrupt("descriptor message without exactly one descriptor")),
+        }
+    }
+
     // ---------------------------------------------------------------- receiving
 
     fn rx(&mut self) -> Result<&mut Rx, RecvError> {
@@ -846,6 +1007,10 @@ impl Connection {
             let max = self.max;
             let rx = self.rx.as_mut().expect("checked by next_record");
             match rec.kind {
+                KIND_FD => {
+                    self.asm = None; // as for KIND_FULL
+                    return Ok(Msg::Fd);
+                }
                 KIND_FULL => {
                     self.asm = None; // a partial message from a writer that died: drop it
                     if rec.len > limit {
@@ -901,6 +1066,7 @@ impl Connection {
 
     fn recv_vec(&mut self, deadline: Option<Deadline>, limit: usize) -> Result<Vec<u8>, RecvError> {
         match self.next_message(deadline, limit)? {
+            Msg::Fd => Err(RecvError::FdPending),
             Msg::Whole(v) => Ok(v),
             Msg::Inline(rec) => {
                 let rx = self.rx.as_mut().expect("checked");
@@ -1051,6 +1217,7 @@ impl Connection {
     ) -> Result<usize, RecvError> {
         let room = buf.len().saturating_sub(offset);
         match self.next_message(deadline, usize::MAX)? {
+            Msg::Fd => Err(RecvError::FdPending),
             Msg::Inline(rec) => {
                 let rx = self.rx.as_mut().expect("checked");
                 if rec.len > room || offset > buf.len() {

@@ -54,6 +54,9 @@ pub(crate) const KIND_MORE: u32 = 3;
 pub(crate) const KIND_LAST: u32 = 4;
 /// Skip to offset 0.
 const KIND_WRAP: u32 = 5;
+/// A descriptor-passing marker (no payload): the descriptor itself travels over the pipe's
+/// socket (`Connection::send_fd`).
+pub(crate) const KIND_FD: u32 = 6;
 const HDR: u64 = 8;
 
 /// A ring operation failed.
@@ -388,7 +391,7 @@ impl Consumer {
                 self.store_head(head);
                 continue;
             }
-            if !(KIND_FULL..=KIND_LAST).contains(&kind) {
+            if !(KIND_FULL..=KIND_LAST).contains(&kind) && kind != KIND_FD {
                 return Err(RingError::Corrupt("unknown record kind"));
             }
             let rec = HDR + len.next_multiple_of(8);

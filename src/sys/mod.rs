@@ -6,6 +6,7 @@
 //! Errors keep their `errno` (`io::Error::raw_os_error`), so callers can match on it.
 
 pub(crate) mod clock;
+pub(crate) mod fdpass;
 pub(crate) mod futex;
 pub(crate) mod mman;
 pub(crate) mod process;
