@@ -405,12 +405,24 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// Copies from the ring at position `pos` (wrapping) into `buf`.
     fn copy_out(&self, pos: u64, buf: &mut [u8]) {
+        // SAFETY: `buf` is `buf.len()` writable bytes.
+        unsafe { self.copy_out_raw(pos, buf.as_mut_ptr(), buf.len()) }
+    }
+
+    /// Copies `len` bytes from the ring at position `pos` (wrapping) to `dst`.
+    ///
+    /// # Safety
+    /// `dst` is valid for `len` bytes of writes and does not overlap the ring; `len` is at
+    /// most the capacity (callers copy out records that `record_len` checked lie within
+    /// `[head, tail)`).
+    unsafe fn copy_out_raw(&self, pos: u64, dst: *mut u8, len: usize) {
         let start = (pos % self.cap) as usize;
-        let first = buf.len().min(self.cap as usize - start);
-        // SAFETY: as in `copy_in`, reading instead of writing.
+        let first = len.min(self.cap as usize - start);
+        // SAFETY: as in `copy_in`, reading instead of writing: both source ranges lie in the
+        // ring, which `self.state` keeps mapped, and we hold the lock; `dst` per the contract.
         unsafe {
-            std::ptr::copy_nonoverlapping(self.ring.as_ptr().add(start), buf.as_mut_ptr(), first);
-            std::ptr::copy_nonoverlapping(self.ring.as_ptr(), buf.as_mut_ptr().add(first), buf.len() - first);
+            std::ptr::copy_nonoverlapping(self.ring.as_ptr().add(start), dst, first);
+            std::ptr::copy_nonoverlapping(self.ring.as_ptr(), dst.add(first), len - first);
         }
     }
 
@@ -676,9 +688,17 @@ impl Queue<Vec<u8>> {
             if n.checked_add(plen as u64) != Some(len) {
                 return Err(bad());
             }
-            out.resize(n as usize, 0);
-            q.copy_out(pos + plen as u64, out);
-            Ok(n as usize)
+            let n = n as usize;
+            out.reserve_exact(n);
+            // SAFETY: `reserve_exact` made room for `n` bytes after the (cleared) contents;
+            // `n <= len <= capacity` (checked above against the record's length, which
+            // `record_len` checked against the ring), and the copy initializes all of them
+            // before `set_len` exposes them.
+            unsafe {
+                q.copy_out_raw(pos + plen as u64, out.as_mut_ptr(), n);
+                out.set_len(n);
+            }
+            Ok(n)
         })
     }
 }
