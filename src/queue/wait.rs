@@ -12,10 +12,12 @@
 //! 10 ms and re-checks; a dead writer is noticed within about 50 ms (the connections' own
 //! liveness check period).
 //!
-//! With descriptors in the mix (sentinels), or on an older kernel, it checks every object,
-//! then sleeps in `poll(2)` on the descriptors it has (sentinels, and the connections'
-//! liveness descriptors, which wake it at once on a peer's death) for a step that grows from
-//! 50 µs to 2 ms: a message is then noticed within ≈ 2 ms.
+//! With descriptors in the mix (process sentinels), the futex sleep lasts a step that grows
+//! from 50 µs to 2 ms, and the descriptors are checked between steps: a message still wakes
+//! `wait` at once, a sentinel within ≈ 2 ms. With descriptors only, or on an older kernel, it
+//! checks every object, then sleeps in `poll(2)` on the descriptors (sentinels, and the
+//! connections' liveness descriptors, which wake it at once on a peer's death) for the same
+//! growing step: a message is then noticed within ≈ 2 ms.
 
 use super::pipe::Connection;
 use crate::sys::clock::Deadline;
@@ -130,8 +132,10 @@ fn ready_indices(objects: &[&dyn Waitable]) -> Vec<usize> {
     (0..objects.len()).filter(|&i| objects[i].is_ready()).collect()
 }
 
-/// `wait` for objects that all have futex words: one `futex_waitv` sleep over all of them.
-/// `None` if some object has no word or the kernel cannot do it (the caller falls back).
+/// `wait` when at least one object is a connection: one `futex_waitv` sleep over all their
+/// words. Descriptors in the mix (sentinels) are re-checked between sleeps, which then last 50 µs
+/// growing to 2 ms. `None` if some object has neither a word nor a descriptor, none has a word,
+/// or the kernel cannot do it (the caller falls back to its poll loop).
 #[cfg(not(loom))]
 fn wait_on_words(objects: &[&dyn Waitable], deadline: Option<Deadline>) -> Option<Vec<usize>> {
     use crate::sys::futex::{wait_any, WaitAnyError, WAIT_ANY_MAX};
@@ -139,14 +143,23 @@ fn wait_on_words(objects: &[&dyn Waitable], deadline: Option<Deadline>) -> Optio
         return None;
     }
     let mut words = Vec::with_capacity(objects.len());
+    let mut step = Duration::from_micros(50);
     loop {
         let ready = ready_indices(objects);
         if !ready.is_empty() || deadline.is_some_and(|d| d.has_passed()) {
             return Some(ready);
         }
         words.clear();
+        let mut has_fds = false;
         for o in objects {
-            words.push((o.announce_waiter()?.0, 1));
+            match o.announce_waiter() {
+                Some(w) => words.push((w.0, 1)),
+                None if o.wake_fd().is_some() => has_fds = true,
+                None => return None,
+            }
+        }
+        if words.is_empty() {
+            return None;
         }
         // Re-check after raising the flags: a message published before a flag went up did
         // not wake anyone (the Dekker pair of `Consumer::announce_waiter`).
@@ -154,7 +167,17 @@ fn wait_on_words(objects: &[&dyn Waitable], deadline: Option<Deadline>) -> Optio
         if !ready.is_empty() {
             return Some(ready);
         }
-        match wait_any(&words, super::pipe::wait_slice(deadline)) {
+        let until = if has_fds {
+            let d = Deadline::after(step);
+            step = (step * 2).min(Duration::from_millis(2));
+            match (deadline, d) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        } else {
+            super::pipe::wait_slice(deadline)
+        };
+        match wait_any(&words, until) {
             Ok(()) | Err(WaitAnyError::TimedOut) => {}
             Err(WaitAnyError::Unsupported) => return None,
         }
