@@ -45,6 +45,37 @@
 //! index, length and offset read from a segment is checked, and only [`ShmSafe`] types (valid
 //! for every bit pattern) may be stored there.
 //!
+//! ## Messages: pipes and queues
+//!
+//! A [`Pipe`] is two shared-memory rings (one per direction); a [`Queue`] is any number of
+//! producers and consumers over one ring; [`wait`] sleeps until any of several connections has
+//! something. Messages are never torn: a sender killed mid-message sends nothing.
+//!
+//! ```
+//! use multiproc::{Pipe, Process, Queue};
+//! use std::time::Duration;
+//!
+//! let (mut here, there) = Pipe::duplex()?;
+//! let jobs: Queue<Vec<u8>> = Queue::new()?;
+//! let child = Process::new({
+//!     let jobs = jobs.clone();
+//!     let mut there = there;
+//!     move || -> Result<(), Box<dyn std::error::Error>> {
+//!         let n: u32 = there.recv()?;          // any serde type
+//!         jobs.put_bytes(&vec![7; n as usize])?; // bytes skip serde entirely
+//!         Ok(())
+//!     }
+//! });
+//! child.start()?;
+//! here.send(&3u32)?;
+//! assert_eq!(jobs.get_timeout(Duration::from_secs(10))?, [7, 7, 7]);
+//! child.join()?.exit_ok()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! With [`PipeBuilder::fd_passing`], a connection also carries file descriptors
+//! ([`Connection::send_fd`], Python's `send_handle`).
+//!
 //! ## Layers
 //!
 //! `sys` (every system call) and `loom` (the atomics/futex shim) → [`shm`] (segments) →
