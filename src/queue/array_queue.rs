@@ -312,8 +312,9 @@ unsafe impl<T: ShmSafe> Sync for Slot<T> {}
 unsafe impl<T: ShmSafe> Send for Slot<T> {}
 
 /// A bounded lock-free MPMC queue of plain-data items in shared memory, shared with children
-/// forked after its creation. See the [module docs](self) for the algorithm and for what
-/// happens when a producer or consumer dies mid-operation.
+/// forked after its creation (Vyukov's sequence-stamped slots). A producer or consumer that
+/// dies between claiming and finishing a slot is detected after [`STUCK_AFTER`] and skipped or
+/// freed, so the queue never wedges; details in the repository's `docs/FAILURE.md`.
 ///
 /// # Examples
 ///

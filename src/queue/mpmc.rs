@@ -205,8 +205,10 @@ impl<T: Serialize + DeserializeOwned> QueueBuilder<T> {
 }
 
 /// A multi-producer, multi-consumer queue between processes (Python's
-/// `multiprocessing.Queue`). See the [module docs](self) for how it is built and what happens
-/// when a participant dies.
+/// `multiprocessing.Queue`): a byte ring in shared memory guarded by a robust mutex. A
+/// process killed inside `put` leaves nothing visible; one killed inside `get` after taking an
+/// item takes that item with it; nobody is wedged (the next locker repairs the ring). Details
+/// in the repository's `docs/FAILURE.md`.
 ///
 /// # Examples
 ///

@@ -91,7 +91,8 @@ impl From<ShmError> for SemaphoreError {
 
 use crate::sys::process::{is_alive as alive, self_identity as me};
 
-/// A counting semaphore in shared memory. See the [module docs](self) for dead holders.
+/// A counting semaphore in shared memory. Permits taken through a guard by a process that
+/// then dies are given back (SEM-B1; see the repository's `docs/FAILURE.md`).
 ///
 /// `acquire` and `release` cost one atomic operation and no system call when no process waits.
 ///
