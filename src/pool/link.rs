@@ -70,6 +70,10 @@ impl Doorbell {
 
 /// Indices (the `usize` of each pair) of the links with something to read or a hang-up,
 /// waiting up to `timeout` or until `bell` rings. Only the manager thread reads from links.
+///
+/// One `futex_waitv` covers at most 128 words, so a pool of more than 127 workers falls back
+/// to `wait`'s stepped poll loop (results noticed within ≈ 2 ms). A single doorbell word that
+/// every worker bumps after sending would lift that limit.
 pub(crate) fn wait_readable(links: &[(usize, std::sync::Arc<Link>)], bell: &Doorbell, timeout: Duration) -> Vec<usize> {
     let mut guards: Vec<MutexGuard<'_, Connection>> = links.iter().map(|(_, l)| lock(&l.rx)).collect();
     guards.push(lock(&bell.rx));
