@@ -71,6 +71,11 @@ pub(crate) fn wait_slice(deadline: Option<Deadline>) -> Option<Deadline> {
 const ADAPTIVE_SPINS: u32 = 500;
 /// While spinning, the peer-death check (a clock read) runs once every this many iterations.
 const CHECK_EVERY: u32 = 64;
+/// After this many consecutive `recv` spin phases that ended in parking anyway, `Adaptive`
+/// parks at once (spinning is pure loss when the writer cannot run meanwhile, e.g. when both
+/// processes share one CPU); it tries spinning again every [`SPIN_PROBE_EVERY`]-th wait.
+const SPIN_FAILS_TO_STOP: u8 = 4;
+const SPIN_PROBE_EVERY: u32 = 16;
 
 /// How an endpoint waits for its peer.
 ///
@@ -439,6 +444,8 @@ impl PipeBuilder {
             max: self.max_message,
             closed: false,
             asm: None,
+            spin_fails: 0,
+            waits: 0,
         }
     }
 }
@@ -597,6 +604,10 @@ pub struct Connection {
     max: usize,
     closed: bool,
     asm: Option<Assembly>,
+    /// Consecutive `recv` spin phases that ended in parking (`Adaptive`).
+    spin_fails: u8,
+    /// `recv` waits so far (wrapping), for re-probing spinning.
+    waits: u32,
 }
 
 fn deadline_at(t: Instant) -> Option<Deadline> {
@@ -958,40 +969,69 @@ impl Connection {
     /// Waits for the next record (not released).
     fn next_record(&mut self, deadline: Option<Deadline>) -> Result<Record, RecvError> {
         let wait = self.wait;
-        let rx = self.rx()?;
+        // How long `Adaptive` spins this time: not at all after a run of spin phases that all
+        // ended in parking (see SPIN_FAILS_TO_STOP), except for an occasional probe.
+        let budget = if self.spin_fails >= SPIN_FAILS_TO_STOP && self.waits % SPIN_PROBE_EVERY != 0 {
+            0
+        } else {
+            ADAPTIVE_SPINS
+        };
+        let rx = self.rx.as_mut().filter(|_| !self.closed);
+        let Some(rx) = rx else {
+            return Err(if self.closed { RecvError::HandleClosed } else { RecvError::NotReadable });
+        };
         let mut spins = 0u32;
-        loop {
-            if let Some(rec) = rx.cons.peek()? {
-                return Ok(rec);
+        let mut parked = false;
+        let mut waited = false;
+        let r = loop {
+            match rx.cons.peek() {
+                Ok(Some(rec)) => break Ok(rec),
+                Ok(None) => {}
+                Err(e) => break Err(e.into()),
             }
+            waited = true;
             // Every iteration once parking, every CHECK_EVERY-th while spinning.
-            let check = spins % CHECK_EVERY == 0 || (spins >= ADAPTIVE_SPINS && wait == WaitStrategy::Adaptive);
+            let check = spins % CHECK_EVERY == 0 || (spins >= budget && wait == WaitStrategy::Adaptive);
             if check && rx.writer_gone(false) {
                 // The writer's last publish happened before its descriptors closed: re-check.
-                return rx.cons.peek()?.ok_or(RecvError::Eof);
+                break rx.cons.peek().map_err(RecvError::from).and_then(|r| r.ok_or(RecvError::Eof));
             }
             if check && deadline.is_some_and(|d| d.has_passed()) {
-                return Err(RecvError::Timeout);
+                break Err(RecvError::Timeout);
             }
             let park = match wait {
                 WaitStrategy::Park => true,
                 WaitStrategy::Spin => false,
-                WaitStrategy::Adaptive => spins >= ADAPTIVE_SPINS,
+                WaitStrategy::Adaptive => spins >= budget,
             };
             if !park {
                 spins = spins.wrapping_add(1);
                 spin_loop();
                 continue;
             }
-            if rx.cons.prepare_sleep()? {
-                let slice = Deadline::after(SLICE);
-                let d = match (deadline, slice) {
-                    (Some(a), Some(b)) => Some(if a.remaining() < b.remaining() { a } else { b }),
-                    (a, b) => a.or(b),
-                };
-                rx.cons.sleep(d);
+            parked = true;
+            match rx.cons.prepare_sleep() {
+                Ok(true) => {
+                    let slice = Deadline::after(SLICE);
+                    let d = match (deadline, slice) {
+                        (Some(a), Some(b)) => Some(if a.remaining() < b.remaining() { a } else { b }),
+                        (a, b) => a.or(b),
+                    };
+                    rx.cons.sleep(d);
+                }
+                Ok(false) => {}
+                Err(e) => break Err(e.into()),
+            }
+        };
+        if waited && wait == WaitStrategy::Adaptive {
+            self.waits = self.waits.wrapping_add(1);
+            if !parked {
+                self.spin_fails = 0;
+            } else if budget > 0 {
+                self.spin_fails = self.spin_fails.saturating_add(1);
             }
         }
+        r
     }
 
     /// The next whole message, honouring `limit` (longer ones are dropped with `TooLong`).
