@@ -620,3 +620,17 @@ fn pool_4_a_panicking_callback_does_not_wedge_the_pool() {
     pool.close();
     pool.join();
 }
+
+/// A pool larger than one `futex_waitv` (128 words) still works: the manager sleeps on one
+/// shared doorbell word that every worker notifies, whatever their number.
+#[test]
+fn pool_many_workers_beyond_one_futex_waitv() {
+    let _f = fork_lock();
+    let _w = wd("pool_many_workers");
+    let pool = Pool::new(130).unwrap();
+    assert_eq!(pool.worker_pids().len(), 130);
+    let v: Vec<i64> = (0..2000).collect();
+    assert_eq!(pool.map_chunked(sqr, v.clone(), 1).unwrap(), v.iter().map(|x| x * x).collect::<Vec<_>>());
+    pool.close();
+    pool.join();
+}

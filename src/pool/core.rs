@@ -1036,8 +1036,9 @@ fn spawn_worker(shared: &Shared, i: usize) -> Result<Worker, PoolError> {
     let key = shared.key.clone();
     let claims = shared.claims.clone();
     let max = shared.config.maxtasksperchild;
+    let bell = shared.bell.clone();
     let (proc, link) = link::spawn(shared.config.pipe_capacity, move |link| {
-        super::worker::worker_main(&link, &key, &claims, i, init.as_deref(), max)
+        super::worker::worker_main(&link, &key, &claims, i, init.as_deref(), max, &bell)
     })?;
     Ok(Worker { proc, link: Arc::new(link), outstanding: VecDeque::new(), ready: false, done: 0 })
 }

@@ -3,9 +3,9 @@
 //! Each worker gets two one-way shared-memory pipes ([`Pipe`](crate::Pipe): tasks down,
 //! results up), whose messages are length-delimited and never torn: a message cut short by a
 //! death is discarded, never delivered. When a worker dies, its end of the "up" pipe reports
-//! end of file after the last complete message (the pipe's liveness check). The manager thread
-//! sleeps in [`wait`](crate::wait) on every worker's "up" pipe and on a doorbell pipe at once
-//! (one `futex_waitv`), so a result wakes it as soon as it is written.
+//! end of file after the last complete message (the pipe's liveness check). Workers notify a
+//! shared [`Doorbell`] word after each message, and the manager thread sleeps on that one word,
+//! so a result wakes it as soon as it is written, however many workers there are.
 
 use super::PoolError;
 use crate::queue::{Connection, Pipe, RecvError, Waitable};
@@ -49,42 +49,26 @@ impl Link {
     }
 }
 
-/// Wakes the manager thread out of [`wait_readable`] (on close, terminate, new work).
-#[derive(Debug)]
-pub(crate) struct Doorbell {
-    tx: Mutex<Connection>,
-    rx: Mutex<Connection>,
-}
+/// Wakes the manager thread out of [`wait_readable`]: workers [`notify`](Doorbell::notify)
+/// it after each message they send; the pool's handle [`ring`](Doorbell::ring)s it on close,
+/// terminate and new work. One shared word, so the manager sleeps in one futex wait however
+/// many workers there are (a `wait` over every worker's pipe stops at 128 words).
+pub(crate) type Doorbell = crate::queue::SharedBell;
 
-impl Doorbell {
-    pub(crate) fn new() -> Result<Doorbell, crate::PipeError> {
-        let (rx, tx) = Pipe::builder().capacity(1 << 12).one_way()?;
-        Ok(Doorbell { tx: Mutex::new(tx), rx: Mutex::new(rx) })
-    }
-
-    /// Rings; a full ring means it is already ringing.
-    pub(crate) fn ring(&self) {
-        let _ = lock(&self.tx).try_send_bytes(&[]);
-    }
-}
-
-/// Indices (the `usize` of each pair) of the links with something to read or a hang-up,
-/// waiting up to `timeout` or until `bell` rings. Only the manager thread reads from links.
-///
-/// One `futex_waitv` covers at most 128 words, so a pool of more than 127 workers falls back
-/// to `wait`'s stepped poll loop (results noticed within ≈ 2 ms). A single doorbell word that
-/// every worker bumps after sending would lift that limit.
+/// Indices (the `usize` of each pair) of the links with something to read or whose worker is
+/// gone, waiting up to `timeout` or until `bell` rings or is notified. Only the manager thread
+/// reads from links.
 pub(crate) fn wait_readable(links: &[(usize, std::sync::Arc<Link>)], bell: &Doorbell, timeout: Duration) -> Vec<usize> {
-    let mut guards: Vec<MutexGuard<'_, Connection>> = links.iter().map(|(_, l)| lock(&l.rx)).collect();
-    guards.push(lock(&bell.rx));
-    let objects: Vec<&dyn Waitable> = guards.iter().map(|g| &**g as &dyn Waitable).collect();
-    let ready: Vec<usize> =
-        crate::queue::wait(&objects, Some(timeout)).into_iter().filter_map(|k| links.get(k).map(|l| l.0)).collect();
-    drop(objects);
-    if let Some(bell_rx) = guards.last_mut() {
-        while bell_rx.try_recv_bytes().is_ok() {}
+    let ready = || -> Vec<usize> { links.iter().filter(|(_, l)| lock(&l.rx).is_ready()).map(|(i, _)| *i).collect() };
+    let now = ready();
+    if !now.is_empty() || bell.take_rung() {
+        return now;
     }
-    ready
+    let woke = bell.wait_for(crate::sys::clock::Deadline::after(timeout), || {
+        let r = ready();
+        (!r.is_empty() || bell.take_rung()).then_some(r)
+    });
+    woke.unwrap_or_else(ready)
 }
 
 /// How a worker process ended.

@@ -1,6 +1,6 @@
 //! The loop a pool worker process runs.
 
-use super::link::Link;
+use super::link::{Doorbell, Link};
 use super::wire::{FromWorker, TaskFailure, ToWorker};
 use super::RemoteError;
 use crate::process::call::{CallFailure, CallKey};
@@ -23,11 +23,15 @@ fn panic_error(payload: Box<dyn std::any::Any + Send>) -> RemoteError {
     RemoteError { kind: "panic".into(), message, location: PANIC_AT.with(|p| p.borrow_mut().take()) }
 }
 
-fn send(link: &Link, msg: &FromWorker) -> bool {
-    match postcard::to_allocvec(msg) {
+fn send(link: &Link, bell: &Doorbell, msg: &FromWorker) -> bool {
+    let sent = match postcard::to_allocvec(msg) {
         Ok(b) => link.send(&b).is_ok(),
         Err(_) => false,
-    }
+    };
+    // After the message is in the ring: the manager's re-check after raising its flag sees
+    // it, or we see the flag and wake it (queue::doorbell's Dekker pair).
+    bell.notify();
+    sent
 }
 
 /// Runs in the forked worker; returns its exit code.
@@ -38,6 +42,7 @@ pub(crate) fn worker_main(
     slot: usize,
     init: Option<&(dyn Fn() -> Result<(), String> + Send + Sync)>,
     maxtasks: Option<usize>,
+    bell: &Doorbell,
 ) -> i32 {
     // Record panic locations for the parent instead of printing them: the parent reports them.
     panic::set_hook(Box::new(|info| {
@@ -51,11 +56,11 @@ pub(crate) fn worker_main(
             Err(p) => Some(panic_error(p)),
         };
         if let Some(e) = failure {
-            send(link, &FromWorker::InitFailed(e));
+            send(link, bell, &FromWorker::InitFailed(e));
             return 1;
         }
     }
-    if !send(link, &FromWorker::Ready) {
+    if !send(link, bell, &FromWorker::Ready) {
         return 1;
     }
     let mut done = 0usize;
@@ -82,7 +87,7 @@ pub(crate) fn worker_main(
             Ok(Err(bad)) => Err(TaskFailure::Serialization(bad.to_string())),
             Err(p) => Err(TaskFailure::Remote(panic_error(p))),
         };
-        if !send(link, &FromWorker::Done { seq, outcome: outcome.into() }) {
+        if !send(link, bell, &FromWorker::Done { seq, outcome: outcome.into() }) {
             return 0;
         }
         done += 1;

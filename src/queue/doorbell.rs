@@ -13,7 +13,7 @@
 
 use crate::loom::atomic::{
     fence, AtomicU32,
-    Ordering::{Relaxed, Release, SeqCst},
+    Ordering::{Acquire, Relaxed, Release, SeqCst},
 };
 use crate::loom::futex;
 use crate::sys::clock::Deadline;
@@ -62,4 +62,59 @@ pub(crate) fn wait_for<R>(
     }
     let _ = futex::wait(word, seen, until);
     None
+}
+
+/// The word of a [`SharedBell`].
+#[repr(C)]
+#[derive(Debug)]
+struct BellWord {
+    /// The sequence word waiters sleep on (see the module docs).
+    seq: AtomicU32,
+    /// Set by [`SharedBell::ring`] for events that leave no other trace; taken by the waiter.
+    rung: AtomicU32,
+}
+
+// SAFETY: two atomics, all-zero is "never rung, nobody asleep"; any value a peer leaves is a
+// valid sequence or flag (the waiter only compares and swaps them).
+unsafe impl crate::shm::ShmObject for BellWord {}
+
+/// A wake-up word in its own anonymous segment, shared with the children forked after its
+/// creation: any number of processes [`notify`](Self::notify) it after publishing something
+/// (a message into a ring of theirs); one waiter sleeps on it until something happened. One
+/// word for any number of publishers, where `futex_waitv` stops at 128 words.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedBell {
+    word: crate::shm::ShmRef<BellWord>,
+}
+
+impl SharedBell {
+    /// A new bell.
+    pub(crate) fn new() -> Result<SharedBell, crate::shm::ShmError> {
+        let seg = crate::shm::Segment::anonymous(4096)?;
+        Ok(SharedBell { word: seg.alloc_object()? })
+    }
+
+    /// Wakes the waiter if it sleeps; call after publishing what its `ready` check looks at.
+    pub(crate) fn notify(&self) {
+        wake_if_sleepers(&self.word.seq);
+    }
+
+    /// Sets the rung flag, then [`notify`](Self::notify)s.
+    pub(crate) fn ring(&self) {
+        // Release: whatever the ringer did before is visible to the waiter that takes the flag.
+        self.word.rung.store(1, Release);
+        self.notify();
+    }
+
+    /// Whether the bell was rung since the last call (clears it).
+    pub(crate) fn take_rung(&self) -> bool {
+        // Relaxed load first: no write on the common path; Acquire swap pairs with `ring`.
+        self.word.rung.load(Relaxed) != 0 && self.word.rung.swap(0, Acquire) != 0
+    }
+
+    /// Raises the sleepers flag, re-checks with `ready`, and sleeps until notified or `until`
+    /// (see [`wait_for`]).
+    pub(crate) fn wait_for<R>(&self, until: Option<Deadline>, ready: impl FnMut() -> Option<R>) -> Option<R> {
+        wait_for(&self.word.seq, until, ready)
+    }
 }

@@ -12,6 +12,8 @@ pub use wait::{wait, Waitable};
 // --- queue work (Queue, SimpleQueue, JoinableQueue, ArrayQueue) ---
 mod doorbell;
 #[cfg(feature = "serde")]
+pub(crate) use doorbell::SharedBell;
+#[cfg(feature = "serde")]
 mod mpmc;
 #[cfg(feature = "serde")]
 pub use mpmc::{JoinableQueue, Queue, QueueBuilder, QueueError, SimpleQueue, DEFAULT_CAPACITY};
