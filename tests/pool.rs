@@ -627,6 +627,16 @@ fn pool_4_a_panicking_callback_does_not_wedge_the_pool() {
 fn pool_many_workers_beyond_one_futex_waitv() {
     let _f = fork_lock();
     let _w = wd("pool_many_workers");
+    // Each worker costs the parent four descriptors (two pipes' liveness ends): make sure the
+    // soft limit allows ~520 more, raising it towards the hard limit if needed.
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is a writable rlimit.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    if lim.rlim_cur < 2048 {
+        lim.rlim_cur = lim.rlim_max.min(2048);
+        // SAFETY: `lim` is a valid rlimit; raising the soft limit up to the hard one is allowed.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+    }
     let pool = Pool::new(130).unwrap();
     assert_eq!(pool.worker_pids().len(), 130);
     let v: Vec<i64> = (0..2000).collect();
