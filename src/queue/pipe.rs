@@ -432,7 +432,14 @@ impl PipeBuilder {
         Connection {
             fd_sock,
             _seg: seg,
-            tx: tx.map(|(r, fd)| Tx { prod: Producer::new(r), live: fd, gone: Cell::new(false), seen: Cell::new(0) }),
+            tx: tx.map(|(r, fd)| Tx {
+                prod: Producer::new(r),
+                live: fd,
+                gone: Cell::new(false),
+                seen: Cell::new(0),
+                spin_fails: 0,
+                waits: 0,
+            }),
             rx: rx.map(|(r, fd)| Rx {
                 cons: Consumer::new(r),
                 live: fd,
@@ -517,6 +524,10 @@ struct Tx {
     live: OwnedFd,
     gone: Cell<bool>,
     seen: Cell<u32>,
+    /// Consecutive full-ring spin phases that ended in parking (`Adaptive`; see
+    /// `SPIN_FAILS_TO_STOP`), and full-ring waits so far.
+    spin_fails: u8,
+    waits: u32,
 }
 
 #[derive(Debug)]
@@ -1419,44 +1430,68 @@ fn push_wait(
     body: &[u8],
     deadline: Option<Deadline>,
 ) -> Result<(), SendError> {
+    if tx.prod.try_push(kind, prefix, body)? == Pushed::Done {
+        return Ok(());
+    }
+    // The ring is full. As in `next_record`: `Adaptive` stops spinning after a run of spin
+    // phases that all ended parked (the reader cannot drain while we spin on its CPU).
+    let budget =
+        if tx.spin_fails >= SPIN_FAILS_TO_STOP && tx.waits % SPIN_PROBE_EVERY != 0 { 0 } else { ADAPTIVE_SPINS };
     let mut spins = 0u32;
+    let mut parked = false;
     let mut last_check = 0u64;
-    loop {
-        if tx.prod.try_push(kind, prefix, body)? == Pushed::Done {
-            return Ok(());
-        }
-        // Relaxed: a hint only, confirmed by poll.
-        let c = tx.prod.ring().reader_closes().load(Ordering::Relaxed);
-        let now = monotonic_nanos();
-        if c != tx.seen.get() || now.saturating_sub(last_check) >= SLICE_NS {
-            tx.seen.set(c);
-            last_check = now;
-            if tx.reader_gone() {
-                return Err(SendError::Closed);
+    let r = loop {
+        // While spinning, the close hint, clock and deadline are looked at every CHECK_EVERY-th
+        // round only (a clock read per spin would cost more than the spin).
+        let spinning = wait == WaitStrategy::Spin || (wait == WaitStrategy::Adaptive && spins < budget);
+        if !spinning || spins % CHECK_EVERY == 0 {
+            // Relaxed: a hint only, confirmed by poll.
+            let c = tx.prod.ring().reader_closes().load(Ordering::Relaxed);
+            let now = monotonic_nanos();
+            if c != tx.seen.get() || now.saturating_sub(last_check) >= SLICE_NS {
+                tx.seen.set(c);
+                last_check = now;
+                if tx.reader_gone() {
+                    break Err(SendError::Closed);
+                }
+            }
+            if deadline.is_some_and(|d| d.has_passed()) {
+                break Err(SendError::Timeout);
             }
         }
-        if deadline.is_some_and(|d| d.has_passed()) {
-            return Err(SendError::Timeout);
-        }
-        let park = match wait {
-            WaitStrategy::Park => true,
-            WaitStrategy::Spin => false,
-            WaitStrategy::Adaptive => spins >= ADAPTIVE_SPINS,
-        };
-        if !park {
+        if spinning {
             spins = spins.saturating_add(1);
             spin_loop();
-            continue;
+        } else {
+            parked = true;
+            match tx.prod.prepare_sleep() {
+                Ok(true) => {
+                    let slice = Deadline::after(SLICE);
+                    let d = match (deadline, slice) {
+                        (Some(a), Some(b)) => Some(if a.remaining() < b.remaining() { a } else { b }),
+                        (a, b) => a.or(b),
+                    };
+                    tx.prod.sleep(d);
+                }
+                Ok(false) => {}
+                Err(e) => break Err(e.into()),
+            }
         }
-        if tx.prod.prepare_sleep()? {
-            let slice = Deadline::after(SLICE);
-            let d = match (deadline, slice) {
-                (Some(a), Some(b)) => Some(if a.remaining() < b.remaining() { a } else { b }),
-                (a, b) => a.or(b),
-            };
-            tx.prod.sleep(d);
+        match tx.prod.try_push(kind, prefix, body) {
+            Ok(Pushed::Done) => break Ok(()),
+            Ok(_) => {}
+            Err(e) => break Err(e.into()),
+        }
+    };
+    if wait == WaitStrategy::Adaptive {
+        tx.waits = tx.waits.wrapping_add(1);
+        if !parked {
+            tx.spin_fails = 0;
+        } else if budget > 0 {
+            tx.spin_fails = tx.spin_fails.saturating_add(1);
         }
     }
+    r
 }
 
 impl Drop for Connection {
