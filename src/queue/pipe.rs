@@ -1618,3 +1618,32 @@ impl Connection {
         Self::decode(self.recv_bytes_deadline(deadline))
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adaptive_stops_spinning_after_failed_spin_phases_and_probes_again() {
+        let (mut a, mut b) = Pipe::duplex().unwrap();
+        assert_eq!(b.wait, WaitStrategy::Adaptive);
+        // Waits that spin, then park until their deadline: each is a failed spin phase.
+        for n in 1..=SPIN_FAILS_TO_STOP {
+            assert!(matches!(b.recv_bytes_timeout(Duration::from_millis(1)), Err(RecvError::Timeout)));
+            assert_eq!(b.spin_fails, n);
+        }
+        // Now waits park at once (budget 0) and do not count, except the periodic probe.
+        let before = b.waits;
+        for _ in 0..SPIN_PROBE_EVERY {
+            let _ = b.recv_bytes_timeout(Duration::from_millis(1));
+        }
+        assert_eq!(b.waits, before.wrapping_add(SPIN_PROBE_EVERY));
+        // Exactly one of those 16 waits was a probe that spun (and failed again).
+        assert_eq!(b.spin_fails, SPIN_FAILS_TO_STOP + 1);
+        // A message that is already there costs no wait and changes nothing.
+        a.send_bytes(b"x").unwrap();
+        let w = b.waits;
+        assert_eq!(b.recv_bytes().unwrap(), b"x");
+        assert_eq!(b.waits, w);
+    }
+}
