@@ -1629,13 +1629,13 @@ mod tests {
         assert_eq!(b.wait, WaitStrategy::Adaptive);
         // Waits that spin, then park until their deadline: each is a failed spin phase.
         for n in 1..=SPIN_FAILS_TO_STOP {
-            assert!(matches!(b.recv_bytes_timeout(Duration::from_millis(1)), Err(RecvError::Timeout)));
+            assert!(matches!(b.recv_bytes_timeout(Duration::from_millis(20)), Err(RecvError::Timeout)));
             assert_eq!(b.spin_fails, n);
         }
         // Now waits park at once (budget 0) and do not count, except the periodic probe.
         let before = b.waits;
         for _ in 0..SPIN_PROBE_EVERY {
-            let _ = b.recv_bytes_timeout(Duration::from_millis(1));
+            let _ = b.recv_bytes_timeout(Duration::from_millis(20));
         }
         assert_eq!(b.waits, before.wrapping_add(SPIN_PROBE_EVERY));
         // Exactly one of those 16 waits was a probe that spun (and failed again).
