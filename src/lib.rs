@@ -99,6 +99,11 @@ compile_error!("multiproc supports Linux only (futex, memfd, pidfd and robust mu
 #[allow(unused_imports)] // not every build uses every shim item
 pub(crate) mod loom;
 pub(crate) mod sys;
+pub(crate) mod wait;
+
+mod codec;
+#[cfg(feature = "serde")]
+pub use codec::CodecError;
 
 #[cfg(feature = "serde")] // arguments and results travel with serde + postcard
 pub mod pool;

@@ -57,7 +57,13 @@ const KIND_WRAP: u32 = 5;
 /// A descriptor-passing marker (no payload): the descriptor itself travels over the pipe's
 /// socket (`Connection::send_fd`).
 pub(crate) const KIND_FD: u32 = 6;
+/// A type announcement: its 8-byte payload is the fingerprint of the messages that follow
+/// (0: untyped bytes). Published together with the first message of the new type, and consumed
+/// by `peek` itself, so a reader never sees it as a message.
+const KIND_TYPE: u32 = 7;
 const HDR: u64 = 8;
+/// Bytes of a `TYPE` record (header + fingerprint).
+const TYPE_REC: u64 = HDR + 8;
 
 /// A ring operation failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,10 +77,12 @@ pub(crate) enum RingError {
 #[derive(Debug)]
 struct ProdLine {
     tail: AtomicU64,
+    /// The type fingerprint last announced to the consumer (0: untyped bytes). Written only by
+    /// the producer, kept here rather than per handle so that every process that writes this
+    /// end in turn continues the same announcements.
+    type_sent: AtomicU64,
     /// 1 while the consumer may be sleeping (futex word).
     cons_sleep: AtomicU32,
-    /// Bumped on every close of a writing handle, so that readers re-check for end of file.
-    writer_closes: AtomicU32,
 }
 
 /// The consumer's cache line: `head`, and the word the producer sleeps on.
@@ -82,27 +90,44 @@ struct ProdLine {
 #[derive(Debug)]
 struct ConsLine {
     head: AtomicU64,
+    /// The type fingerprint of the records that follow (from the last `TYPE` record consumed).
+    /// Written only by the consumer.
+    type_seen: AtomicU64,
     /// 1 while the producer may be sleeping (futex word).
     prod_sleep: AtomicU32,
-    /// Bumped on every close of a reading handle.
+}
+
+/// Close counters, on a line of their own that is written only when a handle closes: every
+/// send and receive can read them (a hit in its own cache) to notice a peer that closed,
+/// without pulling the other side's busy line.
+#[repr(C, align(128))]
+#[derive(Debug)]
+struct CloseLine {
+    /// Bumped on every close of a writing handle, so that readers re-check for end of file.
+    writer_closes: AtomicU32,
+    /// Bumped on every close of a reading handle, so that writers re-check for a gone reader.
     reader_closes: AtomicU32,
 }
 
-/// The control block of one ring direction (256 bytes, zero is an empty ring).
+/// The control block of one ring direction (384 bytes, zero is an empty ring).
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct RingCtl {
     prod: ProdLine,
     cons: ConsLine,
+    closes: CloseLine,
 }
 
 impl RingCtl {
-    /// A fresh control block (loom models).
-    #[cfg(all(test, loom))]
+    /// A fresh control block (loom models, heap rings).
+    #[cfg(any(not(loom), test))]
     pub(crate) fn new() -> RingCtl {
+        let z32 = || AtomicU32::new(0);
+        let z64 = || AtomicU64::new(0);
         RingCtl {
-            prod: ProdLine { tail: AtomicU64::new(0), cons_sleep: AtomicU32::new(0), writer_closes: AtomicU32::new(0) },
-            cons: ConsLine { head: AtomicU64::new(0), prod_sleep: AtomicU32::new(0), reader_closes: AtomicU32::new(0) },
+            prod: ProdLine { tail: z64(), type_sent: z64(), cons_sleep: z32() },
+            cons: ConsLine { head: z64(), type_seen: z64(), prod_sleep: z32() },
+            closes: CloseLine { writer_closes: z32(), reader_closes: z32() },
         }
     }
 }
@@ -143,20 +168,21 @@ impl Ring {
         unsafe { self.ctl.as_ref() }
     }
 
-    /// The largest payload of one record: half the ring minus its header, so that a record plus
-    /// a wrap gap always fits into an empty ring.
+    /// The largest payload of one record: half the ring minus 16 bytes, so that a record, a
+    /// type announcement and their wrap gaps always fit into an empty ring (a gap is shorter
+    /// than what follows it, so at most `8 + TYPE_REC + 2 * record ≤ cap`).
     pub(crate) fn max_record(&self) -> usize {
-        (self.cap / 2 - HDR) as usize
+        (self.cap / 2 - 2 * HDR) as usize
     }
 
     /// The counter bumped when a writer handle closes.
     pub(crate) fn writer_closes(&self) -> &AtomicU32 {
-        &self.ctl().prod.writer_closes
+        &self.ctl().closes.writer_closes
     }
 
     /// The counter bumped when a reader handle closes.
     pub(crate) fn reader_closes(&self) -> &AtomicU32 {
-        &self.ctl().cons.reader_closes
+        &self.ctl().closes.reader_closes
     }
 
     /// Wakes both sides (after a close) so that they re-check for end of file.
@@ -184,6 +210,16 @@ impl Ring {
         // SAFETY: in bounds and 8-aligned (`off` is a masked multiple of 8, `cap` a multiple of 8).
         // Volatile: a faulty peer may write concurrently; we read whatever is there, once.
         unsafe { std::ptr::read_volatile(self.data.as_ptr().add(off as usize).cast::<u64>()) }
+    }
+}
+
+/// Bytes to skip at `pos` so that `len` contiguous bytes fit before the end of a region of `cap`.
+fn wrap_gap(cap: u64, pos: u64, len: u64) -> u64 {
+    let off = pos & (cap - 1);
+    if cap - off < len {
+        cap - off
+    } else {
+        0
     }
 }
 
@@ -228,24 +264,56 @@ impl Producer {
 
     /// Writes one record of `kind` with payload `prefix ++ body` and publishes it, if it fits.
     /// `8 * prefix.is_some() + body.len()` must be ≤ `max_record`.
-    pub(crate) fn try_push(&mut self, kind: u32, prefix: Option<u64>, body: &[u8]) -> Result<Pushed, RingError> {
+    ///
+    /// `type_fp` is `Some(fingerprint)` for the first record of a message (0: untyped bytes):
+    /// when it differs from the last one announced on this ring, a `TYPE` record goes first,
+    /// published with the message in one store, so that no reader ever sees one without the
+    /// other.
+    pub(crate) fn try_push(
+        &mut self,
+        kind: u32,
+        type_fp: Option<u64>,
+        prefix: Option<u64>,
+        body: &[u8],
+    ) -> Result<Pushed, RingError> {
         let r = self.ring;
         let len = body.len() as u64 + if prefix.is_some() { 8 } else { 0 };
         debug_assert!(len <= r.max_record() as u64);
         let rec = HDR + len.next_multiple_of(8);
         let tail = self.tail()?;
-        let off = tail & (r.cap - 1);
-        let gap = if r.cap - off < rec { r.cap - off } else { 0 };
-        let need = gap + rec;
+        // Relaxed: our own word; only the producer writes it.
+        let announce = type_fp.filter(|&fp| fp != r.ctl().prod.type_sent.load(Ordering::Relaxed));
+        // Plan the writes: [wrap] [TYPE] [wrap] record, each piece contiguous in the region.
+        let mut pos = tail;
+        let mut type_at = None;
+        if announce.is_some() {
+            pos += wrap_gap(r.cap, pos, TYPE_REC);
+            type_at = Some(pos);
+            pos += TYPE_REC;
+        }
+        pos += wrap_gap(r.cap, pos, rec);
+        let rec_at = pos;
+        let need = rec_at + rec - tail;
         self.last_need = need;
         if !self.fits(tail, need)? {
             return Ok(Pushed::Full);
         }
-        let mut off = off;
-        if gap != 0 {
-            r.write_at(off, &(u64::from(KIND_WRAP) << 32).to_ne_bytes());
-            off = 0;
+        let mut cursor = tail;
+        let skip_to = |to: u64, cursor: &mut u64| {
+            if to != *cursor {
+                r.write_at(*cursor & (r.cap - 1), &(u64::from(KIND_WRAP) << 32).to_ne_bytes());
+            }
+            *cursor = to;
+        };
+        if let (Some(at), Some(fp)) = (type_at, announce) {
+            skip_to(at, &mut cursor);
+            let off = at & (r.cap - 1);
+            r.write_at(off, &(8 | u64::from(KIND_TYPE) << 32).to_ne_bytes());
+            r.write_at(off + HDR, &fp.to_ne_bytes());
+            cursor += TYPE_REC;
         }
+        skip_to(rec_at, &mut cursor);
+        let off = rec_at & (r.cap - 1);
         r.write_at(off, &(len | u64::from(kind) << 32).to_ne_bytes());
         let mut p = off + HDR;
         if let Some(x) = prefix {
@@ -254,6 +322,11 @@ impl Producer {
         }
         r.write_at(p, body);
         self.publish(tail + need);
+        if let Some(fp) = announce {
+            // Relaxed: read only by producers of this ring, after this in program order or
+            // after a hand-over of the end (fork, fd passing) that orders it.
+            r.ctl().prod.type_sent.store(fp, Ordering::Relaxed);
+        }
         Ok(Pushed::Done)
     }
 
@@ -391,6 +464,17 @@ impl Consumer {
                 self.store_head(head);
                 continue;
             }
+            if kind == KIND_TYPE {
+                if len != 8 || TYPE_REC > avail || TYPE_REC > r.cap - off {
+                    return Err(RingError::Corrupt("type record length"));
+                }
+                let fp = r.read_u64_at(off + HDR);
+                // Relaxed: only the consumer writes or reads it (program order).
+                r.ctl().cons.type_seen.store(fp, Ordering::Relaxed);
+                head += TYPE_REC;
+                self.store_head(head);
+                continue;
+            }
             if !(KIND_FULL..=KIND_LAST).contains(&kind) && kind != KIND_FD {
                 return Err(RingError::Corrupt("unknown record kind"));
             }
@@ -400,6 +484,13 @@ impl Consumer {
             }
             return Ok(Some(Record { kind, off: off + HDR, len: len as usize, next: head + rec }));
         }
+    }
+
+    /// The type fingerprint announced for the records that [`peek`](Self::peek) returns now
+    /// (0: untyped bytes).
+    pub(crate) fn type_seen(&self) -> u64 {
+        // Relaxed: only the consumer writes it.
+        self.ring.ctl().cons.type_seen.load(Ordering::Relaxed)
     }
 
     /// Copies `rec`'s payload from byte `from` into `dst` (`from + dst.len() ≤ rec.len`).
@@ -508,11 +599,7 @@ impl HeapRing {
     /// A zeroed heap ring of `cap` bytes (power of two ≥ 64).
     pub(crate) fn new(cap: usize) -> HeapRing {
         assert!(cap.is_power_of_two() && cap >= 64);
-        let z = || crate::loom::atomic::AtomicU32::new(0);
-        let ctl = Box::new(RingCtl {
-            prod: ProdLine { tail: AtomicU64::new(0), cons_sleep: z(), writer_closes: z() },
-            cons: ConsLine { head: AtomicU64::new(0), prod_sleep: z(), reader_closes: z() },
-        });
+        let ctl = Box::new(RingCtl::new());
         HeapRing { ctl, data: vec![0u64; cap / 8] }
     }
 
@@ -526,7 +613,10 @@ impl HeapRing {
     }
 }
 
-/// Runs operation sequences against a `VecDeque` model (the `ring_ops` fuzz target).
+/// Runs operation sequences against a `VecDeque` model (the `ring_ops` fuzz target): byte 0
+/// picks the capacity; an even byte pushes a message whose length is the next byte and whose
+/// type fingerprint is one of three (so type announcements wrap and interleave too), an odd
+/// byte pops and checks the message and its type.
 pub(crate) fn model_ops(data: &[u8]) {
     let Some((&c, ops)) = data.split_first() else { return };
     let mut heap = HeapRing::new(64 << (c % 6));
@@ -538,18 +628,20 @@ pub(crate) fn model_ops(data: &[u8]) {
     while let Some(&op) = ops.next() {
         if op & 1 == 0 {
             let len = usize::from(ops.next().copied().unwrap_or(0)) % (ring.max_record() + 1);
+            let fp = u64::from((op >> 1) % 3) * 0x1111;
             seq = seq.wrapping_add(1);
             let msg = vec![seq; len];
-            match p.try_push(KIND_FULL, None, &msg).expect("heap ring is never corrupt") {
-                Pushed::Done => model.push_back(msg),
-                // An empty ring takes any record up to `max_record`.
+            match p.try_push(KIND_FULL, Some(fp), None, &msg).expect("heap ring is never corrupt") {
+                Pushed::Done => model.push_back((fp, msg)),
+                // An empty ring takes any record up to `max_record`, announced or not.
                 Pushed::Full => assert!(!model.is_empty(), "an empty ring refused a record"),
             }
         } else {
             match q.peek().expect("heap ring is never corrupt") {
                 None => assert!(model.is_empty(), "ring empty but model has {}", model.len()),
                 Some(rec) => {
-                    let want = model.pop_front().expect("ring has a record the model lacks");
+                    let (fp, want) = model.pop_front().expect("ring has a record the model lacks");
+                    assert_eq!(q.type_seen(), fp, "type of message {seq}");
                     let mut got = vec![0u8; rec.len];
                     q.copy_out(&rec, 0, &mut got);
                     q.release(&rec);
@@ -579,8 +671,8 @@ mod tests {
         let r = h.ring();
         let (mut p, mut q) = (Producer::new(r), Consumer::new(r));
         assert_eq!(pop(&mut q), None);
-        assert_eq!(p.try_push(KIND_FULL, None, b"abc").unwrap(), Pushed::Done);
-        assert_eq!(p.try_push(KIND_FULL, None, b"").unwrap(), Pushed::Done);
+        assert_eq!(p.try_push(KIND_FULL, Some(0), None, b"abc").unwrap(), Pushed::Done);
+        assert_eq!(p.try_push(KIND_FULL, Some(0), None, b"").unwrap(), Pushed::Done);
         assert_eq!(pop(&mut q).unwrap(), b"abc");
         assert_eq!(pop(&mut q).unwrap(), b"");
         assert_eq!(pop(&mut q), None);
@@ -594,7 +686,7 @@ mod tests {
         for round in 0..50u8 {
             let msg = vec![round; (round as usize * 7) % 40];
             let mut pushed = 0;
-            while p.try_push(KIND_FULL, None, &msg).unwrap() == Pushed::Done {
+            while p.try_push(KIND_FULL, Some(0), None, &msg).unwrap() == Pushed::Done {
                 pushed += 1;
             }
             assert!(pushed >= 1, "an empty ring takes any record up to max_record");
@@ -612,11 +704,34 @@ mod tests {
         let (mut p, mut q) = (Producer::new(r), Consumer::new(r));
         for i in 0..20usize {
             let small = vec![1u8; i % 9];
-            assert_eq!(p.try_push(KIND_FULL, None, &small).unwrap(), Pushed::Done);
+            assert_eq!(p.try_push(KIND_FULL, Some(0), None, &small).unwrap(), Pushed::Done);
             assert_eq!(pop(&mut q).unwrap(), small);
             let big = vec![2u8; r.max_record()];
-            assert_eq!(p.try_push(KIND_FULL, None, &big).unwrap(), Pushed::Done);
+            assert_eq!(p.try_push(KIND_FULL, Some(0), None, &big).unwrap(), Pushed::Done);
             assert_eq!(pop(&mut q).unwrap(), big);
+        }
+    }
+
+    #[test]
+    fn ring_type_announcements_fit_and_arrive_with_their_message() {
+        for cap in [64usize, 128, 256] {
+            let mut h = HeapRing::new(cap);
+            let r = h.ring();
+            let (mut p, mut q) = (Producer::new(r), Consumer::new(r));
+            for i in 0..40u64 {
+                // Every record announces a new type: the worst case for space and wrapping.
+                let big = vec![i as u8; r.max_record() - (i as usize % 3) * 8];
+                assert_eq!(p.try_push(KIND_FULL, Some(i + 1), None, &big).unwrap(), Pushed::Done, "cap {cap} i {i}");
+                assert_eq!(pop(&mut q).unwrap(), big);
+                assert_eq!(q.type_seen(), i + 1);
+            }
+            // The same type again announces nothing: it takes only the record's own space.
+            let free = |p: &mut Producer| p.try_push(KIND_FULL, Some(40), None, &[]).unwrap();
+            let mut n = 0;
+            while free(&mut p) == Pushed::Done {
+                n += 1;
+            }
+            assert_eq!(n, cap / 8, "one 8-byte record per 8 bytes when no type is announced");
         }
     }
 
@@ -669,7 +784,7 @@ mod loom_tests {
     }
 
     fn push_blocking(p: &mut Producer, msg: &[u8]) {
-        while p.try_push(KIND_FULL, None, msg).unwrap() == Pushed::Full {
+        while p.try_push(KIND_FULL, Some(0), None, msg).unwrap() == Pushed::Full {
             if p.prepare_sleep().unwrap() {
                 p.sleep(None);
             }

@@ -50,7 +50,7 @@ pub trait Waitable {
     /// Implementation detail of [`wait`], not a stable API: raises this object's sleeper flag
     /// and names the futex word its readiness is announced on, if it has one.
     #[doc(hidden)]
-    #[cfg(not(loom))]
+    #[cfg(not(all(test, loom)))]
     fn announce_waiter(&self) -> Option<WaitWord<'_>> {
         None
     }
@@ -58,7 +58,7 @@ pub trait Waitable {
 
 /// A futex word that [`Waitable::announce_waiter`] hands to [`wait`] (opaque).
 #[doc(hidden)]
-#[cfg(not(loom))]
+#[cfg(not(all(test, loom)))]
 #[derive(Debug)]
 pub struct WaitWord<'a>(&'a crate::loom::atomic::AtomicU32);
 
@@ -67,7 +67,7 @@ impl Waitable for Connection {
         self.ready_now()
     }
 
-    #[cfg(not(loom))]
+    #[cfg(not(all(test, loom)))]
     fn announce_waiter(&self) -> Option<WaitWord<'_>> {
         Connection::announce_waiter(self).map(WaitWord)
     }
@@ -103,7 +103,7 @@ impl<T: AsFd> Waitable for T {
 /// ```
 pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Vec<usize> {
     let deadline = timeout.map(|t| Deadline::after(t).unwrap_or_else(Deadline::now));
-    #[cfg(not(loom))]
+    #[cfg(not(all(test, loom)))]
     if let Some(ready) = wait_on_words(objects, deadline) {
         return ready;
     }
@@ -136,7 +136,7 @@ fn ready_indices(objects: &[&dyn Waitable]) -> Vec<usize> {
 /// words. Descriptors in the mix (sentinels) are re-checked between sleeps, which then last 50 µs
 /// growing to 2 ms. `None` if some object has neither a word nor a descriptor, none has a word,
 /// or the kernel cannot do it (the caller falls back to its poll loop).
-#[cfg(not(loom))]
+#[cfg(not(all(test, loom)))]
 fn wait_on_words(objects: &[&dyn Waitable], deadline: Option<Deadline>) -> Option<Vec<usize>> {
     use crate::sys::futex::{wait_any, WaitAnyError, WAIT_ANY_MAX};
     if objects.is_empty() || objects.len() > WAIT_ANY_MAX {
@@ -175,7 +175,7 @@ fn wait_on_words(objects: &[&dyn Waitable], deadline: Option<Deadline>) -> Optio
                 (a, b) => a.or(b),
             }
         } else {
-            super::pipe::wait_slice(deadline)
+            crate::wait::earliest(deadline, Deadline::after(super::pipe::WAIT_SLICE))
         };
         match wait_any(&words, until) {
             Ok(()) | Err(WaitAnyError::TimedOut) => {}

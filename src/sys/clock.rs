@@ -62,6 +62,16 @@ pub(crate) fn monotonic_nanos() -> u64 {
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// Nanoseconds on `CLOCK_MONOTONIC_COARSE`: the time of the last timer tick (4 ms apart on a
+/// kernel with `HZ=250`), read from the vDSO without touching the TSC (≈ 6 ns against ≈ 24 ns
+/// for the fine clock here). For rate limits, never for deadlines.
+pub(crate) fn coarse_nanos() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: as in `monotonic_nanos`; CLOCK_MONOTONIC_COARSE exists since Linux 2.6.32.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

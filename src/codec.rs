@@ -1,0 +1,285 @@
+//! The crate's one wire format for typed values (serde + postcard), its error type, and type
+//! fingerprints.
+//!
+//! Every typed path (`Queue<T>`, `Connection::send`/`recv`, pool arguments and results) encodes
+//! and decodes here, so that one failure has one shape: [`CodecError`], which keeps what
+//! postcard said without putting postcard's types into the crate's public API.
+//!
+//! A **fingerprint** names a type across processes and programs: a hash of its type name with
+//! references removed and borrowed forms mapped to their owned forms (`&str` and `String`, `[T]`
+//! and `Vec<T>`, which serde encodes alike), plus its size and alignment for plain-data types.
+//! It lets a receiver refuse a message of another type instead of decoding garbage, and a
+//! named object refuse an opener that expects another type.
+
+use std::fmt;
+
+/// A value could not be encoded to, or decoded from, the crate's wire format.
+///
+/// # Examples
+///
+/// ```
+/// let (mut a, mut b) = multiproc::Pipe::duplex()?;
+/// a.send_bytes(&[0xff; 11])?; // not the encoding of a u64
+/// match b.recv::<u64>() {
+///     Err(multiproc::RecvError::Decode(e)) => assert!(e.is_decode()),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(feature = "serde")]
+#[derive(Clone, PartialEq, Eq)]
+pub struct CodecError {
+    decode: bool,
+    cause: postcard::Error,
+}
+
+#[cfg(feature = "serde")]
+impl CodecError {
+    /// Whether decoding failed (otherwise encoding did).
+    pub fn is_decode(&self) -> bool {
+        self.decode
+    }
+
+    /// Whether the bytes ended before the value did (a truncated or foreign message).
+    pub fn is_truncated(&self) -> bool {
+        self.cause == postcard::Error::DeserializeUnexpectedEnd
+    }
+
+    /// An encoding failure raised outside postcard (the crate's own checks).
+    pub(crate) fn encode_failed() -> CodecError {
+        CodecError { decode: false, cause: postcard::Error::SerdeSerCustom }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl fmt::Debug for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CodecError")
+            .field("op", &if self.decode { "decode" } else { "encode" })
+            .field("reason", &self.cause.to_string())
+            .finish()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let op = if self.decode { "decode" } else { "encode" };
+        write!(f, "cannot {op} the value: {}", self.cause)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl std::error::Error for CodecError {}
+
+/// Encodes `value`.
+#[cfg(feature = "serde")]
+pub(crate) fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+    postcard::to_allocvec(value).map_err(|cause| CodecError { decode: false, cause })
+}
+
+/// Encodes `value` at the end of `out`.
+#[cfg(feature = "serde")]
+pub(crate) fn encode_into<T: serde::Serialize + ?Sized>(value: &T, out: Vec<u8>) -> Result<Vec<u8>, CodecError> {
+    postcard::to_extend(value, out).map_err(|cause| CodecError { decode: false, cause })
+}
+
+/// Decodes a `T` that must fill `bytes` exactly.
+#[cfg(feature = "serde")]
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((v, [])) => Ok(v),
+        Ok(_) => Err(CodecError { decode: true, cause: postcard::Error::DeserializeBadEncoding }),
+        Err(cause) => Err(CodecError { decode: true, cause }),
+    }
+}
+
+/// The fingerprint of `T` (see the module docs): the same in every process and program built
+/// by the same compiler, and the same for `&str`/`String` and `&[T]`/`Vec<T>`.
+pub(crate) fn fingerprint<T: ?Sized>() -> u64 {
+    fingerprint_of_name(std::any::type_name::<T>())
+}
+
+/// The fingerprint of a plain-data type that lives in shared memory: its name, size and
+/// alignment (a layout change is a different type even under the same name).
+pub(crate) fn layout_fingerprint<T>() -> u64 {
+    let mut h = Fnv::new();
+    h.write(std::any::type_name::<T>().as_bytes());
+    h.write(&(std::mem::size_of::<T>() as u64).to_le_bytes());
+    h.write(&(std::mem::align_of::<T>() as u64).to_le_bytes());
+    h.finish() | 1
+}
+
+/// Hashes a type name with references removed, `str` read as `String` and slices `[X]` read as
+/// `Vec<X>` (arrays `[X; N]` stay arrays: serde encodes them differently). Never 0 (0 means
+/// "untyped" on the wire).
+pub(crate) fn fingerprint_of_name(name: &str) -> u64 {
+    let mut h = Fnv::new();
+    normalize(name.as_bytes(), &mut h);
+    h.finish() | 1
+}
+
+fn normalize(b: &[u8], h: &mut Fnv) {
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'&' => {
+                i += 1;
+                if b[i..].starts_with(b"mut ") {
+                    i += 4;
+                }
+            }
+            b'[' => {
+                let end = matching_bracket(b, i);
+                let inner = &b[i + 1..end.min(b.len())];
+                if depth_zero_contains(inner, b';') {
+                    h.write(b"[");
+                    normalize(inner, h);
+                    h.write(b"]");
+                } else {
+                    h.write(b"alloc::vec::Vec<");
+                    normalize(inner, h);
+                    h.write(b">");
+                }
+                i = end + 1;
+            }
+            c if is_word(c) => {
+                let start = i;
+                while i < b.len() && (is_word(b[i]) || b[i] == b':') {
+                    i += 1;
+                }
+                let word = &b[start..i];
+                h.write(if word == b"str" || word == b"alloc::string::String" {
+                    b"alloc::string::String"
+                } else {
+                    word
+                });
+            }
+            c => {
+                h.write(&[c]);
+                i += 1;
+            }
+        }
+    }
+}
+
+fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// Index of the `]` matching the `[` at `open` (or the end of `b`).
+fn matching_bracket(b: &[u8], open: usize) -> usize {
+    let mut depth = 0usize;
+    for (j, &c) in b.iter().enumerate().skip(open) {
+        match c {
+            b'[' | b'<' | b'(' => depth += 1,
+            b']' | b'>' | b')' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 && c == b']' {
+                    return j;
+                }
+            }
+            _ => {}
+        }
+    }
+    b.len()
+}
+
+fn depth_zero_contains(b: &[u8], needle: u8) -> bool {
+    let mut depth = 0usize;
+    for &c in b {
+        match c {
+            b'[' | b'<' | b'(' => depth += 1,
+            b']' | b'>' | b')' => depth = depth.saturating_sub(1),
+            c if c == needle && depth == 0 => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// 64-bit FNV-1a: tiny, stable across builds and platforms (std's hashers are neither).
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A one-entry cache of [`fingerprint`], keyed by the address of the type's name (one per
+/// monomorphization), so that a connection sending one type pays for the hash once.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FingerprintCache {
+    name: usize,
+    fp: u64,
+}
+
+impl FingerprintCache {
+    /// The fingerprint of `T`.
+    #[inline]
+    pub(crate) fn get<T: ?Sized>(&mut self) -> u64 {
+        let name = std::any::type_name::<T>();
+        if self.name != name.as_ptr() as usize || self.fp == 0 {
+            self.name = name.as_ptr() as usize;
+            self.fp = fingerprint_of_name(name);
+        }
+        self.fp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn borrowed_and_owned_forms_share_a_fingerprint() {
+        assert_eq!(fingerprint::<&str>(), fingerprint::<String>());
+        assert_eq!(fingerprint::<str>(), fingerprint::<String>());
+        assert_eq!(fingerprint::<&[u8]>(), fingerprint::<Vec<u8>>());
+        assert_eq!(fingerprint::<&mut [u32]>(), fingerprint::<Vec<u32>>());
+        assert_eq!(fingerprint::<(u32, &str)>(), fingerprint::<(u32, String)>());
+        assert_eq!(fingerprint::<Vec<&str>>(), fingerprint::<Vec<String>>());
+        assert_eq!(fingerprint::<Option<&[&str]>>(), fingerprint::<Option<Vec<String>>>());
+    }
+
+    #[test]
+    fn different_types_differ() {
+        assert_ne!(fingerprint::<&str>(), fingerprint::<u64>());
+        assert_ne!(fingerprint::<u32>(), fingerprint::<u64>());
+        assert_ne!(fingerprint::<[u8; 4]>(), fingerprint::<Vec<u8>>());
+        assert_ne!(fingerprint::<Vec<u8>>(), fingerprint::<Vec<i8>>());
+        assert_ne!(layout_fingerprint::<u32>(), layout_fingerprint::<i32>());
+        assert_ne!(fingerprint::<()>(), 0);
+    }
+
+    #[test]
+    fn the_cache_agrees_with_the_function() {
+        let mut c = FingerprintCache::default();
+        assert_eq!(c.get::<String>(), fingerprint::<String>());
+        assert_eq!(c.get::<u8>(), fingerprint::<u8>());
+        assert_eq!(c.get::<String>(), fingerprint::<&str>());
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn decode_refuses_trailing_bytes_and_truncation() {
+        let b = encode(&7u32).unwrap();
+        assert_eq!(decode::<u32>(&b).unwrap(), 7);
+        let mut longer = b.clone();
+        longer.push(0);
+        assert!(decode::<u32>(&longer).unwrap_err().is_decode());
+        assert!(decode::<String>(&[5, b'a']).unwrap_err().is_truncated());
+    }
+}

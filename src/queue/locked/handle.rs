@@ -1,0 +1,419 @@
+//! `Queue<T>` and its builder: the handle, its state queries, and typed `put`/`get`.
+
+use super::state::LockedRing;
+use super::{QueueError, DEFAULT_CAPACITY};
+use crate::loom::atomic::{AtomicBool, Ordering::Relaxed};
+use crate::shm::Segment;
+use crate::wait::Limit;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+#[cfg(feature = "serde")]
+use std::time::{Duration, Instant};
+
+/// Builds a [`Queue`] with options.
+///
+/// # Examples
+///
+/// ```
+/// let q = multiproc::Queue::<u32>::builder().maxsize(6).capacity_bytes(1 << 16).build()?;
+/// assert_eq!(q.maxsize(), Some(6));
+/// # Ok::<(), multiproc::QueueError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct QueueBuilder<T> {
+    capacity: usize,
+    maxsize: Option<usize>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> QueueBuilder<T> {
+    /// Ring capacity in bytes (default [`DEFAULT_CAPACITY`]); each item takes its encoded size
+    /// plus 8 bytes, rounded up to 8.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::builder().capacity_bytes(4096).build()?;
+    /// assert_eq!(q.capacity_bytes(), 4096);
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn capacity_bytes(mut self, bytes: usize) -> Self {
+        self.capacity = bytes;
+        self
+    }
+
+    /// Maximum number of items (Python's `maxsize`; default unlimited).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Queue::<u8>::builder().maxsize(2).build()?.maxsize(), Some(2));
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn maxsize(mut self, items: usize) -> Self {
+        self.maxsize = Some(items);
+        self
+    }
+
+    /// Creates the queue in a fresh anonymous segment, shared with children forked afterwards.
+    ///
+    /// # Errors
+    /// [`QueueError::Shm`] if shared memory cannot be mapped, [`QueueError::Os`] if the lock
+    /// cannot be initialized.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<String>::builder().build()?;
+    /// assert!(q.empty());
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn build(self) -> Result<Queue<T>, QueueError> {
+        let seg = Segment::anonymous(LockedRing::segment_len(self.capacity))?;
+        let ring = LockedRing::create_in(&seg, self.capacity, self.maxsize.unwrap_or(0))?;
+        Ok(Queue::from_ring(ring))
+    }
+}
+
+/// A multi-producer, multi-consumer queue between processes (Python's
+/// `multiprocessing.Queue`): a byte ring in shared memory guarded by a robust mutex. A
+/// process killed inside `put` leaves nothing visible; one killed inside `get` after taking an
+/// item takes that item with it; nobody is wedged (the next locker repairs the ring). Details
+/// in the repository's `docs/FAILURE.md`.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{Process, Queue};
+///
+/// let q: Queue<String> = Queue::new()?;
+/// let producer = Process::new({
+///     let q = q.clone();
+///     move || q.put(&"hello".to_string())
+/// });
+/// producer.start()?;
+/// assert_eq!(q.get()?, "hello");
+/// producer.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Queue<T> {
+    pub(super) ring: LockedRing,
+    closed: Arc<AtomicBool>,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        Queue { ring: self.ring.clone(), closed: self.closed.clone(), _t: PhantomData }
+    }
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue").field("qsize", &self.qsize()).field("capacity", &self.ring.capacity()).finish()
+    }
+}
+
+impl<T> Queue<T> {
+    pub(super) fn from_ring(ring: LockedRing) -> Queue<T> {
+        Queue { ring, closed: Arc::new(AtomicBool::new(false)), _t: PhantomData }
+    }
+
+    /// A queue with the default capacity and no item limit.
+    ///
+    /// # Errors
+    /// As [`QueueBuilder::build`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: multiproc::Queue<u64> = multiproc::Queue::new()?;
+    /// assert_eq!(q.maxsize(), None);
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn new() -> Result<Queue<T>, QueueError> {
+        Queue::builder().build()
+    }
+
+    /// A queue holding at most `maxsize` items (Python's `Queue(maxsize)`).
+    ///
+    /// # Errors
+    /// As [`QueueBuilder::build`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: multiproc::Queue<u64> = multiproc::Queue::with_maxsize(6)?;
+    /// assert_eq!(q.maxsize(), Some(6));
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn with_maxsize(maxsize: usize) -> Result<Queue<T>, QueueError> {
+        Queue::builder().maxsize(maxsize).build()
+    }
+
+    /// A builder for capacity and `maxsize`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::builder().capacity_bytes(1 << 12).build()?;
+    /// assert_eq!(q.capacity_bytes(), 1 << 12);
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn builder() -> QueueBuilder<T> {
+        QueueBuilder { capacity: DEFAULT_CAPACITY, maxsize: None, _t: PhantomData }
+    }
+
+    /// The item limit, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Queue::<u8>::new()?.maxsize(), None);
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn maxsize(&self) -> Option<usize> {
+        self.ring.maxsize()
+    }
+
+    /// The ring's capacity in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Queue::<u8>::new()?.capacity_bytes(), multiproc::DEFAULT_CAPACITY);
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn capacity_bytes(&self) -> usize {
+        self.ring.capacity() as usize
+    }
+
+    /// Number of items in the queue; exact as soon as a `put` or `get` has returned (QUE-B2).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// q.put(&1)?;
+    /// assert_eq!(q.qsize(), 1);
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn qsize(&self) -> usize {
+        self.ring.count()
+    }
+
+    /// Whether the queue holds no items.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(multiproc::Queue::<u8>::new()?.empty());
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// Whether the queue holds `maxsize` items.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::with_maxsize(1)?;
+    /// q.put(&1)?;
+    /// assert!(q.full());
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn full(&self) -> bool {
+        self.maxsize().is_some_and(|m| self.qsize() >= m)
+    }
+
+    /// Closes this process's handle (and its clones): later `put`s and `get`s through it fail
+    /// with [`QueueError::Closed`] (QUE-7). Other processes are not affected, as in Python.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// q.close();
+    /// assert!(matches!(q.put(&1), Err(multiproc::QueueError::Closed)));
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn close(&self) {
+        // Relaxed: a flag of this process's handles; nothing else is published with it.
+        self.closed.store(true, Relaxed);
+    }
+
+    pub(super) fn check_open(&self) -> Result<(), QueueError> {
+        // Relaxed: see `close`.
+        if self.closed.load(Relaxed) {
+            Err(QueueError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
+    /// Puts `value`, blocking while the queue is full (Python's `put(obj)`). The value is
+    /// encoded first: once `put` returns, it is in shared memory, whatever `value` becomes.
+    ///
+    /// # Errors
+    /// [`QueueError::Closed`], [`QueueError::Encode`] (nothing was put),
+    /// [`QueueError::TooLarge`] (can never fit), [`QueueError::Os`], [`QueueError::Corrupt`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<Vec<u32>>::new()?;
+    /// q.put(&vec![1, 2])?;
+    /// assert_eq!(q.get()?, [1, 2]);
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn put(&self, value: &T) -> Result<(), QueueError> {
+        self.put_until(value, Limit::Forever)
+    }
+
+    /// Puts `value` if there is room now (Python's `put(obj, False)` / `put_nowait`);
+    /// [`QueueError::Full`] if not.
+    ///
+    /// # Errors
+    /// As [`put`](Self::put), plus `Full`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::with_maxsize(1)?;
+    /// q.try_put(&1)?;
+    /// assert!(matches!(q.try_put(&2), Err(multiproc::QueueError::Full)));
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn try_put(&self, value: &T) -> Result<(), QueueError> {
+        self.put_until(value, Limit::Now)
+    }
+
+    /// Puts `value`, waiting at most `timeout` for room (Python's `put(obj, timeout=t)`);
+    /// [`QueueError::Full`] after that. `Duration::MAX` waits forever.
+    ///
+    /// # Errors
+    /// As [`put`](Self::put), plus `Full`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let q = multiproc::Queue::<u8>::with_maxsize(1)?;
+    /// q.put_timeout(&1, Duration::from_millis(10))?;
+    /// assert!(q.put_timeout(&2, Duration::from_millis(10)).is_err());
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn put_timeout(&self, value: &T, timeout: Duration) -> Result<(), QueueError> {
+        self.put_until(value, Limit::timeout(timeout))
+    }
+
+    /// Puts `value`, waiting until `deadline` for room.
+    ///
+    /// # Errors
+    /// As [`put`](Self::put), plus `Full`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// q.put_deadline(&1, Instant::now() + Duration::from_secs(1))?;
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn put_deadline(&self, value: &T, deadline: Instant) -> Result<(), QueueError> {
+        self.put_until(value, Limit::deadline(deadline))
+    }
+
+    fn put_until(&self, value: &T, limit: Limit) -> Result<(), QueueError> {
+        self.check_open()?;
+        let payload = crate::codec::encode(value).map_err(QueueError::Encode)?;
+        self.ring.put_record(payload.len() as u64, limit, |w| w.write(0, &payload))
+    }
+
+    /// Removes and returns the oldest item, blocking while the queue is empty (Python's `get()`).
+    ///
+    /// # Errors
+    /// [`QueueError::Closed`], [`QueueError::Decode`] (the bad item is removed),
+    /// [`QueueError::Os`], [`QueueError::Corrupt`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<String>::new()?;
+    /// q.put(&"x".to_string())?;
+    /// assert_eq!(q.get()?, "x");
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn get(&self) -> Result<T, QueueError> {
+        self.get_until(Limit::Forever)
+    }
+
+    /// Removes the oldest item if there is one (Python's `get(False)` / `get_nowait`);
+    /// [`QueueError::Empty`] if not.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get), plus `Empty`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// assert!(matches!(q.try_get(), Err(multiproc::QueueError::Empty)));
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn try_get(&self) -> Result<T, QueueError> {
+        self.get_until(Limit::Now)
+    }
+
+    /// Waits at most `timeout` for an item (Python's `get(timeout=t)`); [`QueueError::Empty`]
+    /// after that. `Duration::MAX` waits forever.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get), plus `Empty`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// assert!(matches!(q.get_timeout(Duration::from_millis(10)), Err(multiproc::QueueError::Empty)));
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, QueueError> {
+        self.get_until(Limit::timeout(timeout))
+    }
+
+    /// Waits until `deadline` for an item.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get), plus `Empty`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// q.put(&3)?;
+    /// assert_eq!(q.get_deadline(Instant::now() + Duration::from_secs(1))?, 3);
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, QueueError> {
+        self.get_until(Limit::deadline(deadline))
+    }
+
+    fn get_until(&self, limit: Limit) -> Result<T, QueueError> {
+        self.check_open()?;
+        let bytes = self.ring.get_record(limit, |r| {
+            let mut payload = Vec::new();
+            r.read_append(0, r.len as usize, &mut payload);
+            Ok(payload)
+        })?;
+        crate::codec::decode(&bytes).map_err(QueueError::Decode)
+    }
+}

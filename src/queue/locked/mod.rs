@@ -1,0 +1,42 @@
+//! `Queue<T>`, `SimpleQueue<T>` and `JoinableQueue<T>` (Python's `multiprocessing.Queue`
+//! family): MPMC, any serde type (or raw bytes), bounded by a byte capacity (and optionally a
+//! `maxsize` in items), with no feeder thread.
+//!
+//! # Design
+//! One anonymous segment holds the queue's state and a byte ring of `capacity` bytes
+//! (`state.rs`). All ring access happens under one robust pthread mutex; readers and writers
+//! that must wait sleep on two futex sequence words, in bounded slices so that a waker that
+//! died before waking cannot strand them.
+//!
+//! * `put` encodes the value **before** taking the lock (an encoding error is returned and
+//!   changes nothing: QUE-B1, QUE-8; the value is captured at `put`: QUE-B3), copies the record
+//!   into the ring and then commits it with one store of `tail`. Once `put` returns `Ok`, the
+//!   item is in shared memory (QUE-B4); nothing is left to flush, so a child that put 10 MiB
+//!   exits and can be joined at once (QUE-B5) as long as the queue's capacity holds it.
+//! * `get` reads the record at `head` and commits with one store of `head`.
+//! * A process killed while holding the lock leaves at most an uncommitted, invisible record;
+//!   the next locker gets "owner died", re-derives the item count by walking the committed
+//!   records (validating every length), truncates anything inconsistent, and marks the lock
+//!   consistent (QUE-B6: a dead consumer never wedges the others). A consumer killed after its
+//!   `get` committed had taken that item: it is lost with the consumer (as documented).
+//! * Everything read from shared memory (positions, lengths, counts) is checked: a corrupt
+//!   queue yields [`QueueError::Corrupt`], never undefined behaviour.
+//!
+//! # Files
+//! `state.rs` (the locked ring), `handle.rs` (`Queue`, its builder, typed put/get),
+//! `bytes.rs` (the `Queue<Vec<u8>>` byte path), `simple.rs`, `joinable.rs`, `error.rs`.
+
+mod bytes;
+mod error;
+mod handle;
+mod joinable;
+mod simple;
+mod state;
+
+pub use error::QueueError;
+pub use handle::{Queue, QueueBuilder};
+pub use joinable::JoinableQueue;
+pub use simple::SimpleQueue;
+
+/// Default ring capacity: 16 MiB of address space (pages are touched only as the ring fills).
+pub const DEFAULT_CAPACITY: usize = 16 << 20;

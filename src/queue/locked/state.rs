@@ -1,0 +1,474 @@
+//! The locked ring under every queue of the `Queue` family: its shared state, the robust lock
+//! and the repair after a holder's death, and record-level put and get.
+//!
+//! Records are `[len: u32][reserved: u32][payload][padding to 8]` at monotonically increasing
+//! 64-bit positions (`pos % capacity` in the ring; a record may wrap).
+
+use super::QueueError;
+use crate::loom::atomic::{
+    AtomicU32, AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
+use crate::loom::futex;
+use crate::queue::doorbell::bump;
+use crate::shm::{Segment, ShmObject, ShmRef};
+use crate::sync::raw::robust::RawRobustMutex;
+use crate::sys::pthread::{Locked, MutexKind};
+use crate::wait::Limit;
+use std::ptr::NonNull;
+use std::time::Duration;
+
+/// Bytes of a record's header.
+const HEADER: u64 = 8;
+
+/// How long a blocked `put`/`get`/`join` sleeps before re-checking the queue (covers a waker
+/// that died between committing and waking).
+#[cfg_attr(all(test, loom), allow(dead_code))]
+const SLICE: Duration = Duration::from_millis(100);
+
+/// The shared part of a queue.
+#[repr(C)]
+#[derive(Debug)]
+pub(super) struct QueueState {
+    lock: RawRobustMutex,
+    /// Position of the oldest committed record (only written under the lock).
+    head: AtomicU64,
+    /// Position after the newest committed record (only written under the lock).
+    tail: AtomicU64,
+    /// Committed records (only written under the lock; read without it by `qsize`).
+    count: AtomicU64,
+    /// Ring size in bytes (set at creation).
+    capacity: AtomicU64,
+    /// Maximum number of items, 0 for no limit.
+    maxsize: AtomicU64,
+    /// `put`s not yet matched by `task_done` (JoinableQueue).
+    unfinished: AtomicU64,
+    /// Bumped (by 2) after every commit of a `put`; bit 0: someone may be asleep on it.
+    not_empty: AtomicU32,
+    /// Bumped after every `get`.
+    not_full: AtomicU32,
+    /// Bumped when `unfinished` reaches 0.
+    all_done: AtomicU32,
+    _pad: AtomicU32,
+}
+
+// SAFETY: all-zero is an empty queue with capacity 0 (refused by `attach`), an uninitialized
+// mutex (refused by RawRobustMutex) and zero counters; atomics and the pthread object only, no
+// pointers; every value a peer can leave is validated before use (`positions`, `record_len`).
+unsafe impl ShmObject for QueueState {}
+
+/// Sleeps on `word` while it still equals `seen` (raising the sleepers flag first), at most one
+/// slice. Every `put`/`get` [`bump`]s the word, so an event between reading `seen` and sleeping
+/// makes the futex return at once.
+pub(super) fn sleep_on(word: &AtomicU32, seen: u32, limit: Limit) {
+    // Relaxed: the futex compares the whole word in the kernel.
+    if word.fetch_or(1, Relaxed) | 1 != seen | 1 {
+        return;
+    }
+    // Under loom, no slice: the models prove that a `bump` alone ends the sleep.
+    #[cfg(all(test, loom))]
+    let until = limit.deadline_opt();
+    #[cfg(not(all(test, loom)))]
+    let until = limit.slice(SLICE);
+    let _ = futex::wait(word, seen | 1, until);
+}
+
+/// Holds the queue's lock; unlocks on drop.
+struct Held<'a> {
+    lock: &'a RawRobustMutex,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let _ = self.lock.unlock();
+    }
+}
+
+/// A queue's ring: its state and byte region in a segment the handle keeps mapped.
+#[derive(Debug, Clone)]
+pub(super) struct LockedRing {
+    state: ShmRef<QueueState>,
+    ring: NonNull<u8>,
+    cap: u64,
+}
+
+// SAFETY: `ring` points into the segment that `state` keeps mapped; the ring is only accessed
+// under the robust lock; the handle holds no thread-local state.
+unsafe impl Send for LockedRing {}
+// SAFETY: as above: every access to shared bytes is serialized by the lock.
+unsafe impl Sync for LockedRing {}
+
+/// A record being written, under the lock: `len` payload bytes at ring position `pos`.
+pub(super) struct RecordWriter<'a> {
+    ring: &'a LockedRing,
+    pos: u64,
+    len: u64,
+}
+
+impl RecordWriter<'_> {
+    /// Copies `bytes` into the payload at `at` (`at + bytes.len()` must not pass the payload).
+    pub(super) fn write(&self, at: u64, bytes: &[u8]) {
+        assert!(at + bytes.len() as u64 <= self.len, "write past the record");
+        // SAFETY: the record's payload `[pos, pos + len)` lies in the free part of the ring
+        // (checked by `put_record` under the lock, which we hold), and `at + len` stays in it.
+        unsafe { self.ring.copy_in(self.pos + at, bytes) }
+    }
+}
+
+/// A committed record being read, under the lock: `len` payload bytes at ring position `pos`.
+pub(super) struct RecordReader<'a> {
+    ring: &'a LockedRing,
+    pos: u64,
+    pub(super) len: u64,
+}
+
+impl RecordReader<'_> {
+    /// Copies payload bytes from `at` into `out` (`at + out.len()` must not pass the payload).
+    pub(super) fn read(&self, at: u64, out: &mut [u8]) {
+        assert!(at + out.len() as u64 <= self.len, "read past the record");
+        // SAFETY: `out` is writable for its length and is not in the ring; the payload lies in
+        // `[head, tail)` (checked by `record_len` under the lock, which we hold).
+        unsafe { self.ring.copy_out(self.pos + at, out.as_mut_ptr(), out.len()) }
+    }
+
+    /// Appends `n` payload bytes from `at` to `out` without zero-filling them first.
+    pub(super) fn read_append(&self, at: u64, n: usize, out: &mut Vec<u8>) {
+        assert!(at + n as u64 <= self.len, "read past the record");
+        out.reserve_exact(n);
+        // SAFETY: `reserve_exact` made room for `n` bytes after the current contents, which the
+        // copy initializes (the payload range is checked as in `read`) before `set_len`
+        // exposes them.
+        unsafe {
+            self.ring.copy_out(self.pos + at, out.as_mut_ptr().add(out.len()), n);
+            out.set_len(out.len() + n);
+        }
+    }
+}
+
+impl LockedRing {
+    /// A ring of `capacity` bytes (at least 64, rounded up to 8) with an item limit (0: none),
+    /// allocated in `seg` (which must have room: see [`LockedRing::segment_len`]).
+    pub(super) fn create_in(seg: &Segment, capacity: usize, maxsize: usize) -> Result<LockedRing, QueueError> {
+        let cap = Self::round(capacity);
+        let state: ShmRef<QueueState> = seg.alloc_object()?;
+        state.lock.init(MutexKind::ErrorCheck).map_err(QueueError::Os)?;
+        state.capacity.store(cap, Relaxed);
+        state.maxsize.store(maxsize as u64, Relaxed);
+        let off = seg.alloc(cap as usize, 8)?;
+        let ring = seg.bytes_at(off, cap as usize)?;
+        Ok(LockedRing { state, ring, cap })
+    }
+
+    /// The capacity a request of `capacity` bytes gets.
+    pub(super) fn round(capacity: usize) -> u64 {
+        (capacity.max(64) as u64).next_multiple_of(8)
+    }
+
+    /// Bytes a segment needs for a ring of `capacity` bytes.
+    pub(super) fn segment_len(capacity: usize) -> usize {
+        Self::round(capacity) as usize + 4096
+    }
+
+    pub(super) fn capacity(&self) -> u64 {
+        self.cap
+    }
+
+    /// The item limit, if any.
+    pub(super) fn maxsize(&self) -> Option<usize> {
+        match self.state.maxsize.load(Relaxed) {
+            0 => None,
+            m => Some(m as usize),
+        }
+    }
+
+    /// Items in the queue now; exact as soon as a put or get has returned (QUE-B2).
+    pub(super) fn count(&self) -> usize {
+        // SYNC(acquire ← the Release store of `count` at commit).
+        self.state.count.load(Acquire) as usize
+    }
+
+    /// Takes the lock until `limit`, repairing the queue if its previous holder died; `None`
+    /// when the limit passed first.
+    fn lock(&self, limit: Limit) -> Result<Option<Held<'_>>, QueueError> {
+        let st = &*self.state;
+        let r = if limit.is_now() { st.lock.try_lock() } else { st.lock.lock(limit.deadline_opt()) };
+        match r.map_err(QueueError::Os)? {
+            Locked::Acquired => Ok(Some(Held { lock: &st.lock })),
+            Locked::OwnerDied => {
+                let held = Held { lock: &st.lock };
+                self.repair();
+                st.lock.make_consistent().map_err(QueueError::Os)?;
+                Ok(Some(held))
+            }
+            Locked::Busy => Ok(None),
+            Locked::NotRecoverable => Err(QueueError::Corrupt("the queue's lock is unrecoverable")),
+            Locked::Deadlock => Err(QueueError::Os(std::io::Error::from_raw_os_error(libc::EDEADLK))),
+        }
+    }
+
+    /// Head and tail, validated: `head <= tail <= head + capacity`.
+    fn positions(&self) -> Result<(u64, u64), QueueError> {
+        let st = &*self.state;
+        // Relaxed: we hold the lock, which orders every write of these fields.
+        let (head, tail) = (st.head.load(Relaxed), st.tail.load(Relaxed));
+        if st.capacity.load(Relaxed) != self.cap || tail < head || tail - head > self.cap {
+            return Err(QueueError::Corrupt("ring positions"));
+        }
+        Ok((head, tail))
+    }
+
+    /// After an owner death (we hold the lock): recount the committed records, truncating at
+    /// the first bad one.
+    fn repair(&self) {
+        let st = &*self.state;
+        let Ok((head, tail)) = self.positions() else {
+            // Positions beyond repair: drop everything rather than read garbage.
+            let t = st.tail.load(Relaxed);
+            st.head.store(t, Relaxed);
+            st.count.store(0, Release);
+            return;
+        };
+        let mut pos = head;
+        let mut n = 0;
+        while pos < tail {
+            match self.record_len(pos, tail) {
+                Some(size) => {
+                    pos += size;
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+        st.tail.store(pos, Relaxed);
+        // SYNC(release → count's acquire load).
+        st.count.store(n, Release);
+    }
+
+    /// Total size of the record at `pos` (header + padded payload) if it is valid and ends by
+    /// `tail`. The caller holds the lock and `head <= pos < tail` were validated.
+    fn record_len(&self, pos: u64, tail: u64) -> Option<u64> {
+        let mut h = [0u8; 4];
+        // SAFETY: `h` is 4 writable bytes; `pos` is a position of the ring (wrapped by
+        // `copy_out`), read under the lock.
+        unsafe { self.copy_out(pos, h.as_mut_ptr(), 4) };
+        let len = u32::from_le_bytes(h) as u64;
+        let size = HEADER + len.next_multiple_of(8);
+        (pos + size <= tail).then_some(size)
+    }
+
+    /// Copies `buf` into the ring at position `pos` (wrapping).
+    ///
+    /// # Safety
+    /// The caller holds the lock and `buf.len() <= capacity`.
+    unsafe fn copy_in(&self, pos: u64, buf: &[u8]) {
+        let start = (pos % self.cap) as usize;
+        let first = buf.len().min(self.cap as usize - start);
+        // SAFETY: `start + first <= cap` and `buf.len() - first <= cap` (contract), so both
+        // ranges lie in the ring allocated for this queue, which `self.state` keeps mapped; the
+        // lock keeps every other process and thread out of them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(buf.as_ptr(), self.ring.as_ptr().add(start), first);
+            std::ptr::copy_nonoverlapping(buf.as_ptr().add(first), self.ring.as_ptr(), buf.len() - first);
+        }
+    }
+
+    /// Copies `len` bytes from the ring at position `pos` (wrapping) to `dst`.
+    ///
+    /// # Safety
+    /// The caller holds the lock; `dst` is valid for `len` bytes of writes and does not overlap
+    /// the ring; `len <= capacity`.
+    unsafe fn copy_out(&self, pos: u64, dst: *mut u8, len: usize) {
+        let start = (pos % self.cap) as usize;
+        let first = len.min(self.cap as usize - start);
+        // SAFETY: as in `copy_in`, reading instead of writing; `dst` per the contract.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.ring.as_ptr().add(start), dst, first);
+            std::ptr::copy_nonoverlapping(self.ring.as_ptr(), dst.add(first), len - first);
+        }
+    }
+
+    /// Commits one record of `len` payload bytes, which `write` copies in (under the lock,
+    /// before the commit), waiting for room until `limit` ([`QueueError::Full`] after it).
+    pub(super) fn put_record(
+        &self,
+        len: u64,
+        limit: Limit,
+        write: impl Fn(&RecordWriter<'_>),
+    ) -> Result<(), QueueError> {
+        let size = HEADER + len.next_multiple_of(8);
+        if len > u32::MAX as u64 || size > self.cap {
+            return Err(QueueError::TooLarge { len: size, capacity: self.cap });
+        }
+        let st = &*self.state;
+        loop {
+            // Relaxed: the sequence only decides whether to sleep; the state is read under the lock.
+            let seen = st.not_full.load(Relaxed);
+            {
+                let Some(held) = self.lock(limit)? else { return Err(QueueError::Full) };
+                let (head, tail) = self.positions()?;
+                let maxsize = st.maxsize.load(Relaxed);
+                let count = st.count.load(Relaxed);
+                if self.cap - (tail - head) >= size && (maxsize == 0 || count < maxsize) {
+                    let mut header = [0u8; 8];
+                    header[..4].copy_from_slice(&(len as u32).to_le_bytes());
+                    // SAFETY: we hold the lock; 8 ≤ size ≤ capacity.
+                    unsafe { self.copy_in(tail, &header) };
+                    write(&RecordWriter { ring: self, pos: tail + HEADER, len });
+                    st.unfinished.fetch_add(1, Relaxed);
+                    // The commit point: one store makes the whole record visible.
+                    st.tail.store(tail + size, Relaxed);
+                    // SYNC(release → count's acquire load).
+                    st.count.store(count + 1, Release);
+                    drop(held);
+                    bump(&st.not_empty);
+                    return Ok(());
+                }
+            }
+            if limit.passed() {
+                return Err(QueueError::Full);
+            }
+            sleep_on(&st.not_full, seen, limit);
+        }
+    }
+
+    /// Removes the oldest record, handing it to `read` under the lock, waiting for one until
+    /// `limit` ([`QueueError::Empty`] after it). The record is removed even if `read` fails (a
+    /// bad item must not wedge the queue).
+    pub(super) fn get_record<R>(
+        &self,
+        limit: Limit,
+        read: impl FnOnce(&RecordReader<'_>) -> Result<R, QueueError>,
+    ) -> Result<R, QueueError> {
+        let st = &*self.state;
+        let mut read = Some(read);
+        loop {
+            // Relaxed: see `put_record`.
+            let seen = st.not_empty.load(Relaxed);
+            let got = {
+                let Some(_held) = self.lock(limit)? else { return Err(QueueError::Empty) };
+                let (head, tail) = self.positions()?;
+                if head != tail {
+                    let Some(size) = self.record_len(head, tail) else {
+                        return Err(QueueError::Corrupt("record length"));
+                    };
+                    let mut h = [0u8; 4];
+                    // SAFETY: under the lock; 4 writable bytes.
+                    unsafe { self.copy_out(head, h.as_mut_ptr(), 4) };
+                    // `record_len` checked that the payload lies within [head, tail).
+                    let rec = RecordReader { ring: self, pos: head + HEADER, len: u32::from_le_bytes(h) as u64 };
+                    let read = read.take().expect("read runs once: we return right after");
+                    let r = read(&rec);
+                    let count = st.count.load(Relaxed);
+                    // The commit point.
+                    st.head.store(head + size, Relaxed);
+                    // SYNC(release → count's acquire load).
+                    st.count.store(count.saturating_sub(1), Release);
+                    Some(r)
+                } else {
+                    None
+                }
+            };
+            if let Some(r) = got {
+                bump(&st.not_full);
+                return r;
+            }
+            if limit.passed() {
+                return Err(QueueError::Empty);
+            }
+            sleep_on(&st.not_empty, seen, limit);
+        }
+    }
+
+    /// Marks one item done (JoinableQueue).
+    pub(super) fn task_done(&self) -> Result<(), QueueError> {
+        let st = &*self.state;
+        // Relaxed: a hint for the CAS.
+        let mut u = st.unfinished.load(Relaxed);
+        loop {
+            if u == 0 {
+                return Err(QueueError::TooManyTaskDone);
+            }
+            // SYNC(release → join's acquire load): the consumer's work is visible to `join`.
+            match st.unfinished.compare_exchange_weak(u, u - 1, Release, Relaxed) {
+                Ok(_) => break,
+                Err(now) => u = now,
+            }
+        }
+        if u == 1 {
+            bump(&st.all_done);
+        }
+        Ok(())
+    }
+
+    /// Waits until every item put was marked done, or `limit`; returns whether it was.
+    pub(super) fn join(&self, limit: Limit) -> bool {
+        let st = &*self.state;
+        loop {
+            // Relaxed: only decides whether to sleep.
+            let seen = st.all_done.load(Relaxed);
+            // SYNC(acquire ← task_done's release).
+            if st.unfinished.load(Acquire) == 0 {
+                return true;
+            }
+            if limit.passed() {
+                return false;
+            }
+            sleep_on(&st.all_done, seen, limit);
+        }
+    }
+}
+
+/// The sleep/wake protocol of `Queue`, with a loom mutex standing in for the robust pthread
+/// mutex (which loom cannot model): a consumer reads the sequence word, checks the state under
+/// the lock, and sleeps on the word; a producer changes the state under the lock and bumps.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::sleep_on;
+    use crate::queue::doorbell::bump;
+    use crate::wait::Limit;
+    use crate::loom::atomic::{AtomicU32, Ordering::Relaxed};
+    use loom::sync::{Arc, Mutex};
+    use loom::thread;
+
+    struct Stand {
+        items: Mutex<u32>,
+        not_empty: AtomicU32,
+    }
+
+    fn get(s: &Stand) {
+        loop {
+            let seen = s.not_empty.load(Relaxed);
+            {
+                let mut n = s.items.lock().unwrap();
+                if *n > 0 {
+                    *n -= 1;
+                    return;
+                }
+            }
+            sleep_on(&s.not_empty, seen, Limit::Forever);
+        }
+    }
+
+    fn put(s: &Stand) {
+        *s.items.lock().unwrap() += 1;
+        bump(&s.not_empty);
+    }
+
+    #[test]
+    fn loom_queue_sleeping_consumers_are_woken_by_puts() {
+        loom::model(|| {
+            let s = Arc::new(Stand { items: Mutex::new(0), not_empty: AtomicU32::new(0) });
+            let consumers: Vec<_> = (0..2)
+                .map(|_| {
+                    let s = s.clone();
+                    thread::spawn(move || get(&s))
+                })
+                .collect();
+            put(&s);
+            put(&s);
+            for c in consumers {
+                c.join().unwrap();
+            }
+        });
+    }
+}

@@ -1,0 +1,249 @@
+//! `Pipe` and its builder: the segment with one ring per direction, the liveness pipes, the
+//! optional descriptor socket.
+
+use super::super::ring::{Consumer, Producer, Ring, RingCtl};
+use super::conn::Connection;
+use super::liveness::{Rx, Tx};
+use super::{PipeError, WaitStrategy};
+use crate::shm::{Segment, ShmError};
+use crate::sys::process::pipe_cloexec;
+use std::os::fd::OwnedFd;
+
+/// Builder for a [`Pipe`]: ring capacity, maximum message size, wait strategy.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{Pipe, WaitStrategy};
+/// let (mut r, mut w) = Pipe::builder().capacity(4096).max_message(1 << 20).wait(WaitStrategy::Park).one_way()?;
+/// // Larger than the ring: sent in fragments while the reader drains them, received whole.
+/// let h = std::thread::spawn(move || w.send_bytes(&vec![7u8; 100_000]));
+/// assert_eq!(r.recv_bytes()?.len(), 100_000);
+/// h.join().unwrap()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct PipeBuilder {
+    capacity: usize,
+    max_message: usize,
+    wait: WaitStrategy,
+    fd_passing: bool,
+}
+
+impl Default for PipeBuilder {
+    fn default() -> PipeBuilder {
+        PipeBuilder { capacity: 1 << 18, max_message: 1 << 30, wait: WaitStrategy::default(), fd_passing: false }
+    }
+}
+
+impl PipeBuilder {
+    /// Bytes of each direction's ring (power of two, 64 B ..= 1 GiB; default 256 KiB).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_a, _b) = multiproc::Pipe::builder().capacity(1 << 12).duplex()?;
+    /// # Ok::<(), multiproc::PipeError>(())
+    /// ```
+    pub fn capacity(mut self, bytes: usize) -> PipeBuilder {
+        self.capacity = bytes;
+        self
+    }
+
+    /// Largest message accepted by `send` and `recv` (default 1 GiB).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut a, _b) = multiproc::Pipe::builder().max_message(4).duplex()?;
+    /// assert!(matches!(a.send_bytes(b"12345"), Err(multiproc::SendError::TooLarge { .. })));
+    /// # Ok::<(), multiproc::PipeError>(())
+    /// ```
+    pub fn max_message(mut self, bytes: usize) -> PipeBuilder {
+        self.max_message = bytes;
+        self
+    }
+
+    /// Lets the ends pass file descriptors ([`Connection::send_fd`] / [`Connection::recv_fd`],
+    /// Python's `reduction.send_handle` / `recv_handle`; PIPE-13). Off by default: it costs a
+    /// Unix socket pair (two descriptors) per pipe, which most pipes never use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut a, mut b) = multiproc::Pipe::builder().fd_passing(true).duplex()?;
+    /// let file = std::fs::File::open("/dev/null")?;
+    /// a.send_fd(std::os::fd::AsFd::as_fd(&file))?;
+    /// let _same_file: std::os::fd::OwnedFd = b.recv_fd()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fd_passing(mut self, on: bool) -> PipeBuilder {
+        self.fd_passing = on;
+        self
+    }
+
+    /// How both ends wait (changeable per end with [`Connection::set_wait`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_a, _b) = multiproc::Pipe::builder().wait(multiproc::WaitStrategy::Park).duplex()?;
+    /// # Ok::<(), multiproc::PipeError>(())
+    /// ```
+    pub fn wait(mut self, w: WaitStrategy) -> PipeBuilder {
+        self.wait = w;
+        self
+    }
+
+    /// A duplex pipe: two ends that both send and receive.
+    ///
+    /// # Errors
+    /// [`PipeError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut a, mut b) = multiproc::Pipe::builder().duplex()?;
+    /// b.send_bytes(b"pong")?;
+    /// assert_eq!(a.recv_bytes()?, b"pong");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn duplex(self) -> Result<(Connection, Connection), PipeError> {
+        let (seg, r1, r2) = self.segment(2)?;
+        let r2 = r2.expect("two rings");
+        let (l1r, l1w) = pipe_cloexec().map_err(PipeError::Os)?;
+        let (l2r, l2w) = pipe_cloexec().map_err(PipeError::Os)?;
+        let (sa, sb) = self.sockets()?;
+        let a = self.conn(seg.clone(), Some((r1, l1w)), Some((r2, l2r)), sa);
+        let b = self.conn(seg, Some((r2, l2w)), Some((r1, l1r)), sb);
+        Ok((a, b))
+    }
+
+    /// A one-way pipe: `(reader, writer)`.
+    ///
+    /// # Errors
+    /// [`PipeError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut r, mut w) = multiproc::Pipe::builder().one_way()?;
+    /// w.send_bytes(b"x")?;
+    /// assert_eq!(r.recv_bytes()?, b"x");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn one_way(self) -> Result<(Connection, Connection), PipeError> {
+        let (seg, r1, _) = self.segment(1)?;
+        let (lr, lw) = pipe_cloexec().map_err(PipeError::Os)?;
+        let (sr, sw) = self.sockets()?;
+        let reader = self.conn(seg.clone(), None, Some((r1, lr)), sr);
+        let writer = self.conn(seg, Some((r1, lw)), None, sw);
+        Ok((reader, writer))
+    }
+
+    /// The descriptor-passing socket pair, if enabled.
+    fn sockets(&self) -> Result<(Option<OwnedFd>, Option<OwnedFd>), PipeError> {
+        if !self.fd_passing {
+            return Ok((None, None));
+        }
+        let (a, b) = crate::sys::fdpass::socketpair_seqpacket().map_err(PipeError::Os)?;
+        Ok((Some(a), Some(b)))
+    }
+
+    fn segment(&self, rings: usize) -> Result<(Segment, Ring, Option<Ring>), PipeError> {
+        let cap = self.capacity;
+        if !cap.is_power_of_two() || !(64..=1 << 30).contains(&cap) {
+            return Err(PipeError::BadCapacity(cap));
+        }
+        let seg = Segment::anonymous(rings * (cap + 512) + 4096).map_err(PipeError::Shm)?;
+        let make = || -> Result<Ring, ShmError> {
+            let ctl = seg.alloc_object::<RingCtl>()?;
+            let off = seg.alloc(cap, 128)?;
+            let data = seg.bytes_at(off, cap)?;
+            let ctl_ptr = std::ptr::NonNull::from(&*ctl);
+            // SAFETY: both live in `seg`, which every Connection keeps mapped; `cap` is a power of
+            // two ≥ 64 and the region is 128-aligned; one producer and one consumer per ring.
+            Ok(unsafe { Ring::from_raw(ctl_ptr, data, cap) })
+        };
+        let r1 = make().map_err(PipeError::Shm)?;
+        let r2 = if rings == 2 { Some(make().map_err(PipeError::Shm)?) } else { None };
+        Ok((seg, r1, r2))
+    }
+
+    fn conn(
+        &self,
+        seg: Segment,
+        tx: Option<(Ring, OwnedFd)>,
+        rx: Option<(Ring, OwnedFd)>,
+        fd_sock: Option<OwnedFd>,
+    ) -> Connection {
+        Connection::from_parts(
+            seg,
+            tx.map(|(r, fd)| Tx::new(Producer::new(r), fd)),
+            rx.map(|(r, fd)| Rx::new(Consumer::new(r), fd)),
+            fd_sock,
+            self.wait,
+            self.max_message,
+        )
+    }
+}
+
+/// Python's `multiprocessing.Pipe`.
+///
+/// # Examples
+///
+/// ```
+/// let (mut a, mut b) = multiproc::Pipe::duplex()?;
+/// a.send_bytes(b"hi")?;
+/// assert_eq!(b.recv_bytes()?, b"hi");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Pipe;
+
+impl Pipe {
+    /// `Pipe()`: a duplex pipe with default settings.
+    ///
+    /// # Errors
+    /// [`PipeError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (a, b) = multiproc::Pipe::duplex()?;
+    /// assert!(a.readable() && a.writable() && b.readable() && b.writable());
+    /// # Ok::<(), multiproc::PipeError>(())
+    /// ```
+    pub fn duplex() -> Result<(Connection, Connection), PipeError> {
+        PipeBuilder::default().duplex()
+    }
+
+    /// `Pipe(duplex=False)`: `(reader, writer)`.
+    ///
+    /// # Errors
+    /// [`PipeError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (r, w) = multiproc::Pipe::new()?;
+    /// assert!(r.readable() && !r.writable() && w.writable() && !w.readable());
+    /// # Ok::<(), multiproc::PipeError>(())
+    /// ```
+    #[allow(clippy::new_ret_no_self)] // Python's name: `Pipe(duplex=False)` returns two ends
+    pub fn new() -> Result<(Connection, Connection), PipeError> {
+        PipeBuilder::default().one_way()
+    }
+
+    /// A [`PipeBuilder`] with the defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_r, _w) = multiproc::Pipe::builder().capacity(1 << 16).one_way()?;
+    /// # Ok::<(), multiproc::PipeError>(())
+    /// ```
+    pub fn builder() -> PipeBuilder {
+        PipeBuilder::default()
+    }
+}

@@ -1,0 +1,214 @@
+//! The `Connection` handle: what it holds, its state queries, and closing.
+
+use super::super::ring::{Record, Ring};
+use super::liveness::{Rx, Tx};
+use super::WaitStrategy;
+#[cfg(feature = "serde")]
+use crate::codec::FingerprintCache;
+use crate::loom::atomic::Ordering;
+use crate::shm::Segment;
+use crate::wait::AdaptiveSpin;
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+/// A fragmented message being reassembled.
+#[derive(Debug)]
+pub(super) struct Assembly {
+    pub(super) total: usize,
+    pub(super) buf: Vec<u8>,
+    /// Longer than the caller's limit: drain and drop.
+    pub(super) discard: bool,
+}
+
+/// A message ready to be handed out.
+pub(super) enum Msg {
+    /// One record still in the ring (copy, then release).
+    Inline(Record),
+    /// A reassembled message.
+    Whole(Vec<u8>),
+    /// A descriptor marker, not released: it stays for `recv_fd`.
+    Fd,
+}
+
+/// One end of a [`Pipe`] (Python's `Connection`).
+///
+/// `send*` and `recv*` take `&mut self`: one thread per end at a time. After `fork` each process
+/// has its own copy; an end must be used by one process at a time (as with Python, whose
+/// concurrent use of one end is unsafe without a lock).
+///
+/// # Examples
+///
+/// ```
+/// let (mut a, mut b) = multiproc::Pipe::duplex()?;
+/// a.send_bytes(b"abc")?;
+/// let mut buf = [0u8; 8];
+/// assert_eq!(b.recv_bytes_into(&mut buf, 0)?, 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    /// The socket descriptors travel over (`PipeBuilder::fd_passing`).
+    pub(super) fd_sock: Option<OwnedFd>,
+    _seg: Segment,
+    pub(super) tx: Option<Tx>,
+    pub(super) rx: Option<Rx>,
+    pub(super) wait: WaitStrategy,
+    pub(super) max: usize,
+    pub(super) closed: bool,
+    pub(super) asm: Option<Assembly>,
+    /// How `Adaptive` waits in `recv` have gone.
+    pub(super) rx_spin: AdaptiveSpin,
+    /// Type fingerprints of the last type sent and received (one hash per type, not per message).
+    #[cfg(feature = "serde")]
+    pub(super) types: (FingerprintCache, FingerprintCache),
+}
+
+impl Connection {
+    /// Assembles a connection from its sides (the builder, and handles received from another
+    /// process).
+    pub(super) fn from_parts(
+        seg: Segment,
+        tx: Option<Tx>,
+        rx: Option<Rx>,
+        fd_sock: Option<OwnedFd>,
+        wait: WaitStrategy,
+        max: usize,
+    ) -> Connection {
+        Connection {
+            fd_sock,
+            _seg: seg,
+            tx,
+            rx,
+            wait,
+            max,
+            closed: false,
+            asm: None,
+            rx_spin: AdaptiveSpin::default(),
+            #[cfg(feature = "serde")]
+            types: Default::default(),
+        }
+    }
+
+    /// True when this end can receive (duplex ends and one-way readers), and is not closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (r, w) = multiproc::Pipe::new()?;
+    /// assert!(r.readable() && !w.readable());
+    /// # Ok::<(), multiproc::PipeError>(())
+    /// ```
+    pub fn readable(&self) -> bool {
+        self.rx.is_some() && !self.closed
+    }
+
+    /// True when this end can send, and is not closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (r, w) = multiproc::Pipe::new()?;
+    /// assert!(w.writable() && !r.writable());
+    /// # Ok::<(), multiproc::PipeError>(())
+    /// ```
+    pub fn writable(&self) -> bool {
+        self.tx.is_some() && !self.closed
+    }
+
+    /// True after [`Connection::close`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut a, _b) = multiproc::Pipe::duplex()?;
+    /// assert!(!a.closed());
+    /// a.close();
+    /// assert!(a.closed());
+    /// # Ok::<(), multiproc::PipeError>(())
+    /// ```
+    pub fn closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Changes how this end waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut a, _b) = multiproc::Pipe::duplex()?;
+    /// a.set_wait(multiproc::WaitStrategy::Spin);
+    /// # Ok::<(), multiproc::PipeError>(())
+    /// ```
+    pub fn set_wait(&mut self, w: WaitStrategy) {
+        self.wait = w;
+    }
+
+    /// The liveness descriptor of the receiving side (`POLLHUP` when every writer is gone), for
+    /// `poll`/`epoll` based event loops. It never becomes readable for data: use [`wait`](super::wait)
+    /// to wait for messages.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (a, _b) = multiproc::Pipe::duplex()?;
+    /// assert!(a.fileno().is_some());
+    /// # Ok::<(), multiproc::PipeError>(())
+    /// ```
+    pub fn fileno(&self) -> Option<BorrowedFd<'_>> {
+        if self.closed {
+            return None;
+        }
+        self.rx.as_ref().map(Rx::live_fd).or_else(|| self.tx.as_ref().map(Tx::live_fd))
+    }
+
+    /// Closes this process's copy of this end (the peer sees end of file once every process
+    /// closed theirs). Later calls on this handle fail with `HandleClosed`. Idempotent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut a, mut b) = multiproc::Pipe::duplex()?;
+    /// a.send_bytes(b"last")?;
+    /// a.close();
+    /// assert_eq!(b.recv_bytes()?, b"last");
+    /// assert!(matches!(b.recv_bytes(), Err(multiproc::RecvError::Eof)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        let tx = self.tx.take();
+        let rx = self.rx.take();
+        if let Some(t) = tx {
+            let ring = *t.prod.ring();
+            drop(t); // closes the fd first, then hints and wakes
+            // Relaxed: a hint; readers confirm with poll.
+            ring.writer_closes().fetch_add(1, Ordering::Relaxed);
+            ring.wake_all();
+        }
+        if let Some(r) = rx {
+            let ring = *r.cons.ring();
+            drop(r);
+            // Relaxed: a hint; writers confirm with poll.
+            ring.reader_closes().fetch_add(1, Ordering::Relaxed);
+            ring.wake_all();
+        }
+        self.fd_sock = None;
+        self.asm = None;
+    }
+}
+
+
+impl Connection {
+    /// The ring this end writes into (fuzzing: play a faulty peer).
+    pub(crate) fn tx_ring(&self) -> Option<Ring> {
+        self.tx.as_ref().map(|t| *t.prod.ring())
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
