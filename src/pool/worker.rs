@@ -5,22 +5,13 @@ use super::wire::{FromWorker, TaskFailure, ToWorker};
 use super::RemoteError;
 use crate::process::call::{CallFailure, CallKey};
 use crate::shm::WordArray;
-use std::cell::RefCell;
+use crate::process::panics;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
-thread_local! {
-    /// Where the last panic in this worker happened (set by the worker's panic hook).
-    static PANIC_AT: RefCell<Option<String>> = const { RefCell::new(None) };
-}
-
 fn panic_error(payload: Box<dyn std::any::Any + Send>) -> RemoteError {
-    let message = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic with a non-string payload".into());
-    RemoteError { kind: "panic".into(), message, location: PANIC_AT.with(|p| p.borrow_mut().take()) }
+    let message = panics::payload_text(&*payload).to_string();
+    RemoteError { kind: "panic".into(), message, location: panics::take_location() }
 }
 
 fn send(link: &Link, bell: &Doorbell, msg: &FromWorker) -> bool {
@@ -44,11 +35,9 @@ pub(crate) fn worker_main(
     maxtasks: Option<usize>,
     bell: &Doorbell,
 ) -> i32 {
-    // Record panic locations for the parent instead of printing them: the parent reports them.
-    panic::set_hook(Box::new(|info| {
-        let at = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
-        PANIC_AT.with(|p| *p.borrow_mut() = at);
-    }));
+    // Panic locations are recorded by the process layer's hook (installed before the fork,
+    // so nothing here takes std's hook lock); the parent reports them instead of us printing.
+    panics::set_quiet();
     if let Some(init) = init {
         let failure = match panic::catch_unwind(AssertUnwindSafe(init)) {
             Ok(Ok(())) => None,

@@ -8,15 +8,23 @@
 
 use super::segment::{Segment, ShmObject, ShmRef};
 use super::ShmError;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 /// Size of one arena chunk.
 const CHUNK: usize = 64 * 1024;
 
-/// The chunk new objects go into. The lock is held only for a bump allocation or an `mmap`.
-/// (After `fork`, a child whose parent had another thread inside this lock would block here:
-/// see the fork notes in the `process` docs.)
+/// The chunk new objects go into. The lock is held only for a bump allocation or an `mmap`, and
+/// by `Process::start` across `fork` ([`lock_for_fork`]), so a child never inherits it held by a
+/// thread that did not come along.
 static CURRENT: Mutex<Option<Segment>> = Mutex::new(None);
+
+/// The arena, locked: hold it across `fork` and drop it on both sides.
+pub(crate) struct ForkGuard(#[allow(dead_code)] MutexGuard<'static, Option<Segment>>);
+
+/// Locks the default arena for a `fork` (see [`ForkGuard`]).
+pub(crate) fn lock_for_fork() -> ForkGuard {
+    ForkGuard(CURRENT.lock().unwrap_or_else(|p| p.into_inner()))
+}
 
 /// Allocates a zeroed `T` in the default arena.
 pub(crate) fn alloc_default<T: ShmObject>() -> Result<ShmRef<T>, ShmError> {

@@ -19,7 +19,7 @@ pub use error::ShmError;
 pub use segment::{list_named, NamedSegmentInfo, Segment};
 pub use shm_safe::ShmSafe;
 
-pub(crate) use arena::alloc_default;
+pub(crate) use arena::{alloc_default, lock_for_fork};
 pub(crate) use header::{validate_header, HEADER_LEN};
 pub(crate) use segment::{ShmObject, ShmRef};
 #[cfg(feature = "serde")]

@@ -1,0 +1,323 @@
+//! This process's record ([`current_process`], [`parent_process`]) and the registry of started
+//! children ([`active_children`]), both locked across `fork` by `start.rs`.
+
+use super::handle::{Inner, Process};
+use super::{ProcessError, MAIN_NAME};
+use crate::sys::clock::Deadline;
+use crate::sys::process as sys;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub(super) struct Me {
+    /// `None` in a process this crate did not start: "MainProcess".
+    pub(super) name: Option<String>,
+    pub(super) daemon: bool,
+    /// Python's `_identity`: `[]` in main, the parent's identity plus the child's number.
+    pub(super) identity: Vec<u32>,
+    /// Children created so far (names `Process-<identity>:<n>`); reset in every child.
+    pub(super) counter: u32,
+    /// The parent's pid and name, in a child started by this crate.
+    pub(super) parent: Option<(libc::pid_t, String)>,
+}
+
+pub(super) static ME: Mutex<Me> = Mutex::new(Me { name: None, daemon: false, identity: Vec::new(), counter: 0, parent: None });
+
+/// Started children not yet reaped (Python's `_children`). Locked across fork, cleared in the
+/// child.
+pub(super) static ACTIVE: Mutex<Vec<Arc<Inner>>> = Mutex::new(Vec::new());
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Poison only means another thread panicked while holding it; every update below is a
+    // single assignment, so the data is consistent.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// This process, as [`current_process`] sees it.
+///
+/// # Examples
+///
+/// ```
+/// let me = multiproc::current_process();
+/// assert_eq!(me.name(), "MainProcess");
+/// assert_eq!(me.pid(), std::process::id());
+/// assert!(!me.is_daemon() && me.is_alive());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentProcess {
+    name: String,
+    pid: u32,
+    daemon: bool,
+}
+
+impl CurrentProcess {
+    /// The name: `"MainProcess"`, or the name the [`Process`] was given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::current_process().name(), "MainProcess");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The process id (`std::process::id()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::current_process().pid(), std::process::id());
+    /// ```
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Whether this process is a daemonic child (then it may not start children).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!multiproc::current_process().is_daemon());
+    /// ```
+    pub fn is_daemon(&self) -> bool {
+        self.daemon
+    }
+
+    /// Always `true`: the caller is running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(multiproc::current_process().is_alive());
+    /// ```
+    pub fn is_alive(&self) -> bool {
+        true
+    }
+}
+
+/// This process: its name (`"MainProcess"` unless this crate started it), pid and daemon flag.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{current_process, Process};
+///
+/// let p = Process::builder().name("SomeProcess").start(|| {
+///     let me = current_process();
+///     if me.name() == "SomeProcess" { 0 } else { 1 }
+/// })?;
+/// assert_eq!(p.join()?.code(), Some(0));
+/// # Ok::<(), multiproc::ProcessError>(())
+/// ```
+pub fn current_process() -> CurrentProcess {
+    let me = lock(&ME);
+    CurrentProcess {
+        name: me.name.clone().unwrap_or_else(|| MAIN_NAME.to_string()),
+        pid: std::process::id(),
+        daemon: me.daemon,
+    }
+}
+
+/// The process that started this one, in a child started by [`Process::start`]; `None` in a
+/// process this crate did not start (Python: `parent_process()` is `None` in main).
+///
+/// Its [`is_alive`](ParentProcess::is_alive) and [`join_timeout`](ParentProcess::join_timeout)
+/// observe the parent's death (through a pidfd), so a child can notice that it was orphaned.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{parent_process, Process};
+///
+/// assert!(parent_process().is_none());
+/// let me = std::process::id();
+/// let p = Process::new(move || {
+///     let parent = parent_process().expect("started by Process");
+///     if parent.pid() == me && parent.name() == "MainProcess" && parent.is_alive() { 0 } else { 1 }
+/// });
+/// p.start()?;
+/// assert_eq!(p.join()?.code(), Some(0));
+/// # Ok::<(), multiproc::ProcessError>(())
+/// ```
+pub fn parent_process() -> Option<ParentProcess> {
+    let (pid, name) = lock(&ME).parent.clone()?;
+    // Open first, then check that it is still our parent: if `getppid` still names it after the
+    // open, it had not exited when we opened it (reparenting happens at its exit, before its pid
+    // can be reused), so the pidfd names our parent and no other process.
+    let pidfd = sys::pidfd_open(pid).ok().filter(|_| sys::getppid() == pid);
+    Some(ParentProcess { pid, name, pidfd })
+}
+
+/// The parent of this process, from [`parent_process`]. Holds a pidfd of the parent (or none
+/// if the parent had already died when it was made).
+///
+/// # Examples
+///
+/// ```
+/// let p = multiproc::Process::new(|| {
+///     let parent = multiproc::parent_process().unwrap();
+///     // The parent is blocked in join(): still alive; a short wait times out.
+///     if parent.join_timeout(std::time::Duration::from_millis(10)).unwrap() { 1 } else { 0 }
+/// });
+/// p.start()?;
+/// assert_eq!(p.join()?.code(), Some(0));
+/// # Ok::<(), multiproc::ProcessError>(())
+/// ```
+#[derive(Debug)]
+pub struct ParentProcess {
+    pid: libc::pid_t,
+    name: String,
+    pidfd: Option<OwnedFd>,
+}
+
+impl ParentProcess {
+    /// The parent's pid (as it was when this process started).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let me = std::process::id();
+    /// let p = multiproc::Process::new(move || (multiproc::parent_process().unwrap().pid() != me) as i32);
+    /// p.start()?;
+    /// assert!(p.join()?.success());
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn pid(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// The parent's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = multiproc::Process::new(|| (multiproc::parent_process().unwrap().name() != "MainProcess") as i32);
+    /// p.start()?;
+    /// assert!(p.join()?.success());
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the parent is still running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = multiproc::Process::new(|| (!multiproc::parent_process().unwrap().is_alive()) as i32);
+    /// p.start()?;
+    /// assert!(p.join()?.success());
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn is_alive(&self) -> bool {
+        !matches!(self.wait_until(Some(Deadline::now())), Ok(true))
+    }
+
+    /// Waits until the parent has ended.
+    ///
+    /// # Errors
+    /// [`ProcessError::Wait`] if `poll` fails.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// // In a child: exit as soon as the parent is gone.
+    /// multiproc::parent_process().unwrap().join()?;
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn join(&self) -> Result<(), ProcessError> {
+        self.wait_until(None).map(drop)
+    }
+
+    /// Waits up to `timeout` for the parent to end; `Ok(true)` if it has ended.
+    ///
+    /// # Errors
+    /// [`ProcessError::Wait`] if `poll` fails.
+    ///
+    /// # Examples
+    ///
+    /// See [`ParentProcess`].
+    pub fn join_timeout(&self, timeout: Duration) -> Result<bool, ProcessError> {
+        self.wait_until(Deadline::after(timeout))
+    }
+
+    /// Waits until `deadline` for the parent to end; `Ok(true)` if it has ended.
+    ///
+    /// # Errors
+    /// [`ProcessError::Wait`] if `poll` fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = multiproc::Process::new(|| {
+    ///     let at = std::time::Instant::now() + std::time::Duration::from_millis(5);
+    ///     multiproc::parent_process().unwrap().join_deadline(at).unwrap() as i32
+    /// });
+    /// p.start()?;
+    /// assert!(p.join()?.success());
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn join_deadline(&self, deadline: Instant) -> Result<bool, ProcessError> {
+        self.wait_until(Deadline::at(deadline))
+    }
+
+    fn wait_until(&self, deadline: Option<Deadline>) -> Result<bool, ProcessError> {
+        match &self.pidfd {
+            None => Ok(true), // it was gone when we looked
+            Some(fd) => sys::poll_readable(fd.as_fd(), deadline).map_err(ProcessError::Wait),
+        }
+    }
+}
+
+/// The started children of this process that have not ended yet (Python's
+/// `active_children()`). As in Python, this also **reaps** the children that have ended, so
+/// that dropped, unjoined [`Process`] handles leave no zombies once this is called.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{active_children, Process};
+///
+/// let p = Process::new(|| std::thread::sleep(std::time::Duration::from_secs(60)));
+/// assert!(active_children().is_empty());
+/// p.start()?;
+/// assert_eq!(active_children().iter().map(|c| c.pid()).collect::<Vec<_>>(), vec![p.pid()]);
+/// p.kill()?;
+/// p.join()?;
+/// assert!(active_children().is_empty());
+/// # Ok::<(), multiproc::ProcessError>(())
+/// ```
+pub fn active_children() -> Vec<Process> {
+    reap_finished();
+    lock(&ACTIVE).iter().map(|inner| Process { inner: inner.clone() }).collect()
+}
+
+/// Reaps every registered child that has ended (without blocking).
+pub(super) fn reap_finished() {
+    let list: Vec<Arc<Inner>> = lock(&ACTIVE).clone();
+    for inner in list {
+        let _ = Process { inner }.try_reap();
+    }
+}
+
+/// The number of CPUs this process may run on (its affinity mask), at least 1. Python's
+/// `cpu_count()` counts the machine's CPUs instead; this is what a pool should size itself by.
+///
+/// # Examples
+///
+/// ```
+/// assert!(multiproc::cpu_count() >= 1);
+/// ```
+pub fn cpu_count() -> usize {
+    sys::usable_cpus()
+}
+
+/// Reaps ended children before a start, without touching the registry's lock twice when it is
+/// empty (the common case in a start/join loop).
+pub(super) fn reap_finished_if_any() {
+    if !lock(&ACTIVE).is_empty() {
+        reap_finished();
+    }
+}

@@ -1,0 +1,536 @@
+//! The [`Process`] handle: identity, waiting and reaping, signals, the sentinel, `close`.
+
+use super::current::{lock, ACTIVE};
+use super::report::{Pool, Report};
+use super::{Builder, ChildOutcome, ExitStatus, ProcessError};
+use crate::shm::ShmRef;
+use crate::sys::clock::Deadline;
+use crate::sys::process as sys;
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub(super) type Target = Box<dyn FnOnce() -> (i32, Option<String>) + Send + 'static>;
+
+pub(super) struct Inner {
+    pub(super) name: String,
+    /// This child's number among its creator's children (the last part of its identity).
+    pub(super) number: u32,
+    pub(super) daemon: bool,
+    pub(super) group: bool,
+    pub(super) state: Mutex<State>,
+}
+
+#[derive(Default)]
+pub(super) struct State {
+    pub(super) target: Option<Target>,
+    /// The process that called `start` (only it may wait for the child).
+    pub(super) creator: libc::pid_t,
+    pub(super) pid: Option<libc::pid_t>,
+    /// Set at start; dropped by `close`. Shared so that a waiter can poll it unlocked.
+    pub(super) pidfd: Option<Arc<OwnedFd>>,
+    /// Set at start; dropped once read (after reaping).
+    pub(super) report: Option<ShmRef<Report>>,
+    pub(super) status: Option<ExitStatus>,
+    pub(super) closed: bool,
+}
+
+/// A child process running a closure (Python's `multiprocessing.Process` with the fork start
+/// method).
+///
+/// Create it with [`Process::new`] or [`Process::builder`], then [`start`](Process::start) it
+/// and [`join`](Process::join) it. Handles are cheap to clone and all clones name the same
+/// child ([`active_children`] returns such clones).
+///
+/// **Dropping** a started handle neither kills nor waits for the child: it stays in the
+/// active-children registry, and the next [`start`](Process::start) or [`active_children`]
+/// call reaps it once it has ended. A daemonic child is killed when this process dies.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::Process;
+///
+/// let p = Process::new(|| println!("hello from the child"));
+/// assert_eq!(p.pid(), None);
+/// p.start()?;
+/// assert!(p.pid().is_some());
+/// assert_eq!(p.join()?.exitcode(), 0);
+/// assert_eq!(p.exitcode(), Some(0));
+/// # Ok::<(), multiproc::ProcessError>(())
+/// ```
+#[derive(Clone)]
+pub struct Process {
+    pub(super) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = lock(&self.inner.state);
+        f.debug_struct("Process")
+            .field("name", &self.inner.name)
+            .field("daemon", &self.inner.daemon)
+            .field("pid", &st.pid)
+            .field("status", &st.status)
+            .field("closed", &st.closed)
+            .finish()
+    }
+}
+
+
+impl Process {
+    /// An unstarted process that will run `f`, with the default name and daemon flag.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = multiproc::Process::new(|| ());
+    /// assert!(p.name().starts_with("Process-"));
+    /// ```
+    pub fn new<F, R>(f: F) -> Process
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: ChildOutcome,
+    {
+        match Builder::default().target(f) {
+            Ok(p) => p,
+            Err(_) => unreachable!("a default builder has no name to reject"),
+        }
+    }
+
+    /// A [`Builder`] for a name, the daemon flag or a process group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = multiproc::Process::builder().name("x").target(|| ())?;
+    /// assert_eq!(p.name(), "x");
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Process::builder().name("n").target(|| ())?.name(), "n");
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Whether the process is daemonic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!multiproc::Process::new(|| ()).is_daemon());
+    /// ```
+    pub fn is_daemon(&self) -> bool {
+        self.inner.daemon
+    }
+
+    /// The child's pid once started (Python: `pid`, `None` before `start`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = multiproc::Process::new(|| ());
+    /// assert_eq!(p.pid(), None);
+    /// p.start()?;
+    /// assert!(p.pid().unwrap() > 0);
+    /// p.join()?;
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn pid(&self) -> Option<u32> {
+        lock(&self.inner.state).pid.map(|p| p as u32)
+    }
+
+
+    /// Whether the child has been started and has not ended. Reaps it if it has ended (no
+    /// blocking). `false` before `start`, after `close`, and in a process that merely inherited
+    /// this handle through `fork`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = multiproc::Process::new(|| std::thread::sleep(std::time::Duration::from_secs(60)));
+    /// assert!(!p.is_alive());
+    /// p.start()?;
+    /// assert!(p.is_alive());
+    /// p.kill()?;
+    /// p.join()?;
+    /// assert!(!p.is_alive());
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn is_alive(&self) -> bool {
+        matches!(self.try_reap(), Ok(None))
+    }
+
+    /// Python's `exitcode`: `None` before start and while the child runs, else its
+    /// [`ExitStatus::exitcode`]. Reaps the child if it has ended (no blocking).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = multiproc::Process::new(|| 7);
+    /// assert_eq!(p.exitcode(), None);
+    /// p.start()?;
+    /// p.join()?;
+    /// assert_eq!(p.exitcode(), Some(7));
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn exitcode(&self) -> Option<i32> {
+        self.try_reap().ok().flatten().map(|s| s.exitcode())
+    }
+
+    /// Waits for the child to end and reaps it. Joining again returns the same status (as
+    /// Python's `exitcode` stays set), from any clone of the handle.
+    ///
+    /// # Errors
+    /// [`ProcessError::NotStarted`], [`ProcessError::Closed`], [`ProcessError::NotOurChild`],
+    /// [`ProcessError::Lost`], [`ProcessError::Wait`]. A failed *child* is not an error here:
+    /// see [`ExitStatus`] and [`ExitStatus::exit_ok`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = multiproc::Process::new(|| ());
+    /// p.start()?;
+    /// let s = p.join()?;
+    /// assert_eq!(p.join()?, s);
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn join(&self) -> Result<ExitStatus, ProcessError> {
+        match self.join_until(None)? {
+            Some(s) => Ok(s),
+            None => unreachable!("an untimed join only returns once the child has ended"),
+        }
+    }
+
+    /// Reaps the child if it has ended; `Ok(None)` at once while it runs (Python: `join(0)`).
+    ///
+    /// # Errors
+    /// As [`join`](Self::join).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = multiproc::Process::new(|| std::thread::sleep(std::time::Duration::from_secs(60)));
+    /// p.start()?;
+    /// assert_eq!(p.try_join()?, None);
+    /// p.kill()?;
+    /// p.join()?;
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn try_join(&self) -> Result<Option<ExitStatus>, ProcessError> {
+        self.try_reap()
+    }
+
+    /// Waits up to `timeout` for the child to end; `Ok(None)` if it still runs (Python:
+    /// `join(timeout)` then `exitcode is None`).
+    ///
+    /// # Errors
+    /// As [`join`](Self::join).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = multiproc::Process::new(|| std::thread::sleep(Duration::from_secs(60)));
+    /// p.start()?;
+    /// assert_eq!(p.join_timeout(Duration::from_millis(10))?, None);
+    /// p.terminate()?;
+    /// assert_eq!(p.join_timeout(Duration::from_secs(10))?.map(|s| s.exitcode()), Some(-15));
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn join_timeout(&self, timeout: Duration) -> Result<Option<ExitStatus>, ProcessError> {
+        self.join_until(Deadline::after(timeout))
+    }
+
+    /// Waits until `deadline` for the child to end; `Ok(None)` if it still runs.
+    ///
+    /// # Errors
+    /// As [`join`](Self::join).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let p = multiproc::Process::new(|| ());
+    /// p.start()?;
+    /// assert!(p.join_deadline(Instant::now() + Duration::from_secs(10))?.is_some());
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn join_deadline(&self, deadline: Instant) -> Result<Option<ExitStatus>, ProcessError> {
+        self.join_until(Deadline::at(deadline))
+    }
+
+    /// The one waiting implementation: poll the pidfd (unlocked), then reap under the lock.
+    fn join_until(&self, deadline: Option<Deadline>) -> Result<Option<ExitStatus>, ProcessError> {
+        loop {
+            let fd = {
+                let st = self.started()?;
+                if let Some(s) = &st.status {
+                    return Ok(Some(s.clone()));
+                }
+                match &st.pidfd {
+                    Some(fd) => fd.clone(),
+                    None => return Err(ProcessError::NotStarted),
+                }
+            };
+            if !sys::poll_readable(fd.as_fd(), deadline).map_err(ProcessError::Wait)? {
+                return Ok(None);
+            }
+            if let Some(s) = self.try_reap()? {
+                return Ok(Some(s));
+            }
+            // Readable but not yet reapable should not happen for an exited child; loop
+            // defensively, without spinning hot (the deadline still bounds it).
+            if deadline.is_some_and(|d| d.has_passed()) {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The state, checked: started, not closed, and ours.
+    fn started(&self) -> Result<MutexGuard<'_, State>, ProcessError> {
+        let st = lock(&self.inner.state);
+        if st.closed {
+            return Err(ProcessError::Closed);
+        }
+        if st.pid.is_none() {
+            return Err(ProcessError::NotStarted);
+        }
+        if st.creator != sys::getpid() {
+            return Err(ProcessError::NotOurChild);
+        }
+        Ok(st)
+    }
+
+    /// Reaps the child if it has ended (`waitpid(WNOHANG)` under the state lock, so exactly
+    /// one caller reaps and records the status).
+    pub(super) fn try_reap(&self) -> Result<Option<ExitStatus>, ProcessError> {
+        let status = {
+            let mut st = self.started()?;
+            if let Some(s) = &st.status {
+                return Ok(Some(s.clone()));
+            }
+            let Some(pid) = st.pid else { return Err(ProcessError::NotStarted) };
+            let ended = match sys::waitpid_nohang(pid) {
+                Ok(None) => return Ok(None),
+                Ok(Some(ended)) => ended,
+                Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Err(ProcessError::Lost),
+                Err(e) => return Err(ProcessError::Wait(e)),
+            };
+            let failure = st.report.take().and_then(|r| {
+                let failure = r.read();
+                Pool::lock().give_back(r);
+                failure
+            });
+            let status = ExitStatus { ended, failure };
+            st.status = Some(status.clone());
+            status
+        };
+        lock(&ACTIVE).retain(|i| !Arc::ptr_eq(i, &self.inner));
+        Ok(Some(status))
+    }
+
+    /// Sends SIGTERM to the child (Python's `terminate()`; its exit code becomes −15 unless it
+    /// handles the signal). A child that has already ended is not an error.
+    ///
+    /// Only the child itself is signalled: its own children are orphaned and keep running, as
+    /// in Python. Use [`terminate_tree`](Self::terminate_tree) to reach them.
+    ///
+    /// # Errors
+    /// [`ProcessError::NotStarted`], [`ProcessError::Closed`], [`ProcessError::NotOurChild`],
+    /// [`ProcessError::Signal`].
+    ///
+    /// # Examples
+    ///
+    /// See [`ExitStatus::exitcode`].
+    pub fn terminate(&self) -> Result<(), ProcessError> {
+        self.signal(libc::SIGTERM)
+    }
+
+    /// Sends SIGKILL to the child (Python's `kill()`; exit code −9). A child that has already
+    /// ended is not an error.
+    ///
+    /// # Errors
+    /// As [`terminate`](Self::terminate).
+    ///
+    /// # Examples
+    ///
+    /// See [`ExitStatus::signal`].
+    pub fn kill(&self) -> Result<(), ProcessError> {
+        self.signal(libc::SIGKILL)
+    }
+
+    /// Sends SIGTERM to the child's whole process group: the child and every descendant that
+    /// stayed in its group. Needs [`Builder::process_group`]`(true)`.
+    ///
+    /// This also works after the child was reaped, to clean up descendants that outlived it
+    /// (a group exists while any member does; the kernel does not reuse its id meanwhile).
+    /// A group with no members left is not an error.
+    ///
+    /// # Errors
+    /// [`ProcessError::NoProcessGroup`] and those of [`terminate`](Self::terminate).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = multiproc::Process::builder().process_group(true).start(|| std::thread::sleep(std::time::Duration::from_secs(60)))?;
+    /// p.terminate_tree()?;
+    /// assert_eq!(p.join()?.exitcode(), -15);
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn terminate_tree(&self) -> Result<(), ProcessError> {
+        self.signal_tree(libc::SIGTERM)
+    }
+
+    /// Sends SIGKILL to the child's whole process group (see
+    /// [`terminate_tree`](Self::terminate_tree)): no grandchild is left behind.
+    ///
+    /// # Errors
+    /// As [`terminate_tree`](Self::terminate_tree).
+    ///
+    /// # Examples
+    ///
+    /// See [`Builder::process_group`].
+    pub fn kill_tree(&self) -> Result<(), ProcessError> {
+        self.signal_tree(libc::SIGKILL)
+    }
+
+    fn signal(&self, sig: i32) -> Result<(), ProcessError> {
+        let st = self.started()?;
+        if st.status.is_some() {
+            return Ok(()); // reaped: Python ignores this too
+        }
+        let Some(fd) = &st.pidfd else { return Err(ProcessError::NotStarted) };
+        // The pidfd names our child and no other, even if it has exited (unreaped) meanwhile.
+        match sys::pidfd_send_signal(fd.as_fd(), sig) {
+            Err(e) if e.raw_os_error() != Some(libc::ESRCH) => Err(ProcessError::Signal(e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn signal_tree(&self, sig: i32) -> Result<(), ProcessError> {
+        if !self.inner.group {
+            return Err(ProcessError::NoProcessGroup);
+        }
+        let pid = {
+            let st = self.started()?;
+            match st.pid {
+                Some(p) => p,
+                None => return Err(ProcessError::NotStarted),
+            }
+        };
+        match sys::killpg(pid, sig) {
+            Err(e) if e.raw_os_error() != Some(libc::ESRCH) => return Err(ProcessError::Signal(e)),
+            _ => {}
+        }
+        // The child itself, in case it moved to another group.
+        self.signal(sig)
+    }
+
+    /// The child's pidfd, readable (`POLLIN`) once the child has ended: wait on it with
+    /// `poll`/`epoll` together with other descriptors (Python's `sentinel`). It stays valid
+    /// (and readable) after the child is reaped, until [`close`](Self::close).
+    ///
+    /// # Errors
+    /// [`ProcessError::NotStarted`], [`ProcessError::Closed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// let p = multiproc::Process::new(|| ());
+    /// assert!(p.sentinel().is_err());
+    /// p.start()?;
+    /// let s = p.sentinel()?;
+    /// assert!(s.as_raw_fd() >= 0);
+    /// p.join()?;
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn sentinel(&self) -> Result<Sentinel, ProcessError> {
+        let st = lock(&self.inner.state);
+        if st.closed {
+            return Err(ProcessError::Closed);
+        }
+        match &st.pidfd {
+            Some(fd) => Ok(Sentinel { fd: fd.clone() }),
+            None => Err(ProcessError::NotStarted),
+        }
+    }
+
+    /// Releases the pidfd and the report area (Python's `close()`). Allowed before `start` and
+    /// after the child has been joined; a second `close` does nothing. Afterwards
+    /// `join`/`terminate`/`kill`/`sentinel`/`start` fail with [`ProcessError::Closed`] and
+    /// `is_alive` is `false` (Python raises there; a `bool` query stays a `bool`).
+    ///
+    /// # Errors
+    /// [`ProcessError::StillRunning`] if the child was started and not reaped yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = multiproc::Process::new(|| ());
+    /// p.start()?;
+    /// p.join()?;
+    /// p.close()?;
+    /// p.close()?;
+    /// assert!(matches!(p.join(), Err(multiproc::ProcessError::Closed)));
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn close(&self) -> Result<(), ProcessError> {
+        let mut st = lock(&self.inner.state);
+        if st.pid.is_some() && st.status.is_none() && !st.closed {
+            return Err(ProcessError::StillRunning);
+        }
+        st.closed = true;
+        let target = st.target.take();
+        st.pidfd = None;
+        st.report = None;
+        drop(st);
+        drop(target); // user destructors run with no lock held
+        Ok(())
+    }
+}
+
+
+/// A child's pidfd from [`Process::sentinel`], usable with `poll`/`epoll` (readable once the
+/// child has ended). Keeps the descriptor open while it lives.
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// let p = multiproc::Process::new(|| ());
+/// p.start()?;
+/// let s = p.sentinel()?;
+/// let _fd: std::os::fd::BorrowedFd<'_> = s.as_fd(); // hand it to poll/epoll
+/// p.join()?;
+/// # Ok::<(), multiproc::ProcessError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Sentinel {
+    fd: Arc<OwnedFd>,
+}
+
+impl AsFd for Sentinel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Sentinel {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
