@@ -3,7 +3,7 @@
 //! Prints, one result per line in submission order: `10`, `5`, an error line naming the
 //! division by zero, `2.5`; the error callback runs exactly once.
 
-use multiproc::{Pool, PoolError};
+use multiproc::{AsyncOptions, Pool, PoolError};
 use std::sync::{Arc, Mutex};
 
 /// The error our division reports, like Python's `ZeroDivisionError`.
@@ -31,14 +31,8 @@ fn main() -> Result<(), PoolError> {
         .into_iter()
         .map(|x| {
             let calls = error_calls.clone();
-            pool.try_apply_async(
-                divide,
-                x,
-                None,
-                Some(Box::new(move |_: &PoolError| {
-                    *calls.lock().unwrap() += 1;
-                })),
-            )
+            let on_error = AsyncOptions::new().error_callback(move |_| *calls.lock().unwrap() += 1);
+            pool.try_apply_async_with(divide, x, on_error)
         })
         .collect::<Result<_, _>>()?;
     for r in &results {

@@ -15,6 +15,9 @@ use std::fmt;
 
 /// A value could not be encoded to, or decoded from, the crate's wire format.
 ///
+/// It travels between processes too (a pool worker that cannot decode its arguments reports
+/// this), so it keeps a kind rather than the encoder's own error type.
+///
 /// # Examples
 ///
 /// ```
@@ -27,10 +30,27 @@ use std::fmt;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[cfg(feature = "serde")]
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CodecError {
     decode: bool,
-    cause: postcard::Error,
+    kind: CodecErrorKind,
+}
+
+/// What went wrong in a [`CodecError`].
+#[cfg(feature = "serde")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum CodecErrorKind {
+    /// The bytes ended before the value did (a truncated message, or one of another type).
+    Truncated,
+    /// The bytes are not a valid encoding of the type (a bad length, tag, `bool`, `char`,
+    /// UTF-8 string…), or bytes were left over after the value.
+    Invalid,
+    /// The type's own `Serialize`/`Deserialize` implementation reported an error.
+    Custom,
+    /// The type uses a serde feature the wire format does not support (e.g. a sequence of
+    /// unknown length, `deserialize_any`).
+    Unsupported,
 }
 
 #[cfg(feature = "serde")]
@@ -40,24 +60,30 @@ impl CodecError {
         self.decode
     }
 
+    /// What went wrong.
+    pub fn kind(&self) -> CodecErrorKind {
+        self.kind
+    }
+
     /// Whether the bytes ended before the value did (a truncated or foreign message).
     pub fn is_truncated(&self) -> bool {
-        self.cause == postcard::Error::DeserializeUnexpectedEnd
+        self.kind == CodecErrorKind::Truncated
     }
 
-    /// An encoding failure raised outside postcard (the crate's own checks).
-    pub(crate) fn encode_failed() -> CodecError {
-        CodecError { decode: false, cause: postcard::Error::SerdeSerCustom }
+    /// A value that is not what it should be, found by the crate's own checks.
+    pub(crate) fn invalid(decode: bool) -> CodecError {
+        CodecError { decode, kind: CodecErrorKind::Invalid }
     }
-}
 
-#[cfg(feature = "serde")]
-impl fmt::Debug for CodecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CodecError")
-            .field("op", &if self.decode { "decode" } else { "encode" })
-            .field("reason", &self.cause.to_string())
-            .finish()
+    fn from_postcard(decode: bool, e: postcard::Error) -> CodecError {
+        use postcard::Error as P;
+        let kind = match e {
+            P::DeserializeUnexpectedEnd => CodecErrorKind::Truncated,
+            P::SerdeSerCustom | P::SerdeDeCustom => CodecErrorKind::Custom,
+            P::WontImplement | P::NotYetImplemented | P::SerializeSeqLengthUnknown => CodecErrorKind::Unsupported,
+            _ => CodecErrorKind::Invalid,
+        };
+        CodecError { decode, kind }
     }
 }
 
@@ -65,7 +91,13 @@ impl fmt::Debug for CodecError {
 impl fmt::Display for CodecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let op = if self.decode { "decode" } else { "encode" };
-        write!(f, "cannot {op} the value: {}", self.cause)
+        let why = match self.kind {
+            CodecErrorKind::Truncated => "the bytes end before the value",
+            CodecErrorKind::Invalid => "the bytes are not an encoding of this type",
+            CodecErrorKind::Custom => "the type's serde implementation reported an error",
+            CodecErrorKind::Unsupported => "the type uses a serde feature the wire format does not support",
+        };
+        write!(f, "cannot {op} the value: {why}")
     }
 }
 
@@ -75,13 +107,7 @@ impl std::error::Error for CodecError {}
 /// Encodes `value`.
 #[cfg(feature = "serde")]
 pub(crate) fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
-    postcard::to_allocvec(value).map_err(|cause| CodecError { decode: false, cause })
-}
-
-/// Encodes `value` at the end of `out`.
-#[cfg(feature = "serde")]
-pub(crate) fn encode_into<T: serde::Serialize + ?Sized>(value: &T, out: Vec<u8>) -> Result<Vec<u8>, CodecError> {
-    postcard::to_extend(value, out).map_err(|cause| CodecError { decode: false, cause })
+    postcard::to_allocvec(value).map_err(|e| CodecError::from_postcard(false, e))
 }
 
 /// Decodes a `T` that must fill `bytes` exactly.
@@ -89,8 +115,8 @@ pub(crate) fn encode_into<T: serde::Serialize + ?Sized>(value: &T, out: Vec<u8>)
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     match postcard::take_from_bytes(bytes) {
         Ok((v, [])) => Ok(v),
-        Ok(_) => Err(CodecError { decode: true, cause: postcard::Error::DeserializeBadEncoding }),
-        Err(cause) => Err(CodecError { decode: true, cause }),
+        Ok(_) => Err(CodecError { decode: true, kind: CodecErrorKind::Invalid }),
+        Err(e) => Err(CodecError::from_postcard(true, e)),
     }
 }
 

@@ -103,7 +103,7 @@ pub(crate) mod wait;
 
 mod codec;
 #[cfg(feature = "serde")]
-pub use codec::CodecError;
+pub use codec::{CodecError, CodecErrorKind};
 
 #[cfg(feature = "serde")] // arguments and results travel with serde + postcard
 pub mod pool;

@@ -1,12 +1,30 @@
 //! Errors of the pool.
 
+use crate::codec::CodecError;
+use crate::queue::PipeError;
+use crate::shm::ShmError;
+use crate::ProcessError;
 use std::fmt;
+use std::sync::Arc;
 
 /// A task's failure as it happened in the worker: its kind, message and, for a panic, where.
 ///
 /// `kind` is the Rust type name of the error the function returned (for example
 /// `core::num::error::ParseIntError`) or `"panic"`; `message` is its `Display` text or the
 /// panic message; `location` is `file:line:column` of the panic when the worker saw it.
+///
+/// # Examples
+///
+/// ```
+/// fn parse(s: String) -> Result<u32, std::num::ParseIntError> { s.parse() }
+///
+/// let pool = multiproc::Pool::new(1)?;
+/// match pool.try_apply(parse, "x".to_string()) {
+///     Err(multiproc::PoolError::Remote(e)) => assert!(e.kind.ends_with("ParseIntError")),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), multiproc::PoolError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RemoteError {
     /// Type name of the error, or `"panic"`.
@@ -29,8 +47,59 @@ impl fmt::Display for RemoteError {
 
 impl std::error::Error for RemoteError {}
 
+/// Why a worker (or the pool's manager thread) could not be started.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The worker process could not be created.
+    Process(ProcessError),
+    /// Its pipes could not be created.
+    Pipe(PipeError),
+    /// The pool's shared words could not be mapped.
+    Shm(ShmError),
+    /// The manager thread could not be started.
+    Thread(std::io::Error),
+    /// A worker ended before it reported that it was ready.
+    DiedDuringStartup,
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::Process(e) => write!(f, "worker process: {e}"),
+            SpawnError::Pipe(e) => write!(f, "worker pipes: {e}"),
+            SpawnError::Shm(e) => write!(f, "pool shared memory: {e}"),
+            SpawnError::Thread(e) => write!(f, "pool manager thread: {e}"),
+            SpawnError::DiedDuringStartup => f.write_str("a worker died during start-up"),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SpawnError::Process(e) => Some(e),
+            SpawnError::Pipe(e) => Some(e),
+            SpawnError::Shm(e) => Some(e),
+            SpawnError::Thread(e) => Some(e),
+            SpawnError::DiedDuringStartup => None,
+        }
+    }
+}
+
 /// Why a pool call or an [`AsyncResult`](crate::AsyncResult) produced no value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{Pool, PoolError};
+///
+/// let pool = Pool::new(1)?;
+/// pool.close();
+/// assert!(matches!(pool.map(u64::count_ones, [1u64]), Err(PoolError::NotRunning)));
+/// # Ok::<(), PoolError>(())
+/// ```
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum PoolError {
     /// The task's function returned an error or panicked in the worker (Python re-raises the
@@ -38,6 +107,9 @@ pub enum PoolError {
     Remote(RemoteError),
     /// The worker running this task died (SIGKILL, segfault, OOM killer, `exit`) before it
     /// finished: the task failed, the pool replaced the worker, and other tasks go on (POOL-B1).
+    /// `index` and `len` name the failed chunk's items (`index..index + len` of the input;
+    /// with chunk size 1, or for `apply_async`, `len` is 1): for a fuzzing harness, the input
+    /// that killed the worker.
     WorkerDied {
         /// The worker's pid.
         pid: i32,
@@ -45,6 +117,10 @@ pub enum PoolError {
         signal: Option<i32>,
         /// Its exit code, if it exited.
         code: Option<i32>,
+        /// Index in the input of the first item of the chunk that was running.
+        index: usize,
+        /// Number of items in that chunk.
+        len: usize,
     },
     /// The pool was terminated (explicitly or by being dropped) before the task finished
     /// (POOL-B2).
@@ -59,31 +135,52 @@ pub enum PoolError {
     NotReady,
     /// The initializer failed in a worker; the pool is broken (POOL-B3).
     InitializerFailed(RemoteError),
-    /// An argument could not be serialized, or a result could not be serialized in the worker
-    /// or deserialized in the parent (POOL-5, POOL-17).
-    Serialization(String),
+    /// An argument or a result could not be encoded, or decoded (POOL-5, POOL-17). `remote`
+    /// says whether it happened in the worker (decoding arguments, encoding results).
+    Codec {
+        /// What went wrong.
+        error: CodecError,
+        /// Whether the worker reported it.
+        remote: bool,
+    },
     /// A worker process could not be started.
-    Spawn(String),
+    Spawn(Arc<SpawnError>),
     /// A pool parameter is invalid (for example zero processes: POOL-12).
     InvalidArgument(&'static str),
+}
+
+impl PoolError {
+    pub(crate) fn spawn(e: SpawnError) -> PoolError {
+        PoolError::Spawn(Arc::new(e))
+    }
+
+    pub(crate) fn local_codec(error: CodecError) -> PoolError {
+        PoolError::Codec { error, remote: false }
+    }
 }
 
 impl fmt::Display for PoolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PoolError::Remote(e) => write!(f, "task failed in worker: {e}"),
-            PoolError::WorkerDied { pid, signal: Some(s), .. } => {
-                write!(f, "worker {pid} died (signal {s}) while running the task")
-            }
-            PoolError::WorkerDied { pid, code, .. } => {
-                write!(f, "worker {pid} exited (code {}) while running the task", code.unwrap_or(-1))
+            PoolError::WorkerDied { pid, signal, code, index, len } => {
+                match (signal, code) {
+                    (Some(s), _) => write!(f, "worker {pid} died (signal {s})")?,
+                    (None, c) => write!(f, "worker {pid} exited (code {})", c.unwrap_or(-1))?,
+                }
+                if *len == 1 {
+                    write!(f, " while running the task for item {index}")
+                } else {
+                    write!(f, " while running the chunk of items {index}..{}", index + len)
+                }
             }
             PoolError::Terminated => f.write_str("pool terminated before the task finished"),
             PoolError::NotRunning => f.write_str("pool not running (closed or terminated)"),
             PoolError::Timeout => f.write_str("result not ready before the timeout"),
             PoolError::NotReady => f.write_str("result is not ready yet"),
             PoolError::InitializerFailed(e) => write!(f, "pool initializer failed: {e}"),
-            PoolError::Serialization(e) => write!(f, "serialization failed: {e}"),
+            PoolError::Codec { error, remote: true } => write!(f, "in the worker: {error}"),
+            PoolError::Codec { error, remote: false } => write!(f, "{error}"),
             PoolError::Spawn(e) => write!(f, "could not start a worker: {e}"),
             PoolError::InvalidArgument(what) => write!(f, "invalid pool argument: {what}"),
         }
@@ -94,6 +191,8 @@ impl std::error::Error for PoolError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             PoolError::Remote(e) | PoolError::InitializerFailed(e) => Some(e),
+            PoolError::Codec { error, .. } => Some(error),
+            PoolError::Spawn(e) => Some(&**e),
             _ => None,
         }
     }

@@ -126,7 +126,7 @@ pub(crate) fn spawn(
     capacity: usize,
     body: impl FnOnce(Link) -> i32 + Send + 'static,
 ) -> Result<(WorkerProc, Link), PoolError> {
-    let err = |e: crate::PipeError| PoolError::Spawn(e.to_string());
+    let err = |e: crate::PipeError| PoolError::spawn(super::SpawnError::Pipe(e));
     let pipe = Pipe::builder().capacity(capacity.clamp(1 << 12, 1 << 30).next_power_of_two()).max_message(MAX_FRAME);
     let (down_worker, down_parent) = pipe.clone().one_way().map_err(err)?;
     let (up_parent, up_worker) = pipe.one_way().map_err(err)?;
@@ -135,10 +135,10 @@ pub(crate) fn spawn(
         .name("PoolWorker")
         .daemon(true)
         .target(move || body(Link { tx: Mutex::new(up_worker), rx: Mutex::new(down_worker) }))
-        .map_err(|e| PoolError::Spawn(e.to_string()))?;
+        .map_err(|e| PoolError::spawn(super::SpawnError::Process(e)))?;
     // The target (holding the worker's ends) is dropped in the parent once forked, so the
     // worker's death is seen as end of file on `up_parent`.
-    proc.start().map_err(|e| PoolError::Spawn(e.to_string()))?;
+    proc.start().map_err(|e| PoolError::spawn(super::SpawnError::Process(e)))?;
     let pid = proc.pid().map_or(-1, |p| p as i32);
     Ok((WorkerProc { proc, pid }, parent_end))
 }

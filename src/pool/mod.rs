@@ -1,19 +1,43 @@
 //! The process pool: [`Pool`], [`AsyncResult`], map / imap / imap_unordered / starmap / apply.
 //!
-//! A thin layer over the process and pipe layers, with no `unsafe` of its own: one duplex pipe
-//! per worker carries tasks and results (postcard), a manager thread in the parent reads
-//! results, runs callbacks, dispatches queued chunks and replaces dead workers, and one
-//! shared-memory word per worker records which chunk it is running so that a worker's death
-//! fails exactly that chunk (see [`Pool`]).
+//! A thin layer over the process and pipe layers, with no `unsafe` of its own: two one-way
+//! pipes per worker carry tasks and results, a manager thread in the parent reads results,
+//! runs callbacks, dispatches queued chunks and replaces dead workers, and one shared-memory
+//! word per worker records which chunk it is running so that a worker's death fails exactly
+//! that chunk (see [`Pool`]).
 #![forbid(unsafe_code)]
 
-mod core;
+//!
+//! # Files
+//! `api.rs` (the public calls), `builder.rs`, `jobs.rs` (calls become chunks, chunk outcomes
+//! become results), `manager.rs` (the manager thread: dispatch, taking queued chunks back,
+//! worker deaths), `worker.rs` (the worker's loop), `link.rs` (pipes and worker processes),
+//! `wire.rs` (the messages), `result.rs` (`AsyncResult`, `IMapIter`), `error.rs`.
+
+mod api;
+mod builder;
 mod error;
+mod jobs;
 mod link;
+mod manager;
 mod result;
 mod wire;
 mod worker;
 
-pub use self::core::{Pool, PoolBuilder};
-pub use error::{PoolError, RemoteError};
+pub use api::{AsyncOptions, Pool};
+pub use builder::PoolBuilder;
+pub use error::{PoolError, RemoteError, SpawnError};
 pub use result::{AsyncResult, IMapIter};
+
+/// What a task's arguments and results may be: any owned serde type (it travels to another
+/// process). Implemented for every such type.
+///
+/// # Examples
+///
+/// ```
+/// fn assert_task_value<T: multiproc::TaskValue>() {}
+/// assert_task_value::<(u64, String, Vec<f32>)>();
+/// ```
+pub trait TaskValue: serde::Serialize + serde::de::DeserializeOwned + Send + 'static {}
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static> TaskValue for T {}

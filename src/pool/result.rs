@@ -142,7 +142,7 @@ impl<T> AsyncResult<T> {
 
     /// Blocks until the result is ready or `timeout` passes; returns whether it is ready.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.slot.wait_until(Some(Instant::now() + timeout)).is_some()
+        self.slot.wait_until(Instant::now().checked_add(timeout)).is_some()
     }
 
     /// Blocks until the result is ready and returns it, moving it out (no `Clone` needed).
@@ -159,9 +159,9 @@ impl<T: Clone> AsyncResult<T> {
     }
 
     /// Like [`get`](Self::get) but gives up with [`PoolError::Timeout`] after `timeout`; the task
-    /// goes on and a later `get` can still return its value.
+    /// goes on and a later `get` can still return its value. `Duration::MAX` waits forever.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, PoolError> {
-        self.get_until(Some(Instant::now() + timeout))
+        self.get_until(Instant::now().checked_add(timeout))
     }
 
     /// Like [`get_timeout`](Self::get_timeout) with an absolute deadline.

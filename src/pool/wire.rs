@@ -1,4 +1,5 @@
-//! Messages between the pool's manager thread and its workers (postcard over a duplex pipe).
+//! Messages between the pool's manager thread and its workers (the crate codec over two
+//! one-way pipes).
 
 use super::RemoteError;
 use crate::process::call::CallToken;
@@ -28,6 +29,9 @@ pub(crate) enum FromWorker {
     InitFailed(RemoteError),
     /// A chunk finished: the encoded `Vec<R>` or the failure.
     Done { seq: u64, outcome: Outcome },
+    /// The manager took this chunk back before the worker started it (it had been queued
+    /// behind a long task while another worker was idle): the worker did not run it.
+    Skipped { seq: u64 },
 }
 
 /// Why a chunk produced no value, as the worker reports it.
@@ -36,14 +40,14 @@ pub(crate) enum TaskFailure {
     /// The function returned an error or panicked.
     Remote(RemoteError),
     /// The arguments could not be decoded or the results encoded in the worker.
-    Serialization(String),
+    Codec(crate::codec::CodecError),
 }
 
 impl From<TaskFailure> for super::PoolError {
     fn from(f: TaskFailure) -> super::PoolError {
         match f {
             TaskFailure::Remote(e) => super::PoolError::Remote(e),
-            TaskFailure::Serialization(m) => super::PoolError::Serialization(m),
+            TaskFailure::Codec(error) => super::PoolError::Codec { error, remote: true },
         }
     }
 }

@@ -4,8 +4,8 @@ use super::link::{Doorbell, Link};
 use super::wire::{FromWorker, TaskFailure, ToWorker};
 use super::RemoteError;
 use crate::process::call::{CallFailure, CallKey};
-use crate::shm::WordArray;
 use crate::process::panics;
+use crate::shm::WordArray;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
@@ -15,7 +15,7 @@ fn panic_error(payload: Box<dyn std::any::Any + Send>) -> RemoteError {
 }
 
 fn send(link: &Link, bell: &Doorbell, msg: &FromWorker) -> bool {
-    let sent = match postcard::to_allocvec(msg) {
+    let sent = match crate::codec::encode(msg) {
         Ok(b) => link.send(&b).is_ok(),
         Err(_) => false,
     };
@@ -30,6 +30,7 @@ pub(crate) fn worker_main(
     link: &Link,
     key: &CallKey,
     claims: &WordArray,
+    cancels: &WordArray,
     slot: usize,
     init: Option<&(dyn Fn() -> Result<(), String> + Send + Sync)>,
     maxtasks: Option<usize>,
@@ -58,22 +59,34 @@ pub(crate) fn worker_main(
             // The parent closed the pipe or died: nothing more to do.
             return 0;
         };
-        let (seq, call, args) = match postcard::from_bytes::<ToWorker>(&bytes) {
+        let (seq, call, args) = match crate::codec::decode::<ToWorker>(&bytes) {
             Ok(ToWorker::Run { seq, call, args }) => (seq, call, args),
             Ok(ToWorker::Stop) => return 0,
             Err(_) => return 2,
         };
         // Claim before running: after our death the parent knows this chunk had started.
-        // SYNC(release → parent's acquire load in handle_exit).
-        claims.store(slot, seq, Ordering::Release);
+        // SeqCst: Dekker with the manager taking a queued chunk back (`manager::steal`: store
+        // the cancel word, then load our claim). Either it sees our claim and leaves the chunk
+        // to us, or we see its cancel and skip the chunk; if both see each other, we skip and
+        // say so, and it queues the chunk again.
+        claims.store(slot, seq, Ordering::SeqCst);
+        // SeqCst: see above.
+        if cancels.load(slot, Ordering::SeqCst) == Some(seq) {
+            if !send(link, bell, &FromWorker::Skipped { seq }) {
+                return 0;
+            }
+            continue;
+        }
         let outcome = match panic::catch_unwind(AssertUnwindSafe(|| call.invoke(key, &args))) {
             Ok(Ok(Ok(bytes))) => Ok(bytes),
             Ok(Ok(Err(CallFailure::Error { kind, message }))) => {
                 Err(TaskFailure::Remote(RemoteError { kind, message, location: None }))
             }
-            Ok(Ok(Err(CallFailure::Decode(m)))) => Err(TaskFailure::Serialization(format!("decoding arguments: {m}"))),
-            Ok(Ok(Err(CallFailure::Encode(m)))) => Err(TaskFailure::Serialization(format!("encoding results: {m}"))),
-            Ok(Err(bad)) => Err(TaskFailure::Serialization(bad.to_string())),
+            Ok(Ok(Err(CallFailure::Codec(e)))) => Err(TaskFailure::Codec(e)),
+            Ok(Err(_)) => {
+                // A token that does not authenticate: a corrupt or forged message. Run nothing.
+                return 2;
+            }
             Err(p) => Err(TaskFailure::Remote(panic_error(p))),
         };
         if !send(link, bell, &FromWorker::Done { seq, outcome: outcome.into() }) {

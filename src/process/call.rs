@@ -46,10 +46,8 @@ pub(crate) type Trampoline = fn(func: usize, args: &[u8]) -> Result<Vec<u8>, Cal
 /// Why a call produced no value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum CallFailure {
-    /// The arguments could not be decoded (a bug or a corrupt message).
-    Decode(String),
-    /// The result could not be encoded.
-    Encode(String),
+    /// The arguments could not be decoded, or the result encoded.
+    Codec(crate::codec::CodecError),
     /// The function returned an error: its type name and `Display`.
     Error {
         /// `std::any::type_name` of the error type.
@@ -138,11 +136,11 @@ impl CallToken {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(args: &[u8]) -> Result<T, CallFailure> {
-    postcard::from_bytes(args).map_err(|e| CallFailure::Decode(e.to_string()))
+    crate::codec::decode(args).map_err(CallFailure::Codec)
 }
 
 fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, CallFailure> {
-    postcard::to_allocvec(v).map_err(|e| CallFailure::Encode(e.to_string()))
+    crate::codec::encode(v).map_err(CallFailure::Codec)
 }
 
 fn map_trampoline<A: serde::de::DeserializeOwned, R: serde::Serialize>(
@@ -252,7 +250,7 @@ mod tests {
         let r = t.invoke(&key, &postcard::to_allocvec(&vec![2i32, 3]).unwrap()).unwrap();
         assert_eq!(r, Err(CallFailure::Error { kind: "alloc::string::String".into(), message: "3 is odd".into() }));
         let r = t.invoke(&key, &[0xff, 0xff]).unwrap();
-        assert!(matches!(r, Err(CallFailure::Decode(_))));
+        assert!(matches!(r, Err(CallFailure::Codec(e)) if e.is_decode()));
     }
 
     #[test]

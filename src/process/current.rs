@@ -21,7 +21,8 @@ pub(super) struct Me {
     pub(super) parent: Option<(libc::pid_t, String)>,
 }
 
-pub(super) static ME: Mutex<Me> = Mutex::new(Me { name: None, daemon: false, identity: Vec::new(), counter: 0, parent: None });
+pub(super) static ME: Mutex<Me> =
+    Mutex::new(Me { name: None, daemon: false, identity: Vec::new(), counter: 0, parent: None });
 
 /// Started children not yet reaped (Python's `_children`). Locked across fork, cleared in the
 /// child.

@@ -78,7 +78,6 @@ impl fmt::Debug for Process {
     }
 }
 
-
 impl Process {
     /// An unstarted process that will run `f`, with the default name and daemon flag.
     ///
@@ -150,7 +149,6 @@ impl Process {
     pub fn pid(&self) -> Option<u32> {
         lock(&self.inner.state).pid.map(|p| p as u32)
     }
-
 
     /// Whether the child has been started and has not ended. Reaps it if it has ended (no
     /// blocking). `false` before `start`, after `close`, and in a process that merely inherited
@@ -502,7 +500,6 @@ impl Process {
         Ok(())
     }
 }
-
 
 /// A child's pidfd from [`Process::sentinel`], usable with `poll`/`epoll` (readable once the
 /// child has ended). Keeps the descriptor open while it lives.

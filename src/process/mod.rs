@@ -79,7 +79,6 @@
 
 #![deny(unsafe_code)]
 
-
 mod builder;
 #[cfg(feature = "serde")]
 pub(crate) mod call;
@@ -111,4 +110,3 @@ pub const MAX_NAME_LEN: usize = 255;
 
 /// Name of the process that was not started by this crate (Python's `"MainProcess"`).
 const MAIN_NAME: &str = "MainProcess";
-

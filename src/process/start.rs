@@ -155,7 +155,6 @@ impl Process {
             }
         }
     }
-
 }
 
 /// Runs the target in the child and leaves with `_exit`; never returns.

@@ -424,9 +424,9 @@ impl LockedRing {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::sleep_on;
+    use crate::loom::atomic::{AtomicU32, Ordering::Relaxed};
     use crate::queue::doorbell::bump;
     use crate::wait::Limit;
-    use crate::loom::atomic::{AtomicU32, Ordering::Relaxed};
     use loom::sync::{Arc, Mutex};
     use loom::thread;
 

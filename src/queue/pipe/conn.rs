@@ -183,7 +183,7 @@ impl Connection {
         if let Some(t) = tx {
             let ring = *t.prod.ring();
             drop(t); // closes the fd first, then hints and wakes
-            // Relaxed: a hint; readers confirm with poll.
+                     // Relaxed: a hint; readers confirm with poll.
             ring.writer_closes().fetch_add(1, Ordering::Relaxed);
             ring.wake_all();
         }
@@ -198,7 +198,6 @@ impl Connection {
         self.asm = None;
     }
 }
-
 
 impl Connection {
     /// The ring this end writes into (fuzzing: play a faulty peer).

@@ -9,7 +9,6 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 impl Connection {
-
     /// Sends a file descriptor (Python's `reduction.send_handle`; PIPE-13): the receiver's
     /// [`recv_fd`](Self::recv_fd) gets its own descriptor for the same open file, in order
     /// with the messages sent before and after. `fd` stays open here.

@@ -30,7 +30,14 @@ pub(super) struct Tx {
 
 impl Tx {
     pub(super) fn new(prod: Producer, live: OwnedFd) -> Tx {
-        Tx { prod, live, gone: Cell::new(false), seen: Cell::new(0), last_poll: Cell::new(0), spin: AdaptiveSpin::default() }
+        Tx {
+            prod,
+            live,
+            gone: Cell::new(false),
+            seen: Cell::new(0),
+            last_poll: Cell::new(0),
+            spin: AdaptiveSpin::default(),
+        }
     }
 
     pub(super) fn live_fd(&self) -> BorrowedFd<'_> {

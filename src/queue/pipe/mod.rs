@@ -87,4 +87,3 @@ pub enum WaitStrategy {
     #[default]
     Adaptive,
 }
-

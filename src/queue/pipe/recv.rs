@@ -9,7 +9,6 @@ use crate::wait::Limit;
 use std::time::{Duration, Instant};
 
 impl Connection {
-
     pub(super) fn rx(&mut self) -> Result<&mut Rx, RecvError> {
         if self.closed {
             return Err(RecvError::HandleClosed);
@@ -304,12 +303,7 @@ impl Connection {
         self.recv_into_inner(buf, offset, Limit::timeout(timeout))
     }
 
-    fn recv_into_inner(
-        &mut self,
-        buf: &mut [u8],
-        offset: usize,
-        limit: Limit,
-    ) -> Result<usize, RecvError> {
+    fn recv_into_inner(&mut self, buf: &mut [u8], offset: usize, limit: Limit) -> Result<usize, RecvError> {
         let room = buf.len().saturating_sub(offset);
         match self.next_message(limit, usize::MAX, None)? {
             Msg::Fd => Err(RecvError::FdPending),

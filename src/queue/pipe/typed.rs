@@ -89,7 +89,11 @@ impl Connection {
     /// assert_eq!(b.recv::<u16>()?, 5);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn send_deadline<T: serde::Serialize + ?Sized>(&mut self, value: &T, deadline: Instant) -> Result<(), SendError> {
+    pub fn send_deadline<T: serde::Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+        deadline: Instant,
+    ) -> Result<(), SendError> {
         self.send_typed(value, Limit::deadline(deadline))
     }
 

@@ -1,0 +1,161 @@
+//! [`PoolBuilder`]: the pool's options, and starting it.
+
+use super::manager::{manager_main, Config, Initializer, Shared};
+use super::{Pool, PoolError, SpawnError};
+use crate::ChildOutcome;
+use std::sync::{mpsc, Arc, Mutex};
+
+/// Builds a [`Pool`] with options (Python's `Pool(processes, initializer, initargs,
+/// maxtasksperchild)`).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::Pool;
+///
+/// fn inc(x: i32) -> i32 { x + 1 }
+///
+/// let pool = Pool::builder().processes(2).maxtasksperchild(10).initializer(|| println!("ready")).build()?;
+/// assert_eq!(pool.map(inc, vec![1, 2, 3])?, vec![2, 3, 4]);
+/// # Ok::<(), multiproc::PoolError>(())
+/// ```
+pub struct PoolBuilder {
+    processes: Option<usize>,
+    maxtasksperchild: Option<usize>,
+    initializer: Option<Initializer>,
+    pipe_capacity: usize,
+}
+
+impl std::fmt::Debug for PoolBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("processes", &self.processes)
+            .field("maxtasksperchild", &self.maxtasksperchild)
+            .field("initializer", &self.initializer.is_some())
+            .finish()
+    }
+}
+
+impl Default for PoolBuilder {
+    fn default() -> PoolBuilder {
+        PoolBuilder { processes: None, maxtasksperchild: None, initializer: None, pipe_capacity: 1 << 20 }
+    }
+}
+
+impl PoolBuilder {
+    /// Number of worker processes (default: the number of usable CPUs); at least 1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Pool::builder().processes(3).build()?.processes(), 3);
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
+    pub fn processes(mut self, n: usize) -> PoolBuilder {
+        self.processes = Some(n);
+        self
+    }
+
+    /// Replace each worker after it has completed `n` chunks (at least 1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn pid(_: u8) -> u32 { std::process::id() }
+    /// let pool = multiproc::Pool::builder().processes(1).maxtasksperchild(1).build()?;
+    /// let a = pool.apply(pid, 0)?;
+    /// let b = pool.apply(pid, 0)?;
+    /// assert_ne!(a, b); // a fresh worker for each task
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
+    pub fn maxtasksperchild(mut self, n: usize) -> PoolBuilder {
+        self.maxtasksperchild = Some(n);
+        self
+    }
+
+    /// Run `init` in every worker before its first task (Python's `initializer`). It may be any
+    /// closure (it is captured before the workers are forked) returning anything a
+    /// [`Process`](crate::Process) closure may return: `()`, an exit code, or a `Result`. If it
+    /// fails (an `Err`, a non-zero code, a panic), [`build`](Self::build) fails with
+    /// [`PoolError::InitializerFailed`] and no task ever runs (POOL-B3).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = multiproc::Pool::builder()
+    ///     .processes(1)
+    ///     .initializer(|| -> Result<(), String> { Err("no database".into()) })
+    ///     .build();
+    /// assert!(matches!(pool, Err(multiproc::PoolError::InitializerFailed(_))));
+    /// ```
+    pub fn initializer<R: ChildOutcome>(mut self, init: impl Fn() -> R + Send + Sync + 'static) -> PoolBuilder {
+        self.initializer = Some(Arc::new(move || match init().into_exit() {
+            (0, None) => Ok(()),
+            (_, Some(message)) => Err(message),
+            (code, None) => Err(format!("exit code {code}")),
+        }));
+        self
+    }
+
+    /// Capacity in bytes of each worker's pipe ring (larger messages are streamed through it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = multiproc::Pool::builder().processes(1).pipe_capacity(1 << 16).build()?;
+    /// assert_eq!(pool.apply(u32::count_ones, 7)?, 3);
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
+    pub fn pipe_capacity(mut self, bytes: usize) -> PoolBuilder {
+        self.pipe_capacity = bytes;
+        self
+    }
+
+    /// Starts the workers and waits until every one of them has run its initializer.
+    ///
+    /// # Errors
+    /// [`PoolError::InvalidArgument`] for zero processes or `maxtasksperchild(0)`,
+    /// [`PoolError::Spawn`] if a worker cannot be started (those already started are killed),
+    /// [`PoolError::InitializerFailed`] if the initializer fails in a worker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(matches!(multiproc::Pool::builder().processes(0).build(), Err(multiproc::PoolError::InvalidArgument(_))));
+    /// ```
+    pub fn build(self) -> Result<Pool, PoolError> {
+        let processes = self.processes.unwrap_or_else(crate::cpu_count);
+        if processes == 0 {
+            return Err(PoolError::InvalidArgument("number of processes must be at least 1"));
+        }
+        if self.maxtasksperchild == Some(0) {
+            return Err(PoolError::InvalidArgument("maxtasksperchild must be at least 1"));
+        }
+        let shared = Arc::new(Shared::new(Config {
+            processes,
+            maxtasksperchild: self.maxtasksperchild,
+            initializer: self.initializer,
+            pipe_capacity: self.pipe_capacity,
+        })?);
+        let (started_tx, started_rx) = mpsc::channel();
+        let manager = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("multiproc-pool".into())
+                .spawn(move || manager_main(shared, started_tx))
+                .map_err(|e| PoolError::spawn(SpawnError::Thread(e)))?
+        };
+        let pool = Pool { shared, manager: Mutex::new(Some(manager)) };
+        match started_rx.recv() {
+            Ok(Ok(())) => Ok(pool),
+            Ok(Err(e)) => {
+                pool.terminate();
+                Err(e)
+            }
+            Err(_) => {
+                pool.terminate();
+                Err(PoolError::spawn(SpawnError::DiedDuringStartup))
+            }
+        }
+    }
+}

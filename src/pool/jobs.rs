@@ -1,0 +1,250 @@
+//! Jobs and chunks: how a call becomes encoded chunks in the pending queue, and how chunk
+//! outcomes become the caller's result (an `AsyncResult`, or an `imap` iterator).
+
+use super::manager::{dispatch, RunState};
+use super::result::{AsyncResult, ChunkMsg, IMapIter, Slot};
+use super::{Pool, PoolError, TaskValue};
+use crate::process::call::CallToken;
+use std::sync::mpsc;
+
+/// Called once per finished chunk of a job, with the chunk's index and its encoded results
+/// (`usize::MAX` and an error when the whole job fails at once).
+pub(super) type Sink = Box<dyn FnMut(usize, Result<Vec<u8>, PoolError>) + Send>;
+
+/// A success callback, run once in the parent's pool thread.
+pub(super) type Callback<T> = Option<Box<dyn FnOnce(&T) + Send>>;
+
+/// An error callback, run once in the parent's pool thread.
+pub(super) type ErrorCallback = Option<Box<dyn FnOnce(&PoolError) + Send>>;
+
+/// One chunk of a job: `items` consecutive input items starting at `first_item`.
+pub(super) struct Chunk {
+    pub(super) job: u64,
+    /// The chunk's number within its job.
+    pub(super) index: usize,
+    /// Index in the job's input of the chunk's first item.
+    pub(super) first_item: usize,
+    /// Items in the chunk.
+    pub(super) items: usize,
+    pub(super) call: CallToken,
+    pub(super) args: Vec<u8>,
+}
+
+/// A job: where its chunks' outcomes go.
+pub(super) struct Job {
+    pub(super) chunks_left: usize,
+    pub(super) sink: Sink,
+}
+
+/// Python's default `chunksize` for the map family: `ceil(len / (4 * processes))`.
+pub(super) fn default_chunksize(len: usize, processes: usize) -> usize {
+    if len == 0 {
+        return 1;
+    }
+    len.div_ceil(4 * processes).max(1)
+}
+
+/// Runs a user callback on the manager thread. A panic in it is reported on stderr and goes no
+/// further (as Python reports an exception in a callback and carries on): unwinding would end
+/// the manager thread, and with it every pending result would wait forever.
+fn run_callback(f: impl FnOnce()) {
+    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        let msg = crate::process::panics::payload_text(&*p);
+        eprintln!("multiproc: a pool callback panicked (ignored; the result is still delivered): {msg}");
+    }
+}
+
+fn decode_chunk<R: TaskValue>(r: Result<Vec<u8>, PoolError>) -> Result<Vec<R>, PoolError> {
+    r.and_then(|bytes| crate::codec::decode::<Vec<R>>(&bytes).map_err(PoolError::local_codec))
+}
+
+impl Pool {
+    /// Queues the chunks of a new job whose outcome goes to `sink`: `n` chunks of `size` items
+    /// over `len` items in all.
+    ///
+    /// Chunks are taken from `chunks` one at a time and dispatched at once, so workers start on
+    /// the first chunk while the caller is still encoding the rest (encoding a million
+    /// integers takes milliseconds, which used to pass with every worker idle). A chunk that
+    /// fails to encode fails the job through `sink`, like a failed task; chunks already sent
+    /// still run, and their results are dropped.
+    fn submit(
+        &self,
+        call: CallToken,
+        (n, size, len): (usize, usize, usize),
+        chunks: impl IntoIterator<Item = Result<Vec<u8>, PoolError>>,
+        sink: Sink,
+    ) -> Result<(), PoolError> {
+        let job = {
+            let mut st = self.shared.lock();
+            match &st.run {
+                RunState::Running => {}
+                RunState::Broken(e) => return Err(PoolError::InitializerFailed(e.clone())),
+                RunState::Closed | RunState::Terminated => return Err(PoolError::NotRunning),
+            }
+            let job = st.next_job;
+            st.next_job += 1;
+            if n == 0 {
+                drop(st);
+                let mut sink = sink;
+                sink(0, crate::codec::encode(&Vec::<()>::new()).map_err(PoolError::local_codec));
+                return Ok(());
+            }
+            st.jobs.insert(job, Job { chunks_left: n, sink });
+            job
+        };
+        let mut chunks = chunks.into_iter();
+        for index in 0..n {
+            let next =
+                chunks.next().unwrap_or_else(|| Err(PoolError::local_codec(crate::codec::CodecError::invalid(false))));
+            let mut st = self.shared.lock();
+            if !st.jobs.contains_key(&job) {
+                return Ok(()); // terminated meanwhile: the job has its outcome already
+            }
+            match next {
+                Ok(args) => {
+                    let first_item = index * size;
+                    let items = size.min(len.saturating_sub(first_item)).max(1);
+                    st.pending.push_back(Chunk { job, index, first_item, items, call, args });
+                    dispatch(&self.shared, &mut st);
+                }
+                Err(e) => {
+                    st.pending.retain(|c| c.job != job);
+                    if let Some(mut j) = st.jobs.remove(&job) {
+                        (j.sink)(index, Err(e));
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The shape of a job over `items` (`(chunks, chunk size, items)`; `chunksize` `None`:
+    /// Python's default rule) and the lazily encoded chunks.
+    fn chunks<'a, A: TaskValue>(
+        &self,
+        items: &'a [A],
+        chunksize: Option<usize>,
+    ) -> ((usize, usize, usize), impl Iterator<Item = Result<Vec<u8>, PoolError>> + 'a) {
+        let size = chunksize.unwrap_or_else(|| default_chunksize(items.len(), self.processes())).max(1);
+        let encoded = items.chunks(size).map(|c| crate::codec::encode(c).map_err(PoolError::local_codec));
+        ((items.len().div_ceil(size), size, items.len()), encoded)
+    }
+
+    /// A map-family job whose chunks' results are concatenated in input order.
+    pub(super) fn map_job<A: TaskValue, R: TaskValue>(
+        &self,
+        call: CallToken,
+        items: Vec<A>,
+        chunksize: Option<usize>,
+        callback: Callback<Vec<R>>,
+        error_callback: ErrorCallback,
+    ) -> Result<AsyncResult<Vec<R>>, PoolError> {
+        let (shape, chunks) = self.chunks(&items, chunksize);
+        let n = shape.0;
+        let slot = Slot::new();
+        let out = slot.clone();
+        let mut parts: Vec<Option<Vec<R>>> = (0..n).map(|_| None).collect();
+        let mut left = n;
+        let mut failed = false;
+        let mut callback = callback;
+        let mut error_callback = error_callback;
+        let sink: Sink = Box::new(move |index, r| {
+            if failed {
+                return;
+            }
+            match decode_chunk::<R>(r) {
+                Ok(v) => {
+                    if let Some(p) = parts.get_mut(index) {
+                        *p = Some(v);
+                    }
+                    left = left.saturating_sub(1);
+                    if left == 0 || n == 0 {
+                        let all: Vec<R> = parts.drain(..).flatten().flatten().collect();
+                        if let Some(cb) = callback.take() {
+                            run_callback(|| cb(&all));
+                        }
+                        out.fill(Ok(all));
+                    }
+                }
+                Err(e) => {
+                    failed = true;
+                    if let Some(cb) = error_callback.take() {
+                        run_callback(|| cb(&e));
+                    }
+                    out.fill(Err(e));
+                }
+            }
+        });
+        self.submit(call, shape, chunks, sink)?;
+        Ok(AsyncResult::new(slot))
+    }
+
+    /// An `imap` job: each chunk's results go to the iterator as they arrive.
+    pub(super) fn imap_job<A: TaskValue, R: TaskValue>(
+        &self,
+        call: CallToken,
+        items: Vec<A>,
+        chunksize: usize,
+        ordered: bool,
+    ) -> Result<IMapIter<R>, PoolError> {
+        let (shape, chunks) = self.chunks(&items, Some(chunksize));
+        let (tx, rx) = mpsc::channel::<ChunkMsg<R>>();
+        let sink: Sink = Box::new(move |index, r| {
+            let _ = tx.send((index, decode_chunk::<R>(r)));
+        });
+        if shape.0 == 0 {
+            return Ok(IMapIter::new(rx, 0, ordered));
+        }
+        self.submit(call, shape, chunks, sink)?;
+        Ok(IMapIter::new(rx, shape.0, ordered))
+    }
+
+    /// A one-item job (`apply_async`).
+    pub(super) fn single<A: TaskValue, R: TaskValue>(
+        &self,
+        call: CallToken,
+        arg: A,
+        callback: Callback<R>,
+        error_callback: ErrorCallback,
+    ) -> Result<AsyncResult<R>, PoolError> {
+        let args = crate::codec::encode(std::slice::from_ref(&arg)).map_err(PoolError::local_codec)?;
+        let slot = Slot::new();
+        let out = slot.clone();
+        let mut callback = callback;
+        let mut error_callback = error_callback;
+        let sink: Sink = Box::new(move |_, r| {
+            let decoded = decode_chunk::<R>(r)
+                .and_then(|mut v| v.pop().ok_or(PoolError::local_codec(crate::codec::CodecError::invalid(true))));
+            match &decoded {
+                Ok(v) => {
+                    if let Some(cb) = callback.take() {
+                        run_callback(|| cb(v))
+                    }
+                }
+                Err(e) => {
+                    if let Some(cb) = error_callback.take() {
+                        run_callback(|| cb(e))
+                    }
+                }
+            }
+            out.fill(decoded);
+        });
+        self.submit(call, (1, 1, 1), [Ok(args)], sink)?;
+        Ok(AsyncResult::new(slot))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_chunksize;
+
+    #[test]
+    fn pythons_chunksize_rule() {
+        // divmod(len, 4 * processes), rounded up.
+        assert_eq!(default_chunksize(0, 4), 1);
+        assert_eq!(default_chunksize(10, 4), 1);
+        assert_eq!(default_chunksize(8500, 5), 425);
+        assert_eq!(default_chunksize(8501, 5), 426);
+    }
+}

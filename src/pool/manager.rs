@@ -1,0 +1,429 @@
+//! The pool's state and its manager thread: dispatching chunks to workers (and taking queued
+//! ones back from busy workers), reading results, replacing dead workers, shutting down.
+//!
+//! # Dispatch
+//! A worker holds at most [`PIPELINE`] chunks: one running and one waiting in its pipe, so it
+//! never idles between two chunks while the manager is slow to answer. Chunks go first to
+//! workers that hold none, then a second to each, so `n` long tasks on `Pool(n)` run at once.
+//! When nothing is pending and a worker is idle while another holds a chunk it has not started
+//! (queued behind a long or stuck task), the manager takes that chunk back ([`steal`]) and gives
+//! it to the idle worker: a stuck worker delays only its own chunk.
+
+use super::jobs::{Chunk, Job};
+use super::link::{self, Doorbell, Link, WorkerExit, WorkerProc};
+use super::wire::{FromWorker, ToWorker};
+use super::{PoolError, RemoteError, SpawnError};
+use crate::process::call::CallKey;
+use crate::shm::WordArray;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// How many chunks a worker may hold at once: one running and one waiting in its pipe.
+const PIPELINE: usize = 2;
+
+/// How often the manager thread looks at worker liveness and control flags when no message
+/// arrives.
+const TICK: Duration = Duration::from_millis(20);
+
+/// An initializer run in every worker before its first task.
+pub(super) type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum RunState {
+    Running,
+    /// `close()` was called: no new work; workers stop once every job is done.
+    Closed,
+    /// `terminate()` was called or the pool was dropped.
+    Terminated,
+    /// A worker's initializer failed (POOL-B3).
+    Broken(RemoteError),
+}
+
+pub(super) struct Worker {
+    pub(super) proc: WorkerProc,
+    link: Arc<Link>,
+    /// Dispatched chunks without a result yet, in the order the worker receives them.
+    pub(super) outstanding: VecDeque<(u64, Chunk)>,
+    /// The initializer has run and the worker takes tasks.
+    ready: bool,
+    /// Chunks completed by this process (for `maxtasksperchild`).
+    done: usize,
+    /// A chunk this worker was asked to skip (its cancel word) that it has not answered for
+    /// yet: it gets no new chunk until it does, so it can never run a chunk twice.
+    cancel_pending: Option<u64>,
+}
+
+pub(super) struct State {
+    pub(super) run: RunState,
+    pub(super) workers: Vec<Option<Worker>>,
+    pub(super) pending: VecDeque<Chunk>,
+    pub(super) jobs: HashMap<u64, Job>,
+    pub(super) next_job: u64,
+    next_seq: u64,
+    /// The worker the next dispatch round starts at (so the first slots rotate).
+    next_worker: usize,
+}
+
+impl State {
+    pub(super) fn new(processes: usize) -> State {
+        State {
+            run: RunState::Running,
+            workers: (0..processes).map(|_| None).collect(),
+            pending: VecDeque::new(),
+            jobs: HashMap::new(),
+            next_job: 0,
+            next_seq: 1,
+            next_worker: 0,
+        }
+    }
+}
+
+pub(super) struct Config {
+    pub(super) processes: usize,
+    pub(super) maxtasksperchild: Option<usize>,
+    pub(super) initializer: Option<Initializer>,
+    pub(super) pipe_capacity: usize,
+}
+
+pub(super) struct Shared {
+    pub(super) state: Mutex<State>,
+    /// Signalled when a job finishes or the pool stops (for `join`).
+    pub(super) idle: Condvar,
+    pub(super) config: Config,
+    pub(super) key: CallKey,
+    /// One word per worker slot: the dispatch number of the chunk that worker is running.
+    claims: WordArray,
+    /// One word per worker slot: the dispatch number of a chunk it must skip (taken back).
+    cancels: WordArray,
+    /// Wakes the manager thread on close and terminate.
+    pub(super) bell: Doorbell,
+}
+
+impl Shared {
+    pub(super) fn new(config: Config) -> Result<Shared, PoolError> {
+        let words = || WordArray::new(config.processes).map_err(|e| PoolError::spawn(SpawnError::Shm(e)));
+        Ok(Shared {
+            state: Mutex::new(State::new(config.processes)),
+            idle: Condvar::new(),
+            key: CallKey::new(),
+            claims: words()?,
+            cancels: words()?,
+            bell: Doorbell::new().map_err(|e| PoolError::spawn(SpawnError::Shm(e)))?,
+            config,
+        })
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Fails every job and drops every queued chunk.
+pub(super) fn fail_everything(st: &mut State, err: &PoolError) {
+    st.pending.clear();
+    for w in st.workers.iter_mut().flatten() {
+        w.outstanding.clear();
+    }
+    for (_, mut job) in st.jobs.drain() {
+        (job.sink)(usize::MAX, Err(err.clone()));
+    }
+}
+
+/// Sends queued chunks to workers that have room, idle workers first; then, if nothing is
+/// left and a worker is still idle, takes back chunks that busy workers have not started.
+/// Runs under the state lock, so the chunks of one worker are sent in dispatch order.
+pub(super) fn dispatch(shared: &Shared, st: &mut State) {
+    assign(shared, st);
+    if st.pending.is_empty() && steal(shared, st) {
+        assign(shared, st);
+    }
+}
+
+/// Whether worker `w` may take one more chunk now, with `depth` chunks allowed.
+fn has_room(w: &Worker, depth: usize, max: Option<usize>) -> bool {
+    let quota_left = max.map_or(usize::MAX, |m| m.saturating_sub(w.done + w.outstanding.len()));
+    w.ready && w.cancel_pending.is_none() && w.outstanding.len() < depth && quota_left > 0
+}
+
+fn assign(shared: &Shared, st: &mut State) {
+    let max = shared.config.maxtasksperchild;
+    let n = st.workers.len();
+    let start = st.next_worker;
+    st.next_worker = (start + 1) % n.max(1);
+    for depth in 1..=PIPELINE {
+        for k in 0..n {
+            if st.pending.is_empty() {
+                return;
+            }
+            let i = (start + k) % n;
+            if !st.workers[i].as_ref().is_some_and(|w| has_room(w, depth, max)) {
+                continue;
+            }
+            let Some(chunk) = st.pending.pop_front() else { return };
+            let seq = st.next_seq;
+            st.next_seq += 1;
+            let msg = ToWorker::Run { seq, call: chunk.call, args: chunk.args };
+            let bytes = crate::codec::encode(&msg).unwrap_or_default();
+            let ToWorker::Run { args, .. } = msg else { unreachable!("built as Run just above") };
+            let chunk = Chunk { args, ..chunk };
+            let w = st.workers[i].as_mut().expect("checked above");
+            if w.link.send(&bytes).is_err() {
+                // The worker is gone; the manager will notice and replace it.
+                st.pending.push_front(chunk);
+                continue;
+            }
+            w.outstanding.push_back((seq, chunk));
+        }
+    }
+}
+
+/// Takes back queued (not started) chunks from busy workers while some worker is idle; returns
+/// whether any chunk went back to the pending queue.
+///
+/// A taken chunk's message is still in its worker's pipe: the worker's cancel word names it,
+/// and the worker skips it when it gets there (see the Dekker pair in `worker.rs`). A worker
+/// that already claimed it runs it, unless it also saw the cancel, in which case it reports
+/// `Skipped` and the chunk is queued again then.
+fn steal(shared: &Shared, st: &mut State) -> bool {
+    let max = shared.config.maxtasksperchild;
+    let mut idle = st.workers.iter().flatten().filter(|w| has_room(w, 1, max)).count();
+    let mut stole = false;
+    for i in 0..st.workers.len() {
+        if idle == 0 {
+            break;
+        }
+        let Some(w) = st.workers[i].as_mut() else { continue };
+        if w.outstanding.len() < 2 || w.cancel_pending.is_some() {
+            continue;
+        }
+        let Some(&(seq, _)) = w.outstanding.back() else { continue };
+        // SeqCst: see `worker.rs` (store our cancel, then load its claim).
+        shared.cancels.store(i, seq, Ordering::SeqCst);
+        w.cancel_pending = Some(seq);
+        // SeqCst: see above.
+        if shared.claims.load(i, Ordering::SeqCst) == Some(seq) {
+            continue; // it started the chunk (or will skip it and tell us)
+        }
+        let (_, chunk) = w.outstanding.pop_back().expect("len checked above");
+        st.pending.push_front(chunk);
+        idle -= 1;
+        stole = true;
+    }
+    stole
+}
+
+/// Delivers one chunk's outcome to its job.
+fn complete(st: &mut State, job: u64, index: usize, r: Result<Vec<u8>, PoolError>) {
+    let done = match st.jobs.get_mut(&job) {
+        Some(j) => {
+            (j.sink)(index, r);
+            j.chunks_left -= 1;
+            j.chunks_left == 0
+        }
+        None => false,
+    };
+    if done {
+        st.jobs.remove(&job);
+    }
+}
+
+/// The manager thread: forks the workers, reads their results, replaces the dead, and stops
+/// them when the pool is closed and idle or terminated.
+pub(super) fn manager_main(shared: Arc<Shared>, started: mpsc::Sender<Result<(), PoolError>>) {
+    // Start-up: fork every worker from this thread (so that their parent-death signal follows
+    // this thread, which lives as long as the pool) and wait for their `Ready`.
+    let startup = (|| {
+        for i in 0..shared.config.processes {
+            let w = spawn_worker(&shared, i)?;
+            shared.lock().workers[i] = Some(w);
+        }
+        for i in 0..shared.config.processes {
+            let link = shared.lock().workers[i].as_ref().map(|w| w.link.clone());
+            let Some(link) = link else { continue };
+            match link.recv().map(|b| crate::codec::decode::<FromWorker>(&b)) {
+                Ok(Ok(FromWorker::Ready)) => {
+                    if let Some(w) = shared.lock().workers[i].as_mut() {
+                        w.ready = true;
+                    }
+                }
+                Ok(Ok(FromWorker::InitFailed(e))) => return Err(PoolError::InitializerFailed(e)),
+                _ => return Err(PoolError::spawn(SpawnError::DiedDuringStartup)),
+            }
+        }
+        Ok(())
+    })();
+    let ok = startup.is_ok();
+    if let Err(e) = &startup {
+        let mut st = shared.lock();
+        st.run = match e {
+            PoolError::InitializerFailed(r) => RunState::Broken(r.clone()),
+            _ => RunState::Terminated,
+        };
+    }
+    let _ = started.send(startup);
+    if ok {
+        run_loop(&shared);
+    }
+    // Shut down: stop or kill every worker and reap it.
+    let workers: Vec<Worker> = shared.lock().workers.iter_mut().filter_map(Option::take).collect();
+    let graceful = shared.lock().run == RunState::Closed;
+    for w in &workers {
+        if graceful {
+            let _ = w.link.send(&crate::codec::encode(&ToWorker::Stop).unwrap_or_default());
+        } else {
+            w.proc.kill();
+        }
+    }
+    for w in workers {
+        if !graceful || !w.proc.wait_timeout(Duration::from_secs(5)) {
+            w.proc.kill();
+        }
+        w.proc.reap();
+    }
+    shared.idle.notify_all();
+}
+
+fn run_loop(shared: &Shared) {
+    loop {
+        {
+            let st = shared.lock();
+            match st.run {
+                RunState::Terminated | RunState::Broken(_) => return,
+                RunState::Closed if st.jobs.is_empty() => return,
+                _ => {}
+            }
+        }
+        let links: Vec<(usize, Arc<Link>)> =
+            shared.lock().workers.iter().enumerate().filter_map(|(i, w)| Some((i, w.as_ref()?.link.clone()))).collect();
+        // Read without the state lock: a worker blocked sending a large result must always be
+        // able to make progress.
+        let mut inbox: Vec<(usize, Vec<u8>)> = Vec::new();
+        for i in link::wait_readable(&links, &shared.bell, TICK) {
+            let Some((_, l)) = links.iter().find(|(j, _)| *j == i) else { continue };
+            // A hang-up alone is not an exit (the process may still be flushing): the liveness
+            // pass below reaps it once it has exited.
+            while let Ok(Some(b)) = l.try_recv() {
+                inbox.push((i, b));
+            }
+        }
+        super::result::deferring_wakeups(|| {
+            let mut st = shared.lock();
+            for (i, bytes) in inbox {
+                handle_message(shared, &mut st, i, &bytes);
+            }
+            // Liveness: reap exited workers.
+            for i in 0..st.workers.len() {
+                let exited = st.workers[i].as_ref().and_then(|w| w.proc.try_exit());
+                if let Some(exit) = exited {
+                    handle_exit(shared, &mut st, i, exit);
+                }
+            }
+            dispatch(shared, &mut st);
+            if st.jobs.is_empty() {
+                shared.idle.notify_all();
+            }
+        });
+    }
+}
+
+fn handle_message(shared: &Shared, st: &mut State, i: usize, bytes: &[u8]) {
+    let Some(w) = st.workers[i].as_mut() else { return };
+    match crate::codec::decode::<FromWorker>(bytes) {
+        Ok(FromWorker::Ready) => w.ready = true,
+        Ok(FromWorker::InitFailed(e)) => {
+            st.run = RunState::Broken(e.clone());
+            fail_everything(st, &PoolError::InitializerFailed(e));
+        }
+        Ok(FromWorker::Done { seq, outcome }) => {
+            if w.cancel_pending == Some(seq) {
+                w.cancel_pending = None; // it had started the chunk: its result is the one
+            }
+            let Some(pos) = w.outstanding.iter().position(|(s, _)| *s == seq) else { return };
+            let Some((_, chunk)) = w.outstanding.remove(pos) else { return };
+            w.done += 1;
+            complete(st, chunk.job, chunk.index, Result::from(outcome).map_err(PoolError::from));
+        }
+        Ok(FromWorker::Skipped { seq }) => {
+            if w.cancel_pending == Some(seq) {
+                w.cancel_pending = None;
+            }
+            // Still ours only if it claimed the chunk before seeing the cancel: queue it again.
+            if let Some(pos) = w.outstanding.iter().position(|(s, _)| *s == seq) {
+                if let Some((_, chunk)) = w.outstanding.remove(pos) {
+                    st.pending.push_front(chunk);
+                }
+            }
+            let _ = shared;
+        }
+        Err(_) => {
+            // A corrupt message: treat the worker as broken; it is killed and its work redone.
+            w.proc.kill();
+        }
+    }
+}
+
+fn handle_exit(shared: &Shared, st: &mut State, i: usize, exit: WorkerExit) {
+    let Some(mut w) = st.workers[i].take() else { return };
+    // Messages sent before the exit are still in the pipe: deliver them first.
+    while let Ok(Some(b)) = w.link.try_recv() {
+        st.workers[i] = Some(w);
+        handle_message(shared, st, i, &b);
+        match st.workers[i].take() {
+            Some(back) => w = back,
+            None => return,
+        }
+    }
+    w.proc.reap();
+    // The chunk whose dispatch number the worker claimed had started: it fails, naming its
+    // items. Later ones never started: they go back to the front of the queue, in order.
+    // Acquire: pairs with the worker's SeqCst claim store.
+    let claimed = shared.claims.load(i, Ordering::Acquire).unwrap_or(0);
+    let mut requeue = Vec::new();
+    for (seq, chunk) in w.outstanding.drain(..) {
+        if seq > claimed {
+            requeue.push(chunk);
+        } else {
+            let err = PoolError::WorkerDied {
+                pid: w.proc.pid(),
+                signal: exit.signal,
+                code: exit.code,
+                index: chunk.first_item,
+                len: chunk.items,
+            };
+            complete(st, chunk.job, chunk.index, Err(err));
+        }
+    }
+    for chunk in requeue.into_iter().rev() {
+        st.pending.push_front(chunk);
+    }
+    // Release: the slot's words are reset before a replacement can read them.
+    shared.claims.store(i, 0, Ordering::Release);
+    shared.cancels.store(i, 0, Ordering::Release);
+    let replace = match st.run {
+        RunState::Running => true,
+        RunState::Closed => !st.jobs.is_empty(),
+        _ => false,
+    };
+    if replace {
+        match spawn_worker(shared, i) {
+            Ok(nw) => st.workers[i] = Some(nw),
+            Err(e) => fail_everything(st, &e),
+        }
+    }
+}
+
+/// Forks worker `i`.
+fn spawn_worker(shared: &Shared, i: usize) -> Result<Worker, PoolError> {
+    let init = shared.config.initializer.clone();
+    let key = shared.key.clone();
+    let claims = shared.claims.clone();
+    let cancels = shared.cancels.clone();
+    let max = shared.config.maxtasksperchild;
+    let bell = shared.bell.clone();
+    let (proc, link) = link::spawn(shared.config.pipe_capacity, move |link| {
+        super::worker::worker_main(&link, &key, &claims, &cancels, i, init.as_deref(), max, &bell)
+    })?;
+    Ok(Worker { proc, link: Arc::new(link), outstanding: VecDeque::new(), ready: false, done: 0, cancel_pending: None })
+}
