@@ -69,21 +69,45 @@ mod pipe_tests {
 }
 
 /// ArrayQueue operation sequences on a heap queue against a `VecDeque` model: each byte is an
-/// operation (even: push the byte, odd: pop); capacity 1 + first byte % 8.
+/// operation (even: push the byte, odd: pop); capacity 1 + first byte % 8. `0xff` followed by
+/// a selector byte and 8 value bytes overwrites `head`, `tail` or a slot's stamp, as a corrupt
+/// segment would: from then on the model is void, and every operation must still return (an
+/// item, `Busy` or `Corrupt`) without panicking or spinning.
 pub fn array_queue_ops(data: &[u8]) {
     let Some((&c, ops)) = data.split_first() else { return };
     let cap = 1 + (c % 8) as usize;
     let q = crate::queue::array_queue::HeapQueue::<u8>::new(cap);
     let mut model = std::collections::VecDeque::new();
-    for &b in ops {
-        if b & 1 == 0 {
-            let ok = q.core().try_push(b).is_ok();
-            assert_eq!(ok, model.len() < cap, "push result differs from the model");
-            if ok {
-                model.push_back(b);
+    let mut corrupt = false;
+    let mut ops = ops.iter();
+    while let Some(&b) = ops.next() {
+        if b == 0xff {
+            let which = ops.next().copied().unwrap_or(0);
+            let mut v = [0u8; 8];
+            for x in &mut v {
+                *x = ops.next().copied().unwrap_or(0);
+            }
+            let v = u64::from_le_bytes(v);
+            let core = q.core();
+            match which % 3 {
+                0 => core.set_indices(Some(v), None),
+                1 => core.set_indices(None, Some(v)),
+                _ => core.set_stamp(usize::from(which / 3) % cap, v),
+            }
+            corrupt = true;
+        } else if b & 1 == 0 {
+            let r = q.core().try_push(b);
+            if !corrupt {
+                assert_eq!(r.is_ok(), model.len() < cap, "push result differs from the model");
+                if r.is_ok() {
+                    model.push_back(b);
+                }
             }
         } else {
-            assert_eq!(q.core().try_pop(), model.pop_front(), "pop differs from the model");
+            let r = q.core().try_pop();
+            if !corrupt {
+                assert_eq!(r.ok(), model.pop_front(), "pop differs from the model");
+            }
         }
     }
 }
@@ -98,6 +122,12 @@ mod array_queue_fuzz_tests {
             b"\x00\x02\x02\x03\x02\x03\x03",
             &[7; 40],
             &[0, 2, 4, 6, 8, 10, 12, 14, 16, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
+            // A tail far ahead of head, then pushes and pops: errors, not spins.
+            &[3, 2, 4, 0xff, 1, 0, 0, 0, 0, 0, 0, 0, 1, 2, 1, 1, 2, 1],
+            // A stamp from another lap under an unmoved head.
+            &[3, 2, 0xff, 2, 99, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 1],
+            // Head past tail.
+            &[1, 2, 0xff, 0, 5, 0, 0, 0, 0, 0, 0, 0, 1, 2, 1],
         ] {
             super::array_queue_ops(sample);
         }

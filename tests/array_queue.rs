@@ -1,15 +1,12 @@
-//! ArrayQueue: the lock-free POD queue across real processes, with kills.
+//! ArrayQueue: the lock-free POD queue across real processes, with kills, stuck claims and
+//! corrupt shared state.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
 
 mod common;
 
-use common::{fork_lock, Watchdog};
-use multiproc::{ArrayQueue, Full, Process};
+use common::{guard, AT_ONCE};
+use multiproc::{ArrayQueue, PopError, Process, PushError, STUCK_AFTER, UNRECORDED_AFTER};
 use std::time::{Duration, Instant};
-
-fn wd(n: &'static str) -> Watchdog {
-    Watchdog::new(n, Duration::from_secs(40))
-}
 
 #[test]
 fn array_queue_single_process_forms() {
@@ -18,38 +15,187 @@ fn array_queue_single_process_forms() {
     q.try_push(1).unwrap();
     q.push_timeout(2, Duration::from_secs(1)).unwrap();
     assert!(q.is_full());
-    assert_eq!(q.try_push(3), Err(Full(3)));
+    assert!(matches!(q.try_push(3), Err(PushError::Full(3))));
     let t = Instant::now();
-    assert_eq!(q.push_timeout(3, Duration::from_millis(100)), Err(Full(3)));
+    assert!(matches!(q.push_timeout(3, Duration::from_millis(100)), Err(PushError::Timeout(3))));
     assert!(t.elapsed() >= Duration::from_millis(90));
-    assert_eq!(q.try_pop(), Some(1));
-    assert_eq!(q.pop(), 2);
-    assert_eq!(q.try_pop(), None);
+    assert_eq!(q.try_pop(), Ok(1));
+    assert_eq!(q.pop(), Ok(2));
+    assert_eq!(q.try_pop(), Err(PopError::Empty));
     let t = Instant::now();
-    assert_eq!(q.pop_timeout(Duration::from_millis(100)), None);
+    assert_eq!(q.pop_timeout(Duration::from_millis(100)), Err(PopError::Timeout));
     assert!(t.elapsed() >= Duration::from_millis(90));
     let one = ArrayQueue::<u8>::new(1).unwrap();
     for i in 0..10 {
         one.try_push(i).unwrap();
         assert!(one.try_push(99).is_err());
-        assert_eq!(one.try_pop(), Some(i));
+        assert_eq!(one.try_pop(), Ok(i));
     }
+    // Duration::MAX waits forever, like `push`: here it finds room at once.
+    q.push_timeout(4, Duration::MAX).unwrap();
+    assert_eq!(q.pop_timeout(Duration::MAX), Ok(4));
+}
+
+/// A producer killed between its `tail` CAS and recording itself leaves the slot naming the
+/// previous claimant (here: this live process, which consumed the slot's last item). The stale
+/// record must not make the dead producer look alive: `pop_timeout` honours its timeout, the
+/// `try_` form returns at once, and the claim is recovered once it has been unrecorded for
+/// `UNRECORDED_AFTER`.
+#[test]
+fn array_queue_unrecorded_dead_producer_behind_a_stale_live_record() {
+    let _g = guard();
+    let q = ArrayQueue::<u64>::new(1).unwrap();
+    q.push(1).unwrap();
+    assert_eq!(q.pop(), Ok(1)); // the slot's record now names this (live) process
+    q.debug_state().claim_as(true, 0, 0); // a producer claims position 1 and dies unrecorded
+    let t = Instant::now();
+    assert_eq!(q.try_pop(), Err(PopError::Empty));
+    assert!(t.elapsed() < AT_ONCE, "try_pop blocked for {:?}", t.elapsed());
+    let t = Instant::now();
+    assert_eq!(q.pop_timeout(Duration::from_millis(20)), Err(PopError::Timeout));
+    assert!(t.elapsed() < Duration::from_millis(20) + AT_ONCE, "pop_timeout(20 ms) took {:?}", t.elapsed());
+    // The claim is presumed dead after UNRECORDED_AFTER: a waiting pop skips it (a tombstone),
+    // after which the queue is empty and usable again.
+    let t = Instant::now();
+    assert_eq!(q.pop_timeout(UNRECORDED_AFTER * 2), Err(PopError::Timeout));
+    assert!(t.elapsed() >= UNRECORDED_AFTER * 2 - Duration::from_millis(10));
+    assert_eq!(q.debug_state().indices(), (2, 2), "the dead producer's position was skipped");
+    q.push(7).unwrap();
+    assert_eq!(q.try_pop(), Ok(7));
+}
+
+/// The mirror case: a consumer killed between its `head` CAS and its record, the slot naming
+/// the live producer of its item. `push` honours its timeout and recovers the slot later.
+#[test]
+fn array_queue_unrecorded_dead_consumer_behind_a_stale_live_record() {
+    let _g = guard();
+    let q = ArrayQueue::<u64>::new(1).unwrap();
+    q.push(1).unwrap(); // the slot's record names this (live) process as the producer
+    q.debug_state().claim_as(false, 0, 0); // a consumer takes position 0 and dies unrecorded
+    let t = Instant::now();
+    assert!(matches!(q.try_push(2), Err(PushError::Full(2))));
+    assert!(matches!(q.push_timeout(2, Duration::from_millis(20)), Err(PushError::Timeout(2))));
+    assert!(t.elapsed() < Duration::from_millis(20) + AT_ONCE, "took {:?}", t.elapsed());
+    q.push_timeout(3, Duration::from_secs(10)).unwrap();
+    assert_eq!(q.pop(), Ok(3), "the dead consumer's item is lost with it; the queue goes on");
+}
+
+/// Forks a child that exits at once and is **not** reaped: a zombie, dead but with its pid
+/// still taken. Returns (pid, start time).
+fn zombie() -> (u32, u64) {
+    let pid = common::fork_child(|| 0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("a zombie keeps its /proc entry");
+    let start = stat.rsplit(')').next().unwrap().split_whitespace().nth(19).unwrap().parse().unwrap();
+    // Wait until it has exited (state Z), without reaping it.
+    let t = Instant::now();
+    while !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap()
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .trim_start()
+        .starts_with('Z')
+    {
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    (pid as u32, start)
+}
+
+/// A claimant that recorded itself and died is recovered after `STUCK_AFTER`, even while its
+/// parent has not reaped it (the usual deadlock: the parent that would reap it is the one
+/// blocked in `pop`).
+#[test]
+fn array_queue_dead_unreaped_claimant_is_recovered_promptly() {
+    let _g = guard();
+    let q = ArrayQueue::<u64>::new(4).unwrap();
+    let (pid, start) = zombie();
+    q.debug_state().claim_as(true, pid, start);
+    q.push(9).unwrap();
+    let t = Instant::now();
+    assert_eq!(q.pop_timeout(Duration::from_secs(10)), Ok(9));
+    assert!(t.elapsed() < STUCK_AFTER + AT_ONCE, "recovery waited {:?}", t.elapsed());
+    // The consumer side too: a consumer that took an item and died unreaped.
+    q.push(10).unwrap();
+    q.push(11).unwrap();
+    q.debug_state().claim_as(false, pid, start); // item 10 is lost with it
+    for k in 0..2 {
+        q.push_timeout(20 + k, Duration::from_secs(10)).unwrap();
+    }
+    let t = Instant::now();
+    q.push_timeout(22, Duration::from_secs(10)).unwrap(); // needs the dead consumer's slot
+    assert!(t.elapsed() < STUCK_AFTER + AT_ONCE, "recovery waited {:?}", t.elapsed());
+    let got: Vec<u64> = (0..4).map(|_| q.pop().unwrap()).collect();
+    assert_eq!(got, [11, 20, 21, 22]);
+    common::wait_child(pid as i32);
+}
+
+/// Garbage in `head`, `tail` or a stamp is an error (or at worst full/empty), never a spin:
+/// every operation returns, the `try_` forms at once and the timed forms by their timeout.
+#[test]
+fn array_queue_corrupt_indices_and_stamps_are_errors_not_hangs() {
+    let _g = guard();
+    let mut rng = common::Rng::new("array_queue_corrupt");
+    let mut corrupt_seen = 0;
+    for round in 0..200 {
+        let q = ArrayQueue::<u64>::new(1 + rng.range(0, 8) as usize).unwrap();
+        for i in 0..rng.range(0, 12) {
+            let _ = q.try_push(i);
+            if rng.range(0, 3) == 0 {
+                let _ = q.try_pop();
+            }
+        }
+        let d = q.debug_state();
+        let garbage = match rng.range(0, 4) {
+            0 => rng.next_u64(),
+            1 => rng.range(0, 64),
+            2 => u64::MAX - rng.range(0, 4),
+            _ => 1 << 62,
+        };
+        match rng.range(0, 3) {
+            0 => d.set_indices(Some(garbage), None),
+            1 => d.set_indices(None, Some(garbage)),
+            _ => d.set_stamp(rng.range(0, 8) as usize, garbage),
+        }
+        for _ in 0..6 {
+            let t = Instant::now();
+            let pushed = q.try_push(round);
+            let popped = q.try_pop();
+            assert!(t.elapsed() < AT_ONCE, "try_ forms blocked for {:?} on a corrupt queue", t.elapsed());
+            corrupt_seen += matches!(pushed, Err(PushError::Corrupt { .. })) as u32;
+            corrupt_seen += matches!(popped, Err(PopError::Corrupt(_))) as u32;
+            let t = Instant::now();
+            let _ = q.pop_timeout(Duration::from_millis(5));
+            let _ = q.push_timeout(round, Duration::from_millis(5));
+            assert!(t.elapsed() < Duration::from_millis(10) + AT_ONCE, "timed forms overran: {:?}", t.elapsed());
+        }
+    }
+    assert!(corrupt_seen > 0, "no corruption was ever reported as such");
+    // The plain cases: a tail far ahead of head, a head past tail.
+    let q = ArrayQueue::<u64>::new(4).unwrap();
+    q.debug_state().set_indices(None, Some(1 << 40));
+    assert!(matches!(q.try_push(1), Err(PushError::Corrupt { .. })));
+    assert!(matches!(q.try_pop(), Err(PopError::Corrupt(_))));
+    assert!(matches!(q.pop(), Err(PopError::Corrupt(_))), "a blocking pop reports it too");
+    let q = ArrayQueue::<u64>::new(4).unwrap();
+    q.debug_state().set_indices(Some(5), None);
+    assert!(matches!(q.try_pop(), Err(PopError::Corrupt(_))));
 }
 
 #[test]
 fn array_queue_mpmc_across_processes_with_checksums() {
-    let _f = fork_lock();
-    let _w = wd("array_queue_mpmc");
+    let _g = guard();
     let q = ArrayQueue::<[u64; 2]>::new(64).unwrap();
     let out = ArrayQueue::<u64>::new(4).unwrap();
     let producers: Vec<Process> = (0..2u64)
         .map(|p| {
             let q = q.clone();
-            let pr = Process::new(move || {
+            let pr = Process::new(move || -> Result<(), PushError<[u64; 2]>> {
                 for i in 0..20_000u64 {
                     let v = (p << 32) | i;
-                    q.push([v, v.wrapping_mul(0x9e37_79b9_7f4a_7c15)]).unwrap();
+                    q.push([v, v.wrapping_mul(0x9e37_79b9_7f4a_7c15)])?;
                 }
+                Ok(())
             });
             pr.start().unwrap();
             pr
@@ -58,38 +204,47 @@ fn array_queue_mpmc_across_processes_with_checksums() {
     let consumers: Vec<Process> = (0..2)
         .map(|_| {
             let (q, out) = (q.clone(), out.clone());
-            let c = Process::new(move || {
+            let c = Process::new(move || -> Result<(), Box<dyn std::error::Error>> {
                 let mut sum = 0u64;
                 for _ in 0..20_000 {
-                    let [v, c] = q.pop();
+                    let [v, c] = q.pop()?;
                     assert_eq!(c, v.wrapping_mul(0x9e37_79b9_7f4a_7c15), "torn item");
                     sum = sum.wrapping_add(v);
                 }
-                out.push(sum).unwrap();
+                out.push(sum)?;
+                Ok(())
             });
             c.start().unwrap();
             c
         })
         .collect();
     for p in producers.into_iter().chain(consumers) {
-        assert!(p.join().unwrap().success());
+        let s = p.join().unwrap();
+        assert!(s.success(), "{s}");
     }
-    let total = out.pop().wrapping_add(out.pop());
+    let total = out.pop().unwrap().wrapping_add(out.pop().unwrap());
     let expected = (0..2u64).flat_map(|p| (0..20_000u64).map(move |i| (p << 32) | i)).fold(0u64, u64::wrapping_add);
     assert_eq!(total, expected);
 }
 
+/// Kill chaos: producers and consumers hammering a small queue, SIGKILLed at random moments
+/// (and left unreaped for a while), for a few seconds (`MULTIPROC_CHAOS_SECS` for longer).
+/// After each round the survivors drain whole items only, nothing is duplicated, and the queue
+/// works normally: no kill ever wedges it.
 #[test]
-fn array_queue_killed_producers_and_consumers_never_wedge_it() {
-    let _f = fork_lock();
-    let _w = wd("array_queue_kill");
-    let mut rng = common::Rng::new("array_queue_kill");
+fn array_queue_chaos_killed_producers_and_consumers_never_wedge_it() {
+    let secs = common::chaos_secs(3);
+    let _g = common::guard_for(secs + Duration::from_secs(60));
+    let mut rng = common::Rng::new("array_queue_chaos");
     let q = ArrayQueue::<[u64; 2]>::new(8).unwrap();
-    for round in 0..8u64 {
-        // A producer and a consumer hammering the queue, both killed at random moments.
+    let end = Instant::now() + secs;
+    let mut rounds = 0u64;
+    while Instant::now() < end || rounds < 3 {
+        let round = rounds;
+        rounds += 1;
         let prod = Process::new({
             let q = q.clone();
-            move || -> () {
+            move || -> std::convert::Infallible {
                 let mut i = 0u64;
                 loop {
                     let v = (round << 40) | i;
@@ -100,7 +255,7 @@ fn array_queue_killed_producers_and_consumers_never_wedge_it() {
         });
         let cons = Process::new({
             let q = q.clone();
-            move || -> () {
+            move || -> std::convert::Infallible {
                 loop {
                     let _ = q.pop_timeout(Duration::from_millis(50));
                 }
@@ -112,12 +267,12 @@ fn array_queue_killed_producers_and_consumers_never_wedge_it() {
         prod.kill().unwrap();
         std::thread::sleep(Duration::from_micros(rng.range(0, 500)));
         cons.kill().unwrap();
-        prod.join().unwrap();
-        cons.join().unwrap();
-        // The survivors drain what is there (whole items only), then the queue works normally.
+        // Drain and use the queue *before* reaping the dead: recovery must not need the reap.
         let t = Instant::now();
-        while let Some([v, c]) = q.pop_timeout(Duration::from_millis(30)) {
+        let mut seen = std::collections::HashSet::new();
+        while let Ok([v, c]) = q.pop_timeout(Duration::from_millis(30)) {
             assert_eq!(c, !v, "torn item");
+            assert!(seen.insert(v), "item {v:#x} delivered twice");
             assert!(t.elapsed() < Duration::from_secs(10), "drain never ends");
         }
         for k in 0..8u64 {
@@ -127,5 +282,8 @@ fn array_queue_killed_producers_and_consumers_never_wedge_it() {
             let [v, c] = q.pop_timeout(Duration::from_secs(5)).expect("queue wedged");
             assert_eq!((v, c), (k, !k));
         }
+        prod.join().unwrap();
+        cons.join().unwrap();
     }
+    eprintln!("array_queue chaos: {rounds} rounds in {secs:?}");
 }

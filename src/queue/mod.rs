@@ -1,6 +1,6 @@
 //! Queues and pipes in shared memory: the SPSC byte ring (`ring.rs`), `Pipe`/`Connection`
 //! (`pipe/`), `wait` over several connections (`wait.rs`), the lock-free `ArrayQueue`
-//! (`array_queue.rs`), and `Queue`/`SimpleQueue`/`JoinableQueue` over a locked ring
+//! (`array_queue/`), and `Queue`/`SimpleQueue`/`JoinableQueue` over a locked ring
 //! (`locked/`); `doorbell.rs` is the sequence-word wake-up the queues share.
 
 pub(crate) mod doorbell;
@@ -17,4 +17,6 @@ mod locked;
 pub use locked::{JoinableQueue, Queue, QueueBuilder, QueueError, SimpleQueue, DEFAULT_CAPACITY};
 
 pub(crate) mod array_queue;
-pub use array_queue::{ArrayQueue, Full, STUCK_AFTER, UNRECORDED_AFTER};
+#[doc(hidden)]
+pub use array_queue::ArrayQueueDebug;
+pub use array_queue::{ArrayQueue, PopError, PushError, STUCK_AFTER, UNRECORDED_AFTER};

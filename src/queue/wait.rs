@@ -22,6 +22,7 @@
 use super::pipe::Connection;
 use crate::sys::clock::Deadline;
 use crate::sys::process::poll_many;
+use crate::wait::Limit;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
@@ -102,7 +103,8 @@ impl<T: AsFd> Waitable for T {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Vec<usize> {
-    let deadline = timeout.map(|t| Deadline::after(t).unwrap_or_else(Deadline::now));
+    // `Duration::MAX` (or any timeout that overflows the clock) waits forever, as `None` does.
+    let deadline = Limit::optional(timeout).deadline_opt();
     #[cfg(not(all(test, loom)))]
     if let Some(ready) = wait_on_words(objects, deadline) {
         return ready;

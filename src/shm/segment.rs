@@ -486,8 +486,7 @@ pub fn list_named() -> std::io::Result<Vec<NamedSegmentInfo>> {
             },
             Err(_) => continue,
         };
-        let pid = creator_pid as libc::pid_t;
-        let alive = pid > 0 && sys::process::process_start_time(pid) == Some(creator_start);
+        let alive = sys::process::is_alive(creator_pid, creator_start);
         out.push(NamedSegmentInfo {
             name: format!("/{}", entry.file_name().to_string_lossy()),
             len: meta.len(),

@@ -2,21 +2,59 @@
 //! dies (BAR-B1).
 //!
 //! # Dead parties (BAR-B1)
-//! A party that waits records its pid and start time in the barrier's shared memory (the first
-//! [`TRACKED_PARTIES`] arrivals of a generation). Waiters wake every [`LIVENESS_SLICE`] to check
-//! the recorded parties; if one has died, the barrier breaks for everyone with
-//! [`BarrierError::PartyDied`], well before any timeout. A party that dies *before* arriving
-//! cannot be told from a slow one: the others wait for their timeout, as in Python.
+//! A party that calls `wait` records its pid, start time and generation in the barrier's shared
+//! memory **before** it can be counted as arrived (up to [`TRACKED_PARTIES`] waiters at once).
+//! Waiters wake every [`LIVENESS_SLICE`] to check the recorded parties of their generation; if
+//! one has died (exited, reaped or not), the barrier breaks for everyone with
+//! [`BarrierError::PartyDied`], well before any timeout. So a party killed anywhere inside
+//! `wait`, even in the instant after it was counted, breaks the barrier. A party that dies
+//! *before calling* `wait` cannot be told from a slow one: the others wait for their timeout, as
+//! in Python.
 
 use super::raw::barrier::{Hooks, RawBarrier, WaitFailed};
 
 /// Parties whose liveness is tracked while they wait (the first arrivals of a generation).
 pub const TRACKED_PARTIES: usize = super::raw::barrier::TRACKED_PARTIES;
-use crate::loom::atomic::Ordering::{Acquire, Relaxed, Release};
+use super::raw::barrier::WaiterSlot;
+use crate::loom::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use crate::shm::{self, Segment, ShmError, ShmRef};
-use crate::sys::clock::Deadline;
+use crate::wait::Limit;
+use std::cell::Cell;
 use std::fmt;
 use std::time::{Duration, Instant};
+
+/// `pid` of a waiter slot being set up.
+const CLAIMING: u32 = u32::MAX;
+/// Generation numbers are 31 bits (the raw barrier's `GEN_MASK`).
+const GEN_MASK: u32 = 0x7fff_ffff;
+
+fn pack(pid: u32, gen: u32) -> u64 {
+    (u64::from(pid) << 32) | u64::from(gen & GEN_MASK)
+}
+
+fn unpack(w: u64) -> (u32, u32) {
+    ((w >> 32) as u32, w as u32 & GEN_MASK)
+}
+
+/// Claims a slot that is free or stale (recorded for another generation than `gen`) for this
+/// process in generation `gen`; `None` when every slot holds a waiter of `gen`.
+fn claim(slots: &[WaiterSlot], pid: u32, start: u64, gen: u32) -> Option<usize> {
+    for (i, s) in slots.iter().enumerate() {
+        // Relaxed: a hint; the CAS decides.
+        let w = s.word.load(Relaxed);
+        let (p, g) = unpack(w);
+        if p != 0 && g == gen {
+            continue; // a waiter of this generation (or one being set up for it)
+        }
+        if s.word.compare_exchange(w, pack(CLAIMING, gen), Acquire, Relaxed).is_ok() {
+            s.start.store(start, Relaxed);
+            // SYNC(release → any_dead's acquire load): `start` is visible with the pid.
+            s.word.store(pack(pid, gen), Release);
+            return Some(i);
+        }
+    }
+    None
+}
 
 /// How often waiting parties check that the other waiting parties are alive.
 pub const LIVENESS_SLICE: Duration = Duration::from_millis(50);
@@ -155,21 +193,21 @@ impl Barrier {
     /// # Errors
     /// See [`BarrierError`].
     pub fn wait(&self) -> Result<u32, BarrierError> {
-        self.wait_until(self.timeout.and_then(Deadline::after))
+        self.wait_until(Limit::optional(self.timeout))
     }
 
-    /// Waits at most `timeout` (Python's `wait(timeout)`).
+    /// Waits at most `timeout` (Python's `wait(timeout)`); `Duration::MAX` waits forever.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<u32, BarrierError> {
-        self.wait_until(Deadline::after(timeout))
+        self.wait_until(Limit::timeout(timeout))
     }
 
     /// Waits until `deadline`.
     pub fn wait_deadline(&self, deadline: Instant) -> Result<u32, BarrierError> {
-        self.wait_until(Deadline::at(deadline))
+        self.wait_until(Limit::deadline(deadline))
     }
 
-    fn wait_until(&self, deadline: Option<Deadline>) -> Result<u32, BarrierError> {
-        let action_panicked = std::cell::Cell::new(false);
+    fn wait_until(&self, limit: Limit) -> Result<u32, BarrierError> {
+        let action_panicked = Cell::new(false);
         let action = || match self.action {
             None => true,
             Some(f) => match std::panic::catch_unwind(f) {
@@ -181,24 +219,34 @@ impl Barrier {
             },
         };
         let slots = &self.raw.slots;
-        let register = |idx: usize, gen: u32| {
-            if let Some(s) = slots.get(idx) {
-                let (pid, start) = crate::sys::process::self_identity();
-                s.start.store(start, Relaxed);
-                s.gen.store(gen, Relaxed);
-                // SYNC(release → any_dead): start and gen are visible with the pid.
-                s.pid.store(pid, Release);
+        let (pid, start) = crate::sys::process::self_identity();
+        // The slot this wait recorded itself in, and for which generation.
+        let mine: Cell<Option<(usize, u32)>> = Cell::new(None);
+        let register = |gen: u32| {
+            let gen = gen & GEN_MASK;
+            if let Some((i, g)) = mine.get() {
+                if g == gen {
+                    return;
+                }
+                // Still ours only if nobody took it over as stale meanwhile.
+                // Acquire/Release: as for a claim below.
+                if slots[i].word.compare_exchange(pack(pid, g), pack(pid, gen), AcqRel, Relaxed).is_ok() {
+                    mine.set(Some((i, gen)));
+                    return;
+                }
             }
+            mine.set(claim(slots, pid, start, gen).map(|i| (i, gen)));
         };
         let any_dead = |gen: u32| {
+            let gen = gen & GEN_MASK;
             slots.iter().any(|s| {
-                // SYNC(acquire ← register).
-                let pid = s.pid.load(Acquire);
-                pid != 0 && s.gen.load(Relaxed) == gen && !crate::sys::process::is_alive(pid, s.start.load(Relaxed))
+                // SYNC(acquire ← claim's Release store): `start` is the waiter's.
+                let (p, g) = unpack(s.word.load(Acquire));
+                p != 0 && p != CLAIMING && g == gen && !crate::sys::process::is_alive(p, s.start.load(Relaxed))
             })
         };
         let hooks = Hooks { action: &action, register: &register, any_dead: &any_dead, slice: Some(LIVENESS_SLICE) };
-        match self.raw.wait(deadline, &hooks) {
+        match self.raw.wait(limit, &hooks) {
             Ok(i) => Ok(i),
             Err(_) if action_panicked.get() => Err(BarrierError::ActionFailed),
             Err(WaitFailed::Broken) => Err(BarrierError::Broken),

@@ -19,8 +19,8 @@ use super::mutex::{Lock, LockError, LockGuard, RLock, RLockGuard};
 use super::raw::robust::RawRobustMutex;
 use super::raw::semaphore::RawSemaphore;
 use crate::shm::{self, ShmError, ShmObject, ShmRef};
-use crate::sys::clock::Deadline;
 use crate::sys::pthread::Locked;
+use crate::wait::Limit;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -51,11 +51,11 @@ impl CondState {
         guard: G,
         release: impl FnOnce(G),
         reacquire: impl FnOnce() -> H,
-        deadline: Option<Deadline>,
+        limit: Limit,
     ) -> (H, bool) {
         self.sleeping.release(1);
         release(guard);
-        let notified = self.wait_sem.acquire(deadline, None);
+        let notified = self.wait_sem.acquire(limit, None);
         self.woken.release(1);
         (reacquire(), notified)
     }
@@ -63,7 +63,7 @@ impl CondState {
     /// The notifier's half (the caller holds the lock): discount timed-out waiters, hand out up
     /// to `n` tokens, wait (until `ack_deadline` each) for the woken to acknowledge, and drop
     /// tokens nobody took. Returns how many waiters were woken.
-    fn notify_protocol(&self, n: usize, ack_deadline: impl Fn() -> Option<Deadline>) -> usize {
+    fn notify_protocol(&self, n: usize, ack_limit: impl Fn() -> Limit) -> usize {
         while self.woken.try_acquire() {
             let _ = self.sleeping.try_acquire();
         }
@@ -73,7 +73,7 @@ impl CondState {
             sleepers += 1;
         }
         for _ in 0..sleepers {
-            let _ = self.woken.acquire(ack_deadline(), None);
+            let _ = self.woken.acquire(ack_limit(), None);
         }
         while self.wait_sem.try_acquire() {}
         sleepers
@@ -235,7 +235,7 @@ impl<L: ConditionLock> Condition<L> {
     /// through the guard inside); other lock errors; a guard of another lock is refused with
     /// [`LockError::Os`] wrapping [`ConditionError::NotOwner`].
     pub fn wait<'a>(&'a self, guard: <L as sealed::Sealed>::G<'a>) -> WaitResult<'a, <L as sealed::Sealed>::G<'a>> {
-        self.wait_until(guard, None)
+        self.wait_until(guard, Limit::Forever)
     }
 
     /// [`wait`](Self::wait) for at most `timeout`; the bool is `false` on time-out (COND-5).
@@ -244,10 +244,7 @@ impl<L: ConditionLock> Condition<L> {
         guard: <L as sealed::Sealed>::G<'a>,
         timeout: Duration,
     ) -> WaitResult<'a, <L as sealed::Sealed>::G<'a>> {
-        match Deadline::after(timeout) {
-            Some(d) => self.wait_until(guard, Some(d)),
-            None => self.wait_until(guard, None),
-        }
+        self.wait_until(guard, Limit::timeout(timeout))
     }
 
     /// [`wait`](Self::wait) until `deadline`.
@@ -256,7 +253,7 @@ impl<L: ConditionLock> Condition<L> {
         guard: <L as sealed::Sealed>::G<'a>,
         deadline: Instant,
     ) -> WaitResult<'a, <L as sealed::Sealed>::G<'a>> {
-        self.wait_until(guard, Deadline::at(deadline))
+        self.wait_until(guard, Limit::deadline(deadline))
     }
 
     /// Waits until `pred()` is true (checked with the lock held) or `timeout` passes; the bool
@@ -267,22 +264,22 @@ impl<L: ConditionLock> Condition<L> {
         mut pred: impl FnMut() -> bool,
         timeout: Duration,
     ) -> WaitResult<'a, <L as sealed::Sealed>::G<'a>> {
-        let deadline = Deadline::after(timeout);
+        let limit = Limit::timeout(timeout);
         loop {
             if pred() {
                 return Ok((guard, true));
             }
-            if deadline.is_some_and(|d| d.has_passed()) {
+            if limit.passed() {
                 return Ok((guard, false));
             }
-            guard = self.wait_until(guard, deadline)?.0;
+            guard = self.wait_until(guard, limit)?.0;
         }
     }
 
     fn wait_until<'a>(
         &'a self,
         guard: <L as sealed::Sealed>::G<'a>,
-        deadline: Option<Deadline>,
+        limit: Limit,
     ) -> WaitResult<'a, <L as sealed::Sealed>::G<'a>> {
         if !self.owns(&guard) {
             return Err(LockError::Os(std::io::Error::other(ConditionError::NotOwner)));
@@ -310,7 +307,7 @@ impl<L: ConditionLock> Condition<L> {
             }
             outcome
         };
-        let (relocked, notified) = self.state.wait_protocol(guard, release, reacquire, deadline);
+        let (relocked, notified) = self.state.wait_protocol(guard, release, reacquire, limit);
         let died = relocked?;
         sealed::Sealed::set_depth(&self.lock, levels);
         let g = sealed::Sealed::forge(&self.lock);
@@ -331,7 +328,7 @@ impl<L: ConditionLock> Condition<L> {
         }
         // A woken waiter acknowledges before re-taking the lock we hold; a dead one never
         // does: give up on it after ACK_TIMEOUT.
-        let sleepers = self.state.notify_protocol(n, || Deadline::after(ACK_TIMEOUT));
+        let sleepers = self.state.notify_protocol(n, || Limit::timeout(ACK_TIMEOUT));
         Ok(sleepers)
     }
 
@@ -359,14 +356,14 @@ mod tests {
                 thread::spawn(move || {
                     let mut g = m.lock().unwrap();
                     while !*g {
-                        g = st.wait_protocol(g, drop, || m.lock().unwrap(), None).0;
+                        g = st.wait_protocol(g, drop, || m.lock().unwrap(), Limit::Forever).0;
                     }
                 })
             };
             {
                 let mut g = m.lock().unwrap();
                 *g = true;
-                st.notify_protocol(1, || None);
+                st.notify_protocol(1, || Limit::Forever);
             }
             waiter.join().unwrap();
         });
@@ -384,7 +381,7 @@ mod tests {
                     thread::spawn(move || {
                         let mut g = m.lock().unwrap();
                         while *g == 0 {
-                            g = st.wait_protocol(g, drop, || m.lock().unwrap(), None).0;
+                            g = st.wait_protocol(g, drop, || m.lock().unwrap(), Limit::Forever).0;
                         }
                         *g -= 1;
                     })
@@ -393,7 +390,7 @@ mod tests {
             for _ in 0..2 {
                 let mut g = m.lock().unwrap();
                 *g += 1;
-                st.notify_protocol(1, || None);
+                st.notify_protocol(1, || Limit::Forever);
             }
             for w in ws {
                 w.join().unwrap();

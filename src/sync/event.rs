@@ -2,7 +2,7 @@
 
 use super::raw::event::RawEvent;
 use crate::shm::{self, Segment, ShmError, ShmRef};
-use crate::sys::clock::Deadline;
+use crate::wait::Limit;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -129,7 +129,7 @@ impl Event {
     /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn wait(&self) -> bool {
-        self.raw.wait(None)
+        self.raw.wait(Limit::Forever)
     }
 
     /// Waits up to `timeout`; returns whether the flag is set (Python's `wait(timeout)`).
@@ -142,7 +142,7 @@ impl Event {
     /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.raw.wait(Deadline::after(timeout))
+        self.raw.wait(Limit::timeout(timeout))
     }
 
     /// Waits until `deadline`; returns whether the flag is set.
@@ -156,6 +156,6 @@ impl Event {
     /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn wait_deadline(&self, deadline: Instant) -> bool {
-        self.raw.wait(Deadline::at(deadline))
+        self.raw.wait(Limit::deadline(deadline))
     }
 }

@@ -3,17 +3,30 @@
 //!
 //! # Dead holders (SEM-B1)
 //! Permits taken through a guard ([`Semaphore::acquire_guard`] and its forms) are recorded in a
-//! table of [`HOLDER_SLOTS`] slots in the semaphore's shared memory: the holder's pid, its
-//! start time (so that a reused pid is never mistaken for it) and how many guarded permits it
-//! holds. A process blocked in `acquire` wakes every [`RECOVERY_SLICE`] to look for slots whose
-//! process is gone, and gives their permits back, so a holder killed at any instruction
-//! delays the others by at most one slice. Plain `acquire`/`release` stay untracked, as in
-//! Python (a permit may be released by another process). When the table is full, further
-//! guards are untracked: they still work, but their permits are not recovered after a death.
-//! A process claims its slot before it takes a permit and keeps it while it lives, so the only
-//! windows in which a death loses a permit are the single instruction between taking a permit
-//! and counting it (and between uncounting one and giving it back), and a recoverer that dies in
-//! the middle of a recovery. A dead process's slot is freed by recovery.
+//! table of [`HOLDER_SLOTS`] slots in the semaphore's shared memory, one per process that holds
+//! guards now: its pid, its start time (so that a reused pid is never mistaken for it) and how
+//! many guards it has in flight and how many permits they hold. A process blocked in `acquire`
+//! wakes every [`RECOVERY_SLICE`] to look for slots whose process is gone (exited, reaped or
+//! not), and gives their permits back, so a holder killed at any instruction delays the others
+//! by at most one slice. A slot is freed when its process's last guard is dropped, so any
+//! number of processes can use the semaphore over its life.
+//!
+//! When every slot is held by a live process (more than [`HOLDER_SLOTS`] processes holding
+//! guards at the same moment), further guards are **untracked**
+//! ([`SemaphoreGuard::is_tracked`] says so): they work, but a permit they hold is lost if their
+//! process dies. Plain `acquire`/`release` are untracked, as in Python (a permit may be
+//! released by another process).
+//!
+//! The only windows in which a death loses a permit are the single instruction between taking
+//! a permit and counting it in the slot (and between uncounting one and giving it back), and a
+//! recoverer that dies in the middle of a recovery.
+//!
+//! # The slot word
+//! `pid (32 bits) | pins (16) | held (16)` in one atomic word, so that a thread of the owner
+//! joining the slot, a guard leaving it (and freeing it), and a recoverer taking it over are
+//! each one CAS and can never interleave wrongly. `pins` counts the owner's guards in flight
+//! (claimed, acquiring or holding), `held` the permits they hold (`held ≤ pins`). `pid` is
+//! `RECOVERING` while a slot is being set up or recovered.
 
 use super::raw::semaphore::{RawSemaphore, Released, MAX_PERMITS};
 use crate::loom::atomic::{
@@ -21,24 +34,33 @@ use crate::loom::atomic::{
     Ordering::{Acquire, Relaxed, Release},
 };
 use crate::shm::{self, Segment, ShmError, ShmObject, ShmRef};
-use crate::sys::clock::Deadline;
+use crate::wait::Limit;
 use std::fmt;
 use std::time::{Duration, Instant};
 
 /// Number of processes whose guarded permits are tracked at once.
-pub const HOLDER_SLOTS: usize = 32;
+pub const HOLDER_SLOTS: usize = 64;
 
 /// How often a blocked `acquire` looks for permits held by dead processes.
 pub const RECOVERY_SLICE: Duration = Duration::from_millis(50);
 
-/// `pid` of a slot being recovered by some process.
+/// `pid` of a slot being set up or recovered by some process.
 const RECOVERING: u32 = u32::MAX;
+
+fn pack(pid: u32, pins: u16, held: u16) -> u64 {
+    (u64::from(pid) << 32) | (u64::from(pins) << 16) | u64::from(held)
+}
+
+fn unpack(w: u64) -> (u32, u16, u16) {
+    ((w >> 32) as u32, (w >> 16) as u16, w as u16)
+}
 
 #[repr(C)]
 #[derive(Debug)]
 struct HolderSlot {
-    pid: AtomicU32,
-    count: AtomicU32,
+    /// `pid | pins | held` (see the module docs); 0 is a free slot.
+    word: AtomicU64,
+    /// The owner's start time (written only while the word says `RECOVERING`).
     start: AtomicU64,
 }
 
@@ -90,6 +112,9 @@ impl From<ShmError> for SemaphoreError {
 }
 
 use crate::sys::process::{is_alive as alive, self_identity as me};
+
+/// Which slot a guard is counted in (`None`: untracked).
+type SlotIndex = Option<usize>;
 
 /// A counting semaphore in shared memory. Permits taken through a guard by a process that
 /// then dies are given back (SEM-B1; see the repository's `docs/FAILURE.md`).
@@ -175,11 +200,11 @@ impl Semaphore {
         self.state.raw.value()
     }
 
-    fn acquire_until(&self, deadline: Option<Deadline>) -> bool {
+    fn acquire_until(&self, limit: Limit) -> bool {
         let recover = || {
             self.recover_dead_holders();
         };
-        self.state.raw.acquire(deadline, Some((RECOVERY_SLICE, &recover)))
+        self.state.raw.acquire(limit, Some((RECOVERY_SLICE, &recover)))
     }
 
     /// Takes a permit, blocking until one is free (Python's `acquire()`).
@@ -193,7 +218,7 @@ impl Semaphore {
     /// # Ok::<(), multiproc::SemaphoreError>(())
     /// ```
     pub fn acquire(&self) {
-        while !self.acquire_until(None) {}
+        while !self.acquire_until(Limit::Forever) {}
     }
 
     /// Takes a permit if one is free now (Python's `acquire(False)`).
@@ -220,13 +245,7 @@ impl Semaphore {
     /// # Ok::<(), multiproc::SemaphoreError>(())
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        match Deadline::after(timeout) {
-            Some(d) => self.acquire_until(Some(d)),
-            None => {
-                self.acquire();
-                true
-            }
-        }
+        self.acquire_until(Limit::timeout(timeout))
     }
 
     /// Takes a permit, waiting until `deadline`; returns whether it did.
@@ -239,7 +258,7 @@ impl Semaphore {
     /// # Ok::<(), multiproc::SemaphoreError>(())
     /// ```
     pub fn acquire_deadline(&self, deadline: Instant) -> bool {
-        self.acquire_until(Deadline::at(deadline))
+        self.acquire_until(Limit::deadline(deadline))
     }
 
     /// Gives a permit back; unbounded, like Python's `Semaphore.release()`. Any process may
@@ -335,67 +354,101 @@ impl Semaphore {
         }
     }
 
-    /// Finds (or claims) this process's holder slot before a permit is taken, so that the
+    /// Joins (or claims) this process's holder slot before a permit is taken, so that the
     /// only untracked window is the one instruction between taking the permit and counting it.
-    fn claim_slot(&self) -> Option<usize> {
+    fn claim_slot(&self) -> SlotIndex {
         let (pid, start) = me();
         let slots = &self.state.holders;
+        // A slot this process already holds (another of its threads has guards).
         for (i, s) in slots.iter().enumerate() {
-            // SYNC(acquire ← claim): the slot's start was written before its pid was published.
-            if s.pid.load(Acquire) == pid && s.start.load(Relaxed) == start {
-                return Some(i);
+            // SYNC(acquire ← the Release store that published the slot): `start` is the owner's.
+            let mut w = s.word.load(Acquire);
+            while unpack(w).0 == pid && s.start.load(Relaxed) == start {
+                let (_, pins, held) = unpack(w);
+                if pins == u16::MAX {
+                    break; // full: look for another slot
+                }
+                match s.word.compare_exchange_weak(w, pack(pid, pins + 1, held), Acquire, Acquire) {
+                    Ok(_) => return Some(i),
+                    Err(now) => w = now,
+                }
             }
         }
+        // A free slot.
         for (i, s) in slots.iter().enumerate() {
-            if s.pid.load(Relaxed) == 0 && s.pid.compare_exchange(0, RECOVERING, Acquire, Relaxed).is_ok() {
+            // Relaxed: a hint; the CAS decides.
+            if s.word.load(Relaxed) == 0 && s.word.compare_exchange(0, pack(RECOVERING, 0, 0), Acquire, Relaxed).is_ok()
+            {
                 s.start.store(start, Relaxed);
                 // SYNC(release → claim/recover): `start` is visible before the slot names us.
-                s.pid.store(pid, Release);
+                s.word.store(pack(pid, 1, 0), Release);
                 return Some(i);
             }
         }
         None
     }
 
-    /// Releases a claimed slot that holds nothing (a guard attempt that got no permit).
-    fn unclaim(&self, slot: Option<usize>) {
-        if let Some(i) = slot {
-            let s = &self.state.holders[i];
-            if s.count.load(Acquire) == 0 {
-                let (pid, _) = me();
-                let _ = s.pid.compare_exchange(pid, 0, Release, Relaxed);
+    /// Updates slot `i` of this process with `f(pins, held)`; a slot left with no pins is
+    /// freed.
+    fn update_slot(&self, i: usize, f: impl Fn(u16, u16) -> (u16, u16)) {
+        let s = &self.state.holders[i];
+        // Relaxed: a hint; the CAS decides.
+        let mut w = s.word.load(Relaxed);
+        loop {
+            let (pid, pins, held) = unpack(w);
+            let (pins, held) = f(pins, held);
+            let new = if pins == 0 { 0 } else { pack(pid, pins, held.min(pins)) };
+            // SYNC(release → recover's acquire load): the count is what recovery gives back.
+            match s.word.compare_exchange_weak(w, new, Release, Relaxed) {
+                Ok(_) => return,
+                Err(now) => w = now,
             }
+        }
+    }
+
+    /// Leaves a claimed slot after an attempt that got no permit.
+    fn unclaim(&self, slot: SlotIndex) {
+        if let Some(i) = slot {
+            self.update_slot(i, |pins, held| (pins.saturating_sub(1), held));
         }
     }
 
     /// Counts the permit just taken in the claimed slot.
-    fn guard(&self, slot: Option<usize>) -> SemaphoreGuard<'_> {
+    fn guard(&self, slot: SlotIndex) -> SemaphoreGuard<'_> {
         if let Some(i) = slot {
-            // SYNC(release → recover): the count is what recovery gives back.
-            self.state.holders[i].count.fetch_add(1, Release);
+            self.update_slot(i, |pins, held| (pins, held.saturating_add(1)));
         }
         SemaphoreGuard { sem: self, slot }
     }
 
-    /// Gives back the permits of holders that have died; returns how many.
+    /// Gives back the permits of holders that have died (exited, reaped or not); returns how
+    /// many.
     fn recover_dead_holders(&self) -> u32 {
         let mut total = 0;
         for s in &self.state.holders {
-            let pid = s.pid.load(Acquire);
+            // SYNC(acquire ← claim's publication and every guard's count update).
+            let w = s.word.load(Acquire);
+            let (pid, _, held) = unpack(w);
             if pid == 0 || pid == RECOVERING {
                 continue;
             }
-            // SYNC(acquire ← claim): a published pid means `start` is valid.
-            if alive(pid, s.start.load(Relaxed)) {
+            let start = s.start.load(Relaxed);
+            if alive(pid, start) {
                 continue;
             }
-            if s.pid.compare_exchange(pid, RECOVERING, Acquire, Relaxed).is_err() {
+            if s.word.compare_exchange(w, pack(RECOVERING, 0, 0), Acquire, Relaxed).is_err() {
                 continue;
             }
-            let n = s.count.swap(0, Acquire).min(MAX_PERMITS);
+            if s.start.load(Relaxed) != start {
+                // Freed and claimed again meanwhile by a process with the same pid: not ours.
+                // Release: as when the slot was published.
+                s.word.store(w, Release);
+                continue;
+            }
             s.start.store(0, Relaxed);
-            // SYNC(release → guard): the slot is free only after it is fully reset.
-            s.pid.store(0, Release);
+            // SYNC(release → claim): the slot is free only after it is fully reset.
+            s.word.store(0, Release);
+            let n = u32::from(held).min(MAX_PERMITS);
             self.give_back(n);
             total += n;
         }
@@ -407,7 +460,24 @@ impl Semaphore {
 #[must_use = "dropping the guard gives the permit back at once"]
 pub struct SemaphoreGuard<'a> {
     sem: &'a Semaphore,
-    slot: Option<usize>,
+    slot: SlotIndex,
+}
+
+impl SemaphoreGuard<'_> {
+    /// Whether the permit is recorded in the semaphore's holder table, so that it comes back
+    /// if this process dies while holding it. `false` only when [`HOLDER_SLOTS`] other
+    /// processes hold guards at the same moment (see the module docs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = multiproc::Semaphore::new(1)?;
+    /// assert!(s.acquire_guard().is_tracked());
+    /// # Ok::<(), multiproc::SemaphoreError>(())
+    /// ```
+    pub fn is_tracked(&self) -> bool {
+        self.slot.is_some()
+    }
 }
 
 impl fmt::Debug for SemaphoreGuard<'_> {
@@ -419,10 +489,9 @@ impl fmt::Debug for SemaphoreGuard<'_> {
 impl Drop for SemaphoreGuard<'_> {
     fn drop(&mut self) {
         if let Some(i) = self.slot {
-            let s = &self.sem.state.holders[i];
-            // Release: the decrement precedes the permit's release below. The slot stays ours
-            // (recovery skips slots of live processes, and frees ours once we are gone).
-            s.count.fetch_sub(1, Release);
+            // Uncount first, then give the permit back: recovery never gives back a permit
+            // twice. The slot is freed with this process's last guard.
+            self.sem.update_slot(i, |pins, held| (pins.saturating_sub(1), held.saturating_sub(1)));
         }
         self.sem.give_back(1);
     }

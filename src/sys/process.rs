@@ -183,15 +183,23 @@ pub(crate) fn online_cpus() -> usize {
     }
 }
 
-/// The start time of process `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`),
-/// which with the pid names a process uniquely even after the pid is reused. `None` if the
-/// process does not exist.
-pub(crate) fn process_start_time(pid: libc::pid_t) -> Option<u64> {
+/// The state letter (field 3) and start time in clock ticks since boot (field 22) of process
+/// `pid`, from `/proc/<pid>/stat`; `None` if there is no such process (or it cannot be read).
+/// The start time with the pid names a process uniquely even after the pid is reused.
+fn process_stat(pid: libc::pid_t) -> Option<(u8, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    // `rest` starts at field 3; field 22 is the 20th of these.
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = *rest.next()?.as_bytes().first()?;
+    // `rest` was at field 3; field 22 is 19 further.
+    let start = rest.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// The start time of process `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
+/// `None` if the process does not exist.
+pub(crate) fn process_start_time(pid: libc::pid_t) -> Option<u64> {
+    process_stat(pid).map(|(_, start)| start)
 }
 
 /// This process's (pid, start time), cached; recomputed after a fork.
@@ -233,9 +241,20 @@ extern "C" fn clear_identity_in_child() {
     IDENTITY_PID.store(0, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Whether the process with this pid and start time still exists (pid reuse is detected).
+/// Whether the process with this pid and start time still runs: the crate's one liveness
+/// check, for every record of a process in shared memory (semaphore holders, barrier parties,
+/// queue claimants, segment creators).
+///
+/// A process that has exited is dead **whether or not it has been reaped**: a zombie (`Z`) or
+/// one being torn down (`X`) has run its last instruction. (The usual deadlock this avoids:
+/// the parent that must reap a killed child is itself blocked waiting for that child's permit
+/// or barrier arrival.) A reused pid is told apart by its start time.
 pub(crate) fn is_alive(pid: u32, start: u64) -> bool {
-    i32::try_from(pid).ok().filter(|&p| p > 0).and_then(process_start_time) == Some(start)
+    let Some(pid) = i32::try_from(pid).ok().filter(|&p| p > 0) else { return false };
+    match process_stat(pid) {
+        Some((state, s)) => s == start && !matches!(state, b'Z' | b'X' | b'x'),
+        None => false,
+    }
 }
 
 /// A pipe(2) pair `(read end, write end)`, close-on-exec (fork still inherits it).
@@ -291,6 +310,28 @@ mod tests {
         let me = process_start_time(getpid()).expect("own /proc entry");
         assert_eq!(process_start_time(getpid()), Some(me));
         assert_eq!(process_start_time(i32::MAX), None);
+        assert!(is_alive(getpid() as u32, me));
+        assert!(!is_alive(getpid() as u32, me + 1), "another start time is another process");
+        assert!(!is_alive(0, 0) && !is_alive(u32::MAX, 0));
+    }
+
+    #[test]
+    fn an_unreaped_dead_child_is_dead() {
+        // SAFETY: the child only `_exit`s.
+        let pid = match unsafe { fork() }.unwrap() {
+            Fork::Child => exit_now(0),
+            Fork::Parent(pid) => pid,
+        };
+        let start = process_start_time(pid).unwrap_or(0);
+        // Not reaped: a zombie. It must read as dead within a moment (it exits at once).
+        let t = std::time::Instant::now();
+        while is_alive(pid as u32, start) {
+            assert!(t.elapsed() < std::time::Duration::from_secs(10), "a zombie counted as alive");
+            std::thread::yield_now();
+        }
+        assert!(process_start_time(pid).is_some(), "still unreaped: its /proc entry exists");
+        waitpid_blocking(pid).unwrap();
+        assert!(!is_alive(pid as u32, start));
     }
 
     #[test]

@@ -192,3 +192,33 @@ impl Rng {
 pub fn our_named_segments() -> Vec<String> {
     multiproc::shm::list_named().unwrap_or_default().into_iter().map(|s| s.name).collect()
 }
+
+/// How long "at once" may take in a test's assertion: generous, because a loaded 2-CPU machine
+/// can delay any thread by hundreds of milliseconds. Tests never assert speed with it, only that
+/// a call did not wait for a timeout or a slice many times longer.
+pub const AT_ONCE: Duration = Duration::from_millis(500);
+
+/// What a multi-process test holds: the fork lock and a watchdog named after the test.
+pub struct Guard {
+    _wd: Watchdog,
+    _fork: MutexGuard<'static, ()>,
+}
+
+/// The fork lock and a 60 s watchdog named after the running test (libtest names each test's
+/// thread after it).
+pub fn guard() -> Guard {
+    guard_for(Duration::from_secs(60))
+}
+
+/// [`guard`] with another watchdog limit.
+pub fn guard_for(limit: Duration) -> Guard {
+    let fork = fork_lock();
+    let name: &'static str = Box::leak(std::thread::current().name().unwrap_or("a test").to_string().into_boxed_str());
+    Guard { _wd: Watchdog::new(name, limit), _fork: fork }
+}
+
+/// Seconds a chaos test runs: `MULTIPROC_CHAOS_SECS`, or `default` (a few seconds, so that
+/// `cargo test` stays quick; set it higher for a long run).
+pub fn chaos_secs(default: u64) -> Duration {
+    Duration::from_secs(std::env::var("MULTIPROC_CHAOS_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(default))
+}

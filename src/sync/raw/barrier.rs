@@ -26,13 +26,15 @@ use crate::loom::atomic::{
 use crate::loom::futex;
 use crate::shm::ShmObject;
 use crate::sys::clock::Deadline;
+use crate::wait::Limit;
 
 const COUNT: u64 = 0xffff_ffff;
 const GEN_SHIFT: u32 = 32;
 const GEN_MASK: u64 = 0x7fff_ffff;
 const BROKEN: u64 = 1 << 63;
 
-/// Parties whose liveness is tracked while they wait (BAR-B1); later arrivals are not tracked.
+/// Parties whose liveness is tracked while they wait (BAR-B1); more waiters at once are not
+/// tracked.
 pub(crate) const TRACKED_PARTIES: usize = 64;
 
 fn gen_of(s: u64) -> u32 {
@@ -43,11 +45,12 @@ fn pack(gen: u32, count: u64) -> u64 {
     ((gen as u64 & GEN_MASK) << GEN_SHIFT) | (count & COUNT)
 }
 
+/// One tracked waiter: `word` is `pid << 32 | generation` (0: never used); `start` is the
+/// waiter's start time, written while `pid` reads `CLAIMING`.
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct WaiterSlot {
-    pub(crate) pid: AtomicU32,
-    pub(crate) gen: AtomicU32,
+    pub(crate) word: AtomicU64,
     pub(crate) start: AtomicU64,
 }
 
@@ -85,8 +88,9 @@ pub(crate) struct Hooks<'a> {
     /// Runs once, in the last party to arrive, before anyone is released. Returning `false`
     /// (the action failed) breaks the barrier instead of releasing it.
     pub(crate) action: &'a dyn Fn() -> bool,
-    /// Registers this waiter in slot `idx` for generation `gen`.
-    pub(crate) register: &'a dyn Fn(usize, u32),
+    /// Records this waiter as a party of generation `gen`: called before each attempt to be
+    /// counted as arrived, so that a party killed right after it is counted is on record.
+    pub(crate) register: &'a dyn Fn(u32),
     /// Whether some waiter registered for generation `gen` has died (checked every slice).
     pub(crate) any_dead: &'a dyn Fn(u32) -> bool,
     /// How long one sleep lasts before `any_dead` runs again (`None`: sleep until woken).
@@ -102,11 +106,7 @@ impl RawBarrier {
             released: AtomicU32::new(u32::MAX),
             parties: AtomicU32::new(parties),
             _pad: AtomicU32::new(0),
-            slots: std::array::from_fn(|_| WaiterSlot {
-                pid: AtomicU32::new(0),
-                gen: AtomicU32::new(0),
-                start: AtomicU64::new(0),
-            }),
+            slots: std::array::from_fn(|_| WaiterSlot { word: AtomicU64::new(0), start: AtomicU64::new(0) }),
         }
     }
 
@@ -185,8 +185,9 @@ impl RawBarrier {
         self.announce();
     }
 
-    /// Waits for the other parties; returns this party's arrival index (0..parties).
-    pub(crate) fn wait(&self, deadline: Option<Deadline>, hooks: &Hooks<'_>) -> Result<u32, WaitFailed> {
+    /// Waits for the other parties until `limit`; returns this party's arrival index
+    /// (0..parties).
+    pub(crate) fn wait(&self, limit: Limit, hooks: &Hooks<'_>) -> Result<u32, WaitFailed> {
         let parties = self.parties();
         if parties == 0 {
             return Err(WaitFailed::Broken);
@@ -201,12 +202,14 @@ impl RawBarrier {
             let count = s & COUNT;
             if count >= parties as u64 {
                 // The last party of this generation is running the action: wait for it.
-                if self.sleep(e, deadline).is_err() {
+                if self.sleep(e, limit.deadline_opt()).is_err() {
                     self.abort();
                     return Err(WaitFailed::TimedOut);
                 }
                 continue;
             }
+            // On record before we can be counted: a death right after the CAS is seen.
+            (hooks.register)(gen_of(s));
             // Acquire: pairs with the previous generation's release, so its data is visible.
             if self.state.compare_exchange_weak(s, s + 1, Acquire, Relaxed).is_ok() {
                 break (gen_of(s), count as u32);
@@ -237,7 +240,6 @@ impl RawBarrier {
             self.announce();
             return Ok(idx);
         }
-        (hooks.register)(idx as usize, gen);
         loop {
             let e = self.epoch.load(Acquire);
             let s = self.state.load(Acquire);
@@ -248,15 +250,13 @@ impl RawBarrier {
             if s & BROKEN != 0 {
                 return Err(WaitFailed::Broken);
             }
-            // Sleep until the deadline, or one liveness slice if that comes first.
-            let slice_end = hooks.slice.and_then(Deadline::after);
-            let (wake_at, is_slice) = match (deadline, slice_end) {
-                (Some(d), Some(s)) if s < d => (Some(s), true),
-                (None, Some(s)) => (Some(s), true),
-                (d, _) => (d, false),
+            // Sleep until the limit, or one liveness slice if that comes first.
+            let wake_at = match hooks.slice {
+                Some(d) => limit.slice(d),
+                None => limit.deadline_opt(),
             };
             if self.sleep(e, wake_at).is_err() {
-                if !is_slice {
+                if limit.passed() {
                     self.abort();
                     return Err(WaitFailed::TimedOut);
                 }
@@ -276,7 +276,7 @@ mod tests {
     use loom::thread;
 
     fn hooks<'a>(action: &'a dyn Fn() -> bool) -> Hooks<'a> {
-        Hooks { action, register: &|_, _| {}, any_dead: &|_| false, slice: None }
+        Hooks { action, register: &|_| {}, any_dead: &|_| false, slice: None }
     }
 
     #[test]
@@ -285,9 +285,9 @@ mod tests {
             let b = Arc::new(RawBarrier::new(2));
             let t = {
                 let b = b.clone();
-                thread::spawn(move || b.wait(None, &hooks(&|| true)))
+                thread::spawn(move || b.wait(Limit::Forever, &hooks(&|| true)))
             };
-            let mine = b.wait(None, &hooks(&|| true)).unwrap();
+            let mine = b.wait(Limit::Forever, &hooks(&|| true)).unwrap();
             let theirs = t.join().unwrap().unwrap();
             assert_ne!(mine, theirs);
             assert_eq!(mine + theirs, 1);
@@ -300,7 +300,7 @@ mod tests {
             let b = Arc::new(RawBarrier::new(2));
             let t = {
                 let b = b.clone();
-                thread::spawn(move || b.wait(None, &hooks(&|| true)))
+                thread::spawn(move || b.wait(Limit::Forever, &hooks(&|| true)))
             };
             b.abort();
             assert_eq!(t.join().unwrap(), Err(WaitFailed::Broken));
@@ -317,9 +317,9 @@ mod tests {
             assert!(!b.is_broken());
             let t = {
                 let b = b.clone();
-                thread::spawn(move || b.wait(None, &hooks(&|| true)))
+                thread::spawn(move || b.wait(Limit::Forever, &hooks(&|| true)))
             };
-            assert!(b.wait(None, &hooks(&|| true)).is_ok());
+            assert!(b.wait(Limit::Forever, &hooks(&|| true)).is_ok());
             assert!(t.join().unwrap().is_ok());
         });
     }
@@ -330,9 +330,9 @@ mod tests {
             let b = Arc::new(RawBarrier::new(3));
             let t = {
                 let b = b.clone();
-                thread::spawn(move || b.wait(None, &hooks(&|| true)))
+                thread::spawn(move || b.wait(Limit::Forever, &hooks(&|| true)))
             };
-            let d = Deadline::after(std::time::Duration::from_secs(1));
+            let d = Limit::timeout(std::time::Duration::from_secs(1));
             let mine = b.wait(d, &hooks(&|| true));
             assert_eq!(mine, Err(WaitFailed::TimedOut));
             assert_eq!(t.join().unwrap(), Err(WaitFailed::Broken));

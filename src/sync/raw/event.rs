@@ -18,7 +18,7 @@ use crate::loom::atomic::{
 };
 use crate::loom::futex;
 use crate::shm::ShmObject;
-use crate::sys::clock::Deadline;
+use crate::wait::Limit;
 
 const SET: u32 = 1;
 const WAITERS: u32 = 2;
@@ -63,15 +63,15 @@ impl RawEvent {
         self.word.fetch_and(!SET, Release);
     }
 
-    /// Waits until the flag is set or `deadline` passes; returns whether it is set.
-    pub(crate) fn wait(&self, deadline: Option<Deadline>) -> bool {
+    /// Waits until the flag is set or `limit` passes; returns whether it is set.
+    pub(crate) fn wait(&self, limit: Limit) -> bool {
         loop {
             // SeqCst: partner of the swap in `set` (see there).
             let v = self.word.load(SeqCst);
             if v & SET != 0 {
                 return true;
             }
-            if deadline.is_some_and(|d| d.has_passed()) {
+            if limit.passed() {
                 return false;
             }
             if v & WAITERS == 0 {
@@ -80,7 +80,7 @@ impl RawEvent {
                     continue;
                 }
             }
-            if futex::wait(&self.word, v | WAITERS, deadline).is_err() {
+            if futex::wait(&self.word, v | WAITERS, limit.deadline_opt()).is_err() {
                 return self.is_set();
             }
         }
@@ -100,7 +100,7 @@ mod tests {
             let ws: Vec<_> = (0..2)
                 .map(|_| {
                     let e = e.clone();
-                    thread::spawn(move || assert!(e.wait(None)))
+                    thread::spawn(move || assert!(e.wait(Limit::Forever)))
                 })
                 .collect();
             e.set();
@@ -116,7 +116,7 @@ mod tests {
             let e = Arc::new(RawEvent::new());
             let w = {
                 let e = e.clone();
-                thread::spawn(move || assert!(e.wait(None)))
+                thread::spawn(move || assert!(e.wait(Limit::Forever)))
             };
             e.clear();
             e.set();
@@ -130,7 +130,7 @@ mod tests {
             let e = Arc::new(RawEvent::new());
             let w = {
                 let e = e.clone();
-                thread::spawn(move || e.wait(Deadline::after(std::time::Duration::from_secs(1))))
+                thread::spawn(move || e.wait(Limit::timeout(std::time::Duration::from_secs(1))))
             };
             e.set();
             // Timed out or woken, the answer is consistent with the flag at that moment; after

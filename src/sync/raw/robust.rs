@@ -153,11 +153,7 @@ impl RawRobustMutex {
             return Ok(self.note(first));
         }
         loop {
-            let slice = Deadline::after(LIVENESS_SLICE);
-            let until = match (deadline, slice) {
-                (Some(d), Some(s)) => Some(d.min(s)),
-                (d, s) => d.or(s),
-            };
+            let until = crate::wait::earliest(deadline, Deadline::after(LIVENESS_SLICE));
             // SAFETY: `m` points into this live object and was checked initialized by `lock`
             // (an UNRECOVERABLE state, re-checked below, never uninitializes it).
             let r = unsafe { pthread::mutex_lock(m, until)? };

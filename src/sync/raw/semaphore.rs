@@ -26,7 +26,7 @@ use crate::loom::atomic::{
 };
 use crate::loom::futex;
 use crate::shm::ShmObject;
-use crate::sys::clock::Deadline;
+use crate::wait::Limit;
 
 const WAITERS: u32 = 0x8000_0000;
 const COUNT: u32 = !WAITERS;
@@ -85,10 +85,10 @@ impl RawSemaphore {
         false
     }
 
-    /// Takes a permit, sleeping until one is free or `deadline` passes; true if taken.
+    /// Takes a permit, sleeping until one is free or `limit` passes; true if taken.
     /// With `slice = Some((d, between))`, each sleep lasts at most `d` and `between` runs after
     /// every sleep that ended without a permit (dead-holder recovery uses it).
-    pub(crate) fn acquire(&self, deadline: Option<Deadline>, slice: Option<(std::time::Duration, &dyn Fn())>) -> bool {
+    pub(crate) fn acquire(&self, limit: Limit, slice: Option<(std::time::Duration, &dyn Fn())>) -> bool {
         for _ in 0..32 {
             if self.try_acquire() {
                 return true;
@@ -99,6 +99,9 @@ impl RawSemaphore {
             if self.try_acquire() {
                 return true;
             }
+            if limit.passed() {
+                return false;
+            }
             // Relaxed: the futex re-checks the whole word in the kernel.
             let v = self.word.load(Relaxed);
             if v & COUNT != 0 {
@@ -108,14 +111,11 @@ impl RawSemaphore {
                 continue;
             }
             let wake_at = match slice {
-                Some((d, _)) => match (deadline, Deadline::after(d)) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                },
-                None => deadline,
+                Some((d, _)) => limit.slice(d),
+                None => limit.deadline_opt(),
             };
             if futex::wait(&self.word, WAITERS, wake_at).is_err() {
-                if deadline.is_some_and(|d| d.has_passed()) {
+                if limit.passed() {
                     return self.try_acquire();
                 }
                 if let Some((_, between)) = slice {
@@ -189,7 +189,7 @@ mod tests {
             let s = Arc::new(RawSemaphore::new(0));
             let w = {
                 let s = s.clone();
-                thread::spawn(move || assert!(s.acquire(None, None)))
+                thread::spawn(move || assert!(s.acquire(Limit::Forever, None)))
             };
             s.release(1);
             w.join().unwrap();
@@ -204,7 +204,7 @@ mod tests {
             let ws: Vec<_> = (0..2)
                 .map(|_| {
                     let s = s.clone();
-                    thread::spawn(move || assert!(s.acquire(None, None)))
+                    thread::spawn(move || assert!(s.acquire(Limit::Forever, None)))
                 })
                 .collect();
             s.release(1);
@@ -221,7 +221,7 @@ mod tests {
             let s = Arc::new(RawSemaphore::new(0));
             let w = {
                 let s = s.clone();
-                thread::spawn(move || s.acquire(Deadline::after(std::time::Duration::from_secs(1)), None))
+                thread::spawn(move || s.acquire(Limit::timeout(std::time::Duration::from_secs(1)), None))
             };
             s.release(1);
             let took = w.join().unwrap();

@@ -287,7 +287,7 @@ fn aq_rt(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
     let child = {
         let (to, from) = (to.clone(), from.clone());
         Child::spawn(p.child_mask(ctx), move || loop {
-            if let Some(v) = to.try_pop() {
+            if let Ok(v) = to.try_pop() {
                 while from.try_push(v + 1).is_err() {
                     std::hint::spin_loop();
                 }
@@ -307,7 +307,7 @@ impl Driver for AqRt {
             }
             let t = std::time::Instant::now();
             loop {
-                if let Some(v) = self.from.try_pop() {
+                if let Ok(v) = self.from.try_pop() {
                     if v != i + 1 {
                         return Err(io::Error::other("arrayqueue round trip returned a wrong value"));
                     }
@@ -338,7 +338,7 @@ fn aq_stream(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
             let mut got = 0u64;
             loop {
                 // u64::MAX ends a batch.
-                let v = data.pop();
+                let Ok(v) = data.pop() else { return 1 };
                 if v == u64::MAX {
                     if ack.push(got).is_err() {
                         return 1;
@@ -359,7 +359,7 @@ impl Driver for AqStream {
             self.data.push(i).map_err(|_| io::Error::other("arrayqueue push failed"))?;
         }
         self.data.push(u64::MAX).map_err(|_| io::Error::other("arrayqueue push failed"))?;
-        if self.ack.pop() != n {
+        if self.ack.pop() != Ok(n) {
             return Err(io::Error::other("arrayqueue stream lost messages"));
         }
         Ok(())

@@ -1,0 +1,553 @@
+//! `ArrayQueue<T: ShmSafe>`: a bounded lock-free MPMC queue of fixed-size plain-data slots in
+//! shared memory (Vyukov's bounded queue with per-slot sequence numbers, as crossbeam's
+//! `ArrayQueue`), with blocking forms over futex words. The algorithm, its claim records and
+//! its recovery of dead claimants are in `algo.rs`; this file is the handle and its errors.
+
+mod algo;
+
+use crate::shm::{Segment, ShmError, ShmRef, ShmSafe};
+use crate::wait::Limit;
+use algo::{Broken, Core, Header, Slot};
+pub use algo::{STUCK_AFTER, UNRECORDED_AFTER};
+use std::fmt;
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+/// A push that did not happen; the value is given back.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{ArrayQueue, PushError};
+/// let q = ArrayQueue::<u8>::new(1)?;
+/// q.try_push(1)?;
+/// match q.try_push(2) {
+///     Err(PushError::Full(v)) => assert_eq!(v, 2),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PushError<T> {
+    /// `try_push`: no room now (or the next slot waits on a consumer that is being checked).
+    Full(T),
+    /// No room within the timeout.
+    Timeout(T),
+    /// The queue's shared memory is inconsistent (a corrupt or hostile segment).
+    Corrupt {
+        /// The value that was not pushed.
+        value: T,
+        /// Which check failed.
+        what: &'static str,
+    },
+}
+
+impl<T> PushError<T> {
+    /// The value that was not pushed.
+    pub fn into_inner(self) -> T {
+        match self {
+            PushError::Full(v) | PushError::Timeout(v) | PushError::Corrupt { value: v, .. } => v,
+        }
+    }
+}
+
+impl<T> fmt::Debug for PushError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PushError::Full(_) => f.write_str("Full(..)"),
+            PushError::Timeout(_) => f.write_str("Timeout(..)"),
+            PushError::Corrupt { what, .. } => f.debug_struct("Corrupt").field("what", what).finish_non_exhaustive(),
+        }
+    }
+}
+
+impl<T> fmt::Display for PushError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PushError::Full(_) => f.write_str("the queue is full"),
+            PushError::Timeout(_) => f.write_str("the queue stayed full until the timeout"),
+            PushError::Corrupt { what, .. } => write!(f, "corrupt queue: {what}"),
+        }
+    }
+}
+
+impl<T> std::error::Error for PushError<T> {}
+
+/// A pop that found no item.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{ArrayQueue, PopError};
+/// let q = ArrayQueue::<u8>::new(1)?;
+/// assert_eq!(q.try_pop(), Err(PopError::Empty));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PopError {
+    /// `try_pop`: no item now (or the next one is still being written by a producer).
+    Empty,
+    /// No item within the timeout.
+    Timeout,
+    /// The queue's shared memory is inconsistent (a corrupt or hostile segment).
+    Corrupt(&'static str),
+}
+
+impl fmt::Display for PopError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PopError::Empty => f.write_str("the queue is empty"),
+            PopError::Timeout => f.write_str("the queue stayed empty until the timeout"),
+            PopError::Corrupt(what) => write!(f, "corrupt queue: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for PopError {}
+
+fn push_error<T>(limit: Limit, (value, b): (T, Broken)) -> PushError<T> {
+    match b {
+        Broken::Corrupt(what) => PushError::Corrupt { value, what },
+        Broken::Busy if limit.is_now() => PushError::Full(value),
+        Broken::Busy => PushError::Timeout(value),
+    }
+}
+
+fn pop_error(limit: Limit, b: Broken) -> PopError {
+    match b {
+        Broken::Corrupt(what) => PopError::Corrupt(what),
+        Broken::Busy if limit.is_now() => PopError::Empty,
+        Broken::Busy => PopError::Timeout,
+    }
+}
+
+/// A bounded lock-free MPMC queue of plain-data items in shared memory, shared with children
+/// forked after its creation (Vyukov's sequence-stamped slots).
+///
+/// A producer or consumer that dies between claiming and finishing a slot is detected after
+/// [`STUCK_AFTER`] (or [`UNRECORDED_AFTER`] if it died before recording itself) and skipped or
+/// freed, so the queue never wedges; every operation honours its timeout whatever the slots
+/// hold, the `try_` forms never block, and a corrupt segment is an error, never a spin. Details
+/// in the repository's `docs/FAILURE.md`.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{ArrayQueue, Process};
+///
+/// let q = ArrayQueue::<u64>::new(1024)?;
+/// let child = Process::new({
+///     let q = q.clone();
+///     move || -> Result<(), multiproc::PushError<u64>> {
+///         for i in 0..100u64 {
+///             q.push(i)?;
+///         }
+///         Ok(())
+///     }
+/// });
+/// child.start()?;
+/// let mut sum = 0;
+/// for _ in 0..100 {
+///     sum += q.pop()?;
+/// }
+/// assert_eq!(sum, 4950);
+/// child.join()?.exit_ok()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ArrayQueue<T: ShmSafe> {
+    hdr: ShmRef<Header>,
+    slots: NonNull<Slot<T>>,
+    cap: usize,
+    _seg: Segment,
+}
+
+impl<T: ShmSafe> Clone for ArrayQueue<T> {
+    fn clone(&self) -> Self {
+        ArrayQueue { hdr: self.hdr.clone(), slots: self.slots, cap: self.cap, _seg: self._seg.clone() }
+    }
+}
+
+// SAFETY: `slots` points into `_seg`, which the handle keeps mapped; all shared access follows
+// the stamp protocol; `T` is plain `Send + Sync` data.
+unsafe impl<T: ShmSafe> Send for ArrayQueue<T> {}
+// SAFETY: as above.
+unsafe impl<T: ShmSafe> Sync for ArrayQueue<T> {}
+
+impl<T: ShmSafe> fmt::Debug for ArrayQueue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArrayQueue").field("len", &self.len()).field("capacity", &self.cap).finish()
+    }
+}
+
+impl<T: ShmSafe> ArrayQueue<T> {
+    /// A queue of `capacity` slots (at least 1) in a fresh anonymous segment.
+    ///
+    /// # Errors
+    /// [`ShmError`] if the segment cannot be mapped or the size overflows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::ArrayQueue::<u64>::new(16)?.capacity(), 16);
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    pub fn new(capacity: usize) -> Result<ArrayQueue<T>, ShmError> {
+        let cap = capacity.max(1);
+        let size = std::mem::size_of::<Slot<T>>();
+        let bytes = cap.checked_mul(size).ok_or(ShmError::TooLarge { len: u64::MAX })?;
+        let seg = Segment::anonymous(bytes + std::mem::size_of::<Header>() + 2 * 128)?;
+        let hdr: ShmRef<Header> = seg.alloc_object()?;
+        let off = seg.alloc(bytes, std::mem::align_of::<Slot<T>>().max(8))?;
+        let slots = seg.bytes_at(off, bytes)?.cast::<Slot<T>>();
+        let q = ArrayQueue { hdr, slots, cap, _seg: seg };
+        for (i, s) in q.core().slots.iter().enumerate() {
+            s.init(2 * i as u64);
+        }
+        Ok(q)
+    }
+
+    fn core(&self) -> Core<'_, T> {
+        // SAFETY: `slots..slots+cap` was allocated for this queue in the segment the handle keeps
+        // mapped, aligned for `Slot<T>`, and zero-initialized (a valid `Slot<T>`, see the
+        // ShmObject impl); shared access goes through atomics and the stamp protocol.
+        let slots = unsafe { std::slice::from_raw_parts(self.slots.as_ptr(), self.cap) };
+        Core { hdr: &self.hdr, slots }
+    }
+
+    /// Number of slots.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::ArrayQueue::<u8>::new(0)?.capacity(), 1);
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Items in the queue now (a snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::ArrayQueue::<u8>::new(4)?;
+    /// q.try_push(1)?;
+    /// assert_eq!(q.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.core().len()
+    }
+
+    /// Whether the queue is empty now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(multiproc::ArrayQueue::<u8>::new(4)?.is_empty());
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the queue is full now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::ArrayQueue::<u8>::new(1)?;
+    /// q.try_push(1)?;
+    /// assert!(q.is_full());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_full(&self) -> bool {
+        self.len() >= self.cap
+    }
+
+    /// Pushes without waiting; gives the value back if the queue is full.
+    ///
+    /// # Errors
+    /// [`PushError::Full`], [`PushError::Corrupt`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::ArrayQueue::<u8>::new(1)?;
+    /// assert!(q.try_push(1).is_ok());
+    /// assert!(q.try_push(2).is_err());
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    pub fn try_push(&self, value: T) -> Result<(), PushError<T>> {
+        self.push_limit(value, Limit::Now)
+    }
+
+    /// Pushes, waiting while the queue is full.
+    ///
+    /// # Errors
+    /// [`PushError::Corrupt`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::ArrayQueue::<u8>::new(1)?;
+    /// q.push(1)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn push(&self, value: T) -> Result<(), PushError<T>> {
+        self.push_limit(value, Limit::Forever)
+    }
+
+    /// Pushes, waiting at most `timeout` (`Duration::MAX`: forever).
+    ///
+    /// # Errors
+    /// [`PushError::Timeout`], [`PushError::Corrupt`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let q = multiproc::ArrayQueue::<u8>::new(1)?;
+    /// q.push_timeout(1, Duration::from_millis(5))?;
+    /// assert!(q.push_timeout(2, Duration::from_millis(5)).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn push_timeout(&self, value: T, timeout: Duration) -> Result<(), PushError<T>> {
+        self.push_limit(value, Limit::timeout(timeout))
+    }
+
+    /// Pushes, waiting until `deadline`.
+    ///
+    /// # Errors
+    /// [`PushError::Timeout`], [`PushError::Corrupt`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::ArrayQueue::<u8>::new(1)?;
+    /// q.push_deadline(1, std::time::Instant::now())?; // room now: no wait needed
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn push_deadline(&self, value: T, deadline: Instant) -> Result<(), PushError<T>> {
+        self.push_limit(value, Limit::deadline(deadline))
+    }
+
+    fn push_limit(&self, value: T, limit: Limit) -> Result<(), PushError<T>> {
+        let core = self.core();
+        let r = if limit.is_now() { core.try_push(value) } else { core.push_until(value, limit) };
+        r.map_err(|e| push_error(limit, e))
+    }
+
+    /// Pops without waiting.
+    ///
+    /// # Errors
+    /// [`PopError::Empty`], [`PopError::Corrupt`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::ArrayQueue::<u8>::new(2)?;
+    /// q.try_push(7)?;
+    /// assert_eq!(q.try_pop(), Ok(7));
+    /// assert!(q.try_pop().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_pop(&self) -> Result<T, PopError> {
+        self.pop_limit(Limit::Now)
+    }
+
+    /// Pops, waiting while the queue is empty.
+    ///
+    /// # Errors
+    /// [`PopError::Corrupt`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::ArrayQueue::<u8>::new(2)?;
+    /// q.push(3)?;
+    /// assert_eq!(q.pop()?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pop(&self) -> Result<T, PopError> {
+        self.pop_limit(Limit::Forever)
+    }
+
+    /// Pops, waiting at most `timeout` (`Duration::MAX`: forever).
+    ///
+    /// # Errors
+    /// [`PopError::Timeout`], [`PopError::Corrupt`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let q = multiproc::ArrayQueue::<u8>::new(2)?;
+    /// assert_eq!(q.pop_timeout(Duration::from_millis(5)), Err(multiproc::PopError::Timeout));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pop_timeout(&self, timeout: Duration) -> Result<T, PopError> {
+        self.pop_limit(Limit::timeout(timeout))
+    }
+
+    /// Pops, waiting until `deadline`.
+    ///
+    /// # Errors
+    /// [`PopError::Timeout`], [`PopError::Corrupt`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::ArrayQueue::<u8>::new(2)?;
+    /// assert!(q.pop_deadline(std::time::Instant::now()).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pop_deadline(&self, deadline: Instant) -> Result<T, PopError> {
+        self.pop_limit(Limit::deadline(deadline))
+    }
+
+    fn pop_limit(&self, limit: Limit) -> Result<T, PopError> {
+        let core = self.core();
+        let r = if limit.is_now() { core.try_pop() } else { core.pop_until(limit) };
+        r.map_err(|e| pop_error(limit, e))
+    }
+
+    /// The shared header and slot stamps, for tests that play a corrupt or dying peer.
+    #[doc(hidden)]
+    pub fn debug_state(&self) -> ArrayQueueDebug<'_, T> {
+        ArrayQueueDebug { q: self }
+    }
+}
+
+/// Test hooks of an [`ArrayQueue`] (hidden; not a stable API): write raw values into its shared
+/// state, as a crashed or hostile peer could.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ArrayQueueDebug<'a, T: ShmSafe> {
+    q: &'a ArrayQueue<T>,
+}
+
+impl<T: ShmSafe> ArrayQueueDebug<'_, T> {
+    /// Overwrites `head` and `tail`.
+    pub fn set_indices(&self, head: Option<u64>, tail: Option<u64>) {
+        self.q.core().set_indices(head, tail);
+    }
+
+    /// Overwrites slot `i`'s stamp.
+    pub fn set_stamp(&self, i: usize, stamp: u64) {
+        self.q.core().set_stamp(i, stamp);
+    }
+
+    /// Plays a producer (`push`) or consumer that claimed the next position, recorded itself
+    /// as `(pid, start)` (`pid` 0: did not record itself) and then died.
+    pub fn claim_as(&self, push: bool, pid: u32, start: u64) {
+        self.q.core().claim_as(push, pid, start);
+    }
+
+    /// `(head, tail)`.
+    pub fn indices(&self) -> (u64, u64) {
+        self.q.core().indices()
+    }
+}
+
+/// A heap-backed queue for loom, miri and the fuzzer.
+pub(crate) struct HeapQueue<T> {
+    hdr: Box<Header>,
+    slots: Vec<Slot<T>>,
+}
+
+impl<T: ShmSafe> HeapQueue<T> {
+    pub(crate) fn new(cap: usize) -> HeapQueue<T> {
+        HeapQueue { hdr: Box::new(Header::new()), slots: (0..cap.max(1) as u64).map(|i| Slot::new(2 * i)).collect() }
+    }
+
+    pub(crate) fn core(&self) -> Core<'_, T> {
+        Core { hdr: &self.hdr, slots: &self.slots }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::HeapQueue;
+    use crate::wait::Limit;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    #[test]
+    fn loom_array_queue_push_pop_across_threads() {
+        loom::model(|| {
+            let q = Arc::new(HeapQueue::<u64>::new(2));
+            let p = {
+                let q = q.clone();
+                thread::spawn(move || {
+                    q.core().try_push(1).unwrap();
+                    q.core().try_push(2).unwrap();
+                })
+            };
+            let mut got = Vec::new();
+            while got.len() < 2 {
+                if let Ok(v) = q.core().try_pop() {
+                    got.push(v);
+                } else {
+                    thread::yield_now();
+                }
+            }
+            p.join().unwrap();
+            assert_eq!(got, vec![1, 2]);
+        });
+    }
+
+    #[test]
+    fn loom_array_queue_blocking_pop_is_woken_by_push() {
+        loom::model(|| {
+            let q = Arc::new(HeapQueue::<u64>::new(2));
+            let c = {
+                let q = q.clone();
+                thread::spawn(move || q.core().pop_until(Limit::Forever))
+            };
+            q.core().try_push(5).unwrap();
+            assert_eq!(c.join().unwrap(), Ok(5));
+        });
+    }
+
+    #[test]
+    fn loom_array_queue_blocking_push_is_woken_by_pop() {
+        loom::model(|| {
+            let q = Arc::new(HeapQueue::<u64>::new(1));
+            q.core().try_push(1).unwrap();
+            let p = {
+                let q = q.clone();
+                thread::spawn(move || q.core().push_until(2, Limit::Forever).map_err(|(_, b)| b))
+            };
+            let first = loop {
+                if let Ok(v) = q.core().try_pop() {
+                    break v;
+                }
+                thread::yield_now();
+            };
+            assert_eq!(first, 1);
+            assert_eq!(p.join().unwrap(), Ok(()));
+            assert_eq!(q.core().try_pop(), Ok(2));
+        });
+    }
+
+    #[test]
+    fn loom_array_queue_full_and_wrap() {
+        loom::model(|| {
+            let q = Arc::new(HeapQueue::<u32>::new(1));
+            q.core().try_push(7).unwrap();
+            assert!(q.core().try_push(8).is_err());
+            let c = {
+                let q = q.clone();
+                thread::spawn(move || q.core().try_pop())
+            };
+            let popped = c.join().unwrap();
+            assert_eq!(popped, Ok(7));
+            q.core().try_push(9).unwrap();
+            assert_eq!(q.core().try_pop(), Ok(9));
+        });
+    }
+}
