@@ -246,3 +246,66 @@ fn bar_b1_dead_party_breaks_the_barrier_promptly() {
     assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
     assert!(b.broken());
 }
+
+/// A party killed and **not reaped** breaks the barrier as promptly as a reaped one: the
+/// process that should reap it is the one blocked in `wait` (BAR-B1 with a zombie).
+#[test]
+fn bar_b1_dead_unreaped_party_breaks_the_barrier_promptly() {
+    let _g = common::guard();
+    for _ in 0..5 {
+        let b = Barrier::new(3).unwrap();
+        let victim = Process::new({
+            let b = b.clone();
+            move || b.wait().map(|_| ())
+        });
+        victim.start().unwrap();
+        while b.n_waiting() < 1 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        victim.kill().unwrap(); // and not joined until after our wait
+        let t = Instant::now();
+        assert_eq!(b.wait_timeout(Duration::from_secs(5)), Err(BarrierError::PartyDied));
+        assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
+        victim.join().unwrap();
+    }
+}
+
+/// A party that dies in the instant after it is counted as arrived (staged exactly: the child
+/// runs `wait`'s real path and exits right after its arrival) is on record, so the barrier
+/// breaks with `PartyDied`, not after the timeout.
+#[test]
+fn bar_b1_party_dying_right_after_its_arrival_is_seen() {
+    let _g = common::guard();
+    let b = Barrier::new(3).unwrap();
+    let child = common::fork_child({
+        let b = b.clone();
+        move || b.debug_wait_then_die_after_arrival()
+    });
+    let t = Instant::now();
+    while b.n_waiting() < 1 {
+        assert!(t.elapsed() < Duration::from_secs(10), "the child never arrived");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let t = Instant::now();
+    assert_eq!(b.wait_timeout(Duration::from_secs(5)), Err(BarrierError::PartyDied));
+    assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
+    assert_eq!(common::wait_child(child), common::Ended::Code(0));
+}
+
+/// `Duration::MAX` means no deadline (not an immediate time-out).
+#[test]
+fn bar_max_timeout_waits_for_the_others() {
+    let _g = common::guard();
+    let b = Barrier::new(2).unwrap();
+    let other = Process::new({
+        let b = b.clone();
+        move || {
+            std::thread::sleep(Duration::from_millis(50));
+            b.wait().map(|_| ())
+        }
+    });
+    other.start().unwrap();
+    let r = b.wait_timeout(Duration::MAX);
+    assert!(r.is_ok(), "{r:?}");
+    assert!(other.join().unwrap().success());
+}

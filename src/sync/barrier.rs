@@ -206,7 +206,21 @@ impl Barrier {
         self.wait_until(Limit::deadline(deadline))
     }
 
+    /// Test hook (hidden; not a stable API): runs `wait`'s real path up to the moment this
+    /// party is counted as arrived, then leaves the process at once with `_exit(0)`, as a party
+    /// SIGKILLed at that instruction would. Call it in a child process only.
+    #[doc(hidden)]
+    pub fn debug_wait_then_die_after_arrival(&self) -> ! {
+        let die = || crate::sys::process::exit_now(0);
+        let _ = self.wait_hooked(Limit::Forever, Some(&die));
+        crate::sys::process::exit_now(1)
+    }
+
     fn wait_until(&self, limit: Limit) -> Result<u32, BarrierError> {
+        self.wait_hooked(limit, None)
+    }
+
+    fn wait_hooked(&self, limit: Limit, after_arrival: Option<&dyn Fn()>) -> Result<u32, BarrierError> {
         let action_panicked = Cell::new(false);
         let action = || match self.action {
             None => true,
@@ -245,7 +259,13 @@ impl Barrier {
                 p != 0 && p != CLAIMING && g == gen && !crate::sys::process::is_alive(p, s.start.load(Relaxed))
             })
         };
-        let hooks = Hooks { action: &action, register: &register, any_dead: &any_dead, slice: Some(LIVENESS_SLICE) };
+        let hooks = Hooks {
+            action: &action,
+            register: &register,
+            any_dead: &any_dead,
+            slice: Some(LIVENESS_SLICE),
+            after_arrival,
+        };
         match self.raw.wait(limit, &hooks) {
             Ok(i) => Ok(i),
             Err(_) if action_panicked.get() => Err(BarrierError::ActionFailed),

@@ -95,6 +95,8 @@ pub(crate) struct Hooks<'a> {
     pub(crate) any_dead: &'a dyn Fn(u32) -> bool,
     /// How long one sleep lasts before `any_dead` runs again (`None`: sleep until woken).
     pub(crate) slice: Option<std::time::Duration>,
+    /// Runs right after this party is counted as arrived (tests stage a death there).
+    pub(crate) after_arrival: Option<&'a dyn Fn()>,
 }
 
 impl RawBarrier {
@@ -169,6 +171,24 @@ impl RawBarrier {
         self.announce();
     }
 
+    /// Breaks the barrier if generation `gen` is still the current one; returns whether it did.
+    fn break_generation(&self, gen: u32) -> bool {
+        // Relaxed: a hint for the CAS.
+        let mut s = self.state.load(Relaxed);
+        loop {
+            if gen_of(s) != gen {
+                return false;
+            }
+            // SYNC(release → waiter's acquire load of state), as `abort`.
+            match self.state.compare_exchange_weak(s, s | BROKEN, Release, Relaxed) {
+                Ok(_) => break,
+                Err(now) => s = now,
+            }
+        }
+        self.announce();
+        true
+    }
+
     /// Starts a new generation: current waiters fail with Broken, the barrier is usable again.
     pub(crate) fn reset(&self) {
         // Relaxed: a hint for the CAS.
@@ -215,6 +235,9 @@ impl RawBarrier {
                 break (gen_of(s), count as u32);
             }
         };
+        if let Some(f) = hooks.after_arrival {
+            f();
+        }
         if idx + 1 == parties {
             // Last to arrive: the state already says "releasing" (count == parties).
             let ok = (hooks.action)();
@@ -260,8 +283,10 @@ impl RawBarrier {
                     self.abort();
                     return Err(WaitFailed::TimedOut);
                 }
-                if (hooks.any_dead)(gen) {
-                    self.abort();
+                // A party of this generation is dead: it breaks the barrier, unless it was the
+                // last to arrive and released everyone before it died (then the generation has
+                // moved on, and the next loop returns the release).
+                if (hooks.any_dead)(gen) && self.break_generation(gen) {
                     return Err(WaitFailed::PartyDied);
                 }
             }
@@ -276,7 +301,7 @@ mod tests {
     use loom::thread;
 
     fn hooks<'a>(action: &'a dyn Fn() -> bool) -> Hooks<'a> {
-        Hooks { action, register: &|_| {}, any_dead: &|_| false, slice: None }
+        Hooks { action, register: &|_| {}, any_dead: &|_| false, slice: None, after_arrival: None }
     }
 
     #[test]
