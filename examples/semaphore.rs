@@ -12,13 +12,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let workers: Vec<Process> = (0..6)
         .map(|_| {
             let (sem, inside, peak) = (sem.clone(), inside.clone(), peak.clone());
-            Process::new(move || {
+            Process::new(move || -> Result<(), multiproc::ValueError> {
                 let _permit = sem.acquire_guard(); // given back on drop, or if we die
-                let now = inside.fetch_add(1) + 1;
-                peak.update(|p| *p = (*p).max(now)).map_err(|e| e.to_string())?;
+                let now = inside.fetch_add(1)? + 1;
+                peak.update(|p| *p = (*p).max(now))?;
                 std::thread::sleep(Duration::from_millis(200));
-                inside.fetch_add(-1);
-                Ok::<(), String>(())
+                inside.fetch_add(-1)?;
+                Ok(())
             })
         })
         .collect();

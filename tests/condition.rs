@@ -19,10 +19,10 @@ fn waiters(n: usize, cond: &Condition, ready: &Value<u32>, woken: &Value<u32>) -
             let (cond, ready, woken) = (cond.clone(), ready.clone(), woken.clone());
             let p = Process::new(move || {
                 let g = cond.lock().lock().unwrap();
-                ready.fetch_add(1);
+                ready.fetch_add(1).unwrap();
                 let (_g, notified) = cond.wait_timeout(g, Duration::from_secs(20)).unwrap();
                 if notified {
-                    woken.fetch_add(1);
+                    woken.fetch_add(1).unwrap();
                 }
             });
             p.start().unwrap();
@@ -102,7 +102,7 @@ fn cond_3_timed_out_waiters_leave_the_counts_consistent() {
                 let g = cond.lock().lock().unwrap();
                 let (_g, notified) = cond.wait_timeout(g, Duration::from_millis(100)).unwrap();
                 if !notified {
-                    timed_out.fetch_add(1);
+                    timed_out.fetch_add(1).unwrap();
                 }
             });
             p.start().unwrap();
@@ -199,7 +199,7 @@ fn cond_6_wait_for_predicate_across_processes() {
     for _ in 0..4 {
         std::thread::sleep(Duration::from_millis(20));
         let g = cond.lock().lock().unwrap();
-        state.fetch_add(1);
+        state.fetch_add(1).unwrap();
         cond.notify(&g, 1).unwrap();
     }
     assert_eq!(child.join().unwrap().code(), Some(0));

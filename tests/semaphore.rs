@@ -88,10 +88,10 @@ fn sem_6_caps_concurrency_across_processes() {
             let (sem, inside, peak) = (sem.clone(), inside.clone(), peak.clone());
             let p = Process::new(move || {
                 let _permit = sem.acquire_guard();
-                let now = inside.fetch_add(1) + 1;
+                let now = inside.fetch_add(1).unwrap() + 1;
                 peak.update(|p| *p = (*p).max(now)).unwrap();
                 std::thread::sleep(Duration::from_millis(100));
-                inside.fetch_add(-1);
+                inside.fetch_add(-1).unwrap();
             });
             p.start().unwrap();
             p

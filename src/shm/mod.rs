@@ -7,6 +7,7 @@
 //! a segment whose header is garbage returns a [`ShmError`], never undefined behaviour.
 
 mod arena;
+pub(crate) mod atomic_bytes;
 mod error;
 mod header;
 mod name;

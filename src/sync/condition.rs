@@ -119,6 +119,7 @@ mod sealed {
         where
             Self: 'a;
         fn forge(&self) -> Self::G<'_>;
+        fn forge_owned(&self) -> Self::G<'static>;
     }
 
     impl Sealed for Lock {
@@ -138,6 +139,9 @@ mod sealed {
         }
         fn forge(&self) -> LockGuard<'_> {
             self.assume_held()
+        }
+        fn forge_owned(&self) -> LockGuard<'static> {
+            self.assume_held_owned()
         }
     }
 
@@ -161,6 +165,9 @@ mod sealed {
         }
         fn forge(&self) -> RLockGuard<'_> {
             self.assume_held()
+        }
+        fn forge_owned(&self) -> RLockGuard<'static> {
+            self.assume_held_owned()
         }
     }
 }
@@ -207,8 +214,9 @@ impl<L: ConditionLock> fmt::Debug for Condition<L> {
 }
 
 /// The result of a wait: the guard (the lock is held again) and whether the wait was notified
-/// (`false`: timed out), or the lock's owner-died state.
-pub type WaitResult<'a, G> = Result<(G, bool), LockError<G>>;
+/// (`false`: timed out), or the lock's owner-died state (with an owned guard: the error is
+/// `'static`).
+pub type WaitResult<'a, L> = Result<(<L as sealed::Sealed>::G<'a>, bool), LockError<<L as sealed::Sealed>::G<'static>>>;
 
 impl<L: ConditionLock> Condition<L> {
     /// A condition over `lock` (Python's `Condition(lock)`; Python's default is an `RLock`).
@@ -234,25 +242,17 @@ impl<L: ConditionLock> Condition<L> {
     /// [`LockError::OwnerDied`] if the lock's owner died while we waited (we hold it again
     /// through the guard inside); other lock errors; a guard of another lock is refused with
     /// [`LockError::Os`] wrapping [`ConditionError::NotOwner`].
-    pub fn wait<'a>(&'a self, guard: <L as sealed::Sealed>::G<'a>) -> WaitResult<'a, <L as sealed::Sealed>::G<'a>> {
+    pub fn wait<'a>(&'a self, guard: <L as sealed::Sealed>::G<'a>) -> WaitResult<'a, L> {
         self.wait_until(guard, Limit::Forever)
     }
 
     /// [`wait`](Self::wait) for at most `timeout`; the bool is `false` on time-out (COND-5).
-    pub fn wait_timeout<'a>(
-        &'a self,
-        guard: <L as sealed::Sealed>::G<'a>,
-        timeout: Duration,
-    ) -> WaitResult<'a, <L as sealed::Sealed>::G<'a>> {
+    pub fn wait_timeout<'a>(&'a self, guard: <L as sealed::Sealed>::G<'a>, timeout: Duration) -> WaitResult<'a, L> {
         self.wait_until(guard, Limit::timeout(timeout))
     }
 
     /// [`wait`](Self::wait) until `deadline`.
-    pub fn wait_deadline<'a>(
-        &'a self,
-        guard: <L as sealed::Sealed>::G<'a>,
-        deadline: Instant,
-    ) -> WaitResult<'a, <L as sealed::Sealed>::G<'a>> {
+    pub fn wait_deadline<'a>(&'a self, guard: <L as sealed::Sealed>::G<'a>, deadline: Instant) -> WaitResult<'a, L> {
         self.wait_until(guard, Limit::deadline(deadline))
     }
 
@@ -263,7 +263,7 @@ impl<L: ConditionLock> Condition<L> {
         mut guard: <L as sealed::Sealed>::G<'a>,
         mut pred: impl FnMut() -> bool,
         timeout: Duration,
-    ) -> WaitResult<'a, <L as sealed::Sealed>::G<'a>> {
+    ) -> WaitResult<'a, L> {
         let limit = Limit::timeout(timeout);
         loop {
             if pred() {
@@ -276,11 +276,7 @@ impl<L: ConditionLock> Condition<L> {
         }
     }
 
-    fn wait_until<'a>(
-        &'a self,
-        guard: <L as sealed::Sealed>::G<'a>,
-        limit: Limit,
-    ) -> WaitResult<'a, <L as sealed::Sealed>::G<'a>> {
+    fn wait_until<'a>(&'a self, guard: <L as sealed::Sealed>::G<'a>, limit: Limit) -> WaitResult<'a, L> {
         if !self.owns(&guard) {
             return Err(LockError::Os(std::io::Error::other(ConditionError::NotOwner)));
         }
@@ -301,7 +297,7 @@ impl<L: ConditionLock> Condition<L> {
                 match raw.lock(None) {
                     Ok(Locked::OwnerDied) => outcome = outcome.map(|_| true),
                     Ok(Locked::NotRecoverable) => outcome = Err(LockError::Unrecoverable),
-                    Err(e) => outcome = Err(LockError::Os(e)),
+                    Err(e) => outcome = Err(LockError::from_io(e)),
                     Ok(_) => {}
                 }
             }
@@ -310,11 +306,10 @@ impl<L: ConditionLock> Condition<L> {
         let (relocked, notified) = self.state.wait_protocol(guard, release, reacquire, limit);
         let died = relocked?;
         sealed::Sealed::set_depth(&self.lock, levels);
-        let g = sealed::Sealed::forge(&self.lock);
         if died {
-            return Err(LockError::owner_died(g));
+            return Err(LockError::owner_died(sealed::Sealed::forge_owned(&self.lock)));
         }
-        Ok((g, notified))
+        Ok((sealed::Sealed::forge(&self.lock), notified))
     }
 
     /// Wakes up to `n` waiters (Python's `notify(n)`), returning how many it woke. The caller

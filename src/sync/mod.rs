@@ -2,21 +2,25 @@
 //! (robust pthread mutexes), and `Semaphore`, `BoundedSemaphore`, `Event`, `Barrier` (our own
 //! futex state machines in `raw/`).
 //!
-//! Files: `mutex.rs` (Lock, RLock, guards, LockError), `condition.rs`, `value.rs` (Value, Array),
-//! `semaphore.rs`, `event.rs`, `barrier.rs`; futex state machines and their loom models live in
-//! `raw/`.
+//! Files: `mutex.rs` (Lock, RLock, guards, LockError), `condition.rs`, `value.rs` (Value,
+//! ValueError), `array.rs` (Array), `raw_value.rs` (RawValue, RawArray), `semaphore.rs`,
+//! `event.rs`, `barrier.rs`; futex state machines and their loom models live in `raw/`.
 
+mod array;
 mod barrier;
 mod condition;
 mod event;
 mod mutex;
 pub(crate) mod raw;
+mod raw_value;
 mod semaphore;
 mod value;
 
+pub use array::*;
 pub use barrier::*;
 pub use condition::*;
 pub use event::*;
 pub use mutex::*;
+pub use raw_value::*;
 pub use semaphore::*;
 pub use value::*;

@@ -10,6 +10,10 @@
 //!   holds the lock and decides whether the protected data is consistent. Dropping that guard
 //!   without [`LockGuard::make_consistent`] makes the lock permanently
 //!   [`LockError::Unrecoverable`], which every later locker is told, instead of hanging.
+//! * The guard inside an error owns a handle to its lock (a `LockGuard<'static>`), so every
+//!   `LockError` is `'static` and `lock()?` works in a function returning
+//!   `Result<_, Box<dyn Error>>`; the guard of a successful lock borrows it (no handle clone on
+//!   the fast path).
 
 use super::raw::robust::RawRobustMutex;
 use crate::loom::atomic::Ordering::Relaxed;
@@ -34,7 +38,10 @@ pub enum LockError<G> {
     Unrecoverable,
     /// This thread already holds this (non-recursive) lock: taking it again would deadlock.
     WouldDeadlock,
-    /// The lock object in shared memory is invalid, or the OS reported another error.
+    /// The lock object in shared memory is not a valid lock (never initialized, or corrupt):
+    /// nothing was handed to glibc.
+    Corrupt,
+    /// The OS reported another error.
     Os(std::io::Error),
 }
 
@@ -67,6 +74,7 @@ impl<G> fmt::Debug for LockError<G> {
             LockError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
             LockError::Unrecoverable => f.write_str("Unrecoverable"),
             LockError::WouldDeadlock => f.write_str("WouldDeadlock"),
+            LockError::Corrupt => f.write_str("Corrupt"),
             LockError::Os(e) => f.debug_tuple("Os").field(e).finish(),
         }
     }
@@ -80,12 +88,31 @@ impl<G> fmt::Display for LockError<G> {
                 f.write_str("the lock is unrecoverable (its owner died and it was never repaired)")
             }
             LockError::WouldDeadlock => f.write_str("this thread already holds the lock"),
+            LockError::Corrupt => f.write_str("the lock in shared memory is corrupt or was never initialized"),
             LockError::Os(e) => write!(f, "lock operation failed: {e}"),
         }
     }
 }
 
-impl<G> std::error::Error for LockError<G> {}
+impl<G> std::error::Error for LockError<G> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LockError::Os(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl<G> LockError<G> {
+    /// The error of a failed pthread call: `InvalidData` is a corrupt lock object.
+    pub(crate) fn from_io(e: std::io::Error) -> LockError<G> {
+        if e.kind() == std::io::ErrorKind::InvalidData {
+            LockError::Corrupt
+        } else {
+            LockError::Os(e)
+        }
+    }
+}
 
 impl<G> LockError<G> {
     /// Maps the guard type (used by the value types that wrap a lock guard).
@@ -94,27 +121,50 @@ impl<G> LockError<G> {
             LockError::OwnerDied(OwnerDied(g)) => LockError::OwnerDied(OwnerDied(f(g))),
             LockError::Unrecoverable => LockError::Unrecoverable,
             LockError::WouldDeadlock => LockError::WouldDeadlock,
+            LockError::Corrupt => LockError::Corrupt,
             LockError::Os(e) => LockError::Os(e),
         }
     }
 }
 
+/// The lock a guard holds: borrowed on the fast path, owned (a clone of the handle) by the
+/// guard inside an owner-died error, so that the error is `'static`.
+pub(crate) enum Held<'a, L> {
+    Borrowed(&'a L),
+    Owned(L),
+}
+
+impl<L> std::ops::Deref for Held<'_, L> {
+    type Target = L;
+    #[inline]
+    fn deref(&self) -> &L {
+        match self {
+            Held::Borrowed(l) => l,
+            Held::Owned(l) => l,
+        }
+    }
+}
+
 /// Runs one lock attempt and turns the pthread outcome into `Ok(Some(guard))`, `Ok(None)` (busy
-/// or timed out) or an error.
+/// or timed out) or an error; an owner-died error carries an owned guard.
 #[inline]
-fn outcome<G>(r: std::io::Result<Locked>, guard: impl FnOnce() -> G) -> Result<Option<G>, LockError<G>> {
+fn outcome<G, H>(
+    r: std::io::Result<Locked>,
+    guard: impl FnOnce() -> G,
+    owned: impl FnOnce() -> H,
+) -> Result<Option<G>, LockError<H>> {
     match r {
         Ok(Locked::Acquired) => Ok(Some(guard())),
-        Ok(Locked::OwnerDied) => Err(LockError::OwnerDied(OwnerDied(guard()))),
+        Ok(Locked::OwnerDied) => Err(LockError::OwnerDied(OwnerDied(owned()))),
         Ok(Locked::NotRecoverable) => Err(LockError::Unrecoverable),
         Ok(Locked::Busy) => Ok(None),
         Ok(Locked::Deadlock) => Err(LockError::WouldDeadlock),
-        Err(e) => Err(LockError::Os(e)),
+        Err(e) => Err(LockError::from_io(e)),
     }
 }
 
 #[inline]
-fn blocking<G>(r: Result<Option<G>, LockError<G>>) -> Result<G, LockError<G>> {
+fn blocking<G, H>(r: Result<Option<G>, LockError<H>>) -> Result<G, LockError<H>> {
     match r {
         Ok(Some(g)) => Ok(g),
         // A wait without deadline only returns busy on a broken mutex.
@@ -172,7 +222,7 @@ macro_rules! lock_type {
                 }
             }
 
-            fn attempt(&self, deadline: Option<Deadline>, try_only: bool) -> Result<Option<$guard<'_>>, LockError<$guard<'_>>> {
+            fn attempt(&self, deadline: Option<Deadline>, try_only: bool) -> Result<Option<$guard<'_>>, LockError<$guard<'static>>> {
                 let r = if try_only { self.raw.try_lock() } else { self.raw.lock(deadline) };
                 if $recursive {
                     // Relaxed: only the owner, holding the mutex, touches `depth`.
@@ -184,7 +234,11 @@ macro_rules! lock_type {
                         _ => {}
                     }
                 }
-                outcome(r, || $guard { lock: self, _not_send: PhantomData })
+                outcome(
+                    r,
+                    || $guard { lock: Held::Borrowed(self), _not_send: PhantomData },
+                    || $guard { lock: Held::Owned(self.clone()), _not_send: PhantomData },
+                )
             }
 
             /// Takes the lock, blocking until it is free (Python's `acquire()`).
@@ -194,18 +248,18 @@ macro_rules! lock_type {
             /// [`LockError::WouldDeadlock`] (non-recursive lock already held by this thread),
             /// [`LockError::Os`].
             #[doc(alias = "acquire")]
-            pub fn lock(&self) -> Result<$guard<'_>, LockError<$guard<'_>>> {
+            pub fn lock(&self) -> Result<$guard<'_>, LockError<$guard<'static>>> {
                 blocking(self.attempt(None, false))
             }
 
             /// Takes the lock if it is free now (Python's `acquire(False)`); `Ok(None)` if not.
-            pub fn try_lock(&self) -> Result<Option<$guard<'_>>, LockError<$guard<'_>>> {
+            pub fn try_lock(&self) -> Result<Option<$guard<'_>>, LockError<$guard<'static>>> {
                 self.attempt(None, true)
             }
 
             /// Takes the lock, waiting up to `timeout` (Python's `acquire(timeout=t)`); `Ok(None)`
             /// if it stayed busy.
-            pub fn try_lock_for(&self, timeout: Duration) -> Result<Option<$guard<'_>>, LockError<$guard<'_>>> {
+            pub fn try_lock_for(&self, timeout: Duration) -> Result<Option<$guard<'_>>, LockError<$guard<'static>>> {
                 match Deadline::after(timeout) {
                     Some(d) => self.attempt(Some(d), false),
                     None => self.lock().map(Some),
@@ -213,7 +267,7 @@ macro_rules! lock_type {
             }
 
             /// Takes the lock, waiting until `deadline`; `Ok(None)` if it stayed busy.
-            pub fn try_lock_until(&self, deadline: Instant) -> Result<Option<$guard<'_>>, LockError<$guard<'_>>> {
+            pub fn try_lock_until(&self, deadline: Instant) -> Result<Option<$guard<'_>>, LockError<$guard<'static>>> {
                 self.attempt(Deadline::at(deadline), false)
             }
         }
@@ -221,7 +275,7 @@ macro_rules! lock_type {
         /// Holds the lock; releases it on drop. Not `Send`: the owner is the locking thread.
         #[must_use = "dropping the guard releases the lock at once"]
         pub struct $guard<'a> {
-            lock: &'a $name,
+            lock: Held<'a, $name>,
             _not_send: PhantomData<*const ()>,
         }
 
@@ -239,17 +293,30 @@ macro_rules! lock_type {
             }
 
             /// The lock this guard holds.
-            pub(crate) fn owner(&self) -> &'a $name {
-                self.lock
+            pub(crate) fn owner(&self) -> &$name {
+                &self.lock
             }
         }
 
         impl $name {
+            /// Test hook (hidden; not a stable API): overwrites bytes of the lock's shared
+            /// state (56 bytes: our state words, then glibc's `pthread_mutex_t`), as a corrupt
+            /// or hostile peer could. Out-of-range parts are ignored.
+            #[doc(hidden)]
+            pub fn debug_corrupt(&self, offset: usize, bytes: &[u8]) {
+                self.raw.debug_corrupt(offset, bytes);
+            }
+
             /// A guard for a lock this thread already holds (re-taken by `Condition::wait`).
             /// Calling it without holding the lock would only make the guard's drop fail with
             /// `EPERM` (a robust mutex checks its owner), never corrupt memory.
             pub(crate) fn assume_held(&self) -> $guard<'_> {
-                $guard { lock: self, _not_send: PhantomData }
+                $guard { lock: Held::Borrowed(self), _not_send: PhantomData }
+            }
+
+            /// [`assume_held`](Self::assume_held) with an owned handle (for owner-died errors).
+            pub(crate) fn assume_held_owned(&self) -> $guard<'static> {
+                $guard { lock: Held::Owned(self.clone()), _not_send: PhantomData }
             }
         }
 

@@ -1,35 +1,53 @@
-//! `Value<T>` and `Array<T>`: shared numbers and plain structs with a lock (Python's
-//! `multiprocessing.Value` / `Array`), and their lock-free `RawValue` / `RawArray`.
+//! `Value<T>`: a shared number or plain struct with its own robust recursive lock (Python's
+//! `multiprocessing.Value`), and [`ValueError`], the error of every value and array operation.
 //!
 //! VAL-B1: Python's `v.value += 1` takes the lock twice (once to read, once to write), so
 //! concurrent increments are lost. Here a read-modify-write is one call under one lock:
 //! [`Value::update`] (any change) and [`Value::fetch_add`] (integers).
+//!
+//! The one-shot operations (`get`, `set`, `update`, `fetch_add`) never hand you a guard: if the
+//! lock's previous holder died, they mark it consistent and go on with the value as the dead
+//! holder left it (a plain value has no invariant spanning several calls). [`Value::lock`]
+//! reports the death instead ([`LockError::OwnerDied`]), for data whose consistency you must
+//! judge. Every error is `'static`, so `v.get()?` works in any function returning
+//! `Result<_, Box<dyn Error>>`.
 // The data lives in a plain `core` cell in shared memory, accessed only under the value's
-// robust lock or through volatile reads/writes (raw values): nothing for loom to model.
+// robust pthread lock, which loom cannot model (as for `raw::robust`): loom's cell would check
+// nothing here.
 #![allow(clippy::disallowed_types)]
 
-use super::mutex::{LockError, RLock, RLockGuard};
+use super::mutex::{Held, LockError, RLock, RLockGuard};
 use crate::shm::{self, Segment, ShmError, ShmObject, ShmRef, ShmSafe};
 use core::cell::UnsafeCell;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::ptr::NonNull;
+use std::time::{Duration, Instant};
 
 /// One `T` in shared memory.
 #[repr(C)]
-struct Cell<T>(UnsafeCell<T>);
+pub(crate) struct Cell<T>(pub(crate) UnsafeCell<T>);
 
 // SAFETY: `T: ShmSafe` is valid for every bit pattern, zero included, and holds no pointers;
-// access to the cell is serialized by the value's lock (Value) or is volatile and documented as
-// racy (RawValue), and `T: Send + Sync`.
+// access to the cell is serialized by the value's lock (Value) or atomic (RawValue), and
+// `T: Send + Sync`.
 unsafe impl<T: ShmSafe> ShmObject for Cell<T> {}
 // SAFETY: as above.
 unsafe impl<T: ShmSafe> Sync for Cell<T> {}
 
-/// Errors of [`Array`] and [`RawArray`] element access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a [`Value`], [`Array`](super::Array), [`RawValue`](super::RawValue) or
+/// [`RawArray`](super::RawArray) operation failed. `'static`, so `?` works everywhere.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{Array, ValueError};
+/// let a = Array::from_slice(&[1u8, 2, 3])?;
+/// assert!(matches!(a.get(3), Err(ValueError::IndexOutOfRange { index: 3, len: 3 })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
 #[non_exhaustive]
-pub enum ArrayError {
+pub enum ValueError {
     /// The index is not below the length (Python's `IndexError`).
     IndexOutOfRange {
         /// The index asked for.
@@ -44,69 +62,37 @@ pub enum ArrayError {
         /// The length given.
         found: usize,
     },
+    /// The lock is unrecoverable: an earlier holder died and the guard that got
+    /// [`LockError::OwnerDied`] was dropped without `make_consistent`.
+    Unrecoverable,
+    /// The lock in shared memory is corrupt: nothing was handed to glibc.
+    Corrupt,
+    /// The OS reported another error.
+    Os(std::io::Error),
 }
 
-impl fmt::Display for ArrayError {
+impl fmt::Display for ValueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ArrayError::IndexOutOfRange { index, len } => write!(f, "index {index} out of range for length {len}"),
-            ArrayError::LengthMismatch { expected, found } => {
+            ValueError::IndexOutOfRange { index, len } => write!(f, "index {index} out of range for length {len}"),
+            ValueError::LengthMismatch { expected, found } => {
                 write!(f, "can only assign a sequence of the same size ({expected}), got {found}")
             }
+            ValueError::Unrecoverable => {
+                f.write_str("the value's lock is unrecoverable (a holder died, never repaired)")
+            }
+            ValueError::Corrupt => f.write_str("the value's lock in shared memory is corrupt"),
+            ValueError::Os(e) => write!(f, "value lock: {e}"),
         }
     }
 }
 
-impl std::error::Error for ArrayError {}
-
-/// A shared `T` without a lock (Python's `RawValue` / `Value(..., lock=False)`): reads and
-/// writes are single volatile copies, so concurrent writers race exactly as in Python.
-///
-/// # Examples
-///
-/// ```
-/// let v = multiproc::RawValue::new(7i32)?;
-/// v.set(v.get() * 2);
-/// assert_eq!(v.get(), 14);
-/// # Ok::<(), multiproc::ShmError>(())
-/// ```
-#[derive(Clone)]
-pub struct RawValue<T: ShmSafe> {
-    cell: ShmRef<Cell<T>>,
-}
-
-impl<T: ShmSafe + fmt::Debug> fmt::Debug for RawValue<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RawValue").field(&self.get()).finish()
-    }
-}
-
-impl<T: ShmSafe> RawValue<T> {
-    /// A shared value in the default arena, shared with children forked afterwards.
-    pub fn new(v: T) -> Result<RawValue<T>, ShmError> {
-        let r = RawValue { cell: shm::alloc_default()? };
-        r.set(v);
-        Ok(r)
-    }
-
-    /// A shared value allocated in `segment`.
-    pub fn new_in(segment: &Segment, v: T) -> Result<RawValue<T>, ShmError> {
-        let r = RawValue { cell: segment.alloc_object()? };
-        r.set(v);
-        Ok(r)
-    }
-
-    /// Reads the value (one volatile copy).
-    pub fn get(&self) -> T {
-        // SAFETY: the cell is a live, aligned `T` in our mapping; every bit pattern is a valid
-        // `T` (ShmSafe), so even a torn concurrent write yields a valid value.
-        unsafe { self.cell.0.get().read_volatile() }
-    }
-
-    /// Writes the value (one volatile copy).
-    pub fn set(&self, v: T) {
-        // SAFETY: as in `get`; `T: Copy` needs no drop of the old value.
-        unsafe { self.cell.0.get().write_volatile(v) }
+impl std::error::Error for ValueError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ValueError::Os(e) => Some(e),
+            _ => None,
+        }
     }
 }
 
@@ -121,12 +107,17 @@ impl<T: ShmSafe> RawValue<T> {
 /// let workers: Vec<Process> = (0..2)
 ///     .map(|_| {
 ///         let c = counter.clone();
-///         Process::new(move || for _ in 0..1000 { c.fetch_add(1); })
+///         Process::new(move || -> Result<(), multiproc::ValueError> {
+///             for _ in 0..1000 {
+///                 c.fetch_add(1)?;
+///             }
+///             Ok(())
+///         })
 ///     })
 ///     .collect();
 /// for w in &workers { w.start()?; }
-/// for w in &workers { w.join()?; }
-/// assert_eq!(counter.get().map_err(|e| e.to_string())?, 2000);
+/// for w in &workers { w.join()?.exit_ok()?; }
+/// assert_eq!(counter.get()?, 2000);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
@@ -146,7 +137,7 @@ impl<T: ShmSafe + fmt::Debug> fmt::Debug for Value<T> {
 
 /// Holds a [`Value`]'s lock and gives `&mut T` (Python's `with v.get_lock(): v.value …`).
 pub struct ValueGuard<'a, T: ShmSafe> {
-    value: &'a Value<T>,
+    value: Held<'a, Value<T>>,
     guard: RLockGuard<'a>,
 }
 
@@ -181,19 +172,37 @@ impl<T: ShmSafe> DerefMut for ValueGuard<'_, T> {
     }
 }
 
-/// Result of locking a [`Value`].
-pub type ValueLockResult<'a, T> = Result<ValueGuard<'a, T>, LockError<ValueGuard<'a, T>>>;
+/// Result of locking a [`Value`]: the guard, or the reason with an owned guard inside.
+pub type ValueLockResult<'a, T> = Result<ValueGuard<'a, T>, LockError<ValueGuard<'static, T>>>;
 
 impl<T: ShmSafe> Value<T> {
     /// A shared value with a new lock, in the default arena.
     ///
     /// # Errors
     /// [`ShmError`] if shared memory cannot be mapped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Value::new(7i32)?.get()?, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(v: T) -> Result<Value<T>, ShmError> {
         Value::with_lock(v, RLock::new()?)
     }
 
     /// A shared value in `segment`, with a new lock there too.
+    ///
+    /// # Errors
+    /// [`ShmError`] if `segment` has no room left.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let seg = multiproc::Segment::anonymous(4096)?;
+    /// assert_eq!(multiproc::Value::new_in(&seg, 1.5f64)?.get()?, 1.5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new_in(segment: &Segment, v: T) -> Result<Value<T>, ShmError> {
         let lock = RLock::new_in(segment)?;
         let cell: ShmRef<Cell<T>> = segment.alloc_object()?;
@@ -204,15 +213,18 @@ impl<T: ShmSafe> Value<T> {
 
     /// A shared value guarded by an existing lock (Python's `Value(t, v, lock=L)`, VAL-2).
     ///
+    /// # Errors
+    /// [`ShmError`] if shared memory cannot be mapped.
+    ///
     /// # Examples
     ///
     /// ```
     /// let lock = multiproc::RLock::new()?;
     /// let a = multiproc::Value::with_lock(1i32, lock.clone())?;
     /// let b = multiproc::Value::with_lock(2i32, lock)?;
-    /// let _both = a.lock().unwrap();
-    /// assert_eq!(b.get().unwrap(), 2); // recursive: the same thread may lock again
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// let _both = a.lock()?;
+    /// assert_eq!(b.get()?, 2); // recursive: the same thread may lock again
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_lock(v: T, lock: RLock) -> Result<Value<T>, ShmError> {
         let cell: ShmRef<Cell<T>> = shm::alloc_default()?;
@@ -222,8 +234,26 @@ impl<T: ShmSafe> Value<T> {
     }
 
     /// The lock that guards this value (Python's `get_lock()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = multiproc::Value::new(0u8)?;
+    /// let _g = v.get_lock().lock()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_lock(&self) -> &RLock {
         &self.lock
+    }
+
+    fn guard_of<'a>(
+        &'a self,
+        r: Result<Option<RLockGuard<'a>>, LockError<RLockGuard<'static>>>,
+    ) -> ValueTryLockResult<'a, T> {
+        match r {
+            Ok(g) => Ok(g.map(|guard| ValueGuard { value: Held::Borrowed(self), guard })),
+            Err(e) => Err(e.map(|guard| ValueGuard { value: Held::Owned(self.clone()), guard })),
+        }
     }
 
     /// Locks the value and returns a guard that dereferences to `T`.
@@ -231,300 +261,165 @@ impl<T: ShmSafe> Value<T> {
     /// # Errors
     /// As [`RLock::lock`]; an owner-died guard dereferences to the value as the dead owner left
     /// it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = multiproc::Value::new(1u32)?;
+    /// *v.lock()? += 1;
+    /// assert_eq!(v.get()?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn lock(&self) -> ValueLockResult<'_, T> {
         match self.lock.lock() {
-            Ok(guard) => Ok(ValueGuard { value: self, guard }),
-            Err(e) => Err(e.map(|guard| ValueGuard { value: self, guard })),
+            Ok(guard) => Ok(ValueGuard { value: Held::Borrowed(self), guard }),
+            Err(e) => Err(e.map(|guard| ValueGuard { value: Held::Owned(self.clone()), guard })),
         }
     }
 
-    /// Reads the value under the lock (Python's `v.value`).
-    pub fn get(&self) -> Result<T, LockError<ValueGuard<'_, T>>> {
-        self.lock().map(|g| *g)
+    /// Locks the value if its lock is free now; `Ok(None)` if not.
+    ///
+    /// # Errors
+    /// As [`lock`](Self::lock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = multiproc::Value::new(1u32)?;
+    /// assert!(v.try_lock()?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_lock(&self) -> ValueTryLockResult<'_, T> {
+        self.guard_of(self.lock.try_lock())
     }
 
-    /// Writes the value under the lock (Python's `v.value = x`).
-    pub fn set(&self, v: T) -> Result<(), LockError<ValueGuard<'_, T>>> {
-        self.lock().map(|mut g| *g = v)
+    /// Locks the value, waiting at most `timeout` (`Duration::MAX`: forever); `Ok(None)` if
+    /// the lock stayed busy.
+    ///
+    /// # Errors
+    /// As [`lock`](Self::lock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = multiproc::Value::new(1u32)?;
+    /// assert!(v.try_lock_for(std::time::Duration::from_millis(10))?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_lock_for(&self, timeout: Duration) -> ValueTryLockResult<'_, T> {
+        self.guard_of(self.lock.try_lock_for(timeout))
     }
 
-    /// Runs `f` on the value under one lock: an atomic read-modify-write (VAL-B1).
+    /// Locks the value, waiting until `deadline`; `Ok(None)` if the lock stayed busy.
+    ///
+    /// # Errors
+    /// As [`lock`](Self::lock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = multiproc::Value::new(1u32)?;
+    /// assert!(v.try_lock_until(std::time::Instant::now())?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_lock_until(&self, deadline: Instant) -> ValueTryLockResult<'_, T> {
+        self.guard_of(self.lock.try_lock_until(deadline))
+    }
+
+    /// Runs `f` on the value under one lock: an atomic read-modify-write (VAL-B1). A lock
+    /// whose holder died is repaired first (see the module docs).
+    ///
+    /// # Errors
+    /// [`ValueError::Unrecoverable`], [`ValueError::Corrupt`], [`ValueError::Os`].
     ///
     /// # Examples
     ///
     /// ```
     /// let v = multiproc::Value::new(10i32)?;
-    /// let doubled = v.update(|x| { *x *= 2; *x }).unwrap();
+    /// let doubled = v.update(|x| { *x *= 2; *x })?;
     /// assert_eq!(doubled, 20);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, LockError<ValueGuard<'_, T>>> {
-        self.lock().map(|mut g| f(&mut g))
+    pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, ValueError> {
+        match self.lock() {
+            Ok(mut g) => Ok(f(&mut g)),
+            Err(LockError::OwnerDied(d)) => {
+                let mut g = d.into_guard();
+                g.make_consistent();
+                Ok(f(&mut g))
+            }
+            Err(e) => Err(value_error(e)),
+        }
+    }
+
+    /// Reads the value under the lock (Python's `v.value`).
+    ///
+    /// # Errors
+    /// As [`update`](Self::update).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Value::new(3u8)?.get()?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get(&self) -> Result<T, ValueError> {
+        self.update(|v| *v)
+    }
+
+    /// Writes the value under the lock (Python's `v.value = x`).
+    ///
+    /// # Errors
+    /// As [`update`](Self::update).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = multiproc::Value::new(3u8)?;
+    /// v.set(4)?;
+    /// assert_eq!(v.get()?, 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set(&self, v: T) -> Result<(), ValueError> {
+        self.update(|x| *x = v)
+    }
+}
+
+/// Result of a `try_` lock of a [`Value`].
+pub type ValueTryLockResult<'a, T> = Result<Option<ValueGuard<'a, T>>, LockError<ValueGuard<'static, T>>>;
+
+/// The one-shot operations' error for a lock error other than an owner death.
+pub(crate) fn value_error<G>(e: LockError<G>) -> ValueError {
+    match e {
+        LockError::Unrecoverable => ValueError::Unrecoverable,
+        LockError::Corrupt => ValueError::Corrupt,
+        LockError::WouldDeadlock => ValueError::Os(std::io::Error::from_raw_os_error(libc::EDEADLK)),
+        LockError::Os(e) => ValueError::Os(e),
+        // The callers handle an owner death themselves (they repair and go on).
+        LockError::OwnerDied(_) => ValueError::Os(std::io::Error::other("owner died")),
     }
 }
 
 impl<T: ShmSafe + std::ops::Add<Output = T>> Value<T> {
-    /// Adds `delta` under the lock and returns the previous value (VAL-B1). If the lock's
-    /// previous owner died, the value is taken as it was left and the lock made consistent.
+    /// Adds `delta` under the lock and returns the previous value (VAL-B1). A lock whose holder
+    /// died is repaired first (see the module docs).
+    ///
+    /// # Errors
+    /// As [`update`](Self::update).
     ///
     /// # Examples
     ///
     /// ```
     /// let v = multiproc::Value::new(5u64)?;
-    /// assert_eq!(v.fetch_add(3), 5);
-    /// assert_eq!(v.get().unwrap(), 8);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// assert_eq!(v.fetch_add(3)?, 5);
+    /// assert_eq!(v.get()?, 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn fetch_add(&self, delta: T) -> T {
-        let mut g = match self.lock() {
-            Ok(g) => g,
-            Err(LockError::OwnerDied(d)) => {
-                let mut g = d.into_guard();
-                g.make_consistent();
-                g
-            }
-            Err(e) => panic!("Value::fetch_add: {e}"),
-        };
-        let old = *g;
-        *g = old + delta;
-        old
-    }
-}
-
-/// A shared array with its own recursive robust lock (Python's `multiprocessing.Array`).
-///
-/// # Examples
-///
-/// ```
-/// let a = multiproc::Array::from_slice(&[0.0f64, 100.0, 200.0])?;
-/// a.update(|xs| xs.iter_mut().for_each(|x| *x += 1.0)).unwrap();
-/// assert_eq!(a.to_vec().unwrap(), vec![1.0, 101.0, 201.0]);
-/// assert!(a.get(3).is_err());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone)]
-pub struct Array<T: ShmSafe> {
-    /// Keeps the mapping that `data` points into alive.
-    _seg: Segment,
-    data: NonNull<T>,
-    len: usize,
-    lock: RLock,
-}
-
-// SAFETY: the data pointer points into `seg`'s mapping, which the handle keeps alive and which
-// is valid in every thread; access is under the lock; `T: Send + Sync`.
-unsafe impl<T: ShmSafe> Send for Array<T> {}
-// SAFETY: as above.
-unsafe impl<T: ShmSafe> Sync for Array<T> {}
-
-impl<T: ShmSafe> fmt::Debug for Array<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Array").field("len", &self.len).finish()
-    }
-}
-
-/// Holds an [`Array`]'s lock and gives `&mut [T]`.
-pub struct ArrayGuard<'a, T: ShmSafe> {
-    array: &'a Array<T>,
-    guard: RLockGuard<'a>,
-}
-
-impl<T: ShmSafe> fmt::Debug for ArrayGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ArrayGuard(..)")
-    }
-}
-
-impl<T: ShmSafe> ArrayGuard<'_, T> {
-    /// Marks the lock consistent after its previous owner died.
-    pub fn make_consistent(&mut self) {
-        self.guard.make_consistent();
-    }
-}
-
-impl<T: ShmSafe> Deref for ArrayGuard<'_, T> {
-    type Target = [T];
-    fn deref(&self) -> &[T] {
-        // SAFETY: `data..data+len` was allocated for this array inside the mapping the handle
-        // keeps alive; we hold the lock, so nobody writes it; any bits are valid `T`s.
-        unsafe { std::slice::from_raw_parts(self.array.data.as_ptr(), self.array.len) }
-    }
-}
-
-impl<T: ShmSafe> DerefMut for ArrayGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut [T] {
-        // SAFETY: as in `deref`; `&mut self` keeps the slice unique while it lives.
-        unsafe { std::slice::from_raw_parts_mut(self.array.data.as_ptr(), self.array.len) }
-    }
-}
-
-impl<T: ShmSafe> Array<T> {
-    /// `len` zeroed elements (Python's `Array('i', 10)`, VAL-5), in a fresh anonymous segment.
-    pub fn zeroed(len: usize) -> Result<Array<T>, ShmError> {
-        let size = len.checked_mul(std::mem::size_of::<T>()).ok_or(ShmError::TooLarge { len: u64::MAX })?;
-        let seg = Segment::anonymous(size + std::mem::align_of::<T>() + 64)?;
-        let lock = RLock::new()?;
-        let off = seg.alloc(size, std::mem::align_of::<T>())?;
-        let data = seg.bytes_at(off, size)?.cast::<T>();
-        Ok(Array { _seg: seg, data, len, lock })
-    }
-
-    /// An array holding a copy of `items`.
-    pub fn from_slice(items: &[T]) -> Result<Array<T>, ShmError> {
-        let a = Array::zeroed(items.len())?;
-        // SAFETY: fresh, unshared memory of exactly `items.len()` elements.
-        unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), a.data.as_ptr(), items.len()) };
-        Ok(a)
-    }
-
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the array has no elements.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The array's lock (Python's `get_lock()`).
-    pub fn get_lock(&self) -> &RLock {
-        &self.lock
-    }
-
-    /// Locks the array; the guard dereferences to `[T]`.
-    pub fn lock(&self) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'_, T>>> {
-        match self.lock.lock() {
-            Ok(guard) => Ok(ArrayGuard { array: self, guard }),
-            Err(e) => Err(e.map(|guard| ArrayGuard { array: self, guard })),
-        }
-    }
-
-    /// Element `i` (Python's `arr[i]`).
-    ///
-    /// # Errors
-    /// [`ArrayError::IndexOutOfRange`] (the lock is not taken then); lock errors are reported
-    /// as a panic-free `Err` through [`Array::lock`] for callers that need them.
-    pub fn get(&self, i: usize) -> Result<T, ArrayError> {
-        if i >= self.len {
-            return Err(ArrayError::IndexOutOfRange { index: i, len: self.len });
-        }
-        Ok(self.with_guard(|xs| xs[i]))
-    }
-
-    /// Sets element `i`.
-    pub fn set(&self, i: usize, v: T) -> Result<(), ArrayError> {
-        if i >= self.len {
-            return Err(ArrayError::IndexOutOfRange { index: i, len: self.len });
-        }
-        self.with_guard(|xs| xs[i] = v);
-        Ok(())
-    }
-
-    /// Replaces every element (Python's `arr[:] = items`).
-    pub fn assign(&self, items: &[T]) -> Result<(), ArrayError> {
-        if items.len() != self.len {
-            return Err(ArrayError::LengthMismatch { expected: self.len, found: items.len() });
-        }
-        self.with_guard(|xs| xs.copy_from_slice(items));
-        Ok(())
-    }
-
-    /// A copy of the elements (Python's `arr[:]`).
-    pub fn to_vec(&self) -> Result<Vec<T>, ArrayError> {
-        Ok(self.with_guard(|xs| xs.to_vec()))
-    }
-
-    /// Runs `f` on the elements under one lock.
-    pub fn update<R>(&self, f: impl FnOnce(&mut [T]) -> R) -> Result<R, LockError<ArrayGuard<'_, T>>> {
-        self.lock().map(|mut g| f(&mut g))
-    }
-
-    /// Runs `f` under the lock, repairing the lock if its owner died (the data is taken as left).
-    fn with_guard<R>(&self, f: impl FnOnce(&mut [T]) -> R) -> R {
-        let mut g = match self.lock() {
-            Ok(g) => g,
-            Err(LockError::OwnerDied(d)) => {
-                let mut g = d.into_guard();
-                g.make_consistent();
-                g
-            }
-            Err(e) => panic!("Array: {e}"),
-        };
-        f(&mut g)
-    }
-}
-
-/// A shared array without a lock (Python's `RawArray`): element reads and writes are volatile
-/// copies; concurrent writers race as in Python.
-///
-/// # Examples
-///
-/// ```
-/// let a = multiproc::RawArray::<i32>::zeroed(3)?;
-/// a.set(1, 5).unwrap();
-/// assert_eq!(a.to_vec(), vec![0, 5, 0]);
-/// # Ok::<(), multiproc::ShmError>(())
-/// ```
-#[derive(Clone)]
-pub struct RawArray<T: ShmSafe> {
-    _seg: Segment,
-    data: NonNull<T>,
-    len: usize,
-}
-
-// SAFETY: as for `Array`; access is volatile and documented as racy.
-unsafe impl<T: ShmSafe> Send for RawArray<T> {}
-// SAFETY: as above.
-unsafe impl<T: ShmSafe> Sync for RawArray<T> {}
-
-impl<T: ShmSafe> fmt::Debug for RawArray<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RawArray").field("len", &self.len).finish()
-    }
-}
-
-impl<T: ShmSafe> RawArray<T> {
-    /// `len` zeroed elements in a fresh anonymous segment.
-    pub fn zeroed(len: usize) -> Result<RawArray<T>, ShmError> {
-        let size = len.checked_mul(std::mem::size_of::<T>()).ok_or(ShmError::TooLarge { len: u64::MAX })?;
-        let seg = Segment::anonymous(size + std::mem::align_of::<T>() + 64)?;
-        let off = seg.alloc(size, std::mem::align_of::<T>())?;
-        let data = seg.bytes_at(off, size)?.cast::<T>();
-        Ok(RawArray { _seg: seg, data, len })
-    }
-
-    /// Number of elements.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the array has no elements.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Element `i`.
-    pub fn get(&self, i: usize) -> Result<T, ArrayError> {
-        if i >= self.len {
-            return Err(ArrayError::IndexOutOfRange { index: i, len: self.len });
-        }
-        // SAFETY: `i < len`, inside the allocation the handle keeps mapped; any bits are a `T`.
-        Ok(unsafe { self.data.as_ptr().add(i).read_volatile() })
-    }
-
-    /// Sets element `i`.
-    pub fn set(&self, i: usize, v: T) -> Result<(), ArrayError> {
-        if i >= self.len {
-            return Err(ArrayError::IndexOutOfRange { index: i, len: self.len });
-        }
-        // SAFETY: as in `get`.
-        unsafe { self.data.as_ptr().add(i).write_volatile(v) };
-        Ok(())
-    }
-
-    /// A copy of the elements.
-    pub fn to_vec(&self) -> Vec<T> {
-        (0..self.len).filter_map(|i| self.get(i).ok()).collect()
+    pub fn fetch_add(&self, delta: T) -> Result<T, ValueError> {
+        self.update(|x| {
+            let old = *x;
+            *x = old + delta;
+            old
+        })
     }
 }

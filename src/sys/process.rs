@@ -257,6 +257,11 @@ pub(crate) fn is_alive(pid: u32, start: u64) -> bool {
     }
 }
 
+/// Whether thread `tid` (of any process, in this pid namespace) exists.
+pub(crate) fn thread_exists(tid: i32) -> bool {
+    tid > 0 && std::fs::metadata(format!("/proc/{tid}")).is_ok()
+}
+
 /// A pipe(2) pair `(read end, write end)`, close-on-exec (fork still inherits it).
 /// See [pipe(2)](https://man7.org/linux/man-pages/man2/pipe.2.html).
 pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {

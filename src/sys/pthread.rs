@@ -58,6 +58,53 @@ fn locked(r: libc::c_int) -> io::Result<Locked> {
     }
 }
 
+/// glibc's `pthread_mutex_t` on 64-bit Linux: `__lock`, `__count`, `__owner`, `__nusers`, then
+/// `__kind` at byte 16 (x86_64 and aarch64 alike), 40 bytes in all.
+const KIND_OFFSET: usize = 16;
+const _: () = assert!(std::mem::size_of::<pthread_mutex_t>() == 40);
+
+/// `__kind` bits (glibc's `pthreadP.h`): the type in the low two bits, then these.
+const KIND_TYPE_MASK: i32 = 3;
+const KIND_ROBUST: i32 = 16;
+const KIND_PRIO_INHERIT: i32 = 32;
+const KIND_PRIO_PROTECT: i32 = 64;
+const KIND_PSHARED: i32 = 128;
+
+/// The `__kind` field of `m`: what glibc dispatches every operation on. A mutex of ours has
+/// the robust and process-shared bits, an error-checking or recursive type, and no priority
+/// bits; anything else is garbage that must never reach glibc (a priority-protect bit, for
+/// one, sends it into an `assert` that aborts the process).
+///
+/// # Safety
+/// `m` points to 40 readable bytes that stay mapped during the call.
+pub(crate) unsafe fn mutex_kind(m: *const pthread_mutex_t) -> i32 {
+    // SAFETY: `m` is valid for 40 bytes (contract) and offset 16 is 4-byte aligned in glibc's
+    // 8-aligned mutex. A volatile read: other processes may write the mutex concurrently (glibc
+    // never writes `__kind` after init; a corrupt peer may, and we read whatever is there).
+    unsafe { std::ptr::read_volatile(m.cast::<u8>().add(KIND_OFFSET).cast::<i32>()) }
+}
+
+/// The thread id in `m`'s lock word (`__lock` & `FUTEX_TID_MASK`): its owner, 0 when free (or
+/// when the kernel marked it owner-died, which clears the id).
+///
+/// # Safety
+/// As for [`mutex_kind`].
+pub(crate) unsafe fn mutex_owner_tid(m: *const pthread_mutex_t) -> i32 {
+    // SAFETY: as in `mutex_kind`; `__lock` is at offset 0, aligned. glibc and the kernel update
+    // it atomically; a volatile read sees one of their values (or a corrupt peer's).
+    let word = unsafe { std::ptr::read_volatile(m.cast::<i32>()) };
+    word & 0x3fff_ffff
+}
+
+/// Whether `kind` is a `__kind` this module's `mutex_init` can have written.
+pub(crate) fn kind_is_ours(kind: i32) -> bool {
+    let ty = kind & KIND_TYPE_MASK;
+    kind & (KIND_ROBUST | KIND_PSHARED) == (KIND_ROBUST | KIND_PSHARED)
+        && kind & (KIND_PRIO_INHERIT | KIND_PRIO_PROTECT) == 0
+        && (ty == libc::PTHREAD_MUTEX_ERRORCHECK || ty == libc::PTHREAD_MUTEX_RECURSIVE)
+        && kind & !(KIND_TYPE_MASK | KIND_ROBUST | KIND_PSHARED) == 0
+}
+
 /// Initializes a robust, process-shared mutex in place.
 ///
 /// # Safety
@@ -130,4 +177,25 @@ pub(crate) unsafe fn mutex_unlock(m: *mut pthread_mutex_t) -> io::Result<()> {
 pub(crate) unsafe fn mutex_consistent(m: *mut pthread_mutex_t) -> io::Result<()> {
     // SAFETY: `m` is an initialized mutex per the contract.
     cvt_pthread(unsafe { libc::pthread_mutex_consistent(m) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_writes_a_kind_we_recognise_and_garbage_is_refused() {
+        for kind in [MutexKind::ErrorCheck, MutexKind::Recursive] {
+            // SAFETY: an all-zero pthread_mutex_t is valid storage for init.
+            let mut m: pthread_mutex_t = unsafe { std::mem::zeroed() };
+            // SAFETY: `m` is writable and unused.
+            unsafe { mutex_init(&mut m, kind).unwrap() };
+            // SAFETY: `m` is a live mutex.
+            let k = unsafe { mutex_kind(&m) };
+            assert!(kind_is_ours(k), "{k:#x}");
+        }
+        for garbage in [0, 0x40 | 0x92, 0x20 | 0x91, 0x90, 0x93, 0x12, 0x82, -1, 0x192] {
+            assert!(!kind_is_ours(garbage), "{garbage:#x}");
+        }
+    }
 }

@@ -3,7 +3,11 @@
 //!
 //! The pthread object must be initialized with `pthread_mutex_init` before use; a zeroed one is
 //! not a robust mutex. `init_state` records whether that happened, so a handle built over a
-//! zeroed or foreign object reports an error instead of calling pthread on garbage.
+//! zeroed or foreign object reports an error instead of calling pthread on garbage. Before every
+//! call into glibc, the mutex's `__kind` (what glibc dispatches on) is also checked against the
+//! one `init` wrote: a corrupt segment is an error here, never a glibc `assert` that aborts the
+//! process. What glibc acts on beyond the kind (the lock word and owner) cannot be checked
+//! without reimplementing it: see `docs/FAILURE.md`.
 
 // The pthread object is only ever touched by glibc through a raw pointer, never by our code,
 // so loom has nothing to model in it: it sits in a plain `core` cell, not the shim's.
@@ -53,6 +57,9 @@ pub(crate) struct RawRobustMutex {
     /// Recursion depth of the current owner (RLock only; written only by the owner while it
     /// holds the mutex, reset to 1 by a new owner after an owner death).
     pub(crate) depth: AtomicU32,
+    /// The `__kind` glibc wrote at `init`, checked against the mutex before every call.
+    kind: AtomicU32,
+    _pad: AtomicU32,
     mutex: UnsafeCell<pthread::pthread_mutex_t>,
 }
 
@@ -83,6 +90,13 @@ impl RawRobustMutex {
     pub(crate) fn init(&self, kind: MutexKind) -> io::Result<()> {
         // SAFETY: the caller has not shared the object yet, so nobody uses the mutex during init.
         unsafe { pthread::mutex_init(self.mutex.get(), kind)? };
+        // SAFETY: just initialized, in this live object.
+        let k = unsafe { pthread::mutex_kind(self.mutex.get()) };
+        if !pthread::kind_is_ours(k) {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "this glibc writes an unknown mutex kind"));
+        }
+        // Relaxed: published with the Release store of `init_state` below.
+        self.kind.store(k as u32, Relaxed);
         // SYNC(release → check): the initialized mutex is visible before the marker.
         self.init_state.store(INITIALIZED, Release);
         Ok(())
@@ -99,9 +113,25 @@ impl RawRobustMutex {
     fn checked(&self) -> io::Result<Usable> {
         // SYNC(acquire ← init, and ← the Release store of UNRECOVERABLE in `release`).
         match self.init_state.load(Acquire) {
-            INITIALIZED | INCONSISTENT => Ok(Usable::Yes(self.mutex.get())),
+            INITIALIZED | INCONSISTENT => {
+                self.kind_intact()?;
+                Ok(Usable::Yes(self.mutex.get()))
+            }
             UNRECOVERABLE => Ok(Usable::Unrecoverable),
             _ => Err(io::Error::new(io::ErrorKind::InvalidData, "mutex in shared memory was never initialized")),
+        }
+    }
+
+    /// Whether the mutex's `__kind` is still the one `init` wrote (and one of ours).
+    #[inline]
+    fn kind_intact(&self) -> io::Result<()> {
+        // SAFETY: the pthread object lives in this object, which is mapped while `self` is.
+        let k = unsafe { pthread::mutex_kind(self.mutex.get()) };
+        // Relaxed: written before `init_state` was published (and never after).
+        if k as u32 == self.kind.load(Relaxed) && pthread::kind_is_ours(k) {
+            Ok(())
+        } else {
+            Err(io::Error::new(io::ErrorKind::InvalidData, "corrupt mutex in shared memory (its kind changed)"))
         }
     }
 
@@ -166,7 +196,28 @@ impl RawRobustMutex {
             if let Usable::Unrecoverable = self.checked()? {
                 return Ok(Locked::NotRecoverable);
             }
+            self.owner_exists(m)?;
         }
+    }
+
+    /// After a slice spent waiting: a lock word that names a thread that does not exist is
+    /// garbage (had its owner died holding it, the kernel would have cleared the id and set
+    /// `OWNER_DIED`), so waiting longer would be waiting forever. Threads of another pid
+    /// namespace are invisible here: processes sharing a lock share a pid namespace (the kernel's
+    /// owner-death marking assumes it too).
+    #[cold]
+    fn owner_exists(&self, m: *mut pthread::pthread_mutex_t) -> io::Result<()> {
+        // SAFETY: `m` is this live object's mutex.
+        let owner = unsafe { pthread::mutex_owner_tid(m) };
+        if owner == 0 || crate::sys::process::thread_exists(owner) {
+            return Ok(());
+        }
+        // The owner may have unlocked, and another taken it, between the two reads.
+        // SAFETY: as above.
+        if unsafe { pthread::mutex_owner_tid(m) } != owner {
+            return Ok(());
+        }
+        Err(io::Error::new(io::ErrorKind::InvalidData, "corrupt mutex: held by a thread that does not exist"))
     }
 
     /// Tries to lock without waiting.
@@ -197,6 +248,9 @@ impl RawRobustMutex {
     /// marker on the release path) and has not unlocked it since.
     #[inline]
     pub(crate) unsafe fn unlock_held(&self) {
+        if self.kind_intact().is_err() {
+            return; // corrupted while held: never hand glibc garbage (the lock is lost)
+        }
         // SAFETY: initialized and held by us per the contract; unlocking a held mutex cannot
         // fail.
         unsafe {
@@ -217,6 +271,20 @@ impl RawRobustMutex {
         }
         // SAFETY: per the contract; pthread checks ownership of robust mutexes.
         unsafe { pthread::mutex_unlock(m) }
+    }
+
+    /// Overwrites bytes of this object, as a corrupt peer could (tests). Out-of-range parts are
+    /// ignored.
+    pub(crate) fn debug_corrupt(&self, offset: usize, bytes: &[u8]) {
+        let size = std::mem::size_of::<Self>();
+        let base = self as *const Self as *mut u8;
+        for (i, &b) in bytes.iter().enumerate() {
+            if offset + i < size {
+                // SAFETY: in bounds of this live object; shared memory, which peers may write
+                // at any time anyway (every reader of these bytes tolerates any value).
+                unsafe { base.add(offset + i).write_volatile(b) };
+            }
+        }
     }
 
     /// Marks the mutex consistent after an `OwnerDied` lock; the caller holds it.
@@ -246,6 +314,19 @@ mod tests {
         assert_eq!(m.lock(None).unwrap(), Locked::Acquired);
         assert_eq!(m.try_lock().unwrap(), Locked::Deadlock);
         m.unlock().unwrap();
+        assert!(m.unlock().is_err());
+    }
+
+    #[test]
+    fn a_corrupt_kind_is_an_error_not_a_glibc_abort() {
+        let seg = Segment::anonymous(4096).unwrap();
+        let m = seg.alloc_object::<RawRobustMutex>().unwrap();
+        m.init(MutexKind::ErrorCheck).unwrap();
+        // Play a corrupt peer: a priority-protect kind sends glibc into an assert (tpp.c).
+        // SAFETY: the mutex is unused; writing 4 bytes inside it.
+        unsafe { m.mutex.get().cast::<u8>().add(16).cast::<i32>().write_volatile(0x40 | 0x92) };
+        assert_eq!(m.lock(None).unwrap_err().kind(), io::ErrorKind::InvalidData);
+        assert_eq!(m.try_lock().unwrap_err().kind(), io::ErrorKind::InvalidData);
         assert!(m.unlock().is_err());
     }
 

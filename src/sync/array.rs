@@ -1,0 +1,340 @@
+//! `Array<T>`: a shared array of plain data with its own robust recursive lock (Python's
+//! `multiprocessing.Array`). Its one-shot operations behave as [`Value`](super::Value)'s: a lock
+//! whose holder died is repaired and the operation goes on; [`Array::lock`] reports the death.
+
+use super::mutex::{Held, LockError, RLock, RLockGuard};
+use super::value::{value_error, ValueError};
+use crate::shm::{Segment, ShmError, ShmSafe};
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+/// A shared array with its own recursive robust lock (Python's `multiprocessing.Array`).
+///
+/// # Examples
+///
+/// ```
+/// let a = multiproc::Array::from_slice(&[0.0f64, 100.0, 200.0])?;
+/// a.update(|xs| xs.iter_mut().for_each(|x| *x += 1.0))?;
+/// assert_eq!(a.to_vec()?, vec![1.0, 101.0, 201.0]);
+/// assert!(a.get(3).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Array<T: ShmSafe> {
+    /// Keeps the mapping that `data` points into alive.
+    _seg: Segment,
+    data: NonNull<T>,
+    len: usize,
+    lock: RLock,
+}
+
+// SAFETY: the data pointer points into `seg`'s mapping, which the handle keeps alive and which
+// is valid in every thread; access is under the lock; `T: Send + Sync`.
+unsafe impl<T: ShmSafe> Send for Array<T> {}
+// SAFETY: as above.
+unsafe impl<T: ShmSafe> Sync for Array<T> {}
+
+impl<T: ShmSafe> fmt::Debug for Array<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Array").field("len", &self.len).finish()
+    }
+}
+
+/// Holds an [`Array`]'s lock and gives `&mut [T]`.
+pub struct ArrayGuard<'a, T: ShmSafe> {
+    array: Held<'a, Array<T>>,
+    guard: RLockGuard<'a>,
+}
+
+impl<T: ShmSafe> fmt::Debug for ArrayGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ArrayGuard(..)")
+    }
+}
+
+impl<T: ShmSafe> ArrayGuard<'_, T> {
+    /// Marks the lock consistent after its previous owner died.
+    pub fn make_consistent(&mut self) {
+        self.guard.make_consistent();
+    }
+}
+
+impl<T: ShmSafe> Deref for ArrayGuard<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: `data..data+len` was allocated for this array inside the mapping the handle
+        // keeps alive; we hold the lock, so nobody writes it; any bits are valid `T`s.
+        unsafe { std::slice::from_raw_parts(self.array.data.as_ptr(), self.array.len) }
+    }
+}
+
+impl<T: ShmSafe> DerefMut for ArrayGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in `deref`; `&mut self` keeps the slice unique while it lives.
+        unsafe { std::slice::from_raw_parts_mut(self.array.data.as_ptr(), self.array.len) }
+    }
+}
+
+/// Result of locking an [`Array`]: the guard, or the reason with an owned guard inside.
+pub type ArrayLockResult<'a, T> = Result<ArrayGuard<'a, T>, LockError<ArrayGuard<'static, T>>>;
+
+/// Result of a `try_` lock of an [`Array`].
+pub type ArrayTryLockResult<'a, T> = Result<Option<ArrayGuard<'a, T>>, LockError<ArrayGuard<'static, T>>>;
+
+impl<T: ShmSafe> Array<T> {
+    /// `len` zeroed elements (Python's `Array('i', 10)`, VAL-5), in a fresh anonymous segment.
+    ///
+    /// # Errors
+    /// [`ShmError`] if the memory cannot be mapped or the size overflows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Array::<i32>::zeroed(10)?.to_vec()?, [0; 10]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn zeroed(len: usize) -> Result<Array<T>, ShmError> {
+        let size = len.checked_mul(std::mem::size_of::<T>()).ok_or(ShmError::TooLarge { len: u64::MAX })?;
+        let seg = Segment::anonymous(size + std::mem::align_of::<T>() + 64)?;
+        let lock = RLock::new()?;
+        let off = seg.alloc(size, std::mem::align_of::<T>())?;
+        let data = seg.bytes_at(off, size)?.cast::<T>();
+        Ok(Array { _seg: seg, data, len, lock })
+    }
+
+    /// An array holding a copy of `items`.
+    ///
+    /// # Errors
+    /// As [`zeroed`](Self::zeroed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Array::from_slice(&[1u8, 2])?.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_slice(items: &[T]) -> Result<Array<T>, ShmError> {
+        let a = Array::zeroed(items.len())?;
+        // SAFETY: fresh, unshared memory of exactly `items.len()` elements.
+        unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), a.data.as_ptr(), items.len()) };
+        Ok(a)
+    }
+
+    /// Number of elements.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Array::<u8>::zeroed(3)?.len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the array has no elements.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(multiproc::Array::<u8>::zeroed(0)?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The array's lock (Python's `get_lock()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = multiproc::Array::<u8>::zeroed(1)?;
+    /// let _g = a.get_lock().lock()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_lock(&self) -> &RLock {
+        &self.lock
+    }
+
+    fn guard_of<'a>(
+        &'a self,
+        r: Result<Option<RLockGuard<'a>>, LockError<RLockGuard<'static>>>,
+    ) -> ArrayTryLockResult<'a, T> {
+        match r {
+            Ok(g) => Ok(g.map(|guard| ArrayGuard { array: Held::Borrowed(self), guard })),
+            Err(e) => Err(e.map(|guard| ArrayGuard { array: Held::Owned(self.clone()), guard })),
+        }
+    }
+
+    /// Locks the array; the guard dereferences to `[T]`.
+    ///
+    /// # Errors
+    /// As [`RLock::lock`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = multiproc::Array::from_slice(&[1u8, 2])?;
+    /// a.lock()?[1] = 5;
+    /// assert_eq!(a.to_vec()?, [1, 5]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn lock(&self) -> ArrayLockResult<'_, T> {
+        match self.lock.lock() {
+            Ok(guard) => Ok(ArrayGuard { array: Held::Borrowed(self), guard }),
+            Err(e) => Err(e.map(|guard| ArrayGuard { array: Held::Owned(self.clone()), guard })),
+        }
+    }
+
+    /// Locks the array if its lock is free now; `Ok(None)` if not.
+    ///
+    /// # Errors
+    /// As [`lock`](Self::lock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(multiproc::Array::<u8>::zeroed(1)?.try_lock()?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_lock(&self) -> ArrayTryLockResult<'_, T> {
+        self.guard_of(self.lock.try_lock())
+    }
+
+    /// Locks the array, waiting at most `timeout`; `Ok(None)` if the lock stayed busy.
+    ///
+    /// # Errors
+    /// As [`lock`](Self::lock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = multiproc::Array::<u8>::zeroed(1)?;
+    /// assert!(a.try_lock_for(std::time::Duration::from_millis(10))?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_lock_for(&self, timeout: Duration) -> ArrayTryLockResult<'_, T> {
+        self.guard_of(self.lock.try_lock_for(timeout))
+    }
+
+    /// Locks the array, waiting until `deadline`; `Ok(None)` if the lock stayed busy.
+    ///
+    /// # Errors
+    /// As [`lock`](Self::lock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = multiproc::Array::<u8>::zeroed(1)?;
+    /// assert!(a.try_lock_until(std::time::Instant::now())?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_lock_until(&self, deadline: Instant) -> ArrayTryLockResult<'_, T> {
+        self.guard_of(self.lock.try_lock_until(deadline))
+    }
+
+    /// Runs `f` on the elements under one lock; a lock whose holder died is repaired first.
+    ///
+    /// # Errors
+    /// [`ValueError::Unrecoverable`], [`ValueError::Corrupt`], [`ValueError::Os`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = multiproc::Array::from_slice(&[1u8, 2])?;
+    /// assert_eq!(a.update(|xs| xs.iter().map(|&x| u32::from(x)).sum::<u32>())?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn update<R>(&self, f: impl FnOnce(&mut [T]) -> R) -> Result<R, ValueError> {
+        match self.lock() {
+            Ok(mut g) => Ok(f(&mut g)),
+            Err(LockError::OwnerDied(d)) => {
+                let mut g = d.into_guard();
+                g.make_consistent();
+                Ok(f(&mut g))
+            }
+            Err(e) => Err(value_error(e)),
+        }
+    }
+
+    fn check(&self, i: usize) -> Result<(), ValueError> {
+        if i < self.len {
+            Ok(())
+        } else {
+            Err(ValueError::IndexOutOfRange { index: i, len: self.len })
+        }
+    }
+
+    /// Element `i` (Python's `arr[i]`).
+    ///
+    /// # Errors
+    /// [`ValueError::IndexOutOfRange`] (the lock is not taken then), or as
+    /// [`update`](Self::update).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Array::from_slice(&[4u8, 5])?.get(1)?, 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get(&self, i: usize) -> Result<T, ValueError> {
+        self.check(i)?;
+        self.update(|xs| xs[i])
+    }
+
+    /// Sets element `i`.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = multiproc::Array::<u8>::zeroed(2)?;
+    /// a.set(0, 9)?;
+    /// assert_eq!(a.to_vec()?, [9, 0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set(&self, i: usize, v: T) -> Result<(), ValueError> {
+        self.check(i)?;
+        self.update(|xs| xs[i] = v)
+    }
+
+    /// Replaces every element (Python's `arr[:] = items`).
+    ///
+    /// # Errors
+    /// [`ValueError::LengthMismatch`], or as [`update`](Self::update).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = multiproc::Array::<u8>::zeroed(2)?;
+    /// a.assign(&[1, 2])?;
+    /// assert!(a.assign(&[1]).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn assign(&self, items: &[T]) -> Result<(), ValueError> {
+        if items.len() != self.len {
+            return Err(ValueError::LengthMismatch { expected: self.len, found: items.len() });
+        }
+        self.update(|xs| xs.copy_from_slice(items))
+    }
+
+    /// A copy of the elements (Python's `arr[:]`).
+    ///
+    /// # Errors
+    /// As [`update`](Self::update).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Array::from_slice(&[1i64, -1])?.to_vec()?, [1, -1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_vec(&self) -> Result<Vec<T>, ValueError> {
+        self.update(|xs| xs.to_vec())
+    }
+}
