@@ -1,7 +1,7 @@
 //! The layering rules of `docs/ARCHITECTURE.md`, checked by reading the sources.
 //!
-//! 1. **No upward imports.** Layers, bottom-up: `sys`, `loom`, `shm`, `sync`, `queue`, `process`,
-//!    `pool` (then `manager`). A file under `src/<layer>/` may name `crate::<other>` only for an
+//! 1. **No upward imports.** Layers, bottom-up: `sys`, `loom` (with the `wait` toolkit and the
+//!    `codec` beside it), `shm`, `sync`, `queue`, `process`, `pool` (then `manager`). A file under `src/<layer>/` may name `crate::<other>` only for an
 //!    `<other>` at or below its own layer; `loom` may use `sys`, `sys` uses no other module. Every
 //!    `crate::x` path counts, including each item of a `crate::{a, b::c}` group; comment lines
 //!    are ignored.
@@ -15,8 +15,18 @@ use std::path::{Path, PathBuf};
 
 /// Layers bottom-up, with the rank each one has. `sys` and `loom` share the bottom, but `sys`
 /// may not use `loom` (checked separately).
-const LAYERS: &[(&str, u32)] =
-    &[("sys", 0), ("loom", 1), ("shm", 2), ("sync", 3), ("queue", 4), ("process", 5), ("pool", 6), ("manager", 7)];
+const LAYERS: &[(&str, u32)] = &[
+    ("sys", 0),
+    ("loom", 1),
+    ("wait", 1),
+    ("codec", 1),
+    ("shm", 2),
+    ("sync", 3),
+    ("queue", 4),
+    ("process", 5),
+    ("pool", 6),
+    ("manager", 7),
+];
 
 fn rank(name: &str) -> Option<u32> {
     LAYERS.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
@@ -95,6 +105,10 @@ fn layering_no_upward_imports() {
     for &(layer, my_rank) in LAYERS {
         let mut files = Vec::new();
         rust_files(&src.join(layer), &mut files);
+        let single = src.join(format!("{layer}.rs"));
+        if single.is_file() {
+            files.push(single);
+        }
         for f in files {
             for target in crate_paths(&code(&f)) {
                 let Some(r) = rank(&target) else { continue }; // crate::fuzz and the like
@@ -148,8 +162,46 @@ fn layering_only_sys_calls_libc() {
     assert!(violations.is_empty(), "libc calls outside src/sys:\n{}", violations.join("\n"));
 }
 
+/// The `loom` names in a `cfg` of `line` that are not under `test`: only `all(test, loom)` and
+/// `all(test, not(loom))` (the loom shim's switch) may appear, so that a downstream build with
+/// `RUSTFLAGS=--cfg loom` never swaps the crate's internals or loses items.
+fn bare_loom_cfgs(line: &str) -> usize {
+    if !(line.contains("cfg(") || line.contains("cfg_attr(") || line.contains("cfg!(")) {
+        return 0;
+    }
+    let allowed = ["all(test, loom)", "all(test, not(loom)"];
+    let mut rest = line.to_string();
+    for a in allowed {
+        rest = rest.replace(a, "");
+    }
+    rest.matches("loom").count() - rest.matches("loom::").count()
+}
+
+#[test]
+fn layering_no_bare_cfg_loom() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut violations = Vec::new();
+    for f in files {
+        for (n, line) in code_lines(&f) {
+            if bare_loom_cfgs(&line) > 0 {
+                violations.push(format!("{}:{n}: {}", f.display(), line.trim()));
+            }
+        }
+    }
+    assert!(violations.is_empty(), "bare cfg(loom) (use cfg(all(test, loom))):\n{}", violations.join("\n"));
+}
+
 #[test]
 fn layering_checker_sees_what_it_must() {
+    assert_eq!(bare_loom_cfgs("#[cfg(loom)]"), 1);
+    assert_eq!(bare_loom_cfgs("#[cfg(not(loom))]"), 1);
+    assert_eq!(bare_loom_cfgs("#[cfg_attr(loom, allow(dead_code))]"), 1);
+    assert_eq!(bare_loom_cfgs("#[cfg(any(not(loom), test))]"), 1);
+    assert_eq!(bare_loom_cfgs("#[cfg(all(test, loom))]"), 0);
+    assert_eq!(bare_loom_cfgs("#[cfg(all(test, not(loom)))]"), 0);
+    assert_eq!(bare_loom_cfgs("#[cfg(not(all(test, loom)))]"), 0);
     assert_eq!(crate_paths("use crate::{loom::atomic::X, shm::{A, B}, pool};"), ["loom", "shm", "pool"]);
     assert_eq!(crate_paths("x = mycrate::a; crate::queue::Q::new()"), ["queue"]);
     assert_eq!(libc_calls("unsafe { libc::getpid() }; libc::pid_t; libc::SIGKILL"), ["getpid"]);

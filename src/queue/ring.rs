@@ -120,7 +120,6 @@ pub(crate) struct RingCtl {
 
 impl RingCtl {
     /// A fresh control block (loom models, heap rings).
-    #[cfg(any(not(loom), test))]
     pub(crate) fn new() -> RingCtl {
         let z32 = || AtomicU32::new(0);
         let z64 = || AtomicU64::new(0);
