@@ -94,3 +94,38 @@ fn evt_waiter_killed_does_not_disturb_others() {
     e.clear();
     assert!(!e.wait_timeout(Duration::from_millis(10)));
 }
+
+/// `Duration::MAX` means "no deadline" for `Event::wait_timeout`, `Lock::try_lock_for` and
+/// `Condition::wait_timeout`.
+#[test]
+fn evt_lock_condition_max_timeouts_wait() {
+    let _g = common::guard();
+    let e = multiproc::Event::new().unwrap();
+    let setter = multiproc::Process::new({
+        let e = e.clone();
+        move || {
+            std::thread::sleep(Duration::from_millis(30));
+            e.set();
+        }
+    });
+    setter.start().unwrap();
+    assert!(e.wait_timeout(Duration::MAX));
+    assert!(setter.join().unwrap().success());
+    let l = multiproc::Lock::new().unwrap();
+    assert!(l.try_lock_for(Duration::MAX).unwrap().is_some());
+    let c = multiproc::Condition::new(multiproc::Lock::new().unwrap()).unwrap();
+    let notifier = multiproc::Process::new({
+        let c = c.clone();
+        move || -> Result<(), Box<dyn std::error::Error>> {
+            std::thread::sleep(Duration::from_millis(30));
+            let g = c.lock().lock()?;
+            c.notify_all(&g)?;
+            Ok(())
+        }
+    });
+    let g = c.lock().lock().unwrap();
+    notifier.start().unwrap();
+    let (_g, notified) = c.wait_timeout(g, Duration::MAX).unwrap();
+    assert!(notified);
+    assert!(notifier.join().unwrap().success());
+}

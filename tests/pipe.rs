@@ -544,3 +544,127 @@ fn pipe_13_sender_killed_gives_eof_not_a_hang() {
         }
     }
 }
+
+/// A send to a reader that closed fails with `Closed` at once, even while the ring has room
+/// (it used to succeed until the ring filled): same thread, another thread, another process.
+#[test]
+fn pipe_send_to_a_closed_reader_fails_at_once() {
+    let _g = common::guard();
+    // This thread.
+    let (r, mut w) = Pipe::new().unwrap();
+    w.send_bytes(b"before").unwrap();
+    drop(r);
+    assert!(matches!(w.send_bytes(b"x"), Err(SendError::Closed)));
+    assert!(matches!(w.try_send_bytes(b"x"), Err(SendError::Closed)));
+    assert!(matches!(w.send_bytes_timeout(b"x", Duration::from_secs(1)), Err(SendError::Closed)));
+    assert!(matches!(w.send(&1u8), Err(SendError::Closed)));
+    // Another thread.
+    let (r, mut w) = Pipe::duplex().unwrap();
+    std::thread::spawn(move || drop(r)).join().unwrap();
+    assert!(matches!(w.send_bytes(b"x"), Err(SendError::Closed)));
+    // Another process, which closes its end and lives on.
+    let (r, w) = Pipe::new().unwrap();
+    let (done_r, mut done_w) = Pipe::new().unwrap();
+    let mut w = Some(w);
+    let pid = child_with(r, &mut w, move |r| {
+        drop(r);
+        let _ = done_w.send_bytes(b"closed");
+        std::thread::sleep(Duration::from_secs(30));
+        0
+    });
+    let mut w = w.unwrap();
+    let mut done_r = done_r;
+    assert_eq!(done_r.recv_bytes_timeout(Duration::from_secs(10)).unwrap(), b"closed");
+    assert!(matches!(w.send_bytes(b"x"), Err(SendError::Closed)), "the reader closed in its process");
+    sigkill(pid);
+    wait_child(pid);
+}
+
+/// A reader that died (SIGKILL, its end never closed by itself) is noticed by a send within one
+/// coarse clock tick of the sender's last look, with the ring still nearly empty.
+#[test]
+fn pipe_send_to_a_killed_reader_fails_without_filling_the_ring() {
+    let _g = common::guard();
+    let (r, w) = Pipe::builder().capacity(1 << 16).one_way().unwrap();
+    let mut w = Some(w);
+    let pid = child_with(r, &mut w, |mut r| {
+        let _ = r.recv_bytes();
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let mut w = w.unwrap();
+    w.send_bytes(b"hello").unwrap();
+    sigkill(pid);
+    assert_eq!(wait_child(pid), Ended::Signal(libc::SIGKILL));
+    std::thread::sleep(Duration::from_millis(10)); // more than one coarse tick
+    assert!(matches!(w.send_bytes(b"x"), Err(SendError::Closed)));
+}
+
+/// `send(&"text")` then `recv::<u64>()` is `WrongType` (it used to decode garbage: `Ok(8)`),
+/// and the message stays for a `recv` of the right type; `&str`/`String`, `&[T]`/`Vec<T>` are
+/// the same type; plain bytes are decoded without a check.
+#[test]
+fn pipe_typed_messages_are_checked() {
+    let _g = common::guard();
+    let (mut a, mut b) = Pipe::duplex().unwrap();
+    a.send(&"text").unwrap();
+    assert!(matches!(b.recv::<u64>(), Err(RecvError::WrongType { expected }) if expected == "u64"));
+    assert!(matches!(b.try_recv::<u64>(), Err(RecvError::WrongType { .. })));
+    assert_eq!(b.recv::<String>().unwrap(), "text");
+    a.send(&[1u16, 2][..]).unwrap();
+    a.send(&vec![3u16]).unwrap();
+    assert_eq!(b.recv::<Vec<u16>>().unwrap(), [1, 2]);
+    assert_eq!(b.recv::<Vec<u16>>().unwrap(), [3]);
+    a.send(&5u32).unwrap();
+    a.send(&6u64).unwrap();
+    assert!(matches!(b.recv::<u64>(), Err(RecvError::WrongType { .. })), "u32 is not u64");
+    assert_eq!(b.recv::<u32>().unwrap(), 5);
+    assert_eq!(b.recv::<u64>().unwrap(), 6);
+    // Bytes carry no type: a typed recv decodes them (and rejects what is not its encoding).
+    a.send_bytes(&[7]).unwrap();
+    assert_eq!(b.recv::<u8>().unwrap(), 7);
+    a.send_bytes(b"not a u64 at all").unwrap();
+    assert!(matches!(b.recv::<u64>(), Err(RecvError::Decode(_))));
+    // A large typed message travels in fragments; the check applies to it as a whole.
+    let big = vec![9u8; 200_000];
+    a.send(&big).unwrap();
+    assert!(matches!(b.recv::<String>(), Err(RecvError::WrongType { .. })));
+    assert_eq!(b.recv::<Vec<u8>>().unwrap(), big);
+}
+
+/// `Duration::MAX` means "no deadline" for every timed pipe call (send, recv, poll, recv_fd)
+/// and for `wait` (it used to be an immediate time-out).
+#[test]
+fn pipe_max_timeouts_wait_instead_of_failing_at_once() {
+    let _g = common::guard();
+    let (a, b) = Pipe::builder().fd_passing(true).capacity(64).duplex().unwrap();
+    let mut b = Some(b);
+    let pid = child_with(a, &mut b, |mut a| {
+        std::thread::sleep(Duration::from_millis(30));
+        a.send_bytes(b"one").unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        a.send_bytes(b"two").unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        let f = std::fs::File::open("/dev/null").unwrap();
+        a.send_fd(std::os::fd::AsFd::as_fd(&f)).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        a.send_bytes(b"three").unwrap();
+        // Drain what the parent sends, slowly, so its send waits for room.
+        std::thread::sleep(Duration::from_millis(30));
+        while a.recv_bytes().is_ok() {}
+        0
+    });
+    let mut b = b.unwrap();
+    assert!(b.poll_timeout(Duration::MAX).unwrap());
+    assert_eq!(b.recv_bytes_timeout(Duration::MAX).unwrap(), b"one");
+    assert_eq!(multiproc::wait(&[&b], Some(Duration::MAX)), [0]);
+    assert_eq!(b.recv_bytes().unwrap(), b"two");
+    let _fd = b.recv_fd_timeout(Duration::MAX).unwrap();
+    assert_eq!(b.recv_bytes().unwrap(), b"three");
+    for _ in 0..8 {
+        b.send_bytes_timeout(&[1; 16], Duration::MAX).unwrap();
+    }
+    drop(b);
+    assert_eq!(wait_child(pid), Ended::Code(0));
+}

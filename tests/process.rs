@@ -669,3 +669,51 @@ fn proc_concurrent_joins_agree() {
         assert_eq!((s.exitcode(), s.message()), (1, Some("done")));
     }
 }
+
+/// A thread panicking (and catching) in a loop holds std's panic-hook lock again and again. A
+/// child forked while it holds it must still run its closure: the child's start path touches no
+/// lock another thread may hold (the crate's hook is installed before the fork and only armed in
+/// the child). It used to hang before its closure by the 7th fork, every run.
+#[test]
+fn proc_fork_while_another_thread_panics() {
+    let _g = common::guard_for(Duration::from_secs(120));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Named `multiproc-*` so that the test harness's panic reaper ignores its panics.
+    let panicker = std::thread::Builder::new()
+        .name("multiproc-test-panicker".into())
+        .spawn({
+            let stop = stop.clone();
+            move || {
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = std::panic::catch_unwind(|| panic!("deliberate panic {n}"));
+                    n += 1;
+                }
+                n
+            }
+        })
+        .unwrap();
+    for i in 0..200 {
+        let p = Process::new(move || i % 3);
+        p.start().unwrap();
+        match p.join_timeout(Duration::from_secs(10)).unwrap() {
+            Some(s) => assert_eq!(s.exitcode(), i % 3, "child {i}"),
+            None => {
+                let _ = p.kill();
+                panic!("child {i} never ran its closure (blocked on a lock inherited from the fork)");
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let panics = panicker.join().unwrap();
+    assert!(panics > 0, "the other thread never panicked");
+}
+
+/// `Duration::MAX` means "no deadline" for `join_timeout` too.
+#[test]
+fn proc_join_with_max_timeout_waits() {
+    let _g = common::guard();
+    let p = Process::new(|| std::thread::sleep(Duration::from_millis(30)));
+    p.start().unwrap();
+    assert!(p.join_timeout(Duration::MAX).unwrap().is_some_and(|s| s.success()));
+}

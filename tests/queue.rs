@@ -452,3 +452,27 @@ fn que_stress_a_million_checksummed_messages_with_random_kills() {
     assert!(lost <= killed, "{lost} messages lost with only {killed} consumers killed");
     assert!(q.empty(), "items left behind: {}", q.qsize());
 }
+
+/// `Duration::MAX` means "no deadline" for the queue family's timed calls.
+#[test]
+fn que_max_timeouts_wait() {
+    let _g = common::guard();
+    let q: multiproc::Queue<u32> = multiproc::Queue::with_maxsize(1).unwrap();
+    let sq: multiproc::SimpleQueue<u32> = multiproc::SimpleQueue::new().unwrap();
+    let child = multiproc::Process::new({
+        let (q, sq) = (q.clone(), sq.clone());
+        move || -> Result<(), multiproc::QueueError> {
+            std::thread::sleep(Duration::from_millis(30));
+            q.put(&1)?;
+            sq.put(&5)?;
+            q.put(&2)?; // waits until the parent has taken 1
+            Ok(())
+        }
+    });
+    child.start().unwrap();
+    assert_eq!(q.get_timeout(Duration::MAX).unwrap(), 1);
+    assert_eq!(sq.get_timeout(Duration::MAX).unwrap(), 5);
+    assert_eq!(q.get_timeout(Duration::MAX).unwrap(), 2);
+    q.put_timeout(&3, Duration::MAX).unwrap();
+    assert!(child.join().unwrap().success());
+}
