@@ -76,6 +76,16 @@ pub enum ShmError {
         /// The size in bytes that was asked for.
         len: u64,
     },
+    /// The segment holds another kind of object, or the same kind with another type parameter,
+    /// than the opener asked for (e.g. `Queue::<u32>::open` on a `Queue<String>`).
+    Mismatch {
+        /// The name (normalized with a leading `/`).
+        name: String,
+        /// What the opener asked for, as `Kind<type>`.
+        expected: String,
+        /// What the segment holds, as its header describes it.
+        found: String,
+    },
     /// Any other OS error.
     Os(io::Error),
 }
@@ -113,6 +123,9 @@ impl fmt::Display for ShmError {
                 write!(f, "segment full: {requested} bytes requested, {available} available")
             }
             ShmError::NoSpace { len } => write!(f, "no space in /dev/shm for a {len}-byte segment"),
+            ShmError::Mismatch { name, expected, found } => {
+                write!(f, "shared-memory segment {name} holds {found}, not {expected}")
+            }
             ShmError::Os(e) => write!(f, "shared-memory operation failed: {e}"),
         }
     }

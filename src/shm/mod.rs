@@ -11,13 +11,15 @@ pub(crate) mod atomic_bytes;
 mod error;
 mod header;
 mod name;
+mod named;
 mod segment;
 mod shm_safe;
 #[cfg(feature = "serde")] // only the pool uses it
 mod words;
 
 pub use error::ShmError;
-pub use segment::{list_named, NamedSegmentInfo, Segment};
+pub use named::{list_named, NamedSegmentInfo};
+pub use segment::Segment;
 pub use shm_safe::ShmSafe;
 
 pub(crate) use arena::{alloc_default, lock_for_fork};

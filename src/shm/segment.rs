@@ -1,34 +1,38 @@
-//! Mappings: anonymous and named segments, typed references into them, the bump allocator.
+//! Mappings: the `Segment` handle, its header, the bump allocator, typed references into it.
+//! Named segments (create, open, list, clean) are in `named.rs`.
 
-use super::header::{self, Header, HeaderSnapshot, HEADER_LEN, LAYOUT_VERSION, MAGIC, STATE_READY};
-use super::{name, ShmError};
+use super::header::{
+    self, Header, HeaderSnapshot, ObjectKind, TypeInfo, HEADER_LEN, LAYOUT_VERSION, MAGIC, STATE_READY,
+};
+use super::ShmError;
+use crate::loom::atomic::AtomicU32;
 use crate::loom::atomic::Ordering::{Acquire, Relaxed, Release};
-use crate::sys::{self, clock::Deadline};
+use crate::sys;
 use std::fmt;
-use std::io::Read;
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Largest segment we create: offsets are `u64` in the header, but keep well inside the
 /// address space and `off_t`.
-const MAX_LEN: u64 = 1 << 46;
-
-/// How long [`Segment::open`] waits for a segment's creator to publish it.
-const DEFAULT_OPEN_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const MAX_LEN: u64 = 1 << 46;
 
 /// One mapping of one segment in this process. Unmapped when the last [`Segment`] handle of
 /// this process drops.
-struct Mapping {
-    base: NonNull<u8>,
-    len: usize,
-    /// `/name` for named segments.
-    name: Option<String>,
-    /// The pid that unlinks the name when its last handle drops (the creator, unless
-    /// [`Segment::persist`] was called). Children forked from the creator never unlink.
-    unlink_by: std::sync::atomic::AtomicI32,
+pub(crate) struct Mapping {
+    pub(crate) base: NonNull<u8>,
+    pub(crate) len: usize,
+    /// The file behind the mapping (a memfd for anonymous segments, the `/dev/shm` file for
+    /// named ones): what is handed to another process to share the segment.
+    pub(crate) fd: OwnedFd,
+    /// `/name` for named segments (set once the name is given: see `named.rs`).
+    pub(crate) name: std::sync::OnceLock<String>,
+    /// The pid that unlinks the name when its last handle drops: the creator's, or 0 for
+    /// nobody (an opener, or after [`Segment::persist`]). Children forked from the creator
+    /// inherit the mapping but not the duty: their pid differs.
+    pub(crate) unlink_by: AtomicU32,
 }
 
 // SAFETY: the mapping is process-wide memory; every access to its contents goes through
@@ -42,9 +46,11 @@ impl Drop for Mapping {
         // SAFETY: `base..base+len` is the mapping made when this value was built, and no
         // `Segment` (hence no `ShmRef`, which holds a `Segment`) is left to reference it.
         unsafe { sys::mman::unmap(self.base, self.len) };
-        if let Some(name) = &self.name {
-            if self.unlink_by.load(std::sync::atomic::Ordering::Relaxed) == sys::process::getpid() {
-                let _ = sys::mman::shm_unlink(name);
+        if let Some(name) = self.name.get() {
+            if self.unlink_by.load(Relaxed) == sys::process::getpid() as u32 {
+                // Only if the name still means our file: someone may have unlinked it and
+                // created another segment under the same name since.
+                let _ = sys::mman::shm_unlink_if_same(name, &self.fd);
             }
         }
     }
@@ -54,12 +60,14 @@ impl Drop for Mapping {
 ///
 /// Two kinds:
 /// * **anonymous** ([`Segment::anonymous`]): shared with the children this process forks
-///   afterwards. Nothing names it, so nothing can leak: the kernel frees it with the last
-///   mapping, even after SIGKILL.
+///   afterwards (and with any process it is sent to). Nothing names it, so nothing can leak:
+///   the kernel frees it with the last mapping or descriptor, even after SIGKILL.
 /// * **named** ([`Segment::create`] / [`Segment::open`]): for unrelated processes. Created
-///   `O_EXCL` with mode 0600 and fully allocated (a full `/dev/shm` is an error, never a
-///   SIGBUS); the creator's last handle unlinks the name unless [`Segment::persist`] is called.
-///   A process that only opens a segment never unlinks it (unlike Python, SPEC SHM-B1).
+///   with mode 0600, fully allocated (a full `/dev/shm` is an error, never a SIGBUS) and
+///   complete before its name appears (a creator killed at any instruction leaves nothing, or a
+///   complete segment); the creator's last handle unlinks the name unless
+///   [`Segment::persist`] is called. A process that only opens a segment never unlinks it
+///   (unlike Python, SPEC SHM-B1).
 ///
 /// Handles are cheap to clone; the mapping lives until the last clone drops.
 ///
@@ -79,7 +87,7 @@ impl Drop for Mapping {
 /// ```
 #[derive(Clone)]
 pub struct Segment {
-    map: Arc<Mapping>,
+    pub(crate) map: Arc<Mapping>,
 }
 
 impl fmt::Debug for Segment {
@@ -88,7 +96,8 @@ impl fmt::Debug for Segment {
     }
 }
 
-fn total_len_for(usable: usize) -> Result<usize, ShmError> {
+/// The mapping size for `usable` bytes after the header, in whole pages.
+pub(crate) fn total_len_for(usable: usize) -> Result<usize, ShmError> {
     let page = sys::mman::page_size() as u64;
     let want = (usable as u64).checked_add(HEADER_LEN as u64).ok_or(ShmError::TooLarge { len: usable as u64 })?;
     let total = want.div_ceil(page) * page;
@@ -100,10 +109,13 @@ fn total_len_for(usable: usize) -> Result<usize, ShmError> {
 
 impl Segment {
     /// Creates an anonymous segment with at least `len` usable bytes, shared with every child
-    /// this process forks from now on.
+    /// this process forks from now on (and with any process it is passed to).
+    ///
+    /// The memory is a sealed `memfd` (its size cannot change under anyone's mapping).
     ///
     /// # Errors
-    /// [`ShmError::TooSmall`] for `len == 0`, [`ShmError::TooLarge`], or the OS error of `mmap`.
+    /// [`ShmError::TooSmall`] for `len == 0`, [`ShmError::TooLarge`], or the OS error of
+    /// `memfd_create`/`mmap`.
     ///
     /// # Examples
     ///
@@ -114,144 +126,63 @@ impl Segment {
     /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn anonymous(len: usize) -> Result<Segment, ShmError> {
-        if len == 0 {
-            return Err(ShmError::TooSmall { len: 0, min: 1 });
-        }
-        let total = total_len_for(len)?;
-        let base = sys::mman::map_anonymous(total)?;
-        let seg = Segment { map: Arc::new(Mapping { base, len: total, name: None, unlink_by: (-1).into() }) };
-        seg.init_header();
-        seg.publish();
-        Ok(seg)
+        Segment::anonymous_object(len, ObjectKind::Plain, &TypeInfo::NONE, |_| Ok(0))
     }
 
-    /// Creates a named segment with at least `len` usable bytes. `name` may start with `/`;
-    /// it must otherwise be 1–250 characters from `[A-Za-z0-9._-]`.
-    ///
-    /// # Errors
-    /// [`ShmError::InvalidName`], [`ShmError::Exists`], [`ShmError::PermissionDenied`],
-    /// [`ShmError::TooSmall`] for `len == 0`, [`ShmError::NoSpace`] when `/dev/shm` is full.
-    /// On error nothing is left behind.
-    pub fn create(name: &str, len: usize) -> Result<Segment, ShmError> {
-        Segment::create_with(name, len, 0, |_| Ok(0))
-    }
-
-    /// Creates a named segment and runs `init` on it before publishing it: openers never see
-    /// the segment before `init` has returned. `init` returns the root object's offset (0 for
-    /// none), found by openers through [`Segment::root`]. `kind` tags what the root is.
-    pub(crate) fn create_with(
-        name: &str,
+    /// An anonymous segment that holds an object: `init` builds it (returning its root offset)
+    /// before the segment is used anywhere.
+    pub(crate) fn anonymous_object(
         len: usize,
-        kind: u32,
+        kind: ObjectKind,
+        ty: &TypeInfo,
         init: impl FnOnce(&Segment) -> Result<usize, ShmError>,
     ) -> Result<Segment, ShmError> {
-        let name = name::normalize(name)?;
         if len == 0 {
             return Err(ShmError::TooSmall { len: 0, min: 1 });
         }
         let total = total_len_for(len)?;
-        let fd = sys::mman::shm_open(&name, true).map_err(|e| ShmError::from_os(e, &name))?;
-        // From here on the name exists: remove it again on any failure.
-        let fail = |e: ShmError| {
-            let _ = sys::mman::shm_unlink(&name);
-            e
-        };
-        sys::mman::allocate(&fd, total).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOSPC) | Some(libc::EFBIG) => fail(ShmError::NoSpace { len: total as u64 }),
-            _ => fail(ShmError::Os(e)),
-        })?;
-        let base = sys::mman::map_fd(&fd, total).map_err(|e| fail(e.into()))?;
-        let seg = Segment {
-            map: Arc::new(Mapping {
-                base,
-                len: total,
-                name: Some(name.clone()),
-                unlink_by: sys::process::getpid().into(),
-            }),
-        };
-        seg.init_header();
-        // On error, dropping `seg` unmaps and unlinks (we are the creator).
+        let fd = sys::mman::memfd_create("multiproc")?;
+        sys::mman::set_len(&fd, total)?;
+        sys::mman::seal_size(&fd)?;
+        let base = sys::mman::map_fd(&fd, total)?;
+        let seg = Segment::from_mapping(Mapping {
+            base,
+            len: total,
+            fd,
+            name: std::sync::OnceLock::new(),
+            unlink_by: AtomicU32::new(0),
+        });
+        seg.init_header(kind, ty);
         let root = init(&seg)?;
-        // SAFETY: the segment is not yet published (state != READY), so no other process reads
-        // the header; we are its only writer.
-        unsafe {
-            let h = seg.map.base.as_ptr().cast::<Header>();
-            (*h).kind = kind;
-            (*h).root = root as u64;
-        }
+        seg.set_root(root);
         seg.publish();
         Ok(seg)
     }
 
-    /// Opens a named segment created by another process, waiting up to one second for its
-    /// creator to finish initializing it. See [`Segment::open_timeout`].
-    pub fn open(name: &str) -> Result<Segment, ShmError> {
-        Segment::open_timeout(name, DEFAULT_OPEN_TIMEOUT)
-    }
-
-    /// Opens a named segment, waiting up to `timeout` for its creator to publish it.
-    ///
-    /// # Errors
-    /// [`ShmError::InvalidName`], [`ShmError::NotFound`], [`ShmError::PermissionDenied`];
-    /// [`ShmError::NotReady`] if the creator has not published it within `timeout` (it may have
-    /// died halfway); [`ShmError::BadMagic`], [`ShmError::VersionMismatch`],
-    /// [`ShmError::TooSmall`] or [`ShmError::Corrupt`] if the header is not a valid one.
-    pub fn open_timeout(name: &str, timeout: Duration) -> Result<Segment, ShmError> {
-        let name = name::normalize(name)?;
-        let deadline = Deadline::after(timeout);
-        let fd = sys::mman::shm_open(&name, false).map_err(|e| ShmError::from_os(e, &name))?;
-        let not_ready = || ShmError::NotReady { name: name.clone() };
-        // The creator may still be between `shm_open` and `posix_fallocate` (size 0).
-        let len = loop {
-            let (len, _) = sys::mman::file_len_and_owner(&fd)?;
-            if len >= HEADER_LEN as u64 {
-                break len;
-            }
-            backoff(deadline).map_err(|()| {
-                if len == 0 {
-                    not_ready()
-                } else {
-                    ShmError::TooSmall { len, min: HEADER_LEN as u64 }
-                }
-            })?;
-        };
-        let len = usize::try_from(len).ok().filter(|&l| l as u64 <= MAX_LEN).ok_or(ShmError::TooLarge { len })?;
-        let base = sys::mman::map_fd(&fd, len)?;
-        let seg = Segment { map: Arc::new(Mapping { base, len, name: Some(name.clone()), unlink_by: (-1).into() }) };
-        // SYNC(acquire ← publish): after READY every other header field is immutable.
-        while seg.header().state.load(Acquire) != STATE_READY {
-            backoff(deadline).map_err(|()| not_ready())?;
-        }
-        header::validate_snapshot(&seg.snapshot(), len as u64).map_err(|e| match e {
-            ShmError::NotReady { .. } => not_ready(),
-            e => e,
-        })?;
-        Ok(seg)
-    }
-
-    /// Removes the name of a segment. Processes that have it mapped keep using it; the memory
-    /// is freed when the last of them unmaps it.
-    ///
-    /// # Errors
-    /// [`ShmError::InvalidName`], [`ShmError::NotFound`] (also for a second unlink),
-    /// [`ShmError::PermissionDenied`].
-    pub fn unlink(name: &str) -> Result<(), ShmError> {
-        let name = name::normalize(name)?;
-        sys::mman::shm_unlink(&name).map_err(|e| ShmError::from_os(e, &name))
-    }
-
-    /// Keeps the name after this process's last handle drops (it must then be removed with
-    /// [`Segment::unlink`] or `multiproc shm clean`).
-    pub fn persist(&self) {
-        self.map.unlink_by.store(-1, std::sync::atomic::Ordering::Relaxed);
+    pub(crate) fn from_mapping(m: Mapping) -> Segment {
+        Segment { map: Arc::new(m) }
     }
 
     /// The segment's name (with its leading `/`), or `None` for an anonymous segment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Segment::anonymous(16)?.name(), None);
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
     pub fn name(&self) -> Option<&str> {
-        self.map.name.as_deref()
+        self.map.name.get().map(String::as_str)
     }
 
     /// Total size of the mapping in bytes, header included.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Segment::anonymous(100)?.len(), 4096);
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.map.len
     }
@@ -262,27 +193,45 @@ impl Segment {
     }
 
     /// Bytes still free in the segment's allocator.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let seg = multiproc::Segment::anonymous(4096)?;
+    /// let before = seg.available();
+    /// let _lock = multiproc::Lock::new_in(&seg)?;
+    /// assert!(seg.available() < before);
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
     pub fn available(&self) -> usize {
         let next = self.header().arena_next.load(Relaxed);
         (self.map.len as u64).saturating_sub(next) as usize
     }
 
-    /// The root object registered by the creator (`kind`, offset), if any: the opener's side
-    /// of `create_with`, for named objects (not used by a public API yet).
-    #[allow(dead_code)]
-    pub(crate) fn root(&self) -> Option<(u32, usize)> {
-        let s = self.snapshot();
-        (s.root != 0).then_some((s.kind, s.root as usize))
+    /// The descriptor of the file behind the mapping (to hand the segment to another process).
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.map.fd.as_fd()
     }
 
-    fn header(&self) -> &Header {
+    /// The root object registered by the creator, if any.
+    pub(crate) fn root(&self) -> Option<usize> {
+        let s = self.snapshot();
+        (s.root != 0).then_some(s.root as usize)
+    }
+
+    /// The validated header.
+    pub(crate) fn info(&self) -> Result<header::HeaderInfo, ShmError> {
+        header::validate_snapshot(&self.snapshot(), self.map.len as u64)
+    }
+
+    pub(crate) fn header(&self) -> &Header {
         // SAFETY: every mapping is at least HEADER_LEN bytes and page-aligned, so it holds an
         // aligned `Header`; its atomics tolerate concurrent access, and its plain fields are only
-        // written before READY is published (by the creator, see `init_header`/`create_with`).
+        // written before READY is published (by the creator, see `init_header`/`set_root`).
         unsafe { &*self.map.base.as_ptr().cast::<Header>() }
     }
 
-    fn snapshot(&self) -> HeaderSnapshot {
+    pub(crate) fn snapshot(&self) -> HeaderSnapshot {
         let h = self.header();
         HeaderSnapshot {
             magic: h.magic,
@@ -294,11 +243,15 @@ impl Segment {
             creator_start: h.creator_start,
             arena_next: h.arena_next.load(Relaxed),
             root: h.root,
-            reserved: h.reserved,
+            type_fp: h.type_fp,
+            type_size: h.type_size,
+            type_align: h.type_align,
+            type_name: h.type_name,
         }
     }
 
-    fn init_header(&self) {
+    /// Writes the header of a fresh, unpublished segment.
+    pub(crate) fn init_header(&self, kind: ObjectKind, ty: &TypeInfo) {
         // The cached identity: no /proc read per segment (anonymous segments are created often,
         // e.g. per Pipe or Queue).
         let (pid, start) = sys::process::self_identity();
@@ -312,11 +265,23 @@ impl Segment {
             std::ptr::addr_of_mut!((*h).total_len).write(self.map.len as u64);
             std::ptr::addr_of_mut!((*h).creator_pid).write(pid);
             std::ptr::addr_of_mut!((*h).creator_start).write(start);
+            std::ptr::addr_of_mut!((*h).kind).write(kind as u32);
+            std::ptr::addr_of_mut!((*h).type_fp).write(ty.fp);
+            std::ptr::addr_of_mut!((*h).type_size).write(ty.size);
+            std::ptr::addr_of_mut!((*h).type_align).write(ty.align);
+            std::ptr::addr_of_mut!((*h).type_name).write(header::type_name_bytes(ty.name));
         }
         self.header().arena_next.store(HEADER_LEN as u64, Relaxed);
     }
 
-    fn publish(&self) {
+    /// Records the root object's offset (before publishing).
+    pub(crate) fn set_root(&self, root: usize) {
+        // SAFETY: the segment is not yet published (state != READY), so no other process reads
+        // the header; we are its only writer.
+        unsafe { std::ptr::addr_of_mut!((*self.map.base.as_ptr().cast::<Header>()).root).write(root as u64) };
+    }
+
+    pub(crate) fn publish(&self) {
         // SYNC(release → open): the header and all objects `init` built are visible before READY.
         self.header().state.store(STATE_READY, Release);
     }
@@ -376,15 +341,12 @@ impl Segment {
         // SAFETY: in bounds, checked above.
         Ok(unsafe { NonNull::new_unchecked(self.map.base.as_ptr().add(offset)) })
     }
-}
 
-/// Sleeps a little before a retry, or fails once `deadline` has passed.
-fn backoff(deadline: Option<Deadline>) -> Result<(), ()> {
-    if deadline.is_some_and(|d| d.has_passed()) {
-        return Err(());
+    /// The offset of `ptr` in this segment, if it points into it.
+    pub(crate) fn offset_of<T>(&self, ptr: *const T) -> Option<usize> {
+        let off = (ptr as usize).checked_sub(self.map.base.as_ptr() as usize)?;
+        (off < self.map.len).then_some(off)
     }
-    std::thread::sleep(Duration::from_millis(1));
-    Ok(())
 }
 
 /// An object type that lives in shared memory and is built in place by the crate.
@@ -406,9 +368,13 @@ pub(crate) struct ShmRef<T: ShmObject> {
 
 impl<T: ShmObject> ShmRef<T> {
     /// The object's offset in its segment (the same in every process).
-    #[cfg(test)]
     pub(crate) fn offset(&self) -> usize {
         self.ptr.as_ptr() as usize - self.seg.map.base.as_ptr() as usize
+    }
+
+    /// The segment the object lives in.
+    pub(crate) fn segment(&self) -> &Segment {
+        &self.seg
     }
 }
 
@@ -440,79 +406,6 @@ unsafe impl<T: ShmObject> Send for ShmRef<T> {}
 // SAFETY: as above.
 unsafe impl<T: ShmObject> Sync for ShmRef<T> {}
 
-/// A named segment of ours found in `/dev/shm`, as `multiproc shm list` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NamedSegmentInfo {
-    /// The name, with its leading `/`.
-    pub name: String,
-    /// Size in bytes.
-    pub len: u64,
-    /// Pid of the process that created it.
-    pub creator_pid: u32,
-    /// Whether that process (the same one: pid and start time match) still runs.
-    pub creator_alive: bool,
-    /// Whether the creator published it (finished initializing). An unpublished segment
-    /// whose creator is dead was left by a creator that died during creation: nobody can
-    /// ever open it, and [`Segment::clean_stale`] removes it.
-    pub published: bool,
-}
-
-/// Lists the named segments in `/dev/shm` that carry this crate's header and belong to the
-/// current user. Files that are not ours, or that we cannot read, are skipped.
-///
-/// Headers are read with `read(2)`, never mapped, so a file truncated meanwhile cannot raise
-/// SIGBUS here.
-pub fn list_named() -> std::io::Result<Vec<NamedSegmentInfo>> {
-    let mut out = Vec::new();
-    let uid = sys::mman::getuid();
-    for entry in std::fs::read_dir("/dev/shm")? {
-        let Ok(entry) = entry else { continue };
-        let Ok(meta) = entry.metadata() else { continue };
-        if !meta.is_file() || std::os::unix::fs::MetadataExt::uid(&meta) != uid {
-            continue;
-        }
-        let mut buf = [0u8; HEADER_LEN];
-        let ok = std::fs::File::open(entry.path()).and_then(|mut f| f.read_exact(&mut buf)).is_ok();
-        if !ok {
-            continue;
-        }
-        let (creator_pid, creator_start, published) = match header::validate_header(&buf, meta.len()) {
-            Ok(info) => (info.creator_pid, info.creator_start, true),
-            // Not published yet (or never will be): ours if the creator got as far as writing
-            // the magic and version, which it does before running `init`.
-            Err(ShmError::NotReady { .. }) => match header::unpublished_creator(&buf) {
-                Some((pid, start)) => (pid, start, false),
-                None => continue,
-            },
-            Err(_) => continue,
-        };
-        let alive = sys::process::is_alive(creator_pid, creator_start);
-        out.push(NamedSegmentInfo {
-            name: format!("/{}", entry.file_name().to_string_lossy()),
-            len: meta.len(),
-            creator_pid,
-            creator_alive: alive,
-            published,
-        });
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
-}
-
-impl Segment {
-    /// Unlinks every named segment of ours whose creator has died (see [`list_named`]) and
-    /// returns their names. Segments whose creator is alive are never touched.
-    pub fn clean_stale() -> std::io::Result<Vec<String>> {
-        let mut removed = Vec::new();
-        for s in list_named()? {
-            if !s.creator_alive && sys::mman::shm_unlink(&s.name).is_ok() {
-                removed.push(s.name);
-            }
-        }
-        Ok(removed)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,10 +416,6 @@ mod tests {
     struct Counter(AtomicU64);
     // SAFETY: an all-zero AtomicU64 is 0; no pointers; mutation is atomic.
     unsafe impl ShmObject for Counter {}
-
-    fn unique(tag: &str) -> String {
-        format!("mp-unit-{tag}-{}", std::process::id())
-    }
 
     #[test]
     fn arena_allocations_are_disjoint_aligned_and_bounded() {
@@ -553,76 +442,17 @@ mod tests {
     }
 
     #[test]
-    fn named_create_open_unlink() {
-        let n = unique("cou");
-        let seg = Segment::create(&n, 1000).unwrap();
-        assert_eq!(seg.name(), Some(format!("/{n}").as_str()));
-        assert!(matches!(Segment::create(&n, 1000), Err(ShmError::Exists { .. })));
-        let c = seg.alloc_object::<Counter>().unwrap();
-        c.0.store(42, Relaxed);
-        let other = Segment::open(&format!("/{n}")).unwrap();
-        assert_eq!(other.object_at::<Counter>(c.offset()).unwrap().0.load(Relaxed), 42);
-        Segment::unlink(&n).unwrap();
-        assert!(matches!(Segment::unlink(&n), Err(ShmError::NotFound { .. })));
-        assert!(matches!(Segment::open(&n), Err(ShmError::NotFound { .. })));
-        // Mappings stay usable after unlink.
-        assert_eq!(other.object_at::<Counter>(c.offset()).unwrap().0.load(Relaxed), 42);
-    }
-
-    #[test]
-    fn garbage_segment_is_rejected_not_ub() {
-        let n = unique("garbage");
-        std::fs::write(format!("/dev/shm/{n}"), vec![0xAB; 8192]).unwrap();
-        let r = Segment::open_timeout(&n, Duration::from_millis(20));
-        let _ = std::fs::remove_file(format!("/dev/shm/{n}"));
-        assert!(matches!(r, Err(ShmError::NotReady { .. })), "{r:?}");
-
-        let n = unique("short");
-        std::fs::write(format!("/dev/shm/{n}"), [1u8; 10]).unwrap();
-        let r = Segment::open_timeout(&n, Duration::from_millis(20));
-        let _ = std::fs::remove_file(format!("/dev/shm/{n}"));
-        assert!(matches!(r, Err(ShmError::TooSmall { len: 10, .. })), "{r:?}");
-    }
-
-    #[test]
     fn zero_size_is_rejected() {
         assert!(matches!(Segment::anonymous(0), Err(ShmError::TooSmall { .. })));
-        assert!(matches!(Segment::create(&unique("zero"), 0), Err(ShmError::TooSmall { .. })));
         assert!(matches!(Segment::anonymous(usize::MAX), Err(ShmError::TooLarge { .. })));
     }
 
     #[test]
-    fn list_shows_our_live_segments() {
-        let n = unique("list");
-        let seg = Segment::create(&n, 100).unwrap();
-        let all = list_named().unwrap();
-        let me = all.iter().find(|s| s.name == format!("/{n}")).expect("listed");
-        assert!(me.creator_alive);
-        assert_eq!(me.creator_pid, std::process::id());
-        assert!(!Segment::clean_stale().unwrap().contains(&format!("/{n}")));
-        assert!(me.published);
-        drop(seg);
-    }
-
-    #[test]
-    fn a_creator_that_dies_before_publishing_leaves_a_listed_cleanable_segment() {
-        let n = unique("unpublished");
-        let full = format!("/{n}");
-        // SAFETY: the child only creates a segment and `_exit`s from inside `init`.
-        let pid = match unsafe { sys::process::fork() }.unwrap() {
-            sys::process::Fork::Child => {
-                let _ = Segment::create_with(&n, 100, 0, |_| -> Result<usize, ShmError> { sys::process::exit_now(0) });
-                sys::process::exit_now(1);
-            }
-            sys::process::Fork::Parent(pid) => pid,
-        };
-        sys::process::waitpid_blocking(pid).unwrap();
-        let listed =
-            list_named().unwrap().into_iter().find(|s| s.name == full).expect("the unpublished segment is listed");
-        assert!(!listed.published && !listed.creator_alive);
-        assert_eq!(listed.creator_pid, pid as u32);
-        assert!(matches!(Segment::open_timeout(&n, std::time::Duration::ZERO), Err(ShmError::NotReady { .. })));
-        assert!(Segment::clean_stale().unwrap().contains(&full));
-        assert!(!list_named().unwrap().iter().any(|s| s.name == full));
+    fn anonymous_segments_are_sealed_memfds() {
+        let seg = Segment::anonymous(100).unwrap();
+        let (len, _) = sys::mman::file_len_and_owner(&seg.map.fd).unwrap();
+        assert_eq!(len as usize, seg.len());
+        assert!(sys::mman::set_len(&seg.map.fd, 1).is_err(), "the size is sealed");
+        assert!(seg.info().is_ok());
     }
 }

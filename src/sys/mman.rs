@@ -8,25 +8,6 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::{self, NonNull};
 
-/// Maps `len` bytes of zeroed anonymous memory, `MAP_SHARED`, so that children forked later
-/// share it with this process. The kernel frees it with the last mapping
-/// ([mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html)).
-pub(crate) fn map_anonymous(len: usize) -> io::Result<NonNull<u8>> {
-    // SAFETY: a fresh anonymous mapping aliases no Rust object; a null hint lets the kernel
-    // choose the address. Failure is reported as MAP_FAILED, checked below.
-    let p = unsafe {
-        libc::mmap(
-            ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    mapped(p)
-}
-
 /// Maps `len` bytes of the shared-memory file `fd`, read-write and `MAP_SHARED`.
 pub(crate) fn map_fd(fd: &OwnedFd, len: usize) -> io::Result<NonNull<u8>> {
     // SAFETY: as above; `fd` is an open file descriptor we own for the duration of the call.
@@ -44,7 +25,7 @@ fn mapped(p: *mut libc::c_void) -> io::Result<NonNull<u8>> {
     NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))
 }
 
-/// Unmaps a mapping made by [`map_anonymous`] or [`map_fd`].
+/// Unmaps a mapping made by [`map_fd`].
 ///
 /// # Safety
 /// `ptr..ptr+len` is exactly one mapping made by this module, and no reference into it is used
@@ -55,10 +36,9 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
     unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
 }
 
-/// Creates an anonymous memory file that can be sealed (for memfd-backed segments that can be
-/// handed to unrelated processes as an fd; not used by a public API yet)
+/// Creates an anonymous memory file that can be sealed: the backing of every anonymous
+/// segment, so that it can be handed to another process as a descriptor
 /// ([memfd_create(2)](https://man7.org/linux/man-pages/man2/memfd_create.2.html)).
-#[allow(dead_code)]
 pub(crate) fn memfd_create(name: &str) -> io::Result<OwnedFd> {
     let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
@@ -69,11 +49,77 @@ pub(crate) fn memfd_create(name: &str) -> io::Result<OwnedFd> {
 
 /// Forbids growing and shrinking the file (`F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL`), so no
 /// process can later truncate it under another's mapping (which would raise SIGBUS).
-#[allow(dead_code)]
 pub(crate) fn seal_size(fd: &OwnedFd) -> io::Result<()> {
     let seals = libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
     // SAFETY: F_ADD_SEALS takes an int argument; `fd` is open.
     cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) }).map(drop)
+}
+
+/// Sets the file's size ([ftruncate(2)](https://man7.org/linux/man-pages/man2/ftruncate.2.html)).
+pub(crate) fn set_len(fd: &OwnedFd, len: usize) -> io::Result<()> {
+    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `fd` is open; ftruncate has no memory arguments.
+    cvt_r(|| unsafe { libc::ftruncate(fd.as_raw_fd(), len) }).map(drop)
+}
+
+/// Where POSIX shared-memory objects live on Linux (glibc's `shm_open` uses this directory).
+pub(crate) const SHM_DIR: &str = "/dev/shm";
+
+/// Creates an unnamed file in [`SHM_DIR`], mode 0600, that appears under a name only when
+/// [`link_fd`] gives it one: a creator killed before that leaves nothing behind
+/// ([open(2)](https://man7.org/linux/man-pages/man2/open.2.html), `O_TMPFILE`, Linux 3.11 on tmpfs).
+/// `Unsupported` where the file system cannot do it.
+pub(crate) fn shm_tmpfile() -> io::Result<OwnedFd> {
+    let dir = CString::new(SHM_DIR).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `dir` is a valid C string; mode 0600 keeps the file private to our user. Not
+    // O_EXCL: that would forbid the link that publishes it.
+    let r = cvt_r(|| unsafe { libc::open(dir.as_ptr(), libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC, 0o600) });
+    match r {
+        // SAFETY: open returned a fresh descriptor that nothing else owns.
+        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL | libc::ENOENT)) => {
+            Err(io::Error::new(io::ErrorKind::Unsupported, e))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Gives the unnamed file `fd` (from [`shm_tmpfile`]) the name `/name` in [`SHM_DIR`], failing
+/// with `EEXIST` if the name is taken: one atomic step that makes a complete file visible
+/// ([linkat(2)](https://man7.org/linux/man-pages/man2/linkat.2.html) through `/proc/self/fd`,
+/// which needs no privilege, unlike `AT_EMPTY_PATH`).
+pub(crate) fn link_fd(fd: &OwnedFd, name: &str) -> io::Result<()> {
+    let from = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let to = CString::new(format!("{SHM_DIR}{name}")).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: both are valid C strings for the duration of the call.
+    cvt(unsafe { libc::linkat(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::AT_SYMLINK_FOLLOW) })
+        .map(drop)
+}
+
+/// Creates `/name` in [`SHM_DIR`] exclusively (`O_CREAT | O_EXCL`, mode 0600): the fallback
+/// for file systems without `O_TMPFILE`, used with a temporary name and [`rename_noreplace`].
+pub(crate) fn shm_create_path(name: &str) -> io::Result<OwnedFd> {
+    shm_open(name, true)
+}
+
+/// Renames `/from` to `/to` in [`SHM_DIR`], failing with `EEXIST` if `to` exists
+/// ([renameat2(2)](https://man7.org/linux/man-pages/man2/renameat2.2.html), `RENAME_NOREPLACE`).
+pub(crate) fn rename_noreplace(from: &str, to: &str) -> io::Result<()> {
+    let from = CString::new(format!("{SHM_DIR}{from}")).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let to = CString::new(format!("{SHM_DIR}{to}")).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: both are valid C strings; renameat2 takes no other memory.
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    })
+    .map(drop)
 }
 
 /// Opens a POSIX shared-memory object ([shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html)).
@@ -95,6 +141,24 @@ pub(crate) fn shm_unlink(name: &str) -> io::Result<()> {
     let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: `c` is a valid C string.
     cvt(unsafe { libc::shm_unlink(c.as_ptr()) }).map(drop)
+}
+
+/// Unlinks `name` only if it still names the file open as `fd` (same device and inode): a
+/// creator's last handle must not remove a newer segment that reuses the name. (A rename
+/// between the check and the unlink could still slip through; nothing in this crate renames
+/// published segments.)
+pub(crate) fn shm_unlink_if_same(name: &str, fd: &OwnedFd) -> io::Result<()> {
+    let path = CString::new(format!("{SHM_DIR}{name}")).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: all-zero `stat`s are valid values to be overwritten.
+    let (mut by_name, mut by_fd): (libc::stat, libc::stat) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+    // SAFETY: `path` is a valid C string and `by_name` is writable.
+    cvt(unsafe { libc::stat(path.as_ptr(), &mut by_name) })?;
+    // SAFETY: `fd` is open and `by_fd` is writable.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut by_fd) })?;
+    if (by_name.st_dev, by_name.st_ino) != (by_fd.st_dev, by_fd.st_ino) {
+        return Err(io::Error::from_raw_os_error(libc::ENOENT));
+    }
+    shm_unlink(name)
 }
 
 /// Gives the file `len` bytes of real backing store, so that a full `/dev/shm` fails here with

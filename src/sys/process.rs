@@ -257,6 +257,13 @@ pub(crate) fn is_alive(pid: u32, start: u64) -> bool {
     }
 }
 
+/// Whether a process with this pid runs (and is not a zombie), whoever it is: for records
+/// that hold no start time because they live only microseconds.
+pub(crate) fn pid_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid).ok().filter(|&p| p > 0) else { return false };
+    process_stat(pid).is_some_and(|(state, _)| !matches!(state, b'Z' | b'X' | b'x'))
+}
+
 /// Whether thread `tid` (of any process, in this pid namespace) exists.
 pub(crate) fn thread_exists(tid: i32) -> bool {
     tid > 0 && std::fs::metadata(format!("/proc/{tid}")).is_ok()

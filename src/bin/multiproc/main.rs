@@ -112,15 +112,15 @@ fn shm_list() -> u8 {
                 println!("no named segments of ours in /dev/shm");
                 return 0;
             }
-            println!("{:<40}  {:>12}  {:>8}  creator", "name", "bytes", "pid");
+            println!("{:<40}  {:<24}  {:>12}  {:>8}  creator", "name", "holds", "bytes", "pid");
             for s in &list {
-                let state = match (s.creator_alive, s.published) {
-                    (true, true) => "alive",
-                    (true, false) => "alive, still creating it",
-                    (false, true) => "dead (stale)",
-                    (false, false) => "dead before publishing it (stale)",
+                let state = match (s.creator_alive, s.temporary) {
+                    (true, false) => "alive",
+                    (true, true) => "alive, still creating it",
+                    (false, false) => "dead (stale)",
+                    (false, true) => "died while creating it (stale)",
                 };
-                println!("{:<40}  {:>12}  {:>8}  {}", s.name, s.len, s.creator_pid, state);
+                println!("{:<40}  {:<24}  {:>12}  {:>8}  {}", s.name, s.object, s.len, s.creator_pid, state);
             }
             0
         }

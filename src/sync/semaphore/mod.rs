@@ -18,22 +18,27 @@
 //! released by another process).
 //!
 //! The only windows in which a death loses a permit are the single instruction between taking
-//! a permit and counting it in the slot (and between uncounting one and giving it back), and a
-//! recoverer that dies in the middle of a recovery.
+//! a permit and counting it in the slot, and between uncounting one and giving it back (in a
+//! guard's drop, or in a recovery: a recoverer that dies halfway leaves the slot marked with
+//! its pid, and the next recoverer finishes the job). Closing them would need the permit count
+//! and the slot in one atomic word; docs/FAILURE.md gives the measured rate.
 //!
 //! # The slot word
 //! `pid (32 bits) | pins (16) | held (16)` in one atomic word, so that a thread of the owner
 //! joining the slot, a guard leaving it (and freeing it), and a recoverer taking it over are
 //! each one CAS and can never interleave wrongly. `pins` counts the owner's guards in flight
-//! (claimed, acquiring or holding), `held` the permits they hold (`held ≤ pins`). `pid` is
-//! `RECOVERING` while a slot is being set up or recovered.
+//! (claimed, acquiring or holding), `held` the permits they hold (`held ≤ pins`). While a
+//! process sets a slot up or gives a dead holder's permits back, the pid field is
+//! `BUSY | its pid` and `held` counts the permits still to give back; a slot left busy by a
+//! process that died is taken over like any dead holder's. (Pids are below 2^22 on Linux, so
+//! the `BUSY` bit never belongs to a pid.)
 
-use super::raw::semaphore::{RawSemaphore, Released, MAX_PERMITS};
+use super::raw::semaphore::{RawSemaphore, MAX_PERMITS};
 use crate::loom::atomic::{
     AtomicU32, AtomicU64,
     Ordering::{Acquire, Relaxed, Release},
 };
-use crate::shm::{self, Segment, ShmError, ShmObject, ShmRef};
+use crate::shm::{self, Segment, ShmObject, ShmRef};
 use crate::wait::Limit;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -44,8 +49,9 @@ pub const HOLDER_SLOTS: usize = 64;
 /// How often a blocked `acquire` looks for permits held by dead processes.
 pub const RECOVERY_SLICE: Duration = Duration::from_millis(50);
 
-/// `pid` of a slot being set up or recovered by some process.
-const RECOVERING: u32 = u32::MAX;
+/// Marks the pid field of a slot that the process named by the other bits is setting up or
+/// recovering.
+const BUSY: u32 = 1 << 31;
 
 fn pack(pid: u32, pins: u16, held: u16) -> u64 {
     (u64::from(pid) << 32) | (u64::from(pins) << 16) | u64::from(held)
@@ -60,7 +66,7 @@ fn unpack(w: u64) -> (u32, u16, u16) {
 struct HolderSlot {
     /// `pid | pins | held` (see the module docs); 0 is a free slot.
     word: AtomicU64,
-    /// The owner's start time (written only while the word says `RECOVERING`).
+    /// The owner's start time (written only while the word says `BUSY`).
     start: AtomicU64,
 }
 
@@ -79,38 +85,15 @@ struct SemState {
 // are only compared, counts are clamped by the raw semaphore, the limit is clamped).
 unsafe impl ShmObject for SemState {}
 
-/// Why a semaphore could not be created or released.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SemaphoreError {
-    /// The initial value is above the largest supported count (`i32::MAX`, as for POSIX
-    /// semaphores). Negative values cannot be expressed (SEM-5).
-    InvalidValue(u64),
-    /// A `BoundedSemaphore` was released more times than it was acquired: the value is unchanged
-    /// (Python's `ValueError: semaphore or lock released too many times`, SEM-3).
-    ReleasedTooManyTimes,
-    /// The shared memory could not be allocated.
-    Shm(String),
-}
+mod bounded;
+mod error;
+#[cfg(test)]
+mod tests;
 
-impl fmt::Display for SemaphoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SemaphoreError::InvalidValue(v) => write!(f, "invalid semaphore value {v} (maximum {MAX_PERMITS})"),
-            SemaphoreError::ReleasedTooManyTimes => f.write_str("semaphore or lock released too many times"),
-            SemaphoreError::Shm(e) => write!(f, "semaphore shared memory: {e}"),
-        }
-    }
-}
+pub use bounded::BoundedSemaphore;
+pub use error::SemaphoreError;
 
-impl std::error::Error for SemaphoreError {}
-
-impl From<ShmError> for SemaphoreError {
-    fn from(e: ShmError) -> SemaphoreError {
-        SemaphoreError::Shm(e.to_string())
-    }
-}
-
+use crate::sys;
 use crate::sys::process::{is_alive as alive, self_identity as me};
 
 /// Which slot a guard is counted in (`None`: untracked).
@@ -377,7 +360,7 @@ impl Semaphore {
         // A free slot.
         for (i, s) in slots.iter().enumerate() {
             // Relaxed: a hint; the CAS decides.
-            if s.word.load(Relaxed) == 0 && s.word.compare_exchange(0, pack(RECOVERING, 0, 0), Acquire, Relaxed).is_ok()
+            if s.word.load(Relaxed) == 0 && s.word.compare_exchange(0, pack(BUSY | pid, 0, 0), Acquire, Relaxed).is_ok()
             {
                 s.start.store(start, Relaxed);
                 // SYNC(release → claim/recover): `start` is visible before the slot names us.
@@ -421,36 +404,47 @@ impl Semaphore {
         SemaphoreGuard { sem: self, slot }
     }
 
-    /// Gives back the permits of holders that have died (exited, reaped or not); returns how
-    /// many.
+    /// Gives back the permits of holders that have died (exited, reaped or not), and finishes
+    /// recoveries whose recoverer died; returns how many permits it gave back.
     fn recover_dead_holders(&self) -> u32 {
+        let (me_pid, _) = me();
         let mut total = 0;
         for s in &self.state.holders {
             // SYNC(acquire ← claim's publication and every guard's count update).
             let w = s.word.load(Acquire);
             let (pid, _, held) = unpack(w);
-            if pid == 0 || pid == RECOVERING {
-                continue;
-            }
             let start = s.start.load(Relaxed);
-            if alive(pid, start) {
+            let dead = match pid {
+                0 => false,
+                // Being set up or recovered: by a live process (or by us, on another thread),
+                // leave it. Busy marks hold no start time: a pid reused within the
+                // microseconds a recovery takes would only make us wait.
+                p if p & BUSY != 0 => p != BUSY | me_pid && !sys::process::pid_alive(p & !BUSY),
+                p => !alive(p, start),
+            };
+            if !dead {
                 continue;
             }
-            if s.word.compare_exchange(w, pack(RECOVERING, 0, 0), Acquire, Relaxed).is_err() {
+            // Take the slot over: its `held` permits are now ours to give back.
+            if s.word.compare_exchange(w, pack(BUSY | me_pid, 0, held), Acquire, Relaxed).is_err() {
                 continue;
             }
-            if s.start.load(Relaxed) != start {
-                // Freed and claimed again meanwhile by a process with the same pid: not ours.
-                // Release: as when the slot was published.
+            if pid & BUSY == 0 && s.start.load(Relaxed) != start {
+                // Freed and claimed again meanwhile by a process with the same pid and counts:
+                // not a dead holder. Release: as when the slot was published.
                 s.word.store(w, Release);
                 continue;
+            }
+            for left in (0..held).rev() {
+                // Uncount, then give back: a death between the two loses one permit, never
+                // duplicates one. Release: pairs with a taker-over's Acquire load.
+                s.word.store(pack(BUSY | me_pid, 0, left), Release);
+                self.give_back(1);
+                total += 1;
             }
             s.start.store(0, Relaxed);
             // SYNC(release → claim): the slot is free only after it is fully reset.
             s.word.store(0, Release);
-            let n = u32::from(held).min(MAX_PERMITS);
-            self.give_back(n);
-            total += n;
         }
         total
     }
@@ -494,89 +488,5 @@ impl Drop for SemaphoreGuard<'_> {
             self.sem.update_slot(i, |pins, held| (pins.saturating_sub(1), held.saturating_sub(1)));
         }
         self.sem.give_back(1);
-    }
-}
-
-/// A semaphore whose `release` fails instead of raising the value above its initial value
-/// (Python's `BoundedSemaphore`).
-///
-/// # Examples
-///
-/// ```
-/// use multiproc::{BoundedSemaphore, SemaphoreError};
-///
-/// let s = BoundedSemaphore::new(2)?;
-/// s.acquire();
-/// s.release()?;
-/// assert_eq!(s.release(), Err(SemaphoreError::ReleasedTooManyTimes));
-/// assert_eq!(s.get_value(), 2);
-/// # Ok::<(), multiproc::SemaphoreError>(())
-/// ```
-#[derive(Clone)]
-pub struct BoundedSemaphore {
-    inner: Semaphore,
-}
-
-impl fmt::Debug for BoundedSemaphore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BoundedSemaphore").field("value", &self.get_value()).finish()
-    }
-}
-
-impl BoundedSemaphore {
-    /// A bounded semaphore with `value` permits (also its bound) in the default arena.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let s = multiproc::BoundedSemaphore::new(1)?;
-    /// assert_eq!(s.get_value(), 1);
-    /// # Ok::<(), multiproc::SemaphoreError>(())
-    /// ```
-    pub fn new(value: u32) -> Result<BoundedSemaphore, SemaphoreError> {
-        Ok(BoundedSemaphore { inner: Semaphore::build(shm::alloc_default()?, value, true)? })
-    }
-
-    /// A bounded semaphore allocated in `segment`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let seg = multiproc::Segment::anonymous(4096)?;
-    /// let s = multiproc::BoundedSemaphore::new_in(&seg, 1)?;
-    /// assert!(s.try_acquire());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn new_in(segment: &Segment, value: u32) -> Result<BoundedSemaphore, SemaphoreError> {
-        Ok(BoundedSemaphore { inner: Semaphore::build(segment.alloc_object()?, value, true)? })
-    }
-
-    /// Gives a permit back.
-    ///
-    /// # Errors
-    /// [`SemaphoreError::ReleasedTooManyTimes`] if the value is already at its bound; the value
-    /// is unchanged.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let s = multiproc::BoundedSemaphore::new(1)?;
-    /// assert!(s.release().is_err());
-    /// # Ok::<(), multiproc::SemaphoreError>(())
-    /// ```
-    pub fn release(&self) -> Result<(), SemaphoreError> {
-        match self.inner.state.raw.release_bounded(self.inner.limit().unwrap_or(MAX_PERMITS)) {
-            Released::Ok => Ok(()),
-            Released::AtLimit => Err(SemaphoreError::ReleasedTooManyTimes),
-        }
-    }
-}
-
-impl std::ops::Deref for BoundedSemaphore {
-    type Target = Semaphore;
-
-    /// Everything but `release` is the same as [`Semaphore`]'s.
-    fn deref(&self) -> &Semaphore {
-        &self.inner
     }
 }

@@ -1,0 +1,571 @@
+//! Named segments: created complete before their name appears, opened with their header and
+//! object type checked, listed and cleaned.
+//!
+//! # Creation is atomic
+//! A segment is built in an unnamed file (`O_TMPFILE` in `/dev/shm`): allocated, mapped, its
+//! header and object written and published. Only then does `linkat` give it its name, failing
+//! with `EEXIST` if the name is taken. A creator killed at any instruction therefore leaves no
+//! name at all, or a complete segment (whose dead creator `multiproc shm clean` can judge).
+//!
+//! Where the file system has no `O_TMPFILE`, the same steps run on a temporary name
+//! `/.mp-<pid>-<start>-<seq>` that is renamed with `RENAME_NOREPLACE` at the end. A creator
+//! killed before the rename leaves the temporary file; its name says whose it was, so
+//! [`list_named`] shows it and [`Segment::clean_stale`] removes it once that process is dead,
+//! whatever its contents (even size 0).
+
+use super::header::{self, ObjectKind, TypeInfo, HEADER_LEN, STATE_READY};
+use super::segment::{total_len_for, Mapping, MAX_LEN};
+use super::{name, Segment, ShmError};
+use crate::loom::atomic::AtomicU32;
+use crate::loom::atomic::Ordering::{Acquire, Relaxed};
+use crate::sys;
+use crate::wait::Limit;
+use std::io::Read;
+use std::time::Duration;
+
+/// The prefix of the temporary names used where `O_TMPFILE` is missing.
+const TEMP_PREFIX: &str = "/.mp-";
+
+impl Segment {
+    /// Creates a named segment with at least `len` usable bytes, for processes that are not
+    /// forked from this one. The name may be written with or without its leading `/`.
+    ///
+    /// The segment is complete before its name appears (see the module docs), has mode 0600,
+    /// and is fully allocated, so a full `/dev/shm` is an error here and never a SIGBUS later.
+    /// This process's last handle removes the name, unless [`Segment::persist`] is called.
+    ///
+    /// # Errors
+    /// [`ShmError::InvalidName`], [`ShmError::Exists`], [`ShmError::PermissionDenied`],
+    /// [`ShmError::TooSmall`] for `len == 0`, [`ShmError::TooLarge`], [`ShmError::NoSpace`]
+    /// when `/dev/shm` is full. On error nothing is left behind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Segment, ShmError};
+    ///
+    /// let name = format!("doc-create-{}", std::process::id());
+    /// let seg = Segment::create(&name, 4096)?;
+    /// assert_eq!(seg.name(), Some(format!("/{name}").as_str()));
+    /// assert!(matches!(Segment::create(&name, 4096), Err(ShmError::Exists { .. })));
+    /// # Ok::<(), ShmError>(())
+    /// ```
+    pub fn create(name: &str, len: usize) -> Result<Segment, ShmError> {
+        Segment::create_object(name, len, ObjectKind::Plain, &TypeInfo::NONE, |_| Ok(0))
+    }
+
+    /// Creates a named segment holding one object: `init` builds it and returns its root
+    /// offset. Openers never see the segment before `init` has returned.
+    pub(crate) fn create_object(
+        name: &str,
+        len: usize,
+        kind: ObjectKind,
+        ty: &TypeInfo,
+        init: impl FnOnce(&Segment) -> Result<usize, ShmError>,
+    ) -> Result<Segment, ShmError> {
+        let name = name::normalize(name)?;
+        if len == 0 {
+            return Err(ShmError::TooSmall { len: 0, min: 1 });
+        }
+        let total = total_len_for(len)?;
+        match tmpfile() {
+            Ok(fd) => {
+                let seg = build(fd, total, Some(&name), kind, ty, init)?;
+                sys::mman::link_fd(&seg.map.fd, &name).map_err(|e| ShmError::from_os(e, &name))?;
+                seg.map.unlink_by.store(sys::process::getpid() as u32, Relaxed);
+                Ok(seg)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => create_renamed(&name, total, kind, ty, init),
+            Err(e) => Err(ShmError::from_os(e, &name)),
+        }
+    }
+
+    /// Opens a named segment created by another process (any segment of this crate, whatever
+    /// object it holds). Does not wait: see [`Segment::open_timeout`].
+    ///
+    /// # Errors
+    /// [`ShmError::InvalidName`], [`ShmError::NotFound`], [`ShmError::PermissionDenied`];
+    /// [`ShmError::BadMagic`], [`ShmError::VersionMismatch`], [`ShmError::TooSmall`],
+    /// [`ShmError::NotReady`] or [`ShmError::Corrupt`] if the file is not a valid segment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::Segment;
+    ///
+    /// let name = format!("doc-open-{}", std::process::id());
+    /// let seg = Segment::create(&name, 4096)?;
+    /// let other = Segment::open(&name)?;           // another process would do this
+    /// assert_eq!(other.len(), seg.len());
+    /// drop(other);
+    /// drop(seg);                                    // the creator's last handle unlinks the name
+    /// assert!(matches!(Segment::open(&name), Err(multiproc::ShmError::NotFound { .. })));
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    pub fn open(name: &str) -> Result<Segment, ShmError> {
+        Segment::open_timeout(name, Duration::ZERO)
+    }
+
+    /// Opens a named segment, waiting up to `timeout` for its name to appear (for a creator
+    /// that is starting at the same time). `Duration::MAX` waits for ever.
+    ///
+    /// # Errors
+    /// As [`Segment::open`]; [`ShmError::NotFound`] once `timeout` has passed without the name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Segment, ShmError};
+    /// use std::time::Duration;
+    ///
+    /// let name = format!("doc-open-timeout-{}", std::process::id());
+    /// let r = Segment::open_timeout(&name, Duration::from_millis(10));
+    /// assert!(matches!(r, Err(ShmError::NotFound { .. })));
+    /// # Ok::<(), ShmError>(())
+    /// ```
+    pub fn open_timeout(name: &str, timeout: Duration) -> Result<Segment, ShmError> {
+        let name = name::normalize(name)?;
+        open_until(&name, Limit::timeout(timeout))
+    }
+
+    /// Opens the named segment of one object and checks that it holds `kind` with type
+    /// parameter `ty`, waiting up to `timeout` for the name.
+    pub(crate) fn open_object(
+        name: &str,
+        kind: ObjectKind,
+        ty: &TypeInfo,
+        timeout: Duration,
+    ) -> Result<Segment, ShmError> {
+        let name = name::normalize(name)?;
+        let seg = open_until(&name, Limit::timeout(timeout))?;
+        let info = seg.info()?;
+        if !info.matches(kind, ty) {
+            return Err(ShmError::Mismatch { name, expected: header::describe(kind, ty), found: info.describe() });
+        }
+        Ok(seg)
+    }
+
+    /// Removes the name of a segment. Processes that have it mapped keep using it; the memory
+    /// is freed when the last of them unmaps it.
+    ///
+    /// # Errors
+    /// [`ShmError::InvalidName`], [`ShmError::NotFound`] (also for a second unlink),
+    /// [`ShmError::PermissionDenied`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Segment, ShmError};
+    ///
+    /// let name = format!("doc-unlink-{}", std::process::id());
+    /// let seg = Segment::create(&name, 4096)?;
+    /// Segment::unlink(&name)?;
+    /// assert!(matches!(Segment::unlink(&name), Err(ShmError::NotFound { .. })));
+    /// assert!(seg.available() > 0);                 // the mapping is still usable
+    /// # Ok::<(), ShmError>(())
+    /// ```
+    pub fn unlink(name: &str) -> Result<(), ShmError> {
+        let name = name::normalize(name)?;
+        sys::mman::shm_unlink(&name).map_err(|e| ShmError::from_os(e, &name))
+    }
+
+    /// Keeps the name after this process's last handle drops: it must then be removed with
+    /// [`Segment::unlink`] or `multiproc shm clean` (once this process has exited).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::Segment;
+    ///
+    /// let name = format!("doc-persist-{}", std::process::id());
+    /// Segment::create(&name, 4096)?.persist();      // dropped here, but the name stays
+    /// assert!(Segment::open(&name).is_ok());
+    /// Segment::unlink(&name)?;
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    pub fn persist(&self) {
+        self.map.unlink_by.store(0, Relaxed);
+    }
+}
+
+/// `shm_tmpfile`, or `Unsupported` when tests force the fallback path.
+fn tmpfile() -> std::io::Result<std::os::fd::OwnedFd> {
+    #[cfg(test)]
+    if tests::FORCE_RENAME.with(|f| f.get()) {
+        return Err(std::io::ErrorKind::Unsupported.into());
+    }
+    sys::mman::shm_tmpfile()
+}
+
+/// Allocates, maps and initializes the segment in `fd` (not yet named anywhere), and
+/// publishes it.
+fn build(
+    fd: std::os::fd::OwnedFd,
+    total: usize,
+    name: Option<&str>,
+    kind: ObjectKind,
+    ty: &TypeInfo,
+    init: impl FnOnce(&Segment) -> Result<usize, ShmError>,
+) -> Result<Segment, ShmError> {
+    sys::mman::allocate(&fd, total).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EFBIG) => ShmError::NoSpace { len: total as u64 },
+        _ => ShmError::Os(e),
+    })?;
+    let base = sys::mman::map_fd(&fd, total)?;
+    let seg = Segment::from_mapping(Mapping {
+        base,
+        len: total,
+        fd,
+        name: name.map(|n| std::sync::OnceLock::from(n.to_owned())).unwrap_or_default(),
+        unlink_by: AtomicU32::new(0),
+    });
+    seg.init_header(kind, ty);
+    let root = init(&seg)?;
+    seg.set_root(root);
+    seg.publish();
+    Ok(seg)
+}
+
+/// The fallback without `O_TMPFILE`: build under a temporary name, then rename it into place.
+fn create_renamed(
+    name: &str,
+    total: usize,
+    kind: ObjectKind,
+    ty: &TypeInfo,
+    init: impl FnOnce(&Segment) -> Result<usize, ShmError>,
+) -> Result<Segment, ShmError> {
+    let temp = temp_name();
+    let fd = sys::mman::shm_create_path(&temp).map_err(|e| ShmError::from_os(e, name))?;
+    let seg = build(fd, total, None, kind, ty, init).inspect_err(|_| {
+        let _ = sys::mman::shm_unlink(&temp);
+    })?;
+    if let Err(e) = sys::mman::rename_noreplace(&temp, name) {
+        let _ = sys::mman::shm_unlink(&temp);
+        return Err(ShmError::from_os(e, name));
+    }
+    let _ = seg.map.name.set(name.to_owned());
+    seg.map.unlink_by.store(sys::process::getpid() as u32, Relaxed);
+    Ok(seg)
+}
+
+/// `/.mp-<pid>-<start>-<seq>`: unique per creation, and it names its creator.
+fn temp_name() -> String {
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let (pid, start) = sys::process::self_identity();
+    format!("{TEMP_PREFIX}{pid}-{start}-{}", SEQ.fetch_add(1, Relaxed))
+}
+
+/// The creator `(pid, start)` a temporary name records.
+fn temp_creator(name: &str) -> Option<(u32, u64)> {
+    let mut parts = name.strip_prefix(TEMP_PREFIX)?.split('-');
+    let pid = parts.next()?.parse().ok()?;
+    let start = parts.next()?.parse().ok()?;
+    parts.next()?.parse::<u32>().ok()?;
+    parts.next().is_none().then_some((pid, start))
+}
+
+/// Opens `name` (normalized), waiting for it to appear until `limit`.
+fn open_until(name: &str, limit: Limit) -> Result<Segment, ShmError> {
+    let deadline = limit.deadline_opt();
+    let fd = loop {
+        match sys::mman::shm_open(name, false) {
+            Ok(fd) => break fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && !deadline.is_some_and(|d| d.has_passed()) => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => return Err(ShmError::from_os(e, name)),
+        }
+    };
+    let (len, _) = sys::mman::file_len_and_owner(&fd)?;
+    if len < HEADER_LEN as u64 {
+        return Err(ShmError::TooSmall { len, min: HEADER_LEN as u64 });
+    }
+    let len = usize::try_from(len).ok().filter(|&l| l as u64 <= MAX_LEN).ok_or(ShmError::TooLarge { len })?;
+    let base = sys::mman::map_fd(&fd, len)?;
+    let seg = Segment::from_mapping(Mapping {
+        base,
+        len,
+        fd,
+        name: std::sync::OnceLock::from(name.to_owned()),
+        unlink_by: AtomicU32::new(0),
+    });
+    // SYNC(acquire ← publish): every header field and the object are visible after READY.
+    // Names appear only after publishing, so this is READY unless the file is not ours or was
+    // made by another scheme.
+    if seg.header().state.load(Acquire) != STATE_READY {
+        // Report a foreign file as such rather than as "not ready".
+        return match seg.info() {
+            Err(ShmError::NotReady { .. }) | Ok(_) => Err(ShmError::NotReady { name: name.to_owned() }),
+            Err(e) => Err(e),
+        };
+    }
+    seg.info()?;
+    Ok(seg)
+}
+
+/// A named segment of ours found in `/dev/shm`, as `multiproc shm list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NamedSegmentInfo {
+    /// The name, with its leading `/`.
+    pub name: String,
+    /// Size in bytes.
+    pub len: u64,
+    /// Pid of the process that created it.
+    pub creator_pid: u32,
+    /// Whether that process (the same one: pid and start time match) still runs.
+    pub creator_alive: bool,
+    /// Whether the creator published it (finished initializing it).
+    pub published: bool,
+    /// What it holds, as `Kind<type>` (`Queue<u64>`, `Lock`, `Segment`), or `?` for a
+    /// leftover temporary file whose header is incomplete.
+    pub object: String,
+    /// A temporary name of the fallback creation scheme (`/.mp-…`): a creator that was killed
+    /// before renaming it, or one still at work.
+    pub temporary: bool,
+}
+
+/// Lists the named segments in `/dev/shm` that belong to the current user and are this
+/// crate's: a valid header, or a temporary name of ours. Other files are skipped.
+///
+/// Headers are read with `read(2)`, never mapped, so a file truncated meanwhile cannot raise
+/// SIGBUS here.
+///
+/// # Errors
+/// Only if `/dev/shm` cannot be read.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{shm::list_named, Segment};
+///
+/// let name = format!("doc-list-{}", std::process::id());
+/// let _seg = Segment::create(&name, 4096)?;
+/// let found = list_named()?.into_iter().find(|s| s.name == format!("/{name}")).unwrap();
+/// assert!(found.creator_alive && found.published);
+/// assert_eq!(found.object, "Segment");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn list_named() -> std::io::Result<Vec<NamedSegmentInfo>> {
+    let mut out = Vec::new();
+    let uid = sys::mman::getuid();
+    for entry in std::fs::read_dir(sys::mman::SHM_DIR)? {
+        let Ok(entry) = entry else { continue };
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() || std::os::unix::fs::MetadataExt::uid(&meta) != uid {
+            continue;
+        }
+        let name = format!("/{}", entry.file_name().to_string_lossy());
+        if let Some(info) = judge(&name, &entry.path(), meta.len()) {
+            out.push(info);
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// What one file in `/dev/shm` is, if it is ours.
+fn judge(name: &str, path: &std::path::Path, len: u64) -> Option<NamedSegmentInfo> {
+    let mut buf = [0u8; HEADER_LEN];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut buf)).is_ok();
+    let header = if read { header::validate_header(&buf, len).ok() } else { None };
+    let temp = temp_creator(name);
+    let (creator_pid, creator_start, published, object) = match (header, temp) {
+        (Some(h), _) => (h.creator_pid, h.creator_start, true, h.describe()),
+        (None, Some((pid, start))) => (pid, start, false, "?".to_owned()),
+        (None, None) => return None,
+    };
+    Some(NamedSegmentInfo {
+        name: name.to_owned(),
+        len,
+        creator_pid,
+        creator_alive: sys::process::is_alive(creator_pid, creator_start),
+        published,
+        object,
+        temporary: temp.is_some(),
+    })
+}
+
+impl Segment {
+    /// Unlinks every named segment of ours whose creator has died (see [`list_named`]),
+    /// including temporary files left by a creator killed mid-creation, and returns their
+    /// names. Segments whose creator is alive are never touched.
+    ///
+    /// A persisted segment of a creator that has exited counts as stale: call this only when
+    /// no process still means to open such segments (it is what `multiproc shm clean` does).
+    ///
+    /// # Errors
+    /// Only if `/dev/shm` cannot be read.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let removed = multiproc::Segment::clean_stale()?;
+    /// assert!(removed.iter().all(|n| n.starts_with('/')));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn clean_stale() -> std::io::Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for s in list_named()? {
+            if !s.creator_alive && sys::mman::shm_unlink(&s.name).is_ok() {
+                removed.push(s.name);
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Makes `create_object` on this thread take the rename path, as on a file system
+        /// without `O_TMPFILE`.
+        pub(crate) static FORCE_RENAME: Cell<bool> = const { Cell::new(false) };
+    }
+
+    fn unique(tag: &str) -> String {
+        format!("mp-unit-{tag}-{}", std::process::id())
+    }
+
+    fn both_paths(f: impl Fn(&str)) {
+        for rename in [false, true] {
+            FORCE_RENAME.with(|c| c.set(rename));
+            f(if rename { "renamed" } else { "linked" });
+        }
+        FORCE_RENAME.with(|c| c.set(false));
+    }
+
+    #[test]
+    fn create_open_unlink_on_both_paths() {
+        both_paths(|path| {
+            let n = unique(&format!("cou-{path}"));
+            let seg = Segment::create(&n, 1000).unwrap();
+            assert_eq!(seg.name(), Some(format!("/{n}").as_str()));
+            assert!(matches!(Segment::create(&n, 1000), Err(ShmError::Exists { .. })), "{path}");
+            let off = seg.alloc(8, 8).unwrap();
+            let other = Segment::open(&format!("/{n}")).unwrap();
+            assert_eq!(other.root(), None);
+            assert_eq!(other.alloc(8, 8).unwrap(), off + 8, "{path}: one allocator");
+            drop(other);
+            drop(seg);
+            assert!(matches!(Segment::open(&n), Err(ShmError::NotFound { .. })), "{path}: creator's drop unlinks");
+            assert!(!list_named().unwrap().iter().any(|s| s.temporary && s.creator_pid == std::process::id()));
+        });
+    }
+
+    #[test]
+    fn a_failing_init_leaves_nothing_on_both_paths() {
+        both_paths(|path| {
+            let n = unique(&format!("fail-{path}"));
+            let r = Segment::create_object(&n, 100, ObjectKind::Plain, &TypeInfo::NONE, |_| {
+                Err(ShmError::Corrupt { what: "test" })
+            });
+            assert!(matches!(r, Err(ShmError::Corrupt { .. })));
+            assert!(matches!(Segment::open(&n), Err(ShmError::NotFound { .. })), "{path}");
+            assert!(!list_named().unwrap().iter().any(|s| s.creator_pid == std::process::id() && s.temporary));
+        });
+    }
+
+    #[test]
+    fn a_creator_dropping_after_someone_reused_the_name_leaves_the_new_segment() {
+        let n = unique("reuse");
+        let first = Segment::create(&n, 100).unwrap();
+        Segment::unlink(&n).unwrap();
+        let second = Segment::create(&n, 100).unwrap();
+        second.persist();
+        drop(first);
+        assert!(Segment::open(&n).is_ok(), "the first creator's drop removed the second segment");
+        Segment::unlink(&n).unwrap();
+    }
+
+    #[test]
+    fn objects_are_checked_on_open() {
+        let n = unique("kind");
+        let ty = TypeInfo::plain::<u64>();
+        let _seg = Segment::create_object(&n, 100, ObjectKind::Value, &ty, |_| Ok(0)).unwrap();
+        assert!(Segment::open_object(&n, ObjectKind::Value, &ty, Duration::ZERO).is_ok());
+        let r = Segment::open_object(&n, ObjectKind::Value, &TypeInfo::plain::<u32>(), Duration::ZERO);
+        match r {
+            Err(ShmError::Mismatch { expected, found, .. }) => {
+                assert_eq!(expected, "Value<u32>");
+                assert_eq!(found, "Value<u64>");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            Segment::open_object(&n, ObjectKind::Lock, &TypeInfo::NONE, Duration::ZERO),
+            Err(ShmError::Mismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn garbage_files_are_rejected_not_ub() {
+        let n = unique("garbage");
+        std::fs::write(format!("/dev/shm/{n}"), vec![0xAB; 8192]).unwrap();
+        let r = Segment::open(&n);
+        let _ = std::fs::remove_file(format!("/dev/shm/{n}"));
+        assert!(matches!(r, Err(ShmError::NotReady { .. } | ShmError::BadMagic { .. })), "{r:?}");
+
+        let n = unique("short");
+        std::fs::write(format!("/dev/shm/{n}"), [1u8; 10]).unwrap();
+        let r = Segment::open(&n);
+        let _ = std::fs::remove_file(format!("/dev/shm/{n}"));
+        assert!(matches!(r, Err(ShmError::TooSmall { len: 10, .. })), "{r:?}");
+    }
+
+    #[test]
+    fn open_timeout_waits_for_the_name() {
+        let n = unique("late");
+        let n2 = n.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            Segment::create(&n2, 100).unwrap()
+        });
+        let seg = Segment::open_timeout(&n, Duration::from_secs(10)).unwrap();
+        assert!(seg.info().is_ok());
+        drop(t.join().unwrap());
+    }
+
+    #[test]
+    fn temporary_names_name_their_creator() {
+        let t = temp_name();
+        assert_eq!(temp_creator(&t), Some(sys::process::self_identity()));
+        assert!(name::normalize(&t).is_ok(), "temporary names are valid segment names");
+        for bad in ["/.mp-1-2", "/.mp-x-1-2", "/.mp-1-2-3-4", "/mp-1-2-3"] {
+            assert_eq!(temp_creator(bad), None, "{bad}");
+        }
+    }
+
+    /// A creator killed at any point leaves nothing (linked path), or a temporary file that
+    /// `clean_stale` removes (rename path).
+    #[test]
+    fn a_creator_killed_mid_creation_leaves_nothing_or_something_cleanable() {
+        for rename in [false, true] {
+            let n = unique(&format!("killed-{rename}"));
+            // SAFETY: the child only creates a segment and `_exit`s from inside `init`.
+            let pid = match unsafe { sys::process::fork() }.unwrap() {
+                sys::process::Fork::Child => {
+                    FORCE_RENAME.with(|c| c.set(rename));
+                    let _ = Segment::create_object(&n, 100, ObjectKind::Plain, &TypeInfo::NONE, |_| {
+                        sys::process::exit_now(0)
+                    });
+                    sys::process::exit_now(1);
+                }
+                sys::process::Fork::Parent(pid) => pid,
+            };
+            sys::process::waitpid_blocking(pid).unwrap();
+            assert!(matches!(Segment::open(&n), Err(ShmError::NotFound { .. })));
+            let left: Vec<_> = list_named().unwrap().into_iter().filter(|s| s.creator_pid == pid as u32).collect();
+            if rename {
+                assert_eq!(left.len(), 1, "{left:?}");
+                assert!(left[0].temporary && !left[0].creator_alive);
+                assert!(Segment::clean_stale().unwrap().contains(&left[0].name));
+            } else {
+                assert!(left.is_empty(), "{left:?}");
+            }
+        }
+    }
+}
