@@ -47,10 +47,10 @@ fn sem_2_plain_semaphore_is_unbounded() {
 #[test]
 fn sem_3_bounded_over_release_is_an_error() {
     let s = BoundedSemaphore::new(2).unwrap();
-    assert_eq!(s.release(), Err(SemaphoreError::ReleasedTooManyTimes));
+    assert!(matches!(s.release(), Err(SemaphoreError::ReleasedTooManyTimes)));
     assert_eq!(s.get_value(), 2);
     let z = BoundedSemaphore::new(0).unwrap();
-    assert_eq!(z.release(), Err(SemaphoreError::ReleasedTooManyTimes));
+    assert!(matches!(z.release(), Err(SemaphoreError::ReleasedTooManyTimes)));
     assert_eq!(z.get_value(), 0);
 }
 
@@ -70,7 +70,7 @@ fn sem_4_timeouts() {
 
 #[test]
 fn sem_5_invalid_initial_values_are_rejected() {
-    assert_eq!(Semaphore::new(u32::MAX).unwrap_err(), SemaphoreError::InvalidValue(u32::MAX as u64));
+    assert!(matches!(Semaphore::new(u32::MAX), Err(SemaphoreError::InvalidValue(v)) if v == u32::MAX as u64));
     assert!(BoundedSemaphore::new(i32::MAX as u32 + 1).is_err());
     assert!(Semaphore::new(i32::MAX as u32).is_ok());
 }
@@ -337,7 +337,7 @@ fn sem_b1_bounded_holder_killed_unreaped_gives_its_permit_back() {
         assert!(sem.acquire_timeout(Duration::from_secs(5)), "the permit waited for the reap");
         assert!(t.elapsed() < Duration::from_secs(2), "recovery took {:?}", t.elapsed());
         assert_eq!(sem.release(), Ok(()));
-        assert_eq!(sem.release(), Err(SemaphoreError::ReleasedTooManyTimes), "no permit was duplicated");
+        assert!(matches!(sem.release(), Err(SemaphoreError::ReleasedTooManyTimes)), "no permit was duplicated");
         child.join().unwrap();
     }
 }

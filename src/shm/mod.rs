@@ -12,6 +12,7 @@ mod error;
 mod header;
 mod name;
 mod named;
+mod object;
 mod segment;
 mod shm_safe;
 #[cfg(feature = "serde")] // only the pool uses it
@@ -23,7 +24,9 @@ pub use segment::Segment;
 pub use shm_safe::ShmSafe;
 
 pub(crate) use arena::{alloc_default, lock_for_fork};
-pub(crate) use header::{validate_header, HEADER_LEN};
+pub(crate) use header::{validate_header, ObjectKind, TypeInfo, HEADER_LEN};
+pub(crate) use named::{word_usize, Words};
+pub(crate) use object::{create_named, named_methods, open_named, Named};
 pub(crate) use segment::{ShmObject, ShmRef};
 #[cfg(feature = "serde")]
 pub(crate) use words::WordArray;

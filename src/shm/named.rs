@@ -14,9 +14,9 @@
 //! whatever its contents (even size 0).
 
 use super::header::{self, ObjectKind, TypeInfo, HEADER_LEN, STATE_READY};
-use super::segment::{total_len_for, Mapping, MAX_LEN};
+use super::segment::{total_len_for, Mapping, ShmObject, MAX_LEN};
 use super::{name, Segment, ShmError};
-use crate::loom::atomic::AtomicU32;
+use crate::loom::atomic::{AtomicU32, AtomicU64};
 use crate::loom::atomic::Ordering::{Acquire, Relaxed};
 use crate::sys;
 use crate::wait::Limit;
@@ -56,16 +56,16 @@ impl Segment {
 
     /// Creates a named segment holding one object: `init` builds it and returns its root
     /// offset. Openers never see the segment before `init` has returned.
-    pub(crate) fn create_object(
+    pub(crate) fn create_object<E: From<ShmError>>(
         name: &str,
         len: usize,
         kind: ObjectKind,
         ty: &TypeInfo,
-        init: impl FnOnce(&Segment) -> Result<usize, ShmError>,
-    ) -> Result<Segment, ShmError> {
+        init: impl FnOnce(&Segment) -> Result<usize, E>,
+    ) -> Result<Segment, E> {
         let name = name::normalize(name)?;
         if len == 0 {
-            return Err(ShmError::TooSmall { len: 0, min: 1 });
+            return Err(ShmError::TooSmall { len: 0, min: 1 }.into());
         }
         let total = total_len_for(len)?;
         match tmpfile() {
@@ -76,8 +76,49 @@ impl Segment {
                 Ok(seg)
             }
             Err(e) if e.kind() == std::io::ErrorKind::Unsupported => create_renamed(&name, total, kind, ty, init),
-            Err(e) => Err(ShmError::from_os(e, &name)),
+            Err(e) => Err(ShmError::from_os(e, &name).into()),
         }
+    }
+
+    /// Creates the named segment of one object whose parts `init` allocates; `init` returns
+    /// the words an opener needs to find them (offsets and parameters), which are recorded in
+    /// a [`Directory`] at the segment's root.
+    pub(crate) fn create_named<E: From<ShmError>>(
+        name: &str,
+        len: usize,
+        kind: ObjectKind,
+        ty: &TypeInfo,
+        init: impl FnOnce(&Segment) -> Result<Words, E>,
+    ) -> Result<(Segment, Words), E> {
+        let mut words = [0; DIR_WORDS];
+        let len = len.checked_add(std::mem::size_of::<Directory>()).ok_or(ShmError::TooLarge { len: u64::MAX })?;
+        let seg = Segment::create_object(name, len, kind, ty, |seg| {
+            let dir = seg.alloc_object::<Directory>()?;
+            words = init(seg)?;
+            for (d, w) in dir.0.iter().zip(words) {
+                // Relaxed: published with the segment (the READY store is Release).
+                d.store(w, Relaxed);
+            }
+            Ok::<usize, E>(dir.offset())
+        })?;
+        Ok((seg, words))
+    }
+
+    /// Opens the named segment of one object of `kind` with type parameter `ty`, and returns
+    /// its directory words (untrusted: every offset is checked where it is used).
+    pub(crate) fn open_named(
+        name: &str,
+        kind: ObjectKind,
+        ty: &TypeInfo,
+        timeout: Duration,
+    ) -> Result<(Segment, Words), ShmError> {
+        let seg = Segment::open_object(name, kind, ty, timeout)?;
+        let root = seg.root().ok_or(ShmError::Corrupt { what: "named object without a root" })?;
+        let dir = seg.object_at::<Directory>(root)?;
+        // Relaxed: the Acquire load of READY in `open_object` made the creator's stores visible.
+        let words = std::array::from_fn(|i| dir.0[i].load(Relaxed));
+        drop(dir);
+        Ok((seg, words))
     }
 
     /// Opens a named segment created by another process (any segment of this crate, whatever
@@ -188,6 +229,26 @@ impl Segment {
     }
 }
 
+/// How many words a [`Directory`] holds.
+pub(crate) const DIR_WORDS: usize = 6;
+
+/// The words a named object's creator records for its openers.
+pub(crate) type Words = [u64; DIR_WORDS];
+
+/// The root of a one-object named segment: where the object's parts are and its parameters.
+/// Written before the segment is published, read-only after.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct Directory([AtomicU64; DIR_WORDS]);
+
+// SAFETY: all-zero is a directory of zero words (every use checks them); atomics only.
+unsafe impl ShmObject for Directory {}
+
+/// A directory word as an offset or length in this process (it comes from shared memory).
+pub(crate) fn word_usize(w: u64) -> Result<usize, ShmError> {
+    usize::try_from(w).map_err(|_| ShmError::Corrupt { what: "directory word out of range" })
+}
+
 /// `shm_tmpfile`, or `Unsupported` when tests force the fallback path.
 fn tmpfile() -> std::io::Result<std::os::fd::OwnedFd> {
     #[cfg(test)]
@@ -199,19 +260,19 @@ fn tmpfile() -> std::io::Result<std::os::fd::OwnedFd> {
 
 /// Allocates, maps and initializes the segment in `fd` (not yet named anywhere), and
 /// publishes it.
-fn build(
+fn build<E: From<ShmError>>(
     fd: std::os::fd::OwnedFd,
     total: usize,
     name: Option<&str>,
     kind: ObjectKind,
     ty: &TypeInfo,
-    init: impl FnOnce(&Segment) -> Result<usize, ShmError>,
-) -> Result<Segment, ShmError> {
+    init: impl FnOnce(&Segment) -> Result<usize, E>,
+) -> Result<Segment, E> {
     sys::mman::allocate(&fd, total).map_err(|e| match e.raw_os_error() {
         Some(libc::ENOSPC) | Some(libc::EFBIG) => ShmError::NoSpace { len: total as u64 },
         _ => ShmError::Os(e),
     })?;
-    let base = sys::mman::map_fd(&fd, total)?;
+    let base = sys::mman::map_fd(&fd, total).map_err(ShmError::from)?;
     let seg = Segment::from_mapping(Mapping {
         base,
         len: total,
@@ -227,13 +288,13 @@ fn build(
 }
 
 /// The fallback without `O_TMPFILE`: build under a temporary name, then rename it into place.
-fn create_renamed(
+fn create_renamed<E: From<ShmError>>(
     name: &str,
     total: usize,
     kind: ObjectKind,
     ty: &TypeInfo,
-    init: impl FnOnce(&Segment) -> Result<usize, ShmError>,
-) -> Result<Segment, ShmError> {
+    init: impl FnOnce(&Segment) -> Result<usize, E>,
+) -> Result<Segment, E> {
     let temp = temp_name();
     let fd = sys::mman::shm_create_path(&temp).map_err(|e| ShmError::from_os(e, name))?;
     let seg = build(fd, total, None, kind, ty, init).inspect_err(|_| {
@@ -241,7 +302,7 @@ fn create_renamed(
     })?;
     if let Err(e) = sys::mman::rename_noreplace(&temp, name) {
         let _ = sys::mman::shm_unlink(&temp);
-        return Err(ShmError::from_os(e, name));
+        return Err(ShmError::from_os(e, name).into());
     }
     let _ = seg.map.name.set(name.to_owned());
     seg.map.unlink_by.store(sys::process::getpid() as u32, Relaxed);
@@ -485,7 +546,7 @@ pub(crate) mod tests {
     fn objects_are_checked_on_open() {
         let n = unique("kind");
         let ty = TypeInfo::plain::<u64>();
-        let _seg = Segment::create_object(&n, 100, ObjectKind::Value, &ty, |_| Ok(0)).unwrap();
+        let _seg = Segment::create_object(&n, 100, ObjectKind::Value, &ty, |_| Ok::<_, ShmError>(0)).unwrap();
         assert!(Segment::open_object(&n, ObjectKind::Value, &ty, Duration::ZERO).is_ok());
         let r = Segment::open_object(&n, ObjectKind::Value, &TypeInfo::plain::<u32>(), Duration::ZERO);
         match r {
@@ -549,7 +610,7 @@ pub(crate) mod tests {
             let pid = match unsafe { sys::process::fork() }.unwrap() {
                 sys::process::Fork::Child => {
                     FORCE_RENAME.with(|c| c.set(rename));
-                    let _ = Segment::create_object(&n, 100, ObjectKind::Plain, &TypeInfo::NONE, |_| {
+                    let _ = Segment::create_object(&n, 100, ObjectKind::Plain, &TypeInfo::NONE, |_| -> Result<usize, ShmError> {
                         sys::process::exit_now(0)
                     });
                     sys::process::exit_now(1);

@@ -342,6 +342,16 @@ impl Segment {
         Ok(unsafe { NonNull::new_unchecked(self.map.base.as_ptr().add(offset)) })
     }
 
+    /// `len` elements of `T` at `offset`, bounds- and alignment-checked (both may come from
+    /// shared memory).
+    pub(crate) fn elements_at<T>(&self, offset: usize, len: usize) -> Result<NonNull<T>, ShmError> {
+        let size = len.checked_mul(std::mem::size_of::<T>()).ok_or(ShmError::Corrupt { what: "element count overflows" })?;
+        if offset % std::mem::align_of::<T>() != 0 {
+            return Err(ShmError::Corrupt { what: "misaligned elements" });
+        }
+        Ok(self.bytes_at(offset, size)?.cast())
+    }
+
     /// The offset of `ptr` in this segment, if it points into it.
     pub(crate) fn offset_of<T>(&self, ptr: *const T) -> Option<usize> {
         let off = (ptr as usize).checked_sub(self.map.base.as_ptr() as usize)?;

@@ -122,6 +122,38 @@ impl<T: ShmSafe> Array<T> {
         Ok(a)
     }
 
+    /// An array holding a copy of `items`, with its lock, under `name`, for processes that are
+    /// not forked from this one: they call [`open`](Self::open) with the same `T` (another type
+    /// is [`ShmError::Mismatch`]). The name is removed when this handle's last clone drops,
+    /// unless [`persist`](Self::persist) is called.
+    ///
+    /// # Errors
+    /// [`ShmError::Exists`] if the name is taken, [`ShmError::TooLarge`], and the errors of
+    /// [`Segment::create`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let name = format!("doc-array-create-{}", std::process::id());
+    /// let a = multiproc::Array::create(&name, &[0u32; 8])?;
+    /// multiproc::Array::<u32>::open(&name)?.set(7, 1)?; // typically in another program
+    /// assert_eq!(a.get(7)?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(name: &str, items: &[T]) -> Result<Array<T>, ShmError> {
+        let size = std::mem::size_of_val(items);
+        crate::shm::create_named(name, 256 + size + std::mem::align_of::<T>(), |seg| {
+            let lock = RLock::new_in(seg)?;
+            let off = seg.alloc(size, std::mem::align_of::<T>())?;
+            let data = seg.elements_at::<T>(off, items.len())?;
+            // SAFETY: fresh, unpublished memory of exactly `items.len()` elements, aligned for `T`.
+            unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), data.as_ptr(), items.len()) };
+            Ok::<_, ShmError>([lock.offset() as u64, off as u64, items.len() as u64, 0, 0, 0])
+        })
+    }
+
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-array-{}\", std::process::id());\nlet created = multiproc::Array::create(&name, &[1u8, 2, 3])?;\nlet opened = multiproc::Array::<u8>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.set(0, 9)?;\nassert_eq!(created.to_vec()?, [9, 2, 3]);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Array::<u8>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+
     /// Number of elements.
     ///
     /// # Examples
@@ -336,5 +368,24 @@ impl<T: ShmSafe> Array<T> {
     /// ```
     pub fn to_vec(&self) -> Result<Vec<T>, ValueError> {
         self.update(|xs| xs.to_vec())
+    }
+}
+
+impl<T: ShmSafe> crate::shm::Named for Array<T> {
+    const KIND: crate::shm::ObjectKind = crate::shm::ObjectKind::Array;
+
+    fn type_info() -> crate::shm::TypeInfo {
+        crate::shm::TypeInfo::plain::<T>()
+    }
+
+    fn from_named(seg: &Segment, w: &crate::shm::Words) -> Result<Self, ShmError> {
+        let lock = <RLock as crate::shm::Named>::from_named(seg, &[w[0], 0, 0, 0, 0, 0])?;
+        let len = crate::shm::word_usize(w[2])?;
+        let data = seg.elements_at::<T>(crate::shm::word_usize(w[1])?, len)?;
+        Ok(Array { _seg: seg.clone(), data, len, lock })
+    }
+
+    fn segment(&self) -> &Segment {
+        &self._seg
     }
 }

@@ -140,6 +140,37 @@ impl Barrier {
         Barrier::build(segment.alloc_object()?, parties)
     }
 
+    /// A barrier for `parties` processes under `name`, for processes that are not forked from
+    /// this one: they call [`open`](Self::open) (the action and timeout are per handle: set
+    /// them on each). The name is removed when this handle's last clone drops, unless
+    /// [`persist`](Self::persist) is called.
+    ///
+    /// # Errors
+    /// [`ShmError::TooSmall`] for 0 parties, [`ShmError::Exists`] if the name is taken, and the
+    /// errors of [`Segment::create`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let name = format!("doc-barrier-create-{}", std::process::id());
+    /// let b = multiproc::Barrier::create(&name, 3)?;
+    /// assert_eq!(multiproc::Barrier::open(&name)?.parties(), 3);
+    /// # drop(b);
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    pub fn create(name: &str, parties: u32) -> Result<Barrier, ShmError> {
+        if parties == 0 {
+            return Err(ShmError::TooSmall { len: 0, min: 1 });
+        }
+        shm::create_named(name, std::mem::size_of::<RawBarrier>() + 64, |seg| {
+            let raw = seg.alloc_object::<RawBarrier>()?;
+            raw.init(parties);
+            Ok::<_, ShmError>([raw.offset() as u64, 0, 0, 0, 0, 0])
+        })
+    }
+
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-barrier-{}\", std::process::id());\nlet created = multiproc::Barrier::create(&name, 2)?;\nlet opened = multiproc::Barrier::open_timeout(&name, std::time::Duration::from_secs(1))?;\nassert_eq!(opened.parties(), 2);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Barrier::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+
     fn build(raw: ShmRef<RawBarrier>, parties: u32) -> Result<Barrier, ShmError> {
         if parties == 0 {
             return Err(ShmError::TooSmall { len: 0, min: 1 });
@@ -273,5 +304,17 @@ impl Barrier {
             Err(WaitFailed::TimedOut) => Err(BarrierError::Timeout),
             Err(WaitFailed::PartyDied) => Err(BarrierError::PartyDied),
         }
+    }
+}
+
+impl shm::Named for Barrier {
+    const KIND: shm::ObjectKind = shm::ObjectKind::Barrier;
+
+    fn from_named(seg: &Segment, w: &shm::Words) -> Result<Self, ShmError> {
+        Ok(Barrier { raw: seg.object_at(shm::word_usize(w[0])?)?, action: None, timeout: None })
+    }
+
+    fn segment(&self) -> &Segment {
+        self.raw.segment()
     }
 }

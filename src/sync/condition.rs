@@ -18,7 +18,7 @@
 use super::mutex::{Lock, LockError, LockGuard, RLock, RLockGuard};
 use super::raw::robust::RawRobustMutex;
 use super::raw::semaphore::RawSemaphore;
-use crate::shm::{self, ShmError, ShmObject, ShmRef};
+use crate::shm::{self, Segment, ShmError, ShmObject, ShmRef};
 use crate::sys::pthread::Locked;
 use crate::wait::Limit;
 use std::fmt;
@@ -105,6 +105,7 @@ pub trait ConditionLock: Clone + sealed::Sealed {}
 #[allow(private_interfaces)]
 mod sealed {
     use super::{Lock, LockGuard, RLock, RLockGuard, RawRobustMutex};
+    use crate::shm::{self, Segment, ShmError};
     use crate::loom::atomic::Ordering::Relaxed;
 
     /// The crate-private operations a condition needs from its lock.
@@ -120,10 +121,28 @@ mod sealed {
             Self: 'a;
         fn forge(&self) -> Self::G<'_>;
         fn forge_owned(&self) -> Self::G<'static>;
+        /// A new lock of this kind in `seg` (for a named condition).
+        fn new_in(seg: &Segment) -> Result<Self, ShmError>;
+        /// The lock at `offset` in `seg` (an opener's view of a named condition's lock).
+        fn at(seg: &Segment, offset: u64) -> Result<Self, ShmError>;
+        /// Its offset in its segment.
+        fn offset(&self) -> usize;
+        /// What a named condition's header records as its type parameter.
+        const NAME: &'static str;
     }
 
     impl Sealed for Lock {
         type G<'a> = LockGuard<'a>;
+        const NAME: &'static str = "Lock";
+        fn new_in(seg: &Segment) -> Result<Self, ShmError> {
+            Lock::new_in(seg)
+        }
+        fn at(seg: &Segment, offset: u64) -> Result<Self, ShmError> {
+            <Lock as shm::Named>::from_named(seg, &[offset, 0, 0, 0, 0, 0])
+        }
+        fn offset(&self) -> usize {
+            Lock::offset(self)
+        }
         fn raw(&self) -> &RawRobustMutex {
             Lock::raw(self)
         }
@@ -147,6 +166,16 @@ mod sealed {
 
     impl Sealed for RLock {
         type G<'a> = RLockGuard<'a>;
+        const NAME: &'static str = "RLock";
+        fn new_in(seg: &Segment) -> Result<Self, ShmError> {
+            RLock::new_in(seg)
+        }
+        fn at(seg: &Segment, offset: u64) -> Result<Self, ShmError> {
+            <RLock as shm::Named>::from_named(seg, &[offset, 0, 0, 0, 0, 0])
+        }
+        fn offset(&self) -> usize {
+            RLock::offset(self)
+        }
         fn raw(&self) -> &RawRobustMutex {
             RLock::raw(self)
         }
@@ -226,6 +255,38 @@ impl<L: ConditionLock> Condition<L> {
     pub fn new(lock: L) -> Result<Condition<L>, ShmError> {
         Ok(Condition { lock, state: shm::alloc_default()? })
     }
+
+    /// A condition and its lock (an `L`) under `name`, for processes that are not forked from
+    /// this one: they call [`open`](Self::open) with the same lock type (another is
+    /// [`ShmError::Mismatch`]). The name is removed when this handle's last clone drops, unless
+    /// [`persist`](Self::persist) is called.
+    ///
+    /// # Errors
+    /// [`ShmError::Exists`] if the name is taken, and the errors of [`Segment::create`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Condition, RLock};
+    ///
+    /// let name = format!("doc-condition-create-{}", std::process::id());
+    /// let c = Condition::<RLock>::create(&name)?;
+    /// let other = Condition::<RLock>::open(&name)?; // typically in another program
+    /// let g = c.lock().lock()?;
+    /// assert_eq!(c.notify_all(&g)?, 0); // nobody waits
+    /// drop(g);
+    /// drop(other.lock().lock()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(name: &str) -> Result<Condition<L>, ShmError> {
+        shm::create_named(name, std::mem::size_of::<CondState>() + 256, |seg| {
+            let lock = L::new_in(seg)?;
+            let state = seg.alloc_object::<CondState>()?;
+            Ok::<_, ShmError>([sealed::Sealed::offset(&lock) as u64, state.offset() as u64, 0, 0, 0, 0])
+        })
+    }
+
+    crate::shm::named_methods!("```\nuse multiproc::{Condition, Lock};\nlet name = format!(\"doc-condition-{}\", std::process::id());\nlet created = Condition::<Lock>::create(&name)?;\nlet opened = Condition::<Lock>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nlet g = opened.lock().lock()?;\nlet (_g, notified) = opened.wait_timeout(g, std::time::Duration::from_millis(1))?;\nassert!(!notified);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(Condition::<Lock>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     /// The condition's lock (Python's `acquire`/`release` go through it).
     pub fn lock(&self) -> &L {
@@ -392,5 +453,22 @@ mod tests {
             }
             assert_eq!(*m.lock().unwrap(), 0);
         });
+    }
+}
+
+impl<L: ConditionLock> shm::Named for Condition<L> {
+    const KIND: shm::ObjectKind = shm::ObjectKind::Condition;
+
+    fn type_info() -> shm::TypeInfo {
+        let name = <L as sealed::Sealed>::NAME;
+        shm::TypeInfo { fp: crate::codec::fingerprint_of_name(name), size: 0, align: 0, name }
+    }
+
+    fn from_named(seg: &Segment, w: &shm::Words) -> Result<Self, ShmError> {
+        Ok(Condition { lock: L::at(seg, w[0])?, state: seg.object_at(shm::word_usize(w[1])?)? })
+    }
+
+    fn segment(&self) -> &Segment {
+        self.state.segment()
     }
 }

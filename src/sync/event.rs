@@ -73,6 +73,30 @@ impl Event {
         Ok(Event { raw: segment.alloc_object()? })
     }
 
+    /// A new, unset event under `name`, for processes that are not forked from this one: they
+    /// call [`open`](Self::open). The name is removed when this handle's last clone drops,
+    /// unless [`persist`](Self::persist) is called.
+    ///
+    /// # Errors
+    /// [`ShmError::Exists`] if the name is taken, and the errors of [`Segment::create`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let name = format!("doc-event-create-{}", std::process::id());
+    /// let e = multiproc::Event::create(&name)?;
+    /// multiproc::Event::open(&name)?.set(); // typically in another program
+    /// assert!(e.is_set());
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    pub fn create(name: &str) -> Result<Event, ShmError> {
+        shm::create_named(name, std::mem::size_of::<RawEvent>(), |seg| {
+            Ok::<_, ShmError>([seg.alloc_object::<RawEvent>()?.offset() as u64, 0, 0, 0, 0, 0])
+        })
+    }
+
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-event-{}\", std::process::id());\nlet created = multiproc::Event::create(&name)?;\nlet opened = multiproc::Event::open_timeout(&name, std::time::Duration::from_secs(1))?;\ncreated.set();\nassert!(opened.is_set());\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Event::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+
     /// Whether the flag is set.
     ///
     /// # Examples
@@ -157,5 +181,17 @@ impl Event {
     /// ```
     pub fn wait_deadline(&self, deadline: Instant) -> bool {
         self.raw.wait(Limit::deadline(deadline))
+    }
+}
+
+impl shm::Named for Event {
+    const KIND: shm::ObjectKind = shm::ObjectKind::Event;
+
+    fn from_named(seg: &Segment, w: &shm::Words) -> Result<Self, ShmError> {
+        Ok(Event { raw: seg.object_at(shm::word_usize(w[0])?)? })
+    }
+
+    fn segment(&self) -> &Segment {
+        self.raw.segment()
     }
 }

@@ -174,7 +174,7 @@ fn blocking<G, H>(r: Result<Option<G>, LockError<H>>) -> Result<G, LockError<H>>
 }
 
 macro_rules! lock_type {
-    ($(#[$doc:meta])* $name:ident, $guard:ident, $kind:expr, $recursive:expr) => {
+    ($(#[$doc:meta])* $name:ident, $guard:ident, $kind:expr, $recursive:expr, $okind:expr) => {
         $(#[$doc])*
         #[derive(Clone)]
         pub struct $name {
@@ -184,6 +184,18 @@ macro_rules! lock_type {
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct(stringify!($name)).finish_non_exhaustive()
+            }
+        }
+
+        impl shm::Named for $name {
+            const KIND: shm::ObjectKind = $okind;
+
+            fn from_named(seg: &Segment, w: &shm::Words) -> Result<Self, ShmError> {
+                Ok($name { raw: seg.object_at(shm::word_usize(w[0])?)? })
+            }
+
+            fn segment(&self) -> &Segment {
+                self.raw.segment()
             }
         }
 
@@ -202,9 +214,36 @@ macro_rules! lock_type {
                 $name::init(segment.alloc_object()?)
             }
 
+            /// A new, unlocked lock under `name`, for processes that are not forked from this
+            /// one: they call [`open`](Self::open). Created complete before the name appears;
+            /// this handle's last clone removes the name unless [`persist`](Self::persist) is
+            /// called.
+            ///
+            /// # Errors
+            /// [`ShmError::Exists`] if the name is taken, [`ShmError::InvalidName`], and the
+            /// errors of [`Segment::create`].
+            ///
+            /// # Examples
+            ///
+            #[doc = concat!("```\nlet name = format!(\"doc-", stringify!($name), "-{}\", std::process::id());\nlet created = multiproc::", stringify!($name), "::create(&name)?;\nlet opened = multiproc::", stringify!($name), "::open(&name)?; // typically in another program\ndrop(opened.lock()?);\nassert!(created.try_lock()?.is_some());\n# Ok::<(), Box<dyn std::error::Error>>(())\n```")]
+            pub fn create(name: &str) -> Result<$name, ShmError> {
+                shm::create_named(name, std::mem::size_of::<RawRobustMutex>() + 64, |seg| {
+                    let raw = seg.alloc_object::<RawRobustMutex>()?;
+                    raw.init($kind)?;
+                    Ok::<_, ShmError>([raw.offset() as u64, 0, 0, 0, 0, 0])
+                })
+            }
+
+            shm::named_methods!(concat!("```\nlet name = format!(\"doc-", stringify!($name), "-{}\", std::process::id());\nlet created = multiproc::", stringify!($name), "::create(&name)?;\nlet opened = multiproc::", stringify!($name), "::open_timeout(&name, std::time::Duration::from_secs(1))?;\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::", stringify!($name), "::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```"));
+
             fn init(raw: ShmRef<RawRobustMutex>) -> Result<$name, ShmError> {
                 raw.init($kind)?;
                 Ok($name { raw })
+            }
+
+            /// The mutex's offset in its segment.
+            pub(crate) fn offset(&self) -> usize {
+                self.raw.offset()
             }
 
             pub(crate) fn raw(&self) -> &RawRobustMutex {
@@ -356,7 +395,8 @@ lock_type!(
     Lock,
     LockGuard,
     MutexKind::ErrorCheck,
-    false
+    false,
+    shm::ObjectKind::Lock
 );
 
 lock_type!(
@@ -376,5 +416,6 @@ lock_type!(
     RLock,
     RLockGuard,
     MutexKind::Recursive,
-    true
+    true,
+    shm::ObjectKind::RLock
 );

@@ -70,6 +70,29 @@ impl<T: ShmSafe> RawValue<T> {
         Ok(r)
     }
 
+    /// A shared value under `name`, for processes that are not forked from this one: they
+    /// call [`open`](Self::open) with the same `T` (another type is [`ShmError::Mismatch`]).
+    ///
+    /// # Errors
+    /// [`ShmError::Exists`] if the name is taken, and the errors of [`Segment::create`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let name = format!("doc-rawvalue-create-{}", std::process::id());
+    /// let v = multiproc::RawValue::create(&name, 1u32)?;
+    /// multiproc::RawValue::<u32>::open(&name)?.set(2); // typically in another program
+    /// assert_eq!(v.get(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(name: &str, v: T) -> Result<RawValue<T>, ShmError> {
+        shm::create_named(name, std::mem::size_of::<T>() + std::mem::align_of::<T>(), |seg| {
+            Ok::<_, ShmError>([RawValue::new_in(seg, v)?.cell.offset() as u64, 0, 0, 0, 0, 0])
+        })
+    }
+
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-rawvalue-{}\", std::process::id());\nlet created = multiproc::RawValue::create(&name, 1u64)?;\nlet opened = multiproc::RawValue::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.set(2);\nassert_eq!(created.get(), 2);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::RawValue::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+
     /// Reads the value (atomically for values of up to 8 bytes; see the module docs).
     ///
     /// # Examples
@@ -150,6 +173,53 @@ impl<T: ShmSafe> RawArray<T> {
         Ok(RawArray { _seg: seg, data, len })
     }
 
+    /// An array holding a copy of `items`.
+    ///
+    /// # Errors
+    /// As [`zeroed`](Self::zeroed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::RawArray::from_slice(&[1u8, 2])?.to_vec(), [1, 2]);
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    pub fn from_slice(items: &[T]) -> Result<RawArray<T>, ShmError> {
+        let a = RawArray::zeroed(items.len())?;
+        // SAFETY: fresh, unshared memory of exactly `items.len()` elements, aligned for `T`.
+        unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), a.data.as_ptr(), items.len()) };
+        Ok(a)
+    }
+
+    /// An array holding a copy of `items` under `name`, for processes that are not forked
+    /// from this one: they call [`open`](Self::open) with the same `T`.
+    ///
+    /// # Errors
+    /// [`ShmError::Exists`] if the name is taken, [`ShmError::TooLarge`], and the errors of
+    /// [`Segment::create`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let name = format!("doc-rawarray-create-{}", std::process::id());
+    /// let a = multiproc::RawArray::create(&name, &[0u8; 4])?;
+    /// multiproc::RawArray::<u8>::open(&name)?.set(3, 1)?; // typically in another program
+    /// assert_eq!(a.to_vec(), [0, 0, 0, 1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(name: &str, items: &[T]) -> Result<RawArray<T>, ShmError> {
+        let size = std::mem::size_of_val(items);
+        shm::create_named(name, size + std::mem::align_of::<T>(), |seg| {
+            let off = seg.alloc(size, std::mem::align_of::<T>())?;
+            let data = seg.elements_at::<T>(off, items.len())?;
+            // SAFETY: fresh, unpublished memory of exactly `items.len()` elements, aligned for `T`.
+            unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), data.as_ptr(), items.len()) };
+            Ok::<_, ShmError>([off as u64, items.len() as u64, 0, 0, 0, 0])
+        })
+    }
+
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-rawarray-{}\", std::process::id());\nlet created = multiproc::RawArray::create(&name, &[1u8, 2])?;\nlet opened = multiproc::RawArray::<u8>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.set(1, 5)?;\nassert_eq!(created.to_vec(), [1, 5]);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::RawArray::<u8>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+
     /// Number of elements.
     ///
     /// # Examples
@@ -227,5 +297,39 @@ impl<T: ShmSafe> RawArray<T> {
     /// ```
     pub fn to_vec(&self) -> Vec<T> {
         (0..self.len).filter_map(|i| self.get(i).ok()).collect()
+    }
+}
+
+impl<T: ShmSafe> shm::Named for RawValue<T> {
+    const KIND: shm::ObjectKind = shm::ObjectKind::RawValue;
+
+    fn type_info() -> shm::TypeInfo {
+        shm::TypeInfo::plain::<T>()
+    }
+
+    fn from_named(seg: &Segment, w: &shm::Words) -> Result<Self, ShmError> {
+        Ok(RawValue { cell: seg.object_at(shm::word_usize(w[0])?)? })
+    }
+
+    fn segment(&self) -> &Segment {
+        self.cell.segment()
+    }
+}
+
+impl<T: ShmSafe> shm::Named for RawArray<T> {
+    const KIND: shm::ObjectKind = shm::ObjectKind::RawArray;
+
+    fn type_info() -> shm::TypeInfo {
+        shm::TypeInfo::plain::<T>()
+    }
+
+    fn from_named(seg: &Segment, w: &shm::Words) -> Result<Self, ShmError> {
+        let len = shm::word_usize(w[1])?;
+        let data = seg.elements_at::<T>(shm::word_usize(w[0])?, len)?;
+        Ok(RawArray { _seg: seg.clone(), data, len })
+    }
+
+    fn segment(&self) -> &Segment {
+        &self._seg
     }
 }

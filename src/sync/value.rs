@@ -211,6 +211,33 @@ impl<T: ShmSafe> Value<T> {
         Ok(Value { cell, lock })
     }
 
+    /// A shared value with its lock under `name`, for processes that are not forked from this
+    /// one: they call [`open`](Self::open) with the same `T` (another type is
+    /// [`ShmError::Mismatch`]). The name is removed when this handle's last clone drops, unless
+    /// [`persist`](Self::persist) is called.
+    ///
+    /// # Errors
+    /// [`ShmError::Exists`] if the name is taken, and the errors of [`Segment::create`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let name = format!("doc-value-create-{}", std::process::id());
+    /// let v = multiproc::Value::create(&name, 0u64)?;
+    /// multiproc::Value::<u64>::open(&name)?.fetch_add(5)?; // typically in another program
+    /// assert_eq!(v.get()?, 5);
+    /// assert!(matches!(multiproc::Value::<u32>::open(&name), Err(multiproc::ShmError::Mismatch { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(name: &str, v: T) -> Result<Value<T>, ShmError> {
+        shm::create_named(name, 256 + std::mem::size_of::<T>() + std::mem::align_of::<T>(), |seg| {
+            let value = Value::new_in(seg, v)?;
+            Ok::<_, ShmError>([value.lock.offset() as u64, value.cell.offset() as u64, 0, 0, 0, 0])
+        })
+    }
+
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-value-{}\", std::process::id());\nlet created = multiproc::Value::create(&name, 1u64)?;\nlet opened = multiproc::Value::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.fetch_add(1)?;\nassert_eq!(created.get()?, 2);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Value::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+
     /// A shared value guarded by an existing lock (Python's `Value(t, v, lock=L)`, VAL-2).
     ///
     /// # Errors
@@ -421,5 +448,22 @@ impl<T: ShmSafe + std::ops::Add<Output = T>> Value<T> {
             *x = old + delta;
             old
         })
+    }
+}
+
+impl<T: ShmSafe> shm::Named for Value<T> {
+    const KIND: shm::ObjectKind = shm::ObjectKind::Value;
+
+    fn type_info() -> shm::TypeInfo {
+        shm::TypeInfo::plain::<T>()
+    }
+
+    fn from_named(seg: &Segment, w: &shm::Words) -> Result<Self, ShmError> {
+        let lock = <RLock as shm::Named>::from_named(seg, &[w[0], 0, 0, 0, 0, 0])?;
+        Ok(Value { cell: seg.object_at(shm::word_usize(w[1])?)?, lock })
+    }
+
+    fn segment(&self) -> &Segment {
+        self.cell.segment()
     }
 }

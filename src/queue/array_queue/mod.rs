@@ -194,19 +194,58 @@ impl<T: ShmSafe> ArrayQueue<T> {
     /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn new(capacity: usize) -> Result<ArrayQueue<T>, ShmError> {
+        let (cap, len) = ArrayQueue::<T>::segment_len(capacity)?;
+        let seg = Segment::anonymous(len)?;
+        let w = ArrayQueue::<T>::init_in(&seg, cap)?;
+        <ArrayQueue<T> as crate::shm::Named>::from_named(&seg, &w)
+    }
+
+    /// The slot count for a request of `capacity`, and the segment size it needs.
+    fn segment_len(capacity: usize) -> Result<(usize, usize), ShmError> {
         let cap = capacity.max(1);
-        let size = std::mem::size_of::<Slot<T>>();
-        let bytes = cap.checked_mul(size).ok_or(ShmError::TooLarge { len: u64::MAX })?;
-        let seg = Segment::anonymous(bytes + std::mem::size_of::<Header>() + 2 * 128)?;
+        let bytes = cap.checked_mul(std::mem::size_of::<Slot<T>>()).ok_or(ShmError::TooLarge { len: u64::MAX })?;
+        let len = bytes.checked_add(std::mem::size_of::<Header>() + 2 * 128).ok_or(ShmError::TooLarge { len: u64::MAX })?;
+        Ok((cap, len))
+    }
+
+    /// Allocates and initializes a queue of `cap` slots in `seg`; returns its directory words
+    /// (header offset, slots offset, capacity).
+    fn init_in(seg: &Segment, cap: usize) -> Result<crate::shm::Words, ShmError> {
         let hdr: ShmRef<Header> = seg.alloc_object()?;
-        let off = seg.alloc(bytes, std::mem::align_of::<Slot<T>>().max(8))?;
-        let slots = seg.bytes_at(off, bytes)?.cast::<Slot<T>>();
-        let q = ArrayQueue { hdr, slots, cap, _seg: seg };
-        for (i, s) in q.core().slots.iter().enumerate() {
+        let off = seg.alloc(cap * std::mem::size_of::<Slot<T>>(), std::mem::align_of::<Slot<T>>().max(8))?;
+        let slots = seg.elements_at::<Slot<T>>(off, cap)?;
+        // SAFETY: `slots..slots+cap` was just allocated (zeroed, aligned) for this queue, and
+        // nothing else references it yet.
+        for (i, s) in unsafe { std::slice::from_raw_parts(slots.as_ptr(), cap) }.iter().enumerate() {
             s.init(2 * i as u64);
         }
-        Ok(q)
+        Ok([hdr.offset() as u64, off as u64, cap as u64, 0, 0, 0])
     }
+
+    /// A queue of `capacity` slots (at least 1) under `name`, for processes that are not
+    /// forked from this one: they call [`open`](Self::open) with the same `T` (another type
+    /// is [`ShmError::Mismatch`]). The name is removed when this handle's last clone drops,
+    /// unless [`persist`](Self::persist) is called.
+    ///
+    /// # Errors
+    /// [`ShmError::Exists`] if the name is taken, [`ShmError::TooLarge`], and the errors of
+    /// [`Segment::create`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let name = format!("doc-arrayqueue-create-{}", std::process::id());
+    /// let q = multiproc::ArrayQueue::<u64>::create(&name, 1024)?;
+    /// multiproc::ArrayQueue::<u64>::open(&name)?.try_push(5)?; // typically in another program
+    /// assert_eq!(q.try_pop()?, 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(name: &str, capacity: usize) -> Result<ArrayQueue<T>, ShmError> {
+        let (cap, len) = ArrayQueue::<T>::segment_len(capacity)?;
+        crate::shm::create_named(name, len, |seg| ArrayQueue::<T>::init_in(seg, cap))
+    }
+
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-arrayqueue-{}\", std::process::id());\nlet created = multiproc::ArrayQueue::<u64>::create(&name, 8)?;\nlet opened = multiproc::ArrayQueue::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.try_push(3)?;\nassert_eq!(created.try_pop()?, 3);\nassert_eq!(opened.capacity(), 8);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::ArrayQueue::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     fn core(&self) -> Core<'_, T> {
         // SAFETY: `slots..slots+cap` was allocated for this queue in the segment the handle keeps
@@ -549,5 +588,29 @@ mod loom_tests {
             q.core().try_push(9).unwrap();
             assert_eq!(q.core().try_pop(), Ok(9));
         });
+    }
+}
+
+impl<T: ShmSafe> crate::shm::Named for ArrayQueue<T> {
+    const KIND: crate::shm::ObjectKind = crate::shm::ObjectKind::ArrayQueue;
+
+    fn type_info() -> crate::shm::TypeInfo {
+        crate::shm::TypeInfo::plain::<T>()
+    }
+
+    /// The capacity comes from shared memory: it is checked against the segment (the slots
+    /// must lie inside it), and from then on held in process memory.
+    fn from_named(seg: &Segment, w: &crate::shm::Words) -> Result<Self, ShmError> {
+        let cap = crate::shm::word_usize(w[2])?;
+        if cap == 0 {
+            return Err(ShmError::Corrupt { what: "ArrayQueue capacity 0" });
+        }
+        let hdr = seg.object_at(crate::shm::word_usize(w[0])?)?;
+        let slots = seg.elements_at::<Slot<T>>(crate::shm::word_usize(w[1])?, cap)?;
+        Ok(ArrayQueue { hdr, slots, cap, _seg: seg.clone() })
+    }
+
+    fn segment(&self) -> &Segment {
+        &self._seg
     }
 }

@@ -74,6 +74,31 @@ impl<T> QueueBuilder<T> {
         let ring = LockedRing::create_in(&seg, self.capacity, self.maxsize.unwrap_or(0))?;
         Ok(Queue::from_ring(ring))
     }
+
+    /// Creates the queue under `name`, for processes that are not forked from this one: they
+    /// call [`Queue::open`] with the same `T` (another type is
+    /// [`ShmError::Mismatch`](crate::ShmError::Mismatch)). The name is removed when this
+    /// handle's last clone drops, unless [`Queue::persist`] is called.
+    ///
+    /// # Errors
+    /// [`QueueError::Shm`] with [`ShmError::Exists`](crate::ShmError::Exists) if the name is
+    /// taken (or another error of [`Segment::create`]); [`QueueError::Os`] if the lock cannot
+    /// be initialized.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let name = format!("doc-queue-builder-{}", std::process::id());
+    /// let q = multiproc::Queue::<String>::builder().maxsize(4).create(&name)?;
+    /// assert_eq!(multiproc::Queue::<String>::open(&name)?.maxsize(), Some(4));
+    /// # drop(q);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(self, name: &str) -> Result<Queue<T>, QueueError> {
+        crate::shm::create_named(name, LockedRing::segment_len(self.capacity), |seg| {
+            Ok::<_, QueueError>(LockedRing::create_in(seg, self.capacity, self.maxsize.unwrap_or(0))?.words())
+        })
+    }
 }
 
 /// A multi-producer, multi-consumer queue between processes (Python's
@@ -151,6 +176,28 @@ impl<T> Queue<T> {
     pub fn with_maxsize(maxsize: usize) -> Result<Queue<T>, QueueError> {
         Queue::builder().maxsize(maxsize).build()
     }
+
+    /// A queue with the default capacity and no item limit under `name`, for processes that
+    /// are not forked from this one (see [`QueueBuilder::create`]).
+    ///
+    /// # Errors
+    /// As [`QueueBuilder::create`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let name = format!("doc-queue-create-{}", std::process::id());
+    /// let q = multiproc::Queue::<u64>::create(&name)?;
+    /// multiproc::Queue::<u64>::open(&name)?.put(&7)?; // typically in another program
+    /// assert_eq!(q.get()?, 7);
+    /// assert!(matches!(multiproc::Queue::<String>::open(&name), Err(multiproc::ShmError::Mismatch { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(name: &str) -> Result<Queue<T>, QueueError> {
+        Queue::builder().create(name)
+    }
+
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-queue-{}\", std::process::id());\nlet created = multiproc::Queue::<u64>::create(&name)?;\nlet opened = multiproc::Queue::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.put(&3)?;\nassert_eq!(created.get()?, 3);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Queue::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     /// A builder for capacity and `maxsize`.
     ///
@@ -415,5 +462,21 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
             Ok(payload)
         })?;
         crate::codec::decode(&bytes).map_err(QueueError::Decode)
+    }
+}
+
+impl<T> crate::shm::Named for Queue<T> {
+    const KIND: crate::shm::ObjectKind = crate::shm::ObjectKind::Queue;
+
+    fn type_info() -> crate::shm::TypeInfo {
+        crate::shm::TypeInfo::encoded::<T>()
+    }
+
+    fn from_named(seg: &Segment, w: &crate::shm::Words) -> Result<Self, crate::ShmError> {
+        Ok(Queue::from_ring(LockedRing::open_in(seg, w)?))
+    }
+
+    fn segment(&self) -> &Segment {
+        self.ring.segment()
     }
 }

@@ -54,6 +54,31 @@ impl<T> JoinableQueue<T> {
         Ok(JoinableQueue { inner: Queue::new()? })
     }
 
+    /// A new, empty queue under `name`, for processes that are not forked from this one:
+    /// they call [`open`](Self::open) with the same `T`. The name is removed when this
+    /// handle's last clone drops, unless [`persist`](Self::persist) is called.
+    ///
+    /// # Errors
+    /// As [`QueueBuilder::create`](crate::QueueBuilder::create).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let name = format!("doc-joinable-create-{}", std::process::id());
+    /// let q = multiproc::JoinableQueue::<u8>::create(&name)?;
+    /// multiproc::JoinableQueue::<u8>::open(&name)?.put(&1)?; // typically in another program
+    /// assert_eq!(q.get()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(name: &str) -> Result<JoinableQueue<T>, QueueError> {
+        crate::shm::create_named(name, super::state::LockedRing::segment_len(super::DEFAULT_CAPACITY), |seg| {
+            let ring = super::state::LockedRing::create_in(seg, super::DEFAULT_CAPACITY, 0)?;
+            Ok::<_, QueueError>(ring.words())
+        })
+    }
+
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-joinablequeue-{}\", std::process::id());\nlet created = multiproc::JoinableQueue::<u64>::create(&name)?;\nlet opened = multiproc::JoinableQueue::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.put(&3)?;\nassert_eq!(created.get()?, 3);\ncreated.task_done()?;\nassert!(opened.join_timeout(std::time::Duration::from_secs(1)));\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::JoinableQueue::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+
     /// A new queue holding at most `maxsize` items.
     ///
     /// # Errors
@@ -111,5 +136,21 @@ impl<T> JoinableQueue<T> {
     /// ```
     pub fn join_timeout(&self, timeout: Duration) -> bool {
         self.inner.ring.join(Limit::timeout(timeout))
+    }
+}
+
+impl<T> crate::shm::Named for JoinableQueue<T> {
+    const KIND: crate::shm::ObjectKind = crate::shm::ObjectKind::JoinableQueue;
+
+    fn type_info() -> crate::shm::TypeInfo {
+        crate::shm::TypeInfo::encoded::<T>()
+    }
+
+    fn from_named(seg: &crate::Segment, w: &crate::shm::Words) -> Result<Self, crate::ShmError> {
+        Ok(JoinableQueue { inner: crate::Queue::from_ring(super::state::LockedRing::open_in(seg, w)?) })
+    }
+
+    fn segment(&self) -> &crate::Segment {
+        crate::shm::Named::segment(&self.inner)
     }
 }

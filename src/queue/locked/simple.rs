@@ -47,6 +47,31 @@ impl<T> SimpleQueue<T> {
         Ok(SimpleQueue { inner: Queue::new()? })
     }
 
+    /// A new, empty queue under `name`, for processes that are not forked from this one:
+    /// they call [`open`](Self::open) with the same `T`. The name is removed when this
+    /// handle's last clone drops, unless [`persist`](Self::persist) is called.
+    ///
+    /// # Errors
+    /// As [`QueueBuilder::create`](crate::QueueBuilder::create).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let name = format!("doc-simple-create-{}", std::process::id());
+    /// let q = multiproc::SimpleQueue::<u8>::create(&name)?;
+    /// multiproc::SimpleQueue::<u8>::open(&name)?.put(&1)?; // typically in another program
+    /// assert_eq!(q.get()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(name: &str) -> Result<SimpleQueue<T>, QueueError> {
+        crate::shm::create_named(name, super::state::LockedRing::segment_len(super::DEFAULT_CAPACITY), |seg| {
+            let ring = super::state::LockedRing::create_in(seg, super::DEFAULT_CAPACITY, 0)?;
+            Ok::<_, QueueError>(ring.words())
+        })
+    }
+
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-simplequeue-{}\", std::process::id());\nlet created = multiproc::SimpleQueue::<u64>::create(&name)?;\nlet opened = multiproc::SimpleQueue::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.put(&3)?;\nassert_eq!(created.get()?, 3);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::SimpleQueue::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+
     /// Whether the queue is empty.
     ///
     /// # Examples
@@ -157,5 +182,21 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> SimpleQueue<T> {
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, QueueError> {
         self.inner.get_timeout(timeout)
+    }
+}
+
+impl<T> crate::shm::Named for SimpleQueue<T> {
+    const KIND: crate::shm::ObjectKind = crate::shm::ObjectKind::SimpleQueue;
+
+    fn type_info() -> crate::shm::TypeInfo {
+        crate::shm::TypeInfo::encoded::<T>()
+    }
+
+    fn from_named(seg: &crate::Segment, w: &crate::shm::Words) -> Result<Self, crate::ShmError> {
+        Ok(SimpleQueue { inner: crate::Queue::from_ring(super::state::LockedRing::open_in(seg, w)?) })
+    }
+
+    fn segment(&self) -> &crate::Segment {
+        crate::shm::Named::segment(&self.inner)
     }
 }

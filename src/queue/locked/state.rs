@@ -159,6 +159,28 @@ impl LockedRing {
         Ok(LockedRing { state, ring, cap })
     }
 
+    /// The directory words of a ring created in a named segment: where its state and its
+    /// bytes are.
+    pub(super) fn words(&self) -> crate::shm::Words {
+        let seg = self.state.segment();
+        let ring = seg.offset_of(self.ring.as_ptr()).unwrap_or(0);
+        [self.state.offset() as u64, ring as u64, 0, 0, 0, 0]
+    }
+
+    /// The ring an opener finds through the directory words `w` of `seg`. The capacity comes
+    /// from shared memory: it must be one `create_in` could have written, and fit the segment.
+    pub(super) fn open_in(seg: &Segment, w: &crate::shm::Words) -> Result<LockedRing, crate::shm::ShmError> {
+        use crate::shm::{word_usize, ShmError};
+        let state: ShmRef<QueueState> = seg.object_at(word_usize(w[0])?)?;
+        // Relaxed: published with the segment (READY was loaded with Acquire).
+        let cap = state.capacity.load(Relaxed);
+        if cap < 64 || cap % 8 != 0 {
+            return Err(ShmError::Corrupt { what: "queue capacity" });
+        }
+        let ring = seg.bytes_at(word_usize(w[1])?, word_usize(cap)?)?;
+        Ok(LockedRing { state, ring, cap })
+    }
+
     /// The capacity a request of `capacity` bytes gets.
     pub(super) fn round(capacity: usize) -> u64 {
         (capacity.max(64) as u64).next_multiple_of(8)
@@ -171,6 +193,10 @@ impl LockedRing {
 
     pub(super) fn capacity(&self) -> u64 {
         self.cap
+    }
+
+    pub(super) fn segment(&self) -> &Segment {
+        self.state.segment()
     }
 
     /// The item limit, if any.

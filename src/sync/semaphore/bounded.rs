@@ -1,7 +1,7 @@
 //! `BoundedSemaphore`: a `Semaphore` whose `release` cannot raise it above its bound.
 
 use super::{Semaphore, SemaphoreError, MAX_PERMITS};
-use crate::shm::{self, Segment};
+use crate::shm::{self, Segment, ShmError};
 use crate::sync::raw::semaphore::Released;
 use std::fmt;
 
@@ -16,7 +16,7 @@ use std::fmt;
 /// let s = BoundedSemaphore::new(2)?;
 /// s.acquire();
 /// s.release()?;
-/// assert_eq!(s.release(), Err(SemaphoreError::ReleasedTooManyTimes));
+/// assert!(matches!(s.release(), Err(SemaphoreError::ReleasedTooManyTimes)));
 /// assert_eq!(s.get_value(), 2);
 /// # Ok::<(), multiproc::SemaphoreError>(())
 /// ```
@@ -59,6 +59,27 @@ impl BoundedSemaphore {
         Ok(BoundedSemaphore { inner: Semaphore::build(segment.alloc_object()?, value, true)? })
     }
 
+    /// A bounded semaphore with `value` permits (also its bound) under `name`, for processes
+    /// that are not forked from this one: they call [`open`](Self::open).
+    ///
+    /// # Errors
+    /// As [`Semaphore::create`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let name = format!("doc-bounded-create-{}", std::process::id());
+    /// let s = multiproc::BoundedSemaphore::create(&name, 1)?;
+    /// assert!(multiproc::BoundedSemaphore::open(&name)?.release().is_err());
+    /// # drop(s);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(name: &str, value: u32) -> Result<BoundedSemaphore, SemaphoreError> {
+        Semaphore::create_kind(name, value, true)
+    }
+
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-boundedsemaphore-{}\", std::process::id());\nlet created = multiproc::BoundedSemaphore::create(&name, 1)?;\nlet opened = multiproc::BoundedSemaphore::open_timeout(&name, std::time::Duration::from_secs(1))?;\nassert!(opened.try_acquire());\nopened.release()?;\nassert!(created.release().is_err());\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::BoundedSemaphore::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+
     /// Gives a permit back.
     ///
     /// # Errors
@@ -86,5 +107,17 @@ impl std::ops::Deref for BoundedSemaphore {
     /// Everything but `release` is the same as [`Semaphore`]'s.
     fn deref(&self) -> &Semaphore {
         &self.inner
+    }
+}
+
+impl shm::Named for BoundedSemaphore {
+    const KIND: shm::ObjectKind = shm::ObjectKind::BoundedSemaphore;
+
+    fn from_named(seg: &Segment, w: &shm::Words) -> Result<Self, ShmError> {
+        Ok(BoundedSemaphore { inner: Semaphore::from_words(seg, w)? })
+    }
+
+    fn segment(&self) -> &Segment {
+        shm::Named::segment(&self.inner)
     }
 }

@@ -5,7 +5,7 @@ use crate::shm::ShmError;
 use std::fmt;
 
 /// Why a semaphore could not be created or released.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum SemaphoreError {
     /// The initial value is above the largest supported count (`i32::MAX`, as for POSIX
@@ -14,8 +14,8 @@ pub enum SemaphoreError {
     /// A `BoundedSemaphore` was released more times than it was acquired: the value is unchanged
     /// (Python's `ValueError: semaphore or lock released too many times`, SEM-3).
     ReleasedTooManyTimes,
-    /// The shared memory could not be allocated.
-    Shm(String),
+    /// The shared memory could not be allocated or the name created.
+    Shm(ShmError),
 }
 
 impl fmt::Display for SemaphoreError {
@@ -28,10 +28,17 @@ impl fmt::Display for SemaphoreError {
     }
 }
 
-impl std::error::Error for SemaphoreError {}
+impl std::error::Error for SemaphoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SemaphoreError::Shm(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<ShmError> for SemaphoreError {
     fn from(e: ShmError) -> SemaphoreError {
-        SemaphoreError::Shm(e.to_string())
+        SemaphoreError::Shm(e)
     }
 }

@@ -38,7 +38,7 @@ use crate::loom::atomic::{
     AtomicU32, AtomicU64,
     Ordering::{Acquire, Relaxed, Release},
 };
-use crate::shm::{self, Segment, ShmObject, ShmRef};
+use crate::shm::{self, Segment, ShmError, ShmObject, ShmRef};
 use crate::wait::Limit;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -159,6 +159,48 @@ impl Semaphore {
     pub fn new_in(segment: &Segment, value: u32) -> Result<Semaphore, SemaphoreError> {
         Semaphore::build(segment.alloc_object()?, value, false)
     }
+
+    /// A semaphore with `value` permits under `name`, for processes that are not forked from
+    /// this one: they call [`open`](Self::open). The name is removed when this handle's last
+    /// clone drops, unless [`persist`](Self::persist) is called.
+    ///
+    /// # Errors
+    /// [`SemaphoreError::InvalidValue`] above `i32::MAX`; [`SemaphoreError::Shm`] with
+    /// [`ShmError::Exists`](crate::ShmError::Exists) if the name is taken, or another error of
+    /// [`Segment::create`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let name = format!("doc-semaphore-create-{}", std::process::id());
+    /// let s = multiproc::Semaphore::create(&name, 2)?;
+    /// let other = multiproc::Semaphore::open(&name)?; // typically in another program
+    /// assert!(other.try_acquire());
+    /// assert_eq!(s.get_value(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(name: &str, value: u32) -> Result<Semaphore, SemaphoreError> {
+        Semaphore::create_kind(name, value, false)
+    }
+
+    pub(super) fn create_kind<N: shm::Named>(name: &str, value: u32, bounded: bool) -> Result<N, SemaphoreError> {
+        if value > MAX_PERMITS {
+            return Err(SemaphoreError::InvalidValue(value.into()));
+        }
+        shm::create_named(name, std::mem::size_of::<SemState>() + 64, |seg| {
+            let state = seg.alloc_object::<SemState>()?;
+            let off = state.offset() as u64;
+            Semaphore::build(state, value, bounded)?;
+            Ok::<_, SemaphoreError>([off, 0, 0, 0, 0, 0])
+        })
+    }
+
+    /// The semaphore found by an opener in the directory words `w` of `seg`.
+    pub(super) fn from_words(seg: &Segment, w: &shm::Words) -> Result<Semaphore, ShmError> {
+        Ok(Semaphore { state: seg.object_at(shm::word_usize(w[0])?)? })
+    }
+
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-semaphore-{}\", std::process::id());\nlet created = multiproc::Semaphore::create(&name, 1)?;\nlet opened = multiproc::Semaphore::open_timeout(&name, std::time::Duration::from_secs(1))?;\nassert!(opened.try_acquire());\nassert_eq!(created.get_value(), 0);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Semaphore::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     fn build(state: ShmRef<SemState>, value: u32, bounded: bool) -> Result<Semaphore, SemaphoreError> {
         if value > MAX_PERMITS {
@@ -488,5 +530,17 @@ impl Drop for SemaphoreGuard<'_> {
             self.sem.update_slot(i, |pins, held| (pins.saturating_sub(1), held.saturating_sub(1)));
         }
         self.sem.give_back(1);
+    }
+}
+
+impl shm::Named for Semaphore {
+    const KIND: shm::ObjectKind = shm::ObjectKind::Semaphore;
+
+    fn from_named(seg: &Segment, w: &shm::Words) -> Result<Self, ShmError> {
+        Semaphore::from_words(seg, w)
+    }
+
+    fn segment(&self) -> &Segment {
+        self.state.segment()
     }
 }

@@ -1,0 +1,107 @@
+//! One form for every named object: `X::create(name, …)` (written per type, with that type's
+//! arguments) and `X::open`, `X::open_timeout`, `persist` and `name` (the same for all, from
+//! [`named_methods!`]).
+//!
+//! A named object is one segment whose header records the object's kind and type parameter,
+//! and whose root is a [`Directory`](super::named::Directory) of words: the offsets of the
+//! object's parts and its parameters. Openers treat those words as untrusted: every offset goes
+//! through the segment's bounds checks, every parameter is checked against the segment.
+
+use super::header::{ObjectKind, TypeInfo};
+use super::named::Words;
+use super::{Segment, ShmError};
+use std::time::Duration;
+
+/// An object that can live in a named segment of its own.
+pub(crate) trait Named: Sized {
+    /// What the header records as the object's kind.
+    const KIND: ObjectKind;
+
+    /// What the header records as the type parameter (none by default).
+    fn type_info() -> TypeInfo {
+        TypeInfo::NONE
+    }
+
+    /// A handle on the object found in an opened segment, from its directory words.
+    fn from_named(seg: &Segment, words: &Words) -> Result<Self, ShmError>;
+
+    /// The segment the object lives in.
+    fn segment(&self) -> &Segment;
+}
+
+/// Opens the object `name` as an `N`, waiting up to `timeout` for the name to appear.
+pub(crate) fn open_named<N: Named>(name: &str, timeout: Duration) -> Result<N, ShmError> {
+    let (seg, words) = Segment::open_named(name, N::KIND, &N::type_info(), timeout)?;
+    N::from_named(&seg, &words)
+}
+
+/// Creates the named segment of an `N`: `init` allocates and initializes its parts and returns
+/// the directory words that [`Named::from_named`] reads back.
+pub(crate) fn create_named<N: Named, E: From<ShmError>>(
+    name: &str,
+    len: usize,
+    init: impl FnOnce(&Segment) -> Result<Words, E>,
+) -> Result<N, E> {
+    let (seg, words) = Segment::create_named(name, len, N::KIND, &N::type_info(), init)?;
+    Ok(N::from_named(&seg, &words)?)
+}
+
+/// The methods every named object shares, with `$example` (a doc test that creates and opens
+/// one) as their example.
+macro_rules! named_methods {
+    ($example:expr) => {
+        /// Opens the object that another process (or this one) created under `name` with
+        /// `create`, without waiting for the name to appear.
+        ///
+        /// The opener never removes the name; its handle works like the creator's, and keeps
+        /// working after the creator exits.
+        ///
+        /// # Errors
+        /// [`ShmError::NotFound`](crate::ShmError::NotFound) if nothing has that name;
+        /// [`ShmError::Mismatch`](crate::ShmError::Mismatch) if it holds another kind of object,
+        /// or the same kind with another type parameter (never a reinterpretation); the errors of
+        /// [`Segment::open`](crate::Segment::open) for a file that is not a valid segment.
+        ///
+        /// # Examples
+        ///
+        #[doc = $example]
+        pub fn open(name: &str) -> Result<Self, crate::ShmError> {
+            crate::shm::open_named(name, std::time::Duration::ZERO)
+        }
+
+        /// [`open`](Self::open), waiting up to `timeout` for the name to appear (for a creator
+        /// that starts at the same time). `Duration::MAX` waits for ever.
+        ///
+        /// # Errors
+        /// As [`open`](Self::open); `NotFound` once `timeout` has passed without the name.
+        ///
+        /// # Examples
+        ///
+        #[doc = $example]
+        pub fn open_timeout(name: &str, timeout: std::time::Duration) -> Result<Self, crate::ShmError> {
+            crate::shm::open_named(name, timeout)
+        }
+
+        /// Keeps the object's name after the creator's last handle drops (it must then be
+        /// removed with [`Segment::unlink`](crate::Segment::unlink) or `multiproc shm clean`).
+        /// Does nothing for an object that has no name or that this process only opened.
+        ///
+        /// # Examples
+        ///
+        #[doc = $example]
+        pub fn persist(&self) {
+            crate::shm::Named::segment(self).persist()
+        }
+
+        /// The name the object was created or opened under (with its leading `/`), or `None`
+        /// for an object made with `new`.
+        ///
+        /// # Examples
+        ///
+        #[doc = $example]
+        pub fn name(&self) -> Option<&str> {
+            crate::shm::Named::segment(self).name()
+        }
+    };
+}
+pub(crate) use named_methods;
