@@ -116,7 +116,7 @@ pub mod sync;
 pub use pool::*;
 pub use process::*;
 pub use queue::*;
-pub use shm::{Segment, ShmError, ShmSafe};
+pub use shm::{Segment, SharedMemory, ShmError, ShmSafe};
 pub use sync::*;
 
 // Always built (hidden) so that `cargo test` can replay the fuzz corpora on stable.

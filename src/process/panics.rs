@@ -16,10 +16,11 @@
 //! reports; the message still arrives (taken from the panic payload by `catch_unwind`).
 
 use super::report::{Kind, Report};
-use crate::loom::atomic::{
-    AtomicBool, AtomicUsize,
-    Ordering::{Acquire, Relaxed, Release},
-};
+// Process-local flags of the panic hook, never in shared memory and never part of an
+// algorithm loom checks: plain `core` atomics (loom's cannot live in statics).
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+#[allow(clippy::disallowed_types)]
+use core::sync::atomic::{AtomicBool, AtomicUsize};
 use std::cell::{Cell, RefCell};
 use std::panic::{self, PanicHookInfo};
 use std::sync::Once;

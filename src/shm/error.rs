@@ -86,6 +86,15 @@ pub enum ShmError {
         /// What the segment holds, as its header describes it.
         found: String,
     },
+    /// A byte range outside a [`SharedMemory`](crate::SharedMemory) block.
+    OutOfBounds {
+        /// Start of the range.
+        offset: u64,
+        /// Its length.
+        len: u64,
+        /// The block's size.
+        size: u64,
+    },
     /// Any other OS error.
     Os(io::Error),
 }
@@ -125,6 +134,9 @@ impl fmt::Display for ShmError {
             ShmError::NoSpace { len } => write!(f, "no space in /dev/shm for a {len}-byte segment"),
             ShmError::Mismatch { name, expected, found } => {
                 write!(f, "shared-memory segment {name} holds {found}, not {expected}")
+            }
+            ShmError::OutOfBounds { offset, len, size } => {
+                write!(f, "bytes {offset}..{offset}+{len} are outside a block of {size} bytes")
             }
             ShmError::Os(e) => write!(f, "shared-memory operation failed: {e}"),
         }

@@ -14,6 +14,7 @@ mod name;
 mod named;
 mod object;
 mod segment;
+mod shared_memory;
 mod shm_safe;
 #[cfg(feature = "serde")] // only the pool uses it
 mod words;
@@ -21,6 +22,7 @@ mod words;
 pub use error::ShmError;
 pub use named::{list_named, NamedSegmentInfo};
 pub use segment::Segment;
+pub use shared_memory::SharedMemory;
 pub use shm_safe::ShmSafe;
 
 pub(crate) use arena::{alloc_default, lock_for_fork};

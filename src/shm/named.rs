@@ -16,8 +16,8 @@
 use super::header::{self, ObjectKind, TypeInfo, HEADER_LEN, STATE_READY};
 use super::segment::{total_len_for, Mapping, ShmObject, MAX_LEN};
 use super::{name, Segment, ShmError};
-use crate::loom::atomic::{AtomicU32, AtomicU64};
 use crate::loom::atomic::Ordering::{Acquire, Relaxed};
+use crate::loom::atomic::{AtomicU32, AtomicU64};
 use crate::sys;
 use crate::wait::Limit;
 use std::io::Read;
@@ -311,7 +311,9 @@ fn create_renamed<E: From<ShmError>>(
 
 /// `/.mp-<pid>-<start>-<seq>`: unique per creation, and it names its creator.
 fn temp_name() -> String {
-    static SEQ: AtomicU32 = AtomicU32::new(0);
+    // Process-local, never shared: a `core` atomic (loom's cannot live in statics).
+    #[allow(clippy::disallowed_types)]
+    static SEQ: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
     let (pid, start) = sys::process::self_identity();
     format!("{TEMP_PREFIX}{pid}-{start}-{}", SEQ.fetch_add(1, Relaxed))
 }
@@ -610,9 +612,13 @@ pub(crate) mod tests {
             let pid = match unsafe { sys::process::fork() }.unwrap() {
                 sys::process::Fork::Child => {
                     FORCE_RENAME.with(|c| c.set(rename));
-                    let _ = Segment::create_object(&n, 100, ObjectKind::Plain, &TypeInfo::NONE, |_| -> Result<usize, ShmError> {
-                        sys::process::exit_now(0)
-                    });
+                    let _ = Segment::create_object(
+                        &n,
+                        100,
+                        ObjectKind::Plain,
+                        &TypeInfo::NONE,
+                        |_| -> Result<usize, ShmError> { sys::process::exit_now(0) },
+                    );
                     sys::process::exit_now(1);
                 }
                 sys::process::Fork::Parent(pid) => pid,

@@ -345,7 +345,8 @@ impl Segment {
     /// `len` elements of `T` at `offset`, bounds- and alignment-checked (both may come from
     /// shared memory).
     pub(crate) fn elements_at<T>(&self, offset: usize, len: usize) -> Result<NonNull<T>, ShmError> {
-        let size = len.checked_mul(std::mem::size_of::<T>()).ok_or(ShmError::Corrupt { what: "element count overflows" })?;
+        let size =
+            len.checked_mul(std::mem::size_of::<T>()).ok_or(ShmError::Corrupt { what: "element count overflows" })?;
         if offset % std::mem::align_of::<T>() != 0 {
             return Err(ShmError::Corrupt { what: "misaligned elements" });
         }

@@ -105,8 +105,8 @@ pub trait ConditionLock: Clone + sealed::Sealed {}
 #[allow(private_interfaces)]
 mod sealed {
     use super::{Lock, LockGuard, RLock, RLockGuard, RawRobustMutex};
-    use crate::shm::{self, Segment, ShmError};
     use crate::loom::atomic::Ordering::Relaxed;
+    use crate::shm::{self, Segment, ShmError};
 
     /// The crate-private operations a condition needs from its lock.
     pub trait Sealed: Sized {
@@ -397,6 +397,7 @@ impl<L: ConditionLock> Condition<L> {
 #[cfg(all(test, loom))]
 mod tests {
     use super::CondState;
+    use crate::wait::Limit;
     use loom::sync::{Arc, Mutex};
     use loom::thread;
 

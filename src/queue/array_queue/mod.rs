@@ -204,7 +204,8 @@ impl<T: ShmSafe> ArrayQueue<T> {
     fn segment_len(capacity: usize) -> Result<(usize, usize), ShmError> {
         let cap = capacity.max(1);
         let bytes = cap.checked_mul(std::mem::size_of::<Slot<T>>()).ok_or(ShmError::TooLarge { len: u64::MAX })?;
-        let len = bytes.checked_add(std::mem::size_of::<Header>() + 2 * 128).ok_or(ShmError::TooLarge { len: u64::MAX })?;
+        let len =
+            bytes.checked_add(std::mem::size_of::<Header>() + 2 * 128).ok_or(ShmError::TooLarge { len: u64::MAX })?;
         Ok((cap, len))
     }
 
