@@ -106,6 +106,7 @@ mod codec;
 pub use codec::{CodecError, CodecErrorKind};
 
 #[cfg(feature = "serde")] // arguments and results travel with serde + postcard
+pub mod connection;
 pub mod pool;
 pub mod process;
 pub mod queue;
@@ -113,6 +114,7 @@ pub mod shm;
 pub mod sync;
 
 #[cfg(feature = "serde")]
+pub use connection::{Client, Listener};
 pub use pool::*;
 pub use process::*;
 pub use queue::*;

@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("sync", 3),
     ("queue", 4),
     ("process", 5),
+    ("connection", 5),
     ("pool", 6),
     ("manager", 7),
 ];

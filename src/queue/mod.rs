@@ -9,6 +9,7 @@ pub(crate) mod ring;
 mod wait;
 
 pub use pipe::{Connection, Pipe, PipeBuilder, PipeError, RecvError, SendError, WaitStrategy};
+pub(crate) use pipe::{Exported, EXPORT_WORDS};
 pub use wait::{wait, Waitable};
 
 #[cfg(feature = "serde")]

@@ -162,6 +162,11 @@ impl Ring {
         Ring { ctl, data, cap: cap as u64 }
     }
 
+    /// The control block, the data region and the capacity (to locate them in a segment).
+    pub(crate) fn parts(&self) -> (*const RingCtl, *const u8, u64) {
+        (self.ctl.as_ptr(), self.data.as_ptr(), self.cap)
+    }
+
     fn ctl(&self) -> &RingCtl {
         // SAFETY: valid for the ring's life (contract of `from_raw`).
         unsafe { self.ctl.as_ref() }

@@ -339,31 +339,42 @@ fn open_until(name: &str, limit: Limit) -> Result<Segment, ShmError> {
             Err(e) => return Err(ShmError::from_os(e, name)),
         }
     };
-    let (len, _) = sys::mman::file_len_and_owner(&fd)?;
-    if len < HEADER_LEN as u64 {
-        return Err(ShmError::TooSmall { len, min: HEADER_LEN as u64 });
+    Segment::adopt_fd(fd, Some(name))
+}
+
+impl Segment {
+    /// Maps the segment in `fd` (opened by name, or received from another process) and
+    /// validates its header. The descriptor's file is untrusted: its size is checked before
+    /// mapping and the header after.
+    pub(crate) fn adopt_fd(fd: std::os::fd::OwnedFd, name: Option<&str>) -> Result<Segment, ShmError> {
+        let (len, _) = sys::mman::file_len_and_owner(&fd)?;
+        if len < HEADER_LEN as u64 {
+            return Err(ShmError::TooSmall { len, min: HEADER_LEN as u64 });
+        }
+        let len = usize::try_from(len).ok().filter(|&l| l as u64 <= MAX_LEN).ok_or(ShmError::TooLarge { len })?;
+        let base = sys::mman::map_fd(&fd, len)?;
+        let seg = Segment::from_mapping(Mapping {
+            base,
+            len,
+            fd,
+            name: name.map(|n| std::sync::OnceLock::from(n.to_owned())).unwrap_or_default(),
+            unlink_by: AtomicU32::new(0),
+        });
+        // SYNC(acquire ← publish): every header field and the object are visible after READY.
+        // Names appear only after publishing, and descriptors are passed only of published
+        // segments, so this is READY unless the file is not ours.
+        if seg.header().state.load(Acquire) != STATE_READY {
+            // Report a foreign file as such rather than as "not ready".
+            return match seg.info() {
+                Err(ShmError::NotReady { .. }) | Ok(_) => {
+                    Err(ShmError::NotReady { name: name.unwrap_or("(received segment)").to_owned() })
+                }
+                Err(e) => Err(e),
+            };
+        }
+        seg.info()?;
+        Ok(seg)
     }
-    let len = usize::try_from(len).ok().filter(|&l| l as u64 <= MAX_LEN).ok_or(ShmError::TooLarge { len })?;
-    let base = sys::mman::map_fd(&fd, len)?;
-    let seg = Segment::from_mapping(Mapping {
-        base,
-        len,
-        fd,
-        name: std::sync::OnceLock::from(name.to_owned()),
-        unlink_by: AtomicU32::new(0),
-    });
-    // SYNC(acquire ← publish): every header field and the object are visible after READY.
-    // Names appear only after publishing, so this is READY unless the file is not ours or was
-    // made by another scheme.
-    if seg.header().state.load(Acquire) != STATE_READY {
-        // Report a foreign file as such rather than as "not ready".
-        return match seg.info() {
-            Err(ShmError::NotReady { .. }) | Ok(_) => Err(ShmError::NotReady { name: name.to_owned() }),
-            Err(e) => Err(e),
-        };
-    }
-    seg.info()?;
-    Ok(seg)
 }
 
 /// A named segment of ours found in `/dev/shm`, as `multiproc shm list` shows it.

@@ -11,6 +11,7 @@ pub(crate) mod futex;
 pub(crate) mod mman;
 pub(crate) mod process;
 pub(crate) mod pthread;
+pub(crate) mod random;
 
 use std::io;
 

@@ -128,6 +128,12 @@ pub(crate) fn set_parent_death_signal(sig: i32) -> io::Result<()> {
 /// Waits until `fd` is readable or `deadline` passes; `Ok(true)` when readable.
 /// `EINTR` is retried against the same deadline.
 pub(crate) fn poll_readable(fd: BorrowedFd<'_>, deadline: Option<Deadline>) -> io::Result<bool> {
+    poll_events(fd, libc::POLLIN, deadline).map(|r| r != 0)
+}
+
+/// Waits until `fd` reports one of `events` (or an error or hang-up) or `deadline` passes;
+/// returns the events seen (0 on timeout). `EINTR` is retried against the same deadline.
+pub(crate) fn poll_events(fd: BorrowedFd<'_>, events: i16, deadline: Option<Deadline>) -> io::Result<i16> {
     loop {
         let timeout_ms: libc::c_int = match deadline {
             None => -1,
@@ -138,7 +144,7 @@ pub(crate) fn poll_readable(fd: BorrowedFd<'_>, deadline: Option<Deadline>) -> i
                 ms.min(i32::MAX as u128) as libc::c_int
             }
         };
-        let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 };
         // SAFETY: `pfd` is one valid, writable pollfd.
         let r = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
         if r < 0 {
@@ -149,10 +155,10 @@ pub(crate) fn poll_readable(fd: BorrowedFd<'_>, deadline: Option<Deadline>) -> i
             return Err(e);
         }
         if r > 0 {
-            return Ok(true);
+            return Ok(pfd.revents);
         }
         match deadline {
-            Some(d) if d.has_passed() => return Ok(false),
+            Some(d) if d.has_passed() => return Ok(0),
             _ => continue,
         }
     }

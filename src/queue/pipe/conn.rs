@@ -2,6 +2,7 @@
 
 use super::super::ring::{Record, Ring};
 use super::liveness::{Rx, Tx};
+use super::socket::SockLink;
 use super::WaitStrategy;
 #[cfg(feature = "serde")]
 use crate::codec::FingerprintCache;
@@ -48,7 +49,8 @@ pub(super) enum Msg {
 pub struct Connection {
     /// The socket descriptors travel over (`PipeBuilder::fd_passing`).
     pub(super) fd_sock: Option<OwnedFd>,
-    _seg: Segment,
+    /// The segment of the rings (none for a TCP connection).
+    _seg: Option<Segment>,
     pub(super) tx: Option<Tx>,
     pub(super) rx: Option<Rx>,
     pub(super) wait: WaitStrategy,
@@ -60,6 +62,8 @@ pub struct Connection {
     /// Type fingerprints of the last type sent and received (one hash per type, not per message).
     #[cfg(feature = "serde")]
     pub(super) types: (FingerprintCache, FingerprintCache),
+    /// The socket transport of a TCP connection (then `tx` and `rx` are `None`).
+    pub(super) sock: Option<SockLink>,
 }
 
 impl Connection {
@@ -75,7 +79,7 @@ impl Connection {
     ) -> Connection {
         Connection {
             fd_sock,
-            _seg: seg,
+            _seg: Some(seg),
             tx,
             rx,
             wait,
@@ -85,7 +89,26 @@ impl Connection {
             rx_spin: AdaptiveSpin::default(),
             #[cfg(feature = "serde")]
             types: Default::default(),
+            sock: None,
         }
+    }
+
+    /// A connection over a connected TCP stream (see `socket.rs`).
+    pub(crate) fn over_tcp(stream: std::net::TcpStream, max: usize) -> std::io::Result<Connection> {
+        Ok(Connection {
+            fd_sock: None,
+            _seg: None,
+            tx: None,
+            rx: None,
+            wait: WaitStrategy::Park,
+            max,
+            closed: false,
+            asm: None,
+            rx_spin: AdaptiveSpin::default(),
+            #[cfg(feature = "serde")]
+            types: Default::default(),
+            sock: Some(SockLink::new(stream)?),
+        })
     }
 
     /// True when this end can receive (duplex ends and one-way readers), and is not closed.
@@ -98,7 +121,7 @@ impl Connection {
     /// # Ok::<(), multiproc::PipeError>(())
     /// ```
     pub fn readable(&self) -> bool {
-        self.rx.is_some() && !self.closed
+        (self.rx.is_some() || self.sock.is_some()) && !self.closed
     }
 
     /// True when this end can send, and is not closed.
@@ -111,7 +134,7 @@ impl Connection {
     /// # Ok::<(), multiproc::PipeError>(())
     /// ```
     pub fn writable(&self) -> bool {
-        self.tx.is_some() && !self.closed
+        (self.tx.is_some() || self.sock.is_some()) && !self.closed
     }
 
     /// True after [`Connection::close`].
@@ -157,6 +180,9 @@ impl Connection {
         if self.closed {
             return None;
         }
+        if let Some(s) = &self.sock {
+            return Some(s.fd());
+        }
         self.rx.as_ref().map(Rx::live_fd).or_else(|| self.tx.as_ref().map(Tx::live_fd))
     }
 
@@ -195,11 +221,17 @@ impl Connection {
             ring.wake_all();
         }
         self.fd_sock = None;
+        self.sock = None;
         self.asm = None;
     }
 }
 
 impl Connection {
+    /// The segment of the rings (none for a TCP connection).
+    pub(super) fn segment(&self) -> Option<&Segment> {
+        self._seg.as_ref()
+    }
+
     /// The ring this end writes into (fuzzing: play a faulty peer).
     pub(crate) fn tx_ring(&self) -> Option<Ring> {
         self.tx.as_ref().map(|t| *t.prod.ring())

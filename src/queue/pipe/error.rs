@@ -77,6 +77,8 @@ pub enum SendError {
     /// The value could not be encoded; nothing was sent.
     #[cfg(feature = "serde")]
     Encode(CodecError),
+    /// The socket of a TCP connection failed (other than the peer closing: that is `Closed`).
+    Io(std::io::Error),
 }
 
 impl fmt::Display for SendError {
@@ -96,6 +98,7 @@ impl fmt::Display for SendError {
             SendError::Fd(e) => write!(f, "cannot send the descriptor: {e}"),
             #[cfg(feature = "serde")]
             SendError::Encode(e) => write!(f, "cannot send: {e}"),
+            SendError::Io(e) => write!(f, "connection socket failed: {e}"),
         }
     }
 }
@@ -103,7 +106,7 @@ impl fmt::Display for SendError {
 impl std::error::Error for SendError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            SendError::Fd(e) => Some(e),
+            SendError::Fd(e) | SendError::Io(e) => Some(e),
             #[cfg(feature = "serde")]
             SendError::Encode(e) => Some(e),
             _ => None,
@@ -159,6 +162,8 @@ pub enum RecvError {
     /// The bytes are not a valid encoding of the requested type (the message was consumed).
     #[cfg(feature = "serde")]
     Decode(CodecError),
+    /// The socket of a TCP connection failed (other than the peer closing: that is `Eof`).
+    Io(std::io::Error),
 }
 
 impl fmt::Display for RecvError {
@@ -180,6 +185,7 @@ impl fmt::Display for RecvError {
             }
             #[cfg(feature = "serde")]
             RecvError::Decode(e) => write!(f, "cannot receive: {e}"),
+            RecvError::Io(e) => write!(f, "connection socket failed: {e}"),
         }
     }
 }
@@ -189,6 +195,7 @@ impl std::error::Error for RecvError {
         match self {
             #[cfg(feature = "serde")]
             RecvError::Decode(e) => Some(e),
+            RecvError::Io(e) => Some(e),
             _ => None,
         }
     }

@@ -50,8 +50,8 @@ impl Connection {
             return Err(SendError::HandleClosed);
         }
         let wait = self.wait;
-        let Some(tx) = self.tx.as_mut() else { return Err(SendError::NotWritable) };
         let Some(sock) = self.fd_sock.as_ref() else { return Err(SendError::FdPassingDisabled) };
+        let Some(tx) = self.tx.as_mut() else { return Err(SendError::NotWritable) };
         if tx.reader_gone(true) {
             return Err(SendError::Closed);
         }
@@ -91,10 +91,10 @@ impl Connection {
     }
 
     fn recv_fd_until(&mut self, limit: Limit) -> Result<OwnedFd, RecvError> {
-        self.rx()?;
-        if self.fd_sock.is_none() {
+        if self.fd_sock.is_none() && !self.closed {
             return Err(RecvError::FdPassingDisabled);
         }
+        self.rx()?;
         let rec = self.next_record(limit)?;
         if rec.kind != KIND_FD {
             return Err(RecvError::NotAnFd);

@@ -42,17 +42,20 @@
 mod builder;
 mod conn;
 mod error;
+mod export;
 mod fd;
 mod liveness;
 mod poll;
 mod recv;
 mod send;
+mod socket;
 #[cfg(feature = "serde")]
 mod typed;
 
 pub use builder::{Pipe, PipeBuilder};
 pub use conn::Connection;
 pub use error::{PipeError, RecvError, SendError};
+pub(crate) use export::{Exported, EXPORT_WORDS};
 pub(crate) use poll::WAIT_SLICE;
 
 use std::time::Duration;

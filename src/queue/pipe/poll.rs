@@ -14,6 +14,9 @@ impl Connection {
         if self.closed {
             return Err(RecvError::HandleClosed);
         }
+        if let Some(s) = &self.sock {
+            return s.poll(limit);
+        }
         let rx = self.rx.as_ref().ok_or(RecvError::NotReadable)?;
         let mut spins = 0u32;
         loop {

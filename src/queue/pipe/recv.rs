@@ -159,6 +159,9 @@ impl Connection {
         maxlen: usize,
         expect: Option<(u64, &'static str)>,
     ) -> Result<Vec<u8>, RecvError> {
+        if let Some(s) = self.sock.as_ref().filter(|_| !self.closed) {
+            return s.recv(limit, maxlen, self.max, expect);
+        }
         match self.next_message(limit, maxlen, expect)? {
             Msg::Fd => Err(RecvError::FdPending),
             Msg::Whole(v) => Ok(v),
@@ -305,6 +308,14 @@ impl Connection {
 
     fn recv_into_inner(&mut self, buf: &mut [u8], offset: usize, limit: Limit) -> Result<usize, RecvError> {
         let room = buf.len().saturating_sub(offset);
+        if self.sock.is_some() && !self.closed {
+            let v = self.recv_vec(limit, usize::MAX, None)?;
+            if v.len() > room || offset > buf.len() {
+                return Err(RecvError::BufferTooShort(v));
+            }
+            buf[offset..offset + v.len()].copy_from_slice(&v);
+            return Ok(v.len());
+        }
         match self.next_message(limit, usize::MAX, None)? {
             Msg::Fd => Err(RecvError::FdPending),
             Msg::Inline(rec) => {

@@ -14,6 +14,9 @@ impl Connection {
         if self.closed {
             return Err(SendError::HandleClosed);
         }
+        if let Some(s) = &self.sock {
+            return s.send(buf, type_fp, self.max, limit);
+        }
         let max = self.max;
         let wait = self.wait;
         let tx = self.tx.as_mut().ok_or(SendError::NotWritable)?;

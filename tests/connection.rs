@@ -1,0 +1,278 @@
+//! Listener and Client, SPEC.md §16 (CONN-*): connections made by address, also between
+//! separately launched programs (this test binary run again with `std::process::Command`).
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
+
+mod common;
+
+use multiproc::connection::{Address, Client, ConnError, Listener};
+use multiproc::{Process, RecvError};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(10);
+
+/// The three families, each with a fresh address.
+fn addresses(tag: &str) -> Vec<Address> {
+    let path = std::env::temp_dir().join(format!("mp-conn-{tag}-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    vec![Address::Unix(path), Address::unique(), "tcp:127.0.0.1:0".parse().unwrap()]
+}
+
+/// Starts this test binary again as a separate program that plays `role` against `address`.
+fn peer(role: &str, address: &Address) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "peer_program", "--nocapture", "--test-threads=1", "-q"])
+        .env("MP_PEER_ROLE", role)
+        .env("MP_PEER_ADDRESS", address.to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the peer program")
+}
+
+/// The peer's side; a failed check panics, so the program exits non-zero.
+#[test]
+#[ignore = "run by the other tests of this file as a separate program"]
+fn peer_program() {
+    let role = std::env::var("MP_PEER_ROLE").expect("set by the test that runs this");
+    let address: Address = std::env::var("MP_PEER_ADDRESS").unwrap().parse().unwrap();
+    match role.as_str() {
+        "echo-client" => {
+            let mut c = Client::connect(&address, Some(b"secret")).unwrap();
+            c.send_bytes(b"hello").unwrap();
+            assert_eq!(c.recv_bytes_timeout(T).unwrap(), b"hello");
+        }
+        "wrong-key-client" => {
+            let r = Client::connect(&address, Some(b"not the key"));
+            assert!(matches!(r, Err(ConnError::Authentication(_))), "{r:?}");
+        }
+        "serve-once" => {
+            // A listener in this program; the test connects to it. Prints nothing: the test
+            // waits for the socket (unix) by retrying.
+            let l = Listener::bind(&address, Some(b"secret")).unwrap();
+            let mut c = l.accept_timeout(T).unwrap();
+            let m = c.recv_bytes_timeout(T).unwrap();
+            c.send_bytes(&m).unwrap();
+            assert!(matches!(c.recv_bytes_timeout(T), Err(RecvError::Eof)));
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+#[test]
+fn conn_1_and_2_every_family_connects_both_ways_across_programs() {
+    let _g = common::guard();
+    for a in addresses("c1") {
+        let l = Listener::bind(&a, Some(b"secret")).unwrap();
+        let mut p = peer("echo-client", l.address());
+        let mut c = l.accept_timeout(T).unwrap_or_else(|e| panic!("{a}: {e}"));
+        let m = c.recv_bytes_timeout(T).unwrap();
+        c.send_bytes(&m).unwrap();
+        assert!(p.wait().unwrap().success(), "{a}");
+        assert!(matches!(c.recv_bytes_timeout(T), Err(RecvError::Eof)), "{a}: the peer's exit is end of file");
+    }
+}
+
+#[test]
+fn conn_2_a_listener_in_another_program_is_reached_by_address() {
+    let _g = common::guard();
+    let a = Address::unique();
+    let mut p = peer("serve-once", &a);
+    let mut c = loop {
+        match Client::connect(&a, Some(b"secret")) {
+            Ok(c) => break c,
+            Err(ConnError::Refused(_)) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    c.send_bytes(b"ping").unwrap();
+    assert_eq!(c.recv_bytes_timeout(T).unwrap(), b"ping");
+    drop(c);
+    assert!(p.wait().unwrap().success());
+}
+
+#[test]
+fn conn_3_a_wrong_key_fails_on_both_sides_and_the_listener_goes_on() {
+    let _g = common::guard();
+    for a in addresses("c3") {
+        let l = Listener::bind(&a, Some(b"secret")).unwrap();
+        let mut p = peer("wrong-key-client", l.address());
+        let r = l.accept_timeout(T);
+        assert!(matches!(r, Err(ConnError::Authentication(_))), "{a}: {r:?}");
+        assert!(p.wait().unwrap().success(), "{a}: the client saw an authentication error too");
+        // A key on one side only is refused as well.
+        let t = {
+            let a = l.address().clone();
+            std::thread::spawn(move || Client::connect(&a, None).map(drop))
+        };
+        assert!(matches!(l.accept_timeout(T), Err(ConnError::Authentication(_) | ConnError::Protocol(_))));
+        assert!(matches!(t.join().unwrap(), Err(ConnError::Authentication(_))));
+        // The listener still serves a client with the right key.
+        let mut p = peer("echo-client", l.address());
+        let mut c = l.accept_timeout(T).unwrap();
+        let m = c.recv_bytes_timeout(T).unwrap();
+        c.send_bytes(&m).unwrap();
+        assert!(p.wait().unwrap().success());
+    }
+}
+
+#[test]
+fn conn_4_a_dropped_listener_removes_its_file_and_refuses() {
+    let path = std::env::temp_dir().join(format!("mp-conn-c4-{}.sock", std::process::id()));
+    let a = Address::Unix(path.clone());
+    let l = Listener::bind(&a, None).unwrap();
+    assert!(path.exists());
+    drop(l);
+    assert!(!path.exists());
+    assert!(matches!(Client::connect(&a, None), Err(ConnError::Refused(_))));
+}
+
+#[test]
+fn conn_5_a_live_listeners_address_is_in_use() {
+    for a in addresses("c5") {
+        let l = Listener::bind(&a, None).unwrap();
+        assert!(matches!(Listener::bind(l.address(), None), Err(ConnError::AddressInUse(_))), "{a}");
+    }
+}
+
+#[test]
+fn conn_6_nobody_listening_is_refused_at_once() {
+    let t = std::time::Instant::now();
+    for a in addresses("c6") {
+        let a = match a {
+            Address::Tcp(_) => {
+                // A port that was free a moment ago.
+                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let port = l.local_addr().unwrap().port();
+                drop(l);
+                format!("tcp:127.0.0.1:{port}").parse().unwrap()
+            }
+            a => a,
+        };
+        assert!(matches!(Client::connect(&a, None), Err(ConnError::Refused(_))), "{a}");
+    }
+    assert!(t.elapsed() < common::AT_ONCE * 4, "took {:?}", t.elapsed());
+}
+
+#[test]
+fn conn_7_last_accepted_names_a_tcp_peer() {
+    let l = Listener::bind("tcp:127.0.0.1:0", None).unwrap();
+    let a = l.address().clone();
+    let t = std::thread::spawn(move || Client::connect(&a, None).unwrap());
+    let _c = l.accept_timeout(T).unwrap();
+    let _client = t.join().unwrap();
+    match l.last_accepted() {
+        Some(Address::Tcp(hp)) => assert!(hp.starts_with("127.0.0.1:"), "{hp}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn conn_8_accepted_connections_do_what_pipes_do() {
+    let _g = common::guard();
+    for a in addresses("c8") {
+        let l = Listener::bind(&a, None).unwrap();
+        let addr = l.address().clone();
+        let p = Process::new(move || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            let mut c = Client::connect(&addr, None)?;
+            let big: Vec<u8> = (0..3 << 20).map(|i| (i % 251) as u8).collect();
+            c.send_bytes(&big)?;
+            c.send_bytes(b"0123456789")?;
+            c.send(&vec![1u32, 2, 3])?;
+            c.send(&"text".to_string())?;
+            Ok(()) // drop: end of file
+        });
+        p.start().unwrap();
+        let mut c = l.accept_timeout(T).unwrap();
+        assert!(c.poll_timeout(T).unwrap(), "{a}");
+        let big = c.recv_bytes_timeout(T).unwrap();
+        assert_eq!(big.len(), 3 << 20);
+        assert!(big.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8), "{a}: a MiB message intact");
+        let mut buf = [0u8; 16];
+        assert_eq!(c.recv_bytes_into(&mut buf, 3).unwrap(), 10);
+        assert_eq!(&buf[3..13], b"0123456789");
+        assert!(matches!(c.recv::<u64>(), Err(RecvError::WrongType { .. })), "{a}: typed messages are checked");
+        assert_eq!(c.recv::<Vec<u32>>().unwrap(), [1, 2, 3]);
+        assert_eq!(c.recv::<String>().unwrap(), "text");
+        p.join().unwrap().exit_ok().unwrap();
+        assert!(matches!(c.recv_bytes_timeout(T), Err(RecvError::Eof)), "{a}");
+        assert!(c.poll().unwrap(), "{a}: end of file polls ready");
+    }
+}
+
+#[test]
+fn conn_9_clients_connect_in_turn_each_with_its_own_connection() {
+    let _g = common::guard();
+    for a in addresses("c9") {
+        let l = Listener::bind(&a, None).unwrap();
+        let addr = l.address().clone();
+        let t = std::thread::spawn(move || {
+            (0..3u8)
+                .map(|i| {
+                    let mut c = Client::connect(&addr, None).unwrap();
+                    c.send_bytes(&[i]).unwrap();
+                    c.recv_bytes_timeout(T).unwrap()
+                })
+                .collect::<Vec<_>>()
+        });
+        for _ in 0..3 {
+            let mut c = l.accept_timeout(T).unwrap();
+            let m = c.recv_bytes_timeout(T).unwrap();
+            c.send_bytes(&[m[0] + 100]).unwrap();
+        }
+        assert_eq!(t.join().unwrap(), [vec![100], vec![101], vec![102]], "{a}");
+    }
+}
+
+/// CONN-B1: a same-host connection runs on shared-memory rings: it passes descriptors, which
+/// only the ring transport's side socket can (a TCP connection refuses).
+#[test]
+fn conn_b1_same_host_connections_run_on_rings() {
+    for a in addresses("b1") {
+        let l = Listener::bind(&a, None).unwrap();
+        let addr = l.address().clone();
+        let t = std::thread::spawn(move || Client::connect(&addr, None).unwrap());
+        let mut server = l.accept_timeout(T).unwrap();
+        let mut client = t.join().unwrap();
+        let file = std::fs::File::open("/proc/self/status").unwrap();
+        use std::os::fd::AsFd;
+        match a {
+            Address::Tcp(_) => {
+                assert!(matches!(server.send_fd(file.as_fd()), Err(multiproc::SendError::FdPassingDisabled)))
+            }
+            _ => {
+                server.send_fd(file.as_fd()).unwrap();
+                let got = client.recv_fd_timeout(T).unwrap();
+                assert!(std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&got)))
+                    .unwrap()
+                    .ends_with("status"));
+            }
+        }
+    }
+}
+
+/// CONN-B2: a socket file left by a SIGKILLed listener does not block a new bind.
+#[test]
+fn conn_b2_a_killed_listeners_stale_socket_file_is_replaced() {
+    let _g = common::guard();
+    let path = std::env::temp_dir().join(format!("mp-conn-b2-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let a = Address::Unix(path.clone());
+    let bound = multiproc::Event::new().unwrap();
+    let (a2, b2) = (a.clone(), bound.clone());
+    let p = Process::new(move || -> std::convert::Infallible {
+        let _l = Listener::bind(&a2, None).unwrap();
+        b2.set();
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    p.start().unwrap();
+    assert!(bound.wait_timeout(T));
+    p.kill().unwrap();
+    p.join().unwrap();
+    assert!(path.exists(), "the killed listener left its file");
+    let l = Listener::bind(&a, None).expect("the stale file does not block the bind");
+    let t = std::thread::spawn(move || Client::connect(&a, None).map(drop));
+    l.accept_timeout(T).unwrap();
+    t.join().unwrap().unwrap();
+}
