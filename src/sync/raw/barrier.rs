@@ -279,7 +279,9 @@ impl RawBarrier {
                 None => limit.deadline_opt(),
             };
             if self.sleep(e, wake_at).is_err() {
-                if limit.passed() {
+                // Without a slice the sleep ended at the limit itself (also under loom, whose
+                // clock does not move).
+                if hooks.slice.is_none() || limit.passed() {
                     self.abort();
                     return Err(WaitFailed::TimedOut);
                 }
