@@ -5,7 +5,9 @@
 mod common;
 
 use multiproc::connection::{Address, Client, ConnError, Listener};
-use multiproc::{Process, RecvError};
+use multiproc::{
+    Array, ArrayQueue, Condition, Connection, Event, Lock, Pipe, Process, Queue, RecvError, SharedMemory, Value,
+};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -52,6 +54,24 @@ fn peer_program() {
             let mut c = l.accept_timeout(T).unwrap();
             let m = c.recv_bytes_timeout(T).unwrap();
             c.send_bytes(&m).unwrap();
+            assert!(matches!(c.recv_bytes_timeout(T), Err(RecvError::Eof)));
+        }
+        "receive-objects" => {
+            let mut c = Client::connect(&address, Some(b"secret")).unwrap();
+            c.recv_object::<Queue<u64>>().unwrap().put(&42).unwrap();
+            assert!(c.recv_object::<Lock>().unwrap().try_lock().unwrap().is_none(), "the sender holds it");
+            c.recv_object::<Value<u64>>().unwrap().fetch_add(1).unwrap();
+            c.recv_object::<Array<u32>>().unwrap().set(0, 5).unwrap();
+            c.recv_object::<SharedMemory>().unwrap().write_at(0, b"howdy").unwrap();
+            c.recv_object::<Event>().unwrap().set();
+            let g = c.recv_object::<Condition<Lock>>().unwrap();
+            drop(g.lock().lock().unwrap());
+            c.recv_object::<ArrayQueue<u64>>().unwrap().try_push(9).unwrap();
+            let mut end = c.recv_object::<Connection>().unwrap();
+            end.send_bytes(b"via the passed end").unwrap();
+            let r = c.recv_object::<Queue<String>>();
+            assert!(matches!(r, Err(RecvError::WrongType { .. })), "{r:?}");
+            c.send_bytes(b"done").unwrap();
             assert!(matches!(c.recv_bytes_timeout(T), Err(RecvError::Eof)));
         }
         other => panic!("unknown role {other}"),
@@ -275,4 +295,57 @@ fn conn_b2_a_killed_listeners_stale_socket_file_is_replaced() {
     let t = std::thread::spawn(move || Client::connect(&a, None).map(drop));
     l.accept_timeout(T).unwrap();
     t.join().unwrap().unwrap();
+}
+
+/// #10.5: every kind of object sent over a connection to a separately launched program works
+/// there, without a name; a mismatched type is refused.
+#[test]
+fn conn_objects_sent_over_a_connection_work_in_another_program() {
+    let _g = common::guard();
+    let l = Listener::bind(Address::unique(), Some(b"secret")).unwrap();
+    let mut p = peer("receive-objects", l.address());
+    let mut c = l.accept_timeout(T).unwrap();
+    let q = Queue::<u64>::new().unwrap();
+    c.send_object(&q).unwrap();
+    let lock = Lock::new().unwrap();
+    let held = lock.lock().unwrap();
+    c.send_object(&lock).unwrap();
+    let v = Value::new(1u64).unwrap();
+    c.send_object(&v).unwrap();
+    let a = Array::<u32>::zeroed(4).unwrap();
+    c.send_object(&a).unwrap();
+    let shm = SharedMemory::anonymous(16).unwrap();
+    c.send_object(&shm).unwrap();
+    let e = Event::new().unwrap();
+    c.send_object(&e).unwrap();
+    let cond = Condition::new(Lock::new().unwrap()).unwrap();
+    c.send_object(&cond).unwrap();
+    let aq = ArrayQueue::<u64>::new(4).unwrap();
+    c.send_object(&aq).unwrap();
+    let (mut mine, theirs) = Pipe::builder().fd_passing(true).duplex().unwrap();
+    c.send_object(&theirs).unwrap();
+    drop(theirs);
+    c.send_object(&Queue::<u64>::new().unwrap()).unwrap(); // the peer asks for a Queue<String>
+    assert_eq!(c.recv_bytes_timeout(T).unwrap(), b"done");
+    drop(held);
+    assert_eq!(q.get_timeout(T).unwrap(), 42);
+    assert_eq!(v.get().unwrap(), 2);
+    assert_eq!(a.get(0).unwrap(), 5);
+    let mut b = [0u8; 5];
+    shm.read_at(0, &mut b).unwrap();
+    assert_eq!(&b, b"howdy");
+    assert!(e.is_set());
+    assert_eq!(aq.try_pop().unwrap(), 9);
+    assert_eq!(mine.recv_bytes_timeout(T).unwrap(), b"via the passed end");
+    drop(c);
+    assert!(p.wait().unwrap().success());
+    assert!(matches!(mine.recv_bytes_timeout(T), Err(RecvError::Eof)), "the passed end died with the peer");
+}
+
+#[test]
+fn conn_objects_need_descriptor_passing() {
+    let (mut a, mut b) = Pipe::duplex().unwrap();
+    let q = Queue::<u8>::new().unwrap();
+    assert!(matches!(a.send_object(&q), Err(multiproc::SendError::FdPassingDisabled)));
+    assert!(matches!(b.recv_object::<Queue<u8>>(), Err(RecvError::FdPassingDisabled)));
 }

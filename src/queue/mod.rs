@@ -8,7 +8,7 @@ mod pipe;
 pub(crate) mod ring;
 mod wait;
 
-pub use pipe::{Connection, Pipe, PipeBuilder, PipeError, RecvError, SendError, WaitStrategy};
+pub use pipe::{Connection, Pipe, PipeBuilder, PipeError, RecvError, SendError, Shareable, WaitStrategy};
 pub(crate) use pipe::{Exported, EXPORT_WORDS};
 pub use wait::{wait, Waitable};
 

@@ -8,9 +8,46 @@
 //! through the segment's bounds checks, every parameter is checked against the segment.
 
 use super::header::{ObjectKind, TypeInfo};
-use super::named::Words;
+use super::named::{Words, DIR_WORDS};
 use super::{Segment, ShmError};
 use std::time::Duration;
+
+/// Which segment each directory word is an offset into ([`Parts::PARAM`]: a parameter).
+pub(crate) type SegOf = [u8; DIR_WORDS];
+
+/// What a handle is made of, to rebuild it in another process: the segments its parts live
+/// in (each sent as a descriptor) and its words, each an offset into one of them or a
+/// parameter.
+#[derive(Debug, Clone)]
+pub(crate) struct Parts {
+    pub(crate) segs: Vec<Segment>,
+    pub(crate) words: Words,
+    pub(crate) seg_of: SegOf,
+}
+
+impl Parts {
+    /// `seg_of` for a word that is not an offset.
+    pub(crate) const PARAM: u8 = u8::MAX;
+
+    /// The most segments one handle spans.
+    pub(crate) const MAX_SEGS: usize = 4;
+
+    /// The index of `seg` in `segs`, added if new (one descriptor per distinct mapping).
+    pub(crate) fn seg(&mut self, seg: &Segment) -> u8 {
+        match self.segs.iter().position(|s| std::sync::Arc::ptr_eq(&s.map, &seg.map)) {
+            Some(i) => i as u8,
+            None => {
+                self.segs.push(seg.clone());
+                (self.segs.len() - 1) as u8
+            }
+        }
+    }
+
+    /// The segment word `i` is an offset into (checked: it comes from another process).
+    pub(crate) fn seg_of(&self, i: usize) -> Result<&Segment, ShmError> {
+        self.segs.get(self.seg_of[i] as usize).ok_or(ShmError::Corrupt { what: "handle part in no segment" })
+    }
+}
 
 /// An object that can live in a named segment of its own.
 pub(crate) trait Named: Sized {
@@ -25,8 +62,27 @@ pub(crate) trait Named: Sized {
     /// A handle on the object found in an opened segment, from its directory words.
     fn from_named(seg: &Segment, words: &Words) -> Result<Self, ShmError>;
 
-    /// The segment the object lives in.
+    /// The segment the object lives in (its first part's, for objects that span several).
     fn segment(&self) -> &Segment;
+
+    /// The words [`from_named`](Self::from_named) reads, for this handle (every offset into
+    /// [`segment`](Self::segment)).
+    fn words(&self) -> Words;
+
+    /// The handle's parts, to send it to another process. Objects whose parts may lie in
+    /// several segments (a `Value` and its lock) override this and [`from_parts`](Self::from_parts).
+    fn parts(&self) -> Parts {
+        Parts { segs: vec![self.segment().clone()], words: self.words(), seg_of: [0; DIR_WORDS] }
+    }
+
+    /// A handle rebuilt from parts received from another process (untrusted: checked as for
+    /// an opener).
+    fn from_parts(p: &Parts) -> Result<Self, ShmError> {
+        match p.segs.as_slice() {
+            [seg] => Self::from_named(seg, &p.words),
+            _ => Err(ShmError::Corrupt { what: "a one-segment object sent with several segments" }),
+        }
+    }
 }
 
 /// Opens the object `name` as an `N`, waiting up to `timeout` for the name to appear.

@@ -260,4 +260,9 @@ impl Named for SharedMemory {
     fn segment(&self) -> &Segment {
         &self.seg
     }
+
+    fn words(&self) -> Words {
+        let off = self.seg.offset_of(self.data.as_ptr()).unwrap_or(0);
+        [off as u64, self.len as u64, 0, 0, 0, 0]
+    }
 }

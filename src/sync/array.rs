@@ -388,4 +388,25 @@ impl<T: ShmSafe> crate::shm::Named for Array<T> {
     fn segment(&self) -> &Segment {
         &self._seg
     }
+
+    fn words(&self) -> crate::shm::Words {
+        let off = self._seg.offset_of(self.data.as_ptr()).unwrap_or(0);
+        [self.lock.offset() as u64, off as u64, self.len as u64, 0, 0, 0]
+    }
+
+    fn parts(&self) -> crate::shm::Parts {
+        use crate::shm::{Named, Parts, DIR_WORDS};
+        let mut p = Parts { segs: Vec::new(), words: self.words(), seg_of: [Parts::PARAM; DIR_WORDS] };
+        p.seg_of[0] = p.seg(Named::segment(&self.lock));
+        p.seg_of[1] = p.seg(&self._seg);
+        p
+    }
+
+    fn from_parts(p: &crate::shm::Parts) -> Result<Self, ShmError> {
+        let lock = <RLock as crate::shm::Named>::from_named(p.seg_of(0)?, &[p.words[0], 0, 0, 0, 0, 0])?;
+        let seg = p.seg_of(1)?;
+        let len = crate::shm::word_usize(p.words[2])?;
+        let data = seg.elements_at::<T>(crate::shm::word_usize(p.words[1])?, len)?;
+        Ok(Array { _seg: seg.clone(), data, len, lock })
+    }
 }

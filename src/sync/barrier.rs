@@ -317,4 +317,8 @@ impl shm::Named for Barrier {
     fn segment(&self) -> &Segment {
         self.raw.segment()
     }
+
+    fn words(&self) -> shm::Words {
+        [self.raw.offset() as u64, 0, 0, 0, 0, 0]
+    }
 }

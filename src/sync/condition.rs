@@ -127,6 +127,8 @@ mod sealed {
         fn at(seg: &Segment, offset: u64) -> Result<Self, ShmError>;
         /// Its offset in its segment.
         fn offset(&self) -> usize;
+        /// Its segment.
+        fn segment(&self) -> &Segment;
         /// What a named condition's header records as its type parameter.
         const NAME: &'static str;
     }
@@ -142,6 +144,9 @@ mod sealed {
         }
         fn offset(&self) -> usize {
             Lock::offset(self)
+        }
+        fn segment(&self) -> &Segment {
+            shm::Named::segment(self)
         }
         fn raw(&self) -> &RawRobustMutex {
             Lock::raw(self)
@@ -175,6 +180,9 @@ mod sealed {
         }
         fn offset(&self) -> usize {
             RLock::offset(self)
+        }
+        fn segment(&self) -> &Segment {
+            shm::Named::segment(self)
         }
         fn raw(&self) -> &RawRobustMutex {
             RLock::raw(self)
@@ -471,5 +479,23 @@ impl<L: ConditionLock> shm::Named for Condition<L> {
 
     fn segment(&self) -> &Segment {
         self.state.segment()
+    }
+
+    fn words(&self) -> shm::Words {
+        [sealed::Sealed::offset(&self.lock) as u64, self.state.offset() as u64, 0, 0, 0, 0]
+    }
+
+    fn parts(&self) -> shm::Parts {
+        let mut p = shm::Parts { segs: Vec::new(), words: self.words(), seg_of: [shm::Parts::PARAM; shm::DIR_WORDS] };
+        p.seg_of[0] = p.seg(sealed::Sealed::segment(&self.lock));
+        p.seg_of[1] = p.seg(self.state.segment());
+        p
+    }
+
+    fn from_parts(p: &shm::Parts) -> Result<Self, ShmError> {
+        Ok(Condition {
+            lock: L::at(p.seg_of(0)?, p.words[0])?,
+            state: p.seg_of(1)?.object_at(shm::word_usize(p.words[1])?)?,
+        })
     }
 }

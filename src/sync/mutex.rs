@@ -197,6 +197,10 @@ macro_rules! lock_type {
             fn segment(&self) -> &Segment {
                 self.raw.segment()
             }
+
+            fn words(&self) -> shm::Words {
+                [self.raw.offset() as u64, 0, 0, 0, 0, 0]
+            }
         }
 
         impl $name {

@@ -314,6 +314,10 @@ impl<T: ShmSafe> shm::Named for RawValue<T> {
     fn segment(&self) -> &Segment {
         self.cell.segment()
     }
+
+    fn words(&self) -> shm::Words {
+        [self.cell.offset() as u64, 0, 0, 0, 0, 0]
+    }
 }
 
 impl<T: ShmSafe> shm::Named for RawArray<T> {
@@ -331,5 +335,10 @@ impl<T: ShmSafe> shm::Named for RawArray<T> {
 
     fn segment(&self) -> &Segment {
         &self._seg
+    }
+
+    fn words(&self) -> shm::Words {
+        let off = self._seg.offset_of(self.data.as_ptr()).unwrap_or(0);
+        [off as u64, self.len as u64, 0, 0, 0, 0]
     }
 }

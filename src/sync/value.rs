@@ -466,4 +466,20 @@ impl<T: ShmSafe> shm::Named for Value<T> {
     fn segment(&self) -> &Segment {
         self.cell.segment()
     }
+
+    fn words(&self) -> shm::Words {
+        [self.lock.offset() as u64, self.cell.offset() as u64, 0, 0, 0, 0]
+    }
+
+    fn parts(&self) -> shm::Parts {
+        let mut p = shm::Parts { segs: Vec::new(), words: self.words(), seg_of: [shm::Parts::PARAM; shm::DIR_WORDS] };
+        p.seg_of[0] = p.seg(shm::Named::segment(&self.lock));
+        p.seg_of[1] = p.seg(self.cell.segment());
+        p
+    }
+
+    fn from_parts(p: &shm::Parts) -> Result<Self, ShmError> {
+        let lock = <RLock as shm::Named>::from_named(p.seg_of(0)?, &[p.words[0], 0, 0, 0, 0, 0])?;
+        Ok(Value { cell: p.seg_of(1)?.object_at(shm::word_usize(p.words[1])?)?, lock })
+    }
 }

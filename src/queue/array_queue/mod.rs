@@ -614,4 +614,9 @@ impl<T: ShmSafe> crate::shm::Named for ArrayQueue<T> {
     fn segment(&self) -> &Segment {
         &self._seg
     }
+
+    fn words(&self) -> crate::shm::Words {
+        let slots = self._seg.offset_of(self.slots.as_ptr()).unwrap_or(0);
+        [self.hdr.offset() as u64, slots as u64, self.cap as u64, 0, 0, 0]
+    }
 }

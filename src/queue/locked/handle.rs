@@ -479,4 +479,8 @@ impl<T> crate::shm::Named for Queue<T> {
     fn segment(&self) -> &Segment {
         self.ring.segment()
     }
+
+    fn words(&self) -> crate::shm::Words {
+        self.ring.words()
+    }
 }

@@ -199,4 +199,8 @@ impl<T> crate::shm::Named for SimpleQueue<T> {
     fn segment(&self) -> &crate::Segment {
         crate::shm::Named::segment(&self.inner)
     }
+
+    fn words(&self) -> crate::shm::Words {
+        crate::shm::Named::words(&self.inner)
+    }
 }

@@ -44,6 +44,7 @@ mod conn;
 mod error;
 mod export;
 mod fd;
+mod handles;
 mod liveness;
 mod poll;
 mod recv;
@@ -56,6 +57,7 @@ pub use builder::{Pipe, PipeBuilder};
 pub use conn::Connection;
 pub use error::{PipeError, RecvError, SendError};
 pub(crate) use export::{Exported, EXPORT_WORDS};
+pub use handles::Shareable;
 pub(crate) use poll::WAIT_SLICE;
 
 use std::time::Duration;

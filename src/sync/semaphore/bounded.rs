@@ -120,4 +120,8 @@ impl shm::Named for BoundedSemaphore {
     fn segment(&self) -> &Segment {
         shm::Named::segment(&self.inner)
     }
+
+    fn words(&self) -> shm::Words {
+        shm::Named::words(&self.inner)
+    }
 }

@@ -543,4 +543,8 @@ impl shm::Named for Semaphore {
     fn segment(&self) -> &Segment {
         self.state.segment()
     }
+
+    fn words(&self) -> shm::Words {
+        [self.state.offset() as u64, 0, 0, 0, 0, 0]
+    }
 }

@@ -1,0 +1,194 @@
+//! Sending a shared object itself over a connection: [`Connection::send_object`] and
+//! [`Connection::recv_object`] (Python pickles a `Queue` or a `Lock` to hand it over).
+//!
+//! An object travels as one data message that says what it is (its kind, its type
+//! parameter's fingerprint, size and alignment) and where its parts are (offsets into its
+//! segments, as a named object's directory does), followed by one descriptor per segment
+//! (`send_fd`). The receiver maps each segment, validates it, checks what the message says
+//! against the type it asked for (another is `WrongType`, never a reinterpretation), and
+//! bounds-checks every offset, exactly as an opener of a named object does.
+
+use super::{Connection, Exported, RecvError, SendError, EXPORT_WORDS};
+use crate::shm::{Named, Parts, Segment, DIR_WORDS};
+use std::os::fd::{AsFd, OwnedFd};
+
+const MAGIC: &[u8; 8] = b"MPOBJ1\0\0";
+/// Bytes of the message that announces an object.
+const LEN: usize = 8 + 4 * 8 + EXPORT_WORDS + 8 * EXPORT_WORDS;
+/// The tag of a connection end (object kinds are small numbers).
+const CONNECTION_TAG: u32 = 0xC0_0000;
+
+/// What travels for one object.
+#[derive(Debug)]
+pub struct Shipment {
+    tag: u32,
+    ty: (u64, u32, u32),
+    fds: Vec<OwnedFd>,
+    seg_of: [u8; EXPORT_WORDS],
+    words: [u64; EXPORT_WORDS],
+}
+
+mod sealed {
+    /// The crate-private half of [`Shareable`](super::Shareable).
+    pub trait Sealed: Sized {
+        fn expected() -> (u32, (u64, u32, u32));
+        fn ship(&self) -> std::io::Result<super::Shipment>;
+        fn unship(s: super::Shipment) -> Result<Self, crate::RecvError>;
+    }
+}
+
+/// An object that can be sent over a [`Connection`] to another process with
+/// [`Connection::send_object`]: every lock, semaphore, event, condition, barrier, value,
+/// array, queue, `ArrayQueue`, `SharedMemory`, and a `Connection` end itself.
+pub trait Shareable: sealed::Sealed {}
+
+impl<T: Named> sealed::Sealed for T {
+    fn expected() -> (u32, (u64, u32, u32)) {
+        let ty = T::type_info();
+        (T::KIND as u32, (ty.fp, ty.size, ty.align))
+    }
+
+    fn ship(&self) -> std::io::Result<Shipment> {
+        let p = self.parts();
+        let fds = p.segs.iter().map(|s| s.fd().try_clone_to_owned()).collect::<Result<Vec<_>, _>>()?;
+        let (tag, ty) = T::expected();
+        let mut seg_of = [Parts::PARAM; EXPORT_WORDS];
+        seg_of[..DIR_WORDS].copy_from_slice(&p.seg_of);
+        let mut words = [0; EXPORT_WORDS];
+        words[..DIR_WORDS].copy_from_slice(&p.words);
+        Ok(Shipment { tag, ty, fds, seg_of, words })
+    }
+
+    fn unship(s: Shipment) -> Result<Self, RecvError> {
+        let segs = s
+            .fds
+            .into_iter()
+            .map(|fd| Segment::adopt_fd(fd, None))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| RecvError::Corrupt("an object's segment is not a valid segment"))?;
+        let mut p = Parts { segs, words: [0; DIR_WORDS], seg_of: [0; DIR_WORDS] };
+        p.words.copy_from_slice(&s.words[..DIR_WORDS]);
+        p.seg_of.copy_from_slice(&s.seg_of[..DIR_WORDS]);
+        T::from_parts(&p).map_err(|_| RecvError::Corrupt("an object's parts lie outside its segments"))
+    }
+}
+
+impl<T: Named> Shareable for T {}
+
+impl sealed::Sealed for Connection {
+    fn expected() -> (u32, (u64, u32, u32)) {
+        (CONNECTION_TAG, (0, 0, 0))
+    }
+
+    fn ship(&self) -> std::io::Result<Shipment> {
+        let x = self.export().map_err(std::io::Error::other)?;
+        Ok(Shipment { tag: CONNECTION_TAG, ty: (0, 0, 0), fds: x.fds, seg_of: [0; EXPORT_WORDS], words: x.words })
+    }
+
+    fn unship(s: Shipment) -> Result<Self, RecvError> {
+        Connection::import(Exported { fds: s.fds, words: s.words })
+            .map_err(|_| RecvError::Corrupt("a connection end that does not check out"))
+    }
+}
+
+impl Shareable for Connection {}
+
+impl Connection {
+    /// Sends `object` (a queue, a lock, a value, shared memory, another connection end, …)
+    /// to the process at the other end, which gets its own working handle with
+    /// [`recv_object`](Self::recv_object): no name needed. Needs a connection with descriptor
+    /// passing ([`PipeBuilder::fd_passing`](super::PipeBuilder::fd_passing), or any same-host
+    /// connection made by a [`Listener`](crate::Listener)).
+    ///
+    /// # Errors
+    /// [`SendError::FdPassingDisabled`], and the errors of [`send_bytes`](Self::send_bytes)
+    /// and [`send_fd`](Self::send_fd).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Pipe, Queue};
+    ///
+    /// let (mut a, mut b) = Pipe::builder().fd_passing(true).duplex()?;
+    /// let q = Queue::<u64>::new()?;
+    /// a.send_object(&q)?;
+    /// let q2: Queue<u64> = b.recv_object()?; // typically in another process
+    /// q2.put(&7)?;
+    /// assert_eq!(q.get()?, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_object<T: Shareable>(&mut self, object: &T) -> Result<(), SendError> {
+        if self.fd_sock.is_none() {
+            return Err(SendError::FdPassingDisabled);
+        }
+        let s = object.ship().map_err(SendError::Fd)?;
+        let mut msg = Vec::with_capacity(LEN);
+        msg.extend_from_slice(MAGIC);
+        for w in [s.tag as u64, s.ty.0, u64::from(s.ty.1) | u64::from(s.ty.2) << 32, s.fds.len() as u64] {
+            msg.extend_from_slice(&w.to_le_bytes());
+        }
+        msg.extend_from_slice(&s.seg_of);
+        for w in s.words {
+            msg.extend_from_slice(&w.to_le_bytes());
+        }
+        self.send_bytes(&msg)?;
+        for fd in &s.fds {
+            self.send_fd(fd.as_fd())?;
+        }
+        Ok(())
+    }
+
+    /// Receives an object sent with [`send_object`](Self::send_object), blocking until it
+    /// arrives. The object must be a `T` (the same kind and type parameter).
+    ///
+    /// # Errors
+    /// [`RecvError::WrongType`] if another kind of object (or another type parameter) was sent
+    /// (its descriptors are consumed and closed); [`RecvError::Corrupt`] for a message that is
+    /// not an object or whose parts do not check out; the errors of
+    /// [`recv_bytes`](Self::recv_bytes) and [`recv_fd`](Self::recv_fd).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Lock, Pipe};
+    ///
+    /// let (mut a, mut b) = Pipe::builder().fd_passing(true).duplex()?;
+    /// let lock = Lock::new()?;
+    /// a.send_object(&lock)?;
+    /// let same: Lock = b.recv_object()?;
+    /// let _held = lock.lock()?;
+    /// assert!(same.try_lock()?.is_none()); // the same lock
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_object<T: Shareable>(&mut self) -> Result<T, RecvError> {
+        if self.fd_sock.is_none() && !self.closed {
+            return Err(RecvError::FdPassingDisabled);
+        }
+        let msg = self.recv_bytes()?;
+        if msg.len() != LEN || &msg[..8] != MAGIC {
+            return Err(RecvError::Corrupt("not an object message"));
+        }
+        let word = |i: usize| u64::from_le_bytes(msg[8 + 8 * i..16 + 8 * i].try_into().expect("8 bytes"));
+        let (tag, fp, sa, nfds) = (word(0), word(1), word(2), word(3));
+        if nfds as usize > Parts::MAX_SEGS.max(4) {
+            return Err(RecvError::Corrupt("an object with too many descriptors"));
+        }
+        let mut fds = Vec::with_capacity(nfds as usize);
+        for _ in 0..nfds {
+            fds.push(self.recv_fd()?);
+        }
+        let (want_tag, want_ty) = T::expected();
+        if tag != u64::from(want_tag) || (fp, sa) != (want_ty.0, u64::from(want_ty.1) | u64::from(want_ty.2) << 32) {
+            return Err(RecvError::WrongType { expected: std::any::type_name::<T>() });
+        }
+        let at = 8 + 4 * 8;
+        let mut seg_of = [0u8; EXPORT_WORDS];
+        seg_of.copy_from_slice(&msg[at..at + EXPORT_WORDS]);
+        let mut words = [0u64; EXPORT_WORDS];
+        for (i, w) in words.iter_mut().enumerate() {
+            let o = at + EXPORT_WORDS + 8 * i;
+            *w = u64::from_le_bytes(msg[o..o + 8].try_into().expect("8 bytes"));
+        }
+        T::unship(Shipment { tag: tag as u32, ty: want_ty, fds, seg_of, words })
+    }
+}
