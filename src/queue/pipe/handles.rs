@@ -157,8 +157,8 @@ impl Connection {
     /// a.send_object(&lock)?;
     /// let same: Lock = b.recv_object()?;
     /// let _held = lock.lock()?;
-    /// let other_thread = std::thread::spawn(move || same.try_lock().map(|g| g.is_none()));
-    /// assert!(other_thread.join().unwrap()?); // the same lock: held
+    /// let other_thread = std::thread::spawn(move || matches!(same.try_lock(), Ok(None)));
+    /// assert!(other_thread.join().unwrap()); // the same lock: held
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv_object<T: Shareable>(&mut self) -> Result<T, RecvError> {
