@@ -11,6 +11,7 @@
 //! It lets a receiver refuse a message of another type instead of decoding garbage, and a
 //! named object refuse an opener that expects another type.
 
+#[cfg(feature = "serde")]
 use std::fmt;
 
 /// A value could not be encoded to, or decoded from, the crate's wire format.
@@ -247,11 +248,13 @@ impl Fnv {
 /// A one-entry cache of [`fingerprint`], keyed by the address of the type's name (one per
 /// monomorphization), so that a connection sending one type pays for the hash once.
 #[derive(Debug, Default, Clone, Copy)]
+#[cfg(feature = "serde")] // typed messages only
 pub(crate) struct FingerprintCache {
     name: usize,
     fp: u64,
 }
 
+#[cfg(feature = "serde")]
 impl FingerprintCache {
     /// The fingerprint of `T`.
     #[inline]
@@ -291,6 +294,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "serde")]
     fn the_cache_agrees_with_the_function() {
         let mut c = FingerprintCache::default();
         assert_eq!(c.get::<String>(), fingerprint::<String>());

@@ -5,7 +5,66 @@
 /// out of bounds, whatever the input.
 pub fn validate_header(bytes: &[u8]) {
     let mapping_len = bytes.len() as u64;
-    let _ = crate::shm::validate_header(bytes, mapping_len);
+    if let Ok(info) = crate::shm::validate_header(bytes, mapping_len) {
+        // The object and type fields (header v2): describing and matching them must not panic.
+        let _ = info.describe();
+        let _ = info.matches(crate::shm::ObjectKind::Queue, &crate::shm::TypeInfo::encoded::<u64>());
+        let _ = info.matches(crate::shm::ObjectKind::Value, &crate::shm::TypeInfo::plain::<u64>());
+    }
+}
+
+/// A hostile creator of a named object: the first 48 bytes are its directory words, the rest
+/// is written over the segment after the header. Opening it as each kind of object (what
+/// `X::open` does after the header checks) and using it must give values or errors, never a
+/// panic, a hang or an out-of-bounds access.
+pub fn named_open(data: &[u8]) {
+    use crate::shm::{Named, Segment, Words, HEADER_LEN};
+    use std::time::Duration;
+    let Ok(seg) = Segment::anonymous(8192) else { return };
+    let mut words: Words = [0; crate::shm::DIR_WORDS];
+    for (i, w) in words.iter_mut().enumerate() {
+        let b = data.get(8 * i..8 * i + 8).map_or([0; 8], |s| s.try_into().unwrap_or([0; 8]));
+        // Small offsets most of the time, so that the checks past the bounds get exercised too.
+        *w = u64::from_le_bytes(b) % 16384;
+    }
+    let body = data.get(48..).unwrap_or(&[]);
+    let room = seg.len() - HEADER_LEN;
+    if let Ok(p) = seg.bytes_at(HEADER_LEN, room) {
+        // SAFETY: `p..p+room` is inside the fresh segment (checked by `bytes_at`), which nothing
+        // else uses yet; the copy stays within it.
+        unsafe { std::ptr::copy_nonoverlapping(body.as_ptr(), p.as_ptr(), body.len().min(room)) };
+    }
+    let z = Duration::ZERO;
+    if let Ok(q) = <crate::queue::ArrayQueue<u64> as Named>::from_named(&seg, &words) {
+        let _ = q.try_push(1);
+        let _ = q.try_pop();
+        let _ = q.len();
+    }
+    if let Ok(q) = <crate::queue::Queue<Vec<u8>> as Named>::from_named(&seg, &words) {
+        let _ = q.put_bytes_timeout(b"x", z);
+        let _ = q.get_bytes_into_timeout(&mut Vec::new(), z);
+        let _ = q.qsize();
+    }
+    if let Ok(a) = <crate::sync::Array<u32> as Named>::from_named(&seg, &words) {
+        let _ = a.get(0);
+        let _ = a.try_lock_for(z).map(drop);
+    }
+    if let Ok(a) = <crate::sync::RawArray<u16> as Named>::from_named(&seg, &words) {
+        let _ = a.get(a.len().saturating_sub(1));
+    }
+    if let Ok(v) = <crate::sync::Value<u64> as Named>::from_named(&seg, &words) {
+        let _ = v.try_lock_for(z).map(drop);
+    }
+    if let Ok(m) = <crate::shm::SharedMemory as Named>::from_named(&seg, &words) {
+        let mut b = [0u8; 4];
+        let _ = m.read_at(m.len().saturating_sub(4), &mut b);
+    }
+    if let Ok(s) = <crate::sync::Semaphore as Named>::from_named(&seg, &words) {
+        let _ = s.try_acquire();
+    }
+    if let Ok(b) = <crate::sync::Barrier as Named>::from_named(&seg, &words) {
+        let _ = b.n_waiting();
+    }
 }
 
 /// Operation sequences on a heap ring checked against a `VecDeque` model: byte 0 picks the

@@ -105,16 +105,16 @@ mod codec;
 #[cfg(feature = "serde")]
 pub use codec::{CodecError, CodecErrorKind};
 
-#[cfg(feature = "serde")] // arguments and results travel with serde + postcard
 pub mod connection;
+#[cfg(feature = "serde")] // arguments and results travel with serde + postcard
 pub mod pool;
 pub mod process;
 pub mod queue;
 pub mod shm;
 pub mod sync;
 
-#[cfg(feature = "serde")]
 pub use connection::{Client, Listener};
+#[cfg(feature = "serde")]
 pub use pool::*;
 pub use process::*;
 pub use queue::*;

@@ -1,5 +1,6 @@
 //! Listener and Client, SPEC.md §16 (CONN-*): connections made by address, also between
 //! separately launched programs (this test binary run again with `std::process::Command`).
+#![cfg(feature = "serde")] // typed messages (serde + postcard)
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
 
 mod common;

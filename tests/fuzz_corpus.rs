@@ -11,6 +11,7 @@ fn entry_point(target: &str) -> Option<fn(&[u8])> {
         "ring_ops" => Some(multiproc::fuzz::ring_ops),
         "pipe_frames" => Some(multiproc::fuzz::pipe_frames),
         "array_queue_ops" => Some(multiproc::fuzz::array_queue_ops),
+        "named_open" => Some(multiproc::fuzz::named_open),
         _ => None,
     }
 }

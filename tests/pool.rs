@@ -1,6 +1,7 @@
 //! Pool tests, named after SPEC.md §11 (POOL-*) and the POOL BEYOND items.
 //!
 //! Every test holds the fork lock (pools fork workers) and a watchdog.
+#![cfg(feature = "serde")] // typed messages (serde + postcard)
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code: std atomics and raw libc are fine here
 
 mod common;

@@ -1,4 +1,5 @@
 //! Queue, SimpleQueue, JoinableQueue, SPEC.md §3 (QUE-*), with real processes.
+#![cfg(feature = "serde")] // typed messages (serde + postcard)
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
 
 mod common;

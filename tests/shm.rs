@@ -1,6 +1,7 @@
 //! Named objects and SharedMemory, SPEC.md §12 (SHM-*), and #10's "unrelated processes meet by
 //! name": every named kind is opened by a separately launched program (this test binary run
 //! again with `std::process::Command`, not forked), which does its part and exits 0.
+#![cfg(feature = "serde")] // typed messages (serde + postcard)
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
 
 mod common;

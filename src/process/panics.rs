@@ -69,12 +69,14 @@ pub(crate) fn arm(report: &Report) {
 }
 
 /// Don't print panics in this process (pool workers).
+#[cfg(feature = "serde")] // the pool's
 pub(crate) fn set_quiet() {
     // Relaxed: process-local; read by this process's own hook later.
     QUIET.store(true, Relaxed);
 }
 
 /// The location of this thread's last panic, if any (and forgets it).
+#[cfg(feature = "serde")] // the pool's
 pub(crate) fn take_location() -> Option<String> {
     LAST_LOCATION.with(|l| l.borrow_mut().take())
 }

@@ -11,9 +11,11 @@
 //! wakes, or the sleeper's re-check sees the event. Bumps are Release so a woken sleeper sees
 //! what preceded them.
 
+#[cfg(feature = "serde")]
+use crate::loom::atomic::Ordering::Acquire;
 use crate::loom::atomic::{
     fence, AtomicU32,
-    Ordering::{Acquire, Relaxed, Release, SeqCst},
+    Ordering::{Relaxed, Release, SeqCst},
 };
 use crate::loom::futex;
 use crate::sys::clock::Deadline;
@@ -67,6 +69,7 @@ pub(crate) fn wait_for<R>(
 /// The word of a [`SharedBell`].
 #[repr(C)]
 #[derive(Debug)]
+#[cfg(feature = "serde")] // the pool's
 struct BellWord {
     /// The sequence word waiters sleep on (see the module docs).
     seq: AtomicU32,
@@ -76,6 +79,7 @@ struct BellWord {
 
 // SAFETY: two atomics, all-zero is "never rung, nobody asleep"; any value a peer leaves is a
 // valid sequence or flag (the waiter only compares and swaps them).
+#[cfg(feature = "serde")]
 unsafe impl crate::shm::ShmObject for BellWord {}
 
 /// A wake-up word in its own anonymous segment, shared with the children forked after its
@@ -83,10 +87,12 @@ unsafe impl crate::shm::ShmObject for BellWord {}
 /// (a message into a ring of theirs); one waiter sleeps on it until something happened. One
 /// word for any number of publishers, where `futex_waitv` stops at 128 words.
 #[derive(Debug, Clone)]
+#[cfg(feature = "serde")] // the pool's
 pub(crate) struct SharedBell {
     word: crate::shm::ShmRef<BellWord>,
 }
 
+#[cfg(feature = "serde")]
 impl SharedBell {
     /// A new bell.
     pub(crate) fn new() -> Result<SharedBell, crate::shm::ShmError> {

@@ -187,9 +187,10 @@ impl<T: ShmSafe> Core<'_, T> {
         t.saturating_sub(h).min(self.cap()) as usize
     }
 
-    /// Records this process as the claimant of `slot` for the claim tagged `tag`.
-    fn record(slot: &Slot<T>, tag: u64) {
-        let (pid, start) = crate::sys::process::self_identity();
+    /// Records this process (`me`, its identity taken before the claim) as the claimant of
+    /// `slot` for the claim tagged `tag`.
+    fn record(slot: &Slot<T>, tag: u64, me: (u32, u64)) {
+        let (pid, start) = me;
         slot.pid.store(pid, Relaxed);
         slot.start.store(start, Relaxed);
         // SYNC(release → claimant's acquire load): pid and start are visible with the tag.
@@ -237,6 +238,9 @@ impl<T: ShmSafe> Core<'_, T> {
     /// consumer) or corrupt.
     pub(crate) fn try_push(&self, value: T) -> Result<(), (T, Broken)> {
         let cap = self.cap();
+        // Before any claim: the first call in a process reads /proc (tens of microseconds),
+        // which must not widen the window between a claim and its record.
+        let me = crate::sys::process::self_identity();
         let mut spins = 0;
         loop {
             // Relaxed: the stamp below carries the synchronization.
@@ -248,7 +252,7 @@ impl<T: ShmSafe> Core<'_, T> {
                 if self.hdr.tail.compare_exchange_weak(t, t.wrapping_add(1), Relaxed, Relaxed).is_err() {
                     continue; // another producer took `t`
                 }
-                Self::record(slot, x2(t) | 1);
+                Self::record(slot, x2(t) | 1, me);
                 // SAFETY: we own position `t` (won the CAS) and the stamp says the slot is
                 // free for it, so no other process reads or writes the value now.
                 slot.value.with_mut(|p| unsafe { p.write(value) });
@@ -309,6 +313,8 @@ impl<T: ShmSafe> Core<'_, T> {
     /// Tries to pop; `Err(Busy)` if the queue is empty (or blocked behind a stuck producer).
     pub(crate) fn try_pop(&self) -> Result<T, Broken> {
         let cap = self.cap();
+        // Before any claim (see `try_push`).
+        let me = crate::sys::process::self_identity();
         let mut spins = 0;
         loop {
             // Relaxed: the stamp carries the synchronization.
@@ -320,7 +326,7 @@ impl<T: ShmSafe> Core<'_, T> {
                 if self.hdr.head.compare_exchange_weak(h, h.wrapping_add(1), Relaxed, Relaxed).is_err() {
                     continue; // another consumer took `h`
                 }
-                Self::record(slot, x2(h).wrapping_add(2));
+                Self::record(slot, x2(h).wrapping_add(2), me);
                 // SAFETY: we own position `h` and the stamp says the value was published;
                 // `T: ShmSafe` is Copy and valid for any bits.
                 let v = slot.value.with(|p| unsafe { p.read() });

@@ -4,6 +4,7 @@ use super::state::LockedRing;
 use super::{QueueError, DEFAULT_CAPACITY};
 use crate::loom::atomic::{AtomicBool, Ordering::Relaxed};
 use crate::shm::Segment;
+#[cfg(feature = "serde")]
 use crate::wait::Limit;
 use std::fmt;
 use std::marker::PhantomData;
