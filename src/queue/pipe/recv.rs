@@ -308,13 +308,8 @@ impl Connection {
 
     fn recv_into_inner(&mut self, buf: &mut [u8], offset: usize, limit: Limit) -> Result<usize, RecvError> {
         let room = buf.len().saturating_sub(offset);
-        if self.sock.is_some() && !self.closed {
-            let v = self.recv_vec(limit, usize::MAX, None)?;
-            if v.len() > room || offset > buf.len() {
-                return Err(RecvError::BufferTooShort(v));
-            }
-            buf[offset..offset + v.len()].copy_from_slice(&v);
-            return Ok(v.len());
+        if let Some(s) = self.sock.as_ref().filter(|_| !self.closed) {
+            return s.recv_into(limit, self.max, buf, offset);
         }
         match self.next_message(limit, usize::MAX, None)? {
             Msg::Fd => Err(RecvError::FdPending),

@@ -2,8 +2,8 @@
 //! runs on (a same-host connection is moved to shared-memory rings instead).
 //!
 //! Each message is a 16-byte frame header, `[len: u64 LE][type fingerprint: u64 LE]`, then
-//! `len` payload bytes. The socket is non-blocking; waits are `poll(2)` with the call's
-//! deadline. Bytes read are kept in this side's buffer until a whole message is there, so a
+//! `len` payload bytes. A call that waits for ever makes one blocking system call; one with a
+//! deadline uses `MSG_DONTWAIT` and `poll(2)` with that deadline. Bytes read are kept in this side's buffer until a whole message is there, so a
 //! timeout never loses or splits a message. A send waits for room (until its deadline) only
 //! before its first byte: once a message has started it is finished, blocking, because the
 //! stream cannot carry half of it.
@@ -30,17 +30,51 @@ const READ_CHUNK: usize = 64 * 1024;
 #[derive(Debug)]
 pub(super) struct SockLink {
     stream: TcpStream,
-    inbuf: RefCell<Vec<u8>>,
+    /// Received bytes: `buf[from..to]` is not handed out yet. Grows, never shrinks, and is
+    /// never zero-filled again (a read goes straight into `buf[to..]`).
+    inbuf: RefCell<InBuf>,
     /// The peer closed its side (or the connection broke): what is buffered is all there is.
     eof: Cell<bool>,
 }
 
+#[derive(Debug, Default)]
+struct InBuf {
+    buf: Vec<u8>,
+    from: usize,
+    to: usize,
+}
+
+impl InBuf {
+    fn data(&self) -> &[u8] {
+        &self.buf[self.from..self.to]
+    }
+
+    /// Room for at least `READ_CHUNK` more bytes at the end (moving what is pending to the
+    /// front, or growing).
+    fn room(&mut self) -> &mut [u8] {
+        if self.from == self.to {
+            (self.from, self.to) = (0, 0);
+        }
+        if self.buf.len() - self.to < READ_CHUNK {
+            if self.from > 0 {
+                self.buf.copy_within(self.from..self.to, 0);
+                (self.from, self.to) = (0, self.to - self.from);
+            }
+            if self.buf.len() - self.to < READ_CHUNK {
+                self.buf.resize(self.to + READ_CHUNK, 0);
+            }
+        }
+        &mut self.buf[self.to..]
+    }
+}
+
 impl SockLink {
-    /// Takes over a connected stream (made non-blocking, with Nagle's delay off).
+    /// Takes over a connected stream (blocking; waits with deadlines use `poll` and
+    /// `MSG_DONTWAIT`), with Nagle's delay off.
     pub(super) fn new(stream: TcpStream) -> std::io::Result<SockLink> {
-        stream.set_nonblocking(true)?;
+        stream.set_nonblocking(false)?;
         stream.set_nodelay(true)?;
-        Ok(SockLink { stream, inbuf: RefCell::new(Vec::new()), eof: Cell::new(false) })
+        Ok(SockLink { stream, inbuf: RefCell::new(InBuf::default()), eof: Cell::new(false) })
     }
 
     pub(super) fn fd(&self) -> BorrowedFd<'_> {
@@ -60,16 +94,19 @@ impl SockLink {
         while sent < total {
             let parts: [&[u8]; 2] = if sent < FRAME { [&hdr[sent..], buf] } else { [&buf[sent - FRAME..], &[]] };
             let iov = [IoSlice::new(parts[0]), IoSlice::new(parts[1])];
-            match socket::sendmsg::<()>(self.stream.as_raw_fd(), &iov, &[], MsgFlags::MSG_NOSIGNAL, None) {
+            // Blocking once the message has started, or when the caller waits for ever.
+            let mut flags = MsgFlags::MSG_NOSIGNAL;
+            if sent == 0 && !matches!(limit, Limit::Forever) {
+                flags |= MsgFlags::MSG_DONTWAIT;
+            }
+            match socket::sendmsg::<()>(self.stream.as_raw_fd(), &iov, &[], flags, None) {
                 Ok(n) => sent += n,
                 Err(nix::Error::EINTR) => {}
                 Err(nix::Error::EAGAIN) => {
-                    // Room is waited for until `limit` only while nothing is sent yet.
-                    let wait = if sent == 0 { limit } else { Limit::Forever };
-                    if sent == 0 && wait.passed() {
-                        return Err(if wait.is_now() { SendError::Full } else { SendError::Timeout });
+                    if limit.passed() {
+                        return Err(if limit.is_now() { SendError::Full } else { SendError::Timeout });
                     }
-                    let ev = poll_events(self.fd(), libc::POLLOUT, wait.deadline_opt()).map_err(SendError::Io)?;
+                    let ev = poll_events(self.fd(), libc::POLLOUT, limit.deadline_opt()).map_err(SendError::Io)?;
                     if ev & (libc::POLLERR | libc::POLLHUP) != 0 && ev & libc::POLLOUT == 0 {
                         return Err(SendError::Closed);
                     }
@@ -86,12 +123,14 @@ impl SockLink {
     /// Reads what has arrived into the buffer, waiting until `limit` if nothing has.
     fn fill(&self, limit: Limit) -> Result<(), RecvError> {
         loop {
-            let mut inbuf = self.inbuf.borrow_mut();
-            let at = inbuf.len();
-            inbuf.resize(at + READ_CHUNK, 0);
-            let r = socket::recv(self.stream.as_raw_fd(), &mut inbuf[at..], MsgFlags::MSG_DONTWAIT);
-            inbuf.truncate(at + *r.as_ref().unwrap_or(&0));
-            drop(inbuf);
+            // Blocking when the caller waits for ever: one system call per read.
+            let flags = if matches!(limit, Limit::Forever) { MsgFlags::empty() } else { MsgFlags::MSG_DONTWAIT };
+            let mut b = self.inbuf.borrow_mut();
+            let r = socket::recv(self.stream.as_raw_fd(), b.room(), flags);
+            if let Ok(n) = r {
+                b.to += n;
+            }
+            drop(b);
             match r {
                 Ok(0) => {
                     self.eof.set(true);
@@ -117,18 +156,20 @@ impl SockLink {
     /// The buffered frame header, if whole: `(len, type fingerprint)`.
     fn header(&self) -> Option<(u64, u64)> {
         let b = self.inbuf.borrow();
-        let h = b.get(..FRAME)?;
+        let h = b.data().get(..FRAME)?;
         Some((u64::from_le_bytes(h[..8].try_into().ok()?), u64::from_le_bytes(h[8..].try_into().ok()?)))
     }
 
-    /// The next whole message (see `Connection::next_message` for `maxlen` and `expect`).
-    pub(super) fn recv(
+    /// Waits for the next whole message and hands its payload to `take` (see
+    /// `Connection::next_message` for `maxlen` and `expect`).
+    fn next<R>(
         &self,
         limit: Limit,
         maxlen: usize,
         max: usize,
         expect: Option<(u64, &'static str)>,
-    ) -> Result<Vec<u8>, RecvError> {
+        take: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, RecvError> {
         loop {
             if let Some((len, fp)) = self.header() {
                 if len > max as u64 {
@@ -141,28 +182,59 @@ impl SockLink {
                 }
                 let len = len as usize;
                 let mut b = self.inbuf.borrow_mut();
-                if b.len() >= FRAME + len {
-                    let msg = b[FRAME..FRAME + len].to_vec();
-                    b.drain(..FRAME + len);
+                if b.data().len() >= FRAME + len {
+                    let at = b.from + FRAME;
+                    b.from = at + len;
                     if len > maxlen {
                         return Err(RecvError::TooLong { len, max: maxlen });
                     }
-                    return Ok(msg);
+                    return Ok(take(&b.buf[at..at + len]));
                 }
             }
             if self.eof.get() {
                 // A partial message from a peer that went away is never returned.
-                self.inbuf.borrow_mut().clear();
+                *self.inbuf.borrow_mut() = InBuf::default();
                 return Err(RecvError::Eof);
             }
             self.fill(limit)?;
         }
     }
 
+    /// The next whole message as a vector.
+    pub(super) fn recv(
+        &self,
+        limit: Limit,
+        maxlen: usize,
+        max: usize,
+        expect: Option<(u64, &'static str)>,
+    ) -> Result<Vec<u8>, RecvError> {
+        self.next(limit, maxlen, max, expect, <[u8]>::to_vec)
+    }
+
+    /// The next whole message copied into `buf[offset..]` (`BufferTooShort` with the message
+    /// if it does not fit).
+    pub(super) fn recv_into(
+        &self,
+        limit: Limit,
+        max: usize,
+        buf: &mut [u8],
+        offset: usize,
+    ) -> Result<usize, RecvError> {
+        let room = buf.len().saturating_sub(offset);
+        self.next(limit, usize::MAX, max, None, |m| {
+            if m.len() > room || offset > buf.len() {
+                return Err(RecvError::BufferTooShort(m.to_vec()));
+            }
+            buf[offset..offset + m.len()].copy_from_slice(m);
+            Ok(m.len())
+        })?
+    }
+
     /// Whether a whole message or end of file is pending, waiting until `limit`.
     pub(super) fn poll(&self, limit: Limit) -> Result<bool, RecvError> {
         loop {
-            let whole = self.header().is_some_and(|(len, _)| self.inbuf.borrow().len() as u64 >= FRAME as u64 + len);
+            let whole =
+                self.header().is_some_and(|(len, _)| self.inbuf.borrow().data().len() as u64 >= FRAME as u64 + len);
             if whole || self.eof.get() {
                 return Ok(true);
             }

@@ -6,6 +6,7 @@
 //! framework times batches of them (see `docs/BENCHMARKS.md`).
 
 mod floor;
+mod named;
 mod pool;
 mod process;
 mod queue;
@@ -173,6 +174,7 @@ pub(crate) fn all_rows() -> Vec<Row> {
     rows.extend(process::rows());
     rows.extend(sync::rows());
     rows.extend(queue::rows());
+    rows.extend(named::rows());
     rows.extend(pool::rows());
     rows
 }
