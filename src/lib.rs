@@ -124,3 +124,9 @@ pub use sync::*;
 // Always built (hidden) so that `cargo test` can replay the fuzz corpora on stable.
 #[doc(hidden)]
 pub mod fuzz;
+
+/// The Python → Rust guide (`docs/GUIDE.md`): its code blocks are compiled and run by
+/// `cargo test --doc`, so that every row of the guide stays true.
+#[cfg(all(doctest, feature = "serde"))]
+#[doc = include_str!("../docs/GUIDE.md")]
+pub struct GuideDoctests;
