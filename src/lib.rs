@@ -130,3 +130,8 @@ pub mod fuzz;
 #[cfg(all(doctest, feature = "serde"))]
 #[doc = include_str!("../docs/GUIDE.md")]
 pub struct GuideDoctests;
+
+/// The README's example is compiled and run by `cargo test --doc`.
+#[cfg(all(doctest, feature = "serde"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
