@@ -3,6 +3,7 @@
 //! Every test forks real children, holds `common::fork_lock()` and a watchdog. Children report
 //! back through their exit status, their failure message, or a pipe (for grandchildren, which
 //! the test cannot reap).
+#![allow(clippy::disallowed_types)] // test code: a plain stop flag
 #![allow(clippy::disallowed_methods)] // raw libc in test helpers (pipes, /proc)
 
 mod common;

@@ -20,13 +20,15 @@ mod error;
 mod jobs;
 mod link;
 mod manager;
+mod options;
 mod result;
 mod wire;
 mod worker;
 
-pub use api::{AsyncOptions, Pool};
+pub use api::Pool;
 pub use builder::PoolBuilder;
 pub use error::{PoolError, RemoteError, SpawnError};
+pub use options::AsyncOptions;
 pub use result::{AsyncResult, IMapIter};
 
 /// What a task's arguments and results may be: any owned serde type (it travels to another

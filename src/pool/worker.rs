@@ -26,6 +26,7 @@ fn send(link: &Link, bell: &Doorbell, msg: &FromWorker) -> bool {
 }
 
 /// Runs in the forked worker; returns its exit code.
+#[allow(clippy::too_many_arguments)] // one caller (the fork in manager.rs), each a distinct piece of the worker's context
 pub(crate) fn worker_main(
     link: &Link,
     key: &CallKey,

@@ -1,11 +1,11 @@
-//! `ProcessError`: why an operation on a [`Process`](super::Process) failed.
+//! `ProcessError`: why an operation on a [`Process`](crate::Process)(super::Process) failed.
 
 use super::{ExitStatus, MAX_NAME_LEN};
 use crate::shm::ShmError;
 use std::fmt;
 use std::io;
 
-/// Why a [`Process`] operation failed.
+/// Why a [`Process`](crate::Process) operation failed.
 ///
 /// The child's own failure (a panic, an `Err`, a signal) is **not** an error of `join`: it is
 /// in the [`ExitStatus`] that `join` returns. [`ExitStatus::exit_ok`] turns it into
@@ -30,9 +30,9 @@ pub enum ProcessError {
     NotStarted,
     /// `start` was called a second time (Python: "cannot start a process twice").
     AlreadyStarted,
-    /// The process was [closed](Process::close).
+    /// The process was [closed](crate::Process::close).
     Closed,
-    /// [`Process::close`] on a child that has not been joined yet.
+    /// [`Process::close`](crate::Process::close) on a child that has not been joined yet.
     StillRunning,
     /// A daemonic process tried to start a child (Python: "daemonic processes are not allowed
     /// to have children").
@@ -42,8 +42,8 @@ pub enum ProcessError {
         /// The name's length in bytes.
         len: usize,
     },
-    /// [`Process::terminate_tree`]/[`Process::kill_tree`] on a child that was not started with
-    /// [`Builder::process_group`]`(true)`.
+    /// [`Process::terminate_tree`](crate::Process::terminate_tree)/[`Process::kill_tree`](crate::Process::kill_tree) on a child that was not started with
+    /// [`Builder::process_group`](crate::process::Builder::process_group)`(true)`.
     NoProcessGroup,
     /// This handle was inherited through `fork` by another process: only the process that
     /// started the child may wait for it or signal it (Python: "can only join a child process").

@@ -41,10 +41,10 @@ pub(super) struct State {
 ///
 /// Create it with [`Process::new`] or [`Process::builder`], then [`start`](Process::start) it
 /// and [`join`](Process::join) it. Handles are cheap to clone and all clones name the same
-/// child ([`active_children`] returns such clones).
+/// child ([`active_children`](crate::active_children) returns such clones).
 ///
 /// **Dropping** a started handle neither kills nor waits for the child: it stays in the
-/// active-children registry, and the next [`start`](Process::start) or [`active_children`]
+/// active-children registry, and the next [`start`](Process::start) or [`active_children`](crate::active_children)
 /// call reaps it once it has ended. A daemonic child is killed when this process dies.
 ///
 /// # Examples

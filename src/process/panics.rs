@@ -15,11 +15,12 @@
 //! A program that replaces the panic hook after its first fork loses the location in child
 //! reports; the message still arrives (taken from the panic payload by `catch_unwind`).
 
+// The hook's flags are process-local, never in shared memory and never part of an algorithm
+// loom checks: plain `core` atomics (loom's cannot live in statics).
+#![allow(clippy::disallowed_types)]
+
 use super::report::{Kind, Report};
-// Process-local flags of the panic hook, never in shared memory and never part of an
-// algorithm loom checks: plain `core` atomics (loom's cannot live in statics).
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-#[allow(clippy::disallowed_types)]
 use core::sync::atomic::{AtomicBool, AtomicUsize};
 use std::cell::{Cell, RefCell};
 use std::panic::{self, PanicHookInfo};

@@ -194,7 +194,7 @@ fn signal_name(sig: i32) -> Option<&'static str> {
     })
 }
 
-/// What a [`Process`] closure may return, and how it becomes the child's exit status.
+/// What a [`Process`](crate::Process) closure may return, and how it becomes the child's exit status.
 ///
 /// * `()` → exit code 0;
 /// * `i32` → that exit code (the kernel keeps the low 8 bits, as for `exit`);

@@ -21,7 +21,7 @@ use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering::Re
 pub(crate) unsafe fn load<T: ShmSafe>(p: *const T) -> T {
     let size = std::mem::size_of::<T>();
     let aligned = (p as usize) % size.max(1) == 0;
-    // SAFETY (each arm): `p` is valid and aligned for the access (contract, and `aligned`
+    // SAFETY: in each arm, `p` is valid and aligned for the access (contract, and `aligned`
     // checks the width); the bits read are a valid `T` because `T: FromBytes`.
     unsafe {
         match size {
@@ -54,7 +54,7 @@ pub(crate) unsafe fn store<T: ShmSafe>(p: *mut T, v: T) {
     let size = std::mem::size_of::<T>();
     let aligned = (p as usize) % size.max(1) == 0;
     let b = v.as_bytes();
-    // SAFETY (each arm): `p` is valid and aligned for the access (contract and `aligned`).
+    // SAFETY: in each arm, `p` is valid and aligned for the access (contract and `aligned`).
     unsafe {
         match size {
             1 => (*p.cast::<AtomicU8>()).store(b[0], Relaxed),

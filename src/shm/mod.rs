@@ -10,6 +10,7 @@ mod arena;
 pub(crate) mod atomic_bytes;
 mod error;
 mod header;
+mod list;
 mod name;
 mod named;
 mod object;
@@ -20,7 +21,7 @@ mod shm_safe;
 mod words;
 
 pub use error::ShmError;
-pub use named::{list_named, NamedSegmentInfo};
+pub use list::{list_named, NamedSegmentInfo};
 pub use segment::Segment;
 pub use shared_memory::SharedMemory;
 pub use shm_safe::ShmSafe;

@@ -4,124 +4,19 @@
 //! its recovery of dead claimants are in `algo.rs`; this file is the handle and its errors.
 
 mod algo;
+mod error;
+mod heap;
 
 use crate::shm::{Segment, ShmError, ShmRef, ShmSafe};
 use crate::wait::Limit;
-use algo::{Broken, Core, Header, Slot};
+use algo::{Core, Header, Slot};
 pub use algo::{STUCK_AFTER, UNRECORDED_AFTER};
+use error::{pop_error, push_error};
+pub use error::{PopError, PushError};
+pub(crate) use heap::HeapQueue;
 use std::fmt;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
-
-/// A push that did not happen; the value is given back.
-///
-/// # Examples
-///
-/// ```
-/// use multiproc::{ArrayQueue, PushError};
-/// let q = ArrayQueue::<u8>::new(1)?;
-/// q.try_push(1)?;
-/// match q.try_push(2) {
-///     Err(PushError::Full(v)) => assert_eq!(v, 2),
-///     other => panic!("{other:?}"),
-/// }
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PushError<T> {
-    /// `try_push`: no room now (or the next slot waits on a consumer that is being checked).
-    Full(T),
-    /// No room within the timeout.
-    Timeout(T),
-    /// The queue's shared memory is inconsistent (a corrupt or hostile segment).
-    Corrupt {
-        /// The value that was not pushed.
-        value: T,
-        /// Which check failed.
-        what: &'static str,
-    },
-}
-
-impl<T> PushError<T> {
-    /// The value that was not pushed.
-    pub fn into_inner(self) -> T {
-        match self {
-            PushError::Full(v) | PushError::Timeout(v) | PushError::Corrupt { value: v, .. } => v,
-        }
-    }
-}
-
-impl<T> fmt::Debug for PushError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PushError::Full(_) => f.write_str("Full(..)"),
-            PushError::Timeout(_) => f.write_str("Timeout(..)"),
-            PushError::Corrupt { what, .. } => f.debug_struct("Corrupt").field("what", what).finish_non_exhaustive(),
-        }
-    }
-}
-
-impl<T> fmt::Display for PushError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PushError::Full(_) => f.write_str("the queue is full"),
-            PushError::Timeout(_) => f.write_str("the queue stayed full until the timeout"),
-            PushError::Corrupt { what, .. } => write!(f, "corrupt queue: {what}"),
-        }
-    }
-}
-
-impl<T> std::error::Error for PushError<T> {}
-
-/// A pop that found no item.
-///
-/// # Examples
-///
-/// ```
-/// use multiproc::{ArrayQueue, PopError};
-/// let q = ArrayQueue::<u8>::new(1)?;
-/// assert_eq!(q.try_pop(), Err(PopError::Empty));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PopError {
-    /// `try_pop`: no item now (or the next one is still being written by a producer).
-    Empty,
-    /// No item within the timeout.
-    Timeout,
-    /// The queue's shared memory is inconsistent (a corrupt or hostile segment).
-    Corrupt(&'static str),
-}
-
-impl fmt::Display for PopError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PopError::Empty => f.write_str("the queue is empty"),
-            PopError::Timeout => f.write_str("the queue stayed empty until the timeout"),
-            PopError::Corrupt(what) => write!(f, "corrupt queue: {what}"),
-        }
-    }
-}
-
-impl std::error::Error for PopError {}
-
-fn push_error<T>(limit: Limit, (value, b): (T, Broken)) -> PushError<T> {
-    match b {
-        Broken::Corrupt(what) => PushError::Corrupt { value, what },
-        Broken::Busy if limit.is_now() => PushError::Full(value),
-        Broken::Busy => PushError::Timeout(value),
-    }
-}
-
-fn pop_error(limit: Limit, b: Broken) -> PopError {
-    match b {
-        Broken::Corrupt(what) => PopError::Corrupt(what),
-        Broken::Busy if limit.is_now() => PopError::Empty,
-        Broken::Busy => PopError::Timeout,
-    }
-}
 
 /// A bounded lock-free MPMC queue of plain-data items in shared memory, shared with children
 /// forked after its creation (Vyukov's sequence-stamped slots).
@@ -490,105 +385,6 @@ impl<T: ShmSafe> ArrayQueueDebug<'_, T> {
     /// `(head, tail)`.
     pub fn indices(&self) -> (u64, u64) {
         self.q.core().indices()
-    }
-}
-
-/// A heap-backed queue for loom, miri and the fuzzer.
-pub(crate) struct HeapQueue<T> {
-    hdr: Box<Header>,
-    slots: Vec<Slot<T>>,
-}
-
-impl<T: ShmSafe> HeapQueue<T> {
-    pub(crate) fn new(cap: usize) -> HeapQueue<T> {
-        HeapQueue { hdr: Box::new(Header::new()), slots: (0..cap.max(1) as u64).map(|i| Slot::new(2 * i)).collect() }
-    }
-
-    pub(crate) fn core(&self) -> Core<'_, T> {
-        Core { hdr: &self.hdr, slots: &self.slots }
-    }
-}
-
-#[cfg(all(test, loom))]
-mod loom_tests {
-    use super::HeapQueue;
-    use crate::wait::Limit;
-    use loom::sync::Arc;
-    use loom::thread;
-
-    #[test]
-    fn loom_array_queue_push_pop_across_threads() {
-        loom::model(|| {
-            let q = Arc::new(HeapQueue::<u64>::new(2));
-            let p = {
-                let q = q.clone();
-                thread::spawn(move || {
-                    q.core().try_push(1).unwrap();
-                    q.core().try_push(2).unwrap();
-                })
-            };
-            let mut got = Vec::new();
-            while got.len() < 2 {
-                if let Ok(v) = q.core().try_pop() {
-                    got.push(v);
-                } else {
-                    thread::yield_now();
-                }
-            }
-            p.join().unwrap();
-            assert_eq!(got, vec![1, 2]);
-        });
-    }
-
-    #[test]
-    fn loom_array_queue_blocking_pop_is_woken_by_push() {
-        loom::model(|| {
-            let q = Arc::new(HeapQueue::<u64>::new(2));
-            let c = {
-                let q = q.clone();
-                thread::spawn(move || q.core().pop_until(Limit::Forever))
-            };
-            q.core().try_push(5).unwrap();
-            assert_eq!(c.join().unwrap(), Ok(5));
-        });
-    }
-
-    #[test]
-    fn loom_array_queue_blocking_push_is_woken_by_pop() {
-        loom::model(|| {
-            let q = Arc::new(HeapQueue::<u64>::new(1));
-            q.core().try_push(1).unwrap();
-            let p = {
-                let q = q.clone();
-                thread::spawn(move || q.core().push_until(2, Limit::Forever).map_err(|(_, b)| b))
-            };
-            let first = loop {
-                if let Ok(v) = q.core().try_pop() {
-                    break v;
-                }
-                thread::yield_now();
-            };
-            assert_eq!(first, 1);
-            assert_eq!(p.join().unwrap(), Ok(()));
-            assert_eq!(q.core().try_pop(), Ok(2));
-        });
-    }
-
-    #[test]
-    fn loom_array_queue_full_and_wrap() {
-        loom::model(|| {
-            let q = Arc::new(HeapQueue::<u32>::new(1));
-            q.core().try_push(7).unwrap();
-            assert!(q.core().try_push(8).is_err());
-            let c = {
-                let q = q.clone();
-                thread::spawn(move || q.core().try_pop())
-            };
-            let popped = c.join().unwrap();
-            assert_eq!(popped, Ok(7));
-            q.core().try_push(9).unwrap();
-            assert_eq!(q.core().try_pop(), Ok(9));
-        });
     }
 }
 

@@ -30,7 +30,7 @@ pub(super) enum Msg {
     Fd,
 }
 
-/// One end of a [`Pipe`] (Python's `Connection`).
+/// One end of a [`Pipe`](crate::Pipe) (Python's `Connection`).
 ///
 /// `send*` and `recv*` take `&mut self`: one thread per end at a time. After `fork` each process
 /// has its own copy; an end must be used by one process at a time (as with Python, whose
@@ -166,7 +166,7 @@ impl Connection {
     }
 
     /// The liveness descriptor of the receiving side (`POLLHUP` when every writer is gone), for
-    /// `poll`/`epoll` based event loops. It never becomes readable for data: use [`wait`](super::wait)
+    /// `poll`/`epoll` based event loops. It never becomes readable for data: use [`wait`](crate::wait)
     /// to wait for messages.
     ///
     /// # Examples

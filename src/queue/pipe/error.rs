@@ -44,7 +44,7 @@ impl std::error::Error for PipeError {
 pub enum SendError {
     /// The reading end is closed in every process (or they all died).
     Closed,
-    /// This handle was closed with [`Connection::close`].
+    /// This handle was closed with [`Connection::close`](crate::Connection::close).
     HandleClosed,
     /// This end is read-only (`Pipe::new` reader).
     NotWritable,
@@ -70,7 +70,7 @@ pub enum SendError {
     Full,
     /// The shared ring broke its invariants (corrupt or malicious peer).
     Corrupt(&'static str),
-    /// `send_fd` on a pipe built without [`PipeBuilder::fd_passing`].
+    /// `send_fd` on a pipe built without [`PipeBuilder::fd_passing`](crate::PipeBuilder::fd_passing).
     FdPassingDisabled,
     /// The descriptor could not be sent (`sendmsg` failed, e.g. `EBADF`); nothing was sent.
     Fd(std::io::Error),
@@ -127,7 +127,7 @@ impl From<RingError> for SendError {
 pub enum RecvError {
     /// The writing end is closed in every process (or died) and everything it sent was received.
     Eof,
-    /// This handle was closed with [`Connection::close`].
+    /// This handle was closed with [`Connection::close`](crate::Connection::close).
     HandleClosed,
     /// This end is write-only (`Pipe::new` writer).
     NotReadable,
@@ -149,9 +149,9 @@ pub enum RecvError {
     /// `recv_fd` found a data message next (it stays there for `recv*`; Python's
     /// `recv_handle` raises `RuntimeError` here).
     NotAnFd,
-    /// `recv*` found a descriptor next (it stays there for [`Connection::recv_fd`]).
+    /// `recv*` found a descriptor next (it stays there for [`Connection::recv_fd`](crate::Connection::recv_fd)).
     FdPending,
-    /// `recv_fd` on a pipe built without [`PipeBuilder::fd_passing`].
+    /// `recv_fd` on a pipe built without [`PipeBuilder::fd_passing`](crate::PipeBuilder::fd_passing).
     FdPassingDisabled,
     /// The message was sent as another type than the one asked for (`send::<String>`, then
     /// `recv::<u64>`): it stays in the pipe, for `recv_bytes` or a `recv` of the right type.

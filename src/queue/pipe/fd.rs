@@ -18,7 +18,7 @@ impl Connection {
     /// descriptor in the socket (closed with it), never a marker without a descriptor.
     ///
     /// # Errors
-    /// [`SendError::FdPassingDisabled`] unless built with [`PipeBuilder::fd_passing`];
+    /// [`SendError::FdPassingDisabled`] unless built with [`PipeBuilder::fd_passing`](crate::PipeBuilder::fd_passing);
     /// `NotWritable`, `HandleClosed`, `Closed` (the reader is gone), [`SendError::Fd`].
     ///
     /// # Examples
