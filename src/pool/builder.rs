@@ -23,7 +23,9 @@ pub struct PoolBuilder {
     processes: Option<usize>,
     maxtasksperchild: Option<usize>,
     initializer: Option<Initializer>,
+    init_call: Option<Result<crate::process::FnCall, PoolError>>,
     pipe_capacity: usize,
+    method: Option<crate::StartMethod>,
 }
 
 impl std::fmt::Debug for PoolBuilder {
@@ -38,7 +40,14 @@ impl std::fmt::Debug for PoolBuilder {
 
 impl Default for PoolBuilder {
     fn default() -> PoolBuilder {
-        PoolBuilder { processes: None, maxtasksperchild: None, initializer: None, pipe_capacity: 1 << 20 }
+        PoolBuilder {
+            processes: None,
+            maxtasksperchild: None,
+            initializer: None,
+            init_call: None,
+            pipe_capacity: 1 << 20,
+            method: None,
+        }
     }
 }
 
@@ -97,6 +106,63 @@ impl PoolBuilder {
         self
     }
 
+    /// Run `f(args)` in every worker before its first task: the initializer in the form every
+    /// start method can run (a `fn` item and serde arguments, which must hold no shared
+    /// handles: pass those to the tasks instead). Failing as for
+    /// [`initializer`](Self::initializer).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Pool, StartMethod};
+    ///
+    /// fn setup(level: u8) -> Result<(), String> {
+    ///     if level > 3 { Err(format!("level {level} is too high")) } else { Ok(()) }
+    /// }
+    /// fn double(x: u8) -> u8 { x * 2 }
+    ///
+    /// let pool = Pool::builder().processes(1).start_method(StartMethod::Spawn).initializer_fn(setup, 2).build()?;
+    /// assert_eq!(pool.apply(double, 4)?, 8);
+    /// let failing = Pool::builder().processes(1).initializer_fn(setup, 9).build();
+    /// assert!(matches!(failing, Err(multiproc::PoolError::InitializerFailed(_))));
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
+    pub fn initializer_fn<A, R>(mut self, f: fn(A) -> R, args: A) -> PoolBuilder
+    where
+        A: serde::Serialize + serde::de::DeserializeOwned,
+        R: ChildOutcome,
+    {
+        self.init_call = Some(match crate::process::FnCall::new(f, &args) {
+            Ok(Some(c)) => Ok(c),
+            Ok(None) => Err(PoolError::InvalidArgument("initializer_fn arguments must not hold shared handles")),
+            Err(e) => Err(PoolError::Codec { error: e, remote: false }),
+        });
+        self
+    }
+
+    /// How the workers are started (default: [`get_start_method`](crate::get_start_method),
+    /// `Fork` unless changed). With `Spawn` or `ForkServer` the initializer must be given
+    /// with [`initializer_fn`](Self::initializer_fn); task functions are `fn` items under
+    /// every method.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Pool, StartMethod};
+    ///
+    /// fn square(x: u64) -> u64 { x * x }
+    ///
+    /// for m in [StartMethod::Fork, StartMethod::Spawn, StartMethod::ForkServer] {
+    ///     let pool = Pool::builder().processes(2).start_method(m).build()?;
+    ///     assert_eq!(pool.map(square, 1..=4)?, [1, 4, 9, 16]);
+    /// }
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
+    pub fn start_method(mut self, method: crate::StartMethod) -> PoolBuilder {
+        self.method = Some(method);
+        self
+    }
+
     /// Capacity in bytes of each worker's pipe ring (larger messages are streamed through it).
     ///
     /// # Examples
@@ -131,11 +197,20 @@ impl PoolBuilder {
         if self.maxtasksperchild == Some(0) {
             return Err(PoolError::InvalidArgument("maxtasksperchild must be at least 1"));
         }
+        let method = self.method.unwrap_or_else(crate::get_start_method);
+        if method != crate::StartMethod::Fork && self.initializer.is_some() {
+            return Err(PoolError::InvalidArgument(
+                "a closure initializer needs the Fork start method: use initializer_fn with Spawn or ForkServer",
+            ));
+        }
+        let init_call = self.init_call.transpose()?;
         let shared = Arc::new(Shared::new(Config {
             processes,
             maxtasksperchild: self.maxtasksperchild,
             initializer: self.initializer,
+            init_call,
             pipe_capacity: self.pipe_capacity,
+            method,
         })?);
         let (started_tx, started_rx) = mpsc::channel();
         let manager = {
@@ -157,5 +232,16 @@ impl PoolBuilder {
                 Err(PoolError::spawn(SpawnError::DiedDuringStartup))
             }
         }
+    }
+}
+
+impl crate::process::Context {
+    /// A pool builder with the context's start method (Python's `ctx.Pool`).
+    ///
+    /// # Examples
+    ///
+    /// See [`get_context`](crate::get_context).
+    pub fn pool(&self) -> PoolBuilder {
+        Pool::builder().start_method(self.start_method())
     }
 }

@@ -28,6 +28,11 @@ pub(crate) struct Link {
 }
 
 impl Link {
+    /// A link over two connection ends (a spawned worker's, received as handles).
+    pub(crate) fn new(tx: Connection, rx: Connection) -> Link {
+        Link { tx: Mutex::new(tx), rx: Mutex::new(rx) }
+    }
+
     /// Sends one message (blocking while the peer's ring is full); `Err` once the peer is gone.
     pub(crate) fn send(&self, bytes: &[u8]) -> Result<(), ()> {
         lock(&self.tx).send_bytes(bytes).map_err(drop)
@@ -139,6 +144,34 @@ pub(crate) fn spawn(
     // The target (holding the worker's ends) is dropped in the parent once forked, so the
     // worker's death is seen as end of file on `up_parent`.
     proc.start().map_err(|e| PoolError::spawn(super::SpawnError::Process(e)))?;
+    let pid = proc.pid().map_or(-1, |p| p as i32);
+    Ok((WorkerProc { proc, pid }, parent_end))
+}
+
+/// Spawns a worker (`Spawn` or `ForkServer`): a fresh image that receives its ends of a new
+/// link, and everything else `args` builds, as handles; returns the process and the parent's
+/// end.
+pub(crate) fn spawn_fresh(
+    capacity: usize,
+    method: crate::StartMethod,
+    args: impl FnOnce(Connection, Connection) -> super::worker::WorkerArgs,
+) -> Result<(WorkerProc, Link), PoolError> {
+    let err = |e: crate::PipeError| PoolError::spawn(super::SpawnError::Pipe(e));
+    let pipe = Pipe::builder()
+        .capacity(capacity.clamp(1 << 12, 1 << 30).next_power_of_two())
+        .max_message(MAX_FRAME)
+        .fd_passing(false);
+    let (down_worker, down_parent) = pipe.clone().one_way().map_err(err)?;
+    let (up_parent, up_worker) = pipe.one_way().map_err(err)?;
+    let parent_end = Link { tx: Mutex::new(down_parent), rx: Mutex::new(up_parent) };
+    // The worker's ends travel as descriptors and are dropped here once encoded: only the
+    // worker holds them then, so its death is seen as end of file on `up_parent`.
+    let proc = crate::Process::builder()
+        .name("PoolWorker")
+        .daemon(true)
+        .start_method(method)
+        .spawn(super::worker::spawned_worker, args(up_worker, down_worker))
+        .map_err(|e| PoolError::spawn(super::SpawnError::Process(e)))?;
     let pid = proc.pid().map_or(-1, |p| p as i32);
     Ok((WorkerProc { proc, pid }, parent_end))
 }

@@ -84,7 +84,10 @@ pub(super) struct Config {
     pub(super) processes: usize,
     pub(super) maxtasksperchild: Option<usize>,
     pub(super) initializer: Option<Initializer>,
+    /// An initializer given as a `fn` call (every start method).
+    pub(super) init_call: Option<crate::process::FnCall>,
     pub(super) pipe_capacity: usize,
+    pub(super) method: crate::StartMethod,
 }
 
 pub(super) struct Shared {
@@ -414,16 +417,29 @@ fn handle_exit(shared: &Shared, st: &mut State, i: usize, exit: WorkerExit) {
     }
 }
 
-/// Forks worker `i`.
+/// Starts worker `i` (forked from this thread, or spawned: see `link`).
 fn spawn_worker(shared: &Shared, i: usize) -> Result<Worker, PoolError> {
-    let init = shared.config.initializer.clone();
-    let key = shared.key.clone();
+    let key = shared.key;
     let claims = shared.claims.clone();
     let cancels = shared.cancels.clone();
     let max = shared.config.maxtasksperchild;
     let bell = shared.bell.clone();
-    let (proc, link) = link::spawn(shared.config.pipe_capacity, move |link| {
-        super::worker::worker_main(&link, &key, &claims, &cancels, i, init.as_deref(), max, &bell)
-    })?;
+    let init_call = shared.config.init_call.clone();
+    let (proc, link) = if shared.config.method == crate::StartMethod::Fork {
+        let init = shared.config.initializer.clone();
+        link::spawn(shared.config.pipe_capacity, move |link| {
+            let call = init_call.map(|c| move || super::worker::call_result(c.run()));
+            let init: Option<&(dyn Fn() -> Result<(), String> + Send + Sync)> = match (&init, &call) {
+                (Some(f), _) => Some(f.as_ref()),
+                (None, Some(c)) => Some(c),
+                (None, None) => None,
+            };
+            super::worker::worker_main(&link, &key, &claims, &cancels, i, init, max, &bell)
+        })?
+    } else {
+        link::spawn_fresh(shared.config.pipe_capacity, shared.config.method, move |up, down| {
+            super::worker::WorkerArgs { up, down, key, claims, cancels, slot: i, init: init_call, maxtasks: max, bell }
+        })?
+    };
     Ok(Worker { proc, link: Arc::new(link), outstanding: VecDeque::new(), ready: false, done: 0, cancel_pending: None })
 }

@@ -25,7 +25,38 @@ fn send(link: &Link, bell: &Doorbell, msg: &FromWorker) -> bool {
     sent
 }
 
-/// Runs in the forked worker; returns its exit code.
+/// What a spawned worker (`Spawn`, `ForkServer`) receives: everything a forked one inherits.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct WorkerArgs {
+    pub(crate) up: crate::Connection,
+    pub(crate) down: crate::Connection,
+    pub(crate) key: CallKey,
+    pub(crate) claims: WordArray,
+    pub(crate) cancels: WordArray,
+    pub(crate) slot: usize,
+    pub(crate) init: Option<crate::process::FnCall>,
+    pub(crate) maxtasks: Option<usize>,
+    pub(crate) bell: Doorbell,
+}
+
+/// The entry of a spawned worker.
+pub(crate) fn spawned_worker(a: WorkerArgs) -> i32 {
+    let link = Link::new(a.up, a.down);
+    let call = a.init.map(|c| move || call_result(c.run()));
+    let init: Option<&(dyn Fn() -> Result<(), String> + Send + Sync)> = call.as_ref().map(|c| c as _);
+    worker_main(&link, &a.key, &a.claims, &a.cancels, a.slot, init, a.maxtasks, &a.bell)
+}
+
+/// An initializer call's outcome as the worker reports it.
+pub(crate) fn call_result((code, failure): (i32, Option<String>)) -> Result<(), String> {
+    match (code, failure) {
+        (_, Some(message)) => Err(message),
+        (0, None) => Ok(()),
+        (code, None) => Err(format!("exit code {code}")),
+    }
+}
+
+/// Runs in the worker; returns its exit code.
 #[allow(clippy::too_many_arguments)] // one caller (the fork in manager.rs), each a distinct piece of the worker's context
 pub(crate) fn worker_main(
     link: &Link,

@@ -1,8 +1,9 @@
 //! [`Builder`]: a [`Process`]'s name, daemon flag and process group.
 
 use super::current::{lock, ME};
-use super::handle::{Inner, Process, State, Target};
-use super::{ChildOutcome, ProcessError, MAX_NAME_LEN};
+use super::handle::{Entry, Inner, Process, State, Target};
+use super::{get_start_method, ChildOutcome, ProcessError, StartMethod, MAX_NAME_LEN};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// Sets a [`Process`]'s name, daemon flag and process group before it is made.
@@ -23,6 +24,8 @@ pub struct Builder {
     name: Option<String>,
     daemon: Option<bool>,
     group: bool,
+    method: Option<StartMethod>,
+    executable: Option<PathBuf>,
 }
 
 impl Builder {
@@ -77,7 +80,50 @@ impl Builder {
         self
     }
 
-    /// Makes the (unstarted) process that will run `f`.
+    /// How the child is created (default: [`get_start_method`], `Fork` unless
+    /// [`set_start_method`](super::set_start_method) changed it). `Spawn` and `ForkServer`
+    /// need a `fn` entry: [`spawn`](Self::spawn).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Process, StartMethod};
+    ///
+    /// fn entry(x: u8) -> i32 {
+    ///     i32::from(x)
+    /// }
+    /// let p = Process::builder().start_method(StartMethod::Spawn).spawn(entry, 5)?;
+    /// assert_eq!(p.join()?.exitcode(), 5);
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn start_method(mut self, method: StartMethod) -> Builder {
+        self.method = Some(method);
+        self
+    }
+
+    /// The program a `Spawn` child runs (Python's `set_executable`; default: this process's
+    /// own executable, `/proc/self/exe`). It must be a build of the same program, linking
+    /// this crate: it takes its entry from this crate's start-up code.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Process, ProcessError, StartMethod};
+    ///
+    /// fn entry(_: ()) {}
+    /// // A program that is not ours never takes the entry: a clear error, not a hang.
+    /// let p = Process::builder().start_method(StartMethod::Spawn).executable("/bin/true").entry(entry, ())?;
+    /// assert!(matches!(p.start(), Err(ProcessError::Boot(_))));
+    /// # Ok::<(), ProcessError>(())
+    /// ```
+    pub fn executable(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.executable = Some(path.into());
+        self
+    }
+
+    /// Makes the (unstarted) process that will run `f` (with the `Fork` start method: a
+    /// closure cannot cross into a fresh image; [`start`](Process::start) says so with
+    /// [`ProcessError::NotSpawnable`] under another method).
     ///
     /// # Errors
     /// [`ProcessError::NameTooLong`].
@@ -94,6 +140,11 @@ impl Builder {
         F: FnOnce() -> R + Send + 'static,
         R: ChildOutcome,
     {
+        let target: Target = Box::new(move || f().into_exit());
+        self.make(Entry::Closure(target))
+    }
+
+    fn make(self, entry: Entry) -> Result<Process, ProcessError> {
         if let Some(n) = &self.name {
             if n.len() > MAX_NAME_LEN {
                 return Err(ProcessError::NameTooLong { len: n.len() });
@@ -114,9 +165,81 @@ impl Builder {
             });
             (name, me.counter, self.daemon.unwrap_or(me.daemon))
         };
-        let target: Target = Box::new(move || f().into_exit());
-        let state = State { target: Some(target), ..State::default() };
-        Ok(Process { inner: Arc::new(Inner { name, number, daemon, group: self.group, state: Mutex::new(state) }) })
+        let state = State { target: Some(entry), ..State::default() };
+        Ok(Process {
+            inner: Arc::new(Inner {
+                name,
+                number,
+                daemon,
+                group: self.group,
+                method: self.method.unwrap_or_else(get_start_method),
+                executable: self.executable,
+                state: Mutex::new(state),
+            }),
+        })
+    }
+
+    /// Makes the (unstarted) process that will run `f(args)`, under any start method: with
+    /// `Spawn` or `ForkServer` the arguments are encoded now (serde) and decoded in the child;
+    /// shared objects among them (`Queue`, `Lock`, `Value`, a `Connection` end, …) travel as
+    /// descriptors and work there. [`spawn`](Self::spawn) also starts it.
+    ///
+    /// # Errors
+    /// [`ProcessError::NameTooLong`]; [`ProcessError::Encode`] if the arguments cannot be
+    /// encoded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Process, Queue, StartMethod};
+    ///
+    /// fn worker((q, n): (Queue<u32>, u32)) -> Result<(), multiproc::QueueError> {
+    ///     q.put(&(n * 2))
+    /// }
+    ///
+    /// let q = Queue::<u32>::new()?;
+    /// let p = Process::builder().start_method(StartMethod::Spawn).entry(worker, (q.clone(), 21))?;
+    /// p.start()?;
+    /// assert_eq!(q.get()?, 42);
+    /// p.join()?.exit_ok()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn entry<A, R>(self, f: fn(A) -> R, args: A) -> Result<Process, ProcessError>
+    where
+        A: serde::Serialize + serde::de::DeserializeOwned,
+        R: ChildOutcome,
+    {
+        let entry = super::spawn::FnEntry::new(f, &args)?;
+        self.make(Entry::Fn(entry))
+    }
+
+    /// [`entry`](Self::entry) then [`Process::start`]: starts `f(args)` in a child.
+    ///
+    /// # Errors
+    /// Those of both.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Process, StartMethod};
+    ///
+    /// fn entry(code: i32) -> i32 {
+    ///     code
+    /// }
+    /// let p = Process::builder().start_method(StartMethod::ForkServer).spawn(entry, 4)?;
+    /// assert_eq!(p.join()?.exitcode(), 4);
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn spawn<A, R>(self, f: fn(A) -> R, args: A) -> Result<Process, ProcessError>
+    where
+        A: serde::Serialize + serde::de::DeserializeOwned,
+        R: ChildOutcome,
+    {
+        let p = self.entry(f, args)?;
+        p.start()?;
+        Ok(p)
     }
 
     /// [`target`](Self::target) then [`Process::start`].

@@ -1,36 +1,64 @@
-//! Calling a plain `fn` item in a forked worker.
+//! Calling a plain `fn` item in another process of the same program: a pool worker (forked
+//! or spawned) or a spawned child's entry.
 //!
-//! A forked child runs the same program image at the same addresses as its parent, so a `fn`
-//! pointer taken in the parent is valid in every worker forked from it (before or after the
-//! pointer was taken: code does not move). The pool sends a task as two addresses: the user's
-//! function and a monomorphized *trampoline* that decodes the arguments, calls the function and
-//! encodes the result.
+//! Functions travel as their **offset from an anchor function of this crate**. A forked child
+//! runs the same image at the same addresses, and a spawned child (a fresh exec of the same
+//! executable) has the whole image moved by one ASLR slide, so in both the anchor plus the
+//! offset is the same function. (The function must be in the same binary as this crate, which
+//! static linking, Rust's default, gives.) A task or entry is two offsets: the user's function
+//! and a monomorphized *trampoline* that decodes the arguments, calls the function and encodes
+//! the result.
 //!
-//! Addresses that travel through shared memory are untrusted: a corrupt or torn message must
-//! never make a worker jump to an arbitrary address. Every [`CallToken`] therefore carries a
-//! keyed SipHash tag over both addresses, computed with a key that lives only in process memory
-//! (created by [`CallKey::new`] in the parent and inherited by forked workers, never written to
-//! shared memory). A worker calls nothing whose tag does not verify.
+//! Offsets that travel through shared memory or a socket are untrusted: a corrupt or torn
+//! message must never make a process jump to an arbitrary address. Every token therefore
+//! carries a keyed SipHash tag over both offsets, computed with a random [`CallKey`] that never
+//! goes into shared memory: forked workers inherit it, spawned processes receive it over their
+//! private bootstrap socket. Nothing whose tag does not verify is called.
 #![allow(unsafe_code)]
 
-use std::hash::{BuildHasher, Hasher, RandomState};
+use std::hash::Hasher;
 
-/// The per-pool secret that authenticates call tokens. Cheap to clone; inherited by `fork`.
-#[derive(Clone, Debug)]
-pub(crate) struct CallKey(RandomState);
+/// The per-pool (or per-spawn) secret that authenticates call tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct CallKey(u64, u64);
 
 impl CallKey {
     /// A fresh random key.
     pub(crate) fn new() -> CallKey {
-        CallKey(RandomState::new())
+        let mut b = [0u8; 16];
+        if crate::sys::random::fill(&mut b).is_err() {
+            // No kernel randomness (a seccomp filter?): std's per-process random hasher keys.
+            use std::hash::{BuildHasher, RandomState};
+            let s = RandomState::new();
+            return CallKey(s.hash_one(1u8), s.hash_one(2u8));
+        }
+        CallKey(
+            u64::from_ne_bytes(b[..8].try_into().expect("8 bytes")),
+            u64::from_ne_bytes(b[8..].try_into().expect("8 bytes")),
+        )
     }
 
-    fn tag(&self, trampoline: usize, func: usize) -> u64 {
-        let mut h = self.0.build_hasher();
-        h.write_usize(trampoline);
-        h.write_usize(func);
+    fn tag(&self, trampoline: u64, func: u64) -> u64 {
+        #[allow(deprecated)] // SipHasher's keyed constructor is the stable one
+        let mut h = std::hash::SipHasher::new_with_keys(self.0, self.1);
+        h.write_u64(trampoline);
+        h.write_u64(func);
         h.finish()
     }
+}
+
+/// The function every offset is taken from.
+#[inline(never)]
+fn anchor() {}
+
+/// `addr` as an offset from [`anchor`].
+fn offset_of(addr: usize) -> u64 {
+    (addr as u64).wrapping_sub(anchor as fn() as usize as u64)
+}
+
+/// The address `off` from [`anchor`] names in this process.
+fn address_of(off: u64) -> Option<usize> {
+    usize::try_from((anchor as fn() as usize as u64).wrapping_add(off)).ok()
 }
 
 impl Default for CallKey {
@@ -57,22 +85,22 @@ pub(crate) enum CallFailure {
     },
 }
 
-/// A function and its trampoline as two addresses plus an authentication tag: what a task
+/// A function and its trampoline as two offsets plus an authentication tag: what a task
 /// message carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct CallToken {
-    /// Address of the trampoline.
+    /// Offset of the trampoline.
     trampoline: u64,
-    /// Address of the user's function.
+    /// Offset of the user's function.
     func: u64,
-    /// Keyed hash of both addresses.
+    /// Keyed hash of both offsets.
     tag: u64,
 }
 
 impl CallToken {
     fn new(key: &CallKey, trampoline: Trampoline, func: usize) -> CallToken {
-        let t = trampoline as usize;
-        CallToken { trampoline: t as u64, func: func as u64, tag: key.tag(t, func) }
+        let (t, f) = (offset_of(trampoline as usize), offset_of(func));
+        CallToken { trampoline: t, func: f, tag: key.tag(t, f) }
     }
 
     /// A token that applies `f` to each element of a postcard-encoded `Vec<A>` and encodes the
@@ -120,18 +148,91 @@ impl CallToken {
     /// Verifies the tag and runs the call. A token whose tag does not verify (a corrupt message,
     /// or one made under another key) is refused with [`BadToken`], without calling anything.
     pub(crate) fn invoke(&self, key: &CallKey, args: &[u8]) -> Result<Result<Vec<u8>, CallFailure>, BadToken> {
-        let (Ok(t), Ok(f)) = (usize::try_from(self.trampoline), usize::try_from(self.func)) else {
-            return Err(BadToken);
-        };
-        if key.tag(t, f) != self.tag {
+        if key.tag(self.trampoline, self.func) != self.tag {
             return Err(BadToken);
         }
-        // SAFETY: the tag verifies, so `t` is exactly the address of a `Trampoline` that
-        // `CallToken::new` received in this process or in the parent this process was forked
-        // from (same image, same addresses; the key never leaves process memory, so no other
-        // process can forge a tag). A `fn` pointer cast to usize and back is the same pointer.
+        let (Some(t), Some(f)) = (address_of(self.trampoline), address_of(self.func)) else {
+            return Err(BadToken);
+        };
+        // SAFETY: the tag verifies, so `t` is the offset of a `Trampoline` that
+        // `CallToken::new` took in a process of this same program image (this one, the parent
+        // it was forked from, or the one that spawned it: the image moves as a whole, see the
+        // module docs); the key never goes into shared memory, so no other process can forge a
+        // tag. A `fn` pointer cast to usize and back is the same pointer.
         let tramp: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(t) };
         Ok(tramp(f, args))
+    }
+}
+
+/// The entry of a spawned child (or of a fork server's child): a `fn(A) -> R` and its
+/// trampoline, as offsets with a tag, like [`CallToken`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct EntryToken {
+    trampoline: u64,
+    func: u64,
+    tag: u64,
+}
+
+/// Decodes the arguments (with the handles' descriptors), calls the entry, and gives its exit
+/// code and failure text.
+type EntryTrampoline = fn(func: usize, args: &[u8], fds: Vec<std::os::fd::OwnedFd>) -> (i32, Option<String>);
+
+impl EntryToken {
+    /// The token of `f`.
+    pub(crate) fn new<A, R>(key: &CallKey, f: fn(A) -> R) -> EntryToken
+    where
+        A: serde::de::DeserializeOwned,
+        R: super::ChildOutcome,
+    {
+        let (t, f) = (offset_of(entry_trampoline::<A, R> as EntryTrampoline as usize), offset_of(f as usize));
+        EntryToken { trampoline: t, func: f, tag: key.tag(t, f) }
+    }
+
+    /// The token of a plain `fn()` (a fork server's init function).
+    pub(crate) fn plain(key: &CallKey, f: fn()) -> EntryToken {
+        let (t, f) = (offset_of(plain_trampoline as EntryTrampoline as usize), offset_of(f as usize));
+        EntryToken { trampoline: t, func: f, tag: key.tag(t, f) }
+    }
+
+    /// Verifies the tag and runs the entry.
+    pub(crate) fn run(
+        &self,
+        key: &CallKey,
+        args: &[u8],
+        fds: Vec<std::os::fd::OwnedFd>,
+    ) -> Result<(i32, Option<String>), BadToken> {
+        if key.tag(self.trampoline, self.func) != self.tag {
+            return Err(BadToken);
+        }
+        let (Some(t), Some(f)) = (address_of(self.trampoline), address_of(self.func)) else {
+            return Err(BadToken);
+        };
+        // SAFETY: as in `CallToken::invoke`: a verified tag means `t` is the offset of an
+        // `EntryTrampoline` taken by `EntryToken::new` in this program's image.
+        let tramp: EntryTrampoline = unsafe { std::mem::transmute::<usize, EntryTrampoline>(t) };
+        Ok(tramp(f, args, fds))
+    }
+}
+
+fn plain_trampoline(func: usize, _: &[u8], _: Vec<std::os::fd::OwnedFd>) -> (i32, Option<String>) {
+    // SAFETY: reached only through a verified token, and `EntryToken::plain` pairs
+    // `plain_trampoline` with a `fn()`.
+    let f = unsafe { std::mem::transmute::<usize, fn()>(func) };
+    f();
+    (0, None)
+}
+
+fn entry_trampoline<A: serde::de::DeserializeOwned, R: super::ChildOutcome>(
+    func: usize,
+    args: &[u8],
+    fds: Vec<std::os::fd::OwnedFd>,
+) -> (i32, Option<String>) {
+    // SAFETY: reached only through a verified token, and `EntryToken::new` pairs
+    // `entry_trampoline::<A, R>` with a `fn(A) -> R`, so `func` has exactly this type.
+    let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
+    match crate::queue::decode_with_handles::<A>(args, fds) {
+        Ok(a) => f(a).into_exit(),
+        Err(e) => (1, Some(format!("cannot decode the entry's arguments: {e}"))),
     }
 }
 
@@ -263,6 +364,7 @@ mod tests {
         let mut bad = good;
         bad.trampoline = 0x1000;
         assert_eq!(bad.invoke(&key, &[]), Err(BadToken));
+        assert_ne!(CallKey::new(), key);
         assert_eq!(good.invoke(&CallKey::new(), &[]), Err(BadToken));
     }
 }

@@ -63,6 +63,24 @@ pub enum ProcessError {
     Signal(io::Error),
     /// The child failed; from [`ExitStatus::exit_ok`].
     Failed(ExitStatus),
+    /// A closure target with the `Spawn` or `ForkServer` start method: a fresh image cannot
+    /// receive a closure. Use a `fn` item with [`Builder::spawn`](crate::process::Builder::spawn).
+    NotSpawnable(super::StartMethod),
+    /// The process-wide start method was already set ([`set_start_method`](crate::set_start_method)
+    /// without `force`, as Python's `RuntimeError: context has already been set`).
+    StartMethodAlreadySet(super::StartMethod),
+    /// The entry's arguments could not be encoded (or hold a handle that cannot travel).
+    #[cfg(feature = "serde")]
+    Encode(crate::CodecError),
+    /// `posix_spawn` of the executable failed.
+    Spawn(io::Error),
+    /// The spawned program did not take its entry: it exited, or did not answer within
+    /// [`BOOT_TIMEOUT`](crate::process::BOOT_TIMEOUT) (it was killed then). Typically an
+    /// executable that does not link this crate, or whose start-up skipped it (call
+    /// [`init`](crate::init) first in `main`).
+    Boot(String),
+    /// The fork server is gone, or refused the request.
+    ForkServer(String),
 }
 
 impl fmt::Display for ProcessError {
@@ -85,6 +103,15 @@ impl fmt::Display for ProcessError {
             ProcessError::Wait(e) => write!(f, "waiting for the child failed: {e}"),
             ProcessError::Signal(e) => write!(f, "signalling the child failed: {e}"),
             ProcessError::Failed(s) => write!(f, "child process failed: {s}"),
+            ProcessError::NotSpawnable(m) => {
+                write!(f, "the {} start method cannot run a closure: give a fn item to Builder::spawn", m.name())
+            }
+            ProcessError::StartMethodAlreadySet(m) => write!(f, "the start method was already set (to {})", m.name()),
+            #[cfg(feature = "serde")]
+            ProcessError::Encode(e) => write!(f, "cannot encode the entry's arguments: {e}"),
+            ProcessError::Spawn(e) => write!(f, "posix_spawn failed: {e}"),
+            ProcessError::Boot(w) => write!(f, "the spawned program did not start its entry: {w}"),
+            ProcessError::ForkServer(w) => write!(f, "fork server: {w}"),
         }
     }
 }
@@ -92,7 +119,13 @@ impl fmt::Display for ProcessError {
 impl std::error::Error for ProcessError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ProcessError::Fork(e) | ProcessError::Pidfd(e) | ProcessError::Wait(e) | ProcessError::Signal(e) => Some(e),
+            ProcessError::Fork(e)
+            | ProcessError::Pidfd(e)
+            | ProcessError::Wait(e)
+            | ProcessError::Signal(e)
+            | ProcessError::Spawn(e) => Some(e),
+            #[cfg(feature = "serde")]
+            ProcessError::Encode(e) => Some(e),
             ProcessError::ReportArea(e) => Some(e),
             _ => None,
         }

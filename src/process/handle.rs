@@ -13,18 +13,42 @@ use std::time::{Duration, Instant};
 
 pub(super) type Target = Box<dyn FnOnce() -> (i32, Option<String>) + Send + 'static>;
 
+/// What the child runs.
+pub(super) enum Entry {
+    /// A closure (fork only).
+    Closure(Target),
+    /// A `fn` item with encoded arguments (every start method).
+    #[cfg(feature = "serde")]
+    Fn(super::spawn::FnEntry),
+}
+
+/// Who can tell the child's exit status.
+#[derive(Default)]
+pub(super) enum Origin {
+    /// Our own child: `waitpid`.
+    #[default]
+    Own,
+    /// A fork server's child: the server reports its status.
+    #[cfg(feature = "serde")]
+    Server(super::spawn::ServerChild),
+}
+
 pub(super) struct Inner {
     pub(super) name: String,
     /// This child's number among its creator's children (the last part of its identity).
     pub(super) number: u32,
     pub(super) daemon: bool,
     pub(super) group: bool,
+    pub(super) method: super::StartMethod,
+    /// The program a `Spawn` child runs (default: this one).
+    pub(super) executable: Option<std::path::PathBuf>,
     pub(super) state: Mutex<State>,
 }
 
 #[derive(Default)]
 pub(super) struct State {
-    pub(super) target: Option<Target>,
+    pub(super) target: Option<Entry>,
+    pub(super) origin: Origin,
     /// The process that called `start` (only it may wait for the child).
     pub(super) creator: libc::pid_t,
     pub(super) pid: Option<libc::pid_t>,
@@ -96,6 +120,43 @@ impl Process {
             Ok(p) => p,
             Err(_) => unreachable!("a default builder has no name to reject"),
         }
+    }
+
+    /// Starts `f(args)` in a child with the default start method ([`get_start_method`](crate::get_start_method)):
+    /// `Builder::default().spawn(f, args)`. The arguments are any serde values, shared objects
+    /// (`Queue`, `Lock`, …) included.
+    ///
+    /// # Errors
+    /// As [`Builder::spawn`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn child(message: String) -> Result<(), String> {
+    ///     Err(message)
+    /// }
+    /// let p = multiproc::Process::spawn(child, "no".to_string())?;
+    /// assert_eq!(p.join()?.message(), Some("no"));
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn spawn<A, R>(f: fn(A) -> R, args: A) -> Result<Process, ProcessError>
+    where
+        A: serde::Serialize + serde::de::DeserializeOwned,
+        R: ChildOutcome,
+    {
+        Builder::default().spawn(f, args)
+    }
+
+    /// The start method this process uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Process::new(|| ()).start_method(), multiproc::StartMethod::Fork);
+    /// ```
+    pub fn start_method(&self) -> super::StartMethod {
+        self.inner.method
     }
 
     /// A [`Builder`] for a name, the daemon flag or a process group.
@@ -321,11 +382,18 @@ impl Process {
                 return Ok(Some(s.clone()));
             }
             let Some(pid) = st.pid else { return Err(ProcessError::NotStarted) };
-            let ended = match sys::waitpid_nohang(pid) {
-                Ok(None) => return Ok(None),
-                Ok(Some(ended)) => ended,
-                Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Err(ProcessError::Lost),
-                Err(e) => return Err(ProcessError::Wait(e)),
+            let ended = match &mut st.origin {
+                Origin::Own => match sys::waitpid_nohang(pid) {
+                    Ok(None) => return Ok(None),
+                    Ok(Some(ended)) => ended,
+                    Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Err(ProcessError::Lost),
+                    Err(e) => return Err(ProcessError::Wait(e)),
+                },
+                #[cfg(feature = "serde")]
+                Origin::Server(c) => match c.try_status()? {
+                    None => return Ok(None),
+                    Some(ended) => ended,
+                },
             };
             let failure = st.report.take().and_then(|r| {
                 let failure = r.read();

@@ -85,8 +85,11 @@ pub(crate) mod call;
 mod current;
 mod error;
 mod handle;
+mod method;
 pub(crate) mod panics;
 mod report;
+#[cfg(feature = "serde")]
+mod spawn;
 mod start;
 mod status;
 
@@ -94,6 +97,11 @@ pub use builder::Builder;
 pub use current::{active_children, cpu_count, current_process, parent_process, CurrentProcess, ParentProcess};
 pub use error::ProcessError;
 pub use handle::{Process, Sentinel};
+pub use method::{get_context, get_start_method, set_start_method, Context, StartMethod};
+#[cfg(feature = "serde")]
+pub(crate) use spawn::FnCall;
+#[cfg(feature = "serde")]
+pub use spawn::{init, ForkServer, ForkServerBuilder, BOOT_TIMEOUT};
 pub use status::{ChildOutcome, ExitStatus};
 
 /// Longest accepted process name, in bytes.

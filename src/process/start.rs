@@ -2,9 +2,9 @@
 //! block), and the child's side, which runs the target and leaves with `_exit`.
 
 use super::current::{lock, reap_finished_if_any, Me, ACTIVE, ME};
-use super::handle::{Process, Target};
+use super::handle::{Entry, Process, Target};
 use super::report::{Kind, Pool, Report};
-use super::{panics, ProcessError, MAIN_NAME};
+use super::{panics, ProcessError, StartMethod, MAIN_NAME};
 use crate::shm::ShmRef;
 use crate::sys::process as sys;
 use std::io::Write;
@@ -37,6 +37,12 @@ impl Process {
     /// ```
     pub fn start(&self) -> Result<(), ProcessError> {
         reap_finished_if_any();
+        if self.inner.method != StartMethod::Fork {
+            #[cfg(feature = "serde")]
+            return super::spawn::start(self);
+            #[cfg(not(feature = "serde"))]
+            return Err(ProcessError::NotSpawnable(self.inner.method));
+        }
         // Before any lock below: installing takes std's hook lock, which the child never may.
         panics::install();
         let inner = &*self.inner;
@@ -52,12 +58,17 @@ impl Process {
         if st.closed {
             return Err(ProcessError::Closed);
         }
-        let Some(target) = st.target.take() else { return Err(ProcessError::AlreadyStarted) };
+        let target: Target = match st.target.take() {
+            None => return Err(ProcessError::AlreadyStarted),
+            Some(Entry::Closure(t)) => t,
+            #[cfg(feature = "serde")]
+            Some(Entry::Fn(e)) => Box::new(move || e.run_here()),
+        };
         let parent_pid = sys::getpid();
         // The registries stay locked across the fork so that the child gets them consistent.
         let mut me = lock(&ME);
         if me.daemon {
-            st.target = Some(target);
+            st.target = Some(Entry::Closure(target));
             return Err(ProcessError::DaemonicParent);
         }
         let mut active = lock(&ACTIVE);
@@ -66,7 +77,7 @@ impl Process {
         let report = match pool.take() {
             Ok(r) => r,
             Err(e) => {
-                st.target = Some(target);
+                st.target = Some(Entry::Closure(target));
                 return Err(ProcessError::ReportArea(e));
             }
         };
@@ -81,7 +92,7 @@ impl Process {
         match forked {
             Err(e) => {
                 pool.give_back(report);
-                st.target = Some(target);
+                st.target = Some(Entry::Closure(target));
                 Err(ProcessError::Fork(e))
             }
             Ok(sys::Fork::Child) => {
@@ -161,7 +172,7 @@ impl Process {
 ///
 /// Takes no lock that another thread of the parent may have held at the fork: the panic hook
 /// was installed before the fork and is only armed here (see `panics.rs`).
-fn child_main(target: Target, report: ShmRef<Report>) -> ! {
+pub(super) fn child_main(target: Target, report: ShmRef<Report>) -> ! {
     // A panic in this thread writes its message and location to the report (and then prints
     // as usual). Other threads' panics are theirs to handle.
     panics::arm(&report);

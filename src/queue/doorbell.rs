@@ -124,3 +124,30 @@ impl SharedBell {
         wait_for(&self.word.seq, until, ready)
     }
 }
+
+/// Sent to a spawned pool worker as a handle.
+#[cfg(feature = "serde")]
+impl crate::shm::Named for SharedBell {
+    const KIND: crate::shm::ObjectKind = crate::shm::ObjectKind::Plain;
+
+    fn type_info() -> crate::shm::TypeInfo {
+        crate::shm::TypeInfo {
+            fp: crate::codec::fingerprint_of_name("multiproc::queue::SharedBell"),
+            size: std::mem::size_of::<BellWord>() as u32,
+            align: std::mem::align_of::<BellWord>() as u32,
+            name: "SharedBell",
+        }
+    }
+
+    fn from_named(seg: &crate::shm::Segment, w: &crate::shm::Words) -> Result<Self, crate::shm::ShmError> {
+        Ok(SharedBell { word: seg.object_at(crate::shm::word_usize(w[0])?)? })
+    }
+
+    fn segment(&self) -> &crate::shm::Segment {
+        self.word.segment()
+    }
+
+    fn words(&self) -> crate::shm::Words {
+        [self.word.offset() as u64, 0, 0, 0, 0, 0]
+    }
+}

@@ -8,6 +8,8 @@ mod pipe;
 pub(crate) mod ring;
 mod wait;
 
+#[cfg(feature = "serde")]
+pub(crate) use pipe::{decode_with_handles, encode_with_handles};
 pub use pipe::{Connection, Pipe, PipeBuilder, PipeError, RecvError, SendError, Shareable, WaitStrategy};
 pub(crate) use pipe::{Exported, EXPORT_WORDS};
 pub use wait::{wait, Waitable};

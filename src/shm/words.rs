@@ -22,8 +22,8 @@ pub(crate) struct WordArray {
 impl WordArray {
     /// Allocates `len` zeroed words in a fresh anonymous segment.
     pub(crate) fn new(len: usize) -> Result<WordArray, ShmError> {
-        let seg = Segment::anonymous(len.max(1) * 64)?;
-        let words = (0..len).map(|_| seg.alloc_object::<Word>()).collect::<Result<_, _>>()?;
+        let seg = Segment::anonymous(len.max(1) * 64 + 64)?;
+        let words = (0..len.max(1)).map(|_| seg.alloc_object::<Word>()).collect::<Result<_, _>>()?;
         Ok(WordArray { words })
     }
 
@@ -35,6 +35,40 @@ impl WordArray {
     /// Writes word `i`; returns false if out of range.
     pub(crate) fn store(&self, i: usize, v: u64, order: Ordering) -> bool {
         self.words.get(i).map(|w| w.0.store(v, order)).is_some()
+    }
+}
+
+/// Sent to a spawned pool worker as a handle: the segment, the first word's offset and the
+/// count (untrusted there: every word is bounds-checked).
+impl super::Named for WordArray {
+    const KIND: super::ObjectKind = super::ObjectKind::Plain;
+
+    fn type_info() -> super::TypeInfo {
+        super::TypeInfo {
+            fp: crate::codec::fingerprint_of_name("multiproc::shm::WordArray"),
+            size: 64,
+            align: 64,
+            name: "WordArray",
+        }
+    }
+
+    fn from_named(seg: &Segment, w: &super::Words) -> Result<Self, ShmError> {
+        let (first, len) = (super::word_usize(w[0])?, super::word_usize(w[1])?);
+        if len > 1 << 16 {
+            return Err(ShmError::Corrupt { what: "word array too long" });
+        }
+        let words = (0..len)
+            .map(|i| seg.object_at::<Word>(first.checked_add(i * 64).ok_or(ShmError::Corrupt { what: "word offset" })?))
+            .collect::<Result<_, _>>()?;
+        Ok(WordArray { words })
+    }
+
+    fn segment(&self) -> &Segment {
+        self.words.first().map(ShmRef::segment).expect("a word array has at least one word")
+    }
+
+    fn words(&self) -> super::Words {
+        [self.words.first().map_or(0, ShmRef::offset) as u64, self.words.len() as u64, 0, 0, 0, 0]
     }
 }
 

@@ -12,6 +12,7 @@ pub(crate) mod mman;
 pub(crate) mod process;
 pub(crate) mod pthread;
 pub(crate) mod random;
+pub(crate) mod spawn;
 
 use std::io;
 

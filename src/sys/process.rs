@@ -28,6 +28,17 @@ pub(crate) unsafe fn fork() -> io::Result<Fork> {
     Ok(if pid == 0 { Fork::Child } else { Fork::Parent(pid) })
 }
 
+/// Closes descriptor `fd` that this (forked) process inherited inside an object it will never
+/// use or drop.
+///
+/// # Safety
+/// Nothing in this process uses `fd` afterwards (its owner is never used or dropped here, as
+/// in a forked child that leaves through [`exit_now`]).
+pub(crate) unsafe fn close_inherited(fd: std::os::fd::RawFd) {
+    // SAFETY: the caller guarantees nothing uses `fd` again; close has no memory arguments.
+    unsafe { libc::close(fd) };
+}
+
 /// Ends this process at once with `code`, running no destructors, atexit handlers or stdio
 /// flushes ([_exit(2)](https://man7.org/linux/man-pages/man2/_exit.2.html)).
 pub(crate) fn exit_now(code: i32) -> ! {

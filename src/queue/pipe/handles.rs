@@ -12,6 +12,9 @@ use super::{Connection, Exported, RecvError, SendError, EXPORT_WORDS};
 use crate::shm::{Named, Parts, Segment, DIR_WORDS};
 use std::os::fd::{AsFd, OwnedFd};
 
+#[cfg(feature = "serde")]
+pub(crate) use transfer::{decode_with_handles, encode_with_handles};
+
 const MAGIC: &[u8; 8] = b"MPOBJ1\0\0";
 /// Bytes of the message that announces an object.
 const LEN: usize = 8 + 4 * 8 + EXPORT_WORDS + 8 * EXPORT_WORDS;
@@ -193,3 +196,155 @@ impl Connection {
         T::unship(Shipment { tag: tag as u32, ty: want_ty, fds, seg_of, words })
     }
 }
+
+/// Handles inside serde values: a value that holds a `Queue`, a `Lock`, … can be encoded for a
+/// process started with `Spawn` or `ForkServer` (its descriptors travel beside the bytes, over
+/// the bootstrap socket) and decoded there into working handles.
+///
+/// While [`encode_with_handles`] runs, each handle's `Serialize` moves its descriptors to a
+/// thread-local list and writes their positions in it, with its kind, type and words; while
+/// [`decode_with_handles`] runs, each handle's `Deserialize` takes its descriptors back by
+/// position (each at most once) and is checked as a received object is. Outside these two
+/// calls a handle cannot be serialized (an error, not a silent copy of a number).
+#[cfg(feature = "serde")]
+mod transfer {
+    use super::{Shareable, Shipment, CONNECTION_TAG};
+    use crate::codec::{self, CodecError};
+    use std::cell::RefCell;
+    use std::os::fd::OwnedFd;
+
+    thread_local! {
+        static OUT: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
+        static IN: RefCell<Option<Vec<Option<OwnedFd>>>> = const { RefCell::new(None) };
+    }
+
+    /// The most descriptors one value may carry.
+    const MAX_FDS: usize = 64;
+
+    /// Encodes `value`, collecting the descriptors of the handles it holds.
+    pub(crate) fn encode_with_handles<T: serde::Serialize + ?Sized>(
+        value: &T,
+    ) -> Result<(Vec<u8>, Vec<OwnedFd>), CodecError> {
+        OUT.with(|o| *o.borrow_mut() = Some(Vec::new()));
+        let r = codec::encode(value);
+        let fds = OUT.with(|o| o.borrow_mut().take()).unwrap_or_default();
+        r.map(|bytes| (bytes, fds))
+    }
+
+    /// Decodes a `T` whose handles' descriptors are `fds`; descriptors no handle took are
+    /// closed.
+    pub(crate) fn decode_with_handles<T: serde::de::DeserializeOwned>(
+        bytes: &[u8],
+        fds: Vec<OwnedFd>,
+    ) -> Result<T, CodecError> {
+        IN.with(|i| *i.borrow_mut() = Some(fds.into_iter().map(Some).collect()));
+        let r = codec::decode(bytes);
+        IN.with(|i| i.borrow_mut().take());
+        r
+    }
+
+    /// What a handle writes: tag, type (fingerprint, size|align), first descriptor, count,
+    /// which segment each word is in, the words.
+    type Wire = (u32, u64, u64, u32, u32, [u8; super::EXPORT_WORDS], [u64; super::EXPORT_WORDS]);
+
+    pub(super) fn serialize_handle<T: Shareable, S: serde::Serializer>(h: &T, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let ship = h.ship().map_err(S::Error::custom)?;
+        let base = OUT.with(|o| {
+            let mut o = o.borrow_mut();
+            let Some(v) = o.as_mut() else {
+                return Err(S::Error::custom(
+                    "a shared handle can only be serialized to start a process (spawn) or with Connection::send_object",
+                ));
+            };
+            if v.len() + ship.fds.len() > MAX_FDS {
+                return Err(S::Error::custom("too many handles in one value"));
+            }
+            let base = v.len();
+            v.extend(ship.fds);
+            Ok(base)
+        })?;
+        let n = OUT.with(|o| o.borrow().as_ref().map_or(0, Vec::len)) - base;
+        let wire: Wire = (
+            ship.tag,
+            ship.ty.0,
+            u64::from(ship.ty.1) | u64::from(ship.ty.2) << 32,
+            base as u32,
+            n as u32,
+            ship.seg_of,
+            ship.words,
+        );
+        serde::Serialize::serialize(&wire, s)
+    }
+
+    pub(super) fn deserialize_handle<'de, T: Shareable, D: serde::Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        use serde::de::Error;
+        let (tag, fp, sa, base, n, seg_of, words): Wire = serde::Deserialize::deserialize(d)?;
+        let (want_tag, want_ty) = T::expected();
+        if tag != want_tag || (fp, sa) != (want_ty.0, u64::from(want_ty.1) | u64::from(want_ty.2) << 32) {
+            let what = if tag == CONNECTION_TAG { "a Connection" } else { "another kind or type of object" };
+            return Err(D::Error::custom(format!("expected {}, got {what}", std::any::type_name::<T>())));
+        }
+        let fds = IN.with(|i| {
+            let mut i = i.borrow_mut();
+            let Some(v) = i.as_mut() else {
+                return Err(D::Error::custom("a shared handle can only be decoded where it was sent to"));
+            };
+            let range = (base as usize)..(base as usize).saturating_add(n as usize);
+            if range.end > v.len() {
+                return Err(D::Error::custom("a handle names descriptors that did not arrive"));
+            }
+            v[range].iter_mut().map(|f| f.take().ok_or_else(|| D::Error::custom("a descriptor used twice"))).collect()
+        })?;
+        T::unship(Shipment { tag, ty: want_ty, fds, seg_of, words }).map_err(D::Error::custom)
+    }
+}
+
+/// `Serialize` and `Deserialize` for handles (see `transfer`).
+#[cfg(feature = "serde")]
+macro_rules! handle_serde {
+    ($([$($g:tt)*] $t:ty),* $(,)?) => {$(
+        impl<$($g)*> serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                transfer::serialize_handle(self, s)
+            }
+        }
+
+        impl<'de, $($g)*> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                transfer::deserialize_handle(d)
+            }
+        }
+    )*};
+}
+
+#[cfg(feature = "serde")]
+use crate::shm::ShmSafe;
+#[cfg(feature = "serde")]
+use crate::sync::{
+    Array, Barrier, BoundedSemaphore, Condition, ConditionLock, Event, Lock, RLock, RawArray, RawValue, Semaphore,
+    Value,
+};
+
+#[cfg(feature = "serde")]
+handle_serde!(
+    [] Lock,
+    [] RLock,
+    [] Semaphore,
+    [] BoundedSemaphore,
+    [] Event,
+    [] Barrier,
+    [L: ConditionLock] Condition<L>,
+    [T: ShmSafe] Value<T>,
+    [T: ShmSafe] Array<T>,
+    [T: ShmSafe] RawValue<T>,
+    [T: ShmSafe] RawArray<T>,
+    [T] crate::queue::Queue<T>,
+    [T] crate::queue::SimpleQueue<T>,
+    [T] crate::queue::JoinableQueue<T>,
+    [T: ShmSafe] crate::queue::ArrayQueue<T>,
+    [] crate::shm::SharedMemory,
+    [] Connection,
+    [] crate::shm::WordArray,
+    [] crate::queue::SharedBell,
+);

@@ -58,6 +58,8 @@ pub use conn::Connection;
 pub use error::{PipeError, RecvError, SendError};
 pub(crate) use export::{Exported, EXPORT_WORDS};
 pub use handles::Shareable;
+#[cfg(feature = "serde")]
+pub(crate) use handles::{decode_with_handles, encode_with_handles};
 pub(crate) use poll::WAIT_SLICE;
 
 use std::time::Duration;

@@ -1,0 +1,146 @@
+//! The bootstrap protocol between a process and the fresh image it spawned (or the fork
+//! server it talks to): one framed message with the entry, its arguments and descriptors, and
+//! the child's answer.
+//!
+//! ```text
+//! → [len: u32][nfds: u32]  then nfds descriptors, up to 8 per 1-byte message  then len bytes of Boot (postcard)
+//! ← "MPACK\0\0\0"                         the entry was taken (the child runs it now)
+//! ← "MPNAK\0\0\0" [len: u32] text         refused, and why
+//! ```
+//!
+//! Everything received is checked: the frame's length and descriptor count are bounded, the
+//! message must decode, and its version must be ours.
+
+use crate::process::call::{CallKey, EntryToken};
+use crate::sys::fdpass;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+/// The protocol version in every [`Boot`].
+pub(crate) const VERSION: u32 = 1;
+/// Largest bootstrap message (arguments included).
+const MAX_LEN: u32 = 1 << 30;
+/// Most descriptors one message carries.
+const MAX_FDS: u32 = 256;
+const ACK: &[u8; 8] = b"MPACK\0\0\0";
+const NAK: &[u8; 8] = b"MPNAK\0\0\0";
+
+/// What the new process is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Role {
+    /// Run the entry and exit.
+    Child,
+    /// Serve fork requests.
+    Server,
+}
+
+/// Everything a new process needs; descriptors travel beside it (a child's: its report
+/// area's segment first, then its arguments' handles).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Boot {
+    pub(crate) version: u32,
+    pub(crate) role: Role,
+    /// (device, inode) of the executable the parent meant (`None`: not checked).
+    pub(crate) exe: Option<(u64, u64)>,
+    pub(crate) key: CallKey,
+    /// The child's entry, or a server's init function.
+    pub(crate) entry: Option<EntryToken>,
+    pub(crate) args: Vec<u8>,
+    /// Offset of the child's report area in the first descriptor's segment.
+    pub(crate) report_off: u64,
+    pub(crate) name: String,
+    pub(crate) identity: Vec<u32>,
+    /// The pid and name of the process that asked for this one.
+    pub(crate) parent: (i32, String),
+    pub(crate) daemon: bool,
+    pub(crate) group: bool,
+}
+
+/// Sends `boot` with `fds`.
+pub(crate) fn send(sock: &UnixStream, boot: &Boot, fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    let body = crate::codec::encode(boot).map_err(io::Error::other)?;
+    let len = u32::try_from(body.len()).ok().filter(|&l| l <= MAX_LEN).ok_or(io::ErrorKind::InvalidInput)?;
+    let nfds = u32::try_from(fds.len()).ok().filter(|&n| n <= MAX_FDS).ok_or(io::ErrorKind::InvalidInput)?;
+    let mut head = [0u8; 8];
+    head[..4].copy_from_slice(&len.to_le_bytes());
+    head[4..].copy_from_slice(&nfds.to_le_bytes());
+    (&*sock).write_all(&head)?;
+    for chunk in fds.chunks(fdpass::MAX_FDS) {
+        fdpass::send_fds(sock.as_fd(), chunk, b"F")?;
+    }
+    (&*sock).write_all(&body)
+}
+
+/// Receives a [`Boot`] and its descriptors (blocking, within the socket's read timeout).
+pub(crate) fn recv(sock: &UnixStream) -> io::Result<(Boot, Vec<OwnedFd>)> {
+    let mut head = [0u8; 8];
+    (&*sock).read_exact(&mut head)?;
+    let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes"));
+    let nfds = u32::from_le_bytes(head[4..].try_into().expect("4 bytes"));
+    if len > MAX_LEN || nfds > MAX_FDS {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "bootstrap message too large"));
+    }
+    let mut fds = Vec::with_capacity(nfds as usize);
+    while fds.len() < nfds as usize {
+        let mut byte = [0u8; 1];
+        let Some((n, got)) = fdpass::recv_fds(sock.as_fd(), &mut byte, false)? else { continue };
+        if n != 1 || byte[0] != b'F' || got.is_empty() || fds.len() + got.len() > nfds as usize {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "bad descriptor message"));
+        }
+        fds.extend(got);
+    }
+    let mut body = vec![0u8; len as usize];
+    (&*sock).read_exact(&mut body)?;
+    let boot: Boot = crate::codec::decode(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    if boot.version != VERSION {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "another protocol version"));
+    }
+    Ok((boot, fds))
+}
+
+/// Tells the parent the entry was taken.
+pub(crate) fn ack(sock: &UnixStream) -> io::Result<()> {
+    (&*sock).write_all(ACK)
+}
+
+/// Tells the parent why the entry was refused.
+pub(crate) fn nak(sock: &UnixStream, why: &str) -> io::Result<()> {
+    let text = &why.as_bytes()[..why.len().min(4096)];
+    let mut m = NAK.to_vec();
+    m.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    m.extend_from_slice(text);
+    (&*sock).write_all(&m)
+}
+
+/// Waits (within the socket's read timeout) for the child's answer: `Ok` for an ack, the
+/// reason otherwise.
+pub(crate) fn answer(sock: &UnixStream) -> Result<(), String> {
+    let mut tag = [0u8; 8];
+    match (&*sock).read_exact(&mut tag) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            return Err("it exited without answering (a program that does not link this crate, or whose start-up \
+                        skipped it: call multiproc::init() first in main)"
+                .into())
+        }
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            return Err("it did not answer in time".into())
+        }
+        Err(e) => return Err(format!("reading its answer failed: {e}")),
+    }
+    if &tag == ACK {
+        return Ok(());
+    }
+    if &tag != NAK {
+        return Err("it answered with garbage".into());
+    }
+    let mut len = [0u8; 4];
+    let mut text = Vec::new();
+    if (&*sock).read_exact(&mut len).is_ok() {
+        let n = u32::from_le_bytes(len).min(4096) as usize;
+        text.resize(n, 0);
+        let _ = (&*sock).read_exact(&mut text);
+    }
+    Err(format!("it refused: {}", String::from_utf8_lossy(&text)))
+}
