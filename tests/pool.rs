@@ -65,6 +65,15 @@ fn read_init(_: u8) -> u32 {
     INITIALIZED.load(Ordering::SeqCst)
 }
 
+fn set_initialized(v: u32) -> Result<(), String> {
+    INITIALIZED.store(v, Ordering::SeqCst);
+    Ok(())
+}
+
+fn boom(_: ()) -> Result<(), String> {
+    Err("boom".into())
+}
+
 /// A value whose serialization always fails (POOL-5, POOL-17).
 #[derive(Debug, Clone, serde::Deserialize)]
 struct Unserializable;
@@ -91,7 +100,7 @@ fn wd(name: &'static str) -> Watchdog {
 fn pool_1_apply() {
     let _f = fork_lock();
     let _w = wd("pool_1_apply");
-    let pool = Pool::new(2).unwrap();
+    let pool = common::pool_new(2).unwrap();
     assert_eq!(pool.apply(sqr, 5).unwrap(), 25);
     // Several arguments travel as a tuple (Python's `apply(f, (a, b))`).
     assert_eq!(pool.apply(mul_pair, (3, 4)).unwrap(), 12);
@@ -101,7 +110,7 @@ fn pool_1_apply() {
 fn pool_2_map_keeps_input_order() {
     let _f = fork_lock();
     let _w = wd("pool_2");
-    let pool = Pool::new(3).unwrap();
+    let pool = common::pool_new(3).unwrap();
     assert_eq!(pool.map(sqr, 0..10).unwrap(), (0..10).map(sqr).collect::<Vec<_>>());
     assert_eq!(pool.map_chunked(sqr, 0..100, 20).unwrap(), (0..100).map(sqr).collect::<Vec<_>>());
 }
@@ -110,7 +119,7 @@ fn pool_2_map_keeps_input_order() {
 fn pool_3_starmap_and_async_forms() {
     let _f = fork_lock();
     let _w = wd("pool_3");
-    let pool = Pool::new(2).unwrap();
+    let pool = common::pool_new(2).unwrap();
     let pairs: Vec<(i64, i64)> = (0..10).zip((0..10).rev()).collect();
     let serial: Vec<i64> = pairs.iter().map(|&(a, b)| mul(a, b)).collect();
     assert_eq!(pool.starmap(mul, pairs.clone()).unwrap(), serial);
@@ -125,7 +134,7 @@ fn pool_3_starmap_and_async_forms() {
 fn pool_4_map_async_callbacks_run_once() {
     let _f = fork_lock();
     let _w = wd("pool_4");
-    let pool = Pool::new(2).unwrap();
+    let pool = common::pool_new(2).unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let (c1, c2) = (calls.clone(), calls.clone());
     let seen = Arc::new(std::sync::Mutex::new(None));
@@ -159,7 +168,7 @@ fn pool_4_map_async_callbacks_run_once() {
 fn pool_5_unserializable_arguments_fail_without_hanging() {
     let _f = fork_lock();
     let _w = wd("pool_5");
-    let pool = Pool::new(2).unwrap();
+    let pool = common::pool_new(2).unwrap();
     let r = pool.map(take_unserializable, vec![Unserializable, Unserializable]);
     assert!(matches!(r, Err(PoolError::Codec { remote: false, ref error }) if !error.is_decode()), "{r:?}");
     assert_eq!(pool.map(sqr, 0..3).unwrap(), vec![0, 1, 4]);
@@ -169,7 +178,7 @@ fn pool_5_unserializable_arguments_fail_without_hanging() {
 fn pool_6_empty_inputs() {
     let _f = fork_lock();
     let _w = wd("pool_6");
-    let pool = Pool::new(2).unwrap();
+    let pool = common::pool_new(2).unwrap();
     assert_eq!(pool.map(sqr, Vec::new()).unwrap(), Vec::<i64>::new());
     assert_eq!(pool.imap(sqr, Vec::new(), 1).unwrap().count(), 0);
     assert_eq!(pool.imap_unordered(sqr, Vec::new(), 1).unwrap().count(), 0);
@@ -181,7 +190,7 @@ fn pool_6_empty_inputs() {
 fn pool_8_async_get_timeout_then_value() {
     let _f = fork_lock();
     let _w = wd("pool_8");
-    let pool = Pool::new(2).unwrap();
+    let pool = common::pool_new(2).unwrap();
     let t = Instant::now();
     let r = pool.apply_async(sleep_ms, 300).unwrap();
     assert!(matches!(r.get_timeout(Duration::from_millis(100)), Err(PoolError::Timeout)));
@@ -195,7 +204,7 @@ fn pool_8_async_get_timeout_then_value() {
 fn pool_9_imap_is_ordered_and_lazy() {
     let _f = fork_lock();
     let _w = wd("pool_9");
-    let pool = Pool::new(3).unwrap();
+    let pool = common::pool_new(3).unwrap();
     let mut it = pool.imap(sqr, 0..10, 1).unwrap();
     for i in 0..10 {
         assert_eq!(it.next().unwrap().unwrap(), i * i);
@@ -209,7 +218,7 @@ fn pool_9_imap_is_ordered_and_lazy() {
 fn pool_11_imap_unordered_same_multiset() {
     let _f = fork_lock();
     let _w = wd("pool_11");
-    let pool = Pool::new(3).unwrap();
+    let pool = common::pool_new(3).unwrap();
     let mut v: Vec<i64> = pool.imap_unordered(sqr, 0..10, 1).unwrap().map(Result::unwrap).collect();
     v.sort();
     assert_eq!(v, (0..10).map(sqr).collect::<Vec<_>>());
@@ -222,9 +231,12 @@ fn pool_11_imap_unordered_same_multiset() {
 fn pool_12_invalid_sizes_are_rejected() {
     let _f = fork_lock();
     let _w = wd("pool_12");
-    assert!(matches!(Pool::new(0), Err(PoolError::InvalidArgument(_))));
-    assert!(matches!(Pool::builder().processes(1).maxtasksperchild(0).build(), Err(PoolError::InvalidArgument(_))));
-    let pool = Pool::new(3).unwrap();
+    assert!(matches!(common::pool_new(0), Err(PoolError::InvalidArgument(_))));
+    assert!(matches!(
+        common::pool_builder().processes(1).maxtasksperchild(0).build(),
+        Err(PoolError::InvalidArgument(_))
+    ));
+    let pool = common::pool_new(3).unwrap();
     assert_eq!(pool.processes(), 3);
     assert_eq!(pool.worker_pids().len(), 3);
 }
@@ -233,7 +245,7 @@ fn pool_12_invalid_sizes_are_rejected() {
 fn pool_13_terminate_with_many_queued_long_tasks_is_prompt() {
     let _f = fork_lock();
     let _w = wd("pool_13");
-    let pool = Pool::new(2).unwrap();
+    let pool = common::pool_new(2).unwrap();
     let results: Vec<_> = (0..10_000).map(|_| pool.apply_async(sleep_ms, 10_000).unwrap()).collect();
     let t = Instant::now();
     pool.terminate();
@@ -246,14 +258,14 @@ fn pool_13_terminate_with_many_queued_long_tasks_is_prompt() {
 fn pool_14_close_and_terminate_refuse_new_work() {
     let _f = fork_lock();
     let _w = wd("pool_14");
-    let pool = Pool::new(2).unwrap();
+    let pool = common::pool_new(2).unwrap();
     let r = pool.map_async(sqr, 0..10).unwrap();
     pool.close();
     assert!(matches!(pool.map_async(sqr, 0..3), Err(PoolError::NotRunning)));
     pool.join();
     assert_eq!(r.get().unwrap(), (0..10).map(sqr).collect::<Vec<_>>());
 
-    let pool = Pool::new(1).unwrap();
+    let pool = common::pool_new(1).unwrap();
     pool.terminate();
     pool.join();
     assert!(matches!(pool.apply_async(sqr, 1), Err(PoolError::NotRunning)));
@@ -263,7 +275,7 @@ fn pool_14_close_and_terminate_refuse_new_work() {
 fn pool_15_remote_errors_keep_kind_message_and_location() {
     let _f = fork_lock();
     let _w = wd("pool_15");
-    let pool = Pool::new(1).unwrap();
+    let pool = common::pool_new(1).unwrap();
     match pool.apply(parse, "x".to_string()) {
         Err(PoolError::Remote(e)) => {
             assert_eq!(e.kind, "panic");
@@ -286,7 +298,7 @@ fn pool_15_remote_errors_keep_kind_message_and_location() {
 fn pool_16_error_callback_receives_the_error() {
     let _f = fork_lock();
     let _w = wd("pool_16");
-    let pool = Pool::new(1).unwrap();
+    let pool = common::pool_new(1).unwrap();
     let got = Arc::new(std::sync::Mutex::new(None));
     let g = got.clone();
     let opts = AsyncOptions::new()
@@ -302,7 +314,7 @@ fn pool_16_error_callback_receives_the_error() {
 fn pool_17_unserializable_results_fail_and_lose_no_worker() {
     let _f = fork_lock();
     let _w = wd("pool_17");
-    let pool = Pool::new(2).unwrap();
+    let pool = common::pool_new(2).unwrap();
     let before = pool.worker_pids();
     for _ in 0..20 {
         let r = pool.apply(make_unserializable, 0);
@@ -315,7 +327,7 @@ fn pool_17_unserializable_results_fail_and_lose_no_worker() {
 fn pool_18_failing_tasks_do_not_deadlock_close_join() {
     let _f = fork_lock();
     let _w = wd("pool_18");
-    let pool = Pool::new(2).unwrap();
+    let pool = common::pool_new(2).unwrap();
     let r = pool.map_chunked(parse, vec!["1".into(), "a".into(), "b".into(), "4".into()], 1);
     assert!(matches!(r, Err(PoolError::Remote(_))));
     pool.close();
@@ -326,7 +338,7 @@ fn pool_18_failing_tasks_do_not_deadlock_close_join() {
 fn pool_19_maxtasksperchild_replaces_workers() {
     let _f = fork_lock();
     let _w = wd("pool_19");
-    let pool = Pool::builder().processes(2).maxtasksperchild(10).build().unwrap();
+    let pool = common::pool_builder().processes(2).maxtasksperchild(10).build().unwrap();
     let rs: Vec<_> = (0..100).map(|i| pool.apply_async(pid_of, i).unwrap()).collect();
     let pids: std::collections::HashSet<u32> = rs.iter().map(|r| r.get().unwrap()).collect();
     assert!(pids.len() >= 10, "only {} distinct workers ran 100 tasks", pids.len());
@@ -338,14 +350,7 @@ fn pool_19_maxtasksperchild_replaces_workers() {
 fn pool_20_initializer_runs_before_tasks() {
     let _f = fork_lock();
     let _w = wd("pool_20");
-    let pool = Pool::builder()
-        .processes(1)
-        .initializer(|| {
-            INITIALIZED.store(1, Ordering::SeqCst);
-            Ok::<(), String>(())
-        })
-        .build()
-        .unwrap();
+    let pool = common::pool_builder().processes(1).initializer_fn(set_initialized, 1).build().unwrap();
     assert_eq!(pool.apply(read_init, 0).unwrap(), 1);
     assert_eq!(INITIALIZED.load(Ordering::SeqCst), 0, "the initializer ran in the parent");
 }
@@ -354,7 +359,7 @@ fn pool_20_initializer_runs_before_tasks() {
 fn pool_21_async_result_state() {
     let _f = fork_lock();
     let _w = wd("pool_21");
-    let pool = Pool::new(1).unwrap();
+    let pool = common::pool_new(1).unwrap();
     let r = pool.apply_async(sleep_ms, 200).unwrap();
     assert!(!r.ready());
     assert!(matches!(r.successful(), Err(PoolError::NotReady)));
@@ -371,7 +376,7 @@ fn pool_22_pool_inside_a_child_process() {
     let _f = fork_lock();
     let _w = wd("pool_22");
     let pid = common::fork_child(|| {
-        let pool = Pool::new(2).unwrap();
+        let pool = common::pool_new(2).unwrap();
         let ok = pool.map(sqr, 1..8).unwrap() == vec![1, 4, 9, 16, 25, 36, 49];
         // The pool is left running: leaving the process must still work.
         std::mem::forget(pool);
@@ -388,7 +393,7 @@ fn pool_22_pool_inside_a_child_process() {
 fn pool_b1_worker_killed_mid_task_fails_only_that_task() {
     let _f = fork_lock();
     let _w = wd("pool_b1");
-    let pool = Pool::new(2).unwrap();
+    let pool = common::pool_new(2).unwrap();
     let before = pool.worker_pids();
     let rs: Vec<_> = (0..30).map(|i| pool.apply_async(die_on, i).unwrap()).collect();
     for (i, r) in rs.iter().enumerate() {
@@ -412,7 +417,7 @@ fn pool_b1_worker_killed_mid_task_fails_only_that_task() {
 fn pool_b1_kill_loop_every_task_resolves_in_order() {
     let _f = fork_lock();
     let _w = wd("pool_b1_kill_loop");
-    let pool = Arc::new(Pool::new(3).unwrap());
+    let pool = Arc::new(common::pool_new(3).unwrap());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let killer = {
         let (pool, stop) = (pool.clone(), stop.clone());
@@ -466,7 +471,7 @@ fn pool_b1_kill_loop_every_task_resolves_in_order() {
 fn pool_b2_terminate_resolves_pending_results() {
     let _f = fork_lock();
     let _w = wd("pool_b2");
-    let pool = Pool::new(1).unwrap();
+    let pool = common::pool_new(1).unwrap();
     let r = pool.apply_async(sleep_ms, 30_000).unwrap();
     let queued = pool.apply_async(sleep_ms, 1).unwrap();
     let t = Instant::now();
@@ -481,7 +486,7 @@ fn pool_b3_failing_initializer_fails_build_once() {
     let _f = fork_lock();
     let _w = wd("pool_b3");
     let t = Instant::now();
-    let r = Pool::builder().processes(2).initializer(|| Err::<(), _>("boom")).build();
+    let r = common::pool_builder().processes(2).initializer_fn(boom, ()).build();
     match r {
         Err(PoolError::InitializerFailed(e)) => assert!(e.message.contains("boom"), "{e:?}"),
         other => panic!("{other:?}"),
@@ -508,7 +513,7 @@ fn pool_survives_10000_tasks_with_maxtasksperchild_without_leaks() {
     let fds = count_fds();
     let shm = common::our_named_segments();
     {
-        let pool = Pool::builder().processes(2).maxtasksperchild(10).build().unwrap();
+        let pool = common::pool_builder().processes(2).maxtasksperchild(10).build().unwrap();
         let v = pool.map_chunked(sqr, 0..10_000, 10).unwrap();
         assert_eq!(v.len(), 10_000);
         assert_eq!(v[9_999], 9_999 * 9_999);
@@ -526,7 +531,7 @@ fn pool_workers_die_with_their_parent() {
     let (r, w) = std::os::unix::net::UnixStream::pair().unwrap();
     let pid = common::fork_child(move || {
         use std::io::Write;
-        let pool = Pool::new(2).unwrap();
+        let pool = common::pool_new(2).unwrap();
         let pids = pool.worker_pids();
         let mut w = w;
         let _ = writeln!(w, "{} {}", pids[0], pids[1]);
@@ -570,7 +575,7 @@ fn unpick(p: Picky) -> u32 {
 fn pool_5_late_chunk_that_cannot_be_encoded_fails_the_call_and_nothing_else() {
     let _f = fork_lock();
     let _w = wd("pool_5_late_chunk");
-    let pool = Pool::new(2).unwrap();
+    let pool = common::pool_new(2).unwrap();
     for _ in 0..3 {
         let r = pool.map_chunked(unpick, (0..2000).map(Picky), 10);
         assert!(matches!(r, Err(PoolError::Codec { remote: false, .. })), "{r:?}");
@@ -594,7 +599,7 @@ fn pool_5_late_chunk_that_cannot_be_encoded_fails_the_call_and_nothing_else() {
 fn pool_4_a_panicking_callback_does_not_wedge_the_pool() {
     let _f = fork_lock();
     let _w = wd("pool_4_panicking_callback");
-    let pool = Pool::new(2).unwrap();
+    let pool = common::pool_new(2).unwrap();
     let opts = AsyncOptions::new().callback(|_| panic!("callback bug"));
     let r = pool.map_async_with(parse, vec!["1".to_string(), "2".to_string()], opts).unwrap();
     assert_eq!(r.get().unwrap(), vec![1, 2]);
@@ -622,7 +627,7 @@ fn pool_many_workers_beyond_one_futex_waitv() {
         // SAFETY: `lim` is a valid rlimit; raising the soft limit up to the hard one is allowed.
         unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
     }
-    let pool = Pool::new(130).unwrap();
+    let pool = common::pool_new(130).unwrap();
     assert_eq!(pool.worker_pids().len(), 130);
     let v: Vec<i64> = (0..2000).collect();
     assert_eq!(pool.map_chunked(sqr, v.clone(), 1).unwrap(), v.iter().map(|x| x * x).collect::<Vec<_>>());
@@ -663,7 +668,8 @@ fn pool_n_long_tasks_on_pool_n_run_at_once() {
     BARRIER_MAP.get_or_init(|| Barrier::new(4).unwrap());
     BARRIER_CHUNKED.get_or_init(|| Barrier::new(4).unwrap());
     BARRIER_APPLY.get_or_init(|| Barrier::new(4).unwrap());
-    let pool = Pool::new(4).unwrap();
+    // Fork only: the workers find the barriers in statics they inherit.
+    let pool = Pool::builder().processes(4).start_method(multiproc::StartMethod::Fork).build().unwrap();
     assert_eq!(pool.map(meet_map, 0..4).unwrap(), [true; 4], "map");
     assert_eq!(pool.map_chunked(meet_chunked, 0..4, 1).unwrap(), [true; 4], "map_chunked(.., 1)");
     let rs: Vec<_> = (0..4).map(|i| pool.apply_async(meet_apply, i).unwrap()).collect();
@@ -679,7 +685,7 @@ fn pool_n_long_tasks_on_pool_n_run_at_once() {
 fn pool_stuck_worker_delays_only_its_own_task() {
     let _f = fork_lock();
     let _w = wd("pool_stuck_worker");
-    let pool = Pool::new(3).unwrap();
+    let pool = common::pool_new(3).unwrap();
     let stuck = pool.apply_async(sleep_ms, 600_000).unwrap();
     for round in 0..3 {
         let v = pool.map_chunked(sqr, 0..1000, 1).unwrap();
@@ -717,7 +723,7 @@ fn died_at(r: &Result<impl std::fmt::Debug, PoolError>) -> (usize, usize) {
 fn pool_b1_worker_died_names_the_failed_items() {
     let _f = fork_lock();
     let _w = wd("pool_b1_names_items");
-    let pool = Pool::new(2).unwrap();
+    let pool = common::pool_new(2).unwrap();
     assert_eq!(died_at(&pool.map_chunked(die_on, 0..30, 1)), (13, 1), "map, chunksize 1");
     assert_eq!(died_at(&pool.map_chunked(die_on, 0..30, 5)), (10, 5), "map, chunksize 5");
     assert_eq!(died_at(&pool.map_chunked(die_on, 0..15, 7)), (7, 7), "map, chunk 7..14");
@@ -738,4 +744,45 @@ fn pool_b1_worker_died_names_the_failed_items() {
     assert_eq!(died_at(&pool.apply_async(die_on, 13).unwrap().get()), (0, 1), "apply_async");
     let e = pool.apply(die_on, 13).unwrap_err();
     assert!(e.to_string().contains("item 0"), "{e}");
+}
+
+/// A closure initializer cannot cross into a fresh image: refused at build under `Spawn`
+/// and `ForkServer`, accepted under `Fork` (POOL-B3's closure form).
+#[test]
+fn pool_closure_initializers_need_fork() {
+    let _f = fork_lock();
+    let _w = wd("pool_closure_initializer");
+    for m in [multiproc::StartMethod::Spawn, multiproc::StartMethod::ForkServer] {
+        let r = Pool::builder().processes(1).start_method(m).initializer(|| ()).build();
+        assert!(matches!(r, Err(PoolError::InvalidArgument(_))), "{m:?}");
+    }
+    let r = Pool::builder()
+        .processes(1)
+        .start_method(multiproc::StartMethod::Fork)
+        .initializer(|| Err::<(), _>("boom"))
+        .build();
+    assert!(matches!(r, Err(PoolError::InitializerFailed(e)) if e.message.contains("boom")));
+}
+
+/// #11: every pool test of this file, run again with the pools under `Spawn` and under
+/// `ForkServer` (this test binary started anew with `MULTIPROC_TEST_POOL_METHOD`).
+#[test]
+fn pool_suite_passes_under_spawn_and_forkserver() {
+    if std::env::var_os("MULTIPROC_TEST_POOL_METHOD").is_some() {
+        return; // the nested run: the other tests are what it is for
+    }
+    let _w = Watchdog::new("pool_suite_under_other_methods", Duration::from_secs(600));
+    for m in ["spawn", "forkserver"] {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--test-threads=2", "-q"])
+            .env("MULTIPROC_TEST_POOL_METHOD", m)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "the pool tests failed under {m}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -26,6 +26,8 @@ pub struct Builder {
     group: bool,
     method: Option<StartMethod>,
     executable: Option<PathBuf>,
+    #[cfg(feature = "serde")]
+    server: Option<super::ForkServer>,
 }
 
 impl Builder {
@@ -121,6 +123,27 @@ impl Builder {
         self
     }
 
+    /// The fork server that starts the child (and the `ForkServer` start method); default:
+    /// [`ForkServer::global`](super::ForkServer::global).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{process::ForkServer, Process};
+    ///
+    /// fn entry(_: ()) {}
+    /// let server = ForkServer::builder().start()?;
+    /// let p = Process::builder().fork_server(&server).spawn(entry, ())?;
+    /// assert!(p.join()?.success());
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn fork_server(mut self, server: &super::ForkServer) -> Builder {
+        self.server = Some(server.clone());
+        self.method = Some(StartMethod::ForkServer);
+        self
+    }
+
     /// Makes the (unstarted) process that will run `f` (with the `Fork` start method: a
     /// closure cannot cross into a fresh image; [`start`](Process::start) says so with
     /// [`ProcessError::NotSpawnable`] under another method).
@@ -174,6 +197,8 @@ impl Builder {
                 group: self.group,
                 method: self.method.unwrap_or_else(get_start_method),
                 executable: self.executable,
+                #[cfg(feature = "serde")]
+                server: self.server,
                 state: Mutex::new(state),
             }),
         })

@@ -42,6 +42,9 @@ pub(super) struct Inner {
     pub(super) method: super::StartMethod,
     /// The program a `Spawn` child runs (default: this one).
     pub(super) executable: Option<std::path::PathBuf>,
+    /// The fork server of a `ForkServer` child (default: the global one).
+    #[cfg(feature = "serde")]
+    pub(super) server: Option<super::ForkServer>,
     pub(super) state: Mutex<State>,
 }
 

@@ -222,3 +222,30 @@ pub fn guard_for(limit: Duration) -> Guard {
 pub fn chaos_secs(default: u64) -> Duration {
     Duration::from_secs(std::env::var("MULTIPROC_CHAOS_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(default))
 }
+
+/// The start method the pool tests use: `MULTIPROC_TEST_POOL_METHOD` (`fork`, `spawn` or
+/// `forkserver`; default `fork`). `tests/pool.rs` runs itself again under the other two, so
+/// the same pool tests cover every method (#11).
+#[allow(dead_code)] // only the pool tests use it
+#[cfg(feature = "serde")]
+pub fn pool_method() -> multiproc::StartMethod {
+    match std::env::var("MULTIPROC_TEST_POOL_METHOD").as_deref() {
+        Ok("spawn") => multiproc::StartMethod::Spawn,
+        Ok("forkserver") => multiproc::StartMethod::ForkServer,
+        _ => multiproc::StartMethod::Fork,
+    }
+}
+
+/// `Pool::builder()` with [`pool_method`].
+#[allow(dead_code)]
+#[cfg(feature = "serde")]
+pub fn pool_builder() -> multiproc::PoolBuilder {
+    multiproc::Pool::builder().start_method(pool_method())
+}
+
+/// `Pool::new(n)` with [`pool_method`].
+#[allow(dead_code)]
+#[cfg(feature = "serde")]
+pub fn pool_new(n: usize) -> Result<multiproc::Pool, multiproc::PoolError> {
+    pool_builder().processes(n).build()
+}

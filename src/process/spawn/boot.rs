@@ -119,7 +119,7 @@ pub(crate) fn answer(sock: &UnixStream) -> Result<(), String> {
     let mut tag = [0u8; 8];
     match (&*sock).read_exact(&mut tag) {
         Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+        Err(e) if matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset) => {
             return Err("it exited without answering (a program that does not link this crate, or whose start-up \
                         skipped it: call multiproc::init() first in main)"
                 .into())

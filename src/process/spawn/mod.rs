@@ -274,7 +274,10 @@ pub(crate) fn start(p: &Process) -> Result<(), ProcessError> {
     let mut fds: Vec<BorrowedFd<'_>> = vec![report.segment().fd()];
     fds.extend(entry.fds.iter().map(|f| f.as_fd()));
     let started = match inner.method {
-        StartMethod::ForkServer => server::ForkServer::global().and_then(|s| s.request(&boot, &fds)),
+        StartMethod::ForkServer => match &inner.server {
+            Some(s) => s.request(&boot, &fds),
+            None => server::ForkServer::global().and_then(|s| s.request(&boot, &fds)),
+        },
         _ => spawn_program(exe, &boot, &fds),
     };
     drop(fds);

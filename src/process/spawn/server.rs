@@ -11,8 +11,8 @@
 //!
 //! # Deaths
 //! * The creator (the process that started the server) dies or drops every handle: the
-//!   control socket reaches end of file, and the server exits; it also gets SIGKILL when its
-//!   creator dies (parent-death signal).
+//!   control socket reaches end of file (once every copy is closed: processes forked from the
+//!   creator hold copies too), and the server exits.
 //! * The server dies: its children get SIGKILL (parent-death signal, set in each child right
 //!   after the fork), a start fails with [`ProcessError::ForkServer`], and `join` on a child
 //!   whose status never came returns the same error (never a hang). The next start under
@@ -240,11 +240,7 @@ impl ForkServer {
         A: serde::Serialize + serde::de::DeserializeOwned,
         R: crate::ChildOutcome,
     {
-        let p = builder.start_method(crate::StartMethod::ForkServer).entry(f, args)?;
-        let previous = lock(&DEFAULT).replace(self.clone());
-        let r = p.start();
-        *lock(&DEFAULT) = previous;
-        r.map(|()| p)
+        builder.fork_server(self).spawn(f, args)
     }
 
     /// Sends a child's bootstrap message; returns once the server forked it.
@@ -325,8 +321,10 @@ struct Kid {
 
 /// The server's life: run `init`, answer, then serve requests until the control socket ends.
 pub(super) fn serve(ctl: UnixStream, boot: Boot, _fds: Vec<OwnedFd>) -> ! {
-    // Die with the creator; if it died already, leave now.
-    let _ = sys::set_parent_death_signal(libc::SIGKILL);
+    // No parent-death signal: it would fire when the *thread* that started the server ends
+    // (a pool's manager thread, say), not the process. The server leaves when its control
+    // socket reaches end of file instead: when every copy in its creator (and in children
+    // forked from it) is closed, which the kernel does when they die.
     if sys::getppid() != boot.parent.0 {
         sys::exit_now(1);
     }
