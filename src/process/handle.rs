@@ -341,15 +341,19 @@ impl Process {
                 if let Some(s) = &st.status {
                     return Ok(Some(s.clone()));
                 }
-                match &st.pidfd {
-                    Some(fd) => fd.clone(),
-                    None => return Err(ProcessError::NotStarted),
+                match (&st.origin, &st.pidfd) {
+                    // A fork server's child: its status arrives on this socket after the
+                    // server reaped it (one wake-up instead of two).
+                    #[cfg(feature = "serde")]
+                    (Origin::Server(c), _) => c.wait_fd(),
+                    (_, Some(fd)) => fd.clone(),
+                    (_, None) => return Err(ProcessError::NotStarted),
                 }
             };
             if !sys::poll_readable(fd.as_fd(), deadline).map_err(ProcessError::Wait)? {
                 return Ok(None);
             }
-            if let Some(s) = self.try_reap()? {
+            if let Some(s) = self.reap(true)? {
                 return Ok(Some(s));
             }
             // Readable but not yet reapable should not happen for an exited child; loop
@@ -379,6 +383,11 @@ impl Process {
     /// Reaps the child if it has ended (`waitpid(WNOHANG)` under the state lock, so exactly
     /// one caller reaps and records the status).
     pub(super) fn try_reap(&self) -> Result<Option<ExitStatus>, ProcessError> {
+        self.reap(false)
+    }
+
+    /// [`try_reap`](Self::try_reap); `ended_hint`: the pidfd said the child ended.
+    fn reap(&self, ended_hint: bool) -> Result<Option<ExitStatus>, ProcessError> {
         let status = {
             let mut st = self.started()?;
             if let Some(s) = &st.status {
@@ -393,10 +402,13 @@ impl Process {
                     Err(e) => return Err(ProcessError::Wait(e)),
                 },
                 #[cfg(feature = "serde")]
-                Origin::Server(c) => match c.try_status()? {
-                    None => return Ok(None),
-                    Some(ended) => ended,
-                },
+                // The pidfd may already say it ended: then the server's report is a moment away.
+                Origin::Server(c) => {
+                    match c.try_status(if ended_hint { Duration::from_millis(50) } else { Duration::ZERO })? {
+                        None => return Ok(None),
+                        Some(ended) => ended,
+                    }
+                }
             };
             let failure = st.report.take().and_then(|r| {
                 let failure = r.read();

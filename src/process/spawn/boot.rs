@@ -3,7 +3,8 @@
 //! the child's answer.
 //!
 //! ```text
-//! → [len: u32][nfds: u32]  then nfds descriptors, up to 8 per 1-byte message  then len bytes of Boot (postcard)
+//! → [len: u32][nfds: u32][len bytes of Boot (postcard)]  with up to 8 descriptors on it,
+//!   then the other descriptors, up to 8 per 1-byte message
 //! ← "MPACK\0\0\0"                         the entry was taken (the child runs it now)
 //! ← "MPNAK\0\0\0" [len: u32] text         refused, and why
 //! ```
@@ -57,44 +58,64 @@ pub(crate) struct Boot {
     pub(crate) group: bool,
 }
 
-/// Sends `boot` with `fds`.
+/// Sends `boot` with `fds`: one message (the first descriptors ride on it), then the rest of
+/// the descriptors, if any, eight per 1-byte message.
 pub(crate) fn send(sock: &UnixStream, boot: &Boot, fds: &[BorrowedFd<'_>]) -> io::Result<()> {
     let body = crate::codec::encode(boot).map_err(io::Error::other)?;
     let len = u32::try_from(body.len()).ok().filter(|&l| l <= MAX_LEN).ok_or(io::ErrorKind::InvalidInput)?;
     let nfds = u32::try_from(fds.len()).ok().filter(|&n| n <= MAX_FDS).ok_or(io::ErrorKind::InvalidInput)?;
-    let mut head = [0u8; 8];
-    head[..4].copy_from_slice(&len.to_le_bytes());
-    head[4..].copy_from_slice(&nfds.to_le_bytes());
-    (&*sock).write_all(&head)?;
-    for chunk in fds.chunks(fdpass::MAX_FDS) {
+    let mut msg = Vec::with_capacity(8 + body.len());
+    msg.extend_from_slice(&len.to_le_bytes());
+    msg.extend_from_slice(&nfds.to_le_bytes());
+    msg.extend_from_slice(&body);
+    let (first, rest) = fds.split_at(fds.len().min(fdpass::MAX_FDS));
+    if first.is_empty() {
+        (&*sock).write_all(&msg)?;
+    } else {
+        fdpass::send_fds(sock.as_fd(), first, &msg)?;
+    }
+    for chunk in rest.chunks(fdpass::MAX_FDS) {
         fdpass::send_fds(sock.as_fd(), chunk, b"F")?;
     }
-    (&*sock).write_all(&body)
+    Ok(())
 }
 
 /// Receives a [`Boot`] and its descriptors (blocking, within the socket's read timeout).
 pub(crate) fn recv(sock: &UnixStream) -> io::Result<(Boot, Vec<OwnedFd>)> {
-    let mut head = [0u8; 8];
-    (&*sock).read_exact(&mut head)?;
-    let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes"));
-    let nfds = u32::from_le_bytes(head[4..].try_into().expect("4 bytes"));
-    if len > MAX_LEN || nfds > MAX_FDS {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "bootstrap message too large"));
+    let bad = |w: &'static str| io::Error::new(io::ErrorKind::InvalidData, w);
+    // The first read takes the message's start and the descriptors riding on it.
+    let mut buf = vec![0u8; 8 * 1024];
+    let (mut n, mut fds) = loop {
+        if let Some(got) = fdpass::recv_fds(sock.as_fd(), &mut buf, false)? {
+            break got;
+        }
+    };
+    if n < 8 {
+        (&*sock).read_exact(&mut buf[n..8])?;
+        n = 8;
     }
-    let mut fds = Vec::with_capacity(nfds as usize);
+    let len = u32::from_le_bytes(buf[..4].try_into().expect("4 bytes"));
+    let nfds = u32::from_le_bytes(buf[4..8].try_into().expect("4 bytes"));
+    if len > MAX_LEN || nfds > MAX_FDS || fds.len() > nfds as usize {
+        return Err(bad("bootstrap message too large"));
+    }
+    let total = 8 + len as usize;
+    if n > total {
+        return Err(bad("bootstrap message longer than announced"));
+    }
+    buf.resize(total, 0);
+    (&*sock).read_exact(&mut buf[n..total])?;
     while fds.len() < nfds as usize {
         let mut byte = [0u8; 1];
         let Some((n, got)) = fdpass::recv_fds(sock.as_fd(), &mut byte, false)? else { continue };
         if n != 1 || byte[0] != b'F' || got.is_empty() || fds.len() + got.len() > nfds as usize {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "bad descriptor message"));
+            return Err(bad("bad descriptor message"));
         }
         fds.extend(got);
     }
-    let mut body = vec![0u8; len as usize];
-    (&*sock).read_exact(&mut body)?;
-    let boot: Boot = crate::codec::decode(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let boot: Boot = crate::codec::decode(&buf[8..total]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     if boot.version != VERSION {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "another protocol version"));
+        return Err(bad("another protocol version"));
     }
     Ok((boot, fds))
 }

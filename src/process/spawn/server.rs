@@ -270,10 +270,11 @@ impl ForkServer {
         let pid = i32::from_le_bytes(tag[8..].try_into().expect("4 bytes"));
         let _ = sock.set_read_timeout(None);
         sock.set_nonblocking(true).map_err(ProcessError::Spawn)?;
+        let wait = Arc::new(sock.as_fd().try_clone_to_owned().map_err(ProcessError::Spawn)?);
         Ok(Started {
             pid,
             pidfd: fds.pop().expect("one"),
-            origin: Origin::Server(ServerChild { sock, got: Vec::new() }),
+            origin: Origin::Server(ServerChild { sock, wait, got: Vec::new() }),
         })
     }
 }
@@ -281,13 +282,23 @@ impl ForkServer {
 /// The requester's side of a fork server's child: where its exit status arrives.
 pub(crate) struct ServerChild {
     sock: UnixStream,
+    /// A copy of `sock`'s descriptor, to wait on without the process's state lock.
+    wait: Arc<OwnedFd>,
     got: Vec<u8>,
 }
 
 impl ServerChild {
-    /// The child's exit status once the server sent it; `None` while it has not.
-    pub(crate) fn try_status(&mut self) -> Result<Option<WaitStatus>, ProcessError> {
+    /// What `join` waits on: readable once the status (or the server's end of file) arrived.
+    pub(crate) fn wait_fd(&self) -> Arc<OwnedFd> {
+        self.wait.clone()
+    }
+
+    /// The child's exit status once the server sent it; `None` while it has not. Waits up to
+    /// `patience` for it (the caller saw the child end: the server reports right after it
+    /// reaps).
+    pub(crate) fn try_status(&mut self, patience: std::time::Duration) -> Result<Option<WaitStatus>, ProcessError> {
         let mut buf = [0u8; 16];
+        let deadline = crate::sys::clock::Deadline::after(patience);
         loop {
             match (&self.sock).read(&mut buf[..16 - self.got.len().min(16)]) {
                 Ok(0) => {
@@ -296,7 +307,12 @@ impl ServerChild {
                     ))
                 }
                 Ok(n) => self.got.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if patience.is_zero() || deadline.is_none_or(|d| d.has_passed()) {
+                        return Ok(None);
+                    }
+                    sys::poll_readable(self.sock.as_fd(), deadline).map_err(ProcessError::Wait)?;
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(ProcessError::Wait(e)),
             }

@@ -7,7 +7,8 @@
 //! * `pool.apply_async.rt`: submit → result of one task on a one-worker pool, baseline
 //!   `pipe.rt.64B` at the same placement (target ≤ 3×). The worker pins itself from the
 //!   pool's initializer (CPU 0 for `same`, CPU 1 for `cross`).
-//! * `pool.start`: `Pool::new(2)` + `close` + `join`.
+//! * `pool.start` (fork), `pool.start.spawn`, `pool.start.forkserver`: `Pool(2)` under that
+//!   start method + `close` + `join`.
 
 use super::{Ctx, Driver, Placement, Row, Unit};
 use crate::raw::CpuMask;
@@ -29,6 +30,8 @@ pub(crate) fn rows() -> Vec<Row> {
         },
         row("pool.apply_async.rt", Unit::Ns, &[Placement::Same, Placement::Cross], Some("pipe.rt.64B"), apply_rt),
         row("pool.start", Unit::Us, &[Placement::Free], None, start),
+        row("pool.start.spawn", Unit::Us, &[Placement::Free], Some("pool.start"), start_spawn),
+        row("pool.start.forkserver", Unit::Us, &[Placement::Free], Some("pool.start"), start_forkserver),
     ]
 }
 
@@ -93,12 +96,12 @@ fn apply_rt(_: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
     Ok(Box::new(ApplyRt { pool }))
 }
 
-struct Start;
+struct Start(multiproc::StartMethod);
 
 impl Driver for Start {
     fn run(&mut self, n: u64) -> io::Result<()> {
         for _ in 0..n {
-            let pool = Pool::new(2).map_err(pool_err)?;
+            let pool = Pool::builder().processes(2).start_method(self.0).build().map_err(pool_err)?;
             pool.close();
             pool.join();
         }
@@ -107,5 +110,14 @@ impl Driver for Start {
 }
 
 fn start(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
-    Ok(Box::new(Start))
+    Ok(Box::new(Start(multiproc::StartMethod::Fork)))
+}
+
+fn start_spawn(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
+    Ok(Box::new(Start(multiproc::StartMethod::Spawn)))
+}
+
+fn start_forkserver(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
+    multiproc::process::ForkServer::global().map_err(io::Error::other)?;
+    Ok(Box::new(Start(multiproc::StartMethod::ForkServer)))
 }
