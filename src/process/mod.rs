@@ -1,6 +1,6 @@
-//! Processes (fork start method): [`Process`], its [`ExitStatus`] with the child's failure
-//! text, process groups, the parent-death signal for daemons, [`current_process`],
-//! [`parent_process`], [`active_children`] and [`cpu_count`].
+//! Processes: [`Process`], its [`ExitStatus`] with the child's failure text, process groups,
+//! the parent-death signal for daemons, the start methods ([`StartMethod`]: fork, spawn, fork
+//! server), [`current_process`], [`parent_process`], [`active_children`] and [`cpu_count`].
 //!
 //! # A short tour
 //!
@@ -38,6 +38,34 @@
 //! * The [`Process::sentinel`] is a pidfd that becomes readable when the child ends: put it in
 //!   `poll`/`epoll` next to your other descriptors.
 //!
+//! # Start methods
+//!
+//! [`StartMethod::Fork`] (the default) runs a closure in a forked copy of this process.
+//! [`StartMethod::Spawn`] runs a `fn` entry in a fresh exec of this executable, and
+//! [`StartMethod::ForkServer`] in a child forked by a single-threaded server (spawned once,
+//! optionally prepared with [`ForkServer::builder`]`().init(f)`): both are safe from a
+//! multi-threaded parent. Their arguments are serde values, shared objects included:
+//!
+//! ```
+//! use multiproc::{Process, Queue, StartMethod};
+//!
+//! fn child((q, n): (Queue<u32>, u32)) -> Result<(), multiproc::QueueError> {
+//!     q.put(&n)
+//! }
+//!
+//! let q = Queue::<u32>::new()?;
+//! for m in [StartMethod::Fork, StartMethod::Spawn, StartMethod::ForkServer] {
+//!     let p = Process::builder().start_method(m).spawn(child, (q.clone(), 7))?;
+//!     p.join()?.exit_ok()?;
+//!     assert_eq!(q.get()?, 7);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A spawned child takes its entry in this crate's ELF constructor, before the program's
+//! `main` (see `spawn/mod.rs`); [`init`] does the same for a start-up that skips
+//! constructors.
+//!
 //! # How the child leaves
 //!
 //! The child runs the closure under `catch_unwind`, writes its failure text (if any) to a
@@ -66,7 +94,9 @@
 //! create what the child needs before forking and keep the child's work simple.
 //!
 //! # Files
-//! `builder.rs` ([`Builder`]), `handle.rs` ([`Process`]: join, signals, sentinel, close),
+//! `builder.rs` ([`Builder`]), `method.rs` ([`StartMethod`], [`set_start_method`],
+//! [`get_context`]), `spawn/` (the Spawn and ForkServer methods, `call.rs` the entry tokens
+//! they and the pool use), `handle.rs` ([`Process`]: join, signals, sentinel, close),
 //! `start.rs` (the fork protocol: the locks held across `fork` and the one `unsafe` block, and
 //! the child's side), `status.rs` ([`ExitStatus`], [`ChildOutcome`]), `current.rs`
 //! ([`current_process`], [`parent_process`], [`active_children`]), `panics.rs` (the panic hook
