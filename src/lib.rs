@@ -106,6 +106,8 @@ mod codec;
 pub use codec::{CodecError, CodecErrorKind};
 
 pub mod connection;
+#[cfg(feature = "serde")] // values travel with serde + postcard
+pub mod manager;
 #[cfg(feature = "serde")] // arguments and results travel with serde + postcard
 pub mod pool;
 pub mod process;
@@ -114,6 +116,8 @@ pub mod shm;
 pub mod sync;
 
 pub use connection::{Client, Listener};
+#[cfg(feature = "serde")]
+pub use manager::Manager;
 #[cfg(feature = "serde")]
 pub use pool::*;
 pub use process::*;

@@ -31,6 +31,7 @@ use std::str::FromStr;
 /// # Ok::<(), multiproc::connection::ConnError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum Address {
     /// A Unix socket file.

@@ -38,6 +38,17 @@ impl CallKey {
         )
     }
 
+    /// A key derived from a shared secret (a manager's authkey): every process that knows the
+    /// secret makes the same tokens, and no other can.
+    pub(crate) fn from_secret(secret: &[u8]) -> CallKey {
+        use sha2::Digest;
+        let d = sha2::Sha256::new_with_prefix(b"multiproc call key v1").chain_update(secret).finalize();
+        CallKey(
+            u64::from_le_bytes(d[..8].try_into().expect("8 bytes")),
+            u64::from_le_bytes(d[8..16].try_into().expect("8 bytes")),
+        )
+    }
+
     fn tag(&self, trampoline: u64, func: u64) -> u64 {
         #[allow(deprecated)] // SipHasher's keyed constructor is the stable one
         let mut h = std::hash::SipHasher::new_with_keys(self.0, self.1);
@@ -161,6 +172,28 @@ impl CallToken {
         // tag. A `fn` pointer cast to usize and back is the same pointer.
         let tramp: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(t) };
         Ok(tramp(f, args))
+    }
+}
+
+/// One function of this program, as an offset with a tag: what a manager client sends to
+/// have its server make an object of a registered type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct FnToken {
+    func: u64,
+    tag: u64,
+}
+
+impl FnToken {
+    /// The token of the function at `addr` (a `fn` item's address).
+    pub(crate) fn of(key: &CallKey, addr: usize) -> FnToken {
+        let f = offset_of(addr);
+        FnToken { func: f, tag: key.tag(0, f) }
+    }
+
+    /// The function's address in this process, if the tag verifies. Only the type the token
+    /// was made from may be called through it: callers pair each token with one type.
+    pub(crate) fn address(&self, key: &CallKey) -> Option<usize> {
+        (key.tag(0, self.func) == self.tag).then(|| address_of(self.func)).flatten()
     }
 }
 

@@ -312,6 +312,34 @@ pub(crate) fn spin_until(limit: Duration, mut cond: impl FnMut() -> bool) -> io:
     Ok(())
 }
 
+/// The environment variable that makes this command exit at once (0) at the top of `main`: the
+/// `os.posix_spawn.rt` baseline starts the executable that way (the cost of exec, the dynamic
+/// loader and Rust's start-up, which a `Spawn` child pays too).
+pub(crate) const NOOP_ENV: &str = "MULTIPROC_BENCH_NOOP";
+
+/// `posix_spawn`s this executable with [`NOOP_ENV`] set and waits for it.
+pub(crate) fn posix_spawn_self_noop() -> io::Result<()> {
+    use std::ffi::CString;
+    let exe = CString::new("/proc/self/exe").expect("no NUL");
+    let arg0 = CString::new("multiproc").expect("no NUL");
+    let env = CString::new(format!("{NOOP_ENV}=1")).expect("no NUL");
+    let argv = [arg0.as_ptr().cast_mut(), std::ptr::null_mut()];
+    let envp = [env.as_ptr().cast_mut(), std::ptr::null_mut()];
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: `exe`, `argv` and `envp` (null-terminated) live across the call; no file actions
+    // or attributes.
+    let r = unsafe {
+        libc::posix_spawn(&mut pid, exe.as_ptr(), std::ptr::null(), std::ptr::null(), argv.as_ptr(), envp.as_ptr())
+    };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r));
+    }
+    match waitpid(pid)? {
+        0 => Ok(()),
+        code => Err(io::Error::other(format!("the no-op child exited with {code}"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,33 +378,5 @@ mod tests {
         let pid = c.pid;
         std::mem::forget(c); // reaped below instead
         assert_eq!(waitpid(pid).unwrap(), 101);
-    }
-}
-
-/// The environment variable that makes this command exit at once (0) at the top of `main`: the
-/// `os.posix_spawn.rt` baseline starts the executable that way (the cost of exec, the dynamic
-/// loader and Rust's start-up, which a `Spawn` child pays too).
-pub(crate) const NOOP_ENV: &str = "MULTIPROC_BENCH_NOOP";
-
-/// `posix_spawn`s this executable with [`NOOP_ENV`] set and waits for it.
-pub(crate) fn posix_spawn_self_noop() -> io::Result<()> {
-    use std::ffi::CString;
-    let exe = CString::new("/proc/self/exe").expect("no NUL");
-    let arg0 = CString::new("multiproc").expect("no NUL");
-    let env = CString::new(format!("{NOOP_ENV}=1")).expect("no NUL");
-    let argv = [arg0.as_ptr().cast_mut(), std::ptr::null_mut()];
-    let envp = [env.as_ptr().cast_mut(), std::ptr::null_mut()];
-    let mut pid: libc::pid_t = 0;
-    // SAFETY: `exe`, `argv` and `envp` (null-terminated) live across the call; no file actions
-    // or attributes.
-    let r = unsafe {
-        libc::posix_spawn(&mut pid, exe.as_ptr(), std::ptr::null(), std::ptr::null(), argv.as_ptr(), envp.as_ptr())
-    };
-    if r != 0 {
-        return Err(io::Error::from_raw_os_error(r));
-    }
-    match waitpid(pid)? {
-        0 => Ok(()),
-        code => Err(io::Error::other(format!("the no-op child exited with {code}"))),
     }
 }

@@ -6,6 +6,7 @@
 //! framework times batches of them (see `docs/BENCHMARKS.md`).
 
 mod floor;
+mod manager;
 mod named;
 mod pool;
 mod process;
@@ -176,6 +177,7 @@ pub(crate) fn all_rows() -> Vec<Row> {
     rows.extend(queue::rows());
     rows.extend(named::rows());
     rows.extend(pool::rows());
+    rows.extend(manager::rows());
     rows
 }
 

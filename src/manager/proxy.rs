@@ -1,0 +1,718 @@
+//! Typed proxies: each is a handle on one object in the server (its address, key and id).
+//! Proxies are `Clone`, and plain data: a forked child uses them as they are, and a spawned
+//! one receives them as arguments; each process opens its own connection on first use.
+
+use super::client::{ManagerError, Remote};
+use super::custom::Shared;
+use super::protocol::{ObjectId, Op, Reply, Request};
+use crate::codec;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::marker::PhantomData;
+use std::time::Duration;
+
+/// What every proxy holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Handle {
+    pub(crate) remote: Remote,
+    pub(crate) id: ObjectId,
+}
+
+impl Handle {
+    fn op(&self, op: Op) -> Result<Reply, ManagerError> {
+        self.remote.call(&Request::Call(self.id, op))
+    }
+
+    fn unit(&self, op: Op) -> Result<(), ManagerError> {
+        match self.op(op)? {
+            Reply::Unit => Ok(()),
+            _ => Err(ManagerError::Unsupported),
+        }
+    }
+
+    fn flag(&self, op: Op) -> Result<bool, ManagerError> {
+        match self.op(op)? {
+            Reply::Bool(b) => Ok(b),
+            _ => Err(ManagerError::Unsupported),
+        }
+    }
+
+    fn count(&self, op: Op) -> Result<u64, ManagerError> {
+        match self.op(op)? {
+            Reply::Count(n) => Ok(n),
+            _ => Err(ManagerError::Unsupported),
+        }
+    }
+
+    fn value<T: DeserializeOwned>(&self, op: Op) -> Result<T, ManagerError> {
+        match self.op(op)? {
+            Reply::Bytes(b) => dec(&b),
+            _ => Err(ManagerError::Unsupported),
+        }
+    }
+
+    fn maybe<T: DeserializeOwned>(&self, op: Op) -> Result<Option<T>, ManagerError> {
+        match self.op(op)? {
+            Reply::MaybeBytes(b) => b.map(|b| dec(&b)).transpose(),
+            _ => Err(ManagerError::Unsupported),
+        }
+    }
+
+    fn list<T: DeserializeOwned>(&self, op: Op) -> Result<Vec<T>, ManagerError> {
+        match self.op(op)? {
+            Reply::List(l) | Reply::Snapshot(l, _) => l.iter().map(|b| dec(b)).collect(),
+            _ => Err(ManagerError::Unsupported),
+        }
+    }
+}
+
+fn enc<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, ManagerError> {
+    Ok(codec::encode(v)?)
+}
+
+fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T, ManagerError> {
+    Ok(codec::decode(b)?)
+}
+
+/// A timeout for the wire, in milliseconds (`None`: for ever, also for `Duration::MAX`).
+fn ms(d: Duration) -> Option<u64> {
+    u64::try_from(d.as_millis()).ok().filter(|&m| m < u64::MAX / 2)
+}
+
+macro_rules! proxy_type {
+    ($(#[$doc:meta])* $name:ident $(<$($g:ident),*>)?) => {
+        $(#[$doc])*
+        #[derive(Serialize, Deserialize)]
+        #[serde(bound = "")]
+        pub struct $name $(<$($g),*>)? {
+            h: Handle,
+            #[serde(skip)]
+            _t: PhantomData<fn() -> ($($($g,)*)?)>,
+        }
+
+        impl $(<$($g),*>)? Clone for $name $(<$($g),*>)? {
+            fn clone(&self) -> Self {
+                $name { h: self.h.clone(), _t: PhantomData }
+            }
+        }
+
+        impl $(<$($g),*>)? std::fmt::Debug for $name $(<$($g),*>)? {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name)).field("id", &self.h.id).field("address", &self.h.remote.address).finish()
+            }
+        }
+
+        impl $(<$($g),*>)? $name $(<$($g),*>)? {
+            pub(crate) fn from_handle(h: Handle) -> Self {
+                $name { h, _t: PhantomData }
+            }
+        }
+    };
+}
+
+proxy_type!(
+    /// A `dict` in the manager's server (Python's `manager.dict()`): keys in insertion order.
+    /// Made by [`Manager::dict`](super::Manager::dict).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = multiproc::manager::Manager::start()?;
+    /// let d = m.dict::<String, u32>()?;
+    /// d.insert("a".into(), 1)?;
+    /// assert_eq!(d.get(&"a".into())?, Some(1));
+    /// assert_eq!(d.update_with("a".into(), |v| v.unwrap_or(0) + 1)?, 2); // atomic (MGR-B1)
+    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// ```
+    DictProxy<K, V>
+);
+
+impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy<K, V> {
+    /// `d[k]`, or `None` (Python's `d.get(k)`).
+    pub fn get(&self, k: &K) -> Result<Option<V>, ManagerError> {
+        self.h.maybe(Op::Get(enc(k)?))
+    }
+    /// `d[k] = v`.
+    pub fn insert(&self, k: K, v: V) -> Result<(), ManagerError> {
+        self.h.unit(Op::Set(enc(&k)?, enc(&v)?))
+    }
+    /// `d.pop(k, None)` / `del d[k]`: the removed value.
+    pub fn remove(&self, k: &K) -> Result<Option<V>, ManagerError> {
+        self.h.maybe(Op::Remove(enc(k)?))
+    }
+    /// `k in d`.
+    pub fn contains_key(&self, k: &K) -> Result<bool, ManagerError> {
+        self.h.flag(Op::Contains(enc(k)?))
+    }
+    /// `len(d)`.
+    pub fn len(&self) -> Result<usize, ManagerError> {
+        Ok(self.h.count(Op::Len)? as usize)
+    }
+    /// `len(d) == 0`.
+    pub fn is_empty(&self) -> Result<bool, ManagerError> {
+        Ok(self.len()? == 0)
+    }
+    /// `list(d.keys())`, in insertion order.
+    pub fn keys(&self) -> Result<Vec<K>, ManagerError> {
+        self.h.list(Op::Keys)
+    }
+    /// `list(d.values())`.
+    pub fn values(&self) -> Result<Vec<V>, ManagerError> {
+        self.h.list(Op::Values)
+    }
+    /// `list(d.items())` (also Python's `d.copy()`, as pairs).
+    pub fn items(&self) -> Result<Vec<(K, V)>, ManagerError> {
+        match self.h.op(Op::Items)? {
+            Reply::Pairs(p) => p.iter().map(|(k, v)| Ok((dec(k)?, dec(v)?))).collect(),
+            _ => Err(ManagerError::Unsupported),
+        }
+    }
+    /// `d.update(pairs)`, in one call.
+    pub fn update(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<(), ManagerError> {
+        let p = pairs.into_iter().map(|(k, v)| Ok((enc(&k)?, enc(&v)?))).collect::<Result<_, ManagerError>>()?;
+        self.h.unit(Op::Update(p))
+    }
+    /// `d.setdefault(k, v)`: the value now under `k`.
+    pub fn setdefault(&self, k: K, v: V) -> Result<V, ManagerError> {
+        self.h.value(Op::SetDefault(enc(&k)?, enc(&v)?))
+    }
+    /// `d.popitem()`: the last inserted pair.
+    pub fn popitem(&self) -> Result<Option<(K, V)>, ManagerError> {
+        match self.h.op(Op::PopItem)? {
+            Reply::MaybePair(p) => p.map(|(k, v)| Ok((dec(&k)?, dec(&v)?))).transpose(),
+            _ => Err(ManagerError::Unsupported),
+        }
+    }
+    /// `d.clear()`.
+    pub fn clear(&self) -> Result<(), ManagerError> {
+        self.h.unit(Op::Clear)
+    }
+    /// Atomically replaces `d[k]` by `f(d.get(k))` and returns it: what Python's
+    /// `d[k] += 1` (two calls, racy: MGR-B1) should be. Retries `f` if another process
+    /// changed the entry meanwhile (compare-and-set on the entry's version).
+    pub fn update_with(&self, k: K, mut f: impl FnMut(Option<V>) -> V) -> Result<V, ManagerError> {
+        let key = enc(&k)?;
+        loop {
+            let (now, version) = match self.h.op(Op::GetVersioned(key.clone()))? {
+                Reply::Versioned(b, v) => (b.map(|b| dec(&b)).transpose()?, v),
+                _ => return Err(ManagerError::Unsupported),
+            };
+            let new = f(now);
+            if self.h.flag(Op::CompareSet(key.clone(), version, enc(&new)?))? {
+                return Ok(new);
+            }
+        }
+    }
+}
+
+proxy_type!(
+    /// A `list` in the manager's server (Python's `manager.list()`). Made by
+    /// [`Manager::list`](super::Manager::list). Indices may be negative (from the end).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = multiproc::manager::Manager::start()?;
+    /// let l = m.list_from(vec![3u32, 1, 2])?;
+    /// l.push(0)?;
+    /// l.sort()?;
+    /// assert_eq!(l.to_vec()?, [0, 1, 2, 3]);
+    /// assert_eq!(l.get(-1)?, 3);
+    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// ```
+    ListProxy<T>
+);
+
+impl<T: Serialize + DeserializeOwned> ListProxy<T> {
+    /// `l.append(v)`.
+    pub fn push(&self, v: T) -> Result<(), ManagerError> {
+        self.h.unit(Op::Push(enc(&v)?))
+    }
+    /// `l.extend(vs)`, in one call.
+    pub fn extend(&self, vs: impl IntoIterator<Item = T>) -> Result<(), ManagerError> {
+        let vs = vs.into_iter().map(|v| enc(&v)).collect::<Result<_, _>>()?;
+        self.h.unit(Op::Extend(vs))
+    }
+    /// `l.insert(i, v)`.
+    pub fn insert(&self, i: i64, v: T) -> Result<(), ManagerError> {
+        self.h.unit(Op::Insert(i, enc(&v)?))
+    }
+    /// `l[i]` ([`ManagerError::NotFound`] out of range).
+    pub fn get(&self, i: i64) -> Result<T, ManagerError> {
+        self.h.value(Op::At(i))
+    }
+    /// `l[i] = v`.
+    pub fn set(&self, i: i64, v: T) -> Result<(), ManagerError> {
+        self.h.unit(Op::SetAt(i, enc(&v)?))
+    }
+    /// `l.pop(i)`.
+    pub fn remove_at(&self, i: i64) -> Result<T, ManagerError> {
+        self.h.value(Op::RemoveAt(i))
+    }
+    /// `l.pop()`, or `None` when empty.
+    pub fn pop(&self) -> Result<Option<T>, ManagerError> {
+        self.h.maybe(Op::Pop)
+    }
+    /// `l.remove(v)`: the first equal item ([`ManagerError::NotFound`] if none).
+    pub fn remove(&self, v: &T) -> Result<(), ManagerError> {
+        self.h.unit(Op::RemoveValue(enc(v)?))
+    }
+    /// `l.index(v)`.
+    pub fn index(&self, v: &T) -> Result<usize, ManagerError> {
+        Ok(self.h.count(Op::Index(enc(v)?))? as usize)
+    }
+    /// `l.count(v)`.
+    pub fn count(&self, v: &T) -> Result<usize, ManagerError> {
+        Ok(self.h.count(Op::Count(enc(v)?))? as usize)
+    }
+    /// `len(l)`.
+    pub fn len(&self) -> Result<usize, ManagerError> {
+        Ok(self.h.count(Op::Len)? as usize)
+    }
+    /// `len(l) == 0`.
+    pub fn is_empty(&self) -> Result<bool, ManagerError> {
+        Ok(self.len()? == 0)
+    }
+    /// `l.clear()`.
+    pub fn clear(&self) -> Result<(), ManagerError> {
+        self.h.unit(Op::Clear)
+    }
+    /// `l[:]`: a snapshot.
+    pub fn to_vec(&self) -> Result<Vec<T>, ManagerError> {
+        self.h.list(Op::Snapshot)
+    }
+    /// An iterator over a snapshot taken now (changes made later are not seen by it; a new
+    /// iterator sees them).
+    pub fn iter(&self) -> Result<std::vec::IntoIter<T>, ManagerError> {
+        Ok(self.to_vec()?.into_iter())
+    }
+    /// Atomically replaces the whole list by what `f` makes of it (retried if another process
+    /// changed the list meanwhile).
+    pub fn update_with(&self, mut f: impl FnMut(&mut Vec<T>)) -> Result<(), ManagerError> {
+        loop {
+            let (items, version) = match self.h.op(Op::Snapshot)? {
+                Reply::Snapshot(l, v) => (l.iter().map(|b| dec(b)).collect::<Result<Vec<T>, _>>()?, v),
+                _ => return Err(ManagerError::Unsupported),
+            };
+            let mut items = items;
+            f(&mut items);
+            let new = items.iter().map(|v| enc(v)).collect::<Result<_, _>>()?;
+            if self.h.flag(Op::ReplaceAll(version, new))? {
+                return Ok(());
+            }
+        }
+    }
+    /// `l.reverse()`, atomically.
+    pub fn reverse(&self) -> Result<(), ManagerError> {
+        self.update_with(|v| v.reverse())
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Ord> ListProxy<T> {
+    /// `l.sort()`, atomically.
+    pub fn sort(&self) -> Result<(), ManagerError> {
+        self.update_with(|v| v.sort())
+    }
+}
+
+proxy_type!(
+    /// A `Namespace` (Python's `manager.Namespace()`): named fields holding serde values.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = multiproc::manager::Manager::start()?;
+    /// let ns = m.namespace()?;
+    /// ns.set("name", &"Bob")?;
+    /// assert_eq!(ns.get::<String>("name")?, Some("Bob".to_string()));
+    /// assert_eq!(ns.names()?, ["name"]);
+    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// ```
+    NamespaceProxy
+);
+
+impl NamespaceProxy {
+    /// `ns.field`, or `None` if it has none.
+    pub fn get<V: DeserializeOwned>(&self, field: &str) -> Result<Option<V>, ManagerError> {
+        self.h.maybe(Op::Get(enc(field)?))
+    }
+    /// `ns.field = v`.
+    pub fn set<V: Serialize + ?Sized>(&self, field: &str, v: &V) -> Result<(), ManagerError> {
+        self.h.unit(Op::Set(enc(field)?, enc(v)?))
+    }
+    /// `del ns.field`; whether it had it.
+    pub fn remove(&self, field: &str) -> Result<bool, ManagerError> {
+        Ok(matches!(self.h.op(Op::Remove(enc(field)?))?, Reply::MaybeBytes(Some(_))))
+    }
+    /// `hasattr(ns, field)`.
+    pub fn has(&self, field: &str) -> Result<bool, ManagerError> {
+        self.h.flag(Op::Contains(enc(field)?))
+    }
+    /// The field names, in the order they were first set.
+    pub fn names(&self) -> Result<Vec<String>, ManagerError> {
+        self.h.list(Op::Keys)
+    }
+}
+
+proxy_type!(
+    /// A `Queue` in the manager's server (Python's `manager.Queue(maxsize)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = multiproc::manager::Manager::start()?;
+    /// let q = m.queue::<u32>(Some(2))?;
+    /// q.put(5)?;
+    /// q.put(6)?;
+    /// assert!(q.full()?);
+    /// assert_eq!((q.get()?, q.get()?), (5, 6));
+    /// assert!(q.get_timeout(std::time::Duration::from_millis(10)).is_err());
+    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// ```
+    QueueProxy<T>
+);
+
+impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
+    /// `q.put(v)`, waiting while full.
+    pub fn put(&self, v: T) -> Result<(), ManagerError> {
+        self.h.unit(Op::Put(enc(&v)?, None))
+    }
+    /// `q.put(v, timeout=t)` ([`ManagerError::Timeout`] if still full).
+    pub fn put_timeout(&self, v: T, t: Duration) -> Result<(), ManagerError> {
+        self.h.unit(Op::Put(enc(&v)?, ms(t)))
+    }
+    /// `q.put_nowait(v)`.
+    pub fn try_put(&self, v: T) -> Result<(), ManagerError> {
+        self.h.unit(Op::Put(enc(&v)?, Some(0)))
+    }
+    /// `q.get()`, waiting while empty.
+    pub fn get(&self) -> Result<T, ManagerError> {
+        self.h.value(Op::Take(None))
+    }
+    /// `q.get(timeout=t)` ([`ManagerError::Timeout`] if still empty).
+    pub fn get_timeout(&self, t: Duration) -> Result<T, ManagerError> {
+        self.h.value(Op::Take(ms(t)))
+    }
+    /// `q.get_nowait()`.
+    pub fn try_get(&self) -> Result<T, ManagerError> {
+        self.h.value(Op::Take(Some(0)))
+    }
+    /// `q.qsize()`.
+    pub fn qsize(&self) -> Result<usize, ManagerError> {
+        Ok(self.h.count(Op::QSize)? as usize)
+    }
+    /// `q.empty()`.
+    pub fn empty(&self) -> Result<bool, ManagerError> {
+        Ok(self.qsize()? == 0)
+    }
+    /// `q.full()`.
+    pub fn full(&self) -> Result<bool, ManagerError> {
+        let max = self.h.count(Op::Parties)? as usize;
+        Ok(max > 0 && self.qsize()? >= max)
+    }
+}
+
+proxy_type!(
+    /// A `Lock` or `RLock` in the manager's server (Python's `manager.Lock()`): unlike the
+    /// crate's [`Lock`](crate::Lock), a manager `Lock` may be released by another process than
+    /// the one that acquired it (MGR-7); an `RLock` only by its holder. A client that dies
+    /// holding it releases it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = multiproc::manager::Manager::start()?;
+    /// let l = m.lock()?;
+    /// l.acquire()?;
+    /// assert!(!l.acquire_timeout(std::time::Duration::from_millis(5))?);
+    /// l.release()?;
+    /// assert!(l.release().is_err()); // "release unlocked lock"
+    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// ```
+    LockProxy
+);
+
+impl LockProxy {
+    /// `l.acquire()`.
+    pub fn acquire(&self) -> Result<(), ManagerError> {
+        self.h.flag(Op::Acquire(None)).map(drop)
+    }
+    /// `l.acquire(False)`.
+    pub fn try_acquire(&self) -> Result<bool, ManagerError> {
+        self.h.flag(Op::Acquire(Some(0)))
+    }
+    /// `l.acquire(timeout=t)`.
+    pub fn acquire_timeout(&self, t: Duration) -> Result<bool, ManagerError> {
+        self.h.flag(Op::Acquire(ms(t)))
+    }
+    /// `l.release()` ([`ManagerError::NotHeld`] if not held).
+    pub fn release(&self) -> Result<(), ManagerError> {
+        self.h.unit(Op::Release)
+    }
+}
+
+proxy_type!(
+    /// An `Event` in the manager's server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = multiproc::manager::Manager::start()?;
+    /// let e = m.event()?;
+    /// e.set()?;
+    /// assert!(e.is_set()? && e.wait_timeout(std::time::Duration::ZERO)?);
+    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// ```
+    EventProxy
+);
+
+impl EventProxy {
+    /// `e.set()`.
+    pub fn set(&self) -> Result<(), ManagerError> {
+        self.h.unit(Op::SetFlag)
+    }
+    /// `e.clear()`.
+    pub fn clear(&self) -> Result<(), ManagerError> {
+        self.h.unit(Op::ClearFlag)
+    }
+    /// `e.is_set()`.
+    pub fn is_set(&self) -> Result<bool, ManagerError> {
+        self.h.flag(Op::IsSet)
+    }
+    /// `e.wait()`.
+    pub fn wait(&self) -> Result<(), ManagerError> {
+        self.h.flag(Op::Wait(None)).map(drop)
+    }
+    /// `e.wait(t)`: whether it is set.
+    pub fn wait_timeout(&self, t: Duration) -> Result<bool, ManagerError> {
+        self.h.flag(Op::Wait(ms(t)))
+    }
+}
+
+proxy_type!(
+    /// A `Semaphore` or `BoundedSemaphore` in the manager's server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = multiproc::manager::Manager::start()?;
+    /// let s = m.bounded_semaphore(1)?;
+    /// assert!(s.try_acquire()? && !s.try_acquire()?);
+    /// s.release()?;
+    /// assert!(s.release().is_err());
+    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// ```
+    SemaphoreProxy
+);
+
+impl SemaphoreProxy {
+    /// `s.acquire()`.
+    pub fn acquire(&self) -> Result<(), ManagerError> {
+        self.h.flag(Op::Acquire(None)).map(drop)
+    }
+    /// `s.acquire(False)`.
+    pub fn try_acquire(&self) -> Result<bool, ManagerError> {
+        self.h.flag(Op::Acquire(Some(0)))
+    }
+    /// `s.acquire(timeout=t)`.
+    pub fn acquire_timeout(&self, t: Duration) -> Result<bool, ManagerError> {
+        self.h.flag(Op::Acquire(ms(t)))
+    }
+    /// `s.release()` ([`ManagerError::NotHeld`] above a bounded semaphore's bound).
+    pub fn release(&self) -> Result<(), ManagerError> {
+        self.h.unit(Op::Release)
+    }
+    /// `s.get_value()`.
+    pub fn get_value(&self) -> Result<u32, ManagerError> {
+        Ok(self.h.count(Op::GetValue)? as u32)
+    }
+}
+
+proxy_type!(
+    /// A `Condition` (over its own manager lock) in the manager's server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = multiproc::manager::Manager::start()?;
+    /// let c = m.condition()?;
+    /// c.acquire()?;
+    /// assert!(!c.wait_timeout(std::time::Duration::from_millis(5))?); // nobody notifies
+    /// c.notify_all()?;
+    /// c.release()?;
+    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// ```
+    ConditionProxy
+);
+
+impl ConditionProxy {
+    /// `c.acquire()`.
+    pub fn acquire(&self) -> Result<(), ManagerError> {
+        self.h.flag(Op::Acquire(None)).map(drop)
+    }
+    /// `c.release()`.
+    pub fn release(&self) -> Result<(), ManagerError> {
+        self.h.unit(Op::Release)
+    }
+    /// `c.wait()` (the lock must be held; it is held again on return).
+    pub fn wait(&self) -> Result<(), ManagerError> {
+        self.h.flag(Op::Wait(None)).map(drop)
+    }
+    /// `c.wait(t)`: whether it was notified.
+    pub fn wait_timeout(&self, t: Duration) -> Result<bool, ManagerError> {
+        self.h.flag(Op::Wait(ms(t)))
+    }
+    /// `c.notify(n)`: how many waiters it woke.
+    pub fn notify(&self, n: u32) -> Result<u32, ManagerError> {
+        Ok(self.h.count(Op::Notify(n))? as u32)
+    }
+    /// `c.notify_all()`.
+    pub fn notify_all(&self) -> Result<u32, ManagerError> {
+        self.notify(u32::MAX)
+    }
+}
+
+proxy_type!(
+    /// A `Barrier` in the manager's server. A party whose process dies while waiting breaks it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = multiproc::manager::Manager::start()?;
+    /// let b = m.barrier(1)?;
+    /// assert_eq!((b.wait()?, b.parties()?), (0, 1));
+    /// b.abort()?;
+    /// assert!(b.broken()?);
+    /// b.reset()?;
+    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// ```
+    BarrierProxy
+);
+
+impl BarrierProxy {
+    /// `b.wait()`: this party's arrival index ([`ManagerError::Broken`] if broken).
+    pub fn wait(&self) -> Result<u32, ManagerError> {
+        Ok(self.h.count(Op::Wait(None))? as u32)
+    }
+    /// `b.wait(t)`; running out breaks the barrier.
+    pub fn wait_timeout(&self, t: Duration) -> Result<u32, ManagerError> {
+        Ok(self.h.count(Op::Wait(ms(t)))? as u32)
+    }
+    /// `b.reset()`.
+    pub fn reset(&self) -> Result<(), ManagerError> {
+        self.h.unit(Op::Reset)
+    }
+    /// `b.abort()`.
+    pub fn abort(&self) -> Result<(), ManagerError> {
+        self.h.unit(Op::Abort)
+    }
+    /// `b.parties`.
+    pub fn parties(&self) -> Result<u32, ManagerError> {
+        Ok(self.h.count(Op::Parties)? as u32)
+    }
+    /// `b.n_waiting`.
+    pub fn n_waiting(&self) -> Result<u32, ManagerError> {
+        Ok(self.h.count(Op::NWaiting)? as u32)
+    }
+    /// `b.broken`.
+    pub fn broken(&self) -> Result<bool, ManagerError> {
+        self.h.flag(Op::Broken)
+    }
+}
+
+proxy_type!(
+    /// A `Value` in the manager's server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = multiproc::manager::Manager::start()?;
+    /// let v = m.value(1u64)?;
+    /// v.set(2)?;
+    /// assert_eq!(v.update_with(|x| x * 10)?, 20);
+    /// assert_eq!(v.get()?, 20);
+    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// ```
+    ValueProxy<T>
+);
+
+impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
+    /// `v.value` / `v.get()`.
+    pub fn get(&self) -> Result<T, ManagerError> {
+        self.h.value(Op::Load)
+    }
+    /// `v.value = x` / `v.set(x)`.
+    pub fn set(&self, x: T) -> Result<(), ManagerError> {
+        self.h.unit(Op::Store(enc(&x)?))
+    }
+    /// Atomically replaces the value by `f(value)` and returns it (retried if another
+    /// process changed it meanwhile).
+    pub fn update_with(&self, mut f: impl FnMut(T) -> T) -> Result<T, ManagerError> {
+        loop {
+            let (now, version) = match self.h.op(Op::GetVersioned(Vec::new()))? {
+                Reply::Versioned(Some(b), v) => (dec::<T>(&b)?, v),
+                _ => return Err(ManagerError::Unsupported),
+            };
+            let new = f(now);
+            if self.h.flag(Op::CompareSet(Vec::new(), version, enc(&new)?))? {
+                return Ok(new);
+            }
+        }
+    }
+}
+
+proxy_type!(
+    /// An `Array` in the manager's server: a fixed number of items.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = multiproc::manager::Manager::start()?;
+    /// let a = m.array(&[0i32, 1])?;
+    /// a.set(1, 5)?;
+    /// assert_eq!((a.get(1)?, a.len()?, a.to_vec()?), (5, 2, vec![0, 5]));
+    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// ```
+    ArrayProxy<T>
+);
+
+impl<T: Serialize + DeserializeOwned> ArrayProxy<T> {
+    /// `a[i]`.
+    pub fn get(&self, i: usize) -> Result<T, ManagerError> {
+        self.h.value(Op::LoadAt(i as u64))
+    }
+    /// `a[i] = v`.
+    pub fn set(&self, i: usize, v: T) -> Result<(), ManagerError> {
+        self.h.unit(Op::StoreAt(i as u64, enc(&v)?))
+    }
+    /// `len(a)`.
+    pub fn len(&self) -> Result<usize, ManagerError> {
+        Ok(self.h.count(Op::Len)? as usize)
+    }
+    /// `len(a) == 0`.
+    pub fn is_empty(&self) -> Result<bool, ManagerError> {
+        Ok(self.len()? == 0)
+    }
+    /// `a[:]`.
+    pub fn to_vec(&self) -> Result<Vec<T>, ManagerError> {
+        self.h.list(Op::Snapshot)
+    }
+}
+
+proxy_type!(
+    /// An object of a registered type ([`Shared`]) in the manager's server: made by
+    /// [`Manager::create`](super::Manager::create).
+    ///
+    /// # Examples
+    ///
+    /// See [`Shared`].
+    Proxy<S>
+);
+
+impl<S: Shared> Proxy<S> {
+    /// Sends `request` to the object and returns its response
+    /// ([`ManagerError::Remote`] if its handler panicked).
+    pub fn call(&self, request: S::Request) -> Result<S::Response, ManagerError> {
+        self.h.value(Op::Custom(enc(&request)?))
+    }
+}
