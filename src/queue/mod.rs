@@ -9,6 +9,8 @@ pub(crate) mod ring;
 mod wait;
 
 #[cfg(feature = "serde")]
+pub use pipe::ConnectionIter;
+#[cfg(feature = "serde")]
 pub(crate) use pipe::{decode_with_handles, encode_with_handles};
 pub use pipe::{Connection, Pipe, PipeBuilder, PipeError, RecvError, SendError, Shareable, WaitStrategy};
 pub(crate) use pipe::{Exported, EXPORT_WORDS};
@@ -17,7 +19,9 @@ pub use wait::{wait, Waitable};
 #[cfg(feature = "serde")]
 pub(crate) use doorbell::SharedBell;
 mod locked;
-pub use locked::{JoinableQueue, Queue, QueueBuilder, QueueError, SimpleQueue, DEFAULT_CAPACITY};
+#[cfg(feature = "serde")]
+pub use locked::{Consumer, Producer};
+pub use locked::{JoinableQueue, Queue, QueueBuilder, QueueError, QueueIter, SimpleQueue, DEFAULT_CAPACITY};
 
 pub(crate) mod array_queue;
 #[doc(hidden)]

@@ -1,25 +1,36 @@
-//! `wait` over several connections and process sentinels (Python's
-//! `multiprocessing.connection.wait`).
+//! `wait` over connections, queues, events, semaphores and process sentinels (Python's
+//! `multiprocessing.connection.wait`, extended to every kind that can say "ready", as
+//! crossbeam's `Select` is).
 //!
 //! Anything that can say "ready" implements [`Waitable`]: [`Connection`] (a message or end of
-//! file is pending), and every [`AsFd`] type (readable or hung up: a pidfd becomes readable when
-//! its process exits, so the process layer's sentinel works as is).
+//! file is pending), [`Queue`], [`SimpleQueue`], [`JoinableQueue`] and [`ArrayQueue`] (an item
+//! is there), [`Event`] (set), [`Semaphore`] and [`BoundedSemaphore`] (a permit is free),
+//! [`Broadcast`](crate::Broadcast) subscribers (a message is there), and every [`AsFd`] type
+//! (readable or hung up: a pidfd becomes readable when its process exits, so the process
+//! layer's [`Sentinel`](crate::Sentinel) works as is).
 //!
-//! Connections carry no data through a descriptor, so `wait` cannot sleep in one `poll(2)` on
-//! all of them. When every object is a connection (up to 128), `wait` raises each one's
-//! sleeper flag and sleeps on all their futex words at once with `futex_waitv(2)` (Linux 5.16):
-//! a message wakes it at once. A writer's death wakes nobody, so it sleeps in slices of
-//! 10 ms and re-checks; a dead writer is noticed within about 50 ms (the connections' own
+//! These objects carry no data through a descriptor, so `wait` cannot sleep in one `poll(2)`
+//! on all of them. Each object with a futex word (connections, queues, events, broadcast
+//! subscribers) raises its sleeper flag and names the word and the value to sleep on; `wait`
+//! sleeps on all of them at once with `futex_waitv(2)` (Linux 5.16, up to 128 words): an item,
+//! a message or a `set` wakes it at once. A writer's death wakes nobody, so it sleeps in slices
+//! of 10 ms and re-checks; a dead writer is noticed within about 50 ms (the connections' own
 //! liveness check period).
 //!
-//! With descriptors in the mix (process sentinels), the futex sleep lasts a step that grows
-//! from 50 µs to 2 ms, and the descriptors are checked between steps: a message still wakes
-//! `wait` at once, a sentinel within ≈ 2 ms. With descriptors only, or on an older kernel, it
-//! checks every object, then sleeps in `poll(2)` on the descriptors (sentinels, and the
-//! connections' liveness descriptors, which wake it at once on a peer's death) for the same
-//! growing step: a message is then noticed within ≈ 2 ms.
+//! Semaphores have a word but no place in that sleep: a release wakes *one* sleeper, and if
+//! that were a `wait` that then took nothing, a blocked `acquire` would stay asleep with a
+//! permit free. They are checked between sleeps instead, as descriptors are: with either in the
+//! mix, the futex sleep lasts a step that grows from 50 µs to 2 ms, so a message still wakes
+//! `wait` at once and a sentinel or a permit is noticed within ≈ 2 ms. With no futex word at
+//! all, or on an older kernel, `wait` checks every object, then sleeps in `poll(2)` on the
+//! descriptors (sentinels, and the connections' liveness descriptors, which wake it at once on
+//! a peer's death) for the same growing step.
 
+use super::array_queue::ArrayQueue;
+use super::locked::{JoinableQueue, Queue, SimpleQueue};
 use super::pipe::Connection;
+use crate::shm::ShmSafe;
+use crate::sync::{BoundedSemaphore, Event, Semaphore};
 use crate::sys::clock::Deadline;
 use crate::sys::process::poll_many;
 use crate::wait::Limit;
@@ -49,7 +60,9 @@ pub trait Waitable {
     }
 
     /// Implementation detail of [`wait`], not a stable API: raises this object's sleeper flag
-    /// and names the futex word its readiness is announced on, if it has one.
+    /// and names the futex word its readiness is announced on, with the value to sleep on, if
+    /// it has one. Every change that can make the object ready must change the word (or wake
+    /// its sleepers) after the flag is up.
     #[doc(hidden)]
     #[cfg(not(all(test, loom)))]
     fn announce_waiter(&self) -> Option<WaitWord<'_>> {
@@ -57,11 +70,20 @@ pub trait Waitable {
     }
 }
 
-/// A futex word that [`Waitable::announce_waiter`] hands to [`wait`] (opaque).
+/// A futex word and the value to sleep on, that [`Waitable::announce_waiter`] hands to
+/// [`wait`] (opaque).
 #[doc(hidden)]
 #[cfg(not(all(test, loom)))]
 #[derive(Debug)]
-pub struct WaitWord<'a>(&'a crate::loom::atomic::AtomicU32);
+pub struct WaitWord<'a>(&'a crate::loom::atomic::AtomicU32, u32);
+
+#[cfg(not(all(test, loom)))]
+impl<'a> WaitWord<'a> {
+    /// Sleep on `word` while it holds `expected`.
+    pub(crate) fn new(word: &'a crate::loom::atomic::AtomicU32, expected: u32) -> WaitWord<'a> {
+        WaitWord(word, expected)
+    }
+}
 
 impl Waitable for Connection {
     fn is_ready(&self) -> bool {
@@ -70,11 +92,101 @@ impl Waitable for Connection {
 
     #[cfg(not(all(test, loom)))]
     fn announce_waiter(&self) -> Option<WaitWord<'_>> {
-        Connection::announce_waiter(self).map(WaitWord)
+        Connection::announce_waiter(self).map(|w| WaitWord(w, 1))
     }
 
     fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
         self.fileno()
+    }
+}
+
+/// Ready when an item is there, or when this handle was closed (a `get` would not block).
+impl<T> Waitable for Queue<T> {
+    fn is_ready(&self) -> bool {
+        !self.empty() || self.check_open().is_err()
+    }
+
+    #[cfg(not(all(test, loom)))]
+    fn announce_waiter(&self) -> Option<WaitWord<'_>> {
+        let (word, v) = self.announce_not_empty();
+        Some(WaitWord(word, v))
+    }
+}
+
+impl<T> Waitable for SimpleQueue<T> {
+    fn is_ready(&self) -> bool {
+        self.as_queue().is_ready()
+    }
+
+    #[cfg(not(all(test, loom)))]
+    fn announce_waiter(&self) -> Option<WaitWord<'_>> {
+        self.as_queue().announce_waiter()
+    }
+}
+
+impl<T> Waitable for JoinableQueue<T> {
+    fn is_ready(&self) -> bool {
+        (**self).is_ready()
+    }
+
+    #[cfg(not(all(test, loom)))]
+    fn announce_waiter(&self) -> Option<WaitWord<'_>> {
+        (**self).announce_waiter()
+    }
+}
+
+/// Ready when an item is there, or every producer is gone (a `get` would not block). A
+/// producer's drop wakes `wait` at once; a producer's death within about 20 ms.
+#[cfg(feature = "serde")]
+impl<T> Waitable for super::locked::Consumer<T> {
+    fn is_ready(&self) -> bool {
+        self.ready_now()
+    }
+
+    #[cfg(not(all(test, loom)))]
+    fn announce_waiter(&self) -> Option<WaitWord<'_>> {
+        self.queue().announce_waiter()
+    }
+}
+
+/// Ready when an item is there.
+impl<T: ShmSafe> Waitable for ArrayQueue<T> {
+    fn is_ready(&self) -> bool {
+        !self.is_empty()
+    }
+
+    #[cfg(not(all(test, loom)))]
+    fn announce_waiter(&self) -> Option<WaitWord<'_>> {
+        let (word, v) = self.announce_not_empty();
+        Some(WaitWord(word, v))
+    }
+}
+
+/// Ready when set.
+impl Waitable for Event {
+    fn is_ready(&self) -> bool {
+        self.is_set()
+    }
+
+    #[cfg(not(all(test, loom)))]
+    fn announce_waiter(&self) -> Option<WaitWord<'_>> {
+        let (word, v) = self.announce_waiter();
+        Some(WaitWord(word, v))
+    }
+}
+
+/// Ready when a permit is free (checked between sleeps: see the module docs). `wait` takes
+/// nothing: another process may take the permit before the caller's `try_acquire`.
+impl Waitable for Semaphore {
+    fn is_ready(&self) -> bool {
+        self.get_value() > 0
+    }
+}
+
+/// As [`Semaphore`]'s.
+impl Waitable for BoundedSemaphore {
+    fn is_ready(&self) -> bool {
+        self.get_value() > 0
     }
 }
 
@@ -89,7 +201,10 @@ impl<T: AsFd> Waitable for T {
 }
 
 /// Waits until at least one object is ready or `timeout` passes (`None`: forever; zero or
-/// negative: check once), and returns the indices of the ready ones (WAIT-1, WAIT-2).
+/// negative: check once), and returns the indices of the ready ones (WAIT-1, WAIT-2). Objects
+/// of different kinds mix freely (crossbeam's `Select`); `wait` only reports readiness and
+/// takes nothing, so follow it with the non-blocking form (`try_get`, `try_acquire`, ...),
+/// which may still find nothing if another process was faster.
 ///
 /// # Examples
 ///
@@ -100,6 +215,21 @@ impl<T: AsFd> Waitable for T {
 /// assert!(multiproc::wait(&[&b1, &b2], Some(Duration::ZERO)).is_empty());
 /// a1.send_bytes(b"hi")?;
 /// assert_eq!(multiproc::wait(&[&b1, &b2], Some(Duration::from_secs(5))), [0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Across kinds: a queue, an event and a connection.
+///
+/// ```
+/// use std::time::Duration;
+/// let q = multiproc::Queue::<u32>::new()?;
+/// let stop = multiproc::Event::new()?;
+/// let (_a, b) = multiproc::Pipe::duplex()?;
+/// q.put(&7)?;
+/// assert_eq!(multiproc::wait(&[&q, &stop, &b], Some(Duration::from_secs(5))), [0]);
+/// assert_eq!(q.try_get()?, 7);
+/// stop.set();
+/// assert_eq!(multiproc::wait(&[&q, &stop, &b], None), [1]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn wait(objects: &[&dyn Waitable], timeout: Option<Duration>) -> Vec<usize> {
@@ -134,10 +264,10 @@ fn ready_indices(objects: &[&dyn Waitable]) -> Vec<usize> {
     (0..objects.len()).filter(|&i| objects[i].is_ready()).collect()
 }
 
-/// `wait` when at least one object is a connection: one `futex_waitv` sleep over all their
-/// words. Descriptors in the mix (sentinels) are re-checked between sleeps, which then last 50 µs
-/// growing to 2 ms. `None` if some object has neither a word nor a descriptor, none has a word,
-/// or the kernel cannot do it (the caller falls back to its poll loop).
+/// `wait` when at least one object has a futex word: one `futex_waitv` sleep over all the
+/// words. Objects without one (sentinels, semaphores) are re-checked between sleeps, which then
+/// last 50 µs growing to 2 ms. `None` if none has a word, or the kernel cannot do it (the caller
+/// falls back to its poll loop).
 #[cfg(not(all(test, loom)))]
 fn wait_on_words(objects: &[&dyn Waitable], deadline: Option<Deadline>) -> Option<Vec<usize>> {
     use crate::sys::futex::{wait_any, WaitAnyError, WAIT_ANY_MAX};
@@ -152,12 +282,12 @@ fn wait_on_words(objects: &[&dyn Waitable], deadline: Option<Deadline>) -> Optio
             return Some(ready);
         }
         words.clear();
-        let mut has_fds = false;
+        // Objects without a word (descriptors, semaphores) are re-checked between steps.
+        let mut has_polled = false;
         for o in objects {
             match o.announce_waiter() {
-                Some(w) => words.push((w.0, 1)),
-                None if o.wake_fd().is_some() => has_fds = true,
-                None => return None,
+                Some(w) => words.push((w.0, w.1)),
+                None => has_polled = true,
             }
         }
         if words.is_empty() {
@@ -169,7 +299,7 @@ fn wait_on_words(objects: &[&dyn Waitable], deadline: Option<Deadline>) -> Optio
         if !ready.is_empty() {
             return Some(ready);
         }
-        let until = if has_fds {
+        let until = if has_polled {
             let d = Deadline::after(step);
             step = (step * 2).min(Duration::from_millis(2));
             match (deadline, d) {

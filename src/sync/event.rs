@@ -113,6 +113,13 @@ impl Event {
         self.raw.is_set()
     }
 
+    /// For [`wait`](crate::wait): raises the waiters flag and returns the word with the value
+    /// to sleep on (see [`RawEvent::announce_waiter`]).
+    #[cfg(not(all(test, loom)))]
+    pub(crate) fn announce_waiter(&self) -> (&crate::loom::atomic::AtomicU32, u32) {
+        self.raw.announce_waiter()
+    }
+
     /// Sets the flag and wakes every waiter.
     ///
     /// # Examples

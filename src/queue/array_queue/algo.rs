@@ -106,6 +106,18 @@ pub(crate) struct Header {
 unsafe impl ShmObject for Header {}
 
 impl Header {
+    /// Raises the sleepers flag of `not_empty` for [`wait`](crate::wait) and returns the word
+    /// with the value to sleep on; the SeqCst fence makes the flag and the caller's re-check of
+    /// `len` the Dekker partner of `wake_if_sleepers` after a push.
+    #[cfg(not(all(test, loom)))]
+    pub(crate) fn announce_not_empty(&self) -> (&AtomicU32, u32) {
+        let word = &self.not_empty;
+        // Relaxed + the fence below: as in `doorbell::wait_for`.
+        let v = word.fetch_or(1, Relaxed) | 1;
+        crate::loom::atomic::fence(crate::loom::atomic::Ordering::SeqCst);
+        (word, v)
+    }
+
     pub(crate) fn new() -> Header {
         let watch = || Watch { pos: AtomicU64::new(0), since: AtomicU64::new(0) };
         Header {

@@ -143,6 +143,12 @@ impl<T: ShmSafe> ArrayQueue<T> {
 
     crate::shm::named_methods!("```\nlet name = format!(\"doc-arrayqueue-{}\", std::process::id());\nlet created = multiproc::ArrayQueue::<u64>::create(&name, 8)?;\nlet opened = multiproc::ArrayQueue::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.try_push(3)?;\nassert_eq!(created.try_pop()?, 3);\nassert_eq!(opened.capacity(), 8);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::ArrayQueue::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
+    /// See [`Header::announce_not_empty`](algo::Header::announce_not_empty).
+    #[cfg(not(all(test, loom)))]
+    pub(crate) fn announce_not_empty(&self) -> (&crate::loom::atomic::AtomicU32, u32) {
+        self.hdr.announce_not_empty()
+    }
+
     fn core(&self) -> Core<'_, T> {
         // SAFETY: `slots..slots+cap` was allocated for this queue in the segment the handle keeps
         // mapped, aligned for `Slot<T>`, and zero-initialized (a valid `Slot<T>`, see the

@@ -27,6 +27,11 @@ pub enum QueueError {
     Full,
     /// This handle was closed with [`Queue::close`](crate::Queue::close) (QUE-7).
     Closed,
+    /// The other side of a [`split`](crate::Queue::split) queue is gone: a
+    /// [`Consumer`](crate::Consumer) found the queue empty with every
+    /// [`Producer`](crate::Producer) dropped or dead, or a producer found no consumer left
+    /// (the value was not put).
+    Disconnected,
     /// The item is larger than the queue's whole capacity: it could never fit.
     TooLarge {
         /// Bytes the record needs.
@@ -58,6 +63,7 @@ impl fmt::Display for QueueError {
             QueueError::Empty => f.write_str("queue is empty"),
             QueueError::Full => f.write_str("queue is full"),
             QueueError::Closed => f.write_str("queue is closed"),
+            QueueError::Disconnected => f.write_str("the other side of the queue is gone"),
             QueueError::TooLarge { len, capacity } => {
                 write!(f, "item of {len} bytes can never fit a queue of {capacity} bytes")
             }

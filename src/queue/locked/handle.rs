@@ -293,7 +293,13 @@ impl<T> Queue<T> {
         self.closed.store(true, Relaxed);
     }
 
-    pub(super) fn check_open(&self) -> Result<(), QueueError> {
+    /// See `LockedRing::announce_not_empty` (for `wait`).
+    #[cfg(not(all(test, loom)))]
+    pub(crate) fn announce_not_empty(&self) -> (&crate::loom::atomic::AtomicU32, u32) {
+        self.ring.announce_not_empty()
+    }
+
+    pub(crate) fn check_open(&self) -> Result<(), QueueError> {
         // Relaxed: see `close`.
         if self.closed.load(Relaxed) {
             Err(QueueError::Closed)
@@ -305,6 +311,42 @@ impl<T> Queue<T> {
 
 #[cfg(feature = "serde")]
 impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
+    /// A blocking iterator over the items (see [`QueueIter`](crate::QueueIter)): it ends
+    /// when this handle is [`close`](Self::close)d (looked at before each item). To end when
+    /// the producers are gone, [`split`](Self::split) the queue and iterate the
+    /// [`Consumer`](crate::Consumer).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u32>::new()?;
+    /// for i in 0..5 {
+    ///     q.put(&i)?;
+    /// }
+    /// let firsts: Vec<u32> = q.iter().take(3).collect::<Result<_, _>>()?;
+    /// assert_eq!(firsts, [0, 1, 2]);
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn iter(&self) -> super::QueueIter<'_, T> {
+        super::QueueIter::new(move |l| self.get_until(l), false)
+    }
+
+    /// An iterator over the items there now, without blocking: it ends at the first `Empty`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u32>::new()?;
+    /// q.put(&1)?;
+    /// q.put(&2)?;
+    /// assert_eq!(q.try_iter().collect::<Result<Vec<_>, _>>()?, [1, 2]);
+    /// assert!(q.empty());
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn try_iter(&self) -> super::QueueIter<'_, T> {
+        super::QueueIter::new(move |l| self.get_until(l), true)
+    }
+
     /// Puts `value`, blocking while the queue is full (Python's `put(obj)`). The value is
     /// encoded first: once `put` returns, it is in shared memory, whatever `value` becomes.
     ///
@@ -379,9 +421,14 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
     }
 
     fn put_until(&self, value: &T, limit: Limit) -> Result<(), QueueError> {
-        self.check_open()?;
         let payload = crate::codec::encode(value).map_err(QueueError::Encode)?;
-        self.ring.put_record(payload.len() as u64, limit, |w| w.write(0, &payload))
+        self.put_encoded(&payload, limit)
+    }
+
+    /// Puts an already encoded item.
+    pub(super) fn put_encoded(&self, payload: &[u8], limit: Limit) -> Result<(), QueueError> {
+        self.check_open()?;
+        self.ring.put_record(payload.len() as u64, limit, |w| w.write(0, payload))
     }
 
     /// Removes and returns the oldest item, blocking while the queue is empty (Python's `get()`).
@@ -455,7 +502,7 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
         self.get_until(Limit::deadline(deadline))
     }
 
-    fn get_until(&self, limit: Limit) -> Result<T, QueueError> {
+    pub(super) fn get_until(&self, limit: Limit) -> Result<T, QueueError> {
         self.check_open()?;
         let bytes = self.ring.get_record(limit, |r| {
             let mut payload = Vec::new();

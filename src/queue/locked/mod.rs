@@ -24,19 +24,26 @@
 //!
 //! # Files
 //! `state.rs` (the locked ring), `handle.rs` (`Queue`, its builder, typed put/get),
-//! `bytes.rs` (the `Queue<Vec<u8>>` byte path), `simple.rs`, `joinable.rs`, `error.rs`.
+//! `bytes.rs` (the `Queue<Vec<u8>>` byte path), `simple.rs`, `joinable.rs`, `split.rs` (producer
+//! and consumer handles, disconnection), `iter.rs`, `error.rs`.
 
 mod bytes;
 mod error;
 mod handle;
+mod iter;
 mod joinable;
 mod simple;
+#[cfg(feature = "serde")]
+mod split;
 mod state;
 
 pub use error::QueueError;
 pub use handle::{Queue, QueueBuilder};
+pub use iter::QueueIter;
 pub use joinable::JoinableQueue;
 pub use simple::SimpleQueue;
+#[cfg(feature = "serde")]
+pub use split::{Consumer, Producer};
 
 /// Default ring capacity: 16 MiB of address space (pages are touched only as the ring fills).
 pub const DEFAULT_CAPACITY: usize = 16 << 20;

@@ -32,6 +32,11 @@ impl<T> Clone for SimpleQueue<T> {
 }
 
 impl<T> SimpleQueue<T> {
+    /// The queue underneath (for `wait`).
+    pub(crate) fn as_queue(&self) -> &Queue<T> {
+        &self.inner
+    }
+
     /// A new, empty queue.
     ///
     /// # Errors
@@ -101,6 +106,34 @@ impl<T> SimpleQueue<T> {
 
 #[cfg(feature = "serde")]
 impl<T: serde::Serialize + serde::de::DeserializeOwned> SimpleQueue<T> {
+    /// A blocking iterator over the items (as [`Queue::iter`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::SimpleQueue::<u32>::new()?;
+    /// q.put(&1)?;
+    /// assert_eq!(q.iter().next().transpose()?, Some(1));
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn iter(&self) -> super::QueueIter<'_, T> {
+        self.inner.iter()
+    }
+
+    /// An iterator over the items there now (as [`Queue::try_iter`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::SimpleQueue::<u32>::new()?;
+    /// q.put(&1)?;
+    /// assert_eq!(q.try_iter().collect::<Result<Vec<_>, _>>()?, [1]);
+    /// # Ok::<(), multiproc::QueueError>(())
+    /// ```
+    pub fn try_iter(&self) -> super::QueueIter<'_, T> {
+        self.inner.try_iter()
+    }
+
     /// Puts an item (blocks only while the byte capacity is exhausted).
     ///
     /// # Errors

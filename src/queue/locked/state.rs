@@ -199,6 +199,27 @@ impl LockedRing {
         self.state.segment()
     }
 
+    /// Raises the sleepers flag of `not_empty` for [`wait`](crate::wait) and returns the word
+    /// with the value to sleep on. Every commit of a `put` [`bump`]s the word afterwards, so a
+    /// sleep on this value ends at the next item; the Acquire pairs with that bump's Release, so
+    /// a re-check of `count` after this sees every item whose bump we read.
+    #[cfg(not(all(test, loom)))]
+    pub(crate) fn announce_not_empty(&self) -> (&AtomicU32, u32) {
+        let word = &self.state.not_empty;
+        (word, word.fetch_or(1, Acquire) | 1)
+    }
+
+    /// Wakes every process asleep in `get` (and `wait`) so that it looks again: the split
+    /// handles call it when the last producer of a process goes.
+    pub(super) fn wake_getters(&self) {
+        bump(&self.state.not_empty);
+    }
+
+    /// Wakes every process asleep in `put`: the last consumer of a process went.
+    pub(super) fn wake_putters(&self) {
+        bump(&self.state.not_full);
+    }
+
     /// The item limit, if any.
     pub(super) fn maxsize(&self) -> Option<usize> {
         match self.state.maxsize.load(Relaxed) {

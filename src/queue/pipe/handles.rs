@@ -96,6 +96,51 @@ impl sealed::Sealed for Connection {
 
 impl Shareable for Connection {}
 
+/// The tag of a split queue's side: this bit or'ed into the queue's kind.
+#[cfg(feature = "serde")]
+const SIDE_TAG: u32 = 0xC1_0000;
+#[cfg(feature = "serde")]
+const CONSUMER_BIT: u32 = 0x100;
+
+/// A split queue's side travels as its queue plus two descriptors (its liveness pipe ends),
+/// so that the receiving process counts as a producer (or consumer) while it holds it.
+#[cfg(feature = "serde")]
+macro_rules! side_shareable {
+    ($side:ident, $bit:expr) => {
+        impl<T> sealed::Sealed for crate::queue::$side<T> {
+            fn expected() -> (u32, (u64, u32, u32)) {
+                let (tag, ty) = <crate::queue::Queue<T> as sealed::Sealed>::expected();
+                (SIDE_TAG | $bit | tag, ty)
+            }
+
+            fn ship(&self) -> std::io::Result<Shipment> {
+                let mut s = sealed::Sealed::ship(self.queue())?;
+                let (alive, peer) = self.fds();
+                s.fds.push(alive.try_clone_to_owned()?);
+                s.fds.push(peer.try_clone_to_owned()?);
+                s.tag |= SIDE_TAG | $bit;
+                Ok(s)
+            }
+
+            fn unship(mut s: Shipment) -> Result<Self, RecvError> {
+                let bad = RecvError::Corrupt("a queue side without its liveness descriptors");
+                let peer = s.fds.pop().ok_or(bad)?;
+                let alive = s.fds.pop().ok_or(RecvError::Corrupt("a queue side without its liveness descriptors"))?;
+                s.tag &= !(SIDE_TAG | $bit);
+                let queue = <crate::queue::Queue<T> as sealed::Sealed>::unship(s)?;
+                Ok(crate::queue::$side::from_fds(queue, alive, peer))
+            }
+        }
+
+        impl<T> Shareable for crate::queue::$side<T> {}
+    };
+}
+
+#[cfg(feature = "serde")]
+side_shareable!(Producer, 0);
+#[cfg(feature = "serde")]
+side_shareable!(Consumer, CONSUMER_BIT);
+
 impl Connection {
     /// Sends `object` (a queue, a lock, a value, shared memory, another connection end, …)
     /// to the process at the other end, which gets its own working handle with
@@ -342,6 +387,8 @@ handle_serde!(
     [T] crate::queue::Queue<T>,
     [T] crate::queue::SimpleQueue<T>,
     [T] crate::queue::JoinableQueue<T>,
+    [T] crate::queue::Producer<T>,
+    [T] crate::queue::Consumer<T>,
     [T: ShmSafe] crate::queue::ArrayQueue<T>,
     [] crate::shm::SharedMemory,
     [] Connection,

@@ -45,6 +45,8 @@ mod error;
 mod export;
 mod fd;
 mod handles;
+#[cfg(feature = "serde")]
+mod iter;
 mod liveness;
 mod poll;
 mod recv;
@@ -60,6 +62,8 @@ pub(crate) use export::{Exported, EXPORT_WORDS};
 pub use handles::Shareable;
 #[cfg(feature = "serde")]
 pub(crate) use handles::{decode_with_handles, encode_with_handles};
+#[cfg(feature = "serde")]
+pub use iter::ConnectionIter;
 pub(crate) use poll::WAIT_SLICE;
 
 use std::time::Duration;

@@ -99,7 +99,7 @@ impl Connection {
 
     /// The one typed receive: the next message if it was sent as `T` (or as plain bytes),
     /// decoded; `WrongType` leaves it in place.
-    fn recv_typed<T: serde::de::DeserializeOwned>(&mut self, limit: Limit) -> Result<T, RecvError> {
+    pub(super) fn recv_typed<T: serde::de::DeserializeOwned>(&mut self, limit: Limit) -> Result<T, RecvError> {
         let fp = self.types.1.get::<T>();
         let bytes = self.recv_vec(limit, usize::MAX, Some((fp, std::any::type_name::<T>())))?;
         codec::decode(&bytes).map_err(RecvError::Decode)

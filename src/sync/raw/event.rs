@@ -57,6 +57,22 @@ impl RawEvent {
         }
     }
 
+    /// Raises WAITERS (unless set) and returns the word with the value a sleeper expects: a
+    /// `set` swaps the word and, seeing the flag, wakes every sleeper, so a sleep on this value
+    /// ends at the next `set`. The caller re-checks [`is_set`](Self::is_set) before sleeping.
+    #[cfg(not(all(test, loom)))]
+    pub(crate) fn announce_waiter(&self) -> (&AtomicU32, u32) {
+        // SeqCst: as in `wait` (Dekker with the swap in `set`).
+        let mut v = self.word.load(SeqCst);
+        while v & (SET | WAITERS) == 0 {
+            match self.word.compare_exchange(v, v | WAITERS, SeqCst, Relaxed) {
+                Ok(_) => v |= WAITERS,
+                Err(now) => v = now,
+            }
+        }
+        (&self.word, v)
+    }
+
     /// Clears the flag (waiters keep sleeping; a sleeper's WAITERS bit is kept).
     pub(crate) fn clear(&self) {
         // Release: pairs with nothing in particular; clear only hides SET from later waiters.

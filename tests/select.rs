@@ -1,0 +1,292 @@
+//! #13 for embedders: `wait` across kinds (crossbeam's `Select`), iterators, and the split
+//! queue's disconnection. Real processes, a watchdog on every test.
+#![cfg(feature = "serde")] // typed messages (serde + postcard)
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
+
+mod common;
+
+use common::{fork_child, guard, sigkill, wait_child, Ended, AT_ONCE};
+use multiproc::{
+    wait, ArrayQueue, BoundedSemaphore, Event, JoinableQueue, Pipe, Process, Queue, QueueError, Semaphore, SimpleQueue,
+    Waitable,
+};
+use std::time::{Duration, Instant};
+
+const LONG: Option<Duration> = Some(Duration::from_secs(20));
+
+/// Each kind, made ready by a forked child after a pause, wakes a parent blocked in `wait` on
+/// all of them, and `wait` reports exactly that one.
+#[test]
+fn select_wakes_for_each_kind_made_ready_by_another_process() {
+    let _g = guard();
+    for which in 0..7 {
+        let q = Queue::<u32>::new().unwrap();
+        let sq = SimpleQueue::<u32>::new().unwrap();
+        let jq = JoinableQueue::<u32>::new().unwrap();
+        let aq = ArrayQueue::<u64>::new(4).unwrap();
+        let ev = Event::new().unwrap();
+        let sem = Semaphore::new(0).unwrap();
+        let (rx, mut tx) = Pipe::new().unwrap();
+        let pid = fork_child(|| {
+            std::thread::sleep(Duration::from_millis(50));
+            match which {
+                0 => q.put(&1).unwrap(),
+                1 => sq.put(&1).unwrap(),
+                2 => jq.put(&1).unwrap(),
+                3 => aq.try_push(1).unwrap(),
+                4 => ev.set(),
+                5 => sem.release(),
+                _ => tx.send(&1u8).unwrap(),
+            }
+            0
+        });
+        let objects: [&dyn Waitable; 7] = [&q, &sq, &jq, &aq, &ev, &sem, &rx];
+        let ready = wait(&objects, LONG);
+        assert_eq!(ready, [which], "kind {which}");
+        assert_eq!(wait_child(pid), Ended::Code(0));
+    }
+}
+
+/// Nothing ready: `wait` over every kind returns empty after its timeout, not before.
+#[test]
+fn select_times_out_empty_over_every_kind() {
+    let _g = guard();
+    let q = Queue::<u32>::new().unwrap();
+    let aq = ArrayQueue::<u64>::new(4).unwrap();
+    let ev = Event::new().unwrap();
+    let sem = BoundedSemaphore::new(0).unwrap();
+    let (_tx, rx) = Pipe::duplex().unwrap();
+    let t = Instant::now();
+    assert!(wait(&[&q, &aq, &ev, &sem, &rx], Some(Duration::from_millis(200))).is_empty());
+    assert!(t.elapsed() >= Duration::from_millis(190));
+    assert!(wait(&[&q, &aq, &ev, &sem, &rx], Some(Duration::ZERO)).is_empty());
+}
+
+/// Several ready at once are all reported; `wait` takes nothing.
+#[test]
+fn select_reports_every_ready_object_and_takes_nothing() {
+    let _g = guard();
+    let q = Queue::<u32>::new().unwrap();
+    let aq = ArrayQueue::<u64>::new(4).unwrap();
+    let ev = Event::new().unwrap();
+    let sem = Semaphore::new(1).unwrap();
+    q.put(&5).unwrap();
+    aq.try_push(6).unwrap();
+    assert_eq!(wait(&[&q, &aq, &ev, &sem], Some(Duration::ZERO)), [0, 1, 3]);
+    assert_eq!(q.try_get().unwrap(), 5);
+    assert_eq!(aq.try_pop().unwrap(), 6);
+    assert!(sem.try_acquire());
+    assert!(wait(&[&q, &aq, &ev, &sem], Some(Duration::ZERO)).is_empty());
+}
+
+/// A child's exit (its sentinel) and a queue in one `wait`: whichever comes first is reported.
+#[test]
+fn select_mixes_queues_and_process_sentinels() {
+    let _g = guard();
+    let q = Queue::<u32>::new().unwrap();
+    let p = Process::new(|| std::thread::sleep(Duration::from_millis(50)));
+    p.start().unwrap();
+    let s = p.sentinel().unwrap();
+    assert_eq!(wait(&[&q, &s], LONG), [1]);
+    p.join().unwrap();
+    q.put(&1).unwrap();
+    assert_eq!(wait(&[&q, &s], LONG), [0, 1]);
+}
+
+/// A semaphore released while a plain `acquire` sleeps in another process and a `wait`
+/// watches it: the sleeper still gets the permit (`wait` never swallows a release's one wake).
+#[test]
+fn select_on_a_semaphore_never_strands_a_blocked_acquirer() {
+    let _g = guard();
+    let sem = Semaphore::new(0).unwrap();
+    let got = Event::new().unwrap();
+    let pid = fork_child(|| {
+        sem.acquire();
+        got.set();
+        0
+    });
+    std::thread::sleep(Duration::from_millis(50)); // let it fall asleep (not needed for correctness)
+    let waiter = std::thread::scope(|s| {
+        let w = s.spawn(|| wait(&[&sem, &got], LONG));
+        std::thread::sleep(Duration::from_millis(20));
+        sem.release();
+        w.join().unwrap()
+    });
+    assert!(!waiter.is_empty());
+    assert!(got.wait_timeout(Duration::from_secs(10)), "the blocked acquirer never got the permit");
+    assert_eq!(wait_child(pid), Ended::Code(0));
+}
+
+/// `Queue::try_iter` drains what is there; `iter` blocks for more and yields in order.
+#[test]
+fn iter_and_try_iter_over_queues() {
+    let _g = guard();
+    let q = Queue::<u32>::new().unwrap();
+    assert_eq!(q.try_iter().count(), 0);
+    for i in 0..4 {
+        q.put(&i).unwrap();
+    }
+    assert_eq!(q.try_iter().collect::<Result<Vec<_>, _>>().unwrap(), [0, 1, 2, 3]);
+    let pid = fork_child(|| {
+        for i in 10..13 {
+            std::thread::sleep(Duration::from_millis(10));
+            q.put(&i).unwrap();
+        }
+        0
+    });
+    let got: Vec<u32> = q.iter().take(3).collect::<Result<_, _>>().unwrap();
+    assert_eq!(got, [10, 11, 12]);
+    assert_eq!(wait_child(pid), Ended::Code(0));
+    // A closed handle ends the iteration.
+    q.put(&1).unwrap();
+    q.close();
+    assert_eq!(q.iter().count(), 0);
+}
+
+/// A message that does not decode is reported and skipped; the iteration goes on. One sent
+/// as another type stays in the pipe and ends the iteration with `WrongType`.
+#[test]
+fn connection_iter_reports_a_bad_message_and_goes_on() {
+    let _g = guard();
+    let (mut a, mut b) = Pipe::duplex().unwrap();
+    a.send_bytes(b"not a u64 at all").unwrap();
+    a.send(&5u64).unwrap();
+    a.send(&6u32).unwrap();
+    let got: Vec<_> = b.try_iter::<u64>().collect();
+    assert_eq!(got.len(), 3);
+    assert!(matches!(got[0], Err(multiproc::RecvError::Decode(_))));
+    assert_eq!(*got[1].as_ref().unwrap(), 5);
+    assert!(matches!(got[2], Err(multiproc::RecvError::WrongType { .. })));
+    assert_eq!(b.recv::<u32>().unwrap(), 6, "the other type's message stayed");
+}
+
+/// `Connection::iter` ends at end of file when the only writer (a child) exits.
+#[test]
+fn connection_iter_ends_at_eof_when_the_writer_exits() {
+    let _g = guard();
+    let (mut rx, mut tx) = Pipe::new().unwrap();
+    let pid = fork_child(move || {
+        for i in 0..100u32 {
+            tx.send(&i).unwrap();
+        }
+        0
+    });
+    let got: Vec<u32> = rx.iter().collect::<Result<_, _>>().unwrap();
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+    assert_eq!(wait_child(pid), Ended::Code(0));
+    assert_eq!(rx.try_iter::<u32>().count(), 0);
+}
+
+/// Every producer (two children) exits: the consumer gets every item, then `Disconnected`.
+#[test]
+fn split_consumer_sees_disconnected_after_every_producer_exits() {
+    let _g = guard();
+    let (tx, rx) = Queue::<u32>::new().unwrap().split().unwrap();
+    let mut kids = Vec::new();
+    for k in 0..2u32 {
+        let tx = tx.clone();
+        let p = Process::new(move || -> Result<(), QueueError> {
+            for i in 0..50 {
+                tx.put(&(k * 100 + i))?;
+            }
+            Ok(())
+        });
+        p.start().unwrap();
+        kids.push(p);
+    }
+    drop(tx);
+    let mut got: Vec<u32> = rx.iter().collect::<Result<_, _>>().unwrap();
+    got.sort();
+    let want: Vec<u32> = (0..50).chain(100..150).collect();
+    assert_eq!(got, want);
+    assert!(matches!(rx.get(), Err(QueueError::Disconnected)));
+    assert!(rx.is_disconnected());
+    for p in kids {
+        p.join().unwrap();
+    }
+}
+
+/// A producer SIGKILLed while the consumer is blocked in `get`: the consumer returns
+/// `Disconnected` (within about a slice), never hangs; what was put before is delivered.
+#[test]
+fn split_consumer_blocked_in_get_learns_of_a_killed_producer() {
+    let _g = guard();
+    let (tx, rx) = Queue::<u32>::new().unwrap().split().unwrap();
+    let ready = Event::new().unwrap();
+    let pid = fork_child(|| {
+        tx.put(&7).unwrap();
+        ready.set();
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    drop(tx);
+    assert!(ready.wait_timeout(Duration::from_secs(10)));
+    assert_eq!(rx.get().unwrap(), 7);
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        sigkill(pid);
+        wait_child(pid)
+    });
+    let t = Instant::now();
+    assert!(matches!(rx.get(), Err(QueueError::Disconnected)));
+    assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
+    assert_eq!(killer.join().unwrap(), Ended::Signal(libc::SIGKILL));
+}
+
+/// A dropped producer wakes a consumer blocked in `get` at once (no slice to wait out), and a
+/// `wait` on the consumer reports it ready.
+#[test]
+fn split_dropped_producer_wakes_blocked_consumer_and_wait() {
+    let _g = guard();
+    let (tx, rx) = Queue::<u32>::new().unwrap().split().unwrap();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        drop(tx);
+    });
+    assert_eq!(wait(&[&rx], LONG), [0]);
+    let start = Instant::now();
+    assert!(matches!(rx.get(), Err(QueueError::Disconnected)));
+    assert!(start.elapsed() < AT_ONCE);
+    t.join().unwrap();
+}
+
+/// Every consumer gone: a producer's `put` fails with `Disconnected` and puts nothing; one
+/// blocked on a full queue returns too.
+#[test]
+fn split_producer_learns_when_no_consumer_is_left() {
+    let _g = guard();
+    let (tx, rx) = Queue::<u32>::with_maxsize(1).unwrap().split().unwrap();
+    tx.put(&1).unwrap();
+    let pid = fork_child(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        drop(rx);
+        0
+    });
+    // `rx` moved into the child's closure: the parent's copy was dropped with it.
+    let t = Instant::now();
+    let r = tx.put(&2);
+    assert!(matches!(r, Err(QueueError::Disconnected)), "{r:?}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert_eq!(wait_child(pid), Ended::Code(0));
+    assert_eq!(tx.qsize(), 1, "the refused item was not put");
+}
+
+/// Split handles travel to a spawned child as arguments and count there.
+#[test]
+fn split_handles_travel_to_spawned_children() {
+    let _g = guard();
+    let (tx, rx) = Queue::<u32>::new().unwrap().split().unwrap();
+    let p = Process::builder().start_method(multiproc::StartMethod::Spawn).spawn(put_three, tx).unwrap();
+    let got: Vec<u32> = rx.iter().collect::<Result<_, _>>().unwrap();
+    assert_eq!(got, [1, 2, 3]);
+    p.join().unwrap();
+    assert_eq!(p.exitcode(), Some(0));
+}
+
+fn put_three(tx: multiproc::Producer<u32>) -> Result<(), QueueError> {
+    for i in 1..=3 {
+        tx.put(&i)?;
+    }
+    Ok(())
+}
