@@ -1,13 +1,15 @@
 //! Queues and pipes in shared memory: the SPSC byte ring (`ring.rs`), `Pipe`/`Connection`
 //! (`pipe/`), `wait` over several connections (`wait.rs`), the lock-free `ArrayQueue`
 //! (`array_queue/`), and `Queue`/`SimpleQueue`/`JoinableQueue` over a locked ring
-//! (`locked/`); `doorbell.rs` is the sequence-word wake-up the queues share.
+//! (`locked/`), `Broadcast` (`broadcast/`); `doorbell.rs` is the sequence-word wake-up the queues share.
 
+mod broadcast;
 pub(crate) mod doorbell;
 mod pipe;
 pub(crate) mod ring;
 mod wait;
 
+pub use broadcast::{Broadcast, BroadcastError, Subscriber};
 #[cfg(feature = "serde")]
 pub use pipe::ConnectionIter;
 #[cfg(feature = "serde")]

@@ -77,14 +77,6 @@ pub trait Waitable {
 #[derive(Debug)]
 pub struct WaitWord<'a>(&'a crate::loom::atomic::AtomicU32, u32);
 
-#[cfg(not(all(test, loom)))]
-impl<'a> WaitWord<'a> {
-    /// Sleep on `word` while it holds `expected`.
-    pub(crate) fn new(word: &'a crate::loom::atomic::AtomicU32, expected: u32) -> WaitWord<'a> {
-        WaitWord(word, expected)
-    }
-}
-
 impl Waitable for Connection {
     fn is_ready(&self) -> bool {
         self.ready_now()
@@ -146,6 +138,19 @@ impl<T> Waitable for super::locked::Consumer<T> {
     #[cfg(not(all(test, loom)))]
     fn announce_waiter(&self) -> Option<WaitWord<'_>> {
         self.queue().announce_waiter()
+    }
+}
+
+/// Ready when a message it has not received is published (or it lagged).
+impl<T> Waitable for super::broadcast::Subscriber<T> {
+    fn is_ready(&self) -> bool {
+        self.ready_now()
+    }
+
+    #[cfg(not(all(test, loom)))]
+    fn announce_waiter(&self) -> Option<WaitWord<'_>> {
+        let (word, v) = self.announce();
+        Some(WaitWord(word, v))
     }
 }
 

@@ -390,6 +390,7 @@ handle_serde!(
     [T] crate::queue::Producer<T>,
     [T] crate::queue::Consumer<T>,
     [T: ShmSafe] crate::queue::ArrayQueue<T>,
+    [T] crate::queue::Broadcast<T>,
     [] crate::shm::SharedMemory,
     [] Connection,
     [] crate::shm::WordArray,
