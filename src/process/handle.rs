@@ -41,6 +41,7 @@ pub(super) struct Inner {
     pub(super) group: bool,
     pub(super) method: super::StartMethod,
     /// The program a `Spawn` child runs (default: this one).
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))] // spawning needs serde arguments
     pub(super) executable: Option<std::path::PathBuf>,
     /// The fork server of a `ForkServer` child (default: the global one).
     #[cfg(feature = "serde")]
@@ -388,6 +389,8 @@ impl Process {
 
     /// [`try_reap`](Self::try_reap); `ended_hint`: the pidfd said the child ended.
     fn reap(&self, ended_hint: bool) -> Result<Option<ExitStatus>, ProcessError> {
+        #[cfg(not(feature = "serde"))]
+        let _ = ended_hint; // only fork-server children (serde) use it
         let status = {
             let mut st = self.started()?;
             if let Some(s) = &st.status {

@@ -6,6 +6,7 @@
 mod broadcast;
 pub(crate) mod doorbell;
 mod pipe;
+mod ready;
 pub(crate) mod ring;
 mod wait;
 
@@ -16,6 +17,9 @@ pub use pipe::ConnectionIter;
 pub(crate) use pipe::{decode_with_handles, encode_with_handles};
 pub use pipe::{Connection, Pipe, PipeBuilder, PipeError, RecvError, SendError, Shareable, WaitStrategy};
 pub(crate) use pipe::{Exported, EXPORT_WORDS};
+#[cfg(feature = "async")]
+pub use ready::Readable;
+pub use ready::ReadyFd;
 pub use wait::{wait, Waitable};
 
 #[cfg(feature = "serde")]

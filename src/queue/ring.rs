@@ -582,6 +582,40 @@ impl Consumer {
     }
 }
 
+/// A read-only view of a consumer's ring for a watcher thread of the same process (async
+/// readiness, `queue/ready.rs`): it reads the positions and raises the consumer's sleeper
+/// flag, and never consumes. Whoever makes it keeps the ring's memory mapped while it lives.
+#[derive(Debug)]
+pub(crate) struct RingProbe {
+    ring: Ring,
+}
+
+impl Consumer {
+    /// A probe of this consumer's ring (see [`RingProbe`]).
+    pub(crate) fn probe(&self) -> RingProbe {
+        RingProbe { ring: Ring { ctl: self.ring.ctl, data: self.ring.data, cap: self.ring.cap } }
+    }
+}
+
+impl RingProbe {
+    /// Whether a record is pending (a hint: a corrupt position reads as "pending", so that the
+    /// consumer looks and reports it).
+    pub(crate) fn pending(&self) -> bool {
+        let ctl = self.ring.ctl();
+        // Acquire: pairs with the consumer's Release head store and the producer's tail store.
+        ctl.cons.head.load(Ordering::Acquire) != ctl.prod.tail.load(Ordering::Acquire)
+    }
+
+    /// As [`Consumer::announce_waiter`]: raises the sleeper flag; sleep on the word with 1.
+    pub(crate) fn announce(&self) -> &AtomicU32 {
+        let word = &self.ring.ctl().prod.cons_sleep;
+        // SeqCst: as in `Consumer::announce_waiter`.
+        word.store(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        word
+    }
+}
+
 impl Ring {
     /// Overwrites the region and `tail` with arbitrary bytes, playing a faulty producer (fuzzing).
     pub(crate) fn scribble(&self, bytes: &[u8], tail: u64) {

@@ -37,6 +37,14 @@ use crate::wait::Limit;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
+#[cfg(not(all(test, loom)))]
+impl<'a> WaitWord<'a> {
+    /// The word and the value to sleep on.
+    pub(crate) fn parts(self) -> (&'a crate::loom::atomic::AtomicU32, u32) {
+        (self.0, self.1)
+    }
+}
+
 /// An object [`wait`] can watch.
 ///
 /// # Examples

@@ -12,6 +12,7 @@ pub(crate) mod mman;
 pub(crate) mod process;
 pub(crate) mod pthread;
 pub(crate) mod random;
+#[cfg(feature = "serde")] // spawned children take serde arguments
 pub(crate) mod spawn;
 
 use std::io;

@@ -34,6 +34,7 @@ pub(crate) unsafe fn fork() -> io::Result<Fork> {
 /// # Safety
 /// Nothing in this process uses `fd` afterwards (its owner is never used or dropped here, as
 /// in a forked child that leaves through [`exit_now`]).
+#[cfg(feature = "serde")] // the fork server's children
 pub(crate) unsafe fn close_inherited(fd: std::os::fd::RawFd) {
     // SAFETY: the caller guarantees nothing uses `fd` again; close has no memory arguments.
     unsafe { libc::close(fd) };

@@ -84,6 +84,9 @@ pub enum PopError {
     Timeout,
     /// The queue's shared memory is inconsistent (a corrupt or hostile segment).
     Corrupt(&'static str),
+    /// `pop_async` could not start its watcher: this OS error (errno; see
+    /// [`std::io::Error::from_raw_os_error`]).
+    Os(i32),
 }
 
 impl fmt::Display for PopError {
@@ -92,6 +95,7 @@ impl fmt::Display for PopError {
             PopError::Empty => f.write_str("the queue is empty"),
             PopError::Timeout => f.write_str("the queue stayed empty until the timeout"),
             PopError::Corrupt(what) => write!(f, "corrupt queue: {what}"),
+            PopError::Os(errno) => write!(f, "cannot watch the queue: {}", std::io::Error::from_raw_os_error(*errno)),
         }
     }
 }

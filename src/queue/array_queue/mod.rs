@@ -6,6 +6,7 @@
 mod algo;
 mod error;
 mod heap;
+mod ready;
 
 use crate::shm::{Segment, ShmError, ShmRef, ShmSafe};
 use crate::wait::Limit;
@@ -56,11 +57,21 @@ pub struct ArrayQueue<T: ShmSafe> {
     slots: NonNull<Slot<T>>,
     cap: usize,
     _seg: Segment,
+    /// This process's `ReadyFd` for `pop_async`.
+    #[cfg(feature = "async")]
+    ready: std::sync::Arc<crate::queue::ready::ReadyCache>,
 }
 
 impl<T: ShmSafe> Clone for ArrayQueue<T> {
     fn clone(&self) -> Self {
-        ArrayQueue { hdr: self.hdr.clone(), slots: self.slots, cap: self.cap, _seg: self._seg.clone() }
+        ArrayQueue {
+            hdr: self.hdr.clone(),
+            slots: self.slots,
+            cap: self.cap,
+            _seg: self._seg.clone(),
+            #[cfg(feature = "async")]
+            ready: self.ready.clone(),
+        }
     }
 }
 
@@ -410,7 +421,14 @@ impl<T: ShmSafe> crate::shm::Named for ArrayQueue<T> {
         }
         let hdr = seg.object_at(crate::shm::word_usize(w[0])?)?;
         let slots = seg.elements_at::<Slot<T>>(crate::shm::word_usize(w[1])?, cap)?;
-        Ok(ArrayQueue { hdr, slots, cap, _seg: seg.clone() })
+        Ok(ArrayQueue {
+            hdr,
+            slots,
+            cap,
+            _seg: seg.clone(),
+            #[cfg(feature = "async")]
+            ready: Default::default(),
+        })
     }
 
     fn segment(&self) -> &Segment {

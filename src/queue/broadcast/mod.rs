@@ -19,7 +19,7 @@ use crate::shm::{Segment, ShmError, Words};
 use crate::wait::Limit;
 use std::fmt;
 use std::marker::PhantomData;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a blocked `recv` sleeps before looking again (covers a writer that died between
 /// publishing and ringing the doorbell).
@@ -524,7 +524,7 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Subscriber<T> {
     /// assert_eq!(sub.recv_deadline(Instant::now() + Duration::from_secs(1))?, 1);
     /// # Ok::<(), multiproc::BroadcastError>(())
     /// ```
-    pub fn recv_deadline(&mut self, deadline: Instant) -> Result<T, BroadcastError> {
+    pub fn recv_deadline(&mut self, deadline: std::time::Instant) -> Result<T, BroadcastError> {
         self.recv_limit(Limit::deadline(deadline))
     }
 

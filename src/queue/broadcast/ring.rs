@@ -267,6 +267,7 @@ impl BcRing {
     /// Raises the readers' doorbell flag; returns the word and the value to sleep on. The
     /// SeqCst fence pairs with the one in `wake_if_sleepers` (Dekker: the caller re-checks
     /// `published` after this).
+    #[cfg(not(all(test, loom)))]
     pub(super) fn announce(&self) -> (&AtomicU32, u32) {
         let word = &self.hdr.bell;
         // Relaxed + fence: as in `doorbell::wait_for`.

@@ -126,12 +126,21 @@ impl<T> QueueBuilder<T> {
 pub struct Queue<T> {
     pub(super) ring: LockedRing,
     closed: Arc<AtomicBool>,
+    /// This process's `ReadyFd` for the `async` methods.
+    #[cfg(feature = "async")]
+    pub(super) ready: Arc<crate::queue::ready::ReadyCache>,
     _t: PhantomData<fn(T) -> T>,
 }
 
 impl<T> Clone for Queue<T> {
     fn clone(&self) -> Self {
-        Queue { ring: self.ring.clone(), closed: self.closed.clone(), _t: PhantomData }
+        Queue {
+            ring: self.ring.clone(),
+            closed: self.closed.clone(),
+            #[cfg(feature = "async")]
+            ready: self.ready.clone(),
+            _t: PhantomData,
+        }
     }
 }
 
@@ -143,7 +152,13 @@ impl<T> fmt::Debug for Queue<T> {
 
 impl<T> Queue<T> {
     pub(super) fn from_ring(ring: LockedRing) -> Queue<T> {
-        Queue { ring, closed: Arc::new(AtomicBool::new(false)), _t: PhantomData }
+        Queue {
+            ring,
+            closed: Arc::new(AtomicBool::new(false)),
+            #[cfg(feature = "async")]
+            ready: Default::default(),
+            _t: PhantomData,
+        }
     }
 
     /// A queue with the default capacity and no item limit.

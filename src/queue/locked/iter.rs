@@ -21,6 +21,7 @@ pub struct QueueIter<'a, T> {
 }
 
 impl<'a, T> QueueIter<'a, T> {
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))] // typed `get` makes them
     pub(super) fn new(get: impl Fn(Limit) -> Result<T, QueueError> + 'a, now: bool) -> QueueIter<'a, T> {
         QueueIter { get: Box::new(get), now, done: false }
     }
@@ -45,6 +46,7 @@ impl<T> Iterator for QueueIter<'_, T> {
                 self.done = true;
                 None
             }
+            #[cfg(feature = "serde")]
             Err(e @ QueueError::Decode(_)) => Some(Err(e)),
             Err(e) => {
                 self.done = true;

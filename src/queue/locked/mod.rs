@@ -32,6 +32,7 @@ mod error;
 mod handle;
 mod iter;
 mod joinable;
+mod ready;
 mod simple;
 #[cfg(feature = "serde")]
 mod split;

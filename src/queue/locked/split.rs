@@ -55,6 +55,9 @@ struct Side {
     last_look: AtomicU64,
     /// The queue, to wake the other side's sleepers when this side goes.
     queue: Queue<()>,
+    /// This process's `ReadyFd` for `get_async`.
+    #[cfg(feature = "async")]
+    ready: crate::queue::ready::ReadyCache,
 }
 
 impl Side {
@@ -159,6 +162,8 @@ fn side(role: Role, alive: OwnedFd, peer: OwnedFd, queue: Queue<()>) -> Arc<Side
         peer_gone: AtomicBool::new(false),
         last_look: AtomicU64::new(0),
         queue,
+        #[cfg(feature = "async")]
+        ready: Default::default(),
     })
 }
 
@@ -308,6 +313,12 @@ impl<T> Consumer<T> {
     /// The queue underneath (for shipping it, and for `wait`).
     pub(crate) fn queue(&self) -> &Queue<T> {
         &self.queue
+    }
+
+    /// This process's `ReadyFd` cache (`get_async`).
+    #[cfg(feature = "async")]
+    pub(super) fn ready_cache(&self) -> &crate::queue::ready::ReadyCache {
+        &self.side.ready
     }
 
     /// Whether a `get` would not block: an item is there, or every producer is gone.

@@ -211,11 +211,13 @@ impl LockedRing {
 
     /// Wakes every process asleep in `get` (and `wait`) so that it looks again: the split
     /// handles call it when the last producer of a process goes.
+    #[cfg(feature = "serde")]
     pub(super) fn wake_getters(&self) {
         bump(&self.state.not_empty);
     }
 
     /// Wakes every process asleep in `put`: the last consumer of a process went.
+    #[cfg(feature = "serde")]
     pub(super) fn wake_putters(&self) {
         bump(&self.state.not_full);
     }

@@ -64,6 +64,9 @@ pub struct Connection {
     pub(super) types: (FingerprintCache, FingerprintCache),
     /// The socket transport of a TCP connection (then `tx` and `rx` are `None`).
     pub(super) sock: Option<SockLink>,
+    /// This process's `ReadyFd` for the `async` methods.
+    #[cfg(feature = "async")]
+    pub(super) ready: crate::queue::ready::ReadyCache,
 }
 
 impl Connection {
@@ -90,6 +93,8 @@ impl Connection {
             #[cfg(feature = "serde")]
             types: Default::default(),
             sock: None,
+            #[cfg(feature = "async")]
+            ready: Default::default(),
         }
     }
 
@@ -108,6 +113,8 @@ impl Connection {
             #[cfg(feature = "serde")]
             types: Default::default(),
             sock: Some(SockLink::new(stream)?),
+            #[cfg(feature = "async")]
+            ready: Default::default(),
         })
     }
 

@@ -49,6 +49,7 @@ mod handles;
 mod iter;
 mod liveness;
 mod poll;
+mod ready;
 mod recv;
 mod send;
 mod socket;

@@ -1,0 +1,49 @@
+//! `ArrayQueue::ready_fd` and (feature `async`) `pop_async`.
+
+use super::ArrayQueue;
+use crate::queue::ready::{ReadyFd, Watched};
+use crate::shm::ShmSafe;
+
+impl<T: ShmSafe + 'static> ArrayQueue<T> {
+    /// A descriptor that becomes readable when an item may be there (see
+    /// [`Queue::ready_fd`](crate::Queue::ready_fd) and [`ReadyFd`]). Producers keep their
+    /// system-call-free fast path: they wake the watcher only while it sleeps.
+    ///
+    /// # Errors
+    /// The OS errors of making an eventfd or a thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::ArrayQueue::<u64>::new(8)?;
+    /// let ready = q.ready_fd()?;
+    /// q.try_push(1)?;
+    /// let t = std::time::Instant::now();
+    /// while !ready.is_signaled() && t.elapsed().as_secs() < 5 {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert_eq!(q.try_pop()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ready_fd(&self) -> std::io::Result<ReadyFd> {
+        ReadyFd::watch(Watched(self.clone()))
+    }
+
+    /// Pops an item, as a future that any executor can run (see
+    /// [`Queue::get_async`](crate::Queue::get_async)).
+    ///
+    /// # Errors
+    /// [`PopError::Corrupt`](super::PopError::Corrupt), [`PopError::Os`](super::PopError::Os).
+    #[cfg(feature = "async")]
+    pub async fn pop_async(&self) -> Result<T, super::PopError> {
+        loop {
+            match self.try_pop() {
+                Err(super::PopError::Empty) => {}
+                r => return r,
+            }
+            let fd =
+                self.ready.get(|| self.ready_fd()).map_err(|e| super::PopError::Os(e.raw_os_error().unwrap_or(0)))?;
+            fd.readable().await;
+        }
+    }
+}

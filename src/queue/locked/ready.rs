@@ -1,0 +1,142 @@
+//! `ready_fd()` for the `Queue` family and split consumers, and (feature `async`) their
+//! `get_async` (see `queue/ready.rs` for the watcher underneath).
+
+#[cfg(all(feature = "async", feature = "serde"))]
+use super::QueueError;
+use super::{Queue, SimpleQueue};
+use crate::queue::ready::{ReadyFd, Watched};
+
+impl<T: 'static> Queue<T> {
+    /// A descriptor that becomes readable when an item may be there, for epoll, mio or tokio's
+    /// `AsyncFd` (see [`ReadyFd`] for the protocol: receive with `try_get` until empty, then
+    /// [`rearm`](ReadyFd::rearm)). It starts a watcher thread in this process, which leaves
+    /// when the `ReadyFd` is dropped.
+    ///
+    /// # Errors
+    /// The OS errors of making an eventfd or a thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// let ready = q.ready_fd()?;
+    /// q.put(&1)?;
+    /// let t = std::time::Instant::now();
+    /// while !ready.is_signaled() && t.elapsed().as_secs() < 5 {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert_eq!(q.try_get()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ready_fd(&self) -> std::io::Result<ReadyFd> {
+        ReadyFd::watch(Watched(self.clone()))
+    }
+}
+
+impl<T: 'static> SimpleQueue<T> {
+    /// As [`Queue::ready_fd`].
+    ///
+    /// # Errors
+    /// As [`Queue::ready_fd`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::SimpleQueue::<u8>::new()?;
+    /// let _ready = q.ready_fd()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ready_fd(&self) -> std::io::Result<ReadyFd> {
+        ReadyFd::watch(Watched(self.clone()))
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<T: 'static> super::Consumer<T> {
+    /// As [`Queue::ready_fd`]; the descriptor also becomes readable when every producer is
+    /// gone (within about 50 ms of a producer's death).
+    ///
+    /// # Errors
+    /// As [`Queue::ready_fd`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, rx) = multiproc::Queue::<u8>::new()?.split()?;
+    /// let _ready = rx.ready_fd()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ready_fd(&self) -> std::io::Result<ReadyFd> {
+        ReadyFd::watch(Watched(self.clone()))
+    }
+}
+
+/// `get` as a future: try, and on empty await the watcher and try again.
+#[cfg(all(feature = "async", feature = "serde"))]
+async fn get_async<T>(
+    cache: &crate::queue::ready::ReadyCache,
+    try_get: impl Fn() -> Result<T, QueueError>,
+    make: impl Fn() -> std::io::Result<ReadyFd>,
+) -> Result<T, QueueError> {
+    loop {
+        match try_get() {
+            Err(QueueError::Empty) => {}
+            r => return r,
+        }
+        let fd = cache.get(&make).map_err(QueueError::Os)?;
+        // Between the empty `try_get` and here an item may have come: the watcher, armed,
+        // sees it and resolves the future at once.
+        fd.readable().await;
+    }
+}
+
+#[cfg(all(feature = "async", feature = "serde"))]
+impl<T: serde::Serialize + serde::de::DeserializeOwned + 'static> Queue<T> {
+    /// Removes and returns the oldest item, as a future that any executor can run: it never
+    /// blocks a thread (a watcher thread sleeps on the queue for it; see [`ReadyFd`]).
+    ///
+    /// # Errors
+    /// As [`Queue::get`], plus [`QueueError::Os`] if the watcher cannot be started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u32>::new()?;
+    /// q.put(&5)?;
+    /// let got = futures_lite_block_on(q.get_async());
+    /// assert_eq!(got?, 5);
+    /// # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let waker = std::task::Waker::noop();
+    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v } std::thread::yield_now() }
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub async fn get_async(&self) -> Result<T, QueueError> {
+        get_async(&self.ready, || self.try_get(), || self.ready_fd()).await
+    }
+}
+
+#[cfg(all(feature = "async", feature = "serde"))]
+impl<T: serde::Serialize + serde::de::DeserializeOwned + 'static> SimpleQueue<T> {
+    /// As [`Queue::get_async`].
+    ///
+    /// # Errors
+    /// As [`Queue::get_async`].
+    pub async fn get_async(&self) -> Result<T, QueueError> {
+        self.as_queue().get_async().await
+    }
+}
+
+#[cfg(all(feature = "async", feature = "serde"))]
+impl<T: serde::Serialize + serde::de::DeserializeOwned + 'static> super::Consumer<T> {
+    /// As [`Queue::get_async`], ending with [`QueueError::Disconnected`] once the queue is
+    /// empty and every producer is gone.
+    ///
+    /// # Errors
+    /// As [`Consumer::get`](super::Consumer::get), plus [`QueueError::Os`].
+    pub async fn get_async(&self) -> Result<T, QueueError> {
+        get_async(self.ready_cache(), || self.try_get(), || self.ready_fd()).await
+    }
+}

@@ -1,0 +1,292 @@
+//! Async readiness: [`ReadyFd`], a descriptor that becomes readable when an object may have
+//! something to receive (for epoll, mio, tokio's `AsyncFd`), and, with the `async` feature,
+//! runtime-agnostic futures on top of it.
+//!
+//! # Design
+//! Senders in other processes cannot write to a descriptor of ours, and making every send a
+//! system call would cost the hot path its speed. So a watcher thread in the receiving process
+//! stands in for the receiver: while *armed*, it checks the object, and if nothing is there it
+//! announces itself on the object's futex word (the same sleeper flag a blocked `get` raises,
+//! so senders make a system call only while someone is asleep) and sleeps on it. When the
+//! object becomes ready, the watcher disarms itself, makes the eventfd readable and wakes the
+//! futures waiting on it; it then sleeps until [`ReadyFd::rearm`], which the receiver calls
+//! after it has drained the object (a non-blocking receive said empty). Rearming makes the
+//! watcher look again at once, so an item that arrived between the drain and the rearm is not
+//! missed. While disarmed the watcher costs nothing, and senders pay nothing extra.
+//!
+//! The watcher sleeps in slices of [`SLICE`], so a sender that died between publishing and
+//! waking, or a peer's death (a connection's end of file, a split queue's last producer), is
+//! noticed within one slice. A `ReadyFd` belongs to the process that made it: threads do not
+//! survive `fork`, so a child makes its own.
+
+use super::wait::Waitable;
+use crate::loom::atomic::{
+    AtomicBool, AtomicU32,
+    Ordering::{Acquire, Release},
+};
+use crate::loom::futex;
+use crate::sys::clock::Deadline;
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
+use std::time::Duration;
+
+/// How long the watcher sleeps before looking again on its own.
+const SLICE: Duration = Duration::from_millis(50);
+
+/// What the watcher thread watches.
+pub(crate) trait Probe: Send + 'static {
+    /// Whether a receive would not block now.
+    fn ready(&self) -> bool;
+    /// Raises the object's sleeper flag and names the word and the value to sleep on; `None`
+    /// when the object has none (the watcher then polls).
+    fn announce(&self) -> Option<(&crate::loom::atomic::AtomicU32, u32)>;
+    /// A descriptor to sleep on in `poll(2)` when there is no word (readable or hung up when
+    /// something changed).
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+}
+
+/// Any [`Waitable`] handle the watcher can own (a clone of the user's).
+pub(crate) struct Watched<W>(pub(crate) W);
+
+impl<W: Waitable + Send + 'static> Probe for Watched<W> {
+    fn ready(&self) -> bool {
+        self.0.is_ready()
+    }
+
+    fn announce(&self) -> Option<(&crate::loom::atomic::AtomicU32, u32)> {
+        #[cfg(not(all(test, loom)))]
+        return self.0.announce_waiter().map(|w| w.parts());
+        #[cfg(all(test, loom))]
+        None
+    }
+}
+
+/// What the watcher and the receiver share.
+#[derive(Debug)]
+struct Watch {
+    /// 1 while the watcher should look (futex word, process-local).
+    armed: AtomicU32,
+    /// Set by the watcher when it found the object ready; taken by the receiver.
+    signaled: AtomicBool,
+    /// The receiver dropped its `ReadyFd`: the watcher leaves.
+    stop: AtomicBool,
+    /// Futures waiting for readiness.
+    wakers: Mutex<Vec<Waker>>,
+    efd: EventFd,
+}
+
+/// A descriptor that becomes readable when its object may have something to receive: made by
+/// `ready_fd()` on [`Queue`](crate::Queue), [`SimpleQueue`](crate::SimpleQueue),
+/// [`JoinableQueue`](crate::JoinableQueue), [`ArrayQueue`](crate::ArrayQueue),
+/// [`Consumer`](crate::Consumer) and [`Connection`](crate::Connection), for epoll, mio or
+/// tokio's `AsyncFd`.
+///
+/// Readable means "look": receive with the non-blocking form until it reports empty, then
+/// call [`rearm`](Self::rearm) (which also clears the readability) and wait again. A spurious
+/// readability is possible (another consumer took the item); a lost one is not.
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// let q = multiproc::Queue::<u32>::new()?;
+/// let ready = q.ready_fd()?;
+/// q.put(&1)?; // typically in another process
+/// // Sleep in poll(2) until the watcher signals (an epoll or AsyncFd loop would do the same).
+/// let mut fds = [nix::poll::PollFd::new(ready.as_fd(), nix::poll::PollFlags::POLLIN)];
+/// nix::poll::poll(&mut fds, 5000u16)?;
+/// assert_eq!(q.try_get()?, 1);
+/// assert!(q.try_get().is_err()); // drained:
+/// ready.rearm(); // wait for the next one
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct ReadyFd {
+    watch: Arc<Watch>,
+}
+
+impl ReadyFd {
+    /// A `ReadyFd` whose watcher thread owns `probe`.
+    pub(crate) fn watch(probe: impl Probe) -> std::io::Result<ReadyFd> {
+        let efd = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
+        let watch = Arc::new(Watch {
+            armed: AtomicU32::new(1),
+            signaled: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            wakers: Mutex::new(Vec::new()),
+            efd,
+        });
+        let w = watch.clone();
+        std::thread::Builder::new().name("multiproc-ready".into()).spawn(move || watcher(&w, &probe))?;
+        Ok(ReadyFd { watch })
+    }
+
+    /// Clears the readability and asks the watcher to look again. Call it after a
+    /// non-blocking receive reported empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// let ready = q.ready_fd()?;
+    /// ready.rearm();
+    /// assert!(!ready.is_signaled());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn rearm(&self) {
+        let w = &*self.watch;
+        // Release: pairs with the watcher's Acquire load of `armed`.
+        w.signaled.store(false, Release);
+        let _ = w.efd.read(); // EAGAIN when it was not readable: nothing to clear
+        w.armed.store(1, Release);
+        futex::wake(&w.armed, 1);
+    }
+
+    /// Whether the watcher found the object ready since the last [`rearm`](Self::rearm).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u8>::new()?;
+    /// q.put(&1)?;
+    /// let ready = q.ready_fd()?;
+    /// let t = std::time::Instant::now();
+    /// while !ready.is_signaled() && t.elapsed().as_secs() < 5 {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert!(ready.is_signaled());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_signaled(&self) -> bool {
+        // Acquire: pairs with the watcher's Release store.
+        self.watch.signaled.load(Acquire)
+    }
+
+    /// A future that resolves when the watcher finds the object ready, for any executor
+    /// (no runtime is needed: the watcher wakes the task). It rearms before resolving, so
+    /// the caller then receives with the non-blocking form, and awaits again on empty.
+    #[cfg(feature = "async")]
+    pub fn readable(&self) -> Readable<'_> {
+        Readable { fd: self }
+    }
+}
+
+impl AsFd for ReadyFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.watch.efd.as_fd()
+    }
+}
+
+/// For tokio's `AsyncFd` and mio's `SourceFd`, which take raw descriptors.
+impl std::os::fd::AsRawFd for ReadyFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.watch.efd)
+    }
+}
+
+impl Drop for ReadyFd {
+    fn drop(&mut self) {
+        let w = &*self.watch;
+        // Release: the watcher leaves at its next look (within one slice at most).
+        w.stop.store(true, Release);
+        w.armed.store(1, Release);
+        futex::wake(&w.armed, 1);
+    }
+}
+
+/// The watcher thread: see the module docs.
+fn watcher(w: &Watch, probe: &impl Probe) {
+    loop {
+        // Acquire: pairs with `Drop`'s and `rearm`'s Release stores.
+        if w.stop.load(Acquire) {
+            return;
+        }
+        if w.armed.load(Acquire) == 0 {
+            let _ = futex::wait(&w.armed, 0, Deadline::after(SLICE));
+            continue;
+        }
+        if probe.ready() {
+            w.armed.store(0, Release);
+            w.signaled.store(true, Release);
+            let _ = w.efd.write(1);
+            let wakers = std::mem::take(&mut *w.wakers.lock().unwrap_or_else(|p| p.into_inner()));
+            wakers.into_iter().for_each(Waker::wake);
+            continue;
+        }
+        match probe.announce() {
+            // Re-check after raising the flag (the Dekker pair every announce documents).
+            Some(_) if probe.ready() => {}
+            Some((word, v)) => {
+                let _ = futex::wait(word, v, Deadline::after(SLICE));
+            }
+            None => match probe.fd() {
+                Some(fd) => {
+                    let mut revents = Vec::new();
+                    let _ = crate::sys::process::poll_many(&[fd], libc::POLLIN, SLICE.as_millis() as i32, &mut revents);
+                }
+                None => std::thread::sleep(Duration::from_millis(1)),
+            },
+        }
+    }
+}
+
+/// The future of [`ReadyFd::readable`].
+#[cfg(feature = "async")]
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Readable<'a> {
+    fd: &'a ReadyFd,
+}
+
+#[cfg(feature = "async")]
+impl std::future::Future for Readable<'_> {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let w = &*self.fd.watch;
+        if w.signaled.load(Acquire) {
+            self.fd.rearm();
+            return std::task::Poll::Ready(());
+        }
+        {
+            let mut wakers = w.wakers.lock().unwrap_or_else(|p| p.into_inner());
+            if !wakers.iter().any(|k| k.will_wake(cx.waker())) {
+                wakers.push(cx.waker().clone());
+            }
+        }
+        // Re-check after registering: the watcher may have signaled (and taken the list)
+        // in between.
+        if w.signaled.load(Acquire) {
+            self.fd.rearm();
+            return std::task::Poll::Ready(());
+        }
+        std::task::Poll::Pending
+    }
+}
+
+/// A per-process cache of a handle's `ReadyFd` for the `async` methods: a forked child finds
+/// its parent's (whose watcher thread did not survive the fork) and makes its own.
+#[cfg(feature = "async")]
+#[derive(Debug, Default)]
+pub(crate) struct ReadyCache(Mutex<Option<(u32, Arc<ReadyFd>)>>);
+
+#[cfg(feature = "async")]
+impl ReadyCache {
+    /// This process's `ReadyFd`, made with `make` on first use.
+    pub(crate) fn get(&self, make: impl FnOnce() -> std::io::Result<ReadyFd>) -> std::io::Result<Arc<ReadyFd>> {
+        let me = std::process::id();
+        let mut c = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match &*c {
+            Some((pid, fd)) if *pid == me => Ok(fd.clone()),
+            _ => {
+                let fd = Arc::new(make()?);
+                *c = Some((me, fd.clone()));
+                Ok(fd)
+            }
+        }
+    }
+}

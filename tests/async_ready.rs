@@ -1,0 +1,186 @@
+//! Async readiness (#13): `ReadyFd` with tokio's `AsyncFd` (epoll), and the `async` feature's
+//! futures under a tokio runtime (tokio is a dev-dependency only). Real processes feed them.
+#![cfg(all(feature = "async", feature = "serde", not(loom)))]
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
+
+mod common;
+
+use common::{fork_child, guard, wait_child, Ended};
+use multiproc::{ArrayQueue, Pipe, Queue, QueueError, RecvError};
+use std::time::{Duration, Instant};
+use tokio::io::unix::AsyncFd;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// CPU time (user + system) of every thread of this process so far.
+fn cpu_time() -> Duration {
+    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `u` is a writable rusage.
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr()) }, 0);
+    // SAFETY: getrusage filled it.
+    let u = unsafe { u.assume_init() };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// The test: a task awaiting a queue fed by a forked child receives 1,000 messages,
+/// and the process (runtime, watcher thread and all) spends far less CPU than wall time: no
+/// busy loop. The child pauses every 50 messages, so most of the time there is nothing to get.
+#[test]
+fn get_async_receives_1000_messages_from_a_child_without_spinning() {
+    let _g = guard();
+    let q = Queue::<u32>::new().unwrap();
+    let pid = fork_child(|| {
+        for i in 0..1000 {
+            q.put(&i).unwrap();
+            if i % 50 == 49 {
+                std::thread::sleep(Duration::from_millis(15));
+            }
+        }
+        0
+    });
+    let (wall, cpu) = (Instant::now(), cpu_time());
+    runtime().block_on(async {
+        for i in 0..1000 {
+            assert_eq!(q.get_async().await.unwrap(), i);
+        }
+    });
+    let (wall, cpu) = (wall.elapsed(), cpu_time() - cpu);
+    assert_eq!(wait_child(pid), Ended::Code(0));
+    eprintln!("1000 messages: wall {wall:?}, CPU {cpu:?}");
+    assert!(wall >= Duration::from_millis(250), "the child's pauses make it last: {wall:?}");
+    assert!(cpu < wall / 2, "busy waiting? CPU {cpu:?} over wall {wall:?}");
+}
+
+/// `ReadyFd` in tokio's `AsyncFd` (epoll): an ArrayQueue fed by a child is drained on each
+/// readiness, rearmed on empty; every item arrives.
+#[test]
+fn ready_fd_drives_tokio_async_fd_for_an_array_queue() {
+    let _g = guard();
+    let q = ArrayQueue::<u64>::new(64).unwrap();
+    let pid = fork_child(|| {
+        for i in 0..500u64 {
+            while q.try_push(i).is_err() {
+                std::thread::yield_now();
+            }
+            if i % 100 == 99 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        0
+    });
+    let got = runtime().block_on(async {
+        // SAFETY: a ReadyFd owns its eventfd for its whole life and always reports that one.
+        let afd = unsafe { AsyncFd::register(q.ready_fd().unwrap()) }.unwrap();
+        let mut got = Vec::new();
+        while got.len() < 500 {
+            let mut guard = afd.readable().await.unwrap();
+            while let Ok(v) = q.try_pop() {
+                got.push(v);
+            }
+            afd.get_ref().rearm();
+            guard.clear_ready();
+        }
+        got
+    });
+    assert_eq!(got, (0..500).collect::<Vec<_>>());
+    assert_eq!(wait_child(pid), Ended::Code(0));
+}
+
+/// `recv_async` over a pipe from a child, then end of file when it exits.
+#[test]
+fn recv_async_then_eof_when_the_writer_exits() {
+    let _g = guard();
+    let (mut rx, mut tx) = Pipe::new().unwrap();
+    let pid = fork_child(move || {
+        for i in 0..200u32 {
+            tx.send(&i).unwrap();
+            if i % 40 == 39 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        0
+    });
+    runtime().block_on(async {
+        for i in 0..200u32 {
+            assert_eq!(rx.recv_async::<u32>().await.unwrap(), i);
+        }
+        assert!(matches!(rx.recv_async::<u32>().await, Err(RecvError::Eof)));
+    });
+    assert_eq!(wait_child(pid), Ended::Code(0));
+}
+
+/// A split consumer's `get_async` ends with `Disconnected` once the producer child exits.
+#[test]
+fn consumer_get_async_ends_with_disconnected() {
+    let _g = guard();
+    let (tx, rx) = Queue::<u32>::new().unwrap().split().unwrap();
+    let pid = fork_child(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        tx.put(&1).unwrap();
+        0
+    });
+    runtime().block_on(async {
+        assert_eq!(rx.get_async().await.unwrap(), 1);
+        assert!(matches!(rx.get_async().await, Err(QueueError::Disconnected)));
+    });
+    assert_eq!(wait_child(pid), Ended::Code(0));
+}
+
+/// Two tasks awaiting the same queue both get served (each future registers its own waker).
+#[test]
+fn two_tasks_await_one_queue() {
+    let _g = guard();
+    let q = Queue::<u32>::new().unwrap();
+    let pid = fork_child(|| {
+        std::thread::sleep(Duration::from_millis(30));
+        q.put(&1).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        q.put(&2).unwrap();
+        0
+    });
+    let mut got = runtime().block_on(async {
+        let (a, b) = tokio::join!(q.get_async(), q.get_async());
+        vec![a.unwrap(), b.unwrap()]
+    });
+    got.sort();
+    assert_eq!(got, [1, 2]);
+    assert_eq!(wait_child(pid), Ended::Code(0));
+}
+
+/// Watcher threads of this process (named `multiproc-ready`).
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter(|t| {
+            let comm = t.as_ref().map(|t| t.path().join("comm")).ok().and_then(|p| std::fs::read_to_string(p).ok());
+            comm.is_some_and(|c| c.trim() == "multiproc-ready")
+        })
+        .count()
+}
+
+/// Waits (up to 10 s) until `threads()` is `n`; returns what it last saw.
+fn settle(n: usize) -> usize {
+    let t = Instant::now();
+    let mut seen = threads();
+    while seen != n && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+        seen = threads();
+    }
+    seen
+}
+
+/// Dropping a `ReadyFd` ends its watcher thread (no thread leak per `ready_fd` call). Earlier
+/// tests' watchers leave within one slice of their handles' drop, so start from none.
+#[test]
+fn dropping_a_ready_fd_ends_its_watcher() {
+    let _g = guard();
+    assert_eq!(settle(0), 0, "watchers of earlier tests still running");
+    let q = Queue::<u32>::new().unwrap();
+    let fds: Vec<_> = (0..8).map(|_| q.ready_fd().unwrap()).collect();
+    assert_eq!(settle(8), 8);
+    drop(fds);
+    assert_eq!(settle(0), 0);
+}
