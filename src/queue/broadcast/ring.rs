@@ -209,7 +209,9 @@ impl BcRing {
             return Ok(Read::Empty);
         }
         if next - c > self.slots {
-            return Ok(Read::Lagged(self.oldest_safe(next)));
+            // The oldest message that may still be there; if a writer is overwriting it right
+            // now, the stamp check of the next read says so and skips one more.
+            return Ok(Read::Lagged(next - self.slots));
         }
         let slot = self.slot(c);
         // SYNC(acquire ← the writer's Release stamp store): the payload it covers is visible.
@@ -258,8 +260,8 @@ impl BcRing {
         }
     }
 
-    /// The oldest message no writer can be overwriting now: a writer may be writing message
-    /// `next`, which replaces `next - slots`.
+    /// The oldest message no writer can be overwriting now (after a torn read: a writer may be
+    /// writing message `next`, which replaces `next - slots`).
     fn oldest_safe(&self, next: u64) -> u64 {
         (next + 1).saturating_sub(self.slots)
     }
