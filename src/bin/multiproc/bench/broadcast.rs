@@ -5,7 +5,8 @@
 //! Flow control keeps every reader within two chunks of the writer, well inside the ring, so
 //! nothing lags and the figure is delivered messages, not the writer's publish rate alone:
 //! every `CHUNK`-th message (and a batch's last) asks for an acknowledgement, and the writer
-//! waits for the one before the last before going on.
+//! waits for the one before the last from *every* reader (one semaphore each: a shared one
+//! would let a fast reader's acknowledgements stand in for a slow one's) before going on.
 
 use super::{Ctx, Driver, Placement, Row, Unit};
 use crate::raw::Child;
@@ -36,23 +37,23 @@ fn err(e: impl std::fmt::Display) -> io::Error {
 
 struct Fanout {
     b: Broadcast<Vec<u8>>,
-    acks: Semaphore,
+    acks: Vec<Semaphore>,
     msg: [u8; 64],
     _readers: Vec<Child>,
 }
 
 fn fanout(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
     let b = Broadcast::<Vec<u8>>::new(SLOTS, 64).map_err(err)?;
-    let acks = Semaphore::new(0).map_err(err)?;
+    let acks = (0..READERS).map(|_| Semaphore::new(0)).collect::<Result<Vec<_>, _>>().map_err(err)?;
     let mut readers = Vec::new();
-    for _ in 0..READERS {
+    for ack in &acks {
         let mut sub = b.subscribe();
-        let acks = acks.clone();
+        let ack = ack.clone();
         readers.push(Child::spawn(p.child_mask(ctx), move || {
             let mut buf = Vec::with_capacity(64);
             loop {
                 match sub.recv_bytes_into(&mut buf) {
-                    Ok(_) if buf.first() == Some(&1) => acks.release(),
+                    Ok(_) if buf.first() == Some(&1) => ack.release(),
                     Ok(_) => {}
                     Err(BroadcastError::Lagged(_)) => return 2, // flow control failed
                     Err(_) => return 1,
@@ -65,8 +66,8 @@ fn fanout(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
 
 impl Fanout {
     fn await_chunk(&self) {
-        for _ in 0..READERS {
-            self.acks.acquire();
+        for ack in &self.acks {
+            ack.acquire();
         }
     }
 }
