@@ -1,4 +1,4 @@
-//! Scenario (h), shortened: a daemon watchdog process prints a heartbeat every 50 ms, using
+//! SPEC.md §14, scenario (h), shortened: a daemon watchdog process prints a heartbeat every 50 ms, using
 //! `Event::wait_timeout` as its sleep, until the main process finishes a computation and sets
 //! the `stop` event; the watchdog then exits at once with code 0.
 //!

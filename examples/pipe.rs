@@ -1,4 +1,4 @@
-//! Scenario (e): a sender process sends "hello", "hey", "hru?", "END" through a `Pipe`; the
+//! SPEC.md §14, scenario (e): a sender process sends "hello", "hey", "hru?", "END" through a `Pipe`; the
 //! receiver prints each message until "END".
 //!
 //! Prints `hello`, `hey`, `hru?`.

@@ -1,4 +1,4 @@
-//! Scenario (f): 6 workers share a `Semaphore(2)`; each holds a permit for a moment.
+//! SPEC.md §14, scenario (f): 6 workers share a `Semaphore(2)`; each holds a permit for a moment.
 //!
 //! Prints the peak number of concurrent holders: `2`.
 

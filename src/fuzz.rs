@@ -1,4 +1,4 @@
-//! Entry points for the cargo-fuzz targets in `fuzz/` (built only with `--cfg fuzzing`), and
+//! Entry points for the cargo-fuzz targets in `fuzz/` (always built, hidden from the docs), and
 //! for the corpus replay in `tests/fuzz_corpus.rs`.
 
 /// Feeds arbitrary bytes to the segment-header validation: must return, never panic or read

@@ -124,6 +124,9 @@ pub use process::*;
 pub use queue::*;
 pub use shm::{Segment, SharedMemory, ShmError, ShmSafe};
 pub use sync::*;
+/// The layout-proof crate behind [`ShmSafe`], re-exported so that record types need no
+/// dependency of their own: derive its traits with `#[zerocopy(crate = "multiproc::zerocopy")]`.
+pub use zerocopy;
 
 // Always built (hidden) so that `cargo test` can replay the fuzz corpora on stable.
 #[doc(hidden)]

@@ -3,13 +3,9 @@
 
 mod common;
 
-use common::{fork_lock, Watchdog};
+use common::guard_for;
 use multiproc::{Barrier, BarrierError, Process, RawValue};
 use std::time::{Duration, Instant};
-
-fn wd(n: &'static str) -> Watchdog {
-    Watchdog::new(n, Duration::from_secs(30))
-}
 
 /// Starts `n` processes running `f(i)` and returns them.
 fn spawn_n(n: usize, f: impl Fn(usize) -> i32 + Clone + Send + 'static) -> Vec<Process> {
@@ -38,8 +34,7 @@ fn bar_1_new_barrier_state() {
 
 #[test]
 fn bar_2_and_3_lockstep_generations_with_distinct_indices() {
-    let _f = fork_lock();
-    let _w = wd("bar_2");
+    let _g = guard_for(Duration::from_secs(30));
     let b = Barrier::new(5).unwrap();
     let seen = multiproc::RawArray::<u32>::zeroed(5 * 10).unwrap();
     let ps = spawn_n(4, {
@@ -81,8 +76,7 @@ thread_local! {
 
 #[test]
 fn bar_4_action_runs_once_per_generation_before_release() {
-    let _f = fork_lock();
-    let _w = wd("bar_4");
+    let _g = guard_for(Duration::from_secs(30));
     let runs = RawValue::new(0u32).unwrap();
     COUNTER.with(|c| {
         let _ = c.set(runs.clone());
@@ -107,8 +101,7 @@ fn bar_4_action_runs_once_per_generation_before_release() {
 
 #[test]
 fn bar_5_abort_breaks_waiters_and_later_arrivals() {
-    let _f = fork_lock();
-    let _w = wd("bar_5");
+    let _g = guard_for(Duration::from_secs(30));
     let b = Barrier::new(5).unwrap();
     let ps = spawn_n(3, {
         let b = b.clone();
@@ -128,8 +121,7 @@ fn bar_5_abort_breaks_waiters_and_later_arrivals() {
 
 #[test]
 fn bar_6_and_7_reset_breaks_waiters_then_all_pass() {
-    let _f = fork_lock();
-    let _w = wd("bar_6");
+    let _g = guard_for(Duration::from_secs(30));
     let b = Barrier::new(3).unwrap();
     let ps = spawn_n(2, {
         let b = b.clone();
@@ -158,8 +150,7 @@ fn bar_6_and_7_reset_breaks_waiters_then_all_pass() {
 
 #[test]
 fn bar_8_timeout_breaks_for_everyone() {
-    let _f = fork_lock();
-    let _w = wd("bar_8");
+    let _g = guard_for(Duration::from_secs(30));
     let b = Barrier::new(3).unwrap().with_timeout(Duration::from_millis(300));
     let ps = spawn_n(1, {
         let b = b.clone();
@@ -185,8 +176,7 @@ fn bar_9_single_party_passes_at_once() {
 
 #[test]
 fn bar_10_many_generations_keep_lockstep() {
-    let _f = fork_lock();
-    let _w = wd("bar_10");
+    let _g = guard_for(Duration::from_secs(30));
     let b = Barrier::new(3).unwrap();
     // progress[p] = generations party p has passed. After passing barrier i, every party has
     // reached barrier i (so passed i - 1... i.e. progress ≥ i) and none can be past i + 1.
@@ -226,8 +216,7 @@ fn bar_11_lone_timed_wait_breaks_until_reset() {
 
 #[test]
 fn bar_b1_dead_party_breaks_the_barrier_promptly() {
-    let _f = fork_lock();
-    let _w = wd("bar_b1");
+    let _g = guard_for(Duration::from_secs(30));
     let mut rng = common::Rng::new("bar_b1");
     let b = Barrier::new(3).unwrap();
     let victim = Process::new({

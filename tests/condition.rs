@@ -3,13 +3,9 @@
 
 mod common;
 
-use common::{fork_lock, Watchdog};
+use common::guard_for;
 use multiproc::{Condition, ConditionError, Lock, Process, RLock, Value};
 use std::time::{Duration, Instant};
-
-fn wd(n: &'static str) -> Watchdog {
-    Watchdog::new(n, Duration::from_secs(40))
-}
 
 /// Starts `n` processes that, under the lock, count themselves in `ready`, wait (up to 20 s)
 /// and count themselves in `woken` if notified.
@@ -46,6 +42,8 @@ fn until(cond: &Condition, v: &Value<u32>, n: u32) {
     }
 }
 
+/// Checks that nothing *more* happens: an absence can only be observed over a while, so this
+/// one sleep is not synchronisation (a slow machine makes it weaker, never flaky).
 fn settle(v: &Value<u32>, expect: u32) {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(v.get().unwrap(), expect, "too many waiters woke");
@@ -53,8 +51,7 @@ fn settle(v: &Value<u32>, expect: u32) {
 
 #[test]
 fn cond_1_each_notify_wakes_exactly_one() {
-    let _f = fork_lock();
-    let _w = wd("cond_1");
+    let _g = guard_for(Duration::from_secs(40));
     let cond = Condition::new(RLock::new().unwrap()).unwrap();
     let (ready, woken) = (Value::new(0u32).unwrap(), Value::new(0u32).unwrap());
     let ps = waiters(2, &cond, &ready, &woken);
@@ -74,8 +71,7 @@ fn cond_1_each_notify_wakes_exactly_one() {
 
 #[test]
 fn cond_2_notify_all_wakes_everyone() {
-    let _f = fork_lock();
-    let _w = wd("cond_2");
+    let _g = guard_for(Duration::from_secs(40));
     let cond = Condition::new(RLock::new().unwrap()).unwrap();
     let (ready, woken) = (Value::new(0u32).unwrap(), Value::new(0u32).unwrap());
     let ps = waiters(4, &cond, &ready, &woken);
@@ -91,8 +87,7 @@ fn cond_2_notify_all_wakes_everyone() {
 
 #[test]
 fn cond_3_timed_out_waiters_leave_the_counts_consistent() {
-    let _f = fork_lock();
-    let _w = wd("cond_3");
+    let _g = guard_for(Duration::from_secs(40));
     let cond = Condition::new(RLock::new().unwrap()).unwrap();
     let timed_out = Value::new(0u32).unwrap();
     let ps: Vec<Process> = (0..3)
@@ -128,8 +123,7 @@ fn cond_3_timed_out_waiters_leave_the_counts_consistent() {
 
 #[test]
 fn cond_4_notify_n() {
-    let _f = fork_lock();
-    let _w = wd("cond_4");
+    let _g = guard_for(Duration::from_secs(40));
     let cond = Condition::new(RLock::new().unwrap()).unwrap();
     let (ready, woken) = (Value::new(0u32).unwrap(), Value::new(0u32).unwrap());
     let ps = waiters(6, &cond, &ready, &woken);
@@ -152,8 +146,7 @@ fn cond_4_notify_n() {
 
 #[test]
 fn cond_5_wait_results() {
-    let _f = fork_lock();
-    let _w = wd("cond_5");
+    let _g = guard_for(Duration::from_secs(40));
     let cond = Condition::new(RLock::new().unwrap()).unwrap();
     let g = cond.lock().lock().unwrap();
     let (g, notified) = cond.wait_timeout(g, Duration::ZERO).unwrap();
@@ -179,8 +172,7 @@ fn cond_5_wait_results() {
 
 #[test]
 fn cond_6_wait_for_predicate_across_processes() {
-    let _f = fork_lock();
-    let _w = wd("cond_6");
+    let _g = guard_for(Duration::from_secs(40));
     let cond = Condition::new(RLock::new().unwrap()).unwrap();
     let state = Value::new(0u32).unwrap();
     let child = Process::new({
@@ -226,8 +218,7 @@ fn cond_7_wrong_lock_is_refused() {
 
 #[test]
 fn cond_8_rlock_depth_is_released_and_restored() {
-    let _f = fork_lock();
-    let _w = wd("cond_8");
+    let _g = guard_for(Duration::from_secs(40));
     let cond = Condition::new(RLock::new().unwrap()).unwrap();
     let outer = cond.lock().lock().unwrap();
     let inner = cond.lock().lock().unwrap();

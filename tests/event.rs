@@ -86,7 +86,7 @@ fn evt_waiter_killed_does_not_disturb_others() {
         }
     });
     p.start().unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    common::until_in_futex(p.pid().unwrap()); // killed while asleep in `wait`
     p.kill().unwrap();
     p.join().unwrap();
     e.set();

@@ -3,13 +3,9 @@
 
 mod common;
 
-use common::{fork_lock, Watchdog};
+use common::guard_for;
 use multiproc::{Event, Lock, LockError, Process, RLock, Value};
 use std::time::{Duration, Instant};
-
-fn wd(n: &'static str) -> Watchdog {
-    Watchdog::new(n, Duration::from_secs(30))
-}
 
 #[test]
 fn lock_1_acquire_try_release() {
@@ -23,8 +19,7 @@ fn lock_1_acquire_try_release() {
 
 #[test]
 fn lock_2_timed_acquire_of_a_held_lock() {
-    let _f = fork_lock();
-    let _w = wd("lock_2");
+    let _g = guard_for(Duration::from_secs(30));
     let l = Lock::new().unwrap();
     let held = Event::new().unwrap();
     let done = Event::new().unwrap();
@@ -50,8 +45,7 @@ fn lock_2_timed_acquire_of_a_held_lock() {
 
 #[test]
 fn lock_3_mutual_exclusion_across_processes() {
-    let _f = fork_lock();
-    let _w = wd("lock_3");
+    let _g = guard_for(Duration::from_secs(30));
     let lock = Lock::new().unwrap();
     let counter = multiproc::RawValue::new(0u64).unwrap();
     let ps: Vec<Process> = (0..4)
@@ -77,8 +71,7 @@ fn lock_3_mutual_exclusion_across_processes() {
 fn lock_4_release_by_another_process_is_impossible_and_the_lock_stays_held() {
     // Python lets any process release a Lock (LOCK-4). A robust mutex has an owner: a child
     // cannot release the parent's lock; it can only fail to take it.
-    let _f = fork_lock();
-    let _w = wd("lock_4");
+    let _g = guard_for(Duration::from_secs(30));
     let l = Lock::new().unwrap();
     let _g = l.lock().unwrap();
     let p = Process::new({
@@ -102,8 +95,7 @@ fn lock_5_rlock_reentry() {
 
 #[test]
 fn lock_6_rlock_held_by_parent_is_not_available_to_a_child() {
-    let _f = fork_lock();
-    let _w = wd("lock_6");
+    let _g = guard_for(Duration::from_secs(30));
     let r = RLock::new().unwrap();
     let _g = r.lock().unwrap();
     let p = Process::new({
@@ -124,8 +116,7 @@ fn lock_7_value_lock_is_recursive() {
 
 #[test]
 fn lock_b1_dead_owner_is_reported_and_recoverable() {
-    let _f = fork_lock();
-    let _w = wd("lock_b1");
+    let _g = guard_for(Duration::from_secs(30));
     let mut rng = common::Rng::new("lock_b1");
     for _ in 0..5 {
         let l = Lock::new().unwrap();
@@ -161,8 +152,7 @@ fn lock_b1_dead_owner_is_reported_and_recoverable() {
 
 #[test]
 fn lock_b1_unrepaired_lock_is_reported_unrecoverable_not_hung() {
-    let _f = fork_lock();
-    let _w = wd("lock_b1_unrecoverable");
+    let _g = guard_for(Duration::from_secs(30));
     let l = Lock::new().unwrap();
     let p = Process::new({
         let l = l.clone();
@@ -198,8 +188,7 @@ fn hammer(l: &Lock, n: u32) {
 /// hung on.
 #[test]
 fn lock_b1_killed_waiters_never_strand_the_others() {
-    let _f = fork_lock();
-    let _w = wd("lock_b1_killed_waiters");
+    let _g = guard_for(Duration::from_secs(30));
     let mut rng = common::Rng::new("lock_b1_killed_waiters");
     let l = Lock::new().unwrap();
     let hammers: Vec<Process> = (0..3)
@@ -254,8 +243,7 @@ fn wait_until_asleep_in_futex(pid: u32) {
 /// sleeper must still get the lock.
 #[test]
 fn lock_b1_woken_waiter_killed_before_it_runs_strands_nobody() {
-    let _f = fork_lock();
-    let _w = wd("lock_b1_woken_waiter_killed");
+    let _g = guard_for(Duration::from_secs(30));
     for _ in 0..10 {
         let l = Lock::new().unwrap();
         let held = l.lock().unwrap();

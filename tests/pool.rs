@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{fork_lock, Watchdog};
+use common::{guard_for, Watchdog};
 use multiproc::{AsyncOptions, Barrier, Pool, PoolError};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -92,14 +92,9 @@ fn take_unserializable(_: Unserializable) -> u8 {
     0
 }
 
-fn wd(name: &'static str) -> Watchdog {
-    Watchdog::new(name, Duration::from_secs(60))
-}
-
 #[test]
 fn pool_1_apply() {
-    let _f = fork_lock();
-    let _w = wd("pool_1_apply");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
     assert_eq!(pool.apply(sqr, 5).unwrap(), 25);
     // Several arguments travel as a tuple (Python's `apply(f, (a, b))`).
@@ -108,8 +103,7 @@ fn pool_1_apply() {
 
 #[test]
 fn pool_2_map_keeps_input_order() {
-    let _f = fork_lock();
-    let _w = wd("pool_2");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(3).unwrap();
     assert_eq!(pool.map(sqr, 0..10).unwrap(), (0..10).map(sqr).collect::<Vec<_>>());
     assert_eq!(pool.map_chunked(sqr, 0..100, 20).unwrap(), (0..100).map(sqr).collect::<Vec<_>>());
@@ -117,8 +111,7 @@ fn pool_2_map_keeps_input_order() {
 
 #[test]
 fn pool_3_starmap_and_async_forms() {
-    let _f = fork_lock();
-    let _w = wd("pool_3");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
     let pairs: Vec<(i64, i64)> = (0..10).zip((0..10).rev()).collect();
     let serial: Vec<i64> = pairs.iter().map(|&(a, b)| mul(a, b)).collect();
@@ -132,8 +125,7 @@ fn pool_3_starmap_and_async_forms() {
 
 #[test]
 fn pool_4_map_async_callbacks_run_once() {
-    let _f = fork_lock();
-    let _w = wd("pool_4");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let (c1, c2) = (calls.clone(), calls.clone());
@@ -166,8 +158,7 @@ fn pool_4_map_async_callbacks_run_once() {
 
 #[test]
 fn pool_5_unserializable_arguments_fail_without_hanging() {
-    let _f = fork_lock();
-    let _w = wd("pool_5");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
     let r = pool.map(take_unserializable, vec![Unserializable, Unserializable]);
     assert!(matches!(r, Err(PoolError::Codec { remote: false, ref error }) if !error.is_decode()), "{r:?}");
@@ -176,8 +167,7 @@ fn pool_5_unserializable_arguments_fail_without_hanging() {
 
 #[test]
 fn pool_6_empty_inputs() {
-    let _f = fork_lock();
-    let _w = wd("pool_6");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
     assert_eq!(pool.map(sqr, Vec::new()).unwrap(), Vec::<i64>::new());
     assert_eq!(pool.imap(sqr, Vec::new(), 1).unwrap().count(), 0);
@@ -188,8 +178,7 @@ fn pool_6_empty_inputs() {
 
 #[test]
 fn pool_8_async_get_timeout_then_value() {
-    let _f = fork_lock();
-    let _w = wd("pool_8");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
     let t = Instant::now();
     let r = pool.apply_async(sleep_ms, 300).unwrap();
@@ -202,8 +191,7 @@ fn pool_8_async_get_timeout_then_value() {
 
 #[test]
 fn pool_9_imap_is_ordered_and_lazy() {
-    let _f = fork_lock();
-    let _w = wd("pool_9");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(3).unwrap();
     let mut it = pool.imap(sqr, 0..10, 1).unwrap();
     for i in 0..10 {
@@ -216,8 +204,7 @@ fn pool_9_imap_is_ordered_and_lazy() {
 
 #[test]
 fn pool_11_imap_unordered_same_multiset() {
-    let _f = fork_lock();
-    let _w = wd("pool_11");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(3).unwrap();
     let mut v: Vec<i64> = pool.imap_unordered(sqr, 0..10, 1).unwrap().map(Result::unwrap).collect();
     v.sort();
@@ -229,8 +216,7 @@ fn pool_11_imap_unordered_same_multiset() {
 
 #[test]
 fn pool_12_invalid_sizes_are_rejected() {
-    let _f = fork_lock();
-    let _w = wd("pool_12");
+    let _g = guard_for(Duration::from_secs(60));
     assert!(matches!(common::pool_new(0), Err(PoolError::InvalidArgument(_))));
     assert!(matches!(
         common::pool_builder().processes(1).maxtasksperchild(0).build(),
@@ -243,8 +229,7 @@ fn pool_12_invalid_sizes_are_rejected() {
 
 #[test]
 fn pool_13_terminate_with_many_queued_long_tasks_is_prompt() {
-    let _f = fork_lock();
-    let _w = wd("pool_13");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
     let results: Vec<_> = (0..10_000).map(|_| pool.apply_async(sleep_ms, 10_000).unwrap()).collect();
     let t = Instant::now();
@@ -256,8 +241,7 @@ fn pool_13_terminate_with_many_queued_long_tasks_is_prompt() {
 
 #[test]
 fn pool_14_close_and_terminate_refuse_new_work() {
-    let _f = fork_lock();
-    let _w = wd("pool_14");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
     let r = pool.map_async(sqr, 0..10).unwrap();
     pool.close();
@@ -273,8 +257,7 @@ fn pool_14_close_and_terminate_refuse_new_work() {
 
 #[test]
 fn pool_15_remote_errors_keep_kind_message_and_location() {
-    let _f = fork_lock();
-    let _w = wd("pool_15");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(1).unwrap();
     match pool.apply(parse, "x".to_string()) {
         Err(PoolError::Remote(e)) => {
@@ -296,8 +279,7 @@ fn pool_15_remote_errors_keep_kind_message_and_location() {
 
 #[test]
 fn pool_16_error_callback_receives_the_error() {
-    let _f = fork_lock();
-    let _w = wd("pool_16");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(1).unwrap();
     let got = Arc::new(std::sync::Mutex::new(None));
     let g = got.clone();
@@ -312,8 +294,7 @@ fn pool_16_error_callback_receives_the_error() {
 
 #[test]
 fn pool_17_unserializable_results_fail_and_lose_no_worker() {
-    let _f = fork_lock();
-    let _w = wd("pool_17");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
     let before = pool.worker_pids();
     for _ in 0..20 {
@@ -325,8 +306,7 @@ fn pool_17_unserializable_results_fail_and_lose_no_worker() {
 
 #[test]
 fn pool_18_failing_tasks_do_not_deadlock_close_join() {
-    let _f = fork_lock();
-    let _w = wd("pool_18");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
     let r = pool.map_chunked(parse, vec!["1".into(), "a".into(), "b".into(), "4".into()], 1);
     assert!(matches!(r, Err(PoolError::Remote(_))));
@@ -336,8 +316,7 @@ fn pool_18_failing_tasks_do_not_deadlock_close_join() {
 
 #[test]
 fn pool_19_maxtasksperchild_replaces_workers() {
-    let _f = fork_lock();
-    let _w = wd("pool_19");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_builder().processes(2).maxtasksperchild(10).build().unwrap();
     let rs: Vec<_> = (0..100).map(|i| pool.apply_async(pid_of, i).unwrap()).collect();
     let pids: std::collections::HashSet<u32> = rs.iter().map(|r| r.get().unwrap()).collect();
@@ -348,8 +327,7 @@ fn pool_19_maxtasksperchild_replaces_workers() {
 
 #[test]
 fn pool_20_initializer_runs_before_tasks() {
-    let _f = fork_lock();
-    let _w = wd("pool_20");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_builder().processes(1).initializer_fn(set_initialized, 1).build().unwrap();
     assert_eq!(pool.apply(read_init, 0).unwrap(), 1);
     assert_eq!(INITIALIZED.load(Ordering::SeqCst), 0, "the initializer ran in the parent");
@@ -357,8 +335,7 @@ fn pool_20_initializer_runs_before_tasks() {
 
 #[test]
 fn pool_21_async_result_state() {
-    let _f = fork_lock();
-    let _w = wd("pool_21");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(1).unwrap();
     let r = pool.apply_async(sleep_ms, 200).unwrap();
     assert!(!r.ready());
@@ -373,8 +350,7 @@ fn pool_21_async_result_state() {
 
 #[test]
 fn pool_22_pool_inside_a_child_process() {
-    let _f = fork_lock();
-    let _w = wd("pool_22");
+    let _g = guard_for(Duration::from_secs(60));
     let pid = common::fork_child(|| {
         let pool = common::pool_new(2).unwrap();
         let ok = pool.map(sqr, 1..8).unwrap() == vec![1, 4, 9, 16, 25, 36, 49];
@@ -391,8 +367,7 @@ fn pool_22_pool_inside_a_child_process() {
 
 #[test]
 fn pool_b1_worker_killed_mid_task_fails_only_that_task() {
-    let _f = fork_lock();
-    let _w = wd("pool_b1");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
     let before = pool.worker_pids();
     let rs: Vec<_> = (0..30).map(|i| pool.apply_async(die_on, i).unwrap()).collect();
@@ -415,8 +390,7 @@ fn pool_b1_worker_killed_mid_task_fails_only_that_task() {
 
 #[test]
 fn pool_b1_kill_loop_every_task_resolves_in_order() {
-    let _f = fork_lock();
-    let _w = wd("pool_b1_kill_loop");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = Arc::new(common::pool_new(3).unwrap());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let killer = {
@@ -469,8 +443,7 @@ fn pool_b1_kill_loop_every_task_resolves_in_order() {
 
 #[test]
 fn pool_b2_terminate_resolves_pending_results() {
-    let _f = fork_lock();
-    let _w = wd("pool_b2");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(1).unwrap();
     let r = pool.apply_async(sleep_ms, 30_000).unwrap();
     let queued = pool.apply_async(sleep_ms, 1).unwrap();
@@ -483,8 +456,7 @@ fn pool_b2_terminate_resolves_pending_results() {
 
 #[test]
 fn pool_b3_failing_initializer_fails_build_once() {
-    let _f = fork_lock();
-    let _w = wd("pool_b3");
+    let _g = guard_for(Duration::from_secs(60));
     let t = Instant::now();
     let r = common::pool_builder().processes(2).initializer_fn(boom, ()).build();
     match r {
@@ -508,8 +480,7 @@ fn count_fds() -> usize {
 
 #[test]
 fn pool_survives_10000_tasks_with_maxtasksperchild_without_leaks() {
-    let _f = fork_lock();
-    let _w = wd("pool_10000");
+    let _g = guard_for(Duration::from_secs(60));
     let fds = count_fds();
     let shm = common::our_named_segments();
     {
@@ -526,8 +497,7 @@ fn pool_survives_10000_tasks_with_maxtasksperchild_without_leaks() {
 
 #[test]
 fn pool_workers_die_with_their_parent() {
-    let _f = fork_lock();
-    let _w = wd("pool_parent_death");
+    let _g = guard_for(Duration::from_secs(60));
     let (r, w) = std::os::unix::net::UnixStream::pair().unwrap();
     let pid = common::fork_child(move || {
         use std::io::Write;
@@ -573,8 +543,7 @@ fn unpick(p: Picky) -> u32 {
 /// encode after earlier ones went out fails the whole call once, and the pool stays usable.
 #[test]
 fn pool_5_late_chunk_that_cannot_be_encoded_fails_the_call_and_nothing_else() {
-    let _f = fork_lock();
-    let _w = wd("pool_5_late_chunk");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
     for _ in 0..3 {
         let r = pool.map_chunked(unpick, (0..2000).map(Picky), 10);
@@ -597,8 +566,7 @@ fn pool_5_late_chunk_that_cannot_be_encoded_fails_the_call_and_nothing_else() {
 /// result is still delivered, and the pool keeps working (nothing waits forever).
 #[test]
 fn pool_4_a_panicking_callback_does_not_wedge_the_pool() {
-    let _f = fork_lock();
-    let _w = wd("pool_4_panicking_callback");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
     let opts = AsyncOptions::new().callback(|_| panic!("callback bug"));
     let r = pool.map_async_with(parse, vec!["1".to_string(), "2".to_string()], opts).unwrap();
@@ -615,8 +583,7 @@ fn pool_4_a_panicking_callback_does_not_wedge_the_pool() {
 /// shared doorbell word that every worker notifies, whatever their number.
 #[test]
 fn pool_many_workers_beyond_one_futex_waitv() {
-    let _f = fork_lock();
-    let _w = wd("pool_many_workers");
+    let _g = guard_for(Duration::from_secs(60));
     // Each worker costs the parent four descriptors (two pipes' liveness ends): make sure the
     // soft limit allows ~520 more, raising it towards the hard limit if needed.
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
@@ -663,8 +630,7 @@ fn meet_apply(_: u32) -> bool {
 /// holds on a loaded 2-CPU machine).
 #[test]
 fn pool_n_long_tasks_on_pool_n_run_at_once() {
-    let _f = fork_lock();
-    let _w = wd("pool_n_long_tasks_at_once");
+    let _g = guard_for(Duration::from_secs(60));
     BARRIER_MAP.get_or_init(|| Barrier::new(4).unwrap());
     BARRIER_CHUNKED.get_or_init(|| Barrier::new(4).unwrap());
     BARRIER_APPLY.get_or_init(|| Barrier::new(4).unwrap());
@@ -683,8 +649,7 @@ fn pool_n_long_tasks_on_pool_n_run_at_once() {
 /// this too; a chunk queued behind the stuck task is taken back for an idle worker).
 #[test]
 fn pool_stuck_worker_delays_only_its_own_task() {
-    let _f = fork_lock();
-    let _w = wd("pool_stuck_worker");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(3).unwrap();
     let stuck = pool.apply_async(sleep_ms, 600_000).unwrap();
     for round in 0..3 {
@@ -721,8 +686,7 @@ fn died_at(r: &Result<impl std::fmt::Debug, PoolError>) -> (usize, usize) {
 /// starmap and apply_async.
 #[test]
 fn pool_b1_worker_died_names_the_failed_items() {
-    let _f = fork_lock();
-    let _w = wd("pool_b1_names_items");
+    let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
     assert_eq!(died_at(&pool.map_chunked(die_on, 0..30, 1)), (13, 1), "map, chunksize 1");
     assert_eq!(died_at(&pool.map_chunked(die_on, 0..30, 5)), (10, 5), "map, chunksize 5");
@@ -750,8 +714,7 @@ fn pool_b1_worker_died_names_the_failed_items() {
 /// and `ForkServer`, accepted under `Fork` (POOL-B3's closure form).
 #[test]
 fn pool_closure_initializers_need_fork() {
-    let _f = fork_lock();
-    let _w = wd("pool_closure_initializer");
+    let _g = guard_for(Duration::from_secs(60));
     for m in [multiproc::StartMethod::Spawn, multiproc::StartMethod::ForkServer] {
         let r = Pool::builder().processes(1).start_method(m).initializer(|| ()).build();
         assert!(matches!(r, Err(PoolError::InvalidArgument(_))), "{m:?}");

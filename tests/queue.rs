@@ -4,13 +4,9 @@
 
 mod common;
 
-use common::{fork_lock, Watchdog};
+use common::guard_for;
 use multiproc::{JoinableQueue, Process, Queue, QueueError, SimpleQueue};
 use std::time::{Duration, Instant};
-
-fn wd(n: &'static str) -> Watchdog {
-    Watchdog::new(n, Duration::from_secs(40))
-}
 
 fn at_once(t: Instant) {
     assert!(t.elapsed() < Duration::from_millis(50), "took {:?}", t.elapsed());
@@ -59,8 +55,7 @@ fn que_3_and_4_get_forms_fifo_and_empty() {
 
 #[test]
 fn que_5_parent_and_child_items_in_order() {
-    let _f = fork_lock();
-    let _w = wd("que_5");
+    let _g = guard_for(Duration::from_secs(40));
     let q = Queue::<u32>::new().unwrap();
     for i in 0..10 {
         q.put(&i).unwrap();
@@ -134,16 +129,17 @@ fn que_8_and_b1_serialization_errors_are_returned_and_change_nothing() {
 
 #[test]
 fn que_9_joinable_queue_task_done_and_join() {
-    let _f = fork_lock();
-    let _w = wd("que_9");
+    let _g = guard_for(Duration::from_secs(40));
     let q = JoinableQueue::<Option<u32>>::new().unwrap();
+    let done = multiproc::Value::new(0u32).unwrap();
     let workers: Vec<Process> = (0..4)
         .map(|_| {
-            let q = q.clone();
+            let (q, done) = (q.clone(), done.clone());
             let p = Process::new(move || loop {
                 match q.get().unwrap() {
                     Some(_) => {
                         std::thread::sleep(Duration::from_millis(5));
+                        done.fetch_add(1).unwrap();
                         q.task_done().unwrap();
                     }
                     None => {
@@ -160,6 +156,8 @@ fn que_9_joinable_queue_task_done_and_join() {
         q.put(&Some(i)).unwrap();
     }
     assert!(q.join_timeout(Duration::from_secs(20)));
+    // `join` returned only after every item was processed (not merely taken).
+    assert_eq!(done.get().unwrap(), 10);
     for _ in 0..4 {
         q.put(&None).unwrap();
     }
@@ -172,8 +170,7 @@ fn que_9_joinable_queue_task_done_and_join() {
 
 #[test]
 fn que_10_simple_queue() {
-    let _f = fork_lock();
-    let _w = wd("que_10");
+    let _g = guard_for(Duration::from_secs(40));
     let q = SimpleQueue::<bool>::new().unwrap();
     assert!(q.empty());
     let child = Process::new({
@@ -207,8 +204,7 @@ fn que_11_usable_during_initialisation() {
 
 #[test]
 fn que_12_each_producer_keeps_its_order() {
-    let _f = fork_lock();
-    let _w = wd("que_12");
+    let _g = guard_for(Duration::from_secs(40));
     let q = Queue::<(u32, u32)>::new().unwrap();
     let ps: Vec<Process> = (0..3)
         .map(|p| {
@@ -244,8 +240,7 @@ fn que_b3_value_captured_at_put() {
 
 #[test]
 fn que_b4_nothing_lost_when_a_child_exits_right_after_putting() {
-    let _f = fork_lock();
-    let _w = wd("que_b4");
+    let _g = guard_for(Duration::from_secs(40));
     let q = Queue::<u32>::new().unwrap();
     let child = Process::new({
         let q = q.clone();
@@ -265,8 +260,7 @@ fn que_b4_nothing_lost_when_a_child_exits_right_after_putting() {
 
 #[test]
 fn que_b5_child_that_put_10_mib_joins_before_the_parent_reads() {
-    let _f = fork_lock();
-    let _w = wd("que_b5");
+    let _g = guard_for(Duration::from_secs(40));
     let q = Queue::<Vec<u8>>::new().unwrap();
     let child = Process::new({
         let q = q.clone();
@@ -283,8 +277,7 @@ fn que_b5_child_that_put_10_mib_joins_before_the_parent_reads() {
 
 #[test]
 fn que_b6_consumer_killed_inside_get_does_not_wedge_the_others() {
-    let _f = fork_lock();
-    let _w = wd("que_b6");
+    let _g = guard_for(Duration::from_secs(40));
     let mut rng = common::Rng::new("que_b6");
     let q = Queue::<Vec<u8>>::new().unwrap();
     for round in 0..10 {
@@ -321,8 +314,7 @@ fn que_b6_consumer_killed_inside_get_does_not_wedge_the_others() {
 
 #[test]
 fn que_stress_producers_and_consumers_killed_at_random() {
-    let _f = fork_lock();
-    let _w = wd("que_stress");
+    let _g = guard_for(Duration::from_secs(40));
     let mut rng = common::Rng::new("que_stress");
     let q = Queue::<(u32, u32, u64)>::new().unwrap(); // (producer, seq, checksum)
     let sum = |p: u32, i: u32| (p as u64) << 32 ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -379,8 +371,7 @@ fn que_stress_producers_and_consumers_killed_at_random() {
 /// consumer (taken from the queue, then killed before forwarding it: documented in FAILURE.md).
 #[test]
 fn que_stress_a_million_checksummed_messages_with_random_kills() {
-    let _f = fork_lock();
-    let _w = Watchdog::new("que_stress_million", Duration::from_secs(120));
+    let _g = guard_for(Duration::from_secs(120));
     let mut rng = common::Rng::new("que_stress_million");
     const N: u32 = 400_000; // per producer; three producers
     const STOP: u32 = u32::MAX;

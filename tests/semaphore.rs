@@ -3,13 +3,9 @@
 
 mod common;
 
-use common::{fork_lock, Watchdog};
+use common::guard_for;
 use multiproc::{BoundedSemaphore, Event, Process, Semaphore, SemaphoreError, Value};
 use std::time::{Duration, Instant};
-
-fn wd(n: &'static str) -> Watchdog {
-    Watchdog::new(n, Duration::from_secs(30))
-}
 
 #[test]
 fn sem_1_counts_down_and_up() {
@@ -77,8 +73,7 @@ fn sem_5_invalid_initial_values_are_rejected() {
 
 #[test]
 fn sem_6_caps_concurrency_across_processes() {
-    let _f = fork_lock();
-    let _w = wd("sem_6");
+    let _g = guard_for(Duration::from_secs(30));
     let sem = Semaphore::new(2).unwrap();
     let inside = Value::new(0i64).unwrap();
     let peak = Value::new(0i64).unwrap();
@@ -106,8 +101,7 @@ fn sem_6_caps_concurrency_across_processes() {
 
 #[test]
 fn sem_b1_permit_of_a_killed_holder_comes_back() {
-    let _f = fork_lock();
-    let _w = wd("sem_b1");
+    let _g = guard_for(Duration::from_secs(30));
     let sem = Semaphore::new(1).unwrap();
     let holding = Event::new().unwrap();
     let child = Process::new({

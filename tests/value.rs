@@ -3,14 +3,10 @@
 
 mod common;
 
-use common::{fork_lock, Watchdog};
+use common::guard_for;
 use multiproc::{Array, Process, RLock, RawArray, RawValue, Value, ValueError};
 use std::time::Duration;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-
-fn wd(n: &'static str) -> Watchdog {
-    Watchdog::new(n, Duration::from_secs(30))
-}
 
 fn run(f: impl FnOnce() + Send + 'static) {
     let p = Process::new(f);
@@ -20,8 +16,7 @@ fn run(f: impl FnOnce() + Send + 'static) {
 
 #[test]
 fn val_1_types_round_trip_through_a_child() {
-    let _f = fork_lock();
-    let _w = wd("val_1");
+    let _g = guard_for(Duration::from_secs(30));
     let i = Value::new(4343i32).unwrap();
     let d = Value::new(3.625f64).unwrap();
     let h = Value::new(-232i16).unwrap();
@@ -91,8 +86,7 @@ fn val_3_raw_values_have_no_lock() {
 
 #[test]
 fn val_4_array_index_slice_and_child_prefix_sum() {
-    let _f = fork_lock();
-    let _w = wd("val_4");
+    let _g = guard_for(Duration::from_secs(30));
     let init = [680, 626, 934, 821, 150, 233, 548, 982, 714, 831];
     let arr = Array::from_slice(&init).unwrap();
     assert_eq!(arr.len(), 10);
@@ -153,8 +147,7 @@ struct Foo {
 
 #[test]
 fn val_7_child_doubles_numbers_structs_and_arrays() {
-    let _f = fork_lock();
-    let _w = wd("val_7");
+    let _g = guard_for(Duration::from_secs(30));
     let x = Value::new(7i32).unwrap();
     let y = Value::new(1.0f64 / 3.0).unwrap();
     let z = Value::new(1i64 << 33).unwrap();
@@ -187,8 +180,7 @@ fn val_7_child_doubles_numbers_structs_and_arrays() {
 
 #[test]
 fn val_8_scenario_c() {
-    let _f = fork_lock();
-    let _w = wd("val_8");
+    let _g = guard_for(Duration::from_secs(30));
     let v = Value::new(0i32).unwrap();
     let a = Array::from_slice(&[0.0f64, 100.0, 200.0]).unwrap();
     let ps: Vec<Process> = (0..2)
@@ -213,8 +205,7 @@ fn val_8_scenario_c() {
 
 #[test]
 fn val_b1_increments_are_never_lost() {
-    let _f = fork_lock();
-    let _w = wd("val_b1");
+    let _g = guard_for(Duration::from_secs(30));
     let v = Value::new(0u64).unwrap();
     let w = Value::new(0u64).unwrap();
     let ps: Vec<Process> = (0..4)

@@ -1,7 +1,7 @@
 //! The [`Process`] handle: identity, waiting and reaping, signals, the sentinel, `close`.
 
 use super::current::{lock, ACTIVE};
-use super::report::{Pool, Report};
+use super::report::{Report, ReportAreas};
 use super::{Builder, ChildOutcome, ExitStatus, ProcessError};
 use crate::shm::ShmRef;
 use crate::sys::clock::Deadline;
@@ -415,7 +415,7 @@ impl Process {
             };
             let failure = st.report.take().and_then(|r| {
                 let failure = r.read();
-                Pool::lock().give_back(r);
+                ReportAreas::lock().give_back(r);
                 failure
             });
             let status = ExitStatus { ended, failure };

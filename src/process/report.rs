@@ -67,17 +67,17 @@ const CHUNK: usize = 16;
 
 /// Report areas of reaped children, ready for reuse. Only the child process itself ever writes
 /// its area (the panic hook checks the pid), so once the child is reaped its area is free.
-/// [`Pool::for_child`] empties the list in a new child, whose own children must not reuse the
+/// [`ReportAreas::for_child`] empties the list in a new child, whose own children must not reuse the
 /// parent's areas.
 static FREE: std::sync::Mutex<Vec<ShmRef<Report>>> = std::sync::Mutex::new(Vec::new());
 
 /// The free list, locked (held across `fork` by `Process::start`).
-pub(crate) struct Pool(std::sync::MutexGuard<'static, Vec<ShmRef<Report>>>);
+pub(crate) struct ReportAreas(std::sync::MutexGuard<'static, Vec<ShmRef<Report>>>);
 
-impl Pool {
+impl ReportAreas {
     /// Locks the free list.
-    pub(crate) fn lock() -> Pool {
-        Pool(FREE.lock().unwrap_or_else(|p| p.into_inner()))
+    pub(crate) fn lock() -> ReportAreas {
+        ReportAreas(FREE.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// An empty report area: a recycled one, or one of a fresh chunk.

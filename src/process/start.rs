@@ -3,7 +3,7 @@
 
 use super::current::{lock, reap_finished_if_any, Me, ACTIVE, ME};
 use super::handle::{Entry, Process, Target};
-use super::report::{Kind, Pool, Report};
+use super::report::{Kind, Report, ReportAreas};
 use super::{panics, ProcessError, StartMethod, MAIN_NAME};
 use crate::shm::ShmRef;
 use crate::sys::process as sys;
@@ -72,9 +72,9 @@ impl Process {
             return Err(ProcessError::DaemonicParent);
         }
         let mut active = lock(&ACTIVE);
-        let mut pool = Pool::lock();
+        let mut areas = ReportAreas::lock();
         let arena = crate::shm::lock_for_fork();
-        let report = match pool.take() {
+        let report = match areas.take() {
             Ok(r) => r,
             Err(e) => {
                 st.target = Some(Entry::Closure(target));
@@ -83,7 +83,7 @@ impl Process {
         };
         #[allow(unsafe_code)]
         // SAFETY: the child runs only `child_main`, which never returns (it leaves through
-        // `_exit`). The locks this crate needs in the child (ME, ACTIVE, the report pool, the
+        // `_exit`). The locks this crate needs in the child (ME, ACTIVE, the report areas, the
         // default arena, this process's state, std's stdout and stderr) are held by this thread
         // across the fork, and the panic hook is installed before it (`panics.rs`), so
         // they are consistent there. Locks held by *other* threads of a multi-threaded caller
@@ -91,7 +91,7 @@ impl Process {
         let forked = unsafe { sys::fork() };
         match forked {
             Err(e) => {
-                pool.give_back(report);
+                areas.give_back(report);
                 st.target = Some(Entry::Closure(target));
                 Err(ProcessError::Fork(e))
             }
@@ -118,9 +118,9 @@ impl Process {
                 };
                 // The child has no children of its own; the parent's handles are not ours.
                 std::mem::forget(std::mem::take(&mut *active));
-                pool.for_child();
+                areas.for_child();
                 drop(arena);
-                drop(pool);
+                drop(areas);
                 drop(active);
                 drop(me);
                 drop(st);
@@ -130,7 +130,7 @@ impl Process {
             }
             Ok(sys::Fork::Parent(pid)) => {
                 drop(arena);
-                drop(pool);
+                drop(areas);
                 drop(me);
                 drop(stderr);
                 drop(stdout);
@@ -146,7 +146,7 @@ impl Process {
                         drop(st);
                         let _ = sys::kill(pid, libc::SIGKILL);
                         if sys::waitpid_blocking(pid).is_ok() {
-                            Pool::lock().give_back(report);
+                            ReportAreas::lock().give_back(report);
                         }
                         drop(target);
                         return Err(ProcessError::Pidfd(e));

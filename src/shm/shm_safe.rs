@@ -28,6 +28,27 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// assert_shm_safe::<[u32; 4]>();
 /// ```
 ///
+/// Without a `zerocopy` dependency of your own, use the crate's re-export and tell the derives
+/// where it is:
+///
+/// ```
+/// use multiproc::zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+///
+/// #[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
+/// #[zerocopy(crate = "multiproc::zerocopy")]
+/// #[repr(C)]
+/// struct Sample { t: u64, value: f64 }
+///
+/// let v = multiproc::Value::new(Sample { t: 1, value: 0.5 })?;
+/// assert_eq!(v.get()?.t, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Which types work: integers, floats, arrays of `ShmSafe` types, and `#[repr(C)]` (or
+/// `#[repr(transparent)]`) structs of them without padding (add explicit padding fields).
+/// What does not: `bool`, `char`, enums, `Option`, references, pointers, `NonZero*`, `String`,
+/// `Vec` (use a `Queue<T>` or a fixed-size array).
+///
 /// A `bool` is not valid for every bit pattern, so this does not compile:
 ///
 /// ```compile_fail

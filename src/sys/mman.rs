@@ -11,7 +11,7 @@ use std::ptr::{self, NonNull};
 /// Maps `len` bytes of the shared-memory file `fd`, read-write and `MAP_SHARED`.
 pub(crate) fn map_fd(fd: &OwnedFd, len: usize) -> io::Result<NonNull<u8>> {
     // SAFETY: as above; `fd` is an open file descriptor we own for the duration of the call.
-    // A file shorter than `len` would SIGBUS on access: callers size-check with `file_len`.
+    // A file shorter than `len` would SIGBUS on access: callers size-check with `file_len_and_owner`.
     let p = unsafe {
         libc::mmap(ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd.as_raw_fd(), 0)
     };

@@ -153,6 +153,21 @@ pub fn wait_child(pid: libc::pid_t) -> Ended {
     }
 }
 
+/// Waits (up to 10 s) until process `pid` sleeps in a futex wait: how a test knows that a
+/// child reached its blocking call, instead of sleeping a guessed while. Panics otherwise.
+#[allow(dead_code)] // not every test binary uses it
+pub fn until_in_futex(pid: u32) {
+    let t = std::time::Instant::now();
+    loop {
+        let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+        if wchan.contains("futex") {
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "process {pid} never blocked in a futex (wchan {wchan:?})");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Sends SIGKILL to `pid`.
 pub fn sigkill(pid: libc::pid_t) {
     // SAFETY: kill has no memory arguments.

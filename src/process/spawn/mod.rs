@@ -29,7 +29,7 @@ pub use server::{ForkServer, ForkServerBuilder};
 use super::call::{CallKey, EntryToken};
 use super::current::{lock, Me, ACTIVE, ME};
 use super::handle::{Entry, Origin, Process, Target};
-use super::report::{Pool, Report};
+use super::report::{Report, ReportAreas};
 use super::{panics, ChildOutcome, ProcessError, StartMethod, MAIN_NAME};
 use crate::queue::encode_with_handles;
 use crate::shm::{Segment, ShmRef};
@@ -246,7 +246,7 @@ pub(crate) fn start(p: &Process) -> Result<(), ProcessError> {
         identity.push(inner.number);
         ((sys::getpid(), me.name.clone().unwrap_or_else(|| MAIN_NAME.to_string())), identity)
     };
-    let report = match Pool::lock().take() {
+    let report = match ReportAreas::lock().take() {
         Ok(r) => r,
         Err(e) => {
             st.target = Some(Entry::Fn(entry));
@@ -284,7 +284,7 @@ pub(crate) fn start(p: &Process) -> Result<(), ProcessError> {
     let started = match started {
         Ok(s) => s,
         Err(e) => {
-            Pool::lock().give_back(report);
+            ReportAreas::lock().give_back(report);
             return Err(e);
         }
     };
