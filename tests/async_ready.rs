@@ -184,3 +184,36 @@ fn dropping_a_ready_fd_ends_its_watcher() {
     drop(fds);
     assert_eq!(settle(0), 0);
 }
+
+/// The `async` methods cache their watcher in the handle; dropping the handles ends it (the
+/// watcher's own clone must not keep the cache, and so itself, alive), and a dropped
+/// consumer that used `get_async` no longer counts: its producer sees `Disconnected`.
+#[test]
+fn async_methods_leave_no_watcher_behind() {
+    let _g = guard();
+    assert_eq!(settle(0), 0, "watchers of earlier tests still running");
+    let q = Queue::<u32>::new().unwrap();
+    let aq = ArrayQueue::<u64>::new(4).unwrap();
+    let (tx, rx) = Queue::<u32>::new().unwrap().split().unwrap();
+    let (mut r, mut w) = Pipe::new().unwrap();
+    let pid = fork_child(|| {
+        std::thread::sleep(Duration::from_millis(20));
+        q.put(&1).unwrap();
+        aq.try_push(2).unwrap();
+        tx.put(&3).unwrap();
+        w.send(&4u32).unwrap();
+        0
+    });
+    runtime().block_on(async {
+        assert_eq!(q.get_async().await.unwrap(), 1);
+        assert_eq!(aq.pop_async().await.unwrap(), 2);
+        assert_eq!(rx.get_async().await.unwrap(), 3);
+        assert_eq!(r.recv_async::<u32>().await.unwrap(), 4);
+    });
+    assert_eq!(wait_child(pid), Ended::Code(0));
+    assert!(threads() >= 1, "the first await needed a watcher");
+    drop((q, aq, rx, r));
+    assert_eq!(settle(0), 0, "a watcher outlived its handles");
+    assert!(matches!(tx.put(&5), Err(QueueError::Disconnected)));
+    drop(w);
+}

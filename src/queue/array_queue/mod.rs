@@ -160,6 +160,19 @@ impl<T: ShmSafe> ArrayQueue<T> {
         self.hdr.announce_not_empty()
     }
 
+    /// A clone for a `ReadyFd` watcher, without the `pop_async` cache that owns the watcher
+    /// (sharing it would make a cycle that keeps both alive for ever).
+    pub(crate) fn probe_clone(&self) -> ArrayQueue<T> {
+        ArrayQueue {
+            hdr: self.hdr.clone(),
+            slots: self.slots,
+            cap: self.cap,
+            _seg: self._seg.clone(),
+            #[cfg(feature = "async")]
+            ready: Default::default(),
+        }
+    }
+
     fn core(&self) -> Core<'_, T> {
         // SAFETY: `slots..slots+cap` was allocated for this queue in the segment the handle keeps
         // mapped, aligned for `Slot<T>`, and zero-initialized (a valid `Slot<T>`, see the

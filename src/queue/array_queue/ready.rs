@@ -26,7 +26,7 @@ impl<T: ShmSafe + 'static> ArrayQueue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn ready_fd(&self) -> std::io::Result<ReadyFd> {
-        ReadyFd::watch(Watched(self.clone()))
+        ReadyFd::watch(Watched(self.probe_clone()))
     }
 
     /// Pops an item, as a future that any executor can run (see

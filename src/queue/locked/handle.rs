@@ -314,6 +314,19 @@ impl<T> Queue<T> {
         self.ring.announce_not_empty()
     }
 
+    /// A clone for a `ReadyFd` watcher: the same queue and closed flag, but not the `async`
+    /// methods' cache, which owns the watcher (sharing it would make a cycle that keeps the
+    /// watcher, and the handle, alive for ever).
+    pub(super) fn probe_clone(&self) -> Queue<T> {
+        Queue {
+            ring: self.ring.clone(),
+            closed: self.closed.clone(),
+            #[cfg(feature = "async")]
+            ready: Default::default(),
+            _t: PhantomData,
+        }
+    }
+
     pub(crate) fn check_open(&self) -> Result<(), QueueError> {
         // Relaxed: see `close`.
         if self.closed.load(Relaxed) {

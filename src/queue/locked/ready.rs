@@ -29,7 +29,7 @@ impl<T: 'static> Queue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn ready_fd(&self) -> std::io::Result<ReadyFd> {
-        ReadyFd::watch(Watched(self.clone()))
+        ReadyFd::watch(Watched(self.probe_clone()))
     }
 }
 
@@ -47,7 +47,7 @@ impl<T: 'static> SimpleQueue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn ready_fd(&self) -> std::io::Result<ReadyFd> {
-        ReadyFd::watch(Watched(self.clone()))
+        ReadyFd::watch(Watched(self.as_queue().probe_clone()))
     }
 }
 
@@ -67,7 +67,7 @@ impl<T: 'static> super::Consumer<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn ready_fd(&self) -> std::io::Result<ReadyFd> {
-        ReadyFd::watch(Watched(self.clone()))
+        ReadyFd::watch(Watched(self.probe_clone()))
     }
 }
 

@@ -55,9 +55,6 @@ struct Side {
     last_look: AtomicU64,
     /// The queue, to wake the other side's sleepers when this side goes.
     queue: Queue<()>,
-    /// This process's `ReadyFd` for `get_async`.
-    #[cfg(feature = "async")]
-    ready: crate::queue::ready::ReadyCache,
 }
 
 impl Side {
@@ -128,6 +125,10 @@ pub struct Producer<T> {
 pub struct Consumer<T> {
     queue: Queue<T>,
     side: Arc<Side>,
+    /// This process's `ReadyFd` for `get_async` (shared by clones; not by the watcher's own
+    /// clone, see `probe_clone`).
+    #[cfg(feature = "async")]
+    ready: Arc<crate::queue::ready::ReadyCache>,
 }
 
 impl<T> Clone for Producer<T> {
@@ -138,7 +139,12 @@ impl<T> Clone for Producer<T> {
 
 impl<T> Clone for Consumer<T> {
     fn clone(&self) -> Self {
-        Consumer { queue: self.queue.clone(), side: self.side.clone() }
+        Consumer {
+            queue: self.queue.clone(),
+            side: self.side.clone(),
+            #[cfg(feature = "async")]
+            ready: self.ready.clone(),
+        }
     }
 }
 
@@ -162,8 +168,6 @@ fn side(role: Role, alive: OwnedFd, peer: OwnedFd, queue: Queue<()>) -> Arc<Side
         peer_gone: AtomicBool::new(false),
         last_look: AtomicU64::new(0),
         queue,
-        #[cfg(feature = "async")]
-        ready: Default::default(),
     })
 }
 
@@ -201,7 +205,12 @@ impl<T> Queue<T> {
         let (cons_r, cons_w) = pipe_cloexec().map_err(QueueError::Os)?;
         let untyped = Queue::from_ring(self.ring.clone());
         let p = Producer { queue: self.clone(), side: side(Role::Producer, prod_w, cons_r, untyped.clone()) };
-        let c = Consumer { queue: self, side: side(Role::Consumer, cons_w, prod_r, untyped) };
+        let c = Consumer {
+            queue: self,
+            side: side(Role::Consumer, cons_w, prod_r, untyped),
+            #[cfg(feature = "async")]
+            ready: Default::default(),
+        };
         Ok((p, c))
     }
 }
@@ -307,7 +316,12 @@ impl<T> Consumer<T> {
     /// A consumer received from another process.
     pub(crate) fn from_fds(queue: Queue<T>, alive: OwnedFd, peer: OwnedFd) -> Consumer<T> {
         let untyped = Queue::from_ring(queue.ring.clone());
-        Consumer { queue, side: side(Role::Consumer, alive, peer, untyped) }
+        Consumer {
+            queue,
+            side: side(Role::Consumer, alive, peer, untyped),
+            #[cfg(feature = "async")]
+            ready: Default::default(),
+        }
     }
 
     /// The queue underneath (for shipping it, and for `wait`).
@@ -318,7 +332,18 @@ impl<T> Consumer<T> {
     /// This process's `ReadyFd` cache (`get_async`).
     #[cfg(feature = "async")]
     pub(super) fn ready_cache(&self) -> &crate::queue::ready::ReadyCache {
-        &self.side.ready
+        &self.ready
+    }
+
+    /// A clone for a `ReadyFd` watcher, without the cache that owns the watcher (see
+    /// `Queue::probe_clone`).
+    pub(super) fn probe_clone(&self) -> Consumer<T> {
+        Consumer {
+            queue: self.queue.probe_clone(),
+            side: self.side.clone(),
+            #[cfg(feature = "async")]
+            ready: Default::default(),
+        }
     }
 
     /// Whether a `get` would not block: an item is there, or every producer is gone.
