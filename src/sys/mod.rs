@@ -26,16 +26,6 @@ pub(crate) fn cvt<T: IsMinusOne>(r: T) -> io::Result<T> {
     }
 }
 
-/// Like [`cvt`] but retries the call while it fails with `EINTR`.
-pub(crate) fn cvt_r<T: IsMinusOne>(mut f: impl FnMut() -> T) -> io::Result<T> {
-    loop {
-        match cvt(f()) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
-}
-
 /// Integer return types of libc calls that signal failure with `-1`.
 pub(crate) trait IsMinusOne {
     fn is_minus_one(&self) -> bool;

@@ -1,8 +1,15 @@
-//! Processes: fork, exit, wait, pidfd, signals, process groups, parent-death signal, CPU affinity.
+//! Processes: fork, exit, wait, pidfd, signals, process groups, parent-death signal, CPU affinity,
+//! pipes and poll.
+//!
+//! What nix wraps safely (getpid, waitpid, kill, killpg, setpgid, the parent-death signal,
+//! pipe2, poll) goes through nix, with its typed flags and errno; what it does not (fork's
+//! contract, `_exit`, pidfd, affinity counts, `pthread_atfork`) stays on libc here, each call
+//! with its proof.
 #![allow(clippy::disallowed_methods)]
 
 use super::clock::Deadline;
-use super::{cvt, cvt_r};
+use super::cvt;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
@@ -49,14 +56,22 @@ pub(crate) fn exit_now(code: i32) -> ! {
 
 /// This process's id.
 pub(crate) fn getpid() -> libc::pid_t {
-    // SAFETY: getpid cannot fail.
-    unsafe { libc::getpid() }
+    nix::unistd::getpid().as_raw()
 }
 
 /// The parent's process id (1 or a subreaper once the parent has died).
 pub(crate) fn getppid() -> libc::pid_t {
-    // SAFETY: getppid cannot fail.
-    unsafe { libc::getppid() }
+    nix::unistd::getppid().as_raw()
+}
+
+/// `nix`'s errors as `io::Error`s (the crate's error types carry `io::Error`).
+fn io_err(e: nix::errno::Errno) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+/// A signal number as nix's `Signal` (an unknown number is `EINVAL`, as kill(2) says).
+fn signal(sig: i32) -> io::Result<nix::sys::signal::Signal> {
+    nix::sys::signal::Signal::try_from(sig).map_err(io_err)
 }
 
 /// How a waited-for child ended, as the raw `waitpid` status.
@@ -68,28 +83,33 @@ pub(crate) enum WaitStatus {
     Signaled(i32),
 }
 
-fn decode(status: libc::c_int) -> WaitStatus {
-    if libc::WIFEXITED(status) {
-        WaitStatus::Exited(libc::WEXITSTATUS(status))
-    } else {
-        WaitStatus::Signaled(libc::WTERMSIG(status))
+/// `waitpid` on `pid` with `flags`, retrying `EINTR`; `None` while it runs (with `WNOHANG`).
+/// Only exits and deaths are asked for (no `WUNTRACED`/`WCONTINUED`), so nothing else comes.
+fn waitpid(pid: libc::pid_t, flags: Option<nix::sys::wait::WaitPidFlag>) -> io::Result<Option<WaitStatus>> {
+    use nix::sys::wait::WaitStatus as W;
+    loop {
+        return match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), flags) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => Err(io_err(e)),
+            Ok(W::Exited(_, code)) => Ok(Some(WaitStatus::Exited(code))),
+            Ok(W::Signaled(_, sig, _)) => Ok(Some(WaitStatus::Signaled(sig as i32))),
+            Ok(_) => Ok(None), // StillAlive under WNOHANG
+        };
     }
 }
 
 /// Reaps `pid`, blocking until it ends ([waitpid(2)](https://man7.org/linux/man-pages/man2/waitpid.2.html)).
 pub(crate) fn waitpid_blocking(pid: libc::pid_t) -> io::Result<WaitStatus> {
-    let mut status = 0;
-    // SAFETY: `status` is writable; `pid` is our child.
-    cvt_r(|| unsafe { libc::waitpid(pid, &mut status, 0) })?;
-    Ok(decode(status))
+    loop {
+        if let Some(s) = waitpid(pid, None)? {
+            return Ok(s);
+        }
+    }
 }
 
 /// Reaps `pid` if it has ended; `None` while it runs.
 pub(crate) fn waitpid_nohang(pid: libc::pid_t) -> io::Result<Option<WaitStatus>> {
-    let mut status = 0;
-    // SAFETY: `status` is writable; `pid` is our child.
-    let r = cvt_r(|| unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) })?;
-    Ok(if r == 0 { None } else { Some(decode(status)) })
+    waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG))
 }
 
 /// Opens a pidfd for `pid` ([pidfd_open(2)](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)):
@@ -114,27 +134,23 @@ pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<(
 
 /// Sends `sig` to a process ([kill(2)](https://man7.org/linux/man-pages/man2/kill.2.html)).
 pub(crate) fn kill(pid: libc::pid_t, sig: i32) -> io::Result<()> {
-    // SAFETY: kill has no memory arguments.
-    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal(sig)?).map_err(io_err)
 }
 
 /// Sends `sig` to every process in process group `pgid`.
 pub(crate) fn killpg(pgid: libc::pid_t, sig: i32) -> io::Result<()> {
-    // SAFETY: killpg has no memory arguments.
-    cvt(unsafe { libc::killpg(pgid, sig) }).map(drop)
+    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), signal(sig)?).map_err(io_err)
 }
 
 /// Puts process `pid` (0: this one) into process group `pgid` (0: a new group named after it).
 pub(crate) fn setpgid(pid: libc::pid_t, pgid: libc::pid_t) -> io::Result<()> {
-    // SAFETY: setpgid has no memory arguments.
-    cvt(unsafe { libc::setpgid(pid, pgid) }).map(drop)
+    nix::unistd::setpgid(nix::unistd::Pid::from_raw(pid), nix::unistd::Pid::from_raw(pgid)).map_err(io_err)
 }
 
 /// Asks the kernel to send `sig` to this process when the thread that forked it ends
 /// ([prctl(2)](https://man7.org/linux/man-pages/man2/prctl.2.html), `PR_SET_PDEATHSIG`).
 pub(crate) fn set_parent_death_signal(sig: i32) -> io::Result<()> {
-    // SAFETY: PR_SET_PDEATHSIG takes the signal number as its only argument.
-    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }).map(drop)
+    nix::sys::prctl::set_pdeathsig(signal(sig)?).map_err(io_err)
 }
 
 /// Waits until `fd` is readable or `deadline` passes; `Ok(true)` when readable.
@@ -156,18 +172,12 @@ pub(crate) fn poll_events(fd: BorrowedFd<'_>, events: i16, deadline: Option<Dead
                 ms.min(i32::MAX as u128) as libc::c_int
             }
         };
-        let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 };
-        // SAFETY: `pfd` is one valid, writable pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if r > 0 {
-            return Ok(pfd.revents);
+        let mut pfd = [PollFd::new(fd, PollFlags::from_bits_truncate(events))];
+        match nix::poll::poll(&mut pfd, PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::NONE)) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(io_err(e)),
+            Ok(r) if r > 0 => return Ok(revents_of(&pfd[0])),
+            Ok(_) => {}
         }
         match deadline {
             Some(d) if d.has_passed() => return Ok(0),
@@ -290,11 +300,12 @@ pub(crate) fn thread_exists(tid: i32) -> bool {
 /// A pipe(2) pair `(read end, write end)`, close-on-exec (fork still inherits it).
 /// See [pipe(2)](https://man7.org/linux/man-pages/man2/pipe.2.html).
 pub(crate) fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [-1 as libc::c_int; 2];
-    // SAFETY: `fds` is a writable array of two ints, as pipe2 requires.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
-    // SAFETY: pipe2 succeeded, so both are fresh fds that nothing else owns.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io_err)
+}
+
+/// The `revents` bits of a polled fd (0 for none).
+fn revents_of(p: &PollFd<'_>) -> i16 {
+    p.revents().map_or(0, |r| r.bits())
 }
 
 /// Polls several fds for `events` once, waiting at most `timeout_ms` (0: no wait, -1: forever);
@@ -306,28 +317,24 @@ pub(crate) fn poll_many(
     timeout_ms: i32,
     revents: &mut Vec<i16>,
 ) -> io::Result<usize> {
-    let mut pfds: Vec<libc::pollfd> =
-        fds.iter().map(|f| libc::pollfd { fd: f.as_raw_fd(), events, revents: 0 }).collect();
-    // SAFETY: `pfds` is a valid, writable array of `pfds.len()` pollfds.
-    let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
+    let flags = PollFlags::from_bits_truncate(events);
+    let mut pfds: Vec<PollFd<'_>> = fds.iter().map(|&f| PollFd::new(f, flags)).collect();
+    let r = nix::poll::poll(&mut pfds, PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::NONE));
     revents.clear();
-    revents.extend(pfds.iter().map(|p| p.revents));
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted { Ok(0) } else { Err(e) };
+    revents.extend(pfds.iter().map(revents_of));
+    match r {
+        Ok(n) => Ok(n as usize),
+        Err(nix::errno::Errno::EINTR) => Ok(0),
+        Err(e) => Err(io_err(e)),
     }
-    Ok(r as usize)
 }
 
 /// `revents` of one fd polled for `events` without waiting (0 when nothing is ready or on EINTR).
 pub(crate) fn poll_now(fd: BorrowedFd<'_>, events: i16) -> i16 {
-    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 };
-    // SAFETY: `pfd` is one valid, writable pollfd.
-    let r = unsafe { libc::poll(&mut pfd, 1, 0) };
-    if r > 0 {
-        pfd.revents
-    } else {
-        0
+    let mut pfd = [PollFd::new(fd, PollFlags::from_bits_truncate(events))];
+    match nix::poll::poll(&mut pfd, PollTimeout::ZERO) {
+        Ok(n) if n > 0 => revents_of(&pfd[0]),
+        _ => 0,
     }
 }
 

@@ -4,7 +4,7 @@
 //! The child gets one extra descriptor, the bootstrap socket, at [`BOOT_FD`], and learns so
 //! from the environment variable [`BOOT_ENV`]; everything else it needs comes over that socket.
 
-use super::{cvt, cvt_r};
+use super::cvt;
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -79,11 +79,8 @@ pub(crate) fn spawn(exe: &Path, argv: &[&CStr], boot: BorrowedFd<'_>) -> io::Res
 
 /// A connected `SOCK_STREAM` Unix socket pair, both ends close-on-exec.
 pub(crate) fn socketpair_stream() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [-1 as libc::c_int; 2];
-    // SAFETY: `fds` is a writable array of two ints, as socketpair requires.
-    cvt_r(|| unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) })?;
-    // SAFETY: socketpair succeeded, so both are fresh descriptors that nothing else owns.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    Ok(socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)?)
 }
 
 /// Takes over descriptor [`BOOT_FD`] if the environment says this process was spawned by
