@@ -258,6 +258,36 @@ fn mgr_9_semaphores_condition_and_barrier_from_a_child() {
     let _ = (s, bs);
 }
 
+fn cube(x: u64) -> u64 {
+    x * x * x
+}
+
+fn fail_on_three(x: u32) -> u32 {
+    assert!(x != 3, "three is refused");
+    x
+}
+
+/// MGR-9's Pool proxy: a pool in the server, used by a forked child and by this process; a
+/// task's panic comes back as the pool's error.
+#[test]
+fn mgr_9_pool_proxy_from_a_child() {
+    let _g = common::guard();
+    let m = Manager::start().unwrap();
+    let pool = m.pool(2).unwrap();
+    let p2 = pool.clone();
+    in_child(move || {
+        assert_eq!(p2.map(cube, (0..10).collect())?, (0..10).map(cube).collect::<Vec<_>>());
+        assert_eq!(p2.apply(cube, 4)?, 64);
+        Ok(())
+    });
+    assert_eq!(pool.map(cube, vec![]).unwrap().len(), 0);
+    match pool.map(fail_on_three, vec![1, 2, 3, 4]) {
+        Err(ManagerError::Remote(msg)) => assert!(msg.contains("three is refused"), "{msg}"),
+        other => panic!("expected the task's panic, got {other:?}"),
+    }
+    assert_eq!(pool.apply(cube, 2).unwrap(), 8, "the pool goes on after a failed task");
+}
+
 #[test]
 fn mgr_10_shutdown_ends_the_server_and_later_calls_say_so() {
     let _g = common::guard();
@@ -427,4 +457,29 @@ fn mgr_server_death_makes_every_call_fail_fast() {
     let t = Instant::now();
     assert!(matches!(q.put(1), Err(ManagerError::ServerGone)));
     assert!(t.elapsed() < common::AT_ONCE * 2);
+}
+
+/// The server is not daemonic (it may start a pool's workers) but still dies with the process
+/// that started it, even one that leaves without shutting it down (here: `_exit`, no drops).
+#[test]
+fn mgr_server_dies_with_its_creator() {
+    let _g = common::guard();
+    let server = multiproc::Value::new(0u32).unwrap();
+    let pid = common::fork_child(|| {
+        let m = Manager::start().unwrap();
+        let kids = multiproc::active_children();
+        server.set(kids[0].pid().unwrap()).unwrap();
+        std::mem::forget(m);
+        0
+    });
+    assert_eq!(common::wait_child(pid), common::Ended::Code(0));
+    let server = server.get().unwrap();
+    assert_ne!(server, 0);
+    let t = Instant::now();
+    while std::path::Path::new(&format!("/proc/{server}")).exists()
+        && std::fs::read_to_string(format!("/proc/{server}/stat")).is_ok_and(|s| !s.contains(") Z"))
+    {
+        assert!(t.elapsed() < T, "the manager's server {server} outlived its creator");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }

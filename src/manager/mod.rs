@@ -51,12 +51,14 @@
 mod client;
 mod custom;
 mod objects;
+mod pool;
 mod protocol;
 mod proxy;
 mod server;
 
 pub use client::ManagerError;
 pub use custom::Shared;
+pub use pool::PoolProxy;
 pub use proxy::{
     ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy, LockProxy, NamespaceProxy, Proxy,
     QueueProxy, SemaphoreProxy, ValueProxy,
@@ -193,11 +195,15 @@ impl ManagerBuilder {
         let answer = crate::Queue::<Address>::new().map_err(|e| {
             ManagerError::Start(crate::ProcessError::ReportArea(crate::ShmError::Os(std::io::Error::other(e))))
         })?;
+        let method = self.method.unwrap_or_else(crate::get_start_method);
+        // Not daemonic, so that the server may start a pool's workers (`Manager::pool`), as
+        // Python's is not; it still dies with this process: `server_main` asks for the
+        // parent-death signal itself (a fork server's child has it from the fork server).
+        let parent = (method != StartMethod::ForkServer).then(|| crate::sys::process::getpid());
         let server = Process::builder()
             .name("SyncManager")
-            .daemon(true)
-            .start_method(self.method.unwrap_or_else(crate::get_start_method))
-            .spawn(server_main, (address, key.clone(), answer.clone(), ready.clone()))
+            .start_method(method)
+            .spawn(server_main, (address, key.clone(), answer.clone(), ready.clone(), parent))
             .map_err(ManagerError::Start)?;
         let deadline = std::time::Instant::now() + START_TIMEOUT;
         while !ready.wait_timeout(Duration::from_millis(20)) {
@@ -220,7 +226,17 @@ impl ManagerBuilder {
 }
 
 /// The server process: listen, say where, serve until shutdown.
-fn server_main((address, key, answer, ready): (Address, Vec<u8>, crate::Queue<Address>, Event)) -> Result<(), String> {
+#[allow(clippy::type_complexity)] // the spawn arguments, one tuple
+fn server_main(
+    (address, key, answer, ready, parent): (Address, Vec<u8>, crate::Queue<Address>, Event, Option<i32>),
+) -> Result<(), String> {
+    if let Some(parent) = parent {
+        use crate::sys::process::{getppid, set_parent_death_signal};
+        set_parent_death_signal(libc::SIGKILL).map_err(|e| e.to_string())?;
+        if getppid() != parent {
+            return Err("the process that started the manager is gone".into());
+        }
+    }
     let listener = Listener::bind(&address, Some(&key)).map_err(|e| e.to_string())?;
     answer.put(listener.address()).map_err(|e| e.to_string())?;
     ready.set();
@@ -499,6 +515,20 @@ impl Manager {
     pub fn array<T: Serialize + DeserializeOwned>(&self, items: &[T]) -> Result<ArrayProxy<T>, ManagerError> {
         let items = items.iter().map(Self::encode).collect::<Result<_, _>>()?;
         Ok(ArrayProxy::from_handle(self.make(Kind::Array(items))?))
+    }
+
+    /// A new process pool of `processes` workers in the server (Python's `manager.Pool(n)`);
+    /// its workers are spawned, whatever this process's start method.
+    ///
+    /// # Errors
+    /// [`ManagerError::Remote`] if the server cannot start the workers.
+    ///
+    /// # Examples
+    ///
+    /// See [`PoolProxy`].
+    pub fn pool(&self, processes: usize) -> Result<PoolProxy, ManagerError> {
+        let n = u32::try_from(processes).map_err(|_| ManagerError::Unsupported)?;
+        Ok(PoolProxy::from_handle(self.make(Kind::Pool(n))?))
     }
 
     /// A new object of a registered type, made in the server by `S::new(init)`

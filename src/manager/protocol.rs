@@ -46,6 +46,8 @@ pub(crate) enum Kind {
     Barrier(u32),
     Value(Vec<u8>),
     Array(Vec<Vec<u8>>),
+    /// A process pool of this many (spawned) workers.
+    Pool(u32),
     /// A registered type: made by `create` with `init`, in the server.
     Custom {
         create: FnToken,
@@ -113,6 +115,13 @@ pub(crate) enum Op {
     StoreAt(u64, Vec<u8>),
     // A registered type.
     Custom(Vec<u8>),
+    // A pool: run encoded chunks through a task (tagged with the manager's key).
+    PoolRun {
+        call: crate::process::call::CallToken,
+        chunks: Vec<Vec<u8>>,
+        chunksize: u64,
+        items: u64,
+    },
 }
 
 /// A successful reply.

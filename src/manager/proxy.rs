@@ -58,6 +58,14 @@ impl Handle {
         }
     }
 
+    /// A reply's list of encoded values, as they are.
+    pub(super) fn raw_list(&self, op: Op) -> Result<Vec<Vec<u8>>, ManagerError> {
+        match self.op(op)? {
+            Reply::List(l) => Ok(l),
+            _ => Err(ManagerError::Unsupported),
+        }
+    }
+
     fn list<T: DeserializeOwned>(&self, op: Op) -> Result<Vec<T>, ManagerError> {
         match self.op(op)? {
             Reply::List(l) | Reply::Snapshot(l, _) => l.iter().map(|b| dec(b)).collect(),
@@ -66,11 +74,11 @@ impl Handle {
     }
 }
 
-fn enc<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, ManagerError> {
+pub(super) fn enc<T: Serialize + ?Sized>(v: &T) -> Result<Vec<u8>, ManagerError> {
     Ok(codec::encode(v)?)
 }
 
-fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T, ManagerError> {
+pub(super) fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T, ManagerError> {
     Ok(codec::decode(b)?)
 }
 
@@ -109,6 +117,8 @@ macro_rules! proxy_type {
         }
     };
 }
+
+pub(super) use proxy_type;
 
 proxy_type!(
     /// A `dict` in the manager's server (Python's `manager.dict()`): keys in insertion order.

@@ -63,6 +63,7 @@ impl Registry {
             Kind::Value(v) => Arc::new(objects::Value::new(v)),
             Kind::Array(items) => Arc::new(objects::Array::new(items)),
             Kind::Custom { create, init } => custom::create(&self.key, create, &init)?,
+            Kind::Pool(n) => Arc::new(super::pool::PoolObject::new(n as usize, self.key)?),
         };
         lock(&self.objects).insert(id, obj);
         Ok(Reply::Id(id))

@@ -235,6 +235,55 @@ impl Pool {
     }
 }
 
+/// Jobs whose types the caller does not know: the manager's pool proxy.
+impl Pool {
+    /// `call`, which checks under `from`, tagged with this pool's key.
+    pub(crate) fn retag(&self, from: &crate::process::call::CallKey, call: &CallToken) -> Option<CallToken> {
+        call.retag(from, &self.shared.key)
+    }
+
+    /// Runs pre-encoded chunks (`chunksize` items each, `items` in all) through `call` and
+    /// returns each chunk's encoded results, in order; waits for all of them.
+    pub(crate) fn run_encoded(
+        &self,
+        call: CallToken,
+        chunks: Vec<Vec<u8>>,
+        chunksize: usize,
+        items: usize,
+    ) -> Result<Vec<Vec<u8>>, PoolError> {
+        let n = chunks.len();
+        let slot = Slot::new();
+        let out = slot.clone();
+        let mut parts: Vec<Option<Vec<u8>>> = vec![None; n];
+        let (mut left, mut failed) = (n, false);
+        let sink: Sink = Box::new(move |index, r| {
+            if failed {
+                return;
+            }
+            match r {
+                Ok(bytes) => {
+                    if let Some(p) = parts.get_mut(index) {
+                        *p = Some(bytes);
+                    }
+                    left = left.saturating_sub(1);
+                    if left == 0 {
+                        out.fill(Ok(parts.drain(..).flatten().collect()));
+                    }
+                }
+                Err(e) => {
+                    failed = true;
+                    out.fill(Err(e));
+                }
+            }
+        });
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        self.submit(call, (n, chunksize.max(1), items), chunks.into_iter().map(Ok), sink)?;
+        AsyncResult::new(slot).into_value()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::default_chunksize;

@@ -109,6 +109,17 @@ pub(crate) struct CallToken {
 }
 
 impl CallToken {
+    /// The same call tagged with `to`, if this token checks under `from`: the manager's pool
+    /// proxy (a client tags with the manager's key; the server's pool checks its own).
+    #[cfg(feature = "serde")]
+    pub(crate) fn retag(&self, from: &CallKey, to: &CallKey) -> Option<CallToken> {
+        (from.tag(self.trampoline, self.func) == self.tag).then(|| CallToken {
+            trampoline: self.trampoline,
+            func: self.func,
+            tag: to.tag(self.trampoline, self.func),
+        })
+    }
+
     fn new(key: &CallKey, trampoline: Trampoline, func: usize) -> CallToken {
         let (t, f) = (offset_of(trampoline as usize), offset_of(func));
         CallToken { trampoline: t, func: f, tag: key.tag(t, f) }
