@@ -199,7 +199,7 @@ impl ManagerBuilder {
         // Not daemonic, so that the server may start a pool's workers (`Manager::pool`), as
         // Python's is not; it still dies with this process: `server_main` asks for the
         // parent-death signal itself (a fork server's child has it from the fork server).
-        let parent = (method != StartMethod::ForkServer).then(|| crate::sys::process::getpid());
+        let parent = (method != StartMethod::ForkServer).then(crate::sys::process::getpid);
         let server = Process::builder()
             .name("SyncManager")
             .start_method(method)
