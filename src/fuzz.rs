@@ -65,6 +65,14 @@ pub fn named_open(data: &[u8]) {
     if let Ok(b) = <crate::sync::Barrier as Named>::from_named(&seg, &words) {
         let _ = b.n_waiting();
     }
+    // Readers only: they take no lock, so a hostile segment must never hold them up.
+    if let Ok(b) = <crate::queue::Broadcast<Vec<u8>> as Named>::from_named(&seg, &words) {
+        let mut sub = b.subscribe_oldest();
+        for _ in 0..8 {
+            let _ = sub.try_recv_bytes();
+        }
+        let _ = b.published();
+    }
 }
 
 /// Operation sequences on a heap ring checked against a `VecDeque` model: byte 0 picks the

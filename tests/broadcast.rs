@@ -253,3 +253,31 @@ fn wait_wakes_for_a_subscriber() {
     assert_eq!(wait(&[&ev, &sub], Some(Duration::from_secs(20))), [1]);
     assert_eq!(wait_child(pid), Ended::Code(0));
 }
+
+/// Shared memory is untrusted: a length beyond the slot or a stamp older than the published
+/// message is `Corrupt`, a stamp from the future a lag, never a panic or an out-of-bounds read.
+/// The slot is found in the segment's file by its payload and rewritten from outside.
+#[test]
+fn corrupt_slots_are_errors_not_undefined_behaviour() {
+    use std::os::unix::fs::FileExt;
+    let _g = guard();
+    let name = format!("mp-test-bcast-corrupt-{}", std::process::id());
+    let b = Broadcast::<Vec<u8>>::create(&name, 4, 16).unwrap();
+    let sub = b.subscribe();
+    b.publish_bytes(b"MARKER01").unwrap();
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(format!("/dev/shm/{name}")).unwrap();
+    let bytes = std::fs::read(format!("/dev/shm/{name}")).unwrap();
+    let at = bytes.windows(8).position(|w| w == b"MARKER01").expect("the payload is in the segment") as u64;
+    let put = |off: u64, v: u64| file.write_all_at(&v.to_ne_bytes(), off).unwrap();
+    let read_once = || sub.clone().try_recv_bytes();
+    assert_eq!(read_once().unwrap(), b"MARKER01");
+    put(at - 8, 1 << 40); // the length
+    assert!(matches!(read_once(), Err(BroadcastError::Corrupt(_))));
+    put(at - 8, 8);
+    put(at - 16, 0); // the stamp: older than message 0
+    assert!(matches!(read_once(), Err(BroadcastError::Corrupt(_))));
+    put(at - 16, 2 + 2 * 4); // the stamp of message 4: overwritten
+    assert!(matches!(read_once(), Err(BroadcastError::Lagged(_))));
+    put(at - 16, 2);
+    assert_eq!(read_once().unwrap(), b"MARKER01");
+}
