@@ -40,6 +40,16 @@ use std::ptr::NonNull;
 /// Words of a slot before its payload: the stamp and the length.
 const SLOT_HEAD: usize = 2;
 
+/// The stamp of a slot while message `s` is being written into it (odd).
+fn writing(s: u64) -> u64 {
+    s.wrapping_mul(2).wrapping_add(1)
+}
+
+/// The stamp of a slot that holds message `s`, complete (even, never 0).
+fn complete(s: u64) -> u64 {
+    s.wrapping_mul(2).wrapping_add(2)
+}
+
 /// The shared header of a broadcast.
 #[repr(C)]
 #[derive(Debug)]
@@ -119,9 +129,9 @@ impl BcRing {
         if slots == 0 || words == 0 {
             return Err(ShmError::Corrupt { what: "broadcast sizes" });
         }
-        let n = word_usize(slots)?
-            .checked_mul(SLOT_HEAD + word_usize(words)?)
-            .ok_or(ShmError::Corrupt { what: "broadcast sizes" })?;
+        let bad = ShmError::Corrupt { what: "broadcast sizes" };
+        let per_slot = word_usize(words)?.checked_add(SLOT_HEAD).ok_or(bad)?;
+        let n = word_usize(slots)?.checked_mul(per_slot).ok_or(ShmError::Corrupt { what: "broadcast sizes" })?;
         let base = seg.elements_at::<AtomicU64>(word_usize(w[1])?, n)?;
         Ok(BcRing { hdr, base, slots, words: words as usize })
     }
@@ -179,12 +189,13 @@ impl BcRing {
             }
             Locked::NotRecoverable => return Err(BroadcastError::Corrupt("the writers' lock is unrecoverable")),
         }
-        // Relaxed: only writers store `next`, under the lock we hold.
+        // Relaxed: only writers store `next`, under the lock we hold. Stamps are computed
+        // wrapping: a hostile `next` near `u64::MAX` gives wrong stamps, never a panic.
         let s = h.next.load(Relaxed);
         let slot = self.slot(s);
         // Relaxed + Release fence: the odd stamp is ordered before the payload stores, so a
         // reader that sees any of them sees the stamp change (the seqlock writer's half).
-        slot[0].store(2 * s + 1, Relaxed);
+        slot[0].store(writing(s), Relaxed);
         fence(Release);
         slot[1].store(msg.len() as u64, Relaxed);
         for (w, chunk) in slot[SLOT_HEAD..].iter().zip(msg.chunks(8)) {
@@ -194,9 +205,9 @@ impl BcRing {
             w.store(u64::from_ne_bytes(b), Relaxed);
         }
         // SYNC(release → the reader's Acquire stamp load): the payload is complete.
-        slot[0].store(2 * s + 2, Release);
+        slot[0].store(complete(s), Release);
         // SYNC(release → `published`): message `s` may be read.
-        h.next.store(s + 1, Release);
+        h.next.store(s.wrapping_add(1), Release);
         let _ = h.lock.unlock();
         wake_if_sleepers(&h.bell);
         Ok(s)
@@ -216,7 +227,7 @@ impl BcRing {
         let slot = self.slot(c);
         // SYNC(acquire ← the writer's Release stamp store): the payload it covers is visible.
         let s1 = slot[0].load(Acquire);
-        if s1 != 2 * c + 2 {
+        if s1 != complete(c) {
             return self.not_there(c, s1);
         }
         // Relaxed: validated by the second stamp load below.
@@ -253,8 +264,8 @@ impl BcRing {
     /// Message `c` is published but its slot holds stamp `s`: it was overwritten (a lag), or
     /// the stamp is impossible (corrupt).
     fn not_there(&self, c: u64, s: u64) -> Result<Read, BroadcastError> {
-        if s > 2 * c + 2 {
-            Ok(Read::Lagged(self.oldest_safe(self.published()).max(c + 1)))
+        if s > complete(c) {
+            Ok(Read::Lagged(self.oldest_safe(self.published()).max(c.saturating_add(1))))
         } else {
             Err(BroadcastError::Corrupt("a published slot holds an older message"))
         }
@@ -263,7 +274,7 @@ impl BcRing {
     /// The oldest message no writer can be overwriting now (after a torn read: a writer may be
     /// writing message `next`, which replaces `next - slots`).
     fn oldest_safe(&self, next: u64) -> u64 {
-        (next + 1).saturating_sub(self.slots)
+        next.saturating_add(1).saturating_sub(self.slots)
     }
 
     /// Raises the readers' doorbell flag; returns the word and the value to sleep on. The
