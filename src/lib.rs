@@ -76,19 +76,63 @@
 //! With [`PipeBuilder::fd_passing`], a connection also carries file descriptors
 //! ([`Connection::send_fd`], Python's `send_handle`).
 //!
+//! ## For embedders: select, split queues, broadcast, async
+//!
+//! [`wait`] takes any mix of connections, queues, events, semaphores, broadcast subscribers
+//! and process sentinels (crossbeam's `Select`). [`Queue::split`] gives a [`Producer`] and a
+//! [`Consumer`] that learn when the other side is gone, dropped or dead
+//! ([`QueueError::Disconnected`]), so `consumer.iter()` ends by itself. A [`Broadcast`]
+//! delivers every message to every [`Subscriber`]; a slow one lags and is told how many it
+//! missed, never blocking the writer. `ready_fd()` gives a descriptor for epoll, mio or tokio's
+//! `AsyncFd`, and the `async` feature (on by default, no dependency) gives `get_async`,
+//! `pop_async` and `recv_async` for any executor.
+//!
+//! ```
+//! use multiproc::{wait, Broadcast, Process, Queue, QueueError};
+//! use std::time::Duration;
+//!
+//! let (tx, rx) = Queue::<u32>::new()?.split()?;
+//! let news = Broadcast::<String>::new(64, 128)?;
+//! let mut sub = news.subscribe();
+//! let child = Process::new(move || -> Result<(), Box<dyn std::error::Error>> {
+//!     news.publish(&"started".to_string())?;
+//!     for i in 0..3 {
+//!         tx.put(&i)?;
+//!     }
+//!     Ok(()) // the child's producer goes with it
+//! });
+//! child.start()?;
+//! assert_eq!(wait(&[&sub], Some(Duration::from_secs(10))), [0]);
+//! assert_eq!(sub.recv()?, "started");
+//! let got: Vec<u32> = rx.iter().collect::<Result<_, QueueError>>()?;
+//! assert_eq!(got, [0, 1, 2]);
+//! child.join()?.exit_ok()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Features
+//!
+//! * `serde` (default): typed messages (`Queue<T>`, `Connection::send`/`recv`, pool tasks,
+//!   spawn arguments, the manager) through serde and postcard. Without it, the byte paths,
+//!   the synchronisation objects and `ArrayQueue` remain.
+//! * `async` (default, no dependency): futures on top of [`ReadyFd`].
+//!
 //! ## Layers
 //!
 //! `sys` (every system call) and `loom` (the atomics/futex shim) → [`shm`] (segments) →
-//! [`sync`] → [`queue`] → [`process`] → [`pool`]. A layer only uses the layers below it. See
+//! [`sync`] → [`queue`] → [`process`] and [`connection`] → [`pool`] → [`manager`]. A layer
+//! only uses the layers below it. See
 //! `docs/ARCHITECTURE.md`, `docs/FAILURE.md` (what each object does when a participant dies)
 //! and `docs/GUIDE.md` (Python → multiproc, one row per Python call).
 //!
-//! ## Fork safety
+//! ## Fork safety and start methods
 //!
-//! Children are created with `fork`. In a multi-threaded parent, the child has only the thread
-//! that forked it, and any lock another thread held at that moment stays locked in the child.
-//! glibc's `malloc` is fork-safe; Rust's stdout lock and your own mutexes are not. Keep what a
-//! child does to the objects it was handed, and fork before starting other threads when you can.
+//! By default children are created with `fork`. In a multi-threaded parent, the child has only
+//! the thread that forked it, and any lock another thread held at that moment stays locked in
+//! the child. glibc's `malloc` is fork-safe; Rust's stdout lock and your own mutexes are not.
+//! From a threaded program (tokio, rayon, `cargo test`), use [`StartMethod::Spawn`] or
+//! [`StartMethod::ForkServer`] ([`set_start_method`], or per process and per pool): the child
+//! is then a fresh exec of this program, or forked by a single-threaded server.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
