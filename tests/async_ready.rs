@@ -217,3 +217,30 @@ fn async_methods_leave_no_watcher_behind() {
     assert!(matches!(tx.put(&5), Err(QueueError::Disconnected)));
     drop(w);
 }
+
+/// A TCP connection (the socket transport, no rings): `recv_async` wakes on the socket.
+#[test]
+fn recv_async_over_tcp() {
+    use multiproc::connection::{Address, Client, Listener};
+    let _g = guard();
+    let l = Listener::bind(Address::Tcp("127.0.0.1:0".into()), Some(b"k")).unwrap();
+    let addr = l.address().clone();
+    let pid = fork_child(move || {
+        let mut c = Client::connect(&addr, Some(b"k")).unwrap();
+        for i in 0..50u32 {
+            c.send(&i).unwrap();
+            if i % 10 == 9 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        0
+    });
+    let mut conn = l.accept().unwrap();
+    runtime().block_on(async {
+        for i in 0..50u32 {
+            assert_eq!(conn.recv_async::<u32>().await.unwrap(), i);
+        }
+        assert!(matches!(conn.recv_async::<u32>().await, Err(RecvError::Eof)));
+    });
+    assert_eq!(wait_child(pid), Ended::Code(0));
+}

@@ -281,3 +281,21 @@ fn corrupt_slots_are_errors_not_undefined_behaviour() {
     put(at - 16, 2);
     assert_eq!(read_once().unwrap(), b"MARKER01");
 }
+
+fn publish_from_spawned(b: Broadcast<u32>) -> Result<(), BroadcastError> {
+    b.publish(&77).map(drop)
+}
+
+/// A broadcast handed to a spawned child as an argument works there.
+#[test]
+fn a_spawned_child_publishes_through_its_argument() {
+    let _g = guard();
+    let b = Broadcast::<u32>::new(8, 8).unwrap();
+    let mut sub = b.subscribe();
+    let p = multiproc::Process::builder()
+        .start_method(multiproc::StartMethod::Spawn)
+        .spawn(publish_from_spawned, b.clone())
+        .unwrap();
+    assert_eq!(sub.recv_timeout(Duration::from_secs(20)).unwrap(), 77);
+    assert!(p.join().unwrap().success());
+}

@@ -290,3 +290,26 @@ fn put_three(tx: multiproc::Producer<u32>) -> Result<(), QueueError> {
     }
     Ok(())
 }
+
+/// A producer handed over a connection (`send_object`) counts in the receiving process: the
+/// consumer sees `Disconnected` only once that process dropped it too.
+#[test]
+fn split_producer_sent_as_an_object_counts_where_it_lands() {
+    let _g = guard();
+    let (tx, rx) = Queue::<u32>::new().unwrap().split().unwrap();
+    let (mut a, mut b) = Pipe::builder().fd_passing(true).duplex().unwrap();
+    let pid = fork_child(move || {
+        let tx: multiproc::Producer<u32> = b.recv_object().unwrap();
+        tx.put(&9).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        drop(tx);
+        0
+    });
+    a.send_object(&tx).unwrap();
+    drop(tx);
+    assert_eq!(rx.get().unwrap(), 9);
+    // Still connected while the child holds the producer it received.
+    assert!(matches!(rx.get_timeout(Duration::from_millis(20)), Err(QueueError::Empty)));
+    assert!(matches!(rx.get(), Err(QueueError::Disconnected)));
+    assert_eq!(wait_child(pid), Ended::Code(0));
+}
