@@ -313,3 +313,59 @@ fn split_producer_sent_as_an_object_counts_where_it_lands() {
     assert!(matches!(rx.get(), Err(QueueError::Disconnected)));
     assert_eq!(wait_child(pid), Ended::Code(0));
 }
+
+/// Chaos: producers SIGKILLed at random points while putting. The consumer gets each
+/// producer's items in order with no gap and no duplicate (a killed `put` commits its item or
+/// nothing), and then `Disconnected`: never a hang, never a torn item.
+#[test]
+fn split_producers_killed_at_random_points() {
+    let _g = common::guard_for(Duration::from_secs(120));
+    let mut rng = common::Rng::new("split_producers_killed_at_random_points");
+    let end = Instant::now() + common::chaos_secs(3);
+    let mut rounds = 0;
+    while Instant::now() < end {
+        let (tx, rx) = Queue::<(u32, u32)>::with_maxsize(64).unwrap().split().unwrap();
+        let kids: Vec<_> = (0..3u32)
+            .map(|k| {
+                let tx = tx.clone();
+                fork_child(move || {
+                    for i in 0.. {
+                        if tx.put(&(k, i)).is_err() {
+                            return 1;
+                        }
+                    }
+                    0
+                })
+            })
+            .collect();
+        drop(tx);
+        let killer = {
+            let delays: Vec<u64> = kids.iter().map(|_| rng.range(0, 20_000)).collect();
+            let kids = kids.clone();
+            std::thread::spawn(move || {
+                for (pid, us) in kids.into_iter().zip(delays) {
+                    std::thread::sleep(Duration::from_micros(us));
+                    sigkill(pid);
+                }
+            })
+        };
+        let mut next = [0u32; 3];
+        loop {
+            match rx.get() {
+                Ok((k, i)) => {
+                    assert_eq!(i, next[k as usize], "producer {k}: a gap or a duplicate");
+                    next[k as usize] += 1;
+                }
+                Err(QueueError::Disconnected) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        killer.join().unwrap();
+        for pid in kids {
+            assert_eq!(wait_child(pid), Ended::Signal(libc::SIGKILL));
+        }
+        rounds += 1;
+    }
+    eprintln!("{rounds} rounds of 3 killed producers");
+    assert!(rounds > 0);
+}
