@@ -65,12 +65,9 @@ pub struct ArrayQueue<T: ShmSafe> {
 impl<T: ShmSafe> Clone for ArrayQueue<T> {
     fn clone(&self) -> Self {
         ArrayQueue {
-            hdr: self.hdr.clone(),
-            slots: self.slots,
-            cap: self.cap,
-            _seg: self._seg.clone(),
             #[cfg(feature = "async")]
             ready: self.ready.clone(),
+            ..self.probe_clone()
         }
     }
 }

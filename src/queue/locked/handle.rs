@@ -135,11 +135,9 @@ pub struct Queue<T> {
 impl<T> Clone for Queue<T> {
     fn clone(&self) -> Self {
         Queue {
-            ring: self.ring.clone(),
-            closed: self.closed.clone(),
             #[cfg(feature = "async")]
             ready: self.ready.clone(),
-            _t: PhantomData,
+            ..self.probe_clone()
         }
     }
 }

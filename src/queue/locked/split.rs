@@ -140,10 +140,9 @@ impl<T> Clone for Producer<T> {
 impl<T> Clone for Consumer<T> {
     fn clone(&self) -> Self {
         Consumer {
-            queue: self.queue.clone(),
-            side: self.side.clone(),
             #[cfg(feature = "async")]
             ready: self.ready.clone(),
+            ..self.probe_clone()
         }
     }
 }
