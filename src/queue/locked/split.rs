@@ -66,10 +66,12 @@ impl Side {
             return true;
         }
         let now = coarse_nanos();
-        // Relaxed: a rate limit only.
-        if !force && self.last_look.swap(now, Relaxed) == now {
+        // Relaxed: a rate limit only. A load first, so that the common case (asked already in
+        // this tick) writes nothing that other threads' caches would have to fetch back.
+        if !force && self.last_look.load(Relaxed) == now {
             return false;
         }
+        self.last_look.store(now, Relaxed);
         let hup = poll_now(self.peer.as_fd(), libc::POLLIN) & (libc::POLLHUP | libc::POLLERR) != 0;
         if hup {
             self.peer_gone.store(true, Release);
