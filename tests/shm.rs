@@ -8,8 +8,8 @@ mod common;
 
 use multiproc::shm::list_named;
 use multiproc::{
-    Array, ArrayQueue, Barrier, BoundedSemaphore, Condition, Event, JoinableQueue, Lock, Process, Queue, RLock,
-    RawArray, RawValue, Segment, Semaphore, SharedMemory, ShmError, SimpleQueue, Value,
+    Array, ArrayQueue, Barrier, BoundedSemaphore, Broadcast, Condition, Event, JoinableQueue, Lock, Process, Queue,
+    RLock, RawArray, RawValue, Segment, Semaphore, SharedMemory, ShmError, SimpleQueue, Value,
 };
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -95,6 +95,20 @@ fn peer_program() {
             }
         }
         "shared-memory-howdy" => SharedMemory::open_timeout(&name, OPEN).unwrap().write_at(0, b"howdy").unwrap(),
+        "broadcast-echo" => {
+            // A fuzzing instance's shape (LLMP): subscribe to the shared channel, announce itself,
+            // read what the others publish, publish what it found.
+            let b = Broadcast::<String>::open_timeout(&name, OPEN).unwrap();
+            let mut sub = b.subscribe();
+            b.publish(&"ready".to_string()).unwrap();
+            loop {
+                match sub.recv_timeout(OPEN).unwrap() {
+                    s if s == "input" => break,
+                    _ => continue, // our own "ready"
+                }
+            }
+            b.publish(&"found".to_string()).unwrap();
+        }
         "queue-as-wrong-type" => {
             let r = Queue::<String>::open_timeout(&name, OPEN);
             assert!(matches!(r, Err(ShmError::Mismatch { .. })), "{r:?}");
@@ -212,6 +226,21 @@ fn shm_named_queues_carry_items_between_programs() {
     let mut p = peer("array-queue-produce", &n);
     let sum: u64 = (0..100).map(|_| q.pop_timeout(OPEN).unwrap()).sum();
     assert_eq!(sum, 4950);
+    assert!(p.wait().unwrap().success());
+}
+
+/// A broadcast shared with a separately launched program: both see every message.
+#[test]
+fn shm_named_broadcast_between_programs() {
+    let _g = common::guard();
+    let n = unique("broadcast");
+    let b = Broadcast::<String>::create(&n, 64, 64).unwrap();
+    let mut sub = b.subscribe();
+    let mut p = peer("broadcast-echo", &n);
+    assert_eq!(sub.recv_timeout(OPEN).unwrap(), "ready");
+    b.publish(&"input".to_string()).unwrap();
+    assert_eq!(sub.recv_timeout(OPEN).unwrap(), "input"); // our own, as every subscriber sees it
+    assert_eq!(sub.recv_timeout(OPEN).unwrap(), "found");
     assert!(p.wait().unwrap().success());
 }
 
