@@ -252,6 +252,9 @@ impl Pool {
         items: usize,
     ) -> Result<Vec<Vec<u8>>, PoolError> {
         let n = chunks.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
         let slot = Slot::new();
         let out = slot.clone();
         let mut parts: Vec<Option<Vec<u8>>> = vec![None; n];
@@ -276,9 +279,6 @@ impl Pool {
                 }
             }
         });
-        if n == 0 {
-            return Ok(Vec::new());
-        }
         self.submit(call, (n, chunksize.max(1), items), chunks.into_iter().map(Ok), sink)?;
         AsyncResult::new(slot).into_value()
     }

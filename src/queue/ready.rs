@@ -277,7 +277,7 @@ pub(crate) struct ReadyCache(Mutex<Option<(u32, Arc<ReadyFd>)>>);
 #[cfg(feature = "async")]
 impl ReadyCache {
     /// This process's `ReadyFd`, made with `make` on first use.
-    pub(crate) fn get(&self, make: impl FnOnce() -> std::io::Result<ReadyFd>) -> std::io::Result<Arc<ReadyFd>> {
+    pub(crate) fn get<E>(&self, make: impl FnOnce() -> Result<ReadyFd, E>) -> Result<Arc<ReadyFd>, E> {
         let me = std::process::id();
         let mut c = self.0.lock().unwrap_or_else(|p| p.into_inner());
         match &*c {

@@ -17,6 +17,7 @@
 //! finding the queue empty: every `put` of a gone producer returned before its descriptor was
 //! closed, so nothing it put is ever lost to a disconnection.
 
+use super::state::LockedRing;
 use super::{Queue, QueueError};
 use crate::loom::atomic::{
     AtomicBool, AtomicU64,
@@ -53,8 +54,8 @@ struct Side {
     peer_gone: AtomicBool,
     /// The coarse clock when the kernel was last asked.
     last_look: AtomicU64,
-    /// The queue, to wake the other side's sleepers when this side goes.
-    queue: Queue<()>,
+    /// The queue's ring, to wake the other side's sleepers when this side goes.
+    ring: LockedRing,
 }
 
 impl Side {
@@ -85,8 +86,8 @@ impl Drop for Side {
         // Close first, then wake: a woken sleeper that asks the kernel sees this copy gone.
         drop(self.alive.take());
         match self.role {
-            Role::Producer => self.queue.ring.wake_getters(),
-            Role::Consumer => self.queue.ring.wake_putters(),
+            Role::Producer => self.ring.wake_getters(),
+            Role::Consumer => self.ring.wake_putters(),
         }
     }
 }
@@ -161,14 +162,14 @@ impl<T> fmt::Debug for Consumer<T> {
     }
 }
 
-fn side(role: Role, alive: OwnedFd, peer: OwnedFd, queue: Queue<()>) -> Arc<Side> {
+fn side(role: Role, alive: OwnedFd, peer: OwnedFd, ring: LockedRing) -> Arc<Side> {
     Arc::new(Side {
         role,
         alive: Some(alive),
         peer,
         peer_gone: AtomicBool::new(false),
         last_look: AtomicU64::new(0),
-        queue,
+        ring,
     })
 }
 
@@ -204,11 +205,10 @@ impl<T> Queue<T> {
     pub fn split(self) -> Result<(Producer<T>, Consumer<T>), QueueError> {
         let (prod_r, prod_w) = pipe_cloexec().map_err(QueueError::Os)?;
         let (cons_r, cons_w) = pipe_cloexec().map_err(QueueError::Os)?;
-        let untyped = Queue::from_ring(self.ring.clone());
-        let p = Producer { queue: self.clone(), side: side(Role::Producer, prod_w, cons_r, untyped.clone()) };
+        let p = Producer { queue: self.clone(), side: side(Role::Producer, prod_w, cons_r, self.ring.clone()) };
         let c = Consumer {
+            side: side(Role::Consumer, cons_w, prod_r, self.ring.clone()),
             queue: self,
-            side: side(Role::Consumer, cons_w, prod_r, untyped),
             #[cfg(feature = "async")]
             ready: Default::default(),
         };
@@ -254,8 +254,8 @@ impl<T> Producer<T> {
 
     /// A producer received from another process.
     pub(crate) fn from_fds(queue: Queue<T>, alive: OwnedFd, peer: OwnedFd) -> Producer<T> {
-        let untyped = Queue::from_ring(queue.ring.clone());
-        Producer { queue, side: side(Role::Producer, alive, peer, untyped) }
+        let ring = queue.ring.clone();
+        Producer { queue, side: side(Role::Producer, alive, peer, ring) }
     }
 
     /// The queue underneath (for shipping it).
@@ -316,10 +316,10 @@ impl<T> Consumer<T> {
 
     /// A consumer received from another process.
     pub(crate) fn from_fds(queue: Queue<T>, alive: OwnedFd, peer: OwnedFd) -> Consumer<T> {
-        let untyped = Queue::from_ring(queue.ring.clone());
+        let ring = queue.ring.clone();
         Consumer {
             queue,
-            side: side(Role::Consumer, alive, peer, untyped),
+            side: side(Role::Consumer, alive, peer, ring),
             #[cfg(feature = "async")]
             ready: Default::default(),
         }

@@ -76,15 +76,7 @@ impl Connection {
 impl Connection {
     /// This process's `ReadyFd` of this end (made on first use).
     fn ready_cached(&self) -> Result<std::sync::Arc<ReadyFd>, RecvError> {
-        let mut err = None;
-        let r = self.ready.get(|| {
-            self.ready_fd().map_err(|e| {
-                let io = std::io::Error::other(e.to_string());
-                err = Some(e);
-                io
-            })
-        });
-        r.map_err(|io| err.unwrap_or(RecvError::Io(io)))
+        self.ready.get(|| self.ready_fd())
     }
 
     /// Receives a message's bytes, as a future that any executor can run: no thread blocks
