@@ -47,13 +47,13 @@ pub fn named_open(data: &[u8]) {
     }
     if let Ok(a) = <crate::sync::Array<u32> as Named>::from_named(&seg, &words) {
         let _ = a.get(0);
-        let _ = a.try_lock_for(z).map(drop);
+        let _ = a.lock_timeout(z).map(drop);
     }
     if let Ok(a) = <crate::sync::RawArray<u16> as Named>::from_named(&seg, &words) {
         let _ = a.get(a.len().saturating_sub(1));
     }
     if let Ok(v) = <crate::sync::Value<u64> as Named>::from_named(&seg, &words) {
-        let _ = v.try_lock_for(z).map(drop);
+        let _ = v.lock_timeout(z).map(drop);
     }
     if let Ok(m) = <crate::shm::SharedMemory as Named>::from_named(&seg, &words) {
         let mut b = [0u8; 4];

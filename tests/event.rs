@@ -95,7 +95,7 @@ fn evt_waiter_killed_does_not_disturb_others() {
     assert!(!e.wait_timeout(Duration::from_millis(10)));
 }
 
-/// `Duration::MAX` means "no deadline" for `Event::wait_timeout`, `Lock::try_lock_for` and
+/// `Duration::MAX` means "no deadline" for `Event::wait_timeout`, `Lock::lock_timeout` and
 /// `Condition::wait_timeout`.
 #[test]
 fn evt_lock_condition_max_timeouts_wait() {
@@ -112,7 +112,7 @@ fn evt_lock_condition_max_timeouts_wait() {
     assert!(e.wait_timeout(Duration::MAX));
     assert!(setter.join().unwrap().success());
     let l = multiproc::Lock::new().unwrap();
-    assert!(l.try_lock_for(Duration::MAX).unwrap().is_some());
+    assert!(l.lock_timeout(Duration::MAX).is_ok());
     let c = multiproc::Condition::new(multiproc::Lock::new().unwrap()).unwrap();
     let notifier = multiproc::Process::new({
         let c = c.clone();

@@ -4,17 +4,16 @@
 mod common;
 
 use common::guard_for;
-use multiproc::{Event, Lock, LockError, Process, RLock, Value};
+use multiproc::{Event, Lock, LockError, LockTimeoutError, Process, RLock, TryLockError, Value};
 use std::time::{Duration, Instant};
 
 #[test]
 fn lock_1_acquire_try_release() {
     let l = Lock::new().unwrap();
     let g = l.lock().unwrap();
-    assert!(matches!(l.try_lock(), Err(LockError::WouldDeadlock)));
+    assert!(matches!(l.try_lock(), Err(TryLockError::WouldDeadlock)));
     drop(g);
-    let g = l.try_lock().unwrap();
-    assert!(g.is_some());
+    assert!(l.try_lock().is_ok());
 }
 
 #[test]
@@ -33,14 +32,14 @@ fn lock_2_timed_acquire_of_a_held_lock() {
     });
     p.start().unwrap();
     assert!(held.wait_timeout(Duration::from_secs(10)));
-    assert!(l.try_lock().unwrap().is_none());
+    assert!(matches!(l.try_lock(), Err(TryLockError::WouldBlock)));
     let t = Instant::now();
-    assert!(l.try_lock_for(Duration::from_millis(100)).unwrap().is_none());
+    assert!(matches!(l.lock_timeout(Duration::from_millis(100)), Err(LockTimeoutError::Timeout)));
     let e = t.elapsed();
     assert!(e >= Duration::from_millis(90) && e < Duration::from_secs(2), "{e:?}");
     done.set();
     p.join().unwrap();
-    assert!(l.try_lock_for(Duration::from_secs(5)).unwrap().is_some());
+    assert!(l.lock_timeout(Duration::from_secs(5)).is_ok());
 }
 
 #[test]
@@ -76,7 +75,7 @@ fn lock_4_release_by_another_process_is_impossible_and_the_lock_stays_held() {
     let _g = l.lock().unwrap();
     let p = Process::new({
         let l = l.clone();
-        move || if l.try_lock().unwrap().is_none() { 0 } else { 1 }
+        move || if matches!(l.try_lock(), Err(TryLockError::WouldBlock)) { 0 } else { 1 }
     });
     p.start().unwrap();
     assert_eq!(p.join().unwrap().code(), Some(0));
@@ -87,7 +86,7 @@ fn lock_5_rlock_reentry() {
     let r = RLock::new().unwrap();
     let a = r.lock().unwrap();
     let b = r.lock().unwrap();
-    let c = r.try_lock().unwrap().unwrap();
+    let c = r.try_lock().unwrap();
     drop(c);
     drop(b);
     drop(a);
@@ -100,7 +99,7 @@ fn lock_6_rlock_held_by_parent_is_not_available_to_a_child() {
     let _g = r.lock().unwrap();
     let p = Process::new({
         let r = r.clone();
-        move || if r.try_lock().unwrap().is_none() { 0 } else { 1 }
+        move || if matches!(r.try_lock(), Err(TryLockError::WouldBlock)) { 0 } else { 1 }
     });
     p.start().unwrap();
     assert_eq!(p.join().unwrap().code(), Some(0));
@@ -110,7 +109,7 @@ fn lock_6_rlock_held_by_parent_is_not_available_to_a_child() {
 fn lock_7_value_lock_is_recursive() {
     let v = Value::new(1i32).unwrap();
     let _outer = v.get_lock().lock().unwrap();
-    assert!(v.get_lock().try_lock().unwrap().is_some());
+    assert!(v.get_lock().try_lock().is_ok());
     assert_eq!(v.get().unwrap(), 1);
 }
 
@@ -137,8 +136,8 @@ fn lock_b1_dead_owner_is_reported_and_recoverable() {
         p.kill().unwrap();
         p.join().unwrap();
         let t = Instant::now();
-        match l.try_lock_for(Duration::from_secs(5)) {
-            Err(LockError::OwnerDied(d)) => {
+        match l.lock_timeout(Duration::from_secs(5)) {
+            Err(LockTimeoutError::OwnerDied(d)) => {
                 let mut g = d.into_guard();
                 g.make_consistent();
             }
@@ -165,7 +164,7 @@ fn lock_b1_unrepaired_lock_is_reported_unrecoverable_not_hung() {
         other => panic!("expected OwnerDied, got {other:?}"),
     }
     assert!(matches!(l.lock(), Err(LockError::Unrecoverable)));
-    assert!(matches!(l.try_lock(), Err(LockError::Unrecoverable)));
+    assert!(matches!(l.try_lock(), Err(TryLockError::Unrecoverable)));
 }
 
 /// Takes and releases `l` `n` times, repairing after dead owners.

@@ -44,8 +44,12 @@ fn peer_program() {
     let role = std::env::var("MP_PEER_ROLE").expect("MP_PEER_ROLE is set by the test that runs this");
     let name = std::env::var("MP_PEER_NAME").unwrap();
     match role.as_str() {
-        "lock-is-held" => assert!(Lock::open_timeout(&name, OPEN).unwrap().try_lock().unwrap().is_none()),
-        "rlock-is-held" => assert!(RLock::open_timeout(&name, OPEN).unwrap().try_lock().unwrap().is_none()),
+        "lock-is-held" => {
+            assert!(Lock::open_timeout(&name, OPEN).unwrap().try_lock().is_err_and(|e| e.is_would_block()))
+        }
+        "rlock-is-held" => {
+            assert!(RLock::open_timeout(&name, OPEN).unwrap().try_lock().is_err_and(|e| e.is_would_block()))
+        }
         "semaphore-take-2" => {
             let s = Semaphore::open_timeout(&name, OPEN).unwrap();
             assert!(s.try_acquire() && s.try_acquire() && !s.try_acquire());

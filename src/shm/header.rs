@@ -18,7 +18,7 @@ use zerocopy::{FromBytes, Immutable, KnownLayout};
 /// `b"MULTIPRC"` read as a little-endian u64.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"MULTIPRC");
 /// Bumped whenever the header or any object layout changes incompatibly.
-pub(crate) const LAYOUT_VERSION: u32 = 2;
+pub(crate) const LAYOUT_VERSION: u32 = 3;
 /// Size of the header; the arena starts right after it.
 pub(crate) const HEADER_LEN: usize = 128;
 /// `state` once the segment may be used.

@@ -2,11 +2,13 @@
 //! `multiprocessing.Array`). Its one-shot operations behave as [`Value`](super::Value)'s: a lock
 //! whose holder died is repaired and the operation goes on; [`Array::lock`] reports the death.
 
-use super::mutex::{Held, LockError, RLock, RLockGuard};
+use super::guarded::{self, DataGuard, Guarded};
+use super::mutex::{blocking, timed, trying, LockError, LockTimeoutError, Patience, RLock, TryLockError};
 use super::value::{value_error, ValueError};
+use crate::loom::atomic::AtomicU32;
 use crate::shm::{Segment, ShmError, ShmSafe};
+use crate::sys::clock::Deadline;
 use std::fmt;
-use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
@@ -23,15 +25,33 @@ use std::time::{Duration, Instant};
 /// ```
 #[derive(Clone)]
 pub struct Array<T: ShmSafe> {
-    /// Keeps the mapping that `data` points into alive.
+    /// Keeps the mapping that `data` and `borrow` point into alive.
     _seg: Segment,
     data: NonNull<T>,
     len: usize,
+    /// The borrow word of the array's guard (`sync::guarded`), in `_seg`.
+    borrow: NonNull<AtomicU32>,
     lock: RLock,
 }
 
-// SAFETY: the data pointer points into `seg`'s mapping, which the handle keeps alive and which
-// is valid in every thread; access is under the lock; `T: Send + Sync`.
+impl<T: ShmSafe> Guarded for Array<T> {
+    type Target = [T];
+
+    fn data_lock(&self) -> &RLock {
+        &self.lock
+    }
+
+    fn data(&self) -> (NonNull<[T]>, NonNull<AtomicU32>) {
+        (NonNull::slice_from_raw_parts(self.data, self.len), self.borrow)
+    }
+
+    fn data_segment(&self) -> &Segment {
+        &self._seg
+    }
+}
+
+// SAFETY: the data and borrow pointers point into `seg`'s mapping, which the handle keeps alive
+// and which is valid in every thread; access is under the lock; `T: Send + Sync`.
 unsafe impl<T: ShmSafe> Send for Array<T> {}
 // SAFETY: as above.
 unsafe impl<T: ShmSafe> Sync for Array<T> {}
@@ -42,46 +62,9 @@ impl<T: ShmSafe> fmt::Debug for Array<T> {
     }
 }
 
-/// Holds an [`Array`]'s lock and gives `&mut [T]`.
-pub struct ArrayGuard<'a, T: ShmSafe> {
-    array: Held<'a, Array<T>>,
-    guard: RLockGuard<'a>,
-}
-
-impl<T: ShmSafe> fmt::Debug for ArrayGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ArrayGuard(..)")
-    }
-}
-
-impl<T: ShmSafe> ArrayGuard<'_, T> {
-    /// Marks the lock consistent after its previous owner died.
-    pub fn make_consistent(&mut self) {
-        self.guard.make_consistent();
-    }
-}
-
-impl<T: ShmSafe> Deref for ArrayGuard<'_, T> {
-    type Target = [T];
-    fn deref(&self) -> &[T] {
-        // SAFETY: `data..data+len` was allocated for this array inside the mapping the handle
-        // keeps alive; we hold the lock, so nobody writes it; any bits are valid `T`s.
-        unsafe { std::slice::from_raw_parts(self.array.data.as_ptr(), self.array.len) }
-    }
-}
-
-impl<T: ShmSafe> DerefMut for ArrayGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut [T] {
-        // SAFETY: as in `deref`; `&mut self` keeps the slice unique while it lives.
-        unsafe { std::slice::from_raw_parts_mut(self.array.data.as_ptr(), self.array.len) }
-    }
-}
-
-/// Result of locking an [`Array`]: the guard, or the reason with an owned guard inside.
-pub type ArrayLockResult<'a, T> = Result<ArrayGuard<'a, T>, LockError<ArrayGuard<'static, T>>>;
-
-/// Result of a `try_` lock of an [`Array`].
-pub type ArrayTryLockResult<'a, T> = Result<Option<ArrayGuard<'a, T>>, LockError<ArrayGuard<'static, T>>>;
+/// Holds an [`Array`]'s lock and gives `&mut [T]`; the only live mutable view of the
+/// elements (see [`DataGuard`]).
+pub type ArrayGuard<'a, T> = DataGuard<'a, [T]>;
 
 impl<T: ShmSafe> Array<T> {
     /// `len` zeroed elements (Python's `Array('i', 10)`, VAL-5), in a fresh anonymous segment.
@@ -99,9 +82,10 @@ impl<T: ShmSafe> Array<T> {
         let size = len.checked_mul(std::mem::size_of::<T>()).ok_or(ShmError::TooLarge { len: u64::MAX })?;
         let seg = Segment::anonymous(size + std::mem::align_of::<T>() + 64)?;
         let lock = RLock::new()?;
+        let borrow = borrow_word(&seg, seg.alloc(4, 4)?)?;
         let off = seg.alloc(size, std::mem::align_of::<T>())?;
         let data = seg.bytes_at(off, size)?.cast::<T>();
-        Ok(Array { _seg: seg, data, len, lock })
+        Ok(Array { _seg: seg, data, len, borrow, lock })
     }
 
     /// An array holding a copy of `items`.
@@ -144,11 +128,12 @@ impl<T: ShmSafe> Array<T> {
         let size = std::mem::size_of_val(items);
         crate::shm::create_named(name, 256 + size + std::mem::align_of::<T>(), |seg| {
             let lock = RLock::new_in(seg)?;
+            let borrow = seg.alloc(4, 4)?;
             let off = seg.alloc(size, std::mem::align_of::<T>())?;
             let data = seg.elements_at::<T>(off, items.len())?;
             // SAFETY: fresh, unpublished memory of exactly `items.len()` elements, aligned for `T`.
             unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), data.as_ptr(), items.len()) };
-            Ok::<_, ShmError>([lock.offset() as u64, off as u64, items.len() as u64, 0, 0, 0])
+            Ok::<_, ShmError>([lock.offset() as u64, off as u64, items.len() as u64, borrow as u64, 0, 0])
         })
     }
 
@@ -191,87 +176,91 @@ impl<T: ShmSafe> Array<T> {
         &self.lock
     }
 
-    fn guard_of<'a>(
-        &'a self,
-        r: Result<Option<RLockGuard<'a>>, LockError<RLockGuard<'static>>>,
-    ) -> ArrayTryLockResult<'a, T> {
-        match r {
-            Ok(g) => Ok(g.map(|guard| ArrayGuard { array: Held::Borrowed(self), guard })),
-            Err(e) => Err(e.map(|guard| ArrayGuard { array: Held::Owned(self.clone()), guard })),
-        }
-    }
-
     /// Locks the array; the guard dereferences to `[T]`.
     ///
     /// # Errors
-    /// As [`RLock::lock`].
+    /// As [`RLock::lock`], and [`LockError::WouldDeadlock`] if this thread already holds a
+    /// guard on this array (the lock is re-entrant, the elements' mutable view is not).
     ///
     /// # Examples
     ///
     /// ```
-    /// let a = multiproc::Array::from_slice(&[1u8, 2])?;
-    /// a.lock()?[1] = 5;
+    /// use multiproc::{Array, LockError};
+    ///
+    /// let a = Array::from_slice(&[1u8, 2])?;
+    /// let mut g = a.lock()?;
+    /// g[1] = 5;
+    /// assert!(matches!(a.lock(), Err(LockError::WouldDeadlock))); // no second `&mut`
+    /// drop(g);
     /// assert_eq!(a.to_vec()?, [1, 5]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn lock(&self) -> ArrayLockResult<'_, T> {
-        match self.lock.lock() {
-            Ok(guard) => Ok(ArrayGuard { array: Held::Borrowed(self), guard }),
-            Err(e) => Err(e.map(|guard| ArrayGuard { array: Held::Owned(self.clone()), guard })),
-        }
+    pub fn lock(&self) -> Result<ArrayGuard<'_, T>, LockError<ArrayGuard<'static, T>>> {
+        blocking(guarded::attempt(self, Patience::Forever))
     }
 
-    /// Locks the array if its lock is free now; `Ok(None)` if not.
+    /// Locks the array if its lock is free now.
     ///
     /// # Errors
-    /// As [`lock`](Self::lock).
+    /// [`TryLockError::WouldBlock`] if another thread or process holds the lock, or the errors
+    /// of [`lock`](Self::lock).
     ///
     /// # Examples
     ///
     /// ```
-    /// assert!(multiproc::Array::<u8>::zeroed(1)?.try_lock()?.is_some());
+    /// assert_eq!(multiproc::Array::<u8>::zeroed(1)?.try_lock()?.len(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_lock(&self) -> ArrayTryLockResult<'_, T> {
-        self.guard_of(self.lock.try_lock())
+    pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, TryLockError<ArrayGuard<'static, T>>> {
+        trying(guarded::attempt(self, Patience::Now))
     }
 
-    /// Locks the array, waiting at most `timeout`; `Ok(None)` if the lock stayed busy.
+    /// Locks the array, waiting at most `timeout` (`Duration::MAX`: forever).
     ///
     /// # Errors
-    /// As [`lock`](Self::lock).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let a = multiproc::Array::<u8>::zeroed(1)?;
-    /// assert!(a.try_lock_for(std::time::Duration::from_millis(10))?.is_some());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn try_lock_for(&self, timeout: Duration) -> ArrayTryLockResult<'_, T> {
-        self.guard_of(self.lock.try_lock_for(timeout))
-    }
-
-    /// Locks the array, waiting until `deadline`; `Ok(None)` if the lock stayed busy.
-    ///
-    /// # Errors
-    /// As [`lock`](Self::lock).
+    /// [`LockTimeoutError::Timeout`] if the lock stayed busy, or the errors of
+    /// [`lock`](Self::lock).
     ///
     /// # Examples
     ///
     /// ```
     /// let a = multiproc::Array::<u8>::zeroed(1)?;
-    /// assert!(a.try_lock_until(std::time::Instant::now())?.is_some());
+    /// a.lock_timeout(std::time::Duration::from_millis(10))?[0] = 3;
+    /// assert_eq!(a.get(0)?, 3);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_lock_until(&self, deadline: Instant) -> ArrayTryLockResult<'_, T> {
-        self.guard_of(self.lock.try_lock_until(deadline))
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<ArrayGuard<'_, T>, LockTimeoutError<ArrayGuard<'static, T>>> {
+        timed(guarded::attempt(self, Patience::Until(Deadline::after(timeout))))
+    }
+
+    /// Locks the array, waiting until `deadline`.
+    ///
+    /// # Errors
+    /// As [`lock_timeout`](Self::lock_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = multiproc::Array::<u8>::zeroed(1)?;
+    /// assert_eq!(a.lock_deadline(std::time::Instant::now())?.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn lock_deadline(
+        &self,
+        deadline: Instant,
+    ) -> Result<ArrayGuard<'_, T>, LockTimeoutError<ArrayGuard<'static, T>>> {
+        timed(guarded::attempt(self, Patience::Until(Deadline::at(deadline))))
     }
 
     /// Runs `f` on the elements under one lock; a lock whose holder died is repaired first.
     ///
     /// # Errors
-    /// [`ValueError::Unrecoverable`], [`ValueError::Corrupt`], [`ValueError::Os`].
+    /// [`ValueError::WouldDeadlock`] if this thread already holds a guard on this array (for
+    /// example, `update` called from inside `f`), [`ValueError::Unrecoverable`],
+    /// [`ValueError::Corrupt`], [`ValueError::Os`].
     ///
     /// # Examples
     ///
@@ -281,15 +270,7 @@ impl<T: ShmSafe> Array<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn update<R>(&self, f: impl FnOnce(&mut [T]) -> R) -> Result<R, ValueError> {
-        match self.lock() {
-            Ok(mut g) => Ok(f(&mut g)),
-            Err(LockError::OwnerDied(d)) => {
-                let mut g = d.into_guard();
-                g.make_consistent();
-                Ok(f(&mut g))
-            }
-            Err(e) => Err(value_error(e)),
-        }
+        guarded::update(self, f).map_err(value_error)
     }
 
     fn check(&self, i: usize) -> Result<(), ValueError> {
@@ -382,7 +363,9 @@ impl<T: ShmSafe> crate::shm::Named for Array<T> {
         let lock = <RLock as crate::shm::Named>::from_named(seg, &[w[0], 0, 0, 0, 0, 0])?;
         let len = crate::shm::word_usize(w[2])?;
         let data = seg.elements_at::<T>(crate::shm::word_usize(w[1])?, len)?;
-        Ok(Array { _seg: seg.clone(), data, len, lock })
+        let borrow = borrow_word(seg, crate::shm::word_usize(w[3])?)?;
+        apart(data, len, borrow)?;
+        Ok(Array { _seg: seg.clone(), data, len, borrow, lock })
     }
 
     fn segment(&self) -> &Segment {
@@ -391,7 +374,8 @@ impl<T: ShmSafe> crate::shm::Named for Array<T> {
 
     fn words(&self) -> crate::shm::Words {
         let off = self._seg.offset_of(self.data.as_ptr()).unwrap_or(0);
-        [self.lock.offset() as u64, off as u64, self.len as u64, 0, 0, 0]
+        let borrow = self._seg.offset_of(self.borrow.as_ptr()).unwrap_or(0);
+        [self.lock.offset() as u64, off as u64, self.len as u64, borrow as u64, 0, 0]
     }
 
     fn parts(&self) -> crate::shm::Parts {
@@ -407,6 +391,24 @@ impl<T: ShmSafe> crate::shm::Named for Array<T> {
         let seg = p.seg_of(1)?;
         let len = crate::shm::word_usize(p.words[2])?;
         let data = seg.elements_at::<T>(crate::shm::word_usize(p.words[1])?, len)?;
-        Ok(Array { _seg: seg.clone(), data, len, lock })
+        let borrow = borrow_word(seg, crate::shm::word_usize(p.words[3])?)?;
+        apart(data, len, borrow)?;
+        Ok(Array { _seg: seg.clone(), data, len, borrow, lock })
     }
+}
+
+/// The borrow word at `offset` in `seg`, checked in bounds and aligned (it may come from shared
+/// memory).
+fn borrow_word(seg: &Segment, offset: usize) -> Result<NonNull<AtomicU32>, ShmError> {
+    seg.elements_at::<AtomicU32>(offset, 1)
+}
+
+/// Refuses a borrow word (from shared memory) that overlaps the elements it guards.
+fn apart<T>(data: NonNull<T>, len: usize, borrow: NonNull<AtomicU32>) -> Result<(), ShmError> {
+    let (start, end) = (data.as_ptr() as usize, data.as_ptr() as usize + len * std::mem::size_of::<T>());
+    let w = borrow.as_ptr() as usize;
+    if w + 4 > start && w < end {
+        return Err(ShmError::Corrupt { what: "an array's borrow word overlaps its elements" });
+    }
+    Ok(())
 }

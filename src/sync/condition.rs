@@ -351,6 +351,12 @@ impl<L: ConditionLock> Condition<L> {
         }
         let levels = sealed::Sealed::depth(&self.lock);
         let raw = sealed::Sealed::raw(&self.lock);
+        // Relaxed: an owner-only word, and we hold the lock. A live `Value`/`Array` guard under
+        // this lock would outlive the release: another thread could take the lock and a second
+        // `&mut` to the same data (see `sync::guarded`).
+        if raw.data_guards.load(crate::loom::atomic::Ordering::Relaxed) > 0 {
+            return Err(LockError::WouldDeadlock);
+        }
         let release = |guard| {
             // Give up every level: the guard's drop must not unlock again.
             std::mem::forget(guard);
@@ -375,6 +381,7 @@ impl<L: ConditionLock> Condition<L> {
         let (relocked, notified) = self.state.wait_protocol(guard, release, reacquire, limit);
         let died = relocked?;
         sealed::Sealed::set_depth(&self.lock, levels);
+        raw.begin_ownership();
         if died {
             return Err(LockError::owner_died(sealed::Sealed::forge_owned(&self.lock)));
         }

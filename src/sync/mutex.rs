@@ -24,25 +24,175 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-/// Why a lock could not be taken normally.
-///
-/// `G` is the guard type ([`LockGuard`], [`RLockGuard`], or a value guard).
-#[non_exhaustive]
-pub enum LockError<G> {
-    /// The previous holder died holding the lock. The lock **is now held** through the guard
-    /// inside; call `make_consistent` on it once the protected data is repaired, or drop it to
-    /// mark the lock unrecoverable (LOCK-B1).
-    OwnerDied(OwnerDied<G>),
-    /// An earlier owner died and the lock was released without `make_consistent`: it can never
-    /// be taken again.
-    Unrecoverable,
-    /// This thread already holds this (non-recursive) lock: taking it again would deadlock.
-    WouldDeadlock,
-    /// The lock object in shared memory is not a valid lock (never initialized, or corrupt):
-    /// nothing was handed to glibc.
-    Corrupt,
-    /// The OS reported another error.
-    Os(std::io::Error),
+macro_rules! lock_errors {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident { $($(#[$vdoc:meta])* $extra:ident => $msg:literal),* }
+    )*) => {$(
+        $(#[$doc])*
+        ///
+        /// `G` is the guard type ([`LockGuard`], [`RLockGuard`], or a data guard of
+        /// [`Value`](super::Value) and [`Array`](super::Array)).
+        #[non_exhaustive]
+        pub enum $name<G> {
+            $($(#[$vdoc])* $extra,)*
+            /// The previous holder died holding the lock. The lock **is now held** through the
+            /// guard inside; call `make_consistent` on it once the protected data is repaired,
+            /// or drop it to mark the lock unrecoverable (LOCK-B1).
+            OwnerDied(OwnerDied<G>),
+            /// An earlier owner died and the lock was released without `make_consistent`: it
+            /// can never be taken again.
+            Unrecoverable,
+            /// This thread already holds this (non-recursive) lock, or already holds a guard on
+            /// this value or array: taking it again would deadlock, or give two `&mut` to one
+            /// place.
+            WouldDeadlock,
+            /// The lock object in shared memory is not a valid lock (never initialized, or
+            /// corrupt): nothing was handed to glibc.
+            Corrupt,
+            /// The OS reported another error.
+            Os(std::io::Error),
+        }
+
+        impl<G> fmt::Debug for $name<G> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $($name::$extra => f.write_str(stringify!($extra)),)*
+                    $name::OwnerDied(_) => f.write_str("OwnerDied(..)"),
+                    $name::Unrecoverable => f.write_str("Unrecoverable"),
+                    $name::WouldDeadlock => f.write_str("WouldDeadlock"),
+                    $name::Corrupt => f.write_str("Corrupt"),
+                    $name::Os(e) => f.debug_tuple("Os").field(e).finish(),
+                }
+            }
+        }
+
+        impl<G> fmt::Display for $name<G> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $($name::$extra => f.write_str($msg),)*
+                    $name::OwnerDied(_) => f.write_str("the previous owner of the lock died holding it"),
+                    $name::Unrecoverable => {
+                        f.write_str("the lock is unrecoverable (its owner died and it was never repaired)")
+                    }
+                    $name::WouldDeadlock => f.write_str("this thread already holds the lock (or a guard on its data)"),
+                    $name::Corrupt => f.write_str("the lock in shared memory is corrupt or was never initialized"),
+                    $name::Os(e) => write!(f, "lock operation failed: {e}"),
+                }
+            }
+        }
+
+        impl<G> std::error::Error for $name<G> {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                match self {
+                    $name::Os(e) => Some(e),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+lock_errors! {
+    /// Why [`lock`](Lock::lock) could not take a lock normally.
+    LockError {}
+
+    /// Why [`try_lock`](Lock::try_lock) did not take a lock: busy now, or one of
+    /// [`LockError`]'s reasons.
+    TryLockError {
+        /// Another thread or process holds the lock now (Python's `acquire(False)` returning
+        /// `False`).
+        WouldBlock => "the lock is held by someone else"
+    }
+
+    /// Why [`lock_timeout`](Lock::lock_timeout) or [`lock_deadline`](Lock::lock_deadline) did
+    /// not take a lock: the time ran out, or one of [`LockError`]'s reasons.
+    LockTimeoutError {
+        /// The lock stayed busy until the time ran out (Python's `acquire(timeout=t)` returning
+        /// `False`).
+        Timeout => "timed out waiting for the lock"
+    }
+}
+
+impl<G> LockError<G> {
+    /// An owner-died error carrying `guard`.
+    pub(crate) fn owner_died(guard: G) -> LockError<G> {
+        LockError::OwnerDied(OwnerDied(guard))
+    }
+
+    /// The error of a failed pthread call: `InvalidData` is a corrupt lock object.
+    pub(crate) fn from_io(e: std::io::Error) -> LockError<G> {
+        if e.kind() == std::io::ErrorKind::InvalidData {
+            LockError::Corrupt
+        } else {
+            LockError::Os(e)
+        }
+    }
+
+    /// The guard of an owner-died error (`Ok`), or the error, which then carries no guard and
+    /// can take any guard type.
+    pub(crate) fn split<H>(self) -> Result<G, LockError<H>> {
+        match self {
+            LockError::OwnerDied(OwnerDied(g)) => Ok(g),
+            LockError::Unrecoverable => Err(LockError::Unrecoverable),
+            LockError::WouldDeadlock => Err(LockError::WouldDeadlock),
+            LockError::Corrupt => Err(LockError::Corrupt),
+            LockError::Os(e) => Err(LockError::Os(e)),
+        }
+    }
+
+    /// The guard of an owner-died error, if this is one (the lock is then held).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let lock = multiproc::Lock::new()?;
+    /// match lock.lock() {
+    ///     Ok(_guard) => {}
+    ///     Err(e) => match e.into_owner_died() {
+    ///         Ok(mut guard) => guard.make_consistent(), // repair the data first
+    ///         Err(e) => return Err(e.into()),
+    ///     },
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn into_owner_died(self) -> Result<G, LockError<G>> {
+        match self {
+            LockError::OwnerDied(OwnerDied(g)) => Ok(g),
+            e => Err(e),
+        }
+    }
+}
+
+macro_rules! from_lock_error {
+    ($($name:ident),*) => {$(
+        impl<G> From<LockError<G>> for $name<G> {
+            fn from(e: LockError<G>) -> $name<G> {
+                match e {
+                    LockError::OwnerDied(d) => $name::OwnerDied(d),
+                    LockError::Unrecoverable => $name::Unrecoverable,
+                    LockError::WouldDeadlock => $name::WouldDeadlock,
+                    LockError::Corrupt => $name::Corrupt,
+                    LockError::Os(e) => $name::Os(e),
+                }
+            }
+        }
+    )*};
+}
+from_lock_error!(TryLockError, LockTimeoutError);
+
+impl<G> TryLockError<G> {
+    /// Whether the lock was simply busy.
+    pub fn is_would_block(&self) -> bool {
+        matches!(self, TryLockError::WouldBlock)
+    }
+}
+
+impl<G> LockTimeoutError<G> {
+    /// Whether the time ran out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, LockTimeoutError::Timeout)
+    }
 }
 
 /// The guard of a lock whose previous owner died; see [`LockError::OwnerDied`].
@@ -54,13 +204,6 @@ impl<G> fmt::Debug for OwnerDied<G> {
     }
 }
 
-impl<G> LockError<G> {
-    /// An owner-died error carrying `guard`.
-    pub(crate) fn owner_died(guard: G) -> LockError<G> {
-        LockError::OwnerDied(OwnerDied(guard))
-    }
-}
-
 impl<G> OwnerDied<G> {
     /// The guard: the lock is held.
     pub fn into_guard(self) -> G {
@@ -68,62 +211,49 @@ impl<G> OwnerDied<G> {
     }
 }
 
-impl<G> fmt::Debug for LockError<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LockError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
-            LockError::Unrecoverable => f.write_str("Unrecoverable"),
-            LockError::WouldDeadlock => f.write_str("WouldDeadlock"),
-            LockError::Corrupt => f.write_str("Corrupt"),
-            LockError::Os(e) => f.debug_tuple("Os").field(e).finish(),
-        }
+/// How long one lock attempt may wait.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Patience {
+    /// Until the lock is taken.
+    Forever,
+    /// Not at all.
+    Now,
+    /// Until the deadline (`None` from an overflowing duration: forever).
+    Until(Option<Deadline>),
+}
+
+/// One lock attempt's outcome: `Ok(Some(guard))`, `Ok(None)` (busy, or the time ran out), or
+/// an error whose owner-died guard owns its handles.
+pub(crate) type Attempt<G, H> = Result<Option<G>, LockError<H>>;
+
+/// The outcome of a blocking attempt.
+#[inline]
+pub(crate) fn blocking<G, H>(r: Attempt<G, H>) -> Result<G, LockError<H>> {
+    match r {
+        Ok(Some(g)) => Ok(g),
+        // A wait without deadline only returns busy on a broken mutex.
+        Ok(None) => Err(LockError::Os(std::io::Error::other("lock wait returned without the lock"))),
+        Err(e) => Err(e),
     }
 }
 
-impl<G> fmt::Display for LockError<G> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LockError::OwnerDied(_) => f.write_str("the previous owner of the lock died holding it"),
-            LockError::Unrecoverable => {
-                f.write_str("the lock is unrecoverable (its owner died and it was never repaired)")
-            }
-            LockError::WouldDeadlock => f.write_str("this thread already holds the lock"),
-            LockError::Corrupt => f.write_str("the lock in shared memory is corrupt or was never initialized"),
-            LockError::Os(e) => write!(f, "lock operation failed: {e}"),
-        }
+/// The outcome of a `try_` attempt.
+#[inline]
+pub(crate) fn trying<G, H>(r: Attempt<G, H>) -> Result<G, TryLockError<H>> {
+    match r {
+        Ok(Some(g)) => Ok(g),
+        Ok(None) => Err(TryLockError::WouldBlock),
+        Err(e) => Err(e.into()),
     }
 }
 
-impl<G> std::error::Error for LockError<G> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            LockError::Os(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl<G> LockError<G> {
-    /// The error of a failed pthread call: `InvalidData` is a corrupt lock object.
-    pub(crate) fn from_io(e: std::io::Error) -> LockError<G> {
-        if e.kind() == std::io::ErrorKind::InvalidData {
-            LockError::Corrupt
-        } else {
-            LockError::Os(e)
-        }
-    }
-}
-
-impl<G> LockError<G> {
-    /// Maps the guard type (used by the value types that wrap a lock guard).
-    pub(crate) fn map<H>(self, f: impl FnOnce(G) -> H) -> LockError<H> {
-        match self {
-            LockError::OwnerDied(OwnerDied(g)) => LockError::OwnerDied(OwnerDied(f(g))),
-            LockError::Unrecoverable => LockError::Unrecoverable,
-            LockError::WouldDeadlock => LockError::WouldDeadlock,
-            LockError::Corrupt => LockError::Corrupt,
-            LockError::Os(e) => LockError::Os(e),
-        }
+/// The outcome of a timed attempt.
+#[inline]
+pub(crate) fn timed<G, H>(r: Attempt<G, H>) -> Result<G, LockTimeoutError<H>> {
+    match r {
+        Ok(Some(g)) => Ok(g),
+        Ok(None) => Err(LockTimeoutError::Timeout),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -145,14 +275,9 @@ impl<L> std::ops::Deref for Held<'_, L> {
     }
 }
 
-/// Runs one lock attempt and turns the pthread outcome into `Ok(Some(guard))`, `Ok(None)` (busy
-/// or timed out) or an error; an owner-died error carries an owned guard.
+/// Turns a pthread outcome into an [`Attempt`]; an owner-died error carries an owned guard.
 #[inline]
-fn outcome<G, H>(
-    r: std::io::Result<Locked>,
-    guard: impl FnOnce() -> G,
-    owned: impl FnOnce() -> H,
-) -> Result<Option<G>, LockError<H>> {
+fn outcome<G, H>(r: std::io::Result<Locked>, guard: impl FnOnce() -> G, owned: impl FnOnce() -> H) -> Attempt<G, H> {
     match r {
         Ok(Locked::Acquired) => Ok(Some(guard())),
         Ok(Locked::OwnerDied) => Err(LockError::OwnerDied(OwnerDied(owned()))),
@@ -160,16 +285,6 @@ fn outcome<G, H>(
         Ok(Locked::Busy) => Ok(None),
         Ok(Locked::Deadlock) => Err(LockError::WouldDeadlock),
         Err(e) => Err(LockError::from_io(e)),
-    }
-}
-
-#[inline]
-fn blocking<G, H>(r: Result<Option<G>, LockError<H>>) -> Result<G, LockError<H>> {
-    match r {
-        Ok(Some(g)) => Ok(g),
-        // A wait without deadline only returns busy on a broken mutex.
-        Ok(None) => Err(LockError::Os(std::io::Error::other("lock wait returned without the lock"))),
-        Err(e) => Err(e),
     }
 }
 
@@ -229,7 +344,7 @@ macro_rules! lock_type {
             ///
             /// # Examples
             ///
-            #[doc = concat!("```\nlet name = format!(\"doc-", stringify!($name), "-{}\", std::process::id());\nlet created = multiproc::", stringify!($name), "::create(&name)?;\nlet opened = multiproc::", stringify!($name), "::open(&name)?; // typically in another program\ndrop(opened.lock()?);\nassert!(created.try_lock()?.is_some());\n# Ok::<(), Box<dyn std::error::Error>>(())\n```")]
+            #[doc = concat!("```\nlet name = format!(\"doc-", stringify!($name), "-{}\", std::process::id());\nlet created = multiproc::", stringify!($name), "::create(&name)?;\nlet opened = multiproc::", stringify!($name), "::open(&name)?; // typically in another program\ndrop(opened.lock()?);\ndrop(created.try_lock()?);\n# Ok::<(), Box<dyn std::error::Error>>(())\n```")]
             pub fn create(name: &str) -> Result<$name, ShmError> {
                 shm::create_named(name, std::mem::size_of::<RawRobustMutex>() + 64, |seg| {
                     let raw = seg.alloc_object::<RawRobustMutex>()?;
@@ -265,15 +380,24 @@ macro_rules! lock_type {
                 }
             }
 
-            fn attempt(&self, deadline: Option<Deadline>, try_only: bool) -> Result<Option<$guard<'_>>, LockError<$guard<'static>>> {
-                let r = if try_only { self.raw.try_lock() } else { self.raw.lock(deadline) };
+            /// One lock attempt (the four public forms are this with their patience).
+            #[inline]
+            pub(crate) fn attempt(&self, patience: Patience) -> Attempt<$guard<'_>, $guard<'static>> {
+                let r = match patience {
+                    Patience::Now => self.raw.try_lock(),
+                    Patience::Forever => self.raw.lock(None),
+                    Patience::Until(d) => self.raw.lock(d),
+                };
                 if $recursive {
                     // Relaxed: only the owner, holding the mutex, touches `depth`.
                     match r {
-                        Ok(Locked::Acquired) => {
-                            self.raw.depth.fetch_add(1, Relaxed);
+                        Ok(Locked::Acquired) if self.raw.depth.fetch_add(1, Relaxed) == 0 => {
+                            self.raw.begin_ownership();
                         }
-                        Ok(Locked::OwnerDied) => self.raw.depth.store(1, Relaxed),
+                        Ok(Locked::OwnerDied) => {
+                            self.raw.depth.store(1, Relaxed);
+                            self.raw.begin_ownership();
+                        }
                         _ => {}
                     }
                 }
@@ -289,29 +413,38 @@ macro_rules! lock_type {
             /// # Errors
             /// [`LockError::OwnerDied`] (the lock is held, see there), [`LockError::Unrecoverable`],
             /// [`LockError::WouldDeadlock`] (non-recursive lock already held by this thread),
-            /// [`LockError::Os`].
+            /// [`LockError::Corrupt`], [`LockError::Os`].
             #[doc(alias = "acquire")]
+            #[inline]
             pub fn lock(&self) -> Result<$guard<'_>, LockError<$guard<'static>>> {
-                blocking(self.attempt(None, false))
+                blocking(self.attempt(Patience::Forever))
             }
 
-            /// Takes the lock if it is free now (Python's `acquire(False)`); `Ok(None)` if not.
-            pub fn try_lock(&self) -> Result<Option<$guard<'_>>, LockError<$guard<'static>>> {
-                self.attempt(None, true)
+            /// Takes the lock if it is free now (Python's `acquire(False)`).
+            ///
+            /// # Errors
+            /// [`TryLockError::WouldBlock`] if someone else holds it, or the errors of
+            /// [`lock`](Self::lock).
+            pub fn try_lock(&self) -> Result<$guard<'_>, TryLockError<$guard<'static>>> {
+                trying(self.attempt(Patience::Now))
             }
 
-            /// Takes the lock, waiting up to `timeout` (Python's `acquire(timeout=t)`); `Ok(None)`
-            /// if it stayed busy.
-            pub fn try_lock_for(&self, timeout: Duration) -> Result<Option<$guard<'_>>, LockError<$guard<'static>>> {
-                match Deadline::after(timeout) {
-                    Some(d) => self.attempt(Some(d), false),
-                    None => self.lock().map(Some),
-                }
+            /// Takes the lock, waiting up to `timeout` (Python's `acquire(timeout=t)`;
+            /// `Duration::MAX` waits forever).
+            ///
+            /// # Errors
+            /// [`LockTimeoutError::Timeout`] if it stayed busy, or the errors of
+            /// [`lock`](Self::lock).
+            pub fn lock_timeout(&self, timeout: Duration) -> Result<$guard<'_>, LockTimeoutError<$guard<'static>>> {
+                timed(self.attempt(Patience::Until(Deadline::after(timeout))))
             }
 
-            /// Takes the lock, waiting until `deadline`; `Ok(None)` if it stayed busy.
-            pub fn try_lock_until(&self, deadline: Instant) -> Result<Option<$guard<'_>>, LockError<$guard<'static>>> {
-                self.attempt(Deadline::at(deadline), false)
+            /// Takes the lock, waiting until `deadline`.
+            ///
+            /// # Errors
+            /// As [`lock_timeout`](Self::lock_timeout).
+            pub fn lock_deadline(&self, deadline: Instant) -> Result<$guard<'_>, LockTimeoutError<$guard<'static>>> {
+                timed(self.attempt(Patience::Until(Deadline::at(deadline))))
             }
         }
 
@@ -391,9 +524,9 @@ lock_type!(
     /// let lock = Lock::new()?;
     /// {
     ///     let _held = lock.lock().unwrap();
-    ///     assert!(matches!(lock.try_lock(), Err(multiproc::LockError::WouldDeadlock)));
+    ///     assert!(matches!(lock.try_lock(), Err(multiproc::TryLockError::WouldDeadlock)));
     /// }
-    /// assert!(lock.try_lock().unwrap().is_some());
+    /// assert!(lock.try_lock().is_ok());
     /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     Lock,

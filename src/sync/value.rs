@@ -16,11 +16,14 @@
 // nothing here.
 #![allow(clippy::disallowed_types)]
 
-use super::mutex::{Held, LockError, RLock, RLockGuard};
+use super::guarded::{self, DataGuard, Guarded};
+use super::mutex::{blocking, timed, trying, LockError, LockTimeoutError, Patience, RLock, TryLockError};
+use crate::loom::atomic::AtomicU32;
 use crate::shm::{self, Segment, ShmError, ShmObject, ShmRef, ShmSafe};
+use crate::sys::clock::Deadline;
 use core::cell::UnsafeCell;
 use std::fmt;
-use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 /// One `T` in shared memory.
@@ -33,6 +36,20 @@ pub(crate) struct Cell<T>(pub(crate) UnsafeCell<T>);
 unsafe impl<T: ShmSafe> ShmObject for Cell<T> {}
 // SAFETY: as above.
 unsafe impl<T: ShmSafe> Sync for Cell<T> {}
+
+/// A [`Value`]'s `T` in shared memory, with the borrow word of its guard (`sync::guarded`).
+#[repr(C)]
+pub(crate) struct GuardedCell<T> {
+    borrow: AtomicU32,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: all-zero bytes are a free borrow word and a valid `T` (`ShmSafe`: valid for every
+// bit pattern, no pointers); the word is atomic and the value is only accessed under the
+// value's lock and borrow (`sync::guarded`).
+unsafe impl<T: ShmSafe> ShmObject for GuardedCell<T> {}
+// SAFETY: as above.
+unsafe impl<T: ShmSafe> Sync for GuardedCell<T> {}
 
 /// Why a [`Value`], [`Array`](super::Array), [`RawValue`](super::RawValue) or
 /// [`RawArray`](super::RawArray) operation failed. `'static`, so `?` works everywhere.
@@ -67,6 +84,9 @@ pub enum ValueError {
     Unrecoverable,
     /// The lock in shared memory is corrupt: nothing was handed to glibc.
     Corrupt,
+    /// This thread already holds a guard on this value or array (or is inside an `update` of
+    /// it): a second mutable view of the same data is refused.
+    WouldDeadlock,
     /// The OS reported another error.
     Os(std::io::Error),
 }
@@ -82,6 +102,9 @@ impl fmt::Display for ValueError {
                 f.write_str("the value's lock is unrecoverable (a holder died, never repaired)")
             }
             ValueError::Corrupt => f.write_str("the value's lock in shared memory is corrupt"),
+            ValueError::WouldDeadlock => {
+                f.write_str("this thread already holds a guard on this value (a second `&mut` is refused)")
+            }
             ValueError::Os(e) => write!(f, "value lock: {e}"),
         }
     }
@@ -122,8 +145,25 @@ impl std::error::Error for ValueError {
 /// ```
 #[derive(Clone)]
 pub struct Value<T: ShmSafe> {
-    cell: ShmRef<Cell<T>>,
+    cell: ShmRef<GuardedCell<T>>,
     lock: RLock,
+}
+
+impl<T: ShmSafe> Guarded for Value<T> {
+    type Target = T;
+
+    fn data_lock(&self) -> &RLock {
+        &self.lock
+    }
+
+    fn data(&self) -> (NonNull<T>, NonNull<AtomicU32>) {
+        let cell: &GuardedCell<T> = &self.cell;
+        (NonNull::from(&cell.value).cast(), NonNull::from(&cell.borrow))
+    }
+
+    fn data_segment(&self) -> &Segment {
+        self.cell.segment()
+    }
 }
 
 impl<T: ShmSafe + fmt::Debug> fmt::Debug for Value<T> {
@@ -135,45 +175,9 @@ impl<T: ShmSafe + fmt::Debug> fmt::Debug for Value<T> {
     }
 }
 
-/// Holds a [`Value`]'s lock and gives `&mut T` (Python's `with v.get_lock(): v.value …`).
-pub struct ValueGuard<'a, T: ShmSafe> {
-    value: Held<'a, Value<T>>,
-    guard: RLockGuard<'a>,
-}
-
-impl<T: ShmSafe> fmt::Debug for ValueGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ValueGuard(..)")
-    }
-}
-
-impl<T: ShmSafe> ValueGuard<'_, T> {
-    /// Marks the lock consistent after its previous owner died (see [`LockError::OwnerDied`]).
-    pub fn make_consistent(&mut self) {
-        self.guard.make_consistent();
-    }
-}
-
-impl<T: ShmSafe> Deref for ValueGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        // SAFETY: we hold the value's lock, so no other process or thread writes the cell; the
-        // cell is aligned and live while `self.value` is; any bits are a valid `T`.
-        unsafe { &*self.value.cell.0.get() }
-    }
-}
-
-impl<T: ShmSafe> DerefMut for ValueGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as in `deref`, and `&mut self` makes this the only reference through the guard
-        // (the lock is recursive, but a second guard of this thread would need `&self.value`,
-        // and Rust's borrow of this guard keeps `&mut T` unique while it lives).
-        unsafe { &mut *self.value.cell.0.get() }
-    }
-}
-
-/// Result of locking a [`Value`]: the guard, or the reason with an owned guard inside.
-pub type ValueLockResult<'a, T> = Result<ValueGuard<'a, T>, LockError<ValueGuard<'static, T>>>;
+/// Holds a [`Value`]'s lock and gives `&mut T` (Python's `with v.get_lock(): v.value …`); the
+/// only live mutable view of the value (see [`DataGuard`]).
+pub type ValueGuard<'a, T> = DataGuard<'a, T>;
 
 impl<T: ShmSafe> Value<T> {
     /// A shared value with a new lock, in the default arena.
@@ -205,9 +209,9 @@ impl<T: ShmSafe> Value<T> {
     /// ```
     pub fn new_in(segment: &Segment, v: T) -> Result<Value<T>, ShmError> {
         let lock = RLock::new_in(segment)?;
-        let cell: ShmRef<Cell<T>> = segment.alloc_object()?;
+        let cell: ShmRef<GuardedCell<T>> = segment.alloc_object()?;
         // SAFETY: the cell is fresh and not yet shared.
-        unsafe { cell.0.get().write(v) };
+        unsafe { cell.value.get().write(v) };
         Ok(Value { cell, lock })
     }
 
@@ -254,9 +258,9 @@ impl<T: ShmSafe> Value<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_lock(v: T, lock: RLock) -> Result<Value<T>, ShmError> {
-        let cell: ShmRef<Cell<T>> = shm::alloc_default()?;
+        let cell: ShmRef<GuardedCell<T>> = shm::alloc_default()?;
         // SAFETY: the cell is fresh and not yet shared.
-        unsafe { cell.0.get().write(v) };
+        unsafe { cell.value.get().write(v) };
         Ok(Value { cell, lock })
     }
 
@@ -273,110 +277,110 @@ impl<T: ShmSafe> Value<T> {
         &self.lock
     }
 
-    fn guard_of<'a>(
-        &'a self,
-        r: Result<Option<RLockGuard<'a>>, LockError<RLockGuard<'static>>>,
-    ) -> ValueTryLockResult<'a, T> {
-        match r {
-            Ok(g) => Ok(g.map(|guard| ValueGuard { value: Held::Borrowed(self), guard })),
-            Err(e) => Err(e.map(|guard| ValueGuard { value: Held::Owned(self.clone()), guard })),
-        }
-    }
-
     /// Locks the value and returns a guard that dereferences to `T`.
     ///
     /// # Errors
-    /// As [`RLock::lock`]; an owner-died guard dereferences to the value as the dead owner left
-    /// it.
+    /// As [`RLock::lock`] (an owner-died guard dereferences to the value as the dead owner left
+    /// it), and [`LockError::WouldDeadlock`] if this thread already holds a guard on this value
+    /// (through this handle, a clone, or another handle to the same value): the lock is
+    /// re-entrant, the data's mutable view is not.
     ///
     /// # Examples
     ///
     /// ```
-    /// let v = multiproc::Value::new(1u32)?;
-    /// *v.lock()? += 1;
+    /// use multiproc::{LockError, Value};
+    ///
+    /// let v = Value::new(1u32)?;
+    /// let mut g = v.lock()?;
+    /// *g += 1;
+    /// assert!(matches!(v.lock(), Err(LockError::WouldDeadlock))); // no second `&mut`
+    /// drop(g);
     /// assert_eq!(v.get()?, 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn lock(&self) -> ValueLockResult<'_, T> {
-        match self.lock.lock() {
-            Ok(guard) => Ok(ValueGuard { value: Held::Borrowed(self), guard }),
-            Err(e) => Err(e.map(|guard| ValueGuard { value: Held::Owned(self.clone()), guard })),
-        }
+    pub fn lock(&self) -> Result<ValueGuard<'_, T>, LockError<ValueGuard<'static, T>>> {
+        blocking(guarded::attempt(self, Patience::Forever))
     }
 
-    /// Locks the value if its lock is free now; `Ok(None)` if not.
+    /// Locks the value if its lock is free now.
     ///
     /// # Errors
-    /// As [`lock`](Self::lock).
+    /// [`TryLockError::WouldBlock`] if another thread or process holds the lock, or the errors
+    /// of [`lock`](Self::lock).
     ///
     /// # Examples
     ///
     /// ```
     /// let v = multiproc::Value::new(1u32)?;
-    /// assert!(v.try_lock()?.is_some());
+    /// *v.try_lock()? = 5;
+    /// assert_eq!(v.get()?, 5);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_lock(&self) -> ValueTryLockResult<'_, T> {
-        self.guard_of(self.lock.try_lock())
+    pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, TryLockError<ValueGuard<'static, T>>> {
+        trying(guarded::attempt(self, Patience::Now))
     }
 
-    /// Locks the value, waiting at most `timeout` (`Duration::MAX`: forever); `Ok(None)` if
-    /// the lock stayed busy.
+    /// Locks the value, waiting at most `timeout` (`Duration::MAX`: forever).
     ///
     /// # Errors
-    /// As [`lock`](Self::lock).
+    /// [`LockTimeoutError::Timeout`] if the lock stayed busy, or the errors of
+    /// [`lock`](Self::lock).
     ///
     /// # Examples
     ///
     /// ```
     /// let v = multiproc::Value::new(1u32)?;
-    /// assert!(v.try_lock_for(std::time::Duration::from_millis(10))?.is_some());
+    /// assert_eq!(*v.lock_timeout(std::time::Duration::from_millis(10))?, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_lock_for(&self, timeout: Duration) -> ValueTryLockResult<'_, T> {
-        self.guard_of(self.lock.try_lock_for(timeout))
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<ValueGuard<'_, T>, LockTimeoutError<ValueGuard<'static, T>>> {
+        timed(guarded::attempt(self, Patience::Until(Deadline::after(timeout))))
     }
 
-    /// Locks the value, waiting until `deadline`; `Ok(None)` if the lock stayed busy.
+    /// Locks the value, waiting until `deadline`.
     ///
     /// # Errors
-    /// As [`lock`](Self::lock).
+    /// As [`lock_timeout`](Self::lock_timeout).
     ///
     /// # Examples
     ///
     /// ```
     /// let v = multiproc::Value::new(1u32)?;
-    /// assert!(v.try_lock_until(std::time::Instant::now())?.is_some());
+    /// assert_eq!(*v.lock_deadline(std::time::Instant::now())?, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_lock_until(&self, deadline: Instant) -> ValueTryLockResult<'_, T> {
-        self.guard_of(self.lock.try_lock_until(deadline))
+    pub fn lock_deadline(
+        &self,
+        deadline: Instant,
+    ) -> Result<ValueGuard<'_, T>, LockTimeoutError<ValueGuard<'static, T>>> {
+        timed(guarded::attempt(self, Patience::Until(Deadline::at(deadline))))
     }
 
     /// Runs `f` on the value under one lock: an atomic read-modify-write (VAL-B1). A lock
     /// whose holder died is repaired first (see the module docs).
     ///
     /// # Errors
-    /// [`ValueError::Unrecoverable`], [`ValueError::Corrupt`], [`ValueError::Os`].
+    /// [`ValueError::WouldDeadlock`] if this thread already holds a guard on this value (for
+    /// example, `update` called from inside `f`), [`ValueError::Unrecoverable`],
+    /// [`ValueError::Corrupt`], [`ValueError::Os`].
     ///
     /// # Examples
     ///
     /// ```
-    /// let v = multiproc::Value::new(10i32)?;
+    /// use multiproc::{Value, ValueError};
+    ///
+    /// let v = Value::new(10i32)?;
     /// let doubled = v.update(|x| { *x *= 2; *x })?;
     /// assert_eq!(doubled, 20);
+    /// // `f` holds the only mutable view: touching the same value inside it is refused.
+    /// assert!(matches!(v.update(|_| v.get())?, Err(ValueError::WouldDeadlock)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, ValueError> {
-        match self.lock() {
-            Ok(mut g) => Ok(f(&mut g)),
-            Err(LockError::OwnerDied(d)) => {
-                let mut g = d.into_guard();
-                g.make_consistent();
-                Ok(f(&mut g))
-            }
-            Err(e) => Err(value_error(e)),
-        }
+        guarded::update(self, f).map_err(value_error)
     }
 
     /// Reads the value under the lock (Python's `v.value`).
@@ -412,18 +416,15 @@ impl<T: ShmSafe> Value<T> {
     }
 }
 
-/// Result of a `try_` lock of a [`Value`].
-pub type ValueTryLockResult<'a, T> = Result<Option<ValueGuard<'a, T>>, LockError<ValueGuard<'static, T>>>;
-
-/// The one-shot operations' error for a lock error other than an owner death.
-pub(crate) fn value_error<G>(e: LockError<G>) -> ValueError {
+/// The one-shot operations' error for a lock error (an owner death is repaired by the caller,
+/// so it never reaches here).
+pub(crate) fn value_error(e: LockError<()>) -> ValueError {
     match e {
         LockError::Unrecoverable => ValueError::Unrecoverable,
         LockError::Corrupt => ValueError::Corrupt,
-        LockError::WouldDeadlock => ValueError::Os(std::io::Error::from_raw_os_error(libc::EDEADLK)),
+        LockError::WouldDeadlock => ValueError::WouldDeadlock,
         LockError::Os(e) => ValueError::Os(e),
-        // The callers handle an owner death themselves (they repair and go on).
-        LockError::OwnerDied(_) => ValueError::Os(std::io::Error::other("owner died")),
+        LockError::OwnerDied(_) => ValueError::Os(std::io::Error::other("the lock's owner died")),
     }
 }
 

@@ -205,7 +205,7 @@ impl Connection {
     /// a.send_object(&lock)?;
     /// let same: Lock = b.recv_object()?;
     /// let _held = lock.lock()?;
-    /// let other_thread = std::thread::spawn(move || matches!(same.try_lock(), Ok(None)));
+    /// let other_thread = std::thread::spawn(move || same.try_lock().is_err_and(|e| e.is_would_block()));
     /// assert!(other_thread.join().unwrap()); // the same lock: held
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -59,6 +59,15 @@ pub(crate) struct RawRobustMutex {
     pub(crate) depth: AtomicU32,
     /// The `__kind` glibc wrote at `init`, checked against the mutex before every call.
     kind: AtomicU32,
+    /// How many data guards (`Value`/`Array` guards and one-shot updates) the current owner
+    /// holds under this lock (RLock only; owner-only, reset by every new owner). A `Condition`
+    /// refuses to release a lock that guards live data views: another thread would take it
+    /// and get a second `&mut` to the same cell.
+    pub(crate) data_guards: AtomicU32,
+    /// Which ownership this is: bumped (never to 0) each time a thread takes the lock at
+    /// depth 0, so that a data cell's borrow word written under an earlier ownership (a holder
+    /// that died, or a guard that was forgotten) can be told from one of the current owner.
+    pub(crate) epoch: AtomicU32,
     _pad: AtomicU32,
     mutex: UnsafeCell<pthread::pthread_mutex_t>,
 }
@@ -285,6 +294,17 @@ impl RawRobustMutex {
                 unsafe { base.add(offset + i).write_volatile(b) };
             }
         }
+    }
+
+    /// Starts a new ownership: called by a thread that has just taken the lock at depth 0
+    /// (or over a dead owner). The data guards of earlier owners are gone, and the new epoch
+    /// makes every borrow word they left behind stale (see `sync::guarded`).
+    #[inline]
+    pub(crate) fn begin_ownership(&self) {
+        // Relaxed: owner-only words, ordered by the mutex itself (its lock and unlock).
+        let e = self.epoch.load(Relaxed).wrapping_add(1);
+        self.epoch.store(e.max(1), Relaxed);
+        self.data_guards.store(0, Relaxed);
     }
 
     /// Marks the mutex consistent after an `OwnerDied` lock; the caller holds it.
