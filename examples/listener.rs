@@ -9,7 +9,7 @@
 //! authkey, so each proves it knows it before any message passes. The connection runs over
 //! shared-memory rings once the handshake is done.
 
-use multiproc::connection::{Address, Client, Listener};
+use multiproc::{Address, Client, Listener};
 
 const AUTHKEY: &[u8] = b"example key";
 

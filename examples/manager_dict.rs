@@ -2,8 +2,8 @@
 //! `process_<i>_item_<j>` → `Value from process <i>` for j in 0..3; the parent prints the nine
 //! entries sorted by key, one per line as `key: value`.
 
-use multiproc::manager::{DictProxy, Manager, ManagerError};
 use multiproc::Process;
+use multiproc::{DictProxy, Manager, ManagerError};
 
 fn fill(d: DictProxy<String, String>, i: u32) -> Result<(), ManagerError> {
     for j in 0..3 {

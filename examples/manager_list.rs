@@ -2,8 +2,8 @@
 //! (Jeff, 8) and prints `New record added!` and an empty line; then another child prints every
 //! record as `Name: <name>`, `Score: <score>` and an empty line.
 
-use multiproc::manager::{ListProxy, Manager, ManagerError};
 use multiproc::Process;
+use multiproc::{ListProxy, Manager, ManagerError};
 
 type Record = (String, u32);
 

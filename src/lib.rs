@@ -119,8 +119,8 @@
 //!
 //! ## Layers
 //!
-//! `sys` (every system call) and `loom` (the atomics/futex shim) → [`shm`] (segments) →
-//! [`sync`] → [`queue`] → [`process`] and [`connection`] → [`pool`] → [`manager`]. A layer
+//! `sys` (every system call) and `loom` (the atomics/futex shim) → `shm` (segments) →
+//! `sync` → `queue` → `process` and `connection` → `pool` → `manager`. A layer
 //! only uses the layers below it. See
 //! `docs/ARCHITECTURE.md`, `docs/FAILURE.md` (what each object does when a participant dies)
 //! and `docs/GUIDE.md` (Python → multiproc, one row per Python call).
@@ -149,30 +149,33 @@ mod codec;
 #[cfg(feature = "serde")]
 pub use codec::{CodecError, CodecErrorKind};
 
-pub mod connection;
+// The modules are private: every public item has one path, the crate root (docs/API.md §1).
+mod connection;
 #[cfg(feature = "serde")] // values travel with serde + postcard
-pub mod manager;
+mod manager;
 #[cfg(feature = "serde")] // arguments and results travel with serde + postcard
-pub mod pool;
-pub mod process;
-pub mod queue;
-pub mod shm;
-pub mod sync;
+mod pool;
+mod process;
+mod queue;
+mod shm;
+mod sync;
 
-pub use connection::{Client, Listener};
+pub use connection::*;
 #[cfg(feature = "serde")]
-pub use manager::Manager;
+pub use manager::*;
 #[cfg(feature = "serde")]
 pub use pool::*;
 pub use process::*;
 pub use queue::*;
-pub use shm::{Segment, SharedMemory, ShmError, ShmSafe};
+pub use shm::*;
 pub use sync::*;
 /// The layout-proof crate behind [`ShmSafe`], re-exported so that record types need no
 /// dependency of their own: derive its traits with `#[zerocopy(crate = "multiproc::zerocopy")]`.
 pub use zerocopy;
 
-// Always built (hidden) so that `cargo test` can replay the fuzz corpora on stable.
+/// Fault-injection entry points for this crate's own fuzz targets and corpus replay (feature
+/// `test-hooks`; not part of the API).
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub mod fuzz;
 

@@ -221,7 +221,7 @@ fn async_methods_leave_no_watcher_behind() {
 /// A TCP connection (the socket transport, no rings): `recv_async` wakes on the socket.
 #[test]
 fn recv_async_over_tcp() {
-    use multiproc::connection::{Address, Client, Listener};
+    use multiproc::{Address, Client, Listener};
     let _g = guard();
     let l = Listener::bind(Address::Tcp("127.0.0.1:0".into()), Some(b"k")).unwrap();
     let addr = l.address().clone();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use multiproc::connection::{Address, Client, ConnError, Listener};
+use multiproc::{Address, Client, ConnError, Listener};
 use multiproc::{
     Array, ArrayQueue, Condition, Connection, Event, Lock, Pipe, Process, Queue, RecvError, SharedMemory, Value,
 };

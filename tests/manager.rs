@@ -5,7 +5,7 @@
 
 mod common;
 
-use multiproc::manager::{Manager, ManagerError, QueueProxy, Shared};
+use multiproc::{Manager, ManagerError, QueueProxy, Shared};
 use multiproc::{Process, StartMethod};
 use std::time::{Duration, Instant};
 
@@ -70,7 +70,7 @@ fn mgr_2_dict_keeps_insertion_order_and_iterates_a_snapshot() {
 fn mgr_3_nested_proxies_work_and_outlive_the_outer_object() {
     let _g = common::guard();
     let m = Manager::start().unwrap();
-    let d = m.dict::<String, multiproc::manager::DictProxy<String, u32>>().unwrap();
+    let d = m.dict::<String, multiproc::DictProxy<String, u32>>().unwrap();
     let supplies = m.dict::<String, u32>().unwrap();
     d.insert("supplies".into(), supplies.clone()).unwrap();
     d.get(&"supplies".into()).unwrap().unwrap().insert("blankets".into(), 5).unwrap();

@@ -6,7 +6,7 @@
 
 mod common;
 
-use multiproc::shm::list_named;
+use multiproc::list_named;
 use multiproc::{
     Array, ArrayQueue, Barrier, BoundedSemaphore, Broadcast, Condition, Event, JoinableQueue, Lock, Process, Queue,
     RLock, RawArray, RawValue, Segment, Semaphore, SharedMemory, ShmError, SimpleQueue, Value,

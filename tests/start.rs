@@ -5,7 +5,7 @@
 
 mod common;
 
-use multiproc::process::ForkServer;
+use multiproc::ForkServer;
 use multiproc::{
     get_context, get_start_method, set_start_method, Array, Barrier, Condition, Connection, Event, Lock, Pipe, Process,
     ProcessError, Queue, Semaphore, SharedMemory, StartMethod, Value,
@@ -17,7 +17,7 @@ const ALL: [StartMethod; 3] = [StartMethod::Fork, StartMethod::Spawn, StartMetho
 const FRESH: [StartMethod; 2] = [StartMethod::Spawn, StartMethod::ForkServer];
 const T: Duration = Duration::from_secs(20);
 
-fn start(m: StartMethod) -> multiproc::process::Builder {
+fn start(m: StartMethod) -> multiproc::ProcessBuilder {
     Process::builder().start_method(m)
 }
 

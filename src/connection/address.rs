@@ -22,13 +22,13 @@ use std::str::FromStr;
 /// # Examples
 ///
 /// ```
-/// use multiproc::connection::Address;
+/// use multiproc::Address;
 ///
 /// let a: Address = "tcp:127.0.0.1:7000".parse()?;
 /// assert_eq!(a.to_string(), "tcp:127.0.0.1:7000");
 /// assert!(matches!("abstract:svc".parse::<Address>()?, Address::Abstract(n) if n == "svc"));
 /// assert!("ftp:x".parse::<Address>().is_err());
-/// # Ok::<(), multiproc::connection::ConnError>(())
+/// # Ok::<(), multiproc::ConnError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -49,8 +49,8 @@ impl Address {
     /// # Examples
     ///
     /// ```
-    /// let a = multiproc::connection::Address::unique();
-    /// assert_ne!(a, multiproc::connection::Address::unique());
+    /// let a = multiproc::Address::unique();
+    /// assert_ne!(a, multiproc::Address::unique());
     /// ```
     pub fn unique() -> Address {
         let mut r = [0u8; 8];

@@ -49,7 +49,7 @@ enum Sock {
 /// # Examples
 ///
 /// ```
-/// use multiproc::connection::{Address, Client, Listener};
+/// use multiproc::{Address, Client, Listener};
 ///
 /// let listener = Listener::bind(Address::unique(), Some(b"secret"))?;
 /// let address = listener.address().clone();
@@ -88,11 +88,11 @@ impl Listener {
     ///
     /// ```
     /// let path = std::env::temp_dir().join(format!("mp-doc-{}.sock", std::process::id()));
-    /// let l = multiproc::connection::Listener::bind(format!("unix:{}", path.display()), None)?;
+    /// let l = multiproc::Listener::bind(format!("unix:{}", path.display()), None)?;
     /// assert!(path.exists());
     /// drop(l);
     /// assert!(!path.exists()); // the listener removes its socket file
-    /// # Ok::<(), multiproc::connection::ConnError>(())
+    /// # Ok::<(), multiproc::ConnError>(())
     /// ```
     pub fn bind(address: impl ToAddress, authkey: Option<&[u8]>) -> Result<Listener, ConnError> {
         let address = address.to_address()?;
@@ -136,9 +136,9 @@ impl Listener {
     /// # Examples
     ///
     /// ```
-    /// let l = multiproc::connection::Listener::bind("tcp:127.0.0.1:0", None)?;
+    /// let l = multiproc::Listener::bind("tcp:127.0.0.1:0", None)?;
     /// assert!(!l.address().to_string().ends_with(":0"));
-    /// # Ok::<(), multiproc::connection::ConnError>(())
+    /// # Ok::<(), multiproc::ConnError>(())
     /// ```
     pub fn address(&self) -> &Address {
         &self.address
@@ -150,9 +150,9 @@ impl Listener {
     /// # Examples
     ///
     /// ```
-    /// let l = multiproc::connection::Listener::bind("tcp:127.0.0.1:0", None)?;
+    /// let l = multiproc::Listener::bind("tcp:127.0.0.1:0", None)?;
     /// assert_eq!(l.last_accepted(), None);
-    /// # Ok::<(), multiproc::connection::ConnError>(())
+    /// # Ok::<(), multiproc::ConnError>(())
     /// ```
     pub fn last_accepted(&self) -> Option<Address> {
         self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -178,7 +178,7 @@ impl Listener {
     /// # Examples
     ///
     /// ```
-    /// use multiproc::connection::{Address, ConnError, Listener};
+    /// use multiproc::{Address, ConnError, Listener};
     ///
     /// let l = Listener::bind(Address::unique(), None)?;
     /// let r = l.accept_timeout(std::time::Duration::from_millis(10));
@@ -287,7 +287,7 @@ impl Client {
     /// # Examples
     ///
     /// ```
-    /// use multiproc::connection::{Address, Client, ConnError};
+    /// use multiproc::{Address, Client, ConnError};
     ///
     /// let r = Client::connect(Address::unique(), None);
     /// assert!(matches!(r, Err(ConnError::Refused(_))));
@@ -305,7 +305,7 @@ impl Client {
     /// # Examples
     ///
     /// ```
-    /// use multiproc::connection::{Client, ConnError};
+    /// use multiproc::{Client, ConnError};
     ///
     /// let r = Client::connect_timeout("unix:/nonexistent/x.sock", None, std::time::Duration::from_secs(1));
     /// assert!(matches!(r, Err(ConnError::Refused(_))));

@@ -12,7 +12,7 @@
 //! stay on the socket (16-byte frame header per message).
 //!
 //! ```
-//! use multiproc::connection::{Client, Listener};
+//! use multiproc::{Client, Listener};
 //!
 //! let listener = Listener::bind("tcp:127.0.0.1:0", Some(b"key"))?;
 //! let address = listener.address().clone();

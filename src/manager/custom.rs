@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 /// # Examples
 ///
 /// ```
-/// use multiproc::manager::{Manager, Shared};
+/// use multiproc::{Manager, Shared};
 ///
 /// #[derive(Default)]
 /// struct Counter(u64);

@@ -3,7 +3,7 @@
 //! own [`Shared`] types), used from any process through typed proxies.
 //!
 //! ```
-//! use multiproc::manager::Manager;
+//! use multiproc::Manager;
 //! use multiproc::Process;
 //!
 //! let manager = Manager::start()?;
@@ -86,7 +86,32 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// # Examples
 ///
-/// See [the module](self).
+/// ```
+/// use multiproc::Manager;
+/// use multiproc::Process;
+///
+/// let manager = Manager::start()?;
+/// let d = manager.dict::<String, String>()?;
+/// let children: Vec<Process> = (0..3)
+///     .map(|i| {
+///         let d = d.clone();
+///         Process::new(move || d.insert(format!("process_{i}"), format!("value {i}")))
+///     })
+///     .collect();
+/// for c in &children {
+///     c.start()?;
+/// }
+/// for c in &children {
+///     c.join()?.exit_ok()?;
+/// }
+/// assert_eq!(d.len()?, 3);
+/// manager.shutdown()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+///
+/// How the server works and what happens when a client or the server dies: `docs/FAILURE.md`
+/// and the GUIDE's manager section.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Manager {
     remote: Remote,
@@ -140,9 +165,9 @@ impl ManagerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let m = multiproc::manager::Manager::builder().address("tcp:127.0.0.1:0")?.authkey(b"k").start();
+    /// let m = multiproc::Manager::builder().address("tcp:127.0.0.1:0")?.authkey(b"k").start();
     /// # let _ = m;
-    /// # Ok::<(), multiproc::connection::ConnError>(())
+    /// # Ok::<(), multiproc::ConnError>(())
     /// ```
     pub fn address(mut self, address: impl ToAddress) -> Result<ManagerBuilder, crate::connection::ConnError> {
         self.address = Some(address.to_address()?);
@@ -165,9 +190,9 @@ impl ManagerBuilder {
     /// # Examples
     ///
     /// ```
-    /// let m = multiproc::manager::Manager::builder().start_method(multiproc::StartMethod::Spawn).start()?;
+    /// let m = multiproc::Manager::builder().start_method(multiproc::StartMethod::Spawn).start()?;
     /// m.shutdown()?;
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     pub fn start_method(mut self, method: StartMethod) -> ManagerBuilder {
         self.method = Some(method);
@@ -253,11 +278,11 @@ impl Manager {
     /// # Examples
     ///
     /// ```
-    /// let m = multiproc::manager::Manager::start()?;
+    /// let m = multiproc::Manager::start()?;
     /// let l = m.list::<u8>()?;
     /// l.push(1)?;
     /// assert_eq!(l.len()?, 1);
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     pub fn start() -> Result<Manager, ManagerError> {
         ManagerBuilder::default().start()
@@ -281,9 +306,9 @@ impl Manager {
     /// # Examples
     ///
     /// ```
-    /// use multiproc::manager::Manager;
+    /// use multiproc::Manager;
     ///
-    /// let address = multiproc::connection::Address::unique();
+    /// let address = multiproc::Address::unique();
     /// let a = address.clone();
     /// let server = std::thread::spawn(move || Manager::serve(&a, b"key"));
     /// let m = loop {
@@ -295,7 +320,7 @@ impl Manager {
     /// m.dict::<u8, u8>()?.insert(1, 2)?;
     /// m.shutdown()?;
     /// server.join().unwrap()?;
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     pub fn serve(address: impl ToAddress, authkey: &[u8]) -> Result<(), ManagerError> {
         let address = address.to_address().map_err(ManagerError::Connect)?;
@@ -329,11 +354,11 @@ impl Manager {
     /// # Examples
     ///
     /// ```
-    /// let m = multiproc::manager::Manager::start()?;
+    /// let m = multiproc::Manager::start()?;
     /// let e = m.event()?;
     /// m.shutdown()?;
-    /// assert!(matches!(e.set(), Err(multiproc::manager::ManagerError::ServerGone)));
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// assert!(matches!(e.set(), Err(multiproc::ManagerError::ServerGone)));
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     pub fn shutdown(&self) -> Result<(), ManagerError> {
         match &self.owner {
@@ -351,9 +376,9 @@ impl Manager {
     /// # Examples
     ///
     /// ```
-    /// let m = multiproc::manager::Manager::start()?;
+    /// let m = multiproc::Manager::start()?;
     /// assert!(m.address().to_string().starts_with("abstract:"));
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     pub fn address(&self) -> &Address {
         &self.remote.address
@@ -435,13 +460,13 @@ impl Manager {
     /// # Examples
     ///
     /// ```
-    /// let m = multiproc::manager::Manager::start()?;
+    /// let m = multiproc::Manager::start()?;
     /// let r = m.rlock()?;
     /// r.acquire()?;
     /// r.acquire()?; // again, by the same client
     /// r.release()?;
     /// r.release()?;
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     pub fn rlock(&self) -> Result<LockProxy, ManagerError> {
         Ok(LockProxy::from_handle(self.make(Kind::Lock { recursive: true })?))
@@ -461,10 +486,10 @@ impl Manager {
     /// # Examples
     ///
     /// ```
-    /// let m = multiproc::manager::Manager::start()?; // keep it: dropping it stops the server
+    /// let m = multiproc::Manager::start()?; // keep it: dropping it stops the server
     /// let s = m.semaphore(2)?;
     /// assert_eq!(s.get_value()?, 2);
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     pub fn semaphore(&self, value: u32) -> Result<SemaphoreProxy, ManagerError> {
         Ok(SemaphoreProxy::from_handle(self.make(Kind::Semaphore { value, bounded: false })?))

@@ -69,11 +69,11 @@ super::proxy::proxy_type!(
     /// ```
     /// fn square(x: u64) -> u64 { x * x }
     ///
-    /// let m = multiproc::manager::Manager::start()?;
+    /// let m = multiproc::Manager::start()?;
     /// let pool = m.pool(2)?;
     /// assert_eq!(pool.map(square, vec![1, 2, 3])?, [1, 4, 9]);
     /// assert_eq!(pool.apply(square, 7)?, 49);
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     PoolProxy
 );

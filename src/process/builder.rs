@@ -1,4 +1,4 @@
-//! [`Builder`]: a [`Process`]'s name, daemon flag and process group.
+//! [`ProcessBuilder`]: a [`Process`]'s name, daemon flag and process group.
 
 use super::current::{lock, ME};
 use super::handle::{Entry, Inner, Process, State, Target};
@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 /// # Ok::<(), multiproc::ProcessError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
-pub struct Builder {
+pub struct ProcessBuilder {
     name: Option<String>,
     daemon: Option<bool>,
     group: bool,
@@ -30,7 +30,7 @@ pub struct Builder {
     server: Option<super::ForkServer>,
 }
 
-impl Builder {
+impl ProcessBuilder {
     /// The process name (default `Process-<n>`, `n` counting this process's children; in a
     /// child `Process-<parent's n>:<n>`, as in Python). At most [`MAX_NAME_LEN`] bytes.
     ///
@@ -41,7 +41,7 @@ impl Builder {
     /// assert_eq!(p.name(), "SomeProcess");
     /// # Ok::<(), multiproc::ProcessError>(())
     /// ```
-    pub fn name(mut self, name: impl Into<String>) -> Builder {
+    pub fn name(mut self, name: impl Into<String>) -> ProcessBuilder {
         self.name = Some(name.into());
         self
     }
@@ -57,7 +57,7 @@ impl Builder {
     /// assert!(p.is_daemon());
     /// # Ok::<(), multiproc::ProcessError>(())
     /// ```
-    pub fn daemon(mut self, daemon: bool) -> Builder {
+    pub fn daemon(mut self, daemon: bool) -> ProcessBuilder {
         self.daemon = Some(daemon);
         self
     }
@@ -77,7 +77,7 @@ impl Builder {
     /// assert_eq!(p.join()?.exitcode(), -9);
     /// # Ok::<(), multiproc::ProcessError>(())
     /// ```
-    pub fn process_group(mut self, own_group: bool) -> Builder {
+    pub fn process_group(mut self, own_group: bool) -> ProcessBuilder {
         self.group = own_group;
         self
     }
@@ -98,7 +98,7 @@ impl Builder {
     /// assert_eq!(p.join()?.exitcode(), 5);
     /// # Ok::<(), multiproc::ProcessError>(())
     /// ```
-    pub fn start_method(mut self, method: StartMethod) -> Builder {
+    pub fn start_method(mut self, method: StartMethod) -> ProcessBuilder {
         self.method = Some(method);
         self
     }
@@ -118,7 +118,7 @@ impl Builder {
     /// assert!(matches!(p.start(), Err(ProcessError::Boot(_))));
     /// # Ok::<(), ProcessError>(())
     /// ```
-    pub fn executable(mut self, path: impl Into<PathBuf>) -> Builder {
+    pub fn executable(mut self, path: impl Into<PathBuf>) -> ProcessBuilder {
         self.executable = Some(path.into());
         self
     }
@@ -138,7 +138,7 @@ impl Builder {
     /// # Ok::<(), multiproc::ProcessError>(())
     /// ```
     #[cfg(feature = "serde")]
-    pub fn fork_server(mut self, server: &super::ForkServer) -> Builder {
+    pub fn fork_server(mut self, server: &super::ForkServer) -> ProcessBuilder {
         self.server = Some(server.clone());
         self.method = Some(StartMethod::ForkServer);
         self

@@ -43,7 +43,7 @@ pub enum ProcessError {
         len: usize,
     },
     /// [`Process::terminate_tree`](crate::Process::terminate_tree)/[`Process::kill_tree`](crate::Process::kill_tree) on a child that was not started with
-    /// [`Builder::process_group`](crate::process::Builder::process_group)`(true)`.
+    /// [`ProcessBuilder::process_group`](crate::ProcessBuilder::process_group)`(true)`.
     NoProcessGroup,
     /// This handle was inherited through `fork` by another process: only the process that
     /// started the child may wait for it or signal it (Python: "can only join a child process").
@@ -64,7 +64,7 @@ pub enum ProcessError {
     /// The child failed; from [`ExitStatus::exit_ok`].
     Failed(ExitStatus),
     /// A closure target with the `Spawn` or `ForkServer` start method: a fresh image cannot
-    /// receive a closure. Use a `fn` item with [`Builder::spawn`](crate::process::Builder::spawn).
+    /// receive a closure. Use a `fn` item with [`ProcessBuilder::spawn`](crate::ProcessBuilder::spawn).
     NotSpawnable(super::StartMethod),
     /// The process-wide start method was already set ([`set_start_method`](crate::set_start_method)
     /// without `force`, as Python's `RuntimeError: context has already been set`).
@@ -104,7 +104,7 @@ impl fmt::Display for ProcessError {
             ProcessError::Signal(e) => write!(f, "signalling the child failed: {e}"),
             ProcessError::Failed(s) => write!(f, "child process failed: {s}"),
             ProcessError::NotSpawnable(m) => {
-                write!(f, "the {} start method cannot run a closure: give a fn item to Builder::spawn", m.name())
+                write!(f, "the {} start method cannot run a closure: give a fn item to ProcessBuilder::spawn", m.name())
             }
             ProcessError::StartMethodAlreadySet(m) => write!(f, "the start method was already set (to {})", m.name()),
             #[cfg(feature = "serde")]

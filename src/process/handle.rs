@@ -2,7 +2,7 @@
 
 use super::current::{lock, ACTIVE};
 use super::report::{Report, ReportAreas};
-use super::{Builder, ChildOutcome, ExitStatus, ProcessError};
+use super::{ChildOutcome, ExitStatus, ProcessBuilder, ProcessError};
 use crate::shm::ShmRef;
 use crate::sys::clock::Deadline;
 use crate::sys::process as sys;
@@ -120,18 +120,18 @@ impl Process {
         F: FnOnce() -> R + Send + 'static,
         R: ChildOutcome,
     {
-        match Builder::default().target(f) {
+        match ProcessBuilder::default().target(f) {
             Ok(p) => p,
             Err(_) => unreachable!("a default builder has no name to reject"),
         }
     }
 
     /// Starts `f(args)` in a child with the default start method ([`get_start_method`](crate::get_start_method)):
-    /// `Builder::default().spawn(f, args)`. The arguments are any serde values, shared objects
+    /// `ProcessBuilder::default().spawn(f, args)`. The arguments are any serde values, shared objects
     /// (`Queue`, `Lock`, …) included.
     ///
     /// # Errors
-    /// As [`Builder::spawn`].
+    /// As [`ProcessBuilder::spawn`].
     ///
     /// # Examples
     ///
@@ -149,7 +149,7 @@ impl Process {
         A: serde::Serialize + serde::de::DeserializeOwned,
         R: ChildOutcome,
     {
-        Builder::default().spawn(f, args)
+        ProcessBuilder::default().spawn(f, args)
     }
 
     /// The start method this process uses.
@@ -163,7 +163,7 @@ impl Process {
         self.inner.method
     }
 
-    /// A [`Builder`] for a name, the daemon flag or a process group.
+    /// A [`ProcessBuilder`] for a name, the daemon flag or a process group.
     ///
     /// # Examples
     ///
@@ -172,8 +172,8 @@ impl Process {
     /// assert_eq!(p.name(), "x");
     /// # Ok::<(), multiproc::ProcessError>(())
     /// ```
-    pub fn builder() -> Builder {
-        Builder::default()
+    pub fn builder() -> ProcessBuilder {
+        ProcessBuilder::default()
     }
 
     /// The name.
@@ -457,7 +457,7 @@ impl Process {
     }
 
     /// Sends SIGTERM to the child's whole process group: the child and every descendant that
-    /// stayed in its group. Needs [`Builder::process_group`]`(true)`.
+    /// stayed in its group. Needs [`ProcessBuilder::process_group`]`(true)`.
     ///
     /// This also works after the child was reaped, to clean up descendants that outlived it
     /// (a group exists while any member does; the kernel does not reuse its id meanwhile).
@@ -486,7 +486,7 @@ impl Process {
     ///
     /// # Examples
     ///
-    /// See [`Builder::process_group`].
+    /// See [`ProcessBuilder::process_group`].
     pub fn kill_tree(&self) -> Result<(), ProcessError> {
         self.signal_tree(libc::SIGKILL)
     }

@@ -1,6 +1,6 @@
 //! Start methods (Python's `set_start_method`, `get_start_method`, `get_context`).
 
-use super::{Builder, ProcessError};
+use super::{ProcessBuilder, ProcessError};
 use std::sync::Mutex;
 
 /// How a child process is created (Python's start methods).
@@ -12,7 +12,7 @@ use std::sync::Mutex;
 /// | [`ForkServer`](Self::ForkServer) | a single-threaded server (spawned once) forks the children | threaded parents that want fork's start cost; a prepared image ([`ForkServer::builder`](crate::process::ForkServer::builder)) |
 ///
 /// With `Spawn` and `ForkServer` the target must be a plain `fn` item taking serde arguments
-/// ([`Builder::spawn`], [`Process::spawn`](crate::Process::spawn)); shared objects (`Queue`,
+/// ([`ProcessBuilder::spawn`], [`Process::spawn`](crate::Process::spawn)); shared objects (`Queue`,
 /// `Lock`, `Value`, …) may be among them: their descriptors travel with the arguments.
 ///
 /// # Examples
@@ -154,7 +154,7 @@ impl Context {
     /// assert_eq!(p.join()?.exitcode(), 3);
     /// # Ok::<(), multiproc::ProcessError>(())
     /// ```
-    pub fn process(&self) -> Builder {
-        Builder::default().start_method(self.method)
+    pub fn process(&self) -> ProcessBuilder {
+        ProcessBuilder::default().start_method(self.method)
     }
 }

@@ -31,9 +31,9 @@
 //! * **Timeouts**: [`Process::join_timeout`], [`Process::join_deadline`] and
 //!   [`Process::try_join`] return `Ok(None)` while the child still runs.
 //! * **Signals**: [`Process::terminate`] (SIGTERM, exit code −15) and [`Process::kill`]
-//!   (SIGKILL, −9). With [`Builder::process_group`] the child leads its own process group and
+//!   (SIGKILL, −9). With [`ProcessBuilder::process_group`] the child leads its own process group and
 //!   [`Process::terminate_tree`]/[`Process::kill_tree`] take its descendants too.
-//! * **Daemons** ([`Builder::daemon`]) are SIGKILLed by the kernel when their parent dies
+//! * **Daemons** ([`ProcessBuilder::daemon`]) are SIGKILLed by the kernel when their parent dies
 //!   (`PR_SET_PDEATHSIG`), and may not start children of their own.
 //! * The [`Process::sentinel`] is a pidfd that becomes readable when the child ends: put it in
 //!   `poll`/`epoll` next to your other descriptors.
@@ -94,7 +94,7 @@
 //! create what the child needs before forking and keep the child's work simple.
 //!
 //! # Files
-//! `builder.rs` ([`Builder`]), `method.rs` ([`StartMethod`], [`set_start_method`],
+//! `builder.rs` ([`ProcessBuilder`]), `method.rs` ([`StartMethod`], [`set_start_method`],
 //! [`get_context`]), `spawn/` (the Spawn and ForkServer methods, `call.rs` the entry tokens
 //! they and the pool use), `handle.rs` ([`Process`]: join, signals, sentinel, close),
 //! `start.rs` (the fork protocol: the locks held across `fork` and the one `unsafe` block, and
@@ -123,7 +123,7 @@ mod spawn;
 mod start;
 mod status;
 
-pub use builder::Builder;
+pub use builder::ProcessBuilder;
 pub use current::{active_children, cpu_count, current_process, parent_process, CurrentProcess, ParentProcess};
 pub use error::ProcessError;
 pub use handle::{Process, Sentinel};

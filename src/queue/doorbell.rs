@@ -132,7 +132,7 @@ impl crate::shm::Named for SharedBell {
 
     fn type_info() -> crate::shm::TypeInfo {
         crate::shm::TypeInfo {
-            fp: crate::codec::fingerprint_of_name("multiproc::queue::SharedBell"),
+            fp: crate::codec::fingerprint_of_name("multiproc::SharedBell"),
             size: std::mem::size_of::<BellWord>() as u32,
             align: std::mem::align_of::<BellWord>() as u32,
             name: "SharedBell",

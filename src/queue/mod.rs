@@ -30,6 +30,7 @@ pub use locked::{Consumer, Producer};
 pub use locked::{JoinableQueue, Queue, QueueBuilder, QueueError, QueueIter, SimpleQueue, DEFAULT_CAPACITY};
 
 pub(crate) mod array_queue;
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub use array_queue::ArrayQueueDebug;
 pub use array_queue::{ArrayQueue, PopError, PushError, STUCK_AFTER, UNRECORDED_AFTER};

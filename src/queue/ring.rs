@@ -120,6 +120,7 @@ pub(crate) struct RingCtl {
 
 impl RingCtl {
     /// A fresh control block (loom models, heap rings).
+    #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) fn new() -> RingCtl {
         let z32 = || AtomicU32::new(0);
         let z64 = || AtomicU64::new(0);
@@ -618,6 +619,7 @@ impl RingProbe {
 
 impl Ring {
     /// Overwrites the region and `tail` with arbitrary bytes, playing a faulty producer (fuzzing).
+    #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) fn scribble(&self, bytes: &[u8], tail: u64) {
         let n = bytes.len().min(self.cap as usize);
         self.write_at(0, &bytes[..n]);
@@ -627,12 +629,14 @@ impl Ring {
 }
 
 /// A ring over heap memory (tests, fuzzing, miri): owns its control block and region.
+#[cfg(any(test, feature = "test-hooks"))]
 #[derive(Debug)]
 pub(crate) struct HeapRing {
     ctl: Box<RingCtl>,
     data: Vec<u64>,
 }
 
+#[cfg(any(test, feature = "test-hooks"))]
 impl HeapRing {
     /// A zeroed heap ring of `cap` bytes (power of two ≥ 64).
     pub(crate) fn new(cap: usize) -> HeapRing {
@@ -655,6 +659,7 @@ impl HeapRing {
 /// picks the capacity; an even byte pushes a message whose length is the next byte and whose
 /// type fingerprint is one of three (so type announcements wrap and interleave too), an odd
 /// byte pops and checks the message and its type.
+#[cfg(any(test, feature = "test-hooks"))]
 pub(crate) fn model_ops(data: &[u8]) {
     let Some((&c, ops)) = data.split_first() else { return };
     let mut heap = HeapRing::new(64 << (c % 6));

@@ -27,7 +27,9 @@ pub use shared_memory::SharedMemory;
 pub use shm_safe::ShmSafe;
 
 pub(crate) use arena::{alloc_default, lock_for_fork};
-pub(crate) use header::{validate_header, ObjectKind, TypeInfo, HEADER_LEN};
+#[cfg(feature = "test-hooks")]
+pub(crate) use header::validate_header;
+pub(crate) use header::{ObjectKind, TypeInfo, HEADER_LEN};
 pub(crate) use named::{word_usize, Words, DIR_WORDS};
 pub(crate) use object::{create_named, named_methods, open_named, Named, Parts};
 pub(crate) use segment::{ShmObject, ShmRef};

@@ -45,7 +45,7 @@ impl super::Named for WordArray {
 
     fn type_info() -> super::TypeInfo {
         super::TypeInfo {
-            fp: crate::codec::fingerprint_of_name("multiproc::shm::WordArray"),
+            fp: crate::codec::fingerprint_of_name("multiproc::WordArray"),
             size: 64,
             align: 64,
             name: "WordArray",

@@ -240,6 +240,7 @@ impl Barrier {
     /// Test hook (hidden; not a stable API): runs `wait`'s real path up to the moment this
     /// party is counted as arrived, then leaves the process at once with `_exit(0)`, as a party
     /// SIGKILLed at that instruction would. Call it in a child process only.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn debug_wait_then_die_after_arrival(&self) -> ! {
         let die = || crate::sys::process::exit_now(0);

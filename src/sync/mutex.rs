@@ -478,6 +478,7 @@ macro_rules! lock_type {
             /// Test hook (hidden; not a stable API): overwrites bytes of the lock's shared
             /// state (56 bytes: our state words, then glibc's `pthread_mutex_t`), as a corrupt
             /// or hostile peer could. Out-of-range parts are ignored.
+            #[cfg(feature = "test-hooks")]
             #[doc(hidden)]
             pub fn debug_corrupt(&self, offset: usize, bytes: &[u8]) {
                 self.raw.debug_corrupt(offset, bytes);

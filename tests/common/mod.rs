@@ -205,7 +205,7 @@ impl Rng {
 /// Names of the `/dev/shm` entries that carry this crate's segment header: tests compare them
 /// before and after to prove nothing leaked.
 pub fn our_named_segments() -> Vec<String> {
-    multiproc::shm::list_named().unwrap_or_default().into_iter().map(|s| s.name).collect()
+    multiproc::list_named().unwrap_or_default().into_iter().map(|s| s.name).collect()
 }
 
 /// How long "at once" may take in a test's assertion: generous, because a loaded 2-CPU machine

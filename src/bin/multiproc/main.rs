@@ -109,7 +109,7 @@ fn parse_bench(args: &[&str]) -> Result<bench::Options, ParseError> {
 }
 
 fn shm_list() -> u8 {
-    match multiproc::shm::list_named() {
+    match multiproc::list_named() {
         Ok(list) => {
             if list.is_empty() {
                 println!("no named segments of ours in /dev/shm");
@@ -188,9 +188,8 @@ mod tests {
         .unwrap();
         assert_eq!(child.join().unwrap(), 0);
         let full = format!("/{name}");
-        let ours = |alive| {
-            multiproc::shm::list_named().unwrap().into_iter().any(|s| s.name == full && s.creator_alive == alive)
-        };
+        let ours =
+            |alive| multiproc::list_named().unwrap().into_iter().any(|s| s.name == full && s.creator_alive == alive);
         assert!(ours(false), "the dead creator's segment is listed as stale");
         assert_eq!(run(&["shm", "list"]), 0);
         // Not `run(&["shm", "clean"])`: it would also remove stale segments that tests running

@@ -131,12 +131,12 @@ proxy_type!(
     /// # Examples
     ///
     /// ```
-    /// let m = multiproc::manager::Manager::start()?;
+    /// let m = multiproc::Manager::start()?;
     /// let d = m.dict::<String, u32>()?;
     /// d.insert("a".into(), 1)?;
     /// assert_eq!(d.get(&"a".into())?, Some(1));
     /// assert_eq!(d.update_with("a".into(), |v| v.unwrap_or(0) + 1)?, 2); // atomic (MGR-B1)
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     DictProxy<K, V>
 );
@@ -226,13 +226,13 @@ proxy_type!(
     /// # Examples
     ///
     /// ```
-    /// let m = multiproc::manager::Manager::start()?;
+    /// let m = multiproc::Manager::start()?;
     /// let l = m.list_from(vec![3u32, 1, 2])?;
     /// l.push(0)?;
     /// l.sort()?;
     /// assert_eq!(l.to_vec()?, [0, 1, 2, 3]);
     /// assert_eq!(l.get(-1)?, 3);
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     ListProxy<T>
 );
@@ -335,12 +335,12 @@ proxy_type!(
     /// # Examples
     ///
     /// ```
-    /// let m = multiproc::manager::Manager::start()?;
+    /// let m = multiproc::Manager::start()?;
     /// let ns = m.namespace()?;
     /// ns.set("name", &"Bob")?;
     /// assert_eq!(ns.get::<String>("name")?, Some("Bob".to_string()));
     /// assert_eq!(ns.names()?, ["name"]);
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     NamespaceProxy
 );
@@ -374,14 +374,14 @@ proxy_type!(
     /// # Examples
     ///
     /// ```
-    /// let m = multiproc::manager::Manager::start()?;
+    /// let m = multiproc::Manager::start()?;
     /// let q = m.queue::<u32>(Some(2))?;
     /// q.put(5)?;
     /// q.put(6)?;
     /// assert!(q.full()?);
     /// assert_eq!((q.get()?, q.get()?), (5, 6));
     /// assert!(q.get_timeout(std::time::Duration::from_millis(10)).is_err());
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     QueueProxy<T>
 );

@@ -18,13 +18,13 @@ proxy_type!(
     /// # Examples
     ///
     /// ```
-    /// let m = multiproc::manager::Manager::start()?;
+    /// let m = multiproc::Manager::start()?;
     /// let l = m.lock()?;
     /// l.acquire()?;
     /// assert!(!l.acquire_timeout(std::time::Duration::from_millis(5))?);
     /// l.release()?;
     /// assert!(l.release().is_err()); // "release unlocked lock"
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     LockProxy
 );
@@ -62,11 +62,11 @@ proxy_type!(
     /// # Examples
     ///
     /// ```
-    /// let m = multiproc::manager::Manager::start()?;
+    /// let m = multiproc::Manager::start()?;
     /// let e = m.event()?;
     /// e.set()?;
     /// assert!(e.is_set()? && e.wait_timeout(std::time::Duration::ZERO)?);
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     EventProxy
 );
@@ -100,12 +100,12 @@ proxy_type!(
     /// # Examples
     ///
     /// ```
-    /// let m = multiproc::manager::Manager::start()?;
+    /// let m = multiproc::Manager::start()?;
     /// let s = m.bounded_semaphore(1)?;
     /// assert!(s.try_acquire()? && !s.try_acquire()?);
     /// s.release()?;
     /// assert!(s.release().is_err());
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     SemaphoreProxy
 );
@@ -124,13 +124,13 @@ proxy_type!(
     /// # Examples
     ///
     /// ```
-    /// let m = multiproc::manager::Manager::start()?;
+    /// let m = multiproc::Manager::start()?;
     /// let c = m.condition()?;
     /// c.acquire()?;
     /// assert!(!c.wait_timeout(std::time::Duration::from_millis(5))?); // nobody notifies
     /// c.notify_all()?;
     /// c.release()?;
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     ConditionProxy
 );
@@ -168,13 +168,13 @@ proxy_type!(
     /// # Examples
     ///
     /// ```
-    /// let m = multiproc::manager::Manager::start()?;
+    /// let m = multiproc::Manager::start()?;
     /// let b = m.barrier(1)?;
     /// assert_eq!((b.wait()?, b.parties()?), (0, 1));
     /// b.abort()?;
     /// assert!(b.broken()?);
     /// b.reset()?;
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     BarrierProxy
 );
@@ -216,12 +216,12 @@ proxy_type!(
     /// # Examples
     ///
     /// ```
-    /// let m = multiproc::manager::Manager::start()?;
+    /// let m = multiproc::Manager::start()?;
     /// let v = m.value(1u64)?;
     /// v.set(2)?;
     /// assert_eq!(v.update_with(|x| x * 10)?, 20);
     /// assert_eq!(v.get()?, 20);
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     ValueProxy<T>
 );
@@ -257,11 +257,11 @@ proxy_type!(
     /// # Examples
     ///
     /// ```
-    /// let m = multiproc::manager::Manager::start()?;
+    /// let m = multiproc::Manager::start()?;
     /// let a = m.array(&[0i32, 1])?;
     /// a.set(1, 5)?;
     /// assert_eq!((a.get(1)?, a.len()?, a.to_vec()?), (5, 2, vec![0, 5]));
-    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
     ArrayProxy<T>
 );

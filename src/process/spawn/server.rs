@@ -185,7 +185,7 @@ impl ForkServer {
     /// # Examples
     ///
     /// ```
-    /// let s = multiproc::process::ForkServer::global()?;
+    /// let s = multiproc::ForkServer::global()?;
     /// assert!(s.is_alive());
     /// # Ok::<(), multiproc::ProcessError>(())
     /// ```
@@ -204,7 +204,7 @@ impl ForkServer {
     /// # Examples
     ///
     /// ```
-    /// assert!(multiproc::process::ForkServer::global()?.pid() > 0);
+    /// assert!(multiproc::ForkServer::global()?.pid() > 0);
     /// # Ok::<(), multiproc::ProcessError>(())
     /// ```
     pub fn pid(&self) -> u32 {
@@ -224,7 +224,7 @@ impl ForkServer {
     /// (its start method is ignored).
     ///
     /// # Errors
-    /// As [`Builder::spawn`](crate::process::Builder::spawn); [`ProcessError::ForkServer`] if
+    /// As [`ProcessBuilder::spawn`](crate::ProcessBuilder::spawn); [`ProcessError::ForkServer`] if
     /// the server is gone.
     ///
     /// # Examples
@@ -232,7 +232,7 @@ impl ForkServer {
     /// See [`ForkServer`].
     pub fn spawn<A, R>(
         &self,
-        builder: crate::process::Builder,
+        builder: crate::process::ProcessBuilder,
         f: fn(A) -> R,
         args: A,
     ) -> Result<crate::Process, ProcessError>

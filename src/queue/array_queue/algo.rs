@@ -118,6 +118,7 @@ impl Header {
         (word, v)
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) fn new() -> Header {
         let watch = || Watch { pos: AtomicU64::new(0), since: AtomicU64::new(0) };
         Header {
@@ -134,6 +135,7 @@ impl Header {
 }
 
 impl<T: ShmSafe> Slot<T> {
+    #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) fn new(stamp: u64) -> Slot<T> {
         Slot {
             stamp: AtomicU64::new(stamp),
@@ -484,6 +486,7 @@ fn slice_until(limit: Limit) -> Option<crate::sys::clock::Deadline> {
     limit.deadline_opt()
 }
 
+#[cfg(any(test, feature = "test-hooks"))]
 impl<T: ShmSafe> Core<'_, T> {
     /// `(head, tail)` (tests).
     pub(crate) fn indices(&self) -> (u64, u64) {

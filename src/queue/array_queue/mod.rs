@@ -5,6 +5,7 @@
 
 mod algo;
 mod error;
+#[cfg(any(test, feature = "test-hooks"))]
 mod heap;
 mod ready;
 
@@ -14,6 +15,7 @@ use algo::{Core, Header, Slot};
 pub use algo::{STUCK_AFTER, UNRECORDED_AFTER};
 use error::{pop_error, push_error};
 pub use error::{PopError, PushError};
+#[cfg(any(test, feature = "test-hooks"))]
 pub(crate) use heap::HeapQueue;
 use std::fmt;
 use std::ptr::NonNull;
@@ -378,6 +380,7 @@ impl<T: ShmSafe> ArrayQueue<T> {
     }
 
     /// The shared header and slot stamps, for tests that play a corrupt or dying peer.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn debug_state(&self) -> ArrayQueueDebug<'_, T> {
         ArrayQueueDebug { q: self }
@@ -386,12 +389,14 @@ impl<T: ShmSafe> ArrayQueue<T> {
 
 /// Test hooks of an [`ArrayQueue`] (hidden; not a stable API): write raw values into its shared
 /// state, as a crashed or hostile peer could.
+#[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct ArrayQueueDebug<'a, T: ShmSafe> {
     q: &'a ArrayQueue<T>,
 }
 
+#[cfg(feature = "test-hooks")]
 impl<T: ShmSafe> ArrayQueueDebug<'_, T> {
     /// Overwrites `head` and `tail`.
     pub fn set_indices(&self, head: Option<u64>, tail: Option<u64>) {

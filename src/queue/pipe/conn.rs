@@ -1,6 +1,6 @@
 //! The `Connection` handle: what it holds, its state queries, and closing.
 
-use super::super::ring::{Record, Ring};
+use super::super::ring::Record;
 use super::liveness::{Rx, Tx};
 use super::socket::SockLink;
 use super::WaitStrategy;
@@ -240,7 +240,8 @@ impl Connection {
     }
 
     /// The ring this end writes into (fuzzing: play a faulty peer).
-    pub(crate) fn tx_ring(&self) -> Option<Ring> {
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub(crate) fn tx_ring(&self) -> Option<super::super::ring::Ring> {
         self.tx.as_ref().map(|t| *t.prod.ring())
     }
 }

@@ -284,6 +284,7 @@ impl RawRobustMutex {
 
     /// Overwrites bytes of this object, as a corrupt peer could (tests). Out-of-range parts are
     /// ignored.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) fn debug_corrupt(&self, offset: usize, bytes: &[u8]) {
         let size = std::mem::size_of::<Self>();
         let base = self as *const Self as *mut u8;

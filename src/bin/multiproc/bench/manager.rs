@@ -8,7 +8,7 @@
 //! Python's `Manager().dict()` set + get: see docs/BENCHMARKS.md (measured the same day).
 
 use super::{Ctx, Driver, Placement, Row, Unit};
-use multiproc::manager::{DictProxy, Manager};
+use multiproc::{DictProxy, Manager};
 use std::io;
 
 pub(crate) fn rows() -> Vec<Row> {

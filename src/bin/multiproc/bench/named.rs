@@ -9,7 +9,7 @@
 
 use super::{Ctx, Driver, Placement, Row, Unit};
 use crate::raw::Child;
-use multiproc::connection::{Address, Client, Listener};
+use multiproc::{Address, Client, Listener};
 use multiproc::{Connection, Queue, WaitStrategy};
 use std::io::{self, Read, Write};
 

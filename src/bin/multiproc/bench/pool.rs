@@ -118,6 +118,6 @@ fn start_spawn(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
 }
 
 fn start_forkserver(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
-    multiproc::process::ForkServer::global().map_err(io::Error::other)?;
+    multiproc::ForkServer::global().map_err(io::Error::other)?;
     Ok(Box::new(Start(multiproc::StartMethod::ForkServer)))
 }

@@ -58,7 +58,7 @@ fn spawn_start_join(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
 
 fn forkserver_start_join(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
     // Started before measuring: its one-time start is not a child's start.
-    multiproc::process::ForkServer::global().map_err(io::Error::other)?;
+    multiproc::ForkServer::global().map_err(io::Error::other)?;
     Ok(Box::new(MethodStartJoin(multiproc::StartMethod::ForkServer)))
 }
 
