@@ -99,15 +99,16 @@ pub fn pipe_frames(data: &[u8]) {
     }
     let mut small = [0u8; 16];
     for i in 0..64 {
+        // `None`: nothing there (or not in time).
         let res = match i % 3 {
-            0 => r.try_recv_bytes().map(drop),
-            1 => r.recv_bytes_into_timeout(&mut small, 0, std::time::Duration::ZERO).map(drop),
+            0 => r.try_recv_bytes().map(drop).map_err(|e| e.failure()),
+            1 => r.recv_bytes_into_timeout(&mut small, 0, std::time::Duration::ZERO).map(drop).map_err(|e| e.failure()),
             // A descriptor marker forged by the peer has no descriptor behind it: an error.
-            _ => r.recv_fd_timeout(std::time::Duration::ZERO).map(drop),
+            _ => r.recv_fd_timeout(std::time::Duration::ZERO).map(drop).map_err(|e| e.failure()),
         };
         match res {
             // The message stays: the other kind of receive takes it next time round.
-            Err(crate::queue::RecvError::NotAnFd | crate::queue::RecvError::FdPending) => {}
+            Err(Some(crate::queue::RecvError::NotAnFd | crate::queue::RecvError::FdPending)) => {}
             Err(_) => break,
             Ok(()) => {}
         }

@@ -81,14 +81,14 @@
 //! [`wait`] takes any mix of connections, queues, events, semaphores, broadcast subscribers
 //! and process sentinels (crossbeam's `Select`). [`Queue::split`] gives a [`Producer`] and a
 //! [`Consumer`] that learn when the other side is gone, dropped or dead
-//! ([`QueueError::Disconnected`]), so `consumer.iter()` ends by itself. A [`Broadcast`]
+//! ([`GetError::Disconnected`]), so `consumer.iter()` ends by itself. A [`Broadcast`]
 //! delivers every message to every [`Subscriber`]; a slow one lags and is told how many it
 //! missed, never blocking the writer. `ready_fd()` gives a descriptor for epoll, mio or tokio's
 //! `AsyncFd`, and the `async` feature (on by default, no dependency) gives `get_async`,
 //! `pop_async` and `recv_async` for any executor.
 //!
 //! ```
-//! use multiproc::{wait, Broadcast, Process, Queue, QueueError};
+//! use multiproc::{wait, Broadcast, GetError, Process, Queue};
 //! use std::time::Duration;
 //!
 //! let (tx, rx) = Queue::<u32>::new()?.split()?;
@@ -104,7 +104,7 @@
 //! child.start()?;
 //! assert_eq!(wait(&[&sub], Some(Duration::from_secs(10))), [0]);
 //! assert_eq!(sub.recv()?, "started");
-//! let got: Vec<u32> = rx.iter().collect::<Result<_, QueueError>>()?;
+//! let got: Vec<u32> = rx.iter().collect::<Result<_, GetError>>()?;
 //! assert_eq!(got, [0, 1, 2]);
 //! child.join()?.exit_ok()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -146,8 +146,10 @@ pub(crate) mod sys;
 pub(crate) mod wait;
 
 mod codec;
+mod forms;
 #[cfg(feature = "serde")]
 pub use codec::{CodecError, CodecErrorKind};
+pub use forms::{Timeout, WouldBlock};
 
 // The modules are private: every public item has one path, the crate root (docs/API.md §1).
 mod connection;

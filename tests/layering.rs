@@ -20,6 +20,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("loom", 1),
     ("wait", 1),
     ("codec", 1),
+    ("forms", 1),
     ("shm", 2),
     ("sync", 3),
     ("queue", 4),

@@ -41,15 +41,15 @@ fn digest(key: &[u8], label: &[u8], nonce: &[u8]) -> Hmac<Sha256> {
 
 fn nonce() -> Result<[u8; NONCE], ConnError> {
     let mut n = [0u8; NONCE];
-    crate::sys::random::fill(&mut n).map_err(ConnError::Io)?;
+    crate::sys::random::fill(&mut n).map_err(ConnError::Os)?;
     Ok(n)
 }
 
 fn io(e: std::io::Error) -> ConnError {
     match e.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => ConnError::Timeout,
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => ConnError::HandshakeTimeout,
         std::io::ErrorKind::UnexpectedEof => ConnError::Protocol("the peer closed during the handshake"),
-        _ => ConnError::Io(e),
+        _ => ConnError::Os(e),
     }
 }
 

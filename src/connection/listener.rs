@@ -1,7 +1,7 @@
 //! `Listener` and `Client`: connections made by address.
 
 use super::address::{Address, ToAddress};
-use super::{auth, ConnError};
+use super::{auth, ConnError, ConnTimeoutError, TryConnError};
 use crate::queue::{Connection, Exported, Pipe, EXPORT_WORDS};
 use crate::sys::process::poll_events;
 use crate::wait::Limit;
@@ -82,7 +82,7 @@ impl Listener {
     ///
     /// # Errors
     /// [`ConnError::BadAddress`]; [`ConnError::AddressInUse`] if a live listener has it (a
-    /// stale Unix socket file is replaced instead); [`ConnError::Io`].
+    /// stale Unix socket file is replaced instead); [`ConnError::Os`].
     ///
     /// # Examples
     ///
@@ -97,8 +97,8 @@ impl Listener {
     pub fn bind(address: impl ToAddress, authkey: Option<&[u8]>) -> Result<Listener, ConnError> {
         let address = address.to_address()?;
         let in_use = |e: std::io::Error| match e.kind() {
-            std::io::ErrorKind::AddrInUse => ConnError::AddressInUse(address.to_string()),
-            _ => ConnError::Io(e),
+            std::io::ErrorKind::AddrInUse => ConnError::AddressInUse(address.clone()),
+            _ => ConnError::Os(e),
         };
         let (sock, file, address) = match &address {
             Address::Unix(path) => {
@@ -110,16 +110,16 @@ impl Listener {
                     }
                     r => r.map_err(in_use)?,
                 };
-                let meta = std::fs::metadata(path).map_err(ConnError::Io)?;
+                let meta = std::fs::metadata(path).map_err(ConnError::Os)?;
                 (Sock::Unix(l), Some((path.clone(), meta.dev(), meta.ino())), address.clone())
             }
             Address::Abstract(name) => {
-                let a = SocketAddr::from_abstract_name(name.as_bytes()).map_err(ConnError::Io)?;
+                let a = SocketAddr::from_abstract_name(name.as_bytes()).map_err(ConnError::Os)?;
                 (Sock::Unix(UnixListener::bind_addr(&a).map_err(in_use)?), None, address.clone())
             }
             Address::Tcp(hostport) => {
                 let l = TcpListener::bind(hostport.as_str()).map_err(in_use)?;
-                let real = l.local_addr().map_err(ConnError::Io)?;
+                let real = l.local_addr().map_err(ConnError::Os)?;
                 (Sock::Tcp(l), None, Address::Tcp(real.to_string()))
             }
         };
@@ -127,7 +127,7 @@ impl Listener {
             Sock::Unix(l) => l.set_nonblocking(true),
             Sock::Tcp(l) => l.set_nonblocking(true),
         }
-        .map_err(ConnError::Io)?;
+        .map_err(ConnError::Os)?;
         Ok(Listener { sock, address, authkey: authkey.map(<[u8]>::to_vec), last: Mutex::new(None), file })
     }
 
@@ -162,31 +162,72 @@ impl Listener {
     ///
     /// # Errors
     /// [`ConnError::Authentication`] if the client's key is wrong (that client is dropped; the
-    /// listener goes on working), [`ConnError::Protocol`], [`ConnError::Timeout`] if the
-    /// client says nothing for [`HANDSHAKE_TIMEOUT`], [`ConnError::Pipe`], [`ConnError::Io`].
+    /// listener goes on working), [`ConnError::Protocol`], [`ConnError::HandshakeTimeout`] if
+    /// the client says nothing for [`HANDSHAKE_TIMEOUT`], [`ConnError::Shm`],
+    /// [`ConnError::Os`].
     ///
     /// # Examples
     ///
     /// See [`Listener`].
     pub fn accept(&self) -> Result<Connection, ConnError> {
-        self.accept_until(Limit::Forever)
+        self.accept_until(Limit::Forever).map_err(ConnTimeoutError::handshake)
     }
 
-    /// [`accept`](Self::accept), waiting at most `timeout` for a client to connect
-    /// ([`ConnError::Timeout`]).
+    /// [`accept`](Self::accept) if a client is waiting now (for event loops that watch the
+    /// listener's socket themselves).
+    ///
+    /// # Errors
+    /// [`TryConnError::WouldBlock`] if nobody is waiting, or as [`accept`](Self::accept).
     ///
     /// # Examples
     ///
     /// ```
-    /// use multiproc::{Address, ConnError, Listener};
+    /// use multiproc::{Address, Listener};
+    ///
+    /// let l = Listener::bind(Address::unique(), None)?;
+    /// assert!(l.try_accept().unwrap_err().is_would_block());
+    /// # Ok::<(), multiproc::ConnError>(())
+    /// ```
+    pub fn try_accept(&self) -> Result<Connection, TryConnError> {
+        self.accept_until(Limit::Now).map_err(ConnTimeoutError::try_form)
+    }
+
+    /// [`accept`](Self::accept), waiting at most `timeout` for a client to connect
+    /// (`Duration::MAX` waits forever).
+    ///
+    /// # Errors
+    /// [`ConnTimeoutError::Timeout`] if no client came, or as [`accept`](Self::accept).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Address, ConnTimeoutError, Listener};
     ///
     /// let l = Listener::bind(Address::unique(), None)?;
     /// let r = l.accept_timeout(std::time::Duration::from_millis(10));
-    /// assert!(matches!(r, Err(ConnError::Timeout)));
-    /// # Ok::<(), ConnError>(())
+    /// assert!(matches!(r, Err(ConnTimeoutError::Timeout)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn accept_timeout(&self, timeout: Duration) -> Result<Connection, ConnError> {
+    pub fn accept_timeout(&self, timeout: Duration) -> Result<Connection, ConnTimeoutError> {
         self.accept_until(Limit::timeout(timeout))
+    }
+
+    /// [`accept`](Self::accept), waiting until `deadline` for a client to connect.
+    ///
+    /// # Errors
+    /// As [`accept_timeout`](Self::accept_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Address, Listener};
+    ///
+    /// let l = Listener::bind(Address::unique(), None)?;
+    /// assert!(l.accept_deadline(std::time::Instant::now()).unwrap_err().is_timeout());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn accept_deadline(&self, deadline: Instant) -> Result<Connection, ConnTimeoutError> {
+        self.accept_until(Limit::deadline(deadline))
     }
 
     fn fd(&self) -> BorrowedFd<'_> {
@@ -196,7 +237,7 @@ impl Listener {
         }
     }
 
-    fn accept_until(&self, limit: Limit) -> Result<Connection, ConnError> {
+    fn accept_until(&self, limit: Limit) -> Result<Connection, ConnTimeoutError> {
         loop {
             let accepted = match &self.sock {
                 Sock::Unix(l) => l.accept().map(|(s, a)| (Stream::Unix(s), unix_address(&a))),
@@ -205,16 +246,16 @@ impl Listener {
             match accepted {
                 Ok((stream, peer)) => {
                     *self.last.lock().unwrap_or_else(|p| p.into_inner()) = peer;
-                    return self.handshake(stream);
+                    return Ok(self.handshake(stream)?);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     if limit.passed() {
-                        return Err(ConnError::Timeout);
+                        return Err(ConnTimeoutError::Timeout);
                     }
-                    poll_events(self.fd(), libc::POLLIN, limit.deadline_opt()).map_err(ConnError::Io)?;
+                    poll_events(self.fd(), libc::POLLIN, limit.deadline_opt()).map_err(ConnError::Os)?;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(ConnError::Io(e)),
+                Err(e) => return Err(ConnTimeoutError::Os(e)),
             }
         }
     }
@@ -224,16 +265,16 @@ impl Listener {
         let local = self.address.is_local();
         auth::serve(&mut stream, self.authkey.as_deref(), if local { auth::RINGS } else { 0 })?;
         match stream {
-            Stream::Tcp(s) => Connection::over_tcp(s, TCP_MAX_MESSAGE).map_err(ConnError::Io),
+            Stream::Tcp(s) => Connection::over_tcp(s, TCP_MAX_MESSAGE).map_err(ConnError::Os),
             Stream::Unix(s) => {
-                let (mine, theirs) = Pipe::builder().fd_passing(true).duplex().map_err(ConnError::Pipe)?;
-                let x = theirs.export().map_err(ConnError::Pipe)?;
+                let (mine, theirs) = Pipe::builder().fd_passing(true).duplex().map_err(ConnError::Shm)?;
+                let x = theirs.export()?;
                 let mut msg = RINGS_MAGIC.to_vec();
                 for w in x.words {
                     msg.extend_from_slice(&w.to_le_bytes());
                 }
                 let fds: Vec<BorrowedFd<'_>> = x.fds.iter().map(|f| f.as_fd()).collect();
-                crate::sys::fdpass::send_fds(s.as_fd(), &fds, &msg).map_err(ConnError::Io)?;
+                crate::sys::fdpass::send_fds(s.as_fd(), &fds, &msg).map_err(ConnError::Os)?;
                 // The client holds its end now (the descriptors in flight keep it open until
                 // it receives them, or die with the socket if it never does).
                 drop(theirs);
@@ -276,13 +317,13 @@ pub struct Client;
 impl Client {
     /// Connects to the listener at `address` and returns the connection once the handshake
     /// succeeded. Does not wait for a listener to appear: nobody listening is
-    /// [`ConnError::Refused`] at once (SPEC CONN-6).
+    /// [`ConnError::Refused`] at once (CONN-6).
     ///
     /// # Errors
     /// [`ConnError::BadAddress`], [`ConnError::Refused`], [`ConnError::Authentication`] (a
-    /// wrong key, or a key on one side only), [`ConnError::Protocol`], [`ConnError::Timeout`]
-    /// if the listener does not finish the handshake within [`HANDSHAKE_TIMEOUT`],
-    /// [`ConnError::Pipe`], [`ConnError::Io`].
+    /// wrong key, or a key on one side only), [`ConnError::Protocol`],
+    /// [`ConnError::HandshakeTimeout`] if the listener does not finish the handshake within
+    /// [`HANDSHAKE_TIMEOUT`], [`ConnError::Shm`], [`ConnError::Os`].
     ///
     /// # Examples
     ///
@@ -294,47 +335,78 @@ impl Client {
     /// # Ok::<(), ConnError>(())
     /// ```
     pub fn connect(address: impl ToAddress, authkey: Option<&[u8]>) -> Result<Connection, ConnError> {
-        Client::connect_timeout(address, authkey, HANDSHAKE_TIMEOUT)
+        let address = address.to_address()?;
+        Client::connect_until(&address, authkey, Limit::timeout(HANDSHAKE_TIMEOUT)).map_err(ConnTimeoutError::handshake)
     }
 
     /// [`connect`](Self::connect), giving a TCP connect and the handshake at most `timeout`.
     ///
     /// # Errors
-    /// As [`connect`](Self::connect).
+    /// [`ConnTimeoutError::Timeout`] if the time ran out, or as [`connect`](Self::connect).
     ///
     /// # Examples
     ///
     /// ```
-    /// use multiproc::{Client, ConnError};
+    /// use multiproc::{Client, ConnTimeoutError};
     ///
     /// let r = Client::connect_timeout("unix:/nonexistent/x.sock", None, std::time::Duration::from_secs(1));
-    /// assert!(matches!(r, Err(ConnError::Refused(_))));
-    /// # Ok::<(), ConnError>(())
+    /// assert!(matches!(r, Err(ConnTimeoutError::Refused(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn connect_timeout(
         address: impl ToAddress,
         authkey: Option<&[u8]>,
         timeout: Duration,
-    ) -> Result<Connection, ConnError> {
+    ) -> Result<Connection, ConnTimeoutError> {
         let address = address.to_address()?;
+        Client::connect_until(&address, authkey, Limit::timeout(timeout))
+    }
+
+    /// [`connect`](Self::connect), giving a TCP connect and the handshake until `deadline`.
+    ///
+    /// # Errors
+    /// As [`connect_timeout`](Self::connect_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Client, ConnTimeoutError};
+    ///
+    /// let later = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    /// let r = Client::connect_deadline("unix:/nonexistent/x.sock", None, later);
+    /// assert!(matches!(r, Err(ConnTimeoutError::Refused(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect_deadline(
+        address: impl ToAddress,
+        authkey: Option<&[u8]>,
+        deadline: Instant,
+    ) -> Result<Connection, ConnTimeoutError> {
+        let address = address.to_address()?;
+        Client::connect_until(&address, authkey, Limit::deadline(deadline))
+    }
+
+    fn connect_until(address: &Address, authkey: Option<&[u8]>, limit: Limit) -> Result<Connection, ConnTimeoutError> {
+        let timeout = match limit.deadline_opt() {
+            Some(d) => d.remaining(),
+            None => Duration::MAX,
+        };
         let start = Instant::now();
         let refused = |e: std::io::Error| match e.kind() {
-            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound => {
-                ConnError::Refused(address.to_string())
-            }
-            std::io::ErrorKind::TimedOut => ConnError::Timeout,
-            _ => ConnError::Io(e),
+            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound => ConnError::Refused(address.clone()),
+            std::io::ErrorKind::TimedOut => ConnError::HandshakeTimeout,
+            _ => ConnError::Os(e),
         };
-        let mut stream = match &address {
+        let mut stream = match address {
             Address::Unix(p) => Stream::Unix(UnixStream::connect(p).map_err(refused)?),
             Address::Abstract(n) => {
-                let a = SocketAddr::from_abstract_name(n.as_bytes()).map_err(ConnError::Io)?;
+                let a = SocketAddr::from_abstract_name(n.as_bytes()).map_err(ConnError::Os)?;
                 Stream::Unix(UnixStream::connect_addr(&a).map_err(refused)?)
             }
             Address::Tcp(hp) => {
                 let mut last = None;
                 let mut got = None;
-                for a in hp.to_socket_addrs().map_err(ConnError::Io)? {
+                for a in hp.to_socket_addrs().map_err(ConnError::Os)? {
                     match TcpStream::connect_timeout(&a, timeout) {
                         Ok(s) => {
                             got = Some(s);
@@ -345,41 +417,47 @@ impl Client {
                 }
                 match got {
                     Some(s) => Stream::Tcp(s),
-                    None => return Err(refused(last.unwrap_or_else(|| std::io::ErrorKind::NotFound.into()))),
+                    None => return Err(refused(last.unwrap_or_else(|| std::io::ErrorKind::NotFound.into())).into()),
                 }
             }
         };
         stream.set_timeout(timeout.saturating_sub(start.elapsed()).max(Duration::from_millis(1)))?;
-        let flags = auth::answer(&mut stream, authkey)?;
+        // The handshake runs on the caller's time: a stall is the caller's `Timeout`.
+        let flags = auth::answer(&mut stream, authkey).map_err(|e| match e {
+            ConnError::HandshakeTimeout => ConnTimeoutError::Timeout,
+            e => e.into(),
+        })?;
         match stream {
-            Stream::Tcp(s) => Connection::over_tcp(s, TCP_MAX_MESSAGE).map_err(ConnError::Io),
+            Stream::Tcp(s) => Connection::over_tcp(s, TCP_MAX_MESSAGE).map_err(ConnTimeoutError::Os),
             Stream::Unix(s) if flags & auth::RINGS != 0 => receive_rings(&s),
-            Stream::Unix(_) => Err(ConnError::Protocol("a same-host listener that offers no rings")),
+            Stream::Unix(_) => Err(ConnTimeoutError::Protocol("a same-host listener that offers no rings")),
         }
     }
 }
 
 /// The client's end of the rings the listener sent after the handshake.
-fn receive_rings(s: &UnixStream) -> Result<Connection, ConnError> {
+fn receive_rings(s: &UnixStream) -> Result<Connection, ConnTimeoutError> {
     let mut buf = [0u8; 8 + 8 * EXPORT_WORDS];
     let (n, fds) = crate::sys::fdpass::recv_fds(s.as_fd(), &mut buf, false)
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => ConnError::Timeout,
-            std::io::ErrorKind::UnexpectedEof => ConnError::Protocol("the listener closed before sending the rings"),
-            _ => ConnError::Io(e),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => ConnTimeoutError::Timeout,
+            std::io::ErrorKind::UnexpectedEof => {
+                ConnTimeoutError::Protocol("the listener closed before sending the rings")
+            }
+            _ => ConnTimeoutError::Os(e),
         })?
-        .ok_or(ConnError::Timeout)?;
+        .ok_or(ConnTimeoutError::Timeout)?;
     // A stream may deliver the rest of the message separately (the descriptors come with its
     // first byte).
-    (&*s).read_exact(&mut buf[n..]).map_err(|_| ConnError::Protocol("the ring message was cut short"))?;
+    (&*s).read_exact(&mut buf[n..]).map_err(|_| ConnTimeoutError::Protocol("the ring message was cut short"))?;
     if &buf[..8] != RINGS_MAGIC {
-        return Err(ConnError::Protocol("bad ring message"));
+        return Err(ConnTimeoutError::Protocol("bad ring message"));
     }
     let mut words = [0u64; EXPORT_WORDS];
     for (i, w) in words.iter_mut().enumerate() {
         *w = u64::from_le_bytes(buf[8 + 8 * i..16 + 8 * i].try_into().expect("8 bytes"));
     }
-    Connection::import(Exported { fds, words }).map_err(ConnError::Pipe)
+    Ok(Connection::import(Exported { fds, words }).map_err(ConnError::from)?)
 }
 
 /// An accepted or connected socket, during the handshake.
@@ -395,7 +473,7 @@ impl Stream {
             Stream::Unix(s) => s.set_nonblocking(false),
             Stream::Tcp(s) => s.set_nonblocking(false),
         }
-        .map_err(ConnError::Io)?;
+        .map_err(ConnError::Os)?;
         self.set_timeout(HANDSHAKE_TIMEOUT)
     }
 
@@ -404,7 +482,7 @@ impl Stream {
             Stream::Unix(s) => s.set_read_timeout(Some(t)).and_then(|()| s.set_write_timeout(Some(t))),
             Stream::Tcp(s) => s.set_read_timeout(Some(t)).and_then(|()| s.set_write_timeout(Some(t))),
         }
-        .map_err(ConnError::Io)
+        .map_err(ConnError::Os)
     }
 }
 

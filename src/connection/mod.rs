@@ -29,5 +29,5 @@ mod error;
 mod listener;
 
 pub use address::{Address, ToAddress};
-pub use error::ConnError;
+pub use error::{ConnError, ConnTimeoutError, TryConnError};
 pub use listener::{Client, Listener, HANDSHAKE_TIMEOUT};

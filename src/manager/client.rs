@@ -114,7 +114,7 @@ impl Remote {
                 let conn = idle.swap_remove(i).2;
                 // An idle connection has nothing to read: if it polls ready, its server closed
                 // it (shut down, died): drop it.
-                if !conn.poll().unwrap_or(true) {
+                if conn.try_poll().is_err_and(|e| e.is_empty()) {
                     return Ok((conn, true));
                 }
             }

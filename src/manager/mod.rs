@@ -213,7 +213,7 @@ impl ManagerBuilder {
         if key.is_empty() {
             key = vec![0; 32];
             crate::sys::random::fill(&mut key)
-                .map_err(|e| ManagerError::Connect(crate::connection::ConnError::Io(e)))?;
+                .map_err(|e| ManagerError::Connect(crate::connection::ConnError::Os(e)))?;
         }
         let address = self.address.unwrap_or_else(Address::unique);
         let ready = Event::new().map_err(|e| ManagerError::Start(crate::ProcessError::ReportArea(e)))?;
@@ -231,7 +231,7 @@ impl ManagerBuilder {
             .spawn(server_main, (address, key.clone(), answer.clone(), ready.clone(), parent))
             .map_err(ManagerError::Start)?;
         let deadline = std::time::Instant::now() + START_TIMEOUT;
-        while !ready.wait_timeout(Duration::from_millis(20)) {
+        while ready.wait_timeout(Duration::from_millis(20)).is_err() {
             if let Ok(Some(status)) = server.try_join() {
                 return Err(ManagerError::Start(crate::ProcessError::Failed(status)));
             }

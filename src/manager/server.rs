@@ -114,7 +114,7 @@ fn serve_client(reg: &Registry, client: ClientId, mut conn: Connection) {
             Ok(Request::Call(id, op)) => {
                 // The client waits for this reply: anything it sends now, or its end of file,
                 // means it went away (`poll` is true for both).
-                let gone = || conn.poll().unwrap_or(true);
+                let gone = || !conn.try_poll().is_err_and(|e| e.is_empty());
                 reg.call(&Caller { id: client, gone: &gone }, id, op)
             }
             Ok(Request::Ping) => Ok(Reply::Unit),

@@ -1,7 +1,6 @@
 //! Errors of the pool.
 
 use crate::codec::CodecError;
-use crate::queue::PipeError;
 use crate::shm::ShmError;
 use crate::ProcessError;
 use std::fmt;
@@ -54,7 +53,6 @@ pub enum SpawnError {
     /// The worker process could not be created.
     Process(ProcessError),
     /// Its pipes could not be created.
-    Pipe(PipeError),
     /// The pool's shared words could not be mapped.
     Shm(ShmError),
     /// The manager thread could not be started.
@@ -67,7 +65,6 @@ impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SpawnError::Process(e) => write!(f, "worker process: {e}"),
-            SpawnError::Pipe(e) => write!(f, "worker pipes: {e}"),
             SpawnError::Shm(e) => write!(f, "pool shared memory: {e}"),
             SpawnError::Thread(e) => write!(f, "pool manager thread: {e}"),
             SpawnError::DiedDuringStartup => f.write_str("a worker died during start-up"),
@@ -79,7 +76,6 @@ impl std::error::Error for SpawnError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             SpawnError::Process(e) => Some(e),
-            SpawnError::Pipe(e) => Some(e),
             SpawnError::Shm(e) => Some(e),
             SpawnError::Thread(e) => Some(e),
             SpawnError::DiedDuringStartup => None,

@@ -8,7 +8,7 @@
 //! so a result wakes it as soon as it is written, however many workers there are.
 
 use super::PoolError;
-use crate::queue::{Connection, Pipe, RecvError, Waitable};
+use crate::queue::{Connection, Pipe, TryRecvError, Waitable};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -43,7 +43,7 @@ impl Link {
     pub(crate) fn try_recv(&self) -> Result<Option<Vec<u8>>, ()> {
         match lock(&self.rx).try_recv_bytes() {
             Ok(b) => Ok(Some(b)),
-            Err(RecvError::Empty) => Ok(None),
+            Err(TryRecvError::Empty) => Ok(None),
             Err(_) => Err(()),
         }
     }
@@ -131,7 +131,7 @@ pub(crate) fn spawn(
     capacity: usize,
     body: impl FnOnce(Link) -> i32 + Send + 'static,
 ) -> Result<(WorkerProc, Link), PoolError> {
-    let err = |e: crate::PipeError| PoolError::spawn(super::SpawnError::Pipe(e));
+    let err = |e: crate::ShmError| PoolError::spawn(super::SpawnError::Shm(e));
     let pipe = Pipe::builder().capacity(capacity.clamp(1 << 12, 1 << 30).next_power_of_two()).max_message(MAX_FRAME);
     let (down_worker, down_parent) = pipe.clone().one_way().map_err(err)?;
     let (up_parent, up_worker) = pipe.one_way().map_err(err)?;
@@ -156,7 +156,7 @@ pub(crate) fn spawn_fresh(
     method: crate::StartMethod,
     args: impl FnOnce(Connection, Connection) -> super::worker::WorkerArgs,
 ) -> Result<(WorkerProc, Link), PoolError> {
-    let err = |e: crate::PipeError| PoolError::spawn(super::SpawnError::Pipe(e));
+    let err = |e: crate::ShmError| PoolError::spawn(super::SpawnError::Shm(e));
     let pipe = Pipe::builder()
         .capacity(capacity.clamp(1 << 12, 1 << 30).next_power_of_two())
         .max_message(MAX_FRAME)

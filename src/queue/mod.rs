@@ -10,13 +10,19 @@ mod ready;
 pub(crate) mod ring;
 mod wait;
 
-pub use broadcast::{Broadcast, BroadcastError, Subscriber};
+pub use broadcast::{
+    Broadcast, BroadcastRecvError, BroadcastRecvTimeoutError, PublishError, PublishTimeoutError, Subscriber,
+    TryBroadcastRecvError, TryPublishError,
+};
 #[cfg(feature = "serde")]
 pub use pipe::ConnectionIter;
 #[cfg(feature = "serde")]
 pub(crate) use pipe::{decode_with_handles, encode_with_handles};
-pub use pipe::{Connection, Pipe, PipeBuilder, PipeError, RecvError, SendError, Shareable, WaitStrategy};
-pub(crate) use pipe::{Exported, EXPORT_WORDS};
+pub use pipe::{
+    Connection, Pipe, PipeBuilder, PollError, PollTimeoutError, RecvError, RecvTimeoutError, SendError,
+    SendTimeoutError, Shareable, TryPollError, TryRecvError, TrySendError, WaitStrategy,
+};
+pub(crate) use pipe::{ExportFail, Exported, EXPORT_WORDS};
 #[cfg(feature = "async")]
 pub use ready::Readable;
 pub use ready::ReadyFd;
@@ -27,10 +33,16 @@ pub(crate) use doorbell::SharedBell;
 mod locked;
 #[cfg(feature = "serde")]
 pub use locked::{Consumer, Producer};
-pub use locked::{JoinableQueue, Queue, QueueBuilder, QueueError, QueueIter, SimpleQueue, DEFAULT_CAPACITY};
+pub use locked::{
+    GetError, GetTimeoutError, JoinableQueue, PutError, PutTimeoutError, Queue, QueueBuilder, QueueIter, SimpleQueue,
+    TaskDoneError, TryGetError, TryPutError, DEFAULT_CAPACITY,
+};
 
 pub(crate) mod array_queue;
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub use array_queue::ArrayQueueDebug;
-pub use array_queue::{ArrayQueue, PopError, PushError, STUCK_AFTER, UNRECORDED_AFTER};
+pub use array_queue::{
+    ArrayQueue, PopError, PopTimeoutError, PushError, PushTimeoutError, TryPopError, TryPushError, STUCK_AFTER,
+    UNRECORDED_AFTER,
+};

@@ -335,6 +335,16 @@ impl Producer {
         Ok(Pushed::Done)
     }
 
+    /// Whether a record of `len` payload bytes (no `TYPE` record before it) fits now; a
+    /// refusal records the need, as `try_push`'s does, for `prepare_sleep`.
+    pub(crate) fn has_room(&mut self, len: u64) -> Result<bool, RingError> {
+        let tail = self.tail()?;
+        let rec = HDR + len.next_multiple_of(8);
+        let need = wrap_gap(self.ring.cap, tail, rec) + rec;
+        self.last_need = need;
+        self.fits(tail, need)
+    }
+
     /// True when `need` bytes are free after `tail`; reloads `head` only when the cache says no.
     fn fits(&mut self, tail: u64, need: u64) -> Result<bool, RingError> {
         let cap = self.ring.cap;

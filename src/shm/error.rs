@@ -95,6 +95,14 @@ pub enum ShmError {
         /// The block's size.
         size: u64,
     },
+    /// An argument is out of the range the object accepts: a semaphore value above
+    /// `i32::MAX`, zero barrier parties, a ring capacity that is not a power of two, …
+    InvalidArgument {
+        /// What the argument is.
+        what: &'static str,
+        /// The value given.
+        value: u64,
+    },
     /// Any other OS error.
     Os(io::Error),
 }
@@ -138,6 +146,7 @@ impl fmt::Display for ShmError {
             ShmError::OutOfBounds { offset, len, size } => {
                 write!(f, "bytes {offset}..{offset}+{len} are outside a block of {size} bytes")
             }
+            ShmError::InvalidArgument { what, value } => write!(f, "invalid {what}: {value}"),
             ShmError::Os(e) => write!(f, "shared-memory operation failed: {e}"),
         }
     }

@@ -168,6 +168,25 @@ impl Segment {
         open_until(&name, Limit::timeout(timeout))
     }
 
+    /// Opens a named segment, waiting until `deadline` for its name to appear.
+    ///
+    /// # Errors
+    /// As [`Segment::open`]; [`ShmError::NotFound`] once `deadline` has passed without the name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let name = format!("doc-seg-deadline-{}", std::process::id());
+    /// let _created = multiproc::Segment::create(&name, 4096)?;
+    /// let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    /// assert!(multiproc::Segment::open_deadline(&name, deadline).is_ok());
+    /// # Ok::<(), multiproc::ShmError>(())
+    /// ```
+    pub fn open_deadline(name: &str, deadline: std::time::Instant) -> Result<Segment, ShmError> {
+        let name = name::normalize(name)?;
+        open_until(&name, Limit::deadline(deadline))
+    }
+
     /// Opens the named segment of one object and checks that it holds `kind` with type
     /// parameter `ty`, waiting up to `timeout` for the name.
     pub(crate) fn open_object(

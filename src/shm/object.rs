@@ -138,6 +138,18 @@ macro_rules! named_methods {
             crate::shm::open_named(name, timeout)
         }
 
+        /// [`open`](Self::open), waiting until `deadline` for the name to appear.
+        ///
+        /// # Errors
+        /// As [`open`](Self::open); `NotFound` once `deadline` has passed without the name.
+        ///
+        /// # Examples
+        ///
+        #[doc = $example]
+        pub fn open_deadline(name: &str, deadline: std::time::Instant) -> Result<Self, crate::ShmError> {
+            crate::shm::open_named(name, deadline.saturating_duration_since(std::time::Instant::now()))
+        }
+
         /// Keeps the object's name after the creator's last handle drops (it must then be
         /// removed with [`Segment::unlink`](crate::Segment::unlink) or `multiproc shm clean`).
         /// Does nothing for an object that has no name or that this process only opened.

@@ -59,33 +59,37 @@ fn claim(slots: &[WaiterSlot], pid: u32, start: u64, gen: u32) -> Option<usize> 
 /// How often waiting parties check that the other waiting parties are alive.
 pub const LIVENESS_SLICE: Duration = Duration::from_millis(50);
 
-/// Why a barrier wait did not pass (Python's `BrokenBarrierError`, with the reason kept).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BarrierError {
-    /// The barrier is broken: aborted, reset while waiting, or broken by another party's
-    /// time-out, death or failing action. It stays broken until [`Barrier::reset`].
-    Broken,
-    /// This wait timed out; the barrier is now broken for everyone (BAR-8).
-    Timeout,
-    /// A waiting party died; the barrier is now broken for everyone (BAR-B1).
-    PartyDied,
-    /// The action panicked in this party; the barrier is now broken for everyone.
-    ActionFailed,
-}
-
-impl fmt::Display for BarrierError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BarrierError::Broken => "the barrier is broken",
-            BarrierError::Timeout => "barrier wait timed out (the barrier is now broken)",
-            BarrierError::PartyDied => "a waiting party died (the barrier is now broken)",
-            BarrierError::ActionFailed => "the barrier action panicked (the barrier is now broken)",
-        })
+crate::forms::error_forms! {
+    /// Why a barrier wait did not pass (Python's `BrokenBarrierError`, with the reason kept).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Barrier, BarrierError};
+    ///
+    /// let b = Barrier::new(2)?;
+    /// b.abort();
+    /// assert_eq!(b.wait(), Err(BarrierError::Broken));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum BarrierError;
+    /// Why a timed barrier wait did not pass: [`BarrierError`]'s reasons, or the time ran out.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum BarrierTimeoutError {
+        /// This wait timed out; the barrier is now broken for everyone (BAR-8).
+        Timeout => "barrier wait timed out (the barrier is now broken)", is_timeout
+    }
+    {
+        /// The barrier is broken: aborted, reset while waiting, or broken by another party's
+        /// time-out, death or failing action. It stays broken until [`Barrier::reset`].
+        Broken => ("the barrier is broken");
+        /// A waiting party died; the barrier is now broken for everyone (BAR-B1).
+        PartyDied => ("a waiting party died (the barrier is now broken)");
+        /// The action panicked in this party; the barrier is now broken for everyone.
+        ActionFailed => ("the barrier action panicked (the barrier is now broken)");
     }
 }
-
-impl std::error::Error for BarrierError {}
 
 /// A rendezvous point for a fixed number of processes.
 ///
@@ -160,7 +164,7 @@ impl Barrier {
     /// ```
     pub fn create(name: &str, parties: u32) -> Result<Barrier, ShmError> {
         if parties == 0 {
-            return Err(ShmError::TooSmall { len: 0, min: 1 });
+            return Err(ShmError::InvalidArgument { what: "barrier parties (at least 1)", value: 0 });
         }
         shm::create_named(name, std::mem::size_of::<RawBarrier>() + 64, |seg| {
             let raw = seg.alloc_object::<RawBarrier>()?;
@@ -173,7 +177,7 @@ impl Barrier {
 
     fn build(raw: ShmRef<RawBarrier>, parties: u32) -> Result<Barrier, ShmError> {
         if parties == 0 {
-            return Err(ShmError::TooSmall { len: 0, min: 1 });
+            return Err(ShmError::InvalidArgument { what: "barrier parties (at least 1)", value: 0 });
         }
         raw.init(parties);
         Ok(Barrier { raw, action: None, timeout: None })
@@ -186,7 +190,13 @@ impl Barrier {
         self
     }
 
-    /// The timeout used by [`wait`](Barrier::wait) (Python's `timeout=`, BAR-8).
+    /// The timeout used by [`wait`](Barrier::wait) (Python's `timeout=`, BAR-8): a `wait` that
+    /// runs out of it breaks the barrier and returns [`BarrierError::Broken`], as Python's
+    /// raises `BrokenBarrierError`.
+    #[deprecated(
+        since = "0.2.0",
+        note = "use `wait_timeout(timeout)`: a timeout is a form of the call, not of the handle"
+    )]
     pub fn with_timeout(mut self, timeout: Duration) -> Barrier {
         self.timeout = Some(timeout);
         self
@@ -218,22 +228,69 @@ impl Barrier {
         self.raw.reset();
     }
 
-    /// Waits for all parties, using the barrier's default timeout if it has one; returns this
-    /// party's index in `0..parties`.
+    /// Waits for all parties; returns this party's index in `0..parties`.
     ///
     /// # Errors
     /// See [`BarrierError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = multiproc::Barrier::new(1)?;
+    /// assert_eq!(b.wait()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait(&self) -> Result<u32, BarrierError> {
-        self.wait_until(Limit::optional(self.timeout))
+        match self.timeout {
+            None => self.wait_until(Limit::Forever).map_err(|e| match e {
+                BarrierTimeoutError::Timeout => BarrierError::Broken, // cannot happen: no limit
+                BarrierTimeoutError::Broken => BarrierError::Broken,
+                BarrierTimeoutError::PartyDied => BarrierError::PartyDied,
+                BarrierTimeoutError::ActionFailed => BarrierError::ActionFailed,
+            }),
+            // The deprecated handle-wide timeout: running out of it breaks the barrier.
+            Some(t) => self.wait_until(Limit::timeout(t)).map_err(|e| match e {
+                BarrierTimeoutError::Timeout | BarrierTimeoutError::Broken => BarrierError::Broken,
+                BarrierTimeoutError::PartyDied => BarrierError::PartyDied,
+                BarrierTimeoutError::ActionFailed => BarrierError::ActionFailed,
+            }),
+        }
     }
 
     /// Waits at most `timeout` (Python's `wait(timeout)`); `Duration::MAX` waits forever.
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<u32, BarrierError> {
+    ///
+    /// # Errors
+    /// [`BarrierTimeoutError::Timeout`] (the barrier is then broken for everyone, BAR-8), or
+    /// [`BarrierError`]'s reasons.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Barrier, BarrierError, BarrierTimeoutError};
+    /// use std::time::Duration;
+    ///
+    /// let b = Barrier::new(2)?;
+    /// assert_eq!(b.wait_timeout(Duration::from_millis(5)), Err(BarrierTimeoutError::Timeout));
+    /// assert_eq!(b.wait(), Err(BarrierError::Broken)); // until `reset`
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<u32, BarrierTimeoutError> {
         self.wait_until(Limit::timeout(timeout))
     }
 
     /// Waits until `deadline`.
-    pub fn wait_deadline(&self, deadline: Instant) -> Result<u32, BarrierError> {
+    ///
+    /// # Errors
+    /// As [`wait_timeout`](Self::wait_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = multiproc::Barrier::new(1)?;
+    /// assert_eq!(b.wait_deadline(std::time::Instant::now())?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_deadline(&self, deadline: Instant) -> Result<u32, BarrierTimeoutError> {
         self.wait_until(Limit::deadline(deadline))
     }
 
@@ -248,11 +305,11 @@ impl Barrier {
         crate::sys::process::exit_now(1)
     }
 
-    fn wait_until(&self, limit: Limit) -> Result<u32, BarrierError> {
+    fn wait_until(&self, limit: Limit) -> Result<u32, BarrierTimeoutError> {
         self.wait_hooked(limit, None)
     }
 
-    fn wait_hooked(&self, limit: Limit, after_arrival: Option<&dyn Fn()>) -> Result<u32, BarrierError> {
+    fn wait_hooked(&self, limit: Limit, after_arrival: Option<&dyn Fn()>) -> Result<u32, BarrierTimeoutError> {
         let action_panicked = Cell::new(false);
         let action = || match self.action {
             None => true,
@@ -300,10 +357,10 @@ impl Barrier {
         };
         match self.raw.wait(limit, &hooks) {
             Ok(i) => Ok(i),
-            Err(_) if action_panicked.get() => Err(BarrierError::ActionFailed),
-            Err(WaitFailed::Broken) => Err(BarrierError::Broken),
-            Err(WaitFailed::TimedOut) => Err(BarrierError::Timeout),
-            Err(WaitFailed::PartyDied) => Err(BarrierError::PartyDied),
+            Err(_) if action_panicked.get() => Err(BarrierTimeoutError::ActionFailed),
+            Err(WaitFailed::Broken) => Err(BarrierTimeoutError::Broken),
+            Err(WaitFailed::TimedOut) => Err(BarrierTimeoutError::Timeout),
+            Err(WaitFailed::PartyDied) => Err(BarrierTimeoutError::PartyDied),
         }
     }
 }

@@ -10,12 +10,12 @@
 //!
 //! Misuse Python reports at run time is mostly impossible here: `wait` takes the lock's guard
 //! and `notify` a reference to it, so neither can run without holding *a* lock; holding the
-//! wrong lock is [`ConditionError::NotOwner`] (COND-7).
+//! wrong lock is refused with the guard given back (COND-7).
 //!
 //! A waiter that is notified and dies before acknowledging makes its notifier wait
 //! [`ACK_TIMEOUT`] for the acknowledgement, then go on.
 
-use super::mutex::{Lock, LockError, LockGuard, RLock, RLockGuard};
+use super::mutex::{Lock, LockGuard, OwnerDied, RLock, RLockGuard};
 use super::raw::robust::RawRobustMutex;
 use super::raw::semaphore::RawSemaphore;
 use crate::shm::{self, Segment, ShmError, ShmObject, ShmRef};
@@ -80,21 +80,142 @@ impl CondState {
     }
 }
 
-/// Misuse of a [`Condition`].
+/// Why [`Condition::notify`] refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ConditionError {
+pub enum NotifyError {
     /// The guard passed in belongs to another lock than the condition's (COND-7).
     NotOwner,
 }
 
-impl fmt::Display for ConditionError {
+impl fmt::Display for NotifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("the guard does not hold this condition's lock")
     }
 }
 
-impl std::error::Error for ConditionError {}
+impl std::error::Error for NotifyError {}
+
+/// The former name of [`NotifyError`].
+#[deprecated(since = "0.2.0", note = "renamed `NotifyError` (the error of `notify`)")]
+pub type ConditionError = NotifyError;
+
+macro_rules! wait_errors {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident { $($(#[$vdoc:meta])* $extra:ident ($xt:ty) => $msg:literal, $is:ident),* }
+    )*) => {$(
+        $(#[$doc])*
+        ///
+        /// `G` is the lock's guard type ([`LockGuard`] or [`RLockGuard`]), with a handle of
+        /// its own: a guard inside an error holds the lock.
+        #[non_exhaustive]
+        pub enum $name<G> {
+            $($(#[$vdoc])* $extra($xt),)*
+            /// The lock's previous owner died while this thread waited: the lock **is held**
+            /// again through the guard inside (see [`LockError::OwnerDied`](super::LockError::OwnerDied)).
+            OwnerDied(OwnerDied<G>),
+            /// The lock became unrecoverable while this thread waited (an owner died and it was
+            /// released without `make_consistent`); it is not held.
+            Unrecoverable,
+            /// The lock in shared memory is corrupt; it is not held.
+            Corrupt,
+            /// The OS failed to re-take the lock; it is not held.
+            Os(std::io::Error),
+            /// The guard belongs to another lock than the condition's (COND-7): here it is
+            /// back, still held; nothing waited.
+            NotOwner(G),
+            /// A [`Value`](super::Value) or [`Array`](super::Array) guard on data under this
+            /// lock is alive in this thread: releasing the lock would let another thread take
+            /// a second `&mut` to that data. The guard is back, still held; nothing waited.
+            DataBorrowed(G),
+        }
+
+        impl<G> $name<G> {
+            /// The guard inside, if the lock is held (everything but `Unrecoverable`,
+            /// `Corrupt` and `Os`).
+            pub fn into_guard(self) -> Option<G> {
+                match self {
+                    $($name::$extra(g) => Some(g),)*
+                    $name::OwnerDied(d) => Some(d.into_guard()),
+                    $name::NotOwner(g) | $name::DataBorrowed(g) => Some(g),
+                    _ => None,
+                }
+            }
+            $(
+                #[doc = concat!("Whether this is [`", stringify!($extra), "`](", stringify!($name), "::", stringify!($extra), ").")]
+                pub fn $is(&self) -> bool {
+                    matches!(self, $name::$extra(_))
+                }
+            )*
+        }
+
+        impl<G> fmt::Debug for $name<G> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $($name::$extra(_) => f.write_str(concat!(stringify!($extra), "(..)")),)*
+                    $name::OwnerDied(_) => f.write_str("OwnerDied(..)"),
+                    $name::Unrecoverable => f.write_str("Unrecoverable"),
+                    $name::Corrupt => f.write_str("Corrupt"),
+                    $name::Os(e) => f.debug_tuple("Os").field(e).finish(),
+                    $name::NotOwner(_) => f.write_str("NotOwner(..)"),
+                    $name::DataBorrowed(_) => f.write_str("DataBorrowed(..)"),
+                }
+            }
+        }
+
+        impl<G> fmt::Display for $name<G> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $($name::$extra(_) => f.write_str($msg),)*
+                    $name::OwnerDied(_) => f.write_str("the previous owner of the condition's lock died holding it"),
+                    $name::Unrecoverable => f.write_str("the condition's lock is unrecoverable"),
+                    $name::Corrupt => f.write_str("the condition's lock in shared memory is corrupt"),
+                    $name::Os(e) => write!(f, "re-taking the condition's lock failed: {e}"),
+                    $name::NotOwner(_) => f.write_str("the guard does not hold this condition's lock"),
+                    $name::DataBorrowed(_) => {
+                        f.write_str("a value or array guard under the condition's lock is alive in this thread")
+                    }
+                }
+            }
+        }
+
+        impl<G> std::error::Error for $name<G> {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                match self {
+                    $name::Os(e) => Some(e),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+wait_errors! {
+    /// Why [`Condition::wait`] or [`Condition::wait_for`] did not return normally.
+    ConditionWaitError {}
+
+    /// Why a timed [`Condition`] wait did not return normally: the time ran out (the lock is
+    /// held again, through the guard inside), or one of [`ConditionWaitError`]'s reasons.
+    ConditionWaitTimeoutError {
+        /// No notify came (or the predicate stayed false) before the time ran out (COND-5);
+        /// the lock is held again through this guard.
+        Timeout(G) => "timed out waiting for a notify", is_timeout
+    }
+}
+
+impl<G> From<ConditionWaitError<G>> for ConditionWaitTimeoutError<G> {
+    fn from(e: ConditionWaitError<G>) -> ConditionWaitTimeoutError<G> {
+        match e {
+            ConditionWaitError::OwnerDied(d) => ConditionWaitTimeoutError::OwnerDied(d),
+            ConditionWaitError::Unrecoverable => ConditionWaitTimeoutError::Unrecoverable,
+            ConditionWaitError::Corrupt => ConditionWaitTimeoutError::Corrupt,
+            ConditionWaitError::Os(e) => ConditionWaitTimeoutError::Os(e),
+            ConditionWaitError::NotOwner(g) => ConditionWaitTimeoutError::NotOwner(g),
+            ConditionWaitError::DataBorrowed(g) => ConditionWaitTimeoutError::DataBorrowed(g),
+        }
+    }
+}
 
 /// The locks a [`Condition`] can use: [`Lock`] and [`RLock`] (sealed). Its guard type is the
 /// lock's own guard ([`LockGuard`] or [`RLockGuard`]).
@@ -121,6 +242,10 @@ mod sealed {
             Self: 'a;
         fn forge(&self) -> Self::G<'_>;
         fn forge_owned(&self) -> Self::G<'static>;
+        /// The guard `g` with a handle of its own (still held).
+        fn own<'a>(g: Self::G<'a>) -> Self::G<'static>
+        where
+            Self: 'a;
         /// A new lock of this kind in `seg` (for a named condition).
         fn new_in(seg: &Segment) -> Result<Self, ShmError>;
         /// The lock at `offset` in `seg` (an opener's view of a named condition's lock).
@@ -167,6 +292,12 @@ mod sealed {
         fn forge_owned(&self) -> LockGuard<'static> {
             self.assume_held_owned()
         }
+        fn own<'a>(g: LockGuard<'a>) -> LockGuard<'static>
+        where
+            Self: 'a,
+        {
+            g.into_owned()
+        }
     }
 
     impl Sealed for RLock {
@@ -206,6 +337,12 @@ mod sealed {
         fn forge_owned(&self) -> RLockGuard<'static> {
             self.assume_held_owned()
         }
+        fn own<'a>(g: RLockGuard<'a>) -> RLockGuard<'static>
+        where
+            Self: 'a,
+        {
+            g.into_owned()
+        }
     }
 }
 
@@ -232,8 +369,7 @@ impl ConditionLock for RLock {}
 /// });
 /// let g = cond.lock().lock().unwrap();
 /// child.start()?;
-/// let (g, ok) = cond.wait_for(g, || ready.get().unwrap() == 1, std::time::Duration::from_secs(10)).unwrap();
-/// assert!(ok);
+/// let g = cond.wait_for_timeout(g, || ready.get().unwrap() == 1, std::time::Duration::from_secs(10))?;
 /// drop(g);
 /// child.join()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -250,10 +386,8 @@ impl<L: ConditionLock> fmt::Debug for Condition<L> {
     }
 }
 
-/// The result of a wait: the guard (the lock is held again) and whether the wait was notified
-/// (`false`: timed out), or the lock's owner-died state (with an owned guard: the error is
-/// `'static`).
-pub type WaitResult<'a, L> = Result<(<L as sealed::Sealed>::G<'a>, bool), LockError<<L as sealed::Sealed>::G<'static>>>;
+/// The guard of a [`Condition`]'s lock `L` ([`LockGuard`] or [`RLockGuard`]).
+pub type Guard<'a, L> = <L as sealed::Sealed>::G<'a>;
 
 impl<L: ConditionLock> Condition<L> {
     /// A condition over `lock` (Python's `Condition(lock)`; Python's default is an `RLock`).
@@ -294,7 +428,7 @@ impl<L: ConditionLock> Condition<L> {
         })
     }
 
-    crate::shm::named_methods!("```\nuse multiproc::{Condition, Lock};\nlet name = format!(\"doc-condition-{}\", std::process::id());\nlet created = Condition::<Lock>::create(&name)?;\nlet opened = Condition::<Lock>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nlet g = opened.lock().lock()?;\nlet (_g, notified) = opened.wait_timeout(g, std::time::Duration::from_millis(1))?;\nassert!(!notified);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(Condition::<Lock>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+    crate::shm::named_methods!("```\nuse multiproc::{Condition, Lock};\nlet name = format!(\"doc-condition-{}\", std::process::id());\nlet created = Condition::<Lock>::create(&name)?;\nlet opened = Condition::<Lock>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nlet g = opened.lock().lock()?;\nassert!(opened.wait_timeout(g, std::time::Duration::from_millis(1)).unwrap_err().is_timeout());\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(Condition::<Lock>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     /// The condition's lock (Python's `acquire`/`release` go through it).
     pub fn lock(&self) -> &L {
@@ -305,49 +439,217 @@ impl<L: ConditionLock> Condition<L> {
         std::ptr::eq(<L as sealed::Sealed>::guard_raw(g), sealed::Sealed::raw(&self.lock))
     }
 
-    /// Releases the lock (all levels), waits for a notify, and re-takes the lock.
+    /// Releases the lock (every level of an `RLock`, COND-8), waits for a notify, and takes
+    /// the lock back (Python's `wait()`).
     ///
     /// # Errors
-    /// [`LockError::OwnerDied`] if the lock's owner died while we waited (we hold it again
-    /// through the guard inside); other lock errors; a guard of another lock is refused with
-    /// [`LockError::Os`] wrapping [`ConditionError::NotOwner`].
-    pub fn wait<'a>(&'a self, guard: <L as sealed::Sealed>::G<'a>) -> WaitResult<'a, L> {
-        self.wait_until(guard, Limit::Forever)
+    /// See [`ConditionWaitError`]: a guard of another lock, or one whose data is borrowed, is
+    /// given back without waiting; an owner that died meanwhile is reported with the lock held.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Condition, Lock, Process};
+    ///
+    /// let cond = Condition::new(Lock::new()?)?;
+    /// let g = cond.lock().lock()?;
+    /// let child = Process::new({
+    ///     let cond = cond.clone();
+    ///     move || {
+    ///         let g = cond.lock().lock().unwrap(); // waits until the parent's wait releases it
+    ///         cond.notify_all(&g).unwrap();
+    ///     }
+    /// });
+    /// child.start()?;
+    /// let g = cond.wait(g)?; // notified, and holding the lock again
+    /// drop(g);
+    /// child.join()?.exit_ok()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait<'a>(&'a self, guard: Guard<'a, L>) -> Result<Guard<'a, L>, ConditionWaitError<Guard<'static, L>>> {
+        self.wait_until(guard, Limit::Forever).map(|(g, _)| g)
     }
 
-    /// [`wait`](Self::wait) for at most `timeout`; the bool is `false` on time-out (COND-5).
-    pub fn wait_timeout<'a>(&'a self, guard: <L as sealed::Sealed>::G<'a>, timeout: Duration) -> WaitResult<'a, L> {
-        self.wait_until(guard, Limit::timeout(timeout))
+    /// [`wait`](Self::wait) for at most `timeout` (Python's `wait(timeout)`, COND-5;
+    /// `Duration::MAX` waits forever).
+    ///
+    /// # Errors
+    /// [`ConditionWaitTimeoutError::Timeout`] with the guard (the lock is held again) if no
+    /// notify came in time, or [`ConditionWaitError`]'s reasons.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Condition, Lock};
+    ///
+    /// let cond = Condition::new(Lock::new()?)?;
+    /// let g = cond.lock().lock()?;
+    /// let timed_out = cond.wait_timeout(g, std::time::Duration::from_millis(5)).unwrap_err();
+    /// assert!(timed_out.is_timeout());
+    /// let g = timed_out.into_guard().unwrap(); // the lock is held again
+    /// drop(g);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_timeout<'a>(
+        &'a self,
+        guard: Guard<'a, L>,
+        timeout: Duration,
+    ) -> Result<Guard<'a, L>, ConditionWaitTimeoutError<Guard<'static, L>>> {
+        self.timed(guard, Limit::timeout(timeout))
     }
 
     /// [`wait`](Self::wait) until `deadline`.
-    pub fn wait_deadline<'a>(&'a self, guard: <L as sealed::Sealed>::G<'a>, deadline: Instant) -> WaitResult<'a, L> {
-        self.wait_until(guard, Limit::deadline(deadline))
+    ///
+    /// # Errors
+    /// As [`wait_timeout`](Self::wait_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Condition, RLock};
+    ///
+    /// let cond = Condition::new(RLock::new()?)?;
+    /// let g = cond.lock().lock()?;
+    /// assert!(cond.wait_deadline(g, std::time::Instant::now()).unwrap_err().is_timeout());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_deadline<'a>(
+        &'a self,
+        guard: Guard<'a, L>,
+        deadline: Instant,
+    ) -> Result<Guard<'a, L>, ConditionWaitTimeoutError<Guard<'static, L>>> {
+        self.timed(guard, Limit::deadline(deadline))
     }
 
-    /// Waits until `pred()` is true (checked with the lock held) or `timeout` passes; the bool
-    /// is the predicate's last value (COND-6).
+    /// Waits until `pred()` is true, checking it with the lock held before each wait (Python's
+    /// `wait_for(predicate)`, COND-6).
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Condition, Process, RLock, Value};
+    ///
+    /// let cond = Condition::new(RLock::new()?)?;
+    /// let ready = Value::new(0u32)?;
+    /// let child = Process::new({
+    ///     let (cond, ready) = (cond.clone(), ready.clone());
+    ///     move || {
+    ///         let g = cond.lock().lock().unwrap();
+    ///         ready.set(1).unwrap();
+    ///         cond.notify_all(&g).unwrap();
+    ///     }
+    /// });
+    /// let g = cond.lock().lock()?;
+    /// child.start()?;
+    /// let g = cond.wait_for(g, || ready.get().unwrap() == 1)?;
+    /// drop(g);
+    /// child.join()?.exit_ok()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait_for<'a>(
         &'a self,
-        mut guard: <L as sealed::Sealed>::G<'a>,
+        mut guard: Guard<'a, L>,
         mut pred: impl FnMut() -> bool,
-        timeout: Duration,
-    ) -> WaitResult<'a, L> {
-        let limit = Limit::timeout(timeout);
+    ) -> Result<Guard<'a, L>, ConditionWaitError<Guard<'static, L>>> {
         loop {
             if pred() {
-                return Ok((guard, true));
+                return Ok(guard);
+            }
+            guard = self.wait_until(guard, Limit::Forever)?.0;
+        }
+    }
+
+    /// [`wait_for`](Self::wait_for) for at most `timeout` in all (Python's
+    /// `wait_for(predicate, timeout)`).
+    ///
+    /// # Errors
+    /// [`ConditionWaitTimeoutError::Timeout`] with the guard if `pred()` was still false when
+    /// the time ran out, or [`ConditionWaitError`]'s reasons.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Condition, Lock};
+    ///
+    /// let cond = Condition::new(Lock::new()?)?;
+    /// let g = cond.lock().lock()?;
+    /// let g = cond.wait_for_timeout(g, || true, std::time::Duration::ZERO)?; // true at once
+    /// let e = cond.wait_for_timeout(g, || false, std::time::Duration::from_millis(5)).unwrap_err();
+    /// assert!(e.is_timeout());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for_timeout<'a>(
+        &'a self,
+        guard: Guard<'a, L>,
+        pred: impl FnMut() -> bool,
+        timeout: Duration,
+    ) -> Result<Guard<'a, L>, ConditionWaitTimeoutError<Guard<'static, L>>> {
+        self.wait_for_until(guard, pred, Limit::timeout(timeout))
+    }
+
+    /// [`wait_for`](Self::wait_for) until `deadline`.
+    ///
+    /// # Errors
+    /// As [`wait_for_timeout`](Self::wait_for_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Condition, Lock};
+    ///
+    /// let cond = Condition::new(Lock::new()?)?;
+    /// let g = cond.lock().lock()?;
+    /// assert!(cond.wait_for_deadline(g, || false, std::time::Instant::now()).unwrap_err().is_timeout());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for_deadline<'a>(
+        &'a self,
+        guard: Guard<'a, L>,
+        pred: impl FnMut() -> bool,
+        deadline: Instant,
+    ) -> Result<Guard<'a, L>, ConditionWaitTimeoutError<Guard<'static, L>>> {
+        self.wait_for_until(guard, pred, Limit::deadline(deadline))
+    }
+
+    fn timed<'a>(
+        &'a self,
+        guard: Guard<'a, L>,
+        limit: Limit,
+    ) -> Result<Guard<'a, L>, ConditionWaitTimeoutError<Guard<'static, L>>> {
+        match self.wait_until(guard, limit)? {
+            (g, true) => Ok(g),
+            (g, false) => Err(ConditionWaitTimeoutError::Timeout(L::own(g))),
+        }
+    }
+
+    fn wait_for_until<'a>(
+        &'a self,
+        mut guard: Guard<'a, L>,
+        mut pred: impl FnMut() -> bool,
+        limit: Limit,
+    ) -> Result<Guard<'a, L>, ConditionWaitTimeoutError<Guard<'static, L>>> {
+        loop {
+            if pred() {
+                return Ok(guard);
             }
             if limit.passed() {
-                return Ok((guard, false));
+                return Err(ConditionWaitTimeoutError::Timeout(L::own(guard)));
             }
             guard = self.wait_until(guard, limit)?.0;
         }
     }
 
-    fn wait_until<'a>(&'a self, guard: <L as sealed::Sealed>::G<'a>, limit: Limit) -> WaitResult<'a, L> {
+    /// One wait: the guard back (the lock held again) and whether a notify came.
+    fn wait_until<'a>(
+        &'a self,
+        guard: Guard<'a, L>,
+        limit: Limit,
+    ) -> Result<(Guard<'a, L>, bool), ConditionWaitError<Guard<'static, L>>> {
         if !self.owns(&guard) {
-            return Err(LockError::Os(std::io::Error::other(ConditionError::NotOwner)));
+            return Err(ConditionWaitError::NotOwner(L::own(guard)));
         }
         let levels = sealed::Sealed::depth(&self.lock);
         let raw = sealed::Sealed::raw(&self.lock);
@@ -355,7 +657,7 @@ impl<L: ConditionLock> Condition<L> {
         // this lock would outlive the release: another thread could take the lock and a second
         // `&mut` to the same data (see `sync::guarded`).
         if raw.data_guards.load(crate::loom::atomic::Ordering::Relaxed) > 0 {
-            return Err(LockError::WouldDeadlock);
+            return Err(ConditionWaitError::DataBorrowed(L::own(guard)));
         }
         let release = |guard| {
             // Give up every level: the guard's drop must not unlock again.
@@ -371,8 +673,9 @@ impl<L: ConditionLock> Condition<L> {
             for _ in 0..levels {
                 match raw.lock(None) {
                     Ok(Locked::OwnerDied) => outcome = outcome.map(|_| true),
-                    Ok(Locked::NotRecoverable) => outcome = Err(LockError::Unrecoverable),
-                    Err(e) => outcome = Err(LockError::from_io(e)),
+                    Ok(Locked::NotRecoverable) => outcome = Err(ConditionWaitError::Unrecoverable),
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => outcome = Err(ConditionWaitError::Corrupt),
+                    Err(e) => outcome = Err(ConditionWaitError::Os(e)),
                     Ok(_) => {}
                 }
             }
@@ -383,7 +686,7 @@ impl<L: ConditionLock> Condition<L> {
         sealed::Sealed::set_depth(&self.lock, levels);
         raw.begin_ownership();
         if died {
-            return Err(LockError::owner_died(sealed::Sealed::forge_owned(&self.lock)));
+            return Err(ConditionWaitError::OwnerDied(OwnerDied::new(sealed::Sealed::forge_owned(&self.lock))));
         }
         Ok((sealed::Sealed::forge(&self.lock), notified))
     }
@@ -392,10 +695,10 @@ impl<L: ConditionLock> Condition<L> {
     /// must hold the lock: pass its guard.
     ///
     /// # Errors
-    /// [`ConditionError::NotOwner`] for a guard of another lock.
-    pub fn notify(&self, guard: &<L as sealed::Sealed>::G<'_>, n: usize) -> Result<usize, ConditionError> {
+    /// [`NotifyError::NotOwner`] for a guard of another lock.
+    pub fn notify(&self, guard: &Guard<'_, L>, n: usize) -> Result<usize, NotifyError> {
         if !self.owns(guard) {
-            return Err(ConditionError::NotOwner);
+            return Err(NotifyError::NotOwner);
         }
         // A woken waiter acknowledges before re-taking the lock we hold; a dead one never
         // does: give up on it after ACK_TIMEOUT.
@@ -404,7 +707,7 @@ impl<L: ConditionLock> Condition<L> {
     }
 
     /// Wakes every waiter (Python's `notify_all`).
-    pub fn notify_all(&self, guard: &<L as sealed::Sealed>::G<'_>) -> Result<usize, ConditionError> {
+    pub fn notify_all(&self, guard: &Guard<'_, L>) -> Result<usize, NotifyError> {
         self.notify(guard, usize::MAX)
     }
 }

@@ -1,6 +1,7 @@
 //! `Event`: a flag that processes set, clear and wait for (Python's `multiprocessing.Event`).
 
 use super::raw::event::RawEvent;
+use crate::forms::{Timeout, WouldBlock};
 use crate::shm::{self, Segment, ShmError, ShmRef};
 use crate::wait::Limit;
 use std::fmt;
@@ -127,7 +128,7 @@ impl Event {
     /// ```
     /// let e = multiproc::Event::new()?;
     /// e.set();
-    /// assert!(e.wait());
+    /// e.wait();
     /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn set(&self) {
@@ -142,52 +143,92 @@ impl Event {
     /// let e = multiproc::Event::new()?;
     /// e.set();
     /// e.clear();
-    /// assert!(!e.wait_timeout(std::time::Duration::ZERO));
+    /// assert!(e.wait_timeout(std::time::Duration::ZERO).is_err());
     /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn clear(&self) {
         self.raw.clear()
     }
 
-    /// Blocks until the flag is set; returns `true` (Python's `wait()`).
+    /// Blocks until the flag is set (Python's `wait()`).
     ///
     /// # Examples
     ///
     /// ```
     /// let e = multiproc::Event::new()?;
     /// e.set();
-    /// assert!(e.wait());
+    /// e.wait();
     /// # Ok::<(), multiproc::ShmError>(())
     /// ```
-    pub fn wait(&self) -> bool {
-        self.raw.wait(Limit::Forever)
+    pub fn wait(&self) {
+        self.raw.wait(Limit::Forever);
     }
 
-    /// Waits up to `timeout`; returns whether the flag is set (Python's `wait(timeout)`).
+    /// Returns at once: `Ok` if the flag is set (Python's `wait(0)`; the same as
+    /// [`is_set`](Self::is_set), in the four forms of a wait).
+    ///
+    /// # Errors
+    /// [`WouldBlock`] if the flag is clear.
     ///
     /// # Examples
     ///
     /// ```
     /// let e = multiproc::Event::new()?;
-    /// assert!(!e.wait_timeout(std::time::Duration::from_millis(10)));
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// assert!(e.try_wait().is_err());
+    /// e.set();
+    /// e.try_wait()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.raw.wait(Limit::timeout(timeout))
+    pub fn try_wait(&self) -> Result<(), WouldBlock> {
+        if self.raw.is_set() {
+            Ok(())
+        } else {
+            Err(WouldBlock)
+        }
     }
 
-    /// Waits until `deadline`; returns whether the flag is set.
+    /// Waits up to `timeout` for the flag (Python's `wait(timeout)`, whose `False` is
+    /// `Err(Timeout)`; `Duration::MAX` waits forever).
+    ///
+    /// # Errors
+    /// [`Timeout`] if the flag was still clear when the time ran out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Event, Timeout};
+    ///
+    /// let e = Event::new()?;
+    /// assert_eq!(e.wait_timeout(std::time::Duration::from_millis(10)), Err(Timeout));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), Timeout> {
+        self.timed(Limit::timeout(timeout))
+    }
+
+    /// Waits until `deadline` for the flag.
+    ///
+    /// # Errors
+    /// [`Timeout`] if the flag was still clear at `deadline`.
     ///
     /// # Examples
     ///
     /// ```
     /// let e = multiproc::Event::new()?;
     /// let t = std::time::Instant::now() + std::time::Duration::from_millis(10);
-    /// assert!(!e.wait_deadline(t));
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// assert!(e.wait_deadline(t).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn wait_deadline(&self, deadline: Instant) -> bool {
-        self.raw.wait(Limit::deadline(deadline))
+    pub fn wait_deadline(&self, deadline: Instant) -> Result<(), Timeout> {
+        self.timed(Limit::deadline(deadline))
+    }
+
+    fn timed(&self, limit: Limit) -> Result<(), Timeout> {
+        if self.raw.wait(limit) {
+            Ok(())
+        } else {
+            Err(Timeout)
+        }
     }
 }
 

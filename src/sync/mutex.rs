@@ -205,6 +205,11 @@ impl<G> fmt::Debug for OwnerDied<G> {
 }
 
 impl<G> OwnerDied<G> {
+    /// Wraps the guard of a lock whose owner died.
+    pub(crate) fn new(guard: G) -> OwnerDied<G> {
+        OwnerDied(guard)
+    }
+
     /// The guard: the lock is held.
     pub fn into_guard(self) -> G {
         self.0
@@ -471,6 +476,20 @@ macro_rules! lock_type {
             /// The lock this guard holds.
             pub(crate) fn owner(&self) -> &$name {
                 &self.lock
+            }
+
+            /// The same hold with a handle of its own (for errors that give a guard back and
+            /// must be `'static`): the lock stays held, nothing is unlocked.
+            pub(crate) fn into_owned(self) -> $guard<'static> {
+                let this = std::mem::ManuallyDrop::new(self);
+                // SAFETY: `this` is never dropped or used again, so its `lock` field is moved
+                // out exactly once; the hold it stands for passes to the returned guard.
+                let held = unsafe { std::ptr::read(&this.lock) };
+                let lock = match held {
+                    Held::Borrowed(l) => l.clone(),
+                    Held::Owned(l) => l,
+                };
+                $guard { lock: Held::Owned(lock), _not_send: PhantomData }
             }
         }
 

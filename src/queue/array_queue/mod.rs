@@ -13,8 +13,8 @@ use crate::shm::{Segment, ShmError, ShmRef, ShmSafe};
 use crate::wait::Limit;
 use algo::{Core, Header, Slot};
 pub use algo::{STUCK_AFTER, UNRECORDED_AFTER};
-use error::{pop_error, push_error};
-pub use error::{PopError, PushError};
+use error::{pop_error, pop_timeout_error, push_error, push_timeout_error, try_pop_error, try_push_error};
+pub use error::{PopError, PopTimeoutError, PushError, PushTimeoutError, TryPopError, TryPushError};
 #[cfg(any(test, feature = "test-hooks"))]
 pub(crate) use heap::HeapQueue;
 use std::fmt;
@@ -235,18 +235,18 @@ impl<T: ShmSafe> ArrayQueue<T> {
     /// Pushes without waiting; gives the value back if the queue is full.
     ///
     /// # Errors
-    /// [`PushError::Full`], [`PushError::Corrupt`].
+    /// [`TryPushError::Full`], [`TryPushError::Corrupt`].
     ///
     /// # Examples
     ///
     /// ```
     /// let q = multiproc::ArrayQueue::<u8>::new(1)?;
     /// assert!(q.try_push(1).is_ok());
-    /// assert!(q.try_push(2).is_err());
+    /// assert_eq!(q.try_push(2).unwrap_err().into_inner(), 2);
     /// # Ok::<(), multiproc::ShmError>(())
     /// ```
-    pub fn try_push(&self, value: T) -> Result<(), PushError<T>> {
-        self.push_limit(value, Limit::Now)
+    pub fn try_push(&self, value: T) -> Result<(), TryPushError<T>> {
+        self.core().try_push(value).map_err(try_push_error)
     }
 
     /// Pushes, waiting while the queue is full.
@@ -262,13 +262,13 @@ impl<T: ShmSafe> ArrayQueue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn push(&self, value: T) -> Result<(), PushError<T>> {
-        self.push_limit(value, Limit::Forever)
+        self.core().push_until(value, Limit::Forever).map_err(push_error)
     }
 
     /// Pushes, waiting at most `timeout` (`Duration::MAX`: forever).
     ///
     /// # Errors
-    /// [`PushError::Timeout`], [`PushError::Corrupt`].
+    /// [`PushTimeoutError::Timeout`], [`PushTimeoutError::Corrupt`].
     ///
     /// # Examples
     ///
@@ -276,17 +276,17 @@ impl<T: ShmSafe> ArrayQueue<T> {
     /// # use std::time::Duration;
     /// let q = multiproc::ArrayQueue::<u8>::new(1)?;
     /// q.push_timeout(1, Duration::from_millis(5))?;
-    /// assert!(q.push_timeout(2, Duration::from_millis(5)).is_err());
+    /// assert!(q.push_timeout(2, Duration::from_millis(5)).unwrap_err().is_timeout());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn push_timeout(&self, value: T, timeout: Duration) -> Result<(), PushError<T>> {
-        self.push_limit(value, Limit::timeout(timeout))
+    pub fn push_timeout(&self, value: T, timeout: Duration) -> Result<(), PushTimeoutError<T>> {
+        self.core().push_until(value, Limit::timeout(timeout)).map_err(push_timeout_error)
     }
 
     /// Pushes, waiting until `deadline`.
     ///
     /// # Errors
-    /// [`PushError::Timeout`], [`PushError::Corrupt`].
+    /// [`PushTimeoutError::Timeout`], [`PushTimeoutError::Corrupt`].
     ///
     /// # Examples
     ///
@@ -295,32 +295,26 @@ impl<T: ShmSafe> ArrayQueue<T> {
     /// q.push_deadline(1, std::time::Instant::now())?; // room now: no wait needed
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn push_deadline(&self, value: T, deadline: Instant) -> Result<(), PushError<T>> {
-        self.push_limit(value, Limit::deadline(deadline))
-    }
-
-    fn push_limit(&self, value: T, limit: Limit) -> Result<(), PushError<T>> {
-        let core = self.core();
-        let r = if limit.is_now() { core.try_push(value) } else { core.push_until(value, limit) };
-        r.map_err(|e| push_error(limit, e))
+    pub fn push_deadline(&self, value: T, deadline: Instant) -> Result<(), PushTimeoutError<T>> {
+        self.core().push_until(value, Limit::deadline(deadline)).map_err(push_timeout_error)
     }
 
     /// Pops without waiting.
     ///
     /// # Errors
-    /// [`PopError::Empty`], [`PopError::Corrupt`].
+    /// [`TryPopError::Empty`], [`TryPopError::Corrupt`].
     ///
     /// # Examples
     ///
     /// ```
     /// let q = multiproc::ArrayQueue::<u8>::new(2)?;
     /// q.try_push(7)?;
-    /// assert_eq!(q.try_pop(), Ok(7));
-    /// assert!(q.try_pop().is_err());
+    /// assert_eq!(q.try_pop()?, 7);
+    /// assert!(q.try_pop().unwrap_err().is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_pop(&self) -> Result<T, PopError> {
-        self.pop_limit(Limit::Now)
+    pub fn try_pop(&self) -> Result<T, TryPopError> {
+        self.core().try_pop().map_err(try_pop_error)
     }
 
     /// Pops, waiting while the queue is empty.
@@ -337,30 +331,30 @@ impl<T: ShmSafe> ArrayQueue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn pop(&self) -> Result<T, PopError> {
-        self.pop_limit(Limit::Forever)
+        self.core().pop_until(Limit::Forever).map_err(pop_error)
     }
 
     /// Pops, waiting at most `timeout` (`Duration::MAX`: forever).
     ///
     /// # Errors
-    /// [`PopError::Timeout`], [`PopError::Corrupt`].
+    /// [`PopTimeoutError::Timeout`], [`PopTimeoutError::Corrupt`].
     ///
     /// # Examples
     ///
     /// ```
     /// # use std::time::Duration;
     /// let q = multiproc::ArrayQueue::<u8>::new(2)?;
-    /// assert_eq!(q.pop_timeout(Duration::from_millis(5)), Err(multiproc::PopError::Timeout));
+    /// assert!(q.pop_timeout(Duration::from_millis(5)).unwrap_err().is_timeout());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn pop_timeout(&self, timeout: Duration) -> Result<T, PopError> {
-        self.pop_limit(Limit::timeout(timeout))
+    pub fn pop_timeout(&self, timeout: Duration) -> Result<T, PopTimeoutError> {
+        self.core().pop_until(Limit::timeout(timeout)).map_err(pop_timeout_error)
     }
 
     /// Pops, waiting until `deadline`.
     ///
     /// # Errors
-    /// [`PopError::Timeout`], [`PopError::Corrupt`].
+    /// [`PopTimeoutError::Timeout`], [`PopTimeoutError::Corrupt`].
     ///
     /// # Examples
     ///
@@ -369,14 +363,8 @@ impl<T: ShmSafe> ArrayQueue<T> {
     /// assert!(q.pop_deadline(std::time::Instant::now()).is_err());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn pop_deadline(&self, deadline: Instant) -> Result<T, PopError> {
-        self.pop_limit(Limit::deadline(deadline))
-    }
-
-    fn pop_limit(&self, limit: Limit) -> Result<T, PopError> {
-        let core = self.core();
-        let r = if limit.is_now() { core.try_pop() } else { core.pop_until(limit) };
-        r.map_err(|e| pop_error(limit, e))
+    pub fn pop_deadline(&self, deadline: Instant) -> Result<T, PopTimeoutError> {
+        self.core().pop_until(Limit::deadline(deadline)).map_err(pop_timeout_error)
     }
 
     /// The shared header and slot stamps, for tests that play a corrupt or dying peer.

@@ -33,16 +33,18 @@ impl<T: ShmSafe + 'static> ArrayQueue<T> {
     /// [`Queue::get_async`](crate::Queue::get_async)).
     ///
     /// # Errors
-    /// [`PopError::Corrupt`](super::PopError::Corrupt), [`PopError::Os`](super::PopError::Os).
+    /// [`PopError::Corrupt`](super::PopError::Corrupt), [`PopError::Os`](super::PopError::Os)
+    /// (the watcher could not be started).
     #[cfg(feature = "async")]
     pub async fn pop_async(&self) -> Result<T, super::PopError> {
         loop {
             match self.try_pop() {
-                Err(super::PopError::Empty) => {}
-                r => return r,
+                Ok(v) => return Ok(v),
+                Err(super::TryPopError::Empty) => {}
+                Err(super::TryPopError::Corrupt(what)) => return Err(super::PopError::Corrupt(what)),
+                Err(super::TryPopError::Os(e)) => return Err(super::PopError::Os(e)),
             }
-            let fd =
-                self.ready.get(|| self.ready_fd()).map_err(|e| super::PopError::Os(e.raw_os_error().unwrap_or(0)))?;
+            let fd = self.ready.get(|| self.ready_fd()).map_err(super::PopError::Os)?;
             fd.readable().await;
         }
     }

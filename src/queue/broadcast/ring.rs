@@ -24,9 +24,9 @@
 //! atomic loads, compiled to plain moves), where a byte `memcpy` racing a writer would not be.
 //!
 //! Every value read from shared memory (`next`, stamps, lengths) is checked before use: a
-//! length beyond the slot is [`BroadcastError::Corrupt`], a stamp from the future a lag.
+//! length beyond the slot is [`BcFail::Corrupt`], a stamp from the future a lag.
 
-use super::BroadcastError;
+use super::BcFail;
 use crate::loom::atomic::{
     fence, AtomicU32, AtomicU64,
     Ordering::{Acquire, Relaxed, Release, SeqCst},
@@ -35,6 +35,7 @@ use crate::queue::doorbell::wake_if_sleepers;
 use crate::shm::{Segment, ShmError, ShmObject, ShmRef, Words};
 use crate::sync::raw::robust::RawRobustMutex;
 use crate::sys::pthread::{Locked, MutexKind};
+use crate::wait::Limit;
 use std::ptr::NonNull;
 
 /// Words of a slot before its payload: the stamp and the length.
@@ -110,9 +111,9 @@ impl BcRing {
     }
 
     /// Allocates and initializes a ring in `seg`; returns its directory words.
-    pub(super) fn init_in(seg: &Segment, slots: usize, words: usize) -> Result<Words, BroadcastError> {
+    pub(super) fn init_in(seg: &Segment, slots: usize, words: usize) -> Result<Words, BcFail> {
         let hdr: ShmRef<BcHeader> = seg.alloc_object()?;
-        hdr.lock.init(MutexKind::ErrorCheck).map_err(BroadcastError::Os)?;
+        hdr.lock.init(MutexKind::ErrorCheck).map_err(BcFail::Os)?;
         hdr.slots.store(slots.max(1) as u64, Relaxed);
         hdr.words.store(words as u64, Relaxed);
         let off = seg.alloc(slots.max(1) * (SLOT_HEAD + words) * 8, 8)?;
@@ -177,17 +178,17 @@ impl BcRing {
 
     /// Publishes `msg` (at most [`max_message`](Self::max_message) bytes, checked by the
     /// caller) and returns its sequence number.
-    pub(super) fn publish(&self, msg: &[u8]) -> Result<u64, BroadcastError> {
+    pub(super) fn publish(&self, msg: &[u8], limit: Limit) -> Result<u64, BcFail> {
         let h = &*self.hdr;
-        match h.lock.lock(None).map_err(BroadcastError::Os)? {
+        let taken = if limit.is_now() { h.lock.try_lock() } else { h.lock.lock(limit.deadline_opt()) };
+        match taken.map_err(BcFail::Os)? {
             Locked::Acquired => {}
             // The previous writer died holding the lock: whatever it left was never published
             // (`next` is stored last), so there is nothing to repair.
-            Locked::OwnerDied => h.lock.make_consistent().map_err(BroadcastError::Os)?,
-            Locked::Busy | Locked::Deadlock => {
-                return Err(BroadcastError::Os(std::io::Error::from_raw_os_error(libc::EDEADLK)))
-            }
-            Locked::NotRecoverable => return Err(BroadcastError::Corrupt("the writers' lock is unrecoverable")),
+            Locked::OwnerDied => h.lock.make_consistent().map_err(BcFail::Os)?,
+            Locked::Busy => return Err(BcFail::NotNow),
+            Locked::Deadlock => return Err(BcFail::Corrupt("the writers' lock is held by this thread")),
+            Locked::NotRecoverable => return Err(BcFail::Corrupt("the writers' lock is unrecoverable")),
         }
         // Relaxed: only writers store `next`, under the lock we hold. Stamps are computed
         // wrapping: a hostile `next` near `u64::MAX` gives wrong stamps, never a panic.
@@ -214,7 +215,7 @@ impl BcRing {
     }
 
     /// Reads message `c` into `out` (appending), if it is there and intact.
-    pub(super) fn read(&self, c: u64, out: &mut Vec<u8>) -> Result<Read, BroadcastError> {
+    pub(super) fn read(&self, c: u64, out: &mut Vec<u8>) -> Result<Read, BcFail> {
         let next = self.published();
         if c >= next {
             return Ok(Read::Empty);
@@ -236,7 +237,7 @@ impl BcRing {
             // Either torn by a writer right now (the stamp check below says which) or corrupt.
             fence(Acquire);
             return match slot[0].load(Relaxed) {
-                s2 if s2 == s1 => Err(BroadcastError::Corrupt("a message longer than its slot")),
+                s2 if s2 == s1 => Err(BcFail::Corrupt("a message longer than its slot")),
                 s2 => self.not_there(c, s2),
             };
         }
@@ -263,11 +264,11 @@ impl BcRing {
 
     /// Message `c` is published but its slot holds stamp `s`: it was overwritten (a lag), or
     /// the stamp is impossible (corrupt).
-    fn not_there(&self, c: u64, s: u64) -> Result<Read, BroadcastError> {
+    fn not_there(&self, c: u64, s: u64) -> Result<Read, BcFail> {
         if s > complete(c) {
             Ok(Read::Lagged(self.oldest_safe(self.published()).max(c.saturating_add(1))))
         } else {
-            Err(BroadcastError::Corrupt("a published slot holds an older message"))
+            Err(BcFail::Corrupt("a published slot holds an older message"))
         }
     }
 

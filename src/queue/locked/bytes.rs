@@ -7,16 +7,16 @@
 //! `put_bytes` can be read with `get`, and the other way round. (serde would otherwise visit a
 //! `Vec<u8>` one byte at a time: at 64 KiB that costs more than the copies.)
 
-use super::{Queue, QueueError};
+use super::{GetError, GetTimeoutError, PutError, PutTimeoutError, Queue, QueueFail, TryGetError, TryPutError};
 use crate::wait::Limit;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 impl Queue<Vec<u8>> {
     /// Puts `bytes` as one item, blocking while the queue is full.
     ///
     /// # Errors
-    /// [`QueueError::Closed`], [`QueueError::TooLarge`] (can never fit), [`QueueError::Os`],
-    /// [`QueueError::Corrupt`].
+    /// [`PutError::Closed`], [`PutError::TooLarge`] (can never fit), [`PutError::Os`],
+    /// [`PutError::Corrupt`].
     ///
     /// # Examples
     ///
@@ -24,23 +24,63 @@ impl Queue<Vec<u8>> {
     /// let q: multiproc::Queue<Vec<u8>> = multiproc::Queue::new()?;
     /// q.put_bytes(b"abc")?;
     /// assert_eq!(q.get()?, b"abc"); // the typed path reads it too
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn put_bytes(&self, bytes: &[u8]) -> Result<(), QueueError> {
-        self.put_bytes_until(bytes, Limit::Forever)
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<(), PutError> {
+        self.put_bytes_until(bytes, Limit::Forever).map_err(QueueFail::put)
     }
 
-    /// Puts `bytes` if there is room now; [`QueueError::Full`] if not.
-    pub fn try_put_bytes(&self, bytes: &[u8]) -> Result<(), QueueError> {
-        self.put_bytes_until(bytes, Limit::Now)
+    /// Puts `bytes` if there is room now.
+    ///
+    /// # Errors
+    /// [`TryPutError::Full`] if there is none, or as [`put_bytes`](Self::put_bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: multiproc::Queue<Vec<u8>> = multiproc::Queue::with_maxsize(1)?;
+    /// q.try_put_bytes(b"a")?;
+    /// assert!(q.try_put_bytes(b"b").unwrap_err().is_full());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_put_bytes(&self, bytes: &[u8]) -> Result<(), TryPutError> {
+        self.put_bytes_until(bytes, Limit::Now).map_err(QueueFail::try_put)
     }
 
-    /// Puts `bytes`, waiting at most `timeout` for room; [`QueueError::Full`] after that.
-    pub fn put_bytes_timeout(&self, bytes: &[u8], timeout: Duration) -> Result<(), QueueError> {
-        self.put_bytes_until(bytes, Limit::timeout(timeout))
+    /// Puts `bytes`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// [`PutTimeoutError::Timeout`] if no room came, or as [`put_bytes`](Self::put_bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: multiproc::Queue<Vec<u8>> = multiproc::Queue::with_maxsize(1)?;
+    /// q.put_bytes_timeout(b"a", std::time::Duration::from_millis(5))?;
+    /// assert!(q.put_bytes_timeout(b"b", std::time::Duration::from_millis(5)).unwrap_err().is_timeout());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_bytes_timeout(&self, bytes: &[u8], timeout: Duration) -> Result<(), PutTimeoutError> {
+        self.put_bytes_until(bytes, Limit::timeout(timeout)).map_err(QueueFail::put_timeout)
     }
 
-    fn put_bytes_until(&self, bytes: &[u8], limit: Limit) -> Result<(), QueueError> {
+    /// Puts `bytes`, waiting until `deadline` for room.
+    ///
+    /// # Errors
+    /// As [`put_bytes_timeout`](Self::put_bytes_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: multiproc::Queue<Vec<u8>> = multiproc::Queue::new()?;
+    /// q.put_bytes_deadline(b"a", std::time::Instant::now())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_bytes_deadline(&self, bytes: &[u8], deadline: Instant) -> Result<(), PutTimeoutError> {
+        self.put_bytes_until(bytes, Limit::deadline(deadline)).map_err(QueueFail::put_timeout)
+    }
+
+    fn put_bytes_until(&self, bytes: &[u8], limit: Limit) -> Result<(), QueueFail> {
         self.check_open()?;
         let (prefix, plen) = varint(bytes.len() as u64);
         let prefix = &prefix[..plen];
@@ -54,7 +94,7 @@ impl Queue<Vec<u8>> {
     /// is reused), blocking while the queue is empty. Returns the item's length.
     ///
     /// # Errors
-    /// As [`get`](Queue::get); [`QueueError::NotBytes`] if the item is not a byte string
+    /// As [`get`](Queue::get); [`GetError::NotBytes`] if the item is not a byte string
     /// (it is removed, as with `get`).
     ///
     /// # Examples
@@ -65,25 +105,67 @@ impl Queue<Vec<u8>> {
     /// let mut buf = Vec::new();
     /// assert_eq!(q.get_bytes_into(&mut buf)?, 3);
     /// assert_eq!(buf, [1, 2, 3]);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get_bytes_into(&self, out: &mut Vec<u8>) -> Result<usize, QueueError> {
-        self.get_bytes_until(out, Limit::Forever)
+    pub fn get_bytes_into(&self, out: &mut Vec<u8>) -> Result<usize, GetError> {
+        self.get_bytes_until(out, Limit::Forever).map_err(QueueFail::get)
     }
 
-    /// As [`get_bytes_into`](Self::get_bytes_into) if an item is there now;
-    /// [`QueueError::Empty`] if not.
-    pub fn try_get_bytes_into(&self, out: &mut Vec<u8>) -> Result<usize, QueueError> {
-        self.get_bytes_until(out, Limit::Now)
+    /// As [`get_bytes_into`](Self::get_bytes_into) if an item is there now.
+    ///
+    /// # Errors
+    /// [`TryGetError::Empty`] if there is none, or as [`get_bytes_into`](Self::get_bytes_into).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: multiproc::Queue<Vec<u8>> = multiproc::Queue::new()?;
+    /// let mut buf = Vec::new();
+    /// assert!(q.try_get_bytes_into(&mut buf).unwrap_err().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_get_bytes_into(&self, out: &mut Vec<u8>) -> Result<usize, TryGetError> {
+        self.get_bytes_until(out, Limit::Now).map_err(QueueFail::try_get)
     }
 
-    /// As [`get_bytes_into`](Self::get_bytes_into), waiting at most `timeout`;
-    /// [`QueueError::Empty`] after that.
-    pub fn get_bytes_into_timeout(&self, out: &mut Vec<u8>, timeout: Duration) -> Result<usize, QueueError> {
-        self.get_bytes_until(out, Limit::timeout(timeout))
+    /// As [`get_bytes_into`](Self::get_bytes_into), waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`GetTimeoutError::Timeout`] if no item came, or as
+    /// [`get_bytes_into`](Self::get_bytes_into).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: multiproc::Queue<Vec<u8>> = multiproc::Queue::new()?;
+    /// let mut buf = Vec::new();
+    /// let r = q.get_bytes_into_timeout(&mut buf, std::time::Duration::from_millis(5));
+    /// assert!(r.unwrap_err().is_timeout());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_bytes_into_timeout(&self, out: &mut Vec<u8>, timeout: Duration) -> Result<usize, GetTimeoutError> {
+        self.get_bytes_until(out, Limit::timeout(timeout)).map_err(QueueFail::get_timeout)
     }
 
-    fn get_bytes_until(&self, out: &mut Vec<u8>, limit: Limit) -> Result<usize, QueueError> {
+    /// As [`get_bytes_into`](Self::get_bytes_into), waiting until `deadline`.
+    ///
+    /// # Errors
+    /// As [`get_bytes_into_timeout`](Self::get_bytes_into_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: multiproc::Queue<Vec<u8>> = multiproc::Queue::new()?;
+    /// q.put_bytes(b"xy")?;
+    /// let mut buf = Vec::new();
+    /// assert_eq!(q.get_bytes_into_deadline(&mut buf, std::time::Instant::now())?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_bytes_into_deadline(&self, out: &mut Vec<u8>, deadline: Instant) -> Result<usize, GetTimeoutError> {
+        self.get_bytes_until(out, Limit::deadline(deadline)).map_err(QueueFail::get_timeout)
+    }
+
+    fn get_bytes_until(&self, out: &mut Vec<u8>, limit: Limit) -> Result<usize, QueueFail> {
         self.check_open()?;
         out.clear();
         self.ring.get_record(limit, |r| {
@@ -91,9 +173,9 @@ impl Queue<Vec<u8>> {
             let peek = (r.len as usize).min(prefix.len());
             r.read(0, &mut prefix[..peek]);
             // The item must be exactly a varint length and that many bytes.
-            let (n, plen) = parse_varint(&prefix[..peek]).ok_or(QueueError::NotBytes)?;
+            let (n, plen) = parse_varint(&prefix[..peek]).ok_or(QueueFail::NotBytes)?;
             if n.checked_add(plen as u64) != Some(r.len) {
-                return Err(QueueError::NotBytes);
+                return Err(QueueFail::NotBytes);
             }
             r.read_append(plen as u64, n as usize, out);
             Ok(n as usize)
@@ -164,7 +246,7 @@ mod tests {
         assert_eq!(out, [7, 8]);
         assert_eq!(q.try_get_bytes_into(&mut out).unwrap(), 0);
         assert!(out.is_empty());
-        assert!(matches!(q.try_get_bytes_into(&mut out), Err(QueueError::Empty)));
+        assert!(matches!(q.try_get_bytes_into(&mut out), Err(QueueFail::Empty)));
         // A record that wraps around the ring's end.
         for round in 0..10u8 {
             q.put_bytes(&big[..15_000]).unwrap();
@@ -174,7 +256,7 @@ mod tests {
             q.get_bytes_into(&mut out).unwrap();
             assert_eq!(out, [round; 9]);
         }
-        assert!(matches!(q.try_put_bytes(&vec![0; 1 << 16]), Err(QueueError::TooLarge { capacity: 65536, .. })));
+        assert!(matches!(q.try_put_bytes(&vec![0; 1 << 16]), Err(QueueFail::TooLarge { capacity: 65536, .. })));
         assert!(q.empty(), "a refused item leaves nothing behind");
     }
 
@@ -186,7 +268,7 @@ mod tests {
         raw.put(&(1_000_000, "not bytes".to_string())).unwrap();
         q.put_bytes(b"ok").unwrap();
         let mut out = Vec::new();
-        assert!(matches!(q.get_bytes_into(&mut out), Err(QueueError::NotBytes)));
+        assert!(matches!(q.get_bytes_into(&mut out), Err(QueueFail::NotBytes)));
         assert_eq!(q.get_bytes_into(&mut out).unwrap(), 2);
         assert_eq!(out, b"ok");
     }

@@ -1,9 +1,11 @@
 //! `Queue<T>` and its builder: the handle, its state queries, and typed `put`/`get`.
 
 use super::state::LockedRing;
-use super::{QueueError, DEFAULT_CAPACITY};
+#[cfg(feature = "serde")]
+use super::{GetError, GetTimeoutError, PutError, PutTimeoutError, TryGetError, TryPutError};
+use super::{QueueFail, DEFAULT_CAPACITY};
 use crate::loom::atomic::{AtomicBool, Ordering::Relaxed};
-use crate::shm::Segment;
+use crate::shm::{Segment, ShmError};
 #[cfg(feature = "serde")]
 use crate::wait::Limit;
 use std::fmt;
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 /// ```
 /// let q = multiproc::Queue::<u32>::builder().maxsize(6).capacity_bytes(1 << 16).build()?;
 /// assert_eq!(q.maxsize(), Some(6));
-/// # Ok::<(), multiproc::QueueError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct QueueBuilder<T> {
@@ -37,7 +39,7 @@ impl<T> QueueBuilder<T> {
     /// ```
     /// let q = multiproc::Queue::<u8>::builder().capacity_bytes(4096).build()?;
     /// assert_eq!(q.capacity_bytes(), 4096);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn capacity_bytes(mut self, bytes: usize) -> Self {
         self.capacity = bytes;
@@ -50,7 +52,7 @@ impl<T> QueueBuilder<T> {
     ///
     /// ```
     /// assert_eq!(multiproc::Queue::<u8>::builder().maxsize(2).build()?.maxsize(), Some(2));
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn maxsize(mut self, items: usize) -> Self {
         self.maxsize = Some(items);
@@ -60,17 +62,16 @@ impl<T> QueueBuilder<T> {
     /// Creates the queue in a fresh anonymous segment, shared with children forked afterwards.
     ///
     /// # Errors
-    /// [`QueueError::Shm`] if shared memory cannot be mapped, [`QueueError::Os`] if the lock
-    /// cannot be initialized.
+    /// [`ShmError`] if shared memory cannot be mapped or the lock initialized.
     ///
     /// # Examples
     ///
     /// ```
     /// let q = multiproc::Queue::<String>::builder().build()?;
     /// assert!(q.empty());
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn build(self) -> Result<Queue<T>, QueueError> {
+    pub fn build(self) -> Result<Queue<T>, ShmError> {
         let seg = Segment::anonymous(LockedRing::segment_len(self.capacity))?;
         let ring = LockedRing::create_in(&seg, self.capacity, self.maxsize.unwrap_or(0))?;
         Ok(Queue::from_ring(ring))
@@ -82,9 +83,8 @@ impl<T> QueueBuilder<T> {
     /// handle's last clone drops, unless [`Queue::persist`] is called.
     ///
     /// # Errors
-    /// [`QueueError::Shm`] with [`ShmError::Exists`](crate::ShmError::Exists) if the name is
-    /// taken (or another error of [`Segment::create`]); [`QueueError::Os`] if the lock cannot
-    /// be initialized.
+    /// [`ShmError::Exists`] if the name is taken, or another error of [`Segment::create`];
+    /// [`ShmError::Os`] if the lock cannot be initialized.
     ///
     /// # Examples
     ///
@@ -95,9 +95,9 @@ impl<T> QueueBuilder<T> {
     /// # drop(q);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn create(self, name: &str) -> Result<Queue<T>, QueueError> {
+    pub fn create(self, name: &str) -> Result<Queue<T>, ShmError> {
         crate::shm::create_named(name, LockedRing::segment_len(self.capacity), |seg| {
-            Ok::<_, QueueError>(LockedRing::create_in(seg, self.capacity, self.maxsize.unwrap_or(0))?.words())
+            Ok::<_, ShmError>(LockedRing::create_in(seg, self.capacity, self.maxsize.unwrap_or(0))?.words())
         })
     }
 }
@@ -169,9 +169,9 @@ impl<T> Queue<T> {
     /// ```
     /// let q: multiproc::Queue<u64> = multiproc::Queue::new()?;
     /// assert_eq!(q.maxsize(), None);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn new() -> Result<Queue<T>, QueueError> {
+    pub fn new() -> Result<Queue<T>, ShmError> {
         Queue::builder().build()
     }
 
@@ -185,9 +185,9 @@ impl<T> Queue<T> {
     /// ```
     /// let q: multiproc::Queue<u64> = multiproc::Queue::with_maxsize(6)?;
     /// assert_eq!(q.maxsize(), Some(6));
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn with_maxsize(maxsize: usize) -> Result<Queue<T>, QueueError> {
+    pub fn with_maxsize(maxsize: usize) -> Result<Queue<T>, ShmError> {
         Queue::builder().maxsize(maxsize).build()
     }
 
@@ -207,7 +207,7 @@ impl<T> Queue<T> {
     /// assert!(matches!(multiproc::Queue::<String>::open(&name), Err(multiproc::ShmError::Mismatch { .. })));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn create(name: &str) -> Result<Queue<T>, QueueError> {
+    pub fn create(name: &str) -> Result<Queue<T>, ShmError> {
         Queue::builder().create(name)
     }
 
@@ -220,7 +220,7 @@ impl<T> Queue<T> {
     /// ```
     /// let q = multiproc::Queue::<u8>::builder().capacity_bytes(1 << 12).build()?;
     /// assert_eq!(q.capacity_bytes(), 1 << 12);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder() -> QueueBuilder<T> {
         QueueBuilder { capacity: DEFAULT_CAPACITY, maxsize: None, _t: PhantomData }
@@ -232,7 +232,7 @@ impl<T> Queue<T> {
     ///
     /// ```
     /// assert_eq!(multiproc::Queue::<u8>::new()?.maxsize(), None);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn maxsize(&self) -> Option<usize> {
         self.ring.maxsize()
@@ -244,7 +244,7 @@ impl<T> Queue<T> {
     ///
     /// ```
     /// assert_eq!(multiproc::Queue::<u8>::new()?.capacity_bytes(), multiproc::DEFAULT_CAPACITY);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn capacity_bytes(&self) -> usize {
         self.ring.capacity() as usize
@@ -258,7 +258,7 @@ impl<T> Queue<T> {
     /// let q = multiproc::Queue::<u8>::new()?;
     /// q.put(&1)?;
     /// assert_eq!(q.qsize(), 1);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn qsize(&self) -> usize {
         self.ring.count()
@@ -270,7 +270,7 @@ impl<T> Queue<T> {
     ///
     /// ```
     /// assert!(multiproc::Queue::<u8>::new()?.empty());
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn empty(&self) -> bool {
         self.qsize() == 0
@@ -284,26 +284,80 @@ impl<T> Queue<T> {
     /// let q = multiproc::Queue::<u8>::with_maxsize(1)?;
     /// q.put(&1)?;
     /// assert!(q.full());
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn full(&self) -> bool {
         self.maxsize().is_some_and(|m| self.qsize() >= m)
     }
 
     /// Closes this process's handle (and its clones): later `put`s and `get`s through it fail
-    /// with [`QueueError::Closed`] (QUE-7). Other processes are not affected, as in Python.
+    /// with [`PutError::Closed`] (QUE-7). Other processes are not affected, as in Python.
     ///
     /// # Examples
     ///
     /// ```
     /// let q = multiproc::Queue::<u8>::new()?;
     /// q.close();
-    /// assert!(matches!(q.put(&1), Err(multiproc::QueueError::Closed)));
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// assert!(matches!(q.put(&1), Err(multiproc::PutError::Closed)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(&self) {
         // Relaxed: a flag of this process's handles; nothing else is published with it.
         self.closed.store(true, Relaxed);
+    }
+
+    /// Shuts the queue down for every process (Python 3.13's `Queue.shutdown()`): further
+    /// puts fail with [`PutError::ShutDown`] (blocked ones wake and fail too); gets take what
+    /// is left, then fail with [`GetError::ShutDown`] instead of waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{GetError, PutError, Queue};
+    ///
+    /// let q = Queue::<u32>::new()?;
+    /// q.put(&1)?;
+    /// q.shutdown();
+    /// assert!(matches!(q.put(&2), Err(PutError::ShutDown)));
+    /// assert_eq!(q.get()?, 1); // what was put is still there
+    /// assert!(matches!(q.get(), Err(GetError::ShutDown)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown(&self) {
+        self.ring.shutdown(false);
+    }
+
+    /// Shuts the queue down and drops every item in it (Python 3.13's
+    /// `Queue.shutdown(immediate=True)`): as [`shutdown`](Self::shutdown), and gets fail at
+    /// once; a [`JoinableQueue`](crate::JoinableQueue)'s `join` returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u32>::new()?;
+    /// q.put(&1)?;
+    /// q.shutdown_immediate();
+    /// assert!(q.empty());
+    /// assert!(q.get().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_immediate(&self) {
+        self.ring.shutdown(true);
+    }
+
+    /// Whether the queue was shut down, by any process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::Queue::<u32>::new()?;
+    /// assert!(!q.is_shutdown());
+    /// q.shutdown();
+    /// assert!(q.is_shutdown());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_shutdown(&self) -> bool {
+        self.ring.is_shutdown()
     }
 
     /// See `LockedRing::announce_not_empty` (for `wait`).
@@ -325,10 +379,10 @@ impl<T> Queue<T> {
         }
     }
 
-    pub(crate) fn check_open(&self) -> Result<(), QueueError> {
+    pub(crate) fn check_open(&self) -> Result<(), QueueFail> {
         // Relaxed: see `close`.
         if self.closed.load(Relaxed) {
-            Err(QueueError::Closed)
+            Err(QueueFail::Closed)
         } else {
             Ok(())
         }
@@ -351,7 +405,7 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
     /// }
     /// let firsts: Vec<u32> = q.iter().take(3).collect::<Result<_, _>>()?;
     /// assert_eq!(firsts, [0, 1, 2]);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn iter(&self) -> super::QueueIter<'_, T> {
         super::QueueIter::new(move |l| self.get_until(l), false)
@@ -367,7 +421,7 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
     /// q.put(&2)?;
     /// assert_eq!(q.try_iter().collect::<Result<Vec<_>, _>>()?, [1, 2]);
     /// assert!(q.empty());
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_iter(&self) -> super::QueueIter<'_, T> {
         super::QueueIter::new(move |l| self.get_until(l), true)
@@ -377,8 +431,8 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
     /// encoded first: once `put` returns, it is in shared memory, whatever `value` becomes.
     ///
     /// # Errors
-    /// [`QueueError::Closed`], [`QueueError::Encode`] (nothing was put),
-    /// [`QueueError::TooLarge`] (can never fit), [`QueueError::Os`], [`QueueError::Corrupt`].
+    /// [`PutError::Closed`], [`PutError::Encode`] (nothing was put),
+    /// [`PutError::TooLarge`] (can never fit), [`PutError::Os`], [`PutError::Corrupt`].
     ///
     /// # Examples
     ///
@@ -386,14 +440,14 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
     /// let q = multiproc::Queue::<Vec<u32>>::new()?;
     /// q.put(&vec![1, 2])?;
     /// assert_eq!(q.get()?, [1, 2]);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn put(&self, value: &T) -> Result<(), QueueError> {
-        self.put_until(value, Limit::Forever)
+    pub fn put(&self, value: &T) -> Result<(), PutError> {
+        self.put_until(value, Limit::Forever).map_err(QueueFail::put)
     }
 
     /// Puts `value` if there is room now (Python's `put(obj, False)` / `put_nowait`);
-    /// [`QueueError::Full`] if not.
+    /// [`TryPutError::Full`] if not.
     ///
     /// # Errors
     /// As [`put`](Self::put), plus `Full`.
@@ -403,15 +457,15 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
     /// ```
     /// let q = multiproc::Queue::<u8>::with_maxsize(1)?;
     /// q.try_put(&1)?;
-    /// assert!(matches!(q.try_put(&2), Err(multiproc::QueueError::Full)));
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// assert!(matches!(q.try_put(&2), Err(multiproc::TryPutError::Full)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_put(&self, value: &T) -> Result<(), QueueError> {
-        self.put_until(value, Limit::Now)
+    pub fn try_put(&self, value: &T) -> Result<(), TryPutError> {
+        self.put_until(value, Limit::Now).map_err(QueueFail::try_put)
     }
 
     /// Puts `value`, waiting at most `timeout` for room (Python's `put(obj, timeout=t)`);
-    /// [`QueueError::Full`] after that. `Duration::MAX` waits forever.
+    /// [`PutTimeoutError::Timeout`] after that. `Duration::MAX` waits forever.
     ///
     /// # Errors
     /// As [`put`](Self::put), plus `Full`.
@@ -423,10 +477,10 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
     /// let q = multiproc::Queue::<u8>::with_maxsize(1)?;
     /// q.put_timeout(&1, Duration::from_millis(10))?;
     /// assert!(q.put_timeout(&2, Duration::from_millis(10)).is_err());
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn put_timeout(&self, value: &T, timeout: Duration) -> Result<(), QueueError> {
-        self.put_until(value, Limit::timeout(timeout))
+    pub fn put_timeout(&self, value: &T, timeout: Duration) -> Result<(), PutTimeoutError> {
+        self.put_until(value, Limit::timeout(timeout)).map_err(QueueFail::put_timeout)
     }
 
     /// Puts `value`, waiting until `deadline` for room.
@@ -440,19 +494,19 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
     /// # use std::time::{Duration, Instant};
     /// let q = multiproc::Queue::<u8>::new()?;
     /// q.put_deadline(&1, Instant::now() + Duration::from_secs(1))?;
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn put_deadline(&self, value: &T, deadline: Instant) -> Result<(), QueueError> {
-        self.put_until(value, Limit::deadline(deadline))
+    pub fn put_deadline(&self, value: &T, deadline: Instant) -> Result<(), PutTimeoutError> {
+        self.put_until(value, Limit::deadline(deadline)).map_err(QueueFail::put_timeout)
     }
 
-    fn put_until(&self, value: &T, limit: Limit) -> Result<(), QueueError> {
-        let payload = crate::codec::encode(value).map_err(QueueError::Encode)?;
+    fn put_until(&self, value: &T, limit: Limit) -> Result<(), QueueFail> {
+        let payload = crate::codec::encode(value).map_err(QueueFail::Encode)?;
         self.put_encoded(&payload, limit)
     }
 
     /// Puts an already encoded item.
-    pub(super) fn put_encoded(&self, payload: &[u8], limit: Limit) -> Result<(), QueueError> {
+    pub(super) fn put_encoded(&self, payload: &[u8], limit: Limit) -> Result<(), QueueFail> {
         self.check_open()?;
         self.ring.put_record(payload.len() as u64, limit, |w| w.write(0, payload))
     }
@@ -460,8 +514,8 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
     /// Removes and returns the oldest item, blocking while the queue is empty (Python's `get()`).
     ///
     /// # Errors
-    /// [`QueueError::Closed`], [`QueueError::Decode`] (the bad item is removed),
-    /// [`QueueError::Os`], [`QueueError::Corrupt`].
+    /// [`GetError::Closed`], [`GetError::Decode`] (the bad item is removed),
+    /// [`GetError::Os`], [`GetError::Corrupt`].
     ///
     /// # Examples
     ///
@@ -469,14 +523,14 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
     /// let q = multiproc::Queue::<String>::new()?;
     /// q.put(&"x".to_string())?;
     /// assert_eq!(q.get()?, "x");
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get(&self) -> Result<T, QueueError> {
-        self.get_until(Limit::Forever)
+    pub fn get(&self) -> Result<T, GetError> {
+        self.get_until(Limit::Forever).map_err(QueueFail::get)
     }
 
     /// Removes the oldest item if there is one (Python's `get(False)` / `get_nowait`);
-    /// [`QueueError::Empty`] if not.
+    /// [`TryGetError::Empty`] if not.
     ///
     /// # Errors
     /// As [`get`](Self::get), plus `Empty`.
@@ -485,14 +539,14 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
     ///
     /// ```
     /// let q = multiproc::Queue::<u8>::new()?;
-    /// assert!(matches!(q.try_get(), Err(multiproc::QueueError::Empty)));
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// assert!(matches!(q.try_get(), Err(multiproc::TryGetError::Empty)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_get(&self) -> Result<T, QueueError> {
-        self.get_until(Limit::Now)
+    pub fn try_get(&self) -> Result<T, TryGetError> {
+        self.get_until(Limit::Now).map_err(QueueFail::try_get)
     }
 
-    /// Waits at most `timeout` for an item (Python's `get(timeout=t)`); [`QueueError::Empty`]
+    /// Waits at most `timeout` for an item (Python's `get(timeout=t)`); [`GetTimeoutError::Timeout`]
     /// after that. `Duration::MAX` waits forever.
     ///
     /// # Errors
@@ -503,11 +557,11 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
     /// ```
     /// # use std::time::Duration;
     /// let q = multiproc::Queue::<u8>::new()?;
-    /// assert!(matches!(q.get_timeout(Duration::from_millis(10)), Err(multiproc::QueueError::Empty)));
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// assert!(matches!(q.get_timeout(Duration::from_millis(10)), Err(multiproc::GetTimeoutError::Timeout)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get_timeout(&self, timeout: Duration) -> Result<T, QueueError> {
-        self.get_until(Limit::timeout(timeout))
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
+        self.get_until(Limit::timeout(timeout)).map_err(QueueFail::get_timeout)
     }
 
     /// Waits until `deadline` for an item.
@@ -522,20 +576,20 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
     /// let q = multiproc::Queue::<u8>::new()?;
     /// q.put(&3)?;
     /// assert_eq!(q.get_deadline(Instant::now() + Duration::from_secs(1))?, 3);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get_deadline(&self, deadline: Instant) -> Result<T, QueueError> {
-        self.get_until(Limit::deadline(deadline))
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, GetTimeoutError> {
+        self.get_until(Limit::deadline(deadline)).map_err(QueueFail::get_timeout)
     }
 
-    pub(super) fn get_until(&self, limit: Limit) -> Result<T, QueueError> {
+    pub(super) fn get_until(&self, limit: Limit) -> Result<T, QueueFail> {
         self.check_open()?;
         let bytes = self.ring.get_record(limit, |r| {
             let mut payload = Vec::new();
             r.read_append(0, r.len as usize, &mut payload);
             Ok(payload)
         })?;
-        crate::codec::decode(&bytes).map_err(QueueError::Decode)
+        crate::codec::decode(&bytes).map_err(QueueFail::Decode)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Iterators over a queue's items: `iter()` (blocking) and `try_iter()` (what is there now).
 
-use super::QueueError;
+use super::{GetError, QueueFail};
 use crate::wait::Limit;
 use std::fmt;
 
@@ -15,14 +15,14 @@ use std::fmt;
 /// handle was [`close`](crate::Queue::close)d, when a [`Consumer`](crate::Consumer) finds every
 /// producer gone and the queue empty, and (for `try_iter`) when the queue is empty.
 pub struct QueueIter<'a, T> {
-    get: Box<dyn Fn(Limit) -> Result<T, QueueError> + 'a>,
+    get: Box<dyn Fn(Limit) -> Result<T, QueueFail> + 'a>,
     now: bool,
     done: bool,
 }
 
 impl<'a, T> QueueIter<'a, T> {
     #[cfg_attr(not(feature = "serde"), allow(dead_code))] // typed `get` makes them
-    pub(super) fn new(get: impl Fn(Limit) -> Result<T, QueueError> + 'a, now: bool) -> QueueIter<'a, T> {
+    pub(super) fn new(get: impl Fn(Limit) -> Result<T, QueueFail> + 'a, now: bool) -> QueueIter<'a, T> {
         QueueIter { get: Box::new(get), now, done: false }
     }
 }
@@ -34,7 +34,7 @@ impl<T> fmt::Debug for QueueIter<'_, T> {
 }
 
 impl<T> Iterator for QueueIter<'_, T> {
-    type Item = Result<T, QueueError>;
+    type Item = Result<T, GetError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
@@ -42,15 +42,15 @@ impl<T> Iterator for QueueIter<'_, T> {
         }
         match (self.get)(if self.now { Limit::Now } else { Limit::Forever }) {
             Ok(v) => Some(Ok(v)),
-            Err(QueueError::Closed | QueueError::Disconnected | QueueError::Empty) => {
+            Err(QueueFail::Closed | QueueFail::Disconnected | QueueFail::ShutDown | QueueFail::Empty) => {
                 self.done = true;
                 None
             }
             #[cfg(feature = "serde")]
-            Err(e @ QueueError::Decode(_)) => Some(Err(e)),
+            Err(e @ QueueFail::Decode(_)) => Some(Err(e.get())),
             Err(e) => {
                 self.done = true;
-                Some(Err(e))
+                Some(Err(e.get()))
             }
         }
     }

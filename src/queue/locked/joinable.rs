@@ -1,8 +1,10 @@
 //! `JoinableQueue<T>` (Python's `multiprocessing.JoinableQueue`).
 
-use super::{Queue, QueueError};
+use super::{Queue, TaskDoneError};
+use crate::forms::{Timeout, WouldBlock};
+use crate::shm::ShmError;
 use crate::wait::Limit;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Python's `JoinableQueue`: a [`Queue`] whose consumers call [`task_done`](Self::task_done)
 /// per item and whose [`join`](Self::join) waits until every item put has been done.
@@ -18,7 +20,7 @@ use std::time::Duration;
 /// q.task_done()?;
 /// q.join(); // returns at once: every item is done
 /// assert!(q.task_done().is_err());
-/// # Ok::<(), multiproc::QueueError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct JoinableQueue<T> {
@@ -48,9 +50,9 @@ impl<T> JoinableQueue<T> {
     ///
     /// ```
     /// assert!(multiproc::JoinableQueue::<u8>::new()?.empty());
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn new() -> Result<JoinableQueue<T>, QueueError> {
+    pub fn new() -> Result<JoinableQueue<T>, ShmError> {
         Ok(JoinableQueue { inner: Queue::new()? })
     }
 
@@ -70,14 +72,14 @@ impl<T> JoinableQueue<T> {
     /// assert_eq!(q.get()?, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn create(name: &str) -> Result<JoinableQueue<T>, QueueError> {
+    pub fn create(name: &str) -> Result<JoinableQueue<T>, ShmError> {
         crate::shm::create_named(name, super::state::LockedRing::segment_len(super::DEFAULT_CAPACITY), |seg| {
             let ring = super::state::LockedRing::create_in(seg, super::DEFAULT_CAPACITY, 0)?;
-            Ok::<_, QueueError>(ring.words())
+            Ok::<_, ShmError>(ring.words())
         })
     }
 
-    crate::shm::named_methods!("```\nlet name = format!(\"doc-joinablequeue-{}\", std::process::id());\nlet created = multiproc::JoinableQueue::<u64>::create(&name)?;\nlet opened = multiproc::JoinableQueue::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.put(&3)?;\nassert_eq!(created.get()?, 3);\ncreated.task_done()?;\nassert!(opened.join_timeout(std::time::Duration::from_secs(1)));\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::JoinableQueue::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-joinablequeue-{}\", std::process::id());\nlet created = multiproc::JoinableQueue::<u64>::create(&name)?;\nlet opened = multiproc::JoinableQueue::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.put(&3)?;\nassert_eq!(created.get()?, 3);\ncreated.task_done()?;\nopened.join_timeout(std::time::Duration::from_secs(1))?;\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::JoinableQueue::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     /// A new queue holding at most `maxsize` items.
     ///
@@ -88,42 +90,70 @@ impl<T> JoinableQueue<T> {
     ///
     /// ```
     /// assert_eq!(multiproc::JoinableQueue::<u8>::with_maxsize(2)?.maxsize(), Some(2));
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn with_maxsize(maxsize: usize) -> Result<JoinableQueue<T>, QueueError> {
+    pub fn with_maxsize(maxsize: usize) -> Result<JoinableQueue<T>, ShmError> {
         Ok(JoinableQueue { inner: Queue::with_maxsize(maxsize)? })
     }
 
-    /// Marks one item taken with `get` as done.
+    /// Marks one item taken with `get` as done (Python's `task_done()`).
     ///
     /// # Errors
-    /// [`QueueError::TooManyTaskDone`] if every item put is already done.
+    /// [`TaskDoneError`] if every item put is already done.
     ///
     /// # Examples
     ///
     /// ```
     /// let q = multiproc::JoinableQueue::<u8>::new()?;
-    /// assert!(matches!(q.task_done(), Err(multiproc::QueueError::TooManyTaskDone)));
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// q.put(&1)?;
+    /// q.get()?;
+    /// q.task_done()?;
+    /// assert_eq!(q.task_done(), Err(multiproc::TaskDoneError));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn task_done(&self) -> Result<(), QueueError> {
-        self.inner.ring.task_done()
+    pub fn task_done(&self) -> Result<(), TaskDoneError> {
+        self.inner.ring.task_done().map_err(|_| TaskDoneError)
     }
 
-    /// Blocks until every item put has been marked done.
+    /// Blocks until every item put has been marked done (Python's `join()`).
     ///
     /// # Examples
     ///
     /// ```
     /// let q = multiproc::JoinableQueue::<u8>::new()?;
     /// q.join(); // nothing was put
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn join(&self) {
         self.inner.ring.join(Limit::Forever);
     }
 
-    /// [`join`](Self::join) for at most `timeout`; returns whether every item was done.
+    /// Returns at once: `Ok` if every item put has been marked done.
+    ///
+    /// # Errors
+    /// [`WouldBlock`] if some are not done yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::JoinableQueue::<u8>::new()?;
+    /// q.try_join()?;
+    /// q.put(&1)?;
+    /// assert!(q.try_join().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_join(&self) -> Result<(), WouldBlock> {
+        if self.inner.ring.join(Limit::Now) {
+            Ok(())
+        } else {
+            Err(WouldBlock)
+        }
+    }
+
+    /// [`join`](Self::join) for at most `timeout` (`Duration::MAX` waits forever).
+    ///
+    /// # Errors
+    /// [`Timeout`] if some items were still not done when the time ran out.
     ///
     /// # Examples
     ///
@@ -131,11 +161,35 @@ impl<T> JoinableQueue<T> {
     /// # use std::time::Duration;
     /// let q = multiproc::JoinableQueue::<u8>::new()?;
     /// q.put(&1)?;
-    /// assert!(!q.join_timeout(Duration::from_millis(5)));
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// assert_eq!(q.join_timeout(Duration::from_millis(5)), Err(multiproc::Timeout));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn join_timeout(&self, timeout: Duration) -> bool {
-        self.inner.ring.join(Limit::timeout(timeout))
+    pub fn join_timeout(&self, timeout: Duration) -> Result<(), Timeout> {
+        self.timed_join(Limit::timeout(timeout))
+    }
+
+    /// [`join`](Self::join) until `deadline`.
+    ///
+    /// # Errors
+    /// [`Timeout`] if some items were still not done at `deadline`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::JoinableQueue::<u8>::new()?;
+    /// q.join_deadline(std::time::Instant::now())?; // nothing was put
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn join_deadline(&self, deadline: Instant) -> Result<(), Timeout> {
+        self.timed_join(Limit::deadline(deadline))
+    }
+
+    fn timed_join(&self, limit: Limit) -> Result<(), Timeout> {
+        if self.inner.ring.join(limit) {
+            Ok(())
+        } else {
+            Err(Timeout)
+        }
     }
 }
 

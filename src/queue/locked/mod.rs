@@ -20,7 +20,7 @@
 //!   consistent (QUE-B6: a dead consumer never wedges the others). A consumer killed after its
 //!   `get` committed had taken that item: it is lost with the consumer (as documented).
 //! * Everything read from shared memory (positions, lengths, counts) is checked: a corrupt
-//!   queue yields [`QueueError::Corrupt`], never undefined behaviour.
+//!   queue yields a `Corrupt` error, never undefined behaviour.
 //!
 //! # Files
 //! `state.rs` (the locked ring), `handle.rs` (`Queue`, its builder, typed put/get),
@@ -38,7 +38,8 @@ mod simple;
 mod split;
 mod state;
 
-pub use error::QueueError;
+pub(crate) use error::QueueFail;
+pub use error::{GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError, TryGetError, TryPutError};
 pub use handle::{Queue, QueueBuilder};
 pub use iter::QueueIter;
 pub use joinable::JoinableQueue;

@@ -2,7 +2,7 @@
 //! `get_async` (see `queue/ready.rs` for the watcher underneath).
 
 #[cfg(all(feature = "async", feature = "serde"))]
-use super::QueueError;
+use super::{GetError, TryGetError};
 use super::{Queue, SimpleQueue};
 use crate::queue::ready::{ReadyFd, Watched};
 
@@ -75,15 +75,18 @@ impl<T: 'static> super::Consumer<T> {
 #[cfg(all(feature = "async", feature = "serde"))]
 async fn get_async<T>(
     cache: &crate::queue::ready::ReadyCache,
-    try_get: impl Fn() -> Result<T, QueueError>,
+    try_get: impl Fn() -> Result<T, TryGetError>,
     make: impl Fn() -> std::io::Result<ReadyFd>,
-) -> Result<T, QueueError> {
+) -> Result<T, GetError> {
     loop {
         match try_get() {
-            Err(QueueError::Empty) => {}
-            r => return r,
+            Ok(v) => return Ok(v),
+            Err(e) => match e.failure() {
+                Some(e) => return Err(e),
+                None => {} // empty: wait for the watcher
+            },
         }
-        let fd = cache.get(&make).map_err(QueueError::Os)?;
+        let fd = cache.get(&make).map_err(GetError::Os)?;
         // Between the empty `try_get` and here an item may have come: the watcher, armed,
         // sees it and resolves the future at once.
         fd.readable().await;
@@ -96,7 +99,7 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned + 'static> Queue<T> {
     /// blocks a thread (a watcher thread sleeps on the queue for it; see [`ReadyFd`]).
     ///
     /// # Errors
-    /// As [`Queue::get`], plus [`QueueError::Os`] if the watcher cannot be started.
+    /// As [`Queue::get`], plus [`GetError::Os`] if the watcher cannot be started.
     ///
     /// # Examples
     ///
@@ -113,7 +116,7 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned + 'static> Queue<T> {
     /// # }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub async fn get_async(&self) -> Result<T, QueueError> {
+    pub async fn get_async(&self) -> Result<T, GetError> {
         get_async(&self.ready, || self.try_get(), || self.ready_fd()).await
     }
 }
@@ -124,19 +127,19 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned + 'static> SimpleQueue<T>
     ///
     /// # Errors
     /// As [`Queue::get_async`].
-    pub async fn get_async(&self) -> Result<T, QueueError> {
+    pub async fn get_async(&self) -> Result<T, GetError> {
         self.as_queue().get_async().await
     }
 }
 
 #[cfg(all(feature = "async", feature = "serde"))]
 impl<T: serde::Serialize + serde::de::DeserializeOwned + 'static> super::Consumer<T> {
-    /// As [`Queue::get_async`], ending with [`QueueError::Disconnected`] once the queue is
+    /// As [`Queue::get_async`], ending with [`GetError::Disconnected`] once the queue is
     /// empty and every producer is gone.
     ///
     /// # Errors
-    /// As [`Consumer::get`](super::Consumer::get), plus [`QueueError::Os`].
-    pub async fn get_async(&self) -> Result<T, QueueError> {
+    /// As [`Consumer::get`](super::Consumer::get), plus [`GetError::Os`].
+    pub async fn get_async(&self) -> Result<T, GetError> {
         get_async(self.ready_cache(), || self.try_get(), || self.ready_fd()).await
     }
 }

@@ -1,9 +1,12 @@
 //! `SimpleQueue<T>` (Python's `multiprocessing.SimpleQueue`): an unbounded [`Queue`] with a
 //! smaller surface.
 
-use super::{Queue, QueueError};
+use super::Queue;
 #[cfg(feature = "serde")]
-use std::time::Duration;
+use super::{GetError, GetTimeoutError, PutError, PutTimeoutError, TryGetError, TryPutError};
+use crate::ShmError;
+#[cfg(feature = "serde")]
+use std::time::{Duration, Instant};
 
 /// Python's `SimpleQueue`: an unbounded [`Queue`] with only `put`, `get` (and their `try_`
 /// and timed forms), `empty` and `close`.
@@ -18,7 +21,7 @@ use std::time::Duration;
 /// assert_eq!(q.get()?, true);
 /// q.close();
 /// q.close(); // closing twice is fine (QUE-10)
-/// # Ok::<(), multiproc::QueueError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct SimpleQueue<T> {
@@ -46,9 +49,9 @@ impl<T> SimpleQueue<T> {
     ///
     /// ```
     /// assert!(multiproc::SimpleQueue::<u8>::new()?.empty());
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn new() -> Result<SimpleQueue<T>, QueueError> {
+    pub fn new() -> Result<SimpleQueue<T>, ShmError> {
         Ok(SimpleQueue { inner: Queue::new()? })
     }
 
@@ -68,10 +71,10 @@ impl<T> SimpleQueue<T> {
     /// assert_eq!(q.get()?, 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn create(name: &str) -> Result<SimpleQueue<T>, QueueError> {
+    pub fn create(name: &str) -> Result<SimpleQueue<T>, ShmError> {
         crate::shm::create_named(name, super::state::LockedRing::segment_len(super::DEFAULT_CAPACITY), |seg| {
             let ring = super::state::LockedRing::create_in(seg, super::DEFAULT_CAPACITY, 0)?;
-            Ok::<_, QueueError>(ring.words())
+            Ok::<_, ShmError>(ring.words())
         })
     }
 
@@ -83,7 +86,7 @@ impl<T> SimpleQueue<T> {
     ///
     /// ```
     /// assert!(multiproc::SimpleQueue::<u8>::new()?.empty());
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn empty(&self) -> bool {
         self.inner.empty()
@@ -97,7 +100,7 @@ impl<T> SimpleQueue<T> {
     /// let q = multiproc::SimpleQueue::<u8>::new()?;
     /// q.close();
     /// assert!(q.get().is_err());
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(&self) {
         self.inner.close()
@@ -114,7 +117,7 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> SimpleQueue<T> {
     /// let q = multiproc::SimpleQueue::<u32>::new()?;
     /// q.put(&1)?;
     /// assert_eq!(q.iter().next().transpose()?, Some(1));
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn iter(&self) -> super::QueueIter<'_, T> {
         self.inner.iter()
@@ -128,7 +131,7 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> SimpleQueue<T> {
     /// let q = multiproc::SimpleQueue::<u32>::new()?;
     /// q.put(&1)?;
     /// assert_eq!(q.try_iter().collect::<Result<Vec<_>, _>>()?, [1]);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_iter(&self) -> super::QueueIter<'_, T> {
         self.inner.try_iter()
@@ -144,10 +147,26 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> SimpleQueue<T> {
     /// ```
     /// let q = multiproc::SimpleQueue::<String>::new()?;
     /// q.put(&"a".to_string())?;
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn put(&self, value: &T) -> Result<(), QueueError> {
+    pub fn put(&self, value: &T) -> Result<(), PutError> {
         self.inner.put(value)
+    }
+
+    /// Puts an item if the byte capacity has room now.
+    ///
+    /// # Errors
+    /// As [`Queue::try_put`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::SimpleQueue::new()?;
+    /// q.try_put(&1u8)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_put(&self, value: &T) -> Result<(), TryPutError> {
+        self.inner.try_put(value)
     }
 
     /// Puts an item, waiting at most `timeout` while the byte capacity is exhausted.
@@ -161,10 +180,26 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> SimpleQueue<T> {
     /// # use std::time::Duration;
     /// let q = multiproc::SimpleQueue::new()?;
     /// q.put_timeout(&1u8, Duration::from_secs(1))?;
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn put_timeout(&self, value: &T, timeout: Duration) -> Result<(), QueueError> {
+    pub fn put_timeout(&self, value: &T, timeout: Duration) -> Result<(), PutTimeoutError> {
         self.inner.put_timeout(value, timeout)
+    }
+
+    /// Puts an item, waiting until `deadline` while the byte capacity is exhausted.
+    ///
+    /// # Errors
+    /// As [`Queue::put_deadline`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::SimpleQueue::new()?;
+    /// q.put_deadline(&1u8, std::time::Instant::now())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_deadline(&self, value: &T, deadline: Instant) -> Result<(), PutTimeoutError> {
+        self.inner.put_deadline(value, deadline)
     }
 
     /// Removes and returns the oldest item, blocking while empty.
@@ -178,43 +213,59 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> SimpleQueue<T> {
     /// let q = multiproc::SimpleQueue::new()?;
     /// q.put(&5u8)?;
     /// assert_eq!(q.get()?, 5);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get(&self) -> Result<T, QueueError> {
+    pub fn get(&self) -> Result<T, GetError> {
         self.inner.get()
     }
 
-    /// The oldest item if there is one now; [`QueueError::Empty`] if not.
+    /// The oldest item if there is one now.
     ///
     /// # Errors
-    /// As [`Queue::try_get`].
+    /// As [`Queue::try_get`]: [`TryGetError::Empty`] if there is none.
     ///
     /// # Examples
     ///
     /// ```
     /// let q = multiproc::SimpleQueue::<u8>::new()?;
-    /// assert!(matches!(q.try_get(), Err(multiproc::QueueError::Empty)));
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// assert!(matches!(q.try_get(), Err(multiproc::TryGetError::Empty)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_get(&self) -> Result<T, QueueError> {
+    pub fn try_get(&self) -> Result<T, TryGetError> {
         self.inner.try_get()
     }
 
-    /// The oldest item, waiting at most `timeout`; [`QueueError::Empty`] after that.
+    /// The oldest item, waiting at most `timeout`.
     ///
     /// # Errors
-    /// As [`Queue::get_timeout`].
+    /// As [`Queue::get_timeout`]: [`GetTimeoutError::Timeout`] if none came.
     ///
     /// # Examples
     ///
     /// ```
     /// # use std::time::Duration;
     /// let q = multiproc::SimpleQueue::<u8>::new()?;
-    /// assert!(q.get_timeout(Duration::from_millis(5)).is_err());
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// assert!(q.get_timeout(Duration::from_millis(5)).unwrap_err().is_timeout());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get_timeout(&self, timeout: Duration) -> Result<T, QueueError> {
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
         self.inner.get_timeout(timeout)
+    }
+
+    /// The oldest item, waiting until `deadline`.
+    ///
+    /// # Errors
+    /// As [`Queue::get_deadline`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = multiproc::SimpleQueue::<u8>::new()?;
+    /// assert!(q.get_deadline(std::time::Instant::now()).unwrap_err().is_timeout());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, GetTimeoutError> {
+        self.inner.get_deadline(deadline)
     }
 }
 

@@ -13,16 +13,17 @@
 //! slices of [`LOOK_AGAIN`] and asks again after each; a *dropped* side also wakes the other's
 //! sleepers at once (a death wakes nobody, so it is noticed within one slice).
 //!
-//! A consumer reports [`QueueError::Disconnected`] only when it saw the hang-up *before*
+//! A consumer reports [`GetError::Disconnected`](crate::GetError::Disconnected) only when it saw the hang-up *before*
 //! finding the queue empty: every `put` of a gone producer returned before its descriptor was
 //! closed, so nothing it put is ever lost to a disconnection.
 
 use super::state::LockedRing;
-use super::{Queue, QueueError};
+use super::{GetError, GetTimeoutError, PutError, PutTimeoutError, Queue, QueueFail, TryGetError, TryPutError};
 use crate::loom::atomic::{
     AtomicBool, AtomicU64,
     Ordering::{Acquire, Relaxed, Release},
 };
+use crate::shm::ShmError;
 use crate::sys::clock::coarse_nanos;
 use crate::sys::process::{pipe_cloexec, poll_now};
 use crate::wait::Limit;
@@ -93,7 +94,7 @@ impl Drop for Side {
 }
 
 /// The sending half of a [`split`](Queue::split) queue: it can only put, and learns when no
-/// [`Consumer`] is left ([`QueueError::Disconnected`]).
+/// [`Consumer`] is left ([`PutError::Disconnected`]).
 ///
 /// Clone it for more producers, in this process or (by fork, spawn arguments or
 /// [`Connection::send_object`](crate::Connection::send_object)) in others: the consumers see
@@ -106,8 +107,8 @@ impl Drop for Side {
 /// tx.put(&1)?;
 /// drop(tx);
 /// assert_eq!(rx.get()?, 1);
-/// assert!(matches!(rx.get(), Err(multiproc::QueueError::Disconnected)));
-/// # Ok::<(), multiproc::QueueError>(())
+/// assert!(matches!(rx.get(), Err(multiproc::GetError::Disconnected)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Producer<T> {
     queue: Queue<T>,
@@ -115,15 +116,15 @@ pub struct Producer<T> {
 }
 
 /// The receiving half of a [`split`](Queue::split) queue: it can only get, and learns when
-/// every [`Producer`] is gone ([`QueueError::Disconnected`], after the last item).
+/// every [`Producer`] is gone ([`GetError::Disconnected`], after the last item).
 ///
 /// # Examples
 ///
 /// ```
 /// let (tx, rx) = multiproc::Queue::<u32>::new()?.split()?;
 /// drop(rx);
-/// assert!(matches!(tx.put(&1), Err(multiproc::QueueError::Disconnected)));
-/// # Ok::<(), multiproc::QueueError>(())
+/// assert!(matches!(tx.put(&1), Err(multiproc::PutError::Disconnected)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Consumer<T> {
     queue: Queue<T>,
@@ -176,39 +177,39 @@ fn side(role: Role, alive: OwnedFd, peer: OwnedFd, ring: LockedRing) -> Arc<Side
 impl<T> Queue<T> {
     /// Splits this handle into a producer-only and a consumer-only handle, so that a type says
     /// who may do what, and each side learns when the other is gone: a consumer gets
-    /// [`QueueError::Disconnected`] once the queue is empty and every producer was dropped or
+    /// [`GetError::Disconnected`] once the queue is empty and every producer was dropped or
     /// died, a producer once every consumer was (as a [`Pipe`](crate::Pipe) reader gets end of
     /// file). Other clones of this `Queue` keep working but are neither: only split handles are
     /// counted.
     ///
     /// # Errors
-    /// [`QueueError::Os`] if the liveness pipes cannot be made (descriptor limit).
+    /// [`ShmError::Os`] if the liveness pipes cannot be made (descriptor limit).
     ///
     /// # Examples
     ///
     /// ```
-    /// use multiproc::{Process, Queue, QueueError};
+    /// use multiproc::{GetError, Process, PutError, Queue};
     ///
     /// let (tx, rx) = Queue::<u32>::new()?.split()?;
-    /// let child = Process::new(move || -> Result<(), QueueError> {
+    /// let child = Process::new(move || -> Result<(), PutError> {
     ///     for i in 0..3 {
     ///         tx.put(&i)?;
     ///     }
     ///     Ok(()) // the child's producer goes with it
     /// });
     /// child.start()?; // the parent's copy of `tx` is dropped once the child is started
-    /// let got: Result<Vec<u32>, QueueError> = rx.iter().collect();
+    /// let got: Result<Vec<u32>, GetError> = rx.iter().collect();
     /// assert_eq!(got?, [0, 1, 2]); // ends when every producer is gone
     /// child.join()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn split(self) -> Result<(Producer<T>, Consumer<T>), QueueError> {
-        let (prod_r, prod_w) = pipe_cloexec().map_err(QueueError::Os)?;
-        let (cons_r, cons_w) = pipe_cloexec().map_err(QueueError::Os)?;
+    pub fn split(&self) -> Result<(Producer<T>, Consumer<T>), ShmError> {
+        let (prod_r, prod_w) = pipe_cloexec().map_err(ShmError::Os)?;
+        let (cons_r, cons_w) = pipe_cloexec().map_err(ShmError::Os)?;
         let p = Producer { queue: self.clone(), side: side(Role::Producer, prod_w, cons_r, self.ring.clone()) };
         let c = Consumer {
             side: side(Role::Consumer, cons_w, prod_r, self.ring.clone()),
-            queue: self,
+            queue: self.clone(),
             #[cfg(feature = "async")]
             ready: Default::default(),
         };
@@ -225,7 +226,7 @@ impl<T> Producer<T> {
     /// let (tx, _rx) = multiproc::Queue::<u8>::new()?.split()?;
     /// tx.put(&1)?;
     /// assert_eq!(tx.qsize(), 1);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn qsize(&self) -> usize {
         self.queue.qsize()
@@ -240,7 +241,7 @@ impl<T> Producer<T> {
     /// assert!(!tx.is_disconnected());
     /// drop(rx);
     /// assert!(tx.is_disconnected());
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_disconnected(&self) -> bool {
         self.side.peer_gone(true)
@@ -273,7 +274,7 @@ impl<T> Consumer<T> {
     /// let (tx, rx) = multiproc::Queue::<u8>::new()?.split()?;
     /// tx.put(&1)?;
     /// assert_eq!(rx.qsize(), 1);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn qsize(&self) -> usize {
         self.queue.qsize()
@@ -286,7 +287,7 @@ impl<T> Consumer<T> {
     /// ```
     /// let (_tx, rx) = multiproc::Queue::<u8>::new()?.split()?;
     /// assert!(rx.empty());
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn empty(&self) -> bool {
         self.queue.empty()
@@ -303,7 +304,7 @@ impl<T> Consumer<T> {
     /// drop(tx);
     /// assert!(rx.is_disconnected());
     /// assert_eq!(rx.get()?, 1);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_disconnected(&self) -> bool {
         self.side.peer_gone(true)
@@ -355,28 +356,28 @@ impl<T> Consumer<T> {
 
 impl<T: serde::Serialize + serde::de::DeserializeOwned> Consumer<T> {
     /// `get` until `limit`, in slices that look at the producers.
-    fn get_limit(&self, limit: Limit) -> Result<T, QueueError> {
+    fn get_limit(&self, limit: Limit) -> Result<T, QueueFail> {
         let mut force = false;
         loop {
             // Asked before looking at the queue: a hang-up seen here came after every put of
             // the producers that are gone.
             let gone = self.side.peer_gone(force);
             match self.queue.get_until(Limit::Now) {
-                Err(QueueError::Empty) => {}
+                Err(QueueFail::Empty) => {}
                 r => return r,
             }
             if gone {
-                return Err(QueueError::Disconnected);
+                return Err(QueueFail::Disconnected);
             }
             if limit.passed() {
                 if !force {
                     force = true;
                     continue; // one authoritative look before reporting Empty
                 }
-                return Err(QueueError::Empty);
+                return Err(QueueFail::Empty);
             }
             match self.queue.get_until(slice(limit)) {
-                Err(QueueError::Empty) => force = true,
+                Err(QueueFail::Empty) => force = true,
                 r => return r,
             }
         }
@@ -392,7 +393,7 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Producer<T> {
     /// Puts `value`, blocking while the queue is full.
     ///
     /// # Errors
-    /// [`QueueError::Disconnected`] (no consumer is left: nothing was put), and those of
+    /// [`PutError::Disconnected`] (no consumer is left: nothing was put), and those of
     /// [`Queue::put`].
     ///
     /// # Examples
@@ -401,33 +402,33 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Producer<T> {
     /// let (tx, rx) = multiproc::Queue::<String>::new()?.split()?;
     /// tx.put(&"hi".to_string())?;
     /// assert_eq!(rx.get()?, "hi");
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn put(&self, value: &T) -> Result<(), QueueError> {
-        self.put_limit(value, Limit::Forever)
+    pub fn put(&self, value: &T) -> Result<(), PutError> {
+        self.put_limit(value, Limit::Forever).map_err(QueueFail::put)
     }
 
     /// Puts `value` if there is room now.
     ///
     /// # Errors
-    /// [`QueueError::Full`], [`QueueError::Disconnected`], and those of [`Queue::put`].
+    /// [`TryPutError::Full`], [`TryPutError::Disconnected`], and those of [`Queue::put`].
     ///
     /// # Examples
     ///
     /// ```
     /// let (tx, _rx) = multiproc::Queue::<u8>::with_maxsize(1)?.split()?;
     /// tx.try_put(&1)?;
-    /// assert!(matches!(tx.try_put(&2), Err(multiproc::QueueError::Full)));
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// assert!(matches!(tx.try_put(&2), Err(multiproc::TryPutError::Full)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_put(&self, value: &T) -> Result<(), QueueError> {
-        self.put_limit(value, Limit::Now)
+    pub fn try_put(&self, value: &T) -> Result<(), TryPutError> {
+        self.put_limit(value, Limit::Now).map_err(QueueFail::try_put)
     }
 
     /// Puts `value`, waiting at most `timeout` for room.
     ///
     /// # Errors
-    /// [`QueueError::Full`] when the time is up, [`QueueError::Disconnected`], and those of
+    /// [`PutTimeoutError::Timeout`] when the time is up, [`PutTimeoutError::Disconnected`], and those of
     /// [`Queue::put`].
     ///
     /// # Examples
@@ -436,11 +437,11 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Producer<T> {
     /// use std::time::Duration;
     /// let (tx, _rx) = multiproc::Queue::<u8>::with_maxsize(1)?.split()?;
     /// tx.put(&1)?;
-    /// assert!(matches!(tx.put_timeout(&2, Duration::from_millis(10)), Err(multiproc::QueueError::Full)));
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// assert!(matches!(tx.put_timeout(&2, Duration::from_millis(10)), Err(multiproc::PutTimeoutError::Timeout)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn put_timeout(&self, value: &T, timeout: Duration) -> Result<(), QueueError> {
-        self.put_limit(value, Limit::timeout(timeout))
+    pub fn put_timeout(&self, value: &T, timeout: Duration) -> Result<(), PutTimeoutError> {
+        self.put_limit(value, Limit::timeout(timeout)).map_err(QueueFail::put_timeout)
     }
 
     /// Puts `value`, waiting for room until `deadline`.
@@ -455,23 +456,23 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Producer<T> {
     /// let (tx, rx) = multiproc::Queue::<u8>::new()?.split()?;
     /// tx.put_deadline(&1, Instant::now() + Duration::from_secs(1))?;
     /// assert_eq!(rx.get()?, 1);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn put_deadline(&self, value: &T, deadline: Instant) -> Result<(), QueueError> {
-        self.put_limit(value, Limit::deadline(deadline))
+    pub fn put_deadline(&self, value: &T, deadline: Instant) -> Result<(), PutTimeoutError> {
+        self.put_limit(value, Limit::deadline(deadline)).map_err(QueueFail::put_timeout)
     }
 
-    fn put_limit(&self, value: &T, limit: Limit) -> Result<(), QueueError> {
-        let payload = crate::codec::encode(value).map_err(QueueError::Encode)?;
+    fn put_limit(&self, value: &T, limit: Limit) -> Result<(), QueueFail> {
+        let payload = crate::codec::encode(value).map_err(QueueFail::Encode)?;
         let mut force = false;
         loop {
             if self.side.peer_gone(force) {
-                return Err(QueueError::Disconnected);
+                return Err(QueueFail::Disconnected);
             }
             let step = if limit.is_now() { Limit::Now } else { slice(limit) };
             match self.queue.put_encoded(&payload, step) {
-                Err(QueueError::Full) if !limit.passed() => force = true,
-                Err(QueueError::Full) if !force => force = true, // one last look
+                Err(QueueFail::Full) if !limit.passed() => force = true,
+                Err(QueueFail::Full) if !force => force = true, // one last look
                 r => return r,
             }
         }
@@ -483,7 +484,7 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Consumer<T> {
     /// producer is still there.
     ///
     /// # Errors
-    /// [`QueueError::Disconnected`] (empty, and every producer is gone), and those of
+    /// [`GetError::Disconnected`] (empty, and every producer is gone), and those of
     /// [`Queue::get`].
     ///
     /// # Examples
@@ -492,32 +493,32 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Consumer<T> {
     /// let (tx, rx) = multiproc::Queue::<u8>::new()?.split()?;
     /// tx.put(&5)?;
     /// assert_eq!(rx.get()?, 5);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get(&self) -> Result<T, QueueError> {
-        self.get_limit(Limit::Forever)
+    pub fn get(&self) -> Result<T, GetError> {
+        self.get_limit(Limit::Forever).map_err(QueueFail::get)
     }
 
     /// Removes and returns the oldest item if there is one now.
     ///
     /// # Errors
-    /// [`QueueError::Empty`], [`QueueError::Disconnected`], and those of [`Queue::get`].
+    /// [`TryGetError::Empty`], [`TryGetError::Disconnected`], and those of [`Queue::get`].
     ///
     /// # Examples
     ///
     /// ```
     /// let (_tx, rx) = multiproc::Queue::<u8>::new()?.split()?;
-    /// assert!(matches!(rx.try_get(), Err(multiproc::QueueError::Empty)));
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// assert!(matches!(rx.try_get(), Err(multiproc::TryGetError::Empty)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_get(&self) -> Result<T, QueueError> {
-        self.get_limit(Limit::Now)
+    pub fn try_get(&self) -> Result<T, TryGetError> {
+        self.get_limit(Limit::Now).map_err(QueueFail::try_get)
     }
 
     /// Removes and returns the oldest item, waiting at most `timeout`.
     ///
     /// # Errors
-    /// [`QueueError::Empty`] when the time is up, [`QueueError::Disconnected`], and those of
+    /// [`GetTimeoutError::Timeout`] when the time is up, [`GetTimeoutError::Disconnected`], and those of
     /// [`Queue::get`].
     ///
     /// # Examples
@@ -525,11 +526,11 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Consumer<T> {
     /// ```
     /// use std::time::Duration;
     /// let (_tx, rx) = multiproc::Queue::<u8>::new()?.split()?;
-    /// assert!(matches!(rx.get_timeout(Duration::from_millis(10)), Err(multiproc::QueueError::Empty)));
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// assert!(matches!(rx.get_timeout(Duration::from_millis(10)), Err(multiproc::GetTimeoutError::Timeout)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get_timeout(&self, timeout: Duration) -> Result<T, QueueError> {
-        self.get_limit(Limit::timeout(timeout))
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetTimeoutError> {
+        self.get_limit(Limit::timeout(timeout)).map_err(QueueFail::get_timeout)
     }
 
     /// Removes and returns the oldest item, waiting until `deadline`.
@@ -544,10 +545,10 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Consumer<T> {
     /// let (tx, rx) = multiproc::Queue::<u8>::new()?.split()?;
     /// tx.put(&1)?;
     /// assert_eq!(rx.get_deadline(Instant::now() + Duration::from_secs(1))?, 1);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get_deadline(&self, deadline: Instant) -> Result<T, QueueError> {
-        self.get_limit(Limit::deadline(deadline))
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, GetTimeoutError> {
+        self.get_limit(Limit::deadline(deadline)).map_err(QueueFail::get_timeout)
     }
 
     /// A blocking iterator over the items, ending when every producer is gone and the queue
@@ -563,7 +564,7 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Consumer<T> {
     /// drop(tx);
     /// let items: Vec<u8> = rx.iter().collect::<Result<_, _>>()?;
     /// assert_eq!(items, [0, 1, 2]);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn iter(&self) -> super::iter::QueueIter<'_, T> {
         super::iter::QueueIter::new(move |l| self.get_limit(l), false)
@@ -578,7 +579,7 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Consumer<T> {
     /// tx.put(&1)?;
     /// tx.put(&2)?;
     /// assert_eq!(rx.try_iter().collect::<Result<Vec<_>, _>>()?, [1, 2]);
-    /// # Ok::<(), multiproc::QueueError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_iter(&self) -> super::iter::QueueIter<'_, T> {
         super::iter::QueueIter::new(move |l| self.get_limit(l), true)

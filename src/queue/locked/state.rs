@@ -4,14 +4,14 @@
 //! Records are `[len: u32][reserved: u32][payload][padding to 8]` at monotonically increasing
 //! 64-bit positions (`pos % capacity` in the ring; a record may wrap).
 
-use super::QueueError;
+use super::QueueFail;
 use crate::loom::atomic::{
     AtomicU32, AtomicU64,
     Ordering::{Acquire, Relaxed, Release},
 };
 use crate::loom::futex;
 use crate::queue::doorbell::bump;
-use crate::shm::{Segment, ShmObject, ShmRef};
+use crate::shm::{Segment, ShmError, ShmObject, ShmRef};
 use crate::sync::raw::robust::RawRobustMutex;
 use crate::sys::pthread::{Locked, MutexKind};
 use crate::wait::Limit;
@@ -49,7 +49,8 @@ pub(super) struct QueueState {
     not_full: AtomicU32,
     /// Bumped when `unfinished` reaches 0.
     all_done: AtomicU32,
-    _pad: AtomicU32,
+    /// Nonzero once the queue is shut down (`shutdown`): no more puts; gets drain, then fail.
+    shutdown: AtomicU32,
 }
 
 // SAFETY: all-zero is an empty queue with capacity 0 (refused by `attach`), an uninitialized
@@ -148,10 +149,10 @@ impl RecordReader<'_> {
 impl LockedRing {
     /// A ring of `capacity` bytes (at least 64, rounded up to 8) with an item limit (0: none),
     /// allocated in `seg` (which must have room: see [`LockedRing::segment_len`]).
-    pub(super) fn create_in(seg: &Segment, capacity: usize, maxsize: usize) -> Result<LockedRing, QueueError> {
+    pub(super) fn create_in(seg: &Segment, capacity: usize, maxsize: usize) -> Result<LockedRing, ShmError> {
         let cap = Self::round(capacity);
         let state: ShmRef<QueueState> = seg.alloc_object()?;
-        state.lock.init(MutexKind::ErrorCheck).map_err(QueueError::Os)?;
+        state.lock.init(MutexKind::ErrorCheck).map_err(ShmError::Os)?;
         state.capacity.store(cap, Relaxed);
         state.maxsize.store(maxsize as u64, Relaxed);
         let off = seg.alloc(cap as usize, 8)?;
@@ -169,7 +170,7 @@ impl LockedRing {
 
     /// The ring an opener finds through the directory words `w` of `seg`. The capacity comes
     /// from shared memory: it must be one `create_in` could have written, and fit the segment.
-    pub(super) fn open_in(seg: &Segment, w: &crate::shm::Words) -> Result<LockedRing, crate::shm::ShmError> {
+    pub(super) fn open_in(seg: &Segment, w: &crate::shm::Words) -> Result<LockedRing, ShmError> {
         use crate::shm::{word_usize, ShmError};
         let state: ShmRef<QueueState> = seg.object_at(word_usize(w[0])?)?;
         // Relaxed: published with the segment (READY was loaded with Acquire).
@@ -238,30 +239,30 @@ impl LockedRing {
 
     /// Takes the lock until `limit`, repairing the queue if its previous holder died; `None`
     /// when the limit passed first.
-    fn lock(&self, limit: Limit) -> Result<Option<Held<'_>>, QueueError> {
+    fn lock(&self, limit: Limit) -> Result<Option<Held<'_>>, QueueFail> {
         let st = &*self.state;
         let r = if limit.is_now() { st.lock.try_lock() } else { st.lock.lock(limit.deadline_opt()) };
-        match r.map_err(QueueError::Os)? {
+        match r.map_err(QueueFail::Os)? {
             Locked::Acquired => Ok(Some(Held { lock: &st.lock })),
             Locked::OwnerDied => {
                 let held = Held { lock: &st.lock };
                 self.repair();
-                st.lock.make_consistent().map_err(QueueError::Os)?;
+                st.lock.make_consistent().map_err(QueueFail::Os)?;
                 Ok(Some(held))
             }
             Locked::Busy => Ok(None),
-            Locked::NotRecoverable => Err(QueueError::Corrupt("the queue's lock is unrecoverable")),
-            Locked::Deadlock => Err(QueueError::Os(std::io::Error::from_raw_os_error(libc::EDEADLK))),
+            Locked::NotRecoverable => Err(QueueFail::Corrupt("the queue's lock is unrecoverable")),
+            Locked::Deadlock => Err(QueueFail::Os(std::io::Error::from_raw_os_error(libc::EDEADLK))),
         }
     }
 
     /// Head and tail, validated: `head <= tail <= head + capacity`.
-    fn positions(&self) -> Result<(u64, u64), QueueError> {
+    fn positions(&self) -> Result<(u64, u64), QueueFail> {
         let st = &*self.state;
         // Relaxed: we hold the lock, which orders every write of these fields.
         let (head, tail) = (st.head.load(Relaxed), st.tail.load(Relaxed));
         if st.capacity.load(Relaxed) != self.cap || tail < head || tail - head > self.cap {
-            return Err(QueueError::Corrupt("ring positions"));
+            return Err(QueueFail::Corrupt("ring positions"));
         }
         Ok((head, tail))
     }
@@ -337,23 +338,27 @@ impl LockedRing {
     }
 
     /// Commits one record of `len` payload bytes, which `write` copies in (under the lock,
-    /// before the commit), waiting for room until `limit` ([`QueueError::Full`] after it).
+    /// before the commit), waiting for room until `limit` ([`QueueFail::Full`] after it).
     pub(super) fn put_record(
         &self,
         len: u64,
         limit: Limit,
         write: impl Fn(&RecordWriter<'_>),
-    ) -> Result<(), QueueError> {
+    ) -> Result<(), QueueFail> {
         let size = HEADER + len.next_multiple_of(8);
         if len > u32::MAX as u64 || size > self.cap {
-            return Err(QueueError::TooLarge { len: size, capacity: self.cap });
+            return Err(QueueFail::TooLarge { len: size, capacity: self.cap });
         }
         let st = &*self.state;
         loop {
             // Relaxed: the sequence only decides whether to sleep; the state is read under the lock.
             let seen = st.not_full.load(Relaxed);
             {
-                let Some(held) = self.lock(limit)? else { return Err(QueueError::Full) };
+                let Some(held) = self.lock(limit)? else { return Err(QueueFail::Full) };
+                // Relaxed: set before the shutter takes the lock we hold now.
+                if st.shutdown.load(Relaxed) != 0 {
+                    return Err(QueueFail::ShutDown);
+                }
                 let (head, tail) = self.positions()?;
                 let maxsize = st.maxsize.load(Relaxed);
                 let count = st.count.load(Relaxed);
@@ -374,31 +379,31 @@ impl LockedRing {
                 }
             }
             if limit.passed() {
-                return Err(QueueError::Full);
+                return Err(QueueFail::Full);
             }
             sleep_on(&st.not_full, seen, limit);
         }
     }
 
     /// Removes the oldest record, handing it to `read` under the lock, waiting for one until
-    /// `limit` ([`QueueError::Empty`] after it). The record is removed even if `read` fails (a
+    /// `limit` ([`QueueFail::Empty`] after it). The record is removed even if `read` fails (a
     /// bad item must not wedge the queue).
     pub(super) fn get_record<R>(
         &self,
         limit: Limit,
-        read: impl FnOnce(&RecordReader<'_>) -> Result<R, QueueError>,
-    ) -> Result<R, QueueError> {
+        read: impl FnOnce(&RecordReader<'_>) -> Result<R, QueueFail>,
+    ) -> Result<R, QueueFail> {
         let st = &*self.state;
         let mut read = Some(read);
         loop {
             // Relaxed: see `put_record`.
             let seen = st.not_empty.load(Relaxed);
             let got = {
-                let Some(_held) = self.lock(limit)? else { return Err(QueueError::Empty) };
+                let Some(_held) = self.lock(limit)? else { return Err(QueueFail::Empty) };
                 let (head, tail) = self.positions()?;
                 if head != tail {
                     let Some(size) = self.record_len(head, tail) else {
-                        return Err(QueueError::Corrupt("record length"));
+                        return Err(QueueFail::Corrupt("record length"));
                     };
                     let mut h = [0u8; 4];
                     // SAFETY: under the lock; 4 writable bytes.
@@ -413,6 +418,9 @@ impl LockedRing {
                     // SYNC(release → count's acquire load).
                     st.count.store(count.saturating_sub(1), Release);
                     Some(r)
+                } else if st.shutdown.load(Relaxed) != 0 {
+                    // Relaxed: as in `put_record`. Shut down and drained: nothing will come.
+                    return Err(QueueFail::ShutDown);
                 } else {
                     None
                 }
@@ -422,20 +430,49 @@ impl LockedRing {
                 return r;
             }
             if limit.passed() {
-                return Err(QueueError::Empty);
+                return Err(QueueFail::Empty);
             }
             sleep_on(&st.not_empty, seen, limit);
         }
     }
 
+    /// Shuts the queue down (Python 3.13's `shutdown`): puts fail from now on, gets drain what
+    /// is there and then fail; with `immediate`, the items are dropped at once and `join`
+    /// returns. Wakes every blocked `put`, `get` and `join`, in every process.
+    pub(super) fn shutdown(&self, immediate: bool) {
+        let st = &*self.state;
+        // SYNC(release): the flag is set even if the lock below cannot be taken (a corrupt
+        // queue); a put or get checks it under the lock, which orders it after this store.
+        st.shutdown.store(1, Release);
+        if immediate {
+            if let Ok(Some(_held)) = self.lock(Limit::Forever) {
+                if let Ok((_, tail)) = self.positions() {
+                    st.head.store(tail, Relaxed);
+                }
+                // SYNC(release → count's and join's acquire loads).
+                st.count.store(0, Release);
+                st.unfinished.store(0, Release);
+            }
+            bump(&st.all_done);
+        }
+        bump(&st.not_empty);
+        bump(&st.not_full);
+    }
+
+    /// Whether the queue was shut down.
+    pub(super) fn is_shutdown(&self) -> bool {
+        // Acquire: pairs with `shutdown`'s store.
+        self.state.shutdown.load(Acquire) != 0
+    }
+
     /// Marks one item done (JoinableQueue).
-    pub(super) fn task_done(&self) -> Result<(), QueueError> {
+    pub(super) fn task_done(&self) -> Result<(), QueueFail> {
         let st = &*self.state;
         // Relaxed: a hint for the CAS.
         let mut u = st.unfinished.load(Relaxed);
         loop {
             if u == 0 {
-                return Err(QueueError::TooManyTaskDone);
+                return Err(QueueFail::TooManyTaskDone);
             }
             // SYNC(release → join's acquire load): the consumer's work is visible to `join`.
             match st.unfinished.compare_exchange_weak(u, u - 1, Release, Relaxed) {

@@ -4,7 +4,7 @@
 use super::super::ring::{Consumer, Producer, Ring, RingCtl};
 use super::conn::Connection;
 use super::liveness::{Rx, Tx};
-use super::{PipeError, WaitStrategy};
+use super::WaitStrategy;
 use crate::shm::{Segment, ShmError};
 use crate::sys::process::pipe_cloexec;
 use std::os::fd::OwnedFd;
@@ -43,7 +43,7 @@ impl PipeBuilder {
     ///
     /// ```
     /// let (_a, _b) = multiproc::Pipe::builder().capacity(1 << 12).duplex()?;
-    /// # Ok::<(), multiproc::PipeError>(())
+    /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn capacity(mut self, bytes: usize) -> PipeBuilder {
         self.capacity = bytes;
@@ -56,8 +56,8 @@ impl PipeBuilder {
     ///
     /// ```
     /// let (mut a, _b) = multiproc::Pipe::builder().max_message(4).duplex()?;
-    /// assert!(matches!(a.send_bytes(b"12345"), Err(multiproc::SendError::TooLarge { .. })));
-    /// # Ok::<(), multiproc::PipeError>(())
+    /// assert!(matches!(a.send_bytes(b"12345"), Err(multiproc::SendFail::TooLarge { .. })));
+    /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn max_message(mut self, bytes: usize) -> PipeBuilder {
         self.max_message = bytes;
@@ -88,7 +88,7 @@ impl PipeBuilder {
     ///
     /// ```
     /// let (_a, _b) = multiproc::Pipe::builder().wait(multiproc::WaitStrategy::Park).duplex()?;
-    /// # Ok::<(), multiproc::PipeError>(())
+    /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn wait(mut self, w: WaitStrategy) -> PipeBuilder {
         self.wait = w;
@@ -98,7 +98,7 @@ impl PipeBuilder {
     /// A duplex pipe: two ends that both send and receive.
     ///
     /// # Errors
-    /// [`PipeError`].
+    /// [`ShmError`].
     ///
     /// # Examples
     ///
@@ -108,11 +108,11 @@ impl PipeBuilder {
     /// assert_eq!(a.recv_bytes()?, b"pong");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn duplex(self) -> Result<(Connection, Connection), PipeError> {
+    pub fn duplex(self) -> Result<(Connection, Connection), ShmError> {
         let (seg, r1, r2) = self.segment(2)?;
         let r2 = r2.expect("two rings");
-        let (l1r, l1w) = pipe_cloexec().map_err(PipeError::Os)?;
-        let (l2r, l2w) = pipe_cloexec().map_err(PipeError::Os)?;
+        let (l1r, l1w) = pipe_cloexec().map_err(ShmError::Os)?;
+        let (l2r, l2w) = pipe_cloexec().map_err(ShmError::Os)?;
         let (sa, sb) = self.sockets()?;
         let a = self.conn(seg.clone(), Some((r1, l1w)), Some((r2, l2r)), sa);
         let b = self.conn(seg, Some((r2, l2w)), Some((r1, l1r)), sb);
@@ -122,7 +122,7 @@ impl PipeBuilder {
     /// A one-way pipe: `(reader, writer)`.
     ///
     /// # Errors
-    /// [`PipeError`].
+    /// [`ShmError`].
     ///
     /// # Examples
     ///
@@ -132,9 +132,9 @@ impl PipeBuilder {
     /// assert_eq!(r.recv_bytes()?, b"x");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn one_way(self) -> Result<(Connection, Connection), PipeError> {
+    pub fn one_way(self) -> Result<(Connection, Connection), ShmError> {
         let (seg, r1, _) = self.segment(1)?;
-        let (lr, lw) = pipe_cloexec().map_err(PipeError::Os)?;
+        let (lr, lw) = pipe_cloexec().map_err(ShmError::Os)?;
         let (sr, sw) = self.sockets()?;
         let reader = self.conn(seg.clone(), None, Some((r1, lr)), sr);
         let writer = self.conn(seg, Some((r1, lw)), None, sw);
@@ -142,20 +142,23 @@ impl PipeBuilder {
     }
 
     /// The descriptor-passing socket pair, if enabled.
-    fn sockets(&self) -> Result<(Option<OwnedFd>, Option<OwnedFd>), PipeError> {
+    fn sockets(&self) -> Result<(Option<OwnedFd>, Option<OwnedFd>), ShmError> {
         if !self.fd_passing {
             return Ok((None, None));
         }
-        let (a, b) = crate::sys::fdpass::socketpair_seqpacket().map_err(PipeError::Os)?;
+        let (a, b) = crate::sys::fdpass::socketpair_seqpacket().map_err(ShmError::Os)?;
         Ok((Some(a), Some(b)))
     }
 
-    fn segment(&self, rings: usize) -> Result<(Segment, Ring, Option<Ring>), PipeError> {
+    fn segment(&self, rings: usize) -> Result<(Segment, Ring, Option<Ring>), ShmError> {
         let cap = self.capacity;
         if !cap.is_power_of_two() || !(64..=1 << 30).contains(&cap) {
-            return Err(PipeError::BadCapacity(cap));
+            return Err(ShmError::InvalidArgument {
+                what: "ring capacity (a power of two in 64..=1 GiB)",
+                value: cap as u64,
+            });
         }
-        let seg = Segment::anonymous(rings * (cap + 512) + 4096).map_err(PipeError::Shm)?;
+        let seg = Segment::anonymous(rings * (cap + 512) + 4096)?;
         let make = || -> Result<Ring, ShmError> {
             let ctl = seg.alloc_object::<RingCtl>()?;
             let off = seg.alloc(cap, 128)?;
@@ -165,8 +168,8 @@ impl PipeBuilder {
             // two ≥ 64 and the region is 128-aligned; one producer and one consumer per ring.
             Ok(unsafe { Ring::from_raw(ctl_ptr, data, cap) })
         };
-        let r1 = make().map_err(PipeError::Shm)?;
-        let r2 = if rings == 2 { Some(make().map_err(PipeError::Shm)?) } else { None };
+        let r1 = make()?;
+        let r2 = if rings == 2 { Some(make()?) } else { None };
         Ok((seg, r1, r2))
     }
 
@@ -205,33 +208,33 @@ impl Pipe {
     /// `Pipe()`: a duplex pipe with default settings.
     ///
     /// # Errors
-    /// [`PipeError`].
+    /// [`ShmError`].
     ///
     /// # Examples
     ///
     /// ```
     /// let (a, b) = multiproc::Pipe::duplex()?;
     /// assert!(a.readable() && a.writable() && b.readable() && b.writable());
-    /// # Ok::<(), multiproc::PipeError>(())
+    /// # Ok::<(), multiproc::ShmError>(())
     /// ```
-    pub fn duplex() -> Result<(Connection, Connection), PipeError> {
+    pub fn duplex() -> Result<(Connection, Connection), ShmError> {
         PipeBuilder::default().duplex()
     }
 
     /// `Pipe(duplex=False)`: `(reader, writer)`.
     ///
     /// # Errors
-    /// [`PipeError`].
+    /// [`ShmError`].
     ///
     /// # Examples
     ///
     /// ```
     /// let (r, w) = multiproc::Pipe::new()?;
     /// assert!(r.readable() && !r.writable() && w.writable() && !w.readable());
-    /// # Ok::<(), multiproc::PipeError>(())
+    /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     #[allow(clippy::new_ret_no_self)] // Python's name: `Pipe(duplex=False)` returns two ends
-    pub fn new() -> Result<(Connection, Connection), PipeError> {
+    pub fn new() -> Result<(Connection, Connection), ShmError> {
         PipeBuilder::default().one_way()
     }
 
@@ -241,7 +244,7 @@ impl Pipe {
     ///
     /// ```
     /// let (_r, _w) = multiproc::Pipe::builder().capacity(1 << 16).one_way()?;
-    /// # Ok::<(), multiproc::PipeError>(())
+    /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn builder() -> PipeBuilder {
         PipeBuilder::default()

@@ -125,7 +125,7 @@ impl Connection {
     /// ```
     /// let (r, w) = multiproc::Pipe::new()?;
     /// assert!(r.readable() && !w.readable());
-    /// # Ok::<(), multiproc::PipeError>(())
+    /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn readable(&self) -> bool {
         (self.rx.is_some() || self.sock.is_some()) && !self.closed
@@ -138,7 +138,7 @@ impl Connection {
     /// ```
     /// let (r, w) = multiproc::Pipe::new()?;
     /// assert!(w.writable() && !r.writable());
-    /// # Ok::<(), multiproc::PipeError>(())
+    /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn writable(&self) -> bool {
         (self.tx.is_some() || self.sock.is_some()) && !self.closed
@@ -153,7 +153,7 @@ impl Connection {
     /// assert!(!a.closed());
     /// a.close();
     /// assert!(a.closed());
-    /// # Ok::<(), multiproc::PipeError>(())
+    /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn closed(&self) -> bool {
         self.closed
@@ -166,7 +166,7 @@ impl Connection {
     /// ```
     /// let (mut a, _b) = multiproc::Pipe::duplex()?;
     /// a.set_wait(multiproc::WaitStrategy::Spin);
-    /// # Ok::<(), multiproc::PipeError>(())
+    /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn set_wait(&mut self, w: WaitStrategy) {
         self.wait = w;
@@ -181,7 +181,7 @@ impl Connection {
     /// ```
     /// let (a, _b) = multiproc::Pipe::duplex()?;
     /// assert!(a.fileno().is_some());
-    /// # Ok::<(), multiproc::PipeError>(())
+    /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn fileno(&self) -> Option<BorrowedFd<'_>> {
         if self.closed {
@@ -203,7 +203,7 @@ impl Connection {
     /// a.send_bytes(b"last")?;
     /// a.close();
     /// assert_eq!(b.recv_bytes()?, b"last");
-    /// assert!(matches!(b.recv_bytes(), Err(multiproc::RecvError::Eof)));
+    /// assert!(matches!(b.recv_bytes(), Err(multiproc::RecvFail::Eof)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(&mut self) {

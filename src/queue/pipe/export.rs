@@ -6,7 +6,7 @@
 use super::super::ring::{Consumer, Producer, Ring, RingCtl};
 use super::conn::Connection;
 use super::liveness::{Rx, Tx};
-use super::{PipeError, WaitStrategy};
+use super::WaitStrategy;
 use crate::shm::{Segment, ShmError};
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -17,6 +17,40 @@ pub(crate) const EXPORT_WORDS: usize = 8;
 const HAS_TX: u64 = 1;
 const HAS_RX: u64 = 2;
 const HAS_FD_SOCK: u64 = 4;
+
+/// Why an end could not be exported or imported.
+#[derive(Debug)]
+pub(crate) enum ExportFail {
+    /// The end was closed with `close`.
+    Closed,
+    /// A TCP connection has no shared memory to hand over.
+    NotShared,
+    /// The segment is invalid (an import from an untrusted peer).
+    Shm(ShmError),
+    /// Duplicating a descriptor failed.
+    Os(std::io::Error),
+}
+
+impl std::fmt::Display for ExportFail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExportFail::Closed => f.write_str("the connection is closed"),
+            ExportFail::NotShared => f.write_str("a TCP connection cannot be passed to another process"),
+            ExportFail::Shm(e) => write!(f, "connection memory: {e}"),
+            ExportFail::Os(e) => write!(f, "connection descriptors: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ExportFail {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ExportFail::Shm(e) => Some(e),
+            ExportFail::Os(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// A connection end taken apart: descriptors, in the order the words say, and the words.
 #[derive(Debug)]
@@ -32,35 +66,34 @@ impl Connection {
     /// Words: `[flags, tx ctl, tx data, tx cap, rx ctl, rx data, rx cap, max_message]`; fds:
     /// the segment, then the tx liveness end, the rx liveness end and the fd socket, each if
     /// present.
-    pub(crate) fn export(&self) -> Result<Exported, PipeError> {
+    pub(crate) fn export(&self) -> Result<Exported, ExportFail> {
         if self.closed {
-            return Err(PipeError::Os(std::io::Error::other("the connection is closed")));
+            return Err(ExportFail::Closed);
         }
-        let seg =
-            self.segment().ok_or_else(|| PipeError::Os(std::io::Error::other("a TCP connection cannot be passed")))?;
-        let mut fds = vec![seg.fd().try_clone_to_owned().map_err(PipeError::Os)?];
+        let seg = self.segment().ok_or(ExportFail::NotShared)?;
+        let mut fds = vec![seg.fd().try_clone_to_owned().map_err(ExportFail::Os)?];
         let mut w = [0u64; EXPORT_WORDS];
-        let locate = |ring: &Ring| -> Result<(u64, u64, u64), PipeError> {
+        let locate = |ring: &Ring| -> Result<(u64, u64, u64), ExportFail> {
             let (ctl, data, cap) = ring.parts();
             let off = |p: *const u8| seg.offset_of(p).map(|o| o as u64);
             match (off(ctl.cast()), off(data)) {
                 (Some(c), Some(d)) => Ok((c, d, cap)),
-                _ => Err(PipeError::Shm(ShmError::Corrupt { what: "ring outside its segment" })),
+                _ => Err(ExportFail::Shm(ShmError::Corrupt { what: "ring outside its segment" })),
             }
         };
         if let Some(tx) = &self.tx {
             w[0] |= HAS_TX;
             (w[1], w[2], w[3]) = locate(tx.prod.ring())?;
-            fds.push(tx.live_fd().try_clone_to_owned().map_err(PipeError::Os)?);
+            fds.push(tx.live_fd().try_clone_to_owned().map_err(ExportFail::Os)?);
         }
         if let Some(rx) = &self.rx {
             w[0] |= HAS_RX;
             (w[4], w[5], w[6]) = locate(rx.cons.ring())?;
-            fds.push(rx.live_fd().try_clone_to_owned().map_err(PipeError::Os)?);
+            fds.push(rx.live_fd().try_clone_to_owned().map_err(ExportFail::Os)?);
         }
         if let Some(s) = &self.fd_sock {
             w[0] |= HAS_FD_SOCK;
-            fds.push(s.as_fd().try_clone_to_owned().map_err(PipeError::Os)?);
+            fds.push(s.as_fd().try_clone_to_owned().map_err(ExportFail::Os)?);
         }
         w[7] = self.max as u64;
         Ok(Exported { fds, words: w })
@@ -69,28 +102,28 @@ impl Connection {
     /// Rebuilds an end from what [`export`](Self::export) gave another process. Everything in
     /// it is untrusted: the segment is validated, every ring offset and capacity is checked
     /// against it, and the descriptor count must match the flags.
-    pub(crate) fn import(x: Exported) -> Result<Connection, PipeError> {
+    pub(crate) fn import(x: Exported) -> Result<Connection, ExportFail> {
         let w = x.words;
-        let bad = |what| PipeError::Shm(ShmError::Corrupt { what });
+        let bad = |what| ExportFail::Shm(ShmError::Corrupt { what });
         let want = 1 + [HAS_TX, HAS_RX, HAS_FD_SOCK].iter().filter(|&&f| w[0] & f != 0).count();
         if w[0] & !(HAS_TX | HAS_RX | HAS_FD_SOCK) != 0 || x.fds.len() != want {
             return Err(bad("exported connection: descriptors do not match its flags"));
         }
         let mut fds = x.fds.into_iter();
-        let seg = Segment::adopt_fd(fds.next().expect("counted"), None).map_err(PipeError::Shm)?;
-        let ring = |ctl: u64, data: u64, cap: u64| -> Result<Ring, PipeError> {
+        let seg = Segment::adopt_fd(fds.next().expect("counted"), None).map_err(ExportFail::Shm)?;
+        let ring = |ctl: u64, data: u64, cap: u64| -> Result<Ring, ExportFail> {
             let cap = usize::try_from(cap).map_err(|_| bad("ring capacity"))?;
             if !cap.is_power_of_two() || !(64..=1 << 30).contains(&cap) {
                 return Err(bad("ring capacity"));
             }
             let ctl = seg
                 .object_at::<RingCtl>(usize::try_from(ctl).map_err(|_| bad("ring offset"))?)
-                .map_err(PipeError::Shm)?;
+                .map_err(ExportFail::Shm)?;
             let data_off = usize::try_from(data).map_err(|_| bad("ring offset"))?;
             if data_off % 8 != 0 {
                 return Err(bad("misaligned ring"));
             }
-            let data = seg.bytes_at(data_off, cap).map_err(PipeError::Shm)?;
+            let data = seg.bytes_at(data_off, cap).map_err(ExportFail::Shm)?;
             // SAFETY: `ctl` and `data..data+cap` lie in `seg` (bounds- and alignment-checked
             // above), which the connection keeps mapped; `cap` is a power of two ≥ 64 and the
             // data 8-aligned; the exporting process gave this end away, so this process is its

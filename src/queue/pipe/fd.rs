@@ -2,11 +2,12 @@
 //! travels over the pipe's socket pair, a marker record holds its place in the ring.
 
 use super::super::ring::KIND_FD;
-use super::send::push_wait;
-use super::{Connection, RecvError, SendError};
+use super::send::{push_wait, wait_room};
+use super::{Connection, RecvFail, SendFail};
+use super::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::wait::Limit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 impl Connection {
     /// Sends a file descriptor (Python's `reduction.send_handle`; PIPE-13): the receiver's
@@ -18,8 +19,8 @@ impl Connection {
     /// descriptor in the socket (closed with it), never a marker without a descriptor.
     ///
     /// # Errors
-    /// [`SendError::FdPassingDisabled`] unless built with [`PipeBuilder::fd_passing`](crate::PipeBuilder::fd_passing);
-    /// `NotWritable`, `HandleClosed`, `Closed` (the reader is gone), [`SendError::Fd`].
+    /// [`SendFail::FdPassingDisabled`] unless built with [`PipeBuilder::fd_passing`](crate::PipeBuilder::fd_passing);
+    /// `NotWritable`, `HandleClosed`, `Closed` (the reader is gone), [`SendFail::Fd`].
     ///
     /// # Examples
     ///
@@ -46,19 +47,78 @@ impl Connection {
     /// ```
     #[doc(alias = "send_handle")]
     pub fn send_fd(&mut self, fd: BorrowedFd<'_>) -> Result<(), SendError> {
+        self.send_fd_until(fd, Limit::Forever).map_err(SendFail::send)
+    }
+
+    /// [`send_fd`](Self::send_fd) if the ring has room for its marker now.
+    ///
+    /// # Errors
+    /// [`TrySendError::Full`] (nothing was sent), or as [`send_fd`](Self::send_fd).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut a, mut b) = multiproc::Pipe::builder().fd_passing(true).duplex()?;
+    /// a.try_send_fd(std::os::fd::AsFd::as_fd(&std::io::stdin()))?;
+    /// let _fd = b.recv_fd()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_send_fd(&mut self, fd: BorrowedFd<'_>) -> Result<(), TrySendError> {
+        self.send_fd_until(fd, Limit::Now).map_err(SendFail::try_send)
+    }
+
+    /// [`send_fd`](Self::send_fd), waiting at most `timeout` for room for its marker.
+    ///
+    /// # Errors
+    /// [`SendTimeoutError::Timeout`], or as [`send_fd`](Self::send_fd).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut a, mut b) = multiproc::Pipe::builder().fd_passing(true).duplex()?;
+    /// a.send_fd_timeout(std::os::fd::AsFd::as_fd(&std::io::stdin()), std::time::Duration::from_secs(1))?;
+    /// let _fd = b.recv_fd()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_fd_timeout(&mut self, fd: BorrowedFd<'_>, timeout: Duration) -> Result<(), SendTimeoutError> {
+        self.send_fd_until(fd, Limit::timeout(timeout)).map_err(SendFail::send_timeout)
+    }
+
+    /// [`send_fd`](Self::send_fd), waiting until `deadline` for room for its marker.
+    ///
+    /// # Errors
+    /// As [`send_fd_timeout`](Self::send_fd_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut a, mut b) = multiproc::Pipe::builder().fd_passing(true).duplex()?;
+    /// a.send_fd_deadline(std::os::fd::AsFd::as_fd(&std::io::stdin()), std::time::Instant::now())?;
+    /// let _fd = b.recv_fd()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_fd_deadline(&mut self, fd: BorrowedFd<'_>, deadline: Instant) -> Result<(), SendTimeoutError> {
+        self.send_fd_until(fd, Limit::deadline(deadline)).map_err(SendFail::send_timeout)
+    }
+
+    /// The descriptor is sent only once the marker has room (a marker that cannot be pushed
+    /// leaves no descriptor behind on the socket).
+    fn send_fd_until(&mut self, fd: BorrowedFd<'_>, limit: Limit) -> Result<(), SendFail> {
         if self.closed {
-            return Err(SendError::HandleClosed);
+            return Err(SendFail::HandleClosed);
         }
         let wait = self.wait;
-        let Some(sock) = self.fd_sock.as_ref() else { return Err(SendError::FdPassingDisabled) };
-        let Some(tx) = self.tx.as_mut() else { return Err(SendError::NotWritable) };
+        let Some(sock) = self.fd_sock.as_ref() else { return Err(SendFail::FdPassingDisabled) };
+        let Some(tx) = self.tx.as_mut() else { return Err(SendFail::NotWritable) };
         if tx.reader_gone(true) {
-            return Err(SendError::Closed);
+            return Err(SendFail::Closed);
         }
+        wait_room(tx, wait, limit)?;
         crate::sys::fdpass::send_fd(sock.as_fd(), fd).map_err(|e| match e.raw_os_error() {
-            Some(libc::EPIPE | libc::ECONNRESET) => SendError::Closed,
-            _ => SendError::Fd(e),
+            Some(libc::EPIPE | libc::ECONNRESET) => SendFail::Closed,
+            _ => SendFail::Fd(e),
         })?;
+        // Room was seen and only this end writes the ring: the marker goes in at once.
         push_wait(tx, wait, KIND_FD, None, None, &[], Limit::Forever)
     }
 
@@ -67,8 +127,8 @@ impl Connection {
     /// close-on-exec.
     ///
     /// # Errors
-    /// [`RecvError::NotAnFd`] if the next message is data (it is left for `recv*`, where
-    /// Python's `recv_handle` raises and loses it); [`RecvError::FdPassingDisabled`]; `Eof`,
+    /// [`RecvFail::NotAnFd`] if the next message is data (it is left for `recv*`, where
+    /// Python's `recv_handle` raises and loses it); [`RecvFail::FdPassingDisabled`]; `Eof`,
     /// `NotReadable`, `HandleClosed`; `Corrupt` if a marker arrives without its descriptor.
     ///
     /// # Examples
@@ -76,28 +136,71 @@ impl Connection {
     /// ```
     /// let (mut a, mut b) = multiproc::Pipe::builder().fd_passing(true).duplex()?;
     /// a.send_bytes(b"data")?;
-    /// assert!(matches!(b.recv_fd(), Err(multiproc::RecvError::NotAnFd)));
+    /// assert!(matches!(b.recv_fd(), Err(multiproc::RecvFail::NotAnFd)));
     /// assert_eq!(b.recv_bytes()?, b"data"); // nothing was lost
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[doc(alias = "recv_handle")]
     pub fn recv_fd(&mut self) -> Result<OwnedFd, RecvError> {
-        self.recv_fd_until(Limit::Forever)
+        self.recv_fd_until(Limit::Forever).map_err(RecvFail::recv)
     }
 
-    /// [`recv_fd`](Self::recv_fd), waiting at most `timeout` (`RecvError::Timeout`).
-    pub fn recv_fd_timeout(&mut self, timeout: Duration) -> Result<OwnedFd, RecvError> {
-        self.recv_fd_until(Limit::timeout(timeout))
+    /// [`recv_fd`](Self::recv_fd) if a descriptor is next now.
+    ///
+    /// # Errors
+    /// [`TryRecvError::Empty`] if nothing is pending, or as [`recv_fd`](Self::recv_fd).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_a, mut b) = multiproc::Pipe::builder().fd_passing(true).duplex()?;
+    /// assert!(b.try_recv_fd().unwrap_err().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_recv_fd(&mut self) -> Result<OwnedFd, TryRecvError> {
+        self.recv_fd_until(Limit::Now).map_err(RecvFail::try_recv)
     }
 
-    fn recv_fd_until(&mut self, limit: Limit) -> Result<OwnedFd, RecvError> {
+    /// [`recv_fd`](Self::recv_fd), waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`] if nothing came, or as [`recv_fd`](Self::recv_fd).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_a, mut b) = multiproc::Pipe::builder().fd_passing(true).duplex()?;
+    /// assert!(b.recv_fd_timeout(std::time::Duration::from_millis(5)).unwrap_err().is_timeout());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_fd_timeout(&mut self, timeout: Duration) -> Result<OwnedFd, RecvTimeoutError> {
+        self.recv_fd_until(Limit::timeout(timeout)).map_err(RecvFail::recv_timeout)
+    }
+
+    /// [`recv_fd`](Self::recv_fd), waiting until `deadline`.
+    ///
+    /// # Errors
+    /// As [`recv_fd_timeout`](Self::recv_fd_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_a, mut b) = multiproc::Pipe::builder().fd_passing(true).duplex()?;
+    /// assert!(b.recv_fd_deadline(std::time::Instant::now()).unwrap_err().is_timeout());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_fd_deadline(&mut self, deadline: Instant) -> Result<OwnedFd, RecvTimeoutError> {
+        self.recv_fd_until(Limit::deadline(deadline)).map_err(RecvFail::recv_timeout)
+    }
+
+    fn recv_fd_until(&mut self, limit: Limit) -> Result<OwnedFd, RecvFail> {
         if self.fd_sock.is_none() && !self.closed {
-            return Err(RecvError::FdPassingDisabled);
+            return Err(RecvFail::FdPassingDisabled);
         }
         self.rx()?;
         let rec = self.next_record(limit)?;
         if rec.kind != KIND_FD {
-            return Err(RecvError::NotAnFd);
+            return Err(RecvFail::NotAnFd);
         }
         self.asm = None;
         let rx = self.rx.as_mut().expect("checked by next_record");
@@ -105,8 +208,8 @@ impl Connection {
         let sock = self.fd_sock.as_ref().expect("checked above");
         match crate::sys::fdpass::try_recv_fd(sock.as_fd()) {
             Ok(Some(fd)) => Ok(fd),
-            Ok(None) => Err(RecvError::Corrupt("descriptor marker without a descriptor")),
-            Err(_) => Err(RecvError::Corrupt("descriptor message without exactly one descriptor")),
+            Ok(None) => Err(RecvFail::Corrupt("descriptor marker without a descriptor")),
+            Err(_) => Err(RecvFail::Corrupt("descriptor message without exactly one descriptor")),
         }
     }
 }

@@ -8,7 +8,7 @@
 //! against the type it asked for (another is `WrongType`, never a reinterpretation), and
 //! bounds-checks every offset, exactly as an opener of a named object does.
 
-use super::{Connection, Exported, RecvError, SendError, EXPORT_WORDS};
+use super::{Connection, ExportFail, Exported, RecvError, SendError, EXPORT_WORDS};
 use crate::shm::{Named, Parts, Segment, DIR_WORDS};
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -35,7 +35,7 @@ mod sealed {
     /// The crate-private half of [`Shareable`](super::Shareable).
     pub trait Sealed: Sized {
         fn expected() -> (u32, (u64, u32, u32));
-        fn ship(&self) -> std::io::Result<super::Shipment>;
+        fn ship(&self) -> Result<super::Shipment, crate::SendError>;
         fn unship(s: super::Shipment) -> Result<Self, crate::RecvError>;
     }
 }
@@ -51,9 +51,10 @@ impl<T: Named> sealed::Sealed for T {
         (T::KIND as u32, (ty.fp, ty.size, ty.align))
     }
 
-    fn ship(&self) -> std::io::Result<Shipment> {
+    fn ship(&self) -> Result<Shipment, SendError> {
         let p = self.parts();
-        let fds = p.segs.iter().map(|s| s.fd().try_clone_to_owned()).collect::<Result<Vec<_>, _>>()?;
+        let fds =
+            p.segs.iter().map(|s| s.fd().try_clone_to_owned()).collect::<Result<Vec<_>, _>>().map_err(SendError::Os)?;
         let (tag, ty) = T::expected();
         let mut seg_of = [Parts::PARAM; EXPORT_WORDS];
         seg_of[..DIR_WORDS].copy_from_slice(&p.seg_of);
@@ -83,8 +84,13 @@ impl sealed::Sealed for Connection {
         (CONNECTION_TAG, (0, 0, 0))
     }
 
-    fn ship(&self) -> std::io::Result<Shipment> {
-        let x = self.export().map_err(std::io::Error::other)?;
+    fn ship(&self) -> Result<Shipment, SendError> {
+        let x = self.export().map_err(|e| match e {
+            ExportFail::Closed => SendError::NotShareable("a closed connection end"),
+            ExportFail::NotShared => SendError::NotShareable("a TCP connection end"),
+            ExportFail::Shm(_) => SendError::Corrupt("the connection end's rings lie outside its segment"),
+            ExportFail::Os(e) => SendError::Os(e),
+        })?;
         Ok(Shipment { tag: CONNECTION_TAG, ty: (0, 0, 0), fds: x.fds, seg_of: [0; EXPORT_WORDS], words: x.words })
     }
 
@@ -113,11 +119,11 @@ macro_rules! side_shareable {
                 (SIDE_TAG | $bit | tag, ty)
             }
 
-            fn ship(&self) -> std::io::Result<Shipment> {
+            fn ship(&self) -> Result<Shipment, SendError> {
                 let mut s = sealed::Sealed::ship(self.queue())?;
                 let (alive, peer) = self.fds();
-                s.fds.push(alive.try_clone_to_owned()?);
-                s.fds.push(peer.try_clone_to_owned()?);
+                s.fds.push(alive.try_clone_to_owned().map_err(SendError::Os)?);
+                s.fds.push(peer.try_clone_to_owned().map_err(SendError::Os)?);
                 s.tag |= SIDE_TAG | $bit;
                 Ok(s)
             }
@@ -149,7 +155,7 @@ impl Connection {
     /// connection made by a [`Listener`](crate::Listener)).
     ///
     /// # Errors
-    /// [`SendError::FdPassingDisabled`], and the errors of [`send_bytes`](Self::send_bytes)
+    /// [`SendFail::FdPassingDisabled`], and the errors of [`send_bytes`](Self::send_bytes)
     /// and [`send_fd`](Self::send_fd).
     ///
     /// # Examples
@@ -169,7 +175,7 @@ impl Connection {
         if self.fd_sock.is_none() {
             return Err(SendError::FdPassingDisabled);
         }
-        let s = object.ship().map_err(SendError::Fd)?;
+        let s = object.ship()?;
         let mut msg = Vec::with_capacity(LEN);
         msg.extend_from_slice(MAGIC);
         for w in [s.tag as u64, s.ty.0, u64::from(s.ty.1) | u64::from(s.ty.2) << 32, s.fds.len() as u64] {

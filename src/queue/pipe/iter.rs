@@ -1,6 +1,6 @@
 //! `Connection::iter` and `Connection::try_iter`: the messages of a connection as an iterator.
 
-use super::{Connection, RecvError};
+use super::{Connection, RecvError, RecvFail};
 use crate::wait::Limit;
 use std::marker::PhantomData;
 
@@ -28,14 +28,14 @@ impl<T: serde::de::DeserializeOwned> Iterator for ConnectionIter<'_, T> {
         }
         match self.conn.recv_typed::<T>(if self.now { Limit::Now } else { Limit::Forever }) {
             Ok(v) => Some(Ok(v)),
-            Err(RecvError::Eof | RecvError::Empty) => {
+            Err(RecvFail::Eof | RecvFail::Empty | RecvFail::HandleClosed) => {
                 self.done = true;
                 None
             }
-            Err(e @ RecvError::Decode(_)) => Some(Err(e)),
+            Err(e @ RecvFail::Decode(_)) => Some(Err(e.recv())),
             Err(e) => {
                 self.done = true;
-                Some(Err(e))
+                Some(Err(e.recv()))
             }
         }
     }

@@ -14,7 +14,7 @@
 //! b.send_bytes(b"")?; // an empty message is a message
 //! assert_eq!(a.recv_bytes()?, b"");
 //! drop(a); // the last handle of an end closes it: the peer drains, then sees Eof
-//! assert!(matches!(b.recv_bytes(), Err(multiproc::RecvError::Eof)));
+//! assert!(matches!(b.recv_bytes(), Err(multiproc::RecvFail::Eof)));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -58,8 +58,12 @@ mod typed;
 
 pub use builder::{Pipe, PipeBuilder};
 pub use conn::Connection;
-pub use error::{PipeError, RecvError, SendError};
-pub(crate) use export::{Exported, EXPORT_WORDS};
+pub use error::{
+    PollError, PollTimeoutError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryPollError, TryRecvError,
+    TrySendError,
+};
+pub(crate) use error::{RecvFail, SendFail};
+pub(crate) use export::{ExportFail, Exported, EXPORT_WORDS};
 pub use handles::Shareable;
 #[cfg(feature = "serde")]
 pub(crate) use handles::{decode_with_handles, encode_with_handles};

@@ -1,6 +1,6 @@
 //! `poll`: whether a message (or end of file) is pending, waiting on the consumer's futex word.
 
-use super::{Connection, RecvError};
+use super::{Connection, PollError, PollTimeoutError, RecvFail, TryPollError};
 use crate::loom::hint::spin_loop;
 use crate::wait::{Limit, ADAPTIVE_SPINS};
 use std::time::{Duration, Instant};
@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 pub(crate) const WAIT_SLICE: Duration = Duration::from_millis(10);
 
 impl Connection {
-    fn poll_inner(&self, limit: Limit) -> Result<bool, RecvError> {
+    fn poll_inner(&self, limit: Limit) -> Result<bool, RecvFail> {
         if self.closed {
-            return Err(RecvError::HandleClosed);
+            return Err(RecvFail::HandleClosed);
         }
         if let Some(s) = &self.sock {
             return s.poll(limit);
         }
-        let rx = self.rx.as_ref().ok_or(RecvError::NotReadable)?;
+        let rx = self.rx.as_ref().ok_or(RecvFail::NotReadable)?;
         let mut spins = 0u32;
         loop {
             if rx.cons.pending()? || rx.writer_gone(false) {
@@ -51,73 +51,94 @@ impl Connection {
         self.rx.as_ref().map(|rx| rx.cons.announce_waiter())
     }
 
-    /// Python's `poll()`: true when a message (or end of file) is pending. Never consumes.
+    /// Waits until a message, or end of file, is pending (Python's `poll(None)`): the next
+    /// receive will not block. Never consumes.
     ///
     /// # Errors
-    /// `NotReadable`, `HandleClosed`, `Corrupt`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (mut a, b) = multiproc::Pipe::duplex()?;
-    /// assert!(!b.poll()?);
-    /// a.send_bytes(b"")?;
-    /// assert!(b.poll()? && b.poll()?);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn poll(&self) -> Result<bool, RecvError> {
-        self.poll_inner(Limit::Now)
-    }
-
-    /// Python's `poll(timeout)`: waits up to `timeout` for a message or end of file.
-    ///
-    /// # Errors
-    /// As [`Connection::poll`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// let (_a, b) = multiproc::Pipe::duplex()?;
-    /// assert!(!b.poll_timeout(Duration::from_millis(10))?);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn poll_timeout(&self, timeout: Duration) -> Result<bool, RecvError> {
-        self.poll_inner(Limit::timeout(timeout))
-    }
-
-    /// `poll` waiting until `deadline`.
-    ///
-    /// # Errors
-    /// As [`Connection::poll`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use std::time::{Duration, Instant};
-    /// let (_a, b) = multiproc::Pipe::duplex()?;
-    /// assert!(!b.poll_deadline(Instant::now() + Duration::from_millis(10))?);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn poll_deadline(&self, deadline: Instant) -> Result<bool, RecvError> {
-        self.poll_inner(Limit::deadline(deadline))
-    }
-
-    /// Python's `poll(None)`: blocks until a message or end of file is pending; always `true`.
-    ///
-    /// # Errors
-    /// As [`Connection::poll`].
+    /// [`PollError::NotReadable`], [`PollError::Closed`], [`PollError::Corrupt`].
     ///
     /// # Examples
     ///
     /// ```
     /// let (mut a, b) = multiproc::Pipe::duplex()?;
     /// a.send_bytes(b"x")?;
-    /// assert!(b.poll_blocking()?);
+    /// b.poll()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn poll_blocking(&self) -> Result<bool, RecvError> {
-        self.poll_inner(Limit::Forever)
+    pub fn poll(&self) -> Result<(), PollError> {
+        self.poll_until(Limit::Forever).map_err(RecvFail::poll)
+    }
+
+    /// Whether a message, or end of file, is pending now (Python's `poll()`). Never consumes.
+    ///
+    /// # Errors
+    /// [`TryPollError::Empty`] if nothing is, or as [`poll`](Self::poll).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut a, b) = multiproc::Pipe::duplex()?;
+    /// assert!(b.try_poll().unwrap_err().is_empty());
+    /// a.send_bytes(b"")?;
+    /// b.try_poll()?;
+    /// b.try_poll()?; // still there
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_poll(&self) -> Result<(), TryPollError> {
+        self.poll_until(Limit::Now).map_err(RecvFail::try_poll)
+    }
+
+    /// Waits up to `timeout` for a message or end of file (Python's `poll(timeout)`, whose
+    /// `False` is `Err(Timeout)`).
+    ///
+    /// # Errors
+    /// [`PollTimeoutError::Timeout`], or as [`poll`](Self::poll).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let (_a, b) = multiproc::Pipe::duplex()?;
+    /// assert!(b.poll_timeout(Duration::from_millis(10)).unwrap_err().is_timeout());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn poll_timeout(&self, timeout: Duration) -> Result<(), PollTimeoutError> {
+        self.poll_until(Limit::timeout(timeout)).map_err(RecvFail::poll_timeout)
+    }
+
+    /// Waits until `deadline` for a message or end of file.
+    ///
+    /// # Errors
+    /// As [`poll_timeout`](Self::poll_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// let (_a, b) = multiproc::Pipe::duplex()?;
+    /// assert!(b.poll_deadline(Instant::now() + Duration::from_millis(10)).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn poll_deadline(&self, deadline: Instant) -> Result<(), PollTimeoutError> {
+        self.poll_until(Limit::deadline(deadline)).map_err(RecvFail::poll_timeout)
+    }
+
+    /// The deprecated name of [`poll`](Self::poll), with its old result (always `true`).
+    ///
+    /// # Errors
+    /// As [`poll`](Self::poll).
+    #[deprecated(since = "0.2.0", note = "renamed `poll` (blocking); `try_poll` is Python's `poll()`")]
+    pub fn poll_blocking(&self) -> Result<bool, PollError> {
+        self.poll().map(|()| true)
+    }
+
+    /// `poll` with the internal outcome: `Err(Empty/Timeout)` when the limit passed.
+    fn poll_until(&self, limit: Limit) -> Result<(), RecvFail> {
+        match self.poll_inner(limit)? {
+            true => Ok(()),
+            false if limit.is_now() => Err(RecvFail::Empty),
+            false => Err(RecvFail::Timeout),
+        }
     }
 
     /// Whether this end has a message or end of file pending, or is unusable (an error to

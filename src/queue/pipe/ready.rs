@@ -1,6 +1,7 @@
 //! `Connection::ready_fd` and (feature `async`) `recv_async`/`recv_bytes_async`.
 
-use super::{Connection, RecvError};
+use super::RecvError;
+use super::{Connection, RecvFail};
 use crate::queue::ready::{Probe, ReadyFd};
 use crate::queue::ring::RingProbe;
 use crate::shm::Segment;
@@ -38,7 +39,7 @@ impl Connection {
     /// this end's liveness descriptor (the writer sees this end open).
     ///
     /// # Errors
-    /// [`RecvError::NotReadable`], [`RecvError::HandleClosed`], [`RecvError::Io`] (no eventfd
+    /// [`RecvFail::NotReadable`], [`RecvFail::HandleClosed`], [`RecvFail::Io`] (no eventfd
     /// or thread).
     ///
     /// # Examples
@@ -55,20 +56,23 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn ready_fd(&self) -> Result<ReadyFd, RecvError> {
-        if self.closed {
-            return Err(RecvError::HandleClosed);
-        }
-        let probe = if let Some(s) = &self.sock {
-            ConnProbe { _seg: None, ring: None, fd: s.fd().try_clone_to_owned().map_err(RecvError::Io)? }
-        } else {
-            let rx = self.rx.as_ref().ok_or(RecvError::NotReadable)?;
-            ConnProbe {
-                _seg: self.segment().cloned(),
-                ring: Some(rx.cons.probe()),
-                fd: rx.live_fd().try_clone_to_owned().map_err(RecvError::Io)?,
+        (|| -> Result<_, RecvFail> {
+            if self.closed {
+                return Err(RecvFail::HandleClosed);
             }
-        };
-        ReadyFd::watch(probe).map_err(RecvError::Io)
+            let probe = if let Some(s) = &self.sock {
+                ConnProbe { _seg: None, ring: None, fd: s.fd().try_clone_to_owned().map_err(RecvFail::Io)? }
+            } else {
+                let rx = self.rx.as_ref().ok_or(RecvFail::NotReadable)?;
+                ConnProbe {
+                    _seg: self.segment().cloned(),
+                    ring: Some(rx.cons.probe()),
+                    fd: rx.live_fd().try_clone_to_owned().map_err(RecvFail::Io)?,
+                }
+            };
+            ReadyFd::watch(probe).map_err(RecvFail::Io)
+        })()
+        .map_err(RecvFail::recv)
     }
 }
 
@@ -87,8 +91,11 @@ impl Connection {
     pub async fn recv_bytes_async(&mut self) -> Result<Vec<u8>, RecvError> {
         loop {
             match self.try_recv_bytes() {
-                Err(RecvError::Empty) => {}
-                r => return r,
+                Ok(v) => return Ok(v),
+                Err(e) => match e.failure() {
+                    Some(e) => return Err(e),
+                    None => {} // empty: wait for the watcher
+                },
             }
             self.ready_cached()?.readable().await;
         }
@@ -102,8 +109,11 @@ impl Connection {
     pub async fn recv_async<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, RecvError> {
         loop {
             match self.try_recv::<T>() {
-                Err(RecvError::Empty) => {}
-                r => return r,
+                Ok(v) => return Ok(v),
+                Err(e) => match e.failure() {
+                    Some(e) => return Err(e),
+                    None => {} // empty: wait for the watcher
+                },
             }
             self.ready_cached()?.readable().await;
         }

@@ -3,27 +3,28 @@
 use super::super::ring::{Record, KIND_FD, KIND_FIRST, KIND_FULL, KIND_LAST};
 use super::conn::{Assembly, Msg};
 use super::liveness::Rx;
-use super::{Connection, RecvError, WaitStrategy, CHECK_EVERY, SLICE};
+use super::{Connection, RecvFail, WaitStrategy, CHECK_EVERY, SLICE};
+use super::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::loom::hint::spin_loop;
 use crate::wait::Limit;
 use std::time::{Duration, Instant};
 
 impl Connection {
-    pub(super) fn rx(&mut self) -> Result<&mut Rx, RecvError> {
+    pub(super) fn rx(&mut self) -> Result<&mut Rx, RecvFail> {
         if self.closed {
-            return Err(RecvError::HandleClosed);
+            return Err(RecvFail::HandleClosed);
         }
-        self.rx.as_mut().ok_or(RecvError::NotReadable)
+        self.rx.as_mut().ok_or(RecvFail::NotReadable)
     }
 
     /// Waits for the next record (not released) until `limit`.
-    pub(super) fn next_record(&mut self, limit: Limit) -> Result<Record, RecvError> {
+    pub(super) fn next_record(&mut self, limit: Limit) -> Result<Record, RecvFail> {
         let wait = self.wait;
         // How long `Adaptive` spins this time (not at all after a run of failed spin phases).
         let budget = self.rx_spin.budget();
         let rx = self.rx.as_mut().filter(|_| !self.closed);
         let Some(rx) = rx else {
-            return Err(if self.closed { RecvError::HandleClosed } else { RecvError::NotReadable });
+            return Err(if self.closed { RecvFail::HandleClosed } else { RecvFail::NotReadable });
         };
         let mut spins = 0u32;
         let mut parked = false;
@@ -39,10 +40,10 @@ impl Connection {
             let check = spins % CHECK_EVERY == 0 || (spins >= budget && wait == WaitStrategy::Adaptive);
             if check && rx.writer_gone(false) {
                 // The writer's last publish happened before its descriptors closed: re-check.
-                break rx.cons.peek().map_err(RecvError::from).and_then(|r| r.ok_or(RecvError::Eof));
+                break rx.cons.peek().map_err(RecvFail::from).and_then(|r| r.ok_or(RecvFail::Eof));
             }
             if check && limit.passed() {
-                break Err(if limit.is_now() { RecvError::Empty } else { RecvError::Timeout });
+                break Err(if limit.is_now() { RecvFail::Empty } else { RecvFail::Timeout });
             }
             let park = match wait {
                 WaitStrategy::Park => true,
@@ -75,12 +76,12 @@ impl Connection {
         limit: Limit,
         maxlen: usize,
         expect: Option<(u64, &'static str)>,
-    ) -> Result<Msg, RecvError> {
+    ) -> Result<Msg, RecvFail> {
         loop {
             let rec = match self.next_record(limit) {
-                Err(RecvError::Eof) => {
+                Err(RecvFail::Eof) => {
                     self.asm = None; // a dead writer's partial message is never returned
-                    return Err(RecvError::Eof);
+                    return Err(RecvFail::Eof);
                 }
                 r => r?,
             };
@@ -91,7 +92,7 @@ impl Connection {
                 let starts = matches!(rec.kind, KIND_FULL | KIND_FIRST);
                 if starts && seen != 0 && seen != fp {
                     self.asm = None;
-                    return Err(RecvError::WrongType { expected });
+                    return Err(RecvFail::WrongType { expected });
                 }
             }
             match rec.kind {
@@ -103,14 +104,14 @@ impl Connection {
                     self.asm = None; // a partial message from a writer that died: drop it
                     if rec.len > maxlen {
                         rx.cons.release(&rec);
-                        return Err(RecvError::TooLong { len: rec.len, max: maxlen });
+                        return Err(RecvFail::TooLong { len: rec.len, max: maxlen });
                     }
                     return Ok(Msg::Inline(rec));
                 }
                 KIND_FIRST => {
-                    let total = rx.cons.read_prefix(&rec).ok_or(RecvError::Corrupt("short first fragment"))?;
+                    let total = rx.cons.read_prefix(&rec).ok_or(RecvFail::Corrupt("short first fragment"))?;
                     if total > max as u64 || total < rec.len as u64 - 8 {
-                        return Err(RecvError::Corrupt("fragmented message length out of range"));
+                        return Err(RecvFail::Corrupt("fragmented message length out of range"));
                     }
                     let total = total as usize;
                     let discard = total > maxlen;
@@ -126,12 +127,12 @@ impl Connection {
                 }
                 _ => {
                     let Some(a) = self.asm.as_mut() else {
-                        return Err(RecvError::Corrupt("fragment without a first fragment"));
+                        return Err(RecvFail::Corrupt("fragment without a first fragment"));
                     };
                     if !a.discard {
                         let at = a.buf.len();
                         if at + rec.len > a.total {
-                            return Err(RecvError::Corrupt("fragments longer than announced"));
+                            return Err(RecvFail::Corrupt("fragments longer than announced"));
                         }
                         a.buf.resize(at + rec.len, 0);
                         rx.cons.copy_out(&rec, 0, &mut a.buf[at..]);
@@ -140,10 +141,10 @@ impl Connection {
                     if rec.kind == KIND_LAST {
                         let a = self.asm.take().expect("present");
                         if a.discard {
-                            return Err(RecvError::TooLong { len: a.total, max: maxlen });
+                            return Err(RecvFail::TooLong { len: a.total, max: maxlen });
                         }
                         if a.buf.len() != a.total {
-                            return Err(RecvError::Corrupt("fragments shorter than announced"));
+                            return Err(RecvFail::Corrupt("fragments shorter than announced"));
                         }
                         return Ok(Msg::Whole(a.buf));
                     }
@@ -158,12 +159,12 @@ impl Connection {
         limit: Limit,
         maxlen: usize,
         expect: Option<(u64, &'static str)>,
-    ) -> Result<Vec<u8>, RecvError> {
+    ) -> Result<Vec<u8>, RecvFail> {
         if let Some(s) = self.sock.as_ref().filter(|_| !self.closed) {
             return s.recv(limit, maxlen, self.max, expect);
         }
         match self.next_message(limit, maxlen, expect)? {
-            Msg::Fd => Err(RecvError::FdPending),
+            Msg::Fd => Err(RecvFail::FdPending),
             Msg::Whole(v) => Ok(v),
             Msg::Inline(rec) => {
                 let rx = self.rx.as_mut().expect("checked");
@@ -178,7 +179,7 @@ impl Connection {
     /// Receives the next message, blocking; `Eof` once the writer is gone and all is drained.
     ///
     /// # Errors
-    /// [`RecvError::Eof`], `NotReadable`, `HandleClosed`, `Corrupt`.
+    /// [`RecvFail::Eof`], `NotReadable`, `HandleClosed`, `Corrupt`.
     ///
     /// # Examples
     ///
@@ -189,10 +190,10 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv_bytes(&mut self) -> Result<Vec<u8>, RecvError> {
-        self.recv_vec(Limit::Forever, usize::MAX, None)
+        self.recv_vec(Limit::Forever, usize::MAX, None).map_err(RecvFail::recv)
     }
 
-    /// `recv_bytes` without blocking ([`RecvError::Empty`]).
+    /// `recv_bytes` without blocking ([`RecvFail::Empty`]).
     ///
     /// # Errors
     /// As [`Connection::recv_bytes`], plus `Empty`.
@@ -201,11 +202,11 @@ impl Connection {
     ///
     /// ```
     /// let (_a, mut b) = multiproc::Pipe::duplex()?;
-    /// assert!(matches!(b.try_recv_bytes(), Err(multiproc::RecvError::Empty)));
+    /// assert!(matches!(b.try_recv_bytes(), Err(multiproc::RecvFail::Empty)));
     /// # Ok::<(), multiproc::PipeError>(())
     /// ```
-    pub fn try_recv_bytes(&mut self) -> Result<Vec<u8>, RecvError> {
-        self.recv_vec(Limit::Now, usize::MAX, None)
+    pub fn try_recv_bytes(&mut self) -> Result<Vec<u8>, TryRecvError> {
+        self.recv_vec(Limit::Now, usize::MAX, None).map_err(RecvFail::try_recv)
     }
 
     /// `recv_bytes` waiting at most `timeout`.
@@ -218,11 +219,11 @@ impl Connection {
     /// ```
     /// # use std::time::Duration;
     /// let (_a, mut b) = multiproc::Pipe::duplex()?;
-    /// assert!(matches!(b.recv_bytes_timeout(Duration::from_millis(5)), Err(multiproc::RecvError::Timeout)));
+    /// assert!(matches!(b.recv_bytes_timeout(Duration::from_millis(5)), Err(multiproc::RecvFail::Timeout)));
     /// # Ok::<(), multiproc::PipeError>(())
     /// ```
-    pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvError> {
-        self.recv_vec(Limit::timeout(timeout), usize::MAX, None)
+    pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
+        self.recv_vec(Limit::timeout(timeout), usize::MAX, None).map_err(RecvFail::recv_timeout)
     }
 
     /// `recv_bytes` waiting until `deadline`.
@@ -236,15 +237,15 @@ impl Connection {
     /// # use std::time::{Duration, Instant};
     /// let (_a, mut b) = multiproc::Pipe::duplex()?;
     /// let r = b.recv_bytes_deadline(Instant::now() + Duration::from_millis(5));
-    /// assert!(matches!(r, Err(multiproc::RecvError::Timeout)));
+    /// assert!(matches!(r, Err(multiproc::RecvFail::Timeout)));
     /// # Ok::<(), multiproc::PipeError>(())
     /// ```
-    pub fn recv_bytes_deadline(&mut self, deadline: Instant) -> Result<Vec<u8>, RecvError> {
-        self.recv_vec(Limit::deadline(deadline), usize::MAX, None)
+    pub fn recv_bytes_deadline(&mut self, deadline: Instant) -> Result<Vec<u8>, RecvTimeoutError> {
+        self.recv_vec(Limit::deadline(deadline), usize::MAX, None).map_err(RecvFail::recv_timeout)
     }
 
     /// Python's `recv_bytes(maxlength)`: a longer message is consumed and reported as
-    /// [`RecvError::TooLong`] (PIPE-12).
+    /// [`RecvFail::TooLong`] (PIPE-12).
     ///
     /// # Errors
     /// As [`Connection::recv_bytes`], plus `TooLong`.
@@ -254,16 +255,16 @@ impl Connection {
     /// ```
     /// let (mut a, mut b) = multiproc::Pipe::duplex()?;
     /// a.send_bytes(b"too long")?;
-    /// assert!(matches!(b.recv_bytes_max(3), Err(multiproc::RecvError::TooLong { len: 8, max: 3 })));
+    /// assert!(matches!(b.recv_bytes_max(3), Err(multiproc::RecvFail::TooLong { len: 8, max: 3 })));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv_bytes_max(&mut self, maxlength: usize) -> Result<Vec<u8>, RecvError> {
-        self.recv_vec(Limit::Forever, maxlength, None)
+        self.recv_vec(Limit::Forever, maxlength, None).map_err(RecvFail::recv)
     }
 
     /// Python's `recv_bytes_into(buf, offset)`: writes the next message at `buf[offset..]` and
     /// returns its length. Allocation-free for messages that fit one record. A buffer too short
-    /// gives [`RecvError::BufferTooShort`] carrying the whole (consumed) message (PIPE-3).
+    /// gives [`RecvFail::BufferTooShort`] carrying the whole (consumed) message (PIPE-3).
     ///
     /// # Errors
     /// As [`Connection::recv_bytes`], plus `BufferTooShort` (also for `offset > buf.len()`).
@@ -279,7 +280,7 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv_bytes_into(&mut self, buf: &mut [u8], offset: usize) -> Result<usize, RecvError> {
-        self.recv_into_inner(buf, offset, Limit::Forever)
+        self.recv_into_inner(buf, offset, Limit::Forever).map_err(RecvFail::recv)
     }
 
     /// `recv_bytes_into` waiting at most `timeout`.
@@ -302,24 +303,24 @@ impl Connection {
         buf: &mut [u8],
         offset: usize,
         timeout: Duration,
-    ) -> Result<usize, RecvError> {
-        self.recv_into_inner(buf, offset, Limit::timeout(timeout))
+    ) -> Result<usize, RecvTimeoutError> {
+        self.recv_into_inner(buf, offset, Limit::timeout(timeout)).map_err(RecvFail::recv_timeout)
     }
 
-    fn recv_into_inner(&mut self, buf: &mut [u8], offset: usize, limit: Limit) -> Result<usize, RecvError> {
+    fn recv_into_inner(&mut self, buf: &mut [u8], offset: usize, limit: Limit) -> Result<usize, RecvFail> {
         let room = buf.len().saturating_sub(offset);
         if let Some(s) = self.sock.as_ref().filter(|_| !self.closed) {
             return s.recv_into(limit, self.max, buf, offset);
         }
         match self.next_message(limit, usize::MAX, None)? {
-            Msg::Fd => Err(RecvError::FdPending),
+            Msg::Fd => Err(RecvFail::FdPending),
             Msg::Inline(rec) => {
                 let rx = self.rx.as_mut().expect("checked");
                 if rec.len > room || offset > buf.len() {
                     let mut v = vec![0u8; rec.len];
                     rx.cons.copy_out(&rec, 0, &mut v);
                     rx.cons.release(&rec);
-                    return Err(RecvError::BufferTooShort(v));
+                    return Err(RecvFail::BufferTooShort(v));
                 }
                 rx.cons.copy_out(&rec, 0, &mut buf[offset..offset + rec.len]);
                 rx.cons.release(&rec);
@@ -327,7 +328,7 @@ impl Connection {
             }
             Msg::Whole(v) => {
                 if v.len() > room || offset > buf.len() {
-                    return Err(RecvError::BufferTooShort(v));
+                    return Err(RecvFail::BufferTooShort(v));
                 }
                 buf[offset..offset + v.len()].copy_from_slice(&v);
                 Ok(v.len())
@@ -348,7 +349,7 @@ mod tests {
         assert_eq!(b.wait, WaitStrategy::Adaptive);
         // Waits that spin, then park until their deadline: each is a failed spin phase.
         for n in 1..=SPIN_FAILS_TO_STOP {
-            assert!(matches!(b.recv_bytes_timeout(Duration::from_millis(20)), Err(RecvError::Timeout)));
+            assert!(matches!(b.recv_bytes_timeout(Duration::from_millis(20)), Err(RecvFail::Timeout)));
             assert_eq!(b.rx_spin.fails, n);
         }
         // Now waits park at once (budget 0) and do not count, except the periodic probe.

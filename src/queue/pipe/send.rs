@@ -2,7 +2,8 @@
 
 use super::super::ring::{Pushed, KIND_FIRST, KIND_FULL, KIND_LAST, KIND_MORE};
 use super::liveness::Tx;
-use super::{Connection, SendError, WaitStrategy, CHECK_EVERY, SLICE};
+use super::{Connection, SendFail, WaitStrategy, CHECK_EVERY, SLICE};
+use super::{SendError, SendTimeoutError, TrySendError};
 use crate::loom::hint::spin_loop;
 use crate::wait::Limit;
 use std::time::{Duration, Instant};
@@ -10,23 +11,23 @@ use std::time::{Duration, Instant};
 impl Connection {
     /// The one sending implementation: `buf` as one message of type `type_fp` (0: bytes),
     /// fragmented when it is larger than a record, waiting for room until `limit`.
-    pub(super) fn send_inner(&mut self, buf: &[u8], type_fp: u64, limit: Limit) -> Result<(), SendError> {
+    pub(super) fn send_inner(&mut self, buf: &[u8], type_fp: u64, limit: Limit) -> Result<(), SendFail> {
         if self.closed {
-            return Err(SendError::HandleClosed);
+            return Err(SendFail::HandleClosed);
         }
         if let Some(s) = &self.sock {
             return s.send(buf, type_fp, self.max, limit);
         }
         let max = self.max;
         let wait = self.wait;
-        let tx = self.tx.as_mut().ok_or(SendError::NotWritable)?;
+        let tx = self.tx.as_mut().ok_or(SendFail::NotWritable)?;
         if buf.len() > max {
-            return Err(SendError::TooLarge { len: buf.len(), max });
+            return Err(SendFail::TooLarge { len: buf.len(), max });
         }
         // A reader that closed is seen here, before anything goes into its ring (one shared
         // memory load; see `Tx::reader_gone`).
         if tx.reader_gone(false) {
-            return Err(SendError::Closed);
+            return Err(SendFail::Closed);
         }
         let rec_max = tx.prod.ring().max_record();
         if buf.len() <= rec_max {
@@ -46,7 +47,7 @@ impl Connection {
     /// Sends `buf` as one message, blocking while the ring is full.
     ///
     /// # Errors
-    /// [`SendError::Closed`] when the reader is gone (closed in every process: at once; died:
+    /// [`SendFail::Closed`] when the reader is gone (closed in every process: at once; died:
     /// within one coarse clock tick, see the module docs), `NotWritable`, `HandleClosed`,
     /// `TooLarge`, `Corrupt`.
     ///
@@ -59,10 +60,10 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn send_bytes(&mut self, buf: &[u8]) -> Result<(), SendError> {
-        self.send_inner(buf, 0, Limit::Forever)
+        self.send_inner(buf, 0, Limit::Forever).map_err(SendFail::send)
     }
 
-    /// `send_bytes` without blocking: [`SendError::Full`] when it does not fit now.
+    /// `send_bytes` without blocking: [`SendFail::Full`] when it does not fit now.
     ///
     /// # Errors
     /// As [`Connection::send_bytes`], plus `Full`.
@@ -73,11 +74,11 @@ impl Connection {
     /// let (mut a, _b) = multiproc::Pipe::builder().capacity(64).duplex()?;
     /// a.try_send_bytes(b"0123456789")?; // 24 bytes with header and padding
     /// a.try_send_bytes(b"0123456789")?;
-    /// assert!(matches!(a.try_send_bytes(b"0123456789"), Err(multiproc::SendError::Full)));
+    /// assert!(matches!(a.try_send_bytes(b"0123456789"), Err(multiproc::SendFail::Full)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_send_bytes(&mut self, buf: &[u8]) -> Result<(), SendError> {
-        self.send_inner(buf, 0, Limit::Now)
+    pub fn try_send_bytes(&mut self, buf: &[u8]) -> Result<(), TrySendError> {
+        self.send_inner(buf, 0, Limit::Now).map_err(SendFail::try_send)
     }
 
     /// `send_bytes` waiting at most `timeout` for room.
@@ -93,8 +94,8 @@ impl Connection {
     /// a.send_bytes_timeout(b"x", Duration::from_millis(10))?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn send_bytes_timeout(&mut self, buf: &[u8], timeout: Duration) -> Result<(), SendError> {
-        self.send_inner(buf, 0, Limit::timeout(timeout))
+    pub fn send_bytes_timeout(&mut self, buf: &[u8], timeout: Duration) -> Result<(), SendTimeoutError> {
+        self.send_inner(buf, 0, Limit::timeout(timeout)).map_err(SendFail::send_timeout)
     }
 
     /// `send_bytes` waiting until `deadline` for room.
@@ -110,15 +111,15 @@ impl Connection {
     /// a.send_bytes_deadline(b"x", Instant::now() + Duration::from_millis(10))?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn send_bytes_deadline(&mut self, buf: &[u8], deadline: Instant) -> Result<(), SendError> {
-        self.send_inner(buf, 0, Limit::deadline(deadline))
+    pub fn send_bytes_deadline(&mut self, buf: &[u8], deadline: Instant) -> Result<(), SendTimeoutError> {
+        self.send_inner(buf, 0, Limit::deadline(deadline)).map_err(SendFail::send_timeout)
     }
 
     /// Python's `send_bytes(buf, offset, size)`: sends `buf[offset..offset + size]` (`size`
     /// `None`: to the end). A bad range sends nothing (PIPE-7, PIPE-8).
     ///
     /// # Errors
-    /// [`SendError::BadRange`], or as [`Connection::send_bytes`].
+    /// [`SendFail::BadRange`], or as [`Connection::send_bytes`].
     ///
     /// # Examples
     ///
@@ -153,8 +154,24 @@ pub(super) fn push_wait(
     prefix: Option<u64>,
     body: &[u8],
     limit: Limit,
-) -> Result<(), SendError> {
-    if tx.prod.try_push(kind, type_fp, prefix, body)? == Pushed::Done {
+) -> Result<(), SendFail> {
+    until_room(tx, wait, limit, |tx| Ok(tx.prod.try_push(kind, type_fp, prefix, body)? == Pushed::Done))
+}
+
+/// Waits per `wait` until `limit` for room for a descriptor marker (an empty record), pushing
+/// nothing.
+pub(super) fn wait_room(tx: &mut Tx, wait: WaitStrategy, limit: Limit) -> Result<(), SendFail> {
+    until_room(tx, wait, limit, |tx| Ok(tx.prod.has_room(0)?))
+}
+
+/// Runs `attempt` until it succeeds, waiting for room per `wait` until `limit` between tries.
+fn until_room(
+    tx: &mut Tx,
+    wait: WaitStrategy,
+    limit: Limit,
+    mut attempt: impl FnMut(&mut Tx) -> Result<bool, SendFail>,
+) -> Result<(), SendFail> {
+    if attempt(tx)? {
         return Ok(());
     }
     // The ring is full. As in `recv`: `Adaptive` stops spinning after a run of spin phases
@@ -168,10 +185,10 @@ pub(super) fn push_wait(
         let spinning = wait == WaitStrategy::Spin || (wait == WaitStrategy::Adaptive && spins < budget);
         if !spinning || spins % CHECK_EVERY == 0 {
             if tx.reader_gone(!spinning) {
-                break Err(SendError::Closed);
+                break Err(SendFail::Closed);
             }
             if limit.passed() {
-                break Err(if limit.is_now() { SendError::Full } else { SendError::Timeout });
+                break Err(if limit.is_now() { SendFail::Full } else { SendFail::Timeout });
             }
         }
         if spinning {
@@ -185,10 +202,10 @@ pub(super) fn push_wait(
                 Err(e) => break Err(e.into()),
             }
         }
-        match tx.prod.try_push(kind, type_fp, prefix, body) {
-            Ok(Pushed::Done) => break Ok(()),
-            Ok(_) => {}
-            Err(e) => break Err(e.into()),
+        match attempt(tx) {
+            Ok(true) => break Ok(()),
+            Ok(false) => {}
+            Err(e) => break Err(e),
         }
     };
     if wait == WaitStrategy::Adaptive {

@@ -11,7 +11,7 @@
 //! Everything read from the peer is untrusted: a frame announcing more than the connection's
 //! `max_message` is `Corrupt`, and the buffer grows only as bytes arrive.
 
-use super::{RecvError, SendError};
+use super::{RecvFail, SendFail};
 use crate::sys::process::poll_events;
 use crate::wait::Limit;
 use nix::sys::socket::{self, MsgFlags};
@@ -82,9 +82,9 @@ impl SockLink {
     }
 
     /// Sends one message; waits for room until `limit` before its first byte.
-    pub(super) fn send(&self, buf: &[u8], type_fp: u64, max: usize, limit: Limit) -> Result<(), SendError> {
+    pub(super) fn send(&self, buf: &[u8], type_fp: u64, max: usize, limit: Limit) -> Result<(), SendFail> {
         if buf.len() > max {
-            return Err(SendError::TooLarge { len: buf.len(), max });
+            return Err(SendFail::TooLarge { len: buf.len(), max });
         }
         let mut hdr = [0u8; FRAME];
         hdr[..8].copy_from_slice(&(buf.len() as u64).to_le_bytes());
@@ -104,24 +104,22 @@ impl SockLink {
                 Err(nix::Error::EINTR) => {}
                 Err(nix::Error::EAGAIN) => {
                     if limit.passed() {
-                        return Err(if limit.is_now() { SendError::Full } else { SendError::Timeout });
+                        return Err(if limit.is_now() { SendFail::Full } else { SendFail::Timeout });
                     }
-                    let ev = poll_events(self.fd(), libc::POLLOUT, limit.deadline_opt()).map_err(SendError::Io)?;
+                    let ev = poll_events(self.fd(), libc::POLLOUT, limit.deadline_opt()).map_err(SendFail::Io)?;
                     if ev & (libc::POLLERR | libc::POLLHUP) != 0 && ev & libc::POLLOUT == 0 {
-                        return Err(SendError::Closed);
+                        return Err(SendFail::Closed);
                     }
                 }
-                Err(nix::Error::EPIPE | nix::Error::ECONNRESET | nix::Error::ENOTCONN) => {
-                    return Err(SendError::Closed)
-                }
-                Err(e) => return Err(SendError::Io(e.into())),
+                Err(nix::Error::EPIPE | nix::Error::ECONNRESET | nix::Error::ENOTCONN) => return Err(SendFail::Closed),
+                Err(e) => return Err(SendFail::Io(e.into())),
             }
         }
         Ok(())
     }
 
     /// Reads what has arrived into the buffer, waiting until `limit` if nothing has.
-    fn fill(&self, limit: Limit) -> Result<(), RecvError> {
+    fn fill(&self, limit: Limit) -> Result<(), RecvFail> {
         loop {
             // Blocking when the caller waits for ever: one system call per read.
             let flags = if matches!(limit, Limit::Forever) { MsgFlags::empty() } else { MsgFlags::MSG_DONTWAIT };
@@ -140,15 +138,15 @@ impl SockLink {
                 Err(nix::Error::EINTR) => {}
                 Err(nix::Error::EAGAIN) => {
                     if limit.passed() {
-                        return Err(if limit.is_now() { RecvError::Empty } else { RecvError::Timeout });
+                        return Err(if limit.is_now() { RecvFail::Empty } else { RecvFail::Timeout });
                     }
-                    poll_events(self.fd(), libc::POLLIN, limit.deadline_opt()).map_err(RecvError::Io)?;
+                    poll_events(self.fd(), libc::POLLIN, limit.deadline_opt()).map_err(RecvFail::Io)?;
                 }
                 Err(nix::Error::ECONNRESET | nix::Error::ENOTCONN) => {
                     self.eof.set(true);
                     return Ok(());
                 }
-                Err(e) => return Err(RecvError::Io(e.into())),
+                Err(e) => return Err(RecvFail::Io(e.into())),
             }
         }
     }
@@ -169,15 +167,15 @@ impl SockLink {
         max: usize,
         expect: Option<(u64, &'static str)>,
         take: impl FnOnce(&[u8]) -> R,
-    ) -> Result<R, RecvError> {
+    ) -> Result<R, RecvFail> {
         loop {
             if let Some((len, fp)) = self.header() {
                 if len > max as u64 {
-                    return Err(RecvError::Corrupt("a frame longer than max_message"));
+                    return Err(RecvFail::Corrupt("a frame longer than max_message"));
                 }
                 if let Some((want, expected)) = expect {
                     if fp != 0 && fp != want {
-                        return Err(RecvError::WrongType { expected });
+                        return Err(RecvFail::WrongType { expected });
                     }
                 }
                 let len = len as usize;
@@ -186,7 +184,7 @@ impl SockLink {
                     let at = b.from + FRAME;
                     b.from = at + len;
                     if len > maxlen {
-                        return Err(RecvError::TooLong { len, max: maxlen });
+                        return Err(RecvFail::TooLong { len, max: maxlen });
                     }
                     return Ok(take(&b.buf[at..at + len]));
                 }
@@ -194,7 +192,7 @@ impl SockLink {
             if self.eof.get() {
                 // A partial message from a peer that went away is never returned.
                 *self.inbuf.borrow_mut() = InBuf::default();
-                return Err(RecvError::Eof);
+                return Err(RecvFail::Eof);
             }
             self.fill(limit)?;
         }
@@ -207,23 +205,17 @@ impl SockLink {
         maxlen: usize,
         max: usize,
         expect: Option<(u64, &'static str)>,
-    ) -> Result<Vec<u8>, RecvError> {
+    ) -> Result<Vec<u8>, RecvFail> {
         self.next(limit, maxlen, max, expect, <[u8]>::to_vec)
     }
 
     /// The next whole message copied into `buf[offset..]` (`BufferTooShort` with the message
     /// if it does not fit).
-    pub(super) fn recv_into(
-        &self,
-        limit: Limit,
-        max: usize,
-        buf: &mut [u8],
-        offset: usize,
-    ) -> Result<usize, RecvError> {
+    pub(super) fn recv_into(&self, limit: Limit, max: usize, buf: &mut [u8], offset: usize) -> Result<usize, RecvFail> {
         let room = buf.len().saturating_sub(offset);
         self.next(limit, usize::MAX, max, None, |m| {
             if m.len() > room || offset > buf.len() {
-                return Err(RecvError::BufferTooShort(m.to_vec()));
+                return Err(RecvFail::BufferTooShort(m.to_vec()));
             }
             buf[offset..offset + m.len()].copy_from_slice(m);
             Ok(m.len())
@@ -231,7 +223,7 @@ impl SockLink {
     }
 
     /// Whether a whole message or end of file is pending, waiting until `limit`.
-    pub(super) fn poll(&self, limit: Limit) -> Result<bool, RecvError> {
+    pub(super) fn poll(&self, limit: Limit) -> Result<bool, RecvFail> {
         loop {
             let whole =
                 self.header().is_some_and(|(len, _)| self.inbuf.borrow().data().len() as u64 >= FRAME as u64 + len);
@@ -240,7 +232,7 @@ impl SockLink {
             }
             match self.fill(limit) {
                 Ok(()) => {}
-                Err(RecvError::Empty | RecvError::Timeout) => return Ok(false),
+                Err(RecvFail::Empty | RecvFail::Timeout) => return Ok(false),
                 Err(e) => return Err(e),
             }
         }

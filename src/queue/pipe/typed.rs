@@ -4,7 +4,8 @@
 //! ring when it differs from the previous message's, so a connection that sends one type pays
 //! for the announcement once; a receiver compares the announced type with the one it asks for.
 
-use super::{Connection, RecvError, SendError};
+use super::{Connection, RecvFail, SendFail};
+use super::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::codec;
 use crate::wait::Limit;
 use std::time::{Duration, Instant};
@@ -12,11 +13,11 @@ use std::time::{Duration, Instant};
 impl Connection {
     /// Sends any serde value, blocking while the ring is full. The receiver's
     /// [`recv`](Self::recv) checks the type: a message sent as another type is
-    /// [`RecvError::WrongType`], never garbage (`&str` and `String`, `&[T]` and `Vec<T>` count
+    /// [`RecvFail::WrongType`], never garbage (`&str` and `String`, `&[T]` and `Vec<T>` count
     /// as the same type).
     ///
     /// # Errors
-    /// As [`Connection::send_bytes`], plus [`SendError::Encode`].
+    /// As [`Connection::send_bytes`], plus [`SendFail::Encode`].
     ///
     /// # Examples
     ///
@@ -27,10 +28,10 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn send<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SendError> {
-        self.send_typed(value, Limit::Forever)
+        self.send_typed(value, Limit::Forever).map_err(SendFail::send)
     }
 
-    /// `send` without blocking: [`SendError::Full`] when it does not fit now.
+    /// `send` without blocking: [`SendFail::Full`] when it does not fit now.
     ///
     /// # Errors
     /// As [`Connection::send`], plus `Full`.
@@ -43,12 +44,12 @@ impl Connection {
     /// assert_eq!(b.recv::<(u8, char)>()?, (1, 'x'));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_send<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), SendError> {
-        self.send_typed(value, Limit::Now)
+    pub fn try_send<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), TrySendError> {
+        self.send_typed(value, Limit::Now).map_err(SendFail::try_send)
     }
 
-    fn send_typed<T: serde::Serialize + ?Sized>(&mut self, value: &T, limit: Limit) -> Result<(), SendError> {
-        let v = codec::encode(value).map_err(SendError::Encode)?;
+    fn send_typed<T: serde::Serialize + ?Sized>(&mut self, value: &T, limit: Limit) -> Result<(), SendFail> {
+        let v = codec::encode(value).map_err(SendFail::Encode)?;
         let fp = self.types.0.get::<T>();
         self.send_inner(&v, fp, limit)
     }
@@ -71,8 +72,8 @@ impl Connection {
         &mut self,
         value: &T,
         timeout: Duration,
-    ) -> Result<(), SendError> {
-        self.send_typed(value, Limit::timeout(timeout))
+    ) -> Result<(), SendTimeoutError> {
+        self.send_typed(value, Limit::timeout(timeout)).map_err(SendFail::send_timeout)
     }
 
     /// `send` waiting until `deadline` for room.
@@ -93,23 +94,23 @@ impl Connection {
         &mut self,
         value: &T,
         deadline: Instant,
-    ) -> Result<(), SendError> {
-        self.send_typed(value, Limit::deadline(deadline))
+    ) -> Result<(), SendTimeoutError> {
+        self.send_typed(value, Limit::deadline(deadline)).map_err(SendFail::send_timeout)
     }
 
     /// The one typed receive: the next message if it was sent as `T` (or as plain bytes),
     /// decoded; `WrongType` leaves it in place.
-    pub(super) fn recv_typed<T: serde::de::DeserializeOwned>(&mut self, limit: Limit) -> Result<T, RecvError> {
+    pub(super) fn recv_typed<T: serde::de::DeserializeOwned>(&mut self, limit: Limit) -> Result<T, RecvFail> {
         let fp = self.types.1.get::<T>();
         let bytes = self.recv_vec(limit, usize::MAX, Some((fp, std::any::type_name::<T>())))?;
-        codec::decode(&bytes).map_err(RecvError::Decode)
+        codec::decode(&bytes).map_err(RecvFail::Decode)
     }
 
     /// Receives a serde value, blocking.
     ///
     /// # Errors
-    /// As [`Connection::recv_bytes`], plus [`RecvError::WrongType`] (the message was sent as
-    /// another type; it stays in the pipe) and [`RecvError::Decode`] (bytes that are not a `T`).
+    /// As [`Connection::recv_bytes`], plus [`RecvFail::WrongType`] (the message was sent as
+    /// another type; it stays in the pipe) and [`RecvFail::Decode`] (bytes that are not a `T`).
     ///
     /// # Examples
     ///
@@ -120,7 +121,7 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, RecvError> {
-        self.recv_typed(Limit::Forever)
+        self.recv_typed(Limit::Forever).map_err(RecvFail::recv)
     }
 
     /// `recv` without blocking.
@@ -132,11 +133,11 @@ impl Connection {
     ///
     /// ```
     /// let (_a, mut b) = multiproc::Pipe::duplex()?;
-    /// assert!(matches!(b.try_recv::<u8>(), Err(multiproc::RecvError::Empty)));
+    /// assert!(matches!(b.try_recv::<u8>(), Err(multiproc::RecvFail::Empty)));
     /// # Ok::<(), multiproc::PipeError>(())
     /// ```
-    pub fn try_recv<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, RecvError> {
-        self.recv_typed(Limit::Now)
+    pub fn try_recv<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, TryRecvError> {
+        self.recv_typed(Limit::Now).map_err(RecvFail::try_recv)
     }
 
     /// `recv` waiting at most `timeout`.
@@ -153,8 +154,8 @@ impl Connection {
     /// assert_eq!(b.recv_timeout::<u64>(Duration::from_secs(1))?, 7);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn recv_timeout<T: serde::de::DeserializeOwned>(&mut self, timeout: Duration) -> Result<T, RecvError> {
-        self.recv_typed(Limit::timeout(timeout))
+    pub fn recv_timeout<T: serde::de::DeserializeOwned>(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_typed(Limit::timeout(timeout)).map_err(RecvFail::recv_timeout)
     }
 
     /// `recv` waiting until `deadline`.
@@ -171,7 +172,7 @@ impl Connection {
     /// assert_eq!(b.recv_deadline::<u64>(Instant::now() + Duration::from_secs(1))?, 7);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn recv_deadline<T: serde::de::DeserializeOwned>(&mut self, deadline: Instant) -> Result<T, RecvError> {
-        self.recv_typed(Limit::deadline(deadline))
+    pub fn recv_deadline<T: serde::de::DeserializeOwned>(&mut self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.recv_typed(Limit::deadline(deadline)).map_err(RecvFail::recv_timeout)
     }
 }

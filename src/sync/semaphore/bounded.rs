@@ -1,6 +1,6 @@
 //! `BoundedSemaphore`: a `Semaphore` whose `release` cannot raise it above its bound.
 
-use super::{Semaphore, SemaphoreError, MAX_PERMITS};
+use super::{Semaphore, MAX_PERMITS};
 use crate::shm::{self, Segment, ShmError};
 use crate::sync::raw::semaphore::Released;
 use std::fmt;
@@ -11,14 +11,14 @@ use std::fmt;
 /// # Examples
 ///
 /// ```
-/// use multiproc::{BoundedSemaphore, SemaphoreError};
+/// use multiproc::{BoundedSemaphore, ReleaseError};
 ///
 /// let s = BoundedSemaphore::new(2)?;
 /// s.acquire();
 /// s.release()?;
-/// assert!(matches!(s.release(), Err(SemaphoreError::ReleasedTooManyTimes)));
+/// assert_eq!(s.release(), Err(ReleaseError));
 /// assert_eq!(s.get_value(), 2);
-/// # Ok::<(), multiproc::SemaphoreError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct BoundedSemaphore {
@@ -39,9 +39,9 @@ impl BoundedSemaphore {
     /// ```
     /// let s = multiproc::BoundedSemaphore::new(1)?;
     /// assert_eq!(s.get_value(), 1);
-    /// # Ok::<(), multiproc::SemaphoreError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn new(value: u32) -> Result<BoundedSemaphore, SemaphoreError> {
+    pub fn new(value: u32) -> Result<BoundedSemaphore, ShmError> {
         Ok(BoundedSemaphore { inner: Semaphore::build(shm::alloc_default()?, value, true)? })
     }
 
@@ -52,10 +52,10 @@ impl BoundedSemaphore {
     /// ```
     /// let seg = multiproc::Segment::anonymous(4096)?;
     /// let s = multiproc::BoundedSemaphore::new_in(&seg, 1)?;
-    /// assert!(s.try_acquire());
+    /// s.try_acquire()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn new_in(segment: &Segment, value: u32) -> Result<BoundedSemaphore, SemaphoreError> {
+    pub fn new_in(segment: &Segment, value: u32) -> Result<BoundedSemaphore, ShmError> {
         Ok(BoundedSemaphore { inner: Semaphore::build(segment.alloc_object()?, value, true)? })
     }
 
@@ -74,32 +74,53 @@ impl BoundedSemaphore {
     /// # drop(s);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn create(name: &str, value: u32) -> Result<BoundedSemaphore, SemaphoreError> {
+    pub fn create(name: &str, value: u32) -> Result<BoundedSemaphore, ShmError> {
         Semaphore::create_kind(name, value, true)
     }
 
-    crate::shm::named_methods!("```\nlet name = format!(\"doc-boundedsemaphore-{}\", std::process::id());\nlet created = multiproc::BoundedSemaphore::create(&name, 1)?;\nlet opened = multiproc::BoundedSemaphore::open_timeout(&name, std::time::Duration::from_secs(1))?;\nassert!(opened.try_acquire());\nopened.release()?;\nassert!(created.release().is_err());\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::BoundedSemaphore::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-boundedsemaphore-{}\", std::process::id());\nlet created = multiproc::BoundedSemaphore::create(&name, 1)?;\nlet opened = multiproc::BoundedSemaphore::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.try_acquire()?;\nopened.release()?;\nassert!(created.release().is_err());\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::BoundedSemaphore::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     /// Gives a permit back.
     ///
     /// # Errors
-    /// [`SemaphoreError::ReleasedTooManyTimes`] if the value is already at its bound; the value
-    /// is unchanged.
+    /// [`ReleaseError`] if the value is already at its bound (Python's `ValueError: semaphore
+    /// or lock released too many times`, SEM-3); the value is unchanged.
     ///
     /// # Examples
     ///
     /// ```
     /// let s = multiproc::BoundedSemaphore::new(1)?;
     /// assert!(s.release().is_err());
-    /// # Ok::<(), multiproc::SemaphoreError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn release(&self) -> Result<(), SemaphoreError> {
+    pub fn release(&self) -> Result<(), ReleaseError> {
         match self.inner.state.raw.release_bounded(self.inner.limit().unwrap_or(MAX_PERMITS)) {
             Released::Ok => Ok(()),
-            Released::AtLimit => Err(SemaphoreError::ReleasedTooManyTimes),
+            Released::AtLimit => Err(ReleaseError),
         }
     }
 }
+
+/// A [`BoundedSemaphore`] was released more times than it was acquired: the value is unchanged
+/// (Python's `ValueError: semaphore or lock released too many times`, SEM-3).
+///
+/// # Examples
+///
+/// ```
+/// let s = multiproc::BoundedSemaphore::new(1)?;
+/// assert_eq!(s.release(), Err(multiproc::ReleaseError));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReleaseError;
+
+impl fmt::Display for ReleaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("semaphore released too many times")
+    }
+}
+
+impl std::error::Error for ReleaseError {}
 
 impl std::ops::Deref for BoundedSemaphore {
     type Target = Semaphore;

@@ -34,6 +34,7 @@
 //! the `BUSY` bit never belongs to a pid.)
 
 use super::raw::semaphore::{RawSemaphore, MAX_PERMITS};
+use crate::forms::{Timeout, WouldBlock};
 use crate::loom::atomic::{
     AtomicU32, AtomicU64,
     Ordering::{Acquire, Relaxed, Release},
@@ -86,12 +87,10 @@ struct SemState {
 unsafe impl ShmObject for SemState {}
 
 mod bounded;
-mod error;
 #[cfg(test)]
 mod tests;
 
-pub use bounded::BoundedSemaphore;
-pub use error::SemaphoreError;
+pub use bounded::{BoundedSemaphore, ReleaseError};
 
 use crate::sys;
 use crate::sys::process::{is_alive as alive, self_identity as me};
@@ -116,7 +115,7 @@ type SlotIndex = Option<usize>;
 /// assert!(!s.try_acquire());
 /// s.release();
 /// assert_eq!(s.get_value(), 1);
-/// # Ok::<(), multiproc::SemaphoreError>(())
+/// # Ok::<(), multiproc::ShmError>(())
 /// ```
 #[derive(Clone)]
 pub struct Semaphore {
@@ -133,16 +132,17 @@ impl Semaphore {
     /// A semaphore with `value` permits in this process's default shared arena.
     ///
     /// # Errors
-    /// [`SemaphoreError::InvalidValue`] above `i32::MAX`; [`SemaphoreError::Shm`].
+    /// [`ShmError::InvalidArgument`] above `i32::MAX`; other [`ShmError`]s if the memory cannot be
+    /// mapped.
     ///
     /// # Examples
     ///
     /// ```
     /// assert!(multiproc::Semaphore::new(u32::MAX).is_err());
     /// assert_eq!(multiproc::Semaphore::new(0)?.get_value(), 0);
-    /// # Ok::<(), multiproc::SemaphoreError>(())
+    /// # Ok::<(), multiproc::ShmError>(())
     /// ```
-    pub fn new(value: u32) -> Result<Semaphore, SemaphoreError> {
+    pub fn new(value: u32) -> Result<Semaphore, ShmError> {
         Semaphore::build(shm::alloc_default()?, value, false)
     }
 
@@ -156,7 +156,7 @@ impl Semaphore {
     /// assert_eq!(s.get_value(), 3);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn new_in(segment: &Segment, value: u32) -> Result<Semaphore, SemaphoreError> {
+    pub fn new_in(segment: &Segment, value: u32) -> Result<Semaphore, ShmError> {
         Semaphore::build(segment.alloc_object()?, value, false)
     }
 
@@ -165,9 +165,8 @@ impl Semaphore {
     /// clone drops, unless [`persist`](Self::persist) is called.
     ///
     /// # Errors
-    /// [`SemaphoreError::InvalidValue`] above `i32::MAX`; [`SemaphoreError::Shm`] with
-    /// [`ShmError::Exists`](crate::ShmError::Exists) if the name is taken, or another error of
-    /// [`Segment::create`].
+    /// [`ShmError::InvalidArgument`] above `i32::MAX`; [`ShmError::Exists`] if the name is
+    /// taken, or another error of [`Segment::create`].
     ///
     /// # Examples
     ///
@@ -175,23 +174,23 @@ impl Semaphore {
     /// let name = format!("doc-semaphore-create-{}", std::process::id());
     /// let s = multiproc::Semaphore::create(&name, 2)?;
     /// let other = multiproc::Semaphore::open(&name)?; // typically in another program
-    /// assert!(other.try_acquire());
+    /// other.try_acquire()?;
     /// assert_eq!(s.get_value(), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn create(name: &str, value: u32) -> Result<Semaphore, SemaphoreError> {
+    pub fn create(name: &str, value: u32) -> Result<Semaphore, ShmError> {
         Semaphore::create_kind(name, value, false)
     }
 
-    pub(super) fn create_kind<N: shm::Named>(name: &str, value: u32, bounded: bool) -> Result<N, SemaphoreError> {
+    pub(super) fn create_kind<N: shm::Named>(name: &str, value: u32, bounded: bool) -> Result<N, ShmError> {
         if value > MAX_PERMITS {
-            return Err(SemaphoreError::InvalidValue(value.into()));
+            return Err(ShmError::InvalidArgument { what: "semaphore value (at most i32::MAX)", value: value.into() });
         }
         shm::create_named(name, std::mem::size_of::<SemState>() + 64, |seg| {
             let state = seg.alloc_object::<SemState>()?;
             let off = state.offset() as u64;
             Semaphore::build(state, value, bounded)?;
-            Ok::<_, SemaphoreError>([off, 0, 0, 0, 0, 0])
+            Ok::<_, ShmError>([off, 0, 0, 0, 0, 0])
         })
     }
 
@@ -200,11 +199,11 @@ impl Semaphore {
         Ok(Semaphore { state: seg.object_at(shm::word_usize(w[0])?)? })
     }
 
-    crate::shm::named_methods!("```\nlet name = format!(\"doc-semaphore-{}\", std::process::id());\nlet created = multiproc::Semaphore::create(&name, 1)?;\nlet opened = multiproc::Semaphore::open_timeout(&name, std::time::Duration::from_secs(1))?;\nassert!(opened.try_acquire());\nassert_eq!(created.get_value(), 0);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Semaphore::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-semaphore-{}\", std::process::id());\nlet created = multiproc::Semaphore::create(&name, 1)?;\nlet opened = multiproc::Semaphore::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.try_acquire()?;\nassert_eq!(created.get_value(), 0);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Semaphore::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
-    fn build(state: ShmRef<SemState>, value: u32, bounded: bool) -> Result<Semaphore, SemaphoreError> {
+    fn build(state: ShmRef<SemState>, value: u32, bounded: bool) -> Result<Semaphore, ShmError> {
         if value > MAX_PERMITS {
-            return Err(SemaphoreError::InvalidValue(value.into()));
+            return Err(ShmError::InvalidArgument { what: "semaphore value (at most i32::MAX)", value: value.into() });
         }
         state.raw.init(value);
         state.limit.store(if bounded { value + 1 } else { 0 }, Relaxed);
@@ -219,20 +218,25 @@ impl Semaphore {
     /// let s = multiproc::Semaphore::new(1)?;
     /// s.acquire();
     /// assert_eq!(s.get_value(), 0);
-    /// # Ok::<(), multiproc::SemaphoreError>(())
+    /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn get_value(&self) -> u32 {
         self.state.raw.value()
     }
 
     fn acquire_until(&self, limit: Limit) -> bool {
+        if limit.is_now() {
+            return self.state.raw.try_acquire();
+        }
         let recover = || {
             self.recover_dead_holders();
         };
         self.state.raw.acquire(limit, Some((RECOVERY_SLICE, &recover)))
     }
 
-    /// Takes a permit, blocking until one is free (Python's `acquire()`).
+    /// Takes a permit, blocking until one is free (Python's `acquire()`). The permit is held
+    /// until [`release`](Self::release), by this or any process; use
+    /// [`acquire_guard`](Self::acquire_guard) for a permit that comes back by itself.
     ///
     /// # Examples
     ///
@@ -240,7 +244,7 @@ impl Semaphore {
     /// let s = multiproc::Semaphore::new(1)?;
     /// s.acquire();
     /// s.release();
-    /// # Ok::<(), multiproc::SemaphoreError>(())
+    /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn acquire(&self) {
         while !self.acquire_until(Limit::Forever) {}
@@ -248,42 +252,70 @@ impl Semaphore {
 
     /// Takes a permit if one is free now (Python's `acquire(False)`).
     ///
-    /// # Examples
-    ///
-    /// ```
-    /// let s = multiproc::Semaphore::new(0)?;
-    /// assert!(!s.try_acquire());
-    /// # Ok::<(), multiproc::SemaphoreError>(())
-    /// ```
-    pub fn try_acquire(&self) -> bool {
-        self.state.raw.try_acquire()
-    }
-
-    /// Takes a permit, waiting up to `timeout`; returns whether it did (Python's
-    /// `acquire(timeout=t)`).
+    /// # Errors
+    /// [`WouldBlock`] if none is free.
     ///
     /// # Examples
     ///
     /// ```
-    /// let s = multiproc::Semaphore::new(0)?;
-    /// assert!(!s.acquire_timeout(std::time::Duration::from_millis(10)));
-    /// # Ok::<(), multiproc::SemaphoreError>(())
+    /// use multiproc::{Semaphore, WouldBlock};
+    ///
+    /// let s = Semaphore::new(1)?;
+    /// s.try_acquire()?;
+    /// assert_eq!(s.try_acquire(), Err(WouldBlock));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        self.acquire_until(Limit::timeout(timeout))
+    pub fn try_acquire(&self) -> Result<(), WouldBlock> {
+        if self.acquire_until(Limit::Now) {
+            Ok(())
+        } else {
+            Err(WouldBlock)
+        }
     }
 
-    /// Takes a permit, waiting until `deadline`; returns whether it did.
+    /// Takes a permit, waiting up to `timeout` (Python's `acquire(timeout=t)`; `Duration::MAX`
+    /// waits forever).
+    ///
+    /// # Errors
+    /// [`Timeout`] if none became free in time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Semaphore, Timeout};
+    ///
+    /// let s = Semaphore::new(0)?;
+    /// assert_eq!(s.acquire_timeout(std::time::Duration::from_millis(10)), Err(Timeout));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), Timeout> {
+        self.timed(Limit::timeout(timeout))
+    }
+
+    /// Takes a permit, waiting until `deadline`.
+    ///
+    /// # Errors
+    /// [`Timeout`] if none became free in time.
     ///
     /// # Examples
     ///
     /// ```
     /// let s = multiproc::Semaphore::new(1)?;
-    /// assert!(s.acquire_deadline(std::time::Instant::now()));
-    /// # Ok::<(), multiproc::SemaphoreError>(())
+    /// s.acquire_deadline(std::time::Instant::now())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn acquire_deadline(&self, deadline: Instant) -> bool {
-        self.acquire_until(Limit::deadline(deadline))
+    pub fn acquire_deadline(&self, deadline: Instant) -> Result<(), Timeout> {
+        self.timed(Limit::deadline(deadline))
+    }
+
+    /// A timed acquire (a zero timeout is a passed deadline, not the try path: it looks once
+    /// and reports `Timeout`).
+    fn timed(&self, limit: Limit) -> Result<(), Timeout> {
+        if self.acquire_until(limit) {
+            Ok(())
+        } else {
+            Err(Timeout)
+        }
     }
 
     /// Gives a permit back; unbounded, like Python's `Semaphore.release()`. Any process may
@@ -296,7 +328,7 @@ impl Semaphore {
     /// s.release();
     /// s.release();
     /// assert_eq!(s.get_value(), 2);
-    /// # Ok::<(), multiproc::SemaphoreError>(())
+    /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn release(&self) {
         self.give_back(1);
@@ -320,7 +352,7 @@ impl Semaphore {
     }
 
     /// Takes a permit through a guard that gives it back on drop, and that the semaphore gives
-    /// back if this process dies while holding it (SEM-B1).
+    /// back if this process dies while holding it (SEM-B1): Python's `with s:`.
     ///
     /// # Examples
     ///
@@ -331,7 +363,7 @@ impl Semaphore {
     ///     assert_eq!(s.get_value(), 0);
     /// }
     /// assert_eq!(s.get_value(), 1);
-    /// # Ok::<(), multiproc::SemaphoreError>(())
+    /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn acquire_guard(&self) -> SemaphoreGuard<'_> {
         let slot = self.claim_slot();
@@ -341,37 +373,56 @@ impl Semaphore {
 
     /// [`acquire_guard`](Self::acquire_guard) without waiting.
     ///
+    /// # Errors
+    /// [`WouldBlock`] if no permit is free.
+    ///
     /// # Examples
     ///
     /// ```
     /// let s = multiproc::Semaphore::new(1)?;
-    /// let g = s.try_acquire_guard();
-    /// assert!(g.is_some());
-    /// assert!(s.try_acquire_guard().is_none());
-    /// # Ok::<(), multiproc::SemaphoreError>(())
+    /// let g = s.try_acquire_guard()?;
+    /// assert!(s.try_acquire_guard().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_acquire_guard(&self) -> Option<SemaphoreGuard<'_>> {
-        let slot = self.claim_slot();
-        if self.try_acquire() {
-            Some(self.guard(slot))
-        } else {
-            self.unclaim(slot);
-            None
-        }
+    pub fn try_acquire_guard(&self) -> Result<SemaphoreGuard<'_>, WouldBlock> {
+        self.guard_until(Limit::Now).ok_or(WouldBlock)
     }
 
-    /// [`acquire_guard`](Self::acquire_guard) waiting up to `timeout`.
+    /// [`acquire_guard`](Self::acquire_guard), waiting up to `timeout`.
+    ///
+    /// # Errors
+    /// [`Timeout`] if no permit became free in time.
     ///
     /// # Examples
     ///
     /// ```
     /// let s = multiproc::Semaphore::new(0)?;
-    /// assert!(s.acquire_guard_timeout(std::time::Duration::from_millis(5)).is_none());
-    /// # Ok::<(), multiproc::SemaphoreError>(())
+    /// assert!(s.acquire_guard_timeout(std::time::Duration::from_millis(5)).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn acquire_guard_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
+    pub fn acquire_guard_timeout(&self, timeout: Duration) -> Result<SemaphoreGuard<'_>, Timeout> {
+        self.guard_until(Limit::timeout(timeout)).ok_or(Timeout)
+    }
+
+    /// [`acquire_guard`](Self::acquire_guard), waiting until `deadline`.
+    ///
+    /// # Errors
+    /// [`Timeout`] if no permit became free in time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = multiproc::Semaphore::new(1)?;
+    /// let _g = s.acquire_guard_deadline(std::time::Instant::now())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn acquire_guard_deadline(&self, deadline: Instant) -> Result<SemaphoreGuard<'_>, Timeout> {
+        self.guard_until(Limit::deadline(deadline)).ok_or(Timeout)
+    }
+
+    fn guard_until(&self, limit: Limit) -> Option<SemaphoreGuard<'_>> {
         let slot = self.claim_slot();
-        if self.acquire_timeout(timeout) {
+        if self.acquire_until(limit) {
             Some(self.guard(slot))
         } else {
             self.unclaim(slot);
@@ -509,7 +560,7 @@ impl SemaphoreGuard<'_> {
     /// ```
     /// let s = multiproc::Semaphore::new(1)?;
     /// assert!(s.acquire_guard().is_tracked());
-    /// # Ok::<(), multiproc::SemaphoreError>(())
+    /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn is_tracked(&self) -> bool {
         self.slot.is_some()
