@@ -22,7 +22,7 @@ pub enum ManagerError {
     /// The server could not be reached or started.
     Connect(ConnError),
     /// Starting the server process failed.
-    Start(crate::ProcessError),
+    Start(ManagerStartError),
     /// A value could not be encoded or decoded.
     Codec(CodecError),
     /// No such item: a list index out of range, a missing key, an empty list or queue.
@@ -63,6 +63,46 @@ impl std::error::Error for ManagerError {
             ManagerError::Connect(e) => Some(e),
             ManagerError::Start(e) => Some(e),
             ManagerError::Codec(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why [`Manager::start`](crate::Manager::start) could not start a server.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ManagerStartError {
+    /// The server process could not be started.
+    Process(crate::StartError),
+    /// What the start needs beside the process (its ready event, its answer queue) could not
+    /// be made.
+    Setup(crate::ShmError),
+    /// The random authentication key could not be drawn.
+    Os(std::io::Error),
+    /// The server ended before it listened; its status says why (an address in use, …).
+    Exited(crate::ExitStatus),
+    /// The server did not listen within the start limit (it was killed).
+    Timeout,
+}
+
+impl fmt::Display for ManagerStartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ManagerStartError::Process(e) => write!(f, "the server process did not start: {e}"),
+            ManagerStartError::Setup(e) => write!(f, "cannot set up the server's start: {e}"),
+            ManagerStartError::Os(e) => write!(f, "cannot draw an authentication key: {e}"),
+            ManagerStartError::Exited(s) => write!(f, "the server ended before it listened: {s}"),
+            ManagerStartError::Timeout => f.write_str("the server did not start listening in time"),
+        }
+    }
+}
+
+impl std::error::Error for ManagerStartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ManagerStartError::Process(e) => Some(e),
+            ManagerStartError::Setup(e) => Some(e),
+            ManagerStartError::Os(e) => Some(e),
             _ => None,
         }
     }

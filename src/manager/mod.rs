@@ -56,7 +56,7 @@ mod protocol;
 mod proxy;
 mod server;
 
-pub use client::ManagerError;
+pub use client::{ManagerError, ManagerStartError};
 pub use custom::Shared;
 pub use pool::PoolProxy;
 pub use proxy::{
@@ -143,7 +143,7 @@ impl Drop for Owner {
 
 fn stop(remote: &Remote, server: &Process) {
     let _ = remote.call(&Request::Shutdown);
-    if !matches!(server.join_timeout(Duration::from_secs(5)), Ok(Some(_))) {
+    if server.join_timeout(Duration::from_secs(5)).is_err() {
         let _ = server.kill();
         let _ = server.join();
     }
@@ -212,14 +212,12 @@ impl ManagerBuilder {
         let mut key = self.authkey.unwrap_or_default();
         if key.is_empty() {
             key = vec![0; 32];
-            crate::sys::random::fill(&mut key)
-                .map_err(|e| ManagerError::Connect(crate::connection::ConnError::Os(e)))?;
+            crate::sys::random::fill(&mut key).map_err(|e| ManagerError::Start(ManagerStartError::Os(e)))?;
         }
         let address = self.address.unwrap_or_else(Address::unique);
-        let ready = Event::new().map_err(|e| ManagerError::Start(crate::ProcessError::ReportArea(e)))?;
-        let answer = crate::Queue::<Address>::new().map_err(|e| {
-            ManagerError::Start(crate::ProcessError::ReportArea(crate::ShmError::Os(std::io::Error::other(e))))
-        })?;
+        let setup = |e| ManagerError::Start(ManagerStartError::Setup(e));
+        let ready = Event::new().map_err(setup)?;
+        let answer = crate::Queue::<Address>::new().map_err(setup)?;
         let method = self.method.unwrap_or_else(crate::get_start_method);
         // Not daemonic, so that the server may start a pool's workers (`Manager::pool`), as
         // Python's is not; it still dies with this process: `server_main` asks for the
@@ -229,18 +227,16 @@ impl ManagerBuilder {
             .name("SyncManager")
             .start_method(method)
             .spawn(server_main, (address, key.clone(), answer.clone(), ready.clone(), parent))
-            .map_err(ManagerError::Start)?;
+            .map_err(|e| ManagerError::Start(ManagerStartError::Process(e)))?;
         let deadline = std::time::Instant::now() + START_TIMEOUT;
         while ready.wait_timeout(Duration::from_millis(20)).is_err() {
-            if let Ok(Some(status)) = server.try_join() {
-                return Err(ManagerError::Start(crate::ProcessError::Failed(status)));
+            if let Ok(status) = server.try_join() {
+                return Err(ManagerError::Start(ManagerStartError::Exited(status)));
             }
             if std::time::Instant::now() > deadline {
                 let _ = server.kill();
                 let _ = server.join();
-                return Err(ManagerError::Start(crate::ProcessError::Boot(
-                    "the manager did not start listening".into(),
-                )));
+                return Err(ManagerError::Start(ManagerStartError::Timeout));
             }
         }
         let address = answer.try_get().map_err(|_| ManagerError::ServerGone)?;

@@ -2,7 +2,6 @@
 
 use crate::codec::CodecError;
 use crate::shm::ShmError;
-use crate::ProcessError;
 use std::fmt;
 use std::sync::Arc;
 
@@ -51,7 +50,7 @@ impl std::error::Error for RemoteError {}
 #[non_exhaustive]
 pub enum SpawnError {
     /// The worker process could not be created.
-    Process(ProcessError),
+    Process(crate::StartError),
     /// Its pipes could not be created.
     /// The pool's shared words could not be mapped.
     Shm(ShmError),

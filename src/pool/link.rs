@@ -108,15 +108,15 @@ impl WorkerProc {
     /// Reaps the worker if it has exited.
     pub(crate) fn try_exit(&self) -> Option<WorkerExit> {
         match self.proc.try_join() {
-            Ok(Some(s)) => Some(exit_of(&s)),
-            Ok(None) => None,
+            Ok(s) => Some(exit_of(&s)),
+            Err(e) if e.is_would_block() => None,
             Err(_) => Some(WorkerExit { signal: None, code: None }),
         }
     }
 
     /// Waits up to `timeout` for the worker to exit; returns whether it did.
     pub(crate) fn wait_timeout(&self, timeout: Duration) -> bool {
-        !matches!(self.proc.join_timeout(timeout), Ok(None))
+        !self.proc.join_timeout(timeout).is_err_and(|e| e.is_timeout())
     }
 
     /// Blocks until the worker is reaped.

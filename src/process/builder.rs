@@ -2,7 +2,7 @@
 
 use super::current::{lock, ME};
 use super::handle::{Entry, Inner, Process, State, Target};
-use super::{get_start_method, ChildOutcome, ProcessError, StartMethod, MAX_NAME_LEN};
+use super::{get_start_method, ChildOutcome, ProcFail, StartError, StartMethod, MAX_NAME_LEN};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 /// assert_eq!((p.name(), p.is_daemon()), ("w", false));
 /// p.start()?;
 /// p.join()?;
-/// # Ok::<(), multiproc::ProcessError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ProcessBuilder {
@@ -39,7 +39,7 @@ impl ProcessBuilder {
     /// ```
     /// let p = multiproc::Process::builder().name("SomeProcess").target(|| ())?;
     /// assert_eq!(p.name(), "SomeProcess");
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn name(mut self, name: impl Into<String>) -> ProcessBuilder {
         self.name = Some(name.into());
@@ -55,7 +55,7 @@ impl ProcessBuilder {
     /// ```
     /// let p = multiproc::Process::builder().daemon(true).target(|| ())?;
     /// assert!(p.is_daemon());
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn daemon(mut self, daemon: bool) -> ProcessBuilder {
         self.daemon = Some(daemon);
@@ -75,7 +75,7 @@ impl ProcessBuilder {
     /// let p = multiproc::Process::builder().process_group(true).start(|| std::thread::sleep(std::time::Duration::from_secs(60)))?;
     /// p.kill_tree()?;
     /// assert_eq!(p.join()?.exitcode(), -9);
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn process_group(mut self, own_group: bool) -> ProcessBuilder {
         self.group = own_group;
@@ -96,7 +96,7 @@ impl ProcessBuilder {
     /// }
     /// let p = Process::builder().start_method(StartMethod::Spawn).spawn(entry, 5)?;
     /// assert_eq!(p.join()?.exitcode(), 5);
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn start_method(mut self, method: StartMethod) -> ProcessBuilder {
         self.method = Some(method);
@@ -110,13 +110,13 @@ impl ProcessBuilder {
     /// # Examples
     ///
     /// ```
-    /// use multiproc::{Process, ProcessError, StartMethod};
+    /// use multiproc::{BootError, Process, StartError, StartMethod};
     ///
     /// fn entry(_: ()) {}
     /// // A program that is not ours never takes the entry: a clear error, not a hang.
     /// let p = Process::builder().start_method(StartMethod::Spawn).executable("/bin/true").entry(entry, ())?;
-    /// assert!(matches!(p.start(), Err(ProcessError::Boot(_))));
-    /// # Ok::<(), ProcessError>(())
+    /// assert!(matches!(p.start(), Err(StartError::Boot(BootError::Exited { .. }))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn executable(mut self, path: impl Into<PathBuf>) -> ProcessBuilder {
         self.executable = Some(path.into());
@@ -135,7 +135,7 @@ impl ProcessBuilder {
     /// let server = ForkServer::builder().start()?;
     /// let p = Process::builder().fork_server(&server).spawn(entry, ())?;
     /// assert!(p.join()?.success());
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "serde")]
     pub fn fork_server(mut self, server: &super::ForkServer) -> ProcessBuilder {
@@ -146,19 +146,27 @@ impl ProcessBuilder {
 
     /// Makes the (unstarted) process that will run `f` (with the `Fork` start method: a
     /// closure cannot cross into a fresh image; [`start`](Process::start) says so with
-    /// [`ProcessError::NotSpawnable`] under another method).
+    /// [`StartError::NotSpawnable`] under another method).
     ///
     /// # Errors
-    /// [`ProcessError::NameTooLong`].
+    /// [`StartError::NameTooLong`].
     ///
     /// # Examples
     ///
     /// ```
     /// let p = multiproc::Process::builder().target(|| ())?;
     /// assert!(!p.is_alive());
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn target<F, R>(self, f: F) -> Result<Process, ProcessError>
+    pub fn target<F, R>(self, f: F) -> Result<Process, StartError>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: ChildOutcome,
+    {
+        self.target_inner(f).map_err(ProcFail::start)
+    }
+
+    fn target_inner<F, R>(self, f: F) -> Result<Process, ProcFail>
     where
         F: FnOnce() -> R + Send + 'static,
         R: ChildOutcome,
@@ -167,10 +175,10 @@ impl ProcessBuilder {
         self.make(Entry::Closure(target))
     }
 
-    fn make(self, entry: Entry) -> Result<Process, ProcessError> {
+    fn make(self, entry: Entry) -> Result<Process, ProcFail> {
         if let Some(n) = &self.name {
             if n.len() > MAX_NAME_LEN {
-                return Err(ProcessError::NameTooLong { len: n.len() });
+                return Err(ProcFail::NameTooLong { len: n.len() });
             }
         }
         let (name, number, daemon) = {
@@ -210,7 +218,7 @@ impl ProcessBuilder {
     /// descriptors and work there. [`spawn`](Self::spawn) also starts it.
     ///
     /// # Errors
-    /// [`ProcessError::NameTooLong`]; [`ProcessError::Encode`] if the arguments cannot be
+    /// [`StartError::NameTooLong`]; [`StartError::Encode`] if the arguments cannot be
     /// encoded.
     ///
     /// # Examples
@@ -230,13 +238,13 @@ impl ProcessBuilder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "serde")]
-    pub fn entry<A, R>(self, f: fn(A) -> R, args: A) -> Result<Process, ProcessError>
+    pub fn entry<A, R>(self, f: fn(A) -> R, args: A) -> Result<Process, StartError>
     where
         A: serde::Serialize + serde::de::DeserializeOwned,
         R: ChildOutcome,
     {
-        let entry = super::spawn::FnEntry::new(f, &args)?;
-        self.make(Entry::Fn(entry))
+        let entry = super::spawn::FnEntry::new(f, &args).map_err(ProcFail::start)?;
+        self.make(Entry::Fn(entry)).map_err(ProcFail::start)
     }
 
     /// [`entry`](Self::entry) then [`Process::start`]: starts `f(args)` in a child.
@@ -254,10 +262,10 @@ impl ProcessBuilder {
     /// }
     /// let p = Process::builder().start_method(StartMethod::ForkServer).spawn(entry, 4)?;
     /// assert_eq!(p.join()?.exitcode(), 4);
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "serde")]
-    pub fn spawn<A, R>(self, f: fn(A) -> R, args: A) -> Result<Process, ProcessError>
+    pub fn spawn<A, R>(self, f: fn(A) -> R, args: A) -> Result<Process, StartError>
     where
         A: serde::Serialize + serde::de::DeserializeOwned,
         R: ChildOutcome,
@@ -277,9 +285,9 @@ impl ProcessBuilder {
     /// ```
     /// let p = multiproc::Process::builder().start(|| ())?;
     /// assert!(p.join()?.success());
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn start<F, R>(self, f: F) -> Result<Process, ProcessError>
+    pub fn start<F, R>(self, f: F) -> Result<Process, StartError>
     where
         F: FnOnce() -> R + Send + 'static,
         R: ChildOutcome,
@@ -298,7 +306,7 @@ mod tests {
     fn name_limit() {
         assert!(matches!(
             Process::builder().name("x".repeat(MAX_NAME_LEN + 1)).target(|| ()),
-            Err(ProcessError::NameTooLong { len }) if len == MAX_NAME_LEN + 1
+            Err(StartError::NameTooLong { len }) if len == MAX_NAME_LEN + 1
         ));
         assert!(Process::builder().name("x".repeat(MAX_NAME_LEN)).target(|| ()).is_ok());
     }

@@ -2,7 +2,7 @@
 //! children ([`active_children`]), both locked across `fork` by `start.rs`.
 
 use super::handle::{Inner, Process};
-use super::{ProcessError, MAIN_NAME};
+use super::{JoinError, JoinTimeoutError, ProcFail, TryJoinError, MAIN_NAME};
 use crate::sys::clock::Deadline;
 use crate::sys::process as sys;
 use std::os::fd::{AsFd, OwnedFd};
@@ -109,7 +109,7 @@ impl CurrentProcess {
 ///     if me.name() == "SomeProcess" { 0 } else { 1 }
 /// })?;
 /// assert_eq!(p.join()?.code(), Some(0));
-/// # Ok::<(), multiproc::ProcessError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn current_process() -> CurrentProcess {
     let me = lock(&ME);
@@ -139,7 +139,7 @@ pub fn current_process() -> CurrentProcess {
 /// });
 /// p.start()?;
 /// assert_eq!(p.join()?.code(), Some(0));
-/// # Ok::<(), multiproc::ProcessError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn parent_process() -> Option<ParentProcess> {
     let (pid, name) = lock(&ME).parent.clone()?;
@@ -163,7 +163,7 @@ pub fn parent_process() -> Option<ParentProcess> {
 /// });
 /// p.start()?;
 /// assert_eq!(p.join()?.code(), Some(0));
-/// # Ok::<(), multiproc::ProcessError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct ParentProcess {
@@ -182,7 +182,7 @@ impl ParentProcess {
     /// let p = multiproc::Process::new(move || (multiproc::parent_process().unwrap().pid() != me) as i32);
     /// p.start()?;
     /// assert!(p.join()?.success());
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn pid(&self) -> u32 {
         self.pid as u32
@@ -196,7 +196,7 @@ impl ParentProcess {
     /// let p = multiproc::Process::new(|| (multiproc::parent_process().unwrap().name() != "MainProcess") as i32);
     /// p.start()?;
     /// assert!(p.join()?.success());
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn name(&self) -> &str {
         &self.name
@@ -210,7 +210,7 @@ impl ParentProcess {
     /// let p = multiproc::Process::new(|| (!multiproc::parent_process().unwrap().is_alive()) as i32);
     /// p.start()?;
     /// assert!(p.join()?.success());
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_alive(&self) -> bool {
         !matches!(self.wait_until(Some(Deadline::now())), Ok(true))
@@ -219,55 +219,82 @@ impl ParentProcess {
     /// Waits until the parent has ended.
     ///
     /// # Errors
-    /// [`ProcessError::Wait`] if `poll` fails.
+    /// [`JoinError::Os`] if `poll` fails.
     ///
     /// # Examples
     ///
     /// ```no_run
     /// // In a child: exit as soon as the parent is gone.
     /// multiproc::parent_process().unwrap().join()?;
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn join(&self) -> Result<(), ProcessError> {
-        self.wait_until(None).map(drop)
+    pub fn join(&self) -> Result<(), JoinError> {
+        self.ended(None).map_err(ProcFail::join)
     }
 
-    /// Waits up to `timeout` for the parent to end; `Ok(true)` if it has ended.
+    /// Returns at once: `Ok` if the parent has ended.
     ///
     /// # Errors
-    /// [`ProcessError::Wait`] if `poll` fails.
+    /// [`TryJoinError::WouldBlock`] while it runs, [`TryJoinError::Os`] if `poll` fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = multiproc::Process::new(|| multiproc::parent_process().unwrap().try_join().is_err() as i32);
+    /// p.start()?;
+    /// assert_eq!(p.join()?.exitcode(), 1); // the parent was running
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_join(&self) -> Result<(), TryJoinError> {
+        self.ended(Some(Deadline::now())).map_err(ProcFail::try_join)
+    }
+
+    /// Waits up to `timeout` for the parent to end.
+    ///
+    /// # Errors
+    /// [`JoinTimeoutError::Timeout`] if it still runs, [`JoinTimeoutError::Os`] if `poll`
+    /// fails.
     ///
     /// # Examples
     ///
     /// See [`ParentProcess`].
-    pub fn join_timeout(&self, timeout: Duration) -> Result<bool, ProcessError> {
-        self.wait_until(Deadline::after(timeout))
+    pub fn join_timeout(&self, timeout: Duration) -> Result<(), JoinTimeoutError> {
+        self.ended(Deadline::after(timeout)).map_err(ProcFail::join_timeout)
     }
 
-    /// Waits until `deadline` for the parent to end; `Ok(true)` if it has ended.
+    /// Waits until `deadline` for the parent to end.
     ///
     /// # Errors
-    /// [`ProcessError::Wait`] if `poll` fails.
+    /// As [`join_timeout`](Self::join_timeout).
     ///
     /// # Examples
     ///
     /// ```
     /// let p = multiproc::Process::new(|| {
     ///     let at = std::time::Instant::now() + std::time::Duration::from_millis(5);
-    ///     multiproc::parent_process().unwrap().join_deadline(at).unwrap() as i32
+    ///     multiproc::parent_process().unwrap().join_deadline(at).is_err() as i32
     /// });
     /// p.start()?;
-    /// assert!(p.join()?.success());
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// assert_eq!(p.join()?.exitcode(), 1); // timed out: the parent was still there
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn join_deadline(&self, deadline: Instant) -> Result<bool, ProcessError> {
-        self.wait_until(Deadline::at(deadline))
+    pub fn join_deadline(&self, deadline: Instant) -> Result<(), JoinTimeoutError> {
+        self.ended(Deadline::at(deadline)).map_err(ProcFail::join_timeout)
     }
 
-    fn wait_until(&self, deadline: Option<Deadline>) -> Result<bool, ProcessError> {
+    /// `Ok` once the parent ended (`NotYet` when the deadline passed first).
+    fn ended(&self, deadline: Option<Deadline>) -> Result<(), ProcFail> {
+        if self.wait_until(deadline)? {
+            Ok(())
+        } else {
+            Err(ProcFail::NotYet)
+        }
+    }
+
+    fn wait_until(&self, deadline: Option<Deadline>) -> Result<bool, ProcFail> {
         match &self.pidfd {
             None => Ok(true), // it was gone when we looked
-            Some(fd) => sys::poll_readable(fd.as_fd(), deadline).map_err(ProcessError::Wait),
+            Some(fd) => sys::poll_readable(fd.as_fd(), deadline).map_err(ProcFail::Os),
         }
     }
 }
@@ -288,7 +315,7 @@ impl ParentProcess {
 /// p.kill()?;
 /// p.join()?;
 /// assert!(active_children().is_empty());
-/// # Ok::<(), multiproc::ProcessError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn active_children() -> Vec<Process> {
     reap_finished();

@@ -2,7 +2,9 @@
 
 use super::current::{lock, ACTIVE};
 use super::report::{Report, ReportAreas};
-use super::{ChildOutcome, ExitStatus, ProcessBuilder, ProcessError};
+use super::{
+    ChildOutcome, ExitStatus, JoinError, JoinTimeoutError, ProcFail, ProcessBuilder, ProcessError, TryJoinError,
+};
 use crate::shm::ShmRef;
 use crate::sys::clock::Deadline;
 use crate::sys::process as sys;
@@ -86,7 +88,7 @@ pub(super) struct State {
 /// assert!(p.pid().is_some());
 /// assert_eq!(p.join()?.exitcode(), 0);
 /// assert_eq!(p.exitcode(), Some(0));
-/// # Ok::<(), multiproc::ProcessError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct Process {
@@ -141,10 +143,10 @@ impl Process {
     /// }
     /// let p = multiproc::Process::spawn(child, "no".to_string())?;
     /// assert_eq!(p.join()?.message(), Some("no"));
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[cfg(feature = "serde")]
-    pub fn spawn<A, R>(f: fn(A) -> R, args: A) -> Result<Process, ProcessError>
+    pub fn spawn<A, R>(f: fn(A) -> R, args: A) -> Result<Process, crate::StartError>
     where
         A: serde::Serialize + serde::de::DeserializeOwned,
         R: ChildOutcome,
@@ -170,7 +172,7 @@ impl Process {
     /// ```
     /// let p = multiproc::Process::builder().name("x").target(|| ())?;
     /// assert_eq!(p.name(), "x");
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder() -> ProcessBuilder {
         ProcessBuilder::default()
@@ -182,7 +184,7 @@ impl Process {
     ///
     /// ```
     /// assert_eq!(multiproc::Process::builder().name("n").target(|| ())?.name(), "n");
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn name(&self) -> &str {
         &self.inner.name
@@ -209,7 +211,7 @@ impl Process {
     /// p.start()?;
     /// assert!(p.pid().unwrap() > 0);
     /// p.join()?;
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn pid(&self) -> Option<u32> {
         lock(&self.inner.state).pid.map(|p| p as u32)
@@ -229,7 +231,7 @@ impl Process {
     /// p.kill()?;
     /// p.join()?;
     /// assert!(!p.is_alive());
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_alive(&self) -> bool {
         matches!(self.try_reap(), Ok(None))
@@ -246,7 +248,7 @@ impl Process {
     /// p.start()?;
     /// p.join()?;
     /// assert_eq!(p.exitcode(), Some(7));
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn exitcode(&self) -> Option<i32> {
         self.try_reap().ok().flatten().map(|s| s.exitcode())
@@ -256,9 +258,9 @@ impl Process {
     /// Python's `exitcode` stays set), from any clone of the handle.
     ///
     /// # Errors
-    /// [`ProcessError::NotStarted`], [`ProcessError::Closed`], [`ProcessError::NotOurChild`],
-    /// [`ProcessError::Lost`], [`ProcessError::Wait`]. A failed *child* is not an error here:
-    /// see [`ExitStatus`] and [`ExitStatus::exit_ok`].
+    /// [`JoinError::NotStarted`], [`JoinError::Closed`], [`JoinError::NotOurChild`],
+    /// [`JoinError::Lost`], [`JoinError::ForkServer`], [`JoinError::Os`]. A failed *child* is
+    /// not an error here: see [`ExitStatus`] and [`ExitStatus::exit_ok`].
     ///
     /// # Examples
     ///
@@ -267,39 +269,36 @@ impl Process {
     /// p.start()?;
     /// let s = p.join()?;
     /// assert_eq!(p.join()?, s);
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn join(&self) -> Result<ExitStatus, ProcessError> {
-        match self.join_until(None)? {
-            Some(s) => Ok(s),
-            None => unreachable!("an untimed join only returns once the child has ended"),
-        }
+    pub fn join(&self) -> Result<ExitStatus, JoinError> {
+        self.join_until(None).map_err(ProcFail::join)
     }
 
-    /// Reaps the child if it has ended; `Ok(None)` at once while it runs (Python: `join(0)`).
+    /// Reaps the child if it has ended (Python: `join(0)`).
     ///
     /// # Errors
-    /// As [`join`](Self::join).
+    /// [`TryJoinError::WouldBlock`] while it runs, or as [`join`](Self::join).
     ///
     /// # Examples
     ///
     /// ```
     /// let p = multiproc::Process::new(|| std::thread::sleep(std::time::Duration::from_secs(60)));
     /// p.start()?;
-    /// assert_eq!(p.try_join()?, None);
+    /// assert!(p.try_join().unwrap_err().is_would_block());
     /// p.kill()?;
     /// p.join()?;
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_join(&self) -> Result<Option<ExitStatus>, ProcessError> {
-        self.try_reap()
+    pub fn try_join(&self) -> Result<ExitStatus, TryJoinError> {
+        self.try_reap().and_then(|s| s.ok_or(ProcFail::NotYet)).map_err(ProcFail::try_join)
     }
 
-    /// Waits up to `timeout` for the child to end; `Ok(None)` if it still runs (Python:
-    /// `join(timeout)` then `exitcode is None`).
+    /// Waits up to `timeout` for the child to end (Python: `join(timeout)`, then `exitcode is
+    /// None` when it still runs; `Duration::MAX` waits forever).
     ///
     /// # Errors
-    /// As [`join`](Self::join).
+    /// [`JoinTimeoutError::Timeout`] if it still runs, or as [`join`](Self::join).
     ///
     /// # Examples
     ///
@@ -307,19 +306,19 @@ impl Process {
     /// use std::time::Duration;
     /// let p = multiproc::Process::new(|| std::thread::sleep(Duration::from_secs(60)));
     /// p.start()?;
-    /// assert_eq!(p.join_timeout(Duration::from_millis(10))?, None);
+    /// assert!(p.join_timeout(Duration::from_millis(10)).unwrap_err().is_timeout());
     /// p.terminate()?;
-    /// assert_eq!(p.join_timeout(Duration::from_secs(10))?.map(|s| s.exitcode()), Some(-15));
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// assert_eq!(p.join_timeout(Duration::from_secs(10))?.exitcode(), -15);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn join_timeout(&self, timeout: Duration) -> Result<Option<ExitStatus>, ProcessError> {
-        self.join_until(Deadline::after(timeout))
+    pub fn join_timeout(&self, timeout: Duration) -> Result<ExitStatus, JoinTimeoutError> {
+        self.join_until(Deadline::after(timeout)).map_err(ProcFail::join_timeout)
     }
 
-    /// Waits until `deadline` for the child to end; `Ok(None)` if it still runs.
+    /// Waits until `deadline` for the child to end.
     ///
     /// # Errors
-    /// As [`join`](Self::join).
+    /// As [`join_timeout`](Self::join_timeout).
     ///
     /// # Examples
     ///
@@ -327,15 +326,19 @@ impl Process {
     /// use std::time::{Duration, Instant};
     /// let p = multiproc::Process::new(|| ());
     /// p.start()?;
-    /// assert!(p.join_deadline(Instant::now() + Duration::from_secs(10))?.is_some());
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// assert!(p.join_deadline(Instant::now() + Duration::from_secs(10))?.success());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn join_deadline(&self, deadline: Instant) -> Result<Option<ExitStatus>, ProcessError> {
-        self.join_until(Deadline::at(deadline))
+    pub fn join_deadline(&self, deadline: Instant) -> Result<ExitStatus, JoinTimeoutError> {
+        self.join_until(Deadline::at(deadline)).map_err(ProcFail::join_timeout)
     }
 
     /// The one waiting implementation: poll the pidfd (unlocked), then reap under the lock.
-    fn join_until(&self, deadline: Option<Deadline>) -> Result<Option<ExitStatus>, ProcessError> {
+    fn join_until(&self, deadline: Option<Deadline>) -> Result<ExitStatus, ProcFail> {
+        self.join_until_opt(deadline)?.ok_or(ProcFail::NotYet)
+    }
+
+    fn join_until_opt(&self, deadline: Option<Deadline>) -> Result<Option<ExitStatus>, ProcFail> {
         loop {
             let fd = {
                 let st = self.started()?;
@@ -348,10 +351,10 @@ impl Process {
                     #[cfg(feature = "serde")]
                     (Origin::Server(c), _) => c.wait_fd(),
                     (_, Some(fd)) => fd.clone(),
-                    (_, None) => return Err(ProcessError::NotStarted),
+                    (_, None) => return Err(ProcFail::NotStarted),
                 }
             };
-            if !sys::poll_readable(fd.as_fd(), deadline).map_err(ProcessError::Wait)? {
+            if !sys::poll_readable(fd.as_fd(), deadline).map_err(ProcFail::Os)? {
                 return Ok(None);
             }
             if let Some(s) = self.reap(true)? {
@@ -367,28 +370,28 @@ impl Process {
     }
 
     /// The state, checked: started, not closed, and ours.
-    fn started(&self) -> Result<MutexGuard<'_, State>, ProcessError> {
+    fn started(&self) -> Result<MutexGuard<'_, State>, ProcFail> {
         let st = lock(&self.inner.state);
         if st.closed {
-            return Err(ProcessError::Closed);
+            return Err(ProcFail::Closed);
         }
         if st.pid.is_none() {
-            return Err(ProcessError::NotStarted);
+            return Err(ProcFail::NotStarted);
         }
         if st.creator != sys::getpid() {
-            return Err(ProcessError::NotOurChild);
+            return Err(ProcFail::NotOurChild);
         }
         Ok(st)
     }
 
     /// Reaps the child if it has ended (`waitpid(WNOHANG)` under the state lock, so exactly
     /// one caller reaps and records the status).
-    pub(super) fn try_reap(&self) -> Result<Option<ExitStatus>, ProcessError> {
+    pub(super) fn try_reap(&self) -> Result<Option<ExitStatus>, ProcFail> {
         self.reap(false)
     }
 
     /// [`try_reap`](Self::try_reap); `ended_hint`: the pidfd said the child ended.
-    fn reap(&self, ended_hint: bool) -> Result<Option<ExitStatus>, ProcessError> {
+    fn reap(&self, ended_hint: bool) -> Result<Option<ExitStatus>, ProcFail> {
         #[cfg(not(feature = "serde"))]
         let _ = ended_hint; // only fork-server children (serde) use it
         let status = {
@@ -396,13 +399,13 @@ impl Process {
             if let Some(s) = &st.status {
                 return Ok(Some(s.clone()));
             }
-            let Some(pid) = st.pid else { return Err(ProcessError::NotStarted) };
+            let Some(pid) = st.pid else { return Err(ProcFail::NotStarted) };
             let ended = match &mut st.origin {
                 Origin::Own => match sys::waitpid_nohang(pid) {
                     Ok(None) => return Ok(None),
                     Ok(Some(ended)) => ended,
-                    Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Err(ProcessError::Lost),
-                    Err(e) => return Err(ProcessError::Wait(e)),
+                    Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Err(ProcFail::Lost),
+                    Err(e) => return Err(ProcFail::Os(e)),
                 },
                 #[cfg(feature = "serde")]
                 // The pidfd may already say it ended: then the server's report is a moment away.
@@ -434,12 +437,16 @@ impl Process {
     ///
     /// # Errors
     /// [`ProcessError::NotStarted`], [`ProcessError::Closed`], [`ProcessError::NotOurChild`],
-    /// [`ProcessError::Signal`].
+    /// [`ProcessError::Os`].
     ///
     /// # Examples
     ///
     /// See [`ExitStatus::exitcode`].
     pub fn terminate(&self) -> Result<(), ProcessError> {
+        self.terminate_inner().map_err(ProcFail::process)
+    }
+
+    fn terminate_inner(&self) -> Result<(), ProcFail> {
         self.signal(libc::SIGTERM)
     }
 
@@ -453,6 +460,10 @@ impl Process {
     ///
     /// See [`ExitStatus::signal`].
     pub fn kill(&self) -> Result<(), ProcessError> {
+        self.kill_inner().map_err(ProcFail::process)
+    }
+
+    fn kill_inner(&self) -> Result<(), ProcFail> {
         self.signal(libc::SIGKILL)
     }
 
@@ -472,9 +483,13 @@ impl Process {
     /// let p = multiproc::Process::builder().process_group(true).start(|| std::thread::sleep(std::time::Duration::from_secs(60)))?;
     /// p.terminate_tree()?;
     /// assert_eq!(p.join()?.exitcode(), -15);
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn terminate_tree(&self) -> Result<(), ProcessError> {
+        self.terminate_tree_inner().map_err(ProcFail::process)
+    }
+
+    fn terminate_tree_inner(&self) -> Result<(), ProcFail> {
         self.signal_tree(libc::SIGTERM)
     }
 
@@ -488,35 +503,39 @@ impl Process {
     ///
     /// See [`ProcessBuilder::process_group`].
     pub fn kill_tree(&self) -> Result<(), ProcessError> {
+        self.kill_tree_inner().map_err(ProcFail::process)
+    }
+
+    fn kill_tree_inner(&self) -> Result<(), ProcFail> {
         self.signal_tree(libc::SIGKILL)
     }
 
-    fn signal(&self, sig: i32) -> Result<(), ProcessError> {
+    fn signal(&self, sig: i32) -> Result<(), ProcFail> {
         let st = self.started()?;
         if st.status.is_some() {
             return Ok(()); // reaped: Python ignores this too
         }
-        let Some(fd) = &st.pidfd else { return Err(ProcessError::NotStarted) };
+        let Some(fd) = &st.pidfd else { return Err(ProcFail::NotStarted) };
         // The pidfd names our child and no other, even if it has exited (unreaped) meanwhile.
         match sys::pidfd_send_signal(fd.as_fd(), sig) {
-            Err(e) if e.raw_os_error() != Some(libc::ESRCH) => Err(ProcessError::Signal(e)),
+            Err(e) if e.raw_os_error() != Some(libc::ESRCH) => Err(ProcFail::Os(e)),
             _ => Ok(()),
         }
     }
 
-    fn signal_tree(&self, sig: i32) -> Result<(), ProcessError> {
+    fn signal_tree(&self, sig: i32) -> Result<(), ProcFail> {
         if !self.inner.group {
-            return Err(ProcessError::NoProcessGroup);
+            return Err(ProcFail::NoProcessGroup);
         }
         let pid = {
             let st = self.started()?;
             match st.pid {
                 Some(p) => p,
-                None => return Err(ProcessError::NotStarted),
+                None => return Err(ProcFail::NotStarted),
             }
         };
         match sys::killpg(pid, sig) {
-            Err(e) if e.raw_os_error() != Some(libc::ESRCH) => return Err(ProcessError::Signal(e)),
+            Err(e) if e.raw_os_error() != Some(libc::ESRCH) => return Err(ProcFail::Os(e)),
             _ => {}
         }
         // The child itself, in case it moved to another group.
@@ -540,22 +559,26 @@ impl Process {
     /// let s = p.sentinel()?;
     /// assert!(s.as_raw_fd() >= 0);
     /// p.join()?;
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn sentinel(&self) -> Result<Sentinel, ProcessError> {
+        self.sentinel_inner().map_err(ProcFail::process)
+    }
+
+    fn sentinel_inner(&self) -> Result<Sentinel, ProcFail> {
         let st = lock(&self.inner.state);
         if st.closed {
-            return Err(ProcessError::Closed);
+            return Err(ProcFail::Closed);
         }
         match &st.pidfd {
             Some(fd) => Ok(Sentinel { fd: fd.clone() }),
-            None => Err(ProcessError::NotStarted),
+            None => Err(ProcFail::NotStarted),
         }
     }
 
     /// Releases the pidfd and the report area (Python's `close()`). Allowed before `start` and
     /// after the child has been joined; a second `close` does nothing. Afterwards
-    /// `join`/`terminate`/`kill`/`sentinel`/`start` fail with [`ProcessError::Closed`] and
+    /// `join`/`terminate`/`kill`/`sentinel`/`start` fail with a `Closed` error and
     /// `is_alive` is `false` (Python raises there; a `bool` query stays a `bool`).
     ///
     /// # Errors
@@ -569,13 +592,17 @@ impl Process {
     /// p.join()?;
     /// p.close()?;
     /// p.close()?;
-    /// assert!(matches!(p.join(), Err(multiproc::ProcessError::Closed)));
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// assert!(matches!(p.join(), Err(multiproc::JoinError::Closed)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(&self) -> Result<(), ProcessError> {
+        self.close_inner().map_err(ProcFail::process)
+    }
+
+    fn close_inner(&self) -> Result<(), ProcFail> {
         let mut st = lock(&self.inner.state);
         if st.pid.is_some() && st.status.is_none() && !st.closed {
-            return Err(ProcessError::StillRunning);
+            return Err(ProcFail::StillRunning);
         }
         st.closed = true;
         let target = st.target.take();
@@ -599,7 +626,7 @@ impl Process {
 /// let s = p.sentinel()?;
 /// let _fd: std::os::fd::BorrowedFd<'_> = s.as_fd(); // hand it to poll/epoll
 /// p.join()?;
-/// # Ok::<(), multiproc::ProcessError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Sentinel {

@@ -1,6 +1,6 @@
 //! Start methods (Python's `set_start_method`, `get_start_method`, `get_context`).
 
-use super::{ProcessBuilder, ProcessError};
+use super::{ProcessBuilder, StartMethodSetError};
 use std::sync::Mutex;
 
 /// How a child process is created (Python's start methods).
@@ -26,7 +26,7 @@ use std::sync::Mutex;
 ///
 /// let p = Process::builder().start_method(StartMethod::Spawn).spawn(hello, 7)?;
 /// assert_eq!(p.join()?.exitcode(), 7);
-/// # Ok::<(), multiproc::ProcessError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 #[non_exhaustive]
@@ -64,7 +64,7 @@ static DEFAULT: Mutex<(StartMethod, bool)> = Mutex::new((StartMethod::Fork, fals
 /// call fails unless `force` is given, as in Python.
 ///
 /// # Errors
-/// [`ProcessError::StartMethodAlreadySet`] on a second call without `force`.
+/// [`StartMethodSetError`] (with the method set) on a second call without `force`.
 ///
 /// # Examples
 ///
@@ -75,12 +75,12 @@ static DEFAULT: Mutex<(StartMethod, bool)> = Mutex::new((StartMethod::Fork, fals
 /// assert!(set_start_method(StartMethod::Spawn, false).is_err());
 /// set_start_method(StartMethod::Fork, true)?; // forced
 /// assert_eq!(get_start_method(), StartMethod::Fork);
-/// # Ok::<(), multiproc::ProcessError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn set_start_method(method: StartMethod, force: bool) -> Result<(), ProcessError> {
+pub fn set_start_method(method: StartMethod, force: bool) -> Result<(), StartMethodSetError> {
     let mut d = DEFAULT.lock().unwrap_or_else(|p| p.into_inner());
     if d.1 && !force {
-        return Err(ProcessError::StartMethodAlreadySet(d.0));
+        return Err(StartMethodSetError(d.0));
     }
     *d = (method, true);
     Ok(())
@@ -152,7 +152,7 @@ impl Context {
     ///
     /// let p = get_context(StartMethod::ForkServer).process().spawn(entry, 3)?;
     /// assert_eq!(p.join()?.exitcode(), 3);
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn process(&self) -> ProcessBuilder {
         ProcessBuilder::default().start_method(self.method)

@@ -10,7 +10,7 @@
 //! or an `Err`, −N for signal N) and also carries **why** the child failed:
 //!
 //! ```
-//! use multiproc::{Process, ProcessError};
+//! use multiproc::{Process, StartError};
 //!
 //! let p = Process::new(|| -> Result<(), String> { Err("disk full".into()) });
 //! p.start()?;
@@ -22,7 +22,7 @@
 //!     .name("worker-1")
 //!     .start(|| assert_eq!(multiproc::current_process().name(), "worker-1"))?;
 //! assert!(p.join()?.success());
-//! # Ok::<(), ProcessError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! * A **panic** gives exit code 1 and the message `panicked at <file>:<line>:<col>: <message>`
@@ -125,7 +125,11 @@ mod status;
 
 pub use builder::ProcessBuilder;
 pub use current::{active_children, cpu_count, current_process, parent_process, CurrentProcess, ParentProcess};
-pub use error::ProcessError;
+pub(crate) use error::ProcFail;
+pub use error::{
+    BootError, ExitStatusError, ForkServerError, JoinError, JoinTimeoutError, ProcessError, StartError,
+    StartMethodSetError, TryJoinError,
+};
 pub use handle::{Process, Sentinel};
 pub use method::{get_context, get_start_method, set_start_method, Context, StartMethod};
 #[cfg(feature = "serde")]
@@ -139,10 +143,10 @@ pub use status::{ChildOutcome, ExitStatus};
 /// # Examples
 ///
 /// ```
-/// use multiproc::{Process, ProcessError, MAX_NAME_LEN};
+/// use multiproc::{Process, StartError, MAX_NAME_LEN};
 ///
 /// let long = "x".repeat(MAX_NAME_LEN + 1);
-/// assert!(matches!(Process::builder().name(long).target(|| ()), Err(ProcessError::NameTooLong { .. })));
+/// assert!(matches!(Process::builder().name(long).target(|| ()), Err(StartError::NameTooLong { .. })));
 /// ```
 pub const MAX_NAME_LEN: usize = 255;
 

@@ -4,7 +4,7 @@
 use super::current::{lock, reap_finished_if_any, Me, ACTIVE, ME};
 use super::handle::{Entry, Process, Target};
 use super::report::{Kind, Report, ReportAreas};
-use super::{panics, ProcessError, StartMethod, MAIN_NAME};
+use super::{panics, ProcFail, StartError, StartMethod, MAIN_NAME};
 use crate::shm::ShmRef;
 use crate::sys::process as sys;
 use std::io::Write;
@@ -22,26 +22,30 @@ impl Process {
     /// Before forking, `start` reaps registered children that have ended (as Python does).
     ///
     /// # Errors
-    /// [`ProcessError::AlreadyStarted`], [`ProcessError::Closed`],
-    /// [`ProcessError::DaemonicParent`] in a daemonic process, [`ProcessError::ReportArea`],
-    /// [`ProcessError::Fork`], [`ProcessError::Pidfd`].
+    /// [`StartError::AlreadyStarted`], [`StartError::Closed`],
+    /// [`StartError::DaemonicParent`] in a daemonic process, [`StartError::ReportArea`],
+    /// [`StartError::Boot`], [`StartError::ForkServer`], [`StartError::Os`].
     ///
     /// # Examples
     ///
     /// ```
     /// let p = multiproc::Process::new(|| ());
     /// p.start()?;
-    /// assert!(matches!(p.start(), Err(multiproc::ProcessError::AlreadyStarted)));
+    /// assert!(matches!(p.start(), Err(multiproc::StartError::AlreadyStarted)));
     /// p.join()?;
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn start(&self) -> Result<(), ProcessError> {
+    pub fn start(&self) -> Result<(), StartError> {
+        self.start_inner().map_err(ProcFail::start)
+    }
+
+    fn start_inner(&self) -> Result<(), ProcFail> {
         reap_finished_if_any();
         if self.inner.method != StartMethod::Fork {
             #[cfg(feature = "serde")]
             return super::spawn::start(self);
             #[cfg(not(feature = "serde"))]
-            return Err(ProcessError::NotSpawnable(self.inner.method));
+            return Err(ProcFail::NotSpawnable(self.inner.method));
         }
         // Before any lock below: installing takes std's hook lock, which the child never may.
         panics::install();
@@ -56,10 +60,10 @@ impl Process {
         let _ = stdout.flush();
         let mut st = lock(&inner.state);
         if st.closed {
-            return Err(ProcessError::Closed);
+            return Err(ProcFail::Closed);
         }
         let target: Target = match st.target.take() {
-            None => return Err(ProcessError::AlreadyStarted),
+            None => return Err(ProcFail::AlreadyStarted),
             Some(Entry::Closure(t)) => t,
             #[cfg(feature = "serde")]
             Some(Entry::Fn(e)) => Box::new(move || e.run_here()),
@@ -69,7 +73,7 @@ impl Process {
         let mut me = lock(&ME);
         if me.daemon {
             st.target = Some(Entry::Closure(target));
-            return Err(ProcessError::DaemonicParent);
+            return Err(ProcFail::DaemonicParent);
         }
         let mut active = lock(&ACTIVE);
         let mut areas = ReportAreas::lock();
@@ -78,7 +82,7 @@ impl Process {
             Ok(r) => r,
             Err(e) => {
                 st.target = Some(Entry::Closure(target));
-                return Err(ProcessError::ReportArea(e));
+                return Err(ProcFail::ReportArea(e));
             }
         };
         #[allow(unsafe_code)]
@@ -93,7 +97,7 @@ impl Process {
             Err(e) => {
                 areas.give_back(report);
                 st.target = Some(Entry::Closure(target));
-                Err(ProcessError::Fork(e))
+                Err(ProcFail::Os(e))
             }
             Ok(sys::Fork::Child) => {
                 if inner.daemon {
@@ -149,7 +153,7 @@ impl Process {
                             ReportAreas::lock().give_back(report);
                         }
                         drop(target);
-                        return Err(ProcessError::Pidfd(e));
+                        return Err(ProcFail::Os(e));
                     }
                 };
                 active.push(self.inner.clone());

@@ -1,7 +1,7 @@
 //! How a child ended ([`ExitStatus`]) and what its closure may return ([`ChildOutcome`]).
 
 use super::report::Kind;
-use super::ProcessError;
+use super::ExitStatusError;
 use crate::sys::process as sys;
 use std::fmt;
 
@@ -30,7 +30,7 @@ use std::fmt;
 /// let s = p.join()?;
 /// assert_eq!((s.exitcode(), s.code(), s.signal(), s.success()), (1, Some(1), None, false));
 /// assert!(s.panicked() && s.message().unwrap().ends_with("boom"));
-/// # Ok::<(), multiproc::ProcessError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExitStatus {
@@ -47,7 +47,7 @@ impl ExitStatus {
     /// let p = multiproc::Process::new(|| 3);
     /// p.start()?;
     /// assert_eq!(p.join()?.code(), Some(3));
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn code(&self) -> Option<i32> {
         match self.ended {
@@ -65,7 +65,7 @@ impl ExitStatus {
     /// p.start()?;
     /// p.kill()?;
     /// assert_eq!(p.join()?.signal(), Some(9));
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn signal(&self) -> Option<i32> {
         match self.ended {
@@ -83,7 +83,7 @@ impl ExitStatus {
     /// p.start()?;
     /// p.terminate()?;
     /// assert_eq!(p.join()?.exitcode(), -15);
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn exitcode(&self) -> i32 {
         match self.ended {
@@ -100,7 +100,7 @@ impl ExitStatus {
     /// let p = multiproc::Process::new(|| ());
     /// p.start()?;
     /// assert!(p.join()?.success());
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn success(&self) -> bool {
         self.ended == sys::WaitStatus::Exited(0)
@@ -116,7 +116,7 @@ impl ExitStatus {
     /// let p = multiproc::Process::new(|| -> Result<(), std::io::Error> { Err(std::io::Error::other("no route")) });
     /// p.start()?;
     /// assert_eq!(p.join()?.message(), Some("no route"));
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn message(&self) -> Option<&str> {
         self.failure.as_ref().map(|(_, m)| m.as_str())
@@ -130,17 +130,17 @@ impl ExitStatus {
     /// let p = multiproc::Process::new(|| -> Result<(), String> { Err("no".into()) });
     /// p.start()?;
     /// assert!(!p.join()?.panicked());
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn panicked(&self) -> bool {
         matches!(self.failure, Some((Kind::Panic, _)))
     }
 
-    /// `Ok(())` if the child succeeded, else [`ProcessError::Failed`] with this status, so that
+    /// `Ok(())` if the child succeeded, else an [`ExitStatusError`] with this status, so that
     /// `p.join()?.exit_ok()?` propagates a child's failure.
     ///
     /// # Errors
-    /// [`ProcessError::Failed`] unless [`success`](Self::success).
+    /// [`ExitStatusError`] unless [`success`](Self::success).
     ///
     /// # Examples
     ///
@@ -149,13 +149,13 @@ impl ExitStatus {
     /// p.start()?;
     /// let err = p.join()?.exit_ok().unwrap_err();
     /// assert_eq!(err.to_string(), "child process failed: exit code 2");
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn exit_ok(&self) -> Result<(), ProcessError> {
+    pub fn exit_ok(&self) -> Result<(), ExitStatusError> {
         if self.success() {
             Ok(())
         } else {
-            Err(ProcessError::Failed(self.clone()))
+            Err(ExitStatusError(self.clone()))
         }
     }
 }
@@ -216,7 +216,7 @@ fn signal_name(sig: i32) -> Option<&'static str> {
 /// watchdog.start()?;
 /// watchdog.kill()?;
 /// assert_eq!(watchdog.join()?.exitcode(), -9);
-/// # Ok::<(), multiproc::ProcessError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Examples

@@ -14,6 +14,7 @@
 
 use crate::process::call::{CallKey, EntryToken};
 use crate::sys::fdpass;
+use crate::BootError;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -135,26 +136,24 @@ pub(crate) fn nak(sock: &UnixStream, why: &str) -> io::Result<()> {
 }
 
 /// Waits (within the socket's read timeout) for the child's answer: `Ok` for an ack, the
-/// reason otherwise.
-pub(crate) fn answer(sock: &UnixStream) -> Result<(), String> {
+/// reason otherwise (`Exited` with no status yet: the caller reaps it and fills it in).
+pub(crate) fn answer(sock: &UnixStream) -> Result<(), BootError> {
     let mut tag = [0u8; 8];
     match (&*sock).read_exact(&mut tag) {
         Ok(()) => {}
         Err(e) if matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset) => {
-            return Err("it exited without answering (a program that does not link this crate, or whose start-up \
-                        skipped it: call multiproc::init() first in main)"
-                .into())
+            return Err(BootError::Exited { code: None, signal: None })
         }
         Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-            return Err("it did not answer in time".into())
+            return Err(BootError::Timeout)
         }
-        Err(e) => return Err(format!("reading its answer failed: {e}")),
+        Err(e) => return Err(BootError::Os(e)),
     }
     if &tag == ACK {
         return Ok(());
     }
     if &tag != NAK {
-        return Err("it answered with garbage".into());
+        return Err(BootError::Garbage);
     }
     let mut len = [0u8; 4];
     let mut text = Vec::new();
@@ -163,5 +162,5 @@ pub(crate) fn answer(sock: &UnixStream) -> Result<(), String> {
         text.resize(n, 0);
         let _ = (&*sock).read_exact(&mut text);
     }
-    Err(format!("it refused: {}", String::from_utf8_lossy(&text)))
+    Err(BootError::Refused(String::from_utf8_lossy(&text).into_owned()))
 }

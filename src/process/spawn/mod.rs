@@ -30,7 +30,7 @@ use super::call::{CallKey, EntryToken};
 use super::current::{lock, Me, ACTIVE, ME};
 use super::handle::{Entry, Origin, Process, Target};
 use super::report::{Report, ReportAreas};
-use super::{panics, ChildOutcome, ProcessError, StartMethod, MAIN_NAME};
+use super::{panics, BootError, ChildOutcome, ProcFail, StartMethod, MAIN_NAME};
 use crate::queue::encode_with_handles;
 use crate::shm::{Segment, ShmRef};
 use crate::sys::process as sys;
@@ -45,7 +45,7 @@ use std::time::Duration;
 pub(crate) use server::ServerChild;
 
 /// How long a spawned program (or the fork server) may take to answer its bootstrap message
-/// before it is killed and the start fails with [`ProcessError::Boot`].
+/// before it is killed and the start fails with [`StartError::Boot`](crate::StartError::Boot).
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The key of this process's entry tokens (sent to each child it spawns).
@@ -62,12 +62,12 @@ pub(crate) struct FnEntry {
 }
 
 impl FnEntry {
-    pub(crate) fn new<A, R>(f: fn(A) -> R, args: &A) -> Result<FnEntry, ProcessError>
+    pub(crate) fn new<A, R>(f: fn(A) -> R, args: &A) -> Result<FnEntry, ProcFail>
     where
         A: serde::Serialize + serde::de::DeserializeOwned,
         R: ChildOutcome,
     {
-        let (args, fds) = encode_with_handles(args).map_err(ProcessError::Encode)?;
+        let (args, fds) = encode_with_handles(args).map_err(ProcFail::Encode)?;
         Ok(FnEntry { token: EntryToken::new(key(), f), args, fds })
     }
 
@@ -222,25 +222,25 @@ pub(crate) struct Started {
 }
 
 /// `Process::start` for `Spawn` and `ForkServer`.
-pub(crate) fn start(p: &Process) -> Result<(), ProcessError> {
+pub(crate) fn start(p: &Process) -> Result<(), ProcFail> {
     let inner = &*p.inner;
     let mut st = lock(&inner.state);
     if st.closed {
-        return Err(ProcessError::Closed);
+        return Err(ProcFail::Closed);
     }
     let entry = match st.target.take() {
-        None => return Err(ProcessError::AlreadyStarted),
+        None => return Err(ProcFail::AlreadyStarted),
         Some(Entry::Fn(e)) => e,
         Some(closure) => {
             st.target = Some(closure);
-            return Err(ProcessError::NotSpawnable(inner.method));
+            return Err(ProcFail::NotSpawnable(inner.method));
         }
     };
     let (parent, identity) = {
         let me = lock(&ME);
         if me.daemon {
             st.target = Some(Entry::Fn(entry));
-            return Err(ProcessError::DaemonicParent);
+            return Err(ProcFail::DaemonicParent);
         }
         let mut identity = me.identity.clone();
         identity.push(inner.number);
@@ -250,7 +250,7 @@ pub(crate) fn start(p: &Process) -> Result<(), ProcessError> {
         Ok(r) => r,
         Err(e) => {
             st.target = Some(Entry::Fn(entry));
-            return Err(ProcessError::ReportArea(e));
+            return Err(ProcFail::ReportArea(e));
         }
     };
     let exe = inner.executable.as_deref();
@@ -276,7 +276,7 @@ pub(crate) fn start(p: &Process) -> Result<(), ProcessError> {
     let started = match inner.method {
         StartMethod::ForkServer => match &inner.server {
             Some(s) => s.request(&boot, &fds),
-            None => server::ForkServer::global().and_then(|s| s.request(&boot, &fds)),
+            None => server::ForkServer::global().map_err(ProcFail::from).and_then(|s| s.request(&boot, &fds)),
         },
         _ => spawn_program(exe, &boot, &fds),
     };
@@ -301,27 +301,36 @@ pub(crate) fn start(p: &Process) -> Result<(), ProcessError> {
     Ok(())
 }
 
+/// Kills and reaps a spawned program that did not take its entry; an `Exited` reason gets the
+/// status it ended with.
+pub(super) fn killed(pid: i32, why: BootError) -> BootError {
+    let _ = sys::kill(pid, libc::SIGKILL);
+    let status = sys::waitpid_blocking(pid);
+    match (why, status) {
+        (BootError::Exited { .. }, Ok(sys::WaitStatus::Exited(c))) => BootError::Exited { code: Some(c), signal: None },
+        (BootError::Exited { .. }, Ok(sys::WaitStatus::Signaled(s))) => {
+            BootError::Exited { code: None, signal: Some(s) }
+        }
+        (why, _) => why,
+    }
+}
+
 /// Spawns `exe` (default: this program) and hands it `boot`; returns once it took the entry.
-fn spawn_program(exe: Option<&Path>, boot: &Boot, fds: &[BorrowedFd<'_>]) -> Result<Started, ProcessError> {
+fn spawn_program(exe: Option<&Path>, boot: &Boot, fds: &[BorrowedFd<'_>]) -> Result<Started, ProcFail> {
     // Keep the constructor that runs the entry in every binary that spawns.
     std::hint::black_box(&BOOT_CTOR);
-    let (mine, theirs) = sys_spawn::socketpair_stream().map_err(ProcessError::Spawn)?;
+    let (mine, theirs) = sys_spawn::socketpair_stream().map_err(ProcFail::Os)?;
     let argv0 = sys_spawn::argv0();
-    let pid =
-        sys_spawn::spawn(exe.unwrap_or(Path::new(SELF_EXE)), &[&argv0], theirs.as_fd()).map_err(ProcessError::Spawn)?;
+    let pid = sys_spawn::spawn(exe.unwrap_or(Path::new(SELF_EXE)), &[&argv0], theirs.as_fd()).map_err(ProcFail::Os)?;
     drop(theirs);
-    let fail = |why: String| {
-        let _ = sys::kill(pid, libc::SIGKILL);
-        let status = sys::waitpid_blocking(pid).map(|s| format!("{s:?}")).unwrap_or_else(|e| e.to_string());
-        ProcessError::Boot(format!("{why} (it ended: {status})"))
-    };
-    let pidfd = sys::pidfd_open(pid).map_err(|e| fail(format!("pidfd_open failed: {e}")))?;
+    let fail = |why: BootError| ProcFail::Boot(killed(pid, why));
+    let pidfd = sys::pidfd_open(pid).map_err(|e| fail(BootError::Os(e)))?;
     let sock = UnixStream::from(mine);
     let _ = sock.set_read_timeout(Some(BOOT_TIMEOUT));
     let _ = sock.set_write_timeout(Some(BOOT_TIMEOUT));
     if let Err(e) = boot::send(&sock, boot, fds) {
         // Most likely it exited already: its answer (or end of file) says why.
-        let why = boot::answer(&sock).err().unwrap_or_else(|| format!("sending its bootstrap message failed: {e}"));
+        let why = boot::answer(&sock).err().unwrap_or(BootError::Os(e));
         return Err(fail(why));
     }
     boot::answer(&sock).map_err(fail)?;

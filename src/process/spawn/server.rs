@@ -14,7 +14,7 @@
 //!   control socket reaches end of file (once every copy is closed: processes forked from the
 //!   creator hold copies too), and the server exits.
 //! * The server dies: its children get SIGKILL (parent-death signal, set in each child right
-//!   after the fork), a start fails with [`ProcessError::ForkServer`], and `join` on a child
+//!   after the fork), a start fails with [`StartError::ForkServer`], and `join` on a child
 //!   whose status never came returns the same error (never a hang). The next start under
 //!   `ForkServer` starts a new default server.
 
@@ -23,7 +23,7 @@ use super::{become_child, key, run_child, Started, BOOT_TIMEOUT};
 use crate::process::call::EntryToken;
 use crate::process::current::lock;
 use crate::process::handle::Origin;
-use crate::process::ProcessError;
+use crate::process::{BootError, ForkServerError, ProcFail, StartError};
 use crate::sys::process::{self as sys, WaitStatus};
 use crate::sys::spawn::{self as sys_spawn, SELF_EXE};
 use std::io::{Read, Write};
@@ -53,7 +53,7 @@ const EXIT: &[u8; 8] = b"MPEXIT\0\0";
 /// let server = ForkServer::builder().init(warm_up).start()?;
 /// let p = server.spawn(Process::builder(), child, 5)?;
 /// assert_eq!(p.join()?.exitcode(), 5);
-/// # Ok::<(), multiproc::ProcessError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct ForkServer {
@@ -99,24 +99,24 @@ impl ForkServerBuilder {
     /// Starts the server; returns once it has run `init` and is ready.
     ///
     /// # Errors
-    /// [`ProcessError::Spawn`], [`ProcessError::Boot`] (e.g. `init` panicked: its message is
+    /// [`StartError::Os`], [`StartError::Boot`] (e.g. `init` panicked: its message is
     /// in the error).
     ///
     /// # Examples
     ///
     /// See [`ForkServer`].
-    pub fn start(self) -> Result<ForkServer, ProcessError> {
+    pub fn start(self) -> Result<ForkServer, StartError> {
+        self.start_inner().map_err(ProcFail::start)
+    }
+
+    fn start_inner(self) -> Result<ForkServer, ProcFail> {
         std::hint::black_box(&super::BOOT_CTOR);
-        let (mine, theirs) = sys_spawn::socketpair_stream().map_err(ProcessError::Spawn)?;
+        let (mine, theirs) = sys_spawn::socketpair_stream().map_err(ProcFail::Os)?;
         let argv0 = sys_spawn::argv0();
-        let pid = sys_spawn::spawn(Path::new(SELF_EXE), &[&argv0], theirs.as_fd()).map_err(ProcessError::Spawn)?;
+        let pid = sys_spawn::spawn(Path::new(SELF_EXE), &[&argv0], theirs.as_fd()).map_err(ProcFail::Os)?;
         drop(theirs);
-        let fail = |why: String| {
-            let _ = sys::kill(pid, libc::SIGKILL);
-            let _ = sys::waitpid_blocking(pid);
-            ProcessError::Boot(format!("the fork server did not start: {why}"))
-        };
-        let pidfd = sys::pidfd_open(pid).map_err(|e| fail(e.to_string()))?;
+        let fail = |why: BootError| ProcFail::Boot(super::killed(pid, why));
+        let pidfd = sys::pidfd_open(pid).map_err(|e| fail(BootError::Os(e)))?;
         let sock = UnixStream::from(mine);
         let _ = sock.set_read_timeout(Some(BOOT_TIMEOUT));
         let boot = Boot {
@@ -134,7 +134,7 @@ impl ForkServerBuilder {
             group: false,
         };
         if let Err(e) = boot::send(&sock, &boot, &[]) {
-            return Err(fail(boot::answer(&sock).err().unwrap_or_else(|| e.to_string())));
+            return Err(fail(boot::answer(&sock).err().unwrap_or(BootError::Os(e))));
         }
         boot::answer(&sock).map_err(fail)?;
         let _ = sock.set_read_timeout(None);
@@ -158,9 +158,13 @@ impl ForkServerBuilder {
     /// ForkServer::builder().init(prepare).install()?;
     /// let p = Process::builder().start_method(StartMethod::ForkServer).spawn(child, ())?;
     /// assert!(p.join()?.success());
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn install(self) -> Result<ForkServer, ProcessError> {
+    pub fn install(self) -> Result<ForkServer, StartError> {
+        self.install_inner().map_err(ProcFail::start)
+    }
+
+    fn install_inner(self) -> Result<ForkServer, ProcFail> {
         let s = self.start()?;
         *lock(&DEFAULT) = Some(s.clone());
         Ok(s)
@@ -187,9 +191,13 @@ impl ForkServer {
     /// ```
     /// let s = multiproc::ForkServer::global()?;
     /// assert!(s.is_alive());
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn global() -> Result<ForkServer, ProcessError> {
+    pub fn global() -> Result<ForkServer, StartError> {
+        Self::global_inner().map_err(ProcFail::start)
+    }
+
+    fn global_inner() -> Result<ForkServer, ProcFail> {
         let mut d = lock(&DEFAULT);
         if let Some(s) = d.as_ref().filter(|s| s.is_alive()) {
             return Ok(s.clone());
@@ -205,7 +213,7 @@ impl ForkServer {
     ///
     /// ```
     /// assert!(multiproc::ForkServer::global()?.pid() > 0);
-    /// # Ok::<(), multiproc::ProcessError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn pid(&self) -> u32 {
         self.inner.pid as u32
@@ -224,7 +232,7 @@ impl ForkServer {
     /// (its start method is ignored).
     ///
     /// # Errors
-    /// As [`ProcessBuilder::spawn`](crate::ProcessBuilder::spawn); [`ProcessError::ForkServer`] if
+    /// As [`ProcessBuilder::spawn`](crate::ProcessBuilder::spawn); [`StartError::ForkServer`] if
     /// the server is gone.
     ///
     /// # Examples
@@ -235,7 +243,7 @@ impl ForkServer {
         builder: crate::process::ProcessBuilder,
         f: fn(A) -> R,
         args: A,
-    ) -> Result<crate::Process, ProcessError>
+    ) -> Result<crate::Process, crate::StartError>
     where
         A: serde::Serialize + serde::de::DeserializeOwned,
         R: crate::ChildOutcome,
@@ -244,14 +252,14 @@ impl ForkServer {
     }
 
     /// Sends a child's bootstrap message; returns once the server forked it.
-    pub(super) fn request(&self, boot: &Boot, fds: &[BorrowedFd<'_>]) -> Result<Started, ProcessError> {
-        let gone = |w: &str| ProcessError::ForkServer(format!("the fork server (pid {}) {w}", self.inner.pid));
-        let (mine, theirs) = sys_spawn::socketpair_stream().map_err(ProcessError::Spawn)?;
+    pub(super) fn request(&self, boot: &Boot, fds: &[BorrowedFd<'_>]) -> Result<Started, ProcFail> {
+        let gone = |why: ForkServerError| ProcFail::ForkServer(why);
+        let (mine, theirs) = sys_spawn::socketpair_stream().map_err(ProcFail::Os)?;
         let mut all: Vec<BorrowedFd<'_>> = vec![theirs.as_fd()];
         all.extend_from_slice(fds);
         {
             let ctl = lock(&self.inner.ctl);
-            boot::send(&ctl, boot, &all).map_err(|e| gone(&format!("is gone ({e})")))?;
+            boot::send(&ctl, boot, &all).map_err(|_| gone(ForkServerError::Gone))?;
         }
         drop(all);
         drop(theirs);
@@ -259,18 +267,22 @@ impl ForkServer {
         let _ = sock.set_read_timeout(Some(BOOT_TIMEOUT));
         let mut tag = [0u8; 12];
         let (n, mut fds) = crate::sys::fdpass::recv_fds(sock.as_fd(), &mut tag, false)
-            .map_err(|e| gone(&format!("did not answer ({e})")))?
-            .ok_or_else(|| gone("did not answer"))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => gone(ForkServerError::Timeout),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => gone(ForkServerError::Gone),
+                _ => gone(ForkServerError::Os(e)),
+            })?
+            .ok_or_else(|| gone(ForkServerError::Timeout))?;
         if n < tag.len() {
-            (&sock).read_exact(&mut tag[n..]).map_err(|_| gone("answered with a short message"))?;
+            (&sock).read_exact(&mut tag[n..]).map_err(|_| gone(ForkServerError::Garbage))?;
         }
         if &tag[..8] != PID || fds.len() != 1 {
-            return Err(gone("answered with garbage"));
+            return Err(gone(ForkServerError::Garbage));
         }
         let pid = i32::from_le_bytes(tag[8..].try_into().expect("4 bytes"));
         let _ = sock.set_read_timeout(None);
-        sock.set_nonblocking(true).map_err(ProcessError::Spawn)?;
-        let wait = Arc::new(sock.as_fd().try_clone_to_owned().map_err(ProcessError::Spawn)?);
+        sock.set_nonblocking(true).map_err(ProcFail::Os)?;
+        let wait = Arc::new(sock.as_fd().try_clone_to_owned().map_err(ProcFail::Os)?);
         Ok(Started {
             pid,
             pidfd: fds.pop().expect("one"),
@@ -296,29 +308,25 @@ impl ServerChild {
     /// The child's exit status once the server sent it; `None` while it has not. Waits up to
     /// `patience` for it (the caller saw the child end: the server reports right after it
     /// reaps).
-    pub(crate) fn try_status(&mut self, patience: std::time::Duration) -> Result<Option<WaitStatus>, ProcessError> {
+    pub(crate) fn try_status(&mut self, patience: std::time::Duration) -> Result<Option<WaitStatus>, ProcFail> {
         let mut buf = [0u8; 16];
         let deadline = crate::sys::clock::Deadline::after(patience);
         loop {
             match (&self.sock).read(&mut buf[..16 - self.got.len().min(16)]) {
-                Ok(0) => {
-                    return Err(ProcessError::ForkServer(
-                        "the fork server died before reporting the child's exit".into(),
-                    ))
-                }
+                Ok(0) => return Err(ProcFail::ForkServer(ForkServerError::Gone)),
                 Ok(n) => self.got.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     if patience.is_zero() || deadline.is_none_or(|d| d.has_passed()) {
                         return Ok(None);
                     }
-                    sys::poll_readable(self.sock.as_fd(), deadline).map_err(ProcessError::Wait)?;
+                    sys::poll_readable(self.sock.as_fd(), deadline).map_err(ProcFail::Os)?;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(ProcessError::Wait(e)),
+                Err(e) => return Err(ProcFail::Os(e)),
             }
             if self.got.len() >= 16 {
                 if &self.got[..8] != EXIT {
-                    return Err(ProcessError::ForkServer("the fork server sent garbage".into()));
+                    return Err(ProcFail::ForkServer(ForkServerError::Garbage));
                 }
                 let kind = i32::from_le_bytes(self.got[8..12].try_into().expect("4 bytes"));
                 let value = i32::from_le_bytes(self.got[12..16].try_into().expect("4 bytes"));

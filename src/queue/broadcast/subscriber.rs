@@ -186,7 +186,7 @@ impl<T> Subscriber<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv_bytes_into(&mut self, out: &mut Vec<u8>) -> Result<usize, BroadcastRecvError> {
-        self.into_until(out, Limit::Forever).map_err(BcFail::recv)
+        self.recv_into_until(out, Limit::Forever).map_err(BcFail::recv)
     }
 
     /// [`recv_bytes_into`](Self::recv_bytes_into) without blocking.
@@ -203,7 +203,7 @@ impl<T> Subscriber<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_recv_bytes_into(&mut self, out: &mut Vec<u8>) -> Result<usize, TryBroadcastRecvError> {
-        self.into_until(out, Limit::Now).map_err(BcFail::try_recv)
+        self.recv_into_until(out, Limit::Now).map_err(BcFail::try_recv)
     }
 
     /// [`recv_bytes_into`](Self::recv_bytes_into), waiting at most `timeout`.
@@ -225,7 +225,7 @@ impl<T> Subscriber<T> {
         out: &mut Vec<u8>,
         timeout: Duration,
     ) -> Result<usize, BroadcastRecvTimeoutError> {
-        self.into_until(out, Limit::timeout(timeout)).map_err(BcFail::recv_timeout)
+        self.recv_into_until(out, Limit::timeout(timeout)).map_err(BcFail::recv_timeout)
     }
 
     /// [`recv_bytes_into`](Self::recv_bytes_into), waiting until `deadline`.
@@ -248,10 +248,10 @@ impl<T> Subscriber<T> {
         out: &mut Vec<u8>,
         deadline: Instant,
     ) -> Result<usize, BroadcastRecvTimeoutError> {
-        self.into_until(out, Limit::deadline(deadline)).map_err(BcFail::recv_timeout)
+        self.recv_into_until(out, Limit::deadline(deadline)).map_err(BcFail::recv_timeout)
     }
 
-    fn into_until(&mut self, out: &mut Vec<u8>, limit: Limit) -> Result<usize, BcFail> {
+    fn recv_into_until(&mut self, out: &mut Vec<u8>, limit: Limit) -> Result<usize, BcFail> {
         std::mem::swap(&mut self.buf, out);
         let r = self.next_bytes(limit).map(<[u8]>::len);
         std::mem::swap(&mut self.buf, out);

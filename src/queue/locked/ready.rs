@@ -81,10 +81,12 @@ async fn get_async<T>(
     loop {
         match try_get() {
             Ok(v) => return Ok(v),
-            Err(e) => match e.failure() {
-                Some(e) => return Err(e),
-                None => {} // empty: wait for the watcher
-            },
+            Err(e) => {
+                // `None`: empty, so wait for the watcher.
+                if let Some(e) = e.failure() {
+                    return Err(e);
+                }
+            }
         }
         let fd = cache.get(&make).map_err(GetError::Os)?;
         // Between the empty `try_get` and here an item may have come: the watcher, armed,

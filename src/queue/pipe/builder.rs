@@ -56,7 +56,7 @@ impl PipeBuilder {
     ///
     /// ```
     /// let (mut a, _b) = multiproc::Pipe::builder().max_message(4).duplex()?;
-    /// assert!(matches!(a.send_bytes(b"12345"), Err(multiproc::SendFail::TooLarge { .. })));
+    /// assert!(matches!(a.send_bytes(b"12345"), Err(multiproc::SendError::TooLarge { .. })));
     /// # Ok::<(), multiproc::ShmError>(())
     /// ```
     pub fn max_message(mut self, bytes: usize) -> PipeBuilder {

@@ -194,7 +194,7 @@ impl Connection {
     }
 
     /// Closes this process's copy of this end (the peer sees end of file once every process
-    /// closed theirs). Later calls on this handle fail with `HandleClosed`. Idempotent.
+    /// closed theirs). Later calls on this handle fail with `Closed`. Idempotent.
     ///
     /// # Examples
     ///
@@ -203,7 +203,7 @@ impl Connection {
     /// a.send_bytes(b"last")?;
     /// a.close();
     /// assert_eq!(b.recv_bytes()?, b"last");
-    /// assert!(matches!(b.recv_bytes(), Err(multiproc::RecvFail::Eof)));
+    /// assert!(matches!(b.recv_bytes(), Err(multiproc::RecvError::Disconnected)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(&mut self) {

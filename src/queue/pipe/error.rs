@@ -117,7 +117,7 @@ pub(crate) enum RecvFail {
     /// The bytes are not a valid encoding of the requested type (the message was consumed).
     #[cfg(feature = "serde")]
     Decode(CodecError),
-    /// The socket of a TCP connection failed (other than the peer closing: that is `Eof`).
+    /// The socket of a TCP connection failed (other than the peer closing: that is `Disconnected`).
     Io(std::io::Error),
 }
 

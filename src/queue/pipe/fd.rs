@@ -19,8 +19,8 @@ impl Connection {
     /// descriptor in the socket (closed with it), never a marker without a descriptor.
     ///
     /// # Errors
-    /// [`SendFail::FdPassingDisabled`] unless built with [`PipeBuilder::fd_passing`](crate::PipeBuilder::fd_passing);
-    /// `NotWritable`, `HandleClosed`, `Closed` (the reader is gone), [`SendFail::Fd`].
+    /// [`SendError::FdPassingDisabled`] unless built with [`PipeBuilder::fd_passing`](crate::PipeBuilder::fd_passing);
+    /// `NotWritable`, `Closed`, `Closed` (the reader is gone), [`SendError::Os`].
     ///
     /// # Examples
     ///
@@ -127,16 +127,16 @@ impl Connection {
     /// close-on-exec.
     ///
     /// # Errors
-    /// [`RecvFail::NotAnFd`] if the next message is data (it is left for `recv*`, where
-    /// Python's `recv_handle` raises and loses it); [`RecvFail::FdPassingDisabled`]; `Eof`,
-    /// `NotReadable`, `HandleClosed`; `Corrupt` if a marker arrives without its descriptor.
+    /// [`RecvError::NotAnFd`] if the next message is data (it is left for `recv*`, where
+    /// Python's `recv_handle` raises and loses it); [`RecvError::FdPassingDisabled`]; `Disconnected`,
+    /// `NotReadable`, `Closed`; `Corrupt` if a marker arrives without its descriptor.
     ///
     /// # Examples
     ///
     /// ```
     /// let (mut a, mut b) = multiproc::Pipe::builder().fd_passing(true).duplex()?;
     /// a.send_bytes(b"data")?;
-    /// assert!(matches!(b.recv_fd(), Err(multiproc::RecvFail::NotAnFd)));
+    /// assert!(matches!(b.recv_fd(), Err(multiproc::RecvError::NotAnFd)));
     /// assert_eq!(b.recv_bytes()?, b"data"); // nothing was lost
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -155,7 +155,7 @@ impl Connection {
     /// connection made by a [`Listener`](crate::Listener)).
     ///
     /// # Errors
-    /// [`SendFail::FdPassingDisabled`], and the errors of [`send_bytes`](Self::send_bytes)
+    /// [`SendError::FdPassingDisabled`], and the errors of [`send_bytes`](Self::send_bytes)
     /// and [`send_fd`](Self::send_fd).
     ///
     /// # Examples

@@ -14,7 +14,7 @@
 //! b.send_bytes(b"")?; // an empty message is a message
 //! assert_eq!(a.recv_bytes()?, b"");
 //! drop(a); // the last handle of an end closes it: the peer drains, then sees Eof
-//! assert!(matches!(b.recv_bytes(), Err(multiproc::RecvFail::Eof)));
+//! assert!(matches!(b.recv_bytes(), Err(multiproc::RecvError::Disconnected)));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

@@ -39,7 +39,7 @@ impl Connection {
     /// this end's liveness descriptor (the writer sees this end open).
     ///
     /// # Errors
-    /// [`RecvFail::NotReadable`], [`RecvFail::HandleClosed`], [`RecvFail::Io`] (no eventfd
+    /// [`RecvError::NotReadable`], [`RecvError::Closed`], [`RecvError::Os`] (no eventfd
     /// or thread).
     ///
     /// # Examples
@@ -92,10 +92,12 @@ impl Connection {
         loop {
             match self.try_recv_bytes() {
                 Ok(v) => return Ok(v),
-                Err(e) => match e.failure() {
-                    Some(e) => return Err(e),
-                    None => {} // empty: wait for the watcher
-                },
+                Err(e) => {
+                    // `None`: empty, so wait for the watcher.
+                    if let Some(e) = e.failure() {
+                        return Err(e);
+                    }
+                }
             }
             self.ready_cached()?.readable().await;
         }
@@ -110,10 +112,12 @@ impl Connection {
         loop {
             match self.try_recv::<T>() {
                 Ok(v) => return Ok(v),
-                Err(e) => match e.failure() {
-                    Some(e) => return Err(e),
-                    None => {} // empty: wait for the watcher
-                },
+                Err(e) => {
+                    // `None`: empty, so wait for the watcher.
+                    if let Some(e) = e.failure() {
+                        return Err(e);
+                    }
+                }
             }
             self.ready_cached()?.readable().await;
         }

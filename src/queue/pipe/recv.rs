@@ -176,10 +176,10 @@ impl Connection {
         }
     }
 
-    /// Receives the next message, blocking; `Eof` once the writer is gone and all is drained.
+    /// Receives the next message, blocking; `Disconnected` once the writer is gone and all is drained.
     ///
     /// # Errors
-    /// [`RecvFail::Eof`], `NotReadable`, `HandleClosed`, `Corrupt`.
+    /// [`RecvError::Disconnected`], `NotReadable`, `Closed`, `Corrupt`.
     ///
     /// # Examples
     ///
@@ -193,7 +193,7 @@ impl Connection {
         self.recv_vec(Limit::Forever, usize::MAX, None).map_err(RecvFail::recv)
     }
 
-    /// `recv_bytes` without blocking ([`RecvFail::Empty`]).
+    /// `recv_bytes` without blocking ([`TryRecvError::Empty`]).
     ///
     /// # Errors
     /// As [`Connection::recv_bytes`], plus `Empty`.
@@ -202,7 +202,7 @@ impl Connection {
     ///
     /// ```
     /// let (_a, mut b) = multiproc::Pipe::duplex()?;
-    /// assert!(matches!(b.try_recv_bytes(), Err(multiproc::RecvFail::Empty)));
+    /// assert!(matches!(b.try_recv_bytes(), Err(multiproc::TryRecvError::Empty)));
     /// # Ok::<(), multiproc::PipeError>(())
     /// ```
     pub fn try_recv_bytes(&mut self) -> Result<Vec<u8>, TryRecvError> {
@@ -219,7 +219,7 @@ impl Connection {
     /// ```
     /// # use std::time::Duration;
     /// let (_a, mut b) = multiproc::Pipe::duplex()?;
-    /// assert!(matches!(b.recv_bytes_timeout(Duration::from_millis(5)), Err(multiproc::RecvFail::Timeout)));
+    /// assert!(matches!(b.recv_bytes_timeout(Duration::from_millis(5)), Err(multiproc::RecvTimeoutError::Timeout)));
     /// # Ok::<(), multiproc::PipeError>(())
     /// ```
     pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
@@ -237,7 +237,7 @@ impl Connection {
     /// # use std::time::{Duration, Instant};
     /// let (_a, mut b) = multiproc::Pipe::duplex()?;
     /// let r = b.recv_bytes_deadline(Instant::now() + Duration::from_millis(5));
-    /// assert!(matches!(r, Err(multiproc::RecvFail::Timeout)));
+    /// assert!(matches!(r, Err(multiproc::RecvTimeoutError::Timeout)));
     /// # Ok::<(), multiproc::PipeError>(())
     /// ```
     pub fn recv_bytes_deadline(&mut self, deadline: Instant) -> Result<Vec<u8>, RecvTimeoutError> {
@@ -245,7 +245,7 @@ impl Connection {
     }
 
     /// Python's `recv_bytes(maxlength)`: a longer message is consumed and reported as
-    /// [`RecvFail::TooLong`] (PIPE-12).
+    /// [`RecvError::TooLong`] (PIPE-12).
     ///
     /// # Errors
     /// As [`Connection::recv_bytes`], plus `TooLong`.
@@ -255,7 +255,7 @@ impl Connection {
     /// ```
     /// let (mut a, mut b) = multiproc::Pipe::duplex()?;
     /// a.send_bytes(b"too long")?;
-    /// assert!(matches!(b.recv_bytes_max(3), Err(multiproc::RecvFail::TooLong { len: 8, max: 3 })));
+    /// assert!(matches!(b.recv_bytes_max(3), Err(multiproc::RecvError::TooLong { len: 8, max: 3 })));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv_bytes_max(&mut self, maxlength: usize) -> Result<Vec<u8>, RecvError> {
@@ -264,7 +264,7 @@ impl Connection {
 
     /// Python's `recv_bytes_into(buf, offset)`: writes the next message at `buf[offset..]` and
     /// returns its length. Allocation-free for messages that fit one record. A buffer too short
-    /// gives [`RecvFail::BufferTooShort`] carrying the whole (consumed) message (PIPE-3).
+    /// gives [`RecvError::BufferTooShort`] carrying the whole (consumed) message (PIPE-3).
     ///
     /// # Errors
     /// As [`Connection::recv_bytes`], plus `BufferTooShort` (also for `offset > buf.len()`).

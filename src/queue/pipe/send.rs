@@ -47,8 +47,8 @@ impl Connection {
     /// Sends `buf` as one message, blocking while the ring is full.
     ///
     /// # Errors
-    /// [`SendFail::Closed`] when the reader is gone (closed in every process: at once; died:
-    /// within one coarse clock tick, see the module docs), `NotWritable`, `HandleClosed`,
+    /// [`SendError::Disconnected`] when the reader is gone (closed in every process: at once; died:
+    /// within one coarse clock tick, see the module docs), `NotWritable`, `Closed`,
     /// `TooLarge`, `Corrupt`.
     ///
     /// # Examples
@@ -63,7 +63,7 @@ impl Connection {
         self.send_inner(buf, 0, Limit::Forever).map_err(SendFail::send)
     }
 
-    /// `send_bytes` without blocking: [`SendFail::Full`] when it does not fit now.
+    /// `send_bytes` without blocking: [`TrySendError::Full`] when it does not fit now.
     ///
     /// # Errors
     /// As [`Connection::send_bytes`], plus `Full`.
@@ -74,7 +74,7 @@ impl Connection {
     /// let (mut a, _b) = multiproc::Pipe::builder().capacity(64).duplex()?;
     /// a.try_send_bytes(b"0123456789")?; // 24 bytes with header and padding
     /// a.try_send_bytes(b"0123456789")?;
-    /// assert!(matches!(a.try_send_bytes(b"0123456789"), Err(multiproc::SendFail::Full)));
+    /// assert!(matches!(a.try_send_bytes(b"0123456789"), Err(multiproc::TrySendError::Full)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_send_bytes(&mut self, buf: &[u8]) -> Result<(), TrySendError> {
@@ -119,7 +119,7 @@ impl Connection {
     /// `None`: to the end). A bad range sends nothing (PIPE-7, PIPE-8).
     ///
     /// # Errors
-    /// [`SendFail::BadRange`], or as [`Connection::send_bytes`].
+    /// [`SendError::BadRange`], or as [`Connection::send_bytes`].
     ///
     /// # Examples
     ///

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 impl Connection {
     /// Sends any serde value, blocking while the ring is full. The receiver's
     /// [`recv`](Self::recv) checks the type: a message sent as another type is
-    /// [`RecvFail::WrongType`], never garbage (`&str` and `String`, `&[T]` and `Vec<T>` count
+    /// [`RecvError::WrongType`], never garbage (`&str` and `String`, `&[T]` and `Vec<T>` count
     /// as the same type).
     ///
     /// # Errors
-    /// As [`Connection::send_bytes`], plus [`SendFail::Encode`].
+    /// As [`Connection::send_bytes`], plus [`SendError::Encode`].
     ///
     /// # Examples
     ///
@@ -31,7 +31,7 @@ impl Connection {
         self.send_typed(value, Limit::Forever).map_err(SendFail::send)
     }
 
-    /// `send` without blocking: [`SendFail::Full`] when it does not fit now.
+    /// `send` without blocking: [`TrySendError::Full`] when it does not fit now.
     ///
     /// # Errors
     /// As [`Connection::send`], plus `Full`.
@@ -109,8 +109,8 @@ impl Connection {
     /// Receives a serde value, blocking.
     ///
     /// # Errors
-    /// As [`Connection::recv_bytes`], plus [`RecvFail::WrongType`] (the message was sent as
-    /// another type; it stays in the pipe) and [`RecvFail::Decode`] (bytes that are not a `T`).
+    /// As [`Connection::recv_bytes`], plus [`RecvError::WrongType`] (the message was sent as
+    /// another type; it stays in the pipe) and [`RecvError::Decode`] (bytes that are not a `T`).
     ///
     /// # Examples
     ///
@@ -133,7 +133,7 @@ impl Connection {
     ///
     /// ```
     /// let (_a, mut b) = multiproc::Pipe::duplex()?;
-    /// assert!(matches!(b.try_recv::<u8>(), Err(multiproc::RecvFail::Empty)));
+    /// assert!(matches!(b.try_recv::<u8>(), Err(multiproc::TryRecvError::Empty)));
     /// # Ok::<(), multiproc::PipeError>(())
     /// ```
     pub fn try_recv<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, TryRecvError> {
