@@ -14,16 +14,16 @@ use std::sync::Arc;
 /// # Examples
 ///
 /// ```
-/// fn parse(s: String) -> Result<u32, std::num::ParseIntError> { s.parse() }
-///
+/// fn check(s: String) -> u32 { s.parse().expect("a number") }
 /// let pool = multiproc::Pool::new(1)?;
-/// match pool.try_apply(parse, "x".to_string()) {
-///     Err(multiproc::PoolError::Remote(e)) => assert!(e.kind.ends_with("ParseIntError")),
+/// match pool.apply(check, "x".to_string()) {
+///     Err(multiproc::PoolError::Remote(e)) => assert_eq!(e.kind, "panic"),
 ///     other => panic!("{other:?}"),
 /// }
 /// # Ok::<(), multiproc::PoolError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct RemoteError {
     /// Type name of the error, or `"panic"`.
     pub kind: String,
@@ -82,66 +82,91 @@ impl std::error::Error for SpawnError {
     }
 }
 
-/// Why a pool call or an [`AsyncResult`](crate::AsyncResult) produced no value.
-///
-/// # Examples
-///
-/// ```
-/// use multiproc::{Pool, PoolError};
-///
-/// let pool = Pool::new(1)?;
-/// pool.close();
-/// assert!(matches!(pool.map(u64::count_ones, [1u64]), Err(PoolError::NotRunning)));
-/// # Ok::<(), PoolError>(())
-/// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum PoolError {
-    /// The task's function returned an error or panicked in the worker (Python re-raises the
-    /// original exception; we keep its kind, message and location).
-    Remote(RemoteError),
-    /// The worker running this task died (SIGKILL, segfault, OOM killer, `exit`) before it
-    /// finished: the task failed, the pool replaced the worker, and other tasks go on (POOL-B1).
-    /// `index` and `len` name the failed chunk's items (`index..index + len` of the input;
-    /// with chunk size 1, or for `apply_async`, `len` is 1): for a fuzzing harness, the input
-    /// that killed the worker.
-    WorkerDied {
-        /// The worker's pid.
-        pid: i32,
-        /// The signal that killed it, if a signal did.
-        signal: Option<i32>,
-        /// Its exit code, if it exited.
-        code: Option<i32>,
-        /// Index in the input of the first item of the chunk that was running.
-        index: usize,
-        /// Number of items in that chunk.
-        len: usize,
-    },
-    /// The pool was terminated (explicitly or by being dropped) before the task finished
-    /// (POOL-B2).
-    Terminated,
-    /// The pool does not accept new work: it was closed or terminated (Python's
-    /// "Pool not running").
-    NotRunning,
-    /// `get_timeout`/`get_deadline` ran out before the result was ready; the task goes on and a
-    /// later `get` can still return its value (POOL-8).
-    Timeout,
-    /// `successful()` was asked before the result was ready (POOL-21).
-    NotReady,
-    /// The initializer failed in a worker; the pool is broken (POOL-B3).
-    InitializerFailed(RemoteError),
-    /// An argument or a result could not be encoded, or decoded (POOL-5, POOL-17). `remote`
-    /// says whether it happened in the worker (decoding arguments, encoding results).
-    Codec {
-        /// What went wrong.
-        error: CodecError,
-        /// Whether the worker reported it.
-        remote: bool,
-    },
-    /// A worker process could not be started.
-    Spawn(Arc<SpawnError>),
-    /// A pool parameter is invalid (for example zero processes: POOL-12).
-    InvalidArgument(&'static str),
+crate::forms::error_forms! {
+    /// Why a pool call or an [`AsyncResult`](crate::AsyncResult) produced no value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Pool, PoolError};
+    ///
+    /// let pool = Pool::new(1)?;
+    /// pool.close();
+    /// assert!(matches!(pool.map(u64::count_ones, [1u64]), Err(PoolError::NotRunning)));
+    /// # Ok::<(), PoolError>(())
+    /// ```
+    #[derive(Debug, Clone)]
+    pub enum PoolError;
+    /// Why [`AsyncResult::try_get`](crate::AsyncResult::try_get) (or a `try_next` of an
+    /// `imap` iterator) returned no value: not ready yet, or one of [`PoolError`]'s reasons.
+    #[derive(Debug, Clone)]
+    pub enum TryPoolError {
+        /// The result is not ready yet (POOL-21: Python's `successful()` raises here).
+        WouldBlock => "the result is not ready yet", is_would_block
+    }
+    /// Why a timed wait for a pool result returned no value: not ready when the time ran out
+    /// (the task goes on and a later `get` can still return its value: POOL-8), or one of
+    /// [`PoolError`]'s reasons.
+    #[derive(Debug, Clone)]
+    pub enum PoolTimeoutError {
+        /// The result was not ready before the time ran out.
+        Timeout => "result not ready before the timeout", is_timeout
+    }
+    {
+        /// The task's function panicked in the worker (Python re-raises the original
+        /// exception; we keep its kind, message and location).
+        Remote(RemoteError) [(e)] => ("task failed in worker: {e}"), source e;
+        /// The worker running this task died (SIGKILL, segfault, OOM killer, `exit`) before it
+        /// finished: the task failed, the pool replaced the worker, and other tasks go on
+        /// (POOL-B1). `index` and `len` name the failed chunk's items (`index..index + len` of
+        /// the input; with chunk size 1, or for `apply`, `len` is 1): for a fuzzing harness,
+        /// the input that killed the worker.
+        WorkerDied {
+            /// The worker's pid.
+            pid: i32,
+            /// The signal that killed it, if a signal did.
+            signal: Option<i32>,
+            /// Its exit code, if it exited.
+            code: Option<i32>,
+            /// Index in the input of the first item of the chunk that was running.
+            index: usize,
+            /// Number of items in that chunk.
+            len: usize,
+        } [{ pid, signal, code, index, len }] => ("{}", worker_died(*pid, *signal, *code, *index, *len));
+        /// The pool was terminated (explicitly or by being dropped) before the task finished
+        /// (POOL-B2).
+        Terminated => ("pool terminated before the task finished");
+        /// The pool does not accept new work: it was closed or terminated (Python's
+        /// "Pool not running").
+        NotRunning => ("pool not running (closed or terminated)");
+        /// The initializer failed in a worker; the pool is broken (POOL-B3).
+        InitializerFailed(RemoteError) [(e)] => ("pool initializer failed: {e}"), source e;
+        /// An argument or a result could not be encoded, or decoded (POOL-5, POOL-17). `remote`
+        /// says whether it happened in the worker (decoding arguments, encoding results).
+        Codec {
+            /// What went wrong.
+            error: CodecError,
+            /// Whether the worker reported it.
+            remote: bool,
+        } [{ error, remote }] => ("{}{error}", if *remote { "in the worker: " } else { "" }), source error;
+        /// A worker process could not be started.
+        Spawn(Arc<SpawnError>) [(e)] => ("could not start a worker: {e}"), source e;
+        /// A pool parameter is invalid (for example zero processes: POOL-12).
+        InvalidArgument(&'static str) [(what)] => ("invalid pool argument: {what}");
+    }
+}
+
+/// The text of a `WorkerDied` error.
+fn worker_died(pid: i32, signal: Option<i32>, code: Option<i32>, index: usize, len: usize) -> String {
+    let how = match (signal, code) {
+        (Some(s), _) => format!("worker {pid} died (signal {s})"),
+        (None, c) => format!("worker {pid} exited (code {})", c.unwrap_or(-1)),
+    };
+    if len == 1 {
+        format!("{how} while running the task for item {index}")
+    } else {
+        format!("{how} while running the chunk of items {index}..{}", index + len)
+    }
 }
 
 impl PoolError {
@@ -151,44 +176,5 @@ impl PoolError {
 
     pub(crate) fn local_codec(error: CodecError) -> PoolError {
         PoolError::Codec { error, remote: false }
-    }
-}
-
-impl fmt::Display for PoolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PoolError::Remote(e) => write!(f, "task failed in worker: {e}"),
-            PoolError::WorkerDied { pid, signal, code, index, len } => {
-                match (signal, code) {
-                    (Some(s), _) => write!(f, "worker {pid} died (signal {s})")?,
-                    (None, c) => write!(f, "worker {pid} exited (code {})", c.unwrap_or(-1))?,
-                }
-                if *len == 1 {
-                    write!(f, " while running the task for item {index}")
-                } else {
-                    write!(f, " while running the chunk of items {index}..{}", index + len)
-                }
-            }
-            PoolError::Terminated => f.write_str("pool terminated before the task finished"),
-            PoolError::NotRunning => f.write_str("pool not running (closed or terminated)"),
-            PoolError::Timeout => f.write_str("result not ready before the timeout"),
-            PoolError::NotReady => f.write_str("result is not ready yet"),
-            PoolError::InitializerFailed(e) => write!(f, "pool initializer failed: {e}"),
-            PoolError::Codec { error, remote: true } => write!(f, "in the worker: {error}"),
-            PoolError::Codec { error, remote: false } => write!(f, "{error}"),
-            PoolError::Spawn(e) => write!(f, "could not start a worker: {e}"),
-            PoolError::InvalidArgument(what) => write!(f, "invalid pool argument: {what}"),
-        }
-    }
-}
-
-impl std::error::Error for PoolError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            PoolError::Remote(e) | PoolError::InitializerFailed(e) => Some(e),
-            PoolError::Codec { error, .. } => Some(error),
-            PoolError::Spawn(e) => Some(&**e),
-            _ => None,
-        }
     }
 }

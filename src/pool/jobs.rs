@@ -2,6 +2,7 @@
 //! outcomes become the caller's result (an `AsyncResult`, or an `imap` iterator).
 
 use super::manager::{dispatch, RunState};
+use super::options::{Callback, ErrorCallback};
 use super::result::{AsyncResult, ChunkMsg, IMapIter, Slot};
 use super::{Pool, PoolError, TaskValue};
 use crate::process::call::CallToken;
@@ -10,12 +11,6 @@ use std::sync::mpsc;
 /// Called once per finished chunk of a job, with the chunk's index and its encoded results
 /// (`usize::MAX` and an error when the whole job fails at once).
 pub(super) type Sink = Box<dyn FnMut(usize, Result<Vec<u8>, PoolError>) + Send>;
-
-/// A success callback, run once in the parent's pool thread.
-pub(super) type Callback<T> = Option<Box<dyn FnOnce(&T) + Send>>;
-
-/// An error callback, run once in the parent's pool thread.
-pub(super) type ErrorCallback = Option<Box<dyn FnOnce(&PoolError) + Send>>;
 
 /// One chunk of a job: `items` consecutive input items starting at `first_item`.
 pub(super) struct Chunk {
@@ -161,7 +156,7 @@ impl Pool {
                     left = left.saturating_sub(1);
                     if left == 0 || n == 0 {
                         let all: Vec<R> = parts.drain(..).flatten().flatten().collect();
-                        if let Some(cb) = callback.take() {
+                        if let Some(mut cb) = callback.take() {
                             run_callback(|| cb(&all));
                         }
                         out.fill(Ok(all));
@@ -169,7 +164,7 @@ impl Pool {
                 }
                 Err(e) => {
                     failed = true;
-                    if let Some(cb) = error_callback.take() {
+                    if let Some(mut cb) = error_callback.take() {
                         run_callback(|| cb(&e));
                     }
                     out.fill(Err(e));
@@ -187,11 +182,28 @@ impl Pool {
         items: Vec<A>,
         chunksize: usize,
         ordered: bool,
+        mut callback: Callback<R>,
+        mut error_callback: ErrorCallback,
     ) -> Result<IMapIter<R>, PoolError> {
         let (shape, chunks) = self.chunks(&items, Some(chunksize));
         let (tx, rx) = mpsc::channel::<ChunkMsg<R>>();
         let sink: Sink = Box::new(move |index, r| {
-            let _ = tx.send((index, decode_chunk::<R>(r)));
+            let r = decode_chunk::<R>(r);
+            match &r {
+                Ok(items) => {
+                    if let Some(cb) = callback.as_mut() {
+                        for item in items {
+                            run_callback(|| cb(item));
+                        }
+                    }
+                }
+                Err(e) => {
+                    if let Some(cb) = error_callback.as_mut() {
+                        run_callback(|| cb(e));
+                    }
+                }
+            }
+            let _ = tx.send((index, r));
         });
         if shape.0 == 0 {
             return Ok(IMapIter::new(rx, 0, ordered));
@@ -218,12 +230,12 @@ impl Pool {
                 .and_then(|mut v| v.pop().ok_or(PoolError::local_codec(crate::codec::CodecError::invalid(true))));
             match &decoded {
                 Ok(v) => {
-                    if let Some(cb) = callback.take() {
+                    if let Some(mut cb) = callback.take() {
                         run_callback(|| cb(v))
                     }
                 }
                 Err(e) => {
-                    if let Some(cb) = error_callback.take() {
+                    if let Some(mut cb) = error_callback.take() {
                         run_callback(|| cb(e))
                     }
                 }

@@ -9,13 +9,16 @@
 
 //!
 //! # Files
-//! `api.rs` (the public calls), `builder.rs`, `jobs.rs` (calls become chunks, chunk outcomes
+//! `api.rs` (making a pool, and its end), `calls.rs` (map, starmap, imap, apply and their
+//! forms), `deprecated.rs` (the 0.1 names, for one release), `options.rs`, `builder.rs`, `jobs.rs` (calls become chunks, chunk outcomes
 //! become results), `manager.rs` (the manager thread: dispatch, taking queued chunks back,
 //! worker deaths), `worker.rs` (the worker's loop), `link.rs` (pipes and worker processes),
 //! `wire.rs` (the messages), `result.rs` (`AsyncResult`, `IMapIter`), `error.rs`.
 
 mod api;
 mod builder;
+mod calls;
+mod deprecated;
 mod error;
 mod jobs;
 mod link;
@@ -25,10 +28,13 @@ mod result;
 mod wire;
 mod worker;
 
+pub use crate::process::call::StarFn;
 pub use api::Pool;
 pub use builder::PoolBuilder;
-pub use error::{PoolError, RemoteError, SpawnError};
+pub use error::{PoolError, PoolTimeoutError, RemoteError, SpawnError, TryPoolError};
+#[allow(deprecated)]
 pub use options::AsyncOptions;
+pub use options::PoolOptions;
 pub use result::{AsyncResult, IMapIter};
 
 /// What a task's arguments and results may be: any owned serde type (it travels to another

@@ -1,34 +1,52 @@
-//! `AsyncOptions`: Python's `chunksize`, `callback` and `error_callback` keyword arguments.
+//! `PoolOptions`: Python's `chunksize`, `callback` and `error_callback` keyword arguments, for
+//! the `_with` form of every pool call.
 
-use super::jobs::{Callback, ErrorCallback};
 use super::PoolError;
 
-/// Options of an asynchronous call (Python's `chunksize`, `callback` and `error_callback`
-/// keyword arguments): for [`Pool::map_async_with`](crate::Pool::map_async_with), [`Pool::starmap_async_with`](crate::Pool::starmap_async_with),
-/// [`Pool::apply_async_with`](crate::Pool::apply_async_with) and [`Pool::try_apply_async_with`](crate::Pool::try_apply_async_with). Callbacks run once, in the
-/// parent's pool thread, before the result becomes ready.
+/// A result callback: called with each result the call delivers.
+pub(super) type Callback<T> = Option<Box<dyn FnMut(&T) + Send>>;
+
+/// An error callback: called with each failure the call delivers.
+pub(super) type ErrorCallback = Option<Box<dyn FnMut(&PoolError) + Send>>;
+
+/// The options of a pool call (Python's `chunksize`, `callback` and `error_callback` keyword
+/// arguments), taken by the `_with` form of every call: [`Pool::map_with`](crate::Pool::map_with),
+/// [`map_async_with`](crate::Pool::map_async_with), [`starmap_with`](crate::Pool::starmap_with),
+/// [`starmap_async_with`](crate::Pool::starmap_async_with), [`imap_with`](crate::Pool::imap_with),
+/// [`imap_unordered_with`](crate::Pool::imap_unordered_with), [`apply_with`](crate::Pool::apply_with)
+/// and [`apply_async_with`](crate::Pool::apply_async_with).
+///
+/// `T` is what the call delivers: the whole result list for `map` and `starmap`, the value
+/// for `apply`, each item for `imap`. Callbacks run in the parent's pool thread as the result
+/// (or each `imap` item) arrives, before it becomes ready to the caller; a panicking callback
+/// is contained.
 ///
 /// # Examples
 ///
 /// ```
-/// use multiproc::{AsyncOptions, Pool};
+/// use multiproc::{Pool, PoolOptions};
 ///
 /// fn double(x: u32) -> u32 { x * 2 }
 ///
 /// let pool = Pool::new(2)?;
-/// let r = pool.map_async_with(double, 0..4, AsyncOptions::new().chunksize(2).callback(|v: &Vec<u32>| println!("{v:?}")))?;
+/// let opts = PoolOptions::new().chunksize(2).callback(|v: &Vec<u32>| println!("{v:?}"));
+/// let r = pool.map_async_with(double, 0..4, opts)?;
 /// assert_eq!(r.get()?, [0, 2, 4, 6]);
 /// # Ok::<(), multiproc::PoolError>(())
 /// ```
-pub struct AsyncOptions<T> {
+pub struct PoolOptions<T> {
     pub(super) chunksize: Option<usize>,
     pub(super) callback: Callback<T>,
     pub(super) error_callback: ErrorCallback,
 }
 
-impl<T> std::fmt::Debug for AsyncOptions<T> {
+/// The former name of [`PoolOptions`].
+#[deprecated(since = "0.2.0", note = "renamed `PoolOptions`: every pool call takes them through its `_with` form")]
+pub type AsyncOptions<T> = PoolOptions<T>;
+
+impl<T> std::fmt::Debug for PoolOptions<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AsyncOptions")
+        f.debug_struct("PoolOptions")
             .field("chunksize", &self.chunksize)
             .field("callback", &self.callback.is_some())
             .field("error_callback", &self.error_callback.is_some())
@@ -36,57 +54,68 @@ impl<T> std::fmt::Debug for AsyncOptions<T> {
     }
 }
 
-impl<T> Default for AsyncOptions<T> {
+impl<T> Default for PoolOptions<T> {
     fn default() -> Self {
-        AsyncOptions { chunksize: None, callback: None, error_callback: None }
+        PoolOptions { chunksize: None, callback: None, error_callback: None }
     }
 }
 
-impl<T> AsyncOptions<T> {
+impl<T> PoolOptions<T> {
     /// No options: Python's defaults.
     ///
     /// # Examples
     ///
     /// ```
-    /// let _o = multiproc::AsyncOptions::<u8>::new();
+    /// let _o = multiproc::PoolOptions::<u8>::new();
     /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Items per chunk for the map family (at least 1; default: Python's rule,
-    /// `ceil(len / (4 × processes))`). Ignored by `apply_async`.
+    /// Items per chunk (at least 1). Default: Python's rule, `ceil(len / (4 × processes))`,
+    /// for `map` and `starmap`; 1 for `imap`; `apply` sends its one item alone.
     ///
     /// # Examples
     ///
     /// ```
-    /// let _o = multiproc::AsyncOptions::<Vec<u8>>::new().chunksize(16);
+    /// # fn id(x: u8) -> u8 { x }
+    /// let pool = multiproc::Pool::new(1)?;
+    /// assert_eq!(pool.map_with(id, [1, 2, 3], multiproc::PoolOptions::new().chunksize(2))?, [1, 2, 3]);
+    /// # Ok::<(), multiproc::PoolError>(())
     /// ```
     pub fn chunksize(mut self, n: usize) -> Self {
         self.chunksize = Some(n.max(1));
         self
     }
 
-    /// Runs `f` with the value once the call succeeds (POOL-4).
+    /// Runs `f` with each result the call delivers (Python's `callback`).
     ///
     /// # Examples
     ///
     /// ```
-    /// let _o = multiproc::AsyncOptions::<u8>::new().callback(|v| println!("{v}"));
+    /// # fn square(x: u64) -> u64 { x * x }
+    /// let pool = multiproc::Pool::new(1)?;
+    /// let r = pool.apply_async_with(square, 3, multiproc::PoolOptions::new().callback(|v| assert_eq!(*v, 9)))?;
+    /// assert_eq!(r.get()?, 9);
+    /// # Ok::<(), multiproc::PoolError>(())
     /// ```
-    pub fn callback(mut self, f: impl FnOnce(&T) + Send + 'static) -> Self {
+    pub fn callback(mut self, f: impl FnMut(&T) + Send + 'static) -> Self {
         self.callback = Some(Box::new(f));
         self
     }
 
-    /// Runs `f` with the error once the call fails (POOL-4, POOL-16).
+    /// Runs `f` with each failure the call delivers (Python's `error_callback`, POOL-16).
     ///
     /// # Examples
     ///
     /// ```
-    /// let _o = multiproc::AsyncOptions::<u8>::new().error_callback(|e| eprintln!("{e}"));
+    /// fn boom(_: u8) -> u8 { panic!("boom") }
+    /// let pool = multiproc::Pool::new(1)?;
+    /// let opts = multiproc::PoolOptions::new().error_callback(|e| eprintln!("failed: {e}"));
+    /// assert!(pool.apply_async_with(boom, 0, opts)?.get().is_err());
+    /// # Ok::<(), multiproc::PoolError>(())
     /// ```
-    pub fn error_callback(mut self, f: impl FnOnce(&PoolError) + Send + 'static) -> Self {
+    pub fn error_callback(mut self, f: impl FnMut(&PoolError) + Send + 'static) -> Self {
         self.error_callback = Some(Box::new(f));
         self
     }

@@ -1,6 +1,7 @@
 //! Results of asynchronous pool calls: [`AsyncResult`] and the `imap` iterators.
 
-use super::PoolError;
+use super::{PoolError, PoolTimeoutError, TryPoolError};
+use crate::forms::{Timeout, WouldBlock};
 use std::collections::BTreeMap;
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -123,29 +124,130 @@ impl<T> AsyncResult<T> {
     }
 
     /// Whether the call has completed (successfully or not).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn square(x: u64) -> u64 { x * x }
+    /// let pool = multiproc::Pool::new(1)?;
+    /// let r = pool.apply_async(square, 3)?;
+    /// r.wait();
+    /// assert!(r.ready());
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
     pub fn ready(&self) -> bool {
         self.slot.value.lock().unwrap_or_else(|p| p.into_inner()).is_some()
     }
 
-    /// Whether the call completed without error; [`PoolError::NotReady`] before it is ready.
-    pub fn successful(&self) -> Result<bool, PoolError> {
+    /// Whether the call completed without error (Python's `successful()`).
+    ///
+    /// # Errors
+    /// [`WouldBlock`] before the result is ready (Python raises `ValueError`, POOL-21).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn square(x: u64) -> u64 { x * x }
+    /// let pool = multiproc::Pool::new(1)?;
+    /// let r = pool.apply_async(square, 3)?;
+    /// r.wait();
+    /// assert!(r.successful()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn successful(&self) -> Result<bool, WouldBlock> {
         match &*self.slot.value.lock().unwrap_or_else(|p| p.into_inner()) {
-            None => Err(PoolError::NotReady),
+            None => Err(WouldBlock),
             Some(r) => Ok(r.is_ok()),
         }
     }
 
-    /// Blocks until the result is ready.
+    /// Blocks until the result is ready (Python's `wait()`).
+    ///
+    /// # Examples
+    ///
+    /// See [`ready`](Self::ready).
     pub fn wait(&self) {
         drop(self.slot.wait_until(None));
     }
 
-    /// Blocks until the result is ready or `timeout` passes; returns whether it is ready.
-    pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.slot.wait_until(Instant::now().checked_add(timeout)).is_some()
+    /// Returns at once: `Ok` if the result is ready.
+    ///
+    /// # Errors
+    /// [`WouldBlock`] if it is not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn sleep(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
+    /// let pool = multiproc::Pool::new(1)?;
+    /// let r = pool.apply_async(sleep, 10_000)?;
+    /// assert!(r.try_wait().is_err());
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
+    pub fn try_wait(&self) -> Result<(), WouldBlock> {
+        if self.ready() {
+            Ok(())
+        } else {
+            Err(WouldBlock)
+        }
+    }
+
+    /// Blocks until the result is ready or `timeout` passes (Python's `wait(timeout)`;
+    /// `Duration::MAX` waits forever).
+    ///
+    /// # Errors
+    /// [`Timeout`] if it was not ready in time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn square(x: u64) -> u64 { x * x }
+    /// let pool = multiproc::Pool::new(1)?;
+    /// pool.apply_async(square, 3)?.wait_timeout(std::time::Duration::from_secs(10))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), Timeout> {
+        self.wait_deadline_opt(Instant::now().checked_add(timeout))
+    }
+
+    /// Blocks until the result is ready or `deadline` passes.
+    ///
+    /// # Errors
+    /// [`Timeout`] if it was not ready in time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn sleep(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
+    /// let pool = multiproc::Pool::new(1)?;
+    /// let r = pool.apply_async(sleep, 10_000)?;
+    /// assert!(r.wait_deadline(std::time::Instant::now()).is_err());
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
+    pub fn wait_deadline(&self, deadline: Instant) -> Result<(), Timeout> {
+        self.wait_deadline_opt(Some(deadline))
+    }
+
+    fn wait_deadline_opt(&self, deadline: Option<Instant>) -> Result<(), Timeout> {
+        match self.slot.wait_until(deadline).is_some() {
+            true => Ok(()),
+            false => Err(Timeout),
+        }
     }
 
     /// Blocks until the result is ready and returns it, moving it out (no `Clone` needed).
+    ///
+    /// # Errors
+    /// The task's failure (see [`PoolError`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn square(x: u64) -> u64 { x * x }
+    /// let pool = multiproc::Pool::new(1)?;
+    /// assert_eq!(pool.apply_async(square, 3)?.into_value()?, 9);
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
     pub fn into_value(self) -> Result<T, PoolError> {
         let mut g = self.slot.wait_until(None);
         g.take().unwrap_or(Err(PoolError::Terminated))
@@ -153,26 +255,91 @@ impl<T> AsyncResult<T> {
 }
 
 impl<T: Clone> AsyncResult<T> {
-    /// Blocks until the result is ready and returns (a clone of) it, or the task's error.
+    /// Blocks until the result is ready and returns (a clone of) it, or the task's error
+    /// (Python's `get()`).
+    ///
+    /// # Errors
+    /// The task's failure (see [`PoolError`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn square(x: u64) -> u64 { x * x }
+    /// let pool = multiproc::Pool::new(1)?;
+    /// let r = pool.apply_async(square, 3)?;
+    /// assert_eq!(r.get()?, 9);
+    /// assert_eq!(r.get()?, 9); // as often as you like
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
     pub fn get(&self) -> Result<T, PoolError> {
-        self.get_until(None)
+        match &*self.slot.wait_until(None) {
+            Some(r) => r.clone(),
+            None => Err(PoolError::Terminated),
+        }
     }
 
-    /// Like [`get`](Self::get) but gives up with [`PoolError::Timeout`] after `timeout`; the task
-    /// goes on and a later `get` can still return its value. `Duration::MAX` waits forever.
-    pub fn get_timeout(&self, timeout: Duration) -> Result<T, PoolError> {
+    /// The result if it is ready now.
+    ///
+    /// # Errors
+    /// [`TryPoolError::WouldBlock`] if it is not, or the task's failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn sleep(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
+    /// let pool = multiproc::Pool::new(1)?;
+    /// let r = pool.apply_async(sleep, 10_000)?;
+    /// assert!(r.try_get().unwrap_err().is_would_block());
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
+    pub fn try_get(&self) -> Result<T, TryPoolError> {
+        match &*self.slot.value.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(r) => r.clone().map_err(TryPoolError::from),
+            None => Err(TryPoolError::WouldBlock),
+        }
+    }
+
+    /// Like [`get`](Self::get), giving up after `timeout` (Python's `get(timeout)`); the task
+    /// goes on and a later `get` can still return its value (POOL-8). `Duration::MAX` waits
+    /// forever.
+    ///
+    /// # Errors
+    /// [`PoolTimeoutError::Timeout`] if it was not ready in time, or the task's failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn square(x: u64) -> u64 { x * x }
+    /// let pool = multiproc::Pool::new(1)?;
+    /// assert_eq!(pool.apply_async(square, 3)?.get_timeout(std::time::Duration::from_secs(10))?, 9);
+    /// # Ok::<(), multiproc::PoolTimeoutError>(())
+    /// ```
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, PoolTimeoutError> {
         self.get_until(Instant::now().checked_add(timeout))
     }
 
     /// Like [`get_timeout`](Self::get_timeout) with an absolute deadline.
-    pub fn get_deadline(&self, deadline: Instant) -> Result<T, PoolError> {
+    ///
+    /// # Errors
+    /// As [`get_timeout`](Self::get_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn sleep(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
+    /// let pool = multiproc::Pool::new(1)?;
+    /// let r = pool.apply_async(sleep, 10_000)?;
+    /// assert!(r.get_deadline(std::time::Instant::now()).unwrap_err().is_timeout());
+    /// # Ok::<(), multiproc::PoolError>(())
+    /// ```
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, PoolTimeoutError> {
         self.get_until(Some(deadline))
     }
 
-    fn get_until(&self, deadline: Option<Instant>) -> Result<T, PoolError> {
+    fn get_until(&self, deadline: Option<Instant>) -> Result<T, PoolTimeoutError> {
         match &*self.slot.wait_until(deadline) {
-            Some(r) => r.clone(),
-            None => Err(PoolError::Timeout),
+            Some(r) => r.clone().map_err(PoolTimeoutError::from),
+            None => Err(PoolTimeoutError::Timeout),
         }
     }
 }
@@ -227,32 +394,112 @@ impl<T> IMapIter<T> {
     }
 }
 
-impl<T> Iterator for IMapIter<T> {
-    type Item = Result<T, PoolError>;
+impl<T> IMapIter<T> {
+    /// The next result if it has arrived (Python's `next(timeout=0)`); `None` at the end.
+    ///
+    /// # Errors
+    /// `Some(Err(TryPoolError::WouldBlock))` if the next result has not arrived yet (call
+    /// again), or the item's failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn square(x: u64) -> u64 { x * x }
+    /// let pool = multiproc::Pool::new(1)?;
+    /// let mut it = pool.imap(square, [2])?;
+    /// let first = loop {
+    ///     match it.try_next() {
+    ///         Some(Err(e)) if e.is_would_block() => std::thread::yield_now(),
+    ///         other => break other,
+    ///     }
+    /// };
+    /// assert_eq!(first.unwrap()?, 4);
+    /// assert!(it.try_next().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_next(&mut self) -> Option<Result<T, TryPoolError>> {
+        match self.next_until(Some(Instant::now())) {
+            Waited::Item(r) => Some(r.map_err(TryPoolError::from)),
+            Waited::End => None,
+            Waited::TimedOut => Some(Err(TryPoolError::WouldBlock)),
+        }
+    }
 
-    fn next(&mut self) -> Option<Result<T, PoolError>> {
+    /// The next result, waiting at most `timeout` for it (Python's `next(timeout)`); `None` at
+    /// the end.
+    ///
+    /// # Errors
+    /// `Some(Err(PoolTimeoutError::Timeout))` if it did not arrive in time (the iteration goes
+    /// on: call again), or the item's failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn square(x: u64) -> u64 { x * x }
+    /// let pool = multiproc::Pool::new(1)?;
+    /// let mut it = pool.imap(square, [3])?;
+    /// assert_eq!(it.next_timeout(std::time::Duration::from_secs(10)).unwrap()?, 9);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<T, PoolTimeoutError>> {
+        self.next_timed(Instant::now().checked_add(timeout))
+    }
+
+    /// The next result, waiting until `deadline` for it; `None` at the end.
+    ///
+    /// # Errors
+    /// As [`next_timeout`](Self::next_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn sleep(ms: u64) { std::thread::sleep(std::time::Duration::from_millis(ms)) }
+    /// let pool = multiproc::Pool::new(1)?;
+    /// let mut it = pool.imap(sleep, [10_000])?;
+    /// assert!(it.next_deadline(std::time::Instant::now()).unwrap().unwrap_err().is_timeout());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_deadline(&mut self, deadline: Instant) -> Option<Result<T, PoolTimeoutError>> {
+        self.next_timed(Some(deadline))
+    }
+
+    fn next_timed(&mut self, deadline: Option<Instant>) -> Option<Result<T, PoolTimeoutError>> {
+        match self.next_until(deadline) {
+            Waited::Item(r) => Some(r.map_err(PoolTimeoutError::from)),
+            Waited::End => None,
+            Waited::TimedOut => Some(Err(PoolTimeoutError::Timeout)),
+        }
+    }
+
+    /// The next item, waiting until `deadline` (`None`: forever).
+    fn next_until(&mut self, deadline: Option<Instant>) -> Waited<T> {
         loop {
             if let Some(v) = self.current.next() {
-                return Some(Ok(v));
+                return Waited::Item(Ok(v));
             }
             if self.failed || self.chunks_left == 0 {
-                return None;
+                return Waited::End;
             }
             if self.ordered {
                 if let Some(r) = self.parked.remove(&self.next_chunk) {
                     self.next_chunk += 1;
                     if let Some(e) = self.take_chunk(r) {
-                        return Some(e);
+                        return Waited::Item(e);
                     }
                     continue;
                 }
             }
-            let (idx, r) = match self.rx.recv() {
+            let got = match deadline {
+                None => self.rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                Some(d) => self.rx.recv_timeout(d.saturating_duration_since(Instant::now())),
+            };
+            let (idx, r) = match got {
                 Ok(m) => m,
+                Err(mpsc::RecvTimeoutError::Timeout) => return Waited::TimedOut,
                 // The pool went away without finishing this job.
-                Err(_) => {
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
                     self.failed = true;
-                    return Some(Err(PoolError::Terminated));
+                    return Waited::Item(Err(PoolError::Terminated));
                 }
             };
             if self.ordered && idx != self.next_chunk {
@@ -263,8 +510,28 @@ impl<T> Iterator for IMapIter<T> {
                 self.next_chunk += 1;
             }
             if let Some(e) = self.take_chunk(r) {
-                return Some(e);
+                return Waited::Item(e);
             }
+        }
+    }
+}
+
+/// What waiting for the next `imap` item gave.
+enum Waited<T> {
+    Item(Result<T, PoolError>),
+    End,
+    TimedOut,
+}
+
+impl<T> Iterator for IMapIter<T> {
+    type Item = Result<T, PoolError>;
+
+    fn next(&mut self) -> Option<Result<T, PoolError>> {
+        match self.next_until(None) {
+            Waited::Item(r) => Some(r),
+            Waited::End => None,
+            // A wait without deadline does not time out.
+            Waited::TimedOut => None,
         }
     }
 }

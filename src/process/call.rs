@@ -80,7 +80,10 @@ impl Default for CallKey {
 
 /// The signature of a trampoline: decode `args`, call the function at `func`, encode the result.
 /// The outer `Result` carries the encoded `Ok` value or an encoded failure description.
-pub(crate) type Trampoline = fn(func: usize, args: &[u8]) -> Result<Vec<u8>, CallFailure>;
+///
+/// A trampoline is `unsafe` to call: `func` must be the address of a function of exactly the
+/// type its token was made for (what a verified [`CallToken`] guarantees).
+pub(crate) type Trampoline = unsafe fn(func: usize, args: &[u8]) -> Result<Vec<u8>, CallFailure>;
 
 /// Why a call produced no value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,25 +149,18 @@ impl CallToken {
         CallToken::new(key, try_map_trampoline::<A, R, E>, f as usize)
     }
 
-    /// A token for a two-argument function applied to `(A, B)` pairs (Python's `starmap`).
-    pub(crate) fn star2<A, B, R>(key: &CallKey, f: fn(A, B) -> R) -> CallToken
+    /// A token for a function of several arguments applied to each tuple of a postcard-encoded
+    /// `Vec<Args>` (Python's `starmap`). `F` is zero-sized (a `fn` item, or a closure that
+    /// captures nothing): the trampoline, monomorphized for it, is the whole call.
+    pub(crate) fn star<F, Args>(key: &CallKey, _f: F) -> CallToken
     where
-        A: serde::de::DeserializeOwned,
-        B: serde::de::DeserializeOwned,
-        R: serde::Serialize,
+        F: StarFn<Args>,
+        Args: serde::de::DeserializeOwned,
+        F::Output: serde::Serialize,
     {
-        CallToken::new(key, star2_trampoline::<A, B, R>, f as usize)
-    }
-
-    /// A token for a three-argument function applied to `(A, B, C)` triples.
-    pub(crate) fn star3<A, B, C, R>(key: &CallKey, f: fn(A, B, C) -> R) -> CallToken
-    where
-        A: serde::de::DeserializeOwned,
-        B: serde::de::DeserializeOwned,
-        C: serde::de::DeserializeOwned,
-        R: serde::Serialize,
-    {
-        CallToken::new(key, star3_trampoline::<A, B, C, R>, f as usize)
+        const { assert!(std::mem::size_of::<F>() == 0, "a task must be a fn item or a closure that captures nothing") };
+        let t: Trampoline = star_trampoline::<F, Args>;
+        CallToken::new(key, t, t as usize)
     }
 
     /// Verifies the tag and runs the call. A token whose tag does not verify (a corrupt message,
@@ -182,7 +178,8 @@ impl CallToken {
         // module docs); the key never goes into shared memory, so no other process can forge a
         // tag. A `fn` pointer cast to usize and back is the same pointer.
         let tramp: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(t) };
-        Ok(tramp(f, args))
+        // SAFETY: the verified token pairs this trampoline with a function of its type at `f`.
+        Ok(unsafe { tramp(f, args) })
     }
 }
 
@@ -218,8 +215,8 @@ pub(crate) struct EntryToken {
 }
 
 /// Decodes the arguments (with the handles' descriptors), calls the entry, and gives its exit
-/// code and failure text.
-type EntryTrampoline = fn(func: usize, args: &[u8], fds: Vec<std::os::fd::OwnedFd>) -> (i32, Option<String>);
+/// code and failure text. `unsafe` to call for the same reason as [`Trampoline`].
+type EntryTrampoline = unsafe fn(func: usize, args: &[u8], fds: Vec<std::os::fd::OwnedFd>) -> (i32, Option<String>);
 
 impl EntryToken {
     /// The token of `f`.
@@ -254,25 +251,28 @@ impl EntryToken {
         // SAFETY: as in `CallToken::invoke`: a verified tag means `t` is the offset of an
         // `EntryTrampoline` taken by `EntryToken::new` in this program's image.
         let tramp: EntryTrampoline = unsafe { std::mem::transmute::<usize, EntryTrampoline>(t) };
-        Ok(tramp(f, args, fds))
+        // SAFETY: the verified token pairs this trampoline with a function of its type at `f`.
+        Ok(unsafe { tramp(f, args, fds) })
     }
 }
 
-fn plain_trampoline(func: usize, _: &[u8], _: Vec<std::os::fd::OwnedFd>) -> (i32, Option<String>) {
-    // SAFETY: reached only through a verified token, and `EntryToken::plain` pairs
-    // `plain_trampoline` with a `fn()`.
+/// # Safety
+/// `func` is the address of a `fn()` (as `EntryToken::plain` pairs them).
+unsafe fn plain_trampoline(func: usize, _: &[u8], _: Vec<std::os::fd::OwnedFd>) -> (i32, Option<String>) {
+    // SAFETY: per the contract, `func` is a `fn()`.
     let f = unsafe { std::mem::transmute::<usize, fn()>(func) };
     f();
     (0, None)
 }
 
-fn entry_trampoline<A: serde::de::DeserializeOwned, R: super::ChildOutcome>(
+/// # Safety
+/// `func` is the address of a `fn(A) -> R` (as `EntryToken::new` pairs them).
+unsafe fn entry_trampoline<A: serde::de::DeserializeOwned, R: super::ChildOutcome>(
     func: usize,
     args: &[u8],
     fds: Vec<std::os::fd::OwnedFd>,
 ) -> (i32, Option<String>) {
-    // SAFETY: reached only through a verified token, and `EntryToken::new` pairs
-    // `entry_trampoline::<A, R>` with a `fn(A) -> R`, so `func` has exactly this type.
+    // SAFETY: per the contract, `func` is a `fn(A) -> R`.
     let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
     match crate::queue::decode_with_handles::<A>(args, fds) {
         Ok(a) => f(a).into_exit(),
@@ -288,23 +288,25 @@ fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, CallFailure> {
     crate::codec::encode(v).map_err(CallFailure::Codec)
 }
 
-fn map_trampoline<A: serde::de::DeserializeOwned, R: serde::Serialize>(
+/// # Safety
+/// `func` is the address of a `fn(A) -> R` (as `CallToken::map` pairs them).
+unsafe fn map_trampoline<A: serde::de::DeserializeOwned, R: serde::Serialize>(
     func: usize,
     args: &[u8],
 ) -> Result<Vec<u8>, CallFailure> {
-    // SAFETY: this trampoline is only reached through a verified token, and tokens pair
-    // `map_trampoline::<A, R>` with a `fn(A) -> R` (see `CallToken::map`), so `func` is the
-    // address of a function of exactly this type.
+    // SAFETY: per the contract, `func` is a `fn(A) -> R`.
     let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
     let items: Vec<A> = decode(args)?;
     encode(&items.into_iter().map(f).collect::<Vec<R>>())
 }
 
-fn try_map_trampoline<A: serde::de::DeserializeOwned, R: serde::Serialize, E: std::fmt::Display>(
+/// # Safety
+/// `func` is the address of a `fn(A) -> Result<R, E>` (as `CallToken::try_map` pairs them).
+unsafe fn try_map_trampoline<A: serde::de::DeserializeOwned, R: serde::Serialize, E: std::fmt::Display>(
     func: usize,
     args: &[u8],
 ) -> Result<Vec<u8>, CallFailure> {
-    // SAFETY: as in `map_trampoline`; `CallToken::try_map` pairs this with `fn(A) -> Result<R, E>`.
+    // SAFETY: per the contract, `func` is a `fn(A) -> Result<R, E>`.
     let f = unsafe { std::mem::transmute::<usize, fn(A) -> Result<R, E>>(func) };
     let items: Vec<A> = decode(args)?;
     let mut out = Vec::with_capacity(items.len());
@@ -319,30 +321,71 @@ fn try_map_trampoline<A: serde::de::DeserializeOwned, R: serde::Serialize, E: st
     encode(&out)
 }
 
-fn star2_trampoline<A, B, R>(func: usize, args: &[u8]) -> Result<Vec<u8>, CallFailure>
+/// # Safety
+/// A value of `F` was given to [`CallToken::star`] in this program (so the zero-sized `F` is
+/// inhabited): what a verified token made by it guarantees.
+unsafe fn star_trampoline<F, Args>(_func: usize, args: &[u8]) -> Result<Vec<u8>, CallFailure>
 where
-    A: serde::de::DeserializeOwned,
-    B: serde::de::DeserializeOwned,
-    R: serde::Serialize,
+    F: StarFn<Args>,
+    Args: serde::de::DeserializeOwned,
+    F::Output: serde::Serialize,
 {
-    // SAFETY: as in `map_trampoline`; `CallToken::star2` pairs this with `fn(A, B) -> R`.
-    let f = unsafe { std::mem::transmute::<usize, fn(A, B) -> R>(func) };
-    let items: Vec<(A, B)> = decode(args)?;
-    encode(&items.into_iter().map(|(a, b)| f(a, b)).collect::<Vec<R>>())
+    // SAFETY: `F` is zero-sized (checked at compile time by `CallToken::star`), so it has no
+    // bytes to be invalid, and it is inhabited per the contract: this is its one value.
+    let f: F = unsafe { std::mem::zeroed() };
+    let items: Vec<Args> = decode(args)?;
+    encode(&items.into_iter().map(|a| f.call_tuple(a)).collect::<Vec<F::Output>>())
 }
 
-fn star3_trampoline<A, B, C, R>(func: usize, args: &[u8]) -> Result<Vec<u8>, CallFailure>
-where
-    A: serde::de::DeserializeOwned,
-    B: serde::de::DeserializeOwned,
-    C: serde::de::DeserializeOwned,
-    R: serde::Serialize,
-{
-    // SAFETY: as in `map_trampoline`; `CallToken::star3` pairs this with `fn(A, B, C) -> R`.
-    let f = unsafe { std::mem::transmute::<usize, fn(A, B, C) -> R>(func) };
-    let items: Vec<(A, B, C)> = decode(args)?;
-    encode(&items.into_iter().map(|(a, b, c)| f(a, b, c)).collect::<Vec<R>>())
+/// A task function that takes its arguments as one tuple, for
+/// [`Pool::starmap`](crate::Pool::starmap): a `fn` item (or a closure that captures nothing)
+/// of one to six arguments, called with each tuple `(a, b, …)` as `f(a, b, …)`. Sealed.
+///
+/// # Examples
+///
+/// ```
+/// fn mul(a: u32, b: u32) -> u32 { a * b }
+/// fn fma(a: u32, b: u32, c: u32) -> u32 { a * b + c }
+/// let pool = multiproc::Pool::new(2)?;
+/// assert_eq!(pool.starmap(mul, [(2, 3), (4, 5)])?, [6, 20]);
+/// assert_eq!(pool.starmap(fma, [(2, 3, 1)])?, [7]);
+/// # Ok::<(), multiproc::PoolError>(())
+/// ```
+pub trait StarFn<Args>: Copy + Send + Sync + 'static + star_sealed::Sealed<Args> {
+    /// What the function returns.
+    type Output;
+    /// Calls the function with the tuple's elements.
+    #[doc(hidden)]
+    fn call_tuple(self, args: Args) -> Self::Output;
 }
+
+mod star_sealed {
+    /// Only this crate implements [`StarFn`](super::StarFn).
+    pub trait Sealed<Args> {}
+}
+
+macro_rules! star_fn {
+    ($($a:ident),+) => {
+        impl<F, R, $($a),+> star_sealed::Sealed<($($a,)+)> for F where F: Fn($($a),+) -> R {}
+
+        impl<F, R, $($a),+> StarFn<($($a,)+)> for F
+        where
+            F: Fn($($a),+) -> R + Copy + Send + Sync + 'static,
+        {
+            type Output = R;
+            #[allow(non_snake_case)]
+            fn call_tuple(self, ($($a,)+): ($($a,)+)) -> R {
+                self($($a),+)
+            }
+        }
+    };
+}
+star_fn!(A);
+star_fn!(A, B);
+star_fn!(A, B, C);
+star_fn!(A, B, C, D);
+star_fn!(A, B, C, D, E);
+star_fn!(A, B, C, D, E, G);
 
 /// A call token failed authentication: the message was corrupt or forged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -383,7 +426,7 @@ mod tests {
         let out = t.invoke(&key, &postcard::to_allocvec(&vec![1u64, 2, 3]).unwrap()).unwrap().unwrap();
         assert_eq!(postcard::from_bytes::<Vec<u64>>(&out).unwrap(), vec![1, 4, 9]);
 
-        let t = CallToken::star2(&key, mul as fn(u32, u32) -> u32);
+        let t = CallToken::star(&key, mul);
         let out = t.invoke(&key, &postcard::to_allocvec(&vec![(2u32, 3u32)]).unwrap()).unwrap().unwrap();
         assert_eq!(postcard::from_bytes::<Vec<u32>>(&out).unwrap(), vec![6]);
     }
