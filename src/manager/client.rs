@@ -9,62 +9,63 @@ use super::protocol::{Failure, Reply, Request};
 use crate::codec::{self, CodecError};
 use crate::connection::{Address, Client, ConnError};
 use crate::queue::Connection;
+use crate::RemoteError;
 use std::fmt;
 use std::sync::Mutex;
 
-/// Why a manager call failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ManagerError {
-    /// The server is gone (shut down, killed, or the connection broke): every later call says
-    /// the same at once.
-    ServerGone,
-    /// The server could not be reached or started.
-    Connect(ConnError),
-    /// Starting the server process failed.
-    Start(ManagerStartError),
-    /// A value could not be encoded or decoded.
-    Codec(CodecError),
-    /// No such item: a list index out of range, a missing key, an empty list or queue.
-    NotFound,
-    /// A timed call ran out.
-    Timeout,
-    /// A lock released by a client that does not hold it, or a bounded semaphore released
-    /// above its bound (Python's `RuntimeError`/`ValueError`).
-    NotHeld,
-    /// The barrier is broken.
-    Broken,
-    /// A registered type's handler panicked (its message).
-    Remote(String),
-    /// The object does not support the operation, or does not exist in the server.
-    Unsupported,
-}
-
-impl fmt::Display for ManagerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ManagerError::ServerGone => f.write_str("the manager's server is gone"),
-            ManagerError::Connect(e) => write!(f, "cannot reach the manager: {e}"),
-            ManagerError::Start(e) => write!(f, "cannot start the manager: {e}"),
-            ManagerError::Codec(e) => write!(f, "manager value: {e}"),
-            ManagerError::NotFound => f.write_str("no such item"),
-            ManagerError::Timeout => f.write_str("timed out"),
-            ManagerError::NotHeld => f.write_str("release of a lock not held (or a semaphore above its bound)"),
-            ManagerError::Broken => f.write_str("the barrier is broken"),
-            ManagerError::Remote(m) => write!(f, "the server failed: {m}"),
-            ManagerError::Unsupported => f.write_str("the manager object does not support that"),
-        }
+crate::forms::error_forms! {
+    /// Why a manager call failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Manager, ManagerError};
+    ///
+    /// let m = Manager::start()?;
+    /// let l = m.list::<u32>()?;
+    /// assert!(matches!(l.get(3), Err(ManagerError::NotFound)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[derive(Debug)]
+    pub enum ManagerError;
+    /// Why the try form of a proxy's waiting call (`try_put`, `try_get`, `try_lock`,
+    /// `try_acquire`, `try_wait`) did not proceed: not possible now, or one of
+    /// [`ManagerError`]'s reasons.
+    #[derive(Debug)]
+    pub enum TryManagerError {
+        /// Not possible now: the queue is full (a put) or empty (a get), the lock or permit is
+        /// taken, the event is clear.
+        WouldBlock => "not possible now", is_would_block
     }
-}
-
-impl std::error::Error for ManagerError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ManagerError::Connect(e) => Some(e),
-            ManagerError::Start(e) => Some(e),
-            ManagerError::Codec(e) => Some(e),
-            _ => None,
-        }
+    /// Why the timed form of a proxy's waiting call did not proceed: the time ran out, or one
+    /// of [`ManagerError`]'s reasons.
+    #[derive(Debug)]
+    pub enum ManagerTimeoutError {
+        /// The time ran out.
+        Timeout => "timed out", is_timeout
+    }
+    {
+        /// The server is gone (shut down, killed, or the connection broke): every later call
+        /// says the same at once.
+        ServerGone => ("the manager's server is gone");
+        /// The server could not be reached.
+        Connect(ConnError) [(e)] => ("cannot reach the manager: {e}"), source e;
+        /// Starting the server failed.
+        Start(ManagerStartError) [(e)] => ("cannot start the manager: {e}"), source e;
+        /// A value could not be encoded or decoded.
+        Codec(CodecError) [(e)] => ("manager value: {e}"), source e;
+        /// No such item: a list index out of range, a missing key, an empty list.
+        NotFound => ("no such item");
+        /// A lock released by a client that does not hold it, or a bounded semaphore released
+        /// above its bound (Python's `RuntimeError`/`ValueError`).
+        NotHeld => ("release of a lock not held (or a semaphore above its bound)");
+        /// The barrier is broken.
+        Broken => ("the barrier is broken");
+        /// The server failed to do what was asked: a registered type's handler panicked, the
+        /// server's pool failed, a request it could not decode (its kind and message).
+        Remote(RemoteError) [(e)] => ("the server failed: {e}"), source e;
+        /// The object does not support the operation, or does not exist in the server.
+        Unsupported => ("the manager object does not support that");
     }
 }
 
@@ -114,15 +115,39 @@ impl From<CodecError> for ManagerError {
     }
 }
 
-impl From<Failure> for ManagerError {
+impl From<CodecError> for ManagerTimeoutError {
+    fn from(e: CodecError) -> Self {
+        ManagerTimeoutError::Codec(e)
+    }
+}
+
+/// A server's refusal, for a waiting call's timed form (the server answers every limit that
+/// passed, `Some(0)` included, with `Timeout`).
+impl From<Failure> for ManagerTimeoutError {
     fn from(f: Failure) -> Self {
         match f {
-            Failure::NoSuchObject | Failure::WrongOp => ManagerError::Unsupported,
-            Failure::NotFound => ManagerError::NotFound,
-            Failure::Timeout => ManagerError::Timeout,
-            Failure::NotHeld => ManagerError::NotHeld,
-            Failure::Broken => ManagerError::Broken,
-            Failure::Remote(m) => ManagerError::Remote(m),
+            Failure::NoSuchObject | Failure::WrongOp => ManagerTimeoutError::Unsupported,
+            Failure::NotFound => ManagerTimeoutError::NotFound,
+            Failure::Timeout => ManagerTimeoutError::Timeout,
+            Failure::NotHeld => ManagerTimeoutError::NotHeld,
+            Failure::Broken => ManagerTimeoutError::Broken,
+            Failure::Remote(e) => ManagerTimeoutError::Remote(e),
+        }
+    }
+}
+
+impl ManagerTimeoutError {
+    /// As the error of a call without limit: a server that answers it with `Timeout` does
+    /// not speak this protocol.
+    pub(crate) fn untimed(self) -> ManagerError {
+        self.failure().unwrap_or(ManagerError::Unsupported)
+    }
+
+    /// As the error of a try form: the limit that passed was "now".
+    pub(crate) fn try_form(self) -> TryManagerError {
+        match self.failure() {
+            Some(e) => e.into(),
+            None => TryManagerError::WouldBlock,
         }
     }
 }
@@ -144,7 +169,7 @@ fn idle() -> std::sync::MutexGuard<'static, Vec<(u32, Remote, Connection)>> {
 
 impl Remote {
     /// A connection to the server: an idle one of this process (`true`), or a new one.
-    fn take(&self) -> Result<(Connection, bool), ManagerError> {
+    fn take(&self) -> Result<(Connection, bool), ManagerTimeoutError> {
         let me = std::process::id();
         {
             let mut idle = idle();
@@ -160,8 +185,8 @@ impl Remote {
             }
         }
         let c = Client::connect(&self.address, Some(&self.authkey)).map_err(|e| match e {
-            ConnError::Refused(_) => ManagerError::ServerGone,
-            e => ManagerError::Connect(e),
+            ConnError::Refused(_) => ManagerTimeoutError::ServerGone,
+            e => ManagerTimeoutError::Connect(e),
         })?;
         Ok((c, false))
     }
@@ -170,22 +195,28 @@ impl Remote {
         idle().push((std::process::id(), self.clone(), conn));
     }
 
-    /// One call: the request out, the reply back.
+    /// One call that does not wait in the server: the request out, the reply back.
     pub(crate) fn call(&self, req: &Request) -> Result<Reply, ManagerError> {
+        self.call_timed(req).map_err(ManagerTimeoutError::untimed)
+    }
+
+    /// One call whose operation may wait in the server (with the limit inside it): a limit
+    /// that passed is `Timeout`.
+    pub(crate) fn call_timed(&self, req: &Request) -> Result<Reply, ManagerTimeoutError> {
         let bytes = codec::encode(req)?;
         let (mut conn, reused) = self.take()?;
         if conn.send_bytes(&bytes).is_err() {
             if !reused {
-                return Err(ManagerError::ServerGone);
+                return Err(ManagerTimeoutError::ServerGone);
             }
             // An idle connection to a server that has gone since (and perhaps been restarted
             // at the same address): nothing was sent, so try once with a new connection.
             idle().retain(|(_, r, _)| r != self);
             let (c, _) = self.take()?;
             conn = c;
-            conn.send_bytes(&bytes).map_err(|_| ManagerError::ServerGone)?;
+            conn.send_bytes(&bytes).map_err(|_| ManagerTimeoutError::ServerGone)?;
         }
-        let reply = conn.recv_bytes().map_err(|_| ManagerError::ServerGone)?;
+        let reply = conn.recv_bytes().map_err(|_| ManagerTimeoutError::ServerGone)?;
         self.give_back(conn);
         Ok(codec::decode::<Result<Reply, Failure>>(&reply)??)
     }

@@ -66,16 +66,19 @@ struct Holder<T>(T);
 
 impl<T: Shared> Erased for Holder<T> {
     fn call(&mut self, request: &[u8]) -> Result<Vec<u8>, Failure> {
-        let req: T::Request = codec::decode(request).map_err(|e| Failure::Remote(format!("bad request: {e}")))?;
+        let req: T::Request = codec::decode(request)
+            .map_err(|e| Failure::Remote(crate::RemoteError::new("codec", format!("bad request: {e}"))))?;
         let out = self.0.handle(req);
-        codec::encode(&out).map_err(|e| Failure::Remote(format!("cannot encode the response: {e}")))
+        codec::encode(&out)
+            .map_err(|e| Failure::Remote(crate::RemoteError::new("codec", format!("cannot encode the response: {e}"))))
     }
 }
 
 type Creator = fn(&[u8]) -> Result<Box<dyn Erased>, Failure>;
 
 fn creator<T: Shared>(init: &[u8]) -> Result<Box<dyn Erased>, Failure> {
-    let init: T::Init = codec::decode(init).map_err(|e| Failure::Remote(format!("bad constructor argument: {e}")))?;
+    let init: T::Init = codec::decode(init)
+        .map_err(|e| Failure::Remote(crate::RemoteError::new("codec", format!("bad constructor argument: {e}"))))?;
     Ok(Box::new(Holder(T::new(init))))
 }
 
@@ -86,13 +89,16 @@ pub(crate) fn token<T: Shared>(key: &CallKey) -> FnToken {
 
 /// The server's side: makes the object `create` names.
 pub(crate) fn create(key: &CallKey, create: FnToken, init: &[u8]) -> Result<Arc<dyn Object>, Failure> {
-    let addr = create.address(key).ok_or_else(|| Failure::Remote("the type's token does not authenticate".into()))?;
+    let addr = create
+        .address(key)
+        .ok_or_else(|| Failure::Remote(crate::RemoteError::new("token", "the type's token does not authenticate")))?;
     #[allow(unsafe_code)]
     // SAFETY: the tag verifies under the key only this manager's clients can derive, and they
     // make tokens only of `creator::<T>` (see `token`), so `addr` is a `Creator` of this
     // program's image.
     let make = unsafe { std::mem::transmute::<usize, Creator>(addr) };
-    let obj = std::panic::catch_unwind(|| make(init)).map_err(|p| Failure::Remote(panic_text(&*p)))??;
+    let obj = std::panic::catch_unwind(|| make(init))
+        .map_err(|p| Failure::Remote(crate::RemoteError::new("panic", panic_text(&*p))))??;
     Ok(Arc::new(Custom(Mutex::new(obj))))
 }
 
@@ -109,7 +115,7 @@ impl Object for Custom {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.call(&req)));
         match r {
             Ok(r) => r.map(Reply::Bytes),
-            Err(p) => Err(Failure::Remote(format!("the handler panicked: {}", panic_text(&*p)))),
+            Err(p) => Err(Failure::Remote(crate::RemoteError::new("panic", panic_text(&*p)))),
         }
     }
 }

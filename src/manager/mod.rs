@@ -56,7 +56,7 @@ mod protocol;
 mod proxy;
 mod server;
 
-pub use client::{ManagerError, ManagerStartError};
+pub use client::{ManagerError, ManagerStartError, ManagerTimeoutError, TryManagerError};
 pub use custom::Shared;
 pub use pool::PoolProxy;
 pub use proxy::{
@@ -430,15 +430,27 @@ impl Manager {
         Ok(NamespaceProxy::from_handle(self.make(Kind::Namespace)?))
     }
 
-    /// A new `Queue` holding at most `maxsize` items (`None`: unbounded).
+    /// A new, unbounded `Queue` (Python's `manager.Queue()`; the local form is
+    /// [`Queue::new`](crate::Queue::new)).
     ///
     /// # Examples
     ///
     /// See [`QueueProxy`].
-    pub fn queue<T: Serialize + DeserializeOwned>(
+    pub fn queue<T: Serialize + DeserializeOwned>(&self) -> Result<QueueProxy<T>, ManagerError> {
+        Ok(QueueProxy::from_handle(self.make(Kind::Queue { maxsize: None })?))
+    }
+
+    /// A new `Queue` holding at most `maxsize` items (Python's `manager.Queue(maxsize)`; the
+    /// local form is [`Queue::with_maxsize`](crate::Queue::with_maxsize)). Zero: unbounded.
+    ///
+    /// # Examples
+    ///
+    /// See [`QueueProxy`].
+    pub fn queue_with_maxsize<T: Serialize + DeserializeOwned>(
         &self,
-        maxsize: Option<usize>,
+        maxsize: usize,
     ) -> Result<QueueProxy<T>, ManagerError> {
+        let maxsize = (maxsize > 0).then_some(maxsize);
         Ok(QueueProxy::from_handle(self.make(Kind::Queue { maxsize })?))
     }
 

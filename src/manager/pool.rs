@@ -30,11 +30,12 @@ pub(crate) struct PoolObject {
 impl PoolObject {
     /// A pool of `processes` spawned workers.
     pub(crate) fn new(processes: usize, key: CallKey) -> Result<PoolObject, Failure> {
-        let pool = crate::Pool::builder()
-            .processes(processes.max(1))
-            .start_method(crate::StartMethod::Spawn)
-            .build()
-            .map_err(|e| Failure::Remote(format!("cannot start the pool: {e}")))?;
+        let pool =
+            crate::Pool::builder()
+                .processes(processes.max(1))
+                .start_method(crate::StartMethod::Spawn)
+                .build()
+                .map_err(|e| Failure::Remote(crate::RemoteError::new("pool", format!("cannot start the pool: {e}"))))?;
         Ok(PoolObject { pool, key })
     }
 }
@@ -43,14 +44,13 @@ impl Object for PoolObject {
     fn call(&self, _: &Caller<'_>, op: Op) -> Result<Reply, Failure> {
         match op {
             Op::PoolRun { call, chunks, chunksize, items } => {
-                let call = self
-                    .pool
-                    .retag(&self.key, &call)
-                    .ok_or_else(|| Failure::Remote("the task does not check: another executable?".into()))?;
+                let call = self.pool.retag(&self.key, &call).ok_or_else(|| {
+                    Failure::Remote(crate::RemoteError::new("token", "the task does not check: another executable?"))
+                })?;
                 let out = self
                     .pool
                     .run_encoded(call, chunks, chunksize as usize, items as usize)
-                    .map_err(|e| Failure::Remote(e.to_string()))?;
+                    .map_err(|e| Failure::Remote(crate::RemoteError::new("pool", e.to_string())))?;
                 Ok(Reply::List(out))
             }
             _ => Err(Failure::WrongOp),

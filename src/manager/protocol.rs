@@ -155,6 +155,7 @@ pub(crate) enum Failure {
     NotHeld,
     /// A barrier broke (reset, abort, timeout, or a party died).
     Broken,
-    /// A registered type's handler panicked or refused (its message).
-    Remote(String),
+    /// The server could not do it: a registered type's handler panicked, a request or value
+    /// it could not decode, its pool failed (kind, message).
+    Remote(crate::RemoteError),
 }

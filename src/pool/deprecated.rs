@@ -85,6 +85,23 @@ impl Pool {
         self.try_apply_async_with(f, arg, PoolOptions::new())?.into_value()
     }
 
+    /// [`apply_async`](Self::apply_async) for a fallible function (removed in 0.1 without a
+    /// deprecation; back for one release so that the compiler names the replacement).
+    ///
+    /// # Errors
+    /// As [`map_async`](Self::map_async).
+    #[deprecated(
+        since = "0.2.0",
+        note = "use `apply_async`: a task returning `Result<R, E>` gives it back as its value (E: serde)"
+    )]
+    pub fn try_apply_async<A: TaskValue, R: TaskValue, E: std::fmt::Display>(
+        &self,
+        f: fn(A) -> Result<R, E>,
+        arg: A,
+    ) -> Result<AsyncResult<R>, PoolError> {
+        self.try_apply_async_with(f, arg, PoolOptions::new())
+    }
+
     /// [`apply_async`](Self::apply_async) for a fallible function, with options.
     ///
     /// # Errors

@@ -33,6 +33,13 @@ pub struct RemoteError {
     pub location: Option<String>,
 }
 
+impl RemoteError {
+    /// A failure of `kind` (`"panic"`, `"codec"`, `"pool"`, …) with its message.
+    pub(crate) fn new(kind: &str, message: impl Into<String>) -> RemoteError {
+        RemoteError { kind: kind.to_owned(), message: message.into(), location: None }
+    }
+}
+
 impl fmt::Display for RemoteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.kind, self.message)?;

@@ -55,6 +55,12 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// fn assert_shm_safe<T: multiproc::ShmSafe>() {}
 /// assert_shm_safe::<bool>();
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot live in shared memory: it is not valid for every bit pattern, or has padding",
+    label = "not `ShmSafe`",
+    note = "a peer can leave any bytes in shared memory: use `u8` (0/1) for a flag, an integer for an enum or a `char`, a fixed-size array for a string",
+    note = "a struct of your own: `#[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]` with `#[repr(C)]` and no padding (see `multiproc::zerocopy`)"
+)]
 pub trait ShmSafe: FromBytes + IntoBytes + Immutable + KnownLayout + Copy + Send + Sync + 'static {}
 
 impl<T> ShmSafe for T where T: FromBytes + IntoBytes + Immutable + KnownLayout + Copy + Send + Sync + 'static {}

@@ -279,8 +279,10 @@ impl Object for Barrier {
                     return Ok(Reply::Count(u64::from(index)));
                 }
                 if !woke {
-                    // Timed out: that breaks the barrier for everyone, as in Python.
+                    // Timed out: that breaks the barrier for everyone, as in Python; this
+                    // party is told it timed out, the others that it is broken.
                     self.break_it(&mut g);
+                    return Err(Failure::Timeout);
                 }
                 Err(Failure::Broken)
             }

@@ -4,7 +4,7 @@
 //! Proxies are `Clone`, and plain data: a forked child uses them as they are, and a spawned
 //! one receives them as arguments; each process opens its own connection on first use.
 
-use super::client::{ManagerError, Remote};
+use super::client::{ManagerError, ManagerTimeoutError, Remote, TryManagerError};
 use super::protocol::{ObjectId, Op, Reply, Request};
 use crate::codec;
 use serde::de::DeserializeOwned;
@@ -22,6 +22,25 @@ pub(crate) struct Handle {
 impl Handle {
     fn op(&self, op: Op) -> Result<Reply, ManagerError> {
         self.remote.call(&Request::Call(self.id, op))
+    }
+
+    /// An operation that waits in the server until its limit: `Timeout` when it passed.
+    fn timed(&self, op: Op) -> Result<Reply, ManagerTimeoutError> {
+        self.remote.call_timed(&Request::Call(self.id, op))
+    }
+
+    /// A waiting operation whose server answers `false` when its limit passed (acquire, wait).
+    fn timed_flag(&self, op: Op) -> Result<(), ManagerTimeoutError> {
+        match self.timed(op)? {
+            Reply::Bool(true) => Ok(()),
+            Reply::Bool(false) => Err(ManagerTimeoutError::Timeout),
+            _ => Err(ManagerTimeoutError::Unsupported),
+        }
+    }
+
+    /// The four forms of a waiting operation `make(limit)` answered with a flag.
+    fn flag_forms(&self, make: impl FnOnce(Option<u64>) -> Op, wait: Wait) -> Result<(), ManagerTimeoutError> {
+        self.timed_flag(make(wait.wire()))
     }
 
     fn unit(&self, op: Op) -> Result<(), ManagerError> {
@@ -84,8 +103,32 @@ pub(super) fn dec<T: DeserializeOwned>(b: &[u8]) -> Result<T, ManagerError> {
 }
 
 /// A timeout for the wire, in milliseconds (`None`: for ever, also for `Duration::MAX`).
-fn ms(d: Duration) -> Option<u64> {
+pub(super) fn ms(d: Duration) -> Option<u64> {
     u64::try_from(d.as_millis()).ok().filter(|&m| m < u64::MAX / 2)
+}
+
+/// A deadline for the wire: the time left, in milliseconds (a past one: `Some(0)`, look once).
+pub(super) fn ms_until(deadline: std::time::Instant) -> Option<u64> {
+    ms(deadline.saturating_duration_since(std::time::Instant::now()))
+}
+
+/// The limit of a timed form on the wire: a zero timeout still looks once and reports
+/// `Timeout`, the try form's `Some(0)` on the server.
+#[derive(Clone, Copy)]
+pub(super) enum Wait {
+    Forever,
+    Now,
+    Millis(Option<u64>),
+}
+
+impl Wait {
+    pub(super) fn wire(self) -> Option<u64> {
+        match self {
+            Wait::Forever => None,
+            Wait::Now => Some(0),
+            Wait::Millis(m) => m,
+        }
+    }
 }
 
 macro_rules! proxy_type {
@@ -134,7 +177,7 @@ proxy_type!(
     /// let m = multiproc::Manager::start()?;
     /// let d = m.dict::<String, u32>()?;
     /// d.insert("a".into(), 1)?;
-    /// assert_eq!(d.get(&"a".into())?, Some(1));
+    /// assert_eq!(d.get("a")?, Some(1));
     /// assert_eq!(d.update_with("a".into(), |v| v.unwrap_or(0) + 1)?, 2); // atomic (MGR-B1)
     /// # Ok::<(), multiproc::ManagerError>(())
     /// ```
@@ -142,8 +185,12 @@ proxy_type!(
 );
 
 impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy<K, V> {
-    /// `d[k]`, or `None` (Python's `d.get(k)`).
-    pub fn get(&self, k: &K) -> Result<Option<V>, ManagerError> {
+    /// `d[k]`, or `None` (Python's `d.get(k)`). The key may be borrowed, as with a `HashMap`:
+    /// `d.get("a")` for a `DictProxy<String, _>` (borrowed and owned forms encode alike).
+    pub fn get<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Option<V>, ManagerError>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
         self.h.maybe(Op::Get(enc(k)?))
     }
     /// `d[k] = v`.
@@ -151,11 +198,17 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> DictProxy
         self.h.unit(Op::Set(enc(&k)?, enc(&v)?))
     }
     /// `d.pop(k, None)` / `del d[k]`: the removed value.
-    pub fn remove(&self, k: &K) -> Result<Option<V>, ManagerError> {
+    pub fn remove<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<Option<V>, ManagerError>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
         self.h.maybe(Op::Remove(enc(k)?))
     }
     /// `k in d`.
-    pub fn contains_key(&self, k: &K) -> Result<bool, ManagerError> {
+    pub fn contains_key<Q: Serialize + ?Sized>(&self, k: &Q) -> Result<bool, ManagerError>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
         self.h.flag(Op::Contains(enc(k)?))
     }
     /// `len(d)`.
@@ -375,41 +428,120 @@ proxy_type!(
     ///
     /// ```
     /// let m = multiproc::Manager::start()?;
-    /// let q = m.queue::<u32>(Some(2))?;
-    /// q.put(5)?;
-    /// q.put(6)?;
+    /// let q = m.queue_with_maxsize::<u32>(2)?; // as `Queue::with_maxsize(2)`
+    /// q.put(&5)?;
+    /// q.put(&6)?;
     /// assert!(q.full()?);
+    /// assert!(q.try_put(&7).unwrap_err().is_would_block());
     /// assert_eq!((q.get()?, q.get()?), (5, 6));
-    /// assert!(q.get_timeout(std::time::Duration::from_millis(10)).is_err());
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// assert!(q.get_timeout(std::time::Duration::from_millis(10)).unwrap_err().is_timeout());
+    /// q.put_deadline(&8, std::time::Instant::now())?;
+    /// assert_eq!(q.try_get()?, 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     QueueProxy<T>
 );
 
 impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
-    /// `q.put(v)`, waiting while full.
-    pub fn put(&self, v: T) -> Result<(), ManagerError> {
-        self.h.unit(Op::Put(enc(&v)?, None))
-    }
-    /// `q.put(v, timeout=t)` ([`ManagerError::Timeout`] if still full).
-    pub fn put_timeout(&self, v: T, t: Duration) -> Result<(), ManagerError> {
-        self.h.unit(Op::Put(enc(&v)?, ms(t)))
+    /// `q.put(v)`, waiting while full (as [`Queue::put`](crate::Queue::put)).
+    ///
+    /// # Errors
+    /// [`ManagerError::ServerGone`], [`ManagerError::Codec`].
+    ///
+    /// # Examples
+    ///
+    /// See [`QueueProxy`].
+    pub fn put(&self, v: &T) -> Result<(), ManagerError> {
+        self.put_wait(v, Wait::Forever).map_err(ManagerTimeoutError::untimed)
     }
     /// `q.put_nowait(v)`.
-    pub fn try_put(&self, v: T) -> Result<(), ManagerError> {
-        self.h.unit(Op::Put(enc(&v)?, Some(0)))
+    ///
+    /// # Errors
+    /// [`TryManagerError::WouldBlock`] if the queue is full, or as [`put`](Self::put).
+    ///
+    /// # Examples
+    ///
+    /// See [`QueueProxy`].
+    pub fn try_put(&self, v: &T) -> Result<(), TryManagerError> {
+        self.put_wait(v, Wait::Now).map_err(ManagerTimeoutError::try_form)
+    }
+    /// `q.put(v, timeout=t)`.
+    ///
+    /// # Errors
+    /// [`ManagerTimeoutError::Timeout`] if the queue stayed full, or as [`put`](Self::put).
+    ///
+    /// # Examples
+    ///
+    /// See [`QueueProxy`].
+    pub fn put_timeout(&self, v: &T, timeout: Duration) -> Result<(), ManagerTimeoutError> {
+        self.put_wait(v, Wait::Millis(ms(timeout)))
+    }
+    /// [`put`](Self::put), waiting until `deadline` for room.
+    ///
+    /// # Errors
+    /// As [`put_timeout`](Self::put_timeout).
+    ///
+    /// # Examples
+    ///
+    /// See [`QueueProxy`].
+    pub fn put_deadline(&self, v: &T, deadline: std::time::Instant) -> Result<(), ManagerTimeoutError> {
+        self.put_wait(v, Wait::Millis(ms_until(deadline)))
+    }
+    fn put_wait(&self, v: &T, wait: Wait) -> Result<(), ManagerTimeoutError> {
+        match self.h.timed(Op::Put(enc(v)?, wait.wire()))? {
+            Reply::Unit => Ok(()),
+            _ => Err(ManagerTimeoutError::Unsupported),
+        }
     }
     /// `q.get()`, waiting while empty.
+    ///
+    /// # Errors
+    /// [`ManagerError::ServerGone`], [`ManagerError::Codec`].
+    ///
+    /// # Examples
+    ///
+    /// See [`QueueProxy`].
     pub fn get(&self) -> Result<T, ManagerError> {
-        self.h.value(Op::Take(None))
-    }
-    /// `q.get(timeout=t)` ([`ManagerError::Timeout`] if still empty).
-    pub fn get_timeout(&self, t: Duration) -> Result<T, ManagerError> {
-        self.h.value(Op::Take(ms(t)))
+        self.get_wait(Wait::Forever).map_err(ManagerTimeoutError::untimed)
     }
     /// `q.get_nowait()`.
-    pub fn try_get(&self) -> Result<T, ManagerError> {
-        self.h.value(Op::Take(Some(0)))
+    ///
+    /// # Errors
+    /// [`TryManagerError::WouldBlock`] if the queue is empty, or as [`get`](Self::get).
+    ///
+    /// # Examples
+    ///
+    /// See [`QueueProxy`].
+    pub fn try_get(&self) -> Result<T, TryManagerError> {
+        self.get_wait(Wait::Now).map_err(ManagerTimeoutError::try_form)
+    }
+    /// `q.get(timeout=t)`.
+    ///
+    /// # Errors
+    /// [`ManagerTimeoutError::Timeout`] if the queue stayed empty, or as [`get`](Self::get).
+    ///
+    /// # Examples
+    ///
+    /// See [`QueueProxy`].
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, ManagerTimeoutError> {
+        self.get_wait(Wait::Millis(ms(timeout)))
+    }
+    /// [`get`](Self::get), waiting until `deadline` for an item.
+    ///
+    /// # Errors
+    /// As [`get_timeout`](Self::get_timeout).
+    ///
+    /// # Examples
+    ///
+    /// See [`QueueProxy`].
+    pub fn get_deadline(&self, deadline: std::time::Instant) -> Result<T, ManagerTimeoutError> {
+        self.get_wait(Wait::Millis(ms_until(deadline)))
+    }
+    fn get_wait(&self, wait: Wait) -> Result<T, ManagerTimeoutError> {
+        match self.h.timed(Op::Take(wait.wire()))? {
+            Reply::Bytes(b) => Ok(codec::decode(&b)?),
+            _ => Err(ManagerTimeoutError::Unsupported),
+        }
     }
     /// `q.qsize()`.
     pub fn qsize(&self) -> Result<usize, ManagerError> {

@@ -1,13 +1,13 @@
 //! Proxies of synchronisation objects, values and arrays, and of registered types.
 
-use super::{dec, enc, ms, Handle};
-use crate::manager::client::ManagerError;
+use super::{dec, enc, ms, ms_until, Handle, Wait};
+use crate::manager::client::{ManagerError, ManagerTimeoutError, TryManagerError};
 use crate::manager::custom::Shared;
 use crate::manager::protocol::{Op, Reply};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 proxy_type!(
     /// A `Lock` or `RLock` in the manager's server (Python's `manager.Lock()`): unlike the
@@ -21,31 +21,71 @@ proxy_type!(
     /// let m = multiproc::Manager::start()?;
     /// let l = m.lock()?;
     /// l.acquire()?;
-    /// assert!(!l.acquire_timeout(std::time::Duration::from_millis(5))?);
+    /// assert!(l.acquire_timeout(std::time::Duration::from_millis(5)).unwrap_err().is_timeout());
     /// l.release()?;
     /// assert!(l.release().is_err()); // "release unlocked lock"
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// It keeps Python's `acquire`/`release` where the crate's [`Lock`](crate::Lock) hands
+    /// out a guard: a manager lock may be released by another process (MGR-7), which a guard
+    /// cannot express.
     LockProxy
 );
 
-/// `acquire`, `try_acquire`, `acquire_timeout` and `release`: the same calls on a lock and a
-/// semaphore (`$release` documents what `release` refuses).
+/// `acquire` in its four forms, and `release`: the same calls on a lock and a semaphore
+/// (`$release` documents what `release` refuses; `$example` is a doc test).
 macro_rules! acquire_methods {
-    ($release:literal) => {
-        /// `acquire()`.
+    ($release:literal, $example:literal) => {
+        /// `acquire()`, waiting until it is free.
+        ///
+        /// # Errors
+        /// [`ManagerError::ServerGone`].
+        ///
+        /// # Examples
+        ///
+        #[doc = $example]
         pub fn acquire(&self) -> Result<(), ManagerError> {
-            self.h.flag(Op::Acquire(None)).map(drop)
+            self.h.flag_forms(Op::Acquire, Wait::Forever).map_err(ManagerTimeoutError::untimed)
         }
         /// `acquire(False)`.
-        pub fn try_acquire(&self) -> Result<bool, ManagerError> {
-            self.h.flag(Op::Acquire(Some(0)))
+        ///
+        /// # Errors
+        /// [`TryManagerError::WouldBlock`] if it is taken, or as [`acquire`](Self::acquire).
+        ///
+        /// # Examples
+        ///
+        #[doc = $example]
+        pub fn try_acquire(&self) -> Result<(), TryManagerError> {
+            self.h.flag_forms(Op::Acquire, Wait::Now).map_err(ManagerTimeoutError::try_form)
         }
         /// `acquire(timeout=t)`.
-        pub fn acquire_timeout(&self, t: Duration) -> Result<bool, ManagerError> {
-            self.h.flag(Op::Acquire(ms(t)))
+        ///
+        /// # Errors
+        /// [`ManagerTimeoutError::Timeout`] if it stayed taken, or as [`acquire`](Self::acquire).
+        ///
+        /// # Examples
+        ///
+        #[doc = $example]
+        pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), ManagerTimeoutError> {
+            self.h.flag_forms(Op::Acquire, Wait::Millis(ms(timeout)))
+        }
+        /// [`acquire`](Self::acquire), waiting until `deadline`.
+        ///
+        /// # Errors
+        /// As [`acquire_timeout`](Self::acquire_timeout).
+        ///
+        /// # Examples
+        ///
+        #[doc = $example]
+        pub fn acquire_deadline(&self, deadline: Instant) -> Result<(), ManagerTimeoutError> {
+            self.h.flag_forms(Op::Acquire, Wait::Millis(ms_until(deadline)))
         }
         #[doc = $release]
+        ///
+        /// # Examples
+        ///
+        #[doc = $example]
         pub fn release(&self) -> Result<(), ManagerError> {
             self.h.unit(Op::Release)
         }
@@ -53,7 +93,10 @@ macro_rules! acquire_methods {
 }
 
 impl LockProxy {
-    acquire_methods!("`release()` ([`ManagerError::NotHeld`] if not held).");
+    acquire_methods!(
+        "`release()`.\n\n# Errors\n[`ManagerError::NotHeld`] if nobody holds it.",
+        "```\nlet m = multiproc::Manager::start()?;\nlet l = m.lock()?;\nl.try_acquire()?;\nassert!(l.try_acquire().unwrap_err().is_would_block());\nl.release()?;\nl.acquire_deadline(std::time::Instant::now())?;\nl.release()?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```"
+    );
 }
 
 proxy_type!(
@@ -65,8 +108,9 @@ proxy_type!(
     /// let m = multiproc::Manager::start()?;
     /// let e = m.event()?;
     /// e.set()?;
-    /// assert!(e.is_set()? && e.wait_timeout(std::time::Duration::ZERO)?);
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// assert!(e.is_set()?);
+    /// e.wait_timeout(std::time::Duration::ZERO)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     EventProxy
 );
@@ -85,12 +129,32 @@ impl EventProxy {
         self.h.flag(Op::IsSet)
     }
     /// `e.wait()`.
+    ///
+    /// # Errors
+    /// [`ManagerError::ServerGone`].
     pub fn wait(&self) -> Result<(), ManagerError> {
-        self.h.flag(Op::Wait(None)).map(drop)
+        self.h.flag_forms(Op::Wait, Wait::Forever).map_err(ManagerTimeoutError::untimed)
     }
-    /// `e.wait(t)`: whether it is set.
-    pub fn wait_timeout(&self, t: Duration) -> Result<bool, ManagerError> {
-        self.h.flag(Op::Wait(ms(t)))
+    /// `e.wait(0)`: whether it is set now.
+    ///
+    /// # Errors
+    /// [`TryManagerError::WouldBlock`] if it is clear, or as [`wait`](Self::wait).
+    pub fn try_wait(&self) -> Result<(), TryManagerError> {
+        self.h.flag_forms(Op::Wait, Wait::Now).map_err(ManagerTimeoutError::try_form)
+    }
+    /// `e.wait(t)`.
+    ///
+    /// # Errors
+    /// [`ManagerTimeoutError::Timeout`] if it stayed clear, or as [`wait`](Self::wait).
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), ManagerTimeoutError> {
+        self.h.flag_forms(Op::Wait, Wait::Millis(ms(timeout)))
+    }
+    /// [`wait`](Self::wait) until `deadline`.
+    ///
+    /// # Errors
+    /// As [`wait_timeout`](Self::wait_timeout).
+    pub fn wait_deadline(&self, deadline: Instant) -> Result<(), ManagerTimeoutError> {
+        self.h.flag_forms(Op::Wait, Wait::Millis(ms_until(deadline)))
     }
 }
 
@@ -102,7 +166,8 @@ proxy_type!(
     /// ```
     /// let m = multiproc::Manager::start()?;
     /// let s = m.bounded_semaphore(1)?;
-    /// assert!(s.try_acquire()? && !s.try_acquire()?);
+    /// s.try_acquire()?;
+    /// assert!(s.try_acquire().is_err());
     /// s.release()?;
     /// assert!(s.release().is_err());
     /// # Ok::<(), multiproc::ManagerError>(())
@@ -111,7 +176,10 @@ proxy_type!(
 );
 
 impl SemaphoreProxy {
-    acquire_methods!("`release()` ([`ManagerError::NotHeld`] above a bounded semaphore's bound).");
+    acquire_methods!(
+        "`release()`.\n\n# Errors\n[`ManagerError::NotHeld`] above a bounded semaphore's bound.",
+        "```\nlet m = multiproc::Manager::start()?;\nlet s = m.semaphore(1)?;\ns.acquire()?;\nassert!(s.acquire_timeout(std::time::Duration::from_millis(5)).is_err());\ns.release()?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```"
+    );
     /// `s.get_value()`.
     pub fn get_value(&self) -> Result<u32, ManagerError> {
         Ok(self.h.count(Op::GetValue)? as u32)
@@ -127,10 +195,10 @@ proxy_type!(
     /// let m = multiproc::Manager::start()?;
     /// let c = m.condition()?;
     /// c.acquire()?;
-    /// assert!(!c.wait_timeout(std::time::Duration::from_millis(5))?); // nobody notifies
+    /// assert!(c.wait_timeout(std::time::Duration::from_millis(5)).unwrap_err().is_timeout()); // nobody notifies
     /// c.notify_all()?;
     /// c.release()?;
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ConditionProxy
 );
@@ -145,12 +213,26 @@ impl ConditionProxy {
         self.h.unit(Op::Release)
     }
     /// `c.wait()` (the lock must be held; it is held again on return).
+    ///
+    /// # Errors
+    /// [`ManagerError::ServerGone`], [`ManagerError::NotHeld`].
     pub fn wait(&self) -> Result<(), ManagerError> {
-        self.h.flag(Op::Wait(None)).map(drop)
+        self.h.flag_forms(Op::Wait, Wait::Forever).map_err(ManagerTimeoutError::untimed)
     }
-    /// `c.wait(t)`: whether it was notified.
-    pub fn wait_timeout(&self, t: Duration) -> Result<bool, ManagerError> {
-        self.h.flag(Op::Wait(ms(t)))
+    /// `c.wait(t)`.
+    ///
+    /// # Errors
+    /// [`ManagerTimeoutError::Timeout`] if no notify came (the lock is held again), or as
+    /// [`wait`](Self::wait).
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), ManagerTimeoutError> {
+        self.h.flag_forms(Op::Wait, Wait::Millis(ms(timeout)))
+    }
+    /// [`wait`](Self::wait) until `deadline`.
+    ///
+    /// # Errors
+    /// As [`wait_timeout`](Self::wait_timeout).
+    pub fn wait_deadline(&self, deadline: Instant) -> Result<(), ManagerTimeoutError> {
+        self.h.flag_forms(Op::Wait, Wait::Millis(ms_until(deadline)))
     }
     /// `c.notify(n)`: how many waiters it woke.
     pub fn notify(&self, n: u32) -> Result<u32, ManagerError> {
@@ -180,13 +262,33 @@ proxy_type!(
 );
 
 impl BarrierProxy {
-    /// `b.wait()`: this party's arrival index ([`ManagerError::Broken`] if broken).
+    /// `b.wait()`: this party's arrival index.
+    ///
+    /// # Errors
+    /// [`ManagerError::Broken`] if the barrier is (or becomes) broken.
     pub fn wait(&self) -> Result<u32, ManagerError> {
-        Ok(self.h.count(Op::Wait(None))? as u32)
+        self.wait_limit(Wait::Forever).map_err(ManagerTimeoutError::untimed)
     }
-    /// `b.wait(t)`; running out breaks the barrier.
-    pub fn wait_timeout(&self, t: Duration) -> Result<u32, ManagerError> {
-        Ok(self.h.count(Op::Wait(ms(t)))? as u32)
+    /// `b.wait(t)`.
+    ///
+    /// # Errors
+    /// [`ManagerTimeoutError::Timeout`] if the others did not come in time (the barrier is
+    /// then broken for everyone, as in Python), or as [`wait`](Self::wait).
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<u32, ManagerTimeoutError> {
+        self.wait_limit(Wait::Millis(ms(timeout)))
+    }
+    /// [`wait`](Self::wait) until `deadline`.
+    ///
+    /// # Errors
+    /// As [`wait_timeout`](Self::wait_timeout).
+    pub fn wait_deadline(&self, deadline: Instant) -> Result<u32, ManagerTimeoutError> {
+        self.wait_limit(Wait::Millis(ms_until(deadline)))
+    }
+    fn wait_limit(&self, wait: Wait) -> Result<u32, ManagerTimeoutError> {
+        match self.h.timed(Op::Wait(wait.wire()))? {
+            Reply::Count(n) => Ok(n as u32),
+            _ => Err(ManagerTimeoutError::Unsupported),
+        }
     }
     /// `b.reset()`.
     pub fn reset(&self) -> Result<(), ManagerError> {
