@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo run --example async_queue`
 
-use multiproc::{Process, Queue, QueueError};
+use multiproc::{GetError, Process, PutError, Queue};
 use std::error::Error;
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -12,7 +12,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let q = Queue::<u32>::new()?;
     let child = {
         let q = q.clone();
-        Process::new(move || -> Result<(), QueueError> {
+        Process::new(move || -> Result<(), PutError> {
             for i in 0..10 {
                 q.put(&i)?;
             }
@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         for _ in 0..10 {
             println!("{}", q.get_async().await?);
         }
-        Ok::<(), QueueError>(())
+        Ok::<(), GetError>(())
     })?;
     child.join()?;
     Ok(())

@@ -15,7 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let stop = stop.clone();
         move || {
             let mut n = 0;
-            while !stop.wait_timeout(Duration::from_millis(50)) {
+            while stop.wait_timeout(Duration::from_millis(50)).is_err() {
                 n += 1;
                 println!("heartbeat {n}");
                 let _ = std::io::stdout().flush();

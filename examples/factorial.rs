@@ -4,7 +4,7 @@
 //! the speed-up can be judged on this host, how much faster two processes burn CPU than one
 //! (a loaded or single-core host shows ≈1×, an idle 2-CPU host ≈2×).
 
-use multiproc::Pool;
+use multiproc::{Pool, PoolOptions};
 use std::time::{Duration, Instant};
 
 /// A big unsigned integer as little-endian base-10⁹ limbs: all factorial needs.
@@ -65,7 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let one = t.elapsed();
     let two_pool = Pool::new(2)?;
     let t = Instant::now();
-    two_pool.map_chunked(burn, [iters, iters], 1)?;
+    two_pool.map_with(burn, [iters, iters], PoolOptions::new().chunksize(1))?;
     let two = t.elapsed();
 
     let largest = serial.last().map_or(0, digits);

@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn produce() -> Result<(), Box<dyn std::error::Error>> {
     let q = match Queue::<u64>::create(NAME) {
         Ok(q) => q,
-        Err(multiproc::QueueError::Shm(ShmError::Exists { .. })) => {
+        Err(ShmError::Exists { .. }) => {
             return Err(format!("{NAME} exists: another producer runs (or `multiproc shm clean` a stale one)").into())
         }
         Err(e) => return Err(e.into()),

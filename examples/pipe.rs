@@ -6,7 +6,7 @@
 use multiproc::{Pipe, Process};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (mut rx, tx) = Pipe::new()?; // one-way: (reader, writer)
+    let (mut rx, tx) = Pipe::one_way()?; // one-way: (reader, writer)
     let sender = Process::new(move || {
         let mut tx = tx;
         for msg in ["hello", "hey", "hru?", "END"] {

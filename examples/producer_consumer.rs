@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             while let Some(i) = q.get()? {
                 println!("{i}");
             }
-            Ok::<(), multiproc::QueueError>(())
+            Ok::<(), multiproc::GetError>(())
         }
     });
     consumer.start()?;

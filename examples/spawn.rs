@@ -5,7 +5,7 @@
 
 use multiproc::{Process, Queue, StartMethod};
 
-fn child((queue, index): (Queue<u32>, u32)) -> Result<(), multiproc::QueueError> {
+fn child((queue, index): (Queue<u32>, u32)) -> Result<(), multiproc::PutError> {
     queue.put(&index)
 }
 

@@ -18,7 +18,7 @@
 //!
 //! let pool = Pool::new(5)?;
 //! assert_eq!(pool.map(square, 1..=6)?, vec![1, 4, 9, 16, 25, 36]);
-//! # Ok::<(), multiproc::PoolError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! Workers are forked copies of this process, so the task function is a plain `fn` item and
@@ -38,7 +38,7 @@
 //! let seg = Segment::create(&name, 4096)?;     // O_EXCL, mode 0600, fully allocated
 //! let peer = Segment::open(&name)?;             // validated header: magic, version, size
 //! assert_eq!(peer.len(), seg.len());
-//! # Ok::<(), multiproc::ShmError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! Shared memory is untrusted input: a crashed or buggy peer can leave any bytes in it, so every

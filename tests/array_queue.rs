@@ -5,7 +5,8 @@
 mod common;
 
 use common::{guard, AT_ONCE};
-use multiproc::{ArrayQueue, PopError, Process, PushError, STUCK_AFTER, UNRECORDED_AFTER};
+use multiproc::{ArrayQueue, PopError, PopTimeoutError, Process, PushError, PushTimeoutError, STUCK_AFTER};
+use multiproc::{TryPopError, TryPushError, UNRECORDED_AFTER};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -15,25 +16,25 @@ fn array_queue_single_process_forms() {
     q.try_push(1).unwrap();
     q.push_timeout(2, Duration::from_secs(1)).unwrap();
     assert!(q.is_full());
-    assert!(matches!(q.try_push(3), Err(PushError::Full(3))));
+    assert!(matches!(q.try_push(3), Err(TryPushError::Full(3))));
     let t = Instant::now();
-    assert!(matches!(q.push_timeout(3, Duration::from_millis(100)), Err(PushError::Timeout(3))));
+    assert!(matches!(q.push_timeout(3, Duration::from_millis(100)), Err(PushTimeoutError::Timeout(3))));
     assert!(t.elapsed() >= Duration::from_millis(90));
-    assert_eq!(q.try_pop(), Ok(1));
-    assert_eq!(q.pop(), Ok(2));
-    assert_eq!(q.try_pop(), Err(PopError::Empty));
+    assert_eq!(q.try_pop().ok(), Some(1));
+    assert_eq!(q.pop().ok(), Some(2));
+    assert!(matches!(q.try_pop(), Err(TryPopError::Empty)));
     let t = Instant::now();
-    assert_eq!(q.pop_timeout(Duration::from_millis(100)), Err(PopError::Timeout));
+    assert!(matches!(q.pop_timeout(Duration::from_millis(100)), Err(PopTimeoutError::Timeout)));
     assert!(t.elapsed() >= Duration::from_millis(90));
     let one = ArrayQueue::<u8>::new(1).unwrap();
     for i in 0..10 {
         one.try_push(i).unwrap();
         assert!(one.try_push(99).is_err());
-        assert_eq!(one.try_pop(), Ok(i));
+        assert_eq!(one.try_pop().ok(), Some(i));
     }
     // Duration::MAX waits forever, like `push`: here it finds room at once.
     q.push_timeout(4, Duration::MAX).unwrap();
-    assert_eq!(q.pop_timeout(Duration::MAX), Ok(4));
+    assert_eq!(q.pop_timeout(Duration::MAX).ok(), Some(4));
 }
 
 /// A producer killed between its `tail` CAS and recording itself leaves the slot naming the
@@ -46,22 +47,22 @@ fn array_queue_unrecorded_dead_producer_behind_a_stale_live_record() {
     let _g = guard();
     let q = ArrayQueue::<u64>::new(1).unwrap();
     q.push(1).unwrap();
-    assert_eq!(q.pop(), Ok(1)); // the slot's record now names this (live) process
+    assert_eq!(q.pop().ok(), Some(1)); // the slot's record now names this (live) process
     q.debug_state().claim_as(true, 0, 0); // a producer claims position 1 and dies unrecorded
     let t = Instant::now();
-    assert_eq!(q.try_pop(), Err(PopError::Empty));
+    assert!(matches!(q.try_pop(), Err(TryPopError::Empty)));
     assert!(t.elapsed() < AT_ONCE, "try_pop blocked for {:?}", t.elapsed());
     let t = Instant::now();
-    assert_eq!(q.pop_timeout(Duration::from_millis(20)), Err(PopError::Timeout));
+    assert!(matches!(q.pop_timeout(Duration::from_millis(20)), Err(PopTimeoutError::Timeout)));
     assert!(t.elapsed() < Duration::from_millis(20) + AT_ONCE, "pop_timeout(20 ms) took {:?}", t.elapsed());
     // The claim is presumed dead after UNRECORDED_AFTER: a waiting pop skips it (a tombstone),
     // after which the queue is empty and usable again.
     let t = Instant::now();
-    assert_eq!(q.pop_timeout(UNRECORDED_AFTER * 2), Err(PopError::Timeout));
+    assert!(matches!(q.pop_timeout(UNRECORDED_AFTER * 2), Err(PopTimeoutError::Timeout)));
     assert!(t.elapsed() >= UNRECORDED_AFTER * 2 - Duration::from_millis(10));
     assert_eq!(q.debug_state().indices(), (2, 2), "the dead producer's position was skipped");
     q.push(7).unwrap();
-    assert_eq!(q.try_pop(), Ok(7));
+    assert_eq!(q.try_pop().ok(), Some(7));
 }
 
 /// The mirror case: a consumer killed between its `head` CAS and its record, the slot naming
@@ -73,11 +74,11 @@ fn array_queue_unrecorded_dead_consumer_behind_a_stale_live_record() {
     q.push(1).unwrap(); // the slot's record names this (live) process as the producer
     q.debug_state().claim_as(false, 0, 0); // a consumer takes position 0 and dies unrecorded
     let t = Instant::now();
-    assert!(matches!(q.try_push(2), Err(PushError::Full(2))));
-    assert!(matches!(q.push_timeout(2, Duration::from_millis(20)), Err(PushError::Timeout(2))));
+    assert!(matches!(q.try_push(2), Err(TryPushError::Full(2))));
+    assert!(matches!(q.push_timeout(2, Duration::from_millis(20)), Err(PushTimeoutError::Timeout(2))));
     assert!(t.elapsed() < Duration::from_millis(20) + AT_ONCE, "took {:?}", t.elapsed());
     q.push_timeout(3, Duration::from_secs(10)).unwrap();
-    assert_eq!(q.pop(), Ok(3), "the dead consumer's item is lost with it; the queue goes on");
+    assert_eq!(q.pop().ok(), Some(3), "the dead consumer's item is lost with it; the queue goes on");
 }
 
 /// Forks a child that exits at once and is **not** reaped: a zombie, dead but with its pid
@@ -113,7 +114,7 @@ fn array_queue_dead_unreaped_claimant_is_recovered_promptly() {
     q.debug_state().claim_as(true, pid, start);
     q.push(9).unwrap();
     let t = Instant::now();
-    assert_eq!(q.pop_timeout(Duration::from_secs(10)), Ok(9));
+    assert_eq!(q.pop_timeout(Duration::from_secs(10)).ok(), Some(9));
     assert!(t.elapsed() < STUCK_AFTER + AT_ONCE, "recovery waited {:?}", t.elapsed());
     // The consumer side too: a consumer that took an item and died unreaped.
     q.push(10).unwrap();
@@ -162,8 +163,8 @@ fn array_queue_corrupt_indices_and_stamps_are_errors_not_hangs() {
             let pushed = q.try_push(round);
             let popped = q.try_pop();
             assert!(t.elapsed() < AT_ONCE, "try_ forms blocked for {:?} on a corrupt queue", t.elapsed());
-            corrupt_seen += matches!(pushed, Err(PushError::Corrupt { .. })) as u32;
-            corrupt_seen += matches!(popped, Err(PopError::Corrupt(_))) as u32;
+            corrupt_seen += matches!(pushed, Err(TryPushError::Corrupt { .. })) as u32;
+            corrupt_seen += matches!(popped, Err(TryPopError::Corrupt(_))) as u32;
             let t = Instant::now();
             let _ = q.pop_timeout(Duration::from_millis(5));
             let _ = q.push_timeout(round, Duration::from_millis(5));
@@ -174,12 +175,12 @@ fn array_queue_corrupt_indices_and_stamps_are_errors_not_hangs() {
     // The plain cases: a tail far ahead of head, a head past tail.
     let q = ArrayQueue::<u64>::new(4).unwrap();
     q.debug_state().set_indices(None, Some(1 << 40));
-    assert!(matches!(q.try_push(1), Err(PushError::Corrupt { .. })));
-    assert!(matches!(q.try_pop(), Err(PopError::Corrupt(_))));
+    assert!(matches!(q.try_push(1), Err(TryPushError::Corrupt { .. })));
+    assert!(matches!(q.try_pop(), Err(TryPopError::Corrupt(_))));
     assert!(matches!(q.pop(), Err(PopError::Corrupt(_))), "a blocking pop reports it too");
     let q = ArrayQueue::<u64>::new(4).unwrap();
     q.debug_state().set_indices(Some(5), None);
-    assert!(matches!(q.try_pop(), Err(PopError::Corrupt(_))));
+    assert!(matches!(q.try_pop(), Err(TryPopError::Corrupt(_))));
 }
 
 #[test]

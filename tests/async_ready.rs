@@ -6,7 +6,7 @@
 mod common;
 
 use common::{fork_child, guard, wait_child, Ended};
-use multiproc::{ArrayQueue, Pipe, Queue, QueueError, RecvError};
+use multiproc::{ArrayQueue, GetError, Pipe, PutError, Queue, RecvError};
 use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
 
@@ -93,7 +93,7 @@ fn ready_fd_drives_tokio_async_fd_for_an_array_queue() {
 #[test]
 fn recv_async_then_eof_when_the_writer_exits() {
     let _g = guard();
-    let (mut rx, mut tx) = Pipe::new().unwrap();
+    let (mut rx, mut tx) = Pipe::one_way().unwrap();
     let pid = fork_child(move || {
         for i in 0..200u32 {
             tx.send(&i).unwrap();
@@ -107,7 +107,7 @@ fn recv_async_then_eof_when_the_writer_exits() {
         for i in 0..200u32 {
             assert_eq!(rx.recv_async::<u32>().await.unwrap(), i);
         }
-        assert!(matches!(rx.recv_async::<u32>().await, Err(RecvError::Eof)));
+        assert!(matches!(rx.recv_async::<u32>().await, Err(RecvError::Disconnected)));
     });
     assert_eq!(wait_child(pid), Ended::Code(0));
 }
@@ -124,7 +124,7 @@ fn consumer_get_async_ends_with_disconnected() {
     });
     runtime().block_on(async {
         assert_eq!(rx.get_async().await.unwrap(), 1);
-        assert!(matches!(rx.get_async().await, Err(QueueError::Disconnected)));
+        assert!(matches!(rx.get_async().await, Err(GetError::Disconnected)));
     });
     assert_eq!(wait_child(pid), Ended::Code(0));
 }
@@ -195,7 +195,7 @@ fn async_methods_leave_no_watcher_behind() {
     let q = Queue::<u32>::new().unwrap();
     let aq = ArrayQueue::<u64>::new(4).unwrap();
     let (tx, rx) = Queue::<u32>::new().unwrap().split().unwrap();
-    let (mut r, mut w) = Pipe::new().unwrap();
+    let (mut r, mut w) = Pipe::one_way().unwrap();
     let pid = fork_child(|| {
         std::thread::sleep(Duration::from_millis(20));
         q.put(&1).unwrap();
@@ -214,7 +214,7 @@ fn async_methods_leave_no_watcher_behind() {
     assert!(threads() >= 1, "the first await needed a watcher");
     drop((q, aq, rx, r));
     assert_eq!(settle(0), 0, "a watcher outlived its handles");
-    assert!(matches!(tx.put(&5), Err(QueueError::Disconnected)));
+    assert!(matches!(tx.put(&5), Err(PutError::Disconnected)));
     drop(w);
 }
 
@@ -240,7 +240,7 @@ fn recv_async_over_tcp() {
         for i in 0..50u32 {
             assert_eq!(conn.recv_async::<u32>().await.unwrap(), i);
         }
-        assert!(matches!(conn.recv_async::<u32>().await, Err(RecvError::Eof)));
+        assert!(matches!(conn.recv_async::<u32>().await, Err(RecvError::Disconnected)));
     });
     assert_eq!(wait_child(pid), Ended::Code(0));
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::guard_for;
-use multiproc::{Barrier, BarrierError, Process, RawValue};
+use multiproc::{Barrier, BarrierError, BarrierTimeoutError, Process, RawValue};
 use std::time::{Duration, Instant};
 
 /// Starts `n` processes running `f(i)` and returns them.
@@ -25,7 +25,7 @@ fn codes(ps: Vec<Process>) -> Vec<i32> {
 
 #[test]
 fn bar_1_new_barrier_state() {
-    let b = Barrier::new(5).unwrap().with_timeout(Duration::from_secs(30));
+    let b = Barrier::new(5).unwrap();
     assert_eq!(b.parties(), 5);
     assert_eq!(b.n_waiting(), 0);
     assert!(!b.broken());
@@ -151,16 +151,16 @@ fn bar_6_and_7_reset_breaks_waiters_then_all_pass() {
 #[test]
 fn bar_8_timeout_breaks_for_everyone() {
     let _g = guard_for(Duration::from_secs(30));
-    let b = Barrier::new(3).unwrap().with_timeout(Duration::from_millis(300));
+    let b = Barrier::new(3).unwrap();
     let ps = spawn_n(1, {
         let b = b.clone();
         move |_| match b.wait_timeout(Duration::from_secs(20)) {
-            Err(BarrierError::Broken) => 0,
+            Err(BarrierTimeoutError::Broken) => 0,
             _ => 1,
         }
     });
     let t = Instant::now();
-    assert_eq!(b.wait(), Err(BarrierError::Timeout));
+    assert_eq!(b.wait_timeout(Duration::from_millis(300)), Err(BarrierTimeoutError::Timeout));
     assert!(t.elapsed() >= Duration::from_millis(290));
     assert_eq!(codes(ps), vec![0]);
     assert_eq!(b.wait(), Err(BarrierError::Broken));
@@ -205,7 +205,7 @@ fn bar_10_many_generations_keep_lockstep() {
 fn bar_11_lone_timed_wait_breaks_until_reset() {
     let b = Barrier::new(2).unwrap();
     let t = Instant::now();
-    assert_eq!(b.wait_timeout(Duration::from_millis(200)), Err(BarrierError::Timeout));
+    assert_eq!(b.wait_timeout(Duration::from_millis(200)), Err(BarrierTimeoutError::Timeout));
     assert!(t.elapsed() >= Duration::from_millis(190));
     assert!(b.broken());
     assert_eq!(b.wait(), Err(BarrierError::Broken));
@@ -231,7 +231,7 @@ fn bar_b1_dead_party_breaks_the_barrier_promptly() {
     victim.kill().unwrap();
     victim.join().unwrap();
     let t = Instant::now();
-    assert_eq!(b.wait_timeout(Duration::from_secs(20)), Err(BarrierError::PartyDied));
+    assert_eq!(b.wait_timeout(Duration::from_secs(20)), Err(BarrierTimeoutError::PartyDied));
     assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
     assert!(b.broken());
 }
@@ -253,7 +253,7 @@ fn bar_b1_dead_unreaped_party_breaks_the_barrier_promptly() {
         }
         victim.kill().unwrap(); // and not joined until after our wait
         let t = Instant::now();
-        assert_eq!(b.wait_timeout(Duration::from_secs(5)), Err(BarrierError::PartyDied));
+        assert_eq!(b.wait_timeout(Duration::from_secs(5)), Err(BarrierTimeoutError::PartyDied));
         assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
         victim.join().unwrap();
     }
@@ -276,7 +276,7 @@ fn bar_b1_party_dying_right_after_its_arrival_is_seen() {
         std::thread::sleep(Duration::from_millis(1));
     }
     let t = Instant::now();
-    assert_eq!(b.wait_timeout(Duration::from_secs(5)), Err(BarrierError::PartyDied));
+    assert_eq!(b.wait_timeout(Duration::from_secs(5)), Err(BarrierTimeoutError::PartyDied));
     assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
     assert_eq!(common::wait_child(child), common::Ended::Code(0));
 }
@@ -297,4 +297,17 @@ fn bar_max_timeout_waits_for_the_others() {
     let r = b.wait_timeout(Duration::MAX);
     assert!(r.is_ok(), "{r:?}");
     assert!(other.join().unwrap().success());
+}
+
+/// The deprecated handle-wide timeout of 0.1 (`with_timeout`) still applies to `wait`: running
+/// out of it breaks the barrier, reported as `Broken` since `wait` has no timeout variant.
+#[test]
+#[allow(deprecated)]
+fn bar_8_deprecated_handle_timeout_still_breaks_the_barrier() {
+    let _g = guard_for(Duration::from_secs(30));
+    let b = Barrier::new(2).unwrap().with_timeout(Duration::from_millis(100));
+    let t = Instant::now();
+    assert_eq!(b.wait(), Err(BarrierError::Broken));
+    assert!(t.elapsed() >= Duration::from_millis(90));
+    assert!(b.broken());
 }

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{chaos_secs, fork_child, guard, sigkill, wait_child, Ended, Rng};
-use multiproc::{wait, Broadcast, BroadcastError, Event, Semaphore};
+use multiproc::{wait, Broadcast, BroadcastRecvTimeoutError, Event, PublishError, Semaphore, TryBroadcastRecvError};
 use std::time::{Duration, Instant};
 
 /// 1 writer, 4 reader processes, a ring larger than the run: every reader gets every message,
@@ -112,7 +112,7 @@ fn stopped_and_dead_readers_lag_and_never_block_the_writer() {
                         break;
                     }
                 }
-                Err(BroadcastError::Lagged(n)) => missed += n,
+                Err(BroadcastRecvTimeoutError::Lagged(n)) => missed += n,
                 Err(_) => return 2,
             }
         }
@@ -147,7 +147,7 @@ fn late_subscribers_start_from_now_or_from_the_oldest_kept() {
     }
     let mut now = b.subscribe();
     let mut oldest = b.subscribe_oldest();
-    assert!(matches!(now.try_recv(), Err(BroadcastError::Empty)));
+    assert!(matches!(now.try_recv(), Err(TryBroadcastRecvError::Empty)));
     b.publish(&10).unwrap();
     assert_eq!(now.try_recv().unwrap(), 10);
     // The oldest subscriber starts at 6 (10 - 4 slots); message 6's slot now holds 10.
@@ -155,8 +155,8 @@ fn late_subscribers_start_from_now_or_from_the_oldest_kept() {
     loop {
         match oldest.try_recv() {
             Ok(v) => seen.push(v),
-            Err(BroadcastError::Lagged(_)) => {}
-            Err(BroadcastError::Empty) => break,
+            Err(TryBroadcastRecvError::Lagged(_)) => {}
+            Err(TryBroadcastRecvError::Empty) => break,
             Err(e) => panic!("{e}"),
         }
     }
@@ -183,8 +183,8 @@ fn killed_writers_never_publish_half_a_message() {
                 assert!(m[2..].iter().all(|&x| x == fill), "torn payload");
                 checked += 1;
             }
-            Err(BroadcastError::Lagged(_)) => {}
-            Err(BroadcastError::Empty) => break,
+            Err(TryBroadcastRecvError::Lagged(_)) => {}
+            Err(TryBroadcastRecvError::Empty) => break,
             Err(e) => panic!("{e}"),
         }
     };
@@ -231,7 +231,7 @@ fn named_broadcast_open_and_type_check() {
     assert_eq!(sub.recv_timeout(Duration::from_secs(10)).unwrap(), "from the opener");
     assert_eq!(wait_child(pid), Ended::Code(0));
     assert!(matches!(Broadcast::<u64>::open(&name), Err(multiproc::ShmError::Mismatch { .. })));
-    assert!(matches!(b.publish(&"x".repeat(100)), Err(BroadcastError::TooLarge { .. })));
+    assert!(matches!(b.publish(&"x".repeat(100)), Err(PublishError::TooLarge { .. })));
     assert_eq!(b.published(), 1, "a refused message publishes nothing");
     drop(b);
     drop(sub);
@@ -272,17 +272,17 @@ fn corrupt_slots_are_errors_not_undefined_behaviour() {
     let read_once = || sub.clone().try_recv_bytes();
     assert_eq!(read_once().unwrap(), b"MARKER01");
     put(at - 8, 1 << 40); // the length
-    assert!(matches!(read_once(), Err(BroadcastError::Corrupt(_))));
+    assert!(matches!(read_once(), Err(TryBroadcastRecvError::Corrupt(_))));
     put(at - 8, 8);
     put(at - 16, 0); // the stamp: older than message 0
-    assert!(matches!(read_once(), Err(BroadcastError::Corrupt(_))));
+    assert!(matches!(read_once(), Err(TryBroadcastRecvError::Corrupt(_))));
     put(at - 16, 2 + 2 * 4); // the stamp of message 4: overwritten
-    assert!(matches!(read_once(), Err(BroadcastError::Lagged(_))));
+    assert!(matches!(read_once(), Err(TryBroadcastRecvError::Lagged(_))));
     put(at - 16, 2);
     assert_eq!(read_once().unwrap(), b"MARKER01");
 }
 
-fn publish_from_spawned(b: Broadcast<u32>) -> Result<(), BroadcastError> {
+fn publish_from_spawned(b: Broadcast<u32>) -> Result<(), PublishError> {
     b.publish(&77).map(drop)
 }
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::guard_for;
-use multiproc::{Condition, ConditionError, Lock, Process, RLock, Value};
+use multiproc::{Condition, ConditionWaitTimeoutError, Lock, NotifyError, Process, RLock, Value};
 use std::time::{Duration, Instant};
 
 /// Starts `n` processes that, under the lock, count themselves in `ready`, wait (up to 20 s)
@@ -16,8 +16,7 @@ fn waiters(n: usize, cond: &Condition, ready: &Value<u32>, woken: &Value<u32>) -
             let p = Process::new(move || {
                 let g = cond.lock().lock().unwrap();
                 ready.fetch_add(1).unwrap();
-                let (_g, notified) = cond.wait_timeout(g, Duration::from_secs(20)).unwrap();
-                if notified {
+                if cond.wait_timeout(g, Duration::from_secs(20)).is_ok() {
                     woken.fetch_add(1).unwrap();
                 }
             });
@@ -25,6 +24,14 @@ fn waiters(n: usize, cond: &Condition, ready: &Value<u32>, woken: &Value<u32>) -
             p
         })
         .collect()
+}
+
+/// The guard from a wait that must have timed out (and holds the lock again).
+fn timed_out<G: std::fmt::Debug>(r: Result<G, ConditionWaitTimeoutError<G>>) -> G {
+    match r {
+        Err(ConditionWaitTimeoutError::Timeout(g)) => g,
+        other => panic!("expected a timeout: {other:?}"),
+    }
 }
 
 /// Waits until `v` reaches `n` (checked under the condition's lock).
@@ -95,9 +102,9 @@ fn cond_3_timed_out_waiters_leave_the_counts_consistent() {
             let (cond, timed_out) = (cond.clone(), timed_out.clone());
             let p = Process::new(move || {
                 let g = cond.lock().lock().unwrap();
-                let (_g, notified) = cond.wait_timeout(g, Duration::from_millis(100)).unwrap();
-                if !notified {
-                    timed_out.fetch_add(1).unwrap();
+                match cond.wait_timeout(g, Duration::from_millis(100)) {
+                    Err(ConditionWaitTimeoutError::Timeout(_g)) => drop(timed_out.fetch_add(1).unwrap()),
+                    other => panic!("expected a timeout: {other:?}"),
                 }
             });
             p.start().unwrap();
@@ -149,11 +156,9 @@ fn cond_5_wait_results() {
     let _g = guard_for(Duration::from_secs(40));
     let cond = Condition::new(RLock::new().unwrap()).unwrap();
     let g = cond.lock().lock().unwrap();
-    let (g, notified) = cond.wait_timeout(g, Duration::ZERO).unwrap();
-    assert!(!notified);
+    let g = timed_out(cond.wait_timeout(g, Duration::ZERO));
     let t = Instant::now();
-    let (g, notified) = cond.wait_timeout(g, Duration::from_millis(100)).unwrap();
-    assert!(!notified);
+    let g = timed_out(cond.wait_timeout(g, Duration::from_millis(100)));
     assert!(t.elapsed() >= Duration::from_millis(90));
     let p = Process::new({
         let cond = cond.clone();
@@ -164,9 +169,8 @@ fn cond_5_wait_results() {
         }
     });
     p.start().unwrap();
-    let (_g, notified) = cond.wait_timeout(g, Duration::from_secs(60)).unwrap();
-    assert!(notified);
-    drop(_g);
+    let g = cond.wait_timeout(g, Duration::from_secs(60)).expect("notified");
+    drop(g);
     assert!(p.join().unwrap().success());
 }
 
@@ -179,11 +183,9 @@ fn cond_6_wait_for_predicate_across_processes() {
         let (cond, state) = (cond.clone(), state.clone());
         move || {
             let g = cond.lock().lock().unwrap();
-            let (_g, ok) = cond.wait_for(g, || state.get().unwrap() == 4, Duration::from_secs(20)).unwrap();
-            if ok {
-                0
-            } else {
-                1
+            match cond.wait_for_timeout(g, || state.get().unwrap() == 4, Duration::from_secs(20)) {
+                Ok(_g) => 0,
+                Err(_) => 1,
             }
         }
     });
@@ -198,13 +200,12 @@ fn cond_6_wait_for_predicate_across_processes() {
     // Timeout: the predicate never becomes true.
     let g = cond.lock().lock().unwrap();
     let t = Instant::now();
-    let (g, ok) = cond.wait_for(g, || state.get().unwrap() == 99, Duration::from_millis(100)).unwrap();
-    assert!(!ok);
+    let g = timed_out(cond.wait_for_timeout(g, || state.get().unwrap() == 99, Duration::from_millis(100)));
     assert!(t.elapsed() >= Duration::from_millis(90));
     // Already true: at once.
     let t = Instant::now();
-    let (_g, ok) = cond.wait_for(g, || true, Duration::from_secs(10)).unwrap();
-    assert!(ok && t.elapsed() < Duration::from_millis(50));
+    let _g = cond.wait_for_timeout(g, || true, Duration::from_secs(10)).unwrap();
+    assert!(t.elapsed() < Duration::from_millis(50));
 }
 
 #[test]
@@ -212,8 +213,8 @@ fn cond_7_wrong_lock_is_refused() {
     let cond = Condition::new(Lock::new().unwrap()).unwrap();
     let other = Lock::new().unwrap();
     let g = other.lock().unwrap();
-    assert_eq!(cond.notify(&g, 1), Err(ConditionError::NotOwner));
-    assert!(cond.wait_timeout(g, Duration::ZERO).is_err());
+    assert_eq!(cond.notify(&g, 1), Err(NotifyError::NotOwner));
+    assert!(matches!(cond.wait_timeout(g, Duration::ZERO), Err(ConditionWaitTimeoutError::NotOwner(_))));
 }
 
 #[test]
@@ -231,8 +232,7 @@ fn cond_8_rlock_depth_is_released_and_restored() {
         }
     });
     p.start().unwrap();
-    let (inner, notified) = cond.wait_timeout(inner, Duration::from_secs(20)).unwrap();
-    assert!(notified);
+    let inner = cond.wait_timeout(inner, Duration::from_secs(20)).expect("notified");
     assert!(p.join().unwrap().success());
     // Depth 2 again: a child cannot take it until both guards are gone.
     drop(inner);

@@ -5,9 +5,10 @@
 
 mod common;
 
-use multiproc::{Address, Client, ConnError, Listener};
+use multiproc::{Address, Client, ConnError, ConnTimeoutError, Listener};
 use multiproc::{
-    Array, ArrayQueue, Condition, Connection, Event, Lock, Pipe, Process, Queue, RecvError, SharedMemory, Value,
+    Array, ArrayQueue, Condition, Connection, Event, Lock, Pipe, Process, Queue, RecvError, RecvTimeoutError,
+    SharedMemory, Value,
 };
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -55,7 +56,7 @@ fn peer_program() {
             let mut c = l.accept_timeout(T).unwrap();
             let m = c.recv_bytes_timeout(T).unwrap();
             c.send_bytes(&m).unwrap();
-            assert!(matches!(c.recv_bytes_timeout(T), Err(RecvError::Eof)));
+            assert!(matches!(c.recv_bytes_timeout(T), Err(RecvTimeoutError::Disconnected)));
         }
         "receive-objects" => {
             let mut c = Client::connect(&address, Some(b"secret")).unwrap();
@@ -76,7 +77,7 @@ fn peer_program() {
             let r = c.recv_object::<Queue<String>>();
             assert!(matches!(r, Err(RecvError::WrongType { .. })), "{r:?}");
             c.send_bytes(b"done").unwrap();
-            assert!(matches!(c.recv_bytes_timeout(T), Err(RecvError::Eof)));
+            assert!(matches!(c.recv_bytes_timeout(T), Err(RecvTimeoutError::Disconnected)));
         }
         other => panic!("unknown role {other}"),
     }
@@ -92,7 +93,10 @@ fn conn_1_and_2_every_family_connects_both_ways_across_programs() {
         let m = c.recv_bytes_timeout(T).unwrap();
         c.send_bytes(&m).unwrap();
         assert!(p.wait().unwrap().success(), "{a}");
-        assert!(matches!(c.recv_bytes_timeout(T), Err(RecvError::Eof)), "{a}: the peer's exit is end of file");
+        assert!(
+            matches!(c.recv_bytes_timeout(T), Err(RecvTimeoutError::Disconnected)),
+            "{a}: the peer's exit is end of file"
+        );
     }
 }
 
@@ -121,14 +125,17 @@ fn conn_3_a_wrong_key_fails_on_both_sides_and_the_listener_goes_on() {
         let l = Listener::bind(&a, Some(b"secret")).unwrap();
         let mut p = peer("wrong-key-client", l.address());
         let r = l.accept_timeout(T);
-        assert!(matches!(r, Err(ConnError::Authentication(_))), "{a}: {r:?}");
+        assert!(matches!(r, Err(ConnTimeoutError::Authentication(_))), "{a}: {r:?}");
         assert!(p.wait().unwrap().success(), "{a}: the client saw an authentication error too");
         // A key on one side only is refused as well.
         let t = {
             let a = l.address().clone();
             std::thread::spawn(move || Client::connect(&a, None).map(drop))
         };
-        assert!(matches!(l.accept_timeout(T), Err(ConnError::Authentication(_) | ConnError::Protocol(_))));
+        assert!(matches!(
+            l.accept_timeout(T),
+            Err(ConnTimeoutError::Authentication(_) | ConnTimeoutError::Protocol(_))
+        ));
         assert!(matches!(t.join().unwrap(), Err(ConnError::Authentication(_))));
         // The listener still serves a client with the right key.
         let mut p = peer("echo-client", l.address());
@@ -207,7 +214,7 @@ fn conn_8_accepted_connections_do_what_pipes_do() {
         });
         p.start().unwrap();
         let mut c = l.accept_timeout(T).unwrap();
-        assert!(c.poll_timeout(T).unwrap(), "{a}");
+        c.poll_timeout(T).unwrap();
         let big = c.recv_bytes_timeout(T).unwrap();
         assert_eq!(big.len(), 3 << 20);
         assert!(big.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8), "{a}: a MiB message intact");
@@ -218,8 +225,8 @@ fn conn_8_accepted_connections_do_what_pipes_do() {
         assert_eq!(c.recv::<Vec<u32>>().unwrap(), [1, 2, 3]);
         assert_eq!(c.recv::<String>().unwrap(), "text");
         p.join().unwrap().exit_ok().unwrap();
-        assert!(matches!(c.recv_bytes_timeout(T), Err(RecvError::Eof)), "{a}");
-        assert!(c.poll().unwrap(), "{a}: end of file polls ready");
+        assert!(matches!(c.recv_bytes_timeout(T), Err(RecvTimeoutError::Disconnected)), "{a}");
+        assert!(c.try_poll().is_ok(), "{a}: end of file polls ready");
     }
 }
 
@@ -291,7 +298,7 @@ fn conn_b2_a_killed_listeners_stale_socket_file_is_replaced() {
         }
     });
     p.start().unwrap();
-    assert!(bound.wait_timeout(T));
+    assert!(bound.wait_timeout(T).is_ok());
     p.kill().unwrap();
     p.join().unwrap();
     assert!(path.exists(), "the killed listener left its file");
@@ -343,7 +350,10 @@ fn conn_objects_sent_over_a_connection_work_in_another_program() {
     assert_eq!(mine.recv_bytes_timeout(T).unwrap(), b"via the passed end");
     drop(c);
     assert!(p.wait().unwrap().success());
-    assert!(matches!(mine.recv_bytes_timeout(T), Err(RecvError::Eof)), "the passed end died with the peer");
+    assert!(
+        matches!(mine.recv_bytes_timeout(T), Err(RecvTimeoutError::Disconnected)),
+        "the passed end died with the peer"
+    );
 }
 
 #[test]

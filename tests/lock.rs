@@ -27,11 +27,11 @@ fn lock_2_timed_acquire_of_a_held_lock() {
         move || {
             let _g = l.lock().unwrap();
             held.set();
-            done.wait_timeout(Duration::from_secs(20));
+            done.wait_timeout(Duration::from_secs(20)).expect("released in time");
         }
     });
     p.start().unwrap();
-    assert!(held.wait_timeout(Duration::from_secs(10)));
+    assert!(held.wait_timeout(Duration::from_secs(10)).is_ok());
     assert!(matches!(l.try_lock(), Err(TryLockError::WouldBlock)));
     let t = Instant::now();
     assert!(matches!(l.lock_timeout(Duration::from_millis(100)), Err(LockTimeoutError::Timeout)));
@@ -131,7 +131,7 @@ fn lock_b1_dead_owner_is_reported_and_recoverable() {
             }
         });
         p.start().unwrap();
-        assert!(holding.wait_timeout(Duration::from_secs(10)));
+        assert!(holding.wait_timeout(Duration::from_secs(10)).is_ok());
         std::thread::sleep(Duration::from_millis(rng.range(0, 20)));
         p.kill().unwrap();
         p.join().unwrap();
@@ -219,7 +219,7 @@ fn lock_b1_killed_waiters_never_strand_the_others() {
     }
     for p in &hammers {
         // Each hammer finishes its loop: none is asleep on a lock nobody will wake.
-        let st = p.join_timeout(Duration::from_secs(20)).unwrap().expect("a hammer is stuck");
+        let st = p.join_timeout(Duration::from_secs(20)).expect("a hammer is stuck");
         assert_eq!(st.exitcode(), 0, "{st:?}");
     }
 }
@@ -269,8 +269,8 @@ fn lock_b1_woken_waiter_killed_before_it_runs_strands_nobody() {
         victim.kill().unwrap();
         victim.join().unwrap();
         drop(again);
-        let st = sleeper.join_timeout(Duration::from_secs(5)).unwrap();
-        if st.is_none() {
+        let st = sleeper.join_timeout(Duration::from_secs(5));
+        if st.as_ref().is_err_and(|e| e.is_timeout()) {
             sleeper.kill().unwrap();
         }
         let st = st.expect("the second sleeper was never woken");

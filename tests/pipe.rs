@@ -5,7 +5,8 @@
 mod common;
 
 use common::{fork_child, fork_lock, sigkill, wait_child, Ended, Rng, Watchdog};
-use multiproc::{Connection, Pipe, RecvError, SendError, WaitStrategy};
+use multiproc::{Connection, Pipe, PollTimeoutError, RecvError, RecvTimeoutError, SendError, SendTimeoutError};
+use multiproc::{TryPollError, TryRecvError, TrySendError, WaitStrategy};
 use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -72,7 +73,7 @@ fn pipe_2_message_over_the_maximum_is_rejected() {
 fn pipe_3_recv_bytes_into_offset_and_too_short() {
     let _g = fork_lock();
     let _w = Watchdog::new("pipe_3", LIMIT);
-    let (r, w) = Pipe::new().unwrap();
+    let (r, w) = Pipe::one_way().unwrap();
     let mut r = Some(r);
     let pid = child_with(w, &mut r, |mut w| {
         let ints: Vec<u8> = [0i32, 1, 2, 3].iter().flat_map(|i| i.to_ne_bytes()).collect();
@@ -101,10 +102,10 @@ fn pipe_4_poll_forms() {
     let _g = fork_lock();
     let _w = Watchdog::new("pipe_4", LIMIT);
     let (a, b) = Pipe::duplex().unwrap();
-    assert!(!b.poll().unwrap());
-    assert!(!b.poll_timeout(Duration::ZERO).unwrap());
+    assert!(matches!(b.try_poll(), Err(TryPollError::Empty)));
+    assert!(matches!(b.poll_timeout(Duration::ZERO), Err(PollTimeoutError::Timeout)));
     let t = Instant::now();
-    assert!(!b.poll_timeout(Duration::from_millis(100)).unwrap());
+    assert!(matches!(b.poll_timeout(Duration::from_millis(100)), Err(PollTimeoutError::Timeout)));
     let e = t.elapsed();
     assert!(e >= Duration::from_millis(90) && e <= Duration::from_millis(2100), "{e:?}");
     let mut b = Some(b);
@@ -115,9 +116,9 @@ fn pipe_4_poll_forms() {
         0
     });
     let mut b = b.unwrap();
-    assert!(b.poll_timeout(Duration::from_secs(10)).unwrap());
+    b.poll_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(b.recv_bytes().unwrap(), b"data");
-    assert!(b.poll_blocking().unwrap(), "poll(None) blocks until data arrives");
+    b.poll().expect("poll blocks until data arrives");
     assert_eq!(b.recv_bytes().unwrap(), b"later");
     assert_eq!(wait_child(pid), Ended::Code(0));
 }
@@ -138,21 +139,29 @@ fn pipe_5_eof_after_drain_when_closed_in_every_process() {
     for i in 0..100u32 {
         assert_eq!(b.recv::<u32>().unwrap(), i);
     }
-    assert!(matches!(b.recv_bytes(), Err(RecvError::Eof)));
-    assert!(matches!(b.recv::<u32>(), Err(RecvError::Eof)));
-    assert!(b.poll().unwrap(), "end of file counts as readable");
-    assert!(matches!(b.send_bytes(&[0; 300_000]), Err(SendError::Closed)), "the reader side died too");
+    assert!(matches!(b.recv_bytes(), Err(RecvError::Disconnected)));
+    assert!(matches!(b.recv::<u32>(), Err(RecvError::Disconnected)));
+    assert!(b.try_poll().is_ok(), "end of file counts as readable");
+    assert!(matches!(b.send_bytes(&[0; 300_000]), Err(SendError::Disconnected)), "the reader side died too");
     assert_eq!(wait_child(pid), Ended::Code(0));
+}
+
+/// The 0.1 name `Pipe::new` is kept, deprecated, as the one-way pipe it always was.
+#[test]
+#[allow(deprecated)]
+fn pipe_6_deprecated_new_is_still_one_way() {
+    let (r, w) = Pipe::new().unwrap();
+    assert!(r.readable() && !r.writable() && w.writable() && !w.readable());
 }
 
 #[test]
 fn pipe_6_one_way_wrong_direction_is_an_error() {
     let _g = fork_lock();
-    let (mut r, mut w) = Pipe::new().unwrap();
+    let (mut r, mut w) = Pipe::one_way().unwrap();
     assert!(r.readable() && !r.writable() && w.writable() && !w.readable());
     assert!(matches!(r.send_bytes(b"x"), Err(SendError::NotWritable)));
     assert!(matches!(w.recv_bytes(), Err(RecvError::NotReadable)));
-    assert!(matches!(w.poll(), Err(RecvError::NotReadable)));
+    assert!(matches!(w.try_poll(), Err(TryPollError::NotReadable)));
     assert_eq!(SendError::NotWritable.to_string(), "connection is read-only");
 }
 
@@ -179,7 +188,7 @@ fn pipe_8_bad_ranges_send_nothing() {
     for (off, size) in [(27, None), (22, Some(5)), (26, Some(1)), (usize::MAX, None), (0, Some(usize::MAX))] {
         assert!(matches!(a.send_bytes_range(&msg, off, size), Err(SendError::BadRange { .. })), "{off} {size:?}");
     }
-    assert!(!b.poll().unwrap(), "a rejected range sends nothing");
+    assert!(matches!(b.try_poll(), Err(TryPollError::Empty)), "a rejected range sends nothing");
 }
 
 #[test]
@@ -198,8 +207,8 @@ fn pipe_9_empty_messages_and_boundaries() {
     });
     let mut b = b.unwrap();
     for m in seq {
-        assert!(b.poll_timeout(Duration::from_secs(10)).unwrap());
-        assert!(b.poll_timeout(Duration::ZERO).unwrap() && b.poll().unwrap(), "poll stays true");
+        b.poll_timeout(Duration::from_secs(10)).unwrap();
+        assert!(b.poll_timeout(Duration::ZERO).is_ok() && b.try_poll().is_ok(), "poll stays true");
         assert_eq!(b.recv_bytes().unwrap(), m);
     }
     assert_eq!(wait_child(pid), Ended::Code(0));
@@ -217,7 +226,7 @@ fn pipe_10_poll_in_another_process_never_consumes() {
     let (mut a, b) = Pipe::duplex().unwrap();
     a.send_bytes(b"first").unwrap();
     a.send_bytes(b"second").unwrap();
-    let pid = fork_child(|| if b.poll().unwrap() && b.poll().unwrap() { 0 } else { 1 });
+    let pid = fork_child(|| if b.try_poll().is_ok() && b.try_poll().is_ok() { 0 } else { 1 });
     assert_eq!(wait_child(pid), Ended::Code(0));
     let mut b = b;
     assert_eq!(b.recv_bytes().unwrap(), b"first");
@@ -231,9 +240,9 @@ fn pipe_11_closed_handle_fails() {
     assert!(!a.closed());
     a.close();
     assert!(a.closed() && !a.readable() && !a.writable());
-    assert!(matches!(a.recv_bytes(), Err(RecvError::HandleClosed)));
-    assert!(matches!(a.send_bytes(b""), Err(SendError::HandleClosed)));
-    assert!(matches!(b.recv_bytes(), Err(RecvError::Eof)));
+    assert!(matches!(a.recv_bytes(), Err(RecvError::Closed)));
+    assert!(matches!(a.send_bytes(b""), Err(SendError::Closed)));
+    assert!(matches!(b.recv_bytes(), Err(RecvError::Disconnected)));
     a.close(); // idempotent
 }
 
@@ -302,7 +311,7 @@ fn pipe_kill_writer_mid_stream_gives_intact_messages_then_eof() {
                 Err(e) => break e,
             }
         };
-        assert!(matches!(end, RecvError::Eof), "round {round}: ended with {end:?} after {i} messages");
+        assert!(matches!(end, RecvTimeoutError::Disconnected), "round {round}: ended with {end:?} after {i} messages");
         assert_eq!(wait_child(pid), Ended::Signal(libc::SIGKILL));
     }
 }
@@ -330,7 +339,7 @@ fn pipe_kill_reader_makes_send_fail_with_closed() {
             break e;
         }
     };
-    assert!(matches!(err, SendError::Closed), "{err:?}");
+    assert!(matches!(err, SendError::Disconnected), "{err:?}");
     assert!(t.elapsed() < Duration::from_secs(5));
 }
 
@@ -338,13 +347,13 @@ fn pipe_kill_reader_makes_send_fail_with_closed() {
 fn pipe_parent_copy_keeps_end_open_until_dropped() {
     let _g = fork_lock();
     let _w = Watchdog::new("pipe_parent_copy", LIMIT);
-    let (mut r, w) = Pipe::new().unwrap();
+    let (mut r, w) = Pipe::one_way().unwrap();
     // The child gets a copy of `w` and exits; the parent's copy keeps the end open.
     let pid = fork_child(|| 0);
     assert_eq!(wait_child(pid), Ended::Code(0));
-    assert!(matches!(r.recv_bytes_timeout(Duration::from_millis(100)), Err(RecvError::Timeout)));
+    assert!(matches!(r.recv_bytes_timeout(Duration::from_millis(100)), Err(RecvTimeoutError::Timeout)));
     drop(w);
-    assert!(matches!(r.recv_bytes_timeout(Duration::from_secs(5)), Err(RecvError::Eof)));
+    assert!(matches!(r.recv_bytes_timeout(Duration::from_secs(5)), Err(RecvTimeoutError::Disconnected)));
 }
 
 /// A quick local throughput/latency check (not a benchmark; `--ignored --nocapture` to see).
@@ -478,14 +487,14 @@ fn pipe_13_plain_data_is_not_an_fd_and_nothing_is_lost() {
     assert!(matches!(b.recv_fd(), Err(RecvError::NotAnFd)));
     assert_eq!(b.recv_bytes().unwrap(), b"plain");
     // A descriptor next: recv* refuse it and leave it.
-    assert!(b.poll().unwrap());
+    assert!(b.try_poll().is_ok());
     assert!(matches!(b.recv_bytes(), Err(RecvError::FdPending)));
     assert!(matches!(b.recv::<u32>(), Err(RecvError::FdPending)));
     let mut buf = [0u8; 8];
     assert!(matches!(b.recv_bytes_into(&mut buf, 0), Err(RecvError::FdPending)));
     let _fd = b.recv_fd().unwrap();
     assert_eq!(b.recv::<u32>().unwrap(), 7);
-    assert!(matches!(b.recv_fd_timeout(Duration::from_millis(10)), Err(RecvError::Timeout)));
+    assert!(matches!(b.recv_fd_timeout(Duration::from_millis(10)), Err(RecvTimeoutError::Timeout)));
 }
 
 #[test]
@@ -501,12 +510,12 @@ fn pipe_13_fd_passing_is_opt_in_and_checks_directions() {
     w.send_fd(f.as_fd()).unwrap();
     assert!(r.recv_fd().is_ok());
     w.close();
-    assert!(matches!(w.send_fd(f.as_fd()), Err(SendError::HandleClosed)));
-    assert!(matches!(r.recv_fd(), Err(RecvError::Eof)));
+    assert!(matches!(w.send_fd(f.as_fd()), Err(SendError::Closed)));
+    assert!(matches!(r.recv_fd(), Err(RecvError::Disconnected)));
     drop(r);
     let (r, mut w) = Pipe::builder().fd_passing(true).one_way().unwrap();
     drop(r);
-    assert!(matches!(w.send_fd(f.as_fd()), Err(SendError::Closed)));
+    assert!(matches!(w.send_fd(f.as_fd()), Err(SendError::Disconnected)));
 }
 
 #[test]
@@ -539,7 +548,7 @@ fn pipe_13_sender_killed_gives_eof_not_a_hang() {
         loop {
             match r.recv_fd() {
                 Ok(_) => got += 1,
-                Err(RecvError::Eof) => break,
+                Err(RecvError::Disconnected) => break,
                 Err(e) => panic!("after {got} descriptors: {e:?}"),
             }
         }
@@ -552,20 +561,20 @@ fn pipe_13_sender_killed_gives_eof_not_a_hang() {
 fn pipe_send_to_a_closed_reader_fails_at_once() {
     let _g = common::guard();
     // This thread.
-    let (r, mut w) = Pipe::new().unwrap();
+    let (r, mut w) = Pipe::one_way().unwrap();
     w.send_bytes(b"before").unwrap();
     drop(r);
-    assert!(matches!(w.send_bytes(b"x"), Err(SendError::Closed)));
-    assert!(matches!(w.try_send_bytes(b"x"), Err(SendError::Closed)));
-    assert!(matches!(w.send_bytes_timeout(b"x", Duration::from_secs(1)), Err(SendError::Closed)));
-    assert!(matches!(w.send(&1u8), Err(SendError::Closed)));
+    assert!(matches!(w.send_bytes(b"x"), Err(SendError::Disconnected)));
+    assert!(matches!(w.try_send_bytes(b"x"), Err(TrySendError::Disconnected)));
+    assert!(matches!(w.send_bytes_timeout(b"x", Duration::from_secs(1)), Err(SendTimeoutError::Disconnected)));
+    assert!(matches!(w.send(&1u8), Err(SendError::Disconnected)));
     // Another thread.
     let (r, mut w) = Pipe::duplex().unwrap();
     std::thread::spawn(move || drop(r)).join().unwrap();
-    assert!(matches!(w.send_bytes(b"x"), Err(SendError::Closed)));
+    assert!(matches!(w.send_bytes(b"x"), Err(SendError::Disconnected)));
     // Another process, which closes its end and lives on.
-    let (r, w) = Pipe::new().unwrap();
-    let (done_r, mut done_w) = Pipe::new().unwrap();
+    let (r, w) = Pipe::one_way().unwrap();
+    let (done_r, mut done_w) = Pipe::one_way().unwrap();
     let mut w = Some(w);
     let pid = child_with(r, &mut w, move |r| {
         drop(r);
@@ -576,7 +585,7 @@ fn pipe_send_to_a_closed_reader_fails_at_once() {
     let mut w = w.unwrap();
     let mut done_r = done_r;
     assert_eq!(done_r.recv_bytes_timeout(Duration::from_secs(10)).unwrap(), b"closed");
-    assert!(matches!(w.send_bytes(b"x"), Err(SendError::Closed)), "the reader closed in its process");
+    assert!(matches!(w.send_bytes(b"x"), Err(SendError::Disconnected)), "the reader closed in its process");
     sigkill(pid);
     wait_child(pid);
 }
@@ -599,7 +608,7 @@ fn pipe_send_to_a_killed_reader_fails_without_filling_the_ring() {
     sigkill(pid);
     assert_eq!(wait_child(pid), Ended::Signal(libc::SIGKILL));
     std::thread::sleep(Duration::from_millis(10)); // more than one coarse tick
-    assert!(matches!(w.send_bytes(b"x"), Err(SendError::Closed)));
+    assert!(matches!(w.send_bytes(b"x"), Err(SendError::Disconnected)));
 }
 
 /// `send(&"text")` then `recv::<u64>()` is `WrongType` (it used to decode garbage: `Ok(8)`),
@@ -611,7 +620,7 @@ fn pipe_typed_messages_are_checked() {
     let (mut a, mut b) = Pipe::duplex().unwrap();
     a.send(&"text").unwrap();
     assert!(matches!(b.recv::<u64>(), Err(RecvError::WrongType { expected }) if expected == "u64"));
-    assert!(matches!(b.try_recv::<u64>(), Err(RecvError::WrongType { .. })));
+    assert!(matches!(b.try_recv::<u64>(), Err(TryRecvError::WrongType { .. })));
     assert_eq!(b.recv::<String>().unwrap(), "text");
     a.send(&[1u16, 2][..]).unwrap();
     a.send(&vec![3u16]).unwrap();
@@ -657,7 +666,7 @@ fn pipe_max_timeouts_wait_instead_of_failing_at_once() {
         0
     });
     let mut b = b.unwrap();
-    assert!(b.poll_timeout(Duration::MAX).unwrap());
+    b.poll_timeout(Duration::MAX).unwrap();
     assert_eq!(b.recv_bytes_timeout(Duration::MAX).unwrap(), b"one");
     assert_eq!(multiproc::wait(&[&b], Some(Duration::MAX)), [0]);
     assert_eq!(b.recv_bytes().unwrap(), b"two");

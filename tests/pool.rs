@@ -7,7 +7,7 @@
 mod common;
 
 use common::{guard_for, Watchdog};
-use multiproc::{AsyncOptions, Barrier, Pool, PoolError};
+use multiproc::{Barrier, Pool, PoolError, PoolOptions, PoolTimeoutError, WouldBlock};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,6 +45,10 @@ fn sleep_ms(ms: u64) -> u64 {
 
 fn parse(s: String) -> i64 {
     s.parse().expect("not a number")
+}
+
+fn parse_or_message(s: String) -> Result<i64, String> {
+    s.parse().map_err(|e: std::num::ParseIntError| e.to_string())
 }
 
 fn checked_parse(s: String) -> Result<i64, std::num::ParseIntError> {
@@ -106,7 +110,10 @@ fn pool_2_map_keeps_input_order() {
     let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(3).unwrap();
     assert_eq!(pool.map(sqr, 0..10).unwrap(), (0..10).map(sqr).collect::<Vec<_>>());
-    assert_eq!(pool.map_chunked(sqr, 0..100, 20).unwrap(), (0..100).map(sqr).collect::<Vec<_>>());
+    assert_eq!(
+        pool.map_with(sqr, 0..100, PoolOptions::new().chunksize(20)).unwrap(),
+        (0..100).map(sqr).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -118,7 +125,7 @@ fn pool_3_starmap_and_async_forms() {
     assert_eq!(pool.starmap(mul, pairs.clone()).unwrap(), serial);
     let pairs100: Vec<(i64, i64)> = (0..100).zip((0..100).rev()).collect();
     let serial100: Vec<i64> = pairs100.iter().map(|&(a, b)| mul(a, b)).collect();
-    assert_eq!(pool.starmap_chunked(mul, pairs100, 20).unwrap(), serial100);
+    assert_eq!(pool.starmap_with(mul, pairs100, PoolOptions::new().chunksize(20)).unwrap(), serial100);
     assert_eq!(pool.starmap_async(mul, pairs).unwrap().get().unwrap(), serial);
     assert_eq!(pool.map_async(sqr, 0..10).unwrap().get().unwrap(), (0..10).map(sqr).collect::<Vec<_>>());
 }
@@ -131,7 +138,7 @@ fn pool_4_map_async_callbacks_run_once() {
     let (c1, c2) = (calls.clone(), calls.clone());
     let seen = Arc::new(std::sync::Mutex::new(None));
     let s = seen.clone();
-    let opts = AsyncOptions::new()
+    let opts = PoolOptions::new()
         .callback(move |v: &Vec<i64>| {
             c1.fetch_add(1, Ordering::SeqCst);
             *s.lock().unwrap() = Some(v.clone());
@@ -146,7 +153,7 @@ fn pool_4_map_async_callbacks_run_once() {
 
     let errs = Arc::new(std::sync::Mutex::new(Vec::new()));
     let e2 = errs.clone();
-    let opts = AsyncOptions::new()
+    let opts = PoolOptions::new()
         .callback(|_| panic!("success callback on failure"))
         .error_callback(move |e| e2.lock().unwrap().push(e.clone()));
     let r = pool.map_async_with(parse, vec!["a".to_string()], opts).unwrap();
@@ -170,8 +177,8 @@ fn pool_6_empty_inputs() {
     let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
     assert_eq!(pool.map(sqr, Vec::new()).unwrap(), Vec::<i64>::new());
-    assert_eq!(pool.imap(sqr, Vec::new(), 1).unwrap().count(), 0);
-    assert_eq!(pool.imap_unordered(sqr, Vec::new(), 1).unwrap().count(), 0);
+    assert_eq!(pool.imap(sqr, Vec::new()).unwrap().count(), 0);
+    assert_eq!(pool.imap_unordered(sqr, Vec::new()).unwrap().count(), 0);
     let r = pool.map_async(sqr, Vec::new()).unwrap();
     assert_eq!(r.get_timeout(Duration::from_millis(100)).unwrap(), Vec::<i64>::new());
 }
@@ -182,7 +189,7 @@ fn pool_8_async_get_timeout_then_value() {
     let pool = common::pool_new(2).unwrap();
     let t = Instant::now();
     let r = pool.apply_async(sleep_ms, 300).unwrap();
-    assert!(matches!(r.get_timeout(Duration::from_millis(100)), Err(PoolError::Timeout)));
+    assert!(matches!(r.get_timeout(Duration::from_millis(100)), Err(PoolTimeoutError::Timeout)));
     assert!(t.elapsed() >= Duration::from_millis(90));
     assert!(!r.ready());
     assert_eq!(r.get().unwrap(), 300);
@@ -193,12 +200,13 @@ fn pool_8_async_get_timeout_then_value() {
 fn pool_9_imap_is_ordered_and_lazy() {
     let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(3).unwrap();
-    let mut it = pool.imap(sqr, 0..10, 1).unwrap();
+    let mut it = pool.imap(sqr, 0..10).unwrap();
     for i in 0..10 {
         assert_eq!(it.next().unwrap().unwrap(), i * i);
     }
     assert!(it.next().is_none());
-    let v: Vec<i64> = pool.imap(sqr, 0..1000, 100).unwrap().map(Result::unwrap).collect();
+    let v: Vec<i64> =
+        pool.imap_with(sqr, 0..1000, PoolOptions::new().chunksize(100)).unwrap().map(Result::unwrap).collect();
     assert_eq!(v, (0..1000).map(sqr).collect::<Vec<_>>());
 }
 
@@ -206,10 +214,14 @@ fn pool_9_imap_is_ordered_and_lazy() {
 fn pool_11_imap_unordered_same_multiset() {
     let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(3).unwrap();
-    let mut v: Vec<i64> = pool.imap_unordered(sqr, 0..10, 1).unwrap().map(Result::unwrap).collect();
+    let mut v: Vec<i64> = pool.imap_unordered(sqr, 0..10).unwrap().map(Result::unwrap).collect();
     v.sort();
     assert_eq!(v, (0..10).map(sqr).collect::<Vec<_>>());
-    let mut v: Vec<i64> = pool.imap_unordered(sqr, 0..1000, 100).unwrap().map(Result::unwrap).collect();
+    let mut v: Vec<i64> = pool
+        .imap_unordered_with(sqr, 0..1000, PoolOptions::new().chunksize(100))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     v.sort();
     assert_eq!(v, (0..1000).map(sqr).collect::<Vec<_>>());
 }
@@ -267,6 +279,19 @@ fn pool_15_remote_errors_keep_kind_message_and_location() {
         }
         other => panic!("{other:?}"),
     }
+    // A task's own `Err` is a value: it comes back as the task returned it.
+    assert_eq!(pool.apply(parse_or_message, "y".to_string()).unwrap(), Err("invalid digit found in string".into()));
+    assert_eq!(pool.apply(parse_or_message, "12".to_string()).unwrap(), Ok(12));
+}
+
+/// The 0.1 calls kept as deprecated shims still work as they did: `try_apply` turns a task's
+/// `Err` into `PoolError::Remote` with the error's type name, `map_chunked` and
+/// `starmap_chunked` take the chunk size as a third argument.
+#[test]
+#[allow(deprecated)]
+fn pool_deprecated_shims_keep_their_0_1_behaviour() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = common::pool_new(1).unwrap();
     match pool.try_apply(checked_parse, "y".to_string()) {
         Err(PoolError::Remote(e)) => {
             assert!(e.kind.contains("ParseIntError"), "{e:?}");
@@ -275,6 +300,12 @@ fn pool_15_remote_errors_keep_kind_message_and_location() {
         other => panic!("{other:?}"),
     }
     assert_eq!(pool.try_apply(checked_parse, "12".to_string()).unwrap(), 12);
+    assert_eq!(pool.map_chunked(sqr, 0..10, 3).unwrap(), (0..10).map(sqr).collect::<Vec<_>>());
+    assert_eq!(pool.starmap_chunked(mul, vec![(2, 3), (4, 5)], 1).unwrap(), [6, 20]);
+    let fma: fn(i64, i64, i64) -> i64 = |a, b, c| a * b + c; // a pointer, as 0.1 allowed
+    assert_eq!(pool.starmap3(fma, vec![(2, 3, 1)]).unwrap(), [7]);
+    let r = pool.try_apply_async_with(checked_parse, "k".to_string(), PoolOptions::new()).unwrap();
+    assert!(matches!(r.get(), Err(PoolError::Remote(_))));
 }
 
 #[test]
@@ -283,10 +314,10 @@ fn pool_16_error_callback_receives_the_error() {
     let pool = common::pool_new(1).unwrap();
     let got = Arc::new(std::sync::Mutex::new(None));
     let g = got.clone();
-    let opts = AsyncOptions::new()
+    let opts = PoolOptions::new()
         .callback(|_: &i64| panic!("success callback"))
         .error_callback(move |e: &PoolError| *g.lock().unwrap() = Some(e.to_string()));
-    let r = pool.try_apply_async_with(checked_parse, "k".to_string(), opts).unwrap();
+    let r = pool.apply_async_with(parse, "k".to_string(), opts).unwrap();
     let err = r.get().unwrap_err();
     assert!(matches!(err, PoolError::Remote(_)), "{err:?}");
     assert_eq!(got.lock().unwrap().as_deref(), Some(err.to_string().as_str()));
@@ -308,7 +339,7 @@ fn pool_17_unserializable_results_fail_and_lose_no_worker() {
 fn pool_18_failing_tasks_do_not_deadlock_close_join() {
     let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
-    let r = pool.map_chunked(parse, vec!["1".into(), "a".into(), "b".into(), "4".into()], 1);
+    let r = pool.map_with(parse, vec!["1".into(), "a".into(), "b".into(), "4".into()], PoolOptions::new().chunksize(1));
     assert!(matches!(r, Err(PoolError::Remote(_))));
     pool.close();
     pool.join();
@@ -339,12 +370,12 @@ fn pool_21_async_result_state() {
     let pool = common::pool_new(1).unwrap();
     let r = pool.apply_async(sleep_ms, 200).unwrap();
     assert!(!r.ready());
-    assert!(matches!(r.successful(), Err(PoolError::NotReady)));
+    assert!(matches!(r.successful(), Err(WouldBlock)));
     r.wait();
     assert!(r.ready());
     assert!(matches!(r.successful(), Ok(true)));
     let bad = pool.apply_async(parse, "z".into()).unwrap();
-    assert!(bad.wait_timeout(Duration::from_secs(10)));
+    assert!(bad.wait_timeout(Duration::from_secs(10)).is_ok());
     assert!(matches!(bad.successful(), Ok(false)));
 }
 
@@ -413,7 +444,7 @@ fn pool_b1_kill_loop_every_task_resolves_in_order() {
     let n = 400u64;
     let mut outcomes = 0;
     let mut died = 0;
-    for (i, r) in pool.imap(sqr_u64, 0..n, 1).unwrap().enumerate() {
+    for (i, r) in pool.imap(sqr_u64, 0..n).unwrap().enumerate() {
         match r {
             Ok(v) => assert_eq!(v, (i as u64) * (i as u64), "result out of order"),
             Err(PoolError::WorkerDied { .. }) => died += 1,
@@ -485,7 +516,7 @@ fn pool_survives_10000_tasks_with_maxtasksperchild_without_leaks() {
     let shm = common::our_named_segments();
     {
         let pool = common::pool_builder().processes(2).maxtasksperchild(10).build().unwrap();
-        let v = pool.map_chunked(sqr, 0..10_000, 10).unwrap();
+        let v = pool.map_with(sqr, 0..10_000, PoolOptions::new().chunksize(10)).unwrap();
         assert_eq!(v.len(), 10_000);
         assert_eq!(v[9_999], 9_999 * 9_999);
         pool.close();
@@ -546,11 +577,11 @@ fn pool_5_late_chunk_that_cannot_be_encoded_fails_the_call_and_nothing_else() {
     let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
     for _ in 0..3 {
-        let r = pool.map_chunked(unpick, (0..2000).map(Picky), 10);
+        let r = pool.map_with(unpick, (0..2000).map(Picky), PoolOptions::new().chunksize(10));
         assert!(matches!(r, Err(PoolError::Codec { remote: false, .. })), "{r:?}");
         let errors = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let e2 = errors.clone();
-        let opts = AsyncOptions::new().callback(|_| panic!("no success")).error_callback(move |_| {
+        let opts = PoolOptions::new().callback(|_| panic!("no success")).error_callback(move |_| {
             e2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         });
         let r = pool.map_async_with(unpick, (0..2000).map(Picky), opts).unwrap();
@@ -568,10 +599,10 @@ fn pool_5_late_chunk_that_cannot_be_encoded_fails_the_call_and_nothing_else() {
 fn pool_4_a_panicking_callback_does_not_wedge_the_pool() {
     let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
-    let opts = AsyncOptions::new().callback(|_| panic!("callback bug"));
+    let opts = PoolOptions::new().callback(|_| panic!("callback bug"));
     let r = pool.map_async_with(parse, vec!["1".to_string(), "2".to_string()], opts).unwrap();
     assert_eq!(r.get().unwrap(), vec![1, 2]);
-    let opts = AsyncOptions::new().error_callback(|_| panic!("error callback bug"));
+    let opts = PoolOptions::new().error_callback(|_| panic!("error callback bug"));
     let r = pool.map_async_with(parse, vec!["x".to_string()], opts).unwrap();
     assert!(matches!(r.get(), Err(PoolError::Remote(_))));
     assert_eq!(pool.map(parse, vec!["3".to_string()]).unwrap(), vec![3]);
@@ -597,7 +628,10 @@ fn pool_many_workers_beyond_one_futex_waitv() {
     let pool = common::pool_new(130).unwrap();
     assert_eq!(pool.worker_pids().len(), 130);
     let v: Vec<i64> = (0..2000).collect();
-    assert_eq!(pool.map_chunked(sqr, v.clone(), 1).unwrap(), v.iter().map(|x| x * x).collect::<Vec<_>>());
+    assert_eq!(
+        pool.map_with(sqr, v.clone(), PoolOptions::new().chunksize(1)).unwrap(),
+        v.iter().map(|x| x * x).collect::<Vec<_>>()
+    );
     pool.close();
     pool.join();
 }
@@ -637,7 +671,11 @@ fn pool_n_long_tasks_on_pool_n_run_at_once() {
     // Fork only: the workers find the barriers in statics they inherit.
     let pool = Pool::builder().processes(4).start_method(multiproc::StartMethod::Fork).build().unwrap();
     assert_eq!(pool.map(meet_map, 0..4).unwrap(), [true; 4], "map");
-    assert_eq!(pool.map_chunked(meet_chunked, 0..4, 1).unwrap(), [true; 4], "map_chunked(.., 1)");
+    assert_eq!(
+        pool.map_with(meet_chunked, 0..4, PoolOptions::new().chunksize(1)).unwrap(),
+        [true; 4],
+        "map_chunked(.., 1)"
+    );
     let rs: Vec<_> = (0..4).map(|i| pool.apply_async(meet_apply, i).unwrap()).collect();
     for r in rs {
         assert!(r.get().unwrap(), "apply_async");
@@ -653,7 +691,7 @@ fn pool_stuck_worker_delays_only_its_own_task() {
     let pool = common::pool_new(3).unwrap();
     let stuck = pool.apply_async(sleep_ms, 600_000).unwrap();
     for round in 0..3 {
-        let v = pool.map_chunked(sqr, 0..1000, 1).unwrap();
+        let v = pool.map_with(sqr, 0..1000, PoolOptions::new().chunksize(1)).unwrap();
         assert_eq!(v, (0..1000).map(sqr).collect::<Vec<_>>(), "round {round}");
         let v = pool.map(sqr, 0..1000).unwrap();
         assert_eq!(v.len(), 1000);
@@ -688,22 +726,30 @@ fn died_at(r: &Result<impl std::fmt::Debug, PoolError>) -> (usize, usize) {
 fn pool_b1_worker_died_names_the_failed_items() {
     let _g = guard_for(Duration::from_secs(60));
     let pool = common::pool_new(2).unwrap();
-    assert_eq!(died_at(&pool.map_chunked(die_on, 0..30, 1)), (13, 1), "map, chunksize 1");
-    assert_eq!(died_at(&pool.map_chunked(die_on, 0..30, 5)), (10, 5), "map, chunksize 5");
-    assert_eq!(died_at(&pool.map_chunked(die_on, 0..15, 7)), (7, 7), "map, chunk 7..14");
-    assert_eq!(died_at(&pool.map_chunked(die_on, 10..15, 4)), (0, 4), "indices count from the input's start");
+    assert_eq!(died_at(&pool.map_with(die_on, 0..30, PoolOptions::new().chunksize(1))), (13, 1), "map, chunksize 1");
+    assert_eq!(died_at(&pool.map_with(die_on, 0..30, PoolOptions::new().chunksize(5))), (10, 5), "map, chunksize 5");
+    assert_eq!(died_at(&pool.map_with(die_on, 0..15, PoolOptions::new().chunksize(7))), (7, 7), "map, chunk 7..14");
+    assert_eq!(
+        died_at(&pool.map_with(die_on, 10..15, PoolOptions::new().chunksize(4))),
+        (0, 4),
+        "indices count from the input's start"
+    );
     let pairs: Vec<(u32, u32)> = (0..20).map(|i| (i, 1)).collect();
-    assert_eq!(died_at(&pool.starmap_chunked(die_on_pair, pairs, 3)), (12, 3), "starmap");
+    assert_eq!(died_at(&pool.starmap_with(die_on_pair, pairs, PoolOptions::new().chunksize(3))), (12, 3), "starmap");
     let failed: Vec<(usize, (usize, usize))> = pool
-        .imap(die_on, 0..20, 1)
+        .imap(die_on, 0..20)
         .unwrap()
         .enumerate()
         .filter(|(_, r)| r.is_err())
         .map(|(i, r)| (i, died_at(&r)))
         .collect();
     assert_eq!(failed, [(13, (13, 1))], "imap");
-    let failed: Vec<(usize, usize)> =
-        pool.imap_unordered(die_on, 0..20, 2).unwrap().filter(|r| r.is_err()).map(|r| died_at(&r)).collect();
+    let failed: Vec<(usize, usize)> = pool
+        .imap_unordered_with(die_on, 0..20, PoolOptions::new().chunksize(2))
+        .unwrap()
+        .filter(|r| r.is_err())
+        .map(|r| died_at(&r))
+        .collect();
     assert_eq!(failed, [(12, 2)], "imap_unordered");
     assert_eq!(died_at(&pool.apply_async(die_on, 13).unwrap().get()), (0, 1), "apply_async");
     let e = pool.apply(die_on, 13).unwrap_err();

@@ -9,7 +9,9 @@
 mod common;
 
 use common::{fork_lock, Watchdog};
-use multiproc::{active_children, cpu_count, current_process, parent_process, Process, ProcessError};
+use multiproc::{active_children, cpu_count, current_process, parent_process, JoinError, Process, ProcessError};
+use multiproc::{StartError, TryJoinError};
+use std::error::Error;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -104,8 +106,8 @@ fn proc_1_before_start() {
     assert_eq!(p.exitcode(), None);
     assert!(!p.is_daemon());
     assert!(!active_children().iter().any(|c| c.name() == p.name()));
-    assert!(matches!(p.join(), Err(ProcessError::NotStarted)));
-    assert!(matches!(p.try_join(), Err(ProcessError::NotStarted)));
+    assert!(matches!(p.join(), Err(JoinError::NotStarted)));
+    assert!(matches!(p.try_join(), Err(TryJoinError::NotStarted)));
     assert!(matches!(p.terminate(), Err(ProcessError::NotStarted)));
     assert!(matches!(p.kill(), Err(ProcessError::NotStarted)));
 }
@@ -194,13 +196,13 @@ fn proc_6_join_timeouts_on_running_child() {
     let _w = Watchdog::new("proc_6_join_timeouts_on_running_child", LIMIT);
     let p = sleeper();
     p.start().unwrap();
-    assert_eq!(p.try_join().unwrap(), None);
-    assert_eq!(p.join_timeout(Duration::ZERO).unwrap(), None);
+    assert!(p.try_join().unwrap_err().is_would_block());
+    assert!(p.join_timeout(Duration::ZERO).unwrap_err().is_timeout());
     let t = Instant::now();
-    assert_eq!(p.join_timeout(Duration::from_millis(300)).unwrap(), None);
+    assert!(p.join_timeout(Duration::from_millis(300)).unwrap_err().is_timeout());
     let took = t.elapsed();
     assert!(took >= Duration::from_millis(200) && took <= Duration::from_millis(2300), "{took:?}");
-    assert_eq!(p.join_deadline(Instant::now()).unwrap(), None);
+    assert!(p.join_deadline(Instant::now()).unwrap_err().is_timeout());
     assert!(p.is_alive());
     assert_eq!(p.exitcode(), None);
     p.kill().unwrap();
@@ -220,7 +222,7 @@ fn proc_7_terminate_and_kill_exitcodes() {
         } else {
             p.kill().unwrap();
         }
-        let st = p.join_timeout(Duration::from_secs(10)).unwrap().expect("prompt");
+        let st = p.join_timeout(Duration::from_secs(10)).expect("prompt");
         assert_eq!(st.exitcode(), code);
         assert_eq!(st.signal(), Some(-code));
         assert_eq!(st.message(), None);
@@ -294,10 +296,10 @@ fn proc_11_close() {
     p.join().unwrap();
     p.close().unwrap();
     assert!(!p.is_alive());
-    assert!(matches!(p.join(), Err(ProcessError::Closed)));
+    assert!(matches!(p.join(), Err(JoinError::Closed)));
     assert!(matches!(p.terminate(), Err(ProcessError::Closed)));
     assert!(matches!(p.sentinel(), Err(ProcessError::Closed)));
-    assert!(matches!(p.start(), Err(ProcessError::Closed)));
+    assert!(matches!(p.start(), Err(StartError::Closed)));
     p.close().unwrap(); // a second close is a no-op
     Process::new(|| ()).close().unwrap(); // closing an unstarted process is fine
 }
@@ -309,10 +311,10 @@ fn proc_12_start_twice() {
     let p = Process::new(|| ());
     p.start().unwrap();
     let e = p.start().unwrap_err();
-    assert!(matches!(e, ProcessError::AlreadyStarted));
+    assert!(matches!(e, StartError::AlreadyStarted));
     assert_eq!(e.to_string(), "cannot start a process twice");
     assert!(p.join().unwrap().success());
-    assert!(matches!(p.start(), Err(ProcessError::AlreadyStarted)));
+    assert!(matches!(p.start(), Err(StartError::AlreadyStarted)));
 }
 
 #[test]
@@ -323,7 +325,7 @@ fn proc_13_daemon_flag_and_no_children() {
     assert!(!Process::builder().daemon(false).target(|| ()).unwrap().is_daemon());
     let p = Process::builder()
         .daemon(true)
-        .start(|| -> Result<(), ProcessError> {
+        .start(|| -> Result<(), StartError> {
             assert!(current_process().is_daemon());
             let child = Process::new(|| ());
             assert!(child.is_daemon(), "inherits the creator's flag");
@@ -341,7 +343,7 @@ fn proc_13_daemon_dies_with_parent() {
     let _w = Watchdog::new("proc_13_daemon_dies_with_parent", LIMIT);
     let pipe = Pipe::new();
     let w = pipe.w;
-    let middle = Process::new(move || -> Result<(), ProcessError> {
+    let middle = Process::new(move || -> Result<(), Box<dyn Error>> {
         let d = Process::builder().daemon(true).start(|| std::thread::sleep(Duration::from_secs(100)))?;
         Pipe::send(w, &d.pid().unwrap().to_string());
         Ok(()) // leaves without joining the daemon
@@ -385,12 +387,12 @@ fn proc_14_grandchild_observes_parent_death() {
     let _w = Watchdog::new("proc_14_grandchild_observes_parent_death", LIMIT);
     let pipe = Pipe::new();
     let w = pipe.w;
-    let middle = Process::new(move || -> Result<(), ProcessError> {
+    let middle = Process::new(move || -> Result<(), Box<dyn Error>> {
         let _gc = Process::builder().start(move || {
             let parent = parent_process().unwrap();
             Pipe::send(w, if parent.is_alive() { "alive" } else { "not alive" });
             match parent.join_timeout(Duration::from_secs(15)) {
-                Ok(true) if !parent.is_alive() => Pipe::send(w, "not alive"),
+                Ok(()) if !parent.is_alive() => Pipe::send(w, "not alive"),
                 _ => Pipe::send(w, "still alive?"),
             }
         })?;
@@ -404,7 +406,7 @@ fn proc_14_grandchild_observes_parent_death() {
     assert_eq!(pipe.recv(Duration::from_secs(10)).as_deref(), Some("not alive"));
 }
 
-fn recurse(w: RawFd, id: Vec<u32>) -> Result<(), ProcessError> {
+fn recurse(w: RawFd, id: Vec<u32>) -> Result<(), Box<dyn Error>> {
     Pipe::send(w, &format!("{id:?}"));
     if id.len() < 2 {
         for i in 0..2 {
@@ -476,7 +478,7 @@ fn proc_b1_kill_tree_takes_grandchild() {
         let w = pipe.w;
         let middle = Process::builder()
             .process_group(group)
-            .start(move || -> Result<(), ProcessError> {
+            .start(move || -> Result<(), Box<dyn Error>> {
                 let gc = Process::new(|| std::thread::sleep(Duration::from_secs(100)));
                 gc.start()?;
                 Pipe::send(w, &gc.pid().unwrap().to_string());
@@ -527,7 +529,7 @@ fn proc_b2_panic_message_reaches_parent() {
     assert!(msg.starts_with("panicked at tests/process.rs:"), "{msg}");
     assert!(msg.ends_with(": index 7 out of 0"), "{msg}");
     assert!(st.to_string().starts_with("exit code 1: panicked at"), "{st}");
-    assert!(matches!(st.exit_ok(), Err(ProcessError::Failed(s)) if s == st));
+    assert!(matches!(st.exit_ok(), Err(e) if *e.status() == st));
 
     // An Err's Display, and a huge message cut to the report area.
     let p = Process::new(|| Err::<(), _>(std::io::Error::other("x".repeat(100_000))));
@@ -578,14 +580,14 @@ fn proc_misc_errors() {
     let _f = fork_lock();
     let _w = Watchdog::new("proc_misc_errors", LIMIT);
     let name = "n".repeat(multiproc::MAX_NAME_LEN + 1);
-    assert!(matches!(Process::builder().name(name).target(|| ()), Err(ProcessError::NameTooLong { len: 256 })));
+    assert!(matches!(Process::builder().name(name).target(|| ()), Err(StartError::NameTooLong { len: 256 })));
     assert!(cpu_count() >= 1);
     // A handle inherited through fork cannot wait for its sibling.
     let sib = sleeper();
     sib.start().unwrap();
     let s2 = sib.clone();
     let p = Process::new(move || match s2.join() {
-        Err(ProcessError::NotOurChild) => Ok(()),
+        Err(JoinError::NotOurChild) => Ok(()),
         other => Err(format!("{other:?}")),
     });
     p.start().unwrap();
@@ -626,12 +628,12 @@ fn proc_fork_while_another_thread_holds_stdout() {
         let _ = std::io::stdout().flush();
     });
     p.start().unwrap();
-    let st = p.join_timeout(Duration::from_secs(10)).unwrap();
-    if st.is_none() {
+    let st = p.join_timeout(Duration::from_secs(10));
+    if st.is_err() {
         p.kill().unwrap();
     }
     printer.join().unwrap();
-    assert_eq!(st.map(|s| s.exitcode()), Some(0), "the child hung on a lock held at fork time");
+    assert_eq!(st.map(|s| s.exitcode()).ok(), Some(0), "the child hung on a lock held at fork time");
 }
 
 #[test]
@@ -648,10 +650,11 @@ fn proc_concurrent_joins_agree() {
             let p = p.clone();
             std::thread::spawn(move || match i {
                 0 => p.join().unwrap(),
-                1 => p.join_timeout(Duration::from_secs(10)).unwrap().unwrap(),
+                1 => p.join_timeout(Duration::from_secs(10)).unwrap(),
                 2 => loop {
-                    if let Some(s) = p.try_join().unwrap() {
-                        break s;
+                    match p.try_join() {
+                        Ok(s) => break s,
+                        Err(e) => assert!(e.is_would_block(), "{e}"),
                     }
                     std::thread::sleep(Duration::from_millis(5));
                 },
@@ -697,9 +700,10 @@ fn proc_fork_while_another_thread_panics() {
     for i in 0..200 {
         let p = Process::new(move || i % 3);
         p.start().unwrap();
-        match p.join_timeout(Duration::from_secs(10)).unwrap() {
-            Some(s) => assert_eq!(s.exitcode(), i % 3, "child {i}"),
-            None => {
+        match p.join_timeout(Duration::from_secs(10)) {
+            Ok(s) => assert_eq!(s.exitcode(), i % 3, "child {i}"),
+            Err(e) => {
+                assert!(e.is_timeout(), "{e}");
                 let _ = p.kill();
                 panic!("child {i} never ran its closure (blocked on a lock inherited from the fork)");
             }
@@ -716,5 +720,5 @@ fn proc_join_with_max_timeout_waits() {
     let _g = common::guard();
     let p = Process::new(|| std::thread::sleep(Duration::from_millis(30)));
     p.start().unwrap();
-    assert!(p.join_timeout(Duration::MAX).unwrap().is_some_and(|s| s.success()));
+    assert!(p.join_timeout(Duration::MAX).is_ok_and(|s| s.success()));
 }

@@ -5,7 +5,10 @@
 mod common;
 
 use common::guard_for;
-use multiproc::{JoinableQueue, Process, Queue, QueueError, SimpleQueue};
+use multiproc::{
+    GetError, GetTimeoutError, JoinableQueue, Process, PutError, PutTimeoutError, Queue, SimpleQueue, TaskDoneError,
+    TryGetError, TryPutError,
+};
 use std::time::{Duration, Instant};
 
 fn at_once(t: Instant) {
@@ -24,10 +27,10 @@ fn que_1_and_2_put_forms_full_and_empty() {
     q.put_deadline(&6, Instant::now() + Duration::from_secs(1)).unwrap();
     assert!(!q.empty() && q.full());
     let t = Instant::now();
-    assert!(matches!(q.try_put(&7), Err(QueueError::Full)));
+    assert!(matches!(q.try_put(&7), Err(TryPutError::Full)));
     at_once(t);
     let t = Instant::now();
-    assert!(matches!(q.put_timeout(&7, Duration::from_millis(100)), Err(QueueError::Full)));
+    assert!(matches!(q.put_timeout(&7, Duration::from_millis(100)), Err(PutTimeoutError::Timeout)));
     assert!(t.elapsed() >= Duration::from_millis(90));
     for i in 1..=6 {
         assert_eq!(q.get().unwrap(), i);
@@ -46,10 +49,10 @@ fn que_3_and_4_get_forms_fifo_and_empty() {
     assert_eq!(q.get_deadline(Instant::now() + Duration::from_secs(1)).unwrap(), 4);
     assert_eq!(q.try_get().unwrap(), 5);
     let t = Instant::now();
-    assert!(matches!(q.try_get(), Err(QueueError::Empty)));
+    assert!(matches!(q.try_get(), Err(TryGetError::Empty)));
     at_once(t);
     let t = Instant::now();
-    assert!(matches!(q.get_timeout(Duration::from_millis(100)), Err(QueueError::Empty)));
+    assert!(matches!(q.get_timeout(Duration::from_millis(100)), Err(GetTimeoutError::Timeout)));
     assert!(t.elapsed() >= Duration::from_millis(90));
 }
 
@@ -72,7 +75,7 @@ fn que_5_parent_and_child_items_in_order() {
     assert!(child.join().unwrap().success());
     let got: Vec<u32> = (0..20).map(|_| q.get().unwrap()).collect();
     assert_eq!(got, (0..20).collect::<Vec<_>>());
-    assert!(matches!(q.try_get(), Err(QueueError::Empty)));
+    assert!(matches!(q.try_get(), Err(TryGetError::Empty)));
 }
 
 #[test]
@@ -93,11 +96,11 @@ fn que_6_and_b2_qsize_is_exact_at_once() {
 fn que_7_closed_handle_refuses_put_and_get() {
     let q = Queue::<u8>::new().unwrap();
     q.close();
-    assert!(matches!(q.put(&1), Err(QueueError::Closed)));
-    assert!(matches!(q.get(), Err(QueueError::Closed)));
+    assert!(matches!(q.put(&1), Err(PutError::Closed)));
+    assert!(matches!(q.get(), Err(GetError::Closed)));
     let j = JoinableQueue::<u8>::new().unwrap();
     j.close();
-    assert!(matches!(j.put(&1), Err(QueueError::Closed)));
+    assert!(matches!(j.put(&1), Err(PutError::Closed)));
 }
 
 /// A value whose serialization fails.
@@ -119,7 +122,7 @@ impl serde::Serialize for Item {
 #[test]
 fn que_8_and_b1_serialization_errors_are_returned_and_change_nothing() {
     let q = Queue::<Item>::with_maxsize(1).unwrap();
-    assert!(matches!(q.put(&Item::Bad), Err(QueueError::Encode(_))));
+    assert!(matches!(q.put(&Item::Bad), Err(PutError::Encode(_))));
     assert_eq!(q.qsize(), 0);
     q.put(&Item::Good(true)).unwrap();
     assert_eq!(q.qsize(), 1);
@@ -155,7 +158,7 @@ fn que_9_joinable_queue_task_done_and_join() {
     for i in 0..10 {
         q.put(&Some(i)).unwrap();
     }
-    assert!(q.join_timeout(Duration::from_secs(20)));
+    assert!(q.join_timeout(Duration::from_secs(20)).is_ok());
     // `join` returned only after every item was processed (not merely taken).
     assert_eq!(done.get().unwrap(), 10);
     for _ in 0..4 {
@@ -165,7 +168,7 @@ fn que_9_joinable_queue_task_done_and_join() {
         assert!(w.join().unwrap().success());
     }
     q.join();
-    assert!(matches!(q.task_done(), Err(QueueError::TooManyTaskDone)));
+    assert!(matches!(q.task_done(), Err(TaskDoneError)));
 }
 
 #[test]
@@ -267,12 +270,12 @@ fn que_b5_child_that_put_10_mib_joins_before_the_parent_reads() {
         move || q.put(&vec![7u8; 10 << 20]).unwrap()
     });
     child.start().unwrap();
-    let status = child.join_timeout(Duration::from_secs(10)).unwrap().expect("the child could not exit");
+    let status = child.join_timeout(Duration::from_secs(10)).expect("the child could not exit");
     assert!(status.success());
     assert_eq!(q.get().unwrap().len(), 10 << 20);
     // An item that can never fit is refused at once instead of blocking forever.
     let small = Queue::<Vec<u8>>::builder().capacity_bytes(1024).build().unwrap();
-    assert!(matches!(small.put(&vec![0u8; 4096]), Err(QueueError::TooLarge { .. })));
+    assert!(matches!(small.put(&vec![0u8; 4096]), Err(PutError::TooLarge { .. })));
 }
 
 #[test]
@@ -453,7 +456,7 @@ fn que_max_timeouts_wait() {
     let sq: multiproc::SimpleQueue<u32> = multiproc::SimpleQueue::new().unwrap();
     let child = multiproc::Process::new({
         let (q, sq) = (q.clone(), sq.clone());
-        move || -> Result<(), multiproc::QueueError> {
+        move || -> Result<(), multiproc::PutError> {
             std::thread::sleep(Duration::from_millis(30));
             q.put(&1)?;
             sq.put(&5)?;

@@ -7,8 +7,8 @@ mod common;
 
 use common::{fork_child, guard, sigkill, wait_child, Ended, AT_ONCE};
 use multiproc::{
-    wait, ArrayQueue, BoundedSemaphore, Event, JoinableQueue, Pipe, Process, Queue, QueueError, Semaphore, SimpleQueue,
-    Waitable,
+    wait, ArrayQueue, BoundedSemaphore, Event, GetError, GetTimeoutError, JoinableQueue, Pipe, Process, PutError,
+    Queue, Semaphore, SimpleQueue, Waitable,
 };
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,7 @@ fn select_wakes_for_each_kind_made_ready_by_another_process() {
         let aq = ArrayQueue::<u64>::new(4).unwrap();
         let ev = Event::new().unwrap();
         let sem = Semaphore::new(0).unwrap();
-        let (rx, mut tx) = Pipe::new().unwrap();
+        let (rx, mut tx) = Pipe::one_way().unwrap();
         let pid = fork_child(|| {
             std::thread::sleep(Duration::from_millis(50));
             match which {
@@ -75,7 +75,7 @@ fn select_reports_every_ready_object_and_takes_nothing() {
     assert_eq!(wait(&[&q, &aq, &ev, &sem], Some(Duration::ZERO)), [0, 1, 3]);
     assert_eq!(q.try_get().unwrap(), 5);
     assert_eq!(aq.try_pop().unwrap(), 6);
-    assert!(sem.try_acquire());
+    assert!(sem.try_acquire().is_ok());
     assert!(wait(&[&q, &aq, &ev, &sem], Some(Duration::ZERO)).is_empty());
 }
 
@@ -113,7 +113,7 @@ fn select_on_a_semaphore_never_strands_a_blocked_acquirer() {
         w.join().unwrap()
     });
     assert!(!waiter.is_empty());
-    assert!(got.wait_timeout(Duration::from_secs(10)), "the blocked acquirer never got the permit");
+    assert!(got.wait_timeout(Duration::from_secs(10)).is_ok(), "the blocked acquirer never got the permit");
     assert_eq!(wait_child(pid), Ended::Code(0));
 }
 
@@ -164,7 +164,7 @@ fn connection_iter_reports_a_bad_message_and_goes_on() {
 #[test]
 fn connection_iter_ends_at_eof_when_the_writer_exits() {
     let _g = guard();
-    let (mut rx, mut tx) = Pipe::new().unwrap();
+    let (mut rx, mut tx) = Pipe::one_way().unwrap();
     let pid = fork_child(move || {
         for i in 0..100u32 {
             tx.send(&i).unwrap();
@@ -185,7 +185,7 @@ fn split_consumer_sees_disconnected_after_every_producer_exits() {
     let mut kids = Vec::new();
     for k in 0..2u32 {
         let tx = tx.clone();
-        let p = Process::new(move || -> Result<(), QueueError> {
+        let p = Process::new(move || -> Result<(), PutError> {
             for i in 0..50 {
                 tx.put(&(k * 100 + i))?;
             }
@@ -199,7 +199,7 @@ fn split_consumer_sees_disconnected_after_every_producer_exits() {
     got.sort();
     let want: Vec<u32> = (0..50).chain(100..150).collect();
     assert_eq!(got, want);
-    assert!(matches!(rx.get(), Err(QueueError::Disconnected)));
+    assert!(matches!(rx.get(), Err(GetError::Disconnected)));
     assert!(rx.is_disconnected());
     for p in kids {
         p.join().unwrap();
@@ -221,7 +221,7 @@ fn split_consumer_blocked_in_get_learns_of_a_killed_producer() {
         }
     });
     drop(tx);
-    assert!(ready.wait_timeout(Duration::from_secs(10)));
+    assert!(ready.wait_timeout(Duration::from_secs(10)).is_ok());
     assert_eq!(rx.get().unwrap(), 7);
     let killer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(50));
@@ -229,7 +229,7 @@ fn split_consumer_blocked_in_get_learns_of_a_killed_producer() {
         wait_child(pid)
     });
     let t = Instant::now();
-    assert!(matches!(rx.get(), Err(QueueError::Disconnected)));
+    assert!(matches!(rx.get(), Err(GetError::Disconnected)));
     assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
     assert_eq!(killer.join().unwrap(), Ended::Signal(libc::SIGKILL));
 }
@@ -246,7 +246,7 @@ fn split_dropped_producer_wakes_blocked_consumer_and_wait() {
     });
     assert_eq!(wait(&[&rx], LONG), [0]);
     let start = Instant::now();
-    assert!(matches!(rx.get(), Err(QueueError::Disconnected)));
+    assert!(matches!(rx.get(), Err(GetError::Disconnected)));
     assert!(start.elapsed() < AT_ONCE);
     t.join().unwrap();
 }
@@ -266,7 +266,7 @@ fn split_producer_learns_when_no_consumer_is_left() {
     // `rx` moved into the child's closure: the parent's copy was dropped with it.
     let t = Instant::now();
     let r = tx.put(&2);
-    assert!(matches!(r, Err(QueueError::Disconnected)), "{r:?}");
+    assert!(matches!(r, Err(PutError::Disconnected)), "{r:?}");
     assert!(t.elapsed() < Duration::from_secs(5));
     assert_eq!(wait_child(pid), Ended::Code(0));
     assert_eq!(tx.qsize(), 1, "the refused item was not put");
@@ -284,7 +284,7 @@ fn split_handles_travel_to_spawned_children() {
     assert_eq!(p.exitcode(), Some(0));
 }
 
-fn put_three(tx: multiproc::Producer<u32>) -> Result<(), QueueError> {
+fn put_three(tx: multiproc::Producer<u32>) -> Result<(), PutError> {
     for i in 1..=3 {
         tx.put(&i)?;
     }
@@ -309,8 +309,8 @@ fn split_producer_sent_as_an_object_counts_where_it_lands() {
     drop(tx);
     assert_eq!(rx.get().unwrap(), 9);
     // Still connected while the child holds the producer it received.
-    assert!(matches!(rx.get_timeout(Duration::from_millis(20)), Err(QueueError::Empty)));
-    assert!(matches!(rx.get(), Err(QueueError::Disconnected)));
+    assert!(matches!(rx.get_timeout(Duration::from_millis(20)), Err(GetTimeoutError::Timeout)));
+    assert!(matches!(rx.get(), Err(GetError::Disconnected)));
     assert_eq!(wait_child(pid), Ended::Code(0));
 }
 
@@ -356,7 +356,7 @@ fn split_producers_killed_at_random_points() {
                     assert_eq!(i, next[k as usize], "producer {k}: a gap or a duplicate");
                     next[k as usize] += 1;
                 }
-                Err(QueueError::Disconnected) => break,
+                Err(GetError::Disconnected) => break,
                 Err(e) => panic!("{e}"),
             }
         }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::guard_for;
-use multiproc::{BoundedSemaphore, Event, Process, Semaphore, SemaphoreError, Value};
+use multiproc::{BoundedSemaphore, Event, Process, ReleaseError, Semaphore, ShmError, Value};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -16,9 +16,9 @@ fn sem_1_counts_down_and_up() {
         assert_eq!(s.get_value(), 2);
         s.acquire();
         assert_eq!(s.get_value(), 1);
-        assert!(s.try_acquire());
+        assert!(s.try_acquire().is_ok());
         assert_eq!(s.get_value(), 0);
-        assert!(!s.try_acquire());
+        assert!(s.try_acquire().is_err());
         assert_eq!(s.get_value(), 0);
         if bounded {
             b.release().unwrap();
@@ -43,10 +43,10 @@ fn sem_2_plain_semaphore_is_unbounded() {
 #[test]
 fn sem_3_bounded_over_release_is_an_error() {
     let s = BoundedSemaphore::new(2).unwrap();
-    assert!(matches!(s.release(), Err(SemaphoreError::ReleasedTooManyTimes)));
+    assert!(matches!(s.release(), Err(ReleaseError)));
     assert_eq!(s.get_value(), 2);
     let z = BoundedSemaphore::new(0).unwrap();
-    assert!(matches!(z.release(), Err(SemaphoreError::ReleasedTooManyTimes)));
+    assert!(matches!(z.release(), Err(ReleaseError)));
     assert_eq!(z.get_value(), 0);
 }
 
@@ -54,19 +54,21 @@ fn sem_3_bounded_over_release_is_an_error() {
 fn sem_4_timeouts() {
     let s = Semaphore::new(0).unwrap();
     let t = Instant::now();
-    assert!(!s.try_acquire());
-    assert!(!s.acquire_timeout(Duration::ZERO));
+    assert!(s.try_acquire().is_err());
+    assert!(s.acquire_timeout(Duration::ZERO).is_err());
     assert!(t.elapsed() < Duration::from_millis(50));
     let t = Instant::now();
-    assert!(!s.acquire_timeout(Duration::from_millis(100)));
+    assert!(s.acquire_timeout(Duration::from_millis(100)).is_err());
     let e = t.elapsed();
     assert!(e >= Duration::from_millis(90) && e < Duration::from_secs(2), "{e:?}");
-    assert!(!s.acquire_deadline(Instant::now() + Duration::from_millis(20)));
+    assert!(s.acquire_deadline(Instant::now() + Duration::from_millis(20)).is_err());
 }
 
 #[test]
 fn sem_5_invalid_initial_values_are_rejected() {
-    assert!(matches!(Semaphore::new(u32::MAX), Err(SemaphoreError::InvalidValue(v)) if v == u32::MAX as u64));
+    assert!(
+        matches!(Semaphore::new(u32::MAX), Err(ShmError::InvalidArgument { value, .. }) if value == u32::MAX as u64)
+    );
     assert!(BoundedSemaphore::new(i32::MAX as u32 + 1).is_err());
     assert!(Semaphore::new(i32::MAX as u32).is_ok());
 }
@@ -113,12 +115,12 @@ fn sem_b1_permit_of_a_killed_holder_comes_back() {
         }
     });
     child.start().unwrap();
-    assert!(holding.wait_timeout(Duration::from_secs(10)));
+    assert!(holding.wait_timeout(Duration::from_secs(10)).is_ok());
     assert_eq!(sem.get_value(), 0);
     child.kill().unwrap();
     child.join().unwrap();
     let t = Instant::now();
-    assert!(sem.acquire_timeout(Duration::from_secs(5)), "the dead holder's permit never came back");
+    assert!(sem.acquire_timeout(Duration::from_secs(5)).is_ok(), "the dead holder's permit never came back");
     assert!(t.elapsed() < Duration::from_secs(2), "recovery took {:?}", t.elapsed());
     assert_eq!(sem.get_value(), 0);
     sem.release();
@@ -152,7 +154,7 @@ fn sem_b1_chaos_holders_killed_at_random_points_of_their_hold() {
                     let mut i = 0u32;
                     loop {
                         let s: &Semaphore = if (i + k as u32) % 2 == 0 { &plain } else { &bounded };
-                        if let Some(_p) = s.acquire_guard_timeout(Duration::from_millis(20)) {
+                        if let Ok(_p) = s.acquire_guard_timeout(Duration::from_millis(20)) {
                             busy.set(busy.get().wrapping_add(1));
                             std::thread::sleep(Duration::from_micros(50));
                         }
@@ -175,10 +177,10 @@ fn sem_b1_chaos_holders_killed_at_random_points_of_their_hold() {
         }
         for (s, is_bounded) in [(&plain, false), (&*bounded, true)] {
             let mut back = 0;
-            while back < 2 && s.acquire_timeout(Duration::from_secs(3)) {
+            while back < 2 && s.acquire_timeout(Duration::from_secs(3)).is_ok() {
                 back += 1;
             }
-            assert!(!s.try_acquire(), "round {rounds}: a permit was duplicated");
+            assert!(s.try_acquire().is_err(), "round {rounds}: a permit was duplicated");
             lost += 2 - back;
             // Give back what we took, and make a lost permit good for the next round.
             for _ in 0..2 {
@@ -230,10 +232,10 @@ fn sem_b1_thousand_holders_in_sequence_then_a_killed_one() {
         }
     });
     victim.start().unwrap();
-    assert!(holding.wait_timeout(Duration::from_secs(10)));
+    assert!(holding.wait_timeout(Duration::from_secs(10)).is_ok());
     victim.kill().unwrap();
     let t = Instant::now();
-    assert!(sem.acquire_timeout(Duration::from_secs(5)), "the 1001st holder's permit never came back");
+    assert!(sem.acquire_timeout(Duration::from_secs(5)).is_ok(), "the 1001st holder's permit never came back");
     assert!(t.elapsed() < Duration::from_secs(2), "recovery took {:?}", t.elapsed());
     victim.join().unwrap();
 }
@@ -271,19 +273,19 @@ fn sem_b1_sixty_four_holders_at_once_all_come_back() {
     let ready = Semaphore::new(0).unwrap();
     let ps = holders(&sem, &ready, 64);
     for _ in 0..64 {
-        assert!(ready.acquire_timeout(Duration::from_secs(30)));
+        assert!(ready.acquire_timeout(Duration::from_secs(30)).is_ok());
     }
-    assert!(!ready.try_acquire(), "some guard was untracked with only 64 holders");
+    assert!(ready.try_acquire().is_err(), "some guard was untracked with only 64 holders");
     assert_eq!(sem.get_value(), 0);
     for p in &ps {
         p.kill().unwrap();
     }
     let t = Instant::now();
     for i in 0..64 {
-        assert!(sem.acquire_timeout(Duration::from_secs(10)), "permit {i} of 64 never came back");
+        assert!(sem.acquire_timeout(Duration::from_secs(10)).is_ok(), "permit {i} of 64 never came back");
     }
     assert!(t.elapsed() < Duration::from_secs(5), "recovery took {:?}", t.elapsed());
-    assert!(!sem.try_acquire(), "recovery gave back more than was held");
+    assert!(sem.try_acquire().is_err(), "recovery gave back more than was held");
     for p in ps {
         p.join().unwrap();
     }
@@ -300,20 +302,23 @@ fn sem_b1_full_holder_table_leaves_the_next_guard_untracked() {
     let ready = Semaphore::new(0).unwrap();
     let ps = holders(&sem, &ready, n);
     for _ in 0..n {
-        assert!(ready.acquire_timeout(Duration::from_secs(30)));
+        assert!(ready.acquire_timeout(Duration::from_secs(30)).is_ok());
     }
-    assert!(!ready.try_acquire());
+    assert!(ready.try_acquire().is_err());
     let extra = holders(&sem, &ready, 1);
-    assert!(ready.acquire_timeout(Duration::from_secs(30)));
+    assert!(ready.acquire_timeout(Duration::from_secs(30)).is_ok());
     // An untracked guard releases `ready` twice (the second release may come a moment later).
-    assert!(ready.acquire_timeout(Duration::from_secs(10)), "the guard beyond the table should say it is untracked");
+    assert!(
+        ready.acquire_timeout(Duration::from_secs(10)).is_ok(),
+        "the guard beyond the table should say it is untracked"
+    );
     for p in ps.iter().chain(&extra) {
         p.kill().unwrap();
     }
     for _ in 0..n {
-        assert!(sem.acquire_timeout(Duration::from_secs(10)), "a tracked permit never came back");
+        assert!(sem.acquire_timeout(Duration::from_secs(10)).is_ok(), "a tracked permit never came back");
     }
-    assert!(!sem.acquire_timeout(Duration::from_millis(300)), "an untracked permit came back");
+    assert!(sem.acquire_timeout(Duration::from_millis(300)).is_err(), "an untracked permit came back");
     for p in ps.into_iter().chain(extra) {
         p.join().unwrap();
     }
@@ -338,13 +343,13 @@ fn sem_b1_bounded_holder_killed_unreaped_gives_its_permit_back() {
             }
         });
         child.start().unwrap();
-        assert!(holding.wait_timeout(Duration::from_secs(10)));
+        assert!(holding.wait_timeout(Duration::from_secs(10)).is_ok());
         child.kill().unwrap(); // not joined before the acquire
         let t = Instant::now();
-        assert!(sem.acquire_timeout(Duration::from_secs(5)), "the permit waited for the reap");
+        assert!(sem.acquire_timeout(Duration::from_secs(5)).is_ok(), "the permit waited for the reap");
         assert!(t.elapsed() < Duration::from_secs(2), "recovery took {:?}", t.elapsed());
         sem.release().unwrap();
-        assert!(matches!(sem.release(), Err(SemaphoreError::ReleasedTooManyTimes)), "no permit was duplicated");
+        assert!(matches!(sem.release(), Err(ReleaseError)), "no permit was duplicated");
         child.join().unwrap();
     }
 }
@@ -362,6 +367,6 @@ fn sem_max_timeout_waits() {
         }
     });
     giver.start().unwrap();
-    assert!(sem.acquire_timeout(Duration::MAX));
+    assert!(sem.acquire_timeout(Duration::MAX).is_ok());
     giver.join().unwrap();
 }

@@ -8,8 +8,9 @@ mod common;
 use multiproc::ForkServer;
 use multiproc::{
     get_context, get_start_method, set_start_method, Array, Barrier, Condition, Connection, Event, Lock, Pipe, Process,
-    ProcessError, Queue, Semaphore, SharedMemory, StartMethod, Value,
+    Queue, Semaphore, SharedMemory, StartMethod, Value,
 };
+use multiproc::{BootError, StartError, StartMethodSetError};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -38,16 +39,13 @@ fn start_1_the_three_methods_exist_and_fork_is_the_default() {
 fn start_2_the_default_is_set_once_unless_forced() {
     let _g = common::guard();
     set_start_method(StartMethod::Spawn, true).unwrap();
-    assert!(matches!(
-        set_start_method(StartMethod::Fork, false),
-        Err(ProcessError::StartMethodAlreadySet(StartMethod::Spawn))
-    ));
+    assert!(matches!(set_start_method(StartMethod::Fork, false), Err(StartMethodSetError(StartMethod::Spawn))));
     assert_eq!(get_start_method(), StartMethod::Spawn);
     let p = Process::spawn(exit_with, 3).unwrap();
     assert_eq!(p.start_method(), StartMethod::Spawn);
     assert_eq!(p.join().unwrap().exitcode(), 3);
     // A closure under a fresh-image default is refused with a clear error.
-    assert!(matches!(Process::new(|| ()).start(), Err(ProcessError::NotSpawnable(StartMethod::Spawn))));
+    assert!(matches!(Process::new(|| ()).start(), Err(StartError::NotSpawnable(StartMethod::Spawn))));
     set_start_method(StartMethod::Fork, true).unwrap();
 }
 
@@ -93,7 +91,7 @@ fn use_objects((q, lock, v, a, e, s, b, c, mut conn, shm): Objects) -> Result<()
     v.fetch_add(1).map_err(|e| err(&e))?;
     a.set(3, 9).map_err(|e| err(&e))?;
     e.set();
-    if !s.acquire_timeout(T) {
+    if s.acquire_timeout(T).is_err() {
         return Err("no permit".into());
     }
     b.wait_timeout(T).map_err(|e| err(&e))?;
@@ -175,7 +173,7 @@ fn start_6_a_fork_server_prepares_its_children_once() {
     }
     assert_eq!(PRELOADED.load(Ordering::SeqCst), 0, "init ran in the server, not here");
     match ForkServer::builder().init(panic_in_init).start() {
-        Err(ProcessError::Boot(w)) => assert!(w.contains("the target failed to load"), "{w}"),
+        Err(StartError::Boot(BootError::Refused(w))) => assert!(w.contains("the target failed to load"), "{w}"),
         other => panic!("{other:?}"),
     }
 }
@@ -204,7 +202,7 @@ fn start_7_exit_status_reports_and_signals_are_the_same_under_every_method() {
         assert_eq!(s.exitcode(), 1, "{m:?}");
         assert!(s.message().is_some_and(|t| t.contains("a panic") && t.contains("start.rs")), "{m:?}: {s}");
         let p = start(m).spawn(fail, 3).unwrap();
-        assert!(p.join_timeout(Duration::from_millis(50)).unwrap().is_none() && p.is_alive(), "{m:?}");
+        assert!(p.join_timeout(Duration::from_millis(50)).is_err_and(|e| e.is_timeout()) && p.is_alive(), "{m:?}");
         p.terminate().unwrap();
         assert_eq!(p.join().unwrap().exitcode(), -15, "{m:?}");
         let p = start(m).spawn(fail, 3).unwrap();
@@ -238,7 +236,9 @@ fn start_8_the_child_runs_its_entry_and_a_foreign_program_is_a_clear_error() {
     let t = std::time::Instant::now();
     let p = start(StartMethod::Spawn).executable("/bin/true").entry(exit_with, 0).unwrap();
     match p.start() {
-        Err(ProcessError::Boot(w)) => assert!(w.contains("init()"), "{w}"),
+        Err(StartError::Boot(e @ BootError::Exited { code: Some(0), .. })) => {
+            assert!(e.to_string().contains("init()"), "{e}")
+        }
         other => panic!("{other:?}"),
     }
     assert!(t.elapsed() < Duration::from_secs(10), "the error took {:?}", t.elapsed());
@@ -321,7 +321,7 @@ fn start_forkserver_death_is_an_error_and_takes_its_children() {
     let child_pid = child.pid().unwrap() as i32;
     common::sigkill(server.pid() as i32);
     let s = child.join_timeout(T);
-    assert!(matches!(s, Err(ProcessError::ForkServer(_)) | Ok(Some(_))), "{s:?}");
+    assert!(matches!(s, Err(multiproc::JoinTimeoutError::ForkServer(_)) | Ok(_)), "{s:?}");
     let t = std::time::Instant::now();
     while std::path::Path::new(&format!("/proc/{child_pid}")).exists()
         && !std::fs::read_to_string(format!("/proc/{child_pid}/stat")).unwrap_or_default().contains(") Z")
@@ -329,5 +329,5 @@ fn start_forkserver_death_is_an_error_and_takes_its_children() {
         assert!(t.elapsed() < T, "the dead server's child still runs");
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(matches!(server.spawn(Process::builder(), exit_with, 0), Err(ProcessError::ForkServer(_))));
+    assert!(matches!(server.spawn(Process::builder(), exit_with, 0), Err(StartError::ForkServer(_))));
 }

@@ -59,12 +59,12 @@ fn val_2_shared_lock() {
         move || -> Result<(), Box<dyn std::error::Error>> {
             let _g = a.lock()?;
             holding.set();
-            release.wait_timeout(Duration::from_secs(20));
+            release.wait_timeout(Duration::from_secs(20))?;
             Ok(())
         }
     });
     child.start().unwrap();
-    assert!(holding.wait_timeout(Duration::from_secs(10)));
+    assert!(holding.wait_timeout(Duration::from_secs(10)).is_ok());
     assert!(b.lock_timeout(Duration::from_millis(50)).is_err_and(|e| e.is_timeout()), "b does not share a's lock");
     assert!(c.try_lock().is_ok(), "c shares a lock it should not");
     release.set();

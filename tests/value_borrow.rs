@@ -9,7 +9,8 @@ mod common;
 
 use common::guard_for;
 use multiproc::{
-    Array, Condition, Event, LockError, LockTimeoutError, Process, RLock, TryLockError, Value, ValueError,
+    Array, Condition, ConditionWaitTimeoutError, Event, LockError, LockTimeoutError, Process, RLock, TryLockError,
+    Value, ValueError,
 };
 use std::time::Duration;
 
@@ -153,13 +154,14 @@ fn val_b2_condition_will_not_release_the_lock_under_a_live_guard() {
     let g = v.lock().unwrap();
     let held = cond.lock().lock().unwrap();
     let r = cond.wait_timeout(held, Duration::from_millis(10));
-    assert!(matches!(r, Err(LockError::WouldDeadlock)), "{r:?}");
+    let Err(ConditionWaitTimeoutError::DataBorrowed(held)) = r else { panic!("{r:?}") };
+    drop(held); // the lock came back with the refusal, still held once
     drop(g);
     // Without a data guard the same wait is an ordinary timed wait.
     let held = cond.lock().lock().unwrap();
-    let (held, notified) = cond.wait_timeout(held, Duration::from_millis(10)).unwrap();
-    assert!(!notified);
-    drop(held);
+    let r = cond.wait_timeout(held, Duration::from_millis(10));
+    assert!(matches!(r, Err(ConditionWaitTimeoutError::Timeout(_))), "{r:?}");
+    drop(r);
     *v.lock().unwrap() = 7; // and the value's guard is available again
     assert_eq!(v.get().unwrap(), 7);
 }
@@ -196,7 +198,7 @@ fn val_b2_a_dead_holders_borrow_does_not_refuse_the_next_owner() {
         }
     });
     child.start().unwrap();
-    assert!(holding.wait_timeout(Duration::from_secs(10)));
+    assert!(holding.wait_timeout(Duration::from_secs(10)).is_ok());
     child.kill().unwrap();
     child.join().unwrap();
     // The dead holder left both borrow words set: the next owner is a new ownership.

@@ -26,7 +26,7 @@ fn wait_1_collects_every_message_from_four_children() {
     let mut readers: Vec<Connection> = Vec::new();
     let mut pids = Vec::new();
     for i in 0..4u32 {
-        let (r, w) = Pipe::new().unwrap();
+        let (r, w) = Pipe::one_way().unwrap();
         let pid = fork_child(move || {
             let mut w = w;
             let me = std::process::id();
@@ -49,7 +49,7 @@ fn wait_1_collects_every_message_from_four_children() {
         for &ix in &ready {
             match readers[ix].recv::<(u32, u32)>() {
                 Ok(m) => got.push(m),
-                Err(RecvError::Eof) => drop_ix.push(ix),
+                Err(RecvError::Disconnected) => drop_ix.push(ix),
                 Err(e) => panic!("{e}"),
             }
         }

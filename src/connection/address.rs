@@ -28,7 +28,7 @@ use std::str::FromStr;
 /// assert_eq!(a.to_string(), "tcp:127.0.0.1:7000");
 /// assert!(matches!("abstract:svc".parse::<Address>()?, Address::Abstract(n) if n == "svc"));
 /// assert!("ftp:x".parse::<Address>().is_err());
-/// # Ok::<(), multiproc::ConnError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

@@ -17,7 +17,7 @@ error_forms! {
     ///
     /// let r = Client::connect(Address::unique(), None);
     /// assert!(matches!(r, Err(ConnError::Refused(_))));
-    /// # Ok::<(), ConnError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[derive(Debug)]
     pub enum ConnError;

@@ -92,7 +92,7 @@ impl Listener {
     /// assert!(path.exists());
     /// drop(l);
     /// assert!(!path.exists()); // the listener removes its socket file
-    /// # Ok::<(), multiproc::ConnError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn bind(address: impl ToAddress, authkey: Option<&[u8]>) -> Result<Listener, ConnError> {
         let address = address.to_address()?;
@@ -138,7 +138,7 @@ impl Listener {
     /// ```
     /// let l = multiproc::Listener::bind("tcp:127.0.0.1:0", None)?;
     /// assert!(!l.address().to_string().ends_with(":0"));
-    /// # Ok::<(), multiproc::ConnError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn address(&self) -> &Address {
         &self.address
@@ -152,7 +152,7 @@ impl Listener {
     /// ```
     /// let l = multiproc::Listener::bind("tcp:127.0.0.1:0", None)?;
     /// assert_eq!(l.last_accepted(), None);
-    /// # Ok::<(), multiproc::ConnError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn last_accepted(&self) -> Option<Address> {
         self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -186,7 +186,7 @@ impl Listener {
     ///
     /// let l = Listener::bind(Address::unique(), None)?;
     /// assert!(l.try_accept().unwrap_err().is_would_block());
-    /// # Ok::<(), multiproc::ConnError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_accept(&self) -> Result<Connection, TryConnError> {
         self.accept_until(Limit::Now).map_err(ConnTimeoutError::try_form)
@@ -332,7 +332,7 @@ impl Client {
     ///
     /// let r = Client::connect(Address::unique(), None);
     /// assert!(matches!(r, Err(ConnError::Refused(_))));
-    /// # Ok::<(), ConnError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn connect(address: impl ToAddress, authkey: Option<&[u8]>) -> Result<Connection, ConnError> {
         let address = address.to_address()?;

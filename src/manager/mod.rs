@@ -167,7 +167,7 @@ impl ManagerBuilder {
     /// ```
     /// let m = multiproc::Manager::builder().address("tcp:127.0.0.1:0")?.authkey(b"k").start();
     /// # let _ = m;
-    /// # Ok::<(), multiproc::ConnError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn address(mut self, address: impl ToAddress) -> Result<ManagerBuilder, crate::connection::ConnError> {
         self.address = Some(address.to_address()?);
@@ -192,7 +192,7 @@ impl ManagerBuilder {
     /// ```
     /// let m = multiproc::Manager::builder().start_method(multiproc::StartMethod::Spawn).start()?;
     /// m.shutdown()?;
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn start_method(mut self, method: StartMethod) -> ManagerBuilder {
         self.method = Some(method);
@@ -278,7 +278,7 @@ impl Manager {
     /// let l = m.list::<u8>()?;
     /// l.push(1)?;
     /// assert_eq!(l.len()?, 1);
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn start() -> Result<Manager, ManagerError> {
         ManagerBuilder::default().start()
@@ -316,7 +316,7 @@ impl Manager {
     /// m.dict::<u8, u8>()?.insert(1, 2)?;
     /// m.shutdown()?;
     /// server.join().unwrap()?;
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn serve(address: impl ToAddress, authkey: &[u8]) -> Result<(), ManagerError> {
         let address = address.to_address().map_err(ManagerError::Connect)?;
@@ -354,7 +354,7 @@ impl Manager {
     /// let e = m.event()?;
     /// m.shutdown()?;
     /// assert!(matches!(e.set(), Err(multiproc::ManagerError::ServerGone)));
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shutdown(&self) -> Result<(), ManagerError> {
         match &self.owner {
@@ -374,7 +374,7 @@ impl Manager {
     /// ```
     /// let m = multiproc::Manager::start()?;
     /// assert!(m.address().to_string().starts_with("abstract:"));
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn address(&self) -> &Address {
         &self.remote.address
@@ -474,7 +474,7 @@ impl Manager {
     /// r.acquire()?; // again, by the same client
     /// r.release()?;
     /// r.release()?;
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn rlock(&self) -> Result<LockProxy, ManagerError> {
         Ok(LockProxy::from_handle(self.make(Kind::Lock { recursive: true })?))
@@ -497,7 +497,7 @@ impl Manager {
     /// let m = multiproc::Manager::start()?; // keep it: dropping it stops the server
     /// let s = m.semaphore(2)?;
     /// assert_eq!(s.get_value()?, 2);
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn semaphore(&self, value: u32) -> Result<SemaphoreProxy, ManagerError> {
         Ok(SemaphoreProxy::from_handle(self.make(Kind::Semaphore { value, bounded: false })?))

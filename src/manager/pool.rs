@@ -73,7 +73,7 @@ super::proxy::proxy_type!(
     /// let pool = m.pool(2)?;
     /// assert_eq!(pool.map(square, vec![1, 2, 3])?, [1, 4, 9]);
     /// assert_eq!(pool.apply(square, 7)?, 49);
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     PoolProxy
 );

@@ -37,7 +37,7 @@ use std::thread::JoinHandle;
 ///
 /// let pool = Pool::new(5)?;
 /// assert_eq!(pool.map(square, 1..=6)?, vec![1, 4, 9, 16, 25, 36]);
-/// # Ok::<(), multiproc::PoolError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Pool {
     pub(super) shared: Arc<Shared>,
@@ -65,7 +65,7 @@ impl Pool {
     ///
     /// ```
     /// assert_eq!(multiproc::Pool::new(2)?.processes(), 2);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new(processes: usize) -> Result<Pool, PoolError> {
         Pool::builder().processes(processes).build()
@@ -78,7 +78,7 @@ impl Pool {
     /// ```
     /// let pool = multiproc::Pool::builder().processes(1).build()?;
     /// assert_eq!(pool.processes(), 1);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder() -> PoolBuilder {
         PoolBuilder::default()
@@ -90,7 +90,7 @@ impl Pool {
     ///
     /// ```
     /// assert_eq!(multiproc::Pool::new(3)?.processes(), 3);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn processes(&self) -> usize {
         self.shared.config.processes
@@ -102,7 +102,7 @@ impl Pool {
     ///
     /// ```
     /// assert_eq!(multiproc::Pool::new(2)?.worker_pids().len(), 2);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn worker_pids(&self) -> Vec<i32> {
         self.shared.lock().workers.iter().flatten().map(|w| w.proc.pid()).collect()
@@ -116,7 +116,7 @@ impl Pool {
     /// let pool = multiproc::Pool::new(1)?;
     /// pool.close();
     /// pool.join();
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(&self) {
         let mut st = self.shared.lock();
@@ -137,7 +137,7 @@ impl Pool {
     /// let r = pool.apply_async(sleep, 60_000)?;
     /// pool.terminate();
     /// assert!(matches!(r.get(), Err(multiproc::PoolError::Terminated)));
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn terminate(&self) {
         {
@@ -167,7 +167,7 @@ impl Pool {
     /// pool.close();
     /// pool.join(); // submitted work finished first
     /// assert_eq!(r.get()?, 4);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn join(&self) {
         self.close();

@@ -17,7 +17,7 @@ use std::sync::{mpsc, Arc, Mutex};
 ///
 /// let pool = Pool::builder().processes(2).maxtasksperchild(10).initializer(|| println!("ready")).build()?;
 /// assert_eq!(pool.map(inc, vec![1, 2, 3])?, vec![2, 3, 4]);
-/// # Ok::<(), multiproc::PoolError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct PoolBuilder {
     processes: Option<usize>,
@@ -58,7 +58,7 @@ impl PoolBuilder {
     ///
     /// ```
     /// assert_eq!(multiproc::Pool::builder().processes(3).build()?.processes(), 3);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn processes(mut self, n: usize) -> PoolBuilder {
         self.processes = Some(n);
@@ -75,7 +75,7 @@ impl PoolBuilder {
     /// let a = pool.apply(pid, 0)?;
     /// let b = pool.apply(pid, 0)?;
     /// assert_ne!(a, b); // a fresh worker for each task
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn maxtasksperchild(mut self, n: usize) -> PoolBuilder {
         self.maxtasksperchild = Some(n);
@@ -125,7 +125,7 @@ impl PoolBuilder {
     /// assert_eq!(pool.apply(double, 4)?, 8);
     /// let failing = Pool::builder().processes(1).initializer_fn(setup, 9).build();
     /// assert!(matches!(failing, Err(multiproc::PoolError::InitializerFailed(_))));
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn initializer_fn<A, R>(mut self, f: fn(A) -> R, args: A) -> PoolBuilder
     where
@@ -156,7 +156,7 @@ impl PoolBuilder {
     ///     let pool = Pool::builder().processes(2).start_method(m).build()?;
     ///     assert_eq!(pool.map(square, 1..=4)?, [1, 4, 9, 16]);
     /// }
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn start_method(mut self, method: crate::StartMethod) -> PoolBuilder {
         self.method = Some(method);
@@ -170,7 +170,7 @@ impl PoolBuilder {
     /// ```
     /// let pool = multiproc::Pool::builder().processes(1).pipe_capacity(1 << 16).build()?;
     /// assert_eq!(pool.apply(u32::count_ones, 7)?, 3);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn pipe_capacity(mut self, bytes: usize) -> PoolBuilder {
         self.pipe_capacity = bytes;

@@ -25,7 +25,7 @@ impl Pool {
     /// # fn square(x: u64) -> u64 { x * x }
     /// let pool = multiproc::Pool::new(2)?;
     /// assert_eq!(pool.map(square, 0..10)?, (0..10).map(square).collect::<Vec<_>>());
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn map<A: TaskValue, R: TaskValue>(
         &self,
@@ -47,7 +47,7 @@ impl Pool {
     /// let pool = multiproc::Pool::new(2)?;
     /// let opts = multiproc::PoolOptions::new().chunksize(20);
     /// assert_eq!(pool.map_with(square, 0..100, opts)?.len(), 100);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn map_with<A: TaskValue, R: TaskValue>(
         &self,
@@ -71,7 +71,7 @@ impl Pool {
     /// let pool = multiproc::Pool::new(2)?;
     /// let r = pool.map_async(square, [3, 4])?;
     /// assert_eq!(r.get()?, [9, 16]);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn map_async<A: TaskValue, R: TaskValue>(
         &self,
@@ -114,7 +114,7 @@ impl Pool {
     /// let pool = multiproc::Pool::new(2)?;
     /// assert_eq!(pool.starmap(mul, [(2, 3), (4, 5)])?, [6, 20]);
     /// assert_eq!(pool.starmap(fma, [(2, 3, 1)])?, [7]);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn starmap<Args: TaskValue, F: StarFn<Args>>(
         &self,
@@ -139,7 +139,7 @@ impl Pool {
     /// let pool = multiproc::Pool::new(2)?;
     /// let opts = multiproc::PoolOptions::new().chunksize(3);
     /// assert_eq!(pool.starmap_with(mul, (0..10).map(|i| (i, i)), opts)?[9], 81);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn starmap_with<Args: TaskValue, F: StarFn<Args>>(
         &self,
@@ -164,7 +164,7 @@ impl Pool {
     /// fn mul(a: u32, b: u32) -> u32 { a * b }
     /// let pool = multiproc::Pool::new(2)?;
     /// assert_eq!(pool.starmap_async(mul, [(2, 3)])?.get()?, [6]);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn starmap_async<Args: TaskValue, F: StarFn<Args>>(
         &self,
@@ -189,7 +189,7 @@ impl Pool {
     /// let pool = multiproc::Pool::new(2)?;
     /// let r = pool.starmap_async_with(mul, [(2, 3)], multiproc::PoolOptions::new().chunksize(1))?;
     /// assert_eq!(r.get()?, [6]);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn starmap_async_with<Args: TaskValue, F: StarFn<Args>>(
         &self,
@@ -218,7 +218,7 @@ impl Pool {
     /// let pool = multiproc::Pool::new(2)?;
     /// let v: Vec<u64> = pool.imap(square, 0..5)?.collect::<Result<_, _>>()?;
     /// assert_eq!(v, vec![0, 1, 4, 9, 16]);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn imap<A: TaskValue, R: TaskValue>(
         &self,
@@ -241,7 +241,7 @@ impl Pool {
     /// let pool = multiproc::Pool::new(2)?;
     /// let it = pool.imap_with(square, 0..6, multiproc::PoolOptions::new().chunksize(2))?;
     /// assert_eq!(it.collect::<Result<Vec<_>, _>>()?, [0, 1, 4, 9, 16, 25]);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn imap_with<A: TaskValue, R: TaskValue>(
         &self,
@@ -268,7 +268,7 @@ impl Pool {
     /// let mut v: Vec<u64> = pool.imap_unordered(square, 0..5)?.collect::<Result<_, _>>()?;
     /// v.sort();
     /// assert_eq!(v, vec![0, 1, 4, 9, 16]);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn imap_unordered<A: TaskValue, R: TaskValue>(
         &self,
@@ -290,7 +290,7 @@ impl Pool {
     /// let pool = multiproc::Pool::new(2)?;
     /// let it = pool.imap_unordered_with(square, 0..4, multiproc::PoolOptions::new().chunksize(4))?;
     /// assert_eq!(it.count(), 4);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn imap_unordered_with<A: TaskValue, R: TaskValue>(
         &self,
@@ -315,7 +315,7 @@ impl Pool {
     /// fn add((a, b): (u32, u32)) -> u32 { a + b }
     /// let pool = multiproc::Pool::new(1)?;
     /// assert_eq!(pool.apply(add, (2, 3))?, 5);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn apply<A: TaskValue, R: TaskValue>(&self, f: fn(A) -> R, arg: A) -> Result<R, PoolError> {
         self.apply_async_with(f, arg, PoolOptions::new())?.into_value()
@@ -334,7 +334,7 @@ impl Pool {
     /// let pool = multiproc::Pool::new(1)?;
     /// let v = pool.apply_with(square, 4, multiproc::PoolOptions::new().callback(|v| assert_eq!(*v, 16)))?;
     /// assert_eq!(v, 16);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn apply_with<A: TaskValue, R: TaskValue>(
         &self,
@@ -356,7 +356,7 @@ impl Pool {
     /// # fn square(x: u64) -> u64 { x * x }
     /// let pool = multiproc::Pool::new(1)?;
     /// assert_eq!(pool.apply_async(square, 7)?.get()?, 49);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn apply_async<A: TaskValue, R: TaskValue>(&self, f: fn(A) -> R, arg: A) -> Result<AsyncResult<R>, PoolError> {
         self.apply_async_with(f, arg, PoolOptions::new())
@@ -374,7 +374,7 @@ impl Pool {
     /// let pool = multiproc::Pool::new(1)?;
     /// let r = pool.apply_async_with(square, 3, multiproc::PoolOptions::new().callback(|v| assert_eq!(*v, 9)))?;
     /// assert_eq!(r.get()?, 9);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn apply_async_with<A: TaskValue, R: TaskValue>(
         &self,

@@ -35,7 +35,8 @@ impl Pool {
         items: impl IntoIterator<Item = (A, B)>,
         chunksize: usize,
     ) -> Result<Vec<R>, PoolError> {
-        self.starmap_with(f, items, PoolOptions::new().chunksize(chunksize))
+        let call = CallToken::star2_ptr(&self.shared.key, f);
+        self.map_job(call, items.into_iter().collect(), Some(chunksize), None, None)?.into_value()
     }
 
     /// Python's `starmap` for three-argument functions.
@@ -48,7 +49,8 @@ impl Pool {
         f: fn(A, B, C) -> R,
         items: impl IntoIterator<Item = (A, B, C)>,
     ) -> Result<Vec<R>, PoolError> {
-        self.starmap(f, items)
+        let call = CallToken::star3_ptr(&self.shared.key, f);
+        self.map_job(call, items.into_iter().collect(), None, None, None)?.into_value()
     }
 
     /// Like [`map`](Self::map) for a fallible function: the first `Err` fails the call with

@@ -20,7 +20,7 @@ use std::sync::Arc;
 ///     Err(multiproc::PoolError::Remote(e)) => assert_eq!(e.kind, "panic"),
 ///     other => panic!("{other:?}"),
 /// }
-/// # Ok::<(), multiproc::PoolError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
@@ -100,7 +100,7 @@ crate::forms::error_forms! {
     /// let pool = Pool::new(1)?;
     /// pool.close();
     /// assert!(matches!(pool.map(u64::count_ones, [1u64]), Err(PoolError::NotRunning)));
-    /// # Ok::<(), PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[derive(Debug, Clone)]
     pub enum PoolError;

@@ -32,7 +32,7 @@ pub(super) type ErrorCallback = Option<Box<dyn FnMut(&PoolError) + Send>>;
 /// let opts = PoolOptions::new().chunksize(2).callback(|v: &Vec<u32>| println!("{v:?}"));
 /// let r = pool.map_async_with(double, 0..4, opts)?;
 /// assert_eq!(r.get()?, [0, 2, 4, 6]);
-/// # Ok::<(), multiproc::PoolError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct PoolOptions<T> {
     pub(super) chunksize: Option<usize>,
@@ -81,7 +81,7 @@ impl<T> PoolOptions<T> {
     /// # fn id(x: u8) -> u8 { x }
     /// let pool = multiproc::Pool::new(1)?;
     /// assert_eq!(pool.map_with(id, [1, 2, 3], multiproc::PoolOptions::new().chunksize(2))?, [1, 2, 3]);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn chunksize(mut self, n: usize) -> Self {
         self.chunksize = Some(n.max(1));
@@ -97,7 +97,7 @@ impl<T> PoolOptions<T> {
     /// let pool = multiproc::Pool::new(1)?;
     /// let r = pool.apply_async_with(square, 3, multiproc::PoolOptions::new().callback(|v| assert_eq!(*v, 9)))?;
     /// assert_eq!(r.get()?, 9);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn callback(mut self, f: impl FnMut(&T) + Send + 'static) -> Self {
         self.callback = Some(Box::new(f));
@@ -113,7 +113,7 @@ impl<T> PoolOptions<T> {
     /// let pool = multiproc::Pool::new(1)?;
     /// let opts = multiproc::PoolOptions::new().error_callback(|e| eprintln!("failed: {e}"));
     /// assert!(pool.apply_async_with(boom, 0, opts)?.get().is_err());
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn error_callback(mut self, f: impl FnMut(&PoolError) + Send + 'static) -> Self {
         self.error_callback = Some(Box::new(f));

@@ -106,7 +106,7 @@ pub(crate) fn deferring_wakeups<R>(f: impl FnOnce() -> R) -> R {
 /// assert_eq!(r.get()?, 49);
 /// assert!(r.ready());
 /// assert!(r.successful()?);
-/// # Ok::<(), multiproc::PoolError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct AsyncResult<T> {
     slot: Arc<Slot<T>>,
@@ -133,7 +133,7 @@ impl<T> AsyncResult<T> {
     /// let r = pool.apply_async(square, 3)?;
     /// r.wait();
     /// assert!(r.ready());
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn ready(&self) -> bool {
         self.slot.value.lock().unwrap_or_else(|p| p.into_inner()).is_some()
@@ -182,7 +182,7 @@ impl<T> AsyncResult<T> {
     /// let pool = multiproc::Pool::new(1)?;
     /// let r = pool.apply_async(sleep, 10_000)?;
     /// assert!(r.try_wait().is_err());
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_wait(&self) -> Result<(), WouldBlock> {
         if self.ready() {
@@ -222,7 +222,7 @@ impl<T> AsyncResult<T> {
     /// let pool = multiproc::Pool::new(1)?;
     /// let r = pool.apply_async(sleep, 10_000)?;
     /// assert!(r.wait_deadline(std::time::Instant::now()).is_err());
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wait_deadline(&self, deadline: Instant) -> Result<(), Timeout> {
         self.wait_deadline_opt(Some(deadline))
@@ -246,7 +246,7 @@ impl<T> AsyncResult<T> {
     /// # fn square(x: u64) -> u64 { x * x }
     /// let pool = multiproc::Pool::new(1)?;
     /// assert_eq!(pool.apply_async(square, 3)?.into_value()?, 9);
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn into_value(self) -> Result<T, PoolError> {
         let mut g = self.slot.wait_until(None);
@@ -269,7 +269,7 @@ impl<T: Clone> AsyncResult<T> {
     /// let r = pool.apply_async(square, 3)?;
     /// assert_eq!(r.get()?, 9);
     /// assert_eq!(r.get()?, 9); // as often as you like
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get(&self) -> Result<T, PoolError> {
         match &*self.slot.wait_until(None) {
@@ -290,7 +290,7 @@ impl<T: Clone> AsyncResult<T> {
     /// let pool = multiproc::Pool::new(1)?;
     /// let r = pool.apply_async(sleep, 10_000)?;
     /// assert!(r.try_get().unwrap_err().is_would_block());
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_get(&self) -> Result<T, TryPoolError> {
         match &*self.slot.value.lock().unwrap_or_else(|p| p.into_inner()) {
@@ -312,7 +312,7 @@ impl<T: Clone> AsyncResult<T> {
     /// # fn square(x: u64) -> u64 { x * x }
     /// let pool = multiproc::Pool::new(1)?;
     /// assert_eq!(pool.apply_async(square, 3)?.get_timeout(std::time::Duration::from_secs(10))?, 9);
-    /// # Ok::<(), multiproc::PoolTimeoutError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, PoolTimeoutError> {
         self.get_until(Instant::now().checked_add(timeout))
@@ -330,7 +330,7 @@ impl<T: Clone> AsyncResult<T> {
     /// let pool = multiproc::Pool::new(1)?;
     /// let r = pool.apply_async(sleep, 10_000)?;
     /// assert!(r.get_deadline(std::time::Instant::now()).unwrap_err().is_timeout());
-    /// # Ok::<(), multiproc::PoolError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get_deadline(&self, deadline: Instant) -> Result<T, PoolTimeoutError> {
         self.get_until(Some(deadline))

@@ -129,7 +129,7 @@ impl ProcessBuilder {
     /// # Examples
     ///
     /// ```
-    /// use multiproc::{process::ForkServer, Process};
+    /// use multiproc::{ForkServer, Process};
     ///
     /// fn entry(_: ()) {}
     /// let server = ForkServer::builder().start()?;
@@ -226,7 +226,7 @@ impl ProcessBuilder {
     /// ```
     /// use multiproc::{Process, Queue, StartMethod};
     ///
-    /// fn worker((q, n): (Queue<u32>, u32)) -> Result<(), multiproc::QueueError> {
+    /// fn worker((q, n): (Queue<u32>, u32)) -> Result<(), multiproc::PutError> {
     ///     q.put(&(n * 2))
     /// }
     ///

@@ -138,6 +138,29 @@ impl CallToken {
         CallToken::new(key, map_trampoline::<A, R>, f as usize)
     }
 
+    /// A token for a two-argument function *pointer* applied to `(A, B)` pairs: what the
+    /// deprecated `starmap_chunked` takes. [`CallToken::star`] needs a zero-sized function
+    /// (a pointer has no type of its own to carry the callee), so pointers keep this path.
+    pub(crate) fn star2_ptr<A, B, R>(key: &CallKey, f: fn(A, B) -> R) -> CallToken
+    where
+        A: serde::de::DeserializeOwned,
+        B: serde::de::DeserializeOwned,
+        R: serde::Serialize,
+    {
+        CallToken::new(key, star2_ptr_trampoline::<A, B, R>, f as usize)
+    }
+
+    /// [`CallToken::star2_ptr`] for three arguments (the deprecated `starmap3`).
+    pub(crate) fn star3_ptr<A, B, C, R>(key: &CallKey, f: fn(A, B, C) -> R) -> CallToken
+    where
+        A: serde::de::DeserializeOwned,
+        B: serde::de::DeserializeOwned,
+        C: serde::de::DeserializeOwned,
+        R: serde::Serialize,
+    {
+        CallToken::new(key, star3_ptr_trampoline::<A, B, C, R>, f as usize)
+    }
+
     /// Like [`CallToken::map`] for a fallible function: the first `Err` fails the whole chunk
     /// with its type name and `Display` text.
     pub(crate) fn try_map<A, R, E>(key: &CallKey, f: fn(A) -> Result<R, E>) -> CallToken
@@ -301,6 +324,35 @@ unsafe fn map_trampoline<A: serde::de::DeserializeOwned, R: serde::Serialize>(
 }
 
 /// # Safety
+/// `func` is the address of a `fn(A, B) -> R` (as `CallToken::star2_ptr` pairs them).
+unsafe fn star2_ptr_trampoline<A, B, R>(func: usize, args: &[u8]) -> Result<Vec<u8>, CallFailure>
+where
+    A: serde::de::DeserializeOwned,
+    B: serde::de::DeserializeOwned,
+    R: serde::Serialize,
+{
+    // SAFETY: per the contract, `func` is a `fn(A, B) -> R`.
+    let f = unsafe { std::mem::transmute::<usize, fn(A, B) -> R>(func) };
+    let items: Vec<(A, B)> = decode(args)?;
+    encode(&items.into_iter().map(|(a, b)| f(a, b)).collect::<Vec<R>>())
+}
+
+/// # Safety
+/// `func` is the address of a `fn(A, B, C) -> R` (as `CallToken::star3_ptr` pairs them).
+unsafe fn star3_ptr_trampoline<A, B, C, R>(func: usize, args: &[u8]) -> Result<Vec<u8>, CallFailure>
+where
+    A: serde::de::DeserializeOwned,
+    B: serde::de::DeserializeOwned,
+    C: serde::de::DeserializeOwned,
+    R: serde::Serialize,
+{
+    // SAFETY: per the contract, `func` is a `fn(A, B, C) -> R`.
+    let f = unsafe { std::mem::transmute::<usize, fn(A, B, C) -> R>(func) };
+    let items: Vec<(A, B, C)> = decode(args)?;
+    encode(&items.into_iter().map(|(a, b, c)| f(a, b, c)).collect::<Vec<R>>())
+}
+
+/// # Safety
 /// `func` is the address of a `fn(A) -> Result<R, E>` (as `CallToken::try_map` pairs them).
 unsafe fn try_map_trampoline<A: serde::de::DeserializeOwned, R: serde::Serialize, E: std::fmt::Display>(
     func: usize,
@@ -349,7 +401,7 @@ where
 /// let pool = multiproc::Pool::new(2)?;
 /// assert_eq!(pool.starmap(mul, [(2, 3), (4, 5)])?, [6, 20]);
 /// assert_eq!(pool.starmap(fma, [(2, 3, 1)])?, [7]);
-/// # Ok::<(), multiproc::PoolError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait StarFn<Args>: Copy + Send + Sync + 'static + star_sealed::Sealed<Args> {
     /// What the function returns.

@@ -159,7 +159,10 @@ pub fn parent_process() -> Option<ParentProcess> {
 /// let p = multiproc::Process::new(|| {
 ///     let parent = multiproc::parent_process().unwrap();
 ///     // The parent is blocked in join(): still alive; a short wait times out.
-///     if parent.join_timeout(std::time::Duration::from_millis(10)).unwrap() { 1 } else { 0 }
+///     match parent.join_timeout(std::time::Duration::from_millis(10)) {
+///         Err(e) if e.is_timeout() => 0,
+///         _ => 1,
+///     }
 /// });
 /// p.start()?;
 /// assert_eq!(p.join()?.code(), Some(0));

@@ -40,10 +40,10 @@ pub(crate) enum ProcFail {
 /// # Examples
 ///
 /// ```
-/// use multiproc::{BootError, ProcessBuilder, StartError, StartMethod};
+/// use multiproc::{BootError, Process, StartError, StartMethod};
 ///
 /// fn entry(_: ()) {}
-/// let p = ProcessBuilder::new().start_method(StartMethod::Spawn).executable("/bin/true").spawn(entry, ());
+/// let p = Process::builder().start_method(StartMethod::Spawn).executable("/bin/true").spawn(entry, ());
 /// assert!(matches!(p, Err(StartError::Boot(BootError::Exited { code: Some(0), .. }))));
 /// ```
 #[derive(Debug)]

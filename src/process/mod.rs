@@ -10,7 +10,7 @@
 //! or an `Err`, −N for signal N) and also carries **why** the child failed:
 //!
 //! ```
-//! use multiproc::{Process, StartError};
+//! use multiproc::Process;
 //!
 //! let p = Process::new(|| -> Result<(), String> { Err("disk full".into()) });
 //! p.start()?;
@@ -28,8 +28,9 @@
 //! * A **panic** gives exit code 1 and the message `panicked at <file>:<line>:<col>: <message>`
 //!   (the panic is also printed on the child's stderr, as usual). An **`Err(e)`** gives exit
 //!   code 1 and `e.to_string()`. `std::process::exit(8)` in the child gives 8.
-//! * **Timeouts**: [`Process::join_timeout`], [`Process::join_deadline`] and
-//!   [`Process::try_join`] return `Ok(None)` while the child still runs.
+//! * **Timeouts**: [`Process::join_timeout`] and [`Process::join_deadline`] fail with
+//!   [`JoinTimeoutError::Timeout`], and [`Process::try_join`] with
+//!   [`TryJoinError::WouldBlock`], while the child still runs.
 //! * **Signals**: [`Process::terminate`] (SIGTERM, exit code −15) and [`Process::kill`]
 //!   (SIGKILL, −9). With [`ProcessBuilder::process_group`] the child leads its own process group and
 //!   [`Process::terminate_tree`]/[`Process::kill_tree`] take its descendants too.
@@ -49,7 +50,7 @@
 //! ```
 //! use multiproc::{Process, Queue, StartMethod};
 //!
-//! fn child((q, n): (Queue<u32>, u32)) -> Result<(), multiproc::QueueError> {
+//! fn child((q, n): (Queue<u32>, u32)) -> Result<(), multiproc::PutError> {
 //!     q.put(&n)
 //! }
 //!

@@ -11,7 +11,7 @@ use std::io::Read;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NamedSegmentInfo {
-    /// The name, with its leading `/`.
+    /// The name, without a leading `/` (as [`Segment::name`](crate::Segment::name) shows it).
     pub name: String,
     /// Size in bytes.
     pub len: u64,
@@ -41,11 +41,11 @@ pub struct NamedSegmentInfo {
 /// # Examples
 ///
 /// ```
-/// use multiproc::{shm::list_named, Segment};
+/// use multiproc::{list_named, Segment};
 ///
 /// let name = format!("doc-list-{}", std::process::id());
 /// let _seg = Segment::create(&name, 4096)?;
-/// let found = list_named()?.into_iter().find(|s| s.name == format!("/{name}")).unwrap();
+/// let found = list_named()?.into_iter().find(|s| s.name == name).unwrap();
 /// assert!(found.creator_alive && found.published);
 /// assert_eq!(found.object, "Segment");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -59,7 +59,7 @@ pub fn list_named() -> std::io::Result<Vec<NamedSegmentInfo>> {
         if !meta.is_file() || std::os::unix::fs::MetadataExt::uid(&meta) != uid {
             continue;
         }
-        let name = format!("/{}", entry.file_name().to_string_lossy());
+        let name = entry.file_name().to_string_lossy().into_owned();
         if let Some(info) = judge(&name, &entry.path(), meta.len()) {
             out.push(info);
         }
@@ -111,7 +111,7 @@ impl Segment {
     pub fn clean_stale() -> std::io::Result<Vec<String>> {
         let mut removed = Vec::new();
         for s in list_named()? {
-            if !s.creator_alive && sys::mman::shm_unlink(&s.name).is_ok() {
+            if !s.creator_alive && sys::mman::shm_unlink(&format!("/{}", s.name)).is_ok() {
                 removed.push(s.name);
             }
         }

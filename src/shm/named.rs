@@ -45,9 +45,9 @@ impl Segment {
     ///
     /// let name = format!("doc-create-{}", std::process::id());
     /// let seg = Segment::create(&name, 4096)?;
-    /// assert_eq!(seg.name(), Some(format!("/{name}").as_str()));
+    /// assert_eq!(seg.name(), Some(name.as_str()));
     /// assert!(matches!(Segment::create(&name, 4096), Err(ShmError::Exists { .. })));
-    /// # Ok::<(), ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create(name: &str, len: usize) -> Result<Segment, ShmError> {
         Segment::create_object(name, len, ObjectKind::Plain, &TypeInfo::NONE, |_| Ok(0))
@@ -140,7 +140,7 @@ impl Segment {
     /// drop(other);
     /// drop(seg);                                    // the creator's last handle unlinks the name
     /// assert!(matches!(Segment::open(&name), Err(multiproc::ShmError::NotFound { .. })));
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open(name: &str) -> Result<Segment, ShmError> {
         Segment::open_timeout(name, Duration::ZERO)
@@ -161,7 +161,7 @@ impl Segment {
     /// let name = format!("doc-open-timeout-{}", std::process::id());
     /// let r = Segment::open_timeout(&name, Duration::from_millis(10));
     /// assert!(matches!(r, Err(ShmError::NotFound { .. })));
-    /// # Ok::<(), ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_timeout(name: &str, timeout: Duration) -> Result<Segment, ShmError> {
         let name = name::normalize(name)?;
@@ -180,7 +180,7 @@ impl Segment {
     /// let _created = multiproc::Segment::create(&name, 4096)?;
     /// let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     /// assert!(multiproc::Segment::open_deadline(&name, deadline).is_ok());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_deadline(name: &str, deadline: std::time::Instant) -> Result<Segment, ShmError> {
         let name = name::normalize(name)?;
@@ -221,7 +221,7 @@ impl Segment {
     /// Segment::unlink(&name)?;
     /// assert!(matches!(Segment::unlink(&name), Err(ShmError::NotFound { .. })));
     /// assert!(seg.available() > 0);                 // the mapping is still usable
-    /// # Ok::<(), ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn unlink(name: &str) -> Result<(), ShmError> {
         let name = name::normalize(name)?;
@@ -240,7 +240,7 @@ impl Segment {
     /// Segment::create(&name, 4096)?.persist();      // dropped here, but the name stays
     /// assert!(Segment::open(&name).is_ok());
     /// Segment::unlink(&name)?;
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn persist(&self) {
         self.map.unlink_by.store(0, Relaxed);
@@ -338,7 +338,9 @@ fn temp_name() -> String {
 
 /// The creator `(pid, start)` a temporary name records.
 pub(super) fn temp_creator(name: &str) -> Option<(u32, u64)> {
-    let mut parts = name.strip_prefix(TEMP_PREFIX)?.split('-');
+    // With or without the leading `/`: `list_named` shows names without it.
+    let bare = TEMP_PREFIX.trim_start_matches('/');
+    let mut parts = name.trim_start_matches('/').strip_prefix(bare)?.split('-');
     let pid = parts.next()?.parse().ok()?;
     let start = parts.next()?.parse().ok()?;
     parts.next()?.parse::<u32>().ok()?;
@@ -424,7 +426,7 @@ pub(crate) mod tests {
         both_paths(|path| {
             let n = unique(&format!("cou-{path}"));
             let seg = Segment::create(&n, 1000).unwrap();
-            assert_eq!(seg.name(), Some(format!("/{n}").as_str()));
+            assert_eq!(seg.name(), Some(n.as_str()));
             assert!(matches!(Segment::create(&n, 1000), Err(ShmError::Exists { .. })), "{path}");
             let off = seg.alloc(8, 8).unwrap();
             let other = Segment::open(&format!("/{n}")).unwrap();

@@ -161,8 +161,9 @@ macro_rules! named_methods {
             crate::shm::Named::segment(self).persist()
         }
 
-        /// The name the object was created or opened under (with its leading `/`), or `None`
-        /// for an object made with `new`.
+        /// The name the object was created or opened under, as Python shows names: without a
+        /// leading `/` (calls that take a name accept it with or without); `None` for an
+        /// object made with `new`.
         ///
         /// # Examples
         ///

@@ -83,7 +83,7 @@ impl Drop for Mapping {
 /// drop(other);
 /// drop(seg);                                    // the creator's last handle unlinks the name
 /// assert!(matches!(Segment::open(&name), Err(multiproc::ShmError::NotFound { .. })));
-/// # Ok::<(), multiproc::ShmError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct Segment {
@@ -123,7 +123,7 @@ impl Segment {
     /// let seg = multiproc::Segment::anonymous(1 << 16)?;
     /// assert!(seg.len() >= 1 << 16);
     /// assert_eq!(seg.name(), None);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn anonymous(len: usize) -> Result<Segment, ShmError> {
         Segment::anonymous_object(len, ObjectKind::Plain, &TypeInfo::NONE, |_| Ok(0))
@@ -163,16 +163,18 @@ impl Segment {
         Segment { map: Arc::new(m) }
     }
 
-    /// The segment's name (with its leading `/`), or `None` for an anonymous segment.
+    /// The segment's name as Python's `SharedMemory.name` shows it: without the leading `/`
+    /// that `shm_open` needs (every call that takes a name accepts it with or without), or
+    /// `None` for an anonymous segment.
     ///
     /// # Examples
     ///
     /// ```
     /// assert_eq!(multiproc::Segment::anonymous(16)?.name(), None);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn name(&self) -> Option<&str> {
-        self.map.name.get().map(String::as_str)
+        self.map.name.get().map(|n| n.strip_prefix('/').unwrap_or(n))
     }
 
     /// Total size of the mapping in bytes, header included.
@@ -181,7 +183,7 @@ impl Segment {
     ///
     /// ```
     /// assert_eq!(multiproc::Segment::anonymous(100)?.len(), 4096);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn len(&self) -> usize {
         self.map.len
@@ -201,7 +203,7 @@ impl Segment {
     /// let before = seg.available();
     /// let _lock = multiproc::Lock::new_in(&seg)?;
     /// assert!(seg.available() < before);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn available(&self) -> usize {
         let next = self.header().arena_next.load(Relaxed);

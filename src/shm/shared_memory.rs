@@ -38,7 +38,7 @@ use std::sync::atomic::AtomicU8;
 /// assert_eq!(&buf, b"howdy");
 /// shm.as_atomic_bytes()[511].fetch_or(1, Relaxed);
 /// assert_eq!(peer.as_atomic_bytes()[511].load(Relaxed), 1);
-/// # Ok::<(), multiproc::ShmError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct SharedMemory {
@@ -74,7 +74,7 @@ impl SharedMemory {
     /// let shm = multiproc::SharedMemory::create(&name, 512)?;
     /// assert_eq!(shm.len(), 512);
     /// assert!(matches!(multiproc::SharedMemory::create(&name, 512), Err(multiproc::ShmError::Exists { .. })));
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create(name: &str, len: usize) -> Result<SharedMemory, ShmError> {
         if len == 0 {
@@ -96,7 +96,7 @@ impl SharedMemory {
     /// ```
     /// let shm = multiproc::SharedMemory::anonymous(64)?;
     /// assert_eq!((shm.len(), shm.name()), (64, None));
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn anonymous(len: usize) -> Result<SharedMemory, ShmError> {
         if len == 0 {
@@ -108,7 +108,7 @@ impl SharedMemory {
     }
 
     super::named_methods!(
-        "```\nlet name = format!(\"doc-shm-{}\", std::process::id());\nlet created = multiproc::SharedMemory::create(&name, 100)?;\nlet opened = multiproc::SharedMemory::open_timeout(&name, std::time::Duration::from_secs(1))?;\nassert_eq!(opened.len(), 100); // the real size, whatever the opener expected (SHM-3)\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::SharedMemory::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```"
+        "```\nlet name = format!(\"doc-shm-{}\", std::process::id());\nlet created = multiproc::SharedMemory::create(&name, 100)?;\nlet opened = multiproc::SharedMemory::open_timeout(&name, std::time::Duration::from_secs(1))?;\nassert_eq!(opened.len(), 100); // the real size, whatever the opener expected (SHM-3)\nassert_eq!(opened.name(), Some(name.as_str())); // as given, like Python's `name`\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::SharedMemory::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```"
     );
 
     /// Removes the name (Python's `unlink()`): handles already open keep working, new `open`s
@@ -125,7 +125,7 @@ impl SharedMemory {
     /// shm.unlink()?;
     /// assert!(shm.unlink().is_err());
     /// shm.write_at(0, &[1])?; // still mapped
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn unlink(&self) -> Result<(), ShmError> {
         match self.seg.name() {
@@ -140,7 +140,7 @@ impl SharedMemory {
     ///
     /// ```
     /// assert_eq!(multiproc::SharedMemory::anonymous(10)?.len(), 10);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn len(&self) -> usize {
         self.len
@@ -152,7 +152,7 @@ impl SharedMemory {
     ///
     /// ```
     /// assert!(!multiproc::SharedMemory::anonymous(1)?.is_empty());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
@@ -169,7 +169,7 @@ impl SharedMemory {
     /// let map = multiproc::SharedMemory::anonymous(1 << 16)?; // a coverage bitmap
     /// map.as_atomic_bytes()[1234].fetch_or(0x80, Relaxed);
     /// assert_eq!(map.as_atomic_bytes().iter().filter(|b| b.load(Relaxed) != 0).count(), 1);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[allow(clippy::disallowed_types)]
     pub fn as_atomic_bytes(&self) -> &[AtomicU8] {
@@ -192,7 +192,7 @@ impl SharedMemory {
     /// shm.read_at(0, &mut buf)?;
     /// assert_eq!(buf, [0; 4]);
     /// assert!(shm.read_at(1, &mut buf).is_err());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<(), ShmError> {
         self.check(offset, buf.len())?;
@@ -213,7 +213,7 @@ impl SharedMemory {
     /// let shm = multiproc::SharedMemory::anonymous(8)?;
     /// shm.write_at(3, b"hi")?;
     /// assert!(shm.write_at(7, b"hi").is_err());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<(), ShmError> {
         self.check(offset, data.len())?;
@@ -231,7 +231,7 @@ impl SharedMemory {
     /// ```
     /// let shm = multiproc::SharedMemory::anonymous(8)?;
     /// assert_eq!(shm.as_ptr() as usize % 64, 0);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn as_ptr(&self) -> *mut u8 {
         self.data.as_ptr()

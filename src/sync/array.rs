@@ -137,7 +137,7 @@ impl<T: ShmSafe> Array<T> {
         })
     }
 
-    crate::shm::named_methods!("```\nlet name = format!(\"doc-array-{}\", std::process::id());\nlet created = multiproc::Array::create(&name, &[1u8, 2, 3])?;\nlet opened = multiproc::Array::<u8>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.set(0, 9)?;\nassert_eq!(created.to_vec()?, [9, 2, 3]);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Array::<u8>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-array-{}\", std::process::id());\nlet created = multiproc::Array::create(&name, &[1u8, 2, 3])?;\nlet opened = multiproc::Array::<u8>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.set(0, 9)?;\nassert_eq!(created.to_vec()?, [9, 2, 3]);\nassert_eq!(opened.name(), Some(name.as_str())); // as given, like Python's `name`\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Array::<u8>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     /// Number of elements.
     ///

@@ -160,7 +160,7 @@ impl Barrier {
     /// let b = multiproc::Barrier::create(&name, 3)?;
     /// assert_eq!(multiproc::Barrier::open(&name)?.parties(), 3);
     /// # drop(b);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create(name: &str, parties: u32) -> Result<Barrier, ShmError> {
         if parties == 0 {
@@ -173,7 +173,7 @@ impl Barrier {
         })
     }
 
-    crate::shm::named_methods!("```\nlet name = format!(\"doc-barrier-{}\", std::process::id());\nlet created = multiproc::Barrier::create(&name, 2)?;\nlet opened = multiproc::Barrier::open_timeout(&name, std::time::Duration::from_secs(1))?;\nassert_eq!(opened.parties(), 2);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Barrier::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-barrier-{}\", std::process::id());\nlet created = multiproc::Barrier::create(&name, 2)?;\nlet opened = multiproc::Barrier::open_timeout(&name, std::time::Duration::from_secs(1))?;\nassert_eq!(opened.parties(), 2);\nassert_eq!(opened.name(), Some(name.as_str())); // as given, like Python's `name`\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Barrier::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     fn build(raw: ShmRef<RawBarrier>, parties: u32) -> Result<Barrier, ShmError> {
         if parties == 0 {

@@ -428,7 +428,7 @@ impl<L: ConditionLock> Condition<L> {
         })
     }
 
-    crate::shm::named_methods!("```\nuse multiproc::{Condition, Lock};\nlet name = format!(\"doc-condition-{}\", std::process::id());\nlet created = Condition::<Lock>::create(&name)?;\nlet opened = Condition::<Lock>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nlet g = opened.lock().lock()?;\nassert!(opened.wait_timeout(g, std::time::Duration::from_millis(1)).unwrap_err().is_timeout());\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(Condition::<Lock>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+    crate::shm::named_methods!("```\nuse multiproc::{Condition, Lock};\nlet name = format!(\"doc-condition-{}\", std::process::id());\nlet created = Condition::<Lock>::create(&name)?;\nlet opened = Condition::<Lock>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nlet g = opened.lock().lock()?;\nassert!(opened.wait_timeout(g, std::time::Duration::from_millis(1)).unwrap_err().is_timeout());\nassert_eq!(opened.name(), Some(name.as_str())); // as given, like Python's `name`\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(Condition::<Lock>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     /// The condition's lock (Python's `acquire`/`release` go through it).
     pub fn lock(&self) -> &L {

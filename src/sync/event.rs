@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 ///     move || ready.set()
 /// });
 /// child.start()?;
-/// assert!(ready.wait_timeout(Duration::from_secs(10)));
+/// ready.wait_timeout(Duration::from_secs(10))?;
 /// child.join()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -53,7 +53,7 @@ impl Event {
     /// ```
     /// let e = multiproc::Event::new()?;
     /// assert!(!e.is_set());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new() -> Result<Event, ShmError> {
         Ok(Event { raw: shm::alloc_default()? })
@@ -68,7 +68,7 @@ impl Event {
     /// let e = multiproc::Event::new_in(&seg)?;
     /// e.set();
     /// assert!(e.is_set());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new_in(segment: &Segment) -> Result<Event, ShmError> {
         Ok(Event { raw: segment.alloc_object()? })
@@ -88,7 +88,7 @@ impl Event {
     /// let e = multiproc::Event::create(&name)?;
     /// multiproc::Event::open(&name)?.set(); // typically in another program
     /// assert!(e.is_set());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create(name: &str) -> Result<Event, ShmError> {
         shm::create_named(name, std::mem::size_of::<RawEvent>(), |seg| {
@@ -96,7 +96,7 @@ impl Event {
         })
     }
 
-    crate::shm::named_methods!("```\nlet name = format!(\"doc-event-{}\", std::process::id());\nlet created = multiproc::Event::create(&name)?;\nlet opened = multiproc::Event::open_timeout(&name, std::time::Duration::from_secs(1))?;\ncreated.set();\nassert!(opened.is_set());\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Event::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-event-{}\", std::process::id());\nlet created = multiproc::Event::create(&name)?;\nlet opened = multiproc::Event::open_timeout(&name, std::time::Duration::from_secs(1))?;\ncreated.set();\nassert!(opened.is_set());\nassert_eq!(opened.name(), Some(name.as_str())); // as given, like Python's `name`\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Event::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     /// Whether the flag is set.
     ///
@@ -108,7 +108,7 @@ impl Event {
     /// assert!(e.is_set());
     /// e.clear();
     /// assert!(!e.is_set());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_set(&self) -> bool {
         self.raw.is_set()
@@ -129,7 +129,7 @@ impl Event {
     /// let e = multiproc::Event::new()?;
     /// e.set();
     /// e.wait();
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set(&self) {
         self.raw.set()
@@ -144,7 +144,7 @@ impl Event {
     /// e.set();
     /// e.clear();
     /// assert!(e.wait_timeout(std::time::Duration::ZERO).is_err());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn clear(&self) {
         self.raw.clear()
@@ -158,7 +158,7 @@ impl Event {
     /// let e = multiproc::Event::new()?;
     /// e.set();
     /// e.wait();
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wait(&self) {
         self.raw.wait(Limit::Forever);

@@ -358,7 +358,7 @@ macro_rules! lock_type {
                 })
             }
 
-            shm::named_methods!(concat!("```\nlet name = format!(\"doc-", stringify!($name), "-{}\", std::process::id());\nlet created = multiproc::", stringify!($name), "::create(&name)?;\nlet opened = multiproc::", stringify!($name), "::open_timeout(&name, std::time::Duration::from_secs(1))?;\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::", stringify!($name), "::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```"));
+            shm::named_methods!(concat!("```\nlet name = format!(\"doc-", stringify!($name), "-{}\", std::process::id());\nlet created = multiproc::", stringify!($name), "::create(&name)?;\nlet opened = multiproc::", stringify!($name), "::open_timeout(&name, std::time::Duration::from_secs(1))?;\nassert_eq!(opened.name(), Some(name.as_str())); // as given, like Python's `name`\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::", stringify!($name), "::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```"));
 
             fn init(raw: ShmRef<RawRobustMutex>) -> Result<$name, ShmError> {
                 raw.init($kind)?;
@@ -547,7 +547,7 @@ lock_type!(
     ///     assert!(matches!(lock.try_lock(), Err(multiproc::TryLockError::WouldDeadlock)));
     /// }
     /// assert!(lock.try_lock().is_ok());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     Lock,
     LockGuard,
@@ -568,7 +568,7 @@ lock_type!(
     /// let b = r.lock().unwrap();   // re-entry
     /// drop(b);
     /// drop(a);                      // now released
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     RLock,
     RLockGuard,

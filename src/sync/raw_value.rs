@@ -21,7 +21,7 @@ use std::ptr::NonNull;
 /// let v = multiproc::RawValue::new(7i32)?;
 /// v.set(v.get() * 2);
 /// assert_eq!(v.get(), 14);
-/// # Ok::<(), multiproc::ShmError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct RawValue<T: ShmSafe> {
@@ -44,7 +44,7 @@ impl<T: ShmSafe> RawValue<T> {
     ///
     /// ```
     /// assert_eq!(multiproc::RawValue::new(1u8)?.get(), 1);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new(v: T) -> Result<RawValue<T>, ShmError> {
         let r = RawValue { cell: shm::alloc_default()? };
@@ -62,7 +62,7 @@ impl<T: ShmSafe> RawValue<T> {
     /// ```
     /// let seg = multiproc::Segment::anonymous(4096)?;
     /// assert_eq!(multiproc::RawValue::new_in(&seg, 2u16)?.get(), 2);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new_in(segment: &Segment, v: T) -> Result<RawValue<T>, ShmError> {
         let r = RawValue { cell: segment.alloc_object()? };
@@ -91,7 +91,7 @@ impl<T: ShmSafe> RawValue<T> {
         })
     }
 
-    crate::shm::named_methods!("```\nlet name = format!(\"doc-rawvalue-{}\", std::process::id());\nlet created = multiproc::RawValue::create(&name, 1u64)?;\nlet opened = multiproc::RawValue::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.set(2);\nassert_eq!(created.get(), 2);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::RawValue::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-rawvalue-{}\", std::process::id());\nlet created = multiproc::RawValue::create(&name, 1u64)?;\nlet opened = multiproc::RawValue::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.set(2);\nassert_eq!(created.get(), 2);\nassert_eq!(opened.name(), Some(name.as_str())); // as given, like Python's `name`\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::RawValue::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     /// Reads the value (atomically for values of up to 8 bytes; see the module docs).
     ///
@@ -99,7 +99,7 @@ impl<T: ShmSafe> RawValue<T> {
     ///
     /// ```
     /// assert_eq!(multiproc::RawValue::new([1u32, 2])?.get(), [1, 2]);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get(&self) -> T {
         // SAFETY: the cell is a live, aligned `T` in our mapping, only ever accessed through
@@ -115,7 +115,7 @@ impl<T: ShmSafe> RawValue<T> {
     /// let v = multiproc::RawValue::new(0.5f64)?;
     /// v.set(1.5);
     /// assert_eq!(v.get(), 1.5);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set(&self, v: T) {
         // SAFETY: as in `get`.
@@ -163,7 +163,7 @@ impl<T: ShmSafe> RawArray<T> {
     ///
     /// ```
     /// assert_eq!(multiproc::RawArray::<u8>::zeroed(2)?.to_vec(), [0, 0]);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn zeroed(len: usize) -> Result<RawArray<T>, ShmError> {
         let size = len.checked_mul(std::mem::size_of::<T>()).ok_or(ShmError::TooLarge { len: u64::MAX })?;
@@ -182,7 +182,7 @@ impl<T: ShmSafe> RawArray<T> {
     ///
     /// ```
     /// assert_eq!(multiproc::RawArray::from_slice(&[1u8, 2])?.to_vec(), [1, 2]);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_slice(items: &[T]) -> Result<RawArray<T>, ShmError> {
         let a = RawArray::zeroed(items.len())?;
@@ -218,7 +218,7 @@ impl<T: ShmSafe> RawArray<T> {
         })
     }
 
-    crate::shm::named_methods!("```\nlet name = format!(\"doc-rawarray-{}\", std::process::id());\nlet created = multiproc::RawArray::create(&name, &[1u8, 2])?;\nlet opened = multiproc::RawArray::<u8>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.set(1, 5)?;\nassert_eq!(created.to_vec(), [1, 5]);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::RawArray::<u8>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-rawarray-{}\", std::process::id());\nlet created = multiproc::RawArray::create(&name, &[1u8, 2])?;\nlet opened = multiproc::RawArray::<u8>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.set(1, 5)?;\nassert_eq!(created.to_vec(), [1, 5]);\nassert_eq!(opened.name(), Some(name.as_str())); // as given, like Python's `name`\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::RawArray::<u8>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     /// Number of elements.
     ///
@@ -226,7 +226,7 @@ impl<T: ShmSafe> RawArray<T> {
     ///
     /// ```
     /// assert_eq!(multiproc::RawArray::<u8>::zeroed(2)?.len(), 2);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn len(&self) -> usize {
         self.len
@@ -238,7 +238,7 @@ impl<T: ShmSafe> RawArray<T> {
     ///
     /// ```
     /// assert!(multiproc::RawArray::<u8>::zeroed(0)?.is_empty());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
@@ -254,7 +254,7 @@ impl<T: ShmSafe> RawArray<T> {
     /// ```
     /// let a = multiproc::RawArray::<u8>::zeroed(1)?;
     /// assert!(a.get(1).is_err());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get(&self, i: usize) -> Result<T, ValueError> {
         if i >= self.len {
@@ -293,7 +293,7 @@ impl<T: ShmSafe> RawArray<T> {
     ///
     /// ```
     /// assert_eq!(multiproc::RawArray::<u16>::zeroed(2)?.to_vec(), [0, 0]);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn to_vec(&self) -> Vec<T> {
         (0..self.len).filter_map(|i| self.get(i).ok()).collect()

@@ -240,7 +240,7 @@ impl<T: ShmSafe> Value<T> {
         })
     }
 
-    crate::shm::named_methods!("```\nlet name = format!(\"doc-value-{}\", std::process::id());\nlet created = multiproc::Value::create(&name, 1u64)?;\nlet opened = multiproc::Value::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.fetch_add(1)?;\nassert_eq!(created.get()?, 2);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Value::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-value-{}\", std::process::id());\nlet created = multiproc::Value::create(&name, 1u64)?;\nlet opened = multiproc::Value::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.fetch_add(1)?;\nassert_eq!(created.get()?, 2);\nassert_eq!(opened.name(), Some(name.as_str())); // as given, like Python's `name`\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Value::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     /// A shared value guarded by an existing lock (Python's `Value(t, v, lock=L)`, VAL-2).
     ///

@@ -187,7 +187,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(child.join().unwrap(), 0);
-        let full = format!("/{name}");
+        let full = name.clone();
         let ours =
             |alive| multiproc::list_named().unwrap().into_iter().any(|s| s.name == full && s.creator_alive == alive);
         assert!(ours(false), "the dead creator's segment is listed as stale");

@@ -179,7 +179,7 @@ proxy_type!(
     /// d.insert("a".into(), 1)?;
     /// assert_eq!(d.get("a")?, Some(1));
     /// assert_eq!(d.update_with("a".into(), |v| v.unwrap_or(0) + 1)?, 2); // atomic (MGR-B1)
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     DictProxy<K, V>
 );
@@ -285,7 +285,7 @@ proxy_type!(
     /// l.sort()?;
     /// assert_eq!(l.to_vec()?, [0, 1, 2, 3]);
     /// assert_eq!(l.get(-1)?, 3);
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ListProxy<T>
 );
@@ -393,7 +393,7 @@ proxy_type!(
     /// ns.set("name", &"Bob")?;
     /// assert_eq!(ns.get::<String>("name")?, Some("Bob".to_string()));
     /// assert_eq!(ns.names()?, ["name"]);
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     NamespaceProxy
 );

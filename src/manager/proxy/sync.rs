@@ -170,7 +170,7 @@ proxy_type!(
     /// assert!(s.try_acquire().is_err());
     /// s.release()?;
     /// assert!(s.release().is_err());
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     SemaphoreProxy
 );
@@ -256,7 +256,7 @@ proxy_type!(
     /// b.abort()?;
     /// assert!(b.broken()?);
     /// b.reset()?;
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     BarrierProxy
 );
@@ -323,7 +323,7 @@ proxy_type!(
     /// v.set(2)?;
     /// assert_eq!(v.update_with(|x| x * 10)?, 20);
     /// assert_eq!(v.get()?, 20);
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ValueProxy<T>
 );
@@ -363,7 +363,7 @@ proxy_type!(
     /// let a = m.array(&[0i32, 1])?;
     /// a.set(1, 5)?;
     /// assert_eq!((a.get(1)?, a.len()?, a.to_vec()?), (5, 2, vec![0, 5]));
-    /// # Ok::<(), multiproc::ManagerError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ArrayProxy<T>
 );

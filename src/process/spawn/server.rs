@@ -41,7 +41,7 @@ const EXIT: &[u8; 8] = b"MPEXIT\0\0";
 /// # Examples
 ///
 /// ```
-/// use multiproc::{process::ForkServer, Process};
+/// use multiproc::{ForkServer, Process};
 ///
 /// fn warm_up() {
 ///     // load a fuzz target, parse a corpus, … once, in the server
@@ -150,7 +150,7 @@ impl ForkServerBuilder {
     /// # Examples
     ///
     /// ```
-    /// use multiproc::{process::ForkServer, Process, StartMethod};
+    /// use multiproc::{ForkServer, Process, StartMethod};
     ///
     /// fn prepare() {}
     /// fn child(_: ()) {}

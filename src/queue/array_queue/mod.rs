@@ -96,7 +96,7 @@ impl<T: ShmSafe> ArrayQueue<T> {
     ///
     /// ```
     /// assert_eq!(multiproc::ArrayQueue::<u64>::new(16)?.capacity(), 16);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new(capacity: usize) -> Result<ArrayQueue<T>, ShmError> {
         let (cap, len) = ArrayQueue::<T>::segment_len(capacity)?;
@@ -151,7 +151,7 @@ impl<T: ShmSafe> ArrayQueue<T> {
         crate::shm::create_named(name, len, |seg| ArrayQueue::<T>::init_in(seg, cap))
     }
 
-    crate::shm::named_methods!("```\nlet name = format!(\"doc-arrayqueue-{}\", std::process::id());\nlet created = multiproc::ArrayQueue::<u64>::create(&name, 8)?;\nlet opened = multiproc::ArrayQueue::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.try_push(3)?;\nassert_eq!(created.try_pop()?, 3);\nassert_eq!(opened.capacity(), 8);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::ArrayQueue::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-arrayqueue-{}\", std::process::id());\nlet created = multiproc::ArrayQueue::<u64>::create(&name, 8)?;\nlet opened = multiproc::ArrayQueue::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.try_push(3)?;\nassert_eq!(created.try_pop()?, 3);\nassert_eq!(opened.capacity(), 8);\nassert_eq!(opened.name(), Some(name.as_str())); // as given, like Python's `name`\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::ArrayQueue::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     /// See [`Header::announce_not_empty`](algo::Header::announce_not_empty).
     #[cfg(not(all(test, loom)))]
@@ -186,7 +186,7 @@ impl<T: ShmSafe> ArrayQueue<T> {
     ///
     /// ```
     /// assert_eq!(multiproc::ArrayQueue::<u8>::new(0)?.capacity(), 1);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn capacity(&self) -> usize {
         self.cap
@@ -212,7 +212,7 @@ impl<T: ShmSafe> ArrayQueue<T> {
     ///
     /// ```
     /// assert!(multiproc::ArrayQueue::<u8>::new(4)?.is_empty());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -243,7 +243,7 @@ impl<T: ShmSafe> ArrayQueue<T> {
     /// let q = multiproc::ArrayQueue::<u8>::new(1)?;
     /// assert!(q.try_push(1).is_ok());
     /// assert_eq!(q.try_push(2).unwrap_err().into_inner(), 2);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_push(&self, value: T) -> Result<(), TryPushError<T>> {
         self.core().try_push(value).map_err(try_push_error)

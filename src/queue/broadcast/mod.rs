@@ -119,7 +119,7 @@ impl<T> Broadcast<T> {
         crate::shm::create_named(name, len, |seg| BcRing::init_in(seg, slots, words).map_err(BcFail::setup))
     }
 
-    crate::shm::named_methods!("```\nlet name = format!(\"doc-bcast-{}\", std::process::id());\nlet created = multiproc::Broadcast::<u64>::create(&name, 8, 8)?;\nlet opened = multiproc::Broadcast::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nlet mut sub = created.subscribe();\nopened.publish(&3)?;\nassert_eq!(sub.recv()?, 3);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Broadcast::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-bcast-{}\", std::process::id());\nlet created = multiproc::Broadcast::<u64>::create(&name, 8, 8)?;\nlet opened = multiproc::Broadcast::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nlet mut sub = created.subscribe();\nopened.publish(&3)?;\nassert_eq!(sub.recv()?, 3);\nassert_eq!(opened.name(), Some(name.as_str())); // as given, like Python's `name`\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Broadcast::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     /// Number of slots: how far a subscriber may fall behind before it lags.
     ///

@@ -246,7 +246,7 @@ mod tests {
         assert_eq!(out, [7, 8]);
         assert_eq!(q.try_get_bytes_into(&mut out).unwrap(), 0);
         assert!(out.is_empty());
-        assert!(matches!(q.try_get_bytes_into(&mut out), Err(QueueFail::Empty)));
+        assert!(matches!(q.try_get_bytes_into(&mut out), Err(crate::TryGetError::Empty)));
         // A record that wraps around the ring's end.
         for round in 0..10u8 {
             q.put_bytes(&big[..15_000]).unwrap();
@@ -256,7 +256,10 @@ mod tests {
             q.get_bytes_into(&mut out).unwrap();
             assert_eq!(out, [round; 9]);
         }
-        assert!(matches!(q.try_put_bytes(&vec![0; 1 << 16]), Err(QueueFail::TooLarge { capacity: 65536, .. })));
+        assert!(matches!(
+            q.try_put_bytes(&vec![0; 1 << 16]),
+            Err(crate::TryPutError::TooLarge { capacity: 65536, .. })
+        ));
         assert!(q.empty(), "a refused item leaves nothing behind");
     }
 
@@ -268,7 +271,7 @@ mod tests {
         raw.put(&(1_000_000, "not bytes".to_string())).unwrap();
         q.put_bytes(b"ok").unwrap();
         let mut out = Vec::new();
-        assert!(matches!(q.get_bytes_into(&mut out), Err(QueueFail::NotBytes)));
+        assert!(matches!(q.get_bytes_into(&mut out), Err(crate::GetError::NotBytes)));
         assert_eq!(q.get_bytes_into(&mut out).unwrap(), 2);
         assert_eq!(out, b"ok");
     }

@@ -79,7 +79,7 @@ impl<T> JoinableQueue<T> {
         })
     }
 
-    crate::shm::named_methods!("```\nlet name = format!(\"doc-joinablequeue-{}\", std::process::id());\nlet created = multiproc::JoinableQueue::<u64>::create(&name)?;\nlet opened = multiproc::JoinableQueue::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.put(&3)?;\nassert_eq!(created.get()?, 3);\ncreated.task_done()?;\nopened.join_timeout(std::time::Duration::from_secs(1))?;\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::JoinableQueue::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-joinablequeue-{}\", std::process::id());\nlet created = multiproc::JoinableQueue::<u64>::create(&name)?;\nlet opened = multiproc::JoinableQueue::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.put(&3)?;\nassert_eq!(created.get()?, 3);\ncreated.task_done()?;\nopened.join_timeout(std::time::Duration::from_secs(1))?;\nassert_eq!(opened.name(), Some(name.as_str())); // as given, like Python's `name`\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::JoinableQueue::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     /// A new queue holding at most `maxsize` items.
     ///

@@ -43,7 +43,7 @@ impl PipeBuilder {
     ///
     /// ```
     /// let (_a, _b) = multiproc::Pipe::builder().capacity(1 << 12).duplex()?;
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn capacity(mut self, bytes: usize) -> PipeBuilder {
         self.capacity = bytes;
@@ -57,7 +57,7 @@ impl PipeBuilder {
     /// ```
     /// let (mut a, _b) = multiproc::Pipe::builder().max_message(4).duplex()?;
     /// assert!(matches!(a.send_bytes(b"12345"), Err(multiproc::SendError::TooLarge { .. })));
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn max_message(mut self, bytes: usize) -> PipeBuilder {
         self.max_message = bytes;
@@ -88,7 +88,7 @@ impl PipeBuilder {
     ///
     /// ```
     /// let (_a, _b) = multiproc::Pipe::builder().wait(multiproc::WaitStrategy::Park).duplex()?;
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wait(mut self, w: WaitStrategy) -> PipeBuilder {
         self.wait = w;
@@ -215,13 +215,15 @@ impl Pipe {
     /// ```
     /// let (a, b) = multiproc::Pipe::duplex()?;
     /// assert!(a.readable() && a.writable() && b.readable() && b.writable());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn duplex() -> Result<(Connection, Connection), ShmError> {
         PipeBuilder::default().duplex()
     }
 
-    /// `Pipe(duplex=False)`: `(reader, writer)`.
+    /// `Pipe(duplex=False)`: `(reader, writer)`. The direction is in the name because
+    /// Python's `Pipe()` is duplex: a `Pipe::new()` that gave one-way ends surprised readers of
+    /// Python code (see [`Pipe::new`]).
     ///
     /// # Errors
     /// [`ShmError`].
@@ -229,11 +231,24 @@ impl Pipe {
     /// # Examples
     ///
     /// ```
-    /// let (r, w) = multiproc::Pipe::new()?;
+    /// let (r, w) = multiproc::Pipe::one_way()?;
     /// assert!(r.readable() && !r.writable() && w.writable() && !w.readable());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[allow(clippy::new_ret_no_self)] // Python's name: `Pipe(duplex=False)` returns two ends
+    pub fn one_way() -> Result<(Connection, Connection), ShmError> {
+        PipeBuilder::default().one_way()
+    }
+
+    /// The one-way pipe of 0.1, renamed [`one_way`](Self::one_way): Python's `Pipe()` is
+    /// duplex, so a `new` that is not is a trap; say the direction instead.
+    ///
+    /// # Errors
+    /// [`ShmError`].
+    #[deprecated(
+        since = "0.2.0",
+        note = "say the direction: `Pipe::one_way()` (this), or `Pipe::duplex()` (Python's `Pipe()`)"
+    )]
+    #[allow(clippy::new_ret_no_self)]
     pub fn new() -> Result<(Connection, Connection), ShmError> {
         PipeBuilder::default().one_way()
     }
@@ -244,7 +259,7 @@ impl Pipe {
     ///
     /// ```
     /// let (_r, _w) = multiproc::Pipe::builder().capacity(1 << 16).one_way()?;
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder() -> PipeBuilder {
         PipeBuilder::default()

@@ -123,9 +123,9 @@ impl Connection {
     /// # Examples
     ///
     /// ```
-    /// let (r, w) = multiproc::Pipe::new()?;
+    /// let (r, w) = multiproc::Pipe::one_way()?;
     /// assert!(r.readable() && !w.readable());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn readable(&self) -> bool {
         (self.rx.is_some() || self.sock.is_some()) && !self.closed
@@ -136,9 +136,9 @@ impl Connection {
     /// # Examples
     ///
     /// ```
-    /// let (r, w) = multiproc::Pipe::new()?;
+    /// let (r, w) = multiproc::Pipe::one_way()?;
     /// assert!(w.writable() && !r.writable());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn writable(&self) -> bool {
         (self.tx.is_some() || self.sock.is_some()) && !self.closed
@@ -153,7 +153,7 @@ impl Connection {
     /// assert!(!a.closed());
     /// a.close();
     /// assert!(a.closed());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn closed(&self) -> bool {
         self.closed
@@ -166,7 +166,7 @@ impl Connection {
     /// ```
     /// let (mut a, _b) = multiproc::Pipe::duplex()?;
     /// a.set_wait(multiproc::WaitStrategy::Spin);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_wait(&mut self, w: WaitStrategy) {
         self.wait = w;
@@ -181,7 +181,7 @@ impl Connection {
     /// ```
     /// let (a, _b) = multiproc::Pipe::duplex()?;
     /// assert!(a.fileno().is_some());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn fileno(&self) -> Option<BorrowedFd<'_>> {
         if self.closed {

@@ -13,7 +13,7 @@ pub(crate) enum SendFail {
     Closed,
     /// This handle was closed with [`Connection::close`](crate::Connection::close).
     HandleClosed,
-    /// This end is read-only (`Pipe::new` reader).
+    /// This end is read-only (`Pipe::one_way` reader).
     NotWritable,
     /// The message is larger than the pipe's maximum message size.
     TooLarge {
@@ -84,7 +84,7 @@ pub(crate) enum RecvFail {
     Eof,
     /// This handle was closed with [`Connection::close`](crate::Connection::close).
     HandleClosed,
-    /// This end is write-only (`Pipe::new` writer).
+    /// This end is write-only (`Pipe::one_way` writer).
     NotReadable,
     /// Nothing arrived in time.
     Timeout,
@@ -201,8 +201,8 @@ error_forms! {
         Disconnected => ("the reading end of the pipe is closed");
         /// This handle was closed with [`Connection::close`](crate::Connection::close).
         Closed => ("the connection handle is closed");
-        /// This end is read-only (the reader of [`Pipe::new`](crate::Pipe::new)).
-        NotWritable => ("the connection is read-only");
+        /// This end is read-only (the reader of [`Pipe::one_way`](crate::Pipe::one_way)).
+        NotWritable => ("connection is read-only");
         /// The message is larger than the pipe's maximum message size.
         TooLarge {
             /// Message length.
@@ -271,8 +271,8 @@ error_forms! {
         Disconnected => ("end of file: the writing end is closed");
         /// This handle was closed with [`Connection::close`](crate::Connection::close).
         Closed => ("the connection handle is closed");
-        /// This end is write-only (the writer of [`Pipe::new`](crate::Pipe::new)).
-        NotReadable => ("the connection is write-only");
+        /// This end is write-only (the writer of [`Pipe::one_way`](crate::Pipe::one_way)).
+        NotReadable => ("connection is write-only");
         /// The message is longer than the `maxlength` given (it was consumed and dropped).
         TooLong {
             /// Message length.
@@ -327,8 +327,8 @@ error_forms! {
     {
         /// This handle was closed with [`Connection::close`](crate::Connection::close).
         Closed => ("the connection handle is closed");
-        /// This end is write-only (the writer of [`Pipe::new`](crate::Pipe::new)).
-        NotReadable => ("the connection is write-only");
+        /// This end is write-only (the writer of [`Pipe::one_way`](crate::Pipe::one_way)).
+        NotReadable => ("connection is write-only");
         /// The shared ring broke its invariants (a corrupt or malicious peer).
         Corrupt(&'static str) [(w)] => ("corrupt pipe: {w}");
         /// The socket of a TCP connection failed.

@@ -51,7 +51,7 @@ impl Connection {
     /// # Examples
     ///
     /// ```
-    /// let (mut rx, mut tx) = multiproc::Pipe::new()?;
+    /// let (mut rx, mut tx) = multiproc::Pipe::one_way()?;
     /// for i in 0..3u32 {
     ///     tx.send(&i)?;
     /// }
@@ -69,7 +69,7 @@ impl Connection {
     /// # Examples
     ///
     /// ```
-    /// let (mut rx, mut tx) = multiproc::Pipe::new()?;
+    /// let (mut rx, mut tx) = multiproc::Pipe::one_way()?;
     /// tx.send(&1u8)?;
     /// tx.send(&2u8)?;
     /// assert_eq!(rx.try_iter::<u8>().collect::<Result<Vec<_>, _>>()?, [1, 2]);

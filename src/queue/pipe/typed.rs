@@ -134,7 +134,7 @@ impl Connection {
     /// ```
     /// let (_a, mut b) = multiproc::Pipe::duplex()?;
     /// assert!(matches!(b.try_recv::<u8>(), Err(multiproc::TryRecvError::Empty)));
-    /// # Ok::<(), multiproc::PipeError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_recv<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, TryRecvError> {
         self.recv_typed(Limit::Now).map_err(RecvFail::try_recv)

@@ -78,7 +78,7 @@ impl BoundedSemaphore {
         Semaphore::create_kind(name, value, true)
     }
 
-    crate::shm::named_methods!("```\nlet name = format!(\"doc-boundedsemaphore-{}\", std::process::id());\nlet created = multiproc::BoundedSemaphore::create(&name, 1)?;\nlet opened = multiproc::BoundedSemaphore::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.try_acquire()?;\nopened.release()?;\nassert!(created.release().is_err());\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::BoundedSemaphore::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-boundedsemaphore-{}\", std::process::id());\nlet created = multiproc::BoundedSemaphore::create(&name, 1)?;\nlet opened = multiproc::BoundedSemaphore::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.try_acquire()?;\nopened.release()?;\nassert!(created.release().is_err());\nassert_eq!(opened.name(), Some(name.as_str())); // as given, like Python's `name`\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::BoundedSemaphore::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     /// Gives a permit back.
     ///

@@ -111,11 +111,11 @@ type SlotIndex = Option<usize>;
 /// let s = Semaphore::new(2)?;
 /// assert_eq!(s.get_value(), 2);
 /// s.acquire();
-/// assert!(s.try_acquire());
-/// assert!(!s.try_acquire());
+/// s.try_acquire()?;
+/// assert!(s.try_acquire().is_err()); // no permit left: `WouldBlock`
 /// s.release();
 /// assert_eq!(s.get_value(), 1);
-/// # Ok::<(), multiproc::ShmError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct Semaphore {
@@ -140,7 +140,7 @@ impl Semaphore {
     /// ```
     /// assert!(multiproc::Semaphore::new(u32::MAX).is_err());
     /// assert_eq!(multiproc::Semaphore::new(0)?.get_value(), 0);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new(value: u32) -> Result<Semaphore, ShmError> {
         Semaphore::build(shm::alloc_default()?, value, false)
@@ -199,7 +199,7 @@ impl Semaphore {
         Ok(Semaphore { state: seg.object_at(shm::word_usize(w[0])?)? })
     }
 
-    crate::shm::named_methods!("```\nlet name = format!(\"doc-semaphore-{}\", std::process::id());\nlet created = multiproc::Semaphore::create(&name, 1)?;\nlet opened = multiproc::Semaphore::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.try_acquire()?;\nassert_eq!(created.get_value(), 0);\nassert_eq!(opened.name(), Some(format!(\"/{name}\").as_str()));\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Semaphore::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
+    crate::shm::named_methods!("```\nlet name = format!(\"doc-semaphore-{}\", std::process::id());\nlet created = multiproc::Semaphore::create(&name, 1)?;\nlet opened = multiproc::Semaphore::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.try_acquire()?;\nassert_eq!(created.get_value(), 0);\nassert_eq!(opened.name(), Some(name.as_str())); // as given, like Python's `name`\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Semaphore::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     fn build(state: ShmRef<SemState>, value: u32, bounded: bool) -> Result<Semaphore, ShmError> {
         if value > MAX_PERMITS {
@@ -218,7 +218,7 @@ impl Semaphore {
     /// let s = multiproc::Semaphore::new(1)?;
     /// s.acquire();
     /// assert_eq!(s.get_value(), 0);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get_value(&self) -> u32 {
         self.state.raw.value()
@@ -244,7 +244,7 @@ impl Semaphore {
     /// let s = multiproc::Semaphore::new(1)?;
     /// s.acquire();
     /// s.release();
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn acquire(&self) {
         while !self.acquire_until(Limit::Forever) {}
@@ -328,7 +328,7 @@ impl Semaphore {
     /// s.release();
     /// s.release();
     /// assert_eq!(s.get_value(), 2);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn release(&self) {
         self.give_back(1);
@@ -363,7 +363,7 @@ impl Semaphore {
     ///     assert_eq!(s.get_value(), 0);
     /// }
     /// assert_eq!(s.get_value(), 1);
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn acquire_guard(&self) -> SemaphoreGuard<'_> {
         let slot = self.claim_slot();
@@ -382,6 +382,8 @@ impl Semaphore {
     /// let s = multiproc::Semaphore::new(1)?;
     /// let g = s.try_acquire_guard()?;
     /// assert!(s.try_acquire_guard().is_err());
+    /// drop(g); // the permit is back
+    /// assert!(s.try_acquire_guard().is_ok());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_acquire_guard(&self) -> Result<SemaphoreGuard<'_>, WouldBlock> {
@@ -560,7 +562,7 @@ impl SemaphoreGuard<'_> {
     /// ```
     /// let s = multiproc::Semaphore::new(1)?;
     /// assert!(s.acquire_guard().is_tracked());
-    /// # Ok::<(), multiproc::ShmError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_tracked(&self) -> bool {
         self.slot.is_some()

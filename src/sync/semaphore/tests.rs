@@ -19,19 +19,19 @@ fn dead_pid() -> u32 {
 fn a_recovery_left_halfway_by_a_dead_recoverer_is_finished() {
     let sem = Semaphore::new(2).unwrap();
     // The dead recoverer had uncounted nothing yet of the one permit it was giving back.
-    assert!(sem.try_acquire());
+    assert!(sem.try_acquire().is_ok());
     sem.state.holders[5].word.store(pack(BUSY | dead_pid(), 0, 1), Release);
-    assert!(sem.try_acquire());
-    assert!(sem.acquire_timeout(Duration::from_secs(10)), "the half-done recovery was not finished");
+    assert!(sem.try_acquire().is_ok());
+    assert!(sem.acquire_timeout(Duration::from_secs(10)).is_ok(), "the half-done recovery was not finished");
     assert_eq!(sem.state.holders[5].word.load(Acquire), 0, "the slot is free again");
-    assert!(!sem.try_acquire(), "a permit was given back twice");
+    assert!(sem.try_acquire().is_err(), "a permit was given back twice");
 }
 
 #[test]
 fn a_slot_left_busy_by_a_dead_claimer_is_freed() {
     let sem = Semaphore::new(0).unwrap();
     sem.state.holders[0].word.store(pack(BUSY | dead_pid(), 0, 0), Release);
-    assert!(!sem.acquire_timeout(RECOVERY_SLICE * 3), "a claim holds no permit");
+    assert!(sem.acquire_timeout(RECOVERY_SLICE * 3).is_err(), "a claim holds no permit");
     assert_eq!(sem.state.holders[0].word.load(Acquire), 0);
 }
 
@@ -41,6 +41,6 @@ fn a_live_processs_busy_slot_is_left_alone() {
     let alive = sys::process::getppid() as u32;
     let word = pack(BUSY | alive, 0, 1);
     sem.state.holders[3].word.store(word, Release);
-    assert!(!sem.acquire_timeout(RECOVERY_SLICE * 3));
+    assert!(sem.acquire_timeout(RECOVERY_SLICE * 3).is_err());
     assert_eq!(sem.state.holders[3].word.load(Acquire), word, "a live recoverer's slot was taken");
 }

@@ -10,7 +10,7 @@
 
 use super::{Ctx, Driver, Placement, Row, Unit};
 use crate::raw::Child;
-use multiproc::{Broadcast, BroadcastError, Semaphore};
+use multiproc::{Broadcast, BroadcastRecvError, Semaphore};
 use std::io;
 use std::time::Duration;
 
@@ -55,7 +55,7 @@ fn fanout(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
                 match sub.recv_bytes_into(&mut buf) {
                     Ok(_) if buf.first() == Some(&1) => ack.release(),
                     Ok(_) => {}
-                    Err(BroadcastError::Lagged(_)) => return 2, // flow control failed
+                    Err(BroadcastRecvError::Lagged(_)) => return 2, // flow control failed
                     Err(_) => return 1,
                 }
             }

@@ -12,7 +12,7 @@
 
 use super::{Ctx, Driver, Placement, Row, Unit};
 use crate::raw::CpuMask;
-use multiproc::Pool;
+use multiproc::{Pool, PoolOptions};
 use std::io;
 use std::time::Duration;
 
@@ -56,7 +56,7 @@ impl Driver for MapDriver {
         let cs = self.chunk.unwrap_or_else(|| (n as usize / (4 * procs)).clamp(1, 10_000));
         let start = self.next;
         self.next = self.next.wrapping_add(n);
-        let out = self.pool.map_chunked(trivial, start..start + n, cs).map_err(pool_err)?;
+        let out = self.pool.map_with(trivial, start..start + n, PoolOptions::new().chunksize(cs)).map_err(pool_err)?;
         if out.len() as u64 != n || out.first().is_some_and(|&v| v != trivial(start)) {
             return Err(io::Error::other("pool.map returned a wrong result"));
         }

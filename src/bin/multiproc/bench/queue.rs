@@ -359,7 +359,7 @@ impl Driver for AqStream {
             self.data.push(i).map_err(|_| io::Error::other("arrayqueue push failed"))?;
         }
         self.data.push(u64::MAX).map_err(|_| io::Error::other("arrayqueue push failed"))?;
-        if self.ack.pop() != Ok(n) {
+        if self.ack.pop().ok() != Some(n) {
             return Err(io::Error::other("arrayqueue stream lost messages"));
         }
         Ok(())
