@@ -232,6 +232,70 @@ fn que_12_each_producer_keeps_its_order() {
     }
 }
 
+/// QUE-13: `shutdown()` from one process: the others' puts fail with `ShutDown`, a consumer
+/// blocked in `get` in a child wakes, the items already there are drained first, and `wait`
+/// reports the queue ready (a `get` would not block).
+#[test]
+fn que_13_shutdown_reaches_every_process_and_drains_first() {
+    let _g = guard_for(Duration::from_secs(40));
+    let q = Queue::<u32>::new().unwrap();
+    let got = Queue::<Vec<u32>>::new().unwrap();
+    let consumer = Process::new({
+        let (q, got) = (q.clone(), got.clone());
+        move || -> Result<(), String> {
+            let mut seen = Vec::new();
+            loop {
+                match q.get() {
+                    Ok(v) => seen.push(v),
+                    Err(GetError::ShutDown) => break,
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            match q.put(&9) {
+                Err(PutError::ShutDown) => {}
+                other => return Err(format!("put after shutdown: {other:?}")),
+            }
+            got.put(&seen).map_err(|e| e.to_string())
+        }
+    });
+    consumer.start().unwrap();
+    for i in 0..3 {
+        q.put(&i).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(50)); // the consumer drains and blocks in `get`
+    q.put(&3).unwrap();
+    q.shutdown();
+    assert!(q.is_shutdown());
+    assert!(matches!(q.try_put(&4), Err(TryPutError::ShutDown)));
+    assert!(matches!(q.put_timeout(&4, Duration::from_secs(1)), Err(PutTimeoutError::ShutDown)));
+    let s = consumer.join().unwrap();
+    assert!(s.success(), "{s}");
+    assert_eq!(got.get().unwrap(), [0, 1, 2, 3], "every item put before the shutdown was taken");
+    assert_eq!(multiproc::wait(&[&q], Some(Duration::from_secs(5))), [0], "ready: a get fails at once");
+    assert!(matches!(q.get_timeout(Duration::from_secs(5)), Err(GetTimeoutError::ShutDown)));
+}
+
+/// QUE-14: `shutdown_immediate()` drops what is queued: gets fail at once, and a
+/// `JoinableQueue`'s `join` returns even though its items were never marked done.
+#[test]
+fn que_14_immediate_shutdown_drops_the_items_and_releases_join() {
+    let _g = guard_for(Duration::from_secs(40));
+    let q = JoinableQueue::<u32>::new().unwrap();
+    for i in 0..5 {
+        q.put(&i).unwrap();
+    }
+    let joiner = Process::new({
+        let q = q.clone();
+        move || q.join_timeout(Duration::from_secs(20))
+    });
+    joiner.start().unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    q.shutdown_immediate();
+    assert!(joiner.join().unwrap().success(), "join returned after the immediate shutdown");
+    assert!(q.empty());
+    assert!(matches!(q.try_get(), Err(TryGetError::ShutDown)));
+}
+
 #[test]
 fn que_b3_value_captured_at_put() {
     let q = Queue::<Vec<u32>>::new().unwrap();

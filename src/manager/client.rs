@@ -66,6 +66,8 @@ crate::forms::error_forms! {
         Remote(RemoteError) [(e)] => ("the server failed: {e}"), source e;
         /// The object does not support the operation, or does not exist in the server.
         Unsupported => ("the manager object does not support that");
+        /// A [`SharedMemoryManager`](crate::SharedMemoryManager) could not make a segment.
+        Shm(crate::ShmError) [(e)] => ("cannot make the segment: {e}"), source e;
     }
 }
 

@@ -55,6 +55,7 @@ mod pool;
 mod protocol;
 mod proxy;
 mod server;
+mod shared_memory;
 
 pub use client::{ManagerError, ManagerStartError, ManagerTimeoutError, TryManagerError};
 pub use custom::Shared;
@@ -63,6 +64,7 @@ pub use proxy::{
     ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy, LockProxy, NamespaceProxy, Proxy,
     QueueProxy, SemaphoreProxy, ValueProxy,
 };
+pub use shared_memory::SharedMemoryManager;
 
 use crate::connection::{Address, Listener, ToAddress};
 use crate::process::call::CallKey;

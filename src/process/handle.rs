@@ -435,13 +435,31 @@ impl Process {
     /// Only the child itself is signalled: its own children are orphaned and keep running, as
     /// in Python. Use [`terminate_tree`](Self::terminate_tree) to reach them.
     ///
+    /// SIGTERM's default action ends the child on the spot: no destructor, no `Drop` of a
+    /// shared object, no flush. A child that must clean up first installs a handler that sets a
+    /// flag its work loop checks, as Python programs do with `signal.signal(SIGTERM, …)`; the
+    /// crate installs none. A forked child inherits the handlers installed before the fork
+    /// (pool workers under `Fork` included); a spawned or fork-server child starts with the
+    /// default action and installs its own in its entry (or a pool's `initializer_fn`). The
+    /// repository's `docs/GUIDE.md` ("Cleaning up on `terminate()`") shows it with the
+    /// `signal-hook` crate.
+    ///
     /// # Errors
     /// [`ProcessError::NotStarted`], [`ProcessError::Closed`], [`ProcessError::NotOurChild`],
     /// [`ProcessError::Os`].
     ///
     /// # Examples
     ///
-    /// See [`ExitStatus::exitcode`].
+    /// ```
+    /// use multiproc::Process;
+    ///
+    /// let p = Process::new(|| std::thread::sleep(std::time::Duration::from_secs(60)));
+    /// p.start()?;
+    /// p.terminate()?;
+    /// let status = p.join()?;
+    /// assert_eq!((status.exitcode(), status.signal()), (-15, Some(15))); // SIGTERM
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn terminate(&self) -> Result<(), ProcessError> {
         self.terminate_inner().map_err(ProcFail::process)
     }

@@ -100,10 +100,11 @@ impl Waitable for Connection {
     }
 }
 
-/// Ready when an item is there, or when this handle was closed (a `get` would not block).
+/// Ready when an item is there, when this handle was closed, or when the queue was shut
+/// down (a `get` would not block: it would fail at once).
 impl<T> Waitable for Queue<T> {
     fn is_ready(&self) -> bool {
-        !self.empty() || self.check_open().is_err()
+        !self.empty() || self.check_open().is_err() || self.is_shutdown()
     }
 
     #[cfg(not(all(test, loom)))]

@@ -97,10 +97,11 @@ pub(crate) enum ObjectKind {
     ArrayQueue = 15,
     SharedMemory = 16,
     Broadcast = 17,
+    ShareableList = 18,
 }
 
 impl ObjectKind {
-    const ALL: [ObjectKind; 18] = [
+    const ALL: [ObjectKind; 19] = [
         ObjectKind::Plain,
         ObjectKind::Lock,
         ObjectKind::RLock,
@@ -119,6 +120,7 @@ impl ObjectKind {
         ObjectKind::ArrayQueue,
         ObjectKind::SharedMemory,
         ObjectKind::Broadcast,
+        ObjectKind::ShareableList,
     ];
 
     /// The kind a header's `kind` word names, if any.
@@ -147,6 +149,7 @@ impl ObjectKind {
             ObjectKind::ArrayQueue => "ArrayQueue",
             ObjectKind::SharedMemory => "SharedMemory",
             ObjectKind::Broadcast => "Broadcast",
+            ObjectKind::ShareableList => "ShareableList",
         }
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Files: `mutex.rs` (Lock, RLock, guards, LockError), `condition.rs`, `value.rs` (Value,
 //! ValueError), `array.rs` (Array), `raw_value.rs` (RawValue, RawArray), `semaphore.rs`,
-//! `event.rs`, `barrier.rs`; futex state machines and their loom models live in `raw/`.
+//! `event.rs`, `barrier.rs`, `shareable_list.rs` (Python's `ShareableList`); futex state machines and their loom models live in `raw/`.
 
 mod array;
 mod barrier;
@@ -15,6 +15,7 @@ mod mutex;
 pub(crate) mod raw;
 mod raw_value;
 mod semaphore;
+mod shareable_list;
 mod value;
 
 pub use array::*;
@@ -25,4 +26,5 @@ pub use guarded::DataGuard;
 pub use mutex::*;
 pub use raw_value::*;
 pub use semaphore::*;
+pub use shareable_list::{ShareableItem, ShareableList};
 pub use value::*;

@@ -87,6 +87,22 @@ pub enum ValueError {
     /// This thread already holds a guard on this value or array (or is inside an `update` of
     /// it): a second mutable view of the same data is refused.
     WouldDeadlock,
+    /// A string or bytes longer than its slot's room in a [`ShareableList`](crate::ShareableList)
+    /// (Python's "bytes/str item exceeds available storage"); nothing was written.
+    TooLong {
+        /// The item's length in bytes.
+        len: usize,
+        /// The slot's room.
+        capacity: usize,
+    },
+    /// No item is equal to the one looked for (Python's "not in list").
+    NotFound,
+    /// The bytes of item `index` in shared memory are not an item (an unknown kind, a length
+    /// beyond its slot, text that is not UTF-8): another process wrote garbage there.
+    CorruptItem {
+        /// The item's index.
+        index: usize,
+    },
     /// The OS reported another error.
     Os(std::io::Error),
 }
@@ -105,6 +121,11 @@ impl fmt::Display for ValueError {
             ValueError::WouldDeadlock => {
                 f.write_str("this thread already holds a guard on this value (a second `&mut` is refused)")
             }
+            ValueError::TooLong { len, capacity } => {
+                write!(f, "an item of {len} bytes exceeds its slot's {capacity} bytes of storage")
+            }
+            ValueError::NotFound => f.write_str("the item is not in the list"),
+            ValueError::CorruptItem { index } => write!(f, "item {index} in shared memory is corrupt"),
             ValueError::Os(e) => write!(f, "value lock: {e}"),
         }
     }

@@ -350,7 +350,7 @@ impl<T> Consumer<T> {
 
     /// Whether a `get` would not block: an item is there, or every producer is gone.
     pub(crate) fn ready_now(&self) -> bool {
-        !self.queue.empty() || self.side.peer_gone(false)
+        !self.queue.empty() || self.queue.is_shutdown() || self.side.peer_gone(false)
     }
 }
 

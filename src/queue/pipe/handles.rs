@@ -398,6 +398,7 @@ handle_serde!(
     [T: ShmSafe] crate::queue::ArrayQueue<T>,
     [T] crate::queue::Broadcast<T>,
     [] crate::shm::SharedMemory,
+    [] crate::sync::ShareableList,
     [] Connection,
     [] crate::shm::WordArray,
     [] crate::queue::SharedBell,
