@@ -150,6 +150,7 @@ mod forms;
 #[cfg(feature = "serde")]
 pub use codec::{CodecError, CodecErrorKind};
 pub use forms::{Timeout, WouldBlock};
+pub use wait::{wait, Waitable};
 
 // The modules are private: every public item has one path, the crate root (docs/API.md §1).
 mod connection;

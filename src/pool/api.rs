@@ -2,7 +2,7 @@
 //! work are in `calls.rs`.
 
 use super::manager::{fail_everything, RunState, Shared};
-use super::{PoolBuilder, PoolError};
+use super::PoolError;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -56,34 +56,6 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    /// A pool of `processes` workers (Python's `Pool(processes)`).
-    ///
-    /// # Errors
-    /// As [`PoolBuilder::build`]: zero processes is [`PoolError::InvalidArgument`] (POOL-12).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(multiproc::Pool::new(2)?.processes(), 2);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn new(processes: usize) -> Result<Pool, PoolError> {
-        Pool::builder().processes(processes).build()
-    }
-
-    /// A builder for the other options.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let pool = multiproc::Pool::builder().processes(1).build()?;
-    /// assert_eq!(pool.processes(), 1);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn builder() -> PoolBuilder {
-        PoolBuilder::default()
-    }
-
     /// Number of worker processes.
     ///
     /// # Examples

@@ -5,6 +5,36 @@ use super::{Pool, PoolError, SpawnError};
 use crate::ChildOutcome;
 use std::sync::{mpsc, Arc, Mutex};
 
+impl Pool {
+    /// A pool of `processes` workers (Python's `Pool(processes)`).
+    ///
+    /// # Errors
+    /// As [`PoolBuilder::build`]: zero processes is [`PoolError::InvalidArgument`] (POOL-12).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(multiproc::Pool::new(2)?.processes(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(processes: usize) -> Result<Pool, PoolError> {
+        Pool::builder().processes(processes).build()
+    }
+
+    /// A builder for the other options.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = multiproc::Pool::builder().processes(1).build()?;
+    /// assert_eq!(pool.processes(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+}
+
 /// Builds a [`Pool`] with options (Python's `Pool(processes, initializer, initargs,
 /// maxtasksperchild)`).
 ///

@@ -1,35 +1,13 @@
 //! Jobs and chunks: how a call becomes encoded chunks in the pending queue, and how chunk
 //! outcomes become the caller's result (an `AsyncResult`, or an `imap` iterator).
 
+use super::chunk::{Chunk, Job, Sink};
 use super::manager::{dispatch, RunState};
 use super::options::{Callback, ErrorCallback};
 use super::result::{AsyncResult, ChunkMsg, IMapIter, Slot};
 use super::{Pool, PoolError, TaskValue};
 use crate::process::call::CallToken;
 use std::sync::mpsc;
-
-/// Called once per finished chunk of a job, with the chunk's index and its encoded results
-/// (`usize::MAX` and an error when the whole job fails at once).
-pub(super) type Sink = Box<dyn FnMut(usize, Result<Vec<u8>, PoolError>) + Send>;
-
-/// One chunk of a job: `items` consecutive input items starting at `first_item`.
-pub(super) struct Chunk {
-    pub(super) job: u64,
-    /// The chunk's number within its job.
-    pub(super) index: usize,
-    /// Index in the job's input of the chunk's first item.
-    pub(super) first_item: usize,
-    /// Items in the chunk.
-    pub(super) items: usize,
-    pub(super) call: CallToken,
-    pub(super) args: Vec<u8>,
-}
-
-/// A job: where its chunks' outcomes go.
-pub(super) struct Job {
-    pub(super) chunks_left: usize,
-    pub(super) sink: Sink,
-}
 
 /// Python's default `chunksize` for the map family: `ceil(len / (4 * processes))`.
 pub(super) fn default_chunksize(len: usize, processes: usize) -> usize {

@@ -8,7 +8,8 @@
 //! so a result wakes it as soon as it is written, however many workers there are.
 
 use super::PoolError;
-use crate::queue::{Connection, Pipe, TryRecvError, Waitable};
+use crate::queue::{Connection, Pipe, TryRecvError};
+use crate::wait::Waitable;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -148,14 +149,19 @@ pub(crate) fn spawn(
     Ok((WorkerProc { proc, pid }, parent_end))
 }
 
-/// Spawns a worker (`Spawn` or `ForkServer`): a fresh image that receives its ends of a new
-/// link, and everything else `args` builds, as handles; returns the process and the parent's
-/// end.
-pub(crate) fn spawn_fresh(
+/// Spawns a worker (`Spawn` or `ForkServer`): a fresh image that runs `entry` on its ends of
+/// a new link and everything else `args` builds, received as handles; returns the process and
+/// the parent's end. The entry is a parameter so that the transport does not name the worker
+/// loop that runs over it.
+pub(crate) fn spawn_fresh<A>(
     capacity: usize,
     method: crate::StartMethod,
-    args: impl FnOnce(Connection, Connection) -> super::worker::WorkerArgs,
-) -> Result<(WorkerProc, Link), PoolError> {
+    entry: fn(A) -> i32,
+    args: impl FnOnce(Connection, Connection) -> A,
+) -> Result<(WorkerProc, Link), PoolError>
+where
+    A: serde::Serialize + serde::de::DeserializeOwned,
+{
     let err = |e: crate::ShmError| PoolError::spawn(super::SpawnError::Shm(e));
     let pipe = Pipe::builder()
         .capacity(capacity.clamp(1 << 12, 1 << 30).next_power_of_two())
@@ -170,7 +176,7 @@ pub(crate) fn spawn_fresh(
         .name("PoolWorker")
         .daemon(true)
         .start_method(method)
-        .spawn(super::worker::spawned_worker, args(up_worker, down_worker))
+        .spawn(entry, args(up_worker, down_worker))
         .map_err(|e| PoolError::spawn(super::SpawnError::Process(e)))?;
     let pid = proc.pid().map_or(-1, |p| p as i32);
     Ok((WorkerProc { proc, pid }, parent_end))

@@ -9,7 +9,7 @@
 //! (queued behind a long or stuck task), the manager takes that chunk back ([`steal`]) and gives
 //! it to the idle worker: a stuck worker delays only its own chunk.
 
-use super::jobs::{Chunk, Job};
+use super::chunk::{Chunk, Job};
 use super::link::{self, Doorbell, Link, WorkerExit, WorkerProc};
 use super::wire::{FromWorker, ToWorker};
 use super::{PoolError, RemoteError, SpawnError};
@@ -437,7 +437,7 @@ fn spawn_worker(shared: &Shared, i: usize) -> Result<Worker, PoolError> {
             super::worker::worker_main(&link, &key, &claims, &cancels, i, init, max, &bell)
         })?
     } else {
-        link::spawn_fresh(shared.config.pipe_capacity, shared.config.method, move |up, down| {
+        link::spawn_fresh(shared.config.pipe_capacity, shared.config.method, super::worker::spawned_worker, move |up, down| {
             super::worker::WorkerArgs { up, down, key, claims, cancels, slot: i, init: init_call, maxtasks: max, bell }
         })?
     };

@@ -18,6 +18,7 @@
 mod api;
 mod builder;
 mod calls;
+mod chunk;
 mod deprecated;
 mod error;
 mod jobs;

@@ -1,7 +1,10 @@
 //! [`ProcessBuilder`]: a [`Process`]'s name, daemon flag and process group.
 
-use super::current::{lock, ME};
-use super::handle::{Entry, Inner, Process, State, Target};
+use super::entry::{Entry, Target};
+use super::handle::Process;
+use super::lock::lock;
+use super::record::{Life, Record, Spec};
+use super::registry::ME;
 use super::{get_start_method, ChildOutcome, ProcFail, StartError, StartMethod, MAX_NAME_LEN};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -196,18 +199,14 @@ impl ProcessBuilder {
             });
             (name, me.counter, self.daemon.unwrap_or(me.daemon))
         };
-        let state = State { target: Some(entry), ..State::default() };
         Ok(Process {
-            inner: Arc::new(Inner {
-                name,
-                number,
-                daemon,
-                group: self.group,
+            inner: Arc::new(Record {
+                spec: Spec { name, number, daemon, group: self.group },
                 method: self.method.unwrap_or_else(get_start_method),
                 executable: self.executable,
                 #[cfg(feature = "serde")]
                 server: self.server,
-                state: Mutex::new(state),
+                life: Mutex::new(Life::Ready(entry)),
             }),
         })
     }
@@ -243,7 +242,7 @@ impl ProcessBuilder {
         A: serde::Serialize + serde::de::DeserializeOwned,
         R: ChildOutcome,
     {
-        let entry = super::spawn::FnEntry::new(f, &args).map_err(ProcFail::start)?;
+        let entry = super::entry::FnEntry::new(f, &args).map_err(ProcFail::start)?;
         self.make(Entry::Fn(entry)).map_err(ProcFail::start)
     }
 
@@ -295,6 +294,109 @@ impl ProcessBuilder {
         let p = self.target(f)?;
         p.start()?;
         Ok(p)
+    }
+}
+
+impl Process {
+    /// An unstarted process that will run `f`, with the default name and daemon flag.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = multiproc::Process::new(|| ());
+    /// assert!(p.name().starts_with("Process-"));
+    /// ```
+    pub fn new<F, R>(f: F) -> Process
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: ChildOutcome,
+    {
+        match ProcessBuilder::default().target(f) {
+            Ok(p) => p,
+            Err(_) => unreachable!("a default builder has no name to reject"),
+        }
+    }
+
+
+    /// Starts `f(args)` in a child with the default start method ([`get_start_method`](crate::get_start_method)):
+    /// `ProcessBuilder::default().spawn(f, args)`. The arguments are any serde values, shared objects
+    /// (`Queue`, `Lock`, …) included.
+    ///
+    /// # Errors
+    /// As [`ProcessBuilder::spawn`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn child(message: String) -> Result<(), String> {
+    ///     Err(message)
+    /// }
+    /// let p = multiproc::Process::spawn(child, "no".to_string())?;
+    /// assert_eq!(p.join()?.message(), Some("no"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn spawn<A, R>(f: fn(A) -> R, args: A) -> Result<Process, crate::StartError>
+    where
+        A: serde::Serialize + serde::de::DeserializeOwned,
+        R: ChildOutcome,
+    {
+        ProcessBuilder::default().spawn(f, args)
+    }
+
+
+    /// A [`ProcessBuilder`] for a name, the daemon flag or a process group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = multiproc::Process::builder().name("x").target(|| ())?;
+    /// assert_eq!(p.name(), "x");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder() -> ProcessBuilder {
+        ProcessBuilder::default()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl super::ForkServer {
+    /// Starts `f(args)` in a child forked by this server, with `builder`'s name and flags
+    /// (its start method is ignored).
+    ///
+    /// # Errors
+    /// As [`ProcessBuilder::spawn`]; [`StartError::ForkServer`] if the server is gone.
+    ///
+    /// # Examples
+    ///
+    /// See [`ForkServer`](super::ForkServer).
+    pub fn spawn<A, R>(&self, builder: ProcessBuilder, f: fn(A) -> R, args: A) -> Result<Process, StartError>
+    where
+        A: serde::Serialize + serde::de::DeserializeOwned,
+        R: ChildOutcome,
+    {
+        builder.fork_server(self).spawn(f, args)
+    }
+}
+
+impl super::Context {
+    /// A process builder with the context's start method (Python's `ctx.Process`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{get_context, StartMethod};
+    ///
+    /// fn entry(code: i32) -> i32 {
+    ///     code
+    /// }
+    ///
+    /// let p = get_context(StartMethod::ForkServer).process().spawn(entry, 3)?;
+    /// assert_eq!(p.join()?.exitcode(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn process(&self) -> ProcessBuilder {
+        ProcessBuilder::default().start_method(self.start_method())
     }
 }
 

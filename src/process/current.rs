@@ -1,38 +1,14 @@
-//! This process's record ([`current_process`], [`parent_process`]) and the registry of started
-//! children ([`active_children`]), both locked across `fork` by `start.rs`.
+//! What a process can ask about itself: [`current_process`], [`parent_process`],
+//! [`active_children`] (from the registry, `registry.rs`) and [`cpu_count`].
 
-use super::handle::{Inner, Process};
+use super::handle::{reap_finished, Process};
+use super::lock::lock;
+use super::registry::{self, ME};
 use super::{JoinError, JoinTimeoutError, ProcFail, TryJoinError, MAIN_NAME};
 use crate::sys::clock::Deadline;
 use crate::sys::process as sys;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-pub(super) struct Me {
-    /// `None` in a process this crate did not start: "MainProcess".
-    pub(super) name: Option<String>,
-    pub(super) daemon: bool,
-    /// Python's `_identity`: `[]` in main, the parent's identity plus the child's number.
-    pub(super) identity: Vec<u32>,
-    /// Children created so far (names `Process-<identity>:<n>`); reset in every child.
-    pub(super) counter: u32,
-    /// The parent's pid and name, in a child started by this crate.
-    pub(super) parent: Option<(libc::pid_t, String)>,
-}
-
-pub(super) static ME: Mutex<Me> =
-    Mutex::new(Me { name: None, daemon: false, identity: Vec::new(), counter: 0, parent: None });
-
-/// Started children not yet reaped (Python's `_children`). Locked across fork, cleared in the
-/// child.
-pub(super) static ACTIVE: Mutex<Vec<Arc<Inner>>> = Mutex::new(Vec::new());
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Poison only means another thread panicked while holding it; every update below is a
-    // single assignment, so the data is consistent.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// This process, as [`current_process`] sees it.
 ///
@@ -322,15 +298,7 @@ impl ParentProcess {
 /// ```
 pub fn active_children() -> Vec<Process> {
     reap_finished();
-    lock(&ACTIVE).iter().map(|inner| Process { inner: inner.clone() }).collect()
-}
-
-/// Reaps every registered child that has ended (without blocking).
-pub(super) fn reap_finished() {
-    let list: Vec<Arc<Inner>> = lock(&ACTIVE).clone();
-    for inner in list {
-        let _ = Process { inner }.try_reap();
-    }
+    registry::active().into_iter().map(|inner| Process { inner }).collect()
 }
 
 /// The number of CPUs this process may run on (its affinity mask), at least 1. Python's
@@ -343,12 +311,4 @@ pub(super) fn reap_finished() {
 /// ```
 pub fn cpu_count() -> usize {
     sys::usable_cpus()
-}
-
-/// Reaps ended children before a start, without touching the registry's lock twice when it is
-/// empty (the common case in a start/join loop).
-pub(super) fn reap_finished_if_any() {
-    if !lock(&ACTIVE).is_empty() {
-        reap_finished();
-    }
 }

@@ -3,7 +3,7 @@
 //! Inside the module every step returns `ProcFail`, which knows every outcome; the public
 //! methods turn it into [`StartError`], the `join` family, or [`ProcessError`].
 
-use super::{ExitStatus, StartMethod, MAX_NAME_LEN};
+use super::{StartMethod, MAX_NAME_LEN};
 use crate::forms::error_forms;
 use crate::shm::ShmError;
 use std::fmt;
@@ -223,8 +223,8 @@ impl std::error::Error for StartError {
 
 error_forms! {
     /// Why a blocking `join` failed. The child's own failure (a panic, an `Err`, a signal) is
-    /// **not** an error of `join`: it is in the [`ExitStatus`] that `join` returns
-    /// ([`ExitStatus::exit_ok`] turns it into an error when you want `?` to propagate it).
+    /// **not** an error of `join`: it is in the [`ExitStatus`](crate::ExitStatus) that `join` returns
+    /// ([`ExitStatus::exit_ok`](crate::ExitStatus::exit_ok) turns it into an error when you want `?` to propagate it).
     ///
     /// # Examples
     ///
@@ -323,59 +323,7 @@ impl std::error::Error for ProcessError {
     }
 }
 
-/// A child that did not succeed, from [`ExitStatus::exit_ok`] (std's `ExitStatusError`).
-///
-/// # Examples
-///
-/// ```
-/// use multiproc::Process;
-///
-/// let p = Process::new(|| -> Result<(), String> { Err("no".into()) });
-/// p.start()?;
-/// let e = p.join()?.exit_ok().unwrap_err();
-/// assert_eq!(e.status().message(), Some("no"));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct ExitStatusError(pub(crate) ExitStatus);
 
-impl ExitStatusError {
-    /// The status of the child that failed.
-    pub fn status(&self) -> &ExitStatus {
-        &self.0
-    }
-}
-
-impl fmt::Display for ExitStatusError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "child process failed: {}", self.0)
-    }
-}
-
-impl std::error::Error for ExitStatusError {}
-
-/// [`set_start_method`](crate::set_start_method) without `force` after the start method was
-/// already set (Python's `RuntimeError: context has already been set`); the method it has.
-///
-/// # Examples
-///
-/// ```
-/// use multiproc::{get_start_method, set_start_method, StartMethodSetError};
-/// let now = get_start_method();
-/// set_start_method(now, true)?; // force: always works
-/// assert!(matches!(set_start_method(now, false), Err(StartMethodSetError(m)) if m == now));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StartMethodSetError(pub StartMethod);
-
-impl fmt::Display for StartMethodSetError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the start method was already set (to {})", self.0.name())
-    }
-}
-
-impl std::error::Error for StartMethodSetError {}
 
 /// An outcome the operation cannot have: reported as an OS-level inconsistency.
 fn crossed(what: &'static str) -> io::Error {

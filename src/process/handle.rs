@@ -1,70 +1,19 @@
 //! The [`Process`] handle: identity, waiting and reaping, signals, the sentinel, `close`.
 
-use super::current::{lock, ACTIVE};
-use super::report::{Report, ReportAreas};
-use super::{
-    ChildOutcome, ExitStatus, JoinError, JoinTimeoutError, ProcFail, ProcessBuilder, ProcessError, TryJoinError,
-};
-use crate::shm::ShmRef;
+use super::lock::lock;
+use super::origin::Origin;
+use super::record::{Exited, Life, Record};
+#[cfg(feature = "serde")]
+use super::record::Running;
+use super::registry;
+use super::report::ReportAreas;
+use super::{ExitStatus, JoinError, JoinTimeoutError, ProcFail, ProcessError, TryJoinError};
 use crate::sys::clock::Deadline;
 use crate::sys::process as sys;
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
-
-pub(super) type Target = Box<dyn FnOnce() -> (i32, Option<String>) + Send + 'static>;
-
-/// What the child runs.
-pub(super) enum Entry {
-    /// A closure (fork only).
-    Closure(Target),
-    /// A `fn` item with encoded arguments (every start method).
-    #[cfg(feature = "serde")]
-    Fn(super::spawn::FnEntry),
-}
-
-/// Who can tell the child's exit status.
-#[derive(Default)]
-pub(super) enum Origin {
-    /// Our own child: `waitpid`.
-    #[default]
-    Own,
-    /// A fork server's child: the server reports its status.
-    #[cfg(feature = "serde")]
-    Server(super::spawn::ServerChild),
-}
-
-pub(super) struct Inner {
-    pub(super) name: String,
-    /// This child's number among its creator's children (the last part of its identity).
-    pub(super) number: u32,
-    pub(super) daemon: bool,
-    pub(super) group: bool,
-    pub(super) method: super::StartMethod,
-    /// The program a `Spawn` child runs (default: this one).
-    #[cfg_attr(not(feature = "serde"), allow(dead_code))] // spawning needs serde arguments
-    pub(super) executable: Option<std::path::PathBuf>,
-    /// The fork server of a `ForkServer` child (default: the global one).
-    #[cfg(feature = "serde")]
-    pub(super) server: Option<super::ForkServer>,
-    pub(super) state: Mutex<State>,
-}
-
-#[derive(Default)]
-pub(super) struct State {
-    pub(super) target: Option<Entry>,
-    pub(super) origin: Origin,
-    /// The process that called `start` (only it may wait for the child).
-    pub(super) creator: libc::pid_t,
-    pub(super) pid: Option<libc::pid_t>,
-    /// Set at start; dropped by `close`. Shared so that a waiter can poll it unlocked.
-    pub(super) pidfd: Option<Arc<OwnedFd>>,
-    /// Set at start; dropped once read (after reaping).
-    pub(super) report: Option<ShmRef<Report>>,
-    pub(super) status: Option<ExitStatus>,
-    pub(super) closed: bool,
-}
 
 /// A child process running a closure (Python's `multiprocessing.Process` with the fork start
 /// method).
@@ -92,68 +41,27 @@ pub(super) struct State {
 /// ```
 #[derive(Clone)]
 pub struct Process {
-    pub(super) inner: Arc<Inner>,
+    pub(super) inner: Arc<Record>,
 }
 
 impl fmt::Debug for Process {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = lock(&self.inner.state);
+        let life = lock(&self.inner.life);
+        let status = match &*life {
+            Life::Exited(e) => Some(&e.status),
+            _ => None,
+        };
         f.debug_struct("Process")
-            .field("name", &self.inner.name)
-            .field("daemon", &self.inner.daemon)
-            .field("pid", &st.pid)
-            .field("status", &st.status)
-            .field("closed", &st.closed)
+            .field("name", &self.inner.spec.name)
+            .field("daemon", &self.inner.spec.daemon)
+            .field("pid", &life.pid())
+            .field("status", &status)
+            .field("closed", &matches!(*life, Life::Closed))
             .finish()
     }
 }
 
 impl Process {
-    /// An unstarted process that will run `f`, with the default name and daemon flag.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let p = multiproc::Process::new(|| ());
-    /// assert!(p.name().starts_with("Process-"));
-    /// ```
-    pub fn new<F, R>(f: F) -> Process
-    where
-        F: FnOnce() -> R + Send + 'static,
-        R: ChildOutcome,
-    {
-        match ProcessBuilder::default().target(f) {
-            Ok(p) => p,
-            Err(_) => unreachable!("a default builder has no name to reject"),
-        }
-    }
-
-    /// Starts `f(args)` in a child with the default start method ([`get_start_method`](crate::get_start_method)):
-    /// `ProcessBuilder::default().spawn(f, args)`. The arguments are any serde values, shared objects
-    /// (`Queue`, `Lock`, …) included.
-    ///
-    /// # Errors
-    /// As [`ProcessBuilder::spawn`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// fn child(message: String) -> Result<(), String> {
-    ///     Err(message)
-    /// }
-    /// let p = multiproc::Process::spawn(child, "no".to_string())?;
-    /// assert_eq!(p.join()?.message(), Some("no"));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    #[cfg(feature = "serde")]
-    pub fn spawn<A, R>(f: fn(A) -> R, args: A) -> Result<Process, crate::StartError>
-    where
-        A: serde::Serialize + serde::de::DeserializeOwned,
-        R: ChildOutcome,
-    {
-        ProcessBuilder::default().spawn(f, args)
-    }
-
     /// The start method this process uses.
     ///
     /// # Examples
@@ -165,19 +73,6 @@ impl Process {
         self.inner.method
     }
 
-    /// A [`ProcessBuilder`] for a name, the daemon flag or a process group.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let p = multiproc::Process::builder().name("x").target(|| ())?;
-    /// assert_eq!(p.name(), "x");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn builder() -> ProcessBuilder {
-        ProcessBuilder::default()
-    }
-
     /// The name.
     ///
     /// # Examples
@@ -187,7 +82,7 @@ impl Process {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn name(&self) -> &str {
-        &self.inner.name
+        &self.inner.spec.name
     }
 
     /// Whether the process is daemonic.
@@ -198,7 +93,7 @@ impl Process {
     /// assert!(!multiproc::Process::new(|| ()).is_daemon());
     /// ```
     pub fn is_daemon(&self) -> bool {
-        self.inner.daemon
+        self.inner.spec.daemon
     }
 
     /// The child's pid once started (Python: `pid`, `None` before `start`).
@@ -214,7 +109,7 @@ impl Process {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn pid(&self) -> Option<u32> {
-        lock(&self.inner.state).pid.map(|p| p as u32)
+        lock(&self.inner.life).pid().map(|p| p as u32)
     }
 
     /// Whether the child has been started and has not ended. Reaps it if it has ended (no
@@ -341,17 +236,15 @@ impl Process {
     fn join_until_opt(&self, deadline: Option<Deadline>) -> Result<Option<ExitStatus>, ProcFail> {
         loop {
             let fd = {
-                let st = self.started()?;
-                if let Some(s) = &st.status {
-                    return Ok(Some(s.clone()));
-                }
-                match (&st.origin, &st.pidfd) {
+                let life = self.started()?;
+                match &*life {
+                    Life::Exited(e) => return Ok(Some(e.status.clone())),
                     // A fork server's child: its status arrives on this socket after the
                     // server reaped it (one wake-up instead of two).
                     #[cfg(feature = "serde")]
-                    (Origin::Server(c), _) => c.wait_fd(),
-                    (_, Some(fd)) => fd.clone(),
-                    (_, None) => return Err(ProcFail::NotStarted),
+                    Life::Running(Running { origin: Origin::Server(c), .. }) => c.wait_fd(),
+                    Life::Running(r) => r.pidfd.clone(),
+                    _ => return Err(ProcFail::NotStarted),
                 }
             };
             if !sys::poll_readable(fd.as_fd(), deadline).map_err(ProcFail::Os)? {
@@ -369,19 +262,19 @@ impl Process {
         }
     }
 
-    /// The state, checked: started, not closed, and ours.
-    fn started(&self) -> Result<MutexGuard<'_, State>, ProcFail> {
-        let st = lock(&self.inner.state);
-        if st.closed {
-            return Err(ProcFail::Closed);
-        }
-        if st.pid.is_none() {
-            return Err(ProcFail::NotStarted);
-        }
-        if st.creator != sys::getpid() {
+    /// The life, checked: started, not closed, and ours.
+    fn started(&self) -> Result<MutexGuard<'_, Life>, ProcFail> {
+        let life = lock(&self.inner.life);
+        let creator = match &*life {
+            Life::Closed => return Err(ProcFail::Closed),
+            Life::Ready(_) | Life::Starting | Life::Failed => return Err(ProcFail::NotStarted),
+            Life::Running(r) => r.creator,
+            Life::Exited(e) => e.creator,
+        };
+        if creator != sys::getpid() {
             return Err(ProcFail::NotOurChild);
         }
-        Ok(st)
+        Ok(life)
     }
 
     /// Reaps the child if it has ended (`waitpid(WNOHANG)` under the state lock, so exactly
@@ -395,13 +288,14 @@ impl Process {
         #[cfg(not(feature = "serde"))]
         let _ = ended_hint; // only fork-server children (serde) use it
         let status = {
-            let mut st = self.started()?;
-            if let Some(s) = &st.status {
-                return Ok(Some(s.clone()));
-            }
-            let Some(pid) = st.pid else { return Err(ProcFail::NotStarted) };
-            let ended = match &mut st.origin {
-                Origin::Own => match sys::waitpid_nohang(pid) {
+            let mut life = self.started()?;
+            let running = match &mut *life {
+                Life::Exited(e) => return Ok(Some(e.status.clone())),
+                Life::Running(r) => r,
+                _ => return Err(ProcFail::NotStarted),
+            };
+            let ended = match &mut running.origin {
+                Origin::Own => match sys::waitpid_nohang(running.pid) {
                     Ok(None) => return Ok(None),
                     Ok(Some(ended)) => ended,
                     Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Err(ProcFail::Lost),
@@ -416,16 +310,16 @@ impl Process {
                     }
                 }
             };
-            let failure = st.report.take().and_then(|r| {
-                let failure = r.read();
-                ReportAreas::lock().give_back(r);
-                failure
-            });
+            let Life::Running(r) = std::mem::replace(&mut *life, Life::Failed) else {
+                unreachable!("matched as running above, under the same lock")
+            };
+            let failure = r.report.read();
+            ReportAreas::lock().give_back(r.report);
             let status = ExitStatus { ended, failure };
-            st.status = Some(status.clone());
+            *life = Life::Exited(Exited { creator: r.creator, pid: r.pid, pidfd: r.pidfd, status: status.clone() });
             status
         };
-        lock(&ACTIVE).retain(|i| !Arc::ptr_eq(i, &self.inner));
+        registry::unregister(&self.inner);
         Ok(Some(status))
     }
 
@@ -486,7 +380,7 @@ impl Process {
     }
 
     /// Sends SIGTERM to the child's whole process group: the child and every descendant that
-    /// stayed in its group. Needs [`ProcessBuilder::process_group`]`(true)`.
+    /// stayed in its group. Needs [`ProcessBuilder::process_group`](crate::ProcessBuilder::process_group)`(true)`.
     ///
     /// This also works after the child was reaped, to clean up descendants that outlived it
     /// (a group exists while any member does; the kernel does not reuse its id meanwhile).
@@ -519,7 +413,7 @@ impl Process {
     ///
     /// # Examples
     ///
-    /// See [`ProcessBuilder::process_group`].
+    /// See [`ProcessBuilder::process_group`](crate::ProcessBuilder::process_group).
     pub fn kill_tree(&self) -> Result<(), ProcessError> {
         self.kill_tree_inner().map_err(ProcFail::process)
     }
@@ -529,29 +423,22 @@ impl Process {
     }
 
     fn signal(&self, sig: i32) -> Result<(), ProcFail> {
-        let st = self.started()?;
-        if st.status.is_some() {
+        let life = self.started()?;
+        let Life::Running(r) = &*life else {
             return Ok(()); // reaped: Python ignores this too
-        }
-        let Some(fd) = &st.pidfd else { return Err(ProcFail::NotStarted) };
+        };
         // The pidfd names our child and no other, even if it has exited (unreaped) meanwhile.
-        match sys::pidfd_send_signal(fd.as_fd(), sig) {
+        match sys::pidfd_send_signal(r.pidfd.as_fd(), sig) {
             Err(e) if e.raw_os_error() != Some(libc::ESRCH) => Err(ProcFail::Os(e)),
             _ => Ok(()),
         }
     }
 
     fn signal_tree(&self, sig: i32) -> Result<(), ProcFail> {
-        if !self.inner.group {
+        if !self.inner.spec.group {
             return Err(ProcFail::NoProcessGroup);
         }
-        let pid = {
-            let st = self.started()?;
-            match st.pid {
-                Some(p) => p,
-                None => return Err(ProcFail::NotStarted),
-            }
-        };
+        let pid = self.started()?.pid().ok_or(ProcFail::NotStarted)?;
         match sys::killpg(pid, sig) {
             Err(e) if e.raw_os_error() != Some(libc::ESRCH) => return Err(ProcFail::Os(e)),
             _ => {}
@@ -584,13 +471,11 @@ impl Process {
     }
 
     fn sentinel_inner(&self) -> Result<Sentinel, ProcFail> {
-        let st = lock(&self.inner.state);
-        if st.closed {
-            return Err(ProcFail::Closed);
-        }
-        match &st.pidfd {
-            Some(fd) => Ok(Sentinel { fd: fd.clone() }),
-            None => Err(ProcFail::NotStarted),
+        match &*lock(&self.inner.life) {
+            Life::Closed => Err(ProcFail::Closed),
+            Life::Running(r) => Ok(Sentinel { fd: r.pidfd.clone() }),
+            Life::Exited(e) => Ok(Sentinel { fd: e.pidfd.clone() }),
+            Life::Ready(_) | Life::Starting | Life::Failed => Err(ProcFail::NotStarted),
         }
     }
 
@@ -618,16 +503,13 @@ impl Process {
     }
 
     fn close_inner(&self) -> Result<(), ProcFail> {
-        let mut st = lock(&self.inner.state);
-        if st.pid.is_some() && st.status.is_none() && !st.closed {
+        let mut life = lock(&self.inner.life);
+        if matches!(*life, Life::Running(_) | Life::Starting) {
             return Err(ProcFail::StillRunning);
         }
-        st.closed = true;
-        let target = st.target.take();
-        st.pidfd = None;
-        st.report = None;
-        drop(st);
-        drop(target); // user destructors run with no lock held
+        let old = std::mem::replace(&mut *life, Life::Closed);
+        drop(life);
+        drop(old); // an unstarted closure's destructors run with no lock held
         Ok(())
     }
 }
@@ -660,5 +542,20 @@ impl AsFd for Sentinel {
 impl AsRawFd for Sentinel {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+/// Reaps every registered child that has ended (without blocking).
+pub(super) fn reap_finished() {
+    for inner in registry::active() {
+        let _ = Process { inner }.try_reap();
+    }
+}
+
+/// Reaps ended children before a start, without touching the registry's lock twice when it is
+/// empty (the common case in a start/join loop).
+pub(super) fn reap_finished_if_any() {
+    if !lock(&registry::ACTIVE).is_empty() {
+        reap_finished();
     }
 }

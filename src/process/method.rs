@@ -1,6 +1,6 @@
 //! Start methods (Python's `set_start_method`, `get_start_method`, `get_context`).
 
-use super::{ProcessBuilder, StartMethodSetError};
+use std::fmt;
 use std::sync::Mutex;
 
 /// How a child process is created (Python's start methods).
@@ -12,7 +12,7 @@ use std::sync::Mutex;
 /// | [`ForkServer`](Self::ForkServer) | a single-threaded server (spawned once) forks the children | threaded parents that want fork's start cost; a prepared image ([`ForkServer::builder`](crate::process::ForkServer::builder)) |
 ///
 /// With `Spawn` and `ForkServer` the target must be a plain `fn` item taking serde arguments
-/// ([`ProcessBuilder::spawn`], [`Process::spawn`](crate::Process::spawn)); shared objects (`Queue`,
+/// ([`ProcessBuilder::spawn`](crate::ProcessBuilder::spawn), [`Process::spawn`](crate::Process::spawn)); shared objects (`Queue`,
 /// `Lock`, `Value`, …) may be among them: their descriptors travel with the arguments.
 ///
 /// # Examples
@@ -138,23 +138,27 @@ impl Context {
     pub fn start_method(&self) -> StartMethod {
         self.method
     }
+}
 
-    /// A process builder with the context's start method (Python's `ctx.Process`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use multiproc::{get_context, StartMethod};
-    ///
-    /// fn entry(code: i32) -> i32 {
-    ///     code
-    /// }
-    ///
-    /// let p = get_context(StartMethod::ForkServer).process().spawn(entry, 3)?;
-    /// assert_eq!(p.join()?.exitcode(), 3);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn process(&self) -> ProcessBuilder {
-        ProcessBuilder::default().start_method(self.method)
+/// [`set_start_method`](crate::set_start_method) without `force` after the start method was
+/// already set (Python's `RuntimeError: context has already been set`); the method it has.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{get_start_method, set_start_method, StartMethodSetError};
+/// let now = get_start_method();
+/// set_start_method(now, true)?; // force: always works
+/// assert!(matches!(set_start_method(now, false), Err(StartMethodSetError(m)) if m == now));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartMethodSetError(pub StartMethod);
+
+impl fmt::Display for StartMethodSetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the start method was already set (to {})", self.0.name())
     }
 }
+
+impl std::error::Error for StartMethodSetError {}

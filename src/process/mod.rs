@@ -64,8 +64,7 @@
 //! ```
 //!
 //! A spawned child takes its entry in this crate's ELF constructor, before the program's
-//! `main` (see `spawn/mod.rs`); [`init`] does the same for a start-up that skips
-//! constructors.
+//! `main` (see `ctor.rs`); [`init`] does the same for a start-up that skips constructors.
 //!
 //! # How the child leaves
 //!
@@ -94,14 +93,30 @@
 //! your closure. In a single-threaded parent none of this matters. If you cannot rule it out,
 //! create what the child needs before forking and keep the child's work simple.
 //!
-//! # Files
-//! `builder.rs` ([`ProcessBuilder`]), `method.rs` ([`StartMethod`], [`set_start_method`],
-//! [`get_context`]), `spawn/` (the Spawn and ForkServer methods, `call.rs` the entry tokens
-//! they and the pool use), `handle.rs` ([`Process`]: join, signals, sentinel, close),
-//! `start.rs` (the fork protocol: the locks held across `fork` and the one `unsafe` block, and
-//! the child's side), `status.rs` ([`ExitStatus`], [`ChildOutcome`]), `current.rs`
-//! ([`current_process`], [`parent_process`], [`active_children`]), `panics.rs` (the panic hook
-//! a child arms without taking a lock), `report.rs` (the shared report area), `error.rs`.
+//! # Files, bottom up (each uses only those above it)
+//! * leaves: `error.rs`, `status.rs` ([`ExitStatus`], [`ChildOutcome`]), `method.rs`
+//!   ([`StartMethod`], [`set_start_method`], [`get_context`]), `call.rs` (the entry tokens the
+//!   spawned children and the pool use), `boot.rs` (the bootstrap protocol), `report.rs` (the
+//!   shared report area), `panics.rs` (the panic hook a child arms without taking a lock),
+//!   `lock.rs`;
+//! * `entry.rs` (what a child runs), `origin.rs` (who reports a child's end; the fork server as
+//!   a handle; what a launcher returns), `record.rs` (a process's record and its [`Life`](record::Life),
+//!   one enum from made to closed), `registry.rs` (this process's identity and its active
+//!   children);
+//! * `child.rs`: the child's side, one path for every start method; `server_main.rs` (the fork
+//!   server's loop) and `ctor.rs` (how a spawned image takes its entry before `main`) build on
+//!   it;
+//! * `launch/`: one launcher per start method (`fork.rs` holds the locks across `fork` and
+//!   forks; `spawn.rs`; `server.rs` starts fork servers), each returning what it started;
+//! * `handle.rs` ([`Process`]: join, signals, sentinel, close), `start.rs` (`start`: the state
+//!   machine over the record, for every method), `builder.rs` ([`ProcessBuilder`]),
+//!   `current.rs` ([`current_process`], [`parent_process`], [`active_children`]).
+//!
+//! `unsafe` is denied here except where it is allowed item by item, each with the `SAFETY`
+//! comment that proves it: `fork` (in `launch/fork.rs` and the fork server's loop), closing an
+//! inherited descriptor there, the ELF constructor's link section (`ctor.rs`), the report area
+//! as a shared-memory object (`report.rs`) and the panic hook's read of it (`panics.rs`), and
+//! the call tokens' trampolines (`call.rs`).
 //!
 //! # Failure semantics
 //!
@@ -110,34 +125,50 @@
 
 #![deny(unsafe_code)]
 
+#[cfg(feature = "serde")]
+mod boot;
 mod builder;
 #[cfg(feature = "serde")]
 pub(crate) mod call;
+mod child;
+#[cfg(feature = "serde")]
+mod ctor;
 mod current;
+mod entry;
 mod error;
 mod handle;
+mod launch;
+mod lock;
 mod method;
+mod origin;
 pub(crate) mod panics;
+mod record;
+mod registry;
 mod report;
 #[cfg(feature = "serde")]
-mod spawn;
+mod server_main;
 mod start;
 mod status;
 
+#[cfg(feature = "serde")]
+pub use boot::BOOT_TIMEOUT;
 pub use builder::ProcessBuilder;
+#[cfg(feature = "serde")]
+pub use ctor::init;
 pub use current::{active_children, cpu_count, current_process, parent_process, CurrentProcess, ParentProcess};
+#[cfg(feature = "serde")]
+pub(crate) use entry::FnCall;
 pub(crate) use error::ProcFail;
 pub use error::{
-    BootError, ExitStatusError, ForkServerError, JoinError, JoinTimeoutError, ProcessError, StartError,
-    StartMethodSetError, TryJoinError,
+    BootError, ForkServerError, JoinError, JoinTimeoutError, ProcessError, StartError, TryJoinError,
 };
 pub use handle::{Process, Sentinel};
-pub use method::{get_context, get_start_method, set_start_method, Context, StartMethod};
 #[cfg(feature = "serde")]
-pub(crate) use spawn::FnCall;
+pub use launch::server::ForkServerBuilder;
+pub use method::{get_context, get_start_method, set_start_method, Context, StartMethod, StartMethodSetError};
 #[cfg(feature = "serde")]
-pub use spawn::{init, ForkServer, ForkServerBuilder, BOOT_TIMEOUT};
-pub use status::{ChildOutcome, ExitStatus};
+pub use origin::ForkServer;
+pub use status::{ChildOutcome, ExitStatus, ExitStatusError};
 
 /// Longest accepted process name, in bytes.
 ///

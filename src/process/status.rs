@@ -1,7 +1,6 @@
 //! How a child ended ([`ExitStatus`]) and what its closure may return ([`ChildOutcome`]).
 
 use super::report::Kind;
-use super::ExitStatusError;
 use crate::sys::process as sys;
 use std::fmt;
 
@@ -288,3 +287,34 @@ mod tests {
         assert_eq!(s.to_string(), "exit code 1: e");
     }
 }
+
+/// A child that did not succeed, from [`ExitStatus::exit_ok`] (std's `ExitStatusError`).
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::Process;
+///
+/// let p = Process::new(|| -> Result<(), String> { Err("no".into()) });
+/// p.start()?;
+/// let e = p.join()?.exit_ok().unwrap_err();
+/// assert_eq!(e.status().message(), Some("no"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ExitStatusError(pub(crate) ExitStatus);
+
+impl ExitStatusError {
+    /// The status of the child that failed.
+    pub fn status(&self) -> &ExitStatus {
+        &self.0
+    }
+}
+
+impl fmt::Display for ExitStatusError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "child process failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for ExitStatusError {}

@@ -1,5 +1,5 @@
 //! Queues and pipes in shared memory: the SPSC byte ring (`ring.rs`), `Pipe`/`Connection`
-//! (`pipe/`), `wait` over several connections (`wait.rs`), the lock-free `ArrayQueue`
+//! (`pipe/`), the lock-free `ArrayQueue`
 //! (`array_queue/`), and `Queue`/`SimpleQueue`/`JoinableQueue` over a locked ring
 //! (`locked/`), `Broadcast` (`broadcast/`); `doorbell.rs` is the sequence-word wake-up the queues share.
 
@@ -8,7 +8,6 @@ pub(crate) mod doorbell;
 mod pipe;
 mod ready;
 pub(crate) mod ring;
-mod wait;
 
 pub use broadcast::{
     Broadcast, BroadcastRecvError, BroadcastRecvTimeoutError, PublishError, PublishTimeoutError, Subscriber,
@@ -26,7 +25,6 @@ pub(crate) use pipe::{ExportFail, Exported, EXPORT_WORDS};
 #[cfg(feature = "async")]
 pub use ready::Readable;
 pub use ready::ReadyFd;
-pub use wait::{wait, Waitable};
 
 #[cfg(feature = "serde")]
 pub(crate) use doorbell::SharedBell;

@@ -19,7 +19,7 @@
 //! noticed within one slice. A `ReadyFd` belongs to the process that made it: threads do not
 //! survive `fork`, so a child makes its own.
 
-use super::wait::Waitable;
+use crate::wait::Waitable;
 use crate::loom::atomic::{
     AtomicBool, AtomicU32,
     Ordering::{Acquire, Release},

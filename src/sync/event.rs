@@ -247,3 +247,17 @@ impl shm::Named for Event {
         [self.raw.offset() as u64, 0, 0, 0, 0, 0]
     }
 }
+
+
+/// Ready when set.
+impl crate::wait::Waitable for Event {
+    fn is_ready(&self) -> bool {
+        self.is_set()
+    }
+
+    #[cfg(not(all(test, loom)))]
+    fn announce_waiter(&self) -> Option<crate::wait::WaitWord<'_>> {
+        let (word, v) = Event::announce_waiter(self);
+        Some(crate::wait::WaitWord::new(word, v))
+    }
+}

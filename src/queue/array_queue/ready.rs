@@ -49,3 +49,17 @@ impl<T: ShmSafe + 'static> ArrayQueue<T> {
         }
     }
 }
+
+
+/// Ready when an item is there.
+impl<T: crate::shm::ShmSafe> crate::wait::Waitable for super::ArrayQueue<T> {
+    fn is_ready(&self) -> bool {
+        !self.is_empty()
+    }
+
+    #[cfg(not(all(test, loom)))]
+    fn announce_waiter(&self) -> Option<crate::wait::WaitWord<'_>> {
+        let (word, v) = self.announce_not_empty();
+        Some(crate::wait::WaitWord::new(word, v))
+    }
+}

@@ -376,3 +376,17 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Subscriber<T> {
         crate::codec::decode(bytes).map_err(BcFail::Decode)
     }
 }
+
+
+/// Ready when a message it has not received is published (or it lagged).
+impl<T> crate::wait::Waitable for Subscriber<T> {
+    fn is_ready(&self) -> bool {
+        self.ready_now()
+    }
+
+    #[cfg(not(all(test, loom)))]
+    fn announce_waiter(&self) -> Option<crate::wait::WaitWord<'_>> {
+        let (word, v) = self.announce();
+        Some(crate::wait::WaitWord::new(word, v))
+    }
+}

@@ -145,3 +145,56 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned + 'static> super::Consume
         get_async(self.ready_cache(), || self.try_get(), || self.ready_fd()).await
     }
 }
+
+
+/// Ready when an item is there, when this handle was closed, or when the queue was shut
+/// down (a `get` would not block: it would fail at once).
+impl<T> crate::wait::Waitable for super::Queue<T> {
+    fn is_ready(&self) -> bool {
+        !self.empty() || self.check_open().is_err() || self.is_shutdown()
+    }
+
+    #[cfg(not(all(test, loom)))]
+    fn announce_waiter(&self) -> Option<crate::wait::WaitWord<'_>> {
+        let (word, v) = self.announce_not_empty();
+        Some(crate::wait::WaitWord::new(word, v))
+    }
+}
+
+/// As [`Queue`](super::Queue)'s.
+impl<T> crate::wait::Waitable for super::SimpleQueue<T> {
+    fn is_ready(&self) -> bool {
+        self.as_queue().is_ready()
+    }
+
+    #[cfg(not(all(test, loom)))]
+    fn announce_waiter(&self) -> Option<crate::wait::WaitWord<'_>> {
+        self.as_queue().announce_waiter()
+    }
+}
+
+/// As [`Queue`](super::Queue)'s.
+impl<T> crate::wait::Waitable for super::JoinableQueue<T> {
+    fn is_ready(&self) -> bool {
+        (**self).is_ready()
+    }
+
+    #[cfg(not(all(test, loom)))]
+    fn announce_waiter(&self) -> Option<crate::wait::WaitWord<'_>> {
+        (**self).announce_waiter()
+    }
+}
+
+/// Ready when an item is there, or every producer is gone (a `get` would not block). A
+/// producer's drop wakes `wait` at once; a producer's death within about 20 ms.
+#[cfg(feature = "serde")]
+impl<T> crate::wait::Waitable for super::Consumer<T> {
+    fn is_ready(&self) -> bool {
+        self.ready_now()
+    }
+
+    #[cfg(not(all(test, loom)))]
+    fn announce_waiter(&self) -> Option<crate::wait::WaitWord<'_>> {
+        self.queue().announce_waiter()
+    }
+}

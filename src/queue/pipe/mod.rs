@@ -69,7 +69,6 @@ pub use handles::Shareable;
 pub(crate) use handles::{decode_with_handles, encode_with_handles};
 #[cfg(feature = "serde")]
 pub use iter::ConnectionIter;
-pub(crate) use poll::WAIT_SLICE;
 
 use std::time::Duration;
 

@@ -147,3 +147,20 @@ impl Connection {
         !matches!(self.poll_inner(Limit::Now), Ok(false))
     }
 }
+
+
+/// Ready when a message or end of file is pending.
+impl crate::wait::Waitable for Connection {
+    fn is_ready(&self) -> bool {
+        self.ready_now()
+    }
+
+    #[cfg(not(all(test, loom)))]
+    fn announce_waiter(&self) -> Option<crate::wait::WaitWord<'_>> {
+        Connection::announce_waiter(self).map(|w| crate::wait::WaitWord::new(w, 1))
+    }
+
+    fn wake_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.fileno()
+    }
+}

@@ -146,3 +146,11 @@ impl shm::Named for BoundedSemaphore {
         shm::Named::words(&self.inner)
     }
 }
+
+
+/// As [`Semaphore`]'s.
+impl crate::wait::Waitable for BoundedSemaphore {
+    fn is_ready(&self) -> bool {
+        self.get_value() > 0
+    }
+}

@@ -601,3 +601,13 @@ impl shm::Named for Semaphore {
         [self.state.offset() as u64, 0, 0, 0, 0, 0]
     }
 }
+
+
+/// Ready when a permit is free (checked between sleeps: a release wakes one sleeper, which must
+/// be an `acquire`, not a `wait`). `wait` takes nothing: another process may take the permit
+/// before the caller's `try_acquire`.
+impl crate::wait::Waitable for Semaphore {
+    fn is_ready(&self) -> bool {
+        self.get_value() > 0
+    }
+}

@@ -2,9 +2,9 @@
 //! `multiprocessing.connection.wait`, extended to every kind that can say "ready", as
 //! crossbeam's `Select` is).
 //!
-//! Anything that can say "ready" implements [`Waitable`]: [`Connection`] (a message or end of
-//! file is pending), [`Queue`], [`SimpleQueue`], [`JoinableQueue`] and [`ArrayQueue`] (an item
-//! is there), [`Event`] (set), [`Semaphore`] and [`BoundedSemaphore`] (a permit is free),
+//! Anything that can say "ready" implements [`Waitable`]: [`Connection`](crate::Connection) (a message or end of
+//! file is pending), [`Queue`](crate::Queue), [`SimpleQueue`](crate::SimpleQueue), [`JoinableQueue`](crate::JoinableQueue) and [`ArrayQueue`](crate::ArrayQueue) (an item
+//! is there), [`Event`](crate::Event) (set), [`Semaphore`](crate::Semaphore) and [`BoundedSemaphore`](crate::BoundedSemaphore) (a permit is free),
 //! [`Broadcast`](crate::Broadcast) subscribers (a message is there), and every [`AsFd`] type
 //! (readable or hung up: a pidfd becomes readable when its process exits, so the process
 //! layer's [`Sentinel`](crate::Sentinel) works as is).
@@ -26,16 +26,21 @@
 //! descriptors (sentinels, and the connections' liveness descriptors, which wake it at once on
 //! a peer's death) for the same growing step.
 
-use super::array_queue::ArrayQueue;
-use super::locked::{JoinableQueue, Queue, SimpleQueue};
-use super::pipe::Connection;
-use crate::shm::ShmSafe;
-use crate::sync::{BoundedSemaphore, Event, Semaphore};
+//!
+//! The trait lives here, below every layer that implements it, and each type implements it
+//! beside its own code (as crossbeam's `SelectHandle`): the queues in `queue/`, `Event` and the
+//! semaphores in `sync/`, descriptors (sentinels included) by the blanket impl below.
+
+use super::Limit;
 use crate::sys::clock::Deadline;
 use crate::sys::process::poll_many;
-use crate::wait::Limit;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
+
+/// The longest one futex sleep over several words lasts: a writer's death wakes nobody, so
+/// `wait` looks at every object again after this.
+#[cfg(not(all(test, loom)))]
+const WORD_SLICE: Duration = Duration::from_millis(10);
 
 #[cfg(not(all(test, loom)))]
 impl<'a> WaitWord<'a> {
@@ -85,122 +90,11 @@ pub trait Waitable {
 #[derive(Debug)]
 pub struct WaitWord<'a>(&'a crate::loom::atomic::AtomicU32, u32);
 
-impl Waitable for Connection {
-    fn is_ready(&self) -> bool {
-        self.ready_now()
-    }
-
-    #[cfg(not(all(test, loom)))]
-    fn announce_waiter(&self) -> Option<WaitWord<'_>> {
-        Connection::announce_waiter(self).map(|w| WaitWord(w, 1))
-    }
-
-    fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.fileno()
-    }
-}
-
-/// Ready when an item is there, when this handle was closed, or when the queue was shut
-/// down (a `get` would not block: it would fail at once).
-impl<T> Waitable for Queue<T> {
-    fn is_ready(&self) -> bool {
-        !self.empty() || self.check_open().is_err() || self.is_shutdown()
-    }
-
-    #[cfg(not(all(test, loom)))]
-    fn announce_waiter(&self) -> Option<WaitWord<'_>> {
-        let (word, v) = self.announce_not_empty();
-        Some(WaitWord(word, v))
-    }
-}
-
-impl<T> Waitable for SimpleQueue<T> {
-    fn is_ready(&self) -> bool {
-        self.as_queue().is_ready()
-    }
-
-    #[cfg(not(all(test, loom)))]
-    fn announce_waiter(&self) -> Option<WaitWord<'_>> {
-        self.as_queue().announce_waiter()
-    }
-}
-
-impl<T> Waitable for JoinableQueue<T> {
-    fn is_ready(&self) -> bool {
-        (**self).is_ready()
-    }
-
-    #[cfg(not(all(test, loom)))]
-    fn announce_waiter(&self) -> Option<WaitWord<'_>> {
-        (**self).announce_waiter()
-    }
-}
-
-/// Ready when an item is there, or every producer is gone (a `get` would not block). A
-/// producer's drop wakes `wait` at once; a producer's death within about 20 ms.
-#[cfg(feature = "serde")]
-impl<T> Waitable for super::locked::Consumer<T> {
-    fn is_ready(&self) -> bool {
-        self.ready_now()
-    }
-
-    #[cfg(not(all(test, loom)))]
-    fn announce_waiter(&self) -> Option<WaitWord<'_>> {
-        self.queue().announce_waiter()
-    }
-}
-
-/// Ready when a message it has not received is published (or it lagged).
-impl<T> Waitable for super::broadcast::Subscriber<T> {
-    fn is_ready(&self) -> bool {
-        self.ready_now()
-    }
-
-    #[cfg(not(all(test, loom)))]
-    fn announce_waiter(&self) -> Option<WaitWord<'_>> {
-        let (word, v) = self.announce();
-        Some(WaitWord(word, v))
-    }
-}
-
-/// Ready when an item is there.
-impl<T: ShmSafe> Waitable for ArrayQueue<T> {
-    fn is_ready(&self) -> bool {
-        !self.is_empty()
-    }
-
-    #[cfg(not(all(test, loom)))]
-    fn announce_waiter(&self) -> Option<WaitWord<'_>> {
-        let (word, v) = self.announce_not_empty();
-        Some(WaitWord(word, v))
-    }
-}
-
-/// Ready when set.
-impl Waitable for Event {
-    fn is_ready(&self) -> bool {
-        self.is_set()
-    }
-
-    #[cfg(not(all(test, loom)))]
-    fn announce_waiter(&self) -> Option<WaitWord<'_>> {
-        let (word, v) = self.announce_waiter();
-        Some(WaitWord(word, v))
-    }
-}
-
-/// Ready when a permit is free (checked between sleeps: see the module docs). `wait` takes
-/// nothing: another process may take the permit before the caller's `try_acquire`.
-impl Waitable for Semaphore {
-    fn is_ready(&self) -> bool {
-        self.get_value() > 0
-    }
-}
-
-/// As [`Semaphore`]'s.
-impl Waitable for BoundedSemaphore {
-    fn is_ready(&self) -> bool {
-        self.get_value() > 0
+#[cfg(not(all(test, loom)))]
+impl<'a> WaitWord<'a> {
+    /// Sleep on `word` while it holds `v`.
+    pub(crate) fn new(word: &'a crate::loom::atomic::AtomicU32, v: u32) -> WaitWord<'a> {
+        WaitWord(word, v)
     }
 }
 
@@ -321,7 +215,7 @@ fn wait_on_words(objects: &[&dyn Waitable], deadline: Option<Deadline>) -> Optio
                 (a, b) => a.or(b),
             }
         } else {
-            crate::wait::earliest(deadline, Deadline::after(super::pipe::WAIT_SLICE))
+            super::earliest(deadline, Deadline::after(WORD_SLICE))
         };
         match wait_any(&words, until) {
             Ok(()) | Err(WaitAnyError::TimedOut) => {}

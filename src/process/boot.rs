@@ -19,6 +19,10 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
+/// How long a spawned program (or the fork server) may take to answer its bootstrap message
+/// before it is killed and the start fails with [`StartError::Boot`](crate::StartError::Boot).
+pub const BOOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The protocol version in every [`Boot`].
 pub(crate) const VERSION: u32 = 1;
 /// Largest bootstrap message (arguments included).

@@ -1,4 +1,5 @@
-//! The waiting toolkit: how every blocking call of the crate bounds its wait.
+//! The waiting toolkit: how every blocking call of the crate bounds its wait, and `wait` over
+//! many objects (`select.rs`).
 //!
 //! * [`Limit`] is the one representation of "try now", "until a deadline" and "forever", built
 //!   from a public `timeout: Duration` or `deadline: Instant` in exactly one way: a timeout
@@ -10,6 +11,12 @@
 //!
 //! Call sites map an expired limit to their own error: `Full`/`Empty` for [`Limit::Now`]
 //! (a `try_` form), `Timeout` otherwise ([`Limit::is_now`] tells which).
+
+mod select;
+
+#[cfg(not(all(test, loom)))]
+pub(crate) use select::WaitWord;
+pub use select::{wait, Waitable};
 
 use crate::sys::clock::Deadline;
 use std::time::{Duration, Instant};

@@ -1,0 +1,139 @@
+//! Starting fork servers: [`ForkServerBuilder`] (a server prepared once with `init`) and the
+//! default server the `ForkServer` start method uses. A server is started as a spawned child is
+//! (`spawn.rs`), with the server's role; its own loop is `server_main.rs`, and the handle the
+//! requester keeps is `origin.rs`.
+
+use super::super::boot::{self, Boot, Role};
+use super::super::call::EntryToken;
+use super::super::entry::key;
+use super::super::lock::lock;
+use super::super::origin::{ForkServer, ServerInner};
+use super::super::{ProcFail, StartError};
+use super::spawn::spawn_program;
+use crate::sys::process as sys;
+use crate::sys::spawn::{self as sys_spawn, SELF_EXE};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Options of a [`ForkServer`].
+#[derive(Debug, Default, Clone)]
+pub struct ForkServerBuilder {
+    init: Option<EntryToken>,
+}
+
+/// The server `StartMethod::ForkServer` uses.
+static DEFAULT: Mutex<Option<ForkServer>> = Mutex::new(None);
+
+impl ForkServerBuilder {
+    /// Runs `f` once in the server, before it forks any child: children start from the state
+    /// it leaves (Python's `set_forkserver_preload`, for any preparation).
+    ///
+    /// # Examples
+    ///
+    /// See [`ForkServer`].
+    pub fn init(mut self, f: fn()) -> ForkServerBuilder {
+        self.init = Some(EntryToken::plain(key(), f));
+        self
+    }
+
+    /// Starts the server; returns once it has run `init` and is ready.
+    ///
+    /// # Errors
+    /// [`StartError::Os`], [`StartError::Boot`] (e.g. `init` panicked: its message is
+    /// in the error).
+    ///
+    /// # Examples
+    ///
+    /// See [`ForkServer`].
+    pub fn start(self) -> Result<ForkServer, StartError> {
+        self.start_inner().map_err(ProcFail::start)
+    }
+
+    fn start_inner(self) -> Result<ForkServer, ProcFail> {
+        let boot = Boot {
+            version: boot::VERSION,
+            role: Role::Server,
+            exe: sys_spawn::file_identity(Path::new(SELF_EXE)).ok(),
+            key: *key(),
+            entry: self.init,
+            args: Vec::new(),
+            report_off: 0,
+            name: "ForkServer".into(),
+            identity: Vec::new(),
+            parent: (sys::getpid(), String::new()),
+            daemon: true,
+            group: false,
+        };
+        // The same start as a spawned child's: a fresh image of this program, handed `boot`.
+        let (pid, pidfd, sock) = spawn_program(None, &boot, &[])?;
+        let _ = sock.set_read_timeout(None);
+        let _ = sock.set_write_timeout(None);
+        Ok(ForkServer { inner: Arc::new(ServerInner { ctl: Mutex::new(sock), pid, pidfd }) })
+    }
+
+    /// [`start`](Self::start) and make it the server `StartMethod::ForkServer` uses (the
+    /// previous default server, if any, exits once its children's handles are dropped).
+    ///
+    /// # Errors
+    /// As [`start`](Self::start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{ForkServer, Process, StartMethod};
+    ///
+    /// fn prepare() {}
+    /// fn child(_: ()) {}
+    ///
+    /// ForkServer::builder().init(prepare).install()?;
+    /// let p = Process::builder().start_method(StartMethod::ForkServer).spawn(child, ())?;
+    /// assert!(p.join()?.success());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn install(self) -> Result<ForkServer, StartError> {
+        self.install_inner().map_err(ProcFail::start)
+    }
+
+    fn install_inner(self) -> Result<ForkServer, ProcFail> {
+        let s = self.start()?;
+        *lock(&DEFAULT) = Some(s.clone());
+        Ok(s)
+    }
+}
+
+impl ForkServer {
+    /// A builder (to run an `init` function in the server first).
+    ///
+    /// # Examples
+    ///
+    /// See [`ForkServer`].
+    pub fn builder() -> ForkServerBuilder {
+        ForkServerBuilder::default()
+    }
+
+    /// The server `StartMethod::ForkServer` uses: started on first use (and again if it died).
+    ///
+    /// # Errors
+    /// As [`ForkServerBuilder::start`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = multiproc::ForkServer::global()?;
+    /// assert!(s.is_alive());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn global() -> Result<ForkServer, StartError> {
+        Self::global_inner().map_err(ProcFail::start)
+    }
+
+    pub(in crate::process) fn global_inner() -> Result<ForkServer, ProcFail> {
+        let mut d = lock(&DEFAULT);
+        if let Some(s) = d.as_ref().filter(|s| s.is_alive()) {
+            return Ok(s.clone());
+        }
+        let s = ForkServer::builder().start()?;
+        *d = Some(s.clone());
+        Ok(s)
+    }
+}

@@ -1,0 +1,132 @@
+//! The fork server's own life, inside its fresh image: run `init`, answer, then fork each
+//! requested child and report its end (the protocol is in `origin.rs`). Single-threaded: it
+//! runs nothing but this loop, so its children may do anything after `fork`.
+
+use super::boot::{self, Boot, Role, BOOT_TIMEOUT};
+use super::child::{become_child, run_child};
+use super::origin::{EXIT, PID};
+use crate::sys::process::{self as sys, WaitStatus};
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+/// A child the server forked, until it is reaped.
+struct Kid {
+    pid: libc::pid_t,
+    pidfd: OwnedFd,
+    status: UnixStream,
+}
+
+/// The server's life: run `init`, answer, then serve requests until the control socket ends.
+pub(super) fn serve(ctl: UnixStream, boot: Boot, _fds: Vec<OwnedFd>) -> ! {
+    // No parent-death signal: it would fire when the *thread* that started the server ends
+    // (a pool's manager thread, say), not the process. The server leaves when its control
+    // socket reaches end of file instead: when every copy in its creator (and in children
+    // forked from it) is closed, which the kernel does when they die.
+    if sys::getppid() != boot.parent.0 {
+        sys::exit_now(1);
+    }
+    crate::process::panics::install();
+    if let Some(init) = boot.entry {
+        match std::panic::catch_unwind(|| init.run(&boot.key, &[], Vec::new())) {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => {
+                let _ = boot::nak(&ctl, "its init function's token does not authenticate");
+                sys::exit_now(1);
+            }
+            Err(p) => {
+                let _ = boot::nak(
+                    &ctl,
+                    &format!("its init function panicked: {}", crate::process::panics::payload_text(&*p)),
+                );
+                sys::exit_now(1);
+            }
+        }
+    }
+    if boot::ack(&ctl).is_err() {
+        sys::exit_now(1);
+    }
+    let _ = ctl.set_read_timeout(Some(BOOT_TIMEOUT));
+    let mut kids: Vec<Kid> = Vec::new();
+    let mut revents = Vec::new();
+    loop {
+        let mut fds: Vec<BorrowedFd<'_>> = vec![ctl.as_fd()];
+        fds.extend(kids.iter().map(|k| k.pidfd.as_fd()));
+        if sys::poll_many(&fds, libc::POLLIN, -1, &mut revents).is_err() {
+            continue;
+        }
+        drop(fds);
+        // Children that ended: report and forget them.
+        let ended: Vec<usize> = (0..kids.len()).filter(|&i| revents[i + 1] != 0).collect();
+        for i in ended.into_iter().rev() {
+            let k = kids.swap_remove(i);
+            let (kind, value) = match sys::waitpid_blocking(k.pid) {
+                Ok(WaitStatus::Exited(c)) => (0, c),
+                Ok(WaitStatus::Signaled(s)) => (1, s),
+                Err(_) => continue, // dropping `k.status` tells the requester (end of file)
+            };
+            let mut m = EXIT.to_vec();
+            m.extend_from_slice(&i32::to_le_bytes(kind));
+            m.extend_from_slice(&i32::to_le_bytes(value));
+            let _ = (&k.status).write_all(&m);
+        }
+        if revents[0] == 0 {
+            continue;
+        }
+        match boot::recv(&ctl) {
+            Ok((req, fds)) => {
+                if let Some(k) = fork_child(&ctl, &mut kids, req, fds) {
+                    kids.push(k);
+                }
+            }
+            // The creator is gone or closed the server: children die with us (their
+            // parent-death signal).
+            Err(_) => sys::exit_now(0),
+        }
+    }
+}
+
+/// Forks one requested child; the server's record of it.
+fn fork_child(ctl: &UnixStream, kids: &mut Vec<Kid>, req: Boot, fds: Vec<OwnedFd>) -> Option<Kid> {
+    let mut fds = fds.into_iter();
+    let status = UnixStream::from(fds.next()?);
+    if req.role != Role::Child {
+        return None;
+    }
+    let server_pid = sys::getpid();
+    // SAFETY: the server is single-threaded (it runs nothing but this loop), so the child may
+    // do anything; it leaves through `_exit` (`run_child`).
+    #[allow(unsafe_code)]
+    let forked = unsafe { sys::fork() };
+    match forked {
+        Err(_) => None, // dropping `status`: the requester sees end of file
+        Ok(sys::Fork::Child) => {
+            // Die with the server; if it died already, leave now.
+            let _ = sys::set_parent_death_signal(libc::SIGKILL);
+            if sys::getppid() != server_pid {
+                sys::exit_now(1);
+            }
+            // The server's sockets are not ours: close our copies (the requester must see end
+            // of file on the control socket when the server dies, whatever its children do).
+            // SAFETY: this child never uses `ctl` again (it leaves through `_exit` in
+            // `run_child`, and the server's handle is never dropped here).
+            #[allow(unsafe_code)]
+            unsafe {
+                sys::close_inherited(std::os::fd::AsRawFd::as_raw_fd(ctl))
+            };
+            kids.clear();
+            drop(status);
+            match become_child(&req, fds.collect(), true) {
+                Ok((report, fds)) => run_child(req, report, fds),
+                Err(_) => sys::exit_now(127),
+            }
+        }
+        Ok(sys::Fork::Parent(pid)) => {
+            let pidfd = sys::pidfd_open(pid).ok()?;
+            let mut m = PID.to_vec();
+            m.extend_from_slice(&pid.to_le_bytes());
+            crate::sys::fdpass::send_fds(status.as_fd(), &[pidfd.as_fd()], &m).ok()?;
+            Some(Kid { pid, pidfd, status })
+        }
+    }
+}
