@@ -1,17 +1,24 @@
-//! The layering rules of `docs/ARCHITECTURE.md`, checked by reading the sources.
+//! The layering rules of `docs/ARCHITECTURE.md`, checked by reading the sources (the third,
+//! no import loops, is `tests/import_loops.rs`).
+//!
 //!
 //! 1. **No upward imports.** Layers, bottom-up: `sys`, `loom` (with the `wait` toolkit and the
 //!    `codec` beside it), `shm`, `sync`, `queue`, `process`, `pool` (then `manager`). A file under `src/<layer>/` may name `crate::<other>` only for an
 //!    `<other>` at or below its own layer; `loom` may use `sys`, `sys` uses no other module. Every
 //!    `crate::x` path counts, including each item of a `crate::{a, b::c}` group; comment lines
-//!    are ignored.
+//!    are ignored. A name the crate root re-exports (`crate::Process`, `crate::wait(..)`)
+//!    counts as the layer of the file that defines it, so the root is no way around the rule;
+//!    a `crate::x` that resolves to nothing fails too.
 //! 2. **Only `sys` calls libc.** Outside `src/sys/` (and outside the command, `src/bin/`, whose
 //!    raw baselines call libc on purpose), a `libc::name(` or `libc::name::<…>(` call of a
 //!    function (lower-case name followed by `(`) fails. Types (`libc::pid_t`, `libc::timespec`)
 //!    and constants (`libc::SIGKILL`) may be named anywhere. (`use libc::getpid; getpid()` would
 //!    slip through; clippy's `disallowed-methods` covers the worst of those.)
 
-use std::path::{Path, PathBuf};
+mod source;
+
+use source::{code, code_lines, first_ident, rust_files, Sources};
+use std::path::Path;
 
 /// Layers bottom-up, with the rank each one has. `sys` and `loom` share the bottom, but `sys`
 /// may not use `loom` (checked separately).
@@ -34,32 +41,18 @@ fn rank(name: &str) -> Option<u32> {
     LAYERS.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    for e in rd {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
-
-/// Source lines with comment lines (`//`, `//!`, `///`) and trailing `//` comments removed.
-fn code_lines(path: &Path) -> Vec<(usize, String)> {
-    let text = std::fs::read_to_string(path).unwrap();
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim_start().starts_with("//"))
-        .map(|(i, l)| (i + 1, l.find(" //").map_or(l, |c| &l[..c]).to_string()))
-        .collect()
-}
-
-/// The first path segment of every `crate::…` path in `code` (groups expanded).
-fn crate_paths(code: &str) -> Vec<String> {
+/// The first path segment of every `crate::…` path in `code` (groups expanded), and whether
+/// a `::` follows it (a module path) or not (a name the crate root re-exports, or the root's
+/// own item).
+fn crate_paths(code: &str) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     let mut rest = code;
+    let seg = |s: &str| {
+        let s = s.trim();
+        let id = first_ident(s);
+        let module = s[id.len()..].trim_start().starts_with("::");
+        (id, module)
+    };
     while let Some(i) = rest.find("crate::") {
         let preceded = rest[..i].chars().last().is_some_and(|c| c.is_alphanumeric() || c == '_');
         rest = &rest[i + "crate::".len()..];
@@ -78,45 +71,62 @@ fn crate_paths(code: &str) -> Vec<String> {
                     ',' if depth == 0 => items.push(std::mem::take(&mut item)),
                     _ => {}
                 }
-                if depth == 0 && c != ',' {
+                if c != ',' || depth > 0 {
                     item.push(c);
                 }
             }
             items.push(item);
-            out.extend(items.iter().map(|s| first_ident(s.trim())).filter(|s| !s.is_empty()));
+            out.extend(items.iter().map(|s| seg(s)).filter(|(s, _)| !s.is_empty()));
         } else {
-            out.push(first_ident(rest));
+            out.push(seg(rest));
         }
     }
     out
 }
 
-fn first_ident(s: &str) -> String {
-    s.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect()
-}
-
-/// The whole file with comment lines removed, for patterns that may span lines (`crate::{…}`).
-fn code(path: &Path) -> String {
-    code_lines(path).into_iter().map(|(_, l)| l).collect::<Vec<_>>().join("\n")
+/// The layer a `crate::name` path reaches: the module's rank for a module path, else the rank
+/// of the layer whose file defines what the root re-exports under `name` (so `crate::Process`
+/// in `sync/` is caught as the upward use it is). `None`: not a layer (the `fuzz` hooks).
+fn target_rank(s: &Sources, name: &str, module_path: bool) -> Result<Option<u32>, String> {
+    if module_path {
+        if let Some(r) = rank(name) {
+            return Ok(Some(r));
+        }
+    }
+    let file = s.resolve(&[], &format!("crate::{name}"), 0).ok_or_else(|| format!("unresolved crate::{name}"))?;
+    let layer = file
+        .strip_prefix(&s.src)
+        .unwrap()
+        .iter()
+        .next()
+        .map(|c| c.to_string_lossy().trim_end_matches(".rs").to_string());
+    Ok(layer.as_deref().and_then(rank))
 }
 
 #[test]
 fn layering_no_upward_imports() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let s = Sources::read();
     let mut violations = Vec::new();
     for &(layer, my_rank) in LAYERS {
         let mut files = Vec::new();
-        rust_files(&src.join(layer), &mut files);
-        let single = src.join(format!("{layer}.rs"));
+        rust_files(&s.src.join(layer), &mut files);
+        let single = s.src.join(format!("{layer}.rs"));
         if single.is_file() {
             files.push(single);
         }
         for f in files {
-            for target in crate_paths(&code(&f)) {
-                let Some(r) = rank(&target) else { continue }; // crate::fuzz and the like
+            for (target, module_path) in crate_paths(&code(&f)) {
+                let r = match target_rank(&s, &target, module_path) {
+                    Ok(Some(r)) => r,
+                    Ok(None) => continue, // crate::fuzz and the like
+                    Err(why) => {
+                        violations.push(format!("{}: {why}", f.display()));
+                        continue;
+                    }
+                };
                 let upward = r > my_rank || (layer == "sys" && target != "sys");
                 if upward {
-                    violations.push(format!("{}: {layer} uses crate::{target}", f.display()));
+                    violations.push(format!("{}: {layer} uses crate::{target} (layer {r})", f.display()));
                 }
             }
         }
@@ -204,8 +214,19 @@ fn layering_checker_sees_what_it_must() {
     assert_eq!(bare_loom_cfgs("#[cfg(all(test, loom))]"), 0);
     assert_eq!(bare_loom_cfgs("#[cfg(all(test, not(loom)))]"), 0);
     assert_eq!(bare_loom_cfgs("#[cfg(not(all(test, loom)))]"), 0);
-    assert_eq!(crate_paths("use crate::{loom::atomic::X, shm::{A, B}, pool};"), ["loom", "shm", "pool"]);
-    assert_eq!(crate_paths("x = mycrate::a; crate::queue::Q::new()"), ["queue"]);
+    let names = |code: &str| {
+        crate_paths(code).into_iter().map(|(n, m)| format!("{n}{}", if m { "::" } else { "" })).collect::<Vec<_>>()
+    };
+    assert_eq!(names("use crate::{loom::atomic::X, shm::{A, B}, pool};"), ["loom::", "shm::", "pool"]);
+    assert_eq!(names("x = mycrate::a; crate::queue::Q::new()"), ["queue::"]);
+    assert_eq!(names("use crate::{Process, shm::X}; crate::wait(&x)"), ["Process", "shm::", "wait"]);
+    // Root names resolve to the layer that defines them.
+    let s = Sources::read();
+    assert_eq!(target_rank(&s, "Process", false), Ok(rank("process")));
+    assert_eq!(target_rank(&s, "Queue", false), Ok(rank("queue")));
+    assert_eq!(target_rank(&s, "wait", false), Ok(rank("wait")));
+    assert_eq!(target_rank(&s, "shm", true), Ok(rank("shm")));
+    assert!(target_rank(&s, "NoSuchName", false).is_err());
     assert_eq!(libc_calls("unsafe { libc::getpid() }; libc::pid_t; libc::SIGKILL"), ["getpid"]);
     assert_eq!(libc_calls("libc::syscall::<i64>(1)"), ["syscall"]);
     assert!(libc_calls("let t: libc::timespec = x; let p: libc::pid_t = 1;").is_empty());

@@ -1,6 +1,7 @@
 //! `Listener` and `Client`: connections made by address.
 
-use super::address::{Address, ToAddress};
+use super::address::Address;
+use super::to_address::ToAddress;
 use super::{auth, ConnError, ConnTimeoutError, TryConnError};
 use crate::queue::{Connection, Exported, Pipe, EXPORT_WORDS};
 use crate::sys::process::poll_events;

@@ -27,7 +27,9 @@ mod address;
 mod auth;
 mod error;
 mod listener;
+mod to_address;
 
-pub use address::{Address, ToAddress};
+pub use address::Address;
 pub use error::{ConnError, ConnTimeoutError, TryConnError};
 pub use listener::{Client, Listener, HANDSHAKE_TIMEOUT};
+pub use to_address::ToAddress;

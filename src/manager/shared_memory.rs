@@ -210,7 +210,12 @@ impl SharedMemoryManager {
     /// it persistent (the manager removes it, not the handle).
     fn make<T: Persist>(&self, create: impl Fn(&str) -> Result<T, ShmError>) -> Result<T, ManagerError> {
         loop {
-            let name = format!("smm-{}-{}-{}", self.keeper_pid, std::process::id(), SEQ.fetch_add(1, core::sync::atomic::Ordering::Relaxed));
+            let name = format!(
+                "smm-{}-{}-{}",
+                self.keeper_pid,
+                std::process::id(),
+                SEQ.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+            );
             self.notes.put(&Note::Made(name.clone())).map_err(|e| match e {
                 PutError::ShutDown | PutError::Closed | PutError::Disconnected => ManagerError::ServerGone,
                 PutError::Encode(e) => ManagerError::Codec(e),

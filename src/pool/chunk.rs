@@ -27,4 +27,3 @@ pub(super) struct Job {
     pub(super) chunks_left: usize,
     pub(super) sink: Sink,
 }
-

@@ -437,9 +437,22 @@ fn spawn_worker(shared: &Shared, i: usize) -> Result<Worker, PoolError> {
             super::worker::worker_main(&link, &key, &claims, &cancels, i, init, max, &bell)
         })?
     } else {
-        link::spawn_fresh(shared.config.pipe_capacity, shared.config.method, super::worker::spawned_worker, move |up, down| {
-            super::worker::WorkerArgs { up, down, key, claims, cancels, slot: i, init: init_call, maxtasks: max, bell }
-        })?
+        link::spawn_fresh(
+            shared.config.pipe_capacity,
+            shared.config.method,
+            super::worker::spawned_worker,
+            move |up, down| super::worker::WorkerArgs {
+                up,
+                down,
+                key,
+                claims,
+                cancels,
+                slot: i,
+                init: init_call,
+                maxtasks: max,
+                bell,
+            },
+        )?
     };
     Ok(Worker { proc, link: Arc::new(link), outstanding: VecDeque::new(), ready: false, done: 0, cancel_pending: None })
 }

@@ -317,7 +317,6 @@ impl Process {
         }
     }
 
-
     /// Starts `f(args)` in a child with the default start method ([`get_start_method`](crate::get_start_method)):
     /// `ProcessBuilder::default().spawn(f, args)`. The arguments are any serde values, shared objects
     /// (`Queue`, `Lock`, …) included.
@@ -343,7 +342,6 @@ impl Process {
     {
         ProcessBuilder::default().spawn(f, args)
     }
-
 
     /// A [`ProcessBuilder`] for a name, the daemon flag or a process group.
     ///

@@ -323,8 +323,6 @@ impl std::error::Error for ProcessError {
     }
 }
 
-
-
 /// An outcome the operation cannot have: reported as an OS-level inconsistency.
 fn crossed(what: &'static str) -> io::Error {
     io::Error::other(what)

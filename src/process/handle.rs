@@ -2,9 +2,9 @@
 
 use super::lock::lock;
 use super::origin::Origin;
-use super::record::{Exited, Life, Record};
 #[cfg(feature = "serde")]
 use super::record::Running;
+use super::record::{Exited, Life, Record};
 use super::registry;
 use super::report::ReportAreas;
 use super::{ExitStatus, JoinError, JoinTimeoutError, ProcFail, ProcessError, TryJoinError};

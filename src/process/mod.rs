@@ -159,9 +159,7 @@ pub use current::{active_children, cpu_count, current_process, parent_process, C
 #[cfg(feature = "serde")]
 pub(crate) use entry::FnCall;
 pub(crate) use error::ProcFail;
-pub use error::{
-    BootError, ForkServerError, JoinError, JoinTimeoutError, ProcessError, StartError, TryJoinError,
-};
+pub use error::{BootError, ForkServerError, JoinError, JoinTimeoutError, ProcessError, StartError, TryJoinError};
 pub use handle::{Process, Sentinel};
 #[cfg(feature = "serde")]
 pub use launch::server::ForkServerBuilder;

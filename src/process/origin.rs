@@ -156,7 +156,11 @@ impl ForkServer {
     }
 
     /// Sends a child's bootstrap message; returns once the server forked it.
-    pub(super) fn request(&self, boot: &Boot, fds: &[BorrowedFd<'_>]) -> Result<(libc::pid_t, OwnedFd, Origin), ProcFail> {
+    pub(super) fn request(
+        &self,
+        boot: &Boot,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(libc::pid_t, OwnedFd, Origin), ProcFail> {
         let gone = |why: ForkServerError| ProcFail::ForkServer(why);
         let (mine, theirs) = sys_spawn::socketpair_stream().map_err(ProcFail::Os)?;
         let mut all: Vec<BorrowedFd<'_>> = vec![theirs.as_fd()];

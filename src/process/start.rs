@@ -65,9 +65,8 @@ impl Process {
                 launch::fork::launch(&rec.spec, t, life).map_err(|r| r.map_entry(Entry::Closure))
             }
             #[cfg(feature = "serde")]
-            (StartMethod::Fork, Entry::Fn(e)) => {
-                launch::fork::launch(&rec.spec, Box::new(move || e.run_here()), life).map_err(|r| r.map_entry(Entry::Closure))
-            }
+            (StartMethod::Fork, Entry::Fn(e)) => launch::fork::launch(&rec.spec, Box::new(move || e.run_here()), life)
+                .map_err(|r| r.map_entry(Entry::Closure)),
             #[cfg(feature = "serde")]
             (method, Entry::Fn(e)) => {
                 drop(life); // a boot handshake may take long: nobody waits on the record meanwhile

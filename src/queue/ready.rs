@@ -19,13 +19,13 @@
 //! noticed within one slice. A `ReadyFd` belongs to the process that made it: threads do not
 //! survive `fork`, so a child makes its own.
 
-use crate::wait::Waitable;
 use crate::loom::atomic::{
     AtomicBool, AtomicU32,
     Ordering::{Acquire, Release},
 };
 use crate::loom::futex;
 use crate::sys::clock::Deadline;
+use crate::wait::Waitable;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Arc, Mutex};

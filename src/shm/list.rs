@@ -2,7 +2,7 @@
 //! list` and `shm clean` show and do.
 
 use super::header::{self, HEADER_LEN};
-use super::named::temp_creator;
+use super::name::temp_creator;
 use super::Segment;
 use crate::sys;
 use std::io::Read;

@@ -22,9 +22,6 @@ use crate::sys;
 use crate::wait::Limit;
 use std::time::Duration;
 
-/// The prefix of the temporary names used where `O_TMPFILE` is missing.
-const TEMP_PREFIX: &str = "/.mp-";
-
 impl Segment {
     /// Creates a named segment with at least `len` usable bytes, for processes that are not
     /// forked from this one. The name may be written with or without its leading `/`.
@@ -313,7 +310,7 @@ fn create_renamed<E: From<ShmError>>(
     ty: &TypeInfo,
     init: impl FnOnce(&Segment) -> Result<usize, E>,
 ) -> Result<Segment, E> {
-    let temp = temp_name();
+    let temp = name::temp_name();
     let fd = sys::mman::shm_create_path(&temp).map_err(|e| ShmError::from_os(e, name))?;
     let seg = build(fd, total, None, kind, ty, init).inspect_err(|_| {
         let _ = sys::mman::shm_unlink(&temp);
@@ -325,26 +322,6 @@ fn create_renamed<E: From<ShmError>>(
     let _ = seg.map.name.set(name.to_owned());
     seg.map.unlink_by.store(sys::process::getpid() as u32, Relaxed);
     Ok(seg)
-}
-
-/// `/.mp-<pid>-<start>-<seq>`: unique per creation, and it names its creator.
-fn temp_name() -> String {
-    // Process-local, never shared: a `core` atomic (loom's cannot live in statics).
-    #[allow(clippy::disallowed_types)]
-    static SEQ: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
-    let (pid, start) = sys::process::self_identity();
-    format!("{TEMP_PREFIX}{pid}-{start}-{}", SEQ.fetch_add(1, Relaxed))
-}
-
-/// The creator `(pid, start)` a temporary name records.
-pub(super) fn temp_creator(name: &str) -> Option<(u32, u64)> {
-    // With or without the leading `/`: `list_named` shows names without it.
-    let bare = TEMP_PREFIX.trim_start_matches('/');
-    let mut parts = name.trim_start_matches('/').strip_prefix(bare)?.split('-');
-    let pid = parts.next()?.parse().ok()?;
-    let start = parts.next()?.parse().ok()?;
-    parts.next()?.parse::<u32>().ok()?;
-    parts.next().is_none().then_some((pid, start))
 }
 
 /// Opens `name` (normalized), waiting for it to appear until `limit`.
@@ -514,11 +491,11 @@ pub(crate) mod tests {
 
     #[test]
     fn temporary_names_name_their_creator() {
-        let t = temp_name();
-        assert_eq!(temp_creator(&t), Some(sys::process::self_identity()));
+        let t = name::temp_name();
+        assert_eq!(name::temp_creator(&t), Some(sys::process::self_identity()));
         assert!(name::normalize(&t).is_ok(), "temporary names are valid segment names");
         for bad in ["/.mp-1-2", "/.mp-x-1-2", "/.mp-1-2-3-4", "/mp-1-2-3"] {
-            assert_eq!(temp_creator(bad), None, "{bad}");
+            assert_eq!(name::temp_creator(bad), None, "{bad}");
         }
     }
 

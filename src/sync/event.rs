@@ -248,7 +248,6 @@ impl shm::Named for Event {
     }
 }
 
-
 /// Ready when set.
 impl crate::wait::Waitable for Event {
     fn is_ready(&self) -> bool {

@@ -50,7 +50,6 @@ impl<T: ShmSafe + 'static> ArrayQueue<T> {
     }
 }
 
-
 /// Ready when an item is there.
 impl<T: crate::shm::ShmSafe> crate::wait::Waitable for super::ArrayQueue<T> {
     fn is_ready(&self) -> bool {

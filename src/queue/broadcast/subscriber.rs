@@ -377,7 +377,6 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Subscriber<T> {
     }
 }
 
-
 /// Ready when a message it has not received is published (or it lagged).
 impl<T> crate::wait::Waitable for Subscriber<T> {
     fn is_ready(&self) -> bool {

@@ -146,7 +146,6 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned + 'static> super::Consume
     }
 }
 
-
 /// Ready when an item is there, when this handle was closed, or when the queue was shut
 /// down (a `get` would not block: it would fail at once).
 impl<T> crate::wait::Waitable for super::Queue<T> {

@@ -148,7 +148,6 @@ impl Connection {
     }
 }
 
-
 /// Ready when a message or end of file is pending.
 impl crate::wait::Waitable for Connection {
     fn is_ready(&self) -> bool {

@@ -147,7 +147,6 @@ impl shm::Named for BoundedSemaphore {
     }
 }
 
-
 /// As [`Semaphore`]'s.
 impl crate::wait::Waitable for BoundedSemaphore {
     fn is_ready(&self) -> bool {

@@ -602,7 +602,6 @@ impl shm::Named for Semaphore {
     }
 }
 
-
 /// Ready when a permit is free (checked between sleeps: a release wakes one sleeper, which must
 /// be an `acquire`, not a `wait`). `wait` takes nothing: another process may take the permit
 /// before the caller's `try_acquire`.
