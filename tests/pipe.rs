@@ -678,3 +678,15 @@ fn pipe_max_timeouts_wait_instead_of_failing_at_once() {
     drop(b);
     assert_eq!(wait_child(pid), Ended::Code(0));
 }
+
+/// A closed end refuses to share objects with `Closed`, as every other call on it does (not
+/// `FdPassingDisabled`, which would send the caller to the builder for nothing).
+#[test]
+fn pipe_closed_end_refuses_objects_as_closed() {
+    let (mut a, mut b) = Pipe::builder().fd_passing(true).duplex().unwrap();
+    a.close();
+    let q = multiproc::Queue::<u8>::new().unwrap();
+    assert!(matches!(a.send_object(&q), Err(SendError::Closed)));
+    b.close();
+    assert!(matches!(b.recv_object::<multiproc::Queue<u8>>(), Err(RecvError::Closed)));
+}

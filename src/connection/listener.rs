@@ -1,6 +1,7 @@
 //! `Listener` and `Client`: connections made by address.
 
 use super::address::Address;
+use super::socket::SockLink;
 use super::to_address::ToAddress;
 use super::{auth, ConnError, ConnTimeoutError, TryConnError};
 use crate::queue::{Connection, Exported, Pipe, EXPORT_WORDS};
@@ -266,7 +267,9 @@ impl Listener {
         let local = self.address.is_local();
         auth::serve(&mut stream, self.authkey.as_deref(), if local { auth::RINGS } else { 0 })?;
         match stream {
-            Stream::Tcp(s) => Connection::over_tcp(s, TCP_MAX_MESSAGE).map_err(ConnError::Os),
+            Stream::Tcp(s) => {
+                SockLink::new(s).map(|l| Connection::over_stream(Box::new(l), TCP_MAX_MESSAGE)).map_err(ConnError::Os)
+            }
             Stream::Unix(s) => {
                 let (mine, theirs) = Pipe::builder().fd_passing(true).duplex().map_err(ConnError::Shm)?;
                 let x = theirs.export()?;
@@ -429,7 +432,9 @@ impl Client {
             e => e.into(),
         })?;
         match stream {
-            Stream::Tcp(s) => Connection::over_tcp(s, TCP_MAX_MESSAGE).map_err(ConnTimeoutError::Os),
+            Stream::Tcp(s) => SockLink::new(s)
+                .map(|l| Connection::over_stream(Box::new(l), TCP_MAX_MESSAGE))
+                .map_err(ConnTimeoutError::Os),
             Stream::Unix(s) if flags & auth::RINGS != 0 => receive_rings(&s),
             Stream::Unix(_) => Err(ConnTimeoutError::Protocol("a same-host listener that offers no rings")),
         }

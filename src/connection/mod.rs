@@ -27,6 +27,7 @@ mod address;
 mod auth;
 mod error;
 mod listener;
+mod socket;
 mod to_address;
 
 pub use address::Address;

@@ -17,11 +17,11 @@ pub use broadcast::{
 pub use pipe::ConnectionIter;
 #[cfg(feature = "serde")]
 pub(crate) use pipe::{decode_with_handles, encode_with_handles};
+pub(crate) use pipe::{ByteStream, ExportFail, Exported, RecvFail, SendFail, EXPORT_WORDS};
 pub use pipe::{
     Connection, Pipe, PipeBuilder, PollError, PollTimeoutError, RecvError, RecvTimeoutError, SendError,
     SendTimeoutError, Shareable, TryPollError, TryRecvError, TrySendError, WaitStrategy,
 };
-pub(crate) use pipe::{ExportFail, Exported, EXPORT_WORDS};
 #[cfg(feature = "async")]
 pub use ready::Readable;
 pub use ready::ReadyFd;

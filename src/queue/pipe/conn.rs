@@ -2,13 +2,13 @@
 
 use super::super::ring::Record;
 use super::liveness::{Rx, Tx};
-use super::socket::SockLink;
 use super::WaitStrategy;
+use super::{RecvFail, SendFail};
 #[cfg(feature = "serde")]
 use crate::codec::FingerprintCache;
 use crate::loom::atomic::Ordering;
 use crate::shm::Segment;
-use crate::wait::AdaptiveSpin;
+use crate::wait::{AdaptiveSpin, Limit};
 use std::os::fd::{BorrowedFd, OwnedFd};
 
 /// A fragmented message being reassembled.
@@ -47,26 +47,67 @@ pub(super) enum Msg {
 /// ```
 #[derive(Debug)]
 pub struct Connection {
-    /// The socket descriptors travel over (`PipeBuilder::fd_passing`).
-    pub(super) fd_sock: Option<OwnedFd>,
-    /// The segment of the rings (none for a TCP connection).
-    _seg: Option<Segment>,
-    pub(super) tx: Option<Tx>,
-    pub(super) rx: Option<Rx>,
+    /// What the messages travel over.
+    pub(super) link: Link,
     pub(super) wait: WaitStrategy,
     pub(super) max: usize,
-    pub(super) closed: bool,
-    pub(super) asm: Option<Assembly>,
-    /// How `Adaptive` waits in `recv` have gone.
-    pub(super) rx_spin: AdaptiveSpin,
     /// Type fingerprints of the last type sent and received (one hash per type, not per message).
     #[cfg(feature = "serde")]
     pub(super) types: (FingerprintCache, FingerprintCache),
-    /// The socket transport of a TCP connection (then `tx` and `rx` are `None`).
-    pub(super) sock: Option<SockLink>,
     /// This process's `ReadyFd` for the `async` methods.
     #[cfg(feature = "async")]
     pub(super) ready: crate::queue::ready::ReadyCache,
+}
+
+/// The transports of a connection: every operation is one `match` on it.
+#[derive(Debug)]
+pub(super) enum Link {
+    /// Shared-memory rings (a `Pipe`, or a same-host `Listener`/`Client` connection).
+    Rings(Rings),
+    /// A byte stream (a TCP connection: `connection/socket.rs`).
+    Stream(Box<dyn ByteStream>),
+    /// Closed with [`Connection::close`] (or dropped): every call says so.
+    Closed,
+}
+
+/// The rings of a connection and what receiving from them keeps.
+#[derive(Debug)]
+pub(super) struct Rings {
+    /// The segment the rings live in (kept mapped while the connection lives).
+    pub(super) seg: Segment,
+    /// The side this end sends on (`None`: a one-way reader).
+    pub(super) tx: Option<Tx>,
+    /// The side this end receives on (`None`: a one-way writer).
+    pub(super) rx: Option<Rx>,
+    /// The socket descriptors travel over (`PipeBuilder::fd_passing`).
+    pub(super) fd_sock: Option<OwnedFd>,
+    /// A fragmented message being reassembled.
+    pub(super) asm: Option<Assembly>,
+    /// How `Adaptive` waits in `recv` have gone.
+    pub(super) rx_spin: AdaptiveSpin,
+}
+
+/// A byte-stream transport (TCP), implemented beside `Listener`/`Client` in `connection/`:
+/// the queue layer names only this trait, so the transport lives with the code that makes it.
+/// Framing and the untrusted-input checks are the transport's (see `connection/socket.rs`).
+pub(crate) trait ByteStream: std::fmt::Debug + Send {
+    /// The socket, for `poll`/`epoll` (readable when bytes or end of file arrived).
+    fn fd(&self) -> BorrowedFd<'_>;
+    /// Sends `buf` as one message of type `type_fp` (0: bytes), waiting for room until `limit`.
+    fn send(&self, buf: &[u8], type_fp: u64, max: usize, limit: Limit) -> Result<(), SendFail>;
+    /// The next whole message, at most `maxlen` bytes (`TooLong` otherwise), waiting until
+    /// `limit`; with `expect`, a message of another type is refused and kept.
+    fn recv(
+        &self,
+        limit: Limit,
+        maxlen: usize,
+        max: usize,
+        expect: Option<(u64, &'static str)>,
+    ) -> Result<Vec<u8>, RecvFail>;
+    /// The next message into `buf[offset..]` (`BufferTooShort` with the message otherwise).
+    fn recv_into(&self, limit: Limit, max: usize, buf: &mut [u8], offset: usize) -> Result<usize, RecvFail>;
+    /// Whether a message (or end of file) is pending, waiting until `limit`.
+    fn poll(&self, limit: Limit) -> Result<bool, RecvFail>;
 }
 
 impl Connection {
@@ -80,42 +121,25 @@ impl Connection {
         wait: WaitStrategy,
         max: usize,
     ) -> Connection {
+        let rings = Rings { seg, tx, rx, fd_sock, asm: None, rx_spin: AdaptiveSpin::default() };
+        Connection::with_link(Link::Rings(rings), wait, max)
+    }
+
+    /// A connection over a byte stream (a TCP connection, `connection/socket.rs`).
+    pub(crate) fn over_stream(stream: Box<dyn ByteStream>, max: usize) -> Connection {
+        Connection::with_link(Link::Stream(stream), WaitStrategy::Park, max)
+    }
+
+    fn with_link(link: Link, wait: WaitStrategy, max: usize) -> Connection {
         Connection {
-            fd_sock,
-            _seg: Some(seg),
-            tx,
-            rx,
+            link,
             wait,
             max,
-            closed: false,
-            asm: None,
-            rx_spin: AdaptiveSpin::default(),
             #[cfg(feature = "serde")]
             types: Default::default(),
-            sock: None,
             #[cfg(feature = "async")]
             ready: Default::default(),
         }
-    }
-
-    /// A connection over a connected TCP stream (see `socket.rs`).
-    pub(crate) fn over_tcp(stream: std::net::TcpStream, max: usize) -> std::io::Result<Connection> {
-        Ok(Connection {
-            fd_sock: None,
-            _seg: None,
-            tx: None,
-            rx: None,
-            wait: WaitStrategy::Park,
-            max,
-            closed: false,
-            asm: None,
-            rx_spin: AdaptiveSpin::default(),
-            #[cfg(feature = "serde")]
-            types: Default::default(),
-            sock: Some(SockLink::new(stream)?),
-            #[cfg(feature = "async")]
-            ready: Default::default(),
-        })
     }
 
     /// True when this end can receive (duplex ends and one-way readers), and is not closed.
@@ -128,7 +152,11 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn readable(&self) -> bool {
-        (self.rx.is_some() || self.sock.is_some()) && !self.closed
+        match &self.link {
+            Link::Rings(r) => r.rx.is_some(),
+            Link::Stream(_) => true,
+            Link::Closed => false,
+        }
     }
 
     /// True when this end can send, and is not closed.
@@ -141,7 +169,11 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn writable(&self) -> bool {
-        (self.tx.is_some() || self.sock.is_some()) && !self.closed
+        match &self.link {
+            Link::Rings(r) => r.tx.is_some(),
+            Link::Stream(_) => true,
+            Link::Closed => false,
+        }
     }
 
     /// True after [`Connection::close`].
@@ -156,7 +188,7 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn closed(&self) -> bool {
-        self.closed
+        matches!(self.link, Link::Closed)
     }
 
     /// Changes how this end waits.
@@ -184,13 +216,11 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn fileno(&self) -> Option<BorrowedFd<'_>> {
-        if self.closed {
-            return None;
+        match &self.link {
+            Link::Rings(r) => r.rx.as_ref().map(Rx::live_fd).or_else(|| r.tx.as_ref().map(Tx::live_fd)),
+            Link::Stream(s) => Some(s.fd()),
+            Link::Closed => None,
         }
-        if let Some(s) = &self.sock {
-            return Some(s.fd());
-        }
-        self.rx.as_ref().map(Rx::live_fd).or_else(|| self.tx.as_ref().map(Tx::live_fd))
     }
 
     /// Closes this process's copy of this end (the peer sees end of file once every process
@@ -207,42 +237,52 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(&mut self) {
-        if self.closed {
-            return;
-        }
-        self.closed = true;
-        let tx = self.tx.take();
-        let rx = self.rx.take();
-        if let Some(t) = tx {
+        let Link::Rings(rings) = std::mem::replace(&mut self.link, Link::Closed) else {
+            return; // a stream closes when it drops; closed already: nothing to do
+        };
+        if let Some(t) = rings.tx {
             let ring = *t.prod.ring();
             drop(t); // closes the fd first, then hints and wakes
                      // Relaxed: a hint; readers confirm with poll.
             ring.writer_closes().fetch_add(1, Ordering::Relaxed);
             ring.wake_all();
         }
-        if let Some(r) = rx {
+        if let Some(r) = rings.rx {
             let ring = *r.cons.ring();
             drop(r);
             // Relaxed: a hint; writers confirm with poll.
             ring.reader_closes().fetch_add(1, Ordering::Relaxed);
             ring.wake_all();
         }
-        self.fd_sock = None;
-        self.sock = None;
-        self.asm = None;
     }
 }
 
 impl Connection {
-    /// The segment of the rings (none for a TCP connection).
-    pub(super) fn segment(&self) -> Option<&Segment> {
-        self._seg.as_ref()
+    /// The rings, for tests that look inside them.
+    #[cfg(all(test, not(loom)))]
+    pub(super) fn rings_mut(&mut self) -> Option<&mut Rings> {
+        match &mut self.link {
+            Link::Rings(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Whether descriptors travel on this end (`None`: closed).
+    pub(super) fn passes_fds(&self) -> Option<bool> {
+        match &self.link {
+            Link::Rings(r) => Some(r.fd_sock.is_some()),
+            Link::Stream(_) => Some(false),
+            Link::Closed => None,
+        }
     }
 
     /// The ring this end writes into (fuzzing: play a faulty peer).
     #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) fn tx_ring(&self) -> Option<super::super::ring::Ring> {
-        self.tx.as_ref().map(|t| *t.prod.ring())
+        match &self.link {
+            Link::Rings(r) => r.tx.as_ref().map(|t| *t.prod.ring()),
+            _ => None,
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! onto shared-memory rings; `Connection::send_object` to send an end over another connection.
 
 use super::super::ring::{Consumer, Producer, Ring, RingCtl};
-use super::conn::Connection;
+use super::conn::{Connection, Link};
 use super::liveness::{Rx, Tx};
 use super::WaitStrategy;
 use crate::shm::{Segment, ShmError};
@@ -67,10 +67,12 @@ impl Connection {
     /// the segment, then the tx liveness end, the rx liveness end and the fd socket, each if
     /// present.
     pub(crate) fn export(&self) -> Result<Exported, ExportFail> {
-        if self.closed {
-            return Err(ExportFail::Closed);
-        }
-        let seg = self.segment().ok_or(ExportFail::NotShared)?;
+        let r = match &self.link {
+            Link::Closed => return Err(ExportFail::Closed),
+            Link::Stream(_) => return Err(ExportFail::NotShared),
+            Link::Rings(r) => r,
+        };
+        let seg = &r.seg;
         let mut fds = vec![seg.fd().try_clone_to_owned().map_err(ExportFail::Os)?];
         let mut w = [0u64; EXPORT_WORDS];
         let locate = |ring: &Ring| -> Result<(u64, u64, u64), ExportFail> {
@@ -81,17 +83,17 @@ impl Connection {
                 _ => Err(ExportFail::Shm(ShmError::Corrupt { what: "ring outside its segment" })),
             }
         };
-        if let Some(tx) = &self.tx {
+        if let Some(tx) = &r.tx {
             w[0] |= HAS_TX;
             (w[1], w[2], w[3]) = locate(tx.prod.ring())?;
             fds.push(tx.live_fd().try_clone_to_owned().map_err(ExportFail::Os)?);
         }
-        if let Some(rx) = &self.rx {
+        if let Some(rx) = &r.rx {
             w[0] |= HAS_RX;
             (w[4], w[5], w[6]) = locate(rx.cons.ring())?;
             fds.push(rx.live_fd().try_clone_to_owned().map_err(ExportFail::Os)?);
         }
-        if let Some(s) = &self.fd_sock {
+        if let Some(s) = &r.fd_sock {
             w[0] |= HAS_FD_SOCK;
             fds.push(s.as_fd().try_clone_to_owned().map_err(ExportFail::Os)?);
         }

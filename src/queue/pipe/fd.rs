@@ -2,6 +2,7 @@
 //! travels over the pipe's socket pair, a marker record holds its place in the ring.
 
 use super::super::ring::KIND_FD;
+use super::conn::Link;
 use super::send::{push_wait, wait_room};
 use super::{Connection, RecvFail, SendFail};
 use super::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
@@ -104,12 +105,14 @@ impl Connection {
     /// The descriptor is sent only once the marker has room (a marker that cannot be pushed
     /// leaves no descriptor behind on the socket).
     fn send_fd_until(&mut self, fd: BorrowedFd<'_>, limit: Limit) -> Result<(), SendFail> {
-        if self.closed {
-            return Err(SendFail::HandleClosed);
-        }
         let wait = self.wait;
-        let Some(sock) = self.fd_sock.as_ref() else { return Err(SendFail::FdPassingDisabled) };
-        let Some(tx) = self.tx.as_mut() else { return Err(SendFail::NotWritable) };
+        let r = match &mut self.link {
+            Link::Closed => return Err(SendFail::HandleClosed),
+            Link::Stream(_) => return Err(SendFail::FdPassingDisabled),
+            Link::Rings(r) => r,
+        };
+        let Some(sock) = r.fd_sock.as_ref() else { return Err(SendFail::FdPassingDisabled) };
+        let Some(tx) = r.tx.as_mut() else { return Err(SendFail::NotWritable) };
         if tx.reader_gone(true) {
             return Err(SendFail::Closed);
         }
@@ -194,18 +197,23 @@ impl Connection {
     }
 
     fn recv_fd_until(&mut self, limit: Limit) -> Result<OwnedFd, RecvFail> {
-        if self.fd_sock.is_none() && !self.closed {
+        let wait = self.wait;
+        let r = match &mut self.link {
+            Link::Closed => return Err(RecvFail::HandleClosed),
+            Link::Stream(_) => return Err(RecvFail::FdPassingDisabled),
+            Link::Rings(r) => r,
+        };
+        if r.fd_sock.is_none() {
             return Err(RecvFail::FdPassingDisabled);
         }
-        self.rx()?;
-        let rec = self.next_record(limit)?;
+        let rec = r.next_record(wait, limit)?;
         if rec.kind != KIND_FD {
             return Err(RecvFail::NotAnFd);
         }
-        self.asm = None;
-        let rx = self.rx.as_mut().expect("checked by next_record");
+        r.asm = None;
+        let rx = r.rx.as_mut().expect("checked by next_record");
         rx.cons.release(&rec);
-        let sock = self.fd_sock.as_ref().expect("checked above");
+        let sock = r.fd_sock.as_ref().expect("checked above");
         match crate::sys::fdpass::try_recv_fd(sock.as_fd()) {
             Ok(Some(fd)) => Ok(fd),
             Ok(None) => Err(RecvFail::Corrupt("descriptor marker without a descriptor")),

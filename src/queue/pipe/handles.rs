@@ -172,8 +172,10 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn send_object<T: Shareable>(&mut self, object: &T) -> Result<(), SendError> {
-        if self.fd_sock.is_none() {
-            return Err(SendError::FdPassingDisabled);
+        match self.passes_fds() {
+            Some(true) => {}
+            Some(false) => return Err(SendError::FdPassingDisabled),
+            None => return Err(SendError::Closed),
         }
         let s = object.ship()?;
         let mut msg = Vec::with_capacity(LEN);
@@ -216,7 +218,7 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv_object<T: Shareable>(&mut self) -> Result<T, RecvError> {
-        if self.fd_sock.is_none() && !self.closed {
+        if self.passes_fds() == Some(false) {
             return Err(RecvError::FdPassingDisabled);
         }
         let msg = self.recv_bytes()?;

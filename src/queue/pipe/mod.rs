@@ -52,11 +52,11 @@ mod poll;
 mod ready;
 mod recv;
 mod send;
-mod socket;
 #[cfg(feature = "serde")]
 mod typed;
 
 pub use builder::{Pipe, PipeBuilder};
+pub(crate) use conn::ByteStream;
 pub use conn::Connection;
 pub use error::{
     PollError, PollTimeoutError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryPollError, TryRecvError,

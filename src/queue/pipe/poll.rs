@@ -1,5 +1,6 @@
 //! `poll`: whether a message (or end of file) is pending, waiting on the consumer's futex word.
 
+use super::conn::Link;
 use super::{Connection, PollError, PollTimeoutError, RecvFail, TryPollError};
 use crate::loom::hint::spin_loop;
 use crate::wait::{Limit, ADAPTIVE_SPINS};
@@ -11,13 +12,11 @@ pub(crate) const WAIT_SLICE: Duration = Duration::from_millis(10);
 
 impl Connection {
     fn poll_inner(&self, limit: Limit) -> Result<bool, RecvFail> {
-        if self.closed {
-            return Err(RecvFail::HandleClosed);
-        }
-        if let Some(s) = &self.sock {
-            return s.poll(limit);
-        }
-        let rx = self.rx.as_ref().ok_or(RecvFail::NotReadable)?;
+        let rx = match &self.link {
+            Link::Closed => return Err(RecvFail::HandleClosed),
+            Link::Stream(s) => return s.poll(limit),
+            Link::Rings(r) => r.rx.as_ref().ok_or(RecvFail::NotReadable)?,
+        };
         let mut spins = 0u32;
         loop {
             if rx.cons.pending()? || rx.writer_gone(false) {
@@ -45,10 +44,10 @@ impl Connection {
     /// `Consumer::announce_waiter`), if this end receives.
     #[cfg(not(all(test, loom)))]
     pub(crate) fn announce_waiter(&self) -> Option<&crate::loom::atomic::AtomicU32> {
-        if self.closed {
-            return None;
+        match &self.link {
+            Link::Rings(r) => r.rx.as_ref().map(|rx| rx.cons.announce_waiter()),
+            _ => None,
         }
-        self.rx.as_ref().map(|rx| rx.cons.announce_waiter())
     }
 
     /// Waits until a message, or end of file, is pending (Python's `poll(None)`): the next

@@ -1,5 +1,6 @@
 //! `Connection::ready_fd` and (feature `async`) `recv_async`/`recv_bytes_async`.
 
+use super::conn::Link;
 use super::RecvError;
 use super::{Connection, RecvFail};
 use crate::queue::ready::{Probe, ReadyFd};
@@ -57,17 +58,18 @@ impl Connection {
     /// ```
     pub fn ready_fd(&self) -> Result<ReadyFd, RecvError> {
         (|| -> Result<_, RecvFail> {
-            if self.closed {
-                return Err(RecvFail::HandleClosed);
-            }
-            let probe = if let Some(s) = &self.sock {
-                ConnProbe { _seg: None, ring: None, fd: s.fd().try_clone_to_owned().map_err(RecvFail::Io)? }
-            } else {
-                let rx = self.rx.as_ref().ok_or(RecvFail::NotReadable)?;
-                ConnProbe {
-                    _seg: self.segment().cloned(),
-                    ring: Some(rx.cons.probe()),
-                    fd: rx.live_fd().try_clone_to_owned().map_err(RecvFail::Io)?,
+            let probe = match &self.link {
+                Link::Closed => return Err(RecvFail::HandleClosed),
+                Link::Stream(s) => {
+                    ConnProbe { _seg: None, ring: None, fd: s.fd().try_clone_to_owned().map_err(RecvFail::Io)? }
+                }
+                Link::Rings(r) => {
+                    let rx = r.rx.as_ref().ok_or(RecvFail::NotReadable)?;
+                    ConnProbe {
+                        _seg: Some(r.seg.clone()),
+                        ring: Some(rx.cons.probe()),
+                        fd: rx.live_fd().try_clone_to_owned().map_err(RecvFail::Io)?,
+                    }
                 }
             };
             ReadyFd::watch(probe).map_err(RecvFail::Io)

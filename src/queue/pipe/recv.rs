@@ -1,31 +1,19 @@
 //! Receiving: waiting for records, reassembling fragmented messages, copying out.
 
 use super::super::ring::{Record, KIND_FD, KIND_FIRST, KIND_FULL, KIND_LAST};
-use super::conn::{Assembly, Msg};
-use super::liveness::Rx;
+use super::conn::{Assembly, Link, Msg, Rings};
 use super::{Connection, RecvFail, WaitStrategy, CHECK_EVERY, SLICE};
 use super::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::loom::hint::spin_loop;
 use crate::wait::Limit;
 use std::time::{Duration, Instant};
 
-impl Connection {
-    pub(super) fn rx(&mut self) -> Result<&mut Rx, RecvFail> {
-        if self.closed {
-            return Err(RecvFail::HandleClosed);
-        }
-        self.rx.as_mut().ok_or(RecvFail::NotReadable)
-    }
-
+impl Rings {
     /// Waits for the next record (not released) until `limit`.
-    pub(super) fn next_record(&mut self, limit: Limit) -> Result<Record, RecvFail> {
-        let wait = self.wait;
+    pub(super) fn next_record(&mut self, wait: WaitStrategy, limit: Limit) -> Result<Record, RecvFail> {
         // How long `Adaptive` spins this time (not at all after a run of failed spin phases).
         let budget = self.rx_spin.budget();
-        let rx = self.rx.as_mut().filter(|_| !self.closed);
-        let Some(rx) = rx else {
-            return Err(if self.closed { RecvFail::HandleClosed } else { RecvFail::NotReadable });
-        };
+        let rx = self.rx.as_mut().ok_or(RecvFail::NotReadable)?;
         let mut spins = 0u32;
         let mut parked = false;
         let mut waited = false;
@@ -73,19 +61,19 @@ impl Connection {
     /// another type is refused with `WrongType` and left where it is.
     pub(super) fn next_message(
         &mut self,
+        (wait, max): (WaitStrategy, usize),
         limit: Limit,
         maxlen: usize,
         expect: Option<(u64, &'static str)>,
     ) -> Result<Msg, RecvFail> {
         loop {
-            let rec = match self.next_record(limit) {
+            let rec = match self.next_record(wait, limit) {
                 Err(RecvFail::Eof) => {
                     self.asm = None; // a dead writer's partial message is never returned
                     return Err(RecvFail::Eof);
                 }
                 r => r?,
             };
-            let max = self.max;
             let rx = self.rx.as_mut().expect("checked by next_record");
             if let Some((fp, expected)) = expect {
                 let seen = rx.cons.type_seen();
@@ -152,27 +140,31 @@ impl Connection {
             }
         }
     }
+}
 
-    /// The next message as a vector (see [`next_message`](Self::next_message)).
+impl Connection {
+    /// The next message as a vector (see [`Rings::next_message`]).
     pub(super) fn recv_vec(
         &mut self,
         limit: Limit,
         maxlen: usize,
         expect: Option<(u64, &'static str)>,
     ) -> Result<Vec<u8>, RecvFail> {
-        if let Some(s) = self.sock.as_ref().filter(|_| !self.closed) {
-            return s.recv(limit, maxlen, self.max, expect);
-        }
-        match self.next_message(limit, maxlen, expect)? {
-            Msg::Fd => Err(RecvFail::FdPending),
-            Msg::Whole(v) => Ok(v),
-            Msg::Inline(rec) => {
-                let rx = self.rx.as_mut().expect("checked");
-                let mut v = vec![0u8; rec.len];
-                rx.cons.copy_out(&rec, 0, &mut v);
-                rx.cons.release(&rec);
-                Ok(v)
-            }
+        let how = (self.wait, self.max);
+        match &mut self.link {
+            Link::Closed => Err(RecvFail::HandleClosed),
+            Link::Stream(s) => s.recv(limit, maxlen, how.1, expect),
+            Link::Rings(r) => match r.next_message(how, limit, maxlen, expect)? {
+                Msg::Fd => Err(RecvFail::FdPending),
+                Msg::Whole(v) => Ok(v),
+                Msg::Inline(rec) => {
+                    let rx = r.rx.as_mut().expect("checked");
+                    let mut v = vec![0u8; rec.len];
+                    rx.cons.copy_out(&rec, 0, &mut v);
+                    rx.cons.release(&rec);
+                    Ok(v)
+                }
+            },
         }
     }
 
@@ -309,13 +301,16 @@ impl Connection {
 
     fn recv_into_inner(&mut self, buf: &mut [u8], offset: usize, limit: Limit) -> Result<usize, RecvFail> {
         let room = buf.len().saturating_sub(offset);
-        if let Some(s) = self.sock.as_ref().filter(|_| !self.closed) {
-            return s.recv_into(limit, self.max, buf, offset);
-        }
-        match self.next_message(limit, usize::MAX, None)? {
+        let how = (self.wait, self.max);
+        let r = match &mut self.link {
+            Link::Closed => return Err(RecvFail::HandleClosed),
+            Link::Stream(s) => return s.recv_into(limit, how.1, buf, offset),
+            Link::Rings(r) => r,
+        };
+        match r.next_message(how, limit, usize::MAX, None)? {
             Msg::Fd => Err(RecvFail::FdPending),
             Msg::Inline(rec) => {
-                let rx = self.rx.as_mut().expect("checked");
+                let rx = r.rx.as_mut().expect("checked");
                 if rec.len > room || offset > buf.len() {
                     let mut v = vec![0u8; rec.len];
                     rx.cons.copy_out(&rec, 0, &mut v);
@@ -350,20 +345,20 @@ mod tests {
         // Waits that spin, then park until their deadline: each is a failed spin phase.
         for n in 1..=SPIN_FAILS_TO_STOP {
             assert!(matches!(b.recv_bytes_timeout(Duration::from_millis(20)), Err(crate::RecvTimeoutError::Timeout)));
-            assert_eq!(b.rx_spin.fails, n);
+            assert_eq!(b.rings_mut().unwrap().rx_spin.fails, n);
         }
         // Now waits park at once (budget 0) and do not count, except the periodic probe.
-        let before = b.rx_spin.waits;
+        let before = b.rings_mut().unwrap().rx_spin.waits;
         for _ in 0..SPIN_PROBE_EVERY {
             let _ = b.recv_bytes_timeout(Duration::from_millis(20));
         }
-        assert_eq!(b.rx_spin.waits, before.wrapping_add(SPIN_PROBE_EVERY));
+        assert_eq!(b.rings_mut().unwrap().rx_spin.waits, before.wrapping_add(SPIN_PROBE_EVERY));
         // Exactly one of those 16 waits was a probe that spun (and failed again).
-        assert_eq!(b.rx_spin.fails, SPIN_FAILS_TO_STOP + 1);
+        assert_eq!(b.rings_mut().unwrap().rx_spin.fails, SPIN_FAILS_TO_STOP + 1);
         // A message that is already there costs no wait and changes nothing.
         a.send_bytes(b"x").unwrap();
-        let w = b.rx_spin.waits;
+        let w = b.rings_mut().unwrap().rx_spin.waits;
         assert_eq!(b.recv_bytes().unwrap(), b"x");
-        assert_eq!(b.rx_spin.waits, w);
+        assert_eq!(b.rings_mut().unwrap().rx_spin.waits, w);
     }
 }

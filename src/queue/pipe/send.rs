@@ -1,6 +1,7 @@
 //! Sending: framing into records, fragmenting large messages, waiting for room.
 
 use super::super::ring::{Pushed, KIND_FIRST, KIND_FULL, KIND_LAST, KIND_MORE};
+use super::conn::Link;
 use super::liveness::Tx;
 use super::{Connection, SendFail, WaitStrategy, CHECK_EVERY, SLICE};
 use super::{SendError, SendTimeoutError, TrySendError};
@@ -12,36 +13,15 @@ impl Connection {
     /// The one sending implementation: `buf` as one message of type `type_fp` (0: bytes),
     /// fragmented when it is larger than a record, waiting for room until `limit`.
     pub(super) fn send_inner(&mut self, buf: &[u8], type_fp: u64, limit: Limit) -> Result<(), SendFail> {
-        if self.closed {
-            return Err(SendFail::HandleClosed);
+        let (wait, max) = (self.wait, self.max);
+        match &mut self.link {
+            Link::Closed => Err(SendFail::HandleClosed),
+            Link::Stream(s) => s.send(buf, type_fp, max, limit),
+            Link::Rings(r) => {
+                let tx = r.tx.as_mut().ok_or(SendFail::NotWritable)?;
+                send_framed(tx, wait, max, buf, type_fp, limit)
+            }
         }
-        if let Some(s) = &self.sock {
-            return s.send(buf, type_fp, self.max, limit);
-        }
-        let max = self.max;
-        let wait = self.wait;
-        let tx = self.tx.as_mut().ok_or(SendFail::NotWritable)?;
-        if buf.len() > max {
-            return Err(SendFail::TooLarge { len: buf.len(), max });
-        }
-        // A reader that closed is seen here, before anything goes into its ring (one shared
-        // memory load; see `Tx::reader_gone`).
-        if tx.reader_gone(false) {
-            return Err(SendFail::Closed);
-        }
-        let rec_max = tx.prod.ring().max_record();
-        if buf.len() <= rec_max {
-            return push_wait(tx, wait, KIND_FULL, Some(type_fp), None, buf, limit);
-        }
-        let (first, mut rest) = buf.split_at(rec_max - 8);
-        push_wait(tx, wait, KIND_FIRST, Some(type_fp), Some(buf.len() as u64), first, limit)?;
-        while !rest.is_empty() {
-            let n = rest.len().min(rec_max);
-            let kind = if n == rest.len() { KIND_LAST } else { KIND_MORE };
-            push_wait(tx, wait, kind, None, None, &rest[..n], limit)?;
-            rest = &rest[n..];
-        }
-        Ok(())
     }
 
     /// Sends `buf` as one message, blocking while the ring is full.
@@ -142,6 +122,38 @@ impl Connection {
         }
         self.send_bytes(&buf[offset..offset + size])
     }
+}
+/// `buf` into the rings as one message: one record, or fragments when it is larger than a
+/// record, each waiting for room until `limit`.
+fn send_framed(
+    tx: &mut Tx,
+    wait: WaitStrategy,
+    max: usize,
+    buf: &[u8],
+    type_fp: u64,
+    limit: Limit,
+) -> Result<(), SendFail> {
+    if buf.len() > max {
+        return Err(SendFail::TooLarge { len: buf.len(), max });
+    }
+    // A reader that closed is seen here, before anything goes into its ring (one shared
+    // memory load; see `Tx::reader_gone`).
+    if tx.reader_gone(false) {
+        return Err(SendFail::Closed);
+    }
+    let rec_max = tx.prod.ring().max_record();
+    if buf.len() <= rec_max {
+        return push_wait(tx, wait, KIND_FULL, Some(type_fp), None, buf, limit);
+    }
+    let (first, mut rest) = buf.split_at(rec_max - 8);
+    push_wait(tx, wait, KIND_FIRST, Some(type_fp), Some(buf.len() as u64), first, limit)?;
+    while !rest.is_empty() {
+        let n = rest.len().min(rec_max);
+        let kind = if n == rest.len() { KIND_LAST } else { KIND_MORE };
+        push_wait(tx, wait, kind, None, None, &rest[..n], limit)?;
+        rest = &rest[n..];
+    }
+    Ok(())
 }
 
 /// Pushes one record, waiting for room per `wait` until `limit` (`Full` for [`Limit::Now`],

@@ -1,5 +1,7 @@
-//! The socket transport of a `Connection`: what a TCP connection made with `Listener`/`Client`
-//! runs on (a same-host connection is moved to shared-memory rings instead).
+//! The TCP transport of a `Connection` (a [`ByteStream`]): what a TCP connection made with
+//! `Listener`/`Client` runs on (a same-host connection is moved to shared-memory rings
+//! instead). It lives here, beside the code that makes it; the queue layer knows only the
+//! trait.
 //!
 //! Each message is a 16-byte frame header, `[len: u64 LE][type fingerprint: u64 LE]`, then
 //! `len` payload bytes. A call that waits for ever makes one blocking system call; one with a
@@ -11,7 +13,7 @@
 //! Everything read from the peer is untrusted: a frame announcing more than the connection's
 //! `max_message` is `Corrupt`, and the buffer grows only as bytes arrive.
 
-use super::{RecvFail, SendFail};
+use crate::queue::{ByteStream, RecvFail, SendFail};
 use crate::sys::process::poll_events;
 use crate::wait::Limit;
 use nix::sys::socket::{self, MsgFlags};
@@ -75,47 +77,6 @@ impl SockLink {
         stream.set_nonblocking(false)?;
         stream.set_nodelay(true)?;
         Ok(SockLink { stream, inbuf: RefCell::new(InBuf::default()), eof: Cell::new(false) })
-    }
-
-    pub(super) fn fd(&self) -> BorrowedFd<'_> {
-        self.stream.as_fd()
-    }
-
-    /// Sends one message; waits for room until `limit` before its first byte.
-    pub(super) fn send(&self, buf: &[u8], type_fp: u64, max: usize, limit: Limit) -> Result<(), SendFail> {
-        if buf.len() > max {
-            return Err(SendFail::TooLarge { len: buf.len(), max });
-        }
-        let mut hdr = [0u8; FRAME];
-        hdr[..8].copy_from_slice(&(buf.len() as u64).to_le_bytes());
-        hdr[8..].copy_from_slice(&type_fp.to_le_bytes());
-        let total = FRAME + buf.len();
-        let mut sent = 0usize;
-        while sent < total {
-            let parts: [&[u8]; 2] = if sent < FRAME { [&hdr[sent..], buf] } else { [&buf[sent - FRAME..], &[]] };
-            let iov = [IoSlice::new(parts[0]), IoSlice::new(parts[1])];
-            // Blocking once the message has started, or when the caller waits for ever.
-            let mut flags = MsgFlags::MSG_NOSIGNAL;
-            if sent == 0 && !matches!(limit, Limit::Forever) {
-                flags |= MsgFlags::MSG_DONTWAIT;
-            }
-            match socket::sendmsg::<()>(self.stream.as_raw_fd(), &iov, &[], flags, None) {
-                Ok(n) => sent += n,
-                Err(nix::Error::EINTR) => {}
-                Err(nix::Error::EAGAIN) => {
-                    if limit.passed() {
-                        return Err(if limit.is_now() { SendFail::Full } else { SendFail::Timeout });
-                    }
-                    let ev = poll_events(self.fd(), libc::POLLOUT, limit.deadline_opt()).map_err(SendFail::Io)?;
-                    if ev & (libc::POLLERR | libc::POLLHUP) != 0 && ev & libc::POLLOUT == 0 {
-                        return Err(SendFail::Closed);
-                    }
-                }
-                Err(nix::Error::EPIPE | nix::Error::ECONNRESET | nix::Error::ENOTCONN) => return Err(SendFail::Closed),
-                Err(e) => return Err(SendFail::Io(e.into())),
-            }
-        }
-        Ok(())
     }
 
     /// Reads what has arrived into the buffer, waiting until `limit` if nothing has.
@@ -197,9 +158,52 @@ impl SockLink {
             self.fill(limit)?;
         }
     }
+}
+
+impl ByteStream for SockLink {
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+
+    /// Sends one message; waits for room until `limit` before its first byte.
+    fn send(&self, buf: &[u8], type_fp: u64, max: usize, limit: Limit) -> Result<(), SendFail> {
+        if buf.len() > max {
+            return Err(SendFail::TooLarge { len: buf.len(), max });
+        }
+        let mut hdr = [0u8; FRAME];
+        hdr[..8].copy_from_slice(&(buf.len() as u64).to_le_bytes());
+        hdr[8..].copy_from_slice(&type_fp.to_le_bytes());
+        let total = FRAME + buf.len();
+        let mut sent = 0usize;
+        while sent < total {
+            let parts: [&[u8]; 2] = if sent < FRAME { [&hdr[sent..], buf] } else { [&buf[sent - FRAME..], &[]] };
+            let iov = [IoSlice::new(parts[0]), IoSlice::new(parts[1])];
+            // Blocking once the message has started, or when the caller waits for ever.
+            let mut flags = MsgFlags::MSG_NOSIGNAL;
+            if sent == 0 && !matches!(limit, Limit::Forever) {
+                flags |= MsgFlags::MSG_DONTWAIT;
+            }
+            match socket::sendmsg::<()>(self.stream.as_raw_fd(), &iov, &[], flags, None) {
+                Ok(n) => sent += n,
+                Err(nix::Error::EINTR) => {}
+                Err(nix::Error::EAGAIN) => {
+                    if limit.passed() {
+                        return Err(if limit.is_now() { SendFail::Full } else { SendFail::Timeout });
+                    }
+                    let ev = poll_events(self.fd(), libc::POLLOUT, limit.deadline_opt()).map_err(SendFail::Io)?;
+                    if ev & (libc::POLLERR | libc::POLLHUP) != 0 && ev & libc::POLLOUT == 0 {
+                        return Err(SendFail::Closed);
+                    }
+                }
+                Err(nix::Error::EPIPE | nix::Error::ECONNRESET | nix::Error::ENOTCONN) => return Err(SendFail::Closed),
+                Err(e) => return Err(SendFail::Io(e.into())),
+            }
+        }
+        Ok(())
+    }
 
     /// The next whole message as a vector.
-    pub(super) fn recv(
+    fn recv(
         &self,
         limit: Limit,
         maxlen: usize,
@@ -211,7 +215,7 @@ impl SockLink {
 
     /// The next whole message copied into `buf[offset..]` (`BufferTooShort` with the message
     /// if it does not fit).
-    pub(super) fn recv_into(&self, limit: Limit, max: usize, buf: &mut [u8], offset: usize) -> Result<usize, RecvFail> {
+    fn recv_into(&self, limit: Limit, max: usize, buf: &mut [u8], offset: usize) -> Result<usize, RecvFail> {
         let room = buf.len().saturating_sub(offset);
         self.next(limit, usize::MAX, max, None, |m| {
             if m.len() > room || offset > buf.len() {
@@ -223,7 +227,7 @@ impl SockLink {
     }
 
     /// Whether a whole message or end of file is pending, waiting until `limit`.
-    pub(super) fn poll(&self, limit: Limit) -> Result<bool, RecvFail> {
+    fn poll(&self, limit: Limit) -> Result<bool, RecvFail> {
         loop {
             let whole =
                 self.header().is_some_and(|(len, _)| self.inbuf.borrow().data().len() as u64 >= FRAME as u64 + len);
