@@ -1,4 +1,4 @@
-//! SPEC.md §14, scenario (a): 4 processes each add 1 to a shared `Value<u64>` 100,000 times under its lock.
+//! Scenario (a) of `docs/BEHAVIOURS.md`: 4 processes each add 1 to a shared `Value<u64>` 100,000 times under its lock.
 //!
 //! Prints `400000`.
 

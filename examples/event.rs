@@ -1,4 +1,4 @@
-//! SPEC.md §14, scenario (h), shortened: a daemon watchdog process prints a heartbeat every 50 ms, using
+//! Scenario (h) of `docs/BEHAVIOURS.md`, shortened: a daemon watchdog process prints a heartbeat every 50 ms, using
 //! `Event::wait_timeout` as its sleep, until the main process finishes a computation and sets
 //! the `stop` event; the watchdog then exits at once with code 0.
 //!
@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     })?;
-    // The main computation: sum of i*i for i < 15,000,000, as in the Python scenario.
+    // The main computation: sum of i*i for i < 15,000,000, as in Python's version of the scenario.
     let sum: u128 = (0..15_000_000u128).map(|i| i * i).sum();
     std::thread::sleep(Duration::from_millis(120)); // let at least a couple of heartbeats show
     stop.set();

@@ -1,4 +1,4 @@
-//! The seeds' benchmark: factorials of 0..N (big integers), serially and with `Pool::new(5)`.
+//! The tutorial's benchmark (scenario (j) of `docs/BEHAVIOURS.md`): factorials of 0..N (big integers), serially and with `Pool::new(5)`.
 //!
 //! `cargo run --release --example factorial [N]` prints both times, the speed-up, and, so that
 //! the speed-up can be judged on this host, how much faster two processes burn CPU than one

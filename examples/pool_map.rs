@@ -1,4 +1,4 @@
-//! The seeds' first example: `Pool(5).map(square, [1, 2, 3, 4, 5, 6])`.
+//! The first example of the Python tutorial (scenario (b) of `docs/BEHAVIOURS.md`): `Pool(5).map(square, [1, 2, 3, 4, 5, 6])`.
 //!
 //! Prints `[1, 4, 9, 16, 25, 36]`.
 

@@ -1,4 +1,4 @@
-//! SPEC.md §14, scenario (d): a producer process puts 0..10 then a sentinel (`None`); a consumer process
+//! Scenario (d) of `docs/BEHAVIOURS.md`: a producer process puts 0..10 then a sentinel (`None`); a consumer process
 //! prints each item as it gets it, in order.
 //!
 //! Prints the lines `0` … `9`.

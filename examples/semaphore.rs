@@ -1,4 +1,4 @@
-//! SPEC.md §14, scenario (f): 6 workers share a `Semaphore(2)`; each holds a permit for a moment.
+//! Scenario (f) of `docs/BEHAVIOURS.md`: 6 workers share a `Semaphore(2)`; each holds a permit for a moment.
 //!
 //! Prints the peak number of concurrent holders: `2`.
 

@@ -1,4 +1,4 @@
-//! SPEC.md §14, scenario (c): two processes each add 1 to a `Value<i32>` (0) 100 times and add 1 to every
+//! Scenario (c) of `docs/BEHAVIOURS.md`: two processes each add 1 to a `Value<i32>` (0) 100 times and add 1 to every
 //! element of an `Array<f64>` [0, 100, 200] 100 times, under their locks.
 //!
 //! Prints `200` then `[200.0, 300.0, 400.0]`.

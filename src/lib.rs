@@ -7,7 +7,7 @@
 //!
 //! ## Hello, pool
 //!
-//! The seeds' first example, `Pool(5).map(square, [1, 2, 3, 4, 5, 6])`:
+//! The first example of the Python tutorial (scenario (b) of `docs/BEHAVIOURS.md`), `Pool(5).map(square, [1, 2, 3, 4, 5, 6])`:
 //!
 //! ```
 //! use multiproc::Pool;
@@ -76,6 +76,29 @@
 //! With [`PipeBuilder::fd_passing`], a connection also carries file descriptors
 //! ([`Connection::send_fd`], Python's `send_handle`).
 //!
+//! ## Blocking, trying, timeouts: one shape everywhere
+//!
+//! Every call that may wait comes in four forms, as crossbeam's channels do: `x()` blocks,
+//! `try_x()` does not wait, `x_timeout(d)` and `x_deadline(t)` wait that long. Each has its own
+//! error type, so a caller matches only what that call can return: `put` fails with a
+//! [`PutError`], `try_put` with a [`TryPutError`] (which adds `Full`), `put_timeout` with a
+//! [`PutTimeoutError`] (which adds `Timeout`). A timeout is never confused with "empty now" or
+//! with a failure, and a value that could not be pushed is given back inside the error
+//! ([`TryPushError::Full`]). `docs/API.md` states the conventions.
+//!
+//! ```
+//! use multiproc::{Queue, TryGetError};
+//! use std::time::Duration;
+//!
+//! let q = Queue::<u32>::with_maxsize(1)?;
+//! q.put(&1)?;
+//! assert!(q.try_put(&2).unwrap_err().is_full());
+//! assert!(q.put_timeout(&2, Duration::from_millis(1)).unwrap_err().is_timeout());
+//! assert_eq!(q.get()?, 1);
+//! assert!(matches!(q.try_get(), Err(TryGetError::Empty)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## For embedders: select, split queues, broadcast, async
 //!
 //! [`wait`] takes any mix of connections, queues, events, semaphores, broadcast subscribers
@@ -116,6 +139,8 @@
 //!   spawn arguments, the manager) through serde and postcard. Without it, the byte paths,
 //!   the synchronisation objects and `ArrayQueue` remain.
 //! * `async` (default, no dependency): futures on top of [`ReadyFd`].
+//! * `test-hooks` (not default, not for users): the fuzz targets' entry points and the hooks
+//!   with which the crate's own tests corrupt shared memory or stop a party half-way.
 //!
 //! ## Layers
 //!

@@ -1,4 +1,4 @@
-//! Async readiness (#13): `ReadyFd` with tokio's `AsyncFd` (epoll), and the `async` feature's
+//! Async readiness: `ReadyFd` with tokio's `AsyncFd` (epoll), and the `async` feature's
 //! futures under a tokio runtime (tokio is a dev-dependency only). Real processes feed them.
 #![cfg(all(feature = "async", feature = "serde", not(loom)))]
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code

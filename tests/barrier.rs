@@ -1,4 +1,4 @@
-//! Barrier, SPEC.md §9 (BAR-*), with real processes.
+//! Barrier, BAR-* in `docs/BEHAVIOURS.md`, with real processes.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
 
 mod common;

@@ -1,4 +1,4 @@
-//! `Broadcast` (#13): every reader sees every message, slow and dead readers lag instead of
+//! `Broadcast`: every reader sees every message, slow and dead readers lag instead of
 //! blocking writers, late readers start from now, killed writers never publish half a message.
 //! Real processes, a watchdog on every test.
 #![cfg(feature = "serde")] // typed messages (serde + postcard)

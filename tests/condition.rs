@@ -1,4 +1,4 @@
-//! Condition, SPEC.md §7 (COND-*), with real processes.
+//! Condition, COND-* in `docs/BEHAVIOURS.md`, with real processes.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
 
 mod common;

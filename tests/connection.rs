@@ -1,4 +1,4 @@
-//! Listener and Client, SPEC.md §16 (CONN-*): connections made by address, also between
+//! Listener and Client, CONN-* in `docs/BEHAVIOURS.md`: connections made by address, also between
 //! separately launched programs (this test binary run again with `std::process::Command`).
 #![cfg(feature = "serde")] // typed messages (serde + postcard)
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
@@ -308,7 +308,7 @@ fn conn_b2_a_killed_listeners_stale_socket_file_is_replaced() {
     t.join().unwrap().unwrap();
 }
 
-/// #10.5: every kind of object sent over a connection to a separately launched program works
+/// Every kind of object sent over a connection to a separately launched program works
 /// there, without a name; a mismatched type is refused.
 #[test]
 fn conn_objects_sent_over_a_connection_work_in_another_program() {

@@ -1,4 +1,4 @@
-//! Event, SPEC.md §8 (EVT-*), with real processes.
+//! Event, EVT-* in `docs/BEHAVIOURS.md`, with real processes.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
 
 mod common;

@@ -1,4 +1,4 @@
-//! Lock and RLock, SPEC.md §5 (LOCK-*), with real processes.
+//! Lock and RLock, LOCK-* in `docs/BEHAVIOURS.md`, with real processes.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
 
 mod common;

@@ -1,4 +1,4 @@
-//! Managers, SPEC.md §13 (MGR-*), with real processes: forked and spawned children, a TCP
+//! Managers, MGR-* in `docs/BEHAVIOURS.md`, with real processes: forked and spawned children, a TCP
 //! server, and deaths on both sides.
 #![cfg(feature = "serde")] // values travel with serde + postcard
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code

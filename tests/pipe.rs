@@ -1,4 +1,4 @@
-//! Pipe / Connection (SPEC §4), multi-process: every test forks, holds `fork_lock` (so that no
+//! Pipe / Connection (WAIT-* / PIPE-* in `docs/BEHAVIOURS.md`), multi-process: every test forks, holds `fork_lock` (so that no
 //! other test's child inherits our descriptors and keeps an end open) and a watchdog.
 #![cfg(feature = "serde")] // typed messages (serde + postcard)
 

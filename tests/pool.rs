@@ -1,4 +1,4 @@
-//! Pool tests, named after SPEC.md §11 (POOL-*) and the POOL BEYOND items.
+//! Pool tests, named after POOL-* in `docs/BEHAVIOURS.md` and the POOL BEYOND items.
 //!
 //! Every test holds the fork lock (pools fork workers) and a watchdog.
 #![cfg(feature = "serde")] // typed messages (serde + postcard)
@@ -773,7 +773,7 @@ fn pool_closure_initializers_need_fork() {
     assert!(matches!(r, Err(PoolError::InitializerFailed(e)) if e.message.contains("boom")));
 }
 
-/// #11: every pool test of this file, run again with the pools under `Spawn` and under
+/// Every pool test of this file, run again with the pools under `Spawn` and under
 /// `ForkServer` (this test binary started anew with `MULTIPROC_TEST_POOL_METHOD`).
 #[test]
 fn pool_suite_passes_under_spawn_and_forkserver() {

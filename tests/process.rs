@@ -1,4 +1,4 @@
-//! Process (fork start method): SPEC.md §1, PROC-1 … PROC-16, PROC-B1, PROC-B2.
+//! Process (fork start method): PROC-1 … PROC-16, PROC-B1, PROC-B2 (`docs/BEHAVIOURS.md`).
 //!
 //! Every test forks real children, holds `common::fork_lock()` and a watchdog. Children report
 //! back through their exit status, their failure message, or a pipe (for grandchildren, which

@@ -1,4 +1,4 @@
-//! Queue, SimpleQueue, JoinableQueue, SPEC.md §3 (QUE-*), with real processes.
+//! Queue, SimpleQueue, JoinableQueue, QUE-* in `docs/BEHAVIOURS.md`, with real processes.
 #![cfg(feature = "serde")] // typed messages (serde + postcard)
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
 

@@ -1,4 +1,4 @@
-//! #13 for embedders: `wait` across kinds (crossbeam's `Select`), iterators, and the split
+//! For embedders: `wait` across kinds (crossbeam's `Select`), iterators, and the split
 //! queue's disconnection. Real processes, a watchdog on every test.
 #![cfg(feature = "serde")] // typed messages (serde + postcard)
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code

@@ -1,4 +1,4 @@
-//! Semaphore and BoundedSemaphore, SPEC.md §6 (SEM-*), with real processes.
+//! Semaphore and BoundedSemaphore, SEM-* in `docs/BEHAVIOURS.md`, with real processes.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
 
 mod common;

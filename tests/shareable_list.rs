@@ -1,5 +1,5 @@
-//! ShareableList (SHL-*) and SharedMemoryManager (SMM-*), with real processes, kills and
-//! corrupt segments. The IDs are defined in `docs/BEHAVIOURS.md`.
+//! ShareableList (SHL-*) and SharedMemoryManager (SHM-11, SHM-12, SHM-B2), with real
+//! processes, kills and corrupt segments. The IDs are defined in `docs/BEHAVIOURS.md`.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
 
 mod common;
@@ -185,10 +185,10 @@ fn shl_4_corrupt_segments_are_errors_not_undefined_behaviour() {
     }
 }
 
-/// SMM-1: every segment and list made through a manager is removed by `shutdown`, made in this
+/// SHM-11: every segment and list made through a manager is removed by `shutdown`, made in this
 /// process or in a forked child; the manager refuses to make more afterwards.
 #[test]
-fn smm_1_shutdown_removes_every_segment_made_through_it() {
+fn shm_11_shutdown_removes_every_segment_made_through_it() {
     let _g = guard();
     let smm = SharedMemoryManager::start().unwrap();
     let mut names = Vec::new();
@@ -220,10 +220,10 @@ fn smm_1_shutdown_removes_every_segment_made_through_it() {
     assert!(matches!(smm.shared_memory(8), Err(multiproc::ManagerError::ServerGone)));
 }
 
-/// SMM-2 (beyond Python, whose manager leaks its segments when its owner is killed): the
+/// SHM-B2 (beyond Python, whose manager leaks its segments when its owner is killed): the
 /// process that started the manager is SIGKILLed; its segments are removed anyway.
 #[test]
-fn smm_2_the_segments_go_when_the_starting_process_is_killed() {
+fn shm_b2_the_segments_go_when_the_starting_process_is_killed() {
     let _g = guard();
     let (r, w) = multiproc::Pipe::one_way().unwrap();
     let pid = fork_child(move || {
@@ -252,10 +252,10 @@ fn smm_2_the_segments_go_when_the_starting_process_is_killed() {
     }
 }
 
-/// SMM-3: dropping the last handle in the starting process stops the manager as `shutdown`
+/// SHM-12: dropping the last handle in the starting process stops the manager as `shutdown`
 /// does; a copy dropped in a forked child does not.
 #[test]
-fn smm_3_the_last_handle_of_the_starting_process_stops_it() {
+fn shm_12_the_last_handle_of_the_starting_process_stops_it() {
     let _g = guard();
     let smm = SharedMemoryManager::start().unwrap();
     let name = smm.shared_memory(8).unwrap().name().unwrap().to_owned();

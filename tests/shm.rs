@@ -1,4 +1,4 @@
-//! Named objects and SharedMemory, SPEC.md §12 (SHM-*), and #10's "unrelated processes meet by
+//! Named objects and SharedMemory, SHM-* in `docs/BEHAVIOURS.md`, and "unrelated processes meet by
 //! name": every named kind is opened by a separately launched program (this test binary run
 //! again with `std::process::Command`, not forked), which does its part and exits 0.
 #![cfg(feature = "serde")] // typed messages (serde + postcard)
@@ -423,7 +423,7 @@ fn shm_named_an_opener_outlives_the_creator() {
     assert_eq!(q.get().unwrap(), 9);
 }
 
-/// #8.8: SIGKILL at random moments of a process that creates and drops named objects in a
+/// SIGKILL at random moments of a process that creates and drops named objects in a
 /// loop never leaves a half-made segment: whatever is left under its names opens complete,
 /// and `clean_stale` removes all of it.
 #[test]

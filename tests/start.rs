@@ -1,4 +1,4 @@
-//! Start methods, SPEC.md §17 (START-*): fork, spawn and forkserver children, the objects
+//! Start methods, START-* in `docs/BEHAVIOURS.md`: fork, spawn and forkserver children, the objects
 //! passed to them, and a multi-threaded parent.
 #![cfg(feature = "serde")] // entries take serde arguments
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code

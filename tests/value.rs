@@ -1,4 +1,4 @@
-//! Value, Array, RawValue, RawArray, SPEC.md §10 (VAL-*), with real processes.
+//! Value, Array, RawValue, RawArray, VAL-* in `docs/BEHAVIOURS.md`, with real processes.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
 
 mod common;

@@ -1,4 +1,4 @@
-//! connection.wait (SPEC §2), multi-process. Every test holds `fork_lock` and a watchdog.
+//! connection.wait (WAIT-* / PIPE-* in `docs/BEHAVIOURS.md`), multi-process. Every test holds `fork_lock` and a watchdog.
 #![cfg(feature = "serde")] // typed messages (serde + postcard)
 #![allow(clippy::disallowed_methods)] // test code: raw syscalls are fine here
 

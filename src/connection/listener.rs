@@ -46,7 +46,7 @@ enum Sock {
 /// [`ConnError::Authentication`] on both sides.
 ///
 /// Dropping the listener stops listening and removes its socket file. A socket file left by a
-/// listener that died does not block a new `bind` (SPEC CONN-B2).
+/// listener that died does not block a new `bind` (CONN-B2).
 ///
 /// # Examples
 ///

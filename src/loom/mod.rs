@@ -1,4 +1,4 @@
-//! The loom shim (STYLE.md E2): the only module that names `core::sync::atomic`, `UnsafeCell`
+//! The loom shim: the only module that names `core::sync::atomic`, `UnsafeCell`
 //! or the `loom` crate.
 //!
 //! Normal builds get thin aliases over `core` and the real futex in [`crate::sys::futex`].

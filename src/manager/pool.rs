@@ -1,4 +1,4 @@
-//! A `Pool` kept by the manager's server (Python's `manager.Pool(n)`, SPEC MGR-9): the
+//! A `Pool` kept by the manager's server (Python's `manager.Pool(n)`, MGR-9): the
 //! server object and its proxy.
 //!
 //! The server cannot know the task's types, so a client sends what a pool worker runs: the

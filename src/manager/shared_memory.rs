@@ -1,5 +1,5 @@
 //! `SharedMemoryManager`: Python's `multiprocessing.managers.SharedMemoryManager`, segments
-//! that die with their manager (SMM-1 to SMM-3 in `docs/BEHAVIOURS.md`).
+//! that die with their manager (SHM-11, SHM-12 and SHM-B2 in `docs/BEHAVIOURS.md`).
 //!
 //! # How it works
 //!

@@ -37,7 +37,7 @@ impl Pool {
     ///
     /// Chunks are taken from `chunks` one at a time and dispatched at once, so workers start on
     /// the first chunk while the caller is still encoding the rest (encoding a million
-    /// integers takes milliseconds, which used to pass with every worker idle). A chunk that
+    /// integers takes milliseconds, which workers need not spend idle). A chunk that
     /// fails to encode fails the job through `sink`, like a failed task; chunks already sent
     /// still run, and their results are dropped.
     fn submit(

@@ -57,7 +57,7 @@ pub(crate) fn call_result((code, failure): (i32, Option<String>)) -> Result<(), 
 }
 
 /// Runs in the worker; returns its exit code.
-#[allow(clippy::too_many_arguments)] // one caller (the fork in manager.rs), each a distinct piece of the worker's context
+#[allow(clippy::too_many_arguments)] // two callers (a forked worker in manager.rs, a spawned one here), each argument a distinct piece of the worker's context
 pub(crate) fn worker_main(
     link: &Link,
     key: &CallKey,

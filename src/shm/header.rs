@@ -237,7 +237,7 @@ pub(crate) fn type_name_bytes(name: &str) -> [u8; TYPE_NAME_LEN] {
     out
 }
 
-/// Validates the first bytes of a segment of `mapping_len` bytes, in the order of STYLE.md E9:
+/// Validates the first bytes of a segment of `mapping_len` bytes, checking the fields in this order:
 /// length → ready → magic → version → total length → allocator and root offsets.
 ///
 /// Pure and total: any input gives `Ok` or an error, never a panic (the `header_validate` fuzz

@@ -67,7 +67,7 @@ impl Drop for Mapping {
 ///   complete before its name appears (a creator killed at any instruction leaves nothing, or a
 ///   complete segment); the creator's last handle unlinks the name unless
 ///   [`Segment::persist`] is called. A process that only opens a segment never unlinks it
-///   (unlike Python, SPEC SHM-B1).
+///   (unlike Python, SHM-B1).
 ///
 /// Handles are cheap to clone; the mapping lives until the last clone drops.
 ///

@@ -1,7 +1,7 @@
 //! `CLOCK_MONOTONIC` time and absolute deadlines.
 //!
 //! Every blocking call in the crate turns its timeout into one absolute [`Deadline`] up front, so
-//! that retries after `EINTR` or spurious wake-ups never stretch the wait (STYLE.md E3, E10).
+//! that retries after `EINTR` or spurious wake-ups never stretch the wait.
 //! `std::time::Instant` is `CLOCK_MONOTONIC` on Linux too, so the two agree.
 
 use std::time::{Duration, Instant};

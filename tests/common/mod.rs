@@ -1,4 +1,4 @@
-//! Helpers shared by the multi-process integration tests (STYLE.md E15).
+//! Helpers shared by the multi-process integration tests.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code: std atomics and raw libc are fine here
 #![allow(unreachable_pub)] // shared by the test crates through `mod common;`
 //!
@@ -240,7 +240,7 @@ pub fn chaos_secs(default: u64) -> Duration {
 
 /// The start method the pool tests use: `MULTIPROC_TEST_POOL_METHOD` (`fork`, `spawn` or
 /// `forkserver`; default `fork`). `tests/pool.rs` runs itself again under the other two, so
-/// the same pool tests cover every method (#11).
+/// the same pool tests cover every method.
 #[allow(dead_code)] // only the pool tests use it
 #[cfg(feature = "serde")]
 pub fn pool_method() -> multiproc::StartMethod {

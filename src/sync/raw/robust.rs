@@ -39,8 +39,8 @@ const UNRECOVERABLE: u32 = 0x4d55_5444; // "MUTD"
 /// waiter (`FUTEX_WAKE` 1), and if that waiter is SIGKILLed before it re-takes the lock while a
 /// third process takes it on the fast path (a plain CAS that does not set `FUTEX_WAITERS`), the
 /// kernel's exit-time repair does nothing (the futex has an owner again) and the remaining
-/// sleepers are never woken: nobody left knows they exist. This was seen in the queue's
-/// kill-stress test (a consumer asleep in `pthread_mutex_lock` forever on an unlocked mutex).
+/// sleepers are never woken: nobody left knows they exist (the queue's kill-stress test shows
+/// it: a consumer asleep in `pthread_mutex_lock` forever on an unlocked mutex).
 /// So nobody sleeps in glibc for longer than this slice: a waiter whose wake-up was lost
 /// re-reads the lock word after at most 50 ms, sets `FUTEX_WAITERS` again and carries on.
 const LIVENESS_SLICE: Duration = Duration::from_millis(50);

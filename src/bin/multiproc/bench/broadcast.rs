@@ -1,4 +1,4 @@
-//! `broadcast.fanout.64B` (#13): 1 writer, 4 reader processes, 64 B messages; messages per
+//! `broadcast.fanout.64B`: 1 writer, 4 reader processes, 64 B messages; messages per
 //! second *per reader* (each reader receives every message), beside `pipe.stream.64B` (one
 //! reader). Readers are pinned as the placement says (cross: all four on the other core).
 //!

@@ -1,4 +1,4 @@
-//! Rows of processes that meet by name or address (#10).
+//! Rows of processes that meet by name or address.
 //!
 //! * `named.pipe.rt.64B`: 64 B to the child and back over a connection made with
 //!   `Listener`/`Client` on an abstract Unix address (so running on shared-memory rings),

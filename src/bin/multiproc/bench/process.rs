@@ -1,7 +1,7 @@
 //! Rows of the process layer.
 //!
 //! * `process.start_join`: `Process::new(|| …).start()` + `join()` of a child that does
-//!   nothing, compared with `os.fork.rt` (target ≤ 1.5 ×, ANCHORS.md).
+//!   nothing, compared with `os.fork.rt` (target ≤ 1.5 ×, docs/BENCHMARKS.md).
 //! * `os.posix_spawn.rt`: `posix_spawn` of this executable, which exits at the top of `main`,
 //!   and `waitpid`: exec, the loader and Rust's start-up, what any spawned child pays.
 //! * `process.spawn.start_join`: a `StartMethod::Spawn` child with an empty entry, started and
