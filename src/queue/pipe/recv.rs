@@ -299,6 +299,49 @@ impl Connection {
         self.recv_into_inner(buf, offset, Limit::timeout(timeout)).map_err(RecvFail::recv_timeout)
     }
 
+    /// `recv_bytes_into` without blocking ([`TryRecvError::Empty`]).
+    ///
+    /// # Errors
+    /// As [`Connection::recv_bytes_into`], plus `Empty`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut a, mut b) = multiproc::Pipe::duplex()?;
+    /// let mut buf = [0u8; 4];
+    /// assert!(b.try_recv_bytes_into(&mut buf, 0).unwrap_err().is_empty());
+    /// a.send_bytes(b"ab")?;
+    /// assert_eq!(b.try_recv_bytes_into(&mut buf, 1)?, 2);
+    /// assert_eq!(&buf, b"\0ab\0");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_recv_bytes_into(&mut self, buf: &mut [u8], offset: usize) -> Result<usize, TryRecvError> {
+        self.recv_into_inner(buf, offset, Limit::Now).map_err(RecvFail::try_recv)
+    }
+
+    /// `recv_bytes_into` waiting until `deadline`.
+    ///
+    /// # Errors
+    /// As [`Connection::recv_bytes_into`], plus `Timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_a, mut b) = multiproc::Pipe::duplex()?;
+    /// let mut buf = [0u8; 4];
+    /// let r = b.recv_bytes_into_deadline(&mut buf, 0, std::time::Instant::now());
+    /// assert!(r.unwrap_err().is_timeout());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_bytes_into_deadline(
+        &mut self,
+        buf: &mut [u8],
+        offset: usize,
+        deadline: Instant,
+    ) -> Result<usize, RecvTimeoutError> {
+        self.recv_into_inner(buf, offset, Limit::deadline(deadline)).map_err(RecvFail::recv_timeout)
+    }
+
     fn recv_into_inner(&mut self, buf: &mut [u8], offset: usize, limit: Limit) -> Result<usize, RecvFail> {
         let room = buf.len().saturating_sub(offset);
         let how = (self.wait, self.max);
