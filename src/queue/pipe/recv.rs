@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 impl Rings {
     /// Waits for the next record (not released) until `limit`.
+    #[inline]
     pub(super) fn next_record(&mut self, wait: WaitStrategy, limit: Limit) -> Result<Record, RecvFail> {
         // How long `Adaptive` spins this time (not at all after a run of failed spin phases).
         let budget = self.rx_spin.budget();
@@ -271,6 +272,7 @@ impl Connection {
     /// assert_eq!(buf, [0, 0, 0, 1, 2, 3, 4, 0, 0, 0]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn recv_bytes_into(&mut self, buf: &mut [u8], offset: usize) -> Result<usize, RecvError> {
         self.recv_into_inner(buf, offset, Limit::Forever).map_err(RecvFail::recv)
     }
@@ -342,6 +344,7 @@ impl Connection {
         self.recv_into_inner(buf, offset, Limit::deadline(deadline)).map_err(RecvFail::recv_timeout)
     }
 
+    #[inline]
     fn recv_into_inner(&mut self, buf: &mut [u8], offset: usize, limit: Limit) -> Result<usize, RecvFail> {
         let room = buf.len().saturating_sub(offset);
         let how = (self.wait, self.max);

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 impl Connection {
     /// The one sending implementation: `buf` as one message of type `type_fp` (0: bytes),
     /// fragmented when it is larger than a record, waiting for room until `limit`.
+    #[inline]
     pub(super) fn send_inner(&mut self, buf: &[u8], type_fp: u64, limit: Limit) -> Result<(), SendFail> {
         let (wait, max) = (self.wait, self.max);
         match &mut self.link {
@@ -39,6 +40,7 @@ impl Connection {
     /// assert_eq!(b.recv_bytes()?, b"hello world");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn send_bytes(&mut self, buf: &[u8]) -> Result<(), SendError> {
         self.send_inner(buf, 0, Limit::Forever).map_err(SendFail::send)
     }
@@ -125,6 +127,7 @@ impl Connection {
 }
 /// `buf` into the rings as one message: one record, or fragments when it is larger than a
 /// record, each waiting for room until `limit`.
+#[inline]
 fn send_framed(
     tx: &mut Tx,
     wait: WaitStrategy,
@@ -167,6 +170,10 @@ pub(super) fn push_wait(
     body: &[u8],
     limit: Limit,
 ) -> Result<(), SendFail> {
+    // The common case first, with no waiting machinery around it: room at once.
+    if tx.prod.try_push(kind, type_fp, prefix, body)? == Pushed::Done {
+        return Ok(());
+    }
     until_room(tx, wait, limit, |tx| Ok(tx.prod.try_push(kind, type_fp, prefix, body)? == Pushed::Done))
 }
 
