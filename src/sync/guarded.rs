@@ -169,7 +169,10 @@ pub(crate) fn attempt<O: Guarded>(
 /// Runs `f` on `obj`'s data under one lock and one borrow (the one-shot operations of `Value`
 /// and `Array`). A lock whose holder died is marked consistent first: a plain value has no
 /// invariant spanning several calls.
-pub(crate) fn update<O: Guarded, R>(obj: &O, f: impl FnOnce(&mut O::Target) -> R) -> Result<R, LockError<()>> {
+pub(crate) fn update<O: Guarded, R>(
+    obj: &O,
+    f: impl FnOnce(&mut O::Target) -> R,
+) -> Result<R, LockError<std::convert::Infallible>> {
     let mut g = match blocking(attempt(obj, Patience::Forever)) {
         Ok(g) => g,
         Err(e) => {

@@ -514,7 +514,7 @@ impl ShareableList {
         match self.lock.lock() {
             Ok(g) => Ok(g),
             Err(e) => {
-                let mut g = e.split::<()>().map_err(value_error)?;
+                let mut g = e.split::<std::convert::Infallible>().map_err(value_error)?;
                 for p in self.places.iter() {
                     // Relaxed: under the lock.
                     if p.slot.state.load(Relaxed) & WRITING != 0 {

@@ -437,15 +437,16 @@ impl<T: ShmSafe> Value<T> {
     }
 }
 
-/// The one-shot operations' error for a lock error (an owner death is repaired by the caller,
-/// so it never reaches here).
-pub(crate) fn value_error(e: LockError<()>) -> ValueError {
+/// The one-shot operations' error for a lock error. An owner death is repaired by the caller
+/// (`LockError::split` keeps it out), so its variant is uninhabited here.
+pub(crate) fn value_error(e: LockError<std::convert::Infallible>) -> ValueError {
     match e {
         LockError::Unrecoverable => ValueError::Unrecoverable,
         LockError::Corrupt => ValueError::Corrupt,
         LockError::WouldDeadlock => ValueError::WouldDeadlock,
         LockError::Os(e) => ValueError::Os(e),
-        LockError::OwnerDied(_) => ValueError::Os(std::io::Error::other("the lock's owner died")),
+        #[allow(unreachable_code)] // `d` holds an `Infallible`: there is no such value
+        LockError::OwnerDied(d) => match d.into_guard() {},
     }
 }
 
