@@ -27,6 +27,7 @@
 //! `bytes.rs` (the `Queue<Vec<u8>>` byte path), `simple.rs`, `joinable.rs`, `split.rs` (producer
 //! and consumer handles, disconnection), `iter.rs`, `error.rs`.
 
+mod builder;
 mod bytes;
 mod error;
 mod handle;
@@ -38,9 +39,10 @@ mod simple;
 mod split;
 mod state;
 
+pub use builder::QueueBuilder;
 pub(crate) use error::QueueFail;
 pub use error::{GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneError, TryGetError, TryPutError};
-pub use handle::{Queue, QueueBuilder};
+pub use handle::Queue;
 pub use iter::QueueIter;
 pub use joinable::JoinableQueue;
 pub use simple::SimpleQueue;

@@ -94,7 +94,7 @@ impl BoundedSemaphore {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn release(&self) -> Result<(), ReleaseError> {
-        match self.inner.state.raw.release_bounded(self.inner.limit().unwrap_or(MAX_PERMITS)) {
+        match self.inner.state.raw.release_bounded(self.inner.state.limit().unwrap_or(MAX_PERMITS)) {
             Released::Ok => Ok(()),
             Released::AtLimit => Err(ReleaseError),
         }

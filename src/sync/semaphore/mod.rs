@@ -33,70 +33,23 @@
 //! process that died is taken over like any dead holder's. (Pids are below 2^22 on Linux, so
 //! the `BUSY` bit never belongs to a pid.)
 
-use super::raw::semaphore::{RawSemaphore, MAX_PERMITS};
+use super::raw::semaphore::MAX_PERMITS;
 use crate::forms::{Timeout, WouldBlock};
-use crate::loom::atomic::{
-    AtomicU32, AtomicU64,
-    Ordering::{Acquire, Relaxed, Release},
-};
-use crate::shm::{self, Segment, ShmError, ShmObject, ShmRef};
+use crate::loom::atomic::Ordering::Relaxed;
+use crate::shm::{self, Segment, ShmError, ShmRef};
 use crate::wait::Limit;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-/// Number of processes whose guarded permits are tracked at once.
-pub const HOLDER_SLOTS: usize = 64;
-
-/// How often a blocked `acquire` looks for permits held by dead processes.
-pub const RECOVERY_SLICE: Duration = Duration::from_millis(50);
-
-/// Marks the pid field of a slot that the process named by the other bits is setting up or
-/// recovering.
-const BUSY: u32 = 1 << 31;
-
-fn pack(pid: u32, pins: u16, held: u16) -> u64 {
-    (u64::from(pid) << 32) | (u64::from(pins) << 16) | u64::from(held)
-}
-
-fn unpack(w: u64) -> (u32, u16, u16) {
-    ((w >> 32) as u32, (w >> 16) as u16, w as u16)
-}
-
-#[repr(C)]
-#[derive(Debug)]
-struct HolderSlot {
-    /// `pid | pins | held` (see the module docs); 0 is a free slot.
-    word: AtomicU64,
-    /// The owner's start time (written only while the word says `BUSY`).
-    start: AtomicU64,
-}
-
-#[repr(C)]
-#[derive(Debug)]
-struct SemState {
-    raw: RawSemaphore,
-    /// 0 for a plain semaphore, else 1 + the BoundedSemaphore's initial value.
-    limit: AtomicU32,
-    _pad: AtomicU32,
-    holders: [HolderSlot; HOLDER_SLOTS],
-}
-
-// SAFETY: all-zero is a semaphore with no permits, no bound and empty holder slots; only atomics,
-// no pointers; every value a peer can leave is checked where it is used (pids and start times
-// are only compared, counts are clamped by the raw semaphore, the limit is clamped).
-unsafe impl ShmObject for SemState {}
-
 mod bounded;
+mod holders;
 #[cfg(test)]
 mod tests;
 
 pub use bounded::{BoundedSemaphore, ReleaseError};
+pub use holders::{HOLDER_SLOTS, RECOVERY_SLICE};
 
-use crate::sys;
-use crate::sys::process::{is_alive as alive, self_identity as me};
-
-/// Which slot a guard is counted in (`None`: untracked).
-type SlotIndex = Option<usize>;
+use holders::{SemState, SlotIndex};
 
 /// A counting semaphore in shared memory. Permits taken through a guard by a process that
 /// then dies are given back (SEM-B1; see the repository's `docs/FAILURE.md`).
@@ -229,7 +182,7 @@ impl Semaphore {
             return self.state.raw.try_acquire();
         }
         let recover = || {
-            self.recover_dead_holders();
+            self.state.recover_dead_holders();
         };
         self.state.raw.acquire(limit, Some((RECOVERY_SLICE, &recover)))
     }
@@ -331,24 +284,7 @@ impl Semaphore {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn release(&self) {
-        self.give_back(1);
-    }
-
-    /// The bound of a BoundedSemaphore (`None` for a plain one). Read from shared memory:
-    /// clamped by the raw semaphore.
-    fn limit(&self) -> Option<u32> {
-        self.state.limit.load(Relaxed).checked_sub(1)
-    }
-
-    fn give_back(&self, n: u32) {
-        match self.limit() {
-            None => self.state.raw.release(n),
-            Some(limit) => {
-                for _ in 0..n {
-                    let _ = self.state.raw.release_bounded(limit);
-                }
-            }
-        }
+        self.state.give_back(1);
     }
 
     /// Takes a permit through a guard that gives it back on drop, and that the semaphore gives
@@ -366,7 +302,7 @@ impl Semaphore {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn acquire_guard(&self) -> SemaphoreGuard<'_> {
-        let slot = self.claim_slot();
+        let slot = self.state.claim_slot();
         self.acquire();
         self.guard(slot)
     }
@@ -423,125 +359,21 @@ impl Semaphore {
     }
 
     fn guard_until(&self, limit: Limit) -> Option<SemaphoreGuard<'_>> {
-        let slot = self.claim_slot();
+        let slot = self.state.claim_slot();
         if self.acquire_until(limit) {
             Some(self.guard(slot))
         } else {
-            self.unclaim(slot);
+            self.state.unclaim(slot);
             None
-        }
-    }
-
-    /// Joins (or claims) this process's holder slot before a permit is taken, so that the
-    /// only untracked window is the one instruction between taking the permit and counting it.
-    fn claim_slot(&self) -> SlotIndex {
-        let (pid, start) = me();
-        let slots = &self.state.holders;
-        // A slot this process already holds (another of its threads has guards).
-        for (i, s) in slots.iter().enumerate() {
-            // SYNC(acquire ← the Release store that published the slot): `start` is the owner's.
-            let mut w = s.word.load(Acquire);
-            while unpack(w).0 == pid && s.start.load(Relaxed) == start {
-                let (_, pins, held) = unpack(w);
-                if pins == u16::MAX {
-                    break; // full: look for another slot
-                }
-                match s.word.compare_exchange_weak(w, pack(pid, pins + 1, held), Acquire, Acquire) {
-                    Ok(_) => return Some(i),
-                    Err(now) => w = now,
-                }
-            }
-        }
-        // A free slot.
-        for (i, s) in slots.iter().enumerate() {
-            // Relaxed: a hint; the CAS decides.
-            if s.word.load(Relaxed) == 0 && s.word.compare_exchange(0, pack(BUSY | pid, 0, 0), Acquire, Relaxed).is_ok()
-            {
-                s.start.store(start, Relaxed);
-                // SYNC(release → claim/recover): `start` is visible before the slot names us.
-                s.word.store(pack(pid, 1, 0), Release);
-                return Some(i);
-            }
-        }
-        None
-    }
-
-    /// Updates slot `i` of this process with `f(pins, held)`; a slot left with no pins is
-    /// freed.
-    fn update_slot(&self, i: usize, f: impl Fn(u16, u16) -> (u16, u16)) {
-        let s = &self.state.holders[i];
-        // Relaxed: a hint; the CAS decides.
-        let mut w = s.word.load(Relaxed);
-        loop {
-            let (pid, pins, held) = unpack(w);
-            let (pins, held) = f(pins, held);
-            let new = if pins == 0 { 0 } else { pack(pid, pins, held.min(pins)) };
-            // SYNC(release → recover's acquire load): the count is what recovery gives back.
-            match s.word.compare_exchange_weak(w, new, Release, Relaxed) {
-                Ok(_) => return,
-                Err(now) => w = now,
-            }
-        }
-    }
-
-    /// Leaves a claimed slot after an attempt that got no permit.
-    fn unclaim(&self, slot: SlotIndex) {
-        if let Some(i) = slot {
-            self.update_slot(i, |pins, held| (pins.saturating_sub(1), held));
         }
     }
 
     /// Counts the permit just taken in the claimed slot.
     fn guard(&self, slot: SlotIndex) -> SemaphoreGuard<'_> {
         if let Some(i) = slot {
-            self.update_slot(i, |pins, held| (pins, held.saturating_add(1)));
+            self.state.update_slot(i, |pins, held| (pins, held.saturating_add(1)));
         }
         SemaphoreGuard { sem: self, slot }
-    }
-
-    /// Gives back the permits of holders that have died (exited, reaped or not), and finishes
-    /// recoveries whose recoverer died; returns how many permits it gave back.
-    fn recover_dead_holders(&self) -> u32 {
-        let (me_pid, _) = me();
-        let mut total = 0;
-        for s in &self.state.holders {
-            // SYNC(acquire ← claim's publication and every guard's count update).
-            let w = s.word.load(Acquire);
-            let (pid, _, held) = unpack(w);
-            let start = s.start.load(Relaxed);
-            let dead = match pid {
-                0 => false,
-                // Being set up or recovered: by a live process (or by us, on another thread),
-                // leave it. Busy marks hold no start time: a pid reused within the
-                // microseconds a recovery takes would only make us wait.
-                p if p & BUSY != 0 => p != BUSY | me_pid && !sys::process::pid_alive(p & !BUSY),
-                p => !alive(p, start),
-            };
-            if !dead {
-                continue;
-            }
-            // Take the slot over: its `held` permits are now ours to give back.
-            if s.word.compare_exchange(w, pack(BUSY | me_pid, 0, held), Acquire, Relaxed).is_err() {
-                continue;
-            }
-            if pid & BUSY == 0 && s.start.load(Relaxed) != start {
-                // Freed and claimed again meanwhile by a process with the same pid and counts:
-                // not a dead holder. Release: as when the slot was published.
-                s.word.store(w, Release);
-                continue;
-            }
-            for left in (0..held).rev() {
-                // Uncount, then give back: a death between the two loses one permit, never
-                // duplicates one. Release: pairs with a taker-over's Acquire load.
-                s.word.store(pack(BUSY | me_pid, 0, left), Release);
-                self.give_back(1);
-                total += 1;
-            }
-            s.start.store(0, Relaxed);
-            // SYNC(release → claim): the slot is free only after it is fully reset.
-            s.word.store(0, Release);
-        }
-        total
     }
 }
 
@@ -580,9 +412,9 @@ impl Drop for SemaphoreGuard<'_> {
         if let Some(i) = self.slot {
             // Uncount first, then give the permit back: recovery never gives back a permit
             // twice. The slot is freed with this process's last guard.
-            self.sem.update_slot(i, |pins, held| (pins.saturating_sub(1), held.saturating_sub(1)));
+            self.sem.state.update_slot(i, |pins, held| (pins.saturating_sub(1), held.saturating_sub(1)));
         }
-        self.sem.give_back(1);
+        self.sem.state.give_back(1);
     }
 }
 

@@ -1,7 +1,10 @@
 //! The holder table's busy marks: a process that dies while setting a slot up or while giving
 //! a dead holder's permits back leaves nothing stuck.
 
+use super::holders::{pack, BUSY};
 use super::*;
+use crate::loom::atomic::Ordering::{Acquire, Release};
+use crate::sys;
 
 /// The pid of a child that has exited and been reaped.
 fn dead_pid() -> u32 {

@@ -1,4 +1,4 @@
-//! `Condition` (Python's `multiprocessing.Condition`) over a [`Lock`] or an [`RLock`].
+//! `Condition` (Python's `multiprocessing.Condition`) over a [`Lock`](crate::Lock) or an [`RLock`](crate::RLock).
 //!
 //! The algorithm is Python's: three counting semaphores in shared memory (`sleeping`, `woken`,
 //! `wait_sem`). A waiter announces itself on `sleeping`, releases its lock (every level of an
@@ -15,12 +15,22 @@
 //! A waiter that is notified and dies before acknowledging makes its notifier wait
 //! [`ACK_TIMEOUT`] for the acknowledgement, then go on.
 
-use super::mutex::{Lock, LockGuard, OwnerDied, RLock, RLockGuard};
-use super::raw::robust::RawRobustMutex;
+mod error;
+mod lock;
+#[cfg(all(test, loom))]
+mod tests;
+
+#[allow(deprecated)]
+pub use error::ConditionError;
+pub use error::{ConditionWaitError, ConditionWaitTimeoutError, NotifyError};
+pub use lock::ConditionLock;
+
+use super::mutex::{OwnerDied, RLock};
 use super::raw::semaphore::RawSemaphore;
 use crate::shm::{self, Segment, ShmError, ShmObject, ShmRef};
 use crate::sys::pthread::Locked;
 use crate::wait::Limit;
+use lock::sealed;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -80,276 +90,6 @@ impl CondState {
     }
 }
 
-/// Why [`Condition::notify`] refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NotifyError {
-    /// The guard passed in belongs to another lock than the condition's (COND-7).
-    NotOwner,
-}
-
-impl fmt::Display for NotifyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the guard does not hold this condition's lock")
-    }
-}
-
-impl std::error::Error for NotifyError {}
-
-/// The former name of [`NotifyError`].
-#[deprecated(since = "0.2.0", note = "renamed `NotifyError` (the error of `notify`)")]
-pub type ConditionError = NotifyError;
-
-macro_rules! wait_errors {
-    ($(
-        $(#[$doc:meta])*
-        $name:ident { $($(#[$vdoc:meta])* $extra:ident ($xt:ty) => $msg:literal, $is:ident),* }
-    )*) => {$(
-        $(#[$doc])*
-        ///
-        /// `G` is the lock's guard type ([`LockGuard`] or [`RLockGuard`]), with a handle of
-        /// its own: a guard inside an error holds the lock.
-        #[non_exhaustive]
-        pub enum $name<G> {
-            $($(#[$vdoc])* $extra($xt),)*
-            /// The lock's previous owner died while this thread waited: the lock **is held**
-            /// again through the guard inside (see [`LockError::OwnerDied`](super::LockError::OwnerDied)).
-            OwnerDied(OwnerDied<G>),
-            /// The lock became unrecoverable while this thread waited (an owner died and it was
-            /// released without `make_consistent`); it is not held.
-            Unrecoverable,
-            /// The lock in shared memory is corrupt; it is not held.
-            Corrupt,
-            /// The OS failed to re-take the lock; it is not held.
-            Os(std::io::Error),
-            /// The guard belongs to another lock than the condition's (COND-7): here it is
-            /// back, still held; nothing waited.
-            NotOwner(G),
-            /// A [`Value`](super::Value) or [`Array`](super::Array) guard on data under this
-            /// lock is alive in this thread: releasing the lock would let another thread take
-            /// a second `&mut` to that data. The guard is back, still held; nothing waited.
-            DataBorrowed(G),
-        }
-
-        impl<G> $name<G> {
-            /// The guard inside, if the lock is held (everything but `Unrecoverable`,
-            /// `Corrupt` and `Os`).
-            pub fn into_guard(self) -> Option<G> {
-                match self {
-                    $($name::$extra(g) => Some(g),)*
-                    $name::OwnerDied(d) => Some(d.into_guard()),
-                    $name::NotOwner(g) | $name::DataBorrowed(g) => Some(g),
-                    _ => None,
-                }
-            }
-            $(
-                #[doc = concat!("Whether this is [`", stringify!($extra), "`](", stringify!($name), "::", stringify!($extra), ").")]
-                pub fn $is(&self) -> bool {
-                    matches!(self, $name::$extra(_))
-                }
-            )*
-        }
-
-        impl<G> fmt::Debug for $name<G> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                match self {
-                    $($name::$extra(_) => f.write_str(concat!(stringify!($extra), "(..)")),)*
-                    $name::OwnerDied(_) => f.write_str("OwnerDied(..)"),
-                    $name::Unrecoverable => f.write_str("Unrecoverable"),
-                    $name::Corrupt => f.write_str("Corrupt"),
-                    $name::Os(e) => f.debug_tuple("Os").field(e).finish(),
-                    $name::NotOwner(_) => f.write_str("NotOwner(..)"),
-                    $name::DataBorrowed(_) => f.write_str("DataBorrowed(..)"),
-                }
-            }
-        }
-
-        impl<G> fmt::Display for $name<G> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                match self {
-                    $($name::$extra(_) => f.write_str($msg),)*
-                    $name::OwnerDied(_) => f.write_str("the previous owner of the condition's lock died holding it"),
-                    $name::Unrecoverable => f.write_str("the condition's lock is unrecoverable"),
-                    $name::Corrupt => f.write_str("the condition's lock in shared memory is corrupt"),
-                    $name::Os(e) => write!(f, "re-taking the condition's lock failed: {e}"),
-                    $name::NotOwner(_) => f.write_str("the guard does not hold this condition's lock"),
-                    $name::DataBorrowed(_) => {
-                        f.write_str("a value or array guard under the condition's lock is alive in this thread")
-                    }
-                }
-            }
-        }
-
-        impl<G> std::error::Error for $name<G> {
-            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-                match self {
-                    $name::Os(e) => Some(e),
-                    _ => None,
-                }
-            }
-        }
-    )*};
-}
-
-wait_errors! {
-    /// Why [`Condition::wait`] or [`Condition::wait_for`] did not return normally.
-    ConditionWaitError {}
-
-    /// Why a timed [`Condition`] wait did not return normally: the time ran out (the lock is
-    /// held again, through the guard inside), or one of [`ConditionWaitError`]'s reasons.
-    ConditionWaitTimeoutError {
-        /// No notify came (or the predicate stayed false) before the time ran out (COND-5);
-        /// the lock is held again through this guard.
-        Timeout(G) => "timed out waiting for a notify", is_timeout
-    }
-}
-
-impl<G> From<ConditionWaitError<G>> for ConditionWaitTimeoutError<G> {
-    fn from(e: ConditionWaitError<G>) -> ConditionWaitTimeoutError<G> {
-        match e {
-            ConditionWaitError::OwnerDied(d) => ConditionWaitTimeoutError::OwnerDied(d),
-            ConditionWaitError::Unrecoverable => ConditionWaitTimeoutError::Unrecoverable,
-            ConditionWaitError::Corrupt => ConditionWaitTimeoutError::Corrupt,
-            ConditionWaitError::Os(e) => ConditionWaitTimeoutError::Os(e),
-            ConditionWaitError::NotOwner(g) => ConditionWaitTimeoutError::NotOwner(g),
-            ConditionWaitError::DataBorrowed(g) => ConditionWaitTimeoutError::DataBorrowed(g),
-        }
-    }
-}
-
-/// The locks a [`Condition`] can use: [`Lock`] and [`RLock`] (sealed). Its guard type is the
-/// lock's own guard ([`LockGuard`] or [`RLockGuard`]).
-pub trait ConditionLock: Clone + sealed::Sealed {}
-
-// The sealed trait is unnameable outside the crate, so the crate-private types in its
-// methods never reach users.
-#[allow(private_interfaces)]
-mod sealed {
-    use super::{Lock, LockGuard, RLock, RLockGuard, RawRobustMutex};
-    use crate::loom::atomic::Ordering::Relaxed;
-    use crate::shm::{self, Segment, ShmError};
-
-    /// The crate-private operations a condition needs from its lock.
-    pub trait Sealed: Sized {
-        type G<'a>
-        where
-            Self: 'a;
-        fn raw(&self) -> &RawRobustMutex;
-        fn depth(&self) -> u32;
-        fn set_depth(&self, d: u32);
-        fn guard_raw<'a>(g: &Self::G<'a>) -> *const RawRobustMutex
-        where
-            Self: 'a;
-        fn forge(&self) -> Self::G<'_>;
-        fn forge_owned(&self) -> Self::G<'static>;
-        /// The guard `g` with a handle of its own (still held).
-        fn own<'a>(g: Self::G<'a>) -> Self::G<'static>
-        where
-            Self: 'a;
-        /// A new lock of this kind in `seg` (for a named condition).
-        fn new_in(seg: &Segment) -> Result<Self, ShmError>;
-        /// The lock at `offset` in `seg` (an opener's view of a named condition's lock).
-        fn at(seg: &Segment, offset: u64) -> Result<Self, ShmError>;
-        /// Its offset in its segment.
-        fn offset(&self) -> usize;
-        /// Its segment.
-        fn segment(&self) -> &Segment;
-        /// What a named condition's header records as its type parameter.
-        const NAME: &'static str;
-    }
-
-    impl Sealed for Lock {
-        type G<'a> = LockGuard<'a>;
-        const NAME: &'static str = "Lock";
-        fn new_in(seg: &Segment) -> Result<Self, ShmError> {
-            Lock::new_in(seg)
-        }
-        fn at(seg: &Segment, offset: u64) -> Result<Self, ShmError> {
-            <Lock as shm::Named>::from_named(seg, &[offset, 0, 0, 0, 0, 0])
-        }
-        fn offset(&self) -> usize {
-            Lock::offset(self)
-        }
-        fn segment(&self) -> &Segment {
-            shm::Named::segment(self)
-        }
-        fn raw(&self) -> &RawRobustMutex {
-            Lock::raw(self)
-        }
-        fn depth(&self) -> u32 {
-            1
-        }
-        fn set_depth(&self, _: u32) {}
-        fn guard_raw<'a>(g: &LockGuard<'a>) -> *const RawRobustMutex
-        where
-            Self: 'a,
-        {
-            g.owner().raw()
-        }
-        fn forge(&self) -> LockGuard<'_> {
-            self.assume_held()
-        }
-        fn forge_owned(&self) -> LockGuard<'static> {
-            self.assume_held_owned()
-        }
-        fn own<'a>(g: LockGuard<'a>) -> LockGuard<'static>
-        where
-            Self: 'a,
-        {
-            g.into_owned()
-        }
-    }
-
-    impl Sealed for RLock {
-        type G<'a> = RLockGuard<'a>;
-        const NAME: &'static str = "RLock";
-        fn new_in(seg: &Segment) -> Result<Self, ShmError> {
-            RLock::new_in(seg)
-        }
-        fn at(seg: &Segment, offset: u64) -> Result<Self, ShmError> {
-            <RLock as shm::Named>::from_named(seg, &[offset, 0, 0, 0, 0, 0])
-        }
-        fn offset(&self) -> usize {
-            RLock::offset(self)
-        }
-        fn segment(&self) -> &Segment {
-            shm::Named::segment(self)
-        }
-        fn raw(&self) -> &RawRobustMutex {
-            RLock::raw(self)
-        }
-        fn depth(&self) -> u32 {
-            self.held_depth()
-        }
-        fn set_depth(&self, d: u32) {
-            // Relaxed: written by the owner while it holds (or is about to re-hold) the mutex.
-            RLock::raw(self).depth.store(d, Relaxed);
-        }
-        fn guard_raw<'a>(g: &RLockGuard<'a>) -> *const RawRobustMutex
-        where
-            Self: 'a,
-        {
-            g.owner().raw()
-        }
-        fn forge(&self) -> RLockGuard<'_> {
-            self.assume_held()
-        }
-        fn forge_owned(&self) -> RLockGuard<'static> {
-            self.assume_held_owned()
-        }
-        fn own<'a>(g: RLockGuard<'a>) -> RLockGuard<'static>
-        where
-            Self: 'a,
-        {
-            g.into_owned()
-        }
-    }
-}
-
-impl ConditionLock for Lock {}
-
-impl ConditionLock for RLock {}
-
 /// A condition variable shared between processes.
 ///
 /// # Examples
@@ -386,7 +126,7 @@ impl<L: ConditionLock> fmt::Debug for Condition<L> {
     }
 }
 
-/// The guard of a [`Condition`]'s lock `L` ([`LockGuard`] or [`RLockGuard`]).
+/// The guard of a [`Condition`]'s lock `L` ([`LockGuard`](crate::LockGuard) or [`RLockGuard`](crate::RLockGuard)).
 pub type Guard<'a, L> = <L as sealed::Sealed>::G<'a>;
 
 impl<L: ConditionLock> Condition<L> {
@@ -709,69 +449,6 @@ impl<L: ConditionLock> Condition<L> {
     /// Wakes every waiter (Python's `notify_all`).
     pub fn notify_all(&self, guard: &Guard<'_, L>) -> Result<usize, NotifyError> {
         self.notify(guard, usize::MAX)
-    }
-}
-
-#[cfg(all(test, loom))]
-mod tests {
-    use super::CondState;
-    use crate::wait::Limit;
-    use loom::sync::{Arc, Mutex};
-    use loom::thread;
-
-    /// A waiter that checks its predicate under the lock and waits through the protocol is
-    /// always woken by a notifier that sets the predicate under the lock: no lost wake-up.
-    #[test]
-    fn loom_condition_notify_is_never_lost() {
-        loom::model(|| {
-            let st = Arc::new(CondState::new());
-            let m = Arc::new(Mutex::new(false));
-            let waiter = {
-                let (st, m) = (st.clone(), m.clone());
-                thread::spawn(move || {
-                    let mut g = m.lock().unwrap();
-                    while !*g {
-                        g = st.wait_protocol(g, drop, || m.lock().unwrap(), Limit::Forever).0;
-                    }
-                })
-            };
-            {
-                let mut g = m.lock().unwrap();
-                *g = true;
-                st.notify_protocol(1, || Limit::Forever);
-            }
-            waiter.join().unwrap();
-        });
-    }
-
-    /// notify(1) with two waiters wakes exactly one token; the second notify wakes the other.
-    #[test]
-    fn loom_condition_notify_one_hands_out_one_token() {
-        loom::model(|| {
-            let st = Arc::new(CondState::new());
-            let m = Arc::new(Mutex::new(0u32)); // permits handed out by notifiers
-            let ws: Vec<_> = (0..2)
-                .map(|_| {
-                    let (st, m) = (st.clone(), m.clone());
-                    thread::spawn(move || {
-                        let mut g = m.lock().unwrap();
-                        while *g == 0 {
-                            g = st.wait_protocol(g, drop, || m.lock().unwrap(), Limit::Forever).0;
-                        }
-                        *g -= 1;
-                    })
-                })
-                .collect();
-            for _ in 0..2 {
-                let mut g = m.lock().unwrap();
-                *g += 1;
-                st.notify_protocol(1, || Limit::Forever);
-            }
-            for w in ws {
-                w.join().unwrap();
-            }
-            assert_eq!(*m.lock().unwrap(), 0);
-        });
     }
 }
 
