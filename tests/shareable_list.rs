@@ -221,19 +221,38 @@ fn shm_11_shutdown_removes_every_segment_made_through_it() {
 }
 
 /// SHM-B2 (beyond Python, whose manager leaks its segments when its owner is killed): the
-/// process that started the manager is SIGKILLed; its segments are removed anyway.
+/// process that started the manager is SIGKILLed; its segments are removed anyway, and a child
+/// of it that outlives it can make no more (they would have nobody to remove them).
 #[test]
 fn shm_b2_the_segments_go_when_the_starting_process_is_killed() {
     let _g = guard();
     let (r, w) = multiproc::Pipe::one_way().unwrap();
+    let go = multiproc::Event::new().unwrap();
+    let late = multiproc::Queue::<String>::new().unwrap();
+    let (go2, late2) = (go.clone(), late.clone());
     let pid = fork_child(move || {
         let mut w = w;
         let Ok(smm) = SharedMemoryManager::start() else { return 1 };
         let Ok(shm) = smm.shared_memory(64) else { return 2 };
         let Ok(sl) = smm.shareable_list([It::Int(1)]) else { return 3 };
+        // A child that outlives its parent and then asks for a segment.
+        let mine = smm.clone();
+        let orphan = Process::new(move || -> Result<(), Box<dyn std::error::Error>> {
+            go2.wait_timeout(Duration::from_secs(20))?;
+            let outcome = match smm.shared_memory(8) {
+                Err(multiproc::ManagerError::ServerGone) => "gone".to_string(),
+                Ok(s) => s.name().unwrap_or("").to_owned(),
+                Err(e) => e.to_string(),
+            };
+            Ok(late2.put(&outcome)?)
+        });
+        if orphan.start().is_err() {
+            return 4;
+        }
+        let _keep = mine; // this process's last handle: dropping it would stop the manager
         let names = format!("{} {}", shm.name().unwrap(), sl.name().unwrap());
         if w.send_bytes(names.as_bytes()).is_err() {
-            return 4;
+            return 5;
         }
         loop {
             std::thread::sleep(Duration::from_secs(1));
@@ -250,6 +269,8 @@ fn shm_b2_the_segments_go_when_the_starting_process_is_killed() {
         assert!(t.elapsed() < Duration::from_secs(10), "the keeper did not remove {names:?}");
         std::thread::sleep(Duration::from_millis(5));
     }
+    go.set();
+    assert_eq!(late.get_timeout(Duration::from_secs(20)).unwrap(), "gone", "a segment nobody would remove");
 }
 
 /// SHM-12: dropping the last handle in the starting process stops the manager as `shutdown`

@@ -17,7 +17,9 @@
 //!   killed leaks every segment it made.
 //!
 //! Telling the keeper *before* creating leaves no window in which a segment exists that the
-//! keeper does not know of. A keeper that is itself killed cleans nothing: the segments then
+//! keeper does not know of; a segment whose creation raced the end of the manager is removed by
+//! its maker, which looks at the manager again once the segment exists. The starter's death
+//! ends the manager too: a child of it that makes a segment afterwards gets `ServerGone`. A keeper that is itself killed cleans nothing: the segments then
 //! stay until `multiproc shm clean` (or [`Segment::clean_stale`]) removes them once their
 //! creators have ended.
 
@@ -153,7 +155,7 @@ impl SharedMemoryManager {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shared_memory(&self, size: usize) -> Result<SharedMemory, ManagerError> {
-        self.make(|name| SharedMemory::create(name, size))
+        self.make(|name| SharedMemory::create(name, size).inspect(SharedMemory::persist))
     }
 
     /// A new [`ShareableList`] holding `items` that lives until the manager stops (Python's
@@ -177,7 +179,7 @@ impl SharedMemoryManager {
         items: impl IntoIterator<Item = ShareableItem>,
     ) -> Result<ShareableList, ManagerError> {
         let items: Vec<ShareableItem> = items.into_iter().collect();
-        self.make(|name| ShareableList::create(name, items.iter().cloned()))
+        self.make(|name| ShareableList::create(name, items.iter().cloned()).inspect(ShareableList::persist))
     }
 
     /// Stops the manager: every segment made through it is removed (Python's `shutdown()`).
@@ -206,9 +208,13 @@ impl SharedMemoryManager {
         Ok(())
     }
 
-    /// Tells the keeper a fresh name, then makes the segment under it with `create` and makes
-    /// it persistent (the manager removes it, not the handle).
-    fn make<T: Persist>(&self, create: impl Fn(&str) -> Result<T, ShmError>) -> Result<T, ManagerError> {
+    /// Tells the keeper a fresh name, then makes the segment under it with `create` (which
+    /// also makes it persistent: the manager removes it, not the handle).
+    ///
+    /// A shutdown (or the starter's death) can come between the note and the creation: the
+    /// keeper then removes the name before it exists. So the queue is looked at again once the
+    /// segment exists, and a segment made too late is removed here.
+    fn make<T>(&self, create: impl Fn(&str) -> Result<T, ShmError>) -> Result<T, ManagerError> {
         loop {
             let name = format!(
                 "smm-{}-{}-{}",
@@ -217,39 +223,21 @@ impl SharedMemoryManager {
                 SEQ.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
             );
             self.notes.put(&Note::Made(name.clone())).map_err(|e| match e {
-                PutError::ShutDown | PutError::Closed | PutError::Disconnected => ManagerError::ServerGone,
                 PutError::Encode(e) => ManagerError::Codec(e),
-                PutError::TooLarge { .. } | PutError::Corrupt(_) | PutError::Os(_) => ManagerError::ServerGone,
+                _ => ManagerError::ServerGone,
             })?;
             match create(&name) {
-                Ok(made) => {
-                    made.persist();
-                    return Ok(made);
+                Ok(_) if self.notes.is_shutdown() => {
+                    let _ = Segment::unlink(&name);
+                    return Err(ManagerError::ServerGone);
                 }
-                // Another process's segment has this name (one left by a pid that was reused):
-                // the keeper will try to remove a name we do not own only if we take it, so
-                // take the next number instead.
+                Ok(made) => return Ok(made),
+                // A segment of an earlier keeper with this pid, left behind: the name is ours
+                // now (the keeper will remove it with the others); take the next number.
                 Err(ShmError::Exists { .. }) => continue,
                 Err(e) => return Err(ManagerError::Shm(e)),
             }
         }
-    }
-}
-
-/// What a segment made through the manager must offer.
-trait Persist {
-    fn persist(&self);
-}
-
-impl Persist for SharedMemory {
-    fn persist(&self) {
-        SharedMemory::persist(self);
-    }
-}
-
-impl Persist for ShareableList {
-    fn persist(&self) {
-        ShareableList::persist(self);
     }
 }
 
@@ -262,8 +250,10 @@ fn keep(notes: Queue<Note>, starter: OwnedFd) {
             Ok(Note::Made(name)) => names.push(name),
             Err(crate::TryGetError::Empty) => {
                 let ready = wait(&[&notes, &starter], None);
-                // The starter ended: take what it said before it died, then clean up.
+                // The starter ended: no more names (a child of it still making one sees the
+                // shutdown and removes its own), take what was said before, then clean up.
                 if ready.contains(&1) {
+                    notes.shutdown();
                     while let Ok(Note::Made(name)) = notes.try_get() {
                         names.push(name);
                     }

@@ -1,5 +1,6 @@
 //! Start methods (Python's `set_start_method`, `get_start_method`, `get_context`).
 
+use super::lock::lock;
 use std::fmt;
 use std::sync::Mutex;
 
@@ -78,7 +79,7 @@ static DEFAULT: Mutex<(StartMethod, bool)> = Mutex::new((StartMethod::Fork, fals
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn set_start_method(method: StartMethod, force: bool) -> Result<(), StartMethodSetError> {
-    let mut d = DEFAULT.lock().unwrap_or_else(|p| p.into_inner());
+    let mut d = lock(&DEFAULT);
     if d.1 && !force {
         return Err(StartMethodSetError(d.0));
     }
@@ -95,7 +96,7 @@ pub fn set_start_method(method: StartMethod, force: bool) -> Result<(), StartMet
 /// let _m: multiproc::StartMethod = multiproc::get_start_method();
 /// ```
 pub fn get_start_method() -> StartMethod {
-    DEFAULT.lock().unwrap_or_else(|p| p.into_inner()).0
+    lock(&DEFAULT).0
 }
 
 /// A start method to use without changing the default (Python's `get_context(method)`):

@@ -77,7 +77,7 @@ pub(crate) struct ReportAreas(std::sync::MutexGuard<'static, Vec<ShmRef<Report>>
 impl ReportAreas {
     /// Locks the free list.
     pub(crate) fn lock() -> ReportAreas {
-        ReportAreas(FREE.lock().unwrap_or_else(|p| p.into_inner()))
+        ReportAreas(super::lock::lock(&FREE))
     }
 
     /// An empty report area: a recycled one, or one of a fresh chunk.
