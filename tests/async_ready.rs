@@ -25,7 +25,7 @@ fn cpu_time() -> Duration {
     tv(u.ru_utime) + tv(u.ru_stime)
 }
 
-/// The test: a task awaiting a queue fed by a forked child receives 1,000 messages,
+/// A task awaiting a queue fed by a forked child receives 1,000 messages,
 /// and the process (runtime, watcher thread and all) spends far less CPU than wall time: no
 /// busy loop. The child pauses every 50 messages, so most of the time there is nothing to get.
 #[test]
@@ -52,6 +52,27 @@ fn get_async_receives_1000_messages_from_a_child_without_spinning() {
     eprintln!("1000 messages: wall {wall:?}, CPU {cpu:?}");
     assert!(wall >= Duration::from_millis(250), "the child's pauses make it last: {wall:?}");
     assert!(cpu < wall / 2, "busy waiting? CPU {cpu:?} over wall {wall:?}");
+}
+
+/// A task awaiting `get_async` on an empty queue is woken by a `shutdown()` in another process
+/// and ends with `ShutDown` (QUE-13), after taking what was queued first.
+#[test]
+fn get_async_ends_with_shut_down_when_another_process_shuts_the_queue() {
+    let _g = guard();
+    let q = Queue::<u32>::new().unwrap();
+    let pid = fork_child(|| {
+        std::thread::sleep(Duration::from_millis(100));
+        q.put(&7).unwrap();
+        std::thread::sleep(Duration::from_millis(100)); // the task is asleep again by now
+        q.shutdown();
+        0
+    });
+    runtime().block_on(async {
+        assert_eq!(q.get_async().await.unwrap(), 7);
+        let end = tokio::time::timeout(Duration::from_secs(20), q.get_async()).await;
+        assert!(matches!(end, Ok(Err(GetError::ShutDown))), "{end:?}");
+    });
+    assert_eq!(wait_child(pid), Ended::Code(0));
 }
 
 /// `ReadyFd` in tokio's `AsyncFd` (epoll): an ArrayQueue fed by a child is drained on each

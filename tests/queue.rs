@@ -431,7 +431,7 @@ fn que_stress_producers_and_consumers_killed_at_random() {
     assert!(last[1].is_some() && last[2].is_some());
 }
 
-/// The stress test: producers and consumers over real processes, over a million
+/// The stress test: producers and consumers over real processes, over a million
 /// checksummed messages, a producer and many consumers SIGKILLed at random. Every consumer
 /// forwards what it got to a results queue, so the parent can account for every message: no
 /// torn item, no duplicate, and nothing acknowledged is lost except at most one item per killed
