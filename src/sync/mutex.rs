@@ -22,6 +22,7 @@ use crate::sys::clock::Deadline;
 use crate::sys::pthread::{Locked, MutexKind};
 use std::fmt;
 use std::marker::PhantomData;
+use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 macro_rules! lock_errors {
@@ -388,10 +389,22 @@ macro_rules! lock_type {
             /// One lock attempt (the four public forms are this with their patience).
             #[inline]
             pub(crate) fn attempt(&self, patience: Patience) -> Attempt<$guard<'_>, $guard<'static>> {
-                let r = match patience {
-                    Patience::Now => self.raw.try_lock(),
-                    Patience::Forever => self.raw.lock(None),
-                    Patience::Until(d) => self.raw.lock(d),
+                let deadline = match patience {
+                    Patience::Now => None,
+                    Patience::Forever => Some(None),
+                    Patience::Until(d) => Some(d),
+                };
+                let r = match deadline {
+                    None => self.raw.try_lock(),
+                    Some(deadline) => {
+                        // The uncontended path returns from here, before any error value is
+                        // built: what it knows fits in a register (glibc's answer).
+                        let first = self.raw.lock_fast();
+                        if first == 0 && !$recursive {
+                            return Ok(Some($guard::new(Held::Borrowed(self))));
+                        }
+                        self.raw.lock_after(first, deadline)
+                    }
                 };
                 if $recursive {
                     // Relaxed: only the owner, holding the mutex, touches `depth`.
@@ -406,11 +419,7 @@ macro_rules! lock_type {
                         _ => {}
                     }
                 }
-                outcome(
-                    r,
-                    || $guard { lock: Held::Borrowed(self), _not_send: PhantomData },
-                    || $guard { lock: Held::Owned(self.clone()), _not_send: PhantomData },
-                )
+                outcome(r, || $guard::new(Held::Borrowed(self)), || $guard::new(Held::Owned(self.clone())))
             }
 
             /// Takes the lock, blocking until it is free (Python's `acquire()`).
@@ -456,7 +465,12 @@ macro_rules! lock_type {
         /// Holds the lock; releases it on drop. Not `Send`: the owner is the locking thread.
         #[must_use = "dropping the guard releases the lock at once"]
         pub struct $guard<'a> {
-            lock: Held<'a, $name>,
+            /// The mutex itself, so that the release needs no walk through the handle. Valid
+            /// while `lock` is: it points into the segment that `lock` keeps mapped.
+            raw: NonNull<RawRobustMutex>,
+            /// Dropped by hand in `drop`, after the release, and only when it owns a handle
+            /// (out of line): the borrowed case, the common one, then costs nothing there.
+            lock: std::mem::ManuallyDrop<Held<'a, $name>>,
             _not_send: PhantomData<*const ()>,
         }
 
@@ -467,6 +481,11 @@ macro_rules! lock_type {
         }
 
         impl<'a> $guard<'a> {
+            #[inline]
+            fn new(lock: Held<'a, $name>) -> $guard<'a> {
+                $guard { raw: NonNull::from(&*lock.raw), lock: std::mem::ManuallyDrop::new(lock), _not_send: PhantomData }
+            }
+
             /// Marks the lock consistent after an owner died: the protected data has been
             /// repaired. Without this, dropping the guard makes the lock unrecoverable.
             pub fn make_consistent(&mut self) {
@@ -484,12 +503,12 @@ macro_rules! lock_type {
                 let this = std::mem::ManuallyDrop::new(self);
                 // SAFETY: `this` is never dropped or used again, so its `lock` field is moved
                 // out exactly once; the hold it stands for passes to the returned guard.
-                let held = unsafe { std::ptr::read(&this.lock) };
+                let held = unsafe { std::ptr::read(&*this.lock) };
                 let lock = match held {
                     Held::Borrowed(l) => l.clone(),
                     Held::Owned(l) => l,
                 };
-                $guard { lock: Held::Owned(lock), _not_send: PhantomData }
+                $guard::new(Held::Owned(lock))
             }
         }
 
@@ -507,25 +526,38 @@ macro_rules! lock_type {
             /// Calling it without holding the lock would only make the guard's drop fail with
             /// `EPERM` (a robust mutex checks its owner), never corrupt memory.
             pub(crate) fn assume_held(&self) -> $guard<'_> {
-                $guard { lock: Held::Borrowed(self), _not_send: PhantomData }
+                $guard::new(Held::Borrowed(self))
             }
 
             /// [`assume_held`](Self::assume_held) with an owned handle (for owner-died errors).
             pub(crate) fn assume_held_owned(&self) -> $guard<'static> {
-                $guard { lock: Held::Owned(self.clone()), _not_send: PhantomData }
+                $guard::new(Held::Owned(self.clone()))
             }
         }
 
         impl Drop for $guard<'_> {
             #[inline]
             fn drop(&mut self) {
+                // SAFETY: `raw` points into the segment that `self.lock` keeps mapped (see
+                // the field), and nothing mutable is ever made from it.
+                let raw = unsafe { self.raw.as_ref() };
                 if $recursive {
                     // Relaxed: we own the mutex (see `attempt`).
-                    self.lock.raw.depth.fetch_sub(1, Relaxed);
+                    raw.depth.fetch_sub(1, Relaxed);
                 }
                 // SAFETY: a guard exists only while this thread holds the lock (it is created
                 // by a successful lock and is !Send), and it unlocks exactly once, here.
-                unsafe { self.lock.raw.unlock_held() };
+                unsafe { raw.unlock_held() };
+                if let Held::Owned(_) = *self.lock {
+                    #[cold]
+                    #[inline(never)]
+                    fn release_handle(held: &mut std::mem::ManuallyDrop<Held<'_, $name>>) {
+                        // SAFETY: called once, from the guard's drop, which never touches the
+                        // field again.
+                        unsafe { std::mem::ManuallyDrop::drop(held) };
+                    }
+                    release_handle(&mut self.lock);
+                }
             }
         }
     };

@@ -46,8 +46,9 @@ pub(crate) enum Locked {
     Deadlock,
 }
 
+/// Decodes what a pthread lock call returned.
 #[inline]
-fn locked(r: libc::c_int) -> io::Result<Locked> {
+pub(crate) fn locked(r: libc::c_int) -> io::Result<Locked> {
     match r {
         0 => Ok(Locked::Acquired),
         libc::EOWNERDEAD => Ok(Locked::OwnerDied),
@@ -159,6 +160,17 @@ pub(crate) unsafe fn mutex_trylock(m: *mut pthread_mutex_t) -> io::Result<Locked
     locked(unsafe { libc::pthread_mutex_trylock(m) })
 }
 
+/// `pthread_mutex_trylock` as glibc answers it: 0 when the lock was taken, an error number
+/// otherwise (the uncontended path tests for 0 and leaves the decoding to its slow path).
+///
+/// # Safety
+/// As for [`mutex_lock`].
+#[inline(always)]
+pub(crate) unsafe fn mutex_trylock_raw(m: *mut pthread_mutex_t) -> libc::c_int {
+    // SAFETY: `m` is an initialized mutex per the contract.
+    unsafe { libc::pthread_mutex_trylock(m) }
+}
+
 /// Unlocks `m`. Fails with `EPERM` when the calling thread does not own it.
 ///
 /// # Safety
@@ -167,6 +179,16 @@ pub(crate) unsafe fn mutex_trylock(m: *mut pthread_mutex_t) -> io::Result<Locked
 pub(crate) unsafe fn mutex_unlock(m: *mut pthread_mutex_t) -> io::Result<()> {
     // SAFETY: `m` is an initialized mutex per the contract; robust mutexes check the owner.
     cvt_pthread(unsafe { libc::pthread_mutex_unlock(m) })
+}
+
+/// `pthread_mutex_unlock` for a mutex the caller holds (the answer cannot be an error).
+///
+/// # Safety
+/// As for [`mutex_lock`], and the calling thread holds `m`.
+#[inline(always)]
+pub(crate) unsafe fn mutex_unlock_raw(m: *mut pthread_mutex_t) {
+    // SAFETY: `m` is an initialized mutex the caller holds, per the contract.
+    unsafe { libc::pthread_mutex_unlock(m) };
 }
 
 /// Marks a mutex whose owner died as consistent again; the caller must hold it after an

@@ -33,6 +33,10 @@ const INCONSISTENT: u32 = 0x4d55_5449; // "MUTI"
 /// Released while inconsistent: glibc marked it not recoverable, and so do we.
 const UNRECOVERABLE: u32 = 0x4d55_5444; // "MUTD"
 
+/// What [`RawRobustMutex::lock_fast`] answers when its checks kept it from calling glibc (not
+/// an error number glibc returns).
+pub(crate) const NOT_TRIED: libc::c_int = -1;
+
 /// How long one blocking wait inside glibc lasts before the locker looks again.
 ///
 /// A robust mutex can lose a wake-up when a waiter is killed: the unlocker wakes exactly one
@@ -134,14 +138,20 @@ impl RawRobustMutex {
     /// Whether the mutex's `__kind` is still the one `init` wrote (and one of ours).
     #[inline]
     fn kind_intact(&self) -> io::Result<()> {
-        // SAFETY: the pthread object lives in this object, which is mapped while `self` is.
-        let k = unsafe { pthread::mutex_kind(self.mutex.get()) };
-        // Relaxed: written before `init_state` was published (and never after).
-        if k as u32 == self.kind.load(Relaxed) && pthread::kind_is_ours(k) {
+        if self.kind_ok() {
             Ok(())
         } else {
             Err(io::Error::new(io::ErrorKind::InvalidData, "corrupt mutex in shared memory (its kind changed)"))
         }
+    }
+
+    /// [`kind_intact`](Self::kind_intact) as a bool (the fast paths build no error value).
+    #[inline(always)]
+    fn kind_ok(&self) -> bool {
+        // SAFETY: the pthread object lives in this object, which is mapped while `self` is.
+        let k = unsafe { pthread::mutex_kind(self.mutex.get()) };
+        // Relaxed: written before `init_state` was published (and never after).
+        k as u32 == self.kind.load(Relaxed) && pthread::kind_is_ours(k)
     }
 
     /// Records what a lock attempt returned in `init_state` (we hold the mutex for
@@ -162,39 +172,59 @@ impl RawRobustMutex {
     /// costs at most one slice instead of a hang).
     #[inline]
     pub(crate) fn lock(&self, deadline: Option<Deadline>) -> io::Result<Locked> {
-        let m = match self.checked()? {
-            Usable::Yes(m) => m,
-            Usable::Unrecoverable => return Ok(Locked::NotRecoverable),
-        };
-        // Fast path: an uncontended lock needs no clock reading.
-        // SAFETY: `m` points into this live object and was initialized (checked); the state
-        // is not UNRECOVERABLE, so glibc's trylock bug (see `init_state`) cannot bite unless
-        // the mutex became unrecoverable just now, which `note` then records for everyone.
-        let r = unsafe { pthread::mutex_trylock(m)? };
-        if r == Locked::Acquired {
-            return Ok(r);
+        match self.lock_fast() {
+            0 => Ok(Locked::Acquired),
+            first => self.lock_after(first, deadline),
         }
-        self.lock_slow(m, r, deadline)
     }
 
-    /// The rest of [`lock`](Self::lock) after the first `trylock` did not simply succeed
-    /// (kept out of line so the uncontended path stays small enough to inline). `m` is this
-    /// object's mutex, checked initialized by `lock`.
+    /// The uncontended half of [`lock`](Self::lock): one `trylock` on a consistent mutex with
+    /// an intact kind, and glibc's answer as it gave it (0: taken), or [`NOT_TRIED`] when the
+    /// checks kept it from trying. No clock reading and no error value: the checks ride on
+    /// loads of the line glibc is about to touch anyway, and everything else (an inconsistent
+    /// or unrecoverable state, a corrupt kind, a busy mutex) is sorted out by
+    /// [`lock_after`](Self::lock_after), which must be given any non-zero answer (an
+    /// `EOWNERDEAD` one means the lock is held).
+    #[inline(always)]
+    pub(crate) fn lock_fast(&self) -> libc::c_int {
+        // SYNC(acquire ← init).
+        if self.init_state.load(Acquire) != INITIALIZED || !self.kind_ok() {
+            return NOT_TRIED;
+        }
+        // SAFETY: the mutex lives in this object, was initialized (the marker says so) and has
+        // the kind `init` wrote; the state is not UNRECOVERABLE, so glibc's trylock bug (see
+        // `init_state`) cannot bite unless the mutex became unrecoverable just now, which
+        // `lock_after`'s `note` then records for everyone.
+        unsafe { pthread::mutex_trylock_raw(self.mutex.get()) }
+    }
+
+    /// The rest of [`lock`](Self::lock) after [`lock_fast`](Self::lock_fast) answered `first`:
+    /// checks the object in full, tries (if not tried yet) and then waits (kept out of line so
+    /// the uncontended path stays small enough to inline).
     #[cold]
     #[inline(never)]
-    fn lock_slow(
-        &self,
-        m: *mut pthread::pthread_mutex_t,
-        first: Locked,
-        deadline: Option<Deadline>,
-    ) -> io::Result<Locked> {
+    pub(crate) fn lock_after(&self, first: libc::c_int, deadline: Option<Deadline>) -> io::Result<Locked> {
+        if first == 0 {
+            return Ok(Locked::Acquired);
+        }
+        let m = match self.checked()? {
+            Usable::Yes(m) => m,
+            Usable::Unrecoverable if first == NOT_TRIED => return Ok(Locked::NotRecoverable),
+            Usable::Unrecoverable => self.mutex.get(),
+        };
+        let first = if first == NOT_TRIED {
+            // SAFETY: checked just above: initialized, intact, not unrecoverable.
+            unsafe { pthread::mutex_trylock(m)? }
+        } else {
+            pthread::locked(first)?
+        };
         if first != Locked::Busy {
             return Ok(self.note(first));
         }
         loop {
             let until = crate::wait::earliest(deadline, Deadline::after(LIVENESS_SLICE));
-            // SAFETY: `m` points into this live object and was checked initialized by `lock`
-            // (an UNRECOVERABLE state, re-checked below, never uninitializes it).
+            // SAFETY: `m` points into this live object and was checked initialized above (an
+            // UNRECOVERABLE state, re-checked below, never uninitializes it).
             let r = unsafe { pthread::mutex_lock(m, until)? };
             if r != Locked::Busy {
                 return Ok(self.note(r));
@@ -255,16 +285,26 @@ impl RawRobustMutex {
     /// # Safety
     /// The calling thread locked this mutex (so `init` completed: no need to re-check the
     /// marker on the release path) and has not unlocked it since.
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn unlock_held(&self) {
-        if self.kind_intact().is_err() {
+        if !self.kind_ok() {
             return; // corrupted while held: never hand glibc garbage (the lock is lost)
         }
-        // SAFETY: initialized and held by us per the contract; unlocking a held mutex cannot
-        // fail.
-        unsafe {
-            let _ = self.release(self.mutex.get());
+        // Relaxed: INCONSISTENT was written by this thread (the holder), if at all.
+        if self.init_state.load(Relaxed) == INCONSISTENT {
+            self.mark_unrecoverable();
         }
+        // SAFETY: initialized and held by us per the contract; unlocking a held mutex cannot
+        // fail, so there is no answer to look at (and no error value to build).
+        unsafe { pthread::mutex_unlock_raw(self.mutex.get()) };
+    }
+
+    /// A mutex released while inconsistent: glibc makes it not recoverable; say so first, so
+    /// nobody calls the buggy trylock on it (see `init_state`).
+    #[cold]
+    fn mark_unrecoverable(&self) {
+        // SYNC(release → checked).
+        self.init_state.store(UNRECOVERABLE, Release);
     }
 
     /// # Safety
@@ -273,10 +313,7 @@ impl RawRobustMutex {
     unsafe fn release(&self, m: *mut pthread::pthread_mutex_t) -> io::Result<()> {
         // Relaxed: INCONSISTENT was written by this thread (the holder), if at all.
         if self.init_state.load(Relaxed) == INCONSISTENT {
-            // Released without repair: glibc makes the mutex not recoverable; say so first,
-            // so nobody calls the buggy trylock on it (see `init_state`).
-            // SYNC(release → checked).
-            self.init_state.store(UNRECOVERABLE, Release);
+            self.mark_unrecoverable();
         }
         // SAFETY: per the contract; pthread checks ownership of robust mutexes.
         unsafe { pthread::mutex_unlock(m) }
