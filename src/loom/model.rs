@@ -9,6 +9,16 @@
 
 pub(crate) mod atomic {
     pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+    /// Loom cannot see a word of a plain region as an atomic: models that need one give the
+    /// code a table of loom atomics instead (`Ring::with_words`), and reaching this is a bug
+    /// in the model.
+    ///
+    /// # Safety
+    /// Never returns.
+    pub(crate) unsafe fn u64_at<'a>(_p: *mut u64) -> &'a AtomicU64 {
+        unreachable!("a loom model reached a plain region's word; give it a table of loom atomics")
+    }
 }
 
 pub(crate) mod hint {

@@ -10,6 +10,18 @@ pub(crate) mod atomic {
     pub(crate) type AtomicU64 = core::sync::atomic::AtomicU64;
     pub(crate) type AtomicUsize = core::sync::atomic::AtomicUsize;
     pub(crate) type AtomicBool = core::sync::atomic::AtomicBool;
+
+    /// The `u64` at `p` as an atomic (a word of a shared region that a protocol accesses
+    /// atomically, such as a ring's record headers).
+    ///
+    /// # Safety
+    /// `p` is 8-aligned and valid for reads and writes for `'a`, and every concurrent access to
+    /// it is atomic (plain accesses only where the protocol orders them).
+    #[inline(always)]
+    pub(crate) unsafe fn u64_at<'a>(p: *mut u64) -> &'a AtomicU64 {
+        // SAFETY: forwarded contract; `AtomicU64` has the size and alignment of `u64`.
+        unsafe { AtomicU64::from_ptr(p) }
+    }
 }
 
 pub(crate) mod hint {

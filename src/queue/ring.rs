@@ -8,25 +8,52 @@
 //! `tail - head` is the number of bytes in use: `0` is empty, `cap` is full, and the two can
 //! never be confused. A position maps to the region with `pos & (cap - 1)`.
 //!
-//! Each record is an 8-byte header `len | kind << 32` followed by `len` payload bytes, padded to
-//! 8 bytes. A record never straddles the end of the region: when it does not fit before the
-//! end, the producer writes a `WRAP` header there and starts again at offset 0. Messages larger
-//! than a record ([`Ring::max_record`], half the ring) are split into `FIRST`, `MORE`…, `LAST`
-//! records; `FIRST` starts with the total length as a `u64`.
+//! Each record is an 8-byte header `len | kind << 32 | stamp << 40` followed by `len` payload
+//! bytes, padded to 8 bytes. A record never straddles the end of the region: when it does not
+//! fit before the end, the producer writes a `WRAP` header there and starts again at offset 0.
+//! Messages larger than a record ([`Ring::max_record`], half the ring) are split into `FIRST`,
+//! `MORE`…, `LAST` records; `FIRST` starts with the total length as a `u64`.
+//!
+//! The `stamp` (24 bits) is the header's own position: the low 12 bits of its lap
+//! (`pos / cap`) and of its 8-byte slot in the region. A reader checks it against the position
+//! it reads at, so a header read at the wrong place (a misframed read after an index was
+//! corrupted) is reported as corrupt instead of being delivered, and a header left from the
+//! lap before is told from a new one.
+//!
+//! # The header is the publication
+//!
+//! The consumer does not read `tail` to find a record: it reads the header word at its `head`
+//! (one cache line holds the header and the start of the payload, so a small message costs
+//! one line transfer, not a line for `tail` and then one for the data). For that the header
+//! word at `head` must never hold anything but "nothing yet" or a header published for this
+//! position. The producer keeps that true:
+//!
+//! * It writes a record's pieces (wrap marker, type announcement, record) in any order, and
+//!   the header word at its old `tail` (the first piece) last, with `Release`; the consumer
+//!   loads it with `Acquire`, so everything the push wrote is visible with it.
+//! * Before that store it zeroes the header word at its new `tail`, where the next push will
+//!   start, if that word is free. It is not free only when the push filled the ring exactly:
+//!   then the word holds the header of the record at `head` (the consumer's next one), and
+//!   the consumer, arriving there a lap later, sees that header's stamp, one lap old, and
+//!   reads it as "nothing yet" too.
+//!
+//! `tail` is still published (after the header) for the producer itself, for `poll`-style
+//! readiness checks and for the sleep handshake; on the hot path the consumer never reads it.
 //!
 //! # Memory ordering
 //!
-//! * The producer writes a record, then stores `tail` (`Release`); the
-//!   consumer loads `tail` with `Acquire` before reading the record. Symmetrically the consumer
-//!   stores `head` after copying a record out, and the producer loads `head` with `Acquire`
-//!   before overwriting that space.
-//! * Each side caches the other's index and reloads it only when its cache says empty/full.
+//! * The producer writes a record, then stores its first header (`Release`, above) and then
+//!   `tail` (`Release`); the consumer loads the header at `head` with `Acquire` before reading
+//!   the record. Symmetrically the consumer stores `head` after copying a record out, and the
+//!   producer loads `head` with `Acquire` before overwriting that space.
+//! * The producer caches `head` and reloads it only when its cache says full.
 //! * Sleeping (Dekker handshake): a consumer that finds the ring empty stores `cons_sleep = 1`,
-//!   issues a `SeqCst` fence, loads `tail` again and only then sleeps on `cons_sleep` with
-//!   expected value 1. The producer stores `tail`, issues a `SeqCst` fence, then loads
-//!   `cons_sleep`; if it is 1 it swaps it to 0 and wakes. The two fences are totally ordered, so
-//!   either the producer's load sees the 1 (and wakes), or the consumer's reload of `tail` sees
-//!   the new record (and does not sleep); a futex wait on an already-zeroed word returns at once.
+//!   issues a `SeqCst` fence, loads the header at `head` again and only then sleeps on
+//!   `cons_sleep` with expected value 1. The producer stores the header and `tail`, issues a
+//!   `SeqCst` fence, then loads `cons_sleep`; if it is 1 it swaps it to 0 and wakes. The two
+//!   fences are totally ordered, so either the producer's load sees the 1 (and wakes), or the
+//!   consumer's reload of the header sees the new record (and does not sleep); a futex wait on
+//!   an already-zeroed word returns at once.
 //!   (Fences rather than SeqCst accesses: loom models SeqCst fences exactly, SeqCst accesses
 //!   only as AcqRel, and found this handshake "deadlocking" with the latter.)
 //!   The producer sleeping on a full ring is the mirror image (`prod_sleep` and `head`).
@@ -34,9 +61,9 @@
 //! # Untrusted memory
 //!
 //! Each side trusts only its own index and re-validates everything else it reads: the peer's
-//! index (`head ≤ tail ≤ head + cap`, multiple of 8) and every header (`kind`, and a length
-//! that fits both the bytes published and the bytes left before the end of the region). A
-//! failed check is [`RingError::Corrupt`]; no read or write ever leaves the region.
+//! index (`head ≤ tail ≤ head + cap`, multiple of 8) and every header (its stamp, `kind`, and
+//! a length that fits the bytes left before the end of the region and a record). A failed
+//! check is [`RingError::Corrupt`]; no read or write ever leaves the region.
 
 use crate::loom::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use crate::loom::futex;
@@ -64,6 +91,9 @@ const KIND_TYPE: u32 = 7;
 const HDR: u64 = 8;
 /// Bytes of a `TYPE` record (header + fingerprint).
 const TYPE_REC: u64 = HDR + 8;
+/// The header bits that hold the kind (above the length) and the stamp (above the kind).
+const KIND_SHIFT: u32 = 32;
+const STAMP_SHIFT: u32 = 40;
 
 /// A ring operation failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +173,10 @@ pub(crate) struct Ring {
     ctl: NonNull<RingCtl>,
     data: NonNull<u8>,
     cap: u64,
+    /// Loom models keep the header words in loom atomics of their own (loom cannot see a
+    /// word of a plain region as an atomic); one per 8-byte slot of the region.
+    #[cfg(all(test, loom))]
+    words: Option<NonNull<AtomicU64>>,
 }
 
 // SAFETY: the ring's memory is shared by design; all cross-side access goes through the atomics
@@ -160,7 +194,62 @@ impl Ring {
     /// `Consumer` may operate at a time.
     pub(crate) unsafe fn from_raw(ctl: NonNull<RingCtl>, data: NonNull<u8>, cap: usize) -> Ring {
         debug_assert!(cap.is_power_of_two() && cap >= 64 && (data.as_ptr() as usize) % 8 == 0);
-        Ring { ctl, data, cap: cap as u64 }
+        Ring {
+            ctl,
+            data,
+            cap: cap as u64,
+            #[cfg(all(test, loom))]
+            words: None,
+        }
+    }
+
+    /// A ring whose header words live in `words` (`cap / 8` loom atomics) instead of in the
+    /// region (loom models).
+    ///
+    /// # Safety
+    /// As for [`from_raw`](Self::from_raw), and `words` holds `cap / 8` atomics that outlive
+    /// the ring.
+    #[cfg(all(test, loom))]
+    pub(crate) unsafe fn with_words(
+        ctl: NonNull<RingCtl>,
+        data: NonNull<u8>,
+        cap: usize,
+        words: NonNull<AtomicU64>,
+    ) -> Ring {
+        // SAFETY: forwarded contract.
+        let mut r = unsafe { Ring::from_raw(ctl, data, cap) };
+        r.words = Some(words);
+        r
+    }
+
+    /// The header word at `off` (a multiple of 8, below `cap`).
+    #[inline(always)]
+    fn word(&self, off: u64) -> &AtomicU64 {
+        debug_assert!(off + 8 <= self.cap && off % 8 == 0);
+        #[cfg(all(test, loom))]
+        if let Some(w) = self.words {
+            // SAFETY: `off / 8 < cap / 8`, the table's length (contract of `with_words`).
+            return unsafe { w.add((off / 8) as usize).as_ref() };
+        }
+        // SAFETY: in bounds and 8-aligned (`off` is a masked multiple of 8 and the region is
+        // 8-aligned), mapped while the ring is. Shared memory is written by other processes
+        // through atomics or plain copies ordered by this very protocol (module docs); an
+        // `AtomicU64` has the layout of a `u64`.
+        unsafe { crate::loom::atomic::u64_at(self.data.as_ptr().add(off as usize).cast::<u64>()) }
+    }
+
+    /// The stamp of a header at `pos`: the low 12 bits of its lap and of its 8-byte slot.
+    #[inline(always)]
+    fn stamp(&self, pos: u64) -> u64 {
+        let lap = pos >> self.cap.trailing_zeros();
+        (lap & 0xfff) << 12 | (pos >> 3) & 0xfff
+    }
+
+    /// A header for a record of `kind` with `len` payload bytes at `pos`.
+    #[inline(always)]
+    fn header(&self, pos: u64, len: u64, kind: u32) -> u64 {
+        debug_assert!(len <= u64::from(u32::MAX) && kind <= 0xff && kind != 0);
+        len | u64::from(kind) << KIND_SHIFT | self.stamp(pos) << STAMP_SHIFT
     }
 
     /// The control block, the data region and the capacity (to locate them in a segment).
@@ -303,29 +392,56 @@ impl Producer {
         if !self.fits(tail, need)? {
             return Ok(Pushed::Full);
         }
-        let mut cursor = tail;
-        let skip_to = |to: u64, cursor: &mut u64| {
-            if to != *cursor {
-                r.write_at(*cursor & (r.cap - 1), &(u64::from(KIND_WRAP) << 32).to_ne_bytes());
+        let mask = r.cap - 1;
+        // The word where the next push starts reads "nothing yet" before this one is seen
+        // (module docs); when this push fills the ring exactly it holds the header at `head`,
+        // which must stay, and which reads as one lap old there. "Exactly" by the real head:
+        // a stale cache that says so is refreshed first (a free word left unzeroed could hold
+        // anything).
+        let next = tail + need;
+        if next == self.cached_head + r.cap {
+            // SYNC(acquire ← Consumer::store_head): the consumer is done with what it passed.
+            let h = r.ctl().cons.head.load(Ordering::Acquire);
+            if h > self.cached_head && h <= tail && h % 8 == 0 {
+                self.cached_head = h;
             }
-            *cursor = to;
-        };
-        if let (Some(at), Some(fp)) = (type_at, announce) {
-            skip_to(at, &mut cursor);
-            let off = at & (r.cap - 1);
-            r.write_at(off, &(8 | u64::from(KIND_TYPE) << 32).to_ne_bytes());
-            r.write_at(off + HDR, &fp.to_ne_bytes());
-            cursor += TYPE_REC;
         }
-        skip_to(rec_at, &mut cursor);
-        let off = rec_at & (r.cap - 1);
-        r.write_at(off, &(len | u64::from(kind) << 32).to_ne_bytes());
-        let mut p = off + HDR;
+        if next < self.cached_head + r.cap {
+            // Relaxed: published by the Release store of the first header below.
+            r.word(next & mask).store(0, Ordering::Relaxed);
+        }
+        // Every piece but the first is written now; the first header is stored last.
+        let mut first = None;
+        let mut put_header = |pos: u64, h: u64| {
+            if pos == tail {
+                first = Some(h);
+            } else {
+                // Relaxed: published by the Release store of the first header.
+                r.word(pos & mask).store(h, Ordering::Relaxed);
+            }
+        };
+        let mut cursor = tail;
+        if let (Some(at), Some(fp)) = (type_at, announce) {
+            if at != cursor {
+                put_header(cursor, r.header(cursor, 0, KIND_WRAP));
+            }
+            r.write_at((at & mask) + HDR, &fp.to_ne_bytes());
+            put_header(at, r.header(at, 8, KIND_TYPE));
+            cursor = at + TYPE_REC;
+        }
+        if rec_at != cursor {
+            put_header(cursor, r.header(cursor, 0, KIND_WRAP));
+        }
+        let mut p = (rec_at & mask) + HDR;
         if let Some(x) = prefix {
             r.write_at(p, &x.to_ne_bytes());
             p += 8;
         }
         r.write_at(p, body);
+        put_header(rec_at, r.header(rec_at, len, kind));
+        let first = first.expect("the first piece of a push starts at tail");
+        // SYNC(release → Consumer::slot): the header at the old tail publishes every piece.
+        r.word(tail & mask).store(first, Ordering::Release);
         self.publish(tail + need);
         if let Some(fp) = announce {
             // Relaxed: read only by producers of this ring, after this in program order or
@@ -363,10 +479,12 @@ impl Producer {
 
     fn publish(&mut self, new_tail: u64) {
         let c = self.ring.ctl();
-        // SYNC(release → Consumer::peek): publishes the record bytes.
+        // SYNC(release → Consumer::pending, RingProbe::pending): the records before it are
+        // published (their headers were stored first).
         c.prod.tail.store(new_tail, Ordering::Release);
-        // SeqCst: the fence orders the store of `tail` before the load of `cons_sleep` (Dekker
-        // with the fence in Consumer::prepare_sleep: store cons_sleep, fence, load tail).
+        // SeqCst: the fence orders the stores of the header and `tail` before the load of
+        // `cons_sleep` (Dekker with the fence in Consumer::prepare_sleep: store cons_sleep,
+        // fence, load the header).
         fence(Ordering::SeqCst);
         // Relaxed: ordered by the fence above; SeqCst swap so only one side issues the wake.
         if c.prod.cons_sleep.load(Ordering::Relaxed) != 0 && c.prod.cons_sleep.swap(0, Ordering::SeqCst) != 0 {
@@ -422,13 +540,20 @@ pub(crate) struct Record {
 #[derive(Debug)]
 pub(crate) struct Consumer {
     ring: Ring,
-    cached_tail: u64,
+}
+
+/// What the header word at the consumer's `head` says.
+enum Slot {
+    /// Nothing published here yet (zero, or the header of the lap before).
+    Empty,
+    /// A header published for this position.
+    Ready(u64),
 }
 
 impl Consumer {
     /// The consumer of `ring`.
     pub(crate) fn new(ring: Ring) -> Consumer {
-        Consumer { ring, cached_tail: 0 }
+        Consumer { ring }
     }
 
     /// The ring.
@@ -452,35 +577,48 @@ impl Consumer {
         Ok(t)
     }
 
+    /// The header word at `head`, checked against its position (module docs).
+    #[inline(always)]
+    fn slot(&self, head: u64) -> Result<Slot, RingError> {
+        let r = self.ring;
+        // SYNC(acquire ← Producer::try_push's Release store of the first header).
+        let h = r.word(head & (r.cap - 1)).load(Ordering::Acquire);
+        if h == 0 {
+            return Ok(Slot::Empty);
+        }
+        let stamp = h >> STAMP_SHIFT;
+        if stamp == r.stamp(head) {
+            Ok(Slot::Ready(h))
+        } else if head >= r.cap && stamp == r.stamp(head - r.cap) {
+            Ok(Slot::Empty)
+        } else {
+            Err(RingError::Corrupt("record header stamped for another position"))
+        }
+    }
+
     /// The next record, without consuming it; `None` when the ring is empty.
+    #[inline]
     pub(crate) fn peek(&mut self) -> Result<Option<Record>, RingError> {
         let r = self.ring;
         let mut head = self.head()?;
         loop {
-            if self.cached_tail <= head || self.cached_tail - head > r.cap {
-                // SYNC(acquire ← Producer::publish): the record bytes before `tail` are written.
-                let t = r.ctl().prod.tail.load(Ordering::Acquire);
-                self.cached_tail = self.check_tail(head, t)?;
-                if t == head {
-                    return Ok(None);
-                }
-            }
-            let avail = self.cached_tail - head;
+            let hdr = match self.slot(head)? {
+                Slot::Empty => return Ok(None),
+                Slot::Ready(h) => h,
+            };
             let off = head & (r.cap - 1);
-            let hdr = r.read_u64_at(off);
-            let (len, kind) = (hdr & 0xffff_ffff, (hdr >> 32) as u32);
+            let (len, kind) = (hdr & 0xffff_ffff, (hdr >> KIND_SHIFT) as u32 & 0xff);
             if kind == KIND_WRAP {
-                let gap = r.cap - off;
-                if gap > avail {
-                    return Err(RingError::Corrupt("wrap marker past tail"));
+                if len != 0 {
+                    return Err(RingError::Corrupt("wrap marker with a length"));
                 }
-                head += gap;
+                head += r.cap - off;
                 // Release the gap at once: it carries no data.
                 self.store_head(head);
                 continue;
             }
             if kind == KIND_TYPE {
-                if len != 8 || TYPE_REC > avail || TYPE_REC > r.cap - off {
+                if len != 8 || TYPE_REC > r.cap - off {
                     return Err(RingError::Corrupt("type record length"));
                 }
                 let fp = r.read_u64_at(off + HDR);
@@ -494,8 +632,8 @@ impl Consumer {
                 return Err(RingError::Corrupt("unknown record kind"));
             }
             let rec = HDR + len.next_multiple_of(8);
-            if rec > avail || rec > r.cap - off || len > r.max_record() as u64 {
-                return Err(RingError::Corrupt("record length past tail or end of ring"));
+            if rec > r.cap - off || len > r.max_record() as u64 {
+                return Err(RingError::Corrupt("record length past the end of the ring"));
             }
             return Ok(Some(Record { kind, off: off + HDR, len: len as usize, next: head + rec }));
         }
@@ -562,10 +700,7 @@ impl Consumer {
         // SeqCst: orders the store above before the load of `tail` below.
         fence(Ordering::SeqCst);
         let head = self.head()?;
-        // SYNC(acquire ← Producer::publish).
-        let t = c.prod.tail.load(Ordering::Acquire);
-        self.cached_tail = self.check_tail(head, t)?;
-        if t != head {
+        if let Slot::Ready(_) = self.slot(head)? {
             // Relaxed: not sleeping; a stale 1 only costs the producer one wake.
             c.prod.cons_sleep.store(0, Ordering::Relaxed);
             return Ok(false);
@@ -604,7 +739,7 @@ pub(crate) struct RingProbe {
 impl Consumer {
     /// A probe of this consumer's ring (see [`RingProbe`]).
     pub(crate) fn probe(&self) -> RingProbe {
-        RingProbe { ring: Ring { ctl: self.ring.ctl, data: self.ring.data, cap: self.ring.cap } }
+        RingProbe { ring: self.ring }
     }
 }
 
@@ -631,6 +766,8 @@ impl Ring {
     /// Overwrites the region and `tail` with arbitrary bytes, playing a faulty producer (fuzzing).
     #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) fn scribble(&self, bytes: &[u8], tail: u64) {
+        #[cfg(all(test, loom))]
+        assert!(self.words.is_none(), "loom rings keep their headers apart");
         let n = bytes.len().min(self.cap as usize);
         self.write_at(0, &bytes[..n]);
         // Relaxed: single-threaded fuzzing; the consumer's Acquire load follows in program order.
@@ -794,14 +931,57 @@ mod tests {
         let r = h.ring();
         let mut q = Consumer::new(r);
         r.scribble(&[], 1000);
-        assert!(q.peek().is_err());
-        let mut hdr = [0u8; 8];
-        hdr.copy_from_slice(&(60u64 | u64::from(KIND_FULL) << 32).to_ne_bytes());
-        r.scribble(&hdr, 16);
-        assert!(q.peek().is_err(), "length past tail");
-        hdr.copy_from_slice(&(9u64 << 32).to_ne_bytes());
-        r.scribble(&hdr, 8);
+        assert!(q.pending().is_err(), "tail past head + cap");
+        assert_eq!(q.peek().unwrap(), None, "the hot path reads the header, not tail");
+        let hdr = |v: u64| v.to_ne_bytes();
+        r.scribble(&hdr(r.header(0, 60, KIND_FULL)), 0);
+        assert!(q.peek().is_err(), "length past the end of the ring");
+        r.scribble(&hdr(r.header(0, 0, 9)), 0);
         assert!(q.peek().is_err(), "unknown kind");
+        r.scribble(&hdr(r.header(0, 0, KIND_WRAP) | 8), 0);
+        assert!(q.peek().is_err(), "wrap marker with a length");
+    }
+
+    #[test]
+    fn ring_a_header_stamped_for_another_position_is_corrupt_not_data() {
+        let mut h = HeapRing::new(64);
+        let r = h.ring();
+        let mut q = Consumer::new(r);
+        // A well-formed header, but written for slot 1 (a misframed read) or lap 3.
+        for pos in [8, 3 * 64, 2 * 64 + 8] {
+            r.scribble(&r.header(pos, 4, KIND_FULL).to_ne_bytes(), 0);
+            assert!(q.peek().is_err(), "header of position {pos} read at 0");
+        }
+        // Random words: a stamp that matches by chance is 1 in 2^24.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            r.scribble(&x.to_ne_bytes(), 0);
+            assert!(q.peek().is_err() || x >> STAMP_SHIFT == 0, "{x:#x} was taken for a header");
+        }
+    }
+
+    #[test]
+    fn ring_filled_exactly_reads_empty_at_the_lap_old_header_then_carries_on() {
+        let mut h = HeapRing::new(64);
+        let r = h.ring();
+        let (mut p, mut q) = (Producer::new(r), Consumer::new(r));
+        // 8 records of 0 bytes fill 64 bytes exactly: the word after the last is the first's.
+        for _ in 0..8 {
+            assert_eq!(p.try_push(KIND_FULL, None, None, &[]).unwrap(), Pushed::Done);
+        }
+        assert_eq!(p.try_push(KIND_FULL, None, None, &[]).unwrap(), Pushed::Full);
+        for _ in 0..8 {
+            assert_eq!(pop(&mut q).unwrap(), b"");
+        }
+        // Head is a lap on, at a word that still holds the first record's header.
+        assert_eq!(pop(&mut q), None, "a lap-old header is not a record");
+        assert!(!q.pending().unwrap());
+        assert_eq!(p.try_push(KIND_FULL, None, None, b"next").unwrap(), Pushed::Done);
+        assert_eq!(pop(&mut q).unwrap(), b"next");
+        assert_eq!(pop(&mut q), None);
     }
 
     #[test]
@@ -824,6 +1004,8 @@ mod loom_tests {
     struct Heap {
         ctl: RingCtl,
         data: std::cell::UnsafeCell<[u64; 8]>,
+        /// The header words, as loom atomics (see `Ring::with_words`).
+        words: [AtomicU64; 8],
     }
     // SAFETY: the region is accessed only through the ring protocol under test.
     unsafe impl Sync for Heap {}
@@ -832,8 +1014,10 @@ mod loom_tests {
 
     fn ring(h: &Heap) -> Ring {
         let data = NonNull::new(h.data.get().cast::<u8>()).expect("non-null");
-        // SAFETY: `h` outlives the model's threads (held by an Arc in each), 64 bytes, 8-aligned.
-        unsafe { Ring::from_raw(NonNull::from(&h.ctl), data, 64) }
+        let words = NonNull::from(&h.words[0]);
+        // SAFETY: `h` outlives the model's threads (held by an Arc in each), 64 bytes, 8-aligned,
+        // with 8 header words.
+        unsafe { Ring::with_words(NonNull::from(&h.ctl), data, 64, words) }
     }
 
     fn push_blocking(p: &mut Producer, msg: &[u8]) {
@@ -860,7 +1044,8 @@ mod loom_tests {
 
     fn model(msgs: &'static [&'static [u8]]) {
         loom::model(move || {
-            let h = Arc::new(Heap { ctl: RingCtl::new(), data: std::cell::UnsafeCell::new([0; 8]) });
+            let words = std::array::from_fn(|_| AtomicU64::new(0));
+            let h = Arc::new(Heap { ctl: RingCtl::new(), data: std::cell::UnsafeCell::new([0; 8]), words });
             let h2 = h.clone();
             let t = thread::spawn(move || {
                 let mut p = Producer::new(ring(&h2));
@@ -879,6 +1064,14 @@ mod loom_tests {
     #[test]
     fn loom_ring_push_pop_sleeping_consumer() {
         model(&[b"ab", b""]);
+    }
+
+    #[test]
+    fn loom_ring_exact_fill_then_the_lap_old_header() {
+        // Four 16-byte records fill the 64-byte ring exactly, so the fourth cannot zero the
+        // word after it (the first's header, a lap old by then), and the fifth is written
+        // over it while the consumer may be reading it.
+        model(&[&[1; 8], &[2; 8], &[3; 8], &[4; 8], &[5; 8]]);
     }
 
     #[test]
