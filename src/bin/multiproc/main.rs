@@ -11,7 +11,7 @@ const USAGE: &str = "\
 multiproc: tools for the multiproc crate
 
 USAGE:
-    multiproc bench [--quick] [--json PATH] [FILTER]
+    multiproc bench [--quick] [--json PATH] [--compare OLD.json] [FILTER]
     multiproc shm list
     multiproc shm clean
     multiproc --help
@@ -22,6 +22,9 @@ COMMANDS:
                  CPU 1, free: unpinned) and its ratio to its baseline row measured in the same run.
                    --quick        small per-row budgets (the whole table in about 15 s)
                    --json PATH    also write the results as JSON to PATH
+                   --compare OLD  put each row next to the same row of an earlier --json
+                                  file: new/old, and whether the change is beyond both
+                                  rows' spread (their p25..p75 do not overlap)
                    FILTER         only rows whose name contains FILTER (plus their baselines)
     shm list     Show the named segments of ours in /dev/shm and whether their creator lives
     shm clean    Remove the named segments of ours whose creator has died
@@ -98,8 +101,13 @@ fn parse_bench(args: &[&str]) -> Result<bench::Options, ParseError> {
                 Some(p) if !p.is_empty() => opts.json = Some(p.into()),
                 _ => return Err(Usage("`--json` needs a PATH".into())),
             },
+            "--compare" => match it.next() {
+                Some(p) if !p.is_empty() => opts.compare = Some(p.into()),
+                _ => return Err(Usage("`--compare` needs the PATH of an earlier `--json` file".into())),
+            },
             "-h" | "--help" => return Err(Help),
             _ if a.starts_with("--json=") => opts.json = Some(a["--json=".len()..].into()),
+            _ if a.starts_with("--compare=") => opts.compare = Some(a["--compare=".len()..].into()),
             _ if a.starts_with('-') => return Err(Usage(format!("unknown flag `{a}` for `bench`"))),
             _ if opts.filter.is_some() => return Err(Usage(format!("unexpected second FILTER `{a}`"))),
             _ => opts.filter = Some(a.to_string()),
@@ -157,6 +165,8 @@ mod tests {
     #[test]
     fn bench_arguments_parse() {
         let o = parse_bench(&["--quick", "--json", "x.json", "pipe"]).ok().unwrap();
+        assert!(parse_bench(&["--compare", "old.json"]).ok().unwrap().compare.is_some());
+        assert!(matches!(parse_bench(&["--compare"]), Err(Usage(_))));
         assert!(o.quick && o.json.as_deref() == Some("x.json".as_ref()) && o.filter.as_deref() == Some("pipe"));
         assert!(matches!(parse_bench(&["--json"]), Err(Usage(_))));
         assert!(matches!(parse_bench(&["--bogus"]), Err(Usage(_))));

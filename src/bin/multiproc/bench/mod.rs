@@ -6,6 +6,7 @@
 //! framework times batches of them (see `docs/BENCHMARKS.md`).
 
 mod broadcast;
+mod compare;
 mod floor;
 mod manager;
 mod named;
@@ -155,6 +156,9 @@ pub(crate) struct Measurement {
     pub(crate) unit: Unit,
     pub(crate) median: f64,
     pub(crate) p99: Option<f64>,
+    /// The quartiles of the samples, in the row's unit (the spread `--compare` judges by).
+    pub(crate) p25: Option<f64>,
+    pub(crate) p75: Option<f64>,
     pub(crate) samples: usize,
     pub(crate) batch: u64,
     pub(crate) baseline: Option<String>,
@@ -166,6 +170,8 @@ pub(crate) struct Measurement {
 pub(crate) struct Options {
     pub(crate) quick: bool,
     pub(crate) json: Option<std::path::PathBuf>,
+    /// `--compare OLD.json`: an earlier run to put each row next to.
+    pub(crate) compare: Option<std::path::PathBuf>,
     pub(crate) filter: Option<String>,
 }
 
@@ -289,6 +295,15 @@ fn select(rows: Vec<Row>, filter: Option<&str>) -> Vec<Row> {
 /// `multiproc bench`: measures, prints the table, optionally writes JSON. Returns the process
 /// exit code.
 pub(crate) fn run(opts: &Options) -> io::Result<i32> {
+    // Read the earlier run first: a bad file fails before minutes of measuring.
+    let old = match &opts.compare {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| io::Error::new(e.kind(), format!("--compare {}: {e}", path.display())))?;
+            Some(compare::parse(&text).map_err(|e| io::Error::other(format!("--compare {}: {e}", path.display())))?)
+        }
+        None => None,
+    };
     let rows = select(all_rows(), opts.filter.as_deref());
     if rows.is_empty() {
         eprintln!("multiproc bench: no row matches {:?}", opts.filter.as_deref().unwrap_or(""));
@@ -335,6 +350,10 @@ pub(crate) fn run(opts: &Options) -> io::Result<i32> {
         println!("note: {n}");
     }
     println!("({} measurements in {:.1} s)", results.len(), started.elapsed().as_secs_f64());
+    if let (Some(old), Some(path)) = (&old, &opts.compare) {
+        println!("\ncompared with {}:", path.display());
+        print!("{}", compare::table(&results, old));
+    }
     if let Some(path) = &opts.json {
         std::fs::write(path, json(&results))?;
         println!("wrote {}", path.display());
@@ -361,12 +380,16 @@ fn measure(ctx: &Ctx, budget: &Budget, row: &Row, p: Placement) -> io::Result<Me
     let conv = |ns: f64| row.unit.convert_ns_per_op(ns, row.bytes_per_op);
     let median = conv(percentile(&s.ns, 0.5));
     let p99 = row.unit.is_time().then(|| conv(percentile(&s.ns, 0.99)));
+    // Quartiles in the row's unit, low to high (a rate inverts the order of times).
+    let (q1, q3) = (conv(percentile(&s.ns, 0.25)), conv(percentile(&s.ns, 0.75)));
     Ok(Measurement {
         name: row.name.to_string(),
         placement: p,
         unit: row.unit,
         median,
         p99,
+        p25: Some(q1.min(q3)),
+        p75: Some(q1.max(q3)),
         samples: s.ns.len(),
         batch: s.batch,
         baseline: row.baseline.map(str::to_string),
@@ -468,7 +491,8 @@ pub(crate) fn json_num(x: Option<f64>) -> String {
     }
 }
 
-/// `{"results": [{"name", "placement", "unit", "median", "p99", "baseline", "ratio"}, …]}`.
+/// `{"results": [{"name", "placement", "unit", "median", "p99", "p25", "p75", "baseline",
+/// "ratio"}, …]}` (`p25`/`p75`: the quartiles, in the row's unit, low to high).
 pub(crate) fn json(results: &[Measurement]) -> String {
     let mut out = String::from("{\"results\": [");
     for (i, m) in results.iter().enumerate() {
@@ -477,13 +501,15 @@ pub(crate) fn json(results: &[Measurement]) -> String {
         }
         let _ = write!(
             out,
-            "\n  {{\"name\": {}, \"placement\": {}, \"unit\": {}, \"median\": {}, \"p99\": {}, \"baseline\": {}, \
-             \"ratio\": {}}}",
+            "\n  {{\"name\": {}, \"placement\": {}, \"unit\": {}, \"median\": {}, \"p99\": {}, \"p25\": {}, \
+             \"p75\": {}, \"baseline\": {}, \"ratio\": {}}}",
             json_str(&m.name),
             json_str(m.placement.as_str()),
             json_str(m.unit.as_str()),
             json_num(Some(m.median)),
             json_num(m.p99),
+            json_num(m.p25),
+            json_num(m.p75),
             m.baseline.as_deref().map_or("null".into(), json_str),
             json_num(m.ratio),
         );
@@ -503,6 +529,8 @@ mod tests {
             unit,
             median,
             p99: None,
+            p25: None,
+            p75: None,
             samples: 1,
             batch: 1,
             baseline: baseline.map(Into::into),
