@@ -333,12 +333,25 @@ pub(crate) struct Producer {
     cached_head: u64,
     /// Bytes the last refused `try_push` needed.
     last_need: u64,
+    /// Records written by [`try_stage`](Self::try_stage) and not yet published.
+    staged: Option<Staged>,
+}
+
+/// A batch written but not published: the first header is held back (it publishes the rest).
+#[derive(Debug, Clone, Copy)]
+struct Staged {
+    /// Where the batch starts (the published `tail`).
+    start: u64,
+    /// The header word that goes at `start` when the batch is committed.
+    first: u64,
+    /// Where the batch ends (the `tail` it publishes).
+    end: u64,
 }
 
 impl Producer {
     /// The producer of `ring`.
     pub(crate) fn new(ring: Ring) -> Producer {
-        Producer { ring, cached_head: 0, last_need: 0 }
+        Producer { ring, cached_head: 0, last_need: 0, staged: None }
     }
 
     /// The ring.
@@ -370,11 +383,74 @@ impl Producer {
         prefix: Option<u64>,
         body: &[u8],
     ) -> Result<Pushed, RingError> {
+        self.commit();
+        let tail = self.tail()?;
+        let Some((end, first)) = self.write(tail, kind, type_fp, prefix, body)? else {
+            return Ok(Pushed::Full);
+        };
+        let r = self.ring;
+        // SYNC(release → Consumer::slot): the header at the old tail publishes every piece.
+        r.word(tail & (r.cap - 1)).store(first, Ordering::Release);
+        self.publish(end);
+        Ok(Pushed::Done)
+    }
+
+    /// [`try_push`](Self::try_push) into a batch: the record is written but not published
+    /// until [`commit`](Self::commit), so that a batch costs one publication (one `tail`
+    /// store, one fence, at most one wake-up) however many records it holds.
+    pub(crate) fn try_stage(
+        &mut self,
+        kind: u32,
+        type_fp: Option<u64>,
+        prefix: Option<u64>,
+        body: &[u8],
+    ) -> Result<Pushed, RingError> {
+        let at = match self.staged {
+            Some(b) => b.end,
+            None => self.tail()?,
+        };
+        let Some((end, first)) = self.write(at, kind, type_fp, prefix, body)? else {
+            return Ok(Pushed::Full);
+        };
+        match &mut self.staged {
+            Some(b) => {
+                let r = self.ring;
+                // Relaxed: published by the Release store of the batch's first header.
+                r.word(at & (r.cap - 1)).store(first, Ordering::Relaxed);
+                b.end = end;
+            }
+            None => self.staged = Some(Staged { start: at, first, end }),
+        }
+        Ok(Pushed::Done)
+    }
+
+    /// Publishes the staged batch, if any (every other producer call does it first, so
+    /// nothing staged is ever left behind a wait).
+    #[inline]
+    pub(crate) fn commit(&mut self) {
+        if let Some(b) = self.staged.take() {
+            let r = self.ring;
+            // SYNC(release → Consumer::slot): the batch's first header publishes all of it.
+            r.word(b.start & (r.cap - 1)).store(b.first, Ordering::Release);
+            self.publish(b.end);
+        }
+    }
+
+    /// Writes one record of `kind` with payload `prefix ++ body` at `tail` (the published
+    /// tail, or the end of the staged batch), if it fits: every piece but the first header,
+    /// which it returns with the position after the record. See `try_push` for the rest.
+    fn write(
+        &mut self,
+        tail: u64,
+        kind: u32,
+        type_fp: Option<u64>,
+        prefix: Option<u64>,
+        body: &[u8],
+    ) -> Result<Option<(u64, u64)>, RingError> {
         let r = self.ring;
         let len = body.len() as u64 + if prefix.is_some() { 8 } else { 0 };
         debug_assert!(len <= r.max_record() as u64);
         let rec = HDR + len.next_multiple_of(8);
-        let tail = self.tail()?;
         // Relaxed: our own word; only the producer writes it.
         let announce = type_fp.filter(|&fp| fp != r.ctl().prod.type_sent.load(Ordering::Relaxed));
         // Plan the writes: [wrap] [TYPE] [wrap] record, each piece contiguous in the region.
@@ -390,7 +466,7 @@ impl Producer {
         let need = rec_at + rec - tail;
         self.last_need = need;
         if !self.fits(tail, need)? {
-            return Ok(Pushed::Full);
+            return Ok(None);
         }
         let mask = r.cap - 1;
         // The word where the next push starts reads "nothing yet" before this one is seen
@@ -440,20 +516,18 @@ impl Producer {
         r.write_at(p, body);
         put_header(rec_at, r.header(rec_at, len, kind));
         let first = first.expect("the first piece of a push starts at tail");
-        // SYNC(release → Consumer::slot): the header at the old tail publishes every piece.
-        r.word(tail & mask).store(first, Ordering::Release);
-        self.publish(tail + need);
         if let Some(fp) = announce {
             // Relaxed: read only by producers of this ring, after this in program order or
             // after a hand-over of the end (fork, fd passing) that orders it.
             r.ctl().prod.type_sent.store(fp, Ordering::Relaxed);
         }
-        Ok(Pushed::Done)
+        Ok(Some((next, first)))
     }
 
     /// Whether a record of `len` payload bytes (no `TYPE` record before it) fits now; a
     /// refusal records the need, as `try_push`'s does, for `prepare_sleep`.
     pub(crate) fn has_room(&mut self, len: u64) -> Result<bool, RingError> {
+        self.commit();
         let tail = self.tail()?;
         let rec = HDR + len.next_multiple_of(8);
         let need = wrap_gap(self.ring.cap, tail, rec) + rec;
@@ -497,6 +571,7 @@ impl Producer {
     /// Called with the ring full: announce that we will sleep. Returns `false` when space
     /// appeared meanwhile (do not sleep), `true` when the caller may call [`Producer::sleep`].
     pub(crate) fn prepare_sleep(&mut self) -> Result<bool, RingError> {
+        self.commit();
         let need = self.last_need;
         // SeqCst: Dekker with Consumer::store_head (store head, fence, load prod_sleep).
         self.ring.ctl().cons.prod_sleep.store(1, Ordering::SeqCst);
@@ -550,6 +625,13 @@ enum Slot {
     Ready(u64),
 }
 
+impl Record {
+    /// The position after this record: the consumer's head once it is released.
+    pub(crate) fn next_pos(&self) -> u64 {
+        self.next
+    }
+}
+
 impl Consumer {
     /// The consumer of `ring`.
     pub(crate) fn new(ring: Ring) -> Consumer {
@@ -599,8 +681,24 @@ impl Consumer {
     /// The next record, without consuming it; `None` when the ring is empty.
     #[inline]
     pub(crate) fn peek(&mut self) -> Result<Option<Record>, RingError> {
+        let head = self.head()?;
+        self.scan(head, true)
+    }
+
+    /// Where the consumer stands (validated), for a batch that goes on from there.
+    pub(crate) fn position(&self) -> Result<u64, RingError> {
+        self.head()
+    }
+
+    /// The record at `pos` (the consumer's head, or the `next` of a record peeked after it),
+    /// skipping wrap markers and type announcements; with `release_gaps`, what it skips is
+    /// handed back at once (a lone `peek`), otherwise with the batch's [`release_to`].
+    ///
+    /// [`release_to`]: Self::release_to
+    #[inline]
+    pub(crate) fn scan(&mut self, pos: u64, release_gaps: bool) -> Result<Option<Record>, RingError> {
         let r = self.ring;
-        let mut head = self.head()?;
+        let mut head = pos;
         loop {
             let hdr = match self.slot(head)? {
                 Slot::Empty => return Ok(None),
@@ -613,8 +711,10 @@ impl Consumer {
                     return Err(RingError::Corrupt("wrap marker with a length"));
                 }
                 head += r.cap - off;
-                // Release the gap at once: it carries no data.
-                self.store_head(head);
+                if release_gaps {
+                    // Release the gap at once: it carries no data.
+                    self.store_head(head);
+                }
                 continue;
             }
             if kind == KIND_TYPE {
@@ -625,7 +725,9 @@ impl Consumer {
                 // Relaxed: only the consumer writes or reads it (program order).
                 r.ctl().cons.type_seen.store(fp, Ordering::Relaxed);
                 head += TYPE_REC;
-                self.store_head(head);
+                if release_gaps {
+                    self.store_head(head);
+                }
                 continue;
             }
             if !(KIND_FULL..=KIND_LAST).contains(&kind) && kind != KIND_FD {
@@ -676,6 +778,23 @@ impl Consumer {
     /// Consumes `rec` (from the latest `peek`).
     pub(crate) fn release(&mut self, rec: &Record) {
         self.store_head(rec.next);
+    }
+
+    /// Consumes everything before `pos` (a batch: the `next` of its last record), with one
+    /// index store and at most one wake-up.
+    pub(crate) fn release_to(&mut self, pos: u64) {
+        self.store_head(pos);
+    }
+
+    /// `rec`'s payload where it lies, until it is released.
+    pub(crate) fn payload(&self, rec: &Record) -> &[u8] {
+        // SAFETY: `scan` validated that the payload lies inside the region (`rec.off + len ≤
+        // cap`), which stays mapped while `self` does; until the consumer releases the record
+        // the protocol gives it these bytes alone (a correct producer writes only behind
+        // `head`), and the borrow of `self` ends before any release (which takes `&mut`).
+        // A faulty peer writing them anyway can only change what the bytes say, as it could
+        // between a `copy_out` and its use.
+        unsafe { std::slice::from_raw_parts(self.ring.data.as_ptr().add(rec.off as usize), rec.len) }
     }
 
     fn store_head(&mut self, head: u64) {

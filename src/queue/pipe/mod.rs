@@ -39,6 +39,7 @@
 //! An end is **closed when it is closed in every process** that holds a copy (as in Python):
 //! [`Connection::close`] and `drop` close this process's copy only. A parent that hands an end
 
+mod batch;
 mod builder;
 mod conn;
 mod error;

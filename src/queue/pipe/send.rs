@@ -128,7 +128,7 @@ impl Connection {
 /// `buf` into the rings as one message: one record, or fragments when it is larger than a
 /// record, each waiting for room until `limit`.
 #[inline]
-fn send_framed(
+pub(super) fn send_framed(
     tx: &mut Tx,
     wait: WaitStrategy,
     max: usize,

@@ -5,6 +5,7 @@
 //! how to build a [`Driver`] for a placement; the driver runs `n` operations per call and the
 //! framework times batches of them (see `docs/BENCHMARKS.md`).
 
+mod batch;
 mod broadcast;
 mod compare;
 mod floor;
@@ -182,6 +183,7 @@ pub(crate) fn all_rows() -> Vec<Row> {
     rows.extend(process::rows());
     rows.extend(sync::rows());
     rows.extend(queue::rows());
+    rows.extend(batch::rows());
     rows.extend(named::rows());
     rows.extend(broadcast::rows());
     rows.extend(pool::rows());

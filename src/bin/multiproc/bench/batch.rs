@@ -1,0 +1,77 @@
+//! Rows of the batch forms.
+//!
+//! * `pipe.stream.64B.batch`: one-way 64-byte messages sent with `send_bytes_many` (64 a
+//!   call) and received with `recv_bytes_many` (in place, released once a call), baseline
+//!   `os.pipe.stream.64B` (target ≥ 50×, cross). Each sample starts with a count message and
+//!   ends with the child's acknowledgement, as `pipe.stream.64B`.
+
+use super::{Ctx, Driver, Placement, Row, Unit};
+use crate::raw::Child;
+use multiproc::{Connection, Pipe};
+use std::io;
+use std::time::Duration;
+
+/// Messages per `send_bytes_many` call.
+const BATCH: usize = 64;
+
+pub(crate) fn rows() -> Vec<Row> {
+    vec![Row {
+        min_batch: Duration::from_millis(5),
+        ..Row::new(
+            "pipe.stream.64B.batch",
+            Unit::MsgPerSec,
+            &[Placement::Cross, Placement::Same],
+            Some("os.pipe.stream.64B"),
+            pipe_stream_batch,
+        )
+    }]
+}
+
+fn err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+struct PipeStreamBatch {
+    conn: Connection,
+    msgs: Vec<[u8; 64]>,
+    _child: Child,
+}
+
+fn pipe_stream_batch(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
+    let (parent, child_end) = Pipe::builder().capacity(1 << 20).duplex().map_err(err)?;
+    let child = Child::spawn(p.child_mask(ctx), move || {
+        let mut c = child_end;
+        let mut count = [0u8; 8];
+        loop {
+            let Ok(_) = c.recv_bytes_into(&mut count, 0) else { return 0 };
+            let n = u64::from_le_bytes(count);
+            let mut got = 0u64;
+            let mut sum = 0u64;
+            while got < n {
+                match c.recv_bytes_many(usize::MAX, |m| sum = sum.wrapping_add(u64::from(m[0]))) {
+                    Ok(k) => got += k as u64,
+                    Err(_) => return 1,
+                }
+            }
+            std::hint::black_box(sum);
+            if got != n || c.send_bytes(&[1]).is_err() {
+                return 1;
+            }
+        }
+    })?;
+    Ok(Box::new(PipeStreamBatch { conn: parent, msgs: vec![[5; 64]; BATCH], _child: child }))
+}
+
+impl Driver for PipeStreamBatch {
+    fn run(&mut self, n: u64) -> io::Result<()> {
+        self.conn.send_bytes(&n.to_le_bytes()).map_err(err)?;
+        let mut left = n as usize;
+        while left > 0 {
+            let part = &self.msgs[..left.min(BATCH)];
+            left -= self.conn.send_bytes_many(part).map_err(err)?;
+        }
+        let mut ack = [0u8; 8];
+        self.conn.recv_bytes_into(&mut ack, 0).map_err(err)?;
+        Ok(())
+    }
+}
