@@ -20,8 +20,10 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::io::{Read, Write};
 
-/// The protocol version in the hello.
-pub(crate) const VERSION: u8 = 1;
+/// The protocol version in the hello. 2: the shared rings' record headers carry a stamp of
+/// their position and are the publication (`queue/ring.rs`), which a version-1 peer would read
+/// as corrupt; the two refuse each other at the hello instead.
+pub(crate) const VERSION: u8 = 2;
 const MAGIC: &[u8; 6] = b"MPCONN";
 /// Hello flag: the listener requires an authkey.
 const AUTH: u8 = 1;
