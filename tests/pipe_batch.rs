@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fork_child, fork_lock, sigkill, wait_child, Ended, Rng, Watchdog};
+use common::{chaos_secs, fork_child, fork_lock, sigkill, wait_child, Ended, Rng, Watchdog};
 use multiproc::{Pipe, RecvError, RecvTimeoutError, TryRecvError, TrySendError};
 use std::time::Duration;
 
@@ -119,8 +119,11 @@ fn pipe_b1_a_sender_killed_mid_batch_leaves_whole_messages_in_order() {
     let _g = fork_lock();
     let _w = Watchdog::new("pipe_b1_kill", LIMIT);
     let mut rng = Rng::new("pipe_b1_kill");
-    let rounds = std::env::var("MULTIPROC_CHAOS_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
-    for _ in 0..rounds {
+    // Rounds for a second or so (`MULTIPROC_CHAOS_SECS` for longer), at least five.
+    let (started, budget) = (std::time::Instant::now(), chaos_secs(1));
+    let mut round = 0;
+    while round < 5 || started.elapsed() < budget {
+        round += 1;
         let (a, b) = Pipe::builder().capacity(4096).duplex().unwrap();
         let (mut a, mut b) = (Some(a), Some(b));
         let pid = fork_child(|| {

@@ -19,8 +19,8 @@ pub use pipe::ConnectionIter;
 pub(crate) use pipe::{decode_with_handles, encode_with_handles};
 pub(crate) use pipe::{ByteStream, ExportFail, Exported, RecvFail, SendFail, EXPORT_WORDS};
 pub use pipe::{
-    Connection, Pipe, PipeBuilder, PollError, PollTimeoutError, RecvError, RecvTimeoutError, SendError,
-    SendTimeoutError, Shareable, TryPollError, TryRecvError, TrySendError, WaitStrategy,
+    Connection, Pipe, PipeBuilder, PollError, PollTimeoutError, RecvError, RecvLoan, RecvTimeoutError, SendError,
+    SendLoan, SendTimeoutError, Shareable, TryPollError, TryRecvError, TrySendError, WaitStrategy,
 };
 #[cfg(feature = "async")]
 pub use ready::Readable;

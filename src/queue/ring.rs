@@ -335,6 +335,29 @@ pub(crate) struct Producer {
     last_need: u64,
     /// Records written by [`try_stage`](Self::try_stage) and not yet published.
     staged: Option<Staged>,
+    /// Where the last `write` of a reservation put its payload.
+    reserved_at: u64,
+}
+
+/// What `write` writes: a payload, or room for one that the caller writes in place.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    Bytes(&'a [u8]),
+    Reserve(usize),
+}
+
+/// A record reserved by [`Producer::try_reserve`]: written but for its payload, not published.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    /// Where the push starts (the published `tail`): its first header goes here.
+    start: u64,
+    /// That header.
+    first: u64,
+    /// The `tail` its publication sets.
+    end: u64,
+    /// The payload's offset in the region, and its length.
+    payload: u64,
+    len: usize,
 }
 
 /// A batch written but not published: the first header is held back (it publishes the rest).
@@ -351,7 +374,7 @@ struct Staged {
 impl Producer {
     /// The producer of `ring`.
     pub(crate) fn new(ring: Ring) -> Producer {
-        Producer { ring, cached_head: 0, last_need: 0, staged: None }
+        Producer { ring, cached_head: 0, last_need: 0, staged: None, reserved_at: 0 }
     }
 
     /// The ring.
@@ -385,7 +408,7 @@ impl Producer {
     ) -> Result<Pushed, RingError> {
         self.commit();
         let tail = self.tail()?;
-        let Some((end, first)) = self.write(tail, kind, type_fp, prefix, body)? else {
+        let Some((end, first)) = self.write(tail, kind, type_fp, prefix, Body::Bytes(body))? else {
             return Ok(Pushed::Full);
         };
         let r = self.ring;
@@ -409,7 +432,7 @@ impl Producer {
             Some(b) => b.end,
             None => self.tail()?,
         };
-        let Some((end, first)) = self.write(at, kind, type_fp, prefix, body)? else {
+        let Some((end, first)) = self.write(at, kind, type_fp, prefix, Body::Bytes(body))? else {
             return Ok(Pushed::Full);
         };
         match &mut self.staged {
@@ -422,6 +445,46 @@ impl Producer {
             None => self.staged = Some(Staged { start: at, first, end }),
         }
         Ok(Pushed::Done)
+    }
+
+    /// Reserves room for one `FULL` record of `len` payload bytes (≤ `max_record`) and writes
+    /// everything of it but the payload, which the caller writes in place through
+    /// [`reserved`](Self::reserved) before [`publish_reserved`](Self::publish_reserved). A
+    /// reservation that is never published is simply not there: nothing reaches the reader
+    /// until its first header is stored, and the next push writes over it.
+    pub(crate) fn try_reserve(&mut self, len: usize, type_fp: u64) -> Result<Option<Reservation>, RingError> {
+        self.commit();
+        let tail = self.tail()?;
+        Ok(self.write(tail, KIND_FULL, Some(type_fp), None, Body::Reserve(len))?.map(|(end, first)| Reservation {
+            start: tail,
+            first,
+            end,
+            payload: self.reserved_at,
+            len,
+        }))
+    }
+
+    /// The payload bytes of `res`, to be written in place.
+    ///
+    /// The slice is into the ring: the protocol gives these bytes to the producer alone until
+    /// the reservation is published (the consumer reads nothing past the last published
+    /// header, and the region is never handed to anyone else).
+    pub(crate) fn reserved(&mut self, res: &Reservation) -> &mut [u8] {
+        debug_assert!(res.payload + res.len as u64 <= self.ring.cap);
+        // SAFETY: `write` placed the payload inside the region (`payload + len ≤ cap`, checked
+        // by its plan against the validated `head`); until `publish_reserved` the consumer
+        // does not look at it (module docs), so this is the only reference to these bytes;
+        // the `&mut self` borrow keeps any other producer call out while it lives.
+        unsafe { std::slice::from_raw_parts_mut(self.ring.data.as_ptr().add(res.payload as usize), res.len) }
+    }
+
+    /// Publishes a reservation made by the last [`try_reserve`](Self::try_reserve) (no other
+    /// producer call in between).
+    pub(crate) fn publish_reserved(&mut self, res: Reservation) {
+        let r = self.ring;
+        // SYNC(release → Consumer::slot): the header publishes the payload written in place.
+        r.word(res.start & (r.cap - 1)).store(res.first, Ordering::Release);
+        self.publish(res.end);
     }
 
     /// Publishes the staged batch, if any (every other producer call does it first, so
@@ -445,10 +508,14 @@ impl Producer {
         kind: u32,
         type_fp: Option<u64>,
         prefix: Option<u64>,
-        body: &[u8],
+        body: Body<'_>,
     ) -> Result<Option<(u64, u64)>, RingError> {
         let r = self.ring;
-        let len = body.len() as u64 + if prefix.is_some() { 8 } else { 0 };
+        let body_len = match body {
+            Body::Bytes(b) => b.len(),
+            Body::Reserve(n) => n,
+        };
+        let len = body_len as u64 + if prefix.is_some() { 8 } else { 0 };
         debug_assert!(len <= r.max_record() as u64);
         let rec = HDR + len.next_multiple_of(8);
         // Relaxed: our own word; only the producer writes it.
@@ -513,7 +580,11 @@ impl Producer {
             r.write_at(p, &x.to_ne_bytes());
             p += 8;
         }
-        r.write_at(p, body);
+        match body {
+            Body::Bytes(b) => r.write_at(p, b),
+            // The caller writes the payload in place before publishing (`try_reserve`).
+            Body::Reserve(_) => self.reserved_at = p,
+        }
         put_header(rec_at, r.header(rec_at, len, kind));
         let first = first.expect("the first piece of a push starts at tail");
         if let Some(fp) = announce {

@@ -61,6 +61,10 @@ pub struct Connection {
 
 /// The transports of a connection: every operation is one `match` on it.
 #[derive(Debug)]
+// The rings inline, not boxed: every send and receive goes through this enum, and a box would
+// put a pointer chase on each of them; a connection is one value per end, so its size is not
+// worth that.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Link {
     /// Shared-memory rings (a `Pipe`, or a same-host `Listener`/`Client` connection).
     Rings(Rings),

@@ -49,6 +49,7 @@ mod handles;
 #[cfg(feature = "serde")]
 mod iter;
 mod liveness;
+mod loan;
 mod poll;
 mod ready;
 mod recv;
@@ -70,6 +71,7 @@ pub use handles::Shareable;
 pub(crate) use handles::{decode_with_handles, encode_with_handles};
 #[cfg(feature = "serde")]
 pub use iter::ConnectionIter;
+pub use loan::{RecvLoan, SendLoan};
 
 use std::time::Duration;
 

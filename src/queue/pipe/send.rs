@@ -184,7 +184,7 @@ pub(super) fn wait_room(tx: &mut Tx, wait: WaitStrategy, limit: Limit) -> Result
 }
 
 /// Runs `attempt` until it succeeds, waiting for room per `wait` until `limit` between tries.
-fn until_room(
+pub(super) fn until_room(
     tx: &mut Tx,
     wait: WaitStrategy,
     limit: Limit,

@@ -9,6 +9,7 @@ mod batch;
 mod broadcast;
 mod compare;
 mod floor;
+mod loan;
 mod manager;
 mod named;
 mod pool;
@@ -184,6 +185,7 @@ pub(crate) fn all_rows() -> Vec<Row> {
     rows.extend(sync::rows());
     rows.extend(queue::rows());
     rows.extend(batch::rows());
+    rows.extend(loan::rows());
     rows.extend(named::rows());
     rows.extend(broadcast::rows());
     rows.extend(pool::rows());
