@@ -111,6 +111,12 @@ pub(crate) fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>,
     postcard::to_allocvec(value).map_err(|e| CodecError::from_postcard(false, e))
 }
 
+/// Appends `value`'s encoding to `buf` (many values in one buffer: no allocation per value).
+#[cfg(feature = "serde")]
+pub(crate) fn encode_append<T: serde::Serialize + ?Sized>(value: &T, buf: Vec<u8>) -> Result<Vec<u8>, CodecError> {
+    postcard::to_extend(value, buf).map_err(|e| CodecError::from_postcard(false, e))
+}
+
 /// Decodes a `T` that must fill `bytes` exactly.
 #[cfg(feature = "serde")]
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {

@@ -184,7 +184,7 @@ impl Queue<Vec<u8>> {
 }
 
 /// `n` as a LEB128 varint (postcard's length prefix): the bytes and how many are used.
-fn varint(mut n: u64) -> ([u8; 10], usize) {
+pub(super) fn varint(mut n: u64) -> ([u8; 10], usize) {
     let mut buf = [0u8; 10];
     let mut i = 0;
     loop {
@@ -201,7 +201,7 @@ fn varint(mut n: u64) -> ([u8; 10], usize) {
 
 /// Parses a LEB128 varint at the start of `b`: the value and its length, `None` if it is
 /// truncated or overlong.
-fn parse_varint(b: &[u8]) -> Option<(u64, usize)> {
+pub(super) fn parse_varint(b: &[u8]) -> Option<(u64, usize)> {
     let mut n = 0u64;
     for (i, &byte) in b.iter().enumerate().take(10) {
         let bits = (byte & 0x7f) as u64;

@@ -24,15 +24,20 @@
 //!
 //! # Files
 //! `state.rs` (the locked ring), `handle.rs` (`Queue`, its builder, typed put/get),
-//! `bytes.rs` (the `Queue<Vec<u8>>` byte path), `simple.rs`, `joinable.rs`, `split.rs` (producer
+//! `bytes.rs` (the `Queue<Vec<u8>>` byte path), `batch.rs` (many records under one lock) and
+//! `many.rs` (`put_many`/`get_many_into`), `simple.rs`, `joinable.rs`, `split.rs` (producer
 //! and consumer handles, disconnection), `iter.rs`, `error.rs`.
 
+mod batch;
 mod builder;
 mod bytes;
+mod bytes_many;
 mod error;
 mod handle;
 mod iter;
 mod joinable;
+#[cfg(feature = "serde")]
+mod many;
 mod ready;
 mod simple;
 #[cfg(feature = "serde")]

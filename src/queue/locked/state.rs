@@ -19,7 +19,7 @@ use std::ptr::NonNull;
 use std::time::Duration;
 
 /// Bytes of a record's header.
-const HEADER: u64 = 8;
+pub(super) const HEADER: u64 = 8;
 
 /// How long a blocked `put`/`get`/`join` sleeps before re-checking the queue (covers a waker
 /// that died between committing and waking).
@@ -32,25 +32,25 @@ const SLICE: Duration = Duration::from_millis(100);
 pub(super) struct QueueState {
     lock: RawRobustMutex,
     /// Position of the oldest committed record (only written under the lock).
-    head: AtomicU64,
+    pub(super) head: AtomicU64,
     /// Position after the newest committed record (only written under the lock).
-    tail: AtomicU64,
+    pub(super) tail: AtomicU64,
     /// Committed records (only written under the lock; read without it by `qsize`).
-    count: AtomicU64,
+    pub(super) count: AtomicU64,
     /// Ring size in bytes (set at creation).
     capacity: AtomicU64,
     /// Maximum number of items, 0 for no limit.
-    maxsize: AtomicU64,
+    pub(super) maxsize: AtomicU64,
     /// `put`s not yet matched by `task_done` (JoinableQueue).
-    unfinished: AtomicU64,
+    pub(super) unfinished: AtomicU64,
     /// Bumped (by 2) after every commit of a `put`; bit 0: someone may be asleep on it.
-    not_empty: AtomicU32,
+    pub(super) not_empty: AtomicU32,
     /// Bumped after every `get`.
-    not_full: AtomicU32,
+    pub(super) not_full: AtomicU32,
     /// Bumped when `unfinished` reaches 0.
     all_done: AtomicU32,
     /// Nonzero once the queue is shut down (`shutdown`): no more puts; gets drain, then fail.
-    shutdown: AtomicU32,
+    pub(super) shutdown: AtomicU32,
 }
 
 // SAFETY: all-zero is an empty queue with capacity 0 (refused by `attach`), an uninitialized
@@ -75,7 +75,7 @@ pub(super) fn sleep_on(word: &AtomicU32, seen: u32, limit: Limit) {
 }
 
 /// Holds the queue's lock; unlocks on drop.
-struct Held<'a> {
+pub(super) struct Held<'a> {
     lock: &'a RawRobustMutex,
 }
 
@@ -88,7 +88,7 @@ impl Drop for Held<'_> {
 /// A queue's ring: its state and byte region in a segment the handle keeps mapped.
 #[derive(Debug, Clone)]
 pub(super) struct LockedRing {
-    state: ShmRef<QueueState>,
+    pub(super) state: ShmRef<QueueState>,
     ring: NonNull<u8>,
     cap: u64,
 }
@@ -239,7 +239,7 @@ impl LockedRing {
 
     /// Takes the lock until `limit`, repairing the queue if its previous holder died; `None`
     /// when the limit passed first.
-    fn lock(&self, limit: Limit) -> Result<Option<Held<'_>>, QueueFail> {
+    pub(super) fn lock(&self, limit: Limit) -> Result<Option<Held<'_>>, QueueFail> {
         let st = &*self.state;
         let r = if limit.is_now() { st.lock.try_lock() } else { st.lock.lock(limit.deadline_opt()) };
         match r.map_err(QueueFail::Os)? {
@@ -257,7 +257,7 @@ impl LockedRing {
     }
 
     /// Head and tail, validated: `head <= tail <= head + capacity`.
-    fn positions(&self) -> Result<(u64, u64), QueueFail> {
+    pub(super) fn positions(&self) -> Result<(u64, u64), QueueFail> {
         let st = &*self.state;
         // Relaxed: we hold the lock, which orders every write of these fields.
         let (head, tail) = (st.head.load(Relaxed), st.tail.load(Relaxed));
@@ -296,7 +296,7 @@ impl LockedRing {
 
     /// Total size of the record at `pos` (header + padded payload) if it is valid and ends by
     /// `tail`. The caller holds the lock and `head <= pos < tail` were validated.
-    fn record_len(&self, pos: u64, tail: u64) -> Option<u64> {
+    pub(super) fn record_len(&self, pos: u64, tail: u64) -> Option<u64> {
         let mut h = [0u8; 4];
         // SAFETY: `h` is 4 writable bytes; `pos` is a position of the ring (wrapped by
         // `copy_out`), read under the lock.
@@ -310,7 +310,7 @@ impl LockedRing {
     ///
     /// # Safety
     /// The caller holds the lock and `buf.len() <= capacity`.
-    unsafe fn copy_in(&self, pos: u64, buf: &[u8]) {
+    pub(super) unsafe fn copy_in(&self, pos: u64, buf: &[u8]) {
         let start = (pos % self.cap) as usize;
         let first = buf.len().min(self.cap as usize - start);
         // SAFETY: `start + first <= cap` and `buf.len() - first <= cap` (contract), so both
@@ -327,7 +327,7 @@ impl LockedRing {
     /// # Safety
     /// The caller holds the lock; `dst` is valid for `len` bytes of writes and does not overlap
     /// the ring; `len <= capacity`.
-    unsafe fn copy_out(&self, pos: u64, dst: *mut u8, len: usize) {
+    pub(super) unsafe fn copy_out(&self, pos: u64, dst: *mut u8, len: usize) {
         let start = (pos % self.cap) as usize;
         let first = len.min(self.cap as usize - start);
         // SAFETY: as in `copy_in`, reading instead of writing; `dst` per the contract.

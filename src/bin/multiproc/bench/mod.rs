@@ -185,6 +185,7 @@ pub(crate) fn all_rows() -> Vec<Row> {
     rows.extend(sync::rows());
     rows.extend(queue::rows());
     rows.extend(batch::rows());
+    rows.extend(batch::queue_rows());
     rows.extend(loan::rows());
     rows.extend(named::rows());
     rows.extend(broadcast::rows());

@@ -1,0 +1,146 @@
+//! Batches on the locked ring: many records put, or taken, under one hold of the lock, with
+//! one commit store and one wake-up. Across CPUs the lock's cache lines then travel once per
+//! batch instead of once per item.
+//!
+//! The guarantees are the single record's: a batch is committed by one store of `tail` (or
+//! `head`) after every copy, so a process killed holding the lock leaves nothing half-visible
+//! (the next locker repairs as for one record), and a consumer killed after its commit loses
+//! the records it took, as one killed after a `get` loses its item.
+
+use super::state::{sleep_on, LockedRing, HEADER};
+use super::QueueFail;
+use crate::loom::atomic::Ordering::{Relaxed, Release};
+use crate::queue::doorbell::bump;
+use crate::wait::Limit;
+
+impl LockedRing {
+    /// Commits, in order, as many of `items` (encoded payloads) as fit now, under one lock,
+    /// after waiting until `limit` for room for the first; returns how many (≥ 1).
+    /// [`QueueFail::TooLarge`] when the first can never fit (a later one that cannot ends
+    /// the batch before it).
+    pub(super) fn put_records(&self, items: &[&[u8]], limit: Limit) -> Result<usize, QueueFail> {
+        let Some(first) = items.first() else { return Ok(0) };
+        let size_of = |len: usize| HEADER + (len as u64).next_multiple_of(8);
+        let fits_ever = |len: usize| len as u64 <= u32::MAX as u64 && size_of(len) <= self.capacity();
+        if !fits_ever(first.len()) {
+            return Err(QueueFail::TooLarge { len: size_of(first.len()), capacity: self.capacity() });
+        }
+        let st = &*self.state;
+        loop {
+            // Relaxed: only decides whether to sleep; the state is read under the lock.
+            let seen = st.not_full.load(Relaxed);
+            {
+                let Some(held) = self.lock(limit)? else { return Err(QueueFail::Full) };
+                // Relaxed: set before the shutter takes the lock we hold now.
+                if st.shutdown.load(Relaxed) != 0 {
+                    return Err(QueueFail::ShutDown);
+                }
+                let (head, mut tail) = self.positions()?;
+                let maxsize = st.maxsize.load(Relaxed);
+                let mut count = st.count.load(Relaxed);
+                let mut n = 0;
+                for item in items {
+                    let size = size_of(item.len());
+                    if !fits_ever(item.len())
+                        || self.capacity() - (tail - head) < size
+                        || (maxsize != 0 && count >= maxsize)
+                    {
+                        break;
+                    }
+                    let mut header = [0u8; 8];
+                    header[..4].copy_from_slice(&(item.len() as u32).to_le_bytes());
+                    // SAFETY: we hold the lock; the record's `size ≤ capacity` bytes at `tail`
+                    // are free (checked just above against the validated positions).
+                    unsafe {
+                        self.copy_in(tail, &header);
+                        self.copy_in(tail + HEADER, item);
+                    }
+                    tail += size;
+                    count += 1;
+                    n += 1;
+                }
+                if n > 0 {
+                    st.unfinished.fetch_add(n as u64, Relaxed);
+                    // The commit point: one store makes every record of the batch visible.
+                    st.tail.store(tail, Relaxed);
+                    // SYNC(release → count's acquire load).
+                    st.count.store(count, Release);
+                    drop(held);
+                    bump(&st.not_empty);
+                    return Ok(n);
+                }
+            }
+            if limit.passed() {
+                return Err(QueueFail::Full);
+            }
+            sleep_on(&st.not_full, seen, limit);
+        }
+    }
+
+    /// Removes up to `max` (≥ 1) of the oldest records under one lock, after waiting until
+    /// `limit` for the first: appends their payloads to `bytes` and each one's end offset in
+    /// `bytes` to `ends`; returns how many.
+    pub(super) fn get_records(
+        &self,
+        max: usize,
+        bytes: &mut Vec<u8>,
+        ends: &mut Vec<usize>,
+        limit: Limit,
+    ) -> Result<usize, QueueFail> {
+        let st = &*self.state;
+        loop {
+            // Relaxed: see `put_records`.
+            let seen = st.not_empty.load(Relaxed);
+            let got = {
+                let Some(_held) = self.lock(limit)? else { return Err(QueueFail::Empty) };
+                let (head, tail) = self.positions()?;
+                if head != tail {
+                    let mut pos = head;
+                    let mut n = 0;
+                    while pos < tail && n < max {
+                        let Some(size) = self.record_len(pos, tail) else {
+                            if n == 0 {
+                                return Err(QueueFail::Corrupt("record length"));
+                            }
+                            break; // the good records before it go; the next call reports it
+                        };
+                        let mut h = [0u8; 4];
+                        // SAFETY: under the lock; 4 writable bytes at a validated position.
+                        unsafe { self.copy_out(pos, h.as_mut_ptr(), 4) };
+                        let len = u32::from_le_bytes(h) as usize;
+                        bytes.reserve(len);
+                        // SAFETY: `record_len` checked that the payload lies within
+                        // [pos, tail); `reserve` made room for `len` bytes after the current
+                        // contents, which the copy initializes before `set_len` exposes them.
+                        unsafe {
+                            self.copy_out(pos + HEADER, bytes.as_mut_ptr().add(bytes.len()), len);
+                            bytes.set_len(bytes.len() + len);
+                        }
+                        ends.push(bytes.len());
+                        pos += size;
+                        n += 1;
+                    }
+                    let count = st.count.load(Relaxed);
+                    // The commit point.
+                    st.head.store(pos, Relaxed);
+                    // SYNC(release → count's acquire load).
+                    st.count.store(count.saturating_sub(n as u64), Release);
+                    Some(n)
+                } else if st.shutdown.load(Relaxed) != 0 {
+                    // Relaxed: as in `put_records`. Shut down and drained.
+                    return Err(QueueFail::ShutDown);
+                } else {
+                    None
+                }
+            };
+            if let Some(n) = got {
+                bump(&st.not_full);
+                return Ok(n);
+            }
+            if limit.passed() {
+                return Err(QueueFail::Empty);
+            }
+            sleep_on(&st.not_empty, seen, limit);
+        }
+    }
+}
