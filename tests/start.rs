@@ -28,6 +28,9 @@ fn exit_with(code: i32) -> i32 {
 
 #[test]
 fn start_1_the_three_methods_exist_and_fork_is_the_default() {
+    // Under the guard `start_2` holds while it changes the process-wide default: the two
+    // reads below must see the same one.
+    let _g = common::guard();
     assert_eq!(StartMethod::default(), StartMethod::Fork);
     assert_eq!(ALL.map(StartMethod::name), ["fork", "spawn", "forkserver"]);
     assert_eq!(Process::new(|| ()).start_method(), get_start_method());
