@@ -127,6 +127,13 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, 
     }
 }
 
+/// Decodes a `T` at the start of `bytes` and returns it with the bytes after it (a message
+/// whose bulk follows its header as raw bytes).
+#[cfg(feature = "serde")]
+pub(crate) fn decode_prefix<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), CodecError> {
+    postcard::take_from_bytes(bytes).map_err(|e| CodecError::from_postcard(true, e))
+}
+
 /// The fingerprint of `T` (see the module docs): the same in every process and program built
 /// by the same compiler, and the same for `&str`/`String` and `&[T]`/`Vec<T>`.
 pub(crate) fn fingerprint<T: ?Sized>() -> u64 {

@@ -39,6 +39,23 @@ impl Link {
         lock(&self.tx).send_bytes(bytes).map_err(drop)
     }
 
+    /// Sends `head` and `body` as one message, written into the peer's ring in place (one
+    /// copy of each) when it fits a record, else joined first.
+    pub(crate) fn send_parts(&self, head: &[u8], body: &[u8]) -> Result<(), ()> {
+        let mut tx = lock(&self.tx);
+        let len = head.len() + body.len();
+        if len > tx.max_loan() {
+            let mut joined = Vec::with_capacity(len);
+            joined.extend_from_slice(head);
+            joined.extend_from_slice(body);
+            return tx.send_bytes(&joined).map_err(drop);
+        }
+        let mut loan = tx.send_loan(len).map_err(drop)?;
+        loan[..head.len()].copy_from_slice(head);
+        loan[head.len()..].copy_from_slice(body);
+        loan.commit().map_err(drop)
+    }
+
     /// A message if one is complete now; `Err` once the peer has gone (after its last
     /// complete message) or the pipe is corrupt.
     pub(crate) fn try_recv(&self) -> Result<Option<Vec<u8>>, ()> {
@@ -49,9 +66,24 @@ impl Link {
         }
     }
 
-    /// Waits for the next message; `Err` once the peer has gone.
-    pub(crate) fn recv(&self) -> Result<Vec<u8>, ()> {
-        lock(&self.rx).recv_bytes().map_err(drop)
+    /// Waits for the next message and hands it to `f` where it lies in the ring (a loan: no
+    /// copy, no allocation), releasing it when `f` returns; `Err` once the peer has gone.
+    pub(crate) fn recv_with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R, ()> {
+        let mut rx = lock(&self.rx);
+        let msg = rx.recv_loan().map_err(drop)?;
+        Ok(f(&msg))
+    }
+
+    /// [`try_recv`](Self::try_recv) handing the message to `f` in place, as
+    /// [`recv_with`](Self::recv_with) does.
+    pub(crate) fn try_recv_with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, ()> {
+        let mut rx = lock(&self.rx);
+        let r = match rx.try_recv_loan() {
+            Ok(msg) => Ok(Some(f(&msg))),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(_) => Err(()),
+        };
+        r
     }
 }
 

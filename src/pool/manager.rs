@@ -11,7 +11,7 @@
 
 use super::chunk::{Chunk, Job};
 use super::link::{self, Doorbell, Link, WorkerExit, WorkerProc};
-use super::wire::{FromWorker, ToWorker};
+use super::wire::{self, FromWorker, Outcome, ToWorker};
 use super::{PoolError, RemoteError, SpawnError};
 use crate::process::call::CallKey;
 use crate::shm::WordArray;
@@ -167,12 +167,9 @@ fn assign(shared: &Shared, st: &mut State) {
             let Some(chunk) = st.pending.pop_front() else { return };
             let seq = st.next_seq;
             st.next_seq += 1;
-            let msg = ToWorker::Run { seq, call: chunk.call, args: chunk.args };
-            let bytes = crate::codec::encode(&msg).unwrap_or_default();
-            let ToWorker::Run { args, .. } = msg else { unreachable!("built as Run just above") };
-            let chunk = Chunk { args, ..chunk };
+            let head = wire::header(&ToWorker::Run { seq, call: chunk.call });
             let w = st.workers[i].as_mut().expect("checked above");
-            if w.link.send(&bytes).is_err() {
+            if w.link.send_parts(&head, &chunk.args).is_err() {
                 // The worker is gone; the manager will notice and replace it.
                 st.pending.push_front(chunk);
                 continue;
@@ -245,7 +242,7 @@ pub(super) fn manager_main(shared: Arc<Shared>, started: mpsc::Sender<Result<(),
         for i in 0..shared.config.processes {
             let link = shared.lock().workers[i].as_ref().map(|w| w.link.clone());
             let Some(link) = link else { continue };
-            match link.recv().map(|b| crate::codec::decode::<FromWorker>(&b)) {
+            match link.recv_with(|b| wire::split::<FromWorker>(b).map(|(m, _)| m)) {
                 Ok(Ok(FromWorker::Ready)) => {
                     if let Some(w) = shared.lock().workers[i].as_mut() {
                         w.ready = true;
@@ -274,7 +271,7 @@ pub(super) fn manager_main(shared: Arc<Shared>, started: mpsc::Sender<Result<(),
     let graceful = shared.lock().run == RunState::Closed;
     for w in &workers {
         if graceful {
-            let _ = w.link.send(&crate::codec::encode(&ToWorker::Stop).unwrap_or_default());
+            let _ = w.link.send(&wire::header(&ToWorker::Stop));
         } else {
             w.proc.kill();
         }
@@ -302,19 +299,20 @@ fn run_loop(shared: &Shared) {
             shared.lock().workers.iter().enumerate().filter_map(|(i, w)| Some((i, w.as_ref()?.link.clone()))).collect();
         // Read without the state lock: a worker blocked sending a large result must always be
         // able to make progress.
-        let mut inbox: Vec<(usize, Vec<u8>)> = Vec::new();
+        let mut inbox: Vec<(usize, Decoded)> = Vec::new();
         for i in link::wait_readable(&links, &shared.bell, TICK) {
             let Some((_, l)) = links.iter().find(|(j, _)| *j == i) else { continue };
             // A hang-up alone is not an exit (the process may still be flushing): the liveness
-            // pass below reaps it once it has exited.
-            while let Ok(Some(b)) = l.try_recv() {
-                inbox.push((i, b));
+            // pass below reaps it once it has exited. Each message is decoded where it lies in
+            // the ring (its result bytes copied out once, into the value that keeps them).
+            while let Ok(Some(m)) = l.try_recv_with(decode) {
+                inbox.push((i, m));
             }
         }
         super::result::deferring_wakeups(|| {
             let mut st = shared.lock();
-            for (i, bytes) in inbox {
-                handle_message(shared, &mut st, i, &bytes);
+            for (i, m) in inbox {
+                handle_decoded(shared, &mut st, i, m);
             }
             // Liveness: reap exited workers.
             for i in 0..st.workers.len() {
@@ -331,24 +329,41 @@ fn run_loop(shared: &Shared) {
     }
 }
 
+/// A worker's message, decoded, with its body copied out (or why it could not be decoded).
+type Decoded = Result<(FromWorker, Vec<u8>), crate::codec::CodecError>;
+
+/// Decodes a worker's message where it lies; only a chunk's results are copied out (once,
+/// into the value that carries them to the caller).
+fn decode(bytes: &[u8]) -> Decoded {
+    wire::split::<FromWorker>(bytes).map(|(m, body)| (m, body.to_vec()))
+}
+
 fn handle_message(shared: &Shared, st: &mut State, i: usize, bytes: &[u8]) {
+    handle_decoded(shared, st, i, decode(bytes));
+}
+
+fn handle_decoded(shared: &Shared, st: &mut State, i: usize, msg: Decoded) {
     let Some(w) = st.workers[i].as_mut() else { return };
-    match crate::codec::decode::<FromWorker>(bytes) {
-        Ok(FromWorker::Ready) => w.ready = true,
-        Ok(FromWorker::InitFailed(e)) => {
+    match msg {
+        Ok((FromWorker::Ready, _)) => w.ready = true,
+        Ok((FromWorker::InitFailed(e), _)) => {
             st.run = RunState::Broken(e.clone());
             fail_everything(st, &PoolError::InitializerFailed(e));
         }
-        Ok(FromWorker::Done { seq, outcome }) => {
+        Ok((FromWorker::Done { seq, outcome }, body)) => {
             if w.cancel_pending == Some(seq) {
                 w.cancel_pending = None; // it had started the chunk: its result is the one
             }
             let Some(pos) = w.outstanding.iter().position(|(s, _)| *s == seq) else { return };
             let Some((_, chunk)) = w.outstanding.remove(pos) else { return };
             w.done += 1;
-            complete(st, chunk.job, chunk.index, Result::from(outcome).map_err(PoolError::from));
+            let r = match outcome {
+                Outcome::Ok => Ok(body),
+                Outcome::Err(f) => Err(PoolError::from(f)),
+            };
+            complete(st, chunk.job, chunk.index, r);
         }
-        Ok(FromWorker::Skipped { seq }) => {
+        Ok((FromWorker::Skipped { seq }, _)) => {
             if w.cancel_pending == Some(seq) {
                 w.cancel_pending = None;
             }

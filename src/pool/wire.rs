@@ -5,29 +5,28 @@ use super::RemoteError;
 use crate::process::call::CallToken;
 use serde::{Deserialize, Serialize};
 
-/// Parent → worker.
+/// Parent → worker. A message is this header (postcard) followed by its body: for `Run`,
+/// the encoded argument chunk, as raw bytes to the end of the message. Keeping the bulk out of
+/// the serde value lets each side write it into the pipe's ring, and read it there, with no
+/// copy of its own (`Link::send_parts`, `split`).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToWorker {
-    /// Run one chunk. `seq` is the dispatch number the worker writes into its claim slot
-    /// before running, so that after a death the parent knows whether this chunk had started.
-    Run {
-        seq: u64,
-        call: CallToken,
-        #[serde(with = "bytes")]
-        args: Vec<u8>,
-    },
+    /// Run one chunk (its arguments are the body). `seq` is the dispatch number the worker
+    /// writes into its claim slot before running, so that after a death the parent knows
+    /// whether this chunk had started.
+    Run { seq: u64, call: CallToken },
     /// Finish: exit with code 0.
     Stop,
 }
 
-/// Worker → parent.
+/// Worker → parent: a header and a body, as [`ToWorker`].
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum FromWorker {
     /// The initializer (if any) succeeded; the worker takes tasks.
     Ready,
     /// The initializer failed; the worker exits.
     InitFailed(RemoteError),
-    /// A chunk finished: the encoded `Vec<R>` or the failure.
+    /// A chunk finished: with `Ok`, the body is the encoded `Vec<R>`.
     Done { seq: u64, outcome: Outcome },
     /// The manager took this chunk back before the worker started it (it had been queued
     /// behind a long task while another worker was idle): the worker did not run it.
@@ -52,68 +51,24 @@ impl From<TaskFailure> for super::PoolError {
     }
 }
 
-/// A chunk's result as it travels: [`Result`] with its bytes encoded as one byte string.
+/// A chunk's outcome in the header of a `Done`: the value itself travels as the body.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Outcome {
-    /// The encoded `Vec<R>`.
-    Ok(#[serde(with = "bytes")] Vec<u8>),
-    /// Why there is no value.
+    /// The body is the encoded `Vec<R>`.
+    Ok,
+    /// Why there is no value (the body is empty).
     Err(TaskFailure),
 }
 
-impl From<Result<Vec<u8>, TaskFailure>> for Outcome {
-    fn from(r: Result<Vec<u8>, TaskFailure>) -> Outcome {
-        match r {
-            Ok(v) => Outcome::Ok(v),
-            Err(e) => Outcome::Err(e),
-        }
-    }
+/// Encodes a message's header.
+pub(crate) fn header<H: Serialize>(h: &H) -> Vec<u8> {
+    // Headers are plain enums of integers and strings: encoding cannot fail.
+    crate::codec::encode(h).unwrap_or_default()
 }
 
-impl From<Outcome> for Result<Vec<u8>, TaskFailure> {
-    fn from(o: Outcome) -> Self {
-        match o {
-            Outcome::Ok(v) => Ok(v),
-            Outcome::Err(e) => Err(e),
-        }
-    }
-}
-
-/// `Vec<u8>` fields as one byte string (a length and one copy) instead of serde's default
-/// sequence of `u8`s, which postcard encodes and decodes one element at a time: for the
-/// argument and result chunks of `map`, that per-byte visit cost more than the work itself.
-mod bytes {
-    use serde::de::{Error, SeqAccess, Visitor};
-    use serde::{Deserializer, Serializer};
-    use std::fmt;
-
-    pub(super) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(v)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Vec<u8>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a byte string")
-            }
-            fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-                Ok(v.to_vec())
-            }
-            fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-                Ok(v)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
-                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
-                while let Some(b) = seq.next_element()? {
-                    out.push(b);
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_byte_buf(V)
-    }
+/// Splits a message into its decoded header and its body (the bytes after the header).
+pub(crate) fn split<'a, H: Deserialize<'a>>(msg: &'a [u8]) -> Result<(H, &'a [u8]), crate::codec::CodecError> {
+    crate::codec::decode_prefix(msg)
 }
 
 #[cfg(all(test, not(loom)))]
@@ -121,17 +76,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn byte_fields_round_trip_as_byte_strings() {
-        let payload: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
-        let msg = FromWorker::Done { seq: 7, outcome: Outcome::Ok(payload.clone()) };
-        let bytes = postcard::to_allocvec(&msg).unwrap();
-        // Discriminants, seq, Ok, a 2-byte length, then the payload verbatim.
-        assert!(bytes.windows(payload.len()).any(|w| w == &payload[..]));
-        match postcard::from_bytes::<FromWorker>(&bytes).unwrap() {
-            FromWorker::Done { seq: 7, outcome: Outcome::Ok(v) } => assert_eq!(v, payload),
+    fn a_message_is_a_header_then_its_body_in_place() {
+        let key = crate::process::call::CallKey::new();
+        let call = crate::process::call::CallToken::map(&key, |x: u8| x);
+        let args: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+        let mut msg = header(&ToWorker::Run { seq: 9, call });
+        msg.extend_from_slice(&args);
+        match split::<ToWorker>(&msg).unwrap() {
+            (ToWorker::Run { seq: 9, .. }, body) => assert_eq!(body, &args[..]),
             other => panic!("{other:?}"),
         }
-        // A truncated message is an error, not a panic.
-        assert!(postcard::from_bytes::<FromWorker>(&bytes[..bytes.len() - 1]).is_err());
+        let done = header(&FromWorker::Done { seq: 3, outcome: Outcome::Ok });
+        assert!(matches!(split::<FromWorker>(&done).unwrap(), (FromWorker::Done { seq: 3, outcome: Outcome::Ok }, [])));
+        // A truncated header is an error, not a panic.
+        assert!(split::<FromWorker>(&done[..1]).is_err());
+        assert!(split::<ToWorker>(&[]).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! The loop a pool worker process runs.
 
 use super::link::{Doorbell, Link};
-use super::wire::{FromWorker, TaskFailure, ToWorker};
+use super::wire::{self, FromWorker, Outcome, TaskFailure, ToWorker};
 use super::RemoteError;
 use crate::process::call::{CallFailure, CallKey};
 use crate::process::panics;
@@ -15,10 +15,12 @@ fn panic_error(payload: Box<dyn std::any::Any + Send>) -> RemoteError {
 }
 
 fn send(link: &Link, bell: &Doorbell, msg: &FromWorker) -> bool {
-    let sent = match crate::codec::encode(msg) {
-        Ok(b) => link.send(&b).is_ok(),
-        Err(_) => false,
-    };
+    send_with_body(link, bell, msg, &[])
+}
+
+/// Sends `msg` with `body` after it (a chunk's encoded results).
+fn send_with_body(link: &Link, bell: &Doorbell, msg: &FromWorker, body: &[u8]) -> bool {
+    let sent = link.send_parts(&wire::header(msg), body).is_ok();
     // After the message is in the ring: the manager's re-check after raising its flag sees
     // it, or we see the flag and wake it (queue::doorbell's Dekker pair).
     bell.notify();
@@ -87,14 +89,49 @@ pub(crate) fn worker_main(
     }
     let mut done = 0usize;
     loop {
-        let Ok(bytes) = link.recv() else {
+        // The chunk is read where it lies in the pipe's ring (no copy), and released once
+        // the task has run and its result is encoded.
+        let step = link.recv_with(|bytes| run_one(link, key, claims, cancels, slot, bell, bytes));
+        match step {
+            Ok(Step::Ran) => {}
+            Ok(Step::Skipped) => continue,
+            Ok(Step::Exit(code)) => return code,
             // The parent closed the pipe or died: nothing more to do.
+            Err(()) => return 0,
+        }
+        done += 1;
+        if maxtasks.is_some_and(|m| done >= m) {
             return 0;
-        };
-        let (seq, call, args) = match crate::codec::decode::<ToWorker>(&bytes) {
-            Ok(ToWorker::Run { seq, call, args }) => (seq, call, args),
-            Ok(ToWorker::Stop) => return 0,
-            Err(_) => return 2,
+        }
+    }
+}
+
+/// What one message made the worker do.
+enum Step {
+    /// Ran a chunk and reported it.
+    Ran,
+    /// Skipped a chunk the manager took back (and said so).
+    Skipped,
+    /// Stop, with this exit code.
+    Exit(i32),
+}
+
+/// Handles one message from the parent (read in place).
+#[allow(clippy::too_many_arguments)] // the worker's context, as `worker_main` has it
+fn run_one(
+    link: &Link,
+    key: &CallKey,
+    claims: &WordArray,
+    cancels: &WordArray,
+    slot: usize,
+    bell: &Doorbell,
+    bytes: &[u8],
+) -> Step {
+    {
+        let (seq, call, args) = match wire::split::<ToWorker>(bytes) {
+            Ok((ToWorker::Run { seq, call }, args)) => (seq, call, args),
+            Ok((ToWorker::Stop, _)) => return Step::Exit(0),
+            Err(_) => return Step::Exit(2),
         };
         // Claim before running: after our death the parent knows this chunk had started.
         // SeqCst: Dekker with the manager taking a queued chunk back (`manager::steal`: store
@@ -105,11 +142,11 @@ pub(crate) fn worker_main(
         // SeqCst: see above.
         if cancels.load(slot, Ordering::SeqCst) == Some(seq) {
             if !send(link, bell, &FromWorker::Skipped { seq }) {
-                return 0;
+                return Step::Exit(0);
             }
-            continue;
+            return Step::Skipped;
         }
-        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| call.invoke(key, &args))) {
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| call.invoke(key, args))) {
             Ok(Ok(Ok(bytes))) => Ok(bytes),
             Ok(Ok(Err(CallFailure::Error { kind, message }))) => {
                 Err(TaskFailure::Remote(RemoteError { kind, message, location: None }))
@@ -117,16 +154,17 @@ pub(crate) fn worker_main(
             Ok(Ok(Err(CallFailure::Codec(e)))) => Err(TaskFailure::Codec(e)),
             Ok(Err(_)) => {
                 // A token that does not authenticate: a corrupt or forged message. Run nothing.
-                return 2;
+                return Step::Exit(2);
             }
             Err(p) => Err(TaskFailure::Remote(panic_error(p))),
         };
-        if !send(link, bell, &FromWorker::Done { seq, outcome: outcome.into() }) {
-            return 0;
+        let sent = match outcome {
+            Ok(results) => send_with_body(link, bell, &FromWorker::Done { seq, outcome: Outcome::Ok }, &results),
+            Err(f) => send(link, bell, &FromWorker::Done { seq, outcome: Outcome::Err(f) }),
+        };
+        if !sent {
+            return Step::Exit(0);
         }
-        done += 1;
-        if maxtasks.is_some_and(|m| done >= m) {
-            return 0;
-        }
+        Step::Ran
     }
 }
