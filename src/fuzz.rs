@@ -83,8 +83,12 @@ pub fn ring_ops(data: &[u8]) {
 }
 
 /// Arbitrary bytes as a faulty peer's writes into a pipe's ring (the first 8 bytes are its
-/// `tail`): every receive must return a message or an error, never panic, hang or read out of
-/// bounds.
+/// `tail`): every receive, one message at a time, in batches or in place (a loan), must return
+/// a message or an error, never panic, hang or read out of bounds. When the top bit of the
+/// first byte is set, the rest is read as records (a kind byte, a length byte, that many
+/// payload bytes) whose headers are stamped for where they land, so that the fuzzer reaches
+/// reassembly and batches with well-placed but lying headers, which random bytes (whose
+/// stamps must match their position) seldom are.
 pub fn pipe_frames(data: &[u8]) {
     let Ok((mut r, w)) = crate::queue::Pipe::builder().capacity(256).max_message(4096).fd_passing(true).one_way()
     else {
@@ -95,14 +99,21 @@ pub fn pipe_frames(data: &[u8]) {
         None => (data.len() as u64, data),
     };
     if let Some(ring) = w.tx_ring() {
-        ring.scribble(body, tail);
+        if data.first().is_some_and(|b| b & 0x80 != 0) {
+            ring.scribble_records(&data[1..]);
+        } else {
+            ring.scribble(body, tail);
+        }
     }
     let mut small = [0u8; 16];
+    let mut seen = 0usize;
     for i in 0..64 {
         // `None`: nothing there (or not in time).
-        let res = match i % 3 {
+        let res = match i % 5 {
             0 => r.try_recv_bytes().map(drop).map_err(|e| e.failure()),
             1 => r.recv_bytes_into_timeout(&mut small, 0, std::time::Duration::ZERO).map(drop).map_err(|e| e.failure()),
+            2 => r.try_recv_bytes_many(4, |m| seen += m.len()).map(drop).map_err(|e| e.failure()),
+            3 => r.try_recv_loan().map(|m| seen += m.len()).map_err(|e| e.failure()),
             // A descriptor marker forged by the peer has no descriptor behind it: an error.
             _ => r.recv_fd_timeout(std::time::Duration::ZERO).map(drop).map_err(|e| e.failure()),
         };

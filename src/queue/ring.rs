@@ -337,6 +337,8 @@ pub(crate) struct Producer {
     staged: Option<Staged>,
     /// Where the last `write` of a reservation put its payload.
     reserved_at: u64,
+    /// The last type announced in the staged batch (published with it, `note_type`).
+    batch_type: Option<u64>,
 }
 
 /// What `write` writes: a payload, or room for one that the caller writes in place.
@@ -355,9 +357,21 @@ pub(crate) struct Reservation {
     first: u64,
     /// The `tail` its publication sets.
     end: u64,
+    /// The type it announces, if any (noted when it is published).
+    announced: Option<u64>,
     /// The payload's offset in the region, and its length.
     payload: u64,
     len: usize,
+}
+
+/// What `write` wrote: everything but the first header, which publishes the rest.
+struct Written {
+    /// The `tail` after it.
+    end: u64,
+    /// The header word for the push's first position.
+    first: u64,
+    /// The type it announced, if it did.
+    announced: Option<u64>,
 }
 
 /// A batch written but not published: the first header is held back (it publishes the rest).
@@ -374,7 +388,7 @@ struct Staged {
 impl Producer {
     /// The producer of `ring`.
     pub(crate) fn new(ring: Ring) -> Producer {
-        Producer { ring, cached_head: 0, last_need: 0, staged: None, reserved_at: 0 }
+        Producer { ring, cached_head: 0, last_need: 0, staged: None, reserved_at: 0, batch_type: None }
     }
 
     /// The ring.
@@ -408,13 +422,14 @@ impl Producer {
     ) -> Result<Pushed, RingError> {
         self.commit();
         let tail = self.tail()?;
-        let Some((end, first)) = self.write(tail, kind, type_fp, prefix, Body::Bytes(body))? else {
+        let Some(w) = self.write(tail, kind, type_fp, prefix, Body::Bytes(body))? else {
             return Ok(Pushed::Full);
         };
         let r = self.ring;
         // SYNC(release → Consumer::slot): the header at the old tail publishes every piece.
-        r.word(tail & (r.cap - 1)).store(first, Ordering::Release);
-        self.publish(end);
+        r.word(tail & (r.cap - 1)).store(w.first, Ordering::Release);
+        self.publish(w.end);
+        self.note_type(w.announced);
         Ok(Pushed::Done)
     }
 
@@ -432,17 +447,20 @@ impl Producer {
             Some(b) => b.end,
             None => self.tail()?,
         };
-        let Some((end, first)) = self.write(at, kind, type_fp, prefix, Body::Bytes(body))? else {
+        let Some(w) = self.write(at, kind, type_fp, prefix, Body::Bytes(body))? else {
             return Ok(Pushed::Full);
         };
+        if w.announced.is_some() {
+            self.batch_type = w.announced;
+        }
         match &mut self.staged {
             Some(b) => {
                 let r = self.ring;
                 // Relaxed: published by the Release store of the batch's first header.
-                r.word(at & (r.cap - 1)).store(first, Ordering::Relaxed);
-                b.end = end;
+                r.word(at & (r.cap - 1)).store(w.first, Ordering::Relaxed);
+                b.end = w.end;
             }
-            None => self.staged = Some(Staged { start: at, first, end }),
+            None => self.staged = Some(Staged { start: at, first: w.first, end: w.end }),
         }
         Ok(Pushed::Done)
     }
@@ -455,10 +473,11 @@ impl Producer {
     pub(crate) fn try_reserve(&mut self, len: usize, type_fp: u64) -> Result<Option<Reservation>, RingError> {
         self.commit();
         let tail = self.tail()?;
-        Ok(self.write(tail, KIND_FULL, Some(type_fp), None, Body::Reserve(len))?.map(|(end, first)| Reservation {
+        Ok(self.write(tail, KIND_FULL, Some(type_fp), None, Body::Reserve(len))?.map(|w| Reservation {
             start: tail,
-            first,
-            end,
+            first: w.first,
+            end: w.end,
+            announced: w.announced,
             payload: self.reserved_at,
             len,
         }))
@@ -485,6 +504,7 @@ impl Producer {
         // SYNC(release → Consumer::slot): the header publishes the payload written in place.
         r.word(res.start & (r.cap - 1)).store(res.first, Ordering::Release);
         self.publish(res.end);
+        self.note_type(res.announced);
     }
 
     /// Publishes the staged batch, if any (every other producer call does it first, so
@@ -496,6 +516,8 @@ impl Producer {
             // SYNC(release → Consumer::slot): the batch's first header publishes all of it.
             r.word(b.start & (r.cap - 1)).store(b.first, Ordering::Release);
             self.publish(b.end);
+            let announced = self.batch_type.take();
+            self.note_type(announced);
         }
     }
 
@@ -509,7 +531,7 @@ impl Producer {
         type_fp: Option<u64>,
         prefix: Option<u64>,
         body: Body<'_>,
-    ) -> Result<Option<(u64, u64)>, RingError> {
+    ) -> Result<Option<Written>, RingError> {
         let r = self.ring;
         let body_len = match body {
             Body::Bytes(b) => b.len(),
@@ -519,7 +541,10 @@ impl Producer {
         debug_assert!(len <= r.max_record() as u64);
         let rec = HDR + len.next_multiple_of(8);
         // Relaxed: our own word; only the producer writes it.
-        let announce = type_fp.filter(|&fp| fp != r.ctl().prod.type_sent.load(Ordering::Relaxed));
+        // What the reader will have seen by this record: the last type staged in this batch,
+        // or (Relaxed: our own word, see `type_sent`) the last one published.
+        let sent = self.batch_type.unwrap_or_else(|| r.ctl().prod.type_sent.load(Ordering::Relaxed));
+        let announce = type_fp.filter(|&fp| fp != sent);
         // Plan the writes: [wrap] [TYPE] [wrap] record, each piece contiguous in the region.
         let mut pos = tail;
         let mut type_at = None;
@@ -587,12 +612,18 @@ impl Producer {
         }
         put_header(rec_at, r.header(rec_at, len, kind));
         let first = first.expect("the first piece of a push starts at tail");
-        if let Some(fp) = announce {
+        // `type_sent` changes only when the announcement is published (`note_type`): an
+        // abandoned reservation, or a batch that dies with its process, announced nothing.
+        Ok(Some(Written { end: next, first, announced: announce }))
+    }
+
+    /// Records that `fp` was announced to the reader, once that announcement is published.
+    fn note_type(&self, fp: Option<u64>) {
+        if let Some(fp) = fp {
             // Relaxed: read only by producers of this ring, after this in program order or
             // after a hand-over of the end (fork, fd passing) that orders it.
-            r.ctl().prod.type_sent.store(fp, Ordering::Relaxed);
+            self.ring.ctl().prod.type_sent.store(fp, Ordering::Relaxed);
         }
-        Ok(Some((next, first)))
     }
 
     /// Whether a record of `len` payload bytes (no `TYPE` record before it) fits now; a
@@ -965,6 +996,35 @@ impl Ring {
     }
 }
 
+impl Ring {
+    /// Writes records as a faulty producer might, each header stamped for where it lands
+    /// (fuzzing): `bytes` is a sequence of (kind, length, payload…) with the payload taken
+    /// from what follows, as much as there is; the lengths and kinds are not checked, which
+    /// is the point. Publishes `tail` after the last one.
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub(crate) fn scribble_records(&self, mut bytes: &[u8]) {
+        let mut pos = 0u64;
+        while let [kind, len, rest @ ..] = bytes {
+            let off = pos & (self.cap - 1);
+            if off + HDR > self.cap {
+                break;
+            }
+            let len = u64::from(*len);
+            // Relaxed: single-threaded fuzzing; the consumer's loads follow in program order.
+            self.word(off).store(self.header(pos, len, u32::from(*kind).max(1)), Ordering::Relaxed);
+            let n = (len as usize).min(rest.len()).min((self.cap - off - HDR) as usize);
+            self.write_at(off + HDR, &rest[..n]);
+            bytes = &rest[n..];
+            pos += HDR + len.next_multiple_of(8);
+            if pos >= 2 * self.cap {
+                break;
+            }
+        }
+        // Relaxed: as above.
+        self.ctl().prod.tail.store(pos.min(self.cap), Ordering::Relaxed);
+    }
+}
+
 /// A ring over heap memory (tests, fuzzing, miri): owns its control block and region.
 #[cfg(any(test, feature = "test-hooks"))]
 #[derive(Debug)]
@@ -993,9 +1053,12 @@ impl HeapRing {
 }
 
 /// Runs operation sequences against a `VecDeque` model (the `ring_ops` fuzz target): byte 0
-/// picks the capacity; an even byte pushes a message whose length is the next byte and whose
-/// type fingerprint is one of three (so type announcements wrap and interleave too), an odd
-/// byte pops and checks the message and its type.
+/// picks the capacity; then each byte is an operation, by its value mod 8 (lengths come from
+/// the next byte, type fingerprints from the operation's upper bits, so type announcements
+/// wrap and interleave too): 0 pushes a message; 2 reserves room for one (a loan), fills it
+/// and publishes it, or abandons it when bit 4 is set; 4 stages one into a batch; 6 commits
+/// the batch; 7 pops a batch in place (`scan` … `release_to`); odd others pop one message.
+/// Every producer call but staging commits the batch first, as the ring does.
 #[cfg(any(test, feature = "test-hooks"))]
 pub(crate) fn model_ops(data: &[u8]) {
     let Some((&c, ops)) = data.split_first() else { return };
@@ -1003,33 +1066,88 @@ pub(crate) fn model_ops(data: &[u8]) {
     let ring = heap.ring();
     let (mut p, mut q) = (Producer::new(ring), Consumer::new(ring));
     let mut model = std::collections::VecDeque::new();
+    let mut staged: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut seq = 0u8;
     let mut ops = ops.iter();
+    let check = |q: &mut Consumer, rec: &Record, want: &(u64, Vec<u8>)| {
+        assert_eq!(q.type_seen(), want.0, "type of a message");
+        assert_eq!(q.payload(rec), &want.1[..]);
+    };
     while let Some(&op) = ops.next() {
-        if op & 1 == 0 {
-            let len = usize::from(ops.next().copied().unwrap_or(0)) % (ring.max_record() + 1);
-            let fp = u64::from((op >> 1) % 3) * 0x1111;
-            seq = seq.wrapping_add(1);
-            let msg = vec![seq; len];
-            match p.try_push(KIND_FULL, Some(fp), None, &msg).expect("heap ring is never corrupt") {
-                Pushed::Done => model.push_back((fp, msg)),
-                // An empty ring takes any record up to `max_record`, announced or not.
-                Pushed::Full => assert!(!model.is_empty(), "an empty ring refused a record"),
-            }
-        } else {
-            match q.peek().expect("heap ring is never corrupt") {
-                None => assert!(model.is_empty(), "ring empty but model has {}", model.len()),
-                Some(rec) => {
-                    let (fp, want) = model.pop_front().expect("ring has a record the model lacks");
-                    assert_eq!(q.type_seen(), fp, "type of message {seq}");
-                    let mut got = vec![0u8; rec.len];
-                    q.copy_out(&rec, 0, &mut got);
-                    q.release(&rec);
-                    assert_eq!(got, want);
+        let arg = usize::from(ops.next().copied().unwrap_or(0));
+        let fp = u64::from((op >> 3) % 3) * 0x1111;
+        let len = arg % (ring.max_record() + 1);
+        match op % 8 {
+            0 | 4 => {
+                seq = seq.wrapping_add(1);
+                let msg = vec![seq; len];
+                let staging = op % 8 == 4;
+                let r = if staging {
+                    p.try_stage(KIND_FULL, Some(fp), None, &msg)
+                } else {
+                    model.extend(staged.drain(..)); // try_push commits first
+                    p.try_push(KIND_FULL, Some(fp), None, &msg)
+                };
+                match r.expect("heap ring is never corrupt") {
+                    Pushed::Done if staging => staged.push((fp, msg)),
+                    Pushed::Done => model.push_back((fp, msg)),
+                    // An empty ring takes any record up to `max_record`, announced or not.
+                    Pushed::Full => assert!(!model.is_empty() || !staged.is_empty(), "an empty ring refused a record"),
                 }
             }
+            2 => {
+                model.extend(staged.drain(..)); // so does a reservation
+                seq = seq.wrapping_add(1);
+                match p.try_reserve(len, 0).expect("heap ring is never corrupt") {
+                    Some(res) => {
+                        p.reserved(&res).fill(seq);
+                        if op & 0x10 == 0 {
+                            p.publish_reserved(res);
+                            model.push_back((0, vec![seq; len]));
+                        }
+                    }
+                    None => assert!(!model.is_empty(), "an empty ring refused a reservation"),
+                }
+            }
+            6 => {
+                p.commit();
+                model.extend(staged.drain(..));
+            }
+            7 => {
+                // A batch in place: up to `arg % 8 + 1` records, released together.
+                let Ok(head) = q.position() else { panic!("heap ring is never corrupt") };
+                let mut pos = head;
+                for _ in 0..arg % 8 + 1 {
+                    match q.scan(pos, false).expect("heap ring is never corrupt") {
+                        None => break,
+                        Some(rec) => {
+                            let want = model.pop_front().expect("ring has a record the model lacks");
+                            check(&mut q, &rec, &want);
+                            pos = rec.next_pos();
+                        }
+                    }
+                }
+                q.release_to(pos);
+            }
+            _ => match q.peek().expect("heap ring is never corrupt") {
+                None => assert!(model.is_empty(), "ring empty but model has {}", model.len()),
+                Some(rec) => {
+                    let want = model.pop_front().expect("ring has a record the model lacks");
+                    check(&mut q, &rec, &want);
+                    q.release(&rec);
+                }
+            },
         }
     }
+    // What the ring still holds, after a last commit, is exactly what the model does.
+    p.commit();
+    model.extend(staged.drain(..));
+    while let Some(rec) = q.peek().expect("heap ring is never corrupt") {
+        let want = model.pop_front().expect("ring has a record the model lacks");
+        check(&mut q, &rec, &want);
+        q.release(&rec);
+    }
+    assert!(model.is_empty(), "the model has {} the ring lost", model.len());
 }
 
 #[cfg(all(test, not(loom)))]
@@ -1175,6 +1293,13 @@ mod tests {
     }
 
     #[test]
+    fn ring_an_abandoned_reservation_announces_no_type() {
+        // A typed message, a reservation (which would announce type 0) abandoned, then an
+        // untyped message: it must still arrive announced as untyped.
+        model_ops(&[0, 8, 1, 18, 1, 0, 1, 1, 0, 1, 0]);
+    }
+
+    #[test]
     fn ring_ops_model_runs() {
         model_ops(&[0, 0, 5, 1, 0, 200, 0, 3, 1, 1, 1]);
         model_ops(&[3, 0, 9, 0, 9, 0, 9, 0, 9, 0, 9, 1, 1, 0, 9, 1, 1, 1, 1]);
@@ -1254,6 +1379,31 @@ mod loom_tests {
     #[test]
     fn loom_ring_push_pop_sleeping_consumer() {
         model(&[b"ab", b""]);
+    }
+
+    #[test]
+    fn loom_ring_a_staged_batch_and_a_loan_are_published_whole() {
+        // Two records staged and committed together, then one written in place through a
+        // reservation: the consumer, possibly asleep, sees each whole, in order.
+        loom::model(|| {
+            let words = std::array::from_fn(|_| AtomicU64::new(0));
+            let h = Arc::new(Heap { ctl: RingCtl::new(), data: std::cell::UnsafeCell::new([0; 8]), words });
+            let h2 = h.clone();
+            let t = thread::spawn(move || {
+                let mut p = Producer::new(ring(&h2));
+                assert_eq!(p.try_stage(KIND_FULL, Some(0), None, &[1; 8]).unwrap(), Pushed::Done);
+                assert_eq!(p.try_stage(KIND_FULL, Some(0), None, &[2; 8]).unwrap(), Pushed::Done);
+                p.commit();
+                let res = p.try_reserve(8, 0).unwrap().expect("room for a third record");
+                p.reserved(&res).fill(3);
+                p.publish_reserved(res);
+            });
+            let mut q = Consumer::new(ring(&h));
+            for k in 1..=3u8 {
+                assert_eq!(pop_blocking(&mut q), [k; 8]);
+            }
+            t.join().unwrap();
+        });
     }
 
     #[test]
