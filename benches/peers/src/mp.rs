@@ -6,7 +6,8 @@
 //! * `multiproc.queue.rt.64B`: two `Queue<Vec<u8>>` through the byte path (`put_bytes` /
 //!   `get_bytes_into`, the same wire format as `put`/`get` without serde), 64-byte messages.
 //! * `multiproc.pipe.stream.*`: duplex `Pipe` with 1 MiB rings; a count message, `n` messages,
-//!   an acknowledgement.
+//!   an acknowledgement. `.64KiB.loan`: the same written and read in place (`send_loan` filled
+//!   from the parent's buffer, `recv_loan`), baseline iceoryx2's 64 KiB stream.
 //! * `multiproc.queue.stream.*`: `Queue<Vec<u8>>` (4 MiB, byte path); an empty message ends a batch, the
 //!   child acknowledges on a `Queue<u64>`.
 //! * `multiproc.event.rt`: `ping.set()` / `pong.wait(); pong.clear()` against a child doing
@@ -25,6 +26,9 @@ pub fn rows() -> Vec<Row> {
         row("multiproc.queue.rt.64B", Kind::RoundTrip, BOTH, base, queue_rt),
         row("multiproc.event.rt", Kind::RoundTrip, BOTH, None, event_rt),
         row("multiproc.pipe.stream.64B", Kind::Stream(64), BOTH, Some("pipe2.stream.64B"), |p| pipe_stream(p, 64)),
+        row("multiproc.pipe.stream.64KiB.loan", Kind::Stream(64 << 10), BOTH, Some("iceoryx2.stream.64KiB"), |p| {
+            pipe_stream_with(p, 64 << 10, true)
+        }),
         row("multiproc.pipe.stream.64KiB", Kind::Stream(64 << 10), BOTH, Some("pipe2.stream.64KiB"), |p| {
             pipe_stream(p, 64 << 10)
         }),
@@ -68,17 +72,28 @@ impl Driver for PipeRt {
 struct PipeStream {
     conn: Connection,
     msg: Vec<u8>,
+    loan: bool,
     _child: Child,
 }
 
 fn pipe_stream(p: Placement, size: usize) -> io::Result<Box<dyn Driver>> {
+    pipe_stream_with(p, size, false)
+}
+
+/// With `loan`, the parent writes each message in place (`send_loan`, filled from its buffer as
+/// iceoryx2's `write_from_slice` is) and the child reads it in place (`recv_loan`, looking at
+/// its first and last byte) instead of copying it out.
+fn pipe_stream_with(p: Placement, size: usize, loan: bool) -> io::Result<Box<dyn Driver>> {
     let (parent, mut c) = Pipe::builder().capacity(1 << 20).duplex().map_err(err)?;
     let child = Child::spawn(p.child_mask(), move || {
         let mut buf = vec![0u8; size.max(8)];
         while c.recv_bytes_into(&mut buf, 0).is_ok() {
             let n = u64::from_le_bytes(buf[..8].try_into().unwrap_or([0; 8]));
             for _ in 0..n {
-                if c.recv_bytes_into(&mut buf, 0).is_err() {
+                if loan {
+                    let Ok(m) = c.recv_loan() else { return 1 };
+                    std::hint::black_box((m.first().copied(), m.last().copied()));
+                } else if c.recv_bytes_into(&mut buf, 0).is_err() {
                     return 1;
                 }
             }
@@ -88,14 +103,20 @@ fn pipe_stream(p: Placement, size: usize) -> io::Result<Box<dyn Driver>> {
         }
         0
     })?;
-    Ok(Box::new(PipeStream { conn: parent, msg: vec![5; size], _child: child }))
+    Ok(Box::new(PipeStream { conn: parent, msg: vec![5; size], loan, _child: child }))
 }
 
 impl Driver for PipeStream {
     fn run(&mut self, n: u64) -> io::Result<()> {
         self.conn.send_bytes(&n.to_le_bytes()).map_err(err)?;
         for _ in 0..n {
-            self.conn.send_bytes(&self.msg).map_err(err)?;
+            if self.loan {
+                let mut l = self.conn.send_loan(self.msg.len()).map_err(err)?;
+                l.copy_from_slice(&self.msg);
+                l.commit().map_err(err)?;
+            } else {
+                self.conn.send_bytes(&self.msg).map_err(err)?;
+            }
         }
         let mut ack = [0u8; 8];
         self.conn.recv_bytes_into(&mut ack, 0).map_err(err)?;
