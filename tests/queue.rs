@@ -535,3 +535,66 @@ fn que_max_timeouts_wait() {
     q.put_timeout(&3, Duration::MAX).unwrap();
     assert!(child.join().unwrap().success());
 }
+
+/// QUE-B8: `try_get` says `Empty` only when the queue is empty. Four threads each put an item
+/// and then `try_get` one (crossbeam's `linearizable` test): each `try_get` has at least its
+/// own thread's item to find, however busy the lock is with the others.
+#[test]
+fn que_b8_try_get_is_empty_only_when_the_queue_is() {
+    let _g = guard_for(Duration::from_secs(60));
+    const THREADS: usize = 4;
+    const COUNT: usize = 20_000;
+    let q = Queue::<u32>::with_maxsize(THREADS).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            let q = q.clone();
+            s.spawn(move || {
+                for i in 0..COUNT {
+                    q.put(&0).unwrap();
+                    if let Err(e) = q.try_get() {
+                        panic!("try_get after our own put, round {i}: {e}");
+                    }
+                }
+            });
+        }
+    });
+    assert!(q.empty());
+}
+
+/// QUE-B8, split handles: with every producer gone, consumer clones draining together never
+/// hear `Disconnected` while an item is left (crossbeam's disconnection tests, ported): a
+/// consumer that got it gets it again, and all items are taken once.
+#[test]
+fn que_b8_disconnected_only_once_drained() {
+    let _g = guard_for(Duration::from_secs(60));
+    const ITEMS: u32 = 20_000;
+    for _ in 0..5 {
+        let (tx, rx) = Queue::<u32>::new().unwrap().split().unwrap();
+        for i in 0..ITEMS {
+            tx.put(&i).unwrap();
+        }
+        drop(tx);
+        let total = std::sync::atomic::AtomicU32::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                let (rx, total) = (rx.clone(), &total);
+                s.spawn(move || loop {
+                    match rx.try_get() {
+                        Ok(_) => {
+                            total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Err(TryGetError::Disconnected) => {
+                            assert!(
+                                matches!(rx.try_get(), Err(TryGetError::Disconnected)),
+                                "an item after Disconnected"
+                            );
+                            return;
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                });
+            }
+        });
+        assert_eq!(total.into_inner(), ITEMS);
+    }
+}

@@ -26,6 +26,10 @@ pub(super) const HEADER: u64 = 8;
 #[cfg_attr(all(test, loom), allow(dead_code))]
 const SLICE: Duration = Duration::from_millis(100);
 
+/// How long a `try_` call waits for a lock held by another `put` or `get` (see
+/// [`LockedRing::lock`]).
+const BUSY_WAIT: Duration = Duration::from_millis(100);
+
 /// The shared part of a queue.
 #[repr(C)]
 #[derive(Debug)]
@@ -239,9 +243,22 @@ impl LockedRing {
 
     /// Takes the lock until `limit`, repairing the queue if its previous holder died; `None`
     /// when the limit passed first.
+    ///
+    /// A `try_` call ([`Limit::Now`]) that finds the lock busy waits for it, up to
+    /// [`BUSY_WAIT`]: the lock is held only for the copy of a record, and "busy" says nothing
+    /// about whether the queue is empty or full; answering `Empty` or `Full` then would be
+    /// false (an item there, room there). Only a holder stalled for longer than that (stopped,
+    /// or descheduled for that long) gets the old answer: nothing could be taken or put now.
     pub(super) fn lock(&self, limit: Limit) -> Result<Option<Held<'_>>, QueueFail> {
         let st = &*self.state;
-        let r = if limit.is_now() { st.lock.try_lock() } else { st.lock.lock(limit.deadline_opt()) };
+        let r = if limit.is_now() {
+            match st.lock.try_lock() {
+                Ok(Locked::Busy) => st.lock.lock(crate::sys::clock::Deadline::after(BUSY_WAIT)),
+                r => r,
+            }
+        } else {
+            st.lock.lock(limit.deadline_opt())
+        };
         match r.map_err(QueueFail::Os)? {
             Locked::Acquired => Ok(Some(Held { lock: &st.lock })),
             Locked::OwnerDied => {
