@@ -598,3 +598,26 @@ fn que_b8_disconnected_only_once_drained() {
         assert_eq!(total.into_inner(), ITEMS);
     }
 }
+
+/// QUE-B9: a dropped side of a split queue is seen by the other side's very next call, with
+/// no clock tick to wait for (crossbeam's `send_after_disconnect`, ported): a put after the
+/// last consumer's drop fails, and nothing is stranded in the queue.
+#[test]
+fn que_b9_a_put_after_the_last_consumer_dropped_is_disconnected_at_once() {
+    for _ in 0..20 {
+        let (tx, rx) = Queue::<u32>::new().unwrap().split().unwrap();
+        tx.put(&1).unwrap();
+        tx.put(&2).unwrap();
+        tx.put(&3).unwrap(); // the put just before the drop, in the same clock tick
+        drop(rx);
+        assert!(matches!(tx.put(&4), Err(PutError::Disconnected)), "a put after the drop");
+        assert!(matches!(tx.try_put(&5), Err(TryPutError::Disconnected)));
+    }
+    // And the other way: the last producer's drop ends the consumer's drain at once.
+    for _ in 0..20 {
+        let (tx, rx) = Queue::<u32>::new().unwrap().split().unwrap();
+        assert!(matches!(rx.try_get(), Err(TryGetError::Empty)));
+        drop(tx);
+        assert!(matches!(rx.try_get(), Err(TryGetError::Disconnected)));
+    }
+}

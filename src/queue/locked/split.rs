@@ -20,7 +20,7 @@
 use super::state::LockedRing;
 use super::{GetError, GetTimeoutError, PutError, PutTimeoutError, Queue, QueueFail, TryGetError, TryPutError};
 use crate::loom::atomic::{
-    AtomicBool, AtomicU64,
+    AtomicBool, AtomicU32, AtomicU64,
     Ordering::{Acquire, Relaxed, Release},
 };
 use crate::shm::ShmError;
@@ -55,6 +55,8 @@ struct Side {
     peer_gone: AtomicBool,
     /// The coarse clock when the kernel was last asked.
     last_look: AtomicU64,
+    /// The other side's drop count (in shared memory) when the kernel was last asked.
+    seen_drops: AtomicU32,
     /// The queue's ring, to wake the other side's sleepers when this side goes.
     ring: LockedRing,
 }
@@ -67,6 +69,13 @@ impl Side {
         if self.peer_gone.load(Acquire) {
             return true;
         }
+        // A handle of the other side let go in some process since we last asked: ask now, so
+        // that a drop is seen by the very next call (a death bumps nothing: it is seen within
+        // a tick, or a slice when blocked).
+        // SYNC(acquire ← the Release bump in `Side::drop`, made after its descriptor closed).
+        let drops = self.other_drops().load(Acquire);
+        // Relaxed: this process's own record, compared and set here only.
+        let force = force || drops != self.seen_drops.swap(drops, Relaxed);
         let now = coarse_nanos();
         // Relaxed: a rate limit only. A load first, so that the common case (asked already in
         // this tick) writes nothing that other threads' caches would have to fetch back.
@@ -82,10 +91,27 @@ impl Side {
     }
 }
 
+impl Side {
+    /// The drop counter of the other side's role.
+    fn other_drops(&self) -> &AtomicU32 {
+        match self.role {
+            Role::Producer => &self.ring.state.consumer_drops,
+            Role::Consumer => &self.ring.state.producer_drops,
+        }
+    }
+}
+
 impl Drop for Side {
     fn drop(&mut self) {
-        // Close first, then wake: a woken sleeper that asks the kernel sees this copy gone.
+        // Close first, then bump and wake: whoever sees the bump, or is woken, and asks the
+        // kernel sees this copy gone.
         drop(self.alive.take());
+        let mine = match self.role {
+            Role::Producer => &self.ring.state.producer_drops,
+            Role::Consumer => &self.ring.state.consumer_drops,
+        };
+        // SYNC(release → peer_gone's acquire load).
+        mine.fetch_add(1, Release);
         match self.role {
             Role::Producer => self.ring.wake_getters(),
             Role::Consumer => self.ring.wake_putters(),
@@ -170,6 +196,12 @@ fn side(role: Role, alive: OwnedFd, peer: OwnedFd, ring: LockedRing) -> Arc<Side
         peer,
         peer_gone: AtomicBool::new(false),
         last_look: AtomicU64::new(0),
+        // Relaxed: the count now; any value would do (a stale one only makes the first call
+        // ask the kernel).
+        seen_drops: AtomicU32::new(match role {
+            Role::Producer => ring.state.consumer_drops.load(Relaxed),
+            Role::Consumer => ring.state.producer_drops.load(Relaxed),
+        }),
         ring,
     })
 }

@@ -55,6 +55,11 @@ pub(super) struct QueueState {
     all_done: AtomicU32,
     /// Nonzero once the queue is shut down (`shutdown`): no more puts; gets drain, then fail.
     pub(super) shutdown: AtomicU32,
+    /// Bumped each time a process lets go of its producer side of a split queue (`split.rs`):
+    /// the consumers' next call asks the kernel whether any producer is left.
+    pub(super) producer_drops: AtomicU32,
+    /// The same for consumer sides.
+    pub(super) consumer_drops: AtomicU32,
 }
 
 // SAFETY: all-zero is an empty queue with capacity 0 (refused by `attach`), an uninitialized
