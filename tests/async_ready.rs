@@ -60,15 +60,20 @@ fn get_async_receives_1000_messages_from_a_child_without_spinning() {
 fn get_async_ends_with_shut_down_when_another_process_shuts_the_queue() {
     let _g = guard();
     let q = Queue::<u32>::new().unwrap();
+    let me = common::this_thread(); // the runtime runs the task on this thread
+    let got = multiproc::Event::new().unwrap();
     let pid = fork_child(|| {
-        std::thread::sleep(Duration::from_millis(100));
+        common::until_asleep(me);
         q.put(&7).unwrap();
-        std::thread::sleep(Duration::from_millis(100)); // the task is asleep again by now
+        // Once the task took the item, wait until it is asleep again: the shutdown must wake it.
+        assert!(got.wait_timeout(Duration::from_secs(10)).is_ok());
+        common::until_asleep(me);
         q.shutdown();
         0
     });
     runtime().block_on(async {
         assert_eq!(q.get_async().await.unwrap(), 7);
+        got.set();
         let end = tokio::time::timeout(Duration::from_secs(20), q.get_async()).await;
         assert!(matches!(end, Ok(Err(GetError::ShutDown))), "{end:?}");
     });

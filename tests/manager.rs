@@ -445,8 +445,12 @@ fn mgr_server_death_makes_every_call_fail_fast() {
     let server_pid =
         multiproc::active_children().iter().find(|p| p.name() == "SyncManager").and_then(|p| p.pid()).unwrap();
     let q2 = q.clone();
-    let blocked = std::thread::spawn(move || q2.get());
-    std::thread::sleep(Duration::from_millis(50));
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let blocked = std::thread::spawn(move || {
+        tid_tx.send(common::this_thread()).unwrap();
+        q2.get()
+    });
+    common::until_asleep(tid_rx.recv().unwrap()); // blocked in `get`, waiting on the server
     common::sigkill(server_pid as i32);
     let r = blocked.join().unwrap();
     assert!(matches!(r, Err(ManagerError::ServerGone)), "{r:?}");

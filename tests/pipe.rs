@@ -356,60 +356,6 @@ fn pipe_parent_copy_keeps_end_open_until_dropped() {
     assert!(matches!(r.recv_bytes_timeout(Duration::from_secs(5)), Err(RecvTimeoutError::Disconnected)));
 }
 
-/// A quick local throughput/latency check (not a benchmark; `--ignored --nocapture` to see).
-#[test]
-#[ignore]
-fn pipe_perf_smoke() {
-    let _g = fork_lock();
-    for (name, wait) in [("park", WaitStrategy::Park), ("spin", WaitStrategy::Spin)] {
-        let (a, b) = Pipe::builder().wait(wait).duplex().unwrap();
-        let n = 20_000u32;
-        let mut b = Some(b);
-        let pid = child_with(a, &mut b, |mut a| {
-            let mut buf = [0u8; 64];
-            for _ in 0..n {
-                let len = a.recv_bytes_into(&mut buf, 0).unwrap();
-                a.send_bytes(&buf[..len]).unwrap();
-            }
-            0
-        });
-        let mut b = b.unwrap();
-        let mut buf = [0u8; 64];
-        let t = Instant::now();
-        for _ in 0..n {
-            b.send_bytes(&[1; 64]).unwrap();
-            b.recv_bytes_into(&mut buf, 0).unwrap();
-        }
-        eprintln!("pipe.rt.64B.{name}: {:?} per round trip", t.elapsed() / n);
-        wait_child(pid);
-    }
-    for size in [64usize, 65536] {
-        let (r, w) = Pipe::builder().capacity(1 << 20).wait(WaitStrategy::Adaptive).one_way().unwrap();
-        let n: u64 = if size == 64 { 20_000_000 } else { 100_000 };
-        let mut r = Some(r);
-        let pid = child_with(w, &mut r, |mut w| {
-            let m = vec![7u8; size];
-            for _ in 0..n {
-                w.send_bytes(&m).unwrap();
-            }
-            0
-        });
-        let mut r = r.unwrap();
-        let mut buf = vec![0u8; size];
-        let t = Instant::now();
-        for _ in 0..n {
-            r.recv_bytes_into(&mut buf, 0).unwrap();
-        }
-        let s = t.elapsed().as_secs_f64();
-        eprintln!(
-            "pipe.stream.{size}B: {:.1} M msg/s, {:.2} GB/s",
-            n as f64 / s / 1e6,
-            (n * size as u64) as f64 / s / 1e9
-        );
-        wait_child(pid);
-    }
-}
-
 /// An unlinked temporary file, open for reading and writing.
 fn scratch_file(tag: &str) -> std::fs::File {
     let p = std::env::temp_dir().join(format!("multiproc-{tag}-{}", std::process::id()));
@@ -650,18 +596,21 @@ fn pipe_max_timeouts_wait_instead_of_failing_at_once() {
     let _g = common::guard();
     let (a, b) = Pipe::builder().fd_passing(true).capacity(64).duplex().unwrap();
     let mut b = Some(b);
+    // Each step waits until the parent is asleep in its call, so that every "forever" wait
+    // is really waited in.
+    let me = common::this_thread();
     let pid = child_with(a, &mut b, |mut a| {
-        std::thread::sleep(Duration::from_millis(30));
+        common::until_asleep(me);
         a.send_bytes(b"one").unwrap();
-        std::thread::sleep(Duration::from_millis(30));
+        common::until_asleep(me);
         a.send_bytes(b"two").unwrap();
-        std::thread::sleep(Duration::from_millis(30));
+        common::until_asleep(me);
         let f = std::fs::File::open("/dev/null").unwrap();
         a.send_fd(std::os::fd::AsFd::as_fd(&f)).unwrap();
-        std::thread::sleep(Duration::from_millis(30));
+        common::until_asleep(me);
         a.send_bytes(b"three").unwrap();
-        // Drain what the parent sends, slowly, so its send waits for room.
-        std::thread::sleep(Duration::from_millis(30));
+        // Drain what the parent sends once it waits for room.
+        common::until_asleep(me);
         while a.recv_bytes().is_ok() {}
         0
     });

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fork_child, guard, sigkill, wait_child, Ended, AT_ONCE};
+use common::{fork_child, guard, sigkill, this_thread, until_asleep, wait_child, Ended, AT_ONCE};
 use multiproc::{
     wait, ArrayQueue, BoundedSemaphore, Event, GetError, GetTimeoutError, JoinableQueue, Pipe, Process, PutError,
     Queue, Semaphore, SimpleQueue, Waitable,
@@ -27,8 +27,9 @@ fn select_wakes_for_each_kind_made_ready_by_another_process() {
         let ev = Event::new().unwrap();
         let sem = Semaphore::new(0).unwrap();
         let (rx, mut tx) = Pipe::one_way().unwrap();
+        let me = this_thread();
         let pid = fork_child(|| {
-            std::thread::sleep(Duration::from_millis(50));
+            until_asleep(me); // the parent is asleep in `wait`
             match which {
                 0 => q.put(&1).unwrap(),
                 1 => sq.put(&1).unwrap(),
@@ -105,10 +106,15 @@ fn select_on_a_semaphore_never_strands_a_blocked_acquirer() {
         got.set();
         0
     });
-    std::thread::sleep(Duration::from_millis(50)); // let it fall asleep (not needed for correctness)
+    until_asleep((pid as u32, pid as u32)); // the child is blocked in `acquire`
     let waiter = std::thread::scope(|s| {
-        let w = s.spawn(|| wait(&[&sem, &got], LONG));
-        std::thread::sleep(Duration::from_millis(20));
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (sem, got) = (&sem, &got);
+        let w = s.spawn(move || {
+            tid_tx.send(this_thread()).unwrap();
+            wait(&[sem, got], LONG)
+        });
+        until_asleep(tid_rx.recv().unwrap()); // and so is the thread in `wait`
         sem.release();
         w.join().unwrap()
     });
@@ -223,8 +229,9 @@ fn split_consumer_blocked_in_get_learns_of_a_killed_producer() {
     drop(tx);
     assert!(ready.wait_timeout(Duration::from_secs(10)).is_ok());
     assert_eq!(rx.get().unwrap(), 7);
+    let me = this_thread();
     let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(50));
+        until_asleep(me); // blocked in `get`: the kill must wake it, not be found first
         sigkill(pid);
         wait_child(pid)
     });
@@ -240,8 +247,9 @@ fn split_consumer_blocked_in_get_learns_of_a_killed_producer() {
 fn split_dropped_producer_wakes_blocked_consumer_and_wait() {
     let _g = guard();
     let (tx, rx) = Queue::<u32>::new().unwrap().split().unwrap();
+    let me = this_thread();
     let t = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(50));
+        until_asleep(me); // asleep in `wait`
         drop(tx);
     });
     assert_eq!(wait(&[&rx], LONG), [0]);
@@ -258,8 +266,9 @@ fn split_producer_learns_when_no_consumer_is_left() {
     let _g = guard();
     let (tx, rx) = Queue::<u32>::with_maxsize(1).unwrap().split().unwrap();
     tx.put(&1).unwrap();
+    let me = this_thread();
     let pid = fork_child(move || {
-        std::thread::sleep(Duration::from_millis(50));
+        until_asleep(me); // the parent is asleep in `put`, on a full queue
         drop(rx);
         0
     });

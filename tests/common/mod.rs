@@ -168,6 +168,33 @@ pub fn until_in_futex(pid: u32) {
     }
 }
 
+/// This thread's id (for [`until_asleep`] run from another thread or a forked child).
+#[allow(dead_code)] // not every test binary uses it
+pub fn this_thread() -> (u32, u32) {
+    // SAFETY: gettid has no arguments and cannot fail.
+    (std::process::id(), unsafe { libc::gettid() } as u32)
+}
+
+/// Waits (up to 10 s) until thread `tid` of process `pid` sleeps in the kernel (state `S`
+/// with a wait channel): how a waker knows that the other side reached its blocking call, so
+/// that a test of a wake-up tests the wake-up and not, on a loaded machine, the fast path.
+/// Panics otherwise.
+#[allow(dead_code)] // not every test binary uses it
+pub fn until_asleep((pid, tid): (u32, u32)) {
+    let t = std::time::Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).unwrap_or_default();
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+        let wchan = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan")).unwrap_or_default();
+        if state == Some('S') && !wchan.is_empty() && wchan != "0" {
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "thread {tid} of {pid} never blocked (state {state:?})");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Sends SIGKILL to `pid`.
 pub fn sigkill(pid: libc::pid_t) {
     // SAFETY: kill has no memory arguments.
