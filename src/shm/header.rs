@@ -18,8 +18,8 @@ use zerocopy::{FromBytes, Immutable, KnownLayout};
 /// `b"MULTIPRC"` read as a little-endian u64.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"MULTIPRC");
 /// Bumped whenever the header or any object layout changes incompatibly. 4: a pipe ring's
-/// record headers carry a stamp of their position and are the publication, and a queue's
-/// state counts the drops of its split sides.
+/// record headers carry a stamp of their position and are the publication; a queue's records
+/// are stamped too, and its state counts the drops of its split sides.
 pub(crate) const LAYOUT_VERSION: u32 = 4;
 /// Size of the header; the arena starts right after it.
 pub(crate) const HEADER_LEN: usize = 128;

@@ -1,8 +1,11 @@
 //! The locked ring under every queue of the `Queue` family: its shared state, the robust lock
 //! and the repair after a holder's death, and record-level put and get.
 //!
-//! Records are `[len: u32][reserved: u32][payload][padding to 8]` at monotonically increasing
-//! 64-bit positions (`pos % capacity` in the ring; a record may wrap).
+//! Records are `[len: u32][stamp: u32][payload][padding to 8]` at monotonically increasing
+//! 64-bit positions (`pos % capacity` in the ring; a record may wrap). The stamp is the
+//! record's own position ([`stamp`]): a reader checks it, so that a record read at a place it
+//! was not written (positions corrupted by a peer, or a walk misframed by a corrupt length)
+//! is `Corrupt`, never data.
 
 use super::QueueFail;
 use crate::loom::atomic::{
@@ -20,6 +23,20 @@ use std::time::Duration;
 
 /// Bytes of a record's header.
 pub(super) const HEADER: u64 = 8;
+
+/// The stamp of a record at ring position `pos`: its low 32 bits, mixed so that neither
+/// zeroes nor a length (small numbers) read as one.
+pub(super) fn stamp(pos: u64) -> u32 {
+    ((pos >> 3) as u32) ^ 0x5a17_c0de
+}
+
+/// A record's header: its payload length and the stamp of its position.
+pub(super) fn record_header(pos: u64, len: u64) -> [u8; 8] {
+    let mut h = [0u8; 8];
+    h[..4].copy_from_slice(&(len as u32).to_le_bytes());
+    h[4..].copy_from_slice(&stamp(pos).to_le_bytes());
+    h
+}
 
 /// How long a blocked `put`/`get`/`join` sleeps before re-checking the queue (covers a waker
 /// that died between committing and waking).
@@ -316,14 +333,18 @@ impl LockedRing {
         st.count.store(n, Release);
     }
 
-    /// Total size of the record at `pos` (header + padded payload) if it is valid and ends by
-    /// `tail`. The caller holds the lock and `head <= pos < tail` were validated.
+    /// Total size of the record at `pos` (header + padded payload) if it is valid: stamped
+    /// for `pos`, and ending by `tail`. The caller holds the lock and `head <= pos < tail`
+    /// were validated.
     pub(super) fn record_len(&self, pos: u64, tail: u64) -> Option<u64> {
-        let mut h = [0u8; 4];
-        // SAFETY: `h` is 4 writable bytes; `pos` is a position of the ring (wrapped by
+        let mut h = [0u8; 8];
+        // SAFETY: `h` is 8 writable bytes; `pos` is a position of the ring (wrapped by
         // `copy_out`), read under the lock.
-        unsafe { self.copy_out(pos, h.as_mut_ptr(), 4) };
-        let len = u32::from_le_bytes(h) as u64;
+        unsafe { self.copy_out(pos, h.as_mut_ptr(), 8) };
+        let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as u64;
+        if u32::from_le_bytes([h[4], h[5], h[6], h[7]]) != stamp(pos) {
+            return None;
+        }
         let size = HEADER + len.next_multiple_of(8);
         (pos + size <= tail).then_some(size)
     }
@@ -385,8 +406,7 @@ impl LockedRing {
                 let maxsize = st.maxsize.load(Relaxed);
                 let count = st.count.load(Relaxed);
                 if self.cap - (tail - head) >= size && (maxsize == 0 || count < maxsize) {
-                    let mut header = [0u8; 8];
-                    header[..4].copy_from_slice(&(len as u32).to_le_bytes());
+                    let header = record_header(tail, len);
                     // SAFETY: we hold the lock; 8 ≤ size ≤ capacity.
                     unsafe { self.copy_in(tail, &header) };
                     write(&RecordWriter { ring: self, pos: tail + HEADER, len });
