@@ -12,6 +12,7 @@ fn entry_point(target: &str) -> Option<fn(&[u8])> {
         "pipe_frames" => Some(multiproc::fuzz::pipe_frames),
         "array_queue_ops" => Some(multiproc::fuzz::array_queue_ops),
         "named_open" => Some(multiproc::fuzz::named_open),
+        "handshake" => Some(multiproc::fuzz::handshake),
         _ => None,
     }
 }

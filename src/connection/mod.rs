@@ -25,6 +25,8 @@
 
 mod address;
 mod auth;
+#[cfg(any(test, feature = "test-hooks"))]
+pub(crate) use auth::{answer as handshake_answer, serve as handshake_serve};
 mod error;
 mod listener;
 mod socket;
