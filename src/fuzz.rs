@@ -262,3 +262,38 @@ mod handshake_tests {
         }
     }
 }
+
+/// What an authenticated but buggy (or hostile) client sends the Manager's server, arbitrary:
+/// the input is a sequence of messages, each a length byte and that many bytes; each is
+/// decoded as the server decodes a request and, if it decodes, run against one registry, as
+/// one client's calls. The server must answer every message with a reply or an error that it
+/// can encode, and never panic. (Pools are not created: they start processes. Blocking calls
+/// return after one slice, the client being "gone".)
+#[cfg(feature = "serde")]
+pub fn manager_requests(data: &[u8]) {
+    use crate::manager::{Caller, Kind, Registry, Request};
+    let reg = Registry::new(crate::process::call::CallKey::new());
+    let gone = || true;
+    let caller = Caller { id: 1, gone: &gone };
+    let mut rest = data;
+    while let Some((&len, tail)) = rest.split_first() {
+        let (msg, after) = tail.split_at(usize::from(len).min(tail.len()));
+        rest = after;
+        let reply = match crate::codec::decode::<Request>(msg) {
+            Ok(Request::Create(Kind::Pool(_))) => continue,
+            Ok(request) => reg.run(&caller, request),
+            Err(_) => Err(crate::manager::Failure::WrongOp),
+        };
+        assert!(crate::codec::encode(&reply).is_ok(), "the server could not encode its answer");
+    }
+}
+
+#[cfg(all(test, not(loom), feature = "serde"))]
+mod manager_tests {
+    #[test]
+    fn fuzz_manager_requests_runs_on_samples() {
+        for s in [&b""[..], &[1, 0], &[2, 0, 0, 3, 1, 1, 0], &[0xff; 64], &[3, 0, 7, 0, 2, 1, 1]] {
+            super::manager_requests(s);
+        }
+    }
+}

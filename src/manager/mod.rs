@@ -57,6 +57,13 @@ mod proxy;
 mod server;
 mod shared_memory;
 
+#[cfg(any(test, feature = "test-hooks"))]
+pub(crate) use objects::Caller;
+#[cfg(any(test, feature = "test-hooks"))]
+pub(crate) use protocol::Failure;
+#[cfg(any(test, feature = "test-hooks"))]
+pub(crate) use server::Registry;
+
 pub use client::{ManagerError, ManagerStartError, ManagerTimeoutError, TryManagerError};
 pub use custom::Shared;
 pub use pool::PoolProxy;
@@ -70,7 +77,8 @@ use crate::connection::{Address, Listener, ToAddress};
 use crate::process::call::CallKey;
 use crate::{Event, Process, StartMethod};
 use client::Remote;
-use protocol::{Kind, Reply, Request};
+use protocol::Reply;
+pub(crate) use protocol::{Kind, Request};
 use proxy::Handle;
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -32,7 +32,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Registry {
-    fn new(key: CallKey) -> Registry {
+    pub(crate) fn new(key: CallKey) -> Registry {
         Registry {
             objects: Mutex::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
@@ -67,6 +67,19 @@ impl Registry {
         };
         lock(&self.objects).insert(id, obj);
         Ok(Reply::Id(id))
+    }
+
+    /// Runs one decoded request for `caller`: what the server answers it.
+    pub(crate) fn run(&self, caller: &Caller<'_>, request: Request) -> Result<Reply, Failure> {
+        match request {
+            Request::Create(kind) => self.create(kind),
+            Request::Call(id, op) => self.call(caller, id, op),
+            Request::Ping => Ok(Reply::Unit),
+            Request::Shutdown => {
+                self.stop.store(true, Ordering::Release);
+                Ok(Reply::Unit)
+            }
+        }
     }
 
     fn call(&self, caller: &Caller<'_>, id: ObjectId, op: Op) -> Result<Reply, Failure> {
@@ -110,17 +123,11 @@ fn serve_client(reg: &Registry, client: ClientId, mut conn: Connection) {
     // End of file (the client went away) or a broken connection ends the loop alike.
     while let Ok(bytes) = conn.recv_bytes() {
         let reply: Result<Reply, Failure> = match codec::decode::<Request>(&bytes) {
-            Ok(Request::Create(kind)) => reg.create(kind),
-            Ok(Request::Call(id, op)) => {
+            Ok(request) => {
                 // The client waits for this reply: anything it sends now, or its end of file,
                 // means it went away (`poll` is true for both).
                 let gone = || !conn.try_poll().is_err_and(|e| e.is_empty());
-                reg.call(&Caller { id: client, gone: &gone }, id, op)
-            }
-            Ok(Request::Ping) => Ok(Reply::Unit),
-            Ok(Request::Shutdown) => {
-                reg.stop.store(true, Ordering::Release);
-                Ok(Reply::Unit)
+                reg.run(&Caller { id: client, gone: &gone }, request)
             }
             Err(_) => Err(Failure::WrongOp),
         };
