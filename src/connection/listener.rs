@@ -323,6 +323,14 @@ impl Client {
     /// succeeded. Does not wait for a listener to appear: nobody listening is
     /// [`ConnError::Refused`] at once (CONN-6).
     ///
+    /// **Unlike Python**, this always waits for the listener's side of the handshake, which
+    /// runs in its [`accept`](Listener::accept): Python's `Client(address)` without an authkey
+    /// returns as soon as the socket connects, so a Python program may connect and then
+    /// `accept` in the same thread. Here that program waits for an `accept` that cannot come
+    /// (and fails with [`ConnError::HandshakeTimeout`]): accept in another thread or process,
+    /// as the example on [`Listener`] does. (The hello is what lets a connection move onto
+    /// shared-memory rings and refuses a peer of another protocol version.)
+    ///
     /// # Errors
     /// [`ConnError::BadAddress`], [`ConnError::Refused`], [`ConnError::Authentication`] (a
     /// wrong key, or a key on one side only), [`ConnError::Protocol`],
