@@ -26,7 +26,9 @@ pub(crate) const HEADER_LEN: usize = 128;
 /// `state` once the segment may be used.
 pub(crate) const STATE_READY: u32 = 0x5245_4459; // "READY"-ish, so a zero page is never ready
 /// Bytes of the type name kept in the header (longer names are cut).
-pub(crate) const TYPE_NAME_LEN: usize = 56;
+pub(crate) const TYPE_NAME_LEN: usize = 52;
+/// `flags`: the creator called `persist()`: the name is meant to outlive it.
+pub(crate) const FLAG_PERSISTED: u32 = 1;
 
 /// The header as it lies in shared memory.
 #[repr(C, align(64))]
@@ -45,6 +47,8 @@ pub(crate) struct Header {
     pub(crate) type_size: u32,
     pub(crate) type_align: u32,
     pub(crate) type_name: [u8; TYPE_NAME_LEN],
+    /// [`FLAG_PERSISTED`]; the only header word that changes after READY besides the arena's.
+    pub(crate) flags: AtomicU32,
 }
 
 /// The same bytes as plain integers: what validation reads (and what the fuzzer feeds it).
@@ -64,6 +68,7 @@ pub(crate) struct HeaderSnapshot {
     pub(crate) type_size: u32,
     pub(crate) type_align: u32,
     pub(crate) type_name: [u8; TYPE_NAME_LEN],
+    pub(crate) flags: u32,
 }
 
 #[cfg(not(all(test, loom)))] // loom's atomics are model objects, not plain words
@@ -74,6 +79,7 @@ const _: () = {
     assert!(offset_of!(Header, state) == offset_of!(HeaderSnapshot, state));
     assert!(offset_of!(Header, arena_next) == offset_of!(HeaderSnapshot, arena_next));
     assert!(offset_of!(Header, type_name) == offset_of!(HeaderSnapshot, type_name));
+    assert!(offset_of!(Header, flags) == offset_of!(HeaderSnapshot, flags));
 };
 
 /// What a segment holds: written by its creator, checked by every opener of a named object.
@@ -313,6 +319,7 @@ mod tests {
             type_size: 0,
             type_align: 0,
             type_name: type_name_bytes("u64"),
+            flags: 0,
         }
     }
 
@@ -330,7 +337,8 @@ mod tests {
         v[56..64].copy_from_slice(&h.type_fp.to_le_bytes());
         v[64..68].copy_from_slice(&h.type_size.to_le_bytes());
         v[68..72].copy_from_slice(&h.type_align.to_le_bytes());
-        v[72..128].copy_from_slice(&h.type_name);
+        v[72..124].copy_from_slice(&h.type_name);
+        v[124..128].copy_from_slice(&h.flags.to_le_bytes());
         v
     }
 

@@ -16,7 +16,7 @@
 use super::header::{self, ObjectKind, TypeInfo, HEADER_LEN, STATE_READY};
 use super::segment::{total_len_for, Mapping, ShmObject, MAX_LEN};
 use super::{name, Segment, ShmError};
-use crate::loom::atomic::Ordering::{Acquire, Relaxed};
+use crate::loom::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::loom::atomic::{AtomicU32, AtomicU64};
 use crate::sys;
 use crate::wait::Limit;
@@ -67,7 +67,15 @@ impl Segment {
         match tmpfile() {
             Ok(fd) => {
                 let seg = build(fd, total, Some(&name), kind, ty, init)?;
-                sys::mman::link_fd(&seg.map.fd, &name).map_err(|e| ShmError::from_os(e, &name))?;
+                // A name left by a creator that was killed, and that it did not persist, is
+                // taken over (a restarted service gets its names back) once, race-free.
+                let linked = match sys::mman::link_fd(&seg.map.fd, &name) {
+                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) && reclaim_stale(&name) => {
+                        sys::mman::link_fd(&seg.map.fd, &name)
+                    }
+                    r => r,
+                };
+                linked.map_err(|e| ShmError::from_os(e, &name))?;
                 seg.map.unlink_by.store(sys::process::getpid() as u32, Relaxed);
                 Ok(seg)
             }
@@ -226,7 +234,9 @@ impl Segment {
     }
 
     /// Keeps the name after this process's last handle drops: it must then be removed with
-    /// [`Segment::unlink`] or `multiproc shm clean` (once this process has exited).
+    /// [`Segment::unlink`] or `multiproc shm clean` (once this process has exited). Recorded
+    /// in the segment, so that a `create` of the same name after this process died does not
+    /// take it for a stale one (it takes over names of dead creators that were not persisted).
     ///
     /// # Examples
     ///
@@ -241,7 +251,45 @@ impl Segment {
     /// ```
     pub fn persist(&self) {
         self.map.unlink_by.store(0, Relaxed);
+        // SYNC(release → a reclaimer's Acquire load in `snapshot`): recorded in the segment,
+        // so that a restarted creator does not take a persisted name for a stale one.
+        self.header().flags.fetch_or(header::FLAG_PERSISTED, Release);
     }
+}
+
+/// Removes the segment named `name` if it is stale: one of ours, of this layout, whose
+/// creator is dead and which was not persisted (its creator's last handle would have removed
+/// the name, had it not been killed). Returns whether it removed it.
+///
+/// Race-free against a second restarter doing the same: the remover holds an exclusive
+/// `flock` on the stale file and removes the name only while the name still leads to that
+/// file, so of two restarters one removes it and creates anew, and the other finds either the
+/// lock taken or the name leading elsewhere, and reports `Exists`.
+fn reclaim_stale(name: &str) -> bool {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(fd) = sys::mman::shm_open(name, false) else { return false };
+    // Not ours, another layout, or not ready: left alone (`shm clean` and `unlink` exist).
+    let Ok(seg) = Segment::adopt_fd(fd, None) else { return false };
+    let h = seg.snapshot();
+    if h.flags & header::FLAG_PERSISTED != 0 || sys::process::is_alive(h.creator_pid, h.creator_start) {
+        return false;
+    }
+    let raw = seg.map.fd.as_raw_fd();
+    // SAFETY: `raw` is the open descriptor `seg` owns for this call; flock has no memory
+    // arguments. The lock goes with the descriptor when `seg` drops.
+    if unsafe { libc::flock(raw, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return false; // another restarter is at it
+    }
+    let (Ok(mine), Ok(now)) =
+        (nix::sys::stat::fstat(&seg.map.fd), std::fs::metadata(format!("{}{}", sys::mman::SHM_DIR, name)))
+    else {
+        return false;
+    };
+    if mine.st_ino != now.ino() || mine.st_dev != now.dev() {
+        return false; // the name leads to another file now: someone reclaimed it first
+    }
+    sys::mman::shm_unlink(name).is_ok()
 }
 
 /// How many words a [`Directory`] holds.

@@ -249,6 +249,9 @@ impl Segment {
             type_size: h.type_size,
             type_align: h.type_align,
             type_name: h.type_name,
+            // Acquire: pairs with `persist`'s Release (a reclaimer reads it with the creator
+            // gone).
+            flags: h.flags.load(Acquire),
         }
     }
 
