@@ -266,8 +266,6 @@ impl Segment {
 /// file, so of two restarters one removes it and creates anew, and the other finds either the
 /// lock taken or the name leading elsewhere, and reports `Exists`.
 fn reclaim_stale(name: &str) -> bool {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::fs::MetadataExt;
     let Ok(fd) = sys::mman::shm_open(name, false) else { return false };
     // Not ours, another layout, or not ready: left alone (`shm clean` and `unlink` exist).
     let Ok(seg) = Segment::adopt_fd(fd, None) else { return false };
@@ -275,21 +273,12 @@ fn reclaim_stale(name: &str) -> bool {
     if h.flags & header::FLAG_PERSISTED != 0 || sys::process::is_alive(h.creator_pid, h.creator_start) {
         return false;
     }
-    let raw = seg.map.fd.as_raw_fd();
-    // SAFETY: `raw` is the open descriptor `seg` owns for this call; flock has no memory
-    // arguments. The lock goes with the descriptor when `seg` drops.
-    if unsafe { libc::flock(raw, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    // The lock goes with the descriptor when `seg` drops.
+    if !sys::mman::try_lock_exclusive(&seg.map.fd) {
         return false; // another restarter is at it
     }
-    let (Ok(mine), Ok(now)) =
-        (nix::sys::stat::fstat(&seg.map.fd), std::fs::metadata(format!("{}{}", sys::mman::SHM_DIR, name)))
-    else {
-        return false;
-    };
-    if mine.st_ino != now.ino() || mine.st_dev != now.dev() {
-        return false; // the name leads to another file now: someone reclaimed it first
-    }
-    sys::mman::shm_unlink(name).is_ok()
+    // Only if the name still leads to this file: else someone reclaimed it first.
+    sys::mman::shm_unlink_if_same(name, &seg.map.fd).is_ok()
 }
 
 /// How many words a [`Directory`] holds.

@@ -150,6 +150,14 @@ pub(crate) fn shm_unlink_if_same(name: &str, fd: &OwnedFd) -> io::Result<()> {
     shm_unlink(name)
 }
 
+/// Takes an exclusive `flock` on `fd`'s file without waiting; `false` if another holds one.
+/// The lock goes when every descriptor of this open file is closed.
+pub(crate) fn try_lock_exclusive(fd: &OwnedFd) -> bool {
+    // SAFETY: `fd` is an open descriptor for the duration of the call; flock has no memory
+    // arguments.
+    unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
 /// Gives the file `len` bytes of real backing store, so that a full `/dev/shm` fails here with
 /// `ENOSPC` instead of raising SIGBUS at first touch
 /// ([posix_fallocate(3)](https://man7.org/linux/man-pages/man3/posix_fallocate.3.html)).
