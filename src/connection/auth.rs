@@ -21,7 +21,7 @@ use sha2::Sha256;
 use std::io::{Read, Write};
 
 /// The protocol version in the hello. 2: the shared rings' record headers carry a stamp of
-/// their position and are the publication (`queue/ring.rs`), which a version-1 peer would read
+/// their position and are the publication (`queue/ring/`), which a version-1 peer would read
 /// as corrupt; the two refuse each other at the hello instead.
 pub(crate) const VERSION: u8 = 2;
 const MAGIC: &[u8; 6] = b"MPCONN";

@@ -1,4 +1,4 @@
-//! Queues and pipes in shared memory: the SPSC byte ring (`ring.rs`), `Pipe`/`Connection`
+//! Queues and pipes in shared memory: the SPSC byte ring (`ring/`), `Pipe`/`Connection`
 //! (`pipe/`), the lock-free `ArrayQueue`
 //! (`array_queue/`), and `Queue`/`SimpleQueue`/`JoinableQueue` over a locked ring
 //! (`locked/`), `Broadcast` (`broadcast/`); `doorbell.rs` is the sequence-word wake-up the queues share.
