@@ -13,7 +13,52 @@ use crate::loom::atomic::Ordering::{Relaxed, Release};
 use crate::queue::doorbell::bump;
 use crate::wait::Limit;
 
+/// Records in one buffer, as a batch is put or taken: record `i` is `bytes[ends[i - 1]..ends[i]]`.
+#[derive(Debug, Default)]
+pub(super) struct Records {
+    /// The records' bytes, one after the other.
+    pub(super) bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Records {
+    /// Ends the record whose bytes were appended to `bytes` since the last one ended.
+    pub(super) fn end_record(&mut self) {
+        self.ends.push(self.bytes.len());
+    }
+
+    /// How many records there are.
+    pub(super) fn count(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The records, in order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        self.ends.iter().scan(0, |start, &end| {
+            let r = &self.bytes[*start..end];
+            *start = end;
+            Some(r)
+        })
+    }
+}
+
 impl LockedRing {
+    /// Commits every record of `recs`, in order, as [`put_records`](Self::put_records) does
+    /// batch after batch, waiting for room until `limit`; returns how many: all of them, or
+    /// those before a failure stopped it (which the next call reports).
+    pub(super) fn put_all(&self, recs: &Records, limit: Limit) -> Result<usize, QueueFail> {
+        let items: Vec<&[u8]> = recs.iter().collect();
+        let mut done = 0;
+        while done < items.len() {
+            match self.put_records(&items[done..], limit) {
+                Ok(n) => done += n,
+                Err(_) if done > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+
     /// Commits, in order, as many of `items` (encoded payloads) as fit now, under one lock,
     /// after waiting until `limit` for room for the first; returns how many (≥ 1).
     /// [`QueueFail::TooLarge`] when the first can never fit (a later one that cannot ends
@@ -77,15 +122,10 @@ impl LockedRing {
     }
 
     /// Removes up to `max` (≥ 1) of the oldest records under one lock, after waiting until
-    /// `limit` for the first: appends their payloads to `bytes` and each one's end offset in
-    /// `bytes` to `ends`; returns how many.
-    pub(super) fn get_records(
-        &self,
-        max: usize,
-        bytes: &mut Vec<u8>,
-        ends: &mut Vec<usize>,
-        limit: Limit,
-    ) -> Result<usize, QueueFail> {
+    /// `limit` for the first, and returns their payloads.
+    pub(super) fn get_records(&self, max: usize, limit: Limit) -> Result<Records, QueueFail> {
+        let mut recs = Records::default();
+        let bytes = &mut recs.bytes;
         let st = &*self.state;
         loop {
             // Relaxed: see `put_records`.
@@ -115,7 +155,7 @@ impl LockedRing {
                             self.copy_out(pos + HEADER, bytes.as_mut_ptr().add(bytes.len()), len);
                             bytes.set_len(bytes.len() + len);
                         }
-                        ends.push(bytes.len());
+                        recs.ends.push(bytes.len());
                         pos += size;
                         n += 1;
                     }
@@ -132,9 +172,9 @@ impl LockedRing {
                     None
                 }
             };
-            if let Some(n) = got {
+            if got.is_some() {
                 bump(&st.not_full);
-                return Ok(n);
+                return Ok(recs);
             }
             if limit.passed() {
                 return Err(QueueFail::Empty);
@@ -156,8 +196,7 @@ mod tests {
     }
 
     fn get(r: &LockedRing) -> Result<Vec<u8>, QueueFail> {
-        let (mut bytes, mut ends) = (Vec::new(), Vec::new());
-        r.get_records(1, &mut bytes, &mut ends, Limit::Now).map(|_| bytes)
+        r.get_records(1, Limit::Now).map(|recs| recs.bytes)
     }
 
     #[test]
@@ -183,14 +222,12 @@ mod tests {
         let items: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; i as usize]).collect();
         let refs: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
         assert_eq!(r.put_records(&refs, Limit::Now).unwrap(), 10);
-        let (mut bytes, mut ends) = (Vec::new(), Vec::new());
-        assert_eq!(r.get_records(4, &mut bytes, &mut ends, Limit::Now).unwrap(), 4);
-        assert_eq!(r.get_records(100, &mut bytes, &mut ends, Limit::Now).unwrap(), 6);
-        let mut start = 0;
-        for (i, end) in ends.into_iter().enumerate() {
-            assert_eq!(bytes[start..end], items[i][..]);
-            start = end;
+        let (first, rest) = (r.get_records(4, Limit::Now).unwrap(), r.get_records(100, Limit::Now).unwrap());
+        assert_eq!(first.iter().count(), 4);
+        assert_eq!(rest.iter().count(), 6);
+        for (i, got) in first.iter().chain(rest.iter()).enumerate() {
+            assert_eq!(got, &items[i][..]);
         }
-        assert!(matches!(r.get_records(1, &mut bytes, &mut Vec::new(), Limit::Now), Err(QueueFail::Empty)));
+        assert!(matches!(r.get_records(1, Limit::Now), Err(QueueFail::Empty)));
     }
 }

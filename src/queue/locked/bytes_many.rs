@@ -1,6 +1,7 @@
 //! The byte path of `Queue<Vec<u8>>`, in batches: `put_bytes_many` / `get_bytes_many` (the
 //! byte-string forms of `put_many` / `get_many_into`, with no serde and no allocation per item).
 
+use super::batch::Records;
 use super::bytes::{parse_varint, varint};
 use super::{GetError, GetTimeoutError, PutError, PutTimeoutError, Queue, QueueFail, TryGetError, TryPutError};
 use crate::wait::Limit;
@@ -92,33 +93,16 @@ impl Queue<Vec<u8>> {
         self.check_open()?;
         // Each item as `put(&vec)` would encode it: a varint length, then the bytes, all in
         // one buffer (one copy of the batch; the ring takes it under one lock).
-        let mut buf = Vec::with_capacity(items.iter().map(|b| b.as_ref().len() + 2).sum());
-        let mut ends = Vec::with_capacity(items.len());
+        let mut recs = Records::default();
+        recs.bytes.reserve(items.iter().map(|b| b.as_ref().len() + 2).sum());
         for b in items {
             let b = b.as_ref();
             let (prefix, plen) = varint(b.len() as u64);
-            buf.extend_from_slice(&prefix[..plen]);
-            buf.extend_from_slice(b);
-            ends.push(buf.len());
+            recs.bytes.extend_from_slice(&prefix[..plen]);
+            recs.bytes.extend_from_slice(b);
+            recs.end_record();
         }
-        let mut start = 0;
-        let records: Vec<&[u8]> = ends
-            .iter()
-            .map(|&end| {
-                let r = &buf[start..end];
-                start = end;
-                r
-            })
-            .collect();
-        let mut done = 0;
-        while done < records.len() {
-            match self.ring.put_records(&records[done..], limit) {
-                Ok(n) => done += n,
-                Err(_) if done > 0 => break,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(done)
+        self.ring.put_all(&recs, limit)
     }
 
     /// Removes up to `max` items, waiting for the first as [`get_bytes_into`](Self::get_bytes_into)
@@ -210,13 +194,9 @@ impl Queue<Vec<u8>> {
         if max == 0 {
             return Ok(0);
         }
-        let (mut bytes, mut ends) = (Vec::new(), Vec::new());
-        let n = self.ring.get_records(max, &mut bytes, &mut ends, limit)?;
-        let mut start = 0;
+        let recs = self.ring.get_records(max, limit)?;
         let mut bad = false;
-        for end in ends {
-            let rec = &bytes[start..end];
-            start = end;
+        for rec in recs.iter() {
             // Exactly a varint length and that many bytes, as `get_bytes_into` checks.
             match parse_varint(&rec[..rec.len().min(10)]) {
                 Some((len, plen)) if len.checked_add(plen as u64) == Some(rec.len() as u64) => f(&rec[plen..]),
@@ -226,7 +206,7 @@ impl Queue<Vec<u8>> {
         if bad {
             Err(QueueFail::NotBytes)
         } else {
-            Ok(n)
+            Ok(recs.count())
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `Queue::put_many` and `Queue::get_many_into`: many items under one hold of the lock.
 
+use super::batch::Records;
 use super::{GetError, GetTimeoutError, PutError, PutTimeoutError, Queue, QueueFail, TryGetError, TryPutError};
 use crate::wait::Limit;
 use std::time::{Duration, Instant};
@@ -82,31 +83,13 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
 
     fn put_many_until(&self, values: &[T], limit: Limit) -> Result<usize, QueueFail> {
         self.check_open()?;
-        // Encode everything first (QUE-B1): one buffer, and where each value ends in it.
-        let mut buf = Vec::new();
-        let mut ends = Vec::with_capacity(values.len());
+        // Encode everything first (QUE-B1), into one buffer.
+        let mut recs = Records::default();
         for v in values {
-            buf = crate::codec::encode_append(v, buf).map_err(QueueFail::Encode)?;
-            ends.push(buf.len());
+            recs.bytes = crate::codec::encode_append(v, std::mem::take(&mut recs.bytes)).map_err(QueueFail::Encode)?;
+            recs.end_record();
         }
-        let mut start = 0;
-        let items: Vec<&[u8]> = ends
-            .iter()
-            .map(|&end| {
-                let item = &buf[start..end];
-                start = end;
-                item
-            })
-            .collect();
-        let mut done = 0;
-        while done < items.len() {
-            match self.ring.put_records(&items[done..], limit) {
-                Ok(n) => done += n,
-                Err(_) if done > 0 => break,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(done)
+        self.ring.put_all(&recs, limit)
     }
 
     /// Removes up to `max` items, waiting for the first as [`get`](Self::get) does, then
@@ -203,21 +186,18 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Queue<T> {
         if max == 0 {
             return Ok(0);
         }
-        let (mut bytes, mut ends) = (Vec::new(), Vec::new());
-        let n = self.ring.get_records(max, &mut bytes, &mut ends, limit)?;
+        let recs = self.ring.get_records(max, limit)?;
         // Decoded after the lock is given back: the lock is held for the copies only.
-        let mut start = 0;
         let mut bad = None;
-        for end in ends {
-            match crate::codec::decode(&bytes[start..end]) {
+        for rec in recs.iter() {
+            match crate::codec::decode(rec) {
                 Ok(v) => out.push(v),
                 Err(e) => bad = bad.or(Some(e)),
             }
-            start = end;
         }
         match bad {
             Some(e) => Err(QueueFail::Decode(e)),
-            None => Ok(n),
+            None => Ok(recs.count()),
         }
     }
 }

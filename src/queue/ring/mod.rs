@@ -82,10 +82,10 @@ mod producer;
 mod tests;
 
 pub(crate) use consumer::{Consumer, Record, RingProbe};
-#[cfg(test)]
-pub(crate) use hooks::HeapRing;
 #[cfg(any(test, feature = "test-hooks"))]
 pub(crate) use hooks::model_ops;
+#[cfg(test)]
+pub(crate) use hooks::HeapRing;
 pub(crate) use producer::{Producer, Pushed, Reservation};
 
 use crate::loom::atomic::{AtomicU32, AtomicU64, Ordering};
