@@ -46,19 +46,28 @@ struct Stream {
 }
 
 fn loan_64k(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    stream(ctx, p, 64 << 10, true)
+    pipe_stream(ctx, p, 64 << 10, RING, true)
 }
 
 fn loan_1m(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    stream(ctx, p, 1 << 20, true)
+    pipe_stream(ctx, p, 1 << 20, RING, true)
 }
 
 fn copy_1m(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    stream(ctx, p, 1 << 20, false)
+    pipe_stream(ctx, p, 1 << 20, RING, false)
 }
 
-fn stream(ctx: &Ctx, p: Placement, size: usize, loan: bool) -> io::Result<Box<dyn Driver>> {
-    let (parent, child_end) = Pipe::builder().capacity(RING).max_message(RING).duplex().map_err(err)?;
+/// One-way messages of `size` bytes over a `ring`-byte pipe, copied (`send_bytes` /
+/// `recv_bytes_into`) or, with `loan`, written and read in place: the driver of every
+/// `pipe.stream.*` row.
+pub(crate) fn pipe_stream(
+    ctx: &Ctx,
+    p: Placement,
+    size: usize,
+    ring: usize,
+    loan: bool,
+) -> io::Result<Box<dyn Driver>> {
+    let (parent, child_end) = Pipe::builder().capacity(ring).max_message(ring.max(size)).duplex().map_err(err)?;
     let child = Child::spawn(p.child_mask(ctx), move || {
         let mut c = child_end;
         let mut buf = vec![0u8; size.max(8)];

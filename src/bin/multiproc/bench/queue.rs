@@ -2,7 +2,7 @@
 //!
 //! * `pipe.rt.64B` (park), baseline `floor.futex.rt`; `pipe.rt.64B.spin`, baseline
 //!   `floor.spin.rt`: 64 bytes to the child and back over a duplex `Pipe`.
-//! * `pipe.stream.64B` / `pipe.stream.64KiB`: one-way messages, baselines `os.pipe.stream.*`.
+//! * `pipe.stream.64B` / `pipe.stream.64KiB`: one-way messages (driver in `loan.rs`), baselines `os.pipe.stream.*`.
 //!   Each batch starts with a count message and ends with the child's acknowledgement.
 //! * `queue.rt.64B` (two `Queue<Vec<u8>>`s, byte fast path), baseline `floor.futex.rt`;
 //!   `queue.stream.64KiB`, baseline `os.pipe.stream.64KiB`.
@@ -144,51 +144,12 @@ impl Driver for WaitRt {
     }
 }
 
-struct PipeStream {
-    conn: Connection,
-    msg: Vec<u8>,
-    _child: Child,
-}
-
-fn pipe_stream(ctx: &Ctx, p: Placement, size: usize) -> io::Result<Box<dyn Driver>> {
-    let (parent, child_end) = Pipe::builder().capacity(1 << 20).duplex().map_err(err)?;
-    let child = Child::spawn(p.child_mask(ctx), move || {
-        let mut c = child_end;
-        let mut buf = vec![0u8; size.max(8)];
-        loop {
-            let Ok(_) = c.recv_bytes_into(&mut buf, 0) else { return 0 };
-            let n = u64::from_le_bytes(buf[..8].try_into().unwrap_or([0; 8]));
-            for _ in 0..n {
-                if c.recv_bytes_into(&mut buf, 0).is_err() {
-                    return 1;
-                }
-            }
-            if c.send_bytes(&[1]).is_err() {
-                return 1;
-            }
-        }
-    })?;
-    Ok(Box::new(PipeStream { conn: parent, msg: vec![5; size], _child: child }))
-}
-
 fn pipe_stream_64(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    pipe_stream(ctx, p, 64)
+    super::loan::pipe_stream(ctx, p, 64, 1 << 20, false)
 }
 
 fn pipe_stream_64k(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    pipe_stream(ctx, p, 64 * 1024)
-}
-
-impl Driver for PipeStream {
-    fn run(&mut self, n: u64) -> io::Result<()> {
-        self.conn.send_bytes(&n.to_le_bytes()).map_err(err)?;
-        for _ in 0..n {
-            self.conn.send_bytes(&self.msg).map_err(err)?;
-        }
-        let mut ack = [0u8; 8];
-        self.conn.recv_bytes_into(&mut ack, 0).map_err(err)?;
-        Ok(())
-    }
+    super::loan::pipe_stream(ctx, p, 64 * 1024, 1 << 20, false)
 }
 
 struct QueueRt {
