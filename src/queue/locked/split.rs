@@ -74,8 +74,14 @@ impl Side {
         // a tick, or a slice when blocked).
         // SYNC(acquire ← the Release bump in `Side::drop`, made after its descriptor closed).
         let drops = self.other_drops().load(Acquire);
-        // Relaxed: this process's own record, compared and set here only.
-        let force = force || drops != self.seen_drops.swap(drops, Relaxed);
+        // Relaxed: this process's own record, compared and set here only. A load first, and a
+        // store only when the count moved: no read-modify-write on every call (threads racing
+        // here at most ask the kernel once more).
+        let moved = drops != self.seen_drops.load(Relaxed);
+        if moved {
+            self.seen_drops.store(drops, Relaxed);
+        }
+        let force = force || moved;
         let now = coarse_nanos();
         // Relaxed: a rate limit only. A load first, so that the common case (asked already in
         // this tick) writes nothing that other threads' caches would have to fetch back.
