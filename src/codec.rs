@@ -120,10 +120,9 @@ pub(crate) fn encode_append<T: serde::Serialize + ?Sized>(value: &T, buf: Vec<u8
 /// Decodes a `T` that must fill `bytes` exactly.
 #[cfg(feature = "serde")]
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    match postcard::take_from_bytes(bytes) {
-        Ok((v, [])) => Ok(v),
-        Ok(_) => Err(CodecError { decode: true, kind: CodecErrorKind::Invalid }),
-        Err(e) => Err(CodecError::from_postcard(true, e)),
+    match decode_prefix(bytes)? {
+        (v, []) => Ok(v),
+        _ => Err(CodecError { decode: true, kind: CodecErrorKind::Invalid }),
     }
 }
 

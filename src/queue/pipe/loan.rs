@@ -295,18 +295,17 @@ impl Connection {
     }
 
     fn send_loan_inner(&mut self, len: usize, limit: Limit) -> Result<SendLoan<'_>, SendFail> {
-        let (wait, max) = (self.wait, self.max);
+        let (wait, max, most) = (self.wait, self.max, self.max_loan());
         match &mut self.link {
             Link::Closed => Err(SendFail::HandleClosed),
             Link::Stream(s) => {
-                if len > max {
-                    return Err(SendFail::TooLarge { len, max });
+                if len > most {
+                    return Err(SendFail::TooLarge { len, max: most });
                 }
                 Ok(SendLoan { inner: SendInner::Stream { stream: &**s, buf: vec![0; len], max } })
             }
             Link::Rings(r) => {
                 let tx = r.tx.as_mut().ok_or(SendFail::NotWritable)?;
-                let most = tx.prod.ring().max_record().min(max);
                 if len > most {
                     return Err(SendFail::TooLarge { len, max: most });
                 }
