@@ -9,7 +9,7 @@
 //!
 //! Both back ends export the same items: `atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering,
 //! fence}`, `cell::UnsafeCell` (with loom's `with`/`with_mut` API), `hint::spin_loop`, and
-//! `futex::{wait, wake, TimedOut}`.
+//! `futex::{wait, wake, wait_low, wake_low, TimedOut}`.
 
 #[cfg(not(all(test, loom)))]
 mod std;

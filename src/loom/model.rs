@@ -30,7 +30,7 @@ pub(crate) mod cell {
 }
 
 pub(crate) mod futex {
-    use super::atomic::{AtomicU32, Ordering::SeqCst};
+    use super::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
     use crate::sys::clock::Deadline;
     use loom::sync::{Condvar, Mutex};
 
@@ -53,16 +53,28 @@ pub(crate) mod futex {
         };
     }
 
-    fn addr(word: &AtomicU32) -> usize {
-        word as *const AtomicU32 as usize
-    }
-
     /// Model of `FUTEX_WAIT`: sleeps while `*word == expected` until a `wake` picks us.
     pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) -> Result<(), TimedOut> {
-        let mut q = TABLE.queue.lock().unwrap();
         // SeqCst: the kernel's check is ordered after a full barrier (futex_wait_setup's smp_mb),
         // pairing with the waker's store-then-wake.
-        if word.load(SeqCst) != expected {
+        wait_at(word as *const AtomicU32 as usize, || word.load(SeqCst) == expected, deadline)
+    }
+
+    /// Model of `FUTEX_WAIT` on the low half of a 64-bit word.
+    pub(crate) fn wait_low(word: &AtomicU64, expected: u32, deadline: Option<Deadline>) -> Result<(), TimedOut> {
+        // SeqCst: as in `wait`.
+        wait_at(word as *const AtomicU64 as usize, || word.load(SeqCst) as u32 == expected, deadline)
+    }
+
+    /// Model of `FUTEX_WAKE` for sleepers in `wait_low`.
+    pub(crate) fn wake_low(word: &AtomicU64, n: u32) -> u32 {
+        wake_at(word as *const AtomicU64 as usize, n)
+    }
+
+    /// The kernel's wait: checks `unchanged` under the bucket lock, then sleeps on `addr`.
+    fn wait_at(addr: usize, unchanged: impl Fn() -> bool, deadline: Option<Deadline>) -> Result<(), TimedOut> {
+        let mut q = TABLE.queue.lock().unwrap();
+        if !unchanged() {
             return Ok(());
         }
         if deadline.is_some() {
@@ -70,7 +82,7 @@ pub(crate) mod futex {
         }
         let me = q.next_ticket;
         q.next_ticket += 1;
-        q.sleepers.push((addr(word), me));
+        q.sleepers.push((addr, me));
         while q.sleepers.iter().any(|&(_, t)| t == me) {
             q = TABLE.cv.wait(q).unwrap();
         }
@@ -79,8 +91,11 @@ pub(crate) mod futex {
 
     /// Model of `FUTEX_WAKE`: wakes up to `n` sleepers on `word`, oldest first.
     pub(crate) fn wake(word: &AtomicU32, n: u32) -> u32 {
+        wake_at(word as *const AtomicU32 as usize, n)
+    }
+
+    fn wake_at(a: usize, n: u32) -> u32 {
         let mut q = TABLE.queue.lock().unwrap();
-        let a = addr(word);
         let mut woken = 0;
         q.sleepers.retain(|&(wa, _)| {
             if wa == a && woken < n {

@@ -62,5 +62,5 @@ pub(crate) mod cell {
 }
 
 pub(crate) mod futex {
-    pub(crate) use crate::sys::futex::{wait, wake, TimedOut};
+    pub(crate) use crate::sys::futex::{wait, wait_low, wake, wake_low, TimedOut};
 }

@@ -7,7 +7,7 @@
 
 use super::clock::Deadline;
 use std::ptr;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// The wait ended because its deadline passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,16 +18,42 @@ pub(crate) struct TimedOut;
 /// May return spuriously: callers always re-check their state word. `EINTR` is retried with
 /// the same absolute deadline, so signals never stretch the wait.
 pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) -> Result<(), TimedOut> {
+    wait_at(word.as_ptr(), expected, deadline)
+}
+
+/// The half of a 64-bit word that holds its low 32 bits (the futex half of a word whose high
+/// half carries other state, such as a semaphore's transit lanes).
+fn low_half(word: &AtomicU64) -> *mut u32 {
+    // The low half is the first four bytes on little-endian targets, the last four on big-endian
+    // ones. `wrapping_add` stays inside the 8-byte word either way.
+    word.as_ptr().cast::<u32>().wrapping_add(usize::from(cfg!(target_endian = "big")))
+}
+
+/// [`wait`] on the low 32 bits of `word`: sleeps while they equal `expected`. The high half may
+/// change freely meanwhile; only a change of the low half (and a [`wake_low`]) ends the wait.
+pub(crate) fn wait_low(word: &AtomicU64, expected: u32, deadline: Option<Deadline>) -> Result<(), TimedOut> {
+    wait_at(low_half(word), expected, deadline)
+}
+
+/// [`wake`] for sleepers in [`wait_low`] on `word`.
+pub(crate) fn wake_low(word: &AtomicU64, n: u32) -> u32 {
+    wake_at(low_half(word), n)
+}
+
+/// `wait` on a raw address: `word` points at a live, aligned `u32` inside an atomic word that
+/// every other access in this process reaches atomically (the kernel reads it atomically too).
+fn wait_at(word: *mut u32, expected: u32, deadline: Option<Deadline>) -> Result<(), TimedOut> {
     let ts = deadline.map(|d| d.as_timespec());
     loop {
-        // SAFETY: `word` is a live, aligned u32 that the kernel only reads; `ts` is null or a
+        // SAFETY: `word` is a live, aligned u32 (an atomic word or the low half of one, see the
+        // callers) that the kernel only reads, atomically; `ts` is null or a
         // valid timespec for the duration of the call. FUTEX_WAIT_BITSET takes an absolute
         // CLOCK_MONOTONIC timeout (no FUTEX_CLOCK_REALTIME), and the match-any bitset makes it
         // behave like FUTEX_WAIT otherwise.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_futex,
-                word.as_ptr(),
+                word,
                 libc::FUTEX_WAIT_BITSET,
                 expected,
                 ts.as_ref().map_or(ptr::null(), |t| t as *const libc::timespec),
@@ -50,9 +76,15 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Deadline>) 
 
 /// Wakes up to `n` waiters sleeping on `word`; returns how many were woken.
 pub(crate) fn wake(word: &AtomicU32, n: u32) -> u32 {
+    wake_at(word.as_ptr(), n)
+}
+
+/// `wake` on a raw address, as [`wait_at`].
+fn wake_at(word: *mut u32, n: u32) -> u32 {
     let n = n.min(i32::MAX as u32);
-    // SAFETY: `word` is a live, aligned u32; FUTEX_WAKE reads no other argument.
-    let r = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n) };
+    // SAFETY: `word` is a live, aligned u32 (the callers pass an atomic word or its low half);
+    // FUTEX_WAKE only uses it as a key and reads no other argument.
+    let r = unsafe { libc::syscall(libc::SYS_futex, word, libc::FUTEX_WAKE, n) };
     if r < 0 {
         0
     } else {
@@ -94,6 +126,31 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         w.store(1, SeqCst);
         wake(&w, 1);
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn wait_low_compares_only_the_low_half() {
+        // High half different from the low half: a wait on the wrong half would not block.
+        let w = AtomicU64::new(7 << 32);
+        let t = Instant::now();
+        assert_eq!(wait_low(&w, 0, Deadline::after(Duration::from_millis(30))), Err(TimedOut));
+        assert!(t.elapsed() >= Duration::from_millis(25));
+        assert_eq!(wait_low(&w, 7, None), Ok(()), "the high half was compared");
+    }
+
+    #[test]
+    fn wake_low_releases_a_sleeper_in_wait_low() {
+        let w = Arc::new(AtomicU64::new(5 << 32));
+        let w2 = w.clone();
+        let h = std::thread::spawn(move || {
+            while w2.load(SeqCst) as u32 == 0 {
+                let _ = wait_low(&w2, 0, Deadline::after(Duration::from_secs(10)));
+            }
+        });
+        std::thread::sleep(Duration::from_millis(20)); // usually asleep by now; correct either way
+        w.fetch_add(1, SeqCst);
+        assert!(wake_low(&w, 1) <= 1);
         h.join().unwrap();
     }
 }

@@ -1,15 +1,38 @@
 //! A semaphore's shared state: the raw futex semaphore, its bound, and the holder slots that
 //! say which processes hold guarded permits, so that a dead holder's permits are given back
-//! (SEM-B1). A slot word is `pid | pins | held`: the owner, how many of its guards (taken or
-//! being taken) count on the slot, how many permits it holds; a `BUSY` pid marks a slot being
-//! set up or recovered.
+//! (SEM-B1). A slot word is `owner | pins | held`: the owner's pid with three flag bits, how
+//! many of its guards (taken or being taken) count on the slot, how many permits it holds.
+//!
+//! # A permit's journey has no window (SEM-B2)
+//! The permit count lives in the semaphore word and the holder's record in its slot: two words,
+//! which no CPU changes in one step. What makes a kill at any instruction safe is that the
+//! semaphore word also says which slot a permit is travelling to or from: a *lane* of its high
+//! half (see `sync::raw::semaphore`) holds the slot's tag while the permit is on its way, and
+//! the slot's `ACK` bit says whether the slot's `held` already reflects it. A guarded take:
+//!
+//! 1. `MOVING` is set in the slot: the owner's threads move permits one at a time, so `ACK`
+//!    belongs to one journey;
+//! 2. one CAS on the semaphore word takes a permit and writes the slot's tag into a free lane;
+//! 3. one CAS on the slot counts the permit (`held + 1`) and sets `ACK`;
+//! 4. one CAS on the semaphore word frees the lane;
+//! 5. one CAS on the slot clears `ACK` and `MOVING`.
+//!
+//! A give-back is the mirror image (the lane's tag carries `OUT`): claim a lane, uncount the
+//! permit and set `ACK`, give the permit back *and* free the lane in one CAS, clear the flags.
+//! A recoverer that finds the owner dead takes the slot over and, for a lane naming the slot,
+//! reads the dead owner's `ACK`: a permit taken but not yet counted, or uncounted but not yet
+//! given back, goes back to the count with the lane's release; otherwise the slot's `held` is
+//! already right and the lane is just freed. Then it gives back `held` permits, each through the
+//! same protocol under its own `BUSY` mark, so that a recoverer killed halfway leaves a state
+//! the next one finishes exactly. Between steps 4 and 5 (lane free, `ACK` still up) `ACK` is
+//! ignored, and no new journey of the slot can start before step 5 (`MOVING`).
 
 use crate::loom::atomic::{
     AtomicU32, AtomicU64,
     Ordering::{Acquire, Relaxed, Release},
 };
 use crate::shm::ShmObject;
-use crate::sync::raw::semaphore::RawSemaphore;
+use crate::sync::raw::semaphore::{NoTake, RawSemaphore, MAX_PERMITS};
 use crate::sys;
 use crate::sys::process::{is_alive as alive, self_identity as me};
 use std::time::Duration;
@@ -23,22 +46,50 @@ pub const HOLDER_SLOTS: usize = 64;
 /// How often a blocked `acquire` looks for permits held by dead processes.
 pub const RECOVERY_SLICE: Duration = Duration::from_millis(50);
 
-/// Marks the pid field of a slot that the process named by the other bits is setting up or
+/// Marks the owner field of a slot that the process named by the pid bits is setting up or
 /// recovering.
 pub(super) const BUSY: u32 = 1 << 31;
+/// In the owner field: one of the owner's threads is moving a permit into or out of the slot.
+pub(super) const MOVING: u32 = 1 << 30;
+/// In the owner field: the slot's `held` already reflects the permit in the lane naming it.
+pub(super) const ACK: u32 = 1 << 29;
+/// The owner field's flags that are not part of who owns it. (Pids are below 2^22 on Linux.)
+pub(super) const FLAGS: u32 = MOVING | ACK;
 
-pub(super) fn pack(pid: u32, pins: u16, held: u16) -> u64 {
-    (u64::from(pid) << 32) | (u64::from(pins) << 16) | u64::from(held)
+/// In a lane tag: the permit is on its way back to the count (else: on its way to the slot).
+const OUT: u8 = 0x80;
+
+/// The lane tag of slot `i` (`HOLDER_SLOTS` < `OUT`, so the index never reaches the flag).
+pub(super) fn tag(i: usize, out: bool) -> u8 {
+    (i as u8 + 1) | if out { OUT } else { 0 }
+}
+
+pub(super) fn pack(owner: u32, pins: u16, held: u16) -> u64 {
+    (u64::from(owner) << 32) | (u64::from(pins) << 16) | u64::from(held)
 }
 
 pub(super) fn unpack(w: u64) -> (u32, u16, u16) {
     ((w >> 32) as u32, (w >> 16) as u16, w as u16)
 }
 
+/// Waits a little for a busy resource (a lane, the slot's `MOVING` bit): spins first, then
+/// yields; `every` runs once in a while (to recover what a dead process left busy).
+fn backoff(spins: &mut u32, every: impl FnOnce()) {
+    *spins += 1;
+    if *spins < 64 {
+        crate::loom::hint::spin_loop();
+    } else {
+        std::thread::yield_now();
+        if *spins % 256 == 0 {
+            every();
+        }
+    }
+}
+
 #[repr(C)]
 #[derive(Debug)]
 pub(super) struct HolderSlot {
-    /// `pid | pins | held` (see the module docs); 0 is a free slot.
+    /// `owner | pins | held` (see the module docs); 0 is a free slot.
     pub(super) word: AtomicU64,
     /// The owner's start time (written only while the word says `BUSY`).
     pub(super) start: AtomicU64,
@@ -56,7 +107,8 @@ pub(super) struct SemState {
 
 // SAFETY: all-zero is a semaphore with no permits, no bound and empty holder slots; only atomics,
 // no pointers; every value a peer can leave is checked where it is used (pids and start times
-// are only compared, counts are clamped by the raw semaphore, the limit is clamped).
+// are only compared, counts are clamped by the raw semaphore, the limit is clamped, lane tags
+// name a slot index below `HOLDER_SLOTS` or nothing).
 unsafe impl ShmObject for SemState {}
 
 impl SemState {
@@ -77,21 +129,23 @@ impl SemState {
         }
     }
 
-    /// Joins (or claims) this process's holder slot before a permit is taken, so that the
-    /// only untracked window is the one instruction between taking the permit and counting it.
+    /// Joins (or claims) this process's holder slot before a permit is taken.
     pub(super) fn claim_slot(&self) -> SlotIndex {
         let (pid, start) = me();
+        if pid & (BUSY | FLAGS) != 0 {
+            return None; // not a Linux pid (they are below 2^22): leave the guard untracked
+        }
         let slots = &self.holders;
         // A slot this process already holds (another of its threads has guards).
         for (i, s) in slots.iter().enumerate() {
             // SYNC(acquire ← the Release store that published the slot): `start` is the owner's.
             let mut w = s.word.load(Acquire);
-            while unpack(w).0 == pid && s.start.load(Relaxed) == start {
-                let (_, pins, held) = unpack(w);
+            while unpack(w).0 & !FLAGS == pid && s.start.load(Relaxed) == start {
+                let (owner, pins, held) = unpack(w);
                 if pins == u16::MAX {
                     break; // full: look for another slot
                 }
-                match s.word.compare_exchange_weak(w, pack(pid, pins + 1, held), Acquire, Acquire) {
+                match s.word.compare_exchange_weak(w, pack(owner, pins + 1, held), Acquire, Acquire) {
                     Ok(_) => return Some(i),
                     Err(now) => w = now,
                 }
@@ -111,16 +165,15 @@ impl SemState {
         None
     }
 
-    /// Updates slot `i` of this process with `f(pins, held)`; a slot left with no pins is
-    /// freed.
-    pub(super) fn update_slot(&self, i: usize, f: impl Fn(u16, u16) -> (u16, u16)) {
+    /// Updates slot `i` with `f(owner, pins, held)`; a slot left with no pins is freed.
+    fn update_slot(&self, i: usize, f: impl Fn(u32, u16, u16) -> (u32, u16, u16)) {
         let s = &self.holders[i];
         // Relaxed: a hint; the CAS decides.
         let mut w = s.word.load(Relaxed);
         loop {
-            let (pid, pins, held) = unpack(w);
-            let (pins, held) = f(pins, held);
-            let new = if pins == 0 { 0 } else { pack(pid, pins, held.min(pins)) };
+            let (owner, pins, held) = unpack(w);
+            let (owner, pins, held) = f(owner, pins, held);
+            let new = if pins == 0 && owner & BUSY == 0 { 0 } else { pack(owner, pins, held) };
             // SYNC(release → recover's acquire load): the count is what recovery gives back.
             match s.word.compare_exchange_weak(w, new, Release, Relaxed) {
                 Ok(_) => return,
@@ -132,25 +185,137 @@ impl SemState {
     /// Leaves a claimed slot after an attempt that got no permit.
     pub(super) fn unclaim(&self, slot: SlotIndex) {
         if let Some(i) = slot {
-            self.update_slot(i, |pins, held| (pins.saturating_sub(1), held));
+            self.update_slot(i, |owner, pins, held| (owner, pins.saturating_sub(1), held));
         }
+    }
+
+    /// Takes this thread's turn to move permits in or out of this process's slot `i`.
+    pub(super) fn begin_move(&self, i: usize) {
+        let s = &self.holders[i];
+        let mut spins = 0;
+        loop {
+            // Relaxed: a hint; the CAS decides.
+            let w = s.word.load(Relaxed);
+            if (w >> 32) as u32 & MOVING == 0
+                // Acquire: the previous mover's clearing of `ACK` is seen before our journey.
+                && s.word.compare_exchange_weak(w, w | u64::from(MOVING) << 32, Acquire, Relaxed).is_ok()
+            {
+                return;
+            }
+            backoff(&mut spins, || {});
+        }
+    }
+
+    /// Ends this thread's turn on slot `i` (clears `ACK` and `MOVING`); with `unpin`, the
+    /// guard leaves the slot too (freeing it if it was the last).
+    pub(super) fn end_move(&self, i: usize, unpin: bool) {
+        self.update_slot(i, |owner, pins, held| {
+            (owner & !FLAGS, if unpin { pins.saturating_sub(1) } else { pins }, held)
+        });
+    }
+
+    /// Step 3 of a journey: `held` changes by one and `ACK` goes up, in one CAS.
+    pub(super) fn count_and_ack(&self, i: usize, up: bool) {
+        self.update_slot(i, |owner, pins, held| {
+            (owner | ACK, pins, if up { held.saturating_add(1) } else { held.saturating_sub(1) })
+        });
+    }
+
+    /// The bound a permit given back may not exceed.
+    pub(super) fn bound(&self) -> u32 {
+        self.limit().unwrap_or(MAX_PERMITS)
+    }
+
+    /// Takes a permit into this process's slot `i` (steps 1–5 of the module docs); false if
+    /// none was free.
+    pub(super) fn take_into(&self, i: usize) -> bool {
+        if self.raw.value() == 0 {
+            return false;
+        }
+        self.begin_move(i);
+        let t = tag(i, false);
+        let mut spins = 0;
+        let taken = loop {
+            match self.raw.try_acquire_lane(t) {
+                Ok(lane) => {
+                    self.count_and_ack(i, true);
+                    self.raw.clear_lane(lane, t, None);
+                    break true;
+                }
+                Err(NoTake::NoPermit) => break false,
+                Err(NoTake::NoLane) => backoff(&mut spins, || {
+                    self.recover_dead_holders();
+                }),
+            }
+        };
+        self.end_move(i, false);
+        taken
+    }
+
+    /// Gives one permit of this process's slot `i` back and leaves the slot (a guard's drop).
+    pub(super) fn give_from(&self, i: usize) {
+        self.begin_move(i);
+        self.give_counted(i, || {
+            self.recover_dead_holders();
+        });
+        self.end_move(i, true);
+    }
+
+    /// Moves one permit from slot `i` back to the count through a lane, leaving `ACK` up;
+    /// `stuck` runs now and then while every lane is busy.
+    pub(super) fn give_counted(&self, i: usize, mut stuck: impl FnMut()) {
+        let t = tag(i, true);
+        let mut spins = 0;
+        let lane = loop {
+            match self.raw.claim_lane(t) {
+                Ok(lane) => break lane,
+                Err(_) => backoff(&mut spins, &mut stuck),
+            }
+        };
+        self.count_and_ack(i, false);
+        self.raw.clear_lane(lane, t, Some(self.bound()));
     }
 
     /// Gives back the permits of holders that have died (exited, reaped or not), and finishes
     /// recoveries whose recoverer died; returns how many permits it gave back.
     pub(super) fn recover_dead_holders(&self) -> u32 {
-        let (me_pid, _) = me();
+        let mut mine = self.take_over_dead(0);
         let mut total = 0;
-        for s in &self.holders {
-            // SYNC(acquire ← claim's publication and every guard's count update).
+        while mine != 0 {
+            let i = mine.trailing_zeros() as usize;
+            let s = &self.holders[i];
+            // Only this call touches a slot it took over: the word is ours.
+            let (owner, _, held) = unpack(s.word.load(Relaxed));
+            for _ in 0..held {
+                self.give_counted(i, || mine = self.take_over_dead(mine));
+                // Release: pairs with a taker-over's Acquire load.
+                s.word.store(pack(owner & !FLAGS, 0, unpack(s.word.load(Relaxed)).2), Release);
+                total += 1;
+            }
+            s.start.store(0, Relaxed);
+            // SYNC(release → claim): the slot is free only after it is fully reset.
+            s.word.store(0, Release);
+            mine &= !(1 << i);
+        }
+        total
+    }
+
+    /// Takes over every slot whose owner (or recoverer) is dead and settles the journey it left
+    /// in a lane; returns `mine` plus the slots taken over, each now `BUSY | this process` with
+    /// the permits still to give back. Needs no lane, so it can run while waiting for one.
+    pub(super) fn take_over_dead(&self, mut mine: u64) -> u64 {
+        let (me_pid, _) = me();
+        for (i, s) in self.holders.iter().enumerate() {
+            // SYNC(acquire ← claim's publication and every journey's slot update).
             let w = s.word.load(Acquire);
-            let (pid, _, held) = unpack(w);
+            let (owner, _, held) = unpack(w);
+            let pid = owner & !FLAGS;
             let start = s.start.load(Relaxed);
             let dead = match pid {
                 0 => false,
-                // Being set up or recovered: by a live process (or by us, on another thread),
-                // leave it. Busy marks hold no start time: a pid reused within the
-                // microseconds a recovery takes would only make us wait.
+                // Being set up or recovered: by a live process (or by us, on another thread or
+                // in this call), leave it. Busy marks hold no start time: a pid reused within
+                // the microseconds a recovery takes would only make us wait.
                 p if p & BUSY != 0 => p != BUSY | me_pid && !sys::process::pid_alive(p & !BUSY),
                 p => !alive(p, start),
             };
@@ -158,7 +323,7 @@ impl SemState {
                 continue;
             }
             // Take the slot over: its `held` permits are now ours to give back.
-            if s.word.compare_exchange(w, pack(BUSY | me_pid, 0, held), Acquire, Relaxed).is_err() {
+            if s.word.compare_exchange(w, pack(BUSY | me_pid | (owner & ACK), 0, held), Acquire, Relaxed).is_err() {
                 continue;
             }
             if pid & BUSY == 0 && s.start.load(Relaxed) != start {
@@ -167,17 +332,20 @@ impl SemState {
                 s.word.store(w, Release);
                 continue;
             }
-            for left in (0..held).rev() {
-                // Uncount, then give back: a death between the two loses one permit, never
-                // duplicates one. Release: pairs with a taker-over's Acquire load.
-                s.word.store(pack(BUSY | me_pid, 0, left), Release);
-                self.give_back(1);
-                total += 1;
+            // The journey the dead process left in a lane, if any (one at most: `MOVING`).
+            let acked = owner & ACK != 0;
+            for (lane, t) in self.raw.lanes().into_iter().enumerate() {
+                if t & !OUT == tag(i, false) {
+                    // Taken but not counted, or uncounted but not given back: the permit goes
+                    // back to the count as the lane is freed. Otherwise `held` is right.
+                    let give = (t & OUT != 0) == acked;
+                    self.raw.clear_lane(lane, t, give.then(|| self.bound()));
+                }
             }
-            s.start.store(0, Relaxed);
-            // SYNC(release → claim): the slot is free only after it is fully reset.
-            s.word.store(0, Release);
+            // Release: `ACK` is settled before anyone sees the slot without it.
+            s.word.store(pack(BUSY | me_pid, 0, held), Release);
+            mine |= 1 << i;
         }
-        total
+        mine
     }
 }

@@ -17,21 +17,21 @@
 //! process dies. Plain `acquire`/`release` are untracked, as in Python (a permit may be
 //! released by another process).
 //!
-//! The only windows in which a death loses a permit are the single instruction between taking
-//! a permit and counting it in the slot, and between uncounting one and giving it back (in a
-//! guard's drop, or in a recovery: a recoverer that dies halfway leaves the slot marked with
-//! its pid, and the next recoverer finishes the job). Closing them would need the permit count
-//! and the slot in one atomic word; docs/FAILURE.md gives the measured rate.
+//! A holder killed at *any* instruction gives its permits back, exactly once (SEM-B2): while a
+//! permit moves between the count and a slot, the semaphore word itself names the slot (a
+//! transit lane), and the slot says whether it has counted the permit yet, so a recoverer
+//! always knows where the permit is. `holders`' module docs give the five steps.
 //!
 //! # The slot word
-//! `pid (32 bits) | pins (16) | held (16)` in one atomic word, so that a thread of the owner
+//! `owner (32 bits) | pins (16) | held (16)` in one atomic word, so that a thread of the owner
 //! joining the slot, a guard leaving it (and freeing it), and a recoverer taking it over are
 //! each one CAS and can never interleave wrongly. `pins` counts the owner's guards in flight
-//! (claimed, acquiring or holding), `held` the permits they hold (`held ≤ pins`). While a
-//! process sets a slot up or gives a dead holder's permits back, the pid field is
-//! `BUSY | its pid` and `held` counts the permits still to give back; a slot left busy by a
+//! (claimed, acquiring or holding), `held` the permits they hold (`held ≤ pins`). The owner
+//! field is the pid plus three flags: `MOVING` (one of the owner's threads is moving a permit),
+//! `ACK` (the slot has counted the permit in transit) and `BUSY` (the slot is being set up or
+//! recovered: `held` then counts the permits still to give back). A slot left busy by a
 //! process that died is taken over like any dead holder's. (Pids are below 2^22 on Linux, so
-//! the `BUSY` bit never belongs to a pid.)
+//! the flag bits never belong to a pid.)
 
 use super::raw::semaphore::MAX_PERMITS;
 use crate::forms::{Timeout, WouldBlock};
@@ -178,13 +178,23 @@ impl Semaphore {
     }
 
     fn acquire_until(&self, limit: Limit) -> bool {
+        self.take_until(limit, None)
+    }
+
+    /// Takes a permit before `limit`, into this process's holder slot `slot` when there is one
+    /// (the journey of `holders`' module docs), else untracked.
+    fn take_until(&self, limit: Limit, slot: SlotIndex) -> bool {
+        let take = || match slot {
+            Some(i) => self.state.take_into(i),
+            None => self.state.raw.try_acquire(),
+        };
         if limit.is_now() {
-            return self.state.raw.try_acquire();
+            return take();
         }
         let recover = || {
             self.state.recover_dead_holders();
         };
-        self.state.raw.acquire(limit, Some((RECOVERY_SLICE, &recover)))
+        self.state.raw.acquire_with(limit, Some((RECOVERY_SLICE, &recover)), take)
     }
 
     /// Takes a permit, blocking until one is free (Python's `acquire()`). The permit is held
@@ -303,8 +313,8 @@ impl Semaphore {
     /// ```
     pub fn acquire_guard(&self) -> SemaphoreGuard<'_> {
         let slot = self.state.claim_slot();
-        self.acquire();
-        self.guard(slot)
+        while !self.take_until(Limit::Forever, slot) {}
+        SemaphoreGuard { sem: self, slot }
     }
 
     /// [`acquire_guard`](Self::acquire_guard) without waiting.
@@ -360,20 +370,12 @@ impl Semaphore {
 
     fn guard_until(&self, limit: Limit) -> Option<SemaphoreGuard<'_>> {
         let slot = self.state.claim_slot();
-        if self.acquire_until(limit) {
-            Some(self.guard(slot))
+        if self.take_until(limit, slot) {
+            Some(SemaphoreGuard { sem: self, slot })
         } else {
             self.state.unclaim(slot);
             None
         }
-    }
-
-    /// Counts the permit just taken in the claimed slot.
-    fn guard(&self, slot: SlotIndex) -> SemaphoreGuard<'_> {
-        if let Some(i) = slot {
-            self.state.update_slot(i, |pins, held| (pins, held.saturating_add(1)));
-        }
-        SemaphoreGuard { sem: self, slot }
     }
 }
 
@@ -409,12 +411,12 @@ impl fmt::Debug for SemaphoreGuard<'_> {
 
 impl Drop for SemaphoreGuard<'_> {
     fn drop(&mut self) {
-        if let Some(i) = self.slot {
-            // Uncount first, then give the permit back: recovery never gives back a permit
-            // twice. The slot is freed with this process's last guard.
-            self.sem.state.update_slot(i, |pins, held| (pins.saturating_sub(1), held.saturating_sub(1)));
+        match self.slot {
+            // Through a lane, so that a death at any instruction neither loses nor duplicates
+            // the permit; the slot is freed with this process's last guard.
+            Some(i) => self.sem.state.give_from(i),
+            None => self.sem.state.give_back(1),
         }
-        self.sem.state.give_back(1);
     }
 }
 

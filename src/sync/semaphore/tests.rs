@@ -1,7 +1,7 @@
 //! The holder table's busy marks: a process that dies while setting a slot up or while giving
 //! a dead holder's permits back leaves nothing stuck.
 
-use super::holders::{pack, BUSY};
+use super::holders::{pack, tag, unpack, BUSY, FLAGS};
 use super::*;
 use crate::loom::atomic::Ordering::{Acquire, Release};
 use crate::sys;
@@ -46,4 +46,126 @@ fn a_live_processs_busy_slot_is_left_alone() {
     sem.state.holders[3].word.store(word, Release);
     assert!(sem.acquire_timeout(RECOVERY_SLICE * 3).is_err());
     assert_eq!(sem.state.holders[3].word.load(Acquire), word, "a live recoverer's slot was taken");
+}
+
+/// One step of a journey; the argument is the lane it holds.
+type Step<'a> = &'a dyn Fn(&mut Option<usize>);
+
+/// What a process killed inside a journey leaves: slot `i`'s owner becomes `dead` (a reaped
+/// child's pid), keeping the flags and the `BUSY` mark as they were.
+fn die(sem: &Semaphore, i: usize, dead: u32) {
+    let s = &sem.state.holders[i];
+    let (owner, pins, held) = unpack(s.word.load(Acquire));
+    s.word.store(pack((owner & (BUSY | FLAGS)) | dead, pins, held), Release);
+}
+
+/// Runs a guarded take (`out = false`) or a guard's give-back (`out = true`) on a semaphore of
+/// two permits, stops it after each of its steps in turn, kills its owner there, recovers, and
+/// checks that both permits are back exactly once and that nothing stays claimed.
+fn journey_killed_after_each_step(out: bool) {
+    for bounded in [false, true] {
+        for stop in 0..=5 {
+            let b = BoundedSemaphore::new(2).unwrap();
+            let p = Semaphore::new(2).unwrap();
+            let sem: &Semaphore = if bounded { &b } else { &p };
+            let st = &sem.state;
+            let i = st.claim_slot().unwrap();
+            if out {
+                assert!(st.take_into(i));
+            }
+            let t = tag(i, out);
+            let mut lane = None;
+            let steps: [Step<'_>; 5] = [
+                &|_| st.begin_move(i),
+                &|l| *l = Some(if out { st.raw.claim_lane(t) } else { st.raw.try_acquire_lane(t) }.unwrap()),
+                &|_| st.count_and_ack(i, !out),
+                &|l| assert!(st.raw.clear_lane(l.unwrap(), t, out.then(|| st.bound()))),
+                &|_| st.end_move(i, out),
+            ];
+            for step in &steps[..stop] {
+                step(&mut lane);
+            }
+            if out && stop == 5 {
+                // The guard's whole drop ran: nothing is left to recover.
+                assert_eq!(st.holders[i].word.load(Acquire), 0);
+            } else {
+                die(sem, i, dead_pid());
+                st.recover_dead_holders();
+            }
+            assert_eq!(sem.get_value(), 2, "bounded={bounded}, out={out}: killed after step {stop}");
+            assert_eq!(st.holders[i].word.load(Acquire), 0, "the slot is free again");
+            assert_eq!(st.raw.lanes(), [0; 4], "every lane is free again");
+        }
+    }
+}
+
+/// A holder killed after each step of a guarded take (SEM-B2): the permit it was taking is
+/// given back exactly once, whatever the step.
+#[test]
+fn sem_b2_a_take_killed_at_every_step_gives_the_permit_back_once() {
+    journey_killed_after_each_step(false);
+}
+
+/// A holder killed after each step of a guard's give-back (SEM-B2): its permit comes back
+/// exactly once.
+#[test]
+fn sem_b2_a_give_back_killed_at_every_step_gives_the_permit_back_once() {
+    journey_killed_after_each_step(true);
+}
+
+/// A recoverer killed after each step of giving a dead holder's permits back (SEM-B2): the
+/// next recoverer finishes, and every permit comes back exactly once.
+#[test]
+fn sem_b2_a_recoverer_killed_at_every_step_leaves_nothing_lost() {
+    for stop in 0..=4 {
+        let sem = BoundedSemaphore::new(3).unwrap();
+        let st = &sem.state;
+        let i = st.claim_slot().unwrap();
+        assert!(st.take_into(i));
+        assert!(st.take_into(i));
+        assert_eq!(sem.get_value(), 1);
+        die(&sem, i, dead_pid());
+        // This process takes the dead holder's slot over, as a recovery would …
+        assert_eq!(st.take_over_dead(0), 1 << i);
+        // … and dies partway through giving the first permit back.
+        let t = tag(i, true);
+        let mut lane = None;
+        let steps: [Step<'_>; 4] = [
+            &|l| *l = Some(st.raw.claim_lane(t).unwrap()),
+            &|_| st.count_and_ack(i, false),
+            &|l| assert!(st.raw.clear_lane(l.unwrap(), t, Some(st.bound()))),
+            &|_| {
+                let s = &st.holders[i];
+                let (owner, pins, held) = unpack(s.word.load(Acquire));
+                s.word.store(pack(owner & !FLAGS, pins, held), Release);
+            },
+        ];
+        for step in &steps[..stop] {
+            step(&mut lane);
+        }
+        die(&sem, i, dead_pid());
+        st.recover_dead_holders();
+        assert_eq!(sem.get_value(), 3, "recoverer killed after step {stop}");
+        assert_eq!(st.holders[i].word.load(Acquire), 0);
+        assert_eq!(st.raw.lanes(), [0; 4]);
+    }
+}
+
+/// Threads of one process take turns on their shared slot, and a guard's journey never
+/// leaves a flag behind.
+#[test]
+fn guards_on_many_threads_share_one_slot_and_leave_it_clean() {
+    let sem = Semaphore::new(3).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..2_000 {
+                    let _g = sem.acquire_guard();
+                }
+            });
+        }
+    });
+    assert_eq!(sem.get_value(), 3);
+    assert!(sem.state.holders.iter().all(|h| h.word.load(Acquire) == 0), "a slot stayed claimed");
+    assert_eq!(sem.state.raw.lanes(), [0; 4]);
 }

@@ -3,6 +3,8 @@
 //! * `lock.uncontended`: `Lock::lock` + drop in one process, baseline
 //!   `os.pthread_robust.uncontended` (target ≤ 1.1×).
 //! * `semaphore.uncontended`: `acquire` + `release`, no waiters (no syscall).
+//! * `semaphore.guard.uncontended`: `acquire_guard` + drop, no waiters: the tracked permit
+//!   (holder slot plus transit lane, SEM-B1/B2), baseline `semaphore.uncontended`.
 //! * `event.set_clear`: `set` + `clear` with nobody waiting (no syscall; target ≤ 20 ns).
 //! * `lock.contended.2proc`: 2 processes × 1,000,000 locked increments of a shared counter,
 //!   seconds per job (`--quick` runs 100,000 each and scales to the full job).
@@ -24,6 +26,7 @@ pub(crate) fn rows() -> Vec<Row> {
     vec![
         row("lock.uncontended", Unit::Ns, &[SAME], Some("os.pthread_robust.uncontended"), lock_uncontended),
         row("semaphore.uncontended", Unit::Ns, &[SAME], None, semaphore_uncontended),
+        row("semaphore.guard.uncontended", Unit::Ns, &[SAME], Some("semaphore.uncontended"), semaphore_guard),
         row("event.set_clear", Unit::Ns, &[SAME], None, event_set_clear),
         row("lock.contended.2proc", Unit::S, &[Placement::Free], None, lock_contended),
         row("value.increment.4proc", Unit::S, &[Placement::Free], None, value_increment),
@@ -63,6 +66,16 @@ fn semaphore_uncontended(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
         for _ in 0..n {
             s.acquire();
             s.release();
+        }
+        Ok(())
+    })))
+}
+
+fn semaphore_guard(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
+    let s = Semaphore::new(1).map_err(shm_err)?;
+    Ok(Box::new(FnDriver(move |n| {
+        for _ in 0..n {
+            drop(s.acquire_guard());
         }
         Ok(())
     })))
