@@ -19,6 +19,16 @@ use super::ConnError;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::io::{Read, Write};
+use std::time::Duration;
+
+/// How long the handshake after `accept`/`connect` may take before it fails with
+/// `HandshakeTimeout` (a peer that connects and then says nothing is dropped after it; it never
+/// holds up other clients meanwhile, see [`MAX_PENDING_HANDSHAKES`](crate::MAX_PENDING_HANDSHAKES)).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many handshakes a [`Listener`](crate::Listener) runs side by side: a newcomer beyond it
+/// drops the oldest pending one (whose peer sees the connection close).
+pub const MAX_PENDING_HANDSHAKES: usize = 64;
 
 /// The protocol version in the hello. 2: the shared rings' record headers carry a stamp of
 /// their position and are the publication (`queue/ring/`), which a version-1 peer would read
@@ -55,39 +65,110 @@ fn io(e: std::io::Error) -> ConnError {
     }
 }
 
-/// The listener's side. Returns once the client is authenticated (or no key is used).
-pub(crate) fn serve(s: &mut (impl Read + Write), key: Option<&[u8]>, flags: u8) -> Result<(), ConnError> {
-    let nonce_l = nonce()?;
-    let mut hello = Vec::with_capacity(8 + NONCE);
-    hello.extend_from_slice(MAGIC);
-    hello.push(VERSION);
-    hello.push(flags | if key.is_some() { AUTH } else { 0 });
-    hello.extend_from_slice(&nonce_l);
-    s.write_all(&hello).map_err(io)?;
-    let Some(key) = key else {
-        let mut verdict = [0u8; 9];
-        s.read_exact(&mut verdict).map_err(io)?;
-        return match &verdict {
-            WELCOME => Ok(()),
-            FAILURE => Err(ConnError::Authentication("the client has an authkey, this listener none")),
-            _ => Err(ConnError::Protocol("bad verdict from the client")),
-        };
-    };
-    let mut answer = [0u8; DIGEST + NONCE];
-    s.read_exact(&mut answer).map_err(io)?;
-    if digest(key, b"multiproc-v1 client", &nonce_l).verify_slice(&answer[..DIGEST]).is_err() {
-        let _ = s.write_all(FAILURE);
-        return Err(ConnError::Authentication("digest received was wrong"));
+/// The listener's side as a state machine that does no I/O itself, so that a listener can run
+/// many handshakes side by side on non-blocking sockets (CONN-B3): [`Serving::start`] gives the
+/// hello to send, [`Serving::wants`] says how many bytes the peer must send next, and
+/// [`Serving::feed`] takes exactly those bytes and says what to send back and whether the
+/// handshake is over.
+#[derive(Debug)]
+pub(crate) struct Serving {
+    nonce_l: [u8; NONCE],
+    stage: Stage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// No key: the client's verdict on the hello.
+    Verdict,
+    /// The client's digest of our nonce and its own nonce.
+    Answer,
+    /// The client's verdict on our digest.
+    FinalVerdict,
+}
+
+/// What [`Serving::feed`] asks of the caller.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    /// Bytes to send to the peer (possibly none).
+    pub(crate) send: Vec<u8>,
+    /// `Some` once the handshake is over: authenticated, or why not.
+    pub(crate) done: Option<Result<(), ConnError>>,
+}
+
+impl Serving {
+    /// A new handshake and the hello to send first.
+    pub(crate) fn start(key: Option<&[u8]>, flags: u8) -> Result<(Serving, Vec<u8>), ConnError> {
+        let nonce_l = nonce()?;
+        let mut hello = Vec::with_capacity(8 + NONCE);
+        hello.extend_from_slice(MAGIC);
+        hello.push(VERSION);
+        hello.push(flags | if key.is_some() { AUTH } else { 0 });
+        hello.extend_from_slice(&nonce_l);
+        let stage = if key.is_some() { Stage::Answer } else { Stage::Verdict };
+        Ok((Serving { nonce_l, stage }, hello))
     }
-    let mut welcome = WELCOME.to_vec();
-    welcome.extend_from_slice(&digest(key, b"multiproc-v1 listener", &answer[DIGEST..]).finalize().into_bytes());
-    s.write_all(&welcome).map_err(io)?;
-    let mut verdict = [0u8; 9];
-    s.read_exact(&mut verdict).map_err(io)?;
-    match &verdict {
-        WELCOME => Ok(()),
-        FAILURE => Err(ConnError::Authentication("the client refused our digest")),
-        _ => Err(ConnError::Protocol("bad verdict from the client")),
+
+    /// How many bytes the peer must send before the next [`feed`](Self::feed).
+    pub(crate) fn wants(&self) -> usize {
+        match self.stage {
+            Stage::Verdict | Stage::FinalVerdict => WELCOME.len(),
+            Stage::Answer => DIGEST + NONCE,
+        }
+    }
+
+    /// Takes the `wants()` bytes the peer sent; `key` is the one given to `start`.
+    pub(crate) fn feed(&mut self, key: Option<&[u8]>, got: &[u8]) -> Reply {
+        let done = |r| Reply { send: Vec::new(), done: Some(r) };
+        if got.len() != self.wants() {
+            return done(Err(ConnError::Protocol("a handshake message of the wrong length")));
+        }
+        match (self.stage, key) {
+            (Stage::Verdict, _) => done(match got {
+                v if v == WELCOME => Ok(()),
+                v if v == FAILURE => Err(ConnError::Authentication("the client has an authkey, this listener none")),
+                _ => Err(ConnError::Protocol("bad verdict from the client")),
+            }),
+            (Stage::Answer, Some(key)) => {
+                if digest(key, b"multiproc-v1 client", &self.nonce_l).verify_slice(&got[..DIGEST]).is_err() {
+                    return Reply {
+                        send: FAILURE.to_vec(),
+                        done: Some(Err(ConnError::Authentication("digest received was wrong"))),
+                    };
+                }
+                let mut welcome = WELCOME.to_vec();
+                welcome
+                    .extend_from_slice(&digest(key, b"multiproc-v1 listener", &got[DIGEST..]).finalize().into_bytes());
+                self.stage = Stage::FinalVerdict;
+                Reply { send: welcome, done: None }
+            }
+            (Stage::Answer, None) => done(Err(ConnError::Protocol("an answer without a key"))),
+            (Stage::FinalVerdict, _) => done(match got {
+                v if v == WELCOME => Ok(()),
+                v if v == FAILURE => Err(ConnError::Authentication("the client refused our digest")),
+                _ => Err(ConnError::Protocol("bad verdict from the client")),
+            }),
+        }
+    }
+}
+
+/// The listener's side on a blocking stream (the fuzz target and the unit tests drive it; a
+/// `Listener` runs [`Serving`] itself). Returns once the client is authenticated (or no
+/// key is used).
+#[cfg(any(test, feature = "test-hooks"))]
+pub(crate) fn serve(s: &mut (impl Read + Write), key: Option<&[u8]>, flags: u8) -> Result<(), ConnError> {
+    let (mut serving, hello) = Serving::start(key, flags)?;
+    s.write_all(&hello).map_err(io)?;
+    let mut got = [0u8; DIGEST + NONCE];
+    loop {
+        let got = &mut got[..serving.wants()];
+        s.read_exact(got).map_err(io)?;
+        let reply = serving.feed(key, got);
+        let sent = s.write_all(&reply.send).map_err(io);
+        match reply.done {
+            // A failure's last word is best effort: the peer may have gone.
+            Some(r) => return r,
+            None => sent?,
+        }
     }
 }
 

@@ -1,13 +1,17 @@
 //! `Listener` and `Client`: connections made by address.
 
 use super::address::Address;
+use super::auth::HANDSHAKE_TIMEOUT;
+use super::pending::{Acceptor, Handshake};
 use super::socket::SockLink;
+use super::stream::Stream;
 use super::to_address::ToAddress;
 use super::{auth, ConnError, ConnTimeoutError, TryConnError};
 use crate::queue::{Connection, Exported, Pipe, EXPORT_WORDS};
-use crate::sys::process::poll_events;
+use crate::sys::clock::Deadline;
+use crate::sys::process::poll_many;
 use crate::wait::Limit;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::linux::net::SocketAddrExt;
@@ -16,10 +20,6 @@ use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// How long the handshake after `accept`/`connect` may take before it fails with `Timeout`
-/// (a peer that connects and then says nothing cannot hold a listener for ever).
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the listener sends with the ring descriptors.
 const RINGS_MAGIC: &[u8; 8] = b"MPRINGS1";
@@ -73,6 +73,8 @@ pub struct Listener {
     address: Address,
     authkey: Option<Vec<u8>>,
     last: Mutex<Option<Address>>,
+    /// The handshakes under way (CONN-B3).
+    acceptor: Acceptor,
     /// The socket file this listener made, with its device and inode: removed on drop if the
     /// path still names it.
     file: Option<(PathBuf, u64, u64)>,
@@ -130,7 +132,14 @@ impl Listener {
             Sock::Tcp(l) => l.set_nonblocking(true),
         }
         .map_err(ConnError::Os)?;
-        Ok(Listener { sock, address, authkey: authkey.map(<[u8]>::to_vec), last: Mutex::new(None), file })
+        Ok(Listener {
+            sock,
+            address,
+            authkey: authkey.map(<[u8]>::to_vec),
+            last: Mutex::new(None),
+            acceptor: Acceptor::default(),
+            file,
+        })
     }
 
     /// The address clients connect to (for `tcp:HOST:0`, with the port that was picked).
@@ -162,11 +171,19 @@ impl Listener {
 
     /// Waits for a client and returns the connection once the handshake succeeded.
     ///
+    /// Handshakes run side by side (CONN-B3): every client that has connected gets its hello at
+    /// once, and the first to finish its handshake is returned; the others go on in this call
+    /// or the next. A peer that connects and says nothing, or sends a byte a second, holds one
+    /// of [`MAX_PENDING_HANDSHAKES`](crate::MAX_PENDING_HANDSHAKES) places (the oldest is
+    /// dropped for a newcomer) for at most [`HANDSHAKE_TIMEOUT`], and delays nobody. Several
+    /// threads may accept on one listener: they take turns running the handshakes.
+    ///
     /// # Errors
-    /// [`ConnError::Authentication`] if the client's key is wrong (that client is dropped; the
-    /// listener goes on working), [`ConnError::Protocol`], [`ConnError::HandshakeTimeout`] if
-    /// the client says nothing for [`HANDSHAKE_TIMEOUT`], [`ConnError::Shm`],
-    /// [`ConnError::Os`].
+    /// A handshake that failed, reported once and only when no other finished in the same
+    /// pass (the failed peer is dropped; the listener goes on working):
+    /// [`ConnError::Authentication`] if a client's key is wrong, [`ConnError::Protocol`],
+    /// [`ConnError::HandshakeTimeout`] if a client said nothing for [`HANDSHAKE_TIMEOUT`].
+    /// Also [`ConnError::Shm`], [`ConnError::Os`].
     ///
     /// # Examples
     ///
@@ -175,11 +192,14 @@ impl Listener {
         self.accept_until(Limit::Forever).map_err(ConnTimeoutError::handshake)
     }
 
-    /// [`accept`](Self::accept) if a client is waiting now (for event loops that watch the
-    /// listener's socket themselves).
+    /// [`accept`](Self::accept) without waiting: takes the clients that have connected, moves
+    /// every pending handshake on by what its peer has sent, and returns a connection whose
+    /// handshake finished. A client whose answer has not arrived yet stays pending: a later
+    /// call (or `accept`) returns it.
     ///
     /// # Errors
-    /// [`TryConnError::WouldBlock`] if nobody is waiting, or as [`accept`](Self::accept).
+    /// [`TryConnError::WouldBlock`] if no handshake finished now (or another thread is
+    /// accepting), or as [`accept`](Self::accept).
     ///
     /// # Examples
     ///
@@ -240,32 +260,65 @@ impl Listener {
     }
 
     fn accept_until(&self, limit: Limit) -> Result<Connection, ConnTimeoutError> {
+        let mut turn = self.acceptor.enter(limit).ok_or(ConnTimeoutError::Timeout)?;
+        let key = self.authkey.as_deref();
+        let flags = if self.address.is_local() { auth::RINGS } else { 0 };
+        let mut revents = Vec::new();
         loop {
-            let accepted = match &self.sock {
-                Sock::Unix(l) => l.accept().map(|(s, a)| (Stream::Unix(s), unix_address(&a))),
-                Sock::Tcp(l) => l.accept().map(|(s, a)| (Stream::Tcp(s), Some(Address::Tcp(a.to_string())))),
-            };
-            match accepted {
-                Ok((stream, peer)) => {
-                    *self.last.lock().unwrap_or_else(|p| p.into_inner()) = peer;
-                    return Ok(self.handshake(stream)?);
+            let mut failure = None;
+            // Every connection the kernel has queued starts its handshake now.
+            loop {
+                let accepted = match &self.sock {
+                    Sock::Unix(l) => l.accept().map(|(s, a)| (Stream::Unix(s), unix_address(&a))),
+                    Sock::Tcp(l) => l.accept().map(|(s, a)| (Stream::Tcp(s), Some(Address::Tcp(a.to_string())))),
+                };
+                match accepted {
+                    Ok((stream, peer)) => match Handshake::start(stream, peer, key, flags) {
+                        Ok(h) => turn.push(h),
+                        Err(e) => {
+                            failure.get_or_insert(e);
+                        }
+                    },
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::Interrupted | std::io::ErrorKind::ConnectionAborted
+                        ) => {}
+                    Err(e) => return Err(ConnTimeoutError::Os(e)),
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if limit.passed() {
-                        return Err(ConnTimeoutError::Timeout);
-                    }
-                    poll_events(self.fd(), libc::POLLIN, limit.deadline_opt()).map_err(ConnError::Os)?;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(ConnTimeoutError::Os(e)),
             }
+            match turn.advance(key) {
+                Some(Ok(h)) => {
+                    let peer = h.peer.clone();
+                    let conn = self.finish(h.into_stream()?)?;
+                    *self.last.lock().unwrap_or_else(|p| p.into_inner()) = peer;
+                    return Ok(conn);
+                }
+                Some(Err(e)) => {
+                    failure.get_or_insert(e);
+                }
+                None => {}
+            }
+            if let Some(e) = failure {
+                return Err(e.into());
+            }
+            if limit.passed() {
+                return Err(ConnTimeoutError::Timeout);
+            }
+            // Sleep until a client connects, a pending peer sends something, a handshake runs
+            // out of time, or the limit passes.
+            let wake = crate::wait::earliest(limit.deadline_opt(), turn.next_expiry().and_then(Deadline::at));
+            let timeout_ms =
+                wake.map_or(-1, |d| d.remaining().as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32);
+            let fds: Vec<BorrowedFd<'_>> = std::iter::once(self.fd()).chain(turn.fds()).collect();
+            poll_many(&fds, libc::POLLIN, timeout_ms, &mut revents).map_err(ConnError::Os)?;
         }
     }
 
-    fn handshake(&self, mut stream: Stream) -> Result<Connection, ConnError> {
-        stream.prepare()?;
-        let local = self.address.is_local();
-        auth::serve(&mut stream, self.authkey.as_deref(), if local { auth::RINGS } else { 0 })?;
+    /// Turns an authenticated stream into a connection: a Unix one moves onto shared-memory
+    /// rings (their descriptors travel once over the socket), a TCP one stays on the socket.
+    fn finish(&self, stream: Stream) -> Result<Connection, ConnError> {
         match stream {
             Stream::Tcp(s) => {
                 SockLink::new(s).map(|l| Connection::over_stream(Box::new(l), TCP_MAX_MESSAGE)).map_err(ConnError::Os)
@@ -472,52 +525,4 @@ fn receive_rings(s: &UnixStream) -> Result<Connection, ConnTimeoutError> {
         *w = u64::from_le_bytes(buf[8 + 8 * i..16 + 8 * i].try_into().expect("8 bytes"));
     }
     Ok(Connection::import(Exported { fds, words }).map_err(ConnError::from)?)
-}
-
-/// An accepted or connected socket, during the handshake.
-enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
-impl Stream {
-    /// Blocking, with the handshake's time limit.
-    fn prepare(&mut self) -> Result<(), ConnError> {
-        match self {
-            Stream::Unix(s) => s.set_nonblocking(false),
-            Stream::Tcp(s) => s.set_nonblocking(false),
-        }
-        .map_err(ConnError::Os)?;
-        self.set_timeout(HANDSHAKE_TIMEOUT)
-    }
-
-    fn set_timeout(&mut self, t: Duration) -> Result<(), ConnError> {
-        match self {
-            Stream::Unix(s) => s.set_read_timeout(Some(t)).and_then(|()| s.set_write_timeout(Some(t))),
-            Stream::Tcp(s) => s.set_read_timeout(Some(t)).and_then(|()| s.set_write_timeout(Some(t))),
-        }
-        .map_err(ConnError::Os)
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.read(buf),
-            Stream::Tcp(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Stream::Unix(s) => s.write(buf),
-            Stream::Tcp(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }

@@ -29,10 +29,13 @@ mod auth;
 pub(crate) use auth::{answer as handshake_answer, serve as handshake_serve};
 mod error;
 mod listener;
+mod pending;
 mod socket;
+mod stream;
 mod to_address;
 
 pub use address::Address;
+pub use auth::{HANDSHAKE_TIMEOUT, MAX_PENDING_HANDSHAKES};
 pub use error::{ConnError, ConnTimeoutError, TryConnError};
-pub use listener::{Client, Listener, HANDSHAKE_TIMEOUT};
+pub use listener::{Client, Listener};
 pub use to_address::ToAddress;
