@@ -198,15 +198,50 @@ fn settle(n: usize) -> usize {
     seen
 }
 
-/// Dropping a `ReadyFd` ends its watcher thread (no thread leak per `ready_fd` call). Earlier
-/// tests' watchers leave within one slice of their handles' drop, so start from none.
+/// Dropping a process's last `ReadyFd` ends its watcher thread (no thread leak per `ready_fd`
+/// call), and eight of them share one thread. Earlier tests' watchers leave within one slice of
+/// their handles' drop, so start from none.
 #[test]
 fn dropping_a_ready_fd_ends_its_watcher() {
     let _g = guard();
     assert_eq!(settle(0), 0, "watchers of earlier tests still running");
     let q = Queue::<u32>::new().unwrap();
     let fds: Vec<_> = (0..8).map(|_| q.ready_fd().unwrap()).collect();
-    assert_eq!(settle(8), 8);
+    assert_eq!(threads(), 1, "eight ready descriptors, one watcher thread");
+    drop(fds);
+    assert_eq!(settle(0), 0);
+}
+
+/// WAIT-B1: 1,000 queues watched in one process cost a handful of threads (one per 127), and an
+/// item put by another process fires its own queue's descriptor and no other.
+#[test]
+fn wait_b1_a_thousand_watched_queues_in_a_handful_of_threads_fire_the_right_fd() {
+    use std::os::fd::AsFd;
+    let _g = guard();
+    assert_eq!(settle(0), 0, "watchers of earlier tests still running");
+    let queues: Vec<Queue<u32>> = (0..1000).map(|_| Queue::new().unwrap()).collect();
+    let fds: Vec<_> = queues.iter().map(|q| q.ready_fd().unwrap()).collect();
+    let n = threads();
+    assert!(n <= 8, "{n} watcher threads for 1,000 objects");
+    for target in [537usize, 0, 999, 126, 127] {
+        let q = queues[target].clone();
+        let pid = fork_child(move || {
+            q.put(&7).unwrap();
+            0
+        });
+        assert_eq!(wait_child(pid), Ended::Code(0));
+        // Sleep in poll(2) on all 1,000 descriptors until one fires.
+        let mut set: Vec<_> =
+            fds.iter().map(|f| nix::poll::PollFd::new(f.as_fd(), nix::poll::PollFlags::POLLIN)).collect();
+        assert_eq!(nix::poll::poll(&mut set, 10_000u16).unwrap(), 1, "exactly one descriptor fires");
+        let fired: Vec<usize> =
+            set.iter().enumerate().filter(|(_, p)| p.any().unwrap_or(false)).map(|(i, _)| i).collect();
+        assert_eq!(fired, [target]);
+        assert_eq!(queues[target].try_get().unwrap(), 7);
+        assert!(queues[target].try_get().is_err());
+        fds[target].rearm();
+        assert!(fds.iter().all(|f| !f.is_signaled()), "no other descriptor fired");
+    }
     drop(fds);
     assert_eq!(settle(0), 0);
 }

@@ -3,7 +3,7 @@
 use super::conn::Link;
 use super::RecvError;
 use super::{Connection, RecvFail};
-use crate::queue::ready::{Probe, ReadyFd};
+use crate::queue::ready::{Probe, ReadyFd, Sleep};
 use crate::queue::ring::RingProbe;
 use crate::shm::Segment;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -29,6 +29,16 @@ impl Probe for ConnProbe {
 
     fn fd(&self) -> Option<BorrowedFd<'_>> {
         Some(self.fd.as_fd())
+    }
+
+    /// A ring has a word to sleep on (its liveness descriptor is looked at every slice); a TCP
+    /// connection has only its socket.
+    fn sleep(&self) -> Sleep {
+        if self.ring.is_some() {
+            Sleep::Word
+        } else {
+            Sleep::Fd
+        }
     }
 }
 

@@ -8,35 +8,33 @@
 //! stands in for the receiver: while *armed*, it checks the object, and if nothing is there it
 //! announces itself on the object's futex word (the same sleeper flag a blocked `get` raises,
 //! so senders make a system call only while someone is asleep) and sleeps on it. When the
-//! object becomes ready, the watcher disarms itself, makes the eventfd readable and wakes the
-//! futures waiting on it; it then sleeps until [`ReadyFd::rearm`], which the receiver calls
-//! after it has drained the object (a non-blocking receive said empty). Rearming makes the
-//! watcher look again at once, so an item that arrived between the drain and the rearm is not
-//! missed. While disarmed the watcher costs nothing, and senders pay nothing extra.
+//! object becomes ready, the watcher disarms it, makes the eventfd readable and wakes the
+//! futures waiting on it; it then ignores the object until [`ReadyFd::rearm`], which the
+//! receiver calls after it has drained the object (a non-blocking receive said empty).
+//! Rearming makes the watcher look again at once, so an item that arrived between the drain and
+//! the rearm is not missed. While disarmed an object costs nothing, and senders pay nothing
+//! extra.
 //!
-//! The watcher sleeps in slices of [`SLICE`], so a sender that died between publishing and
-//! waking, or a peer's death (a connection's end of file, a split queue's last producer), is
-//! noticed within one slice. A `ReadyFd` belongs to the process that made it: threads do not
-//! survive `fork`, so a child makes its own.
+//! One watcher thread serves many objects (`hub`): up to 127 per thread, all slept on in one
+//! `futex_waitv(2)`, so an event loop watching 1,000 queues costs 8 threads, not 1,000. The
+//! watcher sleeps in slices of 50 ms, so a sender that died between publishing and waking, or
+//! a peer's death (a connection's end of file, a split queue's last producer), is noticed
+//! within one slice. A `ReadyFd` belongs to the process that made it: threads do not survive
+//! `fork`, so a child makes its own.
 
-use crate::loom::atomic::{
-    AtomicBool, AtomicU32,
-    Ordering::{Acquire, Release},
-};
-use crate::loom::futex;
-use crate::sys::clock::Deadline;
+mod hub;
+
+pub(crate) use hub::Sleep;
+
+use crate::loom::atomic::Ordering::{Acquire, Release};
 use crate::wait::Waitable;
+use hub::Entry;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Arc, Mutex};
-use std::task::Waker;
-use std::time::Duration;
 
-/// How long the watcher sleeps before looking again on its own.
-const SLICE: Duration = Duration::from_millis(50);
-
-/// What the watcher thread watches.
-pub(crate) trait Probe: Send + 'static {
+/// What a watcher thread watches.
+pub(crate) trait Probe: Send + Sync + 'static {
     /// Whether a receive would not block now.
     fn ready(&self) -> bool;
     /// Raises the object's sleeper flag and names the word and the value to sleep on; `None`
@@ -47,12 +45,16 @@ pub(crate) trait Probe: Send + 'static {
     fn fd(&self) -> Option<BorrowedFd<'_>> {
         None
     }
+    /// What the watcher sleeps on for this object: its word (the default) or its descriptor.
+    fn sleep(&self) -> Sleep {
+        Sleep::Word
+    }
 }
 
 /// Any [`Waitable`] handle the watcher can own (a clone of the user's).
 pub(crate) struct Watched<W>(pub(crate) W);
 
-impl<W: Waitable + Send + 'static> Probe for Watched<W> {
+impl<W: Waitable + Send + Sync + 'static> Probe for Watched<W> {
     fn ready(&self) -> bool {
         self.0.is_ready()
     }
@@ -63,20 +65,6 @@ impl<W: Waitable + Send + 'static> Probe for Watched<W> {
         #[cfg(all(test, loom))]
         None
     }
-}
-
-/// What the watcher and the receiver share.
-#[derive(Debug)]
-struct Watch {
-    /// 1 while the watcher should look (futex word, process-local).
-    armed: AtomicU32,
-    /// Set by the watcher when it found the object ready; taken by the receiver.
-    signaled: AtomicBool,
-    /// The receiver dropped its `ReadyFd`: the watcher leaves.
-    stop: AtomicBool,
-    /// Futures waiting for readiness.
-    wakers: Mutex<Vec<Waker>>,
-    efd: EventFd,
 }
 
 /// A descriptor that becomes readable when its object may have something to receive: made by
@@ -106,23 +94,14 @@ struct Watch {
 /// ```
 #[derive(Debug)]
 pub struct ReadyFd {
-    watch: Arc<Watch>,
+    entry: Arc<Entry>,
 }
 
 impl ReadyFd {
     /// A `ReadyFd` whose watcher thread owns `probe`.
     pub(crate) fn watch(probe: impl Probe) -> std::io::Result<ReadyFd> {
         let efd = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
-        let watch = Arc::new(Watch {
-            armed: AtomicU32::new(1),
-            signaled: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
-            wakers: Mutex::new(Vec::new()),
-            efd,
-        });
-        let w = watch.clone();
-        std::thread::Builder::new().name("multiproc-ready".into()).spawn(move || watcher(&w, &probe))?;
-        Ok(ReadyFd { watch })
+        Ok(ReadyFd { entry: hub::register(Box::new(probe), efd)? })
     }
 
     /// Clears the readability and asks the watcher to look again. Call it after a
@@ -138,12 +117,12 @@ impl ReadyFd {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn rearm(&self) {
-        let w = &*self.watch;
+        let e = &*self.entry;
         // Release: pairs with the watcher's Acquire load of `armed`.
-        w.signaled.store(false, Release);
-        let _ = w.efd.read(); // EAGAIN when it was not readable: nothing to clear
-        w.armed.store(1, Release);
-        futex::wake(&w.armed, 1);
+        e.signaled.store(false, Release);
+        let _ = e.efd.read(); // EAGAIN when it was not readable: nothing to clear
+        e.armed.store(true, Release);
+        e.group.poke();
     }
 
     /// Whether the watcher found the object ready since the last [`rearm`](Self::rearm).
@@ -163,7 +142,7 @@ impl ReadyFd {
     /// ```
     pub fn is_signaled(&self) -> bool {
         // Acquire: pairs with the watcher's Release store.
-        self.watch.signaled.load(Acquire)
+        self.entry.signaled.load(Acquire)
     }
 
     /// A future that resolves when the watcher finds the object ready, for any executor
@@ -177,60 +156,22 @@ impl ReadyFd {
 
 impl AsFd for ReadyFd {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.watch.efd.as_fd()
+        self.entry.efd.as_fd()
     }
 }
 
 /// For tokio's `AsyncFd` and mio's `SourceFd`, which take raw descriptors.
 impl std::os::fd::AsRawFd for ReadyFd {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        std::os::fd::AsRawFd::as_raw_fd(&self.watch.efd)
+        std::os::fd::AsRawFd::as_raw_fd(&self.entry.efd)
     }
 }
 
 impl Drop for ReadyFd {
     fn drop(&mut self) {
-        let w = &*self.watch;
-        // Release: the watcher leaves at its next look (within one slice at most).
-        w.stop.store(true, Release);
-        w.armed.store(1, Release);
-        futex::wake(&w.armed, 1);
-    }
-}
-
-/// The watcher thread: see the module docs.
-fn watcher(w: &Watch, probe: &impl Probe) {
-    loop {
-        // Acquire: pairs with `Drop`'s and `rearm`'s Release stores.
-        if w.stop.load(Acquire) {
-            return;
-        }
-        if w.armed.load(Acquire) == 0 {
-            let _ = futex::wait(&w.armed, 0, Deadline::after(SLICE));
-            continue;
-        }
-        if probe.ready() {
-            w.armed.store(0, Release);
-            w.signaled.store(true, Release);
-            let _ = w.efd.write(1);
-            let wakers = std::mem::take(&mut *w.wakers.lock().unwrap_or_else(|p| p.into_inner()));
-            wakers.into_iter().for_each(Waker::wake);
-            continue;
-        }
-        match probe.announce() {
-            // Re-check after raising the flag (the Dekker pair every announce documents).
-            Some(_) if probe.ready() => {}
-            Some((word, v)) => {
-                let _ = futex::wait(word, v, Deadline::after(SLICE));
-            }
-            None => match probe.fd() {
-                Some(fd) => {
-                    let mut revents = Vec::new();
-                    let _ = crate::sys::process::poll_many(&[fd], libc::POLLIN, SLICE.as_millis() as i32, &mut revents);
-                }
-                None => std::thread::sleep(Duration::from_millis(1)),
-            },
-        }
+        // Release: the watcher forgets the object at its next look, which the poke makes now.
+        self.entry.stop.store(true, Release);
+        self.entry.group.poke();
     }
 }
 
@@ -247,7 +188,7 @@ impl std::future::Future for Readable<'_> {
     type Output = ();
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-        let w = &*self.fd.watch;
+        let w = &*self.fd.entry;
         if w.signaled.load(Acquire) {
             self.fd.rearm();
             return std::task::Poll::Ready(());
