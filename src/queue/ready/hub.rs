@@ -15,7 +15,6 @@
 //! one. Threads do not survive `fork`: the registry is per process (keyed by pid), so a child
 //! starts its own groups.
 
-use super::Probe;
 use crate::loom::atomic::{
     AtomicBool, AtomicU32,
     Ordering::{Acquire, Release},
@@ -47,6 +46,24 @@ pub(crate) enum Sleep {
     Word,
     /// In `poll(2)` on descriptors (the probe's `fd`).
     Fd,
+}
+
+/// What a watcher thread watches.
+pub(crate) trait Probe: Send + Sync + 'static {
+    /// Whether a receive would not block now.
+    fn ready(&self) -> bool;
+    /// Raises the object's sleeper flag and names the word and the value to sleep on; `None`
+    /// when the object has none (the watcher then polls).
+    fn announce(&self) -> Option<(&crate::loom::atomic::AtomicU32, u32)>;
+    /// A descriptor to sleep on in `poll(2)` when there is no word (readable or hung up when
+    /// something changed).
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+    /// What the watcher sleeps on for this object: its word (the default) or its descriptor.
+    fn sleep(&self) -> Sleep {
+        Sleep::Word
+    }
 }
 
 /// One watched object: what the watcher and the `ReadyFd` share.

@@ -24,7 +24,7 @@
 
 mod hub;
 
-pub(crate) use hub::Sleep;
+pub(crate) use hub::{Probe, Sleep};
 
 use crate::loom::atomic::Ordering::{Acquire, Release};
 use crate::wait::Waitable;
@@ -32,24 +32,6 @@ use hub::Entry;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Arc, Mutex};
-
-/// What a watcher thread watches.
-pub(crate) trait Probe: Send + Sync + 'static {
-    /// Whether a receive would not block now.
-    fn ready(&self) -> bool;
-    /// Raises the object's sleeper flag and names the word and the value to sleep on; `None`
-    /// when the object has none (the watcher then polls).
-    fn announce(&self) -> Option<(&crate::loom::atomic::AtomicU32, u32)>;
-    /// A descriptor to sleep on in `poll(2)` when there is no word (readable or hung up when
-    /// something changed).
-    fn fd(&self) -> Option<BorrowedFd<'_>> {
-        None
-    }
-    /// What the watcher sleeps on for this object: its word (the default) or its descriptor.
-    fn sleep(&self) -> Sleep {
-        Sleep::Word
-    }
-}
 
 /// Any [`Waitable`] handle the watcher can own (a clone of the user's).
 pub(crate) struct Watched<W>(pub(crate) W);
