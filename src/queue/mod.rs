@@ -4,6 +4,7 @@
 //! (`locked/`), `Broadcast` (`broadcast/`); `doorbell.rs` is the sequence-word wake-up the queues share.
 
 mod broadcast;
+pub(crate) mod crc32c;
 pub(crate) mod doorbell;
 mod pipe;
 mod ready;

@@ -7,7 +7,7 @@
 //! (the next locker repairs as for one record), and a consumer killed after its commit loses
 //! the records it took, as one killed after a `get` loses its item.
 
-use super::state::{record_header, sleep_on, LockedRing, HEADER};
+use super::state::{record_header, sleep_on, LockedRing};
 use super::QueueFail;
 use crate::loom::atomic::Ordering::{Relaxed, Release};
 use crate::queue::doorbell::bump;
@@ -65,7 +65,7 @@ impl LockedRing {
     /// the batch before it).
     pub(super) fn put_records(&self, items: &[&[u8]], limit: Limit) -> Result<usize, QueueFail> {
         let Some(first) = items.first() else { return Ok(0) };
-        let size_of = |len: usize| HEADER + (len as u64).next_multiple_of(8);
+        let size_of = |len: usize| self.record_size(len as u64);
         let fits_ever = |len: usize| len as u64 <= u32::MAX as u64 && size_of(len) <= self.capacity();
         if !fits_ever(first.len()) {
             return Err(QueueFail::TooLarge { len: size_of(first.len()), capacity: self.capacity() });
@@ -97,7 +97,8 @@ impl LockedRing {
                     // are free (checked just above against the validated positions).
                     unsafe {
                         self.copy_in(tail, &header);
-                        self.copy_in(tail + HEADER, item);
+                        self.copy_in(tail + self.hdr(), item);
+                        self.seal(tail + self.hdr(), item.len() as u64);
                     }
                     tail += size;
                     count += 1;
@@ -147,12 +148,26 @@ impl LockedRing {
                         // SAFETY: under the lock; 4 writable bytes at a validated position.
                         unsafe { self.copy_out(pos, h.as_mut_ptr(), 4) };
                         let len = u32::from_le_bytes(h) as usize;
+                        // SAFETY: under the lock; the record was validated by `record_len`.
+                        if !unsafe { self.sealed(pos + self.hdr(), len as u64) } {
+                            if n == 0 {
+                                // Framed right but changed: dropped, and reported.
+                                let count = st.count.load(Relaxed);
+                                st.head.store(pos + size, Relaxed);
+                                // SYNC(release → count's acquire load).
+                                st.count.store(count.saturating_sub(1), Release);
+                                drop(_held);
+                                bump(&st.not_full);
+                                return Err(QueueFail::Corrupt("record payload does not match its checksum"));
+                            }
+                            break; // the good records before it go; the next call reports it
+                        }
                         bytes.reserve(len);
                         // SAFETY: `record_len` checked that the payload lies within
                         // [pos, tail); `reserve` made room for `len` bytes after the current
                         // contents, which the copy initializes before `set_len` exposes them.
                         unsafe {
-                            self.copy_out(pos + HEADER, bytes.as_mut_ptr().add(bytes.len()), len);
+                            self.copy_out(pos + self.hdr(), bytes.as_mut_ptr().add(bytes.len()), len);
                             bytes.set_len(bytes.len() + len);
                         }
                         recs.ends.push(bytes.len());
@@ -191,7 +206,7 @@ mod tests {
 
     fn ring() -> (Segment, LockedRing) {
         let seg = Segment::anonymous(LockedRing::segment_len(4096)).unwrap();
-        let r = LockedRing::create_in(&seg, 4096, 0).unwrap();
+        let r = LockedRing::create_in(&seg, 4096, 0, false).unwrap();
         (seg, r)
     }
 
@@ -229,5 +244,45 @@ mod tests {
             assert_eq!(got, &items[i][..]);
         }
         assert!(matches!(r.get_records(1, Limit::Now), Err(QueueFail::Empty)));
+    }
+
+    /// Flips one payload byte of the record at ring position `pos` (a scribbling peer).
+    fn scribble(r: &LockedRing, pos: u64) {
+        let mut b = [0u8; 1];
+        // SAFETY: single-threaded test; the byte lies inside the ring.
+        unsafe {
+            r.copy_out(pos + r.hdr() + 2, b.as_mut_ptr(), 1);
+            r.copy_in(pos + r.hdr() + 2, &[b[0] ^ 0x40]);
+        }
+    }
+
+    #[test]
+    fn que_b10_integrity_turns_a_changed_payload_into_corrupt_and_goes_on() {
+        let seg = Segment::anonymous(LockedRing::segment_len(4096)).unwrap();
+        let r = LockedRing::create_in(&seg, 4096, 0, true).unwrap();
+        assert!(r.integrity());
+        let items: [&[u8]; 3] = [b"first item", b"second item", b"third"];
+        assert_eq!(r.put_records(&items, Limit::Now).unwrap(), 3);
+        // The second record starts after the first: header, checksum word, padded payload.
+        scribble(&r, r.record_size(10));
+        assert_eq!(get(&r).unwrap(), b"first item");
+        assert!(matches!(get(&r), Err(QueueFail::Corrupt("record payload does not match its checksum"))));
+        assert_eq!(get(&r).unwrap(), b"third", "the changed record was dropped; the queue goes on");
+        // The single-record paths check too.
+        r.put_record(4, Limit::Now, |w| w.write(0, b"abcd")).unwrap();
+        let tail = r.state.tail.load(Relaxed);
+        scribble(&r, tail - r.record_size(4));
+        let got = r.get_record(Limit::Now, |rec| {
+            let mut v = vec![0u8; rec.len as usize];
+            rec.read(0, &mut v);
+            Ok(v)
+        });
+        assert!(matches!(got, Err(QueueFail::Corrupt(_))));
+        assert!(matches!(get(&r), Err(QueueFail::Empty)), "dropped, not wedged");
+        // Without the mode the same change is delivered as data.
+        let (_seg, plain) = ring();
+        assert_eq!(plain.put_records(&items, Limit::Now).unwrap(), 3);
+        scribble(&plain, 0);
+        assert_eq!(get(&plain).unwrap(), b"fi2st item");
     }
 }

@@ -39,6 +39,7 @@ mod joinable;
 #[cfg(feature = "serde")]
 mod many;
 mod ready;
+mod record;
 mod simple;
 #[cfg(feature = "serde")]
 mod split;

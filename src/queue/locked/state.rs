@@ -5,7 +5,9 @@
 //! 64-bit positions (`pos % capacity` in the ring; a record may wrap). The stamp is the
 //! record's own position ([`stamp`]): a reader checks it, so that a record read at a place it
 //! was not written (positions corrupted by a peer, or a walk misframed by a corrupt length)
-//! is `Corrupt`, never data.
+//! is `Corrupt`, never data. In the integrity mode (`QueueBuilder::integrity`) a CRC32C word
+//! of the payload follows the header (`[len][stamp][crc: u32][0: u32][payload]…`), checked
+//! when the record is read: a changed payload is `Corrupt` too, and that record is dropped.
 
 use super::QueueFail;
 use crate::loom::atomic::{
@@ -37,6 +39,9 @@ pub(super) fn record_header(pos: u64, len: u64) -> [u8; 8] {
     h[4..].copy_from_slice(&stamp(pos).to_le_bytes());
     h
 }
+
+/// `QueueState::flags`: records carry a CRC32C word of their payload.
+pub(super) const FLAG_CRC: u32 = 1;
 
 /// How long a blocked `put`/`get`/`join` sleeps before re-checking the queue (covers a waker
 /// that died between committing and waking).
@@ -77,6 +82,8 @@ pub(super) struct QueueState {
     pub(super) producer_drops: AtomicU32,
     /// The same for consumer sides.
     pub(super) consumer_drops: AtomicU32,
+    /// `FLAG_CRC` for the integrity mode (set at creation, read once by each opener).
+    flags: AtomicU32,
 }
 
 // SAFETY: all-zero is an empty queue with capacity 0 (refused by `attach`), an uninitialized
@@ -115,8 +122,11 @@ impl Drop for Held<'_> {
 #[derive(Debug, Clone)]
 pub(super) struct LockedRing {
     pub(super) state: ShmRef<QueueState>,
-    ring: NonNull<u8>,
-    cap: u64,
+    pub(super) ring: NonNull<u8>,
+    pub(super) cap: u64,
+    /// Bytes from a record's start to its payload: [`HEADER`], plus 8 for the checksum word in
+    /// the integrity mode (read once, when the ring is mapped).
+    pub(super) hdr: u64,
 }
 
 // SAFETY: `ring` points into the segment that `state` keeps mapped; the ring is only accessed
@@ -125,65 +135,48 @@ unsafe impl Send for LockedRing {}
 // SAFETY: as above: every access to shared bytes is serialized by the lock.
 unsafe impl Sync for LockedRing {}
 
-/// A record being written, under the lock: `len` payload bytes at ring position `pos`.
-pub(super) struct RecordWriter<'a> {
-    ring: &'a LockedRing,
-    pos: u64,
-    len: u64,
-}
-
-impl RecordWriter<'_> {
-    /// Copies `bytes` into the payload at `at` (`at + bytes.len()` must not pass the payload).
-    pub(super) fn write(&self, at: u64, bytes: &[u8]) {
-        assert!(at + bytes.len() as u64 <= self.len, "write past the record");
-        // SAFETY: the record's payload `[pos, pos + len)` lies in the free part of the ring
-        // (checked by `put_record` under the lock, which we hold), and `at + len` stays in it.
-        unsafe { self.ring.copy_in(self.pos + at, bytes) }
-    }
-}
-
-/// A committed record being read, under the lock: `len` payload bytes at ring position `pos`.
-pub(super) struct RecordReader<'a> {
-    ring: &'a LockedRing,
-    pos: u64,
-    pub(super) len: u64,
-}
-
-impl RecordReader<'_> {
-    /// Copies payload bytes from `at` into `out` (`at + out.len()` must not pass the payload).
-    pub(super) fn read(&self, at: u64, out: &mut [u8]) {
-        assert!(at + out.len() as u64 <= self.len, "read past the record");
-        // SAFETY: `out` is writable for its length and is not in the ring; the payload lies in
-        // `[head, tail)` (checked by `record_len` under the lock, which we hold).
-        unsafe { self.ring.copy_out(self.pos + at, out.as_mut_ptr(), out.len()) }
-    }
-
-    /// Appends `n` payload bytes from `at` to `out` without zero-filling them first.
-    pub(super) fn read_append(&self, at: u64, n: usize, out: &mut Vec<u8>) {
-        assert!(at + n as u64 <= self.len, "read past the record");
-        out.reserve_exact(n);
-        // SAFETY: `reserve_exact` made room for `n` bytes after the current contents, which the
-        // copy initializes (the payload range is checked as in `read`) before `set_len`
-        // exposes them.
-        unsafe {
-            self.ring.copy_out(self.pos + at, out.as_mut_ptr().add(out.len()), n);
-            out.set_len(out.len() + n);
-        }
-    }
-}
-
 impl LockedRing {
     /// A ring of `capacity` bytes (at least 64, rounded up to 8) with an item limit (0: none),
     /// allocated in `seg` (which must have room: see [`LockedRing::segment_len`]).
-    pub(super) fn create_in(seg: &Segment, capacity: usize, maxsize: usize) -> Result<LockedRing, ShmError> {
+    /// With `integrity`, every record carries a CRC32C of its payload.
+    pub(super) fn create_in(
+        seg: &Segment,
+        capacity: usize,
+        maxsize: usize,
+        integrity: bool,
+    ) -> Result<LockedRing, ShmError> {
         let cap = Self::round(capacity);
         let state: ShmRef<QueueState> = seg.alloc_object()?;
         state.lock.init(MutexKind::ErrorCheck).map_err(ShmError::Os)?;
         state.capacity.store(cap, Relaxed);
         state.maxsize.store(maxsize as u64, Relaxed);
+        state.flags.store(if integrity { FLAG_CRC } else { 0 }, Relaxed);
         let off = seg.alloc(cap as usize, 8)?;
         let ring = seg.bytes_at(off, cap as usize)?;
-        Ok(LockedRing { state, ring, cap })
+        Ok(LockedRing { state, ring, cap, hdr: Self::hdr_for(integrity) })
+    }
+
+    pub(super) fn hdr_for(integrity: bool) -> u64 {
+        if integrity {
+            HEADER + 8
+        } else {
+            HEADER
+        }
+    }
+
+    /// Bytes from a record's start to its payload.
+    pub(super) fn hdr(&self) -> u64 {
+        self.hdr
+    }
+
+    /// Whether records carry a CRC32C of their payload.
+    pub(super) fn integrity(&self) -> bool {
+        self.hdr != HEADER
+    }
+
+    /// The ring size of a record of `len` payload bytes.
+    pub(super) fn record_size(&self, len: u64) -> u64 {
+        self.hdr + len.next_multiple_of(8)
     }
 
     /// The directory words of a ring created in a named segment: where its state and its
@@ -205,7 +198,10 @@ impl LockedRing {
             return Err(ShmError::Corrupt { what: "queue capacity" });
         }
         let ring = seg.bytes_at(word_usize(w[1])?, word_usize(cap)?)?;
-        Ok(LockedRing { state, ring, cap })
+        // Relaxed: as `capacity`. Any value is a valid choice of mode (checksums then fail
+        // loudly if it is not the creator's).
+        let integrity = state.flags.load(Relaxed) & FLAG_CRC != 0;
+        Ok(LockedRing { state, ring, cap, hdr: Self::hdr_for(integrity) })
     }
 
     /// The capacity a request of `capacity` bytes gets.
@@ -345,7 +341,7 @@ impl LockedRing {
         if u32::from_le_bytes([h[4], h[5], h[6], h[7]]) != stamp(pos) {
             return None;
         }
-        let size = HEADER + len.next_multiple_of(8);
+        let size = self.record_size(len);
         (pos + size <= tail).then_some(size)
     }
 
@@ -379,105 +375,6 @@ impl LockedRing {
             std::ptr::copy_nonoverlapping(self.ring.as_ptr(), dst.add(first), len - first);
         }
     }
-
-    /// Commits one record of `len` payload bytes, which `write` copies in (under the lock,
-    /// before the commit), waiting for room until `limit` ([`QueueFail::Full`] after it).
-    pub(super) fn put_record(
-        &self,
-        len: u64,
-        limit: Limit,
-        write: impl Fn(&RecordWriter<'_>),
-    ) -> Result<(), QueueFail> {
-        let size = HEADER + len.next_multiple_of(8);
-        if len > u32::MAX as u64 || size > self.cap {
-            return Err(QueueFail::TooLarge { len: size, capacity: self.cap });
-        }
-        let st = &*self.state;
-        loop {
-            // Relaxed: the sequence only decides whether to sleep; the state is read under the lock.
-            let seen = st.not_full.load(Relaxed);
-            {
-                let Some(held) = self.lock(limit)? else { return Err(QueueFail::Full) };
-                // Relaxed: set before the shutter takes the lock we hold now.
-                if st.shutdown.load(Relaxed) != 0 {
-                    return Err(QueueFail::ShutDown);
-                }
-                let (head, tail) = self.positions()?;
-                let maxsize = st.maxsize.load(Relaxed);
-                let count = st.count.load(Relaxed);
-                if self.cap - (tail - head) >= size && (maxsize == 0 || count < maxsize) {
-                    let header = record_header(tail, len);
-                    // SAFETY: we hold the lock; 8 ≤ size ≤ capacity.
-                    unsafe { self.copy_in(tail, &header) };
-                    write(&RecordWriter { ring: self, pos: tail + HEADER, len });
-                    st.unfinished.fetch_add(1, Relaxed);
-                    // The commit point: one store makes the whole record visible.
-                    st.tail.store(tail + size, Relaxed);
-                    // SYNC(release → count's acquire load).
-                    st.count.store(count + 1, Release);
-                    drop(held);
-                    bump(&st.not_empty);
-                    return Ok(());
-                }
-            }
-            if limit.passed() {
-                return Err(QueueFail::Full);
-            }
-            sleep_on(&st.not_full, seen, limit);
-        }
-    }
-
-    /// Removes the oldest record, handing it to `read` under the lock, waiting for one until
-    /// `limit` ([`QueueFail::Empty`] after it). The record is removed even if `read` fails (a
-    /// bad item must not wedge the queue).
-    pub(super) fn get_record<R>(
-        &self,
-        limit: Limit,
-        read: impl FnOnce(&RecordReader<'_>) -> Result<R, QueueFail>,
-    ) -> Result<R, QueueFail> {
-        let st = &*self.state;
-        let mut read = Some(read);
-        loop {
-            // Relaxed: see `put_record`.
-            let seen = st.not_empty.load(Relaxed);
-            let got = {
-                let Some(_held) = self.lock(limit)? else { return Err(QueueFail::Empty) };
-                let (head, tail) = self.positions()?;
-                if head != tail {
-                    let Some(size) = self.record_len(head, tail) else {
-                        return Err(QueueFail::Corrupt("record length"));
-                    };
-                    let mut h = [0u8; 4];
-                    // SAFETY: under the lock; 4 writable bytes.
-                    unsafe { self.copy_out(head, h.as_mut_ptr(), 4) };
-                    // `record_len` checked that the payload lies within [head, tail).
-                    let rec = RecordReader { ring: self, pos: head + HEADER, len: u32::from_le_bytes(h) as u64 };
-                    let read = read.take().expect("read runs once: we return right after");
-                    let r = read(&rec);
-                    let count = st.count.load(Relaxed);
-                    // The commit point.
-                    st.head.store(head + size, Relaxed);
-                    // SYNC(release → count's acquire load).
-                    st.count.store(count.saturating_sub(1), Release);
-                    Some(r)
-                } else if st.shutdown.load(Relaxed) != 0 {
-                    // Relaxed: as in `put_record`. Shut down and drained: nothing will come.
-                    return Err(QueueFail::ShutDown);
-                } else {
-                    None
-                }
-            };
-            if let Some(r) = got {
-                bump(&st.not_full);
-                return r;
-            }
-            if limit.passed() {
-                return Err(QueueFail::Empty);
-            }
-            sleep_on(&st.not_empty, seen, limit);
-        }
-    }
-
     /// Shuts the queue down (Python 3.13's `shutdown`): puts fail from now on, gets drain what
     /// is there and then fail; with `immediate`, the items are dropped at once and `join`
     /// returns. Wakes every blocked `put`, `get` and `join`, in every process.

@@ -77,7 +77,9 @@ pub(super) struct Entry {
     /// Futures waiting for readiness.
     pub(super) wakers: Mutex<Vec<Waker>>,
     pub(super) efd: EventFd,
-    probe: Box<dyn Probe>,
+    /// Used by the watcher thread alone: a panic on a `ReadyFd`'s side cannot leave it half
+    /// changed, so the handle stays unwind-safe as it was when the thread owned the probe.
+    probe: std::panic::AssertUnwindSafe<Box<dyn Probe>>,
     pub(super) group: Arc<Group>,
 }
 
@@ -179,7 +181,7 @@ pub(super) fn register(probe: Box<dyn Probe>, efd: EventFd) -> std::io::Result<A
             stop: AtomicBool::new(false),
             wakers: Mutex::new(Vec::new()),
             efd,
-            probe,
+            probe: std::panic::AssertUnwindSafe(probe),
             group: group.clone(),
         })
     };

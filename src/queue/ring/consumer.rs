@@ -14,7 +14,7 @@ pub(crate) struct Record {
     /// `KIND_FULL`, `KIND_FIRST`, `KIND_MORE` or `KIND_LAST`.
     pub(crate) kind: u32,
     /// Payload offset in the region.
-    off: u64,
+    pub(super) off: u64,
     /// Payload length.
     pub(crate) len: usize,
     /// Position after this record (the new head once released).
@@ -143,11 +143,14 @@ impl Consumer {
             if !(KIND_FULL..=KIND_LAST).contains(&kind) && kind != KIND_FD {
                 return Err(RingError::Corrupt("unknown record kind"));
             }
-            let rec = HDR + len.next_multiple_of(8);
+            let rec = r.data_hdr() + len.next_multiple_of(8);
             if rec > r.cap - off || len > r.max_record() as u64 {
                 return Err(RingError::Corrupt("record length past the end of the ring"));
             }
-            return Ok(Some(Record { kind, off: off + HDR, len: len as usize, next: head + rec }));
+            if !r.sealed(off + r.data_hdr(), len as usize) {
+                return Err(RingError::Corrupt("record payload does not match its checksum"));
+            }
+            return Ok(Some(Record { kind, off: off + r.data_hdr(), len: len as usize, next: head + rec }));
         }
     }
 

@@ -60,6 +60,13 @@ impl HeapRing {
         HeapRing { ctl, data: vec![0u64; cap / 8] }
     }
 
+    /// [`new`](Self::new) in the integrity mode (a CRC32C word per data record).
+    pub(crate) fn with_integrity(cap: usize) -> HeapRing {
+        let h = HeapRing::new(cap);
+        h.ctl.set_integrity();
+        h
+    }
+
     /// The ring view (valid while `self` lives).
     pub(crate) fn ring(&mut self) -> Ring {
         let ctl = NonNull::from(&*self.ctl);
@@ -76,10 +83,12 @@ impl HeapRing {
 /// wrap and interleave too): 0 pushes a message; 2 reserves room for one (a loan), fills it
 /// and publishes it, or abandons it when bit 4 is set; 4 stages one into a batch; 6 commits
 /// the batch; 7 pops a batch in place (`scan` … `release_to`); odd others pop one message.
-/// Every producer call but staging commits the batch first, as the ring does.
+/// Every producer call but staging commits the batch first, as the ring does. Bit 7 of byte 0
+/// turns the integrity mode on (a checksum per record), which must change nothing visible.
 pub(crate) fn model_ops(data: &[u8]) {
     let Some((&c, ops)) = data.split_first() else { return };
-    let mut heap = HeapRing::new(64 << (c % 6));
+    let cap = 64 << (c % 6);
+    let mut heap = if c & 0x80 != 0 { HeapRing::with_integrity(cap) } else { HeapRing::new(cap) };
     let ring = heap.ring();
     let (mut p, mut q) = (Producer::new(ring), Consumer::new(ring));
     let mut model = std::collections::VecDeque::new();

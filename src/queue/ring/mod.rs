@@ -135,7 +135,13 @@ struct ProdLine {
     type_sent: AtomicU64,
     /// 1 while the consumer may be sleeping (futex word).
     cons_sleep: AtomicU32,
+    /// `FLAG_CRC`: the ring's data records carry a CRC32C of their payload. Set before the
+    /// ring is shared and read once by each process that maps it.
+    flags: AtomicU32,
 }
+
+/// `ProdLine::flags`: data records carry a CRC32C word between header and payload.
+const FLAG_CRC: u32 = 1;
 
 /// The consumer's cache line: `head`, and the word the producer sleeps on.
 #[repr(C, align(128))]
@@ -177,10 +183,19 @@ impl RingCtl {
         let z32 = || AtomicU32::new(0);
         let z64 = || AtomicU64::new(0);
         RingCtl {
-            prod: ProdLine { tail: z64(), type_sent: z64(), cons_sleep: z32() },
+            prod: ProdLine { tail: z64(), type_sent: z64(), cons_sleep: z32(), flags: z32() },
             cons: ConsLine { head: z64(), type_seen: z64(), prod_sleep: z32() },
             closes: CloseLine { writer_closes: z32(), reader_closes: z32() },
         }
+    }
+}
+
+impl RingCtl {
+    /// Makes the ring's data records carry a CRC32C of their payload (the integrity mode);
+    /// only before the ring is shared, and before any `Ring` is made over it.
+    pub(crate) fn set_integrity(&self) {
+        // Relaxed: nobody else sees the control block yet; sharing it publishes this.
+        self.prod.flags.store(FLAG_CRC, Ordering::Relaxed);
     }
 }
 
@@ -195,6 +210,10 @@ pub(crate) struct Ring {
     ctl: NonNull<RingCtl>,
     data: NonNull<u8>,
     cap: u64,
+    /// Bytes between a data record's header and its payload: 0, or 8 for the CRC32C word of
+    /// the integrity mode (read from the control block once, when the ring is mapped: a peer
+    /// that flips the flag later changes nothing here).
+    crc_word: u64,
     /// Loom models keep the header words in loom atomics of their own (loom cannot see a
     /// word of a plain region as an atomic); one per 8-byte slot of the region.
     #[cfg(all(test, loom))]
@@ -216,10 +235,13 @@ impl Ring {
     /// `Consumer` may operate at a time.
     pub(crate) unsafe fn from_raw(ctl: NonNull<RingCtl>, data: NonNull<u8>, cap: usize) -> Ring {
         debug_assert!(cap.is_power_of_two() && cap >= 64 && (data.as_ptr() as usize) % 8 == 0);
+        // SAFETY: `ctl` is valid (contract). Relaxed: set before the ring was shared.
+        let flags = unsafe { ctl.as_ref() }.prod.flags.load(Ordering::Relaxed);
         Ring {
             ctl,
             data,
             cap: cap as u64,
+            crc_word: if flags & FLAG_CRC != 0 { 8 } else { 0 },
             #[cfg(all(test, loom))]
             words: None,
         }
@@ -284,11 +306,49 @@ impl Ring {
         unsafe { self.ctl.as_ref() }
     }
 
-    /// The largest payload of one record: half the ring minus 16 bytes, so that a record, a
-    /// type announcement and their wrap gaps always fit into an empty ring (a gap is shorter
-    /// than what follows it, so at most `8 + TYPE_REC + 2 * record ≤ cap`).
+    /// The largest payload of one record: half the ring minus 16 bytes (24 with checksums), so
+    /// that a record, a type announcement and their wrap gaps always fit into an empty ring (a
+    /// gap is shorter than what follows it, so at most `8 + TYPE_REC + 2 * record ≤ cap`).
     pub(crate) fn max_record(&self) -> usize {
-        (self.cap / 2 - 2 * HDR) as usize
+        (self.cap / 2 - 2 * HDR - self.crc_word) as usize
+    }
+
+    /// Bytes from a data record's header to its payload: the header, and the checksum word in
+    /// the integrity mode.
+    #[inline(always)]
+    fn data_hdr(&self) -> u64 {
+        HDR + self.crc_word
+    }
+
+    /// Whether data records carry a CRC32C of their payload.
+    #[cfg(test)]
+    pub(crate) fn integrity(&self) -> bool {
+        self.crc_word != 0
+    }
+
+    /// The region's bytes `off..off + len` (in bounds: `off + len ≤ cap`, checked by callers
+    /// from validated positions).
+    fn bytes(&self, off: u64, len: usize) -> &[u8] {
+        debug_assert!(off + len as u64 <= self.cap);
+        // SAFETY: in bounds (above); mapped while the ring is. The bytes belong to whichever
+        // side the protocol gives them to at the moment (the producer before publication, the
+        // consumer before release): a faulty peer writing them anyway changes only what they
+        // say, which the checksum is there to catch.
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr().add(off as usize), len) }
+    }
+
+    /// Writes the checksum word of the data record whose payload is the `len` bytes at `off`.
+    fn seal(&self, off: u64, len: usize) {
+        if self.crc_word != 0 {
+            let crc = crate::queue::crc32c::crc32c(self.bytes(off, len));
+            self.write_at(off - 8, &u64::from(crc).to_ne_bytes());
+        }
+    }
+
+    /// Whether the data record whose payload is the `len` bytes at `off` matches its checksum
+    /// word (always, without the integrity mode).
+    fn sealed(&self, off: u64, len: usize) -> bool {
+        self.crc_word == 0 || self.read_u64_at(off - 8) == u64::from(crate::queue::crc32c::crc32c(self.bytes(off, len)))
     }
 
     /// The counter bumped when a writer handle closes.

@@ -189,6 +189,7 @@ impl Producer {
     /// producer call in between).
     pub(crate) fn publish_reserved(&mut self, res: Reservation) {
         let r = self.ring;
+        r.seal(res.payload, res.len);
         // SYNC(release → Consumer::slot): the header publishes the payload written in place.
         r.word(res.start & (r.cap - 1)).store(res.first, Ordering::Release);
         self.publish(res.end);
@@ -227,7 +228,7 @@ impl Producer {
         };
         let len = body_len as u64 + if prefix.is_some() { 8 } else { 0 };
         debug_assert!(len <= r.max_record() as u64);
-        let rec = HDR + len.next_multiple_of(8);
+        let rec = r.data_hdr() + len.next_multiple_of(8);
         // Relaxed: our own word; only the producer writes it.
         // What the reader will have seen by this record: the last type staged in this batch,
         // or (Relaxed: our own word, see `type_sent`) the last one published.
@@ -288,14 +289,19 @@ impl Producer {
         if rec_at != cursor {
             put_header(cursor, r.header(cursor, 0, KIND_WRAP));
         }
-        let mut p = (rec_at & mask) + HDR;
+        let payload = (rec_at & mask) + r.data_hdr();
+        let mut p = payload;
         if let Some(x) = prefix {
             r.write_at(p, &x.to_ne_bytes());
             p += 8;
         }
         match body {
-            Body::Bytes(b) => r.write_at(p, b),
-            // The caller writes the payload in place before publishing (`try_reserve`).
+            Body::Bytes(b) => {
+                r.write_at(p, b);
+                r.seal(payload, len as usize);
+            }
+            // The caller writes the payload in place before publishing (`try_reserve`), which
+            // seals it.
             Body::Reserve(_) => self.reserved_at = p,
         }
         put_header(rec_at, r.header(rec_at, len, kind));
@@ -319,7 +325,7 @@ impl Producer {
     pub(crate) fn has_room(&mut self, len: u64) -> Result<bool, RingError> {
         self.commit();
         let tail = self.tail()?;
-        let rec = HDR + len.next_multiple_of(8);
+        let rec = self.ring.data_hdr() + len.next_multiple_of(8);
         let need = wrap_gap(self.ring.cap, tail, rec) + rec;
         self.last_need = need;
         self.fits(tail, need)

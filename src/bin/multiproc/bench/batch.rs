@@ -99,15 +99,17 @@ struct QueueStream {
 }
 
 fn queue_single(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    queue_stream(ctx, p, false)
+    queue_stream(ctx, p, false, false)
 }
 
 fn queue_batch(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    queue_stream(ctx, p, true)
+    queue_stream(ctx, p, true, false)
 }
 
-fn queue_stream(ctx: &Ctx, p: Placement, batch: bool) -> io::Result<Box<dyn Driver>> {
-    let data = Queue::<Vec<u8>>::builder().capacity_bytes(4 << 20).build().map_err(err)?;
+/// 64-byte items through a `Queue<Vec<u8>>`, one at a time or in batches, with or without the
+/// integrity mode.
+pub(crate) fn queue_stream(ctx: &Ctx, p: Placement, batch: bool, integrity: bool) -> io::Result<Box<dyn Driver>> {
+    let data = Queue::<Vec<u8>>::builder().capacity_bytes(4 << 20).integrity(integrity).build().map_err(err)?;
     let ack = Queue::<u64>::new().map_err(err)?;
     let child = {
         let (data, ack) = (data.clone(), ack.clone());

@@ -46,28 +46,30 @@ struct Stream {
 }
 
 fn loan_64k(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    pipe_stream(ctx, p, 64 << 10, RING, true)
+    pipe_stream(ctx, p, 64 << 10, RING, true, false)
 }
 
 fn loan_1m(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    pipe_stream(ctx, p, 1 << 20, RING, true)
+    pipe_stream(ctx, p, 1 << 20, RING, true, false)
 }
 
 fn copy_1m(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    pipe_stream(ctx, p, 1 << 20, RING, false)
+    pipe_stream(ctx, p, 1 << 20, RING, false, false)
 }
 
 /// One-way messages of `size` bytes over a `ring`-byte pipe, copied (`send_bytes` /
-/// `recv_bytes_into`) or, with `loan`, written and read in place: the driver of every
-/// `pipe.stream.*` row.
+/// `recv_bytes_into`) or, with `loan`, written and read in place, with or without the
+/// integrity mode (a CRC32C per record): the driver of every `pipe.stream.*` row.
 pub(crate) fn pipe_stream(
     ctx: &Ctx,
     p: Placement,
     size: usize,
     ring: usize,
     loan: bool,
+    integrity: bool,
 ) -> io::Result<Box<dyn Driver>> {
-    let (parent, child_end) = Pipe::builder().capacity(ring).max_message(ring.max(size)).duplex().map_err(err)?;
+    let (parent, child_end) =
+        Pipe::builder().capacity(ring).max_message(ring.max(size)).integrity(integrity).duplex().map_err(err)?;
     let child = Child::spawn(p.child_mask(ctx), move || {
         let mut c = child_end;
         let mut buf = vec![0u8; size.max(8)];

@@ -9,6 +9,7 @@ mod batch;
 mod broadcast;
 mod compare;
 mod floor;
+mod integrity;
 mod loan;
 mod manager;
 mod named;
@@ -187,6 +188,7 @@ pub(crate) fn all_rows() -> Vec<Row> {
     rows.extend(batch::rows());
     rows.extend(batch::queue_rows());
     rows.extend(loan::rows());
+    rows.extend(integrity::rows());
     rows.extend(named::rows());
     rows.extend(broadcast::rows());
     rows.extend(pool::rows());

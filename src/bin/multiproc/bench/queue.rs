@@ -145,11 +145,11 @@ impl Driver for WaitRt {
 }
 
 fn pipe_stream_64(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    super::loan::pipe_stream(ctx, p, 64, 1 << 20, false)
+    super::loan::pipe_stream(ctx, p, 64, 1 << 20, false, false)
 }
 
 fn pipe_stream_64k(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    super::loan::pipe_stream(ctx, p, 64 * 1024, 1 << 20, false)
+    super::loan::pipe_stream(ctx, p, 64 * 1024, 1 << 20, false, false)
 }
 
 struct QueueRt {
@@ -199,7 +199,12 @@ struct QueueStream {
 }
 
 fn queue_stream_64k(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    let data = Queue::<Vec<u8>>::builder().capacity_bytes(4 << 20).build().map_err(err)?;
+    queue_stream_big(ctx, p, false)
+}
+
+/// 64 KiB items through a `Queue<Vec<u8>>`, with or without the integrity mode.
+pub(crate) fn queue_stream_big(ctx: &Ctx, p: Placement, integrity: bool) -> io::Result<Box<dyn Driver>> {
+    let data = Queue::<Vec<u8>>::builder().capacity_bytes(4 << 20).integrity(integrity).build().map_err(err)?;
     let ack = Queue::<u64>::new().map_err(err)?;
     let child = {
         let (data, ack) = (data.clone(), ack.clone());

@@ -1,0 +1,115 @@
+//! CRC32C (Castagnoli), the checksum of the integrity mode (`PipeBuilder::integrity`,
+//! `QueueBuilder::integrity`): the CPU's CRC32C instruction where it has one (SSE4.2 on
+//! x86-64, the CRC extension on AArch64), a table otherwise.
+//!
+//! Written here rather than taken from a crate: it is thirty lines over `core::arch`, and the
+//! crate's data path should not depend on a checksum crate's choices (docs/DEPENDENCIES.md).
+
+/// The Castagnoli polynomial, bit-reflected.
+const POLY: u32 = 0x82F6_3B78;
+
+/// The byte-at-a-time table of the software path.
+static TABLE: [u32; 256] = table();
+
+const fn table() -> [u32; 256] {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 { (c >> 1) ^ POLY } else { c >> 1 };
+            k += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+/// The CRC32C of `data`.
+pub(crate) fn crc32c(data: &[u8]) -> u32 {
+    update(0, data)
+}
+
+/// Continues `crc` (the CRC32C of what came before) over `data`.
+pub(crate) fn update(crc: u32, data: &[u8]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("sse4.2") {
+        // SAFETY: the CPU has SSE4.2, which `x86` requires.
+        return !unsafe { x86(!crc, data) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    if std::arch::is_aarch64_feature_detected!("crc") {
+        // SAFETY: the CPU has the CRC extension, which `arm` requires.
+        return !unsafe { arm(!crc, data) };
+    }
+    !software(!crc, data)
+}
+
+fn software(mut c: u32, data: &[u8]) -> u32 {
+    for &b in data {
+        c = TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
+    }
+    c
+}
+
+/// # Safety
+/// The CPU has SSE4.2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+unsafe fn x86(c: u32, data: &[u8]) -> u32 {
+    use core::arch::x86_64::{_mm_crc32_u64, _mm_crc32_u8};
+    let mut words = data.chunks_exact(8);
+    let mut c64 = u64::from(c);
+    for w in &mut words {
+        c64 = _mm_crc32_u64(c64, u64::from_le_bytes(w.try_into().expect("8 bytes")));
+    }
+    let mut c = c64 as u32;
+    for &b in words.remainder() {
+        c = _mm_crc32_u8(c, b);
+    }
+    c
+}
+
+/// # Safety
+/// The CPU has the CRC extension.
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "crc")]
+unsafe fn arm(c: u32, data: &[u8]) -> u32 {
+    use core::arch::aarch64::{__crc32cb, __crc32cd};
+    let mut words = data.chunks_exact(8);
+    let mut c = c;
+    for w in &mut words {
+        c = __crc32cd(c, u64::from_le_bytes(w.try_into().expect("8 bytes")));
+    }
+    for &b in words.remainder() {
+        c = __crc32cb(c, b);
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_values() {
+        // The check value of CRC-32C (RFC 3720, appendix B.4).
+        assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+        assert_eq!(crc32c(&[0u8; 32]), 0x8A91_36AA);
+        assert_eq!(crc32c(&[0xffu8; 32]), 0x62A8_AB43);
+        assert_eq!(crc32c(b""), 0);
+    }
+
+    #[test]
+    fn the_instruction_and_the_table_agree_at_every_length_and_split() {
+        let data: Vec<u8> = (0..300u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for n in 0..data.len() {
+            let whole = crc32c(&data[..n]);
+            assert_eq!(whole, !software(!0, &data[..n]), "length {n}");
+            let cut = n / 3;
+            assert_eq!(update(crc32c(&data[..cut]), &data[cut..n]), whole, "split at {cut} of {n}");
+        }
+    }
+}
