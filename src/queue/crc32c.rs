@@ -99,6 +99,9 @@ fn shift(t: &[[u32; 256]; 4], c: u32) -> u32 {
 /// The CPU has SSE4.2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse4.2")]
+// The intrinsics are safe to call here from Rust 1.87 on, unsafe before: the blocks are for the
+// crate's rust-version (1.82).
+#[allow(unused_unsafe)]
 unsafe fn x86(c: u32, data: &[u8]) -> u32 {
     use core::arch::x86_64::{_mm_crc32_u64, _mm_crc32_u8};
     let word = |w: &[u8]| u64::from_le_bytes(w.try_into().expect("8 bytes"));
@@ -112,9 +115,12 @@ unsafe fn x86(c: u32, data: &[u8]) -> u32 {
             let (d, rest) = rest.split_at(LANE);
             let (mut c0, mut c1, mut c2) = (u64::from(c), 0u64, 0u64);
             for ((x, y), z) in a.chunks_exact(8).zip(b.chunks_exact(8)).zip(d.chunks_exact(8)) {
-                c0 = _mm_crc32_u64(c0, word(x));
-                c1 = _mm_crc32_u64(c1, word(y));
-                c2 = _mm_crc32_u64(c2, word(z));
+                // SAFETY: the CPU has SSE4.2 (this function's contract).
+                unsafe {
+                    c0 = _mm_crc32_u64(c0, word(x));
+                    c1 = _mm_crc32_u64(c1, word(y));
+                    c2 = _mm_crc32_u64(c2, word(z));
+                }
             }
             c = shift(t, shift(t, c0 as u32) ^ c1 as u32) ^ c2 as u32;
             data = rest;
@@ -123,11 +129,13 @@ unsafe fn x86(c: u32, data: &[u8]) -> u32 {
     let mut words = data.chunks_exact(8);
     let mut c64 = u64::from(c);
     for w in &mut words {
-        c64 = _mm_crc32_u64(c64, word(w));
+        // SAFETY: the CPU has SSE4.2 (this function's contract).
+        c64 = unsafe { _mm_crc32_u64(c64, word(w)) };
     }
     let mut c = c64 as u32;
     for &b in words.remainder() {
-        c = _mm_crc32_u8(c, b);
+        // SAFETY: as above.
+        c = unsafe { _mm_crc32_u8(c, b) };
     }
     c
 }
@@ -136,15 +144,18 @@ unsafe fn x86(c: u32, data: &[u8]) -> u32 {
 /// The CPU has the CRC extension.
 #[cfg(target_arch = "aarch64")]
 #[target_feature(enable = "crc")]
+#[allow(unused_unsafe)] // as in `x86`
 unsafe fn arm(c: u32, data: &[u8]) -> u32 {
     use core::arch::aarch64::{__crc32cb, __crc32cd};
     let mut words = data.chunks_exact(8);
     let mut c = c;
     for w in &mut words {
-        c = __crc32cd(c, u64::from_le_bytes(w.try_into().expect("8 bytes")));
+        // SAFETY: the CPU has the CRC extension (this function's contract).
+        c = unsafe { __crc32cd(c, u64::from_le_bytes(w.try_into().expect("8 bytes"))) };
     }
     for &b in words.remainder() {
-        c = __crc32cb(c, b);
+        // SAFETY: as above.
+        c = unsafe { __crc32cb(c, b) };
     }
     c
 }

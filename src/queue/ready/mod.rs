@@ -31,7 +31,7 @@ use crate::wait::Waitable;
 use hub::Entry;
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Any [`Waitable`] handle the watcher can own (a clone of the user's).
 pub(crate) struct Watched<W>(pub(crate) W);
@@ -195,7 +195,7 @@ impl std::future::Future for Readable<'_> {
 /// its parent's (whose watcher thread did not survive the fork) and makes its own.
 #[cfg(feature = "async")]
 #[derive(Debug, Default)]
-pub(crate) struct ReadyCache(Mutex<Option<(u32, Arc<ReadyFd>)>>);
+pub(crate) struct ReadyCache(std::sync::Mutex<Option<(u32, Arc<ReadyFd>)>>);
 
 #[cfg(feature = "async")]
 impl ReadyCache {
