@@ -56,6 +56,7 @@ pub struct PoolBuilder {
     init_call: Option<Result<crate::process::FnCall, PoolError>>,
     pipe_capacity: usize,
     method: Option<crate::StartMethod>,
+    time_limit: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for PoolBuilder {
@@ -64,6 +65,7 @@ impl std::fmt::Debug for PoolBuilder {
             .field("processes", &self.processes)
             .field("maxtasksperchild", &self.maxtasksperchild)
             .field("initializer", &self.initializer.is_some())
+            .field("time_limit", &self.time_limit)
             .finish()
     }
 }
@@ -77,6 +79,7 @@ impl Default for PoolBuilder {
             init_call: None,
             pipe_capacity: 1 << 20,
             method: None,
+            time_limit: None,
         }
     }
 }
@@ -207,6 +210,27 @@ impl PoolBuilder {
         self
     }
 
+    /// How long each task may run, for every call that does not set its own
+    /// ([`PoolOptions::time_limit`](crate::PoolOptions::time_limit), which says what happens
+    /// past it). Default: no limit, as in Python.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Pool, PoolError};
+    /// use std::time::Duration;
+    ///
+    /// fn spin(_: u8) -> u8 { loop { std::hint::spin_loop() } }
+    ///
+    /// let pool = Pool::builder().processes(1).time_limit(Duration::from_millis(200)).build()?;
+    /// assert!(matches!(pool.map(spin, [7]), Err(PoolError::TimeLimit { index: 0, .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn time_limit(mut self, limit: std::time::Duration) -> PoolBuilder {
+        self.time_limit = Some(limit);
+        self
+    }
+
     /// Starts the workers and waits until every one of them has run its initializer.
     ///
     /// # Errors
@@ -241,6 +265,7 @@ impl PoolBuilder {
             init_call,
             pipe_capacity: self.pipe_capacity,
             method,
+            time_limit: self.time_limit,
         })?);
         let (started_tx, started_rx) = mpsc::channel();
         let manager = {

@@ -97,7 +97,7 @@ impl Pool {
         options: PoolOptions<Vec<R>>,
     ) -> Result<AsyncResult<Vec<R>>, PoolError> {
         let call = CallToken::map(&self.shared.key, f);
-        self.map_job(call, items.into_iter().collect(), options.chunksize, options.callback, options.error_callback)
+        self.map_job(call, items.into_iter().collect(), options)
     }
 
     /// Python's `starmap`: `f(a, b, …)` for each tuple `(a, b, …)` of `items`, for functions of
@@ -201,7 +201,7 @@ impl Pool {
         F::Output: TaskValue,
     {
         let call = CallToken::star(&self.shared.key, f);
-        self.map_job(call, items.into_iter().collect(), options.chunksize, options.callback, options.error_callback)
+        self.map_job(call, items.into_iter().collect(), options)
     }
 
     /// Lazy, ordered map (Python's `imap`, chunk size 1): an iterator that yields each result,
@@ -250,8 +250,7 @@ impl Pool {
         options: PoolOptions<R>,
     ) -> Result<IMapIter<R>, PoolError> {
         let call = CallToken::map(&self.shared.key, f);
-        let chunksize = options.chunksize.unwrap_or(1);
-        self.imap_job(call, items.into_iter().collect(), chunksize, true, options.callback, options.error_callback)
+        self.imap_job(call, items.into_iter().collect(), true, options)
     }
 
     /// Like [`imap`](Self::imap) but yields results in completion order (Python's
@@ -299,8 +298,7 @@ impl Pool {
         options: PoolOptions<R>,
     ) -> Result<IMapIter<R>, PoolError> {
         let call = CallToken::map(&self.shared.key, f);
-        let chunksize = options.chunksize.unwrap_or(1);
-        self.imap_job(call, items.into_iter().collect(), chunksize, false, options.callback, options.error_callback)
+        self.imap_job(call, items.into_iter().collect(), false, options)
     }
 
     /// Calls `f(arg)` in a worker and waits for the result (Python's `apply`). Several
@@ -383,6 +381,6 @@ impl Pool {
         options: PoolOptions<R>,
     ) -> Result<AsyncResult<R>, PoolError> {
         let call = CallToken::map(&self.shared.key, f);
-        self.single(call, arg, options.callback, options.error_callback)
+        self.single(call, arg, options)
     }
 }

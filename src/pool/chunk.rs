@@ -20,6 +20,8 @@ pub(super) struct Chunk {
     pub(super) items: usize,
     pub(super) call: CallToken,
     pub(super) args: Vec<u8>,
+    /// How long the chunk may run once a worker starts it (the task limit times `items`).
+    pub(super) limit: Option<std::time::Duration>,
 }
 
 /// A job: where its chunks' outcomes go.

@@ -36,7 +36,7 @@ impl Pool {
         chunksize: usize,
     ) -> Result<Vec<R>, PoolError> {
         let call = CallToken::star2_ptr(&self.shared.key, f);
-        self.map_job(call, items.into_iter().collect(), Some(chunksize), None, None)?.into_value()
+        self.map_job(call, items.into_iter().collect(), PoolOptions::new().chunksize(chunksize))?.into_value()
     }
 
     /// Python's `starmap` for three-argument functions.
@@ -50,7 +50,7 @@ impl Pool {
         items: impl IntoIterator<Item = (A, B, C)>,
     ) -> Result<Vec<R>, PoolError> {
         let call = CallToken::star3_ptr(&self.shared.key, f);
-        self.map_job(call, items.into_iter().collect(), None, None, None)?.into_value()
+        self.map_job(call, items.into_iter().collect(), PoolOptions::new())?.into_value()
     }
 
     /// Like [`map`](Self::map) for a fallible function: the first `Err` fails the call with
@@ -68,7 +68,7 @@ impl Pool {
         items: impl IntoIterator<Item = A>,
     ) -> Result<Vec<R>, PoolError> {
         let call = CallToken::try_map(&self.shared.key, f);
-        self.map_job(call, items.into_iter().collect(), None, None, None)?.into_value()
+        self.map_job(call, items.into_iter().collect(), PoolOptions::new())?.into_value()
     }
 
     /// [`apply`](Self::apply) for a fallible function.
@@ -119,6 +119,6 @@ impl Pool {
         options: PoolOptions<R>,
     ) -> Result<AsyncResult<R>, PoolError> {
         let call = CallToken::try_map(&self.shared.key, f);
-        self.single(call, arg, options.callback, options.error_callback)
+        self.single(call, arg, options)
     }
 }

@@ -140,6 +140,20 @@ crate::forms::error_forms! {
             /// Number of items in that chunk.
             len: usize,
         } [{ pid, signal, code, index, len }] => ("{}", worker_died(*pid, *signal, *code, *index, *len));
+        /// The task ran past its time limit ([`PoolBuilder::time_limit`](crate::PoolBuilder::time_limit),
+        /// [`PoolOptions::time_limit`](crate::PoolOptions::time_limit)): its worker was killed
+        /// with its process group and replaced; other tasks go on (POOL-B4). `index` and `len`
+        /// name the chunk's items, as for [`WorkerDied`](PoolError::WorkerDied).
+        TimeLimit {
+            /// The killed worker's pid.
+            pid: i32,
+            /// Index in the input of the first item of the chunk that was running.
+            index: usize,
+            /// Number of items in that chunk.
+            len: usize,
+            /// The chunk's limit (the per-task limit times `len`).
+            limit: std::time::Duration,
+        } [{ pid, index, len, limit }] => ("{}", time_limit(*pid, *index, *len, *limit));
         /// The pool was terminated (explicitly or by being dropped) before the task finished
         /// (POOL-B2).
         Terminated => ("pool terminated before the task finished");
@@ -161,6 +175,16 @@ crate::forms::error_forms! {
         /// A pool parameter is invalid (for example zero processes: POOL-12).
         InvalidArgument(&'static str) [(what)] => ("invalid pool argument: {what}");
     }
+}
+
+/// The text of a `TimeLimit` error.
+fn time_limit(pid: i32, index: usize, len: usize, limit: std::time::Duration) -> String {
+    let what = if len == 1 {
+        format!("the task for item {index}")
+    } else {
+        format!("the chunk of items {index}..{}", index + len)
+    };
+    format!("{what} ran past its time limit of {limit:?}: worker {pid} was killed")
 }
 
 /// The text of a `WorkerDied` error.

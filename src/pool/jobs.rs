@@ -3,7 +3,7 @@
 
 use super::chunk::{Chunk, Job, Sink};
 use super::manager::{dispatch, RunState};
-use super::options::{Callback, ErrorCallback};
+use super::options::PoolOptions;
 use super::result::{AsyncResult, ChunkMsg, IMapIter, Slot};
 use super::{Pool, PoolError, TaskValue};
 use crate::process::call::CallToken;
@@ -40,13 +40,17 @@ impl Pool {
     /// integers takes milliseconds, which workers need not spend idle). A chunk that
     /// fails to encode fails the job through `sink`, like a failed task; chunks already sent
     /// still run, and their results are dropped.
+    ///
+    /// `limit` is the call's time limit per task (`None`: the pool's).
     fn submit(
         &self,
         call: CallToken,
         (n, size, len): (usize, usize, usize),
         chunks: impl IntoIterator<Item = Result<Vec<u8>, PoolError>>,
         sink: Sink,
+        limit: Option<std::time::Duration>,
     ) -> Result<(), PoolError> {
+        let limit = limit.or(self.shared.config.time_limit);
         let job = {
             let mut st = self.shared.lock();
             match &st.run {
@@ -77,7 +81,8 @@ impl Pool {
                 Ok(args) => {
                     let first_item = index * size;
                     let items = size.min(len.saturating_sub(first_item)).max(1);
-                    st.pending.push_back(Chunk { job, index, first_item, items, call, args });
+                    let limit = limit.map(|l| l.saturating_mul(u32::try_from(items).unwrap_or(u32::MAX)));
+                    st.pending.push_back(Chunk { job, index, first_item, items, call, args, limit });
                     dispatch(&self.shared, &mut st);
                 }
                 Err(e) => {
@@ -109,10 +114,9 @@ impl Pool {
         &self,
         call: CallToken,
         items: Vec<A>,
-        chunksize: Option<usize>,
-        callback: Callback<Vec<R>>,
-        error_callback: ErrorCallback,
+        options: PoolOptions<Vec<R>>,
     ) -> Result<AsyncResult<Vec<R>>, PoolError> {
+        let PoolOptions { chunksize, time_limit: limit, callback, error_callback } = options;
         let (shape, chunks) = self.chunks(&items, chunksize);
         let n = shape.0;
         let slot = Slot::new();
@@ -149,21 +153,21 @@ impl Pool {
                 }
             }
         });
-        self.submit(call, shape, chunks, sink)?;
+        self.submit(call, shape, chunks, sink, limit)?;
         Ok(AsyncResult::new(slot))
     }
 
-    /// An `imap` job: each chunk's results go to the iterator as they arrive.
+    /// An `imap` job (chunks of `options.chunksize`, default 1): each chunk's results go to
+    /// the iterator as they arrive.
     pub(super) fn imap_job<A: TaskValue, R: TaskValue>(
         &self,
         call: CallToken,
         items: Vec<A>,
-        chunksize: usize,
         ordered: bool,
-        mut callback: Callback<R>,
-        mut error_callback: ErrorCallback,
+        options: PoolOptions<R>,
     ) -> Result<IMapIter<R>, PoolError> {
-        let (shape, chunks) = self.chunks(&items, Some(chunksize));
+        let PoolOptions { chunksize, time_limit: limit, mut callback, mut error_callback } = options;
+        let (shape, chunks) = self.chunks(&items, Some(chunksize.unwrap_or(1)));
         let (tx, rx) = mpsc::channel::<ChunkMsg<R>>();
         let sink: Sink = Box::new(move |index, r| {
             let r = decode_chunk::<R>(r);
@@ -186,7 +190,7 @@ impl Pool {
         if shape.0 == 0 {
             return Ok(IMapIter::new(rx, 0, ordered));
         }
-        self.submit(call, shape, chunks, sink)?;
+        self.submit(call, shape, chunks, sink, limit)?;
         Ok(IMapIter::new(rx, shape.0, ordered))
     }
 
@@ -195,9 +199,9 @@ impl Pool {
         &self,
         call: CallToken,
         arg: A,
-        callback: Callback<R>,
-        error_callback: ErrorCallback,
+        options: PoolOptions<R>,
     ) -> Result<AsyncResult<R>, PoolError> {
+        let PoolOptions { time_limit: limit, callback, error_callback, .. } = options;
         let args = crate::codec::encode(std::slice::from_ref(&arg)).map_err(PoolError::local_codec)?;
         let slot = Slot::new();
         let out = slot.clone();
@@ -220,7 +224,7 @@ impl Pool {
             }
             out.fill(decoded);
         });
-        self.submit(call, (1, 1, 1), [Ok(args)], sink)?;
+        self.submit(call, (1, 1, 1), [Ok(args)], sink, limit)?;
         Ok(AsyncResult::new(slot))
     }
 }
@@ -269,7 +273,7 @@ impl Pool {
                 }
             }
         });
-        self.submit(call, (n, chunksize.max(1), items), chunks.into_iter().map(Ok), sink)?;
+        self.submit(call, (n, chunksize.max(1), items), chunks.into_iter().map(Ok), sink, None)?;
         AsyncResult::new(slot).into_value()
     }
 }

@@ -138,6 +138,16 @@ impl WorkerProc {
         let _ = self.proc.kill();
     }
 
+    /// Sends SIGKILL to the worker's process group (the worker leads its own: its task's
+    /// children go too), and to the worker itself (in case it had not made its group yet).
+    /// Only before the worker is reaped, so neither id can have been reused.
+    pub(crate) fn kill_group(&self) {
+        if self.pid > 0 {
+            let _ = crate::sys::process::killpg(self.pid, libc::SIGKILL);
+        }
+        self.kill();
+    }
+
     /// Reaps the worker if it has exited.
     pub(crate) fn try_exit(&self) -> Option<WorkerExit> {
         match self.proc.try_join() {

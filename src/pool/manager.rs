@@ -53,6 +53,8 @@ pub(super) struct Worker {
     /// A chunk this worker was asked to skip (its cancel word) that it has not answered for
     /// yet: it gets no new chunk until it does, so it can never run a chunk twice.
     cancel_pending: Option<u64>,
+    /// The chunk this worker was killed for running past its time limit.
+    timed_out: Option<u64>,
 }
 
 pub(super) struct State {
@@ -88,6 +90,8 @@ pub(super) struct Config {
     pub(super) init_call: Option<crate::process::FnCall>,
     pub(super) pipe_capacity: usize,
     pub(super) method: crate::StartMethod,
+    /// The default time limit per task (`PoolBuilder::time_limit`).
+    pub(super) time_limit: Option<Duration>,
 }
 
 pub(super) struct Shared {
@@ -100,6 +104,9 @@ pub(super) struct Shared {
     claims: WordArray,
     /// One word per worker slot: the dispatch number of a chunk it must skip (taken back).
     cancels: WordArray,
+    /// One word per worker slot: when (CLOCK_MONOTONIC nanoseconds) it claimed the chunk its
+    /// claim word names, written just before the claim (for time limits).
+    starts: WordArray,
     /// Wakes the manager thread on close and terminate.
     pub(super) bell: Doorbell,
 }
@@ -113,6 +120,7 @@ impl Shared {
             key: CallKey::new(),
             claims: words()?,
             cancels: words()?,
+            starts: words()?,
             bell: Doorbell::new().map_err(|e| PoolError::spawn(SpawnError::Shm(e)))?,
             config,
         })
@@ -167,7 +175,8 @@ fn assign(shared: &Shared, st: &mut State) {
             let Some(chunk) = st.pending.pop_front() else { return };
             let seq = st.next_seq;
             st.next_seq += 1;
-            let head = wire::header(&ToWorker::Run { seq, call: chunk.call });
+            let limit_ns = chunk.limit.map_or(0, |l| u64::try_from(l.as_nanos()).unwrap_or(u64::MAX).max(1));
+            let head = wire::header(&ToWorker::Run { seq, call: chunk.call, limit_ns });
             let w = st.workers[i].as_mut().expect("checked above");
             if w.link.send_parts(&head, &chunk.args).is_err() {
                 // The worker is gone; the manager will notice and replace it.
@@ -321,11 +330,36 @@ fn run_loop(shared: &Shared) {
                     handle_exit(shared, &mut st, i, exit);
                 }
             }
+            enforce_time_limits(shared, &mut st);
             dispatch(shared, &mut st);
             if st.jobs.is_empty() {
                 shared.idle.notify_all();
             }
         });
+    }
+}
+
+/// Kills every worker whose running chunk has been running for longer than its limit (with
+/// its process group: the task's own children go too). Its death is then handled as any
+/// death, and the chunk fails with `TimeLimit`.
+fn enforce_time_limits(shared: &Shared, st: &mut State) {
+    let now = crate::sys::clock::monotonic_nanos();
+    for (i, slot) in st.workers.iter_mut().enumerate() {
+        let Some(w) = slot.as_mut() else { continue };
+        if w.timed_out.is_some() {
+            continue;
+        }
+        // Acquire: pairs with the worker's SeqCst claim store, made after its start store.
+        let Some(claimed) = shared.claims.load(i, Ordering::Acquire) else { continue };
+        let Some(limit) = w.outstanding.iter().find(|(s, _)| *s == claimed).and_then(|(_, c)| c.limit) else {
+            continue;
+        };
+        // Relaxed: ordered after the claim load above (the worker stores it first).
+        let started = shared.starts.load(i, Ordering::Relaxed).unwrap_or(now);
+        if now.saturating_sub(started) > u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX) {
+            w.timed_out = Some(claimed);
+            w.proc.kill_group();
+        }
     }
 }
 
@@ -402,6 +436,14 @@ fn handle_exit(shared: &Shared, st: &mut State, i: usize, exit: WorkerExit) {
     for (seq, chunk) in w.outstanding.drain(..) {
         if seq > claimed {
             requeue.push(chunk);
+        } else if w.timed_out == Some(seq) {
+            let err = PoolError::TimeLimit {
+                pid: w.proc.pid(),
+                index: chunk.first_item,
+                len: chunk.items,
+                limit: chunk.limit.unwrap_or_default(),
+            };
+            complete(st, chunk.job, chunk.index, Err(err));
         } else {
             let err = PoolError::WorkerDied {
                 pid: w.proc.pid(),
@@ -419,6 +461,7 @@ fn handle_exit(shared: &Shared, st: &mut State, i: usize, exit: WorkerExit) {
     // Release: the slot's words are reset before a replacement can read them.
     shared.claims.store(i, 0, Ordering::Release);
     shared.cancels.store(i, 0, Ordering::Release);
+    shared.starts.store(i, 0, Ordering::Release);
     let replace = match st.run {
         RunState::Running => true,
         RunState::Closed => !st.jobs.is_empty(),
@@ -437,6 +480,7 @@ fn spawn_worker(shared: &Shared, i: usize) -> Result<Worker, PoolError> {
     let key = shared.key;
     let claims = shared.claims.clone();
     let cancels = shared.cancels.clone();
+    let starts = shared.starts.clone();
     let max = shared.config.maxtasksperchild;
     let bell = shared.bell.clone();
     let init_call = shared.config.init_call.clone();
@@ -449,7 +493,8 @@ fn spawn_worker(shared: &Shared, i: usize) -> Result<Worker, PoolError> {
                 (None, Some(c)) => Some(c),
                 (None, None) => None,
             };
-            super::worker::worker_main(&link, &key, &claims, &cancels, i, init, max, &bell)
+            let slot = super::worker::Slot { claims: &claims, cancels: &cancels, starts: &starts, index: i };
+            super::worker::worker_main(&link, &key, &slot, init, max, &bell)
         })?
     } else {
         link::spawn_fresh(
@@ -462,6 +507,7 @@ fn spawn_worker(shared: &Shared, i: usize) -> Result<Worker, PoolError> {
                 key,
                 claims,
                 cancels,
+                starts,
                 slot: i,
                 init: init_call,
                 maxtasks: max,
@@ -469,5 +515,13 @@ fn spawn_worker(shared: &Shared, i: usize) -> Result<Worker, PoolError> {
             },
         )?
     };
-    Ok(Worker { proc, link: Arc::new(link), outstanding: VecDeque::new(), ready: false, done: 0, cancel_pending: None })
+    Ok(Worker {
+        proc,
+        link: Arc::new(link),
+        outstanding: VecDeque::new(),
+        ready: false,
+        done: 0,
+        cancel_pending: None,
+        timed_out: None,
+    })
 }

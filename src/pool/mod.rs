@@ -37,6 +37,7 @@ pub use error::{PoolError, PoolTimeoutError, RemoteError, SpawnError, TryPoolErr
 pub use options::AsyncOptions;
 pub use options::PoolOptions;
 pub use result::{AsyncResult, IMapIter};
+pub use worker::task_deadline;
 
 /// What a task's arguments and results may be: any owned serde type (it travels to another
 /// process). Implemented for every such type.

@@ -36,6 +36,7 @@ pub(super) type ErrorCallback = Option<Box<dyn FnMut(&PoolError) + Send>>;
 /// ```
 pub struct PoolOptions<T> {
     pub(super) chunksize: Option<usize>,
+    pub(super) time_limit: Option<std::time::Duration>,
     pub(super) callback: Callback<T>,
     pub(super) error_callback: ErrorCallback,
 }
@@ -48,6 +49,7 @@ impl<T> std::fmt::Debug for PoolOptions<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PoolOptions")
             .field("chunksize", &self.chunksize)
+            .field("time_limit", &self.time_limit)
             .field("callback", &self.callback.is_some())
             .field("error_callback", &self.error_callback.is_some())
             .finish()
@@ -56,7 +58,7 @@ impl<T> std::fmt::Debug for PoolOptions<T> {
 
 impl<T> Default for PoolOptions<T> {
     fn default() -> Self {
-        PoolOptions { chunksize: None, callback: None, error_callback: None }
+        PoolOptions { chunksize: None, time_limit: None, callback: None, error_callback: None }
     }
 }
 
@@ -85,6 +87,35 @@ impl<T> PoolOptions<T> {
     /// ```
     pub fn chunksize(mut self, n: usize) -> Self {
         self.chunksize = Some(n.max(1));
+        self
+    }
+
+    /// How long each task of this call may run (overriding the pool's
+    /// [`time_limit`](crate::PoolBuilder::time_limit)): a task still running after it has its
+    /// worker killed (SIGKILL to the worker's process group, so the task's own children go
+    /// too) and fails with [`PoolError::TimeLimit`], naming its items; the pool replaces the
+    /// worker. The limit counts from when the task starts running in a worker, not from the
+    /// call; a chunk of `n` items may run for `n` times the limit. The manager looks every
+    /// 20 ms, so a task may overrun by that much. A task can read its own deadline with
+    /// [`task_deadline`](crate::task_deadline) and stop by itself first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Pool, PoolError, PoolOptions};
+    /// use std::time::Duration;
+    ///
+    /// fn nap(ms: u64) -> u64 { std::thread::sleep(Duration::from_millis(ms)); ms }
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let opts = PoolOptions::new().time_limit(Duration::from_millis(300));
+    /// let r = pool.apply_with(nap, 60_000, opts);
+    /// assert!(matches!(r, Err(PoolError::TimeLimit { index: 0, len: 1, .. })));
+    /// assert_eq!(pool.apply(nap, 1)?, 1); // the pool healed
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn time_limit(mut self, limit: std::time::Duration) -> Self {
+        self.time_limit = Some(limit);
         self
     }
 

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 pub(crate) enum ToWorker {
     /// Run one chunk (its arguments are the body). `seq` is the dispatch number the worker
     /// writes into its claim slot before running, so that after a death the parent knows
-    /// whether this chunk had started.
-    Run { seq: u64, call: CallToken },
+    /// whether this chunk had started. `limit_ns` (0: none) is the chunk's time limit, for
+    /// the task's [`task_deadline`](crate::task_deadline).
+    Run { seq: u64, call: CallToken, limit_ns: u64 },
     /// Finish: exit with code 0.
     Stop,
 }
@@ -80,10 +81,10 @@ mod tests {
         let key = crate::process::call::CallKey::new();
         let call = crate::process::call::CallToken::map(&key, |x: u8| x);
         let args: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
-        let mut msg = header(&ToWorker::Run { seq: 9, call });
+        let mut msg = header(&ToWorker::Run { seq: 9, call, limit_ns: 5 });
         msg.extend_from_slice(&args);
         match split::<ToWorker>(&msg).unwrap() {
-            (ToWorker::Run { seq: 9, .. }, body) => assert_eq!(body, &args[..]),
+            (ToWorker::Run { seq: 9, limit_ns: 5, .. }, body) => assert_eq!(body, &args[..]),
             other => panic!("{other:?}"),
         }
         let done = header(&FromWorker::Done { seq: 3, outcome: Outcome::Ok });

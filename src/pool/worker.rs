@@ -35,6 +35,7 @@ pub(crate) struct WorkerArgs {
     pub(crate) key: CallKey,
     pub(crate) claims: WordArray,
     pub(crate) cancels: WordArray,
+    pub(crate) starts: WordArray,
     pub(crate) slot: usize,
     pub(crate) init: Option<crate::process::FnCall>,
     pub(crate) maxtasks: Option<usize>,
@@ -46,7 +47,55 @@ pub(crate) fn spawned_worker(a: WorkerArgs) -> i32 {
     let link = Link::new(a.up, a.down);
     let call = a.init.map(|c| move || call_result(c.run()));
     let init: Option<&(dyn Fn() -> Result<(), String> + Send + Sync)> = call.as_ref().map(|c| c as _);
-    worker_main(&link, &a.key, &a.claims, &a.cancels, a.slot, init, a.maxtasks, &a.bell)
+    let slot = Slot { claims: &a.claims, cancels: &a.cancels, starts: &a.starts, index: a.slot };
+    worker_main(&link, &a.key, &slot, init, a.maxtasks, &a.bell)
+}
+
+/// A worker's words in the pool's shared arrays: what it claimed, what it must skip, and when
+/// it started.
+pub(crate) struct Slot<'a> {
+    pub(crate) claims: &'a WordArray,
+    pub(crate) cancels: &'a WordArray,
+    pub(crate) starts: &'a WordArray,
+    pub(crate) index: usize,
+}
+
+std::thread_local! {
+    /// The running task's deadline (its time limit from when it started), for `task_deadline`.
+    static DEADLINE: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// The deadline of the pool task running on this thread: when its time limit
+/// ([`PoolBuilder::time_limit`](crate::PoolBuilder::time_limit),
+/// [`PoolOptions::time_limit`](crate::PoolOptions::time_limit)) runs out and its worker is
+/// killed. `None` outside a pool task, or when the task has no limit. A task that checks it
+/// can stop cleanly (return a partial result, say) before the hard kill; for a chunk of
+/// several items it is the whole chunk's deadline.
+///
+/// # Examples
+///
+/// ```
+/// use multiproc::{Pool, PoolOptions};
+/// use std::time::{Duration, Instant};
+///
+/// /// Counts until its own deadline is near, then returns what it has.
+/// fn count(_: u8) -> u64 {
+///     let stop = multiproc::task_deadline().map(|d| d - Duration::from_millis(100));
+///     let mut n = 0u64;
+///     while stop.is_some_and(|s| Instant::now() < s) {
+///         n += 1;
+///     }
+///     n
+/// }
+///
+/// let pool = Pool::new(1)?;
+/// assert!(multiproc::task_deadline().is_none()); // not in a task
+/// let n = pool.apply_with(count, 0, PoolOptions::new().time_limit(Duration::from_millis(400)))?;
+/// assert!(n > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn task_deadline() -> Option<std::time::Instant> {
+    DEADLINE.with(std::cell::Cell::get)
 }
 
 /// An initializer call's outcome as the worker reports it.
@@ -63,9 +112,7 @@ pub(crate) fn call_result((code, failure): (i32, Option<String>)) -> Result<(), 
 pub(crate) fn worker_main(
     link: &Link,
     key: &CallKey,
-    claims: &WordArray,
-    cancels: &WordArray,
-    slot: usize,
+    slot: &Slot<'_>,
     init: Option<&(dyn Fn() -> Result<(), String> + Send + Sync)>,
     maxtasks: Option<usize>,
     bell: &Doorbell,
@@ -73,6 +120,9 @@ pub(crate) fn worker_main(
     // Panic locations are recorded by the process layer's hook (installed before the fork,
     // so nothing here takes std's hook lock); the parent reports them instead of us printing.
     panics::set_quiet();
+    // Lead a process group of our own, so that a task past its time limit is killed with the
+    // processes it started (`WorkerProc::kill_group`). Failure only narrows that to us.
+    let _ = crate::sys::process::setpgid(0, 0);
     if let Some(init) = init {
         let failure = match panic::catch_unwind(AssertUnwindSafe(init)) {
             Ok(Ok(())) => None,
@@ -91,7 +141,7 @@ pub(crate) fn worker_main(
     loop {
         // The chunk is read where it lies in the pipe's ring (no copy), and released once
         // the task has run and its result is encoded.
-        let step = link.recv_with(|bytes| run_one(link, key, claims, cancels, slot, bell, bytes));
+        let step = link.recv_with(|bytes| run_one(link, key, slot, bell, bytes));
         match step {
             Ok(Step::Ran) => {}
             Ok(Step::Skipped) => continue,
@@ -117,19 +167,10 @@ enum Step {
 }
 
 /// Handles one message from the parent (read in place).
-#[allow(clippy::too_many_arguments)] // the worker's context, as `worker_main` has it
-fn run_one(
-    link: &Link,
-    key: &CallKey,
-    claims: &WordArray,
-    cancels: &WordArray,
-    slot: usize,
-    bell: &Doorbell,
-    bytes: &[u8],
-) -> Step {
+fn run_one(link: &Link, key: &CallKey, slot: &Slot<'_>, bell: &Doorbell, bytes: &[u8]) -> Step {
     {
-        let (seq, call, args) = match wire::split::<ToWorker>(bytes) {
-            Ok((ToWorker::Run { seq, call }, args)) => (seq, call, args),
+        let (seq, call, limit_ns, args) = match wire::split::<ToWorker>(bytes) {
+            Ok((ToWorker::Run { seq, call, limit_ns }, args)) => (seq, call, limit_ns, args),
             Ok((ToWorker::Stop, _)) => return Step::Exit(0),
             Err(_) => return Step::Exit(2),
         };
@@ -138,15 +179,22 @@ fn run_one(
         // the cancel word, then load our claim). Either it sees our claim and leaves the chunk
         // to us, or we see its cancel and skip the chunk; if both see each other, we skip and
         // say so, and it queues the chunk again.
-        claims.store(slot, seq, Ordering::SeqCst);
+        // The start time first, so that a manager that sees the claim sees when it began.
+        // Relaxed: published by the SeqCst claim store below.
+        slot.starts.store(slot.index, crate::sys::clock::monotonic_nanos(), Ordering::Relaxed);
+        slot.claims.store(slot.index, seq, Ordering::SeqCst);
         // SeqCst: see above.
-        if cancels.load(slot, Ordering::SeqCst) == Some(seq) {
+        if slot.cancels.load(slot.index, Ordering::SeqCst) == Some(seq) {
             if !send(link, bell, &FromWorker::Skipped { seq }) {
                 return Step::Exit(0);
             }
             return Step::Skipped;
         }
-        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| call.invoke(key, args))) {
+        let deadline = (limit_ns != 0).then(|| std::time::Instant::now() + std::time::Duration::from_nanos(limit_ns));
+        DEADLINE.with(|d| d.set(deadline));
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| call.invoke(key, args)));
+        DEADLINE.with(|d| d.set(None));
+        let outcome = match outcome {
             Ok(Ok(Ok(bytes))) => Ok(bytes),
             Ok(Ok(Err(CallFailure::Error { kind, message }))) => {
                 Err(TaskFailure::Remote(RemoteError { kind, message, location: None }))

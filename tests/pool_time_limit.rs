@@ -1,0 +1,104 @@
+//! POOL-B4 in `docs/BEHAVIOURS.md`: task time limits. A task past its limit has its worker
+//! killed (with the worker's process group), fails with `PoolError::TimeLimit` naming its
+//! input, and the pool heals; the limit counts from when the task starts.
+#![cfg(feature = "serde")] // typed messages (serde + postcard)
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
+
+mod common;
+
+use common::guard_for;
+use multiproc::{PoolError, PoolOptions};
+use std::time::{Duration, Instant};
+
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+/// Starts `sleep 60` as a child, writes its pid to `path`, then waits for ever.
+fn start_child_and_hang(path: String) -> u32 {
+    let mut child = std::process::Command::new("sleep").arg("60").spawn().expect("start sleep");
+    std::fs::write(&path, child.id().to_string()).expect("write the pid");
+    // Waits for it (60 s, far past the limit): the time limit kills us both first.
+    let _ = child.wait();
+    0
+}
+
+fn deadline_left_ms(_: u8) -> Option<u64> {
+    multiproc::task_deadline().map(|d| d.saturating_duration_since(Instant::now()).as_millis() as u64)
+}
+
+#[test]
+fn pool_b4_a_task_past_its_limit_is_killed_named_and_the_pool_heals() {
+    let _g = guard_for(Duration::from_secs(60));
+    let limit = Duration::from_millis(300);
+    let pool = common::pool_builder().processes(2).time_limit(limit).build().unwrap();
+    let before = pool.worker_pids();
+    let t = Instant::now();
+    let r = pool.map_with(nap, [10, 60_000, 10], PoolOptions::new().chunksize(1));
+    let pid = match r {
+        Err(PoolError::TimeLimit { pid, index: 1, len: 1, limit: l }) => {
+            assert_eq!(l, limit);
+            pid
+        }
+        other => panic!("expected a time limit on item 1, got {other:?}"),
+    };
+    assert!(t.elapsed() < Duration::from_secs(10), "the stuck task held the call for {:?}", t.elapsed());
+    assert!(before.contains(&pid), "the error names the killed worker");
+    // The pool healed: both workers take tasks, one of them new.
+    assert_eq!(pool.map_with(nap, [1, 2, 3, 4], PoolOptions::new().chunksize(1)).unwrap(), [1, 2, 3, 4]);
+    let after = pool.worker_pids();
+    assert!(!after.contains(&pid), "the killed worker was replaced");
+    // Per input, with imap: the others get their values.
+    let got: Vec<_> = pool.imap_with(nap, [5, 60_000, 5], PoolOptions::new()).unwrap().collect();
+    assert_eq!(got[0].as_ref().unwrap(), &5);
+    assert!(matches!(got[1], Err(PoolError::TimeLimit { index: 1, .. })), "{:?}", got[1]);
+    assert_eq!(got[2].as_ref().unwrap(), &5);
+}
+
+#[test]
+fn pool_b4_the_limit_counts_from_when_each_task_starts() {
+    let _g = guard_for(Duration::from_secs(60));
+    // One worker, three tasks of 250 ms under a 600 ms limit: the last is submitted at once
+    // but starts 500 ms later, and must not be charged for its wait.
+    let pool = common::pool_builder().processes(1).time_limit(Duration::from_millis(600)).build().unwrap();
+    let r = pool.map_with(nap, [250, 250, 250], PoolOptions::new().chunksize(1));
+    assert_eq!(r.unwrap(), [250, 250, 250]);
+}
+
+#[test]
+fn pool_b4_a_calls_limit_overrides_the_pools_and_tasks_see_their_deadline() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = common::pool_builder().processes(1).time_limit(Duration::from_secs(30)).build().unwrap();
+    let t = Instant::now();
+    let r = pool.apply_with(nap, 60_000, PoolOptions::new().time_limit(Duration::from_millis(200)));
+    assert!(matches!(r, Err(PoolError::TimeLimit { index: 0, len: 1, .. })), "{r:?}");
+    assert!(t.elapsed() < Duration::from_secs(10));
+    let left = pool.apply(deadline_left_ms, 0).unwrap().expect("the pool's limit gives a deadline");
+    assert!(left > 20_000 && left <= 30_000, "{left} ms left of 30 s");
+    let none = common::pool_new(1).unwrap().apply(deadline_left_ms, 0).unwrap();
+    assert_eq!(none, None, "no limit, no deadline");
+}
+
+#[test]
+fn pool_b4_a_killed_tasks_own_children_go_with_it() {
+    let _g = guard_for(Duration::from_secs(60));
+    let path = std::env::temp_dir().join(format!("mp-timelimit-{}.pid", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let pool = common::pool_builder().processes(1).time_limit(Duration::from_millis(500)).build().unwrap();
+    let r = pool.apply(start_child_and_hang, path.display().to_string());
+    assert!(matches!(r, Err(PoolError::TimeLimit { .. })), "{r:?}");
+    let child: i32 = std::fs::read_to_string(&path).unwrap().trim().parse().unwrap();
+    let _ = std::fs::remove_file(&path);
+    // Gone, or a zombie waiting for init to reap it: not running.
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{child}/stat"))
+            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+    };
+    let t = Instant::now();
+    while running() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!running(), "the task's child {child} outlived the killed worker");
+    assert_eq!(pool.apply(nap, 1).unwrap(), 1);
+}
