@@ -2,7 +2,7 @@
 //! outcomes become the caller's result (an `AsyncResult`, or an `imap` iterator).
 
 use super::chunk::{Chunk, Job, Sink};
-use super::manager::{dispatch, RunState};
+use super::manager::{dispatch, RunState, Shared};
 use super::options::PoolOptions;
 use super::result::{AsyncResult, ChunkMsg, IMapIter, Slot};
 use super::{Pool, PoolError, TaskValue};
@@ -20,14 +20,14 @@ pub(super) fn default_chunksize(len: usize, processes: usize) -> usize {
 /// Runs a user callback on the manager thread. A panic in it is reported on stderr and goes no
 /// further (as Python reports an exception in a callback and carries on): unwinding would end
 /// the manager thread, and with it every pending result would wait forever.
-fn run_callback(f: impl FnOnce()) {
+pub(super) fn run_callback(f: impl FnOnce()) {
     if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         let msg = crate::process::panics::payload_text(&*p);
         eprintln!("multiproc: a pool callback panicked (ignored; the result is still delivered): {msg}");
     }
 }
 
-fn decode_chunk<R: TaskValue>(r: Result<Vec<u8>, PoolError>) -> Result<Vec<R>, PoolError> {
+pub(super) fn decode_chunk<R: TaskValue>(r: Result<Vec<u8>, PoolError>) -> Result<Vec<R>, PoolError> {
     r.and_then(|bytes| crate::codec::decode::<Vec<R>>(&bytes).map_err(PoolError::local_codec))
 }
 
@@ -45,61 +45,17 @@ impl Pool {
     fn submit(
         &self,
         call: CallToken,
-        (n, size, len): (usize, usize, usize),
+        shape: (usize, usize, usize),
         chunks: impl IntoIterator<Item = Result<Vec<u8>, PoolError>>,
         sink: Sink,
         limit: Option<std::time::Duration>,
     ) -> Result<(), PoolError> {
-        let limit = limit.or(self.shared.config.time_limit);
-        let job = {
-            let mut st = self.shared.lock();
-            match &st.run {
-                RunState::Running => {}
-                RunState::Broken(e) => return Err(PoolError::InitializerFailed(e.clone())),
-                RunState::Closed | RunState::Terminated => return Err(PoolError::NotRunning),
-            }
-            let job = st.next_job;
-            st.next_job += 1;
-            if n == 0 {
-                drop(st);
-                let mut sink = sink;
-                sink(0, crate::codec::encode(&Vec::<()>::new()).map_err(PoolError::local_codec));
-                return Ok(());
-            }
-            st.jobs.insert(job, Job { chunks_left: n, sink });
-            job
-        };
-        let mut chunks = chunks.into_iter();
-        for index in 0..n {
-            let next =
-                chunks.next().unwrap_or_else(|| Err(PoolError::local_codec(crate::codec::CodecError::invalid(false))));
-            let mut st = self.shared.lock();
-            if !st.jobs.contains_key(&job) {
-                return Ok(()); // terminated meanwhile: the job has its outcome already
-            }
-            match next {
-                Ok(args) => {
-                    let first_item = index * size;
-                    let items = size.min(len.saturating_sub(first_item)).max(1);
-                    let limit = limit.map(|l| l.saturating_mul(u32::try_from(items).unwrap_or(u32::MAX)));
-                    st.pending.push_back(Chunk { job, index, first_item, items, call, args, limit });
-                    dispatch(&self.shared, &mut st);
-                }
-                Err(e) => {
-                    st.pending.retain(|c| c.job != job);
-                    if let Some(mut j) = st.jobs.remove(&job) {
-                        (j.sink)(index, Err(e));
-                    }
-                    return Ok(());
-                }
-            }
-        }
-        Ok(())
+        submit_to(&self.shared, call, shape, chunks, sink, limit)
     }
 
     /// The shape of a job over `items` (`(chunks, chunk size, items)`; `chunksize` `None`:
     /// Python's default rule) and the lazily encoded chunks.
-    fn chunks<'a, A: TaskValue>(
+    pub(super) fn chunks<'a, A: TaskValue>(
         &self,
         items: &'a [A],
         chunksize: Option<usize>,
@@ -227,6 +183,63 @@ impl Pool {
         self.submit(call, (1, 1, 1), [Ok(args)], sink, limit)?;
         Ok(AsyncResult::new(slot))
     }
+}
+
+/// [`Pool::submit`] on the pool's shared state, for callers that hold only that (an
+/// [`Outcomes`](super::Outcomes) iterator re-running a failed chunk's items one by one).
+pub(super) fn submit_to(
+    shared: &Shared,
+    call: CallToken,
+    (n, size, len): (usize, usize, usize),
+    chunks: impl IntoIterator<Item = Result<Vec<u8>, PoolError>>,
+    sink: Sink,
+    limit: Option<std::time::Duration>,
+) -> Result<(), PoolError> {
+    let limit = limit.or(shared.config.time_limit);
+    let job = {
+        let mut st = shared.lock();
+        match &st.run {
+            RunState::Running => {}
+            RunState::Broken(e) => return Err(PoolError::InitializerFailed(e.clone())),
+            RunState::Closed | RunState::Terminated => return Err(PoolError::NotRunning),
+        }
+        let job = st.next_job;
+        st.next_job += 1;
+        if n == 0 {
+            drop(st);
+            let mut sink = sink;
+            sink(0, crate::codec::encode(&Vec::<()>::new()).map_err(PoolError::local_codec));
+            return Ok(());
+        }
+        st.jobs.insert(job, Job { chunks_left: n, sink });
+        job
+    };
+    let mut chunks = chunks.into_iter();
+    for index in 0..n {
+        let next =
+            chunks.next().unwrap_or_else(|| Err(PoolError::local_codec(crate::codec::CodecError::invalid(false))));
+        let mut st = shared.lock();
+        if !st.jobs.contains_key(&job) {
+            return Ok(()); // terminated meanwhile: the job has its outcome already
+        }
+        match next {
+            Ok(args) => {
+                let first_item = index * size;
+                let items = size.min(len.saturating_sub(first_item)).max(1);
+                let limit = limit.map(|l| l.saturating_mul(u32::try_from(items).unwrap_or(u32::MAX)));
+                st.pending.push_back(Chunk { job, index, first_item, items, call, args, limit });
+                dispatch(shared, &mut st);
+            }
+            Err(e) => {
+                st.pending.retain(|c| c.job != job);
+                if let Some(mut j) = st.jobs.remove(&job) {
+                    (j.sink)(index, Err(e));
+                }
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Jobs whose types the caller does not know: the manager's pool proxy.

@@ -11,7 +11,7 @@
 //! # Files
 //! `api.rs` (making a pool, and its end), `calls.rs` (map, starmap, imap, apply and their
 //! forms), `deprecated.rs` (the 0.1 names, for one release), `options.rs`, `builder.rs`, `jobs.rs` (calls become chunks, chunk outcomes
-//! become results), `manager.rs` (the manager thread: dispatch, taking queued chunks back,
+//! become results), `outcomes.rs` (one outcome per input, for fuzzing harnesses), `manager.rs` (the manager thread: dispatch, taking queued chunks back,
 //! worker deaths), `worker.rs` (the worker's loop), `link.rs` (pipes and worker processes),
 //! `wire.rs` (the messages), `result.rs` (`AsyncResult`, `IMapIter`), `error.rs`.
 
@@ -25,6 +25,7 @@ mod jobs;
 mod link;
 mod manager;
 mod options;
+mod outcomes;
 mod result;
 mod wire;
 mod worker;
@@ -36,6 +37,7 @@ pub use error::{PoolError, PoolTimeoutError, RemoteError, SpawnError, TryPoolErr
 #[allow(deprecated)]
 pub use options::AsyncOptions;
 pub use options::PoolOptions;
+pub use outcomes::{Outcomes, TaskOutcome};
 pub use result::{AsyncResult, IMapIter};
 pub use worker::task_deadline;
 

@@ -1,0 +1,81 @@
+//! POOL-B5 in `docs/BEHAVIOURS.md`: one outcome per input that never stops the run, naming the
+//! input that crashed even inside a chunk of several.
+#![cfg(feature = "serde")] // typed messages (serde + postcard)
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
+
+mod common;
+
+use common::guard_for;
+use multiproc::{PoolError, PoolOptions, TaskOutcome};
+use std::time::Duration;
+
+/// A fuzz target: crashes on multiples of 7 (`abort`, SIGABRT: a raised SIGSEGV is no crash
+/// in a Rust process, whose stack-overflow handler takes the first one), panics on multiples
+/// of 11, hangs on 50, returns its input doubled otherwise.
+fn target(x: u32) -> u32 {
+    if x == 50 {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+    if x % 7 == 0 && x > 0 {
+        std::process::abort();
+    }
+    assert!(x % 11 != 0 || x == 0, "eleven divides {x}");
+    x * 2
+}
+
+/// Checks one input's outcome against what `target` does with it.
+fn check(o: &TaskOutcome<u32>) {
+    let x = o.index as u32;
+    match &o.result {
+        Ok(v) => assert_eq!(*v, x * 2, "input {x}"),
+        Err(PoolError::WorkerDied { signal, index, len, .. }) => {
+            assert!(x % 7 == 0 && x > 0, "input {x} did not crash");
+            assert_eq!((*signal, *index, *len), (Some(libc::SIGABRT), o.index, 1), "input {x}");
+        }
+        Err(PoolError::Remote(e)) => assert!(x % 11 == 0 && e.message.contains("eleven"), "input {x}: {e}"),
+        Err(PoolError::TimeLimit { index, len, .. }) => assert_eq!((x, *index, *len), (50, 50, 1)),
+        Err(e) => panic!("input {x}: {e}"),
+    }
+}
+
+#[test]
+fn pool_b5_every_input_gets_its_own_outcome_in_order() {
+    let _g = guard_for(Duration::from_secs(120));
+    let pool = common::pool_new(2).unwrap();
+    for chunksize in [1, 4, 9] {
+        let opts = PoolOptions::new().chunksize(chunksize).time_limit(Duration::from_millis(400));
+        let outcomes: Vec<_> = pool.imap_outcomes_with(target, 0..60u32, opts).unwrap().collect();
+        assert_eq!(outcomes.len(), 60, "chunksize {chunksize}");
+        for (i, o) in outcomes.iter().enumerate() {
+            assert_eq!(o.index, i, "in order");
+            check(o);
+        }
+        let crashes = outcomes.iter().filter(|o| matches!(o.result, Err(PoolError::WorkerDied { .. }))).count();
+        assert_eq!(crashes, 8, "7, 14, … 56: each named on its own (chunksize {chunksize})");
+    }
+    // The pool healed after 24 crashes and 3 time-outs.
+    assert_eq!(pool.map(target, [1, 2, 3]).unwrap(), [2, 4, 6]);
+}
+
+#[test]
+fn pool_b5_unordered_outcomes_cover_every_input_once() {
+    let _g = guard_for(Duration::from_secs(120));
+    let pool = common::pool_new(2).unwrap();
+    let opts = PoolOptions::new().chunksize(5).time_limit(Duration::from_millis(400));
+    let mut seen: Vec<usize> =
+        pool.imap_unordered_outcomes_with(target, 0..60u32, opts).unwrap().inspect(check).map(|o| o.index).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..60).collect::<Vec<_>>());
+}
+
+#[test]
+fn pool_b5_a_terminated_pool_settles_every_input() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = common::pool_new(1).unwrap();
+    let mut it = pool.imap_outcomes(target, [1, 50, 2, 3]).unwrap();
+    assert_eq!(it.next().unwrap().result.unwrap(), 2);
+    pool.terminate();
+    let rest: Vec<_> = it.collect();
+    assert_eq!(rest.iter().map(|o| o.index).collect::<Vec<_>>(), [1, 2, 3], "one outcome each, still");
+    assert!(rest.iter().all(|o| matches!(o.result, Err(PoolError::Terminated))));
+}
