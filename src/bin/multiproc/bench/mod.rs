@@ -8,6 +8,7 @@
 mod batch;
 mod broadcast;
 mod compare;
+mod exec;
 mod floor;
 mod integrity;
 mod loan;
@@ -192,6 +193,7 @@ pub(crate) fn all_rows() -> Vec<Row> {
     rows.extend(named::rows());
     rows.extend(broadcast::rows());
     rows.extend(pool::rows());
+    rows.extend(exec::rows());
     rows.extend(manager::rows());
     rows
 }

@@ -1,0 +1,77 @@
+//! Rows for fuzzing harnesses: executions per second, the figure fuzzers compare.
+//!
+//! * `exec.persistent`: a trivial target run once per input through
+//!   `Pool::imap_unordered_outcomes` (chunks of one input, one outcome each), on
+//!   `Pool(cpu_count)`, execs/s.
+//! * `exec.persistent.crash1pct`: the same where 1 % of inputs kill their worker with SIGSEGV
+//!   (the default disposition, as a C target's invalid access): each crash costs a worker's
+//!   replacement. Baseline `exec.persistent`; the cost of one crash is
+//!   `(1 / crash1pct − 1 / persistent) × 100` seconds, to compare with `os.fork.rt`.
+
+use super::{Ctx, Driver, Placement, Row, Unit};
+use multiproc::{Pool, PoolError};
+use std::io;
+use std::time::Duration;
+
+pub(crate) fn rows() -> Vec<Row> {
+    let row = |name, base, build| Row {
+        min_batch: Duration::from_millis(20),
+        ..Row::new(name, Unit::TasksPerSec, &[Placement::Free], base, build)
+    };
+    vec![
+        row("exec.persistent", None, persistent as fn(&Ctx, Placement) -> _),
+        row("exec.persistent.crash1pct", Some("exec.persistent"), crash1pct),
+    ]
+}
+
+fn target(x: u64) -> u64 {
+    x.wrapping_mul(3).wrapping_add(1)
+}
+
+fn crashing_target(x: u64) -> u64 {
+    if x % 100 == 99 {
+        // SAFETY: restoring SIGSEGV's default disposition and raising it touches no memory of
+        // ours; the process dies of SIGSEGV (std's stack-overflow handler would otherwise take
+        // a raised SIGSEGV and return).
+        unsafe {
+            libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+            libc::raise(libc::SIGSEGV);
+        }
+    }
+    target(x)
+}
+
+struct Exec {
+    pool: Pool,
+    crashing: bool,
+    next: u64,
+}
+
+impl Driver for Exec {
+    fn run(&mut self, n: u64) -> io::Result<()> {
+        let start = self.next;
+        self.next = self.next.wrapping_add(n);
+        let f = if self.crashing { crashing_target } else { target };
+        let (mut ok, mut crashed) = (0u64, 0u64);
+        for o in self.pool.imap_unordered_outcomes(f, start..start + n).map_err(io::Error::other)? {
+            match o.result {
+                Ok(_) => ok += 1,
+                Err(PoolError::WorkerDied { signal: Some(libc::SIGSEGV), .. }) => crashed += 1,
+                Err(e) => return Err(io::Error::other(e)),
+            }
+        }
+        let want_crashes = if self.crashing { (start..start + n).filter(|x| x % 100 == 99).count() as u64 } else { 0 };
+        if ok + crashed != n || crashed != want_crashes {
+            return Err(io::Error::other(format!("{ok} values and {crashed} crashes for {n} inputs")));
+        }
+        Ok(())
+    }
+}
+
+fn persistent(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
+    Ok(Box::new(Exec { pool: Pool::builder().build().map_err(io::Error::other)?, crashing: false, next: 0 }))
+}
+
+fn crash1pct(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
+    Ok(Box::new(Exec { pool: Pool::builder().build().map_err(io::Error::other)?, crashing: true, next: 0 }))
+}
