@@ -148,6 +148,11 @@ impl WorkerProc {
         self.kill();
     }
 
+    /// The worker's sentinel (readable once it has ended), if it has one.
+    pub(crate) fn sentinel(&self) -> Option<crate::Sentinel> {
+        self.proc.sentinel().ok()
+    }
+
     /// Reaps the worker if it has exited.
     pub(crate) fn try_exit(&self) -> Option<WorkerExit> {
         match self.proc.try_join() {

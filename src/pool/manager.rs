@@ -109,19 +109,24 @@ pub(super) struct Shared {
     starts: WordArray,
     /// Wakes the manager thread on close and terminate.
     pub(super) bell: Doorbell,
+    /// Rings `bell` when a worker ends (`None` if its thread could not start: the manager's
+    /// tick still finds deaths).
+    deaths: Option<super::deaths::DeathWatch>,
 }
 
 impl Shared {
     pub(super) fn new(config: Config) -> Result<Shared, PoolError> {
         let words = || WordArray::new(config.processes).map_err(|e| PoolError::spawn(SpawnError::Shm(e)));
+        let bell = Doorbell::new().map_err(|e| PoolError::spawn(SpawnError::Shm(e)))?;
         Ok(Shared {
+            deaths: super::deaths::DeathWatch::start(bell.clone()).ok(),
             state: Mutex::new(State::new(config.processes)),
             idle: Condvar::new(),
             key: CallKey::new(),
             claims: words()?,
             cancels: words()?,
             starts: words()?,
-            bell: Doorbell::new().map_err(|e| PoolError::spawn(SpawnError::Shm(e)))?,
+            bell,
             config,
         })
     }
@@ -515,6 +520,9 @@ fn spawn_worker(shared: &Shared, i: usize) -> Result<Worker, PoolError> {
             },
         )?
     };
+    if let (Some(d), Some(s)) = (&shared.deaths, proc.sentinel()) {
+        d.watch(s);
+    }
     Ok(Worker {
         proc,
         link: Arc::new(link),

@@ -12,13 +12,14 @@
 //! `api.rs` (making a pool, and its end), `calls.rs` (map, starmap, imap, apply and their
 //! forms), `deprecated.rs` (the 0.1 names, for one release), `options.rs`, `builder.rs`, `jobs.rs` (calls become chunks, chunk outcomes
 //! become results), `outcomes.rs` (one outcome per input, for fuzzing harnesses), `manager.rs` (the manager thread: dispatch, taking queued chunks back,
-//! worker deaths), `worker.rs` (the worker's loop), `link.rs` (pipes and worker processes),
+//! worker deaths), `worker.rs` (the worker's loop), `link.rs` (pipes and worker processes), `deaths.rs` (the thread that wakes the manager at a worker's death),
 //! `wire.rs` (the messages), `result.rs` (`AsyncResult`, `IMapIter`), `error.rs`.
 
 mod api;
 mod builder;
 mod calls;
 mod chunk;
+mod deaths;
 mod deprecated;
 mod error;
 mod jobs;

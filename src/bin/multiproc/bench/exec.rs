@@ -7,6 +7,10 @@
 //!   (the default disposition, as a C target's invalid access): each crash costs a worker's
 //!   replacement. Baseline `exec.persistent`; the cost of one crash is
 //!   `(1 / crash1pct − 1 / persistent) × 100` seconds, to compare with `os.fork.rt`.
+//! * `exec.persistent.crash1pct.forkserver`: the same with workers started by the fork server
+//!   (a replacement is forked from the small server process, not from this one: no page-table
+//!   copy of the harness and no copy-on-write faults in it afterwards). Baseline
+//!   `exec.persistent.crash1pct`.
 
 use super::{Ctx, Driver, Placement, Row, Unit};
 use multiproc::{Pool, PoolError};
@@ -21,6 +25,7 @@ pub(crate) fn rows() -> Vec<Row> {
     vec![
         row("exec.persistent", None, persistent as fn(&Ctx, Placement) -> _),
         row("exec.persistent.crash1pct", Some("exec.persistent"), crash1pct),
+        row("exec.persistent.crash1pct.forkserver", Some("exec.persistent.crash1pct"), crash1pct_forkserver),
     ]
 }
 
@@ -74,4 +79,9 @@ fn persistent(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
 
 fn crash1pct(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
     Ok(Box::new(Exec { pool: Pool::builder().build().map_err(io::Error::other)?, crashing: true, next: 0 }))
+}
+
+fn crash1pct_forkserver(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
+    let pool = Pool::builder().start_method(multiproc::StartMethod::ForkServer).build().map_err(io::Error::other)?;
+    Ok(Box::new(Exec { pool, crashing: true, next: 0 }))
 }

@@ -1,0 +1,88 @@
+//! Waking the manager at a worker's death: one thread per pool sleeps in one `poll(2)` on every
+//! worker's [`Sentinel`] (its pidfd, readable once it has ended) and rings the manager's
+//! doorbell, so that a crashed worker is reaped and replaced at once instead of at the
+//! manager's next 20 ms tick. (The doorbell is a futex word, which a sleeper in `poll` cannot
+//! wait on too: hence a thread of its own, which costs nothing while no worker dies.)
+
+use super::link::Doorbell;
+use crate::loom::atomic::{AtomicBool, Ordering};
+use crate::Sentinel;
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// The death-watch thread of a pool.
+pub(super) struct DeathWatch {
+    inner: Arc<Inner>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Inner {
+    /// The sentinels of the workers not yet seen dead.
+    sentinels: Mutex<Vec<Sentinel>>,
+    /// Readable when the list changed or the watch should stop.
+    changed: EventFd,
+    stop: AtomicBool,
+}
+
+impl DeathWatch {
+    /// Starts the thread; it rings `bell` when a watched worker ends.
+    pub(super) fn start(bell: Doorbell) -> std::io::Result<DeathWatch> {
+        let inner = Arc::new(Inner {
+            sentinels: Mutex::new(Vec::new()),
+            changed: EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?,
+            stop: AtomicBool::new(false),
+        });
+        let i = inner.clone();
+        let thread = std::thread::Builder::new().name("multiproc-pool-deaths".into()).spawn(move || run(&i, &bell))?;
+        Ok(DeathWatch { inner, thread: Some(thread) })
+    }
+
+    /// Watches one more worker.
+    pub(super) fn watch(&self, s: Sentinel) {
+        self.inner.sentinels.lock().unwrap_or_else(|p| p.into_inner()).push(s);
+        let _ = self.inner.changed.write(1);
+    }
+}
+
+impl Drop for DeathWatch {
+    fn drop(&mut self) {
+        // Release: the thread's Acquire load after its wake-up sees it.
+        self.inner.stop.store(true, Ordering::Release);
+        let _ = self.inner.changed.write(1);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(inner: &Inner, bell: &Doorbell) {
+    let mut revents = Vec::new();
+    loop {
+        // Acquire: pairs with `drop`'s Release store.
+        if inner.stop.load(Ordering::Acquire) {
+            return;
+        }
+        let _ = inner.changed.read(); // drain before looking, so a later change wakes us again
+        let watched: Vec<Sentinel> = inner.sentinels.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let fds: Vec<BorrowedFd<'_>> =
+            std::iter::once(inner.changed.as_fd()).chain(watched.iter().map(AsFd::as_fd)).collect();
+        if crate::sys::process::poll_many(&fds, libc::POLLIN, -1, &mut revents).is_err() {
+            return; // poll itself failed: the manager's tick still finds deaths
+        }
+        let ended: Vec<usize> = revents.iter().skip(1).enumerate().filter(|(_, r)| **r != 0).map(|(i, _)| i).collect();
+        if ended.is_empty() {
+            continue;
+        }
+        // Forget the ended ones (the manager reaps them), then wake the manager.
+        let gone: Vec<std::os::fd::RawFd> =
+            ended.iter().map(|&i| std::os::fd::AsRawFd::as_raw_fd(&watched[i])).collect();
+        inner
+            .sentinels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|s| !gone.contains(&std::os::fd::AsRawFd::as_raw_fd(s)));
+        bell.ring();
+    }
+}
