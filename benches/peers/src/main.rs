@@ -11,9 +11,14 @@
 //!
 //! ```text
 //! cargo run --release --manifest-path benches/peers/Cargo.toml -- [--quick] [--repeat N]
-//!     [--filter SUBSTRING] [--json PATH]
+//!     [--filter SUBSTRING] [--json PATH] [--exec SECS]
 //! ```
+//!
+//! After the table, the exec rates of `exec.rs` (AFL++ beside the pool's per-input form),
+//! `SECS` seconds each (default 8; 0 skips them; a `--filter` that matches no `exec` skips
+//! them too).
 
+mod exec;
 #[cfg(feature = "iceoryx2")]
 mod iox;
 mod ipc;
@@ -364,10 +369,11 @@ struct Options {
     repeat: usize,
     filter: Option<String>,
     json: Option<std::path::PathBuf>,
+    exec_secs: u64,
 }
 
 fn parse_args() -> Result<Options, String> {
-    let mut o = Options { quick: false, repeat: 3, filter: None, json: None };
+    let mut o = Options { quick: false, repeat: 3, filter: None, json: None, exec_secs: 8 };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -377,8 +383,12 @@ fn parse_args() -> Result<Options, String> {
             }
             "--filter" => o.filter = Some(args.next().ok_or("--filter SUBSTRING")?),
             "--json" => o.json = Some(args.next().ok_or("--json PATH")?.into()),
+            "--exec" => o.exec_secs = args.next().and_then(|v| v.parse().ok()).ok_or("--exec SECS")?,
             "-h" | "--help" => {
-                return Err("usage: multiproc-peers [--quick] [--repeat N] [--filter SUBSTRING] [--json PATH]".into())
+                return Err(
+                    "usage: multiproc-peers [--quick] [--repeat N] [--filter SUBSTRING] [--json PATH] [--exec SECS]"
+                        .into(),
+                )
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
@@ -467,8 +477,40 @@ fn main() {
     }
     print!("{}", table(&all));
     println!("({} rows × {} repeat(s) in {:.0} s)", all.len(), opts.repeat, started.elapsed().as_secs_f64());
+    let run_exec =
+        opts.exec_secs > 0 && opts.filter.as_deref().is_none_or(|f| "exec afl++".contains(f) || f.contains("exec"));
+    let mut execs = String::new();
+    if run_exec {
+        eprintln!("exec rates, {} s each:", opts.exec_secs);
+        let (rates, skipped) = exec::rates(opts.exec_secs);
+        println!("\nexec rates (one afl-fuzz instance on one CPU; the pool on two workers):");
+        let persistent = rates.iter().find(|r| r.name == "afl++.persistent").map(|r| r.execs_per_sec);
+        for r in &rates {
+            let vs = match (r.name, persistent) {
+                ("multiproc.exec.persistent", Some(p)) => format!("  {:.2}× afl++.persistent", r.execs_per_sec / p),
+                _ => String::new(),
+            };
+            println!("{:<27} {:>10.0} execs/s  {}{vs}", r.name, r.execs_per_sec, r.note);
+            let _ = write!(
+                execs,
+                "{}{{\"name\": \"{}\", \"execs_per_sec\": {}}}",
+                if execs.is_empty() { "" } else { ", " },
+                r.name,
+                json_num(r.execs_per_sec)
+            );
+        }
+        if let Some(why) = skipped {
+            println!("(AFL++ skipped: {why})");
+        }
+    }
     if let Some(path) = &opts.json {
-        std::fs::write(path, json(&all, &header)).expect("write JSON");
+        let mut j = json(&all, &header);
+        if !execs.is_empty() {
+            // The exec rates as one more field of the top-level object.
+            j.truncate(j.trim_end().len() - 1);
+            let _ = writeln!(j, ", \"exec\": [{execs}]}}");
+        }
+        std::fs::write(path, j).expect("write JSON");
         println!("wrote {}", path.display());
     }
     if all.iter().any(|s| s.failed.is_some()) {
