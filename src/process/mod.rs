@@ -136,6 +136,8 @@ mod ctor;
 mod current;
 mod entry;
 mod error;
+#[cfg(feature = "serde")]
+mod exec_input;
 mod handle;
 mod launch;
 mod lock;
@@ -160,6 +162,8 @@ pub use current::{active_children, cpu_count, current_process, parent_process, C
 pub(crate) use entry::FnCall;
 pub(crate) use error::ProcFail;
 pub use error::{BootError, ForkServerError, JoinError, JoinTimeoutError, ProcessError, StartError, TryJoinError};
+#[cfg(feature = "serde")]
+pub use exec_input::{ExecOutcome, FuzzInput, InputArea, RunInputError};
 pub use handle::{Process, Sentinel};
 #[cfg(feature = "serde")]
 pub use launch::server::ForkServerBuilder;

@@ -11,9 +11,12 @@
 //!   (a replacement is forked from the small server process, not from this one: no page-table
 //!   copy of the harness and no copy-on-write faults in it afterwards). Baseline
 //!   `exec.persistent.crash1pct`.
+//! * `exec.fork`: a fresh child per input from a fork server (`ForkServer::run_input`, the
+//!   input in an `InputArea`), µs per input, baseline `os.fork.rt` (a bare fork + exit + wait
+//!   of this process).
 
 use super::{Ctx, Driver, Placement, Row, Unit};
-use multiproc::{Pool, PoolError};
+use multiproc::{ExecOutcome, ForkServer, FuzzInput, InputArea, Pool, PoolError};
 use std::io;
 use std::time::Duration;
 
@@ -26,6 +29,7 @@ pub(crate) fn rows() -> Vec<Row> {
         row("exec.persistent", None, persistent as fn(&Ctx, Placement) -> _),
         row("exec.persistent.crash1pct", Some("exec.persistent"), crash1pct),
         row("exec.persistent.crash1pct.forkserver", Some("exec.persistent.crash1pct"), crash1pct_forkserver),
+        Row::new("exec.fork", Unit::Us, &[Placement::Free], Some("os.fork.rt"), fork_per_input),
     ]
 }
 
@@ -84,4 +88,31 @@ fn crash1pct(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
 fn crash1pct_forkserver(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
     let pool = Pool::builder().start_method(multiproc::StartMethod::ForkServer).build().map_err(io::Error::other)?;
     Ok(Box::new(Exec { pool, crashing: true, next: 0 }))
+}
+
+fn fork_target(input: FuzzInput) -> i32 {
+    i32::from(input.bytes().first().copied().unwrap_or(0) == b'x')
+}
+
+struct ForkExec {
+    server: ForkServer,
+    area: InputArea,
+}
+
+impl Driver for ForkExec {
+    fn run(&mut self, n: u64) -> io::Result<()> {
+        for i in 0..n {
+            self.area.set(&i.to_le_bytes()).map_err(io::Error::other)?;
+            match self.server.run_input(fork_target, &self.area, Duration::from_secs(10)).map_err(io::Error::other)? {
+                ExecOutcome::Exited(0) => {}
+                other => return Err(io::Error::other(format!("input {i}: {other:?}"))),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn fork_per_input(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
+    let server = ForkServer::builder().start().map_err(io::Error::other)?;
+    Ok(Box::new(ForkExec { server, area: InputArea::new(4096).map_err(io::Error::other)? }))
 }
