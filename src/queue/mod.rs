@@ -42,6 +42,6 @@ pub(crate) mod array_queue;
 #[doc(hidden)]
 pub use array_queue::ArrayQueueDebug;
 pub use array_queue::{
-    ArrayQueue, PopError, PopTimeoutError, PushError, PushTimeoutError, TryPopError, TryPushError, STUCK_AFTER,
-    UNRECORDED_AFTER,
+    ArrayQueue, ArrayQueueBuilder, PopError, PopTimeoutError, PushError, PushTimeoutError, TryPopError, TryPushError,
+    STUCK_AFTER, UNRECORDED_AFTER,
 };

@@ -69,7 +69,9 @@ pub(crate) struct Slot<T> {
     tag: AtomicU64,
     /// pid of the recorded claimant.
     pid: AtomicU32,
-    _pad: AtomicU32,
+    /// In the integrity mode, the CRC32C of the value's bytes, written before the publishing
+    /// CAS (which publishes it) and checked by the consumer that takes the value.
+    crc: AtomicU32,
     /// Start time of the recorded claimant.
     start: AtomicU64,
     value: UnsafeCell<T>,
@@ -141,10 +143,17 @@ impl<T: ShmSafe> Slot<T> {
             stamp: AtomicU64::new(stamp),
             tag: AtomicU64::new(0),
             pid: AtomicU32::new(0),
-            _pad: AtomicU32::new(0),
+            crc: AtomicU32::new(0),
             start: AtomicU64::new(0),
             value: UnsafeCell::new(T::new_zeroed()),
         }
+    }
+
+    /// Overwrites the value in place, as a scribbling peer would (tests).
+    #[cfg(test)]
+    pub(crate) fn scribble(&self, v: T) {
+        // SAFETY: single-threaded tests only; the cell holds a `T` (valid for any bits).
+        self.value.with_mut(|p| unsafe { p.write(v) });
     }
 
     /// Sets the stamp (creation only, before the queue is shared).
@@ -183,6 +192,8 @@ enum Claimant {
 pub(crate) struct Core<'a, T> {
     pub(crate) hdr: &'a Header,
     pub(crate) slots: &'a [Slot<T>],
+    /// The integrity mode: each value carries a CRC32C of its bytes (`ArrayQueueBuilder::integrity`).
+    pub(crate) crc: bool,
 }
 
 impl<T: ShmSafe> Core<'_, T> {
@@ -255,6 +266,7 @@ impl<T: ShmSafe> Core<'_, T> {
         // Before any claim: the first call in a process reads /proc (tens of microseconds),
         // which must not widen the window between a claim and its record.
         let me = crate::sys::process::self_identity();
+        let sum = self.crc.then(|| crate::queue::crc32c::crc32c(zerocopy::IntoBytes::as_bytes(&value)));
         let mut spins = 0;
         loop {
             // Relaxed: the stamp below carries the synchronization.
@@ -270,6 +282,10 @@ impl<T: ShmSafe> Core<'_, T> {
                 // SAFETY: we own position `t` (won the CAS) and the stamp says the slot is
                 // free for it, so no other process reads or writes the value now.
                 slot.value.with_mut(|p| unsafe { p.write(value) });
+                if let Some(sum) = sum {
+                    // Relaxed: published by the stamp CAS below.
+                    slot.crc.store(sum, Relaxed);
+                }
                 // SYNC(release → pop's acquire stamp load). A CAS, so that a peer that
                 // declared us dead (tombstone) is noticed instead of overwritten.
                 if slot.stamp.compare_exchange(x2(t), x2(t) | 1, Release, Relaxed).is_ok() {
@@ -344,11 +360,18 @@ impl<T: ShmSafe> Core<'_, T> {
                 // SAFETY: we own position `h` and the stamp says the value was published;
                 // `T: ShmSafe` is Copy and valid for any bits.
                 let v = slot.value.with(|p| unsafe { p.read() });
+                // Relaxed: published with the value by the stamp loaded (Acquire) above.
+                let sealed = !self.crc
+                    || crate::queue::crc32c::crc32c(zerocopy::IntoBytes::as_bytes(&v)) == slot.crc.load(Relaxed);
                 // SYNC(release → push's acquire stamp load).
                 let freed = slot.stamp.compare_exchange(s, x2(h.wrapping_add(cap)), Release, Relaxed).is_ok();
                 wake_if_sleepers(&self.hdr.not_full);
                 if s & TOMB != 0 || !freed {
                     continue; // a tombstone, or we were declared dead: no item here
+                }
+                if !sealed {
+                    // Taken and dropped: the queue goes on with the next item.
+                    return Err(Broken::Corrupt("item does not match its checksum"));
                 }
                 return Ok(v);
             }

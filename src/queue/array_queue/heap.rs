@@ -15,7 +15,7 @@ impl<T: ShmSafe> HeapQueue<T> {
     }
 
     pub(crate) fn core(&self) -> Core<'_, T> {
-        Core { hdr: &self.hdr, slots: &self.slots }
+        Core { hdr: &self.hdr, slots: &self.slots, crc: false }
     }
 }
 

@@ -4,6 +4,7 @@
 //! its recovery of dead claimants are in `algo.rs`; this file is the handle and its errors.
 
 mod algo;
+mod builder;
 mod error;
 #[cfg(any(test, feature = "test-hooks"))]
 mod heap;
@@ -13,6 +14,7 @@ use crate::shm::{Segment, ShmError, ShmRef, ShmSafe};
 use crate::wait::Limit;
 use algo::{Core, Header, Slot};
 pub use algo::{STUCK_AFTER, UNRECORDED_AFTER};
+pub use builder::ArrayQueueBuilder;
 use error::{pop_error, pop_timeout_error, push_error, push_timeout_error, try_pop_error, try_push_error};
 pub use error::{PopError, PopTimeoutError, PushError, PushTimeoutError, TryPopError, TryPushError};
 #[cfg(any(test, feature = "test-hooks"))]
@@ -58,6 +60,8 @@ pub struct ArrayQueue<T: ShmSafe> {
     hdr: ShmRef<Header>,
     slots: NonNull<Slot<T>>,
     cap: usize,
+    /// The integrity mode (`ArrayQueueBuilder::integrity`), read from the directory once.
+    crc: bool,
     _seg: Segment,
     /// This process's `ReadyFd` for `pop_async`.
     #[cfg(feature = "async")]
@@ -101,12 +105,12 @@ impl<T: ShmSafe> ArrayQueue<T> {
     pub fn new(capacity: usize) -> Result<ArrayQueue<T>, ShmError> {
         let (cap, len) = ArrayQueue::<T>::segment_len(capacity)?;
         let seg = Segment::anonymous(len)?;
-        let w = ArrayQueue::<T>::init_in(&seg, cap)?;
+        let w = ArrayQueue::<T>::init_in(&seg, cap, false)?;
         <ArrayQueue<T> as crate::shm::Named>::from_named(&seg, &w)
     }
 
     /// The slot count for a request of `capacity`, and the segment size it needs.
-    fn segment_len(capacity: usize) -> Result<(usize, usize), ShmError> {
+    pub(super) fn segment_len(capacity: usize) -> Result<(usize, usize), ShmError> {
         let cap = capacity.max(1);
         let bytes = cap.checked_mul(std::mem::size_of::<Slot<T>>()).ok_or(ShmError::TooLarge { len: u64::MAX })?;
         let len =
@@ -116,7 +120,8 @@ impl<T: ShmSafe> ArrayQueue<T> {
 
     /// Allocates and initializes a queue of `cap` slots in `seg`; returns its directory words
     /// (header offset, slots offset, capacity).
-    fn init_in(seg: &Segment, cap: usize) -> Result<crate::shm::Words, ShmError> {
+    /// Lays the queue out in `seg`; `crc`: the integrity mode, recorded in the directory words.
+    pub(super) fn init_in(seg: &Segment, cap: usize, crc: bool) -> Result<crate::shm::Words, ShmError> {
         let hdr: ShmRef<Header> = seg.alloc_object()?;
         let off = seg.alloc(cap * std::mem::size_of::<Slot<T>>(), std::mem::align_of::<Slot<T>>().max(8))?;
         let slots = seg.elements_at::<Slot<T>>(off, cap)?;
@@ -125,7 +130,7 @@ impl<T: ShmSafe> ArrayQueue<T> {
         for (i, s) in unsafe { std::slice::from_raw_parts(slots.as_ptr(), cap) }.iter().enumerate() {
             s.init(2 * i as u64);
         }
-        Ok([hdr.offset() as u64, off as u64, cap as u64, 0, 0, 0])
+        Ok([hdr.offset() as u64, off as u64, cap as u64, u64::from(crc), 0, 0])
     }
 
     /// A queue of `capacity` slots (at least 1) under `name`, for processes that are not
@@ -148,7 +153,7 @@ impl<T: ShmSafe> ArrayQueue<T> {
     /// ```
     pub fn create(name: &str, capacity: usize) -> Result<ArrayQueue<T>, ShmError> {
         let (cap, len) = ArrayQueue::<T>::segment_len(capacity)?;
-        crate::shm::create_named(name, len, |seg| ArrayQueue::<T>::init_in(seg, cap))
+        crate::shm::create_named(name, len, |seg| ArrayQueue::<T>::init_in(seg, cap, false))
     }
 
     crate::shm::named_methods!("```\nlet name = format!(\"doc-arrayqueue-{}\", std::process::id());\nlet created = multiproc::ArrayQueue::<u64>::create(&name, 8)?;\nlet opened = multiproc::ArrayQueue::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.try_push(3)?;\nassert_eq!(created.try_pop()?, 3);\nassert_eq!(opened.capacity(), 8);\nassert_eq!(opened.name(), Some(name.as_str())); // as given, like Python's `name`\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::ArrayQueue::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
@@ -166,6 +171,7 @@ impl<T: ShmSafe> ArrayQueue<T> {
             hdr: self.hdr.clone(),
             slots: self.slots,
             cap: self.cap,
+            crc: self.crc,
             _seg: self._seg.clone(),
             #[cfg(feature = "async")]
             ready: Default::default(),
@@ -177,7 +183,7 @@ impl<T: ShmSafe> ArrayQueue<T> {
         // mapped, aligned for `Slot<T>`, and zero-initialized (a valid `Slot<T>`, see the
         // ShmObject impl); shared access goes through atomics and the stamp protocol.
         let slots = unsafe { std::slice::from_raw_parts(self.slots.as_ptr(), self.cap) };
-        Core { hdr: &self.hdr, slots }
+        Core { hdr: &self.hdr, slots, crc: self.crc }
     }
 
     /// Number of slots.
@@ -428,6 +434,8 @@ impl<T: ShmSafe> crate::shm::Named for ArrayQueue<T> {
             hdr,
             slots,
             cap,
+            // Any value is a valid choice of mode: checksums fail loudly if it is not the creator's.
+            crc: w[3] & 1 != 0,
             _seg: seg.clone(),
             #[cfg(feature = "async")]
             ready: Default::default(),
@@ -440,6 +448,6 @@ impl<T: ShmSafe> crate::shm::Named for ArrayQueue<T> {
 
     fn words(&self) -> crate::shm::Words {
         let slots = self._seg.offset_of(self.slots.as_ptr()).unwrap_or(0);
-        [self.hdr.offset() as u64, slots as u64, self.cap as u64, 0, 0, 0]
+        [self.hdr.offset() as u64, slots as u64, self.cap as u64, u64::from(self.crc), 0, 0]
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! * `pipe.stream.64B.crc`, `pipe.stream.64KiB.crc`: as `pipe.stream.64B` / `.64KiB`.
 //! * `queue.stream.64B.crc`, `queue.stream.64KiB.crc`: as `queue.stream.64B` / `.64KiB`.
+//! * `arrayqueue.stream.u64.crc`: as `arrayqueue.stream.u64`.
 
 use super::{Ctx, Driver, Placement, Row, Unit};
 use std::io;
@@ -25,6 +26,7 @@ pub(crate) fn rows() -> Vec<Row> {
         big("pipe.stream.64KiB.crc", "pipe.stream.64KiB", pipe_64k as fn(&Ctx, Placement) -> _),
         small("queue.stream.64B.crc", "queue.stream.64B", queue_64),
         big("queue.stream.64KiB.crc", "queue.stream.64KiB", queue_64k),
+        small("arrayqueue.stream.u64.crc", "arrayqueue.stream.u64", array_queue),
     ]
 }
 
@@ -42,4 +44,8 @@ fn queue_64(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
 
 fn queue_64k(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
     super::queue::queue_stream_big(ctx, p, true)
+}
+
+fn array_queue(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
+    super::queue::aq_stream_with(ctx, p, true)
 }

@@ -296,7 +296,12 @@ struct AqStream {
 }
 
 fn aq_stream(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    let data = ArrayQueue::<u64>::new(4096).map_err(err)?;
+    aq_stream_with(ctx, p, false)
+}
+
+/// `u64`s through an `ArrayQueue` of 4096, with or without the integrity mode.
+pub(crate) fn aq_stream_with(ctx: &Ctx, p: Placement, integrity: bool) -> io::Result<Box<dyn Driver>> {
+    let data = ArrayQueue::<u64>::builder().capacity(4096).integrity(integrity).build().map_err(err)?;
     let ack = ArrayQueue::<u64>::new(4).map_err(err)?;
     let child = {
         let (data, ack) = (data.clone(), ack.clone());
