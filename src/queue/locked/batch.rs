@@ -7,10 +7,9 @@
 //! (the next locker repairs as for one record), and a consumer killed after its commit loses
 //! the records it took, as one killed after a `get` loses its item.
 
-use super::state::{record_header, sleep_on, LockedRing};
+use super::record::RecordReader;
+use super::state::LockedRing;
 use super::QueueFail;
-use crate::loom::atomic::Ordering::{Relaxed, Release};
-use crate::queue::doorbell::bump;
 use crate::wait::Limit;
 
 /// Records in one buffer, as a batch is put or taken: record `i` is `bytes[ends[i - 1]..ends[i]]`.
@@ -70,138 +69,60 @@ impl LockedRing {
         if !fits_ever(first.len()) {
             return Err(QueueFail::TooLarge { len: size_of(first.len()), capacity: self.capacity() });
         }
-        let st = &*self.state;
-        loop {
-            // Relaxed: only decides whether to sleep; the state is read under the lock.
-            let seen = st.not_full.load(Relaxed);
-            {
-                let Some(held) = self.lock(limit)? else { return Err(QueueFail::Full) };
-                // Relaxed: set before the shutter takes the lock we hold now.
-                if st.shutdown.load(Relaxed) != 0 {
-                    return Err(QueueFail::ShutDown);
+        self.put_with(limit, |s| {
+            let (mut tail, mut n) = (s.tail, 0u64);
+            for item in items {
+                if !fits_ever(item.len())
+                    || self.capacity() - (tail - s.head) < size_of(item.len())
+                    || (s.maxsize != 0 && s.count + n >= s.maxsize)
+                {
+                    break;
                 }
-                let (head, mut tail) = self.positions()?;
-                let maxsize = st.maxsize.load(Relaxed);
-                let mut count = st.count.load(Relaxed);
-                let mut n = 0;
-                for item in items {
-                    let size = size_of(item.len());
-                    if !fits_ever(item.len())
-                        || self.capacity() - (tail - head) < size
-                        || (maxsize != 0 && count >= maxsize)
-                    {
-                        break;
-                    }
-                    let header = record_header(tail, item.len() as u64);
-                    // SAFETY: we hold the lock; the record's `size ≤ capacity` bytes at `tail`
-                    // are free (checked just above against the validated positions).
-                    unsafe {
-                        self.copy_in(tail, &header);
-                        self.copy_in(tail + self.hdr(), item);
-                        self.seal(tail + self.hdr(), item.len() as u64);
-                    }
-                    tail += size;
-                    count += 1;
-                    n += 1;
-                }
-                if n > 0 {
-                    st.unfinished.fetch_add(n as u64, Relaxed);
-                    // The commit point: one store makes every record of the batch visible.
-                    st.tail.store(tail, Relaxed);
-                    // SYNC(release → count's acquire load).
-                    st.count.store(count, Release);
-                    drop(held);
-                    bump(&st.not_empty);
-                    return Ok(n);
-                }
+                // SAFETY: we hold the lock; the record's bytes at `tail` are free (checked just
+                // above against the validated positions).
+                tail += unsafe { self.write_record(tail, item.len() as u64, |w| w.write(0, item)) };
+                n += 1;
             }
-            if limit.passed() {
-                return Err(QueueFail::Full);
-            }
-            sleep_on(&st.not_full, seen, limit);
-        }
+            (n > 0).then_some((tail, n, n as usize))
+        })
     }
 
     /// Removes up to `max` (≥ 1) of the oldest records under one lock, after waiting until
     /// `limit` for the first, and returns their payloads.
     pub(super) fn get_records(&self, max: usize, limit: Limit) -> Result<Records, QueueFail> {
         let mut recs = Records::default();
-        let bytes = &mut recs.bytes;
-        let st = &*self.state;
-        loop {
-            // Relaxed: see `put_records`.
-            let seen = st.not_empty.load(Relaxed);
-            let got = {
-                let Some(_held) = self.lock(limit)? else { return Err(QueueFail::Empty) };
-                let (head, tail) = self.positions()?;
-                if head != tail {
-                    let mut pos = head;
-                    let mut n = 0;
-                    while pos < tail && n < max {
-                        let Some(size) = self.record_len(pos, tail) else {
-                            if n == 0 {
-                                return Err(QueueFail::Corrupt("record length"));
-                            }
-                            break; // the good records before it go; the next call reports it
-                        };
-                        let mut h = [0u8; 4];
-                        // SAFETY: under the lock; 4 writable bytes at a validated position.
-                        unsafe { self.copy_out(pos, h.as_mut_ptr(), 4) };
-                        let len = u32::from_le_bytes(h) as usize;
-                        // SAFETY: under the lock; the record was validated by `record_len`.
-                        if !unsafe { self.sealed(pos + self.hdr(), len as u64) } {
-                            if n == 0 {
-                                // Framed right but changed: dropped, and reported.
-                                let count = st.count.load(Relaxed);
-                                st.head.store(pos + size, Relaxed);
-                                // SYNC(release → count's acquire load).
-                                st.count.store(count.saturating_sub(1), Release);
-                                drop(_held);
-                                bump(&st.not_full);
-                                return Err(QueueFail::Corrupt("record payload does not match its checksum"));
-                            }
-                            break; // the good records before it go; the next call reports it
-                        }
-                        bytes.reserve(len);
-                        // SAFETY: `record_len` checked that the payload lies within
-                        // [pos, tail); `reserve` made room for `len` bytes after the current
-                        // contents, which the copy initializes before `set_len` exposes them.
-                        unsafe {
-                            self.copy_out(pos + self.hdr(), bytes.as_mut_ptr().add(bytes.len()), len);
-                            bytes.set_len(bytes.len() + len);
-                        }
-                        recs.ends.push(bytes.len());
-                        pos += size;
-                        n += 1;
+        self.get_with(limit, |head, tail| {
+            let (mut pos, mut n) = (head, 0u64);
+            while pos < tail && n < max as u64 {
+                // A record that cannot be framed, or fails its checksum, ends the batch before
+                // it; first in a batch, it is reported (and, if framed, dropped).
+                let (size, len) = match self.frame(pos, tail) {
+                    Ok(f) => f,
+                    Err(e) if n == 0 => return Err(e),
+                    Err(_) => break,
+                };
+                let rec = RecordReader::at(self, pos, len);
+                if let Err(e) = self.checked(&rec) {
+                    if n == 0 {
+                        return Ok((pos + size, 1, Err(e)));
                     }
-                    let count = st.count.load(Relaxed);
-                    // The commit point.
-                    st.head.store(pos, Relaxed);
-                    // SYNC(release → count's acquire load).
-                    st.count.store(count.saturating_sub(n as u64), Release);
-                    Some(n)
-                } else if st.shutdown.load(Relaxed) != 0 {
-                    // Relaxed: as in `put_records`. Shut down and drained.
-                    return Err(QueueFail::ShutDown);
-                } else {
-                    None
+                    break;
                 }
-            };
-            if got.is_some() {
-                bump(&st.not_full);
-                return Ok(recs);
+                rec.read_append(0, len as usize, &mut recs.bytes);
+                recs.end_record();
+                pos += size;
+                n += 1;
             }
-            if limit.passed() {
-                return Err(QueueFail::Empty);
-            }
-            sleep_on(&st.not_empty, seen, limit);
-        }
+            Ok((pos, n, Ok(())))
+        })?;
+        Ok(recs)
     }
 }
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::loom::atomic::Ordering::Relaxed;
     use crate::shm::Segment;
 
     fn ring() -> (Segment, LockedRing) {
@@ -251,8 +172,8 @@ mod tests {
         let mut b = [0u8; 1];
         // SAFETY: single-threaded test; the byte lies inside the ring.
         unsafe {
-            r.copy_out(pos + r.hdr() + 2, b.as_mut_ptr(), 1);
-            r.copy_in(pos + r.hdr() + 2, &[b[0] ^ 0x40]);
+            r.copy_out(pos + r.hdr + 2, b.as_mut_ptr(), 1);
+            r.copy_in(pos + r.hdr + 2, &[b[0] ^ 0x40]);
         }
     }
 

@@ -164,11 +164,6 @@ impl LockedRing {
         }
     }
 
-    /// Bytes from a record's start to its payload.
-    pub(super) fn hdr(&self) -> u64 {
-        self.hdr
-    }
-
     /// Whether records carry a CRC32C of their payload.
     pub(super) fn integrity(&self) -> bool {
         self.hdr != HEADER
