@@ -60,16 +60,22 @@ impl Drop for DeathWatch {
 fn run(inner: &Inner, bell: &Doorbell) {
     let mut revents = Vec::new();
     loop {
+        // Drain first, then look: a stop or a change made after the drain leaves the eventfd
+        // readable, so the poll below returns at once (draining after the look could swallow
+        // the stop's wake-up, and `Drop` would wait for ever in `join`).
+        let _ = inner.changed.read();
         // Acquire: pairs with `drop`'s Release store.
         if inner.stop.load(Ordering::Acquire) {
             return;
         }
-        let _ = inner.changed.read(); // drain before looking, so a later change wakes us again
         let watched: Vec<Sentinel> = inner.sentinels.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let fds: Vec<BorrowedFd<'_>> =
             std::iter::once(inner.changed.as_fd()).chain(watched.iter().map(AsFd::as_fd)).collect();
         if crate::sys::process::poll_many(&fds, libc::POLLIN, -1, &mut revents).is_err() {
-            return; // poll itself failed: the manager's tick still finds deaths
+            // poll itself failed (no memory?): the manager's tick still finds deaths; look
+            // again a little later rather than leave the list to grow unwatched.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            continue;
         }
         let ended: Vec<usize> = revents.iter().skip(1).enumerate().filter(|(_, r)| **r != 0).map(|(i, _)| i).collect();
         if ended.is_empty() {

@@ -138,14 +138,12 @@ impl WorkerProc {
         let _ = self.proc.kill();
     }
 
-    /// Sends SIGKILL to the worker's process group (the worker leads its own: its task's
-    /// children go too), and to the worker itself (in case it had not made its group yet).
-    /// Only before the worker is reaped, so neither id can have been reused.
-    pub(crate) fn kill_group(&self) {
-        if self.pid > 0 {
-            let _ = crate::sys::process::killpg(self.pid, libc::SIGKILL);
+    /// Sends SIGKILL to the worker and, where it leads a process group of its own (a pool with
+    /// a time limit), to that group: its task's children go too.
+    pub(crate) fn kill_tree(&self) {
+        if self.proc.kill_tree().is_err() {
+            self.kill();
         }
-        self.kill();
     }
 
     /// The worker's sentinel (readable once it has ended), if it has one.
@@ -175,8 +173,13 @@ impl WorkerProc {
 
 /// Forks a worker running `body` with its end of a fresh link (rings of `capacity` bytes,
 /// rounded to a power of two); returns the process and the parent's end.
+///
+/// With `group`, the worker leads a process group of its own (`ProcessBuilder::process_group`),
+/// so that [`WorkerProc::kill_tree`] reaches the processes its tasks start; without, it stays in
+/// ours, where the terminal's job control (Ctrl-C, reading stdin) reaches it as in Python.
 pub(crate) fn spawn(
     capacity: usize,
+    group: bool,
     body: impl FnOnce(Link) -> i32 + Send + 'static,
 ) -> Result<(WorkerProc, Link), PoolError> {
     let err = |e: crate::ShmError| PoolError::spawn(super::SpawnError::Shm(e));
@@ -187,6 +190,7 @@ pub(crate) fn spawn(
     let proc = crate::Process::builder()
         .name("PoolWorker")
         .daemon(true)
+        .process_group(group)
         .target(move || body(Link { tx: Mutex::new(up_worker), rx: Mutex::new(down_worker) }))
         .map_err(|e| PoolError::spawn(super::SpawnError::Process(e)))?;
     // The target (holding the worker's ends) is dropped in the parent once forked, so the
@@ -202,6 +206,7 @@ pub(crate) fn spawn(
 /// loop that runs over it.
 pub(crate) fn spawn_fresh<A>(
     capacity: usize,
+    group: bool,
     method: crate::StartMethod,
     entry: fn(A) -> i32,
     args: impl FnOnce(Connection, Connection) -> A,
@@ -222,6 +227,7 @@ where
     let proc = crate::Process::builder()
         .name("PoolWorker")
         .daemon(true)
+        .process_group(group)
         .start_method(method)
         .spawn(entry, args(up_worker, down_worker))
         .map_err(|e| PoolError::spawn(super::SpawnError::Process(e)))?;

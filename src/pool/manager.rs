@@ -160,7 +160,7 @@ pub(super) fn dispatch(shared: &Shared, st: &mut State) {
 /// Whether worker `w` may take one more chunk now, with `depth` chunks allowed.
 fn has_room(w: &Worker, depth: usize, max: Option<usize>) -> bool {
     let quota_left = max.map_or(usize::MAX, |m| m.saturating_sub(w.done + w.outstanding.len()));
-    w.ready && w.cancel_pending.is_none() && w.outstanding.len() < depth && quota_left > 0
+    w.ready && w.cancel_pending.is_none() && w.timed_out.is_none() && w.outstanding.len() < depth && quota_left > 0
 }
 
 fn assign(shared: &Shared, st: &mut State) {
@@ -180,7 +180,7 @@ fn assign(shared: &Shared, st: &mut State) {
             let Some(chunk) = st.pending.pop_front() else { return };
             let seq = st.next_seq;
             st.next_seq += 1;
-            let limit_ns = chunk.limit.map_or(0, |l| u64::try_from(l.as_nanos()).unwrap_or(u64::MAX).max(1));
+            let limit_ns = chunk.limit.map_or(0, |l| nanos(l).max(1));
             let head = wire::header(&ToWorker::Run { seq, call: chunk.call, limit_ns });
             let w = st.workers[i].as_mut().expect("checked above");
             if w.link.send_parts(&head, &chunk.args).is_err() {
@@ -344,11 +344,16 @@ fn run_loop(shared: &Shared) {
     }
 }
 
+/// `d` in nanoseconds, saturating.
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// Kills every worker whose running chunk has been running for longer than its limit (with
 /// its process group: the task's own children go too). Its death is then handled as any
 /// death, and the chunk fails with `TimeLimit`.
 fn enforce_time_limits(shared: &Shared, st: &mut State) {
-    let now = crate::sys::clock::monotonic_nanos();
+    let mut now = None;
     for (i, slot) in st.workers.iter_mut().enumerate() {
         let Some(w) = slot.as_mut() else { continue };
         if w.timed_out.is_some() {
@@ -359,11 +364,14 @@ fn enforce_time_limits(shared: &Shared, st: &mut State) {
         let Some(limit) = w.outstanding.iter().find(|(s, _)| *s == claimed).and_then(|(_, c)| c.limit) else {
             continue;
         };
+        // The clock only when a running chunk has a limit.
+        let now = *now.get_or_insert_with(crate::sys::clock::monotonic_nanos);
         // Relaxed: ordered after the claim load above (the worker stores it first).
         let started = shared.starts.load(i, Ordering::Relaxed).unwrap_or(now);
-        if now.saturating_sub(started) > u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX) {
+        if now.saturating_sub(started) > nanos(limit) {
             w.timed_out = Some(claimed);
-            w.proc.kill_group();
+            // Its group, where it leads one (a pool with a time limit): the task's children go too.
+            w.proc.kill_tree();
         }
     }
 }
@@ -439,7 +447,10 @@ fn handle_exit(shared: &Shared, st: &mut State, i: usize, exit: WorkerExit) {
     let claimed = shared.claims.load(i, Ordering::Acquire).unwrap_or(0);
     let mut requeue = Vec::new();
     for (seq, chunk) in w.outstanding.drain(..) {
-        if seq > claimed {
+        // Killed for running past the limit of a chunk it had just finished (its `Done` came
+        // in meanwhile): the chunk it had claimed since is innocent and runs again elsewhere.
+        let killed_for_another = w.timed_out.is_some_and(|t| t != seq);
+        if seq > claimed || (seq == claimed && killed_for_another) {
             requeue.push(chunk);
         } else if w.timed_out == Some(seq) {
             let err = PoolError::TimeLimit {
@@ -489,9 +500,11 @@ fn spawn_worker(shared: &Shared, i: usize) -> Result<Worker, PoolError> {
     let max = shared.config.maxtasksperchild;
     let bell = shared.bell.clone();
     let init_call = shared.config.init_call.clone();
+    // A group of its own only where time limits will use it (see `link::spawn`).
+    let group = shared.config.time_limit.is_some();
     let (proc, link) = if shared.config.method == crate::StartMethod::Fork {
         let init = shared.config.initializer.clone();
-        link::spawn(shared.config.pipe_capacity, move |link| {
+        link::spawn(shared.config.pipe_capacity, group, move |link| {
             let call = init_call.map(|c| move || super::worker::call_result(c.run()));
             let init: Option<&(dyn Fn() -> Result<(), String> + Send + Sync)> = match (&init, &call) {
                 (Some(f), _) => Some(f.as_ref()),
@@ -504,6 +517,7 @@ fn spawn_worker(shared: &Shared, i: usize) -> Result<Worker, PoolError> {
     } else {
         link::spawn_fresh(
             shared.config.pipe_capacity,
+            group,
             shared.config.method,
             super::worker::spawned_worker,
             move |up, down| super::worker::WorkerArgs {

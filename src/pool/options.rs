@@ -92,9 +92,11 @@ impl<T> PoolOptions<T> {
 
     /// How long each task of this call may run (overriding the pool's
     /// [`time_limit`](crate::PoolBuilder::time_limit)): a task still running after it has its
-    /// worker killed (SIGKILL to the worker's process group, so the task's own children go
-    /// too) and fails with [`PoolError::TimeLimit`], naming its items; the pool replaces the
-    /// worker. The limit counts from when the task starts running in a worker, not from the
+    /// worker killed with SIGKILL and fails with [`PoolError::TimeLimit`], naming its items;
+    /// the pool replaces the worker. In a pool built with a time limit the workers lead process
+    /// groups of their own and the whole group is killed, so the task's own children go too
+    /// (a pool without one keeps its workers in the caller's group, under the terminal's job
+    /// control as Python's are, and kills only the worker). The limit counts from when the task starts running in a worker, not from the
     /// call; a chunk of `n` items may run for `n` times the limit. The manager looks every
     /// 20 ms, so a task may overrun by that much. A task can read its own deadline with
     /// [`task_deadline`](crate::task_deadline) and stop by itself first.

@@ -301,8 +301,10 @@ impl<R> Outcomes<R> {
                 let e = PoolError::local_codec(crate::codec::CodecError::invalid(true));
                 (first..first + n).for_each(|i| self.settle(i, Err(e.clone())));
             }
-            Err(_) if n > 1 && !rerun => {
-                if let Err(e) = (self.retry)(first, n) {
+            Err(e) if n > 1 && !rerun => {
+                // A pool that no longer takes work (closed, terminated) cannot run the inputs
+                // alone: they keep the chunk's own failure, which names the chunk.
+                if (self.retry)(first, n).is_err() {
                     (first..first + n).for_each(|i| self.settle(i, Err(e.clone())));
                 }
             }

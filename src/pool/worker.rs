@@ -120,9 +120,6 @@ pub(crate) fn worker_main(
     // Panic locations are recorded by the process layer's hook (installed before the fork,
     // so nothing here takes std's hook lock); the parent reports them instead of us printing.
     panics::set_quiet();
-    // Lead a process group of our own, so that a task past its time limit is killed with the
-    // processes it started (`WorkerProc::kill_group`). Failure only narrows that to us.
-    let _ = crate::sys::process::setpgid(0, 0);
     if let Some(init) = init {
         let failure = match panic::catch_unwind(AssertUnwindSafe(init)) {
             Ok(Ok(())) => None,

@@ -210,15 +210,18 @@ impl ForkServer {
         let input = FuzzInput { shm: area.shm.clone() };
         let child: Process =
             self.spawn(Process::builder().process_group(true), target, input).map_err(RunInputError::Start)?;
-        match child.join_timeout(limit) {
+        let outcome = match child.join_timeout(limit) {
             Ok(s) => Ok(ExecOutcome::of(&s)),
             Err(e) if e.is_timeout() => {
                 let _ = child.kill_tree();
-                let _ = child.kill();
-                child.join().map_err(|e| RunInputError::Wait(JoinTimeoutError::from(e)))?;
-                Ok(ExecOutcome::TimedOut)
+                child.join().map(|_| ExecOutcome::TimedOut).map_err(|e| RunInputError::Wait(JoinTimeoutError::from(e)))
             }
             Err(e) => Err(RunInputError::Wait(e)),
-        }
+        };
+        // Whatever happened, nothing the input started outlives it: its group goes (after a
+        // timely exit too, where the target left children behind; after a failed wait, the
+        // child itself with them).
+        let _ = child.kill_tree();
+        outcome
     }
 }
