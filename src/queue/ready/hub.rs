@@ -185,12 +185,20 @@ pub(super) fn register(probe: Box<dyn Probe>, efd: EventFd) -> std::io::Result<A
             group: group.clone(),
         })
     };
-    if let Some(g) = groups.iter().find(|g| g.sleep == sleep && g.members().entries.len() < g.capacity) {
+    // Checked and joined under one hold of the group's lock: a thread that found its group
+    // empty closes it under that lock, and nothing may join a closed group (its thread is gone).
+    let open = groups.iter().find_map(|g| {
+        let m = g.members();
+        (g.sleep == sleep && !m.closed && m.entries.len() < g.capacity).then_some((g, m))
+    });
+    if let Some((g, mut m)) = open {
         let entry = make_entry(g);
-        g.members().entries.push(entry.clone());
+        m.entries.push(entry.clone());
+        drop(m);
         g.poke();
         return Ok(entry);
     }
+    drop(open);
     let capacity = match sleep {
         Sleep::Word if waitv_works() => GROUP_WORDS,
         Sleep::Word => 1,
@@ -210,7 +218,11 @@ pub(super) fn register(probe: Box<dyn Probe>, efd: EventFd) -> std::io::Result<A
     let entry = make_entry(&group);
     group.members().entries.push(entry.clone());
     let g = group.clone();
-    std::thread::Builder::new().name("multiproc-ready".into()).spawn(move || watch(&g))?;
+    if let Err(e) = std::thread::Builder::new().name("multiproc-ready".into()).spawn(move || watch(&g)) {
+        // No thread: undo the entry, which would otherwise keep the group (and itself) alive.
+        group.members().entries.clear();
+        return Err(e);
+    }
     groups.push(group);
     Ok(entry)
 }
