@@ -1,7 +1,7 @@
 //! `Listener` and `Client`: connections made by address.
 
 use super::address::Address;
-use super::auth::HANDSHAKE_TIMEOUT;
+use super::auth::{HANDSHAKE_TIMEOUT, MAX_PENDING_HANDSHAKES};
 use super::pending::{Acceptor, Handshake};
 use super::socket::SockLink;
 use super::stream::Stream;
@@ -266,39 +266,52 @@ impl Listener {
         let mut revents = Vec::new();
         loop {
             let mut failure = None;
-            // Every connection the kernel has queued starts its handshake now.
-            loop {
-                let accepted = match &self.sock {
-                    Sock::Unix(l) => l.accept().map(|(s, a)| (Stream::Unix(s), unix_address(&a))),
-                    Sock::Tcp(l) => l.accept().map(|(s, a)| (Stream::Tcp(s), Some(Address::Tcp(a.to_string())))),
-                };
-                match accepted {
-                    Ok((stream, peer)) => match Handshake::start(stream, peer, key, flags) {
-                        Ok(h) => turn.push(h),
+            // Twice round: first the handshakes under way (a client whose answer is already
+            // here finishes before newcomers can push it out of the pending list), then again
+            // after taking what the kernel has queued, at most a list's worth per pass (a
+            // flood of connects must not keep us from ever advancing).
+            for round in 0..2 {
+                match turn.advance(key) {
+                    Some(Ok(h)) => {
+                        let peer = h.peer.clone();
+                        let conn = self.finish(h.into_stream()?)?;
+                        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = peer;
+                        return Ok(conn);
+                    }
+                    Some(Err(e)) => {
+                        failure.get_or_insert(e);
+                    }
+                    None => {}
+                }
+                if round == 1 {
+                    break;
+                }
+                for _ in 0..MAX_PENDING_HANDSHAKES {
+                    let accepted = match &self.sock {
+                        Sock::Unix(l) => l.accept().map(|(s, a)| (Stream::Unix(s), unix_address(&a))),
+                        Sock::Tcp(l) => l.accept().map(|(s, a)| (Stream::Tcp(s), Some(Address::Tcp(a.to_string())))),
+                    };
+                    match accepted {
+                        Ok((stream, peer)) => match Handshake::start(stream, peer, key, flags) {
+                            Ok(h) => turn.push(h),
+                            Err(e) => {
+                                failure.get_or_insert(e);
+                            }
+                        },
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::Interrupted | std::io::ErrorKind::ConnectionAborted
+                            ) => {}
+                        // Out of descriptors, say: reported, after the handshakes under way
+                        // had their turn.
                         Err(e) => {
-                            failure.get_or_insert(e);
+                            failure.get_or_insert(ConnError::Os(e));
+                            break;
                         }
-                    },
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::Interrupted | std::io::ErrorKind::ConnectionAborted
-                        ) => {}
-                    Err(e) => return Err(ConnTimeoutError::Os(e)),
+                    }
                 }
-            }
-            match turn.advance(key) {
-                Some(Ok(h)) => {
-                    let peer = h.peer.clone();
-                    let conn = self.finish(h.into_stream()?)?;
-                    *self.last.lock().unwrap_or_else(|p| p.into_inner()) = peer;
-                    return Ok(conn);
-                }
-                Some(Err(e)) => {
-                    failure.get_or_insert(e);
-                }
-                None => {}
             }
             if let Some(e) = failure {
                 return Err(e.into());
