@@ -206,4 +206,17 @@ mod tests {
         scribble(&plain, 0);
         assert_eq!(get(&plain).unwrap(), b"fi2st item");
     }
+
+    #[test]
+    fn que_b10_a_reader_in_the_other_integrity_mode_gets_corrupt_not_data() {
+        for sealed in [true, false] {
+            let seg = Segment::anonymous(LockedRing::segment_len(4096)).unwrap();
+            let r = LockedRing::create_in(&seg, 4096, 0, sealed).unwrap();
+            assert_eq!(r.put_records(&[b"0123456789abcdef"], Limit::Now).unwrap(), 1);
+            // A reader whose view of the mode flag differs from the writer's.
+            let mut other = r.clone();
+            other.hdr = LockedRing::hdr_for(!sealed);
+            assert!(matches!(get(&other), Err(QueueFail::Corrupt(_))), "sealed = {sealed}");
+        }
+    }
 }

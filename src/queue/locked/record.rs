@@ -214,7 +214,7 @@ impl LockedRing {
     /// The caller holds the lock and the record's size in bytes at `tail` is free.
     pub(super) unsafe fn write_record(&self, tail: u64, len: u64, write: impl FnOnce(&RecordWriter<'_>)) -> u64 {
         // SAFETY: forwarded contract; 8 ≤ size ≤ capacity.
-        unsafe { self.copy_in(tail, &record_header(tail, len)) };
+        unsafe { self.copy_in(tail, &record_header(tail, len, self.integrity())) };
         write(&RecordWriter { ring: self, pos: tail + self.hdr, len });
         // SAFETY: forwarded contract; the record was just written at `tail`.
         unsafe { self.seal(tail + self.hdr, len) };

@@ -27,16 +27,19 @@ use std::time::Duration;
 pub(super) const HEADER: u64 = 8;
 
 /// The stamp of a record at ring position `pos`: its low 32 bits, mixed so that neither
-/// zeroes nor a length (small numbers) read as one.
-pub(super) fn stamp(pos: u64) -> u32 {
-    ((pos >> 3) as u32) ^ 0x5a17_c0de
+/// zeroes nor a length (small numbers) read as one. Records of the integrity mode (`sealed`)
+/// are mixed with another constant: a reader that maps the queue in the other mode (its flag
+/// scribbled before it looked) finds no record stamped for it, `Corrupt`, instead of reading
+/// the checksum word as payload.
+pub(super) fn stamp(pos: u64, sealed: bool) -> u32 {
+    ((pos >> 3) as u32) ^ if sealed { 0xc3a5_5e71 } else { 0x5a17_c0de }
 }
 
 /// A record's header: its payload length and the stamp of its position.
-pub(super) fn record_header(pos: u64, len: u64) -> [u8; 8] {
+pub(super) fn record_header(pos: u64, len: u64, sealed: bool) -> [u8; 8] {
     let mut h = [0u8; 8];
     h[..4].copy_from_slice(&(len as u32).to_le_bytes());
-    h[4..].copy_from_slice(&stamp(pos).to_le_bytes());
+    h[4..].copy_from_slice(&stamp(pos, sealed).to_le_bytes());
     h
 }
 
@@ -193,8 +196,8 @@ impl LockedRing {
             return Err(ShmError::Corrupt { what: "queue capacity" });
         }
         let ring = seg.bytes_at(word_usize(w[1])?, word_usize(cap)?)?;
-        // Relaxed: as `capacity`. Any value is a valid choice of mode (checksums then fail
-        // loudly if it is not the creator's).
+        // Relaxed: as `capacity`. Any value is a valid choice of mode: if it is not the
+        // creator's, no record is stamped for it (`stamp`), and reads fail as `Corrupt`.
         let integrity = state.flags.load(Relaxed) & FLAG_CRC != 0;
         Ok(LockedRing { state, ring, cap, hdr: Self::hdr_for(integrity) })
     }
@@ -333,7 +336,7 @@ impl LockedRing {
         // `copy_out`), read under the lock.
         unsafe { self.copy_out(pos, h.as_mut_ptr(), 8) };
         let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as u64;
-        if u32::from_le_bytes([h[4], h[5], h[6], h[7]]) != stamp(pos) {
+        if u32::from_le_bytes([h[4], h[5], h[6], h[7]]) != stamp(pos, self.integrity()) {
             return None;
         }
         let size = self.record_size(len);

@@ -5,7 +5,7 @@
 //! message); dropping the loan abandons it, and nothing of it ever reaches the reader. A
 //! [`RecvLoan`] is the next message, borrowed where it lies: its space goes back to the sender
 //! when the loan is dropped. Both are for messages that fit one record of the ring (half the
-//! ring, less 16 bytes: [`Connection::max_loan`]); larger ones are refused with `TooLarge`.
+//! ring, less 16 bytes, or 24 in the integrity mode: [`Connection::max_loan`]); larger ones are refused with `TooLarge`.
 //!
 //! What dies with a loan: a sender killed with a loan open never published it (its header is
 //! the publication), so the reader never sees it; a reader killed while borrowing a message
@@ -199,8 +199,8 @@ impl Drop for RecvLoan<'_> {
 
 impl Connection {
     /// The largest loan this end can make: one record of its ring (half the ring, less 16
-    /// bytes), or the maximum message size if that is smaller. A stream (TCP) connection's
-    /// loans are bounded by the maximum message size only.
+    /// bytes, 24 in the integrity mode), or the maximum message size if that is smaller. A
+    /// stream (TCP) connection's loans are bounded by the maximum message size only.
     ///
     /// # Examples
     ///

@@ -2,7 +2,8 @@
 //! of the sleep handshake; `RingProbe` for watcher threads.
 
 use super::{
-    Ring, RingError, HDR, KIND_FD, KIND_FULL, KIND_LAST, KIND_SHIFT, KIND_TYPE, KIND_WRAP, STAMP_SHIFT, TYPE_REC,
+    Ring, RingError, HDR, KIND_FD, KIND_FULL, KIND_LAST, KIND_SEALED, KIND_SHIFT, KIND_TYPE, KIND_WRAP, STAMP_SHIFT,
+    TYPE_REC,
 };
 use crate::loom::atomic::{fence, AtomicU32, Ordering};
 use crate::loom::futex;
@@ -140,6 +141,12 @@ impl Consumer {
                 }
                 continue;
             }
+            // A data record says whether it carries a checksum; it must match this mapping's mode.
+            let kind = match (kind & KIND_SEALED != 0, r.crc_word != 0) {
+                (true, true) => kind & !KIND_SEALED,
+                (false, false) => kind,
+                _ => return Err(RingError::Corrupt("record sealed in another integrity mode")),
+            };
             if !(KIND_FULL..=KIND_LAST).contains(&kind) && kind != KIND_FD {
                 return Err(RingError::Corrupt("unknown record kind"));
             }

@@ -9,7 +9,8 @@
 //! never be confused. A position maps to the region with `pos & (cap - 1)`.
 //!
 //! Each record is an 8-byte header `len | kind << 32 | stamp << 40` followed by `len` payload
-//! bytes, padded to 8 bytes. A record never straddles the end of the region: when it does not
+//! bytes, padded to 8 bytes (in the integrity mode, a data record's kind carries
+//! `KIND_SEALED` and a CRC32C word sits between header and payload). A record never straddles the end of the region: when it does not
 //! fit before the end, the producer writes a `WRAP` header there and starts again at offset 0.
 //! Messages larger than a record ([`Ring::max_record`], half the ring) are split into `FIRST`,
 //! `MORE`…, `LAST` records; `FIRST` starts with the total length as a `u64`.
@@ -142,6 +143,12 @@ struct ProdLine {
 
 /// `ProdLine::flags`: data records carry a CRC32C word between header and payload.
 const FLAG_CRC: u32 = 1;
+
+/// In a data record's kind, in the integrity mode: the record carries its checksum word. A
+/// reader that maps the ring in the other mode (its flag word scribbled before it looked) then
+/// finds every data record's kind wrong and says `Corrupt`, instead of reading the checksum
+/// word as payload.
+const KIND_SEALED: u32 = 0x80;
 
 /// The consumer's cache line: `head`, and the word the producer sleeps on.
 #[repr(C, align(128))]

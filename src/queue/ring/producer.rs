@@ -1,6 +1,6 @@
 //! The writing side of a ring: pushes, staged batches and reservations (loans).
 
-use super::{wrap_gap, Ring, RingError, HDR, KIND_FULL, KIND_TYPE, KIND_WRAP, TYPE_REC};
+use super::{wrap_gap, Ring, RingError, HDR, KIND_FULL, KIND_SEALED, KIND_TYPE, KIND_WRAP, TYPE_REC};
 use crate::loom::atomic::{fence, Ordering};
 use crate::loom::futex;
 use crate::sys::clock::Deadline;
@@ -304,7 +304,8 @@ impl Producer {
             // seals it.
             Body::Reserve(_) => self.reserved_at = p,
         }
-        put_header(rec_at, r.header(rec_at, len, kind));
+        let sealed = if r.crc_word != 0 { KIND_SEALED } else { 0 };
+        put_header(rec_at, r.header(rec_at, len, kind | sealed));
         let first = first.expect("the first piece of a push starts at tail");
         // `type_sent` changes only when the announcement is published (`note_type`): an
         // abandoned reservation, or a batch that dies with its process, announced nothing.

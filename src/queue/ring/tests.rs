@@ -197,3 +197,18 @@ fn ring_integrity_covers_reservations_and_fragments() {
     assert_eq!(q.read_prefix(&rec), Some(99));
     q.release(&rec);
 }
+
+#[test]
+fn ring_a_reader_in_the_other_integrity_mode_gets_corrupt_not_data() {
+    for sealed in [true, false] {
+        let mut h = if sealed { HeapRing::with_integrity(256) } else { HeapRing::new(256) };
+        let r = h.ring();
+        let mut p = Producer::new(r);
+        assert_eq!(p.try_push(KIND_FULL, Some(0), None, b"0123456789abcdef").unwrap(), Pushed::Done);
+        // A reader whose view of the mode flag differs from the writer's.
+        let mut other = r;
+        other.crc_word = if sealed { 0 } else { 8 };
+        let mut q = Consumer::new(other);
+        assert!(matches!(q.peek(), Err(RingError::Corrupt(_))), "sealed = {sealed}");
+    }
+}
