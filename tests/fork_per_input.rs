@@ -73,3 +73,103 @@ fn start_b2_a_hung_input_is_killed_with_its_children() {
     area.set(b"x").unwrap();
     assert!(matches!(server.run_input(target, &area, Duration::from_secs(10)).unwrap(), ExecOutcome::Exited(_)));
 }
+
+/// Exits with the input's length; a panic exits with 1, as any child's panic does.
+fn length(input: FuzzInput) -> i32 {
+    let b = input.bytes();
+    assert!(b != b"panic", "asked to panic");
+    b.len() as i32
+}
+
+#[test]
+fn start_b2_areas_targets_and_threads_each_get_their_own_station() {
+    let _g = common::guard_for(Duration::from_secs(60));
+    let server = ForkServer::builder().init(prepare).start().unwrap();
+    let (a, b) = (InputArea::new(64).unwrap(), InputArea::new(64).unwrap());
+    a.set(b"aaaa").unwrap();
+    b.set(b"bb").unwrap();
+    // Interleaved areas and targets: each run sees its own area and runs its own target.
+    for _ in 0..3 {
+        assert_eq!(server.run_input(length, &a, Duration::from_secs(10)).unwrap(), ExecOutcome::Exited(4));
+        assert_eq!(server.run_input(length, &b, Duration::from_secs(10)).unwrap(), ExecOutcome::Exited(2));
+        assert_eq!(server.run_input(target, &b, Duration::from_secs(10)).unwrap(), ExecOutcome::Exited(41));
+    }
+    b.set(b"panic").unwrap();
+    assert_eq!(server.run_input(length, &b, Duration::from_secs(10)).unwrap(), ExecOutcome::Exited(1));
+    // More areas than the handle keeps stations for: the oldest are let go, the runs go on.
+    let many: Vec<InputArea> = (0..12).map(|_| InputArea::new(16).unwrap()).collect();
+    for (i, area) in many.iter().enumerate() {
+        area.set(&vec![0u8; i]).unwrap();
+        assert_eq!(server.run_input(length, area, Duration::from_secs(10)).unwrap(), ExecOutcome::Exited(i as i32));
+    }
+    // Threads at once, each with its own area, on one server.
+    std::thread::scope(|s| {
+        for t in 1..=4usize {
+            let server = &server;
+            s.spawn(move || {
+                let area = InputArea::new(16).unwrap();
+                area.set(&vec![1u8; t]).unwrap();
+                for _ in 0..20 {
+                    assert_eq!(
+                        server.run_input(length, &area, Duration::from_secs(10)).unwrap(),
+                        ExecOutcome::Exited(t as i32)
+                    );
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn start_b2_a_forked_copy_of_the_requester_runs_inputs_of_its_own() {
+    let _g = common::guard_for(Duration::from_secs(60));
+    let server = ForkServer::builder().start().unwrap();
+    let area = std::sync::Arc::new(InputArea::new(16).unwrap());
+    area.set(b"abc").unwrap();
+    assert_eq!(server.run_input(length, &area, Duration::from_secs(10)).unwrap(), ExecOutcome::Exited(3));
+    // The forked child inherits the handle and its station for this very area and target; it
+    // must not use that station (two processes on one station would cross their requests), so
+    // it sets up its own, while the parent goes on with the first.
+    let child = {
+        let (server, area) = (server.clone(), area.clone());
+        multiproc::Process::builder()
+            .start(move || {
+                for _ in 0..50 {
+                    if server.run_input(length, &area, Duration::from_secs(10)).unwrap() != ExecOutcome::Exited(3) {
+                        return 1;
+                    }
+                }
+                0
+            })
+            .unwrap()
+    };
+    for _ in 0..50 {
+        assert_eq!(server.run_input(length, &area, Duration::from_secs(10)).unwrap(), ExecOutcome::Exited(3));
+    }
+    assert_eq!(child.join().unwrap().exitcode(), 0);
+}
+
+#[test]
+fn start_b2_a_server_killed_during_a_run_fails_the_run_instead_of_hanging() {
+    let _g = common::guard_for(Duration::from_secs(60));
+    let server = ForkServer::builder().start().unwrap();
+    let area = InputArea::new(256).unwrap();
+    let pidfile = std::env::temp_dir().join(format!("mp-exec-kill-{}.pid", std::process::id()));
+    let _ = std::fs::remove_file(&pidfile);
+    area.set(format!("hang:{}", pidfile.display()).as_bytes()).unwrap();
+    let killer = {
+        let pid = server.pid() as i32;
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            // SAFETY: a signal to the server, a process this test started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        })
+    };
+    let t = std::time::Instant::now();
+    let r = server.run_input(target, &area, Duration::from_secs(40));
+    killer.join().unwrap();
+    let _ = std::fs::remove_file(&pidfile);
+    assert!(matches!(r, Err(multiproc::RunInputError::Wait(_))), "{r:?}");
+    assert!(t.elapsed() < Duration::from_secs(30), "the failure came at the limit, not at the server's death");
+    assert!(matches!(server.run_input(target, &area, Duration::from_secs(1)), Err(multiproc::RunInputError::Start(_))));
+}

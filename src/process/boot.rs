@@ -12,7 +12,7 @@
 //! Everything received is checked: the frame's length and descriptor count are bounded, the
 //! message must decode, and its version must be ours.
 
-use crate::process::call::{CallKey, EntryToken};
+use crate::process::call::{CallKey, EntryToken, InputToken};
 use crate::sys::fdpass;
 use crate::BootError;
 use std::io::{self, Read, Write};
@@ -39,6 +39,8 @@ pub(crate) enum Role {
     Child,
     /// Serve fork requests.
     Server,
+    /// Set up a station of `ForkServer::run_input` in a fork server (`server_exec.rs`).
+    Exec,
 }
 
 /// Everything a new process needs; descriptors travel beside it (a child's: its report
@@ -52,6 +54,8 @@ pub(crate) struct Boot {
     pub(crate) key: CallKey,
     /// The child's entry, or a server's init function.
     pub(crate) entry: Option<EntryToken>,
+    /// A `run_input` station's target ([`Role::Exec`] only).
+    pub(crate) target: Option<InputToken>,
     pub(crate) args: Vec<u8>,
     /// Offset of the child's report area in the first descriptor's segment.
     pub(crate) report_off: u64,

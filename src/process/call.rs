@@ -279,6 +279,57 @@ impl EntryToken {
     }
 }
 
+/// The target of a fork server's `run_input` station: a `fn(FuzzInput) -> R` and its
+/// trampoline, as offsets with a tag, like [`EntryToken`]. The server decodes the input's
+/// area once, when the station is set up; each child is handed the decoded value, so it maps
+/// nothing and decodes nothing. Its tag covers a domain word too, so that no token of another
+/// kind (same key, same offsets) passes as one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct InputToken {
+    trampoline: u64,
+    func: u64,
+    tag: u64,
+}
+
+/// Calls the target on the input: its exit code and failure text. `unsafe` to call for the
+/// same reason as [`Trampoline`].
+type InputTrampoline = unsafe fn(func: usize, input: super::FuzzInput) -> (i32, Option<String>);
+
+/// The domain word of [`InputToken`] tags.
+const INPUT_DOMAIN: u64 = u64::from_le_bytes(*b"runinput");
+
+impl InputToken {
+    /// The token of `f`.
+    pub(crate) fn new<R: super::ChildOutcome>(key: &CallKey, f: fn(super::FuzzInput) -> R) -> InputToken {
+        let (t, f) = (offset_of(input_trampoline::<R> as InputTrampoline as usize), offset_of(f as usize));
+        InputToken { trampoline: t, func: f, tag: key.tag(t ^ INPUT_DOMAIN, f) }
+    }
+
+    /// Verifies the tag and runs the target on `input`.
+    pub(crate) fn run(&self, key: &CallKey, input: super::FuzzInput) -> Result<(i32, Option<String>), BadToken> {
+        if key.tag(self.trampoline ^ INPUT_DOMAIN, self.func) != self.tag {
+            return Err(BadToken);
+        }
+        let (Some(t), Some(f)) = (address_of(self.trampoline), address_of(self.func)) else {
+            return Err(BadToken);
+        };
+        // SAFETY: as in `CallToken::invoke`: a verified tag (with this kind's domain word, which
+        // no other kind of token is tagged with) means `t` is the offset of an
+        // `InputTrampoline` taken by `InputToken::new` in this program's image.
+        let tramp: InputTrampoline = unsafe { std::mem::transmute::<usize, InputTrampoline>(t) };
+        // SAFETY: the verified token pairs this trampoline with a function of its type at `f`.
+        Ok(unsafe { tramp(f, input) })
+    }
+}
+
+/// # Safety
+/// `func` is the address of a `fn(FuzzInput) -> R` (as `InputToken::new` pairs them).
+unsafe fn input_trampoline<R: super::ChildOutcome>(func: usize, input: super::FuzzInput) -> (i32, Option<String>) {
+    // SAFETY: per the contract, `func` is a `fn(FuzzInput) -> R`.
+    let f = unsafe { std::mem::transmute::<usize, fn(super::FuzzInput) -> R>(func) };
+    f(input).into_exit()
+}
+
 /// # Safety
 /// `func` is the address of a `fn()` (as `EntryToken::plain` pairs them).
 unsafe fn plain_trampoline(func: usize, _: &[u8], _: Vec<std::os::fd::OwnedFd>) -> (i32, Option<String>) {

@@ -64,6 +64,10 @@ fn booted(sock: UnixStream) -> ! {
     }
     match boot.role {
         Role::Server => super::server_main::serve(sock, boot, fds),
+        Role::Exec => {
+            let _ = boot::nak(&sock, "a run_input station is set up in a fork server, not spawned");
+            sys::exit_now(127)
+        }
         Role::Child => {
             let started = become_child(&boot, fds, false);
             match started {

@@ -148,6 +148,8 @@ mod record;
 mod registry;
 mod report;
 #[cfg(feature = "serde")]
+mod server_exec;
+#[cfg(feature = "serde")]
 mod server_main;
 mod start;
 mod status;

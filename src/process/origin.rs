@@ -121,6 +121,8 @@ pub(super) struct ServerInner {
     pub(super) ctl: Mutex<UnixStream>,
     pub(super) pid: libc::pid_t,
     pub(super) pidfd: OwnedFd,
+    /// `run_input`'s stations in the server, most recently used last (`exec_input.rs`).
+    pub(super) stations: Mutex<Vec<super::exec_input::StationEnd>>,
 }
 
 #[cfg(feature = "serde")]

@@ -5,10 +5,12 @@
 use super::boot::{self, Boot, Role, BOOT_TIMEOUT};
 use super::child::{become_child, run_child};
 use super::origin::{EXIT, PID};
+use super::server_exec::{self, Station};
 use crate::sys::process::{self as sys, WaitStatus};
 use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::time::Instant;
 
 /// A child the server forked, until it is reaped.
 struct Kid {
@@ -48,11 +50,30 @@ pub(super) fn serve(ctl: UnixStream, boot: Boot, _fds: Vec<OwnedFd>) -> ! {
     }
     let _ = ctl.set_read_timeout(Some(BOOT_TIMEOUT));
     let mut kids: Vec<Kid> = Vec::new();
+    let mut stations: Vec<Station> = Vec::new();
+    let mut answered: Option<Instant> = None;
     let mut revents = Vec::new();
     loop {
+        // Polled: the control socket, each child's pidfd, each station's socket and running
+        // child's pidfd (in that order; `at` finds a station's entries).
         let mut fds: Vec<BorrowedFd<'_>> = vec![ctl.as_fd()];
         fds.extend(kids.iter().map(|k| k.pidfd.as_fd()));
-        if sys::poll_many(&fds, libc::POLLIN, -1, &mut revents).is_err() {
+        let mut at = Vec::with_capacity(stations.len());
+        for s in &stations {
+            at.push(fds.len());
+            fds.push(s.chan());
+            fds.extend(s.running());
+        }
+        let now = Instant::now();
+        // Just after an answer, the next request is usually microseconds away (a fuzzing
+        // loop): look for it without sleeping for a moment, so the request does not pay this
+        // CPU's wake-up from idle.
+        let timeout = if answered.is_some_and(|t| now.duration_since(t) < server_exec::LINGER) {
+            0
+        } else {
+            server_exec::poll_timeout(&stations, now)
+        };
+        if sys::poll_many(&fds, libc::POLLIN, timeout, &mut revents).is_err() {
             continue;
         }
         drop(fds);
@@ -70,10 +91,30 @@ pub(super) fn serve(ctl: UnixStream, boot: Boot, _fds: Vec<OwnedFd>) -> ! {
             m.extend_from_slice(&i32::to_le_bytes(value));
             let _ = (&k.status).write_all(&m);
         }
+        // Stations: deadlines, ended runs, then new requests (a station's end is dropped).
+        let now = Instant::now();
+        let close: Vec<RawFd> = std::iter::once(ctl.as_raw_fd()).chain(stations.iter().map(Station::raw)).collect();
+        let mut over = Vec::new();
+        for (i, s) in stations.iter_mut().enumerate() {
+            s.check_deadline(now);
+            let ran = s.running().is_some();
+            if ran && revents[at[i] + 1] != 0 {
+                answered = Some(now);
+                if !s.ended() {
+                    over.push(i);
+                }
+            } else if revents[at[i]] != 0 && !s.request(&close) {
+                over.push(i);
+            }
+        }
+        for i in over.into_iter().rev() {
+            stations.swap_remove(i).close();
+        }
         if revents[0] == 0 {
             continue;
         }
         match boot::recv(&ctl) {
+            Ok((req, fds)) if req.role == Role::Exec => stations.extend(Station::new(req, fds)),
             Ok((req, fds)) => {
                 if let Some(k) = fork_child(&ctl, &mut kids, req, fds) {
                     kids.push(k);

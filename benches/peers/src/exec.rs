@@ -1,7 +1,7 @@
 //! Executions per second, the figure fuzzers compare: AFL++ (`afl-fuzz`, Debian's `afl++`
 //! package) on a trivial C target in fork-server and persistent mode, read from its
 //! `fuzzer_stats`, beside multiproc's persistent form (`Pool::imap_unordered_outcomes`, one
-//! input per task, on `Pool(2)`). Skipped with a note where `afl-fuzz`/`afl-cc` are missing.
+//! input per task, on `Pool(2)`) and its fork-server form (`ForkServer::run_input`). Skipped with a note where `afl-fuzz`/`afl-cc` are missing.
 //!
 //! The comparison is of rates, not of work: afl-fuzz also mutates inputs and records coverage
 //! for each execution, on one CPU; the pool runs a fixed list of inputs on two workers. It
@@ -81,6 +81,26 @@ fn multiproc_rate(secs: u64) -> Result<f64, String> {
     Ok(n as f64 / start.elapsed().as_secs_f64())
 }
 
+fn fork_target(input: multiproc::FuzzInput) -> i32 {
+    i32::from(input.bytes().len() != 8)
+}
+
+/// multiproc's fork-per-input form for `secs`: one `ForkServer::run_input` per input, the
+/// input (its number) through an `InputArea`.
+fn multiproc_fork_rate(secs: u64) -> Result<f64, String> {
+    let server = multiproc::ForkServer::builder().start().map_err(|e| e.to_string())?;
+    let area = multiproc::InputArea::new(4096).map_err(|e| e.to_string())?;
+    let (start, mut n) = (Instant::now(), 0u64);
+    while start.elapsed() < Duration::from_secs(secs) {
+        area.set(&n.to_le_bytes()).map_err(|e| e.to_string())?;
+        match server.run_input(fork_target, &area, Duration::from_secs(10)).map_err(|e| e.to_string())? {
+            multiproc::ExecOutcome::Exited(0) => n += 1,
+            other => return Err(format!("input {n}: {other:?}")),
+        }
+    }
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
 /// Every rate, or why AFL++ was skipped (the multiproc rate is measured either way).
 pub fn rates(secs: u64) -> (Vec<Rate>, Option<String>) {
     let mut out = Vec::new();
@@ -116,6 +136,18 @@ pub fn rates(secs: u64) -> (Vec<Rate>, Option<String>) {
                 name: "multiproc.exec.persistent",
                 execs_per_sec: r,
                 note: "Pool(2).imap_unordered_outcomes, one input per task",
+            });
+        }
+        Err(e) => eprintln!(" FAILED: {e}"),
+    }
+    eprint!("  multiproc.exec.fork ({secs} s) …");
+    match multiproc_fork_rate(secs) {
+        Ok(r) => {
+            eprintln!(" {r:.0} execs/s");
+            out.push(Rate {
+                name: "multiproc.exec.fork",
+                execs_per_sec: r,
+                note: "ForkServer::run_input, a fresh fork per input",
             });
         }
         Err(e) => eprintln!(" FAILED: {e}"),

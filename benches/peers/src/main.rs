@@ -484,10 +484,12 @@ fn main() {
         eprintln!("exec rates, {} s each:", opts.exec_secs);
         let (rates, skipped) = exec::rates(opts.exec_secs);
         println!("\nexec rates (one afl-fuzz instance on one CPU; the pool on two workers):");
-        let persistent = rates.iter().find(|r| r.name == "afl++.persistent").map(|r| r.execs_per_sec);
+        let rate = |name: &str| rates.iter().find(|r| r.name == name).map(|r| r.execs_per_sec);
+        let (persistent, forkserver) = (rate("afl++.persistent"), rate("afl++.forkserver"));
         for r in &rates {
-            let vs = match (r.name, persistent) {
-                ("multiproc.exec.persistent", Some(p)) => format!("  {:.2}× afl++.persistent", r.execs_per_sec / p),
+            let vs = match (r.name, persistent, forkserver) {
+                ("multiproc.exec.persistent", Some(p), _) => format!("  {:.2}× afl++.persistent", r.execs_per_sec / p),
+                ("multiproc.exec.fork", _, Some(f)) => format!("  {:.2}× afl++.forkserver", r.execs_per_sec / f),
                 _ => String::new(),
             };
             println!("{:<27} {:>10.0} execs/s  {}{vs}", r.name, r.execs_per_sec, r.note);

@@ -56,6 +56,7 @@ impl ForkServerBuilder {
             exe: sys_spawn::file_identity(Path::new(SELF_EXE)).ok(),
             key: *key(),
             entry: self.init,
+            target: None,
             args: Vec::new(),
             report_off: 0,
             name: "ForkServer".into(),
@@ -68,7 +69,9 @@ impl ForkServerBuilder {
         let (pid, pidfd, sock) = spawn_program(None, &boot, &[])?;
         let _ = sock.set_read_timeout(None);
         let _ = sock.set_write_timeout(None);
-        Ok(ForkServer { inner: Arc::new(ServerInner { ctl: Mutex::new(sock), pid, pidfd }) })
+        Ok(ForkServer {
+            inner: Arc::new(ServerInner { ctl: Mutex::new(sock), pid, pidfd, stations: Mutex::new(Vec::new()) }),
+        })
     }
 
     /// [`start`](Self::start) and make it the server `StartMethod::ForkServer` uses (the

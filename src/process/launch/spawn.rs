@@ -53,6 +53,7 @@ pub(in crate::process) fn launch(spec: &Spec, entry: FnEntry, via: Via<'_>) -> R
         },
         key: *key(),
         entry: Some(entry.token),
+        target: None,
         args: entry.args,
         report_off: report.offset() as u64,
         name: spec.name.clone(),
