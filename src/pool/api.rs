@@ -80,6 +80,13 @@ impl Pool {
         self.shared.lock().workers.iter().flatten().map(|w| w.proc.pid()).collect()
     }
 
+    /// The spare worker's pid, if the pool has one now (tests only: see `spares.rs`).
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn spare_pid(&self) -> Option<i32> {
+        self.shared.lock().spare.as_ref().map(|w| w.proc.pid())
+    }
+
     /// Stops accepting work; submitted work still completes (Python's `close`).
     ///
     /// # Examples

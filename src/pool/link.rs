@@ -146,9 +146,10 @@ impl WorkerProc {
         }
     }
 
-    /// The worker's sentinel (readable once it has ended), if it has one.
+    /// What turns readable once the worker's exit can be reaped (`try_exit` has it), if it
+    /// has one.
     pub(crate) fn sentinel(&self) -> Option<crate::Sentinel> {
-        self.proc.sentinel().ok()
+        self.proc.exit_watch().ok()
     }
 
     /// Reaps the worker if it has exited.

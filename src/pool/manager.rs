@@ -43,7 +43,7 @@ pub(super) enum RunState {
 
 pub(super) struct Worker {
     pub(super) proc: WorkerProc,
-    link: Arc<Link>,
+    pub(super) link: Arc<Link>,
     /// Dispatched chunks without a result yet, in the order the worker receives them.
     pub(super) outstanding: VecDeque<(u64, Chunk)>,
     /// The initializer has run and the worker takes tasks.
@@ -66,6 +66,15 @@ pub(super) struct State {
     next_seq: u64,
     /// The worker the next dispatch round starts at (so the first slots rotate).
     next_worker: usize,
+    /// A worker started ahead of need, in no slot yet: the next dead worker's replacement
+    /// (it takes the slot at once, and a new spare is started off the manager's thread:
+    /// `spares.rs`).
+    pub(super) spare: Option<Worker>,
+    /// Whether the pool keeps a spare: from its first worker death on (a pool whose workers
+    /// never die pays nothing; a fuzzing harness's, whose workers crash in streams, heals in
+    /// the time of a message). Cleared when a spare dies before it was needed, so that a
+    /// spare that cannot live is never restarted in a loop (POOL-B3).
+    pub(super) want_spare: bool,
 }
 
 impl State {
@@ -78,6 +87,8 @@ impl State {
             next_job: 0,
             next_seq: 1,
             next_worker: 0,
+            spare: None,
+            want_spare: false,
         }
     }
 }
@@ -112,6 +123,8 @@ pub(super) struct Shared {
     /// Rings `bell` when a worker ends (`None` if its thread could not start: the manager's
     /// tick still finds deaths).
     deaths: Option<super::deaths::DeathWatch>,
+    /// The thread that starts spares, once the pool wants one.
+    pub(super) spares: super::spares::SpareMaker,
 }
 
 impl Shared {
@@ -120,6 +133,7 @@ impl Shared {
         let bell = Doorbell::new().map_err(|e| PoolError::spawn(SpawnError::Shm(e)))?;
         Ok(Shared {
             deaths: super::deaths::DeathWatch::start(bell.clone()).ok(),
+            spares: super::spares::SpareMaker::default(),
             state: Mutex::new(State::new(config.processes)),
             idle: Condvar::new(),
             key: CallKey::new(),
@@ -181,7 +195,8 @@ fn assign(shared: &Shared, st: &mut State) {
             let seq = st.next_seq;
             st.next_seq += 1;
             let limit_ns = chunk.limit.map_or(0, |l| nanos(l).max(1));
-            let head = wire::header(&ToWorker::Run { seq, call: chunk.call, limit_ns });
+            let slot = u32::try_from(i).expect("a pool's size fits in u32");
+            let head = wire::header(&ToWorker::Run { seq, call: chunk.call, limit_ns, slot });
             let w = st.workers[i].as_mut().expect("checked above");
             if w.link.send_parts(&head, &chunk.args).is_err() {
                 // The worker is gone; the manager will notice and replace it.
@@ -250,7 +265,7 @@ pub(super) fn manager_main(shared: Arc<Shared>, started: mpsc::Sender<Result<(),
     // this thread, which lives as long as the pool) and wait for their `Ready`.
     let startup = (|| {
         for i in 0..shared.config.processes {
-            let w = spawn_worker(&shared, i)?;
+            let w = spawn_worker(&shared)?;
             shared.lock().workers[i] = Some(w);
         }
         for i in 0..shared.config.processes {
@@ -280,8 +295,13 @@ pub(super) fn manager_main(shared: Arc<Shared>, started: mpsc::Sender<Result<(),
     if ok {
         run_loop(&shared);
     }
-    // Shut down: stop or kill every worker and reap it.
-    let workers: Vec<Worker> = shared.lock().workers.iter_mut().filter_map(Option::take).collect();
+    // Shut down: no more spares; stop or kill every worker and reap it.
+    super::spares::stop(&shared);
+    let workers: Vec<Worker> = {
+        let mut st = shared.lock();
+        let spare = st.spare.take();
+        st.workers.iter_mut().filter_map(Option::take).chain(spare).collect()
+    };
     let graceful = shared.lock().run == RunState::Closed;
     for w in &workers {
         if graceful {
@@ -299,7 +319,7 @@ pub(super) fn manager_main(shared: Arc<Shared>, started: mpsc::Sender<Result<(),
     shared.idle.notify_all();
 }
 
-fn run_loop(shared: &Shared) {
+fn run_loop(shared: &Arc<Shared>) {
     loop {
         {
             let st = shared.lock();
@@ -335,8 +355,12 @@ fn run_loop(shared: &Shared) {
                     handle_exit(shared, &mut st, i, exit);
                 }
             }
+            super::spares::check(&mut st);
             enforce_time_limits(shared, &mut st);
             dispatch(shared, &mut st);
+            if st.want_spare && st.spare.is_none() && st.run == RunState::Running && !super::spares::request(shared) {
+                st.want_spare = false;
+            }
             if st.jobs.is_empty() {
                 shared.idle.notify_all();
             }
@@ -377,11 +401,11 @@ fn enforce_time_limits(shared: &Shared, st: &mut State) {
 }
 
 /// A worker's message, decoded, with its body copied out (or why it could not be decoded).
-type Decoded = Result<(FromWorker, Vec<u8>), crate::codec::CodecError>;
+pub(super) type Decoded = Result<(FromWorker, Vec<u8>), crate::codec::CodecError>;
 
 /// Decodes a worker's message where it lies; only a chunk's results are copied out (once,
 /// into the value that carries them to the caller).
-fn decode(bytes: &[u8]) -> Decoded {
+pub(super) fn decode(bytes: &[u8]) -> Decoded {
     wire::split::<FromWorker>(bytes).map(|(m, body)| (m, body.to_vec()))
 }
 
@@ -389,7 +413,7 @@ fn handle_message(shared: &Shared, st: &mut State, i: usize, bytes: &[u8]) {
     handle_decoded(shared, st, i, decode(bytes));
 }
 
-fn handle_decoded(shared: &Shared, st: &mut State, i: usize, msg: Decoded) {
+pub(super) fn handle_decoded(shared: &Shared, st: &mut State, i: usize, msg: Decoded) {
     let Some(w) = st.workers[i].as_mut() else { return };
     match msg {
         Ok((FromWorker::Ready, _)) => w.ready = true,
@@ -483,16 +507,22 @@ fn handle_exit(shared: &Shared, st: &mut State, i: usize, exit: WorkerExit) {
         RunState::Closed => !st.jobs.is_empty(),
         _ => false,
     };
-    if replace {
-        match spawn_worker(shared, i) {
-            Ok(nw) => st.workers[i] = Some(nw),
-            Err(e) => fail_everything(st, &e),
-        }
+    if !replace {
+        return;
+    }
+    st.want_spare = true;
+    if super::spares::promote(shared, st, i) {
+        return;
+    }
+    match spawn_worker(shared) {
+        Ok(nw) => st.workers[i] = Some(nw),
+        Err(e) => fail_everything(st, &e),
     }
 }
 
-/// Starts worker `i` (forked from this thread, or spawned: see `link`).
-fn spawn_worker(shared: &Shared, i: usize) -> Result<Worker, PoolError> {
+/// Starts a worker (forked from this thread, or spawned: see `link`); its slot comes with
+/// each chunk.
+pub(super) fn spawn_worker(shared: &Shared) -> Result<Worker, PoolError> {
     let key = shared.key;
     let claims = shared.claims.clone();
     let cancels = shared.cancels.clone();
@@ -511,7 +541,7 @@ fn spawn_worker(shared: &Shared, i: usize) -> Result<Worker, PoolError> {
                 (None, Some(c)) => Some(c),
                 (None, None) => None,
             };
-            let slot = super::worker::Slot { claims: &claims, cancels: &cancels, starts: &starts, index: i };
+            let slot = super::worker::Slot { claims: &claims, cancels: &cancels, starts: &starts };
             super::worker::worker_main(&link, &key, &slot, init, max, &bell)
         })?
     } else {
@@ -527,7 +557,6 @@ fn spawn_worker(shared: &Shared, i: usize) -> Result<Worker, PoolError> {
                 claims,
                 cancels,
                 starts,
-                slot: i,
                 init: init_call,
                 maxtasks: max,
                 bell,

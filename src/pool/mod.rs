@@ -28,6 +28,7 @@ mod manager;
 mod options;
 mod outcomes;
 mod result;
+mod spares;
 mod wire;
 mod worker;
 

@@ -14,8 +14,10 @@ pub(crate) enum ToWorker {
     /// Run one chunk (its arguments are the body). `seq` is the dispatch number the worker
     /// writes into its claim slot before running, so that after a death the parent knows
     /// whether this chunk had started. `limit_ns` (0: none) is the chunk's time limit, for
-    /// the task's [`task_deadline`](crate::task_deadline).
-    Run { seq: u64, call: CallToken, limit_ns: u64 },
+    /// the task's [`task_deadline`](crate::task_deadline). `slot` is the worker's slot in the
+    /// pool's word arrays: a worker learns it from each chunk, so that a spare started before
+    /// it was needed can take whichever slot a dead worker left (bounds-checked there).
+    Run { seq: u64, call: CallToken, limit_ns: u64, slot: u32 },
     /// Finish: exit with code 0.
     Stop,
 }
@@ -81,10 +83,10 @@ mod tests {
         let key = crate::process::call::CallKey::new();
         let call = crate::process::call::CallToken::map(&key, |x: u8| x);
         let args: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
-        let mut msg = header(&ToWorker::Run { seq: 9, call, limit_ns: 5 });
+        let mut msg = header(&ToWorker::Run { seq: 9, call, limit_ns: 5, slot: 3 });
         msg.extend_from_slice(&args);
         match split::<ToWorker>(&msg).unwrap() {
-            (ToWorker::Run { seq: 9, limit_ns: 5, .. }, body) => assert_eq!(body, &args[..]),
+            (ToWorker::Run { seq: 9, limit_ns: 5, slot: 3, .. }, body) => assert_eq!(body, &args[..]),
             other => panic!("{other:?}"),
         }
         let done = header(&FromWorker::Done { seq: 3, outcome: Outcome::Ok });

@@ -36,7 +36,6 @@ pub(crate) struct WorkerArgs {
     pub(crate) claims: WordArray,
     pub(crate) cancels: WordArray,
     pub(crate) starts: WordArray,
-    pub(crate) slot: usize,
     pub(crate) init: Option<crate::process::FnCall>,
     pub(crate) maxtasks: Option<usize>,
     pub(crate) bell: Doorbell,
@@ -47,17 +46,17 @@ pub(crate) fn spawned_worker(a: WorkerArgs) -> i32 {
     let link = Link::new(a.up, a.down);
     let call = a.init.map(|c| move || call_result(c.run()));
     let init: Option<&(dyn Fn() -> Result<(), String> + Send + Sync)> = call.as_ref().map(|c| c as _);
-    let slot = Slot { claims: &a.claims, cancels: &a.cancels, starts: &a.starts, index: a.slot };
+    let slot = Slot { claims: &a.claims, cancels: &a.cancels, starts: &a.starts };
     worker_main(&link, &a.key, &slot, init, a.maxtasks, &a.bell)
 }
 
-/// A worker's words in the pool's shared arrays: what it claimed, what it must skip, and when
-/// it started.
+/// The pool's shared word arrays, one word per worker slot: what it claimed, what it must
+/// skip, and when it started. Which slot is this worker's comes with each chunk
+/// ([`ToWorker::Run`]), so that a spare can take over any slot.
 pub(crate) struct Slot<'a> {
     pub(crate) claims: &'a WordArray,
     pub(crate) cancels: &'a WordArray,
     pub(crate) starts: &'a WordArray,
-    pub(crate) index: usize,
 }
 
 std::thread_local! {
@@ -166,8 +165,10 @@ enum Step {
 /// Handles one message from the parent (read in place).
 fn run_one(link: &Link, key: &CallKey, slot: &Slot<'_>, bell: &Doorbell, bytes: &[u8]) -> Step {
     {
-        let (seq, call, limit_ns, args) = match wire::split::<ToWorker>(bytes) {
-            Ok((ToWorker::Run { seq, call, limit_ns }, args)) => (seq, call, limit_ns, args),
+        let (seq, call, limit_ns, index, args) = match wire::split::<ToWorker>(bytes) {
+            Ok((ToWorker::Run { seq, call, limit_ns, slot: index }, args)) => {
+                (seq, call, limit_ns, index as usize, args)
+            }
             Ok((ToWorker::Stop, _)) => return Step::Exit(0),
             Err(_) => return Step::Exit(2),
         };
@@ -178,10 +179,12 @@ fn run_one(link: &Link, key: &CallKey, slot: &Slot<'_>, bell: &Doorbell, bytes: 
         // say so, and it queues the chunk again.
         // The start time first, so that a manager that sees the claim sees when it began.
         // Relaxed: published by the SeqCst claim store below.
-        slot.starts.store(slot.index, crate::sys::clock::monotonic_nanos(), Ordering::Relaxed);
-        slot.claims.store(slot.index, seq, Ordering::SeqCst);
+        slot.starts.store(index, crate::sys::clock::monotonic_nanos(), Ordering::Relaxed);
+        if !slot.claims.store(index, seq, Ordering::SeqCst) {
+            return Step::Exit(2); // a slot past the arrays: not a message of our manager's
+        }
         // SeqCst: see above.
-        if slot.cancels.load(slot.index, Ordering::SeqCst) == Some(seq) {
+        if slot.cancels.load(index, Ordering::SeqCst) == Some(seq) {
             if !send(link, bell, &FromWorker::Skipped { seq }) {
                 return Step::Exit(0);
             }

@@ -470,6 +470,20 @@ impl Process {
         self.sentinel_inner().map_err(ProcFail::process)
     }
 
+    /// What to poll to learn that [`try_join`](Self::try_join) will have the status: the
+    /// pidfd of our own child, and for a fork server's child the socket its status comes on
+    /// (its pidfd turns readable first, while the server may not have reaped it yet: a watcher
+    /// that polled the pidfd would find no status, and nothing would wake it again).
+    pub(crate) fn exit_watch(&self) -> Result<Sentinel, ProcFail> {
+        {
+            #[cfg(feature = "serde")]
+            if let Life::Running(Running { origin: Origin::Server(c), .. }) = &*lock(&self.inner.life) {
+                return Ok(Sentinel { fd: c.wait_fd() });
+            }
+        } // the lock is released here: `sentinel_inner` takes it again
+        self.sentinel_inner()
+    }
+
     fn sentinel_inner(&self) -> Result<Sentinel, ProcFail> {
         match &*lock(&self.inner.life) {
             Life::Closed => Err(ProcFail::Closed),

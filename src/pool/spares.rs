@@ -1,0 +1,152 @@
+//! Spare workers: a pool that has seen a worker die keeps one worker started ahead of need, in
+//! no slot. The next death hands the dead worker's slot to the spare at once (its `Ready` has
+//! long been in its pipe), so healing costs a message instead of a process start; a thread of
+//! the pool's own starts the next spare, so that neither the manager nor the workers wait for
+//! the fork. A pool whose workers never die starts no spare and no thread.
+//!
+//! The thread lives until the pool shuts down: a worker forked from it gets its parent-death
+//! signal from this thread's end (as the others do from the manager's), so it must not end
+//! while the pool lives. It holds the pool's state only weakly, and the manager stops and joins
+//! it before reaping the workers.
+
+use super::manager::{decode, fail_everything, handle_decoded, spawn_worker, RunState, Shared, State};
+use super::wire::{self, FromWorker};
+use super::PoolError;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::thread::JoinHandle;
+
+/// The spare-starting thread of a pool, and what it is asked.
+#[derive(Default)]
+pub(super) struct SpareMaker {
+    ask: Mutex<Ask>,
+    wake: Condvar,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Default)]
+struct Ask {
+    /// Start a spare.
+    wanted: bool,
+    /// End the thread.
+    stop: bool,
+}
+
+impl SpareMaker {
+    fn ask(&self) -> MutexGuard<'_, Ask> {
+        self.ask.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Asks for a spare (the pool has none and wants one); starts the thread on first use. False
+/// if the thread could not start (the caller stops wanting spares: deaths are then healed by a
+/// start on the spot). Called under the state lock, which the thread never holds while it
+/// holds its own.
+pub(super) fn request(shared: &Arc<Shared>) -> bool {
+    let m = &shared.spares;
+    {
+        let mut ask = m.ask();
+        if ask.stop || ask.wanted {
+            return true;
+        }
+        ask.wanted = true;
+    }
+    let mut thread = m.thread.lock().unwrap_or_else(|p| p.into_inner());
+    if thread.is_none() {
+        let weak = Arc::downgrade(shared);
+        match std::thread::Builder::new().name("multiproc-pool-spares".into()).spawn(move || run(&weak)) {
+            Ok(t) => *thread = Some(t),
+            Err(_) => {
+                m.ask().wanted = false;
+                return false;
+            }
+        }
+    }
+    m.wake.notify_one();
+    true
+}
+
+/// Ends the thread (waiting for a start under way) before the pool reaps its workers.
+pub(super) fn stop(shared: &Shared) {
+    let m = &shared.spares;
+    m.ask().stop = true;
+    m.wake.notify_one();
+    let t = m.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(t) = t {
+        let _ = t.join();
+    }
+}
+
+fn run(weak: &Weak<Shared>) {
+    loop {
+        {
+            let Some(shared) = weak.upgrade() else { return };
+            let m = &shared.spares;
+            let mut ask = m.ask();
+            loop {
+                if ask.stop {
+                    return;
+                }
+                if ask.wanted {
+                    break;
+                }
+                // Asleep holding `shared`: the manager, which holds it too, joins this thread
+                // (`stop`) before it lets go, so this is never the last holder.
+                ask = m.wake.wait(ask).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+        let Some(shared) = weak.upgrade() else { return };
+        let started = spawn_worker(&shared);
+        let mut st = shared.lock();
+        match started {
+            Ok(w) if st.run == RunState::Running && st.spare.is_none() => st.spare = Some(w),
+            Ok(w) => {
+                drop(st);
+                w.proc.kill();
+                w.proc.reap();
+                st = shared.lock();
+            }
+            // No spare now: the next death is healed by a start on the spot.
+            Err(_) => st.want_spare = false,
+        }
+        drop(st);
+        shared.spares.ask().wanted = false;
+    }
+}
+
+/// Hands slot `i` (its worker just died) to the spare, if there is one and it is alive; false
+/// otherwise (the caller starts a replacement on the spot).
+pub(super) fn promote(shared: &Shared, st: &mut State, i: usize) -> bool {
+    let Some(spare) = st.spare.take() else { return false };
+    if spare.proc.try_exit().is_some() {
+        spare.proc.reap();
+        return false;
+    }
+    // Its `Ready` (or its initializer's failure) has long been in its pipe: read it now, so
+    // that this round's dispatch already sends it work.
+    let first = spare.link.try_recv_with(decode);
+    st.workers[i] = Some(spare);
+    if let Ok(Some(m)) = first {
+        handle_decoded(shared, st, i, m);
+    }
+    true
+}
+
+/// Reaps the spare if it died before it was needed (killed from outside, or its initializer
+/// failed: that failure is the pool's, as a replacement's would be). No new spare is asked
+/// for until the next worker death, so a spare that cannot live is not restarted in a loop.
+pub(super) fn check(st: &mut State) {
+    if st.spare.as_ref().is_none_or(|w| w.proc.try_exit().is_none()) {
+        return;
+    }
+    let Some(w) = st.spare.take() else { return };
+    let failed = match w.link.try_recv_with(|b| wire::split::<FromWorker>(b).map(|(m, _)| m)) {
+        Ok(Some(Ok(FromWorker::InitFailed(e)))) => Some(e),
+        _ => None,
+    };
+    w.proc.reap();
+    st.want_spare = false;
+    if let Some(e) = failed {
+        st.run = RunState::Broken(e.clone());
+        fail_everything(st, &PoolError::InitializerFailed(e));
+    }
+}
