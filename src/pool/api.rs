@@ -1,7 +1,7 @@
 //! [`Pool`]: making one, its size, and its end (close, terminate, join). The calls that run
 //! work are in `calls.rs`.
 
-use super::manager::{fail_everything, RunState, Shared};
+use super::state::{fail_everything, RunState, Shared};
 use super::PoolError;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;

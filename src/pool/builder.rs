@@ -1,6 +1,7 @@
 //! [`PoolBuilder`]: the pool's options, and starting it.
 
-use super::manager::{manager_main, Config, Initializer, Shared};
+use super::manager::manager_main;
+use super::state::{Config, Initializer, Shared};
 use super::{Pool, PoolError, SpawnError};
 use crate::ChildOutcome;
 use std::sync::{mpsc, Arc, Mutex};

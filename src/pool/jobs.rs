@@ -2,9 +2,10 @@
 //! outcomes become the caller's result (an `AsyncResult`, or an `imap` iterator).
 
 use super::chunk::{Chunk, Job, Sink};
-use super::manager::{dispatch, RunState, Shared};
+use super::manager::dispatch;
 use super::options::PoolOptions;
 use super::result::{AsyncResult, ChunkMsg, IMapIter, Slot};
+use super::state::{RunState, Shared};
 use super::{Pool, PoolError, TaskValue};
 use crate::process::call::CallToken;
 use std::sync::mpsc;

@@ -1,4 +1,4 @@
-//! The pool's state and its manager thread: dispatching chunks to workers (and taking queued
+//! The pool's manager thread (its state is `state.rs`): dispatching chunks to workers (and taking queued
 //! ones back from busy workers), reading results, replacing dead workers, shutting down.
 //!
 //! # Dispatch
@@ -9,15 +9,13 @@
 //! (queued behind a long or stuck task), the manager takes that chunk back ([`steal`]) and gives
 //! it to the idle worker: a stuck worker delays only its own chunk.
 
-use super::chunk::{Chunk, Job};
-use super::link::{self, Doorbell, Link, WorkerExit, WorkerProc};
+use super::link::{self, Link, WorkerExit};
+use super::state::{fail_everything, RunState, Shared, State, Worker};
 use super::wire::{self, FromWorker, Outcome, ToWorker};
-use super::{PoolError, RemoteError, SpawnError};
-use crate::process::call::CallKey;
-use crate::shm::WordArray;
-use std::collections::{HashMap, VecDeque};
+use super::{PoolError, SpawnError};
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// How many chunks a worker may hold at once: one running and one waiting in its pipe.
@@ -26,140 +24,6 @@ const PIPELINE: usize = 2;
 /// How often the manager thread looks at worker liveness and control flags when no message
 /// arrives.
 const TICK: Duration = Duration::from_millis(20);
-
-/// An initializer run in every worker before its first task.
-pub(super) type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum RunState {
-    Running,
-    /// `close()` was called: no new work; workers stop once every job is done.
-    Closed,
-    /// `terminate()` was called or the pool was dropped.
-    Terminated,
-    /// A worker's initializer failed (POOL-B3).
-    Broken(RemoteError),
-}
-
-pub(super) struct Worker {
-    pub(super) proc: WorkerProc,
-    pub(super) link: Arc<Link>,
-    /// Dispatched chunks without a result yet, in the order the worker receives them.
-    pub(super) outstanding: VecDeque<(u64, Chunk)>,
-    /// The initializer has run and the worker takes tasks.
-    ready: bool,
-    /// Chunks completed by this process (for `maxtasksperchild`).
-    done: usize,
-    /// A chunk this worker was asked to skip (its cancel word) that it has not answered for
-    /// yet: it gets no new chunk until it does, so it can never run a chunk twice.
-    cancel_pending: Option<u64>,
-    /// The chunk this worker was killed for running past its time limit.
-    timed_out: Option<u64>,
-}
-
-pub(super) struct State {
-    pub(super) run: RunState,
-    pub(super) workers: Vec<Option<Worker>>,
-    pub(super) pending: VecDeque<Chunk>,
-    pub(super) jobs: HashMap<u64, Job>,
-    pub(super) next_job: u64,
-    next_seq: u64,
-    /// The worker the next dispatch round starts at (so the first slots rotate).
-    next_worker: usize,
-    /// A worker started ahead of need, in no slot yet: the next dead worker's replacement
-    /// (it takes the slot at once, and a new spare is started off the manager's thread:
-    /// `spares.rs`).
-    pub(super) spare: Option<Worker>,
-    /// Whether the pool keeps a spare: from its first worker death on (a pool whose workers
-    /// never die pays nothing; a fuzzing harness's, whose workers crash in streams, heals in
-    /// the time of a message). Cleared when a spare dies before it was needed, so that a
-    /// spare that cannot live is never restarted in a loop (POOL-B3).
-    pub(super) want_spare: bool,
-}
-
-impl State {
-    pub(super) fn new(processes: usize) -> State {
-        State {
-            run: RunState::Running,
-            workers: (0..processes).map(|_| None).collect(),
-            pending: VecDeque::new(),
-            jobs: HashMap::new(),
-            next_job: 0,
-            next_seq: 1,
-            next_worker: 0,
-            spare: None,
-            want_spare: false,
-        }
-    }
-}
-
-pub(super) struct Config {
-    pub(super) processes: usize,
-    pub(super) maxtasksperchild: Option<usize>,
-    pub(super) initializer: Option<Initializer>,
-    /// An initializer given as a `fn` call (every start method).
-    pub(super) init_call: Option<crate::process::FnCall>,
-    pub(super) pipe_capacity: usize,
-    pub(super) method: crate::StartMethod,
-    /// The default time limit per task (`PoolBuilder::time_limit`).
-    pub(super) time_limit: Option<Duration>,
-}
-
-pub(super) struct Shared {
-    pub(super) state: Mutex<State>,
-    /// Signalled when a job finishes or the pool stops (for `join`).
-    pub(super) idle: Condvar,
-    pub(super) config: Config,
-    pub(super) key: CallKey,
-    /// One word per worker slot: the dispatch number of the chunk that worker is running.
-    claims: WordArray,
-    /// One word per worker slot: the dispatch number of a chunk it must skip (taken back).
-    cancels: WordArray,
-    /// One word per worker slot: when (CLOCK_MONOTONIC nanoseconds) it claimed the chunk its
-    /// claim word names, written just before the claim (for time limits).
-    starts: WordArray,
-    /// Wakes the manager thread on close and terminate.
-    pub(super) bell: Doorbell,
-    /// Rings `bell` when a worker ends (`None` if its thread could not start: the manager's
-    /// tick still finds deaths).
-    deaths: Option<super::deaths::DeathWatch>,
-    /// The thread that starts spares, once the pool wants one.
-    pub(super) spares: super::spares::SpareMaker,
-}
-
-impl Shared {
-    pub(super) fn new(config: Config) -> Result<Shared, PoolError> {
-        let words = || WordArray::new(config.processes).map_err(|e| PoolError::spawn(SpawnError::Shm(e)));
-        let bell = Doorbell::new().map_err(|e| PoolError::spawn(SpawnError::Shm(e)))?;
-        Ok(Shared {
-            deaths: super::deaths::DeathWatch::start(bell.clone()).ok(),
-            spares: super::spares::SpareMaker::default(),
-            state: Mutex::new(State::new(config.processes)),
-            idle: Condvar::new(),
-            key: CallKey::new(),
-            claims: words()?,
-            cancels: words()?,
-            starts: words()?,
-            bell,
-            config,
-        })
-    }
-
-    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// Fails every job and drops every queued chunk.
-pub(super) fn fail_everything(st: &mut State, err: &PoolError) {
-    st.pending.clear();
-    for w in st.workers.iter_mut().flatten() {
-        w.outstanding.clear();
-    }
-    for (_, mut job) in st.jobs.drain() {
-        (job.sink)(usize::MAX, Err(err.clone()));
-    }
-}
 
 /// Sends queued chunks to workers that have room, idle workers first; then, if nothing is
 /// left and a worker is still idle, takes back chunks that busy workers have not started.
@@ -358,7 +222,11 @@ fn run_loop(shared: &Arc<Shared>) {
             super::spares::check(&mut st);
             enforce_time_limits(shared, &mut st);
             dispatch(shared, &mut st);
-            if st.want_spare && st.spare.is_none() && st.run == RunState::Running && !super::spares::request(shared) {
+            if st.want_spare
+                && st.spare.is_none()
+                && st.run == RunState::Running
+                && !super::spares::request(shared, spawn_worker)
+            {
                 st.want_spare = false;
             }
             if st.jobs.is_empty() {
@@ -511,7 +379,7 @@ fn handle_exit(shared: &Shared, st: &mut State, i: usize, exit: WorkerExit) {
         return;
     }
     st.want_spare = true;
-    if super::spares::promote(shared, st, i) {
+    if super::spares::promote(st, i) {
         return;
     }
     match spawn_worker(shared) {

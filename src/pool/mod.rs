@@ -29,6 +29,7 @@ mod options;
 mod outcomes;
 mod result;
 mod spares;
+mod state;
 mod wire;
 mod worker;
 

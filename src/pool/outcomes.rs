@@ -10,8 +10,8 @@
 
 use super::chunk::Sink;
 use super::jobs::{decode_chunk, run_callback, submit_to};
-use super::manager::Shared;
 use super::options::PoolOptions;
+use super::state::Shared;
 use super::{Pool, PoolError, PoolTimeoutError, TaskValue, TryPoolError};
 use crate::process::call::CallToken;
 use std::collections::{BTreeMap, VecDeque};

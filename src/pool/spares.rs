@@ -9,39 +9,19 @@
 //! while the pool lives. It holds the pool's state only weakly, and the manager stops and joins
 //! it before reaping the workers.
 
-use super::manager::{decode, fail_everything, handle_decoded, spawn_worker, RunState, Shared, State};
+use super::state::{fail_everything, RunState, Shared, State, Worker};
 use super::wire::{self, FromWorker};
 use super::PoolError;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Weak};
 
-/// The spare-starting thread of a pool, and what it is asked.
-#[derive(Default)]
-pub(super) struct SpareMaker {
-    ask: Mutex<Ask>,
-    wake: Condvar,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-#[derive(Default)]
-struct Ask {
-    /// Start a spare.
-    wanted: bool,
-    /// End the thread.
-    stop: bool,
-}
-
-impl SpareMaker {
-    fn ask(&self) -> MutexGuard<'_, Ask> {
-        self.ask.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+/// How a worker is started (the manager's `spawn_worker`).
+pub(super) type Start = fn(&Shared) -> Result<Worker, PoolError>;
 
 /// Asks for a spare (the pool has none and wants one); starts the thread on first use. False
 /// if the thread could not start (the caller stops wanting spares: deaths are then healed by a
 /// start on the spot). Called under the state lock, which the thread never holds while it
 /// holds its own.
-pub(super) fn request(shared: &Arc<Shared>) -> bool {
+pub(super) fn request(shared: &Arc<Shared>, start: Start) -> bool {
     let m = &shared.spares;
     {
         let mut ask = m.ask();
@@ -53,7 +33,7 @@ pub(super) fn request(shared: &Arc<Shared>) -> bool {
     let mut thread = m.thread.lock().unwrap_or_else(|p| p.into_inner());
     if thread.is_none() {
         let weak = Arc::downgrade(shared);
-        match std::thread::Builder::new().name("multiproc-pool-spares".into()).spawn(move || run(&weak)) {
+        match std::thread::Builder::new().name("multiproc-pool-spares".into()).spawn(move || run(&weak, start)) {
             Ok(t) => *thread = Some(t),
             Err(_) => {
                 m.ask().wanted = false;
@@ -76,7 +56,7 @@ pub(super) fn stop(shared: &Shared) {
     }
 }
 
-fn run(weak: &Weak<Shared>) {
+fn run(weak: &Weak<Shared>, start: Start) {
     loop {
         {
             let Some(shared) = weak.upgrade() else { return };
@@ -95,7 +75,7 @@ fn run(weak: &Weak<Shared>) {
             }
         }
         let Some(shared) = weak.upgrade() else { return };
-        let started = spawn_worker(&shared);
+        let started = start(&shared);
         let mut st = shared.lock();
         match started {
             Ok(w) if st.run == RunState::Running && st.spare.is_none() => st.spare = Some(w),
@@ -114,20 +94,15 @@ fn run(weak: &Weak<Shared>) {
 }
 
 /// Hands slot `i` (its worker just died) to the spare, if there is one and it is alive; false
-/// otherwise (the caller starts a replacement on the spot).
-pub(super) fn promote(shared: &Shared, st: &mut State, i: usize) -> bool {
+/// otherwise (the caller starts a replacement on the spot). Its `Ready` (or its initializer's
+/// failure) has long been in its pipe: the manager's next round reads it at once.
+pub(super) fn promote(st: &mut State, i: usize) -> bool {
     let Some(spare) = st.spare.take() else { return false };
     if spare.proc.try_exit().is_some() {
         spare.proc.reap();
         return false;
     }
-    // Its `Ready` (or its initializer's failure) has long been in its pipe: read it now, so
-    // that this round's dispatch already sends it work.
-    let first = spare.link.try_recv_with(decode);
     st.workers[i] = Some(spare);
-    if let Ok(Some(m)) = first {
-        handle_decoded(shared, st, i, m);
-    }
     true
 }
 

@@ -293,20 +293,20 @@ pub(crate) struct InputToken {
 
 /// Calls the target on the input: its exit code and failure text. `unsafe` to call for the
 /// same reason as [`Trampoline`].
-type InputTrampoline = unsafe fn(func: usize, input: super::FuzzInput) -> (i32, Option<String>);
+type InputTrampoline = unsafe fn(func: usize, input: super::input::FuzzInput) -> (i32, Option<String>);
 
 /// The domain word of [`InputToken`] tags.
 const INPUT_DOMAIN: u64 = u64::from_le_bytes(*b"runinput");
 
 impl InputToken {
     /// The token of `f`.
-    pub(crate) fn new<R: super::ChildOutcome>(key: &CallKey, f: fn(super::FuzzInput) -> R) -> InputToken {
+    pub(crate) fn new<R: super::ChildOutcome>(key: &CallKey, f: fn(super::input::FuzzInput) -> R) -> InputToken {
         let (t, f) = (offset_of(input_trampoline::<R> as InputTrampoline as usize), offset_of(f as usize));
         InputToken { trampoline: t, func: f, tag: key.tag(t ^ INPUT_DOMAIN, f) }
     }
 
     /// Verifies the tag and runs the target on `input`.
-    pub(crate) fn run(&self, key: &CallKey, input: super::FuzzInput) -> Result<(i32, Option<String>), BadToken> {
+    pub(crate) fn run(&self, key: &CallKey, input: super::input::FuzzInput) -> Result<(i32, Option<String>), BadToken> {
         if key.tag(self.trampoline ^ INPUT_DOMAIN, self.func) != self.tag {
             return Err(BadToken);
         }
@@ -324,9 +324,12 @@ impl InputToken {
 
 /// # Safety
 /// `func` is the address of a `fn(FuzzInput) -> R` (as `InputToken::new` pairs them).
-unsafe fn input_trampoline<R: super::ChildOutcome>(func: usize, input: super::FuzzInput) -> (i32, Option<String>) {
+unsafe fn input_trampoline<R: super::ChildOutcome>(
+    func: usize,
+    input: super::input::FuzzInput,
+) -> (i32, Option<String>) {
     // SAFETY: per the contract, `func` is a `fn(FuzzInput) -> R`.
-    let f = unsafe { std::mem::transmute::<usize, fn(super::FuzzInput) -> R>(func) };
+    let f = unsafe { std::mem::transmute::<usize, fn(super::input::FuzzInput) -> R>(func) };
     f(input).into_exit()
 }
 

@@ -139,6 +139,8 @@ mod error;
 #[cfg(feature = "serde")]
 mod exec_input;
 mod handle;
+#[cfg(feature = "serde")]
+mod input;
 mod launch;
 mod lock;
 mod method;
@@ -152,6 +154,8 @@ mod server_exec;
 #[cfg(feature = "serde")]
 mod server_main;
 mod start;
+#[cfg(feature = "serde")]
+mod station;
 mod status;
 
 #[cfg(feature = "serde")]
@@ -164,14 +168,16 @@ pub use current::{active_children, cpu_count, current_process, parent_process, C
 pub(crate) use entry::FnCall;
 pub(crate) use error::ProcFail;
 pub use error::{BootError, ForkServerError, JoinError, JoinTimeoutError, ProcessError, StartError, TryJoinError};
-#[cfg(feature = "serde")]
-pub use exec_input::{ExecOutcome, FuzzInput, InputArea, RunInputError};
 pub use handle::{Process, Sentinel};
+#[cfg(feature = "serde")]
+pub use input::{FuzzInput, InputArea};
 #[cfg(feature = "serde")]
 pub use launch::server::ForkServerBuilder;
 pub use method::{get_context, get_start_method, set_start_method, Context, StartMethod, StartMethodSetError};
 #[cfg(feature = "serde")]
 pub use origin::ForkServer;
+#[cfg(feature = "serde")]
+pub use station::{ExecOutcome, RunInputError};
 pub use status::{ChildOutcome, ExitStatus, ExitStatusError};
 
 /// Longest accepted process name, in bytes.

@@ -122,7 +122,7 @@ pub(super) struct ServerInner {
     pub(super) pid: libc::pid_t,
     pub(super) pidfd: OwnedFd,
     /// `run_input`'s stations in the server, most recently used last (`exec_input.rs`).
-    pub(super) stations: Mutex<Vec<super::exec_input::StationEnd>>,
+    pub(super) stations: Mutex<Vec<super::station::StationEnd>>,
 }
 
 #[cfg(feature = "serde")]

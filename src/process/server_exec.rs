@@ -23,7 +23,7 @@
 
 use super::boot::{Boot, Role};
 use super::call::{CallKey, InputToken};
-use super::FuzzInput;
+use super::input::FuzzInput;
 use crate::sys::process::{self as sys, WaitStatus};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};

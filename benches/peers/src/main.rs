@@ -1,7 +1,7 @@
 //! `multiproc-peers`: multiproc against its peers, across two real (forked) processes.
 //!
 //! Every row builds a [`Driver`] that forks its child (pinned per placement) and then performs
-//! `n` operations per `run(n)` call. Sampling mirrors `multiproc bench` (src/bin/multiproc/bench):
+//! `n` operations per `run(n)` call. Sampling mirrors `multiproc bench` (cli/src/bench):
 //! a warm-up that grows the batch until 300 ms are spent, then batches of ≥ 100 × the timer's
 //! cost (≥ 5 ms for streams, whose batches end with an acknowledgement round trip) for 2 s;
 //! each batch gives one per-operation sample; median and p99 are taken over the samples. Unlike

@@ -1,4 +1,4 @@
-//! multiproc, measured as `multiproc bench` measures it (src/bin/multiproc/bench/queue.rs and
+//! multiproc, measured as `multiproc bench` measures it (cli/src/bench/queue.rs and
 //! sync.rs), so that the figures are comparable:
 //!
 //! * `multiproc.pipe.rt.64B` (`WaitStrategy::Park`) and `.spin` (`WaitStrategy::Spin`, cross

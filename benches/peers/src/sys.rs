@@ -1,5 +1,5 @@
 //! Thin `libc` layer: CPU masks, forked children that are always reaped, pipes, a shared
-//! anonymous mapping. Mirrors `src/bin/multiproc/raw.rs` (which is private to the `multiproc`
+//! anonymous mapping. Mirrors `cli/src/raw.rs` (which is private to the `multiproc`
 //! command) so that children are created and pinned the same way as in `multiproc bench`.
 //! The root `clippy.toml` (found by clippy from here too) keeps system calls in a `sys`
 //! module; this is this crate's.
