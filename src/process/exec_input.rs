@@ -1,5 +1,5 @@
 //! One fresh child per input, forked by a fork server: AFL's fork-server mode for a target that
-//! must start each input from a clean copy of a prepared image ([`ForkServer::run_input`]).
+//! must start each input from a clean copy of a prepared image ([`ForkServer::run_input`](crate::ForkServer::run_input)).
 //! The input travels through shared memory ([`InputArea`]), not as an encoded argument: the
 //! parent writes it, the child reads it ([`FuzzInput::bytes`]).
 

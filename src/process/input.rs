@@ -7,7 +7,7 @@ use crate::shm::{SharedMemory, ShmError};
 /// Bytes before the input in the area: its length (`u64`, little-endian).
 const LEN: usize = 8;
 
-/// Where [`ForkServer::run_input`] puts each input: shared memory of a fixed capacity, written
+/// Where [`ForkServer::run_input`](crate::ForkServer::run_input) puts each input: shared memory of a fixed capacity, written
 /// by the parent before each child starts and read by that child.
 ///
 /// # Examples
@@ -80,7 +80,7 @@ impl InputArea {
     }
 }
 
-/// The input of a child started by [`ForkServer::run_input`]: the argument of its target.
+/// The input of a child started by [`ForkServer::run_input`](crate::ForkServer::run_input): the argument of its target.
 ///
 /// # Examples
 ///
@@ -101,7 +101,7 @@ impl FuzzInput {
     ///
     /// # Examples
     ///
-    /// See [`ForkServer::run_input`].
+    /// See [`ForkServer::run_input`](crate::ForkServer::run_input).
     pub fn bytes(&self) -> Vec<u8> {
         let mut len = [0u8; LEN];
         if self.shm.read_at(0, &mut len).is_err() {

@@ -32,6 +32,12 @@ impl WordArray {
         self.words.get(i).map(|w| w.0.load(order))
     }
 
+    /// Word `i` itself (`None` if out of range): for a futex on its low half.
+    #[cfg(feature = "bench")]
+    pub(crate) fn word(&self, i: usize) -> Option<&AtomicU64> {
+        self.words.get(i).map(|w| &w.0)
+    }
+
     /// Writes word `i`; returns false if out of range.
     pub(crate) fn store(&self, i: usize, v: u64, order: Ordering) -> bool {
         self.words.get(i).map(|w| w.0.store(v, order)).is_some()

@@ -5,6 +5,8 @@
 //! worst offenders); higher layers get small, typed wrappers that return [`std::io::Result`].
 //! Errors keep their `errno` (`io::Error::raw_os_error`), so callers can match on it.
 
+#[cfg(feature = "bench")]
+pub(crate) mod affinity;
 pub(crate) mod clock;
 pub(crate) mod fdpass;
 pub(crate) mod futex;
