@@ -178,6 +178,8 @@ pub use forms::{Timeout, WouldBlock};
 pub use wait::{wait, Waitable};
 
 // The modules are private: every public item has one path, the crate root (docs/API.md §1).
+#[cfg(feature = "bench")]
+mod bench;
 mod connection;
 #[cfg(feature = "serde")] // values travel with serde + postcard
 mod manager;
@@ -188,6 +190,8 @@ mod queue;
 mod shm;
 mod sync;
 
+#[cfg(feature = "bench")]
+pub use bench::*;
 pub use connection::*;
 #[cfg(feature = "serde")]
 pub use manager::*;
