@@ -11,7 +11,7 @@ const USAGE: &str = "\
 multiproc: tools for the multiproc crate
 
 USAGE:
-    multiproc bench [--quick] [--json PATH] [--compare OLD.json] [FILTER]
+    multiproc bench [--quick] [--json PATH] [--csv PATH] [--plot DIR] [--compare OLD.json] [FILTER]
     multiproc shm list
     multiproc shm clean
     multiproc --help
@@ -22,6 +22,9 @@ COMMANDS:
                  CPU 1, free: unpinned) and its ratio to its baseline row measured in the same run.
                    --quick        small per-row budgets (the whole table in about 15 s)
                    --json PATH    also write the results as JSON to PATH
+                   --csv PATH     also write every percentile of every row as CSV to PATH
+                   --plot DIR     also write a histogram and a CDF per row and placement
+                                  as SVG files into DIR
                    --compare OLD  put each row next to the same row of an earlier --json
                                   file: new/old, and whether the change is beyond both
                                   rows' spread (their p25..p75 do not overlap)
@@ -101,6 +104,14 @@ fn parse_bench(args: &[&str]) -> Result<bench::Options, ParseError> {
                 Some(p) if !p.is_empty() => opts.json = Some(p.into()),
                 _ => return Err(Usage("`--json` needs a PATH".into())),
             },
+            "--csv" => match it.next() {
+                Some(p) if !p.is_empty() => opts.csv = Some(p.into()),
+                _ => return Err(Usage("`--csv` needs a PATH".into())),
+            },
+            "--plot" => match it.next() {
+                Some(p) if !p.is_empty() => opts.plot = Some(p.into()),
+                _ => return Err(Usage("`--plot` needs a DIR".into())),
+            },
             "--compare" => match it.next() {
                 Some(p) if !p.is_empty() => opts.compare = Some(p.into()),
                 _ => return Err(Usage("`--compare` needs the PATH of an earlier `--json` file".into())),
@@ -108,6 +119,8 @@ fn parse_bench(args: &[&str]) -> Result<bench::Options, ParseError> {
             "-h" | "--help" => return Err(Help),
             _ if a.starts_with("--json=") => opts.json = Some(a["--json=".len()..].into()),
             _ if a.starts_with("--compare=") => opts.compare = Some(a["--compare=".len()..].into()),
+            _ if a.starts_with("--csv=") => opts.csv = Some(a["--csv=".len()..].into()),
+            _ if a.starts_with("--plot=") => opts.plot = Some(a["--plot=".len()..].into()),
             _ if a.starts_with('-') => return Err(Usage(format!("unknown flag `{a}` for `bench`"))),
             _ if opts.filter.is_some() => return Err(Usage(format!("unexpected second FILTER `{a}`"))),
             _ => opts.filter = Some(a.to_string()),
@@ -169,6 +182,9 @@ mod tests {
         assert!(matches!(parse_bench(&["--compare"]), Err(Usage(_))));
         assert!(o.quick && o.json.as_deref() == Some("x.json".as_ref()) && o.filter.as_deref() == Some("pipe"));
         assert!(matches!(parse_bench(&["--json"]), Err(Usage(_))));
+        let o = parse_bench(&["--csv", "r.csv", "--plot=svgs"]).ok().unwrap();
+        assert!(o.csv.as_deref() == Some("r.csv".as_ref()) && o.plot.as_deref() == Some("svgs".as_ref()));
+        assert!(matches!(parse_bench(&["--plot"]), Err(Usage(_))));
         assert!(matches!(parse_bench(&["--bogus"]), Err(Usage(_))));
         assert!(matches!(parse_bench(&["a", "b"]), Err(Usage(_))));
         assert!(matches!(parse_bench(&["--help"]), Err(Help)));

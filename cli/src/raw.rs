@@ -7,8 +7,7 @@
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicU32;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     if r == -1 {
@@ -189,14 +188,6 @@ impl SharedMap {
         Ok(SharedMap { ptr: NonNull::new(p.cast()).expect("mmap returned null"), len })
     }
 
-    /// The `AtomicU32` at byte `offset` (4-aligned, inside the mapping).
-    pub(crate) fn word(&self, offset: usize) -> &AtomicU32 {
-        assert!(offset % 4 == 0 && offset + 4 <= self.len, "word outside the mapping");
-        // SAFETY: in bounds and aligned (asserted); the mapping lives as long as `self`, is
-        // zero-initialized (a valid AtomicU32) and is only accessed atomically.
-        unsafe { &*self.ptr.as_ptr().add(offset).cast::<AtomicU32>() }
-    }
-
     /// Raw pointer to byte `offset` (inside the mapping).
     pub(crate) fn at(&self, offset: usize) -> *mut u8 {
         assert!(offset < self.len, "offset outside the mapping");
@@ -210,20 +201,6 @@ impl Drop for SharedMap {
         // SAFETY: we own this mapping and hand out no references that outlive `self`.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
-}
-
-/// Raw `FUTEX_WAIT` (shared, no private flag, no timeout); spurious returns are fine.
-pub(crate) fn futex_wait(word: &AtomicU32, expected: u32) {
-    // SAFETY: `word` is a valid, aligned u32 for the duration of the call.
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, std::ptr::null::<libc::timespec>())
-    };
-}
-
-/// Raw `FUTEX_WAKE` (shared, no private flag) of up to `n` waiters.
-pub(crate) fn futex_wake(word: &AtomicU32, n: u32) {
-    // SAFETY: `word` is a valid, aligned u32 for the duration of the call.
-    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n) };
 }
 
 /// A pipe: (read end, write end), close-on-exec.
@@ -292,24 +269,6 @@ pub(crate) fn alarm(limit: Option<Duration>) {
     let secs = limit.map_or(0, |d| d.as_secs().clamp(1, u32::MAX as u64) as libc::c_uint);
     // SAFETY: alarm has no memory arguments.
     unsafe { libc::alarm(secs) };
-}
-
-/// Spins (with a pause hint) until `cond` holds; fails after `limit` so that a dead peer cannot
-/// hang the bench.
-pub(crate) fn spin_until(limit: Duration, mut cond: impl FnMut() -> bool) -> io::Result<()> {
-    let mut spins = 0u32;
-    let mut start: Option<Instant> = None;
-    while !cond() {
-        std::hint::spin_loop();
-        spins = spins.wrapping_add(1);
-        if spins % 65_536 == 0 {
-            let s = *start.get_or_insert_with(Instant::now);
-            if s.elapsed() > limit {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "peer stopped answering"));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The environment variable that makes this command exit at once (0) at the top of `main`: the

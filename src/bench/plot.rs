@@ -55,9 +55,12 @@ impl BenchReport {
 /// The document of one measurement.
 fn picture(m: &BenchMeasurement) -> Document {
     let v = &m.values;
-    let (lo, hi) = (v[0], v[v.len() - 1]);
+    // The axis ends at the 99.9th percentile: one stray sample (a preemption) would otherwise
+    // squash the whole distribution into one bar. Samples beyond go into the last bar.
+    let (lo, hi) = (v[0], v[((v.len() - 1) as f64 * 0.999).round() as usize]);
+    let beyond = v.iter().filter(|&&x| x > hi).count();
     let span = if hi > lo { hi - lo } else { lo.abs().max(1.0) * 0.01 };
-    let x_of = |x: f64, left: f64| left + (x - lo) / span * PANEL.2;
+    let x_of = |x: f64, left: f64| left + (x.min(hi) - lo) / span * PANEL.2;
     let mut doc = Document::new()
         .set("xmlns", "http://www.w3.org/2000/svg")
         .set("viewBox", (0, 0, W, H))
@@ -78,11 +81,18 @@ fn picture(m: &BenchMeasurement) -> Document {
         m.batch
     );
     doc = doc.add(Text::new(title).set("x", PANEL.0).set("y", 24).set("font-size", 14));
+    if beyond > 0 {
+        let max = bench_fmt_num(v[v.len() - 1]);
+        let text =
+            format!("x axis to p99.9; {beyond} sample(s) beyond, up to {max} {}, drawn at its end", m.unit.as_str());
+        doc =
+            doc.add(Text::new(text).set("x", W - 20.0).set("y", H - 8.0).set("text-anchor", "end").set("fill", "#555"));
+    }
 
     // Histogram (left panel).
     let mut counts = [0usize; BINS];
     for &x in v {
-        let b = (((x - lo) / span) * BINS as f64) as usize;
+        let b = (((x.min(hi) - lo) / span) * BINS as f64) as usize;
         counts[b.min(BINS - 1)] += 1;
     }
     let top = *counts.iter().max().unwrap_or(&1) as f64;
@@ -111,7 +121,7 @@ fn picture(m: &BenchMeasurement) -> Document {
     }
     doc = doc.add(SvgPath::new().set("d", data).set("fill", "none").set("stroke", "#e15759").set("stroke-width", 2));
     doc = axes(doc, left2, lo, hi, m, "fraction of samples ≤ x");
-    for (label, val) in [("median", Some(m.median)), ("p99", m.p99)] {
+    for (label, val, dy) in [("median", Some(m.median), 12.0), ("p99", m.p99, 26.0)] {
         let Some(val) = val.filter(|x| x.is_finite()) else { continue };
         for l in [left, left2] {
             let x = x_of(val, l);
@@ -124,7 +134,7 @@ fn picture(m: &BenchMeasurement) -> Document {
                     .set("stroke", "#555")
                     .set("stroke-dasharray", "4 3"),
             );
-            doc = doc.add(Text::new(label).set("x", x + 3.0).set("y", upper + 12.0).set("fill", "#555"));
+            doc = doc.add(Text::new(label).set("x", x + 3.0).set("y", upper + dy).set("fill", "#555"));
         }
     }
     doc

@@ -41,7 +41,7 @@ struct PipeStreamBatch {
 
 fn pipe_stream_batch(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
     let (parent, child_end) = Pipe::builder().capacity(1 << 20).duplex().map_err(err)?;
-    let child = Child::spawn(p.child_mask(ctx), move || {
+    let child = Child::spawn(super::child_mask(p, ctx), move || {
         let mut c = child_end;
         let mut count = [0u8; 8];
         loop {
@@ -113,7 +113,7 @@ pub(crate) fn queue_stream(ctx: &Ctx, p: Placement, batch: bool, integrity: bool
     let ack = Queue::<u64>::new().map_err(err)?;
     let child = {
         let (data, ack) = (data.clone(), ack.clone());
-        Child::spawn(p.child_mask(ctx), move || {
+        Child::spawn(super::child_mask(p, ctx), move || {
             let mut m = Vec::with_capacity(64);
             loop {
                 if data.get_bytes_into(&mut m).is_err() || m.len() != 8 {

@@ -49,7 +49,7 @@ fn fanout(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
     for ack in &acks {
         let mut sub = b.subscribe();
         let ack = ack.clone();
-        readers.push(Child::spawn(p.child_mask(ctx), move || {
+        readers.push(Child::spawn(super::child_mask(p, ctx), move || {
             let mut buf = Vec::with_capacity(64);
             loop {
                 match sub.recv_bytes_into(&mut buf) {

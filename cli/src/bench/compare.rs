@@ -83,7 +83,7 @@ pub(crate) fn table(results: &[Measurement], old: &[Old]) -> String {
                 "{:<w$}  {:<5}  {:>9}  {:>9}  {:<7}  {:>7}  new row",
                 m.name,
                 m.placement.as_str(),
-                super::fmt_num(m.median),
+                multiproc::bench_fmt_num(m.median),
                 "-",
                 m.unit.as_str(),
                 "-"
@@ -98,8 +98,8 @@ pub(crate) fn table(results: &[Measurement], old: &[Old]) -> String {
             "{:<w$}  {:<5}  {:>9}  {:>9}  {:<7}  {:>7}  {}",
             m.name,
             m.placement.as_str(),
-            super::fmt_num(m.median),
-            super::fmt_num(o.median),
+            multiproc::bench_fmt_num(m.median),
+            multiproc::bench_fmt_num(o.median),
             m.unit.as_str(),
             ratio,
             v.as_str()
@@ -220,22 +220,17 @@ fn row(fields: &[(String, Value)]) -> Result<Old, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::{json, Placement, Unit};
+    use crate::bench::{Placement, Unit};
+    use multiproc::{BenchReport, BenchSamples};
 
     fn m(name: &str, unit: Unit, median: f64, q: (f64, f64)) -> Measurement {
-        Measurement {
-            name: name.into(),
-            placement: Placement::Cross,
-            unit,
-            median,
-            p99: None,
-            p25: Some(q.0),
-            p75: Some(q.1),
-            samples: 1,
-            batch: 1,
-            baseline: None,
-            ratio: None,
-        }
+        let mut m = Measurement::from_samples(name, Placement::Cross, unit, 0, &BenchSamples::new(vec![1.0], 1), None);
+        (m.median, m.p25, m.p75) = (median, Some(q.0), Some(q.1));
+        m
+    }
+
+    fn json(rows: &[Measurement]) -> String {
+        BenchReport { measurements: rows.to_vec(), notes: vec![] }.to_json()
     }
 
     #[test]

@@ -1,27 +1,28 @@
-//! The floors and the OS baselines: what the kernel and the hardware allow, measured raw
-//! (direct `libc` calls, no library code), so that library rows can be compared with them.
+//! The floors and the OS baselines: what the kernel and the hardware allow, so that library
+//! rows can be compared with them.
 //!
 //! | row | what one operation is |
 //! |---|---|
-//! | `floor.spin.rt` | a round trip of a busy-spun value through one shared cache line |
-//! | `floor.futex.rt` | a round trip of raw `FUTEX_WAKE` / `FUTEX_WAIT` on one shared word |
-//! | `os.pipe.rt.64B` | 64 B there and back over two pipe(2)s |
+//! | `floor.spin.rt` | a round trip of a busy-spun value through one shared cache line (the library's `Bench::floors`) |
+//! | `floor.futex.rt` | a round trip of raw `FUTEX_WAKE` / `FUTEX_WAIT` on one shared word (the library's) |
+//! | `os.pipe.rt.64B` | 64 B there and back over two pipe(2)s (the library's) |
 //! | `os.pipe.stream.64B` / `.64KiB` | one message written by the parent and read by the child |
 //! | `os.fork.rt` | fork + `_exit(0)` in the child + waitpid |
 //! | `os.pthread_robust.uncontended` | lock + unlock of a robust pshared pthread mutex, one process |
+//!
+//! The first three are the floors `multiproc::Bench` measures for any user (`Bench::floors`):
+//! the command lists them here (for `FILTER` and as baselines) and takes their figures from
+//! the library; the rest are measured raw here (direct `libc` calls, no library code).
 #![allow(clippy::disallowed_types)] // the command uses std atomics over its own raw mapping
 
 use super::{Ctx, Driver, Placement, Row, Unit};
-use crate::raw::{self, Child, RobustMutex, SharedMap};
+use crate::raw::{self, Child, RobustMutex};
 use std::io::{self, Read, Write};
-use std::sync::atomic::Ordering::{Acquire, Release};
 use std::time::Duration;
 
 const SAME: Placement = Placement::Same;
 const CROSS: Placement = Placement::Cross;
 const FREE: Placement = Placement::Free;
-/// How long a spinning parent waits for a silent child before giving up.
-const PEER_LIMIT: Duration = Duration::from_secs(10);
 /// Streams end each batch with an acknowledgement round trip: batches last ≥ this to amortize it.
 const STREAM_BATCH: Duration = Duration::from_millis(5);
 
@@ -37,9 +38,9 @@ pub(crate) fn rows() -> Vec<Row> {
     };
     vec![
         // Busy spinning on one CPU would hand over only at the end of a time slice: no `same`.
-        row("floor.spin.rt", Unit::Ns, &[CROSS, FREE], spin),
-        row("floor.futex.rt", Unit::Ns, &[SAME, CROSS], futex),
-        row("os.pipe.rt.64B", Unit::Ns, &[SAME, CROSS, FREE], pipe_rt),
+        row(multiproc::FLOOR_SPIN, Unit::Ns, &[CROSS, FREE], library_floor),
+        row(multiproc::FLOOR_FUTEX, Unit::Ns, &[SAME, CROSS], library_floor),
+        row(multiproc::FLOOR_PIPE, Unit::Ns, &[SAME, CROSS, FREE], library_floor),
         Row { min_batch: STREAM_BATCH, ..row("os.pipe.stream.64B", Unit::MsgPerSec, &[CROSS, SAME], pipe_stream_64) },
         Row {
             min_batch: STREAM_BATCH,
@@ -51,119 +52,10 @@ pub(crate) fn rows() -> Vec<Row> {
     ]
 }
 
-/// The parent writes an odd value, the child answers with the next (even) one.
-struct Spin {
-    map: SharedMap,
-    next: u32,
-    _child: Child,
-}
-
-fn spin(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    let map = SharedMap::new(4096)?;
-    let w = map.word(0);
-    let child = Child::spawn(p.child_mask(ctx), || {
-        let mut last = 0;
-        loop {
-            let v = w.load(Acquire); // SYNC: pairs with the parent's Release store of `v`
-            if v != last {
-                w.store(v.wrapping_add(1), Release); // SYNC: pairs with the parent's Acquire load
-                last = v.wrapping_add(1);
-            } else {
-                std::hint::spin_loop();
-            }
-        }
-    })?;
-    Ok(Box::new(Spin { map, next: 1, _child: child }))
-}
-
-impl Driver for Spin {
-    fn run(&mut self, n: u64) -> io::Result<()> {
-        let w = self.map.word(0);
-        for _ in 0..n {
-            let v = self.next;
-            w.store(v, Release); // SYNC: pairs with the child's Acquire load
-            raw::spin_until(PEER_LIMIT, || w.load(Acquire) == v.wrapping_add(1))?; // SYNC: child's store
-            self.next = v.wrapping_add(2);
-        }
-        Ok(())
-    }
-}
-
-/// As [`Spin`], but each side sleeps in FUTEX_WAIT and is woken by the other's FUTEX_WAKE.
-struct Futex {
-    map: SharedMap,
-    next: u32,
-    _child: Child,
-}
-
-fn futex(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    let map = SharedMap::new(4096)?;
-    let w = map.word(0);
-    let child = Child::spawn(p.child_mask(ctx), || {
-        let mut last = 0;
-        loop {
-            let v = w.load(Acquire); // SYNC: pairs with the parent's Release store
-            if v == last {
-                raw::futex_wait(w, last);
-                continue;
-            }
-            w.store(v.wrapping_add(1), Release); // SYNC: pairs with the parent's Acquire load
-            raw::futex_wake(w, 1);
-            last = v.wrapping_add(1);
-        }
-    })?;
-    Ok(Box::new(Futex { map, next: 1, _child: child }))
-}
-
-impl Driver for Futex {
-    fn run(&mut self, n: u64) -> io::Result<()> {
-        let w = self.map.word(0);
-        for _ in 0..n {
-            let v = self.next;
-            w.store(v, Release); // SYNC: pairs with the child's Acquire load
-            raw::futex_wake(w, 1);
-            // SYNC: pairs with the child's Release store of v + 1.
-            while w.load(Acquire) != v.wrapping_add(1) {
-                raw::futex_wait(w, v); // a dead child is caught by the alarm (bench/mod.rs)
-            }
-            self.next = v.wrapping_add(2);
-        }
-        Ok(())
-    }
-}
-
-/// 64 bytes to the child and back over two pipes. Field order matters: the pipes close before
-/// the child is killed and reaped.
-struct PipeRt {
-    to_child: std::fs::File,
-    from_child: std::fs::File,
-    buf: [u8; 64],
-    _child: Child,
-}
-
-fn pipe_rt(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    let (mut c_in, to_child) = raw::pipe()?;
-    let (from_child, mut c_out) = raw::pipe()?;
-    let child = Child::spawn(p.child_mask(ctx), move || {
-        let mut buf = [0u8; 64];
-        while c_in.read_exact(&mut buf).is_ok() {
-            if c_out.write_all(&buf).is_err() {
-                return 1;
-            }
-        }
-        0
-    })?;
-    Ok(Box::new(PipeRt { to_child, from_child, buf: [7; 64], _child: child }))
-}
-
-impl Driver for PipeRt {
-    fn run(&mut self, n: u64) -> io::Result<()> {
-        for _ in 0..n {
-            self.to_child.write_all(&self.buf)?;
-            self.from_child.read_exact(&mut self.buf)?;
-        }
-        Ok(())
-    }
+/// The library's floors are measured by the library (`bench/mod.rs` takes them from
+/// `Bench::floors_only`), never through a driver of the command's.
+fn library_floor(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
+    Err(io::Error::other("measured by multiproc::Bench::floors_only"))
 }
 
 /// The parent streams `n` messages of `size` bytes (one write each); the child reads them one
@@ -180,7 +72,7 @@ fn pipe_stream(ctx: &Ctx, p: Placement, size: usize) -> io::Result<Box<dyn Drive
     let (mut c_control, control) = raw::pipe()?;
     let (mut c_data, data) = raw::pipe()?;
     let (ack, mut c_ack) = raw::pipe()?;
-    let child = Child::spawn(p.child_mask(ctx), move || {
+    let child = Child::spawn(super::child_mask(p, ctx), move || {
         let mut buf = vec![0u8; size];
         let mut n = [0u8; 8];
         while c_control.read_exact(&mut n).is_ok() {

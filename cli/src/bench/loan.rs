@@ -70,7 +70,7 @@ pub(crate) fn pipe_stream(
 ) -> io::Result<Box<dyn Driver>> {
     let (parent, child_end) =
         Pipe::builder().capacity(ring).max_message(ring.max(size)).integrity(integrity).duplex().map_err(err)?;
-    let child = Child::spawn(p.child_mask(ctx), move || {
+    let child = Child::spawn(super::child_mask(p, ctx), move || {
         let mut c = child_end;
         let mut buf = vec![0u8; size.max(8)];
         loop {

@@ -20,89 +20,19 @@ mod queue;
 mod sync;
 
 use crate::raw::{self, CpuMask};
-use std::fmt::Write as _;
 use std::io;
 use std::time::{Duration, Instant};
 
-/// Where the measuring processes run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Placement {
-    /// Every process pinned to CPU 0.
-    Same,
-    /// The parent on CPU 0, the child on CPU 1.
-    Cross,
-    /// Nobody pinned (the scheduler decides).
-    Free,
-}
+use multiproc::{bench_fmt_num, bench_sample, bench_timer_cost_ns, Bench, BenchBudget, BenchReport};
+pub(crate) use multiproc::{BenchMeasurement as Measurement, BenchUnit as Unit, Placement};
 
-impl Placement {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Placement::Same => "same",
-            Placement::Cross => "cross",
-            Placement::Free => "free",
-        }
-    }
-
-    /// The mask a child forked for this placement applies to itself.
-    pub(crate) fn child_mask(self, ctx: &Ctx) -> Option<CpuMask> {
-        match self {
-            Placement::Same => Some(CpuMask::single(0)),
-            Placement::Cross => Some(CpuMask::single(1)),
-            Placement::Free => Some(ctx.original_mask),
-        }
-    }
-}
-
-/// The unit a row reports in.
-#[allow(dead_code)] // `s` and `tasks/s` are for the pool and process rows
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Unit {
-    Ns,
-    Us,
-    S,
-    MsgPerSec,
-    GbPerSec,
-    TasksPerSec,
-}
-
-impl Unit {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Unit::Ns => "ns",
-            Unit::Us => "us",
-            Unit::S => "s",
-            Unit::MsgPerSec => "msg/s",
-            Unit::GbPerSec => "GB/s",
-            Unit::TasksPerSec => "tasks/s",
-        }
-    }
-
-    /// Converts a sample (nanoseconds per operation) into this unit; `bytes` is the payload of
-    /// one operation (for GB/s).
-    fn convert_ns_per_op(self, ns: f64, bytes: u64) -> f64 {
-        match self {
-            Unit::Ns => ns,
-            Unit::Us => ns / 1e3,
-            Unit::S => ns / 1e9,
-            Unit::MsgPerSec | Unit::TasksPerSec => 1e9 / ns,
-            Unit::GbPerSec => bytes as f64 / ns,
-        }
-    }
-
-    /// Whether the unit is a time (lower is better; p99 is meaningful).
-    fn is_time(self) -> bool {
-        matches!(self, Unit::Ns | Unit::Us | Unit::S)
-    }
-
-    /// Factor to nanoseconds for time units (so that ratios across ns/us/s are right).
-    fn ns_factor(self) -> f64 {
-        match self {
-            Unit::Ns => 1.0,
-            Unit::Us => 1e3,
-            Unit::S => 1e9,
-            _ => 1.0,
-        }
+/// The mask a child forked for placement `p` applies to itself (the command's raw children;
+/// the library's `BenchPeers` does the same for its own).
+pub(crate) fn child_mask(p: Placement, ctx: &Ctx) -> Option<CpuMask> {
+    match p {
+        Placement::Same => Some(CpuMask::single(0)),
+        Placement::Cross => Some(CpuMask::single(1)),
+        Placement::Free => Some(ctx.original_mask),
     }
 }
 
@@ -152,23 +82,6 @@ pub(crate) struct Ctx {
     pub(crate) timer_ns: f64,
 }
 
-/// One measured line.
-#[derive(Debug, Clone)]
-pub(crate) struct Measurement {
-    pub(crate) name: String,
-    pub(crate) placement: Placement,
-    pub(crate) unit: Unit,
-    pub(crate) median: f64,
-    pub(crate) p99: Option<f64>,
-    /// The quartiles of the samples, in the row's unit (the spread `--compare` judges by).
-    pub(crate) p25: Option<f64>,
-    pub(crate) p75: Option<f64>,
-    pub(crate) samples: usize,
-    pub(crate) batch: u64,
-    pub(crate) baseline: Option<String>,
-    pub(crate) ratio: Option<f64>,
-}
-
 /// Options of `multiproc bench`.
 #[derive(Debug, Default)]
 pub(crate) struct Options {
@@ -177,6 +90,10 @@ pub(crate) struct Options {
     /// `--compare OLD.json`: an earlier run to put each row next to.
     pub(crate) compare: Option<std::path::PathBuf>,
     pub(crate) filter: Option<String>,
+    /// `--csv PATH`: every measurement with every percentile, one line each.
+    pub(crate) csv: Option<std::path::PathBuf>,
+    /// `--plot DIR`: a histogram and a CDF per measurement, as SVG.
+    pub(crate) plot: Option<std::path::PathBuf>,
 }
 
 /// Every row, in table order.
@@ -196,79 +113,6 @@ pub(crate) fn all_rows() -> Vec<Row> {
     rows.extend(exec::rows());
     rows.extend(manager::rows());
     rows
-}
-
-/// The sorted per-operation samples (ns) of one placement of one row, and the batch size used.
-struct Samples {
-    ns: Vec<f64>,
-    batch: u64,
-}
-
-/// Per-placement budgets.
-struct Budget {
-    warmup: Duration,
-    measure: Duration,
-    max_samples: usize,
-}
-
-impl Budget {
-    fn new(quick: bool) -> Budget {
-        if quick {
-            Budget { warmup: Duration::from_millis(60), measure: Duration::from_millis(400), max_samples: 20_000 }
-        } else {
-            Budget { warmup: Duration::from_millis(300), measure: Duration::from_secs(2), max_samples: 200_000 }
-        }
-    }
-}
-
-/// The median cost of `Instant::now()` twice in a row, in ns.
-pub(crate) fn timer_cost_ns() -> f64 {
-    let mut v: Vec<f64> = (0..20_001)
-        .map(|_| {
-            let a = Instant::now();
-            let b = Instant::now();
-            (b - a).as_nanos() as f64
-        })
-        .collect();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// Warm-up, batch calibration and sampling of one driver.
-fn sample(driver: &mut dyn Driver, budget: &Budget, min_batch: Duration, timer_ns: f64) -> io::Result<Samples> {
-    // Warm-up: grow the batch until the warm-up time is spent; the last batch gives the cost of
-    // one operation.
-    let start = Instant::now();
-    let mut n = 1u64;
-    let mut per_op_ns;
-    loop {
-        let t = Instant::now();
-        driver.run(n)?;
-        per_op_ns = (t.elapsed().as_nanos() as f64 / n as f64).max(0.1);
-        if start.elapsed() >= budget.warmup {
-            break;
-        }
-        if (n as f64) * per_op_ns < 1e6 {
-            n = n.saturating_mul(2);
-        }
-    }
-    // A batch must dwarf the timer (≥ 100 × its cost, so it adds ≤ 1 %) and last `min_batch`.
-    let target_ns = (100.0 * timer_ns).max(min_batch.as_nanos() as f64);
-    let batch = ((target_ns / per_op_ns).ceil() as u64).max(1);
-    let mut ns = Vec::new();
-    let start = Instant::now();
-    while ns.len() < budget.max_samples && (start.elapsed() < budget.measure || ns.len() < 5) {
-        let t = Instant::now();
-        driver.run(batch)?;
-        ns.push(t.elapsed().as_nanos() as f64 / batch as f64);
-    }
-    ns.sort_by(f64::total_cmp);
-    Ok(Samples { ns, batch })
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 /// Whether a placement can run here; `Err` holds the note printed instead.
@@ -301,8 +145,12 @@ fn select(rows: Vec<Row>, filter: Option<&str>) -> Vec<Row> {
     rows.into_iter().filter(|r| wanted.contains(&r.name)).collect()
 }
 
-/// `multiproc bench`: measures, prints the table, optionally writes JSON. Returns the process
-/// exit code.
+/// The rows the library measures itself (`Bench::floors_only`): the command lists them for
+/// `FILTER` and baselines, and takes their measurements from the library.
+const LIBRARY_FLOORS: [&str; 3] = [multiproc::FLOOR_SPIN, multiproc::FLOOR_FUTEX, multiproc::FLOOR_PIPE];
+
+/// `multiproc bench`: measures, prints the table, optionally writes JSON, CSV and SVGs. Returns
+/// the process exit code.
 pub(crate) fn run(opts: &Options) -> io::Result<i32> {
     // Read the earlier run first: a bad file fails before minutes of measuring.
     let old = match &opts.compare {
@@ -319,9 +167,10 @@ pub(crate) fn run(opts: &Options) -> io::Result<i32> {
         return Ok(2);
     }
     let original_mask = CpuMask::current()?;
-    let timer_ns = timer_cost_ns();
+    let budget = if opts.quick { BenchBudget::quick() } else { BenchBudget::full() };
+    let mut lib = Bench::new().map_err(io::Error::other)?.budget(budget);
+    let timer_ns = bench_timer_cost_ns();
     let ctx = Ctx { quick: opts.quick, original_mask, timer_ns };
-    let budget = Budget::new(opts.quick);
     let started = Instant::now();
     println!(
         "multiproc bench ({}): {} usable CPU(s); timer cost (Instant::now pair, median) {:.0} ns; \
@@ -330,49 +179,65 @@ pub(crate) fn run(opts: &Options) -> io::Result<i32> {
         original_mask.count(),
         timer_ns
     );
-    let mut results: Vec<Measurement> = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
+    let mut report = BenchReport::default();
     let mut failed = false;
     for row in &rows {
+        if LIBRARY_FLOORS.contains(&row.name) {
+            eprint!("  measuring {} (library floor) …", row.name);
+            let before = lib.report();
+            let r = lib.floors_only(&[row.name]).map(|_| ());
+            let after = lib.report();
+            report.measurements.extend(after.measurements[before.measurements.len()..].iter().cloned());
+            report.notes.extend(after.notes[before.notes.len()..].iter().cloned());
+            eprintln!(" {}", if r.is_ok() { "done" } else { "failed" });
+            failed |= r.is_err();
+            continue;
+        }
         for &p in row.placements {
             if let Err(why) = placement_possible(p, &original_mask) {
-                notes.push(format!("{} [{}] skipped: {}", row.name, p.as_str(), why));
+                report.notes.push(format!("{} [{}] skipped: {}", row.name, p.as_str(), why));
                 continue;
             }
             eprint!("  measuring {} [{}] …", row.name, p.as_str());
             match measure(&ctx, &budget, row, p) {
                 Ok(m) => {
-                    eprintln!(" {}", fmt_num(m.median));
-                    results.push(m);
+                    eprintln!(" {}", bench_fmt_num(m.median));
+                    report.measurements.push(m);
                 }
                 Err(e) => {
                     eprintln!(" failed");
-                    notes.push(format!("{} [{}] FAILED: {}", row.name, p.as_str(), e));
+                    report.notes.push(format!("{} [{}] FAILED: {}", row.name, p.as_str(), e));
                     failed = true;
                 }
             }
         }
     }
-    resolve_baselines(&mut results);
-    print!("{}", table(&results));
-    for n in &notes {
-        println!("note: {n}");
-    }
-    println!("({} measurements in {:.1} s)", results.len(), started.elapsed().as_secs_f64());
+    report.resolve_baselines();
+    print!("{}", report.table());
+    println!("({} measurements in {:.1} s)", report.measurements.len(), started.elapsed().as_secs_f64());
     if let (Some(old), Some(path)) = (&old, &opts.compare) {
         println!("\ncompared with {}:", path.display());
-        print!("{}", compare::table(&results, old));
+        print!("{}", compare::table(&report.measurements, old));
     }
     if let Some(path) = &opts.json {
-        std::fs::write(path, json(&results))?;
+        std::fs::write(path, report.to_json())?;
         println!("wrote {}", path.display());
+    }
+    if let Some(path) = &opts.csv {
+        std::fs::write(path, report.to_csv())?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(dir) = &opts.plot {
+        let files = report.write_svgs(dir)?;
+        println!("wrote {} SVG file(s) into {}", files.len(), dir.display());
     }
     Ok(if failed { 1 } else { 0 })
 }
 
 /// Measures one row at one placement: pins the parent, builds the driver (which forks its
-/// children), samples, then drops the driver (reaping the children) and restores the mask.
-fn measure(ctx: &Ctx, budget: &Budget, row: &Row, p: Placement) -> io::Result<Measurement> {
+/// children), samples with the library's sampler, then drops the driver (reaping the children)
+/// and restores the mask.
+fn measure(ctx: &Ctx, budget: &BenchBudget, row: &Row, p: Placement) -> io::Result<Measurement> {
     match p {
         Placement::Same | Placement::Cross => CpuMask::single(0).apply()?,
         Placement::Free => ctx.original_mask.apply()?,
@@ -381,197 +246,18 @@ fn measure(ctx: &Ctx, budget: &Budget, row: &Row, p: Placement) -> io::Result<Me
     raw::alarm(Some(budget.warmup + budget.measure + Duration::from_secs(60)));
     let result = (|| {
         let mut driver = (row.build)(ctx, p)?;
-        sample(driver.as_mut(), budget, row.min_batch, ctx.timer_ns)
+        let mut op = |n: u64| -> multiproc::BenchResult { driver.run(n).map_err(Into::into) };
+        bench_sample(&mut op, budget, row.min_batch, ctx.timer_ns, &mut || Ok(())).map_err(io::Error::other)
     })();
     raw::alarm(None);
     ctx.original_mask.apply()?;
     let s = result?;
-    let conv = |ns: f64| row.unit.convert_ns_per_op(ns, row.bytes_per_op);
-    let median = conv(percentile(&s.ns, 0.5));
-    let p99 = row.unit.is_time().then(|| conv(percentile(&s.ns, 0.99)));
-    // Quartiles in the row's unit, low to high (a rate inverts the order of times).
-    let (q1, q3) = (conv(percentile(&s.ns, 0.25)), conv(percentile(&s.ns, 0.75)));
-    Ok(Measurement {
-        name: row.name.to_string(),
-        placement: p,
-        unit: row.unit,
-        median,
-        p99,
-        p25: Some(q1.min(q3)),
-        p75: Some(q1.max(q3)),
-        samples: s.ns.len(),
-        batch: s.batch,
-        baseline: row.baseline.map(str::to_string),
-        ratio: None,
-    })
-}
-
-/// Fills `ratio = median / baseline median` for rows whose baseline was measured at the same
-/// placement in this run (time units are converted; other units must match).
-pub(crate) fn resolve_baselines(results: &mut [Measurement]) {
-    let snapshot = results.to_vec();
-    for m in results.iter_mut() {
-        let Some(b) = &m.baseline else { continue };
-        let base = snapshot.iter().find(|x| &x.name == b && x.placement == m.placement);
-        m.ratio = base.and_then(|x| {
-            let (mine, theirs) = if m.unit.is_time() && x.unit.is_time() {
-                (m.median * m.unit.ns_factor(), x.median * x.unit.ns_factor())
-            } else if m.unit == x.unit {
-                (m.median, x.median)
-            } else {
-                return None;
-            };
-            (theirs > 0.0).then(|| mine / theirs)
-        });
-    }
-}
-
-/// A number with three significant digits (and no exponent for ordinary magnitudes).
-pub(crate) fn fmt_num(x: f64) -> String {
-    if !x.is_finite() {
-        return "-".into();
-    }
-    let a = x.abs();
-    if a >= 1e6 {
-        format!("{:.2}M", x / 1e6)
-    } else if a >= 100.0 {
-        format!("{x:.0}")
-    } else if a >= 10.0 {
-        format!("{x:.1}")
-    } else {
-        format!("{x:.2}")
-    }
-}
-
-/// The human table.
-pub(crate) fn table(results: &[Measurement]) -> String {
-    let mut out = String::new();
-    let w = results.iter().map(|m| m.name.len()).max().unwrap_or(4).max(4);
-    let bw = results.iter().filter_map(|m| m.baseline.as_ref().map(|b| b.len())).max().unwrap_or(8).max(8);
-    let _ = writeln!(
-        out,
-        "{:<w$}  {:<5}  {:>9}  {:>9}  {:<7}  {:>7}  {:>8}  {:<bw$}  {:>6}",
-        "name", "place", "median", "p99", "unit", "samples", "batch", "baseline", "ratio"
-    );
-    for m in results {
-        let _ = writeln!(
-            out,
-            "{:<w$}  {:<5}  {:>9}  {:>9}  {:<7}  {:>7}  {:>8}  {:<bw$}  {:>6}",
-            m.name,
-            m.placement.as_str(),
-            fmt_num(m.median),
-            m.p99.map_or("-".into(), fmt_num),
-            m.unit.as_str(),
-            m.samples,
-            m.batch,
-            m.baseline.as_deref().unwrap_or("-"),
-            m.ratio.map_or("-".into(), |r| format!("{r:.2}×")),
-        );
-    }
-    out
-}
-
-/// Escapes a string for a JSON string literal.
-pub(crate) fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A JSON number, or `null` for NaN/infinity (which JSON cannot carry).
-pub(crate) fn json_num(x: Option<f64>) -> String {
-    match x {
-        Some(v) if v.is_finite() => format!("{v}"),
-        _ => "null".into(),
-    }
-}
-
-/// `{"results": [{"name", "placement", "unit", "median", "p99", "p25", "p75", "baseline",
-/// "ratio"}, …]}` (`p25`/`p75`: the quartiles, in the row's unit, low to high).
-pub(crate) fn json(results: &[Measurement]) -> String {
-    let mut out = String::from("{\"results\": [");
-    for (i, m) in results.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(
-            out,
-            "\n  {{\"name\": {}, \"placement\": {}, \"unit\": {}, \"median\": {}, \"p99\": {}, \"p25\": {}, \
-             \"p75\": {}, \"baseline\": {}, \"ratio\": {}}}",
-            json_str(&m.name),
-            json_str(m.placement.as_str()),
-            json_str(m.unit.as_str()),
-            json_num(Some(m.median)),
-            json_num(m.p99),
-            json_num(m.p25),
-            json_num(m.p75),
-            m.baseline.as_deref().map_or("null".into(), json_str),
-            json_num(m.ratio),
-        );
-    }
-    out.push_str("\n]}\n");
-    out
+    Ok(Measurement::from_samples(row.name, p, row.unit, row.bytes_per_op, &s, row.baseline))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn m(name: &str, p: Placement, unit: Unit, median: f64, baseline: Option<&str>) -> Measurement {
-        Measurement {
-            name: name.into(),
-            placement: p,
-            unit,
-            median,
-            p99: None,
-            p25: None,
-            p75: None,
-            samples: 1,
-            batch: 1,
-            baseline: baseline.map(Into::into),
-            ratio: None,
-        }
-    }
-
-    #[test]
-    fn ratios_match_name_and_placement_and_convert_time_units() {
-        let mut r = vec![
-            m("base", Placement::Same, Unit::Us, 2.0, None),
-            m("base", Placement::Cross, Unit::Us, 10.0, None),
-            m("x", Placement::Same, Unit::Ns, 3000.0, Some("base")),
-            m("x", Placement::Free, Unit::Ns, 3000.0, Some("base")),
-            m("y", Placement::Same, Unit::MsgPerSec, 5.0, Some("base")),
-        ];
-        resolve_baselines(&mut r);
-        assert_eq!(r[2].ratio, Some(1.5));
-        assert_eq!(r[3].ratio, None);
-        assert_eq!(r[4].ratio, None);
-    }
-
-    #[test]
-    fn json_is_escaped_and_nulls_non_finite() {
-        assert_eq!(json_str("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
-        assert_eq!(json_num(Some(f64::NAN)), "null");
-        let mut x = m("q\"", Placement::Free, Unit::GbPerSec, 1.5, None);
-        x.p99 = Some(f64::INFINITY);
-        let j = json(&[x]);
-        assert!(j.contains("\"name\": \"q\\\"\""), "{j}");
-        assert!(j.contains("\"p99\": null") && j.contains("\"baseline\": null") && j.contains("\"median\": 1.5"));
-    }
 
     #[test]
     fn select_adds_baselines_of_filtered_rows() {

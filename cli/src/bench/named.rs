@@ -40,7 +40,7 @@ struct ConnRt {
 fn conn_rt(ctx: &Ctx, p: Placement, address: Address) -> io::Result<Box<dyn Driver>> {
     let listener = Listener::bind(address, None).map_err(err)?;
     let addr = listener.address().clone();
-    let child = Child::spawn(p.child_mask(ctx), move || {
+    let child = Child::spawn(super::child_mask(p, ctx), move || {
         let Ok(mut c) = Client::connect(&addr, None) else { return 2 };
         c.set_wait(WaitStrategy::Park);
         let mut buf = [0u8; 64];
@@ -88,7 +88,7 @@ struct OsTcpRt {
 fn os_tcp_rt(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    let child = Child::spawn(p.child_mask(ctx), move || {
+    let child = Child::spawn(super::child_mask(p, ctx), move || {
         let Ok(mut s) = std::net::TcpStream::connect(addr) else { return 2 };
         let _ = s.set_nodelay(true);
         let mut buf = [0u8; 64];

@@ -61,7 +61,7 @@ struct PipeRt {
 
 fn pipe_rt(ctx: &Ctx, p: Placement, w: WaitStrategy) -> io::Result<Box<dyn Driver>> {
     let (parent, child_end) = Pipe::builder().wait(w).duplex().map_err(err)?;
-    let child = Child::spawn(p.child_mask(ctx), move || {
+    let child = Child::spawn(super::child_mask(p, ctx), move || {
         let mut c = child_end;
         let mut buf = [0u8; 64];
         loop {
@@ -109,7 +109,7 @@ struct WaitRt {
 fn wait_rt(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
     let (parent, child_end) = Pipe::duplex().map_err(err)?;
     let (idle_parent, idle_child) = Pipe::duplex().map_err(err)?;
-    let child = Child::spawn(p.child_mask(ctx), move || {
+    let child = Child::spawn(super::child_mask(p, ctx), move || {
         let (mut c, idle) = (child_end, idle_child);
         let mut buf = [0u8; 64];
         loop {
@@ -164,7 +164,7 @@ fn queue_rt(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
     let from = Queue::<Vec<u8>>::builder().capacity_bytes(1 << 20).build().map_err(err)?;
     let child = {
         let (to, from) = (to.clone(), from.clone());
-        Child::spawn(p.child_mask(ctx), move || {
+        Child::spawn(super::child_mask(p, ctx), move || {
             let mut m = Vec::with_capacity(64);
             loop {
                 match to.get_bytes_into(&mut m) {
@@ -208,7 +208,7 @@ pub(crate) fn queue_stream_big(ctx: &Ctx, p: Placement, integrity: bool) -> io::
     let ack = Queue::<u64>::new().map_err(err)?;
     let child = {
         let (data, ack) = (data.clone(), ack.clone());
-        Child::spawn(p.child_mask(ctx), move || loop {
+        Child::spawn(super::child_mask(p, ctx), move || loop {
             // An empty message ends a batch.
             let mut got = 0u64;
             let mut m = Vec::with_capacity(64 * 1024);
@@ -252,7 +252,7 @@ fn aq_rt(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
     let from = ArrayQueue::<u64>::new(16).map_err(err)?;
     let child = {
         let (to, from) = (to.clone(), from.clone());
-        Child::spawn(p.child_mask(ctx), move || loop {
+        Child::spawn(super::child_mask(p, ctx), move || loop {
             if let Ok(v) = to.try_pop() {
                 while from.try_push(v + 1).is_err() {
                     std::hint::spin_loop();
@@ -305,7 +305,7 @@ pub(crate) fn aq_stream_with(ctx: &Ctx, p: Placement, integrity: bool) -> io::Re
     let ack = ArrayQueue::<u64>::new(4).map_err(err)?;
     let child = {
         let (data, ack) = (data.clone(), ack.clone());
-        Child::spawn(p.child_mask(ctx), move || {
+        Child::spawn(super::child_mask(p, ctx), move || {
             let mut got = 0u64;
             loop {
                 // u64::MAX ends a batch.

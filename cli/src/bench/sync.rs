@@ -154,7 +154,7 @@ fn event_rt(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
     let pong = Event::new().map_err(shm_err)?;
     let child = {
         let (ping, pong) = (ping.clone(), pong.clone());
-        Child::spawn(p.child_mask(ctx), move || loop {
+        Child::spawn(super::child_mask(p, ctx), move || loop {
             ping.wait();
             ping.clear();
             pong.set();
@@ -185,7 +185,7 @@ fn barrier_rt(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
     let b = Barrier::new(2).map_err(shm_err)?;
     let child = {
         let b = b.clone();
-        Child::spawn(p.child_mask(ctx), move || loop {
+        Child::spawn(super::child_mask(p, ctx), move || loop {
             if b.wait().is_err() {
                 return 1;
             }
