@@ -1,10 +1,11 @@
 //! `multiproc-peers`: multiproc against its peers, across two real (forked) processes.
 //!
 //! Every row builds a [`Driver`] that forks its child (pinned per placement) and then performs
-//! `n` operations per `run(n)` call. Sampling mirrors `multiproc bench` (cli/src/bench):
-//! a warm-up that grows the batch until 300 ms are spent, then batches of ≥ 100 × the timer's
-//! cost (≥ 5 ms for streams, whose batches end with an acknowledgement round trip) for 2 s;
-//! each batch gives one per-operation sample; median and p99 are taken over the samples. Unlike
+//! `n` operations per `run(n)` call. Sampling is the library's (`multiproc::bench_sample`, what
+//! `multiproc bench` uses): a warm-up that grows the batch until 300 ms are spent, then batches
+//! of ≥ 100 × the timer's cost (≥ 5 ms for streams, whose batches end with an acknowledgement
+//! round trip) for 2 s; each batch gives one per-operation sample; median and p99 are taken over
+//! the samples. Unlike
 //! `multiproc bench`, every (row, placement) is measured `--repeat` times (rounds interleaved,
 //! so a noisy minute hits every row alike) and the table shows the median of the medians and
 //! the spread (min–max) of the medians.
@@ -27,6 +28,7 @@ mod os;
 mod rawsync;
 mod sys;
 
+use multiproc::{bench_sample, bench_timer_cost_ns, BenchBudget};
 use std::fmt::Write as _;
 use std::io;
 use std::time::{Duration, Instant};
@@ -119,60 +121,6 @@ fn all_rows() -> Vec<Row> {
     rows
 }
 
-struct Budget {
-    warmup: Duration,
-    measure: Duration,
-    max_samples: usize,
-}
-
-/// The median cost of `Instant::now()` twice in a row, in ns.
-fn timer_cost_ns() -> f64 {
-    let mut v: Vec<f64> = (0..20_001)
-        .map(|_| {
-            let a = Instant::now();
-            let b = Instant::now();
-            (b - a).as_nanos() as f64
-        })
-        .collect();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// Warm-up, batch calibration and sampling (the same algorithm as `multiproc bench`). Returns
-/// sorted per-operation samples in ns and the batch size.
-fn sample(driver: &mut dyn Driver, budget: &Budget, min_batch: Duration, timer_ns: f64) -> io::Result<(Vec<f64>, u64)> {
-    let start = Instant::now();
-    let mut n = 1u64;
-    let mut per_op_ns;
-    loop {
-        let t = Instant::now();
-        driver.run(n)?;
-        per_op_ns = (t.elapsed().as_nanos() as f64 / n as f64).max(0.1);
-        if start.elapsed() >= budget.warmup {
-            break;
-        }
-        if (n as f64) * per_op_ns < 1e6 {
-            n = n.saturating_mul(2);
-        }
-    }
-    let target_ns = (100.0 * timer_ns).max(min_batch.as_nanos() as f64);
-    let batch = ((target_ns / per_op_ns).ceil() as u64).max(1);
-    let mut ns = Vec::new();
-    let start = Instant::now();
-    while ns.len() < budget.max_samples && (start.elapsed() < budget.measure || ns.len() < 5) {
-        let t = Instant::now();
-        driver.run(batch)?;
-        ns.push(t.elapsed().as_nanos() as f64 / batch as f64);
-    }
-    ns.sort_by(f64::total_cmp);
-    Ok((ns, batch))
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 /// One (row, placement) measurement: median and p99 of per-operation ns.
 struct Run {
     median_ns: f64,
@@ -181,21 +129,24 @@ struct Run {
     batch: u64,
 }
 
-fn measure(row: &Row, p: Placement, budget: &Budget, timer_ns: f64, original: &CpuMask) -> io::Result<Run> {
+fn measure(row: &Row, p: Placement, budget: &BenchBudget, timer_ns: f64, original: &CpuMask) -> io::Result<Run> {
     CpuMask::single(0).apply()?;
     sys::alarm(Some(budget.warmup + budget.measure + Duration::from_secs(60)));
     let min_batch = match row.kind {
         Kind::RoundTrip => Duration::ZERO,
         Kind::Stream(_) => STREAM_BATCH,
     };
+    // The library's sampler (`multiproc::bench_sample`), as `multiproc bench` uses it.
     let result = (|| {
         let mut driver = (row.build)(p)?;
-        sample(driver.as_mut(), budget, min_batch, timer_ns)
+        let mut op = |n: u64| -> multiproc::BenchResult { driver.run(n).map_err(Into::into) };
+        bench_sample(&mut op, budget, min_batch, timer_ns, &mut || Ok(())).map_err(io::Error::other)
     })();
     sys::alarm(None);
     original.apply()?;
-    let (ns, batch) = result?;
-    Ok(Run { median_ns: percentile(&ns, 0.5), p99_ns: percentile(&ns, 0.99), samples: ns.len(), batch })
+    let s = result?;
+    let at = |q: f64| s.percentile(q).unwrap_or(f64::NAN);
+    Ok(Run { median_ns: at(0.5), p99_ns: at(0.99), samples: s.ns_per_op().len(), batch: s.batch() })
 }
 
 /// The repeats of one (row, placement), summarized.
@@ -418,12 +369,8 @@ fn main() {
         eprintln!("needs CPUs 0 and 1 in the affinity mask (have {} CPU(s))", original.count());
         std::process::exit(2);
     }
-    let budget = if opts.quick {
-        Budget { warmup: Duration::from_millis(60), measure: Duration::from_millis(400), max_samples: 20_000 }
-    } else {
-        Budget { warmup: Duration::from_millis(300), measure: Duration::from_secs(2), max_samples: 200_000 }
-    };
-    let timer_ns = timer_cost_ns();
+    let budget = if opts.quick { BenchBudget::quick() } else { BenchBudget::full() };
+    let timer_ns = bench_timer_cost_ns();
     let header = format!(
         "multiproc-peers ({}, {} repeat(s)): {} usable CPU(s); timer cost {:.0} ns; iceoryx2 {}",
         if opts.quick { "quick" } else { "full" },
