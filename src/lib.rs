@@ -139,6 +139,11 @@
 //!   spawn arguments, the manager) through serde and postcard. Without it, the byte paths,
 //!   the synchronisation objects and `ArrayQueue` remain.
 //! * `async` (default, no dependency): futures on top of [`ReadyFd`].
+//! * `bench` (not default, no dependency): [`Bench`], the cross-process measurement harness
+//!   `multiproc bench` is built on: pinned peer processes, warm-up, batches, percentiles, the
+//!   floors as baselines, table/JSON/CSV, and [`PinnedPeer`] for criterion's `iter_custom`.
+//! * `plot` (not default; the `svg` crate): [`BenchReport::write_svgs`], a histogram and CDF per
+//!   measurement.
 //! * `test-hooks` (not default, not for users): the fuzz targets' entry points and the hooks
 //!   with which the crate's own tests corrupt shared memory or stop a party half-way.
 //!
@@ -212,12 +217,15 @@ pub use zerocopy;
 pub mod fuzz;
 
 /// The Python → Rust guide (`docs/GUIDE.md`): its code blocks are compiled and run by
-/// `cargo test --doc`, so that every row of the guide stays true.
-#[cfg(all(doctest, feature = "serde"))]
+/// `cargo test --doc`, so that every row of the guide stays true. (Its section for
+/// microbenchmark authors uses the `bench` feature, which `cargo test` in the workspace turns
+/// on through the command's package.)
+#[cfg(all(doctest, feature = "serde", feature = "bench"))]
 #[doc = include_str!("../docs/GUIDE.md")]
 pub struct GuideDoctests;
 
-/// The README's example is compiled and run by `cargo test --doc`.
-#[cfg(all(doctest, feature = "serde"))]
+/// The README's example is compiled and run by `cargo test --doc` (with the `bench` feature, as
+/// the guide).
+#[cfg(all(doctest, feature = "serde", feature = "bench"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
