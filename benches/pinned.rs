@@ -28,7 +28,9 @@ fn pipe_round_trip(c: &mut Criterion) {
         })
     })
     .expect("start the peer");
-    c.bench_function(&format!("pipe_round_trip_64B_{}", placement.as_str()), |b| b.iter_custom(|iters| peer.time(iters)));
+    c.bench_function(&format!("pipe_round_trip_64B_{}", placement.as_str()), |b| {
+        b.iter_custom(|iters| peer.time(iters))
+    });
 }
 
 criterion_group!(benches, pipe_round_trip);

@@ -150,7 +150,7 @@
 //! ## Layers
 //!
 //! `sys` (every system call) and `loom` (the atomics/futex shim) → `shm` (segments) →
-//! `sync` → `queue` → `process` and `connection` → `pool` → `manager`. A layer
+//! `sync` → `queue` → `process` and `connection` → `pool` → `manager` → `bench`. A layer
 //! only uses the layers below it. See
 //! `docs/ARCHITECTURE.md`, `docs/FAILURE.md` (what each object does when a participant dies)
 //! and `docs/GUIDE.md` (Python → multiproc, one row per Python call).

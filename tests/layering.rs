@@ -35,6 +35,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("connection", 5),
     ("pool", 6),
     ("manager", 7),
+    ("bench", 8),
 ];
 
 fn rank(name: &str) -> Option<u32> {

@@ -202,8 +202,9 @@ impl BenchUnit {
     /// assert_eq!(multiproc::BenchUnit::parse("tasks/s"), Some(multiproc::BenchUnit::TasksPerSec));
     /// ```
     pub fn parse(s: &str) -> Option<BenchUnit> {
-        use BenchUnit::*;
-        [Ns, Us, S, MsgPerSec, GbPerSec, TasksPerSec].into_iter().find(|u| u.as_str() == s)
+        [BenchUnit::Ns, BenchUnit::Us, BenchUnit::S, BenchUnit::MsgPerSec, BenchUnit::GbPerSec, BenchUnit::TasksPerSec]
+            .into_iter()
+            .find(|u| u.as_str() == s)
     }
 
     /// Whether the unit is a time (lower is better).
