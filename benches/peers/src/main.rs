@@ -28,7 +28,7 @@ mod os;
 mod rawsync;
 mod sys;
 
-use multiproc::{bench_sample, bench_timer_cost_ns, BenchBudget};
+use multiproc::{bench_fmt_num as fmt_num, bench_sample, bench_timer_cost_ns, BenchBudget};
 use std::fmt::Write as _;
 use std::io;
 use std::time::{Duration, Instant};
@@ -212,22 +212,6 @@ fn ratio(s: &Summary, all: &[Summary]) -> Option<f64> {
     let b = s.baseline?;
     let base = all.iter().find(|x| x.name == b && x.placement == s.placement && !x.medians.is_empty())?;
     (!s.medians.is_empty()).then(|| s.value() / base.value())
-}
-
-fn fmt_num(x: f64) -> String {
-    if !x.is_finite() {
-        return "-".into();
-    }
-    let a = x.abs();
-    if a >= 1e6 {
-        format!("{:.2}M", x / 1e6)
-    } else if a >= 100.0 {
-        format!("{x:.0}")
-    } else if a >= 10.0 {
-        format!("{x:.1}")
-    } else {
-        format!("{x:.2}")
-    }
 }
 
 fn table(all: &[Summary]) -> String {
