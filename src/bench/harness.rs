@@ -181,7 +181,7 @@ impl Bench {
         let _pin = Pin::to(placement, &self.cpus, self.original)?;
         let mut peers = BenchPeers { placement, cpus: self.cpus.clone(), children: Vec::new() };
         let mut op = setup(&mut peers).map_err(from_setup)?;
-        let watch = Watch::start(self.peer_limit, peers.pids());
+        let watch = Watch::start(self.peer_limit, peers.children.clone(), self.original);
         let mut watched = |n: u64| -> BenchResult {
             watch.batch_started();
             let r = op.run(n);
@@ -374,10 +374,6 @@ impl BenchPeers {
         Ok(pid)
     }
 
-    fn pids(&self) -> Vec<u32> {
-        self.children.iter().filter_map(Process::pid).collect()
-    }
-
     /// `PeerDied` if a peer ends within a moment (an operation that failed because its peer
     /// died may see the death before the peer is reapable).
     fn check_soon(&self) -> Result<(), BenchError> {
@@ -426,7 +422,9 @@ struct WatchState {
 }
 
 impl Watch {
-    fn start(limit: Duration, pids: Vec<u32>) -> Watch {
+    /// `peers`: handles of the peers (a kill through them never reaches a reused pid);
+    /// `mask`: the harness's own mask, so that the watchdog does not wake on the measured CPU.
+    fn start(limit: Duration, peers: Vec<Process>, mask: CpuSet) -> Watch {
         let state = Arc::new(WatchState {
             started: AtomicU64::new(0),
             fired: AtomicBool::new(false),
@@ -437,6 +435,7 @@ impl Watch {
         let thread = std::thread::Builder::new()
             .name("multiproc-bench-watch".into())
             .spawn(move || {
+                let _ = mask.apply();
                 let limit_ns = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
                 // Relaxed throughout: the words are flags between two threads of this process,
                 // read again each tick; nothing else is published through them.
@@ -444,8 +443,8 @@ impl Watch {
                     std::thread::sleep(tick);
                     let t = s.started.load(Ordering::Relaxed);
                     if t != 0 && monotonic_nanos().saturating_sub(t) > limit_ns {
-                        for &pid in &pids {
-                            let _ = crate::sys::process::kill(pid as libc::pid_t, libc::SIGKILL);
+                        for p in &peers {
+                            let _ = p.kill();
                         }
                         s.fired.store(true, Ordering::Relaxed);
                         return;
@@ -480,7 +479,9 @@ impl Drop for Watch {
 
 /// A peer kept running between calls, for criterion's `Bencher::iter_custom`: this thread is
 /// pinned for the placement while it lives (and gets its mask back when it is dropped, on the
-/// thread that made it).
+/// thread that made it). It reads the thread's mask when it starts, so keep one per thread at a
+/// time (a second one would see the first one's pin, and peers dropped out of order would
+/// leave a pin behind).
 ///
 /// # Examples
 ///

@@ -44,7 +44,13 @@ impl BenchReport {
         for m in self.measurements.iter().filter(|m| !m.values.is_empty()) {
             let name: String =
                 m.name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
-            let path = dir.join(format!("{name}.{}.svg", m.placement.as_str()));
+            let mut path = dir.join(format!("{name}.{}.svg", m.placement.as_str()));
+            // Two names that differ only where the file name cannot follow: number the second.
+            let mut k = 2;
+            while written.contains(&path) {
+                path = dir.join(format!("{name}.{}.{k}.svg", m.placement.as_str()));
+                k += 1;
+            }
             svg::save(&path, &picture(m))?;
             written.push(path);
         }

@@ -159,8 +159,10 @@ pub(super) fn manager_main(shared: Arc<Shared>, started: mpsc::Sender<Result<(),
     if ok {
         run_loop(&shared);
     }
-    // Shut down: no more spares; stop or kill every worker and reap it.
-    super::spares::stop(&shared);
+    // Shut down: no more spares; stop or kill every worker and reap it. The spare thread is
+    // joined only after the workers are reaped: a worker it forked (a promoted spare) gets its
+    // parent-death signal when that thread ends, which would kill it before its `Stop`.
+    super::spares::forbid(&shared);
     let workers: Vec<Worker> = {
         let mut st = shared.lock();
         let spare = st.spare.take();
@@ -180,6 +182,7 @@ pub(super) fn manager_main(shared: Arc<Shared>, started: mpsc::Sender<Result<(),
         }
         w.proc.reap();
     }
+    super::spares::stop(&shared);
     shared.idle.notify_all();
 }
 
@@ -380,6 +383,11 @@ fn handle_exit(shared: &Shared, st: &mut State, i: usize, exit: WorkerExit) {
     }
     st.want_spare = true;
     if super::spares::promote(st, i) {
+        // Its `Ready` has long been in its pipe: take it now, so that this round's dispatch
+        // already sends it work.
+        if let Some(Ok(Some(m))) = st.workers[i].as_ref().map(|w| w.link.try_recv_with(decode)) {
+            handle_decoded(shared, st, i, m);
+        }
         return;
     }
     match spawn_worker(shared) {

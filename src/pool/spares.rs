@@ -45,14 +45,23 @@ pub(super) fn request(shared: &Arc<Shared>, start: Start) -> bool {
     true
 }
 
-/// Ends the thread (waiting for a start under way) before the pool reaps its workers.
+/// No spare from now on (the pool is shutting down): the thread ends at its next look.
+pub(super) fn forbid(shared: &Shared) {
+    shared.spares.ask().stop = true;
+    shared.spares.wake.notify_one();
+}
+
+/// Ends the thread (waiting for a start under way), once the pool has reaped its workers (a
+/// worker forked from this thread dies with it), and reaps a spare it left.
 pub(super) fn stop(shared: &Shared) {
-    let m = &shared.spares;
-    m.ask().stop = true;
-    m.wake.notify_one();
-    let t = m.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+    forbid(shared);
+    let t = shared.spares.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(t) = t {
         let _ = t.join();
+    }
+    if let Some(w) = shared.lock().spare.take() {
+        w.proc.kill();
+        w.proc.reap();
     }
 }
 
@@ -76,6 +85,9 @@ fn run(weak: &Weak<Shared>, start: Start) {
         }
         let Some(shared) = weak.upgrade() else { return };
         let started = start(&shared);
+        // Taken back before the spare is handed over: a request made once the manager sees it
+        // (it promotes it at once) must not find `wanted` still set and be dropped.
+        shared.spares.ask().wanted = false;
         let mut st = shared.lock();
         match started {
             Ok(w) if st.run == RunState::Running && st.spare.is_none() => st.spare = Some(w),
@@ -89,13 +101,11 @@ fn run(weak: &Weak<Shared>, start: Start) {
             Err(_) => st.want_spare = false,
         }
         drop(st);
-        shared.spares.ask().wanted = false;
     }
 }
 
 /// Hands slot `i` (its worker just died) to the spare, if there is one and it is alive; false
-/// otherwise (the caller starts a replacement on the spot). Its `Ready` (or its initializer's
-/// failure) has long been in its pipe: the manager's next round reads it at once.
+/// otherwise (the caller starts a replacement on the spot).
 pub(super) fn promote(st: &mut State, i: usize) -> bool {
     let Some(spare) = st.spare.take() else { return false };
     if spare.proc.try_exit().is_some() {

@@ -74,6 +74,8 @@ pub(super) fn serve(ctl: UnixStream, boot: Boot, _fds: Vec<OwnedFd>) -> ! {
             server_exec::poll_timeout(&stations, now)
         };
         if sys::poll_many(&fds, libc::POLLIN, timeout, &mut revents).is_err() {
+            // No memory for the poll set, say: try again shortly rather than spin.
+            std::thread::sleep(std::time::Duration::from_millis(1));
             continue;
         }
         drop(fds);
@@ -116,7 +118,8 @@ pub(super) fn serve(ctl: UnixStream, boot: Boot, _fds: Vec<OwnedFd>) -> ! {
         match boot::recv(&ctl) {
             Ok((req, fds)) if req.role == Role::Exec => stations.extend(Station::new(req, fds)),
             Ok((req, fds)) => {
-                if let Some(k) = fork_child(&ctl, &mut kids, req, fds) {
+                let stations: Vec<RawFd> = stations.iter().map(Station::raw).collect();
+                if let Some(k) = fork_child(&ctl, &stations, &mut kids, req, fds) {
                     kids.push(k);
                 }
             }
@@ -128,7 +131,9 @@ pub(super) fn serve(ctl: UnixStream, boot: Boot, _fds: Vec<OwnedFd>) -> ! {
 }
 
 /// Forks one requested child; the server's record of it.
-fn fork_child(ctl: &UnixStream, kids: &mut Vec<Kid>, req: Boot, fds: Vec<OwnedFd>) -> Option<Kid> {
+/// `stations`: the stations' sockets, which the child must not keep (their requesters learn
+/// a station's end from its end of file).
+fn fork_child(ctl: &UnixStream, stations: &[RawFd], kids: &mut Vec<Kid>, req: Boot, fds: Vec<OwnedFd>) -> Option<Kid> {
     let mut fds = fds.into_iter();
     let status = UnixStream::from(fds.next()?);
     if req.role != Role::Child {
@@ -155,6 +160,14 @@ fn fork_child(ctl: &UnixStream, kids: &mut Vec<Kid>, req: Boot, fds: Vec<OwnedFd
             unsafe {
                 sys::close_inherited(std::os::fd::AsRawFd::as_raw_fd(ctl))
             };
+            for &fd in stations {
+                // SAFETY: the stations' sockets are the server's; this child never uses them
+                // (it leaves through `_exit`, and their owners are never dropped here).
+                #[allow(unsafe_code)]
+                unsafe {
+                    sys::close_inherited(fd)
+                };
+            }
             kids.clear();
             drop(status);
             match become_child(&req, fds.collect(), true) {
