@@ -201,3 +201,49 @@ fn bench_pinned_peer_times_batches_and_takes_its_peer_along_when_dropped() {
     drop(peer);
     assert!(is_gone(pid.load(Ordering::SeqCst)));
 }
+
+#[test]
+fn bench_a_panicking_setup_or_operation_reaps_its_peers_and_unpins_the_thread() {
+    let _g = guard_for(Duration::from_secs(60));
+    for in_operation in [false, true] {
+        // On a thread named `multiproc-…`, which the tests' panic hook leaves alone: the peer
+        // must be reaped by the harness itself, not by the hook that kills a failed test's
+        // children.
+        let t = std::thread::Builder::new()
+            .name("multiproc-test-bench-panic".into())
+            .spawn(move || {
+                let mask = || {
+                    // SAFETY: a zeroed cpu_set_t is valid; the call fills it for this thread.
+                    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+                    let size = std::mem::size_of::<libc::cpu_set_t>();
+                    // SAFETY: `set` is writable and of the size passed.
+                    let r = unsafe { libc::sched_getaffinity(0, size, &mut set) };
+                    assert_eq!(r, 0);
+                    // SAFETY: every index is below CPU_SETSIZE.
+                    (0..64).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect::<Vec<usize>>()
+                };
+                let before = mask();
+                let pid = AtomicU32::new(0);
+                let mut bench = Bench::new().unwrap().budget(small());
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let row = BenchRow::new("panics").placements(&[Placement::Same]);
+                    let _ = bench.measure(&row, |peers| {
+                        let mut op = echo(peers, &pid)?;
+                        if !in_operation {
+                            panic!("set-up panics after starting its peer");
+                        }
+                        Ok(move |n: u64| -> BenchResult {
+                            op(n)?;
+                            panic!("the operation panics");
+                        })
+                    });
+                }));
+                assert!(r.is_err(), "no panic came through");
+                assert_eq!(mask(), before, "the thread stayed pinned after a panic ({in_operation})");
+                pid.load(Ordering::SeqCst)
+            })
+            .unwrap();
+        let pid = t.join().unwrap();
+        assert!(is_gone(pid), "a peer outlived a panic ({in_operation})");
+    }
+}
