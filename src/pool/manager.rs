@@ -125,6 +125,9 @@ fn complete(st: &mut State, job: u64, index: usize, r: Result<Vec<u8>, PoolError
 /// The manager thread: forks the workers, reads their results, replaces the dead, and stops
 /// them when the pool is closed and idle or terminated.
 pub(super) fn manager_main(shared: Arc<Shared>, started: mpsc::Sender<Result<(), PoolError>>) {
+    // However this thread ends (a panic too), the spare thread ends with it and its spare is
+    // reaped; on the normal path `stop` below has done so already (a second call does nothing).
+    let _spares = super::spares::StopOnDrop(&shared);
     // Start-up: fork every worker from this thread (so that their parent-death signal follows
     // this thread, which lives as long as the pool) and wait for their `Ready`.
     let startup = (|| {

@@ -65,6 +65,16 @@ pub(super) fn stop(shared: &Shared) {
     }
 }
 
+/// Calls [`stop`] when dropped: the manager thread holds one, so that a panic in it does not
+/// leave the spare thread (and its spare process) behind.
+pub(super) struct StopOnDrop<'a>(pub(super) &'a Shared);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        stop(self.0);
+    }
+}
+
 fn run(weak: &Weak<Shared>, start: Start) {
     loop {
         {
