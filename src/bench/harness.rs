@@ -192,7 +192,7 @@ impl Bench {
             if watch.fired() {
                 return Err(BenchError::PeerSilent { limit: self.peer_limit });
             }
-            peers.check()
+            peers.check(Duration::ZERO)
         };
         let sampled = bench_sample(&mut watched, &self.budget, row.min_batch, self.timer_ns, &mut between);
         let fired = watch.fired();
@@ -200,7 +200,9 @@ impl Bench {
         // An operation that failed because its peer is gone says so: the peer's end is the news.
         let sampled = match sampled {
             Err(BenchError::Operation(_)) if fired => Err(BenchError::PeerSilent { limit: self.peer_limit }),
-            Err(BenchError::Operation(e)) => Err(peers.check_soon().err().unwrap_or(BenchError::Operation(e))),
+            Err(BenchError::Operation(e)) => {
+                Err(peers.check(Duration::from_millis(100)).err().unwrap_or(BenchError::Operation(e)))
+            }
             r => r,
         };
         drop(op); // the parent's side first: a peer waiting on it sees it close
@@ -374,21 +376,11 @@ impl BenchPeers {
         Ok(pid)
     }
 
-    /// `PeerDied` if a peer ends within a moment (an operation that failed because its peer
-    /// died may see the death before the peer is reapable).
-    fn check_soon(&self) -> Result<(), BenchError> {
+    /// `PeerDied` if a peer has ended, or ends within `wait` (an operation that failed
+    /// because its peer died may see the death before the peer is reapable).
+    fn check(&self, wait: Duration) -> Result<(), BenchError> {
         for c in &self.children {
-            if let Ok(status) = c.join_timeout(Duration::from_millis(100)) {
-                return Err(BenchError::PeerDied { pid: c.pid().unwrap_or(0), status });
-            }
-        }
-        Ok(())
-    }
-
-    /// `PeerDied` if a peer has ended.
-    fn check(&self) -> Result<(), BenchError> {
-        for c in &self.children {
-            if let Ok(status) = c.try_join() {
+            if let Ok(status) = c.join_timeout(wait) {
                 return Err(BenchError::PeerDied { pid: c.pid().unwrap_or(0), status });
             }
         }
@@ -557,7 +549,7 @@ impl PinnedPeer {
         let t = Instant::now();
         self.op.run(iters).map_err(BenchError::Operation)?;
         let d = t.elapsed();
-        self.peers.check()?;
+        self.peers.check(Duration::ZERO)?;
         Ok(d)
     }
 

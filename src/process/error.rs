@@ -128,6 +128,20 @@ impl fmt::Display for ForkServerError {
     }
 }
 
+impl ForkServerError {
+    /// What a failed read or write on a socket to the server means: a timed-out read is
+    /// `Timeout`, end of file or a broken connection `Gone`, anything else `Os`.
+    pub(crate) fn from_io(e: io::Error) -> ForkServerError {
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ForkServerError::Timeout,
+            io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
+                ForkServerError::Gone
+            }
+            _ => ForkServerError::Os(e),
+        }
+    }
+}
+
 impl std::error::Error for ForkServerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

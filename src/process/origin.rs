@@ -177,11 +177,7 @@ impl ForkServer {
         let _ = sock.set_read_timeout(Some(BOOT_TIMEOUT));
         let mut tag = [0u8; 12];
         let (n, mut fds) = crate::sys::fdpass::recv_fds(sock.as_fd(), &mut tag, false)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => gone(ForkServerError::Timeout),
-                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => gone(ForkServerError::Gone),
-                _ => gone(ForkServerError::Os(e)),
-            })?
+            .map_err(|e| gone(ForkServerError::from_io(e)))?
             .ok_or_else(|| gone(ForkServerError::Timeout))?;
         if n < tag.len() {
             (&sock).read_exact(&mut tag[n..]).map_err(|_| gone(ForkServerError::Garbage))?;

@@ -34,10 +34,10 @@ use std::time::{Duration, Instant};
 /// How long the server looks for a station's next request without sleeping after an answer.
 pub(super) const LINGER: Duration = Duration::from_micros(100);
 
-/// How a run ended, as the answer says it.
-const EXITED: i32 = 0;
-const SIGNALED: i32 = 1;
-const TIMED_OUT: i32 = 2;
+/// How a run ended, as the answer says it (`station.rs` reads it).
+pub(super) const EXITED: i32 = 0;
+pub(super) const SIGNALED: i32 = 1;
+pub(super) const TIMED_OUT: i32 = 2;
 
 /// One station: the target, its encoded input handle, and the run under way.
 pub(super) struct Station {

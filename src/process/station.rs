@@ -4,6 +4,7 @@
 
 use super::boot::BOOT_TIMEOUT;
 use super::call::InputToken;
+use super::server_exec::{EXITED, SIGNALED, TIMED_OUT};
 use super::{ForkServerError, JoinTimeoutError, StartError};
 use crate::sys::process as sys;
 use std::fmt;
@@ -82,13 +83,7 @@ impl StationEnd {
     /// `Start`, a failure to hear the answer `Wait` (the server died with the child running).
     pub(super) fn run(&self, limit: Duration) -> Result<ExecOutcome, RunInputError> {
         let ns = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
-        let gone = |e: io::Error| match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ForkServerError::Timeout,
-            io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
-                ForkServerError::Gone
-            }
-            _ => ForkServerError::Os(e),
-        };
+        let gone = ForkServerError::from_io;
         (&self.chan).write_all(&ns.to_le_bytes()).map_err(|e| RunInputError::Start(StartError::ForkServer(gone(e))))?;
         let wait = |e| RunInputError::Wait(JoinTimeoutError::ForkServer(e));
         let mut m = [0u8; 8];
@@ -117,9 +112,9 @@ impl StationEnd {
         let kind = i32::from_le_bytes(m[..4].try_into().expect("4 bytes"));
         let value = i32::from_le_bytes(m[4..].try_into().expect("4 bytes"));
         match kind {
-            0 => Ok(ExecOutcome::Exited(value)),
-            1 => Ok(ExecOutcome::Signaled(value)),
-            2 => Ok(ExecOutcome::TimedOut),
+            EXITED => Ok(ExecOutcome::Exited(value)),
+            SIGNALED => Ok(ExecOutcome::Signaled(value)),
+            TIMED_OUT => Ok(ExecOutcome::TimedOut),
             _ => Err(wait(ForkServerError::Garbage)),
         }
     }
