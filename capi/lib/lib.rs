@@ -1,0 +1,1 @@
+pub use multiproc_capi::*;

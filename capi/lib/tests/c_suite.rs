@@ -1,0 +1,141 @@
+//! The C side of the C ABI, built with the system compiler and run from `cargo test`:
+//! * the header compiles alone as C11 and as C++17 with `-Wall -Wextra -Werror -pedantic`;
+//! * `capi/tests/c/suite.c` (every function, every status) runs linked to `libmultiproc.a`
+//!   under AddressSanitizer and UndefinedBehaviorSanitizer;
+//! * `examples/c/queue.c`, the example of docs/C.md, builds with the command the README
+//!   gives and runs.
+//!
+//! Each C program runs under a watchdog (`timeout`), so a hang fails the test.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// Builds `libmultiproc.a` and `libmultiproc.so` (cargo builds a package's library for its
+/// tests only in the forms Rust links, so this asks for them) and says where they are: beside
+/// this test's `deps` folder, in the same profile.
+fn lib_dir() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+            let target = dir.parent().unwrap();
+            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cmd.args(["build", "--quiet", "-p", "multiproc-c", "--target-dir"]).arg(target).current_dir(root());
+            if dir.file_name().unwrap() == "release" {
+                cmd.arg("--release");
+            }
+            run(&mut cmd, "building libmultiproc");
+            assert!(dir.join("libmultiproc.a").exists(), "libmultiproc.a is not in {}", dir.display());
+            dir
+        })
+        .clone()
+}
+
+/// The libraries a Rust static library needs (`rustc --print native-static-libs`).
+const NATIVE: &[&str] = &["-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl", "-lc"];
+
+fn cc() -> String {
+    std::env::var("CC").unwrap_or_else(|_| "cc".into())
+}
+
+fn run(cmd: &mut Command, what: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{what} failed ({}):\n{text}", out.status);
+    text
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("c_suite");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn header_compiles_as_c11_and_cpp17() {
+    let inc = root().join("include");
+    let src = scratch("header_only.c");
+    std::fs::write(&src, "#include \"multiproc.h\"\nint main(void) { return mp_version() == MP_VERSION ? 0 : 1; }\n")
+        .unwrap();
+    run(
+        Command::new(cc())
+            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", "-I"])
+            .arg(&inc)
+            .arg(&src),
+        "the header as C11",
+    );
+    let cpp = scratch("header_only.cpp");
+    std::fs::copy(&src, &cpp).unwrap();
+    let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+    run(
+        Command::new(cxx)
+            .args(["-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only", "-I"])
+            .arg(&inc)
+            .arg(&cpp),
+        "the header as C++17",
+    );
+}
+
+#[test]
+fn c_suite_passes_under_asan_and_ubsan() {
+    let root = root();
+    let exe = scratch("suite");
+    run(
+        Command::new(cc())
+            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-fno-omit-frame-pointer"])
+            .args(["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-I"])
+            .arg(root.join("include"))
+            .arg(root.join("capi/tests/c/suite.c"))
+            .arg(lib_dir().join("libmultiproc.a"))
+            .args(NATIVE)
+            .arg("-o")
+            .arg(&exe),
+        "compiling the C suite",
+    );
+    let out = run(
+        Command::new("timeout")
+            .args(["-s", "KILL", "180"])
+            .arg(&exe)
+            // The Rust side keeps thread-local buffers until its threads end: not leaks.
+            .env("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1")
+            .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"),
+        "the C suite",
+    );
+    assert!(out.contains("all checks passed"), "{out}");
+}
+
+/// Every function the header declares is called by the C suite, and every status but
+/// `MP_INTERNAL` (a caught panic: the Rust unit tests cover it) is expected there.
+#[test]
+fn c_suite_covers_every_function_and_status() {
+    let root = root();
+    let header = std::fs::read_to_string(root.join("include/multiproc.h")).unwrap();
+    let suite = std::fs::read_to_string(root.join("capi/tests/c/suite.c")).unwrap();
+    let mut functions = Vec::new();
+    for line in header.lines() {
+        if let Some(rest) = line
+            .strip_prefix("mp_status ")
+            .or_else(|| line.strip_prefix("const char *"))
+            .or_else(|| line.strip_prefix("uint32_t "))
+        {
+            if let Some(name) = rest.split('(').next().filter(|n| n.starts_with("mp_")) {
+                functions.push(name.to_string());
+            }
+        }
+    }
+    assert!(functions.len() > 60, "found only {} functions in the header", functions.len());
+    let missing: Vec<_> = functions.iter().filter(|f| !suite.contains(&format!("{f}("))).collect();
+    assert!(missing.is_empty(), "not called by capi/tests/c/suite.c: {missing:?}");
+    let statuses: Vec<&str> =
+        header.lines().filter_map(|l| l.trim().strip_prefix("MP_")).filter_map(|l| l.split(" = ").next()).collect();
+    assert!(statuses.len() >= 16, "{statuses:?}");
+    let unexpected: Vec<_> =
+        statuses.iter().filter(|s| **s != "INTERNAL" && !suite.contains(&format!(", MP_{s})"))).collect();
+    assert!(unexpected.is_empty(), "never expected by the C suite: {unexpected:?}");
+}

@@ -1,0 +1,234 @@
+//! `mp_condition`: a condition variable with its own recursive lock (Python's default).
+
+use crate::handle::{get, give, handle, name, set, take, Wait};
+use crate::held::{self, AnyGuard};
+use crate::locks::{keep, make_consistent, release, took_blocking, took_now, took_timed, Took};
+use crate::status::*;
+use mp::{Condition, ConditionWaitTimeoutError, RLock};
+use std::ffi::c_char;
+
+/// A condition variable and its recursive lock, shared between processes: see
+/// `mp_condition_new`.
+#[allow(non_camel_case_types)]
+pub struct mp_condition {
+    magic: u64,
+    h: Condition<RLock>,
+}
+handle!(mp_condition, Condition<RLock>, 0x6d70_636f_6e64_0003);
+
+fn lock_of(h: &mp_condition) -> &'static RLock {
+    // SAFETY: the handle is boxed and never moves, and `mp_condition_free` drops every hold
+    // (`held::take_all`) before it drops the handle, so no guard outlives the lock.
+    unsafe { &*(h.h.lock() as *const RLock) }
+}
+
+fn cond_of(h: &mp_condition) -> &'static Condition<RLock> {
+    // SAFETY: as `lock_of`.
+    unsafe { &*(&h.h as *const Condition<RLock>) }
+}
+
+/// Makes an anonymous condition (with its lock), shared with children forked after this call.
+///
+/// Errors: `MP_INVALID` (null `out`), `MP_OS`. Never blocks.
+///
+/// # Safety
+/// `out` is null or valid for one pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn mp_condition_new(out: *mut *mut mp_condition) -> mp_status {
+    // SAFETY: the caller's contract.
+    call(|| unsafe { give(out, mp_condition::boxed(Condition::new(RLock::new()?)?)) })
+}
+
+/// Makes a condition and its lock under `name` (see `mp_lock_create`).
+///
+/// Errors: `MP_EXISTS`, `MP_INVALID`, `MP_OS`. Never blocks.
+///
+/// # Safety
+/// `name` is a NUL-terminated string; `out` is null or valid for one pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn mp_condition_create(name: *const c_char, out: *mut *mut mp_condition) -> mp_status {
+    // SAFETY: the caller's contract.
+    call(|| unsafe { give(out, mp_condition::boxed(Condition::create(self::name(name)?)?)) })
+}
+
+/// Opens the condition made under `name`, waiting up to `timeout_ns` for the name.
+///
+/// Errors: `MP_NOT_FOUND`, `MP_MISMATCH`, `MP_CORRUPT`, `MP_INVALID`, `MP_OS`.
+///
+/// # Safety
+/// `name` is a NUL-terminated string; `out` is null or valid for one pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn mp_condition_open(
+    name: *const c_char,
+    timeout_ns: u64,
+    out: *mut *mut mp_condition,
+) -> mp_status {
+    let d = Wait::from_ns(timeout_ns).duration();
+    // SAFETY: the caller's contract.
+    call(|| unsafe { give(out, mp_condition::boxed(Condition::open_timeout(self::name(name)?, d)?)) })
+}
+
+/// Takes the condition's (recursive) lock, waiting up to `timeout_ns`.
+///
+/// Errors: as `mp_rlock_acquire`: `MP_TIMEOUT`, `MP_OWNER_DIED` (held now),
+/// `MP_CORRUPT`, `MP_OS`.
+///
+/// # Safety
+/// `cond` is null or a handle from this library.
+#[no_mangle]
+pub unsafe extern "C" fn mp_condition_acquire(cond: *const mp_condition, timeout_ns: u64) -> mp_status {
+    call(|| {
+        // SAFETY: the caller's contract.
+        let l = lock_of(unsafe { get(cond) }?);
+        let took = match Wait::from_ns(timeout_ns) {
+            Wait::Now => took_now(l.try_lock()),
+            Wait::For(d) => took_timed(l.lock_timeout(d)),
+            Wait::Forever => took_blocking(l.lock()),
+        };
+        let took = match took {
+            Took::Held(g) => Took::Held(AnyGuard::RLock(g)),
+            Took::OwnerDied(g) => Took::OwnerDied(AnyGuard::RLock(g)),
+            Took::Failed(f) => Took::Failed(f),
+        };
+        keep(cond as usize, took)
+    })
+}
+
+/// Releases one hold of the condition's lock by this thread. Never blocks.
+///
+/// Errors: `MP_INVALID` (this thread does not hold it).
+///
+/// # Safety
+/// `cond` is null or a handle from this library.
+#[no_mangle]
+pub unsafe extern "C" fn mp_condition_release(cond: *const mp_condition) -> mp_status {
+    call(|| {
+        // SAFETY: the caller's contract.
+        unsafe { get(cond) }?;
+        release(cond as usize, "condition's lock")
+    })
+}
+
+/// After `MP_OWNER_DIED`: the data the condition's lock protects has been repaired (see
+/// `mp_lock_make_consistent`). Never blocks.
+///
+/// Errors: `MP_INVALID` (this thread does not hold it).
+///
+/// # Safety
+/// `cond` is null or a handle from this library.
+#[no_mangle]
+pub unsafe extern "C" fn mp_condition_make_consistent(cond: *const mp_condition) -> mp_status {
+    call(|| {
+        // SAFETY: the caller's contract.
+        unsafe { get(cond) }?;
+        make_consistent(cond as usize, "condition's lock")
+    })
+}
+
+/// Waits for a notify: releases the condition's lock (held by this thread), sleeps up to
+/// `timeout_ns`, and takes the lock back before it returns, in every outcome but `MP_CORRUPT`
+/// and `MP_OS`. Wake-ups can be spurious: re-check your predicate in a loop.
+///
+/// Errors: `MP_TIMEOUT` (no notify in time; the lock is held again), `MP_INVALID` (this
+/// thread does not hold the lock), `MP_OWNER_DIED` (a notifier died holding the lock: held
+/// now), `MP_CORRUPT`, `MP_OS`.
+///
+/// # Safety
+/// `cond` is null or a handle from this library.
+#[no_mangle]
+pub unsafe extern "C" fn mp_condition_wait(cond: *const mp_condition, timeout_ns: u64) -> mp_status {
+    call(|| {
+        // SAFETY: the caller's contract.
+        let c = cond_of(unsafe { get(cond) }?);
+        let key = cond as usize;
+        let Some(AnyGuard::RLock(g)) = held::pop(key) else {
+            return Err(Fail::invalid("this thread does not hold the condition's lock"));
+        };
+        match c.wait_timeout(g, Wait::from_ns(timeout_ns).duration()) {
+            Ok(g) => {
+                held::push(key, AnyGuard::RLock(g));
+                Ok(())
+            }
+            Err(e) => {
+                let st = match &e {
+                    ConditionWaitTimeoutError::Timeout(_) => MP_TIMEOUT,
+                    ConditionWaitTimeoutError::OwnerDied(_) => MP_OWNER_DIED,
+                    ConditionWaitTimeoutError::NotOwner(_) | ConditionWaitTimeoutError::DataBorrowed(_) => MP_INVALID,
+                    ConditionWaitTimeoutError::Corrupt | ConditionWaitTimeoutError::Unrecoverable => MP_CORRUPT,
+                    _ => MP_OS,
+                };
+                let message = e.to_string();
+                if let Some(g) = e.into_guard() {
+                    held::push(key, AnyGuard::RLock(g));
+                }
+                Err(Fail::new(st, message))
+            }
+        }
+    })
+}
+
+/// Wakes up to `n` waiters of `cond`, whose lock this thread must hold.
+///
+/// # Safety
+/// As `mp_condition_notify`.
+unsafe fn notify(cond: *const mp_condition, n: usize, woken: *mut usize) -> mp_status {
+    call(|| {
+        // SAFETY: the caller's contract.
+        let c = cond_of(unsafe { get(cond) }?);
+        let r = held::with_newest(cond as usize, |g| match g {
+            AnyGuard::RLock(g) => c.notify(g, n).map_err(Fail::from),
+            AnyGuard::Lock(_) => Err(Fail::new(MP_INTERNAL, "a condition held through a plain lock")),
+        });
+        let count = r.ok_or_else(|| Fail::invalid("this thread does not hold the condition's lock"))??;
+        // SAFETY: the caller's contract.
+        unsafe { set(woken, count) };
+        Ok(())
+    })
+}
+
+/// Wakes up to `n` waiters; `*woken` (if not null) gets how many were waiting to be woken.
+/// This thread must hold the condition's lock. Never blocks.
+///
+/// Errors: `MP_INVALID` (this thread does not hold the lock).
+///
+/// # Safety
+/// `cond` is null or a handle from this library; `woken` is null or valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn mp_condition_notify(cond: *const mp_condition, n: usize, woken: *mut usize) -> mp_status {
+    // SAFETY: the caller's contract.
+    unsafe { notify(cond, n, woken) }
+}
+
+/// Wakes every waiter (see `mp_condition_notify`). Never blocks.
+///
+/// Errors: `MP_INVALID` (this thread does not hold the lock).
+///
+/// # Safety
+/// `cond` is null or a handle from this library; `woken` is null or valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn mp_condition_notify_all(cond: *const mp_condition, woken: *mut usize) -> mp_status {
+    // SAFETY: the caller's contract.
+    unsafe { notify(cond, usize::MAX, woken) }
+}
+
+/// Frees the handle (null: nothing), releasing this thread's holds of its lock first (see
+/// `mp_lock_free`). Never blocks.
+///
+/// Errors: `MP_INVALID` (not a live condition handle).
+///
+/// # Safety
+/// `cond` is null or a handle from this library, not used by any thread after this call.
+#[no_mangle]
+pub unsafe extern "C" fn mp_condition_free(cond: *mut mp_condition) -> mp_status {
+    call(|| {
+        if cond.is_null() {
+            return Ok(());
+        }
+        // SAFETY: the caller's contract.
+        unsafe { get(cond) }?;
+        held::take_all(cond as usize);
+        // SAFETY: the caller's contract.
+        drop(unsafe { take(cond) }?);
+        Ok(())
+    })
+}

@@ -1,0 +1,103 @@
+//! Receiving into a buffer C owns: a message that does not fit is kept for the next call (its
+//! size reported), never cut or dropped; and a cell for the Rust objects whose calls take
+//! `&mut self` (a connection, a subscriber), so that two threads using one handle at once get
+//! `MP_INVALID` instead of a data race.
+
+use crate::handle::{buffer, set_required};
+use crate::status::{Fail, Res, MP_TOO_LARGE};
+use std::cell::UnsafeCell;
+use std::collections::VecDeque;
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// Messages received for a handle but held back because the buffer given was too small.
+#[derive(Default)]
+pub(crate) struct Pending {
+    any: AtomicBool,
+    held: Mutex<VecDeque<Vec<u8>>>,
+}
+
+impl Pending {
+    /// The oldest held-back message, if any (one relaxed load when there is none).
+    pub(crate) fn take(&self) -> Option<Vec<u8>> {
+        if !self.any.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let m = held.pop_front();
+        self.any.store(!held.is_empty(), Ordering::Release);
+        m
+    }
+
+    /// Whether a message is held back.
+    pub(crate) fn any(&self) -> bool {
+        self.any.load(Ordering::Acquire)
+    }
+
+    /// Holds `m` back as the oldest message.
+    fn keep(&self, m: Vec<u8>) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.push_front(m);
+        self.any.store(true, Ordering::Release);
+    }
+
+    /// Copies `m` into the caller's buffer and sets `*len`; if it does not fit, keeps it for
+    /// the next receive and fails with `MP_TOO_LARGE`, `*len` set to the size needed.
+    ///
+    /// # Safety
+    /// `buf` is null or valid for `cap` writes; `len` is null or valid for one write.
+    pub(crate) unsafe fn deliver(&self, m: &[u8], buf: *mut c_void, cap: usize, len: *mut usize) -> Res {
+        // SAFETY: the caller's contract.
+        unsafe { set_required(len, m.len(), "the message length") }?;
+        if m.len() > cap {
+            self.keep(m.to_vec());
+            return Err(Fail::new(
+                MP_TOO_LARGE,
+                format!("the next message is {} bytes, the buffer {cap}: it is kept for the next receive", m.len()),
+            ));
+        }
+        // SAFETY: the caller's contract.
+        unsafe { buffer(buf, cap) }?[..m.len()].copy_from_slice(m);
+        Ok(())
+    }
+}
+
+/// A value that one thread at a time may use mutably; a second thread at the same time is
+/// refused (C code sharing a connection between threads must lock around it, as with a
+/// socket used by two threads).
+pub(crate) struct Exclusive<T> {
+    busy: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: access to `value` is granted to one thread at a time by the `busy` flag (an
+// Acquire swap to take it, a Release store to give it back), so `&Exclusive<T>` shared
+// between threads never gives two of them the `&mut T` at once. `T: Send` because the value
+// is used (and dropped) from whichever thread holds it.
+unsafe impl<T: Send> Sync for Exclusive<T> {}
+
+impl<T> Exclusive<T> {
+    pub(crate) fn new(value: T) -> Exclusive<T> {
+        Exclusive { busy: AtomicBool::new(false), value: UnsafeCell::new(value) }
+    }
+
+    /// Runs `f` with the value, unless another thread is using it now.
+    #[inline]
+    pub(crate) fn with<R>(&self, what: &str, f: impl FnOnce(&mut T) -> Res<R>) -> Res<R> {
+        if self.busy.swap(true, Ordering::Acquire) {
+            return Err(Fail::invalid(format!("this {what} is in use by another thread at the same time")));
+        }
+        struct Free<'a>(&'a AtomicBool);
+        impl Drop for Free<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let _free = Free(&self.busy);
+        // SAFETY: the swap above set `busy`, which no other thread can then set; it is
+        // cleared only when `_free` drops after `f` returns (or unwinds), so this `&mut` is
+        // the only reference to the value while it lives.
+        f(unsafe { &mut *self.value.get() })
+    }
+}

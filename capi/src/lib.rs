@@ -1,0 +1,33 @@
+//! The C ABI of `multiproc`: the functions behind `include/multiproc.h`, built into
+//! `libmultiproc.so` and `libmultiproc.a` by the `multiproc-c` package (`capi/lib`).
+//!
+//! Every function returns an [`mp_status`] and never lets a Rust panic cross into C (it
+//! becomes `MP_INTERNAL`); [`mp_last_error`] gives this thread's message for the last failure.
+//! Handles are opaque boxes with a magic word first, so a null, freed-while-mapped or foreign
+//! pointer is refused with `MP_INVALID` instead of used. Blocking calls take `timeout_ns`:
+//! 0 does not wait, [`MP_FOREVER`] waits as long as it takes. docs/C.md is the guide.
+
+mod array_queue;
+mod broadcast;
+mod condition;
+mod conn;
+mod deliver;
+mod errors;
+mod handle;
+mod held;
+mod locks;
+mod queue;
+mod shm;
+mod status;
+mod sync;
+
+pub use array_queue::*;
+pub use broadcast::*;
+pub use condition::*;
+pub use conn::*;
+pub use handle::MP_FOREVER;
+pub use locks::*;
+pub use queue::*;
+pub use shm::*;
+pub use status::*;
+pub use sync::*;

@@ -1,0 +1,347 @@
+//! `mp_lock` and `mp_rlock`: robust process-shared locks, taken and released by the same
+//! thread (the guard waits in `held` meanwhile).
+
+use crate::handle::{get, give, handle, name, take, Wait};
+use crate::held::{self, AnyGuard};
+use crate::status::*;
+use mp::{Lock, LockError, LockTimeoutError, RLock, TryLockError};
+use std::ffi::c_char;
+use std::fmt::Display;
+
+/// A robust lock shared between processes (Python's `Lock`): see `mp_lock_new`.
+#[allow(non_camel_case_types)]
+pub struct mp_lock {
+    magic: u64,
+    h: Lock,
+}
+handle!(mp_lock, Lock, 0x6d70_6c6f_636b_0001);
+/// A recursive robust lock (Python's `RLock`): see `mp_rlock_new`.
+#[allow(non_camel_case_types)]
+pub struct mp_rlock {
+    magic: u64,
+    h: RLock,
+}
+handle!(mp_rlock, RLock, 0x6d70_726c_636b_0002);
+
+/// One attempt to take a lock, whatever its form.
+pub(crate) enum Took<G> {
+    Held(G),
+    OwnerDied(G),
+    Failed(Fail),
+}
+
+macro_rules! took_from {
+    ($f:ident, $e:ident $(, $extra:ident => $st:expr)*) => {
+        pub(crate) fn $f<G>(r: Result<G, $e<G>>) -> Took<G>
+        where
+            $e<G>: Display,
+        {
+            match r {
+                Ok(g) => Took::Held(g),
+                Err($e::OwnerDied(d)) => Took::OwnerDied(d.into_guard()),
+                Err(e) => {
+                    let st = match &e {
+                        $($e::$extra => $st,)*
+                        $e::WouldDeadlock => MP_INVALID,
+                        $e::Corrupt | $e::Unrecoverable => MP_CORRUPT,
+                        _ => MP_OS,
+                    };
+                    Took::Failed(Fail::new(st, e.to_string()))
+                }
+            }
+        }
+    };
+}
+took_from!(took_blocking, LockError);
+took_from!(took_now, TryLockError, WouldBlock => MP_TIMEOUT);
+took_from!(took_timed, LockTimeoutError, Timeout => MP_TIMEOUT);
+
+/// Keeps what an attempt took under `key`; `MP_OWNER_DIED` keeps the hold too.
+pub(crate) fn keep(key: usize, took: Took<AnyGuard>) -> Res {
+    match took {
+        Took::Held(g) => {
+            held::push(key, g);
+            Ok(())
+        }
+        Took::OwnerDied(g) => {
+            held::push(key, g);
+            Err(Fail::new(MP_OWNER_DIED, "the previous owner died holding the lock: it is held now; repair the data, make it consistent, release it"))
+        }
+        Took::Failed(f) => Err(f),
+    }
+}
+
+fn map<G>(t: Took<G>, f: impl FnOnce(G) -> AnyGuard) -> Took<AnyGuard> {
+    match t {
+        Took::Held(g) => Took::Held(f(g)),
+        Took::OwnerDied(g) => Took::OwnerDied(f(g)),
+        Took::Failed(e) => Took::Failed(e),
+    }
+}
+
+/// Releases this thread's newest hold through `key`.
+pub(crate) fn release(key: usize, what: &str) -> Res {
+    match held::pop(key) {
+        Some(g) => {
+            drop(g);
+            Ok(())
+        }
+        None => Err(Fail::invalid(format!("this thread does not hold this {what}"))),
+    }
+}
+
+/// Marks this thread's newest hold through `key` consistent.
+pub(crate) fn make_consistent(key: usize, what: &str) -> Res {
+    held::with_newest(key, AnyGuard::make_consistent)
+        .ok_or_else(|| Fail::invalid(format!("this thread does not hold this {what}")))
+}
+
+/// A lock with the lifetime of its boxed handle.
+///
+/// # Safety
+/// The handle is never moved (it is boxed) and drops every hold first (`held::take_all`)
+/// when it is freed, so no guard made from the returned reference outlives it.
+unsafe fn pinned<T>(t: &T) -> &'static T {
+    // SAFETY: the caller's contract above.
+    unsafe { &*(t as *const T) }
+}
+
+/// Makes an anonymous lock, shared with children forked after this call.
+///
+/// Errors: `MP_INVALID` (null `out`), `MP_OS`. Never blocks.
+///
+/// # Safety
+/// `out` is null or valid for one pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn mp_lock_new(out: *mut *mut mp_lock) -> mp_status {
+    // SAFETY: the caller's contract.
+    call(|| unsafe { give(out, mp_lock::boxed(Lock::new()?)) })
+}
+
+/// Makes a lock under `name` for other programs to open with `mp_lock_open`. The name is
+/// removed when this handle is freed.
+///
+/// Errors: `MP_EXISTS` (the name is taken by a live creator), `MP_INVALID` (a bad name, null
+/// `out`), `MP_OS`. Never blocks.
+///
+/// # Safety
+/// `name` is a NUL-terminated string; `out` is null or valid for one pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn mp_lock_create(name: *const c_char, out: *mut *mut mp_lock) -> mp_status {
+    // SAFETY: the caller's contract.
+    call(|| unsafe { give(out, mp_lock::boxed(Lock::create(self::name(name)?)?)) })
+}
+
+/// Opens the lock made under `name`, waiting up to `timeout_ns` for it to appear
+/// (`MP_FOREVER`: as long as it takes; 0: look once).
+///
+/// Errors: `MP_NOT_FOUND` (no such name, or not in time), `MP_MISMATCH` (the name is another
+/// kind of object), `MP_CORRUPT`, `MP_INVALID`, `MP_OS`.
+///
+/// # Safety
+/// `name` is a NUL-terminated string; `out` is null or valid for one pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn mp_lock_open(name: *const c_char, timeout_ns: u64, out: *mut *mut mp_lock) -> mp_status {
+    // SAFETY: the caller's contract.
+    call(|| unsafe {
+        give(out, mp_lock::boxed(Lock::open_timeout(self::name(name)?, Wait::from_ns(timeout_ns).duration())?))
+    })
+}
+
+/// Takes the lock, waiting up to `timeout_ns` (`MP_FOREVER`: as long as it takes; 0: only if
+/// it is free now). The calling thread then holds it until `mp_lock_release`.
+///
+/// Errors: `MP_TIMEOUT` (held by another thread or process all that time), `MP_OWNER_DIED`
+/// (taken, but its previous owner died holding it: the lock IS held; see
+/// `mp_lock_make_consistent`), `MP_INVALID` (this thread holds it already: that would
+/// deadlock), `MP_CORRUPT` (the lock's memory was scribbled over, or it was left
+/// inconsistent), `MP_OS`.
+///
+/// # Safety
+/// `lock` is null or a handle from this library (or readable memory: it is refused).
+#[no_mangle]
+pub unsafe extern "C" fn mp_lock_acquire(lock: *const mp_lock, timeout_ns: u64) -> mp_status {
+    call(|| {
+        // SAFETY: the caller's contract.
+        let h = unsafe { get(lock) }?;
+        // SAFETY: see `pinned`; `mp_lock_free` calls `held::take_all` before dropping.
+        let l = unsafe { pinned(&h.h) };
+        let took = match Wait::from_ns(timeout_ns) {
+            Wait::Now => took_now(l.try_lock()),
+            Wait::For(d) => took_timed(l.lock_timeout(d)),
+            Wait::Forever => took_blocking(l.lock()),
+        };
+        keep(lock as usize, map(took, AnyGuard::Lock))
+    })
+}
+
+/// Releases the lock this thread took with `mp_lock_acquire`. Never blocks.
+///
+/// Errors: `MP_INVALID` (this thread does not hold it through this handle).
+///
+/// # Safety
+/// `lock` is null or a handle from this library.
+#[no_mangle]
+pub unsafe extern "C" fn mp_lock_release(lock: *const mp_lock) -> mp_status {
+    call(|| {
+        // SAFETY: the caller's contract.
+        unsafe { get(lock) }?;
+        release(lock as usize, "lock")
+    })
+}
+
+/// After `MP_OWNER_DIED`: says the data the lock protects has been repaired. Without it, the
+/// release leaves the lock unusable (every later acquire fails with `MP_CORRUPT`). Never
+/// blocks.
+///
+/// Errors: `MP_INVALID` (this thread does not hold it).
+///
+/// # Safety
+/// `lock` is null or a handle from this library.
+#[no_mangle]
+pub unsafe extern "C" fn mp_lock_make_consistent(lock: *const mp_lock) -> mp_status {
+    call(|| {
+        // SAFETY: the caller's contract.
+        unsafe { get(lock) }?;
+        make_consistent(lock as usize, "lock")
+    })
+}
+
+/// Frees the handle (null: nothing). If this thread holds the lock it is released first.
+/// Other threads must not hold it or use the handle any more. A named lock's name goes with
+/// its creator's handle. Never blocks.
+///
+/// Errors: `MP_INVALID` (not a live lock handle).
+///
+/// # Safety
+/// `lock` is null or a handle from this library, not used by any thread after this call.
+#[no_mangle]
+pub unsafe extern "C" fn mp_lock_free(lock: *mut mp_lock) -> mp_status {
+    call(|| {
+        if lock.is_null() {
+            return Ok(());
+        }
+        // SAFETY: the caller's contract.
+        unsafe { get(lock) }?;
+        held::take_all(lock as usize);
+        // SAFETY: the caller's contract.
+        drop(unsafe { take(lock) }?);
+        Ok(())
+    })
+}
+
+/// Makes an anonymous recursive lock: the thread that holds it may take it again, and holds
+/// it until it has released it as many times.
+///
+/// Errors: `MP_INVALID` (null `out`), `MP_OS`. Never blocks.
+///
+/// # Safety
+/// `out` is null or valid for one pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn mp_rlock_new(out: *mut *mut mp_rlock) -> mp_status {
+    // SAFETY: the caller's contract.
+    call(|| unsafe { give(out, mp_rlock::boxed(RLock::new()?)) })
+}
+
+/// Makes a recursive lock under `name` (see `mp_lock_create`).
+///
+/// Errors: `MP_EXISTS`, `MP_INVALID`, `MP_OS`. Never blocks.
+///
+/// # Safety
+/// `name` is a NUL-terminated string; `out` is null or valid for one pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn mp_rlock_create(name: *const c_char, out: *mut *mut mp_rlock) -> mp_status {
+    // SAFETY: the caller's contract.
+    call(|| unsafe { give(out, mp_rlock::boxed(RLock::create(self::name(name)?)?)) })
+}
+
+/// Opens the recursive lock made under `name`, waiting up to `timeout_ns` for the name.
+///
+/// Errors: `MP_NOT_FOUND`, `MP_MISMATCH` (another kind of object), `MP_CORRUPT`,
+/// `MP_INVALID`, `MP_OS`.
+///
+/// # Safety
+/// `name` is a NUL-terminated string; `out` is null or valid for one pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn mp_rlock_open(name: *const c_char, timeout_ns: u64, out: *mut *mut mp_rlock) -> mp_status {
+    // SAFETY: the caller's contract.
+    call(|| unsafe {
+        give(out, mp_rlock::boxed(RLock::open_timeout(self::name(name)?, Wait::from_ns(timeout_ns).duration())?))
+    })
+}
+
+/// Takes the recursive lock (again, if this thread holds it), waiting up to `timeout_ns`.
+///
+/// Errors: `MP_TIMEOUT`, `MP_OWNER_DIED` (held now; see `mp_rlock_make_consistent`),
+/// `MP_CORRUPT`, `MP_OS`.
+///
+/// # Safety
+/// `lock` is null or a handle from this library.
+#[no_mangle]
+pub unsafe extern "C" fn mp_rlock_acquire(lock: *const mp_rlock, timeout_ns: u64) -> mp_status {
+    call(|| {
+        // SAFETY: the caller's contract.
+        let h = unsafe { get(lock) }?;
+        // SAFETY: see `pinned`; `mp_rlock_free` calls `held::take_all` before dropping.
+        let l = unsafe { pinned(&h.h) };
+        let took = match Wait::from_ns(timeout_ns) {
+            Wait::Now => took_now(l.try_lock()),
+            Wait::For(d) => took_timed(l.lock_timeout(d)),
+            Wait::Forever => took_blocking(l.lock()),
+        };
+        keep(lock as usize, map(took, AnyGuard::RLock))
+    })
+}
+
+/// Releases one hold of the recursive lock by this thread. Never blocks.
+///
+/// Errors: `MP_INVALID` (this thread does not hold it).
+///
+/// # Safety
+/// `lock` is null or a handle from this library.
+#[no_mangle]
+pub unsafe extern "C" fn mp_rlock_release(lock: *const mp_rlock) -> mp_status {
+    call(|| {
+        // SAFETY: the caller's contract.
+        unsafe { get(lock) }?;
+        release(lock as usize, "rlock")
+    })
+}
+
+/// After `MP_OWNER_DIED` from `mp_rlock_acquire`: the data has been repaired (see
+/// `mp_lock_make_consistent`). Never blocks.
+///
+/// Errors: `MP_INVALID` (this thread does not hold it).
+///
+/// # Safety
+/// `lock` is null or a handle from this library.
+#[no_mangle]
+pub unsafe extern "C" fn mp_rlock_make_consistent(lock: *const mp_rlock) -> mp_status {
+    call(|| {
+        // SAFETY: the caller's contract.
+        unsafe { get(lock) }?;
+        make_consistent(lock as usize, "rlock")
+    })
+}
+
+/// Frees the handle (null: nothing), releasing this thread's holds first (see
+/// `mp_lock_free`). Never blocks.
+///
+/// Errors: `MP_INVALID` (not a live rlock handle).
+///
+/// # Safety
+/// `lock` is null or a handle from this library, not used by any thread after this call.
+#[no_mangle]
+pub unsafe extern "C" fn mp_rlock_free(lock: *mut mp_rlock) -> mp_status {
+    call(|| {
+        if lock.is_null() {
+            return Ok(());
+        }
+        // SAFETY: the caller's contract.
+        unsafe { get(lock) }?;
+        held::take_all(lock as usize);
+        // SAFETY: the caller's contract.
+        drop(unsafe { take(lock) }?);
+        Ok(())
+    })
+}
