@@ -139,3 +139,31 @@ fn c_suite_covers_every_function_and_status() {
         statuses.iter().filter(|s| **s != "INTERNAL" && !suite.contains(&format!(", MP_{s})"))).collect();
     assert!(unexpected.is_empty(), "never expected by the C suite: {unexpected:?}");
 }
+
+/// The example of docs/C.md, exactly as printed there, builds with the command the README
+/// gives and runs to its end (exit 0).
+#[test]
+fn the_c_example_of_the_docs_builds_with_the_readme_command_and_runs() {
+    let root = root();
+    let doc = std::fs::read_to_string(root.join("docs/C.md")).unwrap();
+    let block = doc.split("```c\n").nth(1).and_then(|b| b.split("```").next()).expect("a ```c block in docs/C.md");
+    assert_eq!(
+        block,
+        std::fs::read_to_string(root.join("examples/c/queue.c")).unwrap(),
+        "docs/C.md shows examples/c/queue.c: keep them the same"
+    );
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let command = readme
+        .lines()
+        .find(|l| l.starts_with("cc ") && l.contains("examples/c/queue.c"))
+        .expect("the README's cc command for examples/c/queue.c");
+    let src = scratch("queue_from_docs.c");
+    std::fs::write(&src, block).unwrap();
+    let exe = scratch("queue_from_docs");
+    let command = command
+        .replace("target/release/", &format!("{}/", lib_dir().display()))
+        .replace("examples/c/queue.c", &src.display().to_string())
+        .replace("-o queue && ./queue", &format!("-o {0} && timeout -s KILL 60 {0}", exe.display()));
+    let out = run(Command::new("sh").arg("-c").arg(&command).current_dir(&root), "the README's command");
+    assert!(out.contains("total 55"), "{out}");
+}

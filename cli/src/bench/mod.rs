@@ -7,6 +7,7 @@
 
 mod batch;
 mod broadcast;
+mod capi;
 mod compare;
 mod exec;
 mod floor;
@@ -112,6 +113,7 @@ pub(crate) fn all_rows() -> Vec<Row> {
     rows.extend(pool::rows());
     rows.extend(exec::rows());
     rows.extend(manager::rows());
+    rows.extend(capi::rows());
     rows
 }
 
