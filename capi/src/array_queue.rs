@@ -79,8 +79,7 @@ pub(crate) struct ArrayQueueH {
 /// `mp_arrayqueue_new`.
 #[allow(non_camel_case_types)]
 pub struct mp_arrayqueue {
-    magic: u64,
-    h: ArrayQueueH,
+    t: crate::handle::Tagged<ArrayQueueH>,
 }
 handle!(mp_arrayqueue, ArrayQueueH, 0x6d70_6172_7271_0009);
 

@@ -12,8 +12,7 @@ use std::ffi::{c_char, c_void};
 /// See `mp_broadcast_new`.
 #[allow(non_camel_case_types)]
 pub struct mp_broadcast {
-    magic: u64,
-    h: Broadcast<Vec<u8>>,
+    t: crate::handle::Tagged<Broadcast<Vec<u8>>>,
 }
 handle!(mp_broadcast, Broadcast<Vec<u8>>, 0x6d70_6263_6173_000a);
 
@@ -26,8 +25,7 @@ pub(crate) struct SubscriberH {
 /// One reader's place in a broadcast: see `mp_broadcast_subscribe`.
 #[allow(non_camel_case_types)]
 pub struct mp_subscriber {
-    magic: u64,
-    h: SubscriberH,
+    t: crate::handle::Tagged<SubscriberH>,
 }
 handle!(mp_subscriber, SubscriberH, 0x6d70_7375_6273_000b);
 

@@ -11,18 +11,17 @@ use std::ffi::c_char;
 /// `mp_condition_new`.
 #[allow(non_camel_case_types)]
 pub struct mp_condition {
-    magic: u64,
-    h: Condition<RLock>,
+    t: crate::handle::Tagged<Condition<RLock>>,
 }
 handle!(mp_condition, Condition<RLock>, 0x6d70_636f_6e64_0003);
 
-fn lock_of(h: &mp_condition) -> &'static RLock {
+fn lock_of(h: &crate::handle::Tagged<Condition<RLock>>) -> &'static RLock {
     // SAFETY: the handle is boxed and never moves, and `mp_condition_free` drops every hold
     // (`held::take_all`) before it drops the handle, so no guard outlives the lock.
     unsafe { &*(h.h.lock() as *const RLock) }
 }
 
-fn cond_of(h: &mp_condition) -> &'static Condition<RLock> {
+fn cond_of(h: &crate::handle::Tagged<Condition<RLock>>) -> &'static Condition<RLock> {
     // SAFETY: as `lock_of`.
     unsafe { &*(&h.h as *const Condition<RLock>) }
 }

@@ -17,16 +17,14 @@ pub(crate) struct ConnH {
 /// `mp_listener_accept` and `mp_client_connect`.
 #[allow(non_camel_case_types)]
 pub struct mp_conn {
-    magic: u64,
-    h: ConnH,
+    t: crate::handle::Tagged<ConnH>,
 }
 handle!(mp_conn, ConnH, 0x6d70_636f_6e6e_000c);
 /// A listening socket that accepts connections (Python's `Listener`): see
 /// `mp_listener_bind`.
 #[allow(non_camel_case_types)]
 pub struct mp_listener {
-    magic: u64,
-    h: Listener,
+    t: crate::handle::Tagged<Listener>,
 }
 handle!(mp_listener, Listener, 0x6d70_6c69_736e_000d);
 

@@ -9,37 +9,58 @@ use std::time::Duration;
 /// `timeout_ns` value that waits as long as it takes.
 pub const MP_FOREVER: u64 = u64::MAX;
 
-/// A handle type of the C ABI: a struct with a magic word and the Rust object. Not
-/// `#[repr(C)]`: C only ever sees a pointer to it (cbindgen declares it opaque), and the
-/// magic word is found by its field's place, wherever the compiler put it.
+/// A handle type of the C ABI: a struct whose only field is a `Tagged` (the magic word, then
+/// the Rust object), so the magic word is its first 8 bytes. C only ever sees a pointer to it
+/// (cbindgen declares it opaque).
 pub(crate) trait Handle: Sized {
+    /// The Rust object inside.
+    type Inner;
     /// Written at creation, checked on every call, overwritten when the handle is freed.
     const MAGIC: u64;
     /// Its C name, for messages.
     const WHAT: &'static str;
-    /// The magic word of the handle at `p`, computed without reading anything.
-    fn magic(p: *const Self) -> *const u64;
+    /// The magic word and the object.
+    fn tagged(&self) -> &Tagged<Self::Inner>;
 }
 
-/// Implements `Handle` for a handle struct `$name { magic: u64, h: $inner }` declared
-/// beside it (written out there so that cbindgen sees it and declares it opaque).
+/// A handle's contents: the magic word first (`#[repr(C)]`), then the Rust object.
+#[repr(C)]
+pub(crate) struct Tagged<T> {
+    magic: u64,
+    pub(crate) h: T,
+}
+
+/// Implements `Handle` for a handle struct `$name { t: Tagged<$inner> }` declared beside it
+/// (written out there so that cbindgen sees it and, as it is not `#[repr(C)]`, declares it
+/// opaque).
 macro_rules! handle {
     ($name:ident, $inner:ty, $magic:expr) => {
         impl $crate::handle::Handle for $name {
+            type Inner = $inner;
             const MAGIC: u64 = $magic;
             const WHAT: &'static str = stringify!($name);
-            fn magic(p: *const Self) -> *const u64 {
-                // Plain address arithmetic (nothing is read), so any pointer value is fine.
-                p.cast::<u8>().wrapping_add(std::mem::offset_of!($name, magic)).cast()
+            fn tagged(&self) -> &$crate::handle::Tagged<$inner> {
+                &self.t
             }
         }
 
+        // A pointer is checked by reading its first 8 bytes only (a foreign pointer to a
+        // small object is not read past them): the magic word must be there. `Tagged` puts it
+        // first; the one field of `$name` is where Rust puts it, so the build checks it.
+        const _: () = assert!(std::mem::offset_of!($name, t) == 0, "the magic word must come first");
+
         impl $name {
             pub(crate) fn boxed(h: $inner) -> Box<$name> {
-                Box::new($name { magic: <$name as $crate::handle::Handle>::MAGIC, h })
+                Box::new($name { t: $crate::handle::Tagged::new(<$name as $crate::handle::Handle>::MAGIC, h) })
             }
         }
     };
+}
+
+impl<T> Tagged<T> {
+    pub(crate) fn new(magic: u64, h: T) -> Tagged<T> {
+        Tagged { magic, h }
+    }
 }
 pub(crate) use handle;
 
@@ -50,24 +71,23 @@ const DEAD: u64 = 0xdead_dead_dead_dead;
 /// Borrows a handle, after checking it is not null, is aligned, and carries its type's magic.
 ///
 /// # Safety
-/// `p` is null or points to readable memory the size of an `H` (a live handle, or any other
-/// readable object: its word where `H` keeps its magic is compared, nothing more is read
-/// unless it matches).
-pub(crate) unsafe fn get<'a, H: Handle>(p: *const H) -> Res<&'a H> {
+/// `p` is null or points to at least 8 readable bytes (a live handle of any type, or any
+/// other readable object: its first word is compared, nothing more is read unless it matches).
+pub(crate) unsafe fn get<'a, H: Handle + 'a>(p: *const H) -> Res<&'a Tagged<H::Inner>> {
     if p.is_null() {
         return Err(Fail::invalid(format!("null {} handle", H::WHAT)));
     }
     if (p as usize) % std::mem::align_of::<u64>() != 0 {
         return Err(Fail::invalid(format!("misaligned pointer given as a {} handle", H::WHAT)));
     }
-    // SAFETY: non-null, aligned, and readable by the caller's contract; `H::magic` is the
-    // address of the magic field inside the object at `p`.
-    let magic = unsafe { H::magic(p).read_volatile() };
+    // SAFETY: non-null, aligned, and readable for 8 bytes by the caller's contract; every
+    // handle's first 8 bytes are its magic word (checked at build time by `handle!`).
+    let magic = unsafe { p.cast::<u64>().read_volatile() };
     if magic != H::MAGIC {
         return Err(Fail::invalid(format!("not a live {} handle (freed, or another type)", H::WHAT)));
     }
     // SAFETY: the magic word says this is a live `H` made by `give` and not yet freed.
-    Ok(unsafe { &*p })
+    Ok(unsafe { &*p }.tagged())
 }
 
 /// Hands a new handle to C through `out`.
@@ -93,8 +113,8 @@ pub(crate) unsafe fn take<H: Handle>(p: *mut H) -> Res<Option<Box<H>>> {
     }
     // SAFETY: the caller's contract, as for `get`.
     unsafe { get(p) }?;
-    // SAFETY: checked live above, so `H::magic(p)` is the magic field of a live handle.
-    unsafe { H::magic(p).cast_mut().write_volatile(DEAD) };
+    // SAFETY: checked live above; its first 8 bytes are its magic word.
+    unsafe { p.cast::<u64>().write_volatile(DEAD) };
     // SAFETY: made by `give` from a `Box<H>`, and now taken back exactly once (the magic word
     // is gone, so a second `take` is refused while the memory is still mapped).
     Ok(Some(unsafe { Box::from_raw(p) }))

@@ -11,15 +11,13 @@ use std::fmt::Display;
 /// A robust lock shared between processes (Python's `Lock`): see `mp_lock_new`.
 #[allow(non_camel_case_types)]
 pub struct mp_lock {
-    magic: u64,
-    h: Lock,
+    t: crate::handle::Tagged<Lock>,
 }
 handle!(mp_lock, Lock, 0x6d70_6c6f_636b_0001);
 /// A recursive robust lock (Python's `RLock`): see `mp_rlock_new`.
 #[allow(non_camel_case_types)]
 pub struct mp_rlock {
-    magic: u64,
-    h: RLock,
+    t: crate::handle::Tagged<RLock>,
 }
 handle!(mp_rlock, RLock, 0x6d70_726c_636b_0002);
 

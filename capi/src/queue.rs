@@ -18,8 +18,7 @@ pub(crate) struct QueueH {
 /// `mp_queue_new`.
 #[allow(non_camel_case_types)]
 pub struct mp_queue {
-    magic: u64,
-    h: QueueH,
+    t: crate::handle::Tagged<QueueH>,
 }
 handle!(mp_queue, QueueH, 0x6d70_7175_6575_0008);
 

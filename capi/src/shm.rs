@@ -8,8 +8,7 @@ use std::ffi::{c_char, c_void};
 /// A block of shared memory (Python's `SharedMemory`): see `mp_shm_create`.
 #[allow(non_camel_case_types)]
 pub struct mp_shm {
-    magic: u64,
-    h: SharedMemory,
+    t: crate::handle::Tagged<SharedMemory>,
 }
 handle!(mp_shm, SharedMemory, 0x6d70_7368_6d00_0007);
 

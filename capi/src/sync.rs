@@ -24,22 +24,19 @@ impl Sem {
 /// (`mp_bounded_semaphore_new`).
 #[allow(non_camel_case_types)]
 pub struct mp_semaphore {
-    magic: u64,
-    h: Sem,
+    t: crate::handle::Tagged<Sem>,
 }
 handle!(mp_semaphore, Sem, 0x6d70_7365_6d61_0004);
 /// An event flag shared between processes (Python's `Event`): see `mp_event_new`.
 #[allow(non_camel_case_types)]
 pub struct mp_event {
-    magic: u64,
-    h: Event,
+    t: crate::handle::Tagged<Event>,
 }
 handle!(mp_event, Event, 0x6d70_6576_6e74_0005);
 /// A barrier for a fixed number of parties (Python's `Barrier`): see `mp_barrier_new`.
 #[allow(non_camel_case_types)]
 pub struct mp_barrier {
-    magic: u64,
-    h: Barrier,
+    t: crate::handle::Tagged<Barrier>,
 }
 handle!(mp_barrier, Barrier, 0x6d70_6261_7272_0006);
 
