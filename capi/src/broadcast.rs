@@ -173,6 +173,8 @@ pub unsafe extern "C" fn mp_subscriber_recv(
     call(|| {
         // SAFETY: the caller's contract.
         let h = &unsafe { get(sub) }?.h;
+        // SAFETY: the caller's contract.
+        unsafe { Pending::check(buf, cap, len) }?;
         if let Some(m) = h.pending.take() {
             // SAFETY: the caller's contract.
             return unsafe { h.pending.deliver(&m, buf, cap, len) };

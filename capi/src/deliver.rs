@@ -42,6 +42,19 @@ impl Pending {
         self.any.store(true, Ordering::Release);
     }
 
+    /// Checks the caller's buffer and length pointer before anything is received, so that a
+    /// bad argument never costs a message.
+    ///
+    /// # Safety
+    /// As [`deliver`](Self::deliver).
+    pub(crate) unsafe fn check(buf: *mut c_void, cap: usize, len: *mut usize) -> Res {
+        if len.is_null() {
+            return Err(Fail::invalid("null out-pointer for the message length"));
+        }
+        // SAFETY: the caller's contract.
+        unsafe { buffer(buf, cap) }.map(drop)
+    }
+
     /// Copies `m` into the caller's buffer and sets `*len`; if it does not fit, keeps it for
     /// the next receive and fails with `MP_TOO_LARGE`, `*len` set to the size needed.
     ///

@@ -2,7 +2,7 @@
 //! refused instead of used), names, timeouts, buffers and out-pointers, each checked before
 //! anything is done with it.
 
-use crate::status::{Fail, Res, MP_INVALID};
+use crate::status::{Fail, Res, MP_INVALID, MP_TOO_LARGE};
 use std::ffi::{c_char, c_void, CStr};
 use std::time::Duration;
 
@@ -135,6 +135,8 @@ pub(crate) unsafe fn name<'a>(p: *const c_char) -> Res<&'a str> {
 
 /// `len` bytes at `p` (`p` may be null when `len` is 0).
 ///
+/// A length over `isize::MAX` (no object is that large) is `MP_TOO_LARGE`, never a slice.
+///
 /// # Safety
 /// `p` is null or valid for `len` reads for `'a`.
 pub(crate) unsafe fn bytes<'a>(p: *const c_void, len: usize) -> Res<&'a [u8]> {
@@ -143,6 +145,9 @@ pub(crate) unsafe fn bytes<'a>(p: *const c_void, len: usize) -> Res<&'a [u8]> {
     }
     if p.is_null() {
         return Err(Fail::invalid(format!("null data pointer with a length of {len}")));
+    }
+    if len > isize::MAX as usize {
+        return Err(Fail::new(MP_TOO_LARGE, format!("a length of {len} bytes is more than any object can hold")));
     }
     // SAFETY: non-null and valid for `len` reads by the caller's contract.
     Ok(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) })
@@ -159,6 +164,9 @@ pub(crate) unsafe fn buffer<'a>(p: *mut c_void, cap: usize) -> Res<&'a mut [u8]>
     }
     if p.is_null() {
         return Err(Fail::invalid(format!("null buffer with a capacity of {cap}")));
+    }
+    if cap > isize::MAX as usize {
+        return Err(Fail::invalid(format!("a buffer capacity of {cap} bytes is more than any object can hold")));
     }
     // SAFETY: non-null and valid for `cap` writes by the caller's contract.
     Ok(unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), cap) })

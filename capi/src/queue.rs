@@ -143,6 +143,8 @@ pub unsafe extern "C" fn mp_queue_get(
     call(|| {
         // SAFETY: the caller's contract.
         let h = &unsafe { get(queue) }?.h;
+        // SAFETY: the caller's contract.
+        unsafe { Pending::check(buf, cap, len) }?;
         if let Some(m) = h.pending.take() {
             // SAFETY: the caller's contract.
             return unsafe { h.pending.deliver(&m, buf, cap, len) };

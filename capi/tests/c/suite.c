@@ -495,7 +495,14 @@ static void test_queue(void) {
     OK(mp_queue_get(q, buf, sizeof buf, &len, 0));
     CHECK(len == 0);
     EXPECT(mp_queue_put(q, NULL, 5, 0), MP_INVALID);
-    EXPECT(mp_queue_get(q, buf, sizeof buf, NULL, 0), MP_EMPTY);
+    EXPECT(mp_queue_put(q, "x", SIZE_MAX, 0), MP_TOO_LARGE); /* refused before any read */
+    /* Bad arguments to a get cost no message: they are refused before it is taken. */
+    OK(mp_queue_put(q, "kept", 4, 0));
+    EXPECT(mp_queue_get(q, buf, SIZE_MAX, &len, 0), MP_INVALID);
+    EXPECT(mp_queue_get(q, buf, sizeof buf, NULL, 0), MP_INVALID);
+    EXPECT(mp_queue_get(q, NULL, sizeof buf, &len, 0), MP_INVALID);
+    OK(mp_queue_get(q, buf, sizeof buf, &len, 0));
+    CHECK(len == 4 && memcmp(buf, "kept", 4) == 0);
 
     /* Across processes, in order. */
     pid_t pid = spawn();
