@@ -184,6 +184,24 @@ fn conn_6_nobody_listening_is_refused_at_once() {
     assert!(t.elapsed() < common::AT_ONCE * 4, "took {:?}", t.elapsed());
 }
 
+/// A timed connect with a zero timeout looks once, for every family: a TCP one is not an OS
+/// error (`connect_timeout` refuses a zero duration; the crate gives it the shortest look).
+#[test]
+fn conn_6_a_zero_timeout_connect_looks_once_and_is_no_os_error() {
+    for a in addresses("c6z") {
+        let l = Listener::bind(&a, None).unwrap();
+        let a = l.address().clone();
+        let accepted = std::thread::spawn(move || l.accept_timeout(T).map(drop));
+        match Client::connect_timeout(&a, None, Duration::ZERO) {
+            Ok(_) | Err(ConnTimeoutError::Timeout) => {}
+            Err(e) => panic!("{a}: {e:?}"),
+        }
+        // A real connect lets the accepting thread finish either way.
+        let _ = Client::connect_timeout(&a, None, T);
+        accepted.join().unwrap().unwrap();
+    }
+}
+
 #[test]
 fn conn_7_last_accepted_names_a_tcp_peer() {
     let l = Listener::bind("tcp:127.0.0.1:0", None).unwrap();

@@ -120,9 +120,12 @@ pub unsafe extern "C" fn mp_arrayqueue_new(
     out: *mut *mut mp_arrayqueue,
 ) -> mp_status {
     call(|| {
+        if out.is_null() {
+            return Err(Fail::invalid("null out-pointer for the new handle"));
+        }
         let slots = Slots::make(words_for(record_size)?, New(self::capacity(capacity)?))?;
         // SAFETY: the caller's contract.
-        unsafe { give(out, mp_arrayqueue::boxed(ArrayQueueH { slots, record: record_size, _size_block: None })) }
+        unsafe { give(out, || Ok(mp_arrayqueue::boxed(ArrayQueueH { slots, record: record_size, _size_block: None }))) }
     })
 }
 
@@ -142,6 +145,9 @@ pub unsafe extern "C" fn mp_arrayqueue_create(
     out: *mut *mut mp_arrayqueue,
 ) -> mp_status {
     call(|| {
+        if out.is_null() {
+            return Err(Fail::invalid("null out-pointer for the new handle"));
+        }
         // SAFETY: the caller's contract.
         let name = unsafe { self::name(name) }?;
         let words = words_for(record_size)?;
@@ -151,14 +157,15 @@ pub unsafe extern "C" fn mp_arrayqueue_create(
         let slots = Slots::make(words, Create(name, self::capacity(capacity)?))?;
         let h = ArrayQueueH { slots, record: record_size, _size_block: Some(block) };
         // SAFETY: the caller's contract.
-        unsafe { give(out, mp_arrayqueue::boxed(h)) }
+        unsafe { give(out, || Ok(mp_arrayqueue::boxed(h))) }
     })
 }
 
 /// Opens the queue made under `name` with records of `record_size` bytes, waiting up to
 /// `timeout_ns` for the name.
 ///
-/// Errors: `MP_MISMATCH` (made with another record size, or another kind of object),
+/// Errors: `MP_MISMATCH` (made with another record size, not by `mp_arrayqueue_create`, or
+/// another kind of object),
 /// `MP_NOT_FOUND`, `MP_CORRUPT`, `MP_INVALID`, `MP_OS`.
 ///
 /// # Safety
@@ -171,12 +178,19 @@ pub unsafe extern "C" fn mp_arrayqueue_open(
     out: *mut *mut mp_arrayqueue,
 ) -> mp_status {
     call(|| {
+        if out.is_null() {
+            return Err(Fail::invalid("null out-pointer for the new handle"));
+        }
         // SAFETY: the caller's contract.
         let name = unsafe { self::name(name) }?;
         let words = words_for(record_size)?;
         let slots = Slots::make(words, Open(name, Wait::from_ns(timeout_ns).duration()))?;
         // The block was complete before the queue appeared.
-        let block = SharedMemory::open(&size_block_name(name))?;
+        let block = SharedMemory::open(&size_block_name(name)).map_err(|e| match e {
+            // A queue with no size block was not made by `mp_arrayqueue_create`.
+            mp::ShmError::NotFound { .. } => Fail::new(MP_MISMATCH, format!("array queue {name:?} has no record size beside it ({name}.rec): it was not made by mp_arrayqueue_create")),
+            e => e.into(),
+        })?;
         let mut size = [0u8; 8];
         block.read_at(0, &mut size)?;
         let made = u64::from_le_bytes(size);
@@ -187,7 +201,9 @@ pub unsafe extern "C" fn mp_arrayqueue_open(
             ));
         }
         // SAFETY: the caller's contract.
-        unsafe { give(out, mp_arrayqueue::boxed(ArrayQueueH { slots, record: record_size, _size_block: Some(block) })) }
+        unsafe {
+            give(out, || Ok(mp_arrayqueue::boxed(ArrayQueueH { slots, record: record_size, _size_block: Some(block) })))
+        }
     })
 }
 

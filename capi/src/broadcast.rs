@@ -1,11 +1,10 @@
 //! `mp_broadcast` and `mp_subscriber`: one writer's byte messages to every reader (a Rust
 //! `Broadcast<Vec<u8>>`, whose `publish_bytes`/`recv_bytes` speak the same bytes).
 
-use crate::deliver::{Exclusive, Pending};
+use crate::deliver::{with_scratch, Exclusive, Pending};
 use crate::handle::{bytes, get, give, handle, name, set, set_required, take, Wait};
 use crate::status::*;
 use mp::{Broadcast, Subscriber};
-use std::cell::RefCell;
 use std::ffi::{c_char, c_void};
 
 /// A broadcast ring: every subscriber sees every message (until it falls a lap behind).
@@ -39,7 +38,7 @@ handle!(mp_subscriber, SubscriberH, 0x6d70_7375_6273_000b);
 #[no_mangle]
 pub unsafe extern "C" fn mp_broadcast_new(slots: usize, max_message: usize, out: *mut *mut mp_broadcast) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_broadcast::boxed(Broadcast::new(slots, max_message)?)) })
+    call(|| unsafe { give(out, || Ok(mp_broadcast::boxed(Broadcast::new(slots, max_message)?))) })
 }
 
 /// Makes a broadcast under `name` (see `mp_broadcast_new`). A Rust program opens it as
@@ -57,7 +56,7 @@ pub unsafe extern "C" fn mp_broadcast_create(
     out: *mut *mut mp_broadcast,
 ) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_broadcast::boxed(Broadcast::create(self::name(name)?, slots, max_message)?)) })
+    call(|| unsafe { give(out, || Ok(mp_broadcast::boxed(Broadcast::create(self::name(name)?, slots, max_message)?))) })
 }
 
 /// Opens the broadcast made under `name`, waiting up to `timeout_ns` for the name.
@@ -74,7 +73,7 @@ pub unsafe extern "C" fn mp_broadcast_open(
 ) -> mp_status {
     let d = Wait::from_ns(timeout_ns).duration();
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_broadcast::boxed(Broadcast::open_timeout(self::name(name)?, d)?)) })
+    call(|| unsafe { give(out, || Ok(mp_broadcast::boxed(Broadcast::open_timeout(self::name(name)?, d)?))) })
 }
 
 /// Publishes a copy of `len` bytes at `data`; `*seq` (if not null) gets its sequence number.
@@ -125,12 +124,15 @@ pub unsafe extern "C" fn mp_broadcast_subscribe(
     out: *mut *mut mp_subscriber,
 ) -> mp_status {
     call(|| {
+        if out.is_null() {
+            return Err(Fail::invalid("null out-pointer for the new handle"));
+        }
         // SAFETY: the caller's contract.
         let b = &unsafe { get(b) }?.h;
         let sub = if oldest { b.subscribe_oldest() } else { b.subscribe() };
         let h = SubscriberH { sub: Exclusive::new(sub), pending: Pending::default() };
         // SAFETY: the caller's contract.
-        unsafe { give(out, mp_subscriber::boxed(h)) }
+        unsafe { give(out, || Ok(mp_subscriber::boxed(h))) }
     })
 }
 
@@ -145,10 +147,6 @@ pub unsafe extern "C" fn mp_broadcast_subscribe(
 pub unsafe extern "C" fn mp_broadcast_free(b: *mut mp_broadcast) -> mp_status {
     // SAFETY: the caller's contract.
     call(|| unsafe { take(b) }.map(drop))
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Reads the subscriber's next message into `buf` (`cap` bytes), waiting up to `timeout_ns`
@@ -180,15 +178,14 @@ pub unsafe extern "C" fn mp_subscriber_recv(
             return unsafe { h.pending.deliver(&m, buf, cap, len) };
         }
         h.sub.with("subscriber", |s| {
-            SCRATCH.with(|v| {
-                let mut v = v.borrow_mut();
+            with_scratch(|v| {
                 match Wait::from_ns(timeout_ns) {
-                    Wait::Now => s.try_recv_bytes_into(&mut v)?,
-                    Wait::For(d) => s.recv_bytes_into_timeout(&mut v, d)?,
-                    Wait::Forever => s.recv_bytes_into(&mut v)?,
+                    Wait::Now => s.try_recv_bytes_into(v)?,
+                    Wait::For(d) => s.recv_bytes_into_timeout(v, d)?,
+                    Wait::Forever => s.recv_bytes_into(v)?,
                 };
                 // SAFETY: the caller's contract.
-                unsafe { h.pending.deliver(&v, buf, cap, len) }
+                unsafe { h.pending.deliver(v, buf, cap, len) }
             })
         })
     })
@@ -211,7 +208,8 @@ pub unsafe extern "C" fn mp_subscriber_missed(sub: *const mp_subscriber, missed:
     })
 }
 
-/// Frees the subscriber (null: nothing). Never blocks.
+/// Frees the subscriber (null: nothing). A message kept for it after `MP_TOO_LARGE` is
+/// dropped with it. Never blocks.
 ///
 /// Errors: `MP_INVALID` (not a live subscriber handle).
 ///

@@ -2,7 +2,7 @@
 
 use crate::handle::{get, give, handle, name, set, take, Wait};
 use crate::held::{self, AnyGuard};
-use crate::locks::{keep, make_consistent, release, took_blocking, took_now, took_timed, Took};
+use crate::locks::{keep, make_consistent, release, release_for_free, took_blocking, took_now, took_timed, Held, Took};
 use crate::status::*;
 use mp::{Condition, ConditionWaitTimeoutError, RLock};
 use std::ffi::c_char;
@@ -11,19 +11,20 @@ use std::ffi::c_char;
 /// `mp_condition_new`.
 #[allow(non_camel_case_types)]
 pub struct mp_condition {
-    t: crate::handle::Tagged<Condition<RLock>>,
+    t: crate::handle::Tagged<Held<Condition<RLock>>>,
 }
-handle!(mp_condition, Condition<RLock>, 0x6d70_636f_6e64_0003);
+handle!(mp_condition, Held<Condition<RLock>>, 0x6d70_636f_6e64_0003);
 
-fn lock_of(h: &crate::handle::Tagged<Condition<RLock>>) -> &'static RLock {
-    // SAFETY: the handle is boxed and never moves, and `mp_condition_free` drops every hold
-    // (`held::take_all`) before it drops the handle, so no guard outlives the lock.
-    unsafe { &*(h.h.lock() as *const RLock) }
+fn lock_of(h: &crate::handle::Tagged<Held<Condition<RLock>>>) -> &'static RLock {
+    // SAFETY: the handle is boxed and never moves, and `mp_condition_free` frees it only when
+    // no thread holds its lock through it (`held::release_all_for_free`), so no guard
+    // outlives the lock.
+    unsafe { &*(h.h.lock.lock() as *const RLock) }
 }
 
-fn cond_of(h: &crate::handle::Tagged<Condition<RLock>>) -> &'static Condition<RLock> {
+fn cond_of(h: &crate::handle::Tagged<Held<Condition<RLock>>>) -> &'static Condition<RLock> {
     // SAFETY: as `lock_of`.
-    unsafe { &*(&h.h as *const Condition<RLock>) }
+    unsafe { &*(&h.h.lock as *const Condition<RLock>) }
 }
 
 /// Makes an anonymous condition (with its lock), shared with children forked after this call.
@@ -35,7 +36,7 @@ fn cond_of(h: &crate::handle::Tagged<Condition<RLock>>) -> &'static Condition<RL
 #[no_mangle]
 pub unsafe extern "C" fn mp_condition_new(out: *mut *mut mp_condition) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_condition::boxed(Condition::new(RLock::new()?)?)) })
+    call(|| unsafe { give(out, || Ok(mp_condition::boxed(Held::new(Condition::new(RLock::new()?)?)))) })
 }
 
 /// Makes a condition and its lock under `name` (see `mp_lock_create`).
@@ -47,7 +48,7 @@ pub unsafe extern "C" fn mp_condition_new(out: *mut *mut mp_condition) -> mp_sta
 #[no_mangle]
 pub unsafe extern "C" fn mp_condition_create(name: *const c_char, out: *mut *mut mp_condition) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_condition::boxed(Condition::create(self::name(name)?)?)) })
+    call(|| unsafe { give(out, || Ok(mp_condition::boxed(Held::new(Condition::create(self::name(name)?)?)))) })
 }
 
 /// Opens the condition made under `name`, waiting up to `timeout_ns` for the name.
@@ -64,7 +65,7 @@ pub unsafe extern "C" fn mp_condition_open(
 ) -> mp_status {
     let d = Wait::from_ns(timeout_ns).duration();
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_condition::boxed(Condition::open_timeout(self::name(name)?, d)?)) })
+    call(|| unsafe { give(out, || Ok(mp_condition::boxed(Held::new(Condition::open_timeout(self::name(name)?, d)?)))) })
 }
 
 /// Takes the condition's (recursive) lock, waiting up to `timeout_ns`.
@@ -78,7 +79,8 @@ pub unsafe extern "C" fn mp_condition_open(
 pub unsafe extern "C" fn mp_condition_acquire(cond: *const mp_condition, timeout_ns: u64) -> mp_status {
     call(|| {
         // SAFETY: the caller's contract.
-        let l = lock_of(unsafe { get(cond) }?);
+        let h = unsafe { get(cond) }?;
+        let l = lock_of(h);
         let took = match Wait::from_ns(timeout_ns) {
             Wait::Now => took_now(l.try_lock()),
             Wait::For(d) => took_timed(l.lock_timeout(d)),
@@ -89,7 +91,7 @@ pub unsafe extern "C" fn mp_condition_acquire(cond: *const mp_condition, timeout
             Took::OwnerDied(g) => Took::OwnerDied(AnyGuard::RLock(g)),
             Took::Failed(f) => Took::Failed(f),
         };
-        keep(cond as usize, took)
+        keep(cond as usize, &h.h.holds, took)
     })
 }
 
@@ -103,8 +105,8 @@ pub unsafe extern "C" fn mp_condition_acquire(cond: *const mp_condition, timeout
 pub unsafe extern "C" fn mp_condition_release(cond: *const mp_condition) -> mp_status {
     call(|| {
         // SAFETY: the caller's contract.
-        unsafe { get(cond) }?;
-        release(cond as usize, "condition's lock")
+        let h = unsafe { get(cond) }?;
+        release(cond as usize, &h.h.holds, "condition's lock")
     })
 }
 
@@ -126,7 +128,9 @@ pub unsafe extern "C" fn mp_condition_make_consistent(cond: *const mp_condition)
 
 /// Waits for a notify: releases the condition's lock (held by this thread), sleeps up to
 /// `timeout_ns`, and takes the lock back before it returns, in every outcome but `MP_CORRUPT`
-/// and `MP_OS`. Wake-ups can be spurious: re-check your predicate in a loop.
+/// and `MP_OS`. Taking the lock back waits for it as long as it takes, even after a timeout
+/// (of 0 too: it then releases the lock, looks once, and re-takes it), as in Python.
+/// Wake-ups can be spurious: re-check your predicate in a loop.
 ///
 /// Errors: `MP_TIMEOUT` (no notify in time; the lock is held again), `MP_INVALID` (this
 /// thread does not hold the lock), `MP_OWNER_DIED` (a notifier died holding the lock: held
@@ -138,16 +142,14 @@ pub unsafe extern "C" fn mp_condition_make_consistent(cond: *const mp_condition)
 pub unsafe extern "C" fn mp_condition_wait(cond: *const mp_condition, timeout_ns: u64) -> mp_status {
     call(|| {
         // SAFETY: the caller's contract.
-        let c = cond_of(unsafe { get(cond) }?);
+        let h = unsafe { get(cond) }?;
+        let (c, holds) = (cond_of(h), &h.h.holds);
         let key = cond as usize;
-        let Some(AnyGuard::RLock(g)) = held::pop(key) else {
+        let Some(AnyGuard::RLock(g)) = held::pop(key, holds) else {
             return Err(Fail::invalid("this thread does not hold the condition's lock"));
         };
         match c.wait_timeout(g, Wait::from_ns(timeout_ns).duration()) {
-            Ok(g) => {
-                held::push(key, AnyGuard::RLock(g));
-                Ok(())
-            }
+            Ok(g) => held::push(key, holds, AnyGuard::RLock(g)).map_err(Fail::invalid),
             Err(e) => {
                 let st = match &e {
                     ConditionWaitTimeoutError::Timeout(_) => MP_TIMEOUT,
@@ -157,8 +159,11 @@ pub unsafe extern "C" fn mp_condition_wait(cond: *const mp_condition, timeout_ns
                     _ => MP_OS,
                 };
                 let message = e.to_string();
-                if let Some(g) = e.into_guard() {
-                    held::push(key, AnyGuard::RLock(g));
+                match e.into_guard() {
+                    Some(g) => held::push(key, holds, AnyGuard::RLock(g)).map_err(Fail::invalid)?,
+                    // The lock's state is unknown (corrupt, or the OS failed the re-take):
+                    // this thread's other holds of it are forgotten, not released.
+                    None => held::forget_all(key),
                 }
                 Err(Fail::new(st, message))
             }
@@ -185,8 +190,9 @@ unsafe fn notify(cond: *const mp_condition, n: usize, woken: *mut usize) -> mp_s
     })
 }
 
-/// Wakes up to `n` waiters; `*woken` (if not null) gets how many were waiting to be woken.
-/// This thread must hold the condition's lock. Never blocks.
+/// Wakes up to `n` waiters; `*woken` (if not null) gets how many were woken. This thread
+/// must hold the condition's lock. Blocks briefly: each woken waiter acknowledges its
+/// wake-up, and a waiter that does not (stopped, or killed) is given up on after 1 s.
 ///
 /// Errors: `MP_INVALID` (this thread does not hold the lock).
 ///
@@ -198,7 +204,8 @@ pub unsafe extern "C" fn mp_condition_notify(cond: *const mp_condition, n: usize
     unsafe { notify(cond, n, woken) }
 }
 
-/// Wakes every waiter (see `mp_condition_notify`). Never blocks.
+/// Wakes every waiter (see `mp_condition_notify`, which says how long it may wait for
+/// their acknowledgements).
 ///
 /// Errors: `MP_INVALID` (this thread does not hold the lock).
 ///
@@ -224,8 +231,7 @@ pub unsafe extern "C" fn mp_condition_free(cond: *mut mp_condition) -> mp_status
             return Ok(());
         }
         // SAFETY: the caller's contract.
-        unsafe { get(cond) }?;
-        held::take_all(cond as usize);
+        release_for_free(cond as usize, &unsafe { get(cond) }?.h.holds)?;
         // SAFETY: the caller's contract.
         drop(unsafe { take(cond) }?);
         Ok(())

@@ -58,8 +58,8 @@ pub unsafe extern "C" fn mp_pipe_new(duplex: bool, a: *mut *mut mp_conn, b: *mut
         let (x, y) = if duplex { Pipe::duplex()? } else { Pipe::one_way()? };
         // SAFETY: the caller's contract; both checked non-null above, so neither fails.
         unsafe {
-            give(a, boxed(x))?;
-            give(b, boxed(y))
+            give(a, || Ok(boxed(x)))?;
+            give(b, || Ok(boxed(y)))
         }
     })
 }
@@ -132,10 +132,19 @@ enum Got {
 }
 
 macro_rules! got {
-    ($r:expr, $e:ident) => {
+    ($c:expr, $r:expr, $e:ident) => {
         match $r {
             Ok(n) => Got::Len(n),
             Err($e::BufferTooShort(m)) => Got::TooShort(m),
+            Err($e::FdPending) => {
+                // A Rust peer sent a descriptor (`send_fd`), which C cannot receive: it is
+                // taken and closed so that the messages after it can be read.
+                let _ = $c.try_recv_fd();
+                Got::Failed(Fail::new(
+                    MP_MISMATCH,
+                    "the next message was a file descriptor (a Rust peer's send_fd): C receives bytes only, so it was closed",
+                ))
+            }
             Err(e) => Got::Failed(e.into()),
         }
     };
@@ -146,8 +155,9 @@ macro_rules! got {
 ///
 /// Errors: `MP_EMPTY` (none now, for a timeout of 0), `MP_TIMEOUT`, `MP_TOO_LARGE` (longer
 /// than `cap`: `*len` says how long, and it is kept for the next receive), `MP_CLOSED` (the
-/// peer is gone and nothing is left), `MP_INVALID` (a send-only end; another thread is using
-/// it now), `MP_CORRUPT`, `MP_OS`.
+/// peer is gone and nothing is left), `MP_MISMATCH` (a Rust peer sent a file descriptor,
+/// which is closed and skipped), `MP_INVALID` (a send-only end; another thread is using it
+/// now), `MP_CORRUPT`, `MP_OS`.
 ///
 /// # Safety
 /// `conn` is null or a handle from this library; `buf` is null or valid for `cap` writes;
@@ -173,9 +183,9 @@ pub unsafe extern "C" fn mp_conn_recv(
         let out = unsafe { buffer(buf, cap) }?;
         let got = h.conn.with("connection", |c| {
             Ok(match Wait::from_ns(timeout_ns) {
-                Wait::Now => got!(c.try_recv_bytes_into(out, 0), TryRecvError),
-                Wait::For(d) => got!(c.recv_bytes_into_timeout(out, 0, d), RecvTimeoutError),
-                Wait::Forever => got!(c.recv_bytes_into(out, 0), RecvError),
+                Wait::Now => got!(c, c.try_recv_bytes_into(out, 0), TryRecvError),
+                Wait::For(d) => got!(c, c.recv_bytes_into_timeout(out, 0, d), RecvTimeoutError),
+                Wait::Forever => got!(c, c.recv_bytes_into(out, 0), RecvError),
             })
         })?;
         match got {
@@ -216,7 +226,8 @@ pub unsafe extern "C" fn mp_conn_poll(conn: *const mp_conn, timeout_ns: u64) -> 
 }
 
 /// Closes this end and frees the handle (null: nothing); the peer's receives then end with
-/// `MP_CLOSED` once they have taken what was sent. Never blocks.
+/// `MP_CLOSED` once they have taken what was sent. A message kept for this end after
+/// `MP_TOO_LARGE` is dropped with it. Never blocks.
 ///
 /// Errors: `MP_INVALID` (not a live connection handle).
 ///
@@ -261,7 +272,7 @@ pub unsafe extern "C" fn mp_listener_bind(
         // SAFETY: the caller's contract.
         let (a, k) = unsafe { (name(address)?, self::authkey(authkey, authkey_len)?) };
         // SAFETY: the caller's contract.
-        unsafe { give(out, mp_listener::boxed(Listener::bind(a, k)?)) }
+        unsafe { give(out, || Ok(mp_listener::boxed(Listener::bind(a, k)?))) }
     })
 }
 
@@ -314,6 +325,9 @@ pub unsafe extern "C" fn mp_listener_accept(
     out: *mut *mut mp_conn,
 ) -> mp_status {
     call(|| {
+        if out.is_null() {
+            return Err(Fail::invalid("null out-pointer for the new handle"));
+        }
         // SAFETY: the caller's contract.
         let l = &unsafe { get(l) }?.h;
         let c = match Wait::from_ns(timeout_ns) {
@@ -322,7 +336,7 @@ pub unsafe extern "C" fn mp_listener_accept(
             Wait::Forever => l.accept()?,
         };
         // SAFETY: the caller's contract.
-        unsafe { give(out, boxed(c)) }
+        unsafe { give(out, || Ok(boxed(c))) }
     })
 }
 
@@ -357,6 +371,9 @@ pub unsafe extern "C" fn mp_client_connect(
     out: *mut *mut mp_conn,
 ) -> mp_status {
     call(|| {
+        if out.is_null() {
+            return Err(Fail::invalid("null out-pointer for the new handle"));
+        }
         // SAFETY: the caller's contract.
         let (a, k) = unsafe { (name(address)?, self::authkey(authkey, authkey_len)?) };
         let c = match Wait::from_ns(timeout_ns) {
@@ -364,6 +381,6 @@ pub unsafe extern "C" fn mp_client_connect(
             w => Client::connect_timeout(a, k, w.duration())?,
         };
         // SAFETY: the caller's contract.
-        unsafe { give(out, boxed(c)) }
+        unsafe { give(out, || Ok(boxed(c))) }
     })
 }

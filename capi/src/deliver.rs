@@ -4,18 +4,57 @@
 //! `MP_INVALID` instead of a data race.
 
 use crate::handle::{buffer, set_required};
+use crate::held::generation;
 use crate::status::{Fail, Res, MP_TOO_LARGE};
-use std::cell::UnsafeCell;
+use std::cell::{RefCell, UnsafeCell};
 use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+thread_local! {
+    /// Where a message lands before it is copied to C's buffer (reused, so a receive
+    /// allocates nothing once it has seen its largest message).
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's scratch buffer (a fresh one if the thread is exiting).
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    let mut f = Some(f);
+    let done = SCRATCH.try_with(|s| s.try_borrow_mut().ok().and_then(|mut v| f.take().map(|f| f(&mut v))));
+    match (done, f) {
+        (Ok(Some(r)), _) => r,
+        (_, Some(f)) => f(&mut Vec::new()),
+        (_, None) => unreachable!("`f` ran, so `done` holds its result"),
+    }
+}
+
 /// Messages received for a handle but held back because the buffer given was too small.
+///
+/// They are this process's: a child of `fork` does not see its parent's (the fork
+/// generation they were kept in is recorded), so no message is delivered twice.
 #[derive(Default)]
 pub(crate) struct Pending {
     any: AtomicBool,
-    held: Mutex<VecDeque<Vec<u8>>>,
+    held: Mutex<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
+    generation: u64,
+    messages: VecDeque<Vec<u8>>,
+}
+
+impl Kept {
+    /// The messages of this process (a parent's, seen in a child, are dropped).
+    fn mine(&mut self) -> &mut VecDeque<Vec<u8>> {
+        let now = generation();
+        if self.generation != now {
+            self.messages.clear();
+            self.generation = now;
+        }
+        &mut self.messages
+    }
 }
 
 impl Pending {
@@ -25,20 +64,21 @@ impl Pending {
             return None;
         }
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let m = held.pop_front();
-        self.any.store(!held.is_empty(), Ordering::Release);
+        let mine = held.mine();
+        let m = mine.pop_front();
+        self.any.store(!mine.is_empty(), Ordering::Release);
         m
     }
 
     /// Whether a message is held back.
     pub(crate) fn any(&self) -> bool {
-        self.any.load(Ordering::Acquire)
+        self.any.load(Ordering::Acquire) && !self.held.lock().unwrap_or_else(|p| p.into_inner()).mine().is_empty()
     }
 
     /// Holds `m` back as the oldest message.
     fn keep(&self, m: Vec<u8>) {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        held.push_front(m);
+        held.mine().push_front(m);
         self.any.store(true, Ordering::Release);
     }
 

@@ -48,7 +48,9 @@ statuses! {
         ShmError::Mismatch { .. } | ShmError::VersionMismatch { .. } | ShmError::BadMagic { .. } => MP_MISMATCH,
         ShmError::Corrupt { .. } | ShmError::OutOfBounds { .. } => MP_CORRUPT,
         ShmError::InvalidName { .. } | ShmError::InvalidArgument { .. } | ShmError::TooSmall { .. } => MP_INVALID,
-        ShmError::TooLarge { .. } | ShmError::OutOfSpace { .. } | ShmError::NoSpace { .. } => MP_TOO_LARGE,
+        ShmError::TooLarge { .. } | ShmError::OutOfSpace { .. } => MP_TOO_LARGE,
+        // /dev/shm is full: the system's limit, not the request's size.
+        ShmError::NoSpace { .. } => MP_OS,
         ShmError::PermissionDenied { .. } | ShmError::Os(_) => MP_OS,
     }
     Timeout { _ => MP_TIMEOUT }
@@ -92,8 +94,10 @@ statuses! {
 forms! {
     GetError, GetTimeoutError, TryGetError: Empty => MP_EMPTY; {
         Self::Closed | Self::Disconnected | Self::ShutDown => MP_CLOSED,
-        Self::Corrupt(_) => MP_CORRUPT,
-        Self::NotBytes | Self::Decode(_) => MP_MISMATCH,
+        // The element type was checked on open: an item that is not bytes was not written by
+        // a correct peer.
+        Self::Corrupt(_) | Self::NotBytes => MP_CORRUPT,
+        Self::Decode(_) => MP_MISMATCH,
     }
     PutError, PutTimeoutError, TryPutError: Full => MP_FULL; {
         Self::Closed | Self::Disconnected | Self::ShutDown => MP_CLOSED,

@@ -49,6 +49,12 @@ macro_rules! handle {
         // first; the one field of `$name` is where Rust puts it, so the build checks it.
         const _: () = assert!(std::mem::offset_of!($name, t) == 0, "the magic word must come first");
 
+        // C shares any handle between its threads: what is inside must allow that.
+        const _: fn() = || {
+            fn shareable<T: Send + Sync>() {}
+            shareable::<$inner>();
+        };
+
         impl $name {
             pub(crate) fn boxed(h: $inner) -> Box<$name> {
                 Box::new($name { t: $crate::handle::Tagged::new(<$name as $crate::handle::Handle>::MAGIC, h) })
@@ -90,14 +96,17 @@ pub(crate) unsafe fn get<'a, H: Handle + 'a>(p: *const H) -> Res<&'a Tagged<H::I
     Ok(unsafe { &*p }.tagged())
 }
 
-/// Hands a new handle to C through `out`.
+/// Makes a new handle with `make` and hands it to C through `out`, which is checked first:
+/// a null `out` fails before anything is made (no named object appears and vanishes, no
+/// accepted client is dropped).
 ///
 /// # Safety
 /// `out` is null or valid for one pointer write.
-pub(crate) unsafe fn give<H: Handle>(out: *mut *mut H, h: Box<H>) -> Res {
+pub(crate) unsafe fn give<H: Handle>(out: *mut *mut H, make: impl FnOnce() -> Res<Box<H>>) -> Res {
     if out.is_null() {
         return Err(Fail::invalid(format!("null out-pointer for the new {}", H::WHAT)));
     }
+    let h = make()?;
     // SAFETY: non-null and writable by the caller's contract.
     unsafe { out.write(Box::into_raw(h)) };
     Ok(())

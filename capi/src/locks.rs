@@ -2,7 +2,7 @@
 //! thread (the guard waits in `held` meanwhile).
 
 use crate::handle::{get, give, handle, name, take, Wait};
-use crate::held::{self, AnyGuard};
+use crate::held::{self, AnyGuard, Holds};
 use crate::status::*;
 use mp::{Lock, LockError, LockTimeoutError, RLock, TryLockError};
 use std::ffi::c_char;
@@ -11,15 +11,27 @@ use std::fmt::Display;
 /// A robust lock shared between processes (Python's `Lock`): see `mp_lock_new`.
 #[allow(non_camel_case_types)]
 pub struct mp_lock {
-    t: crate::handle::Tagged<Lock>,
+    t: crate::handle::Tagged<Held<Lock>>,
 }
-handle!(mp_lock, Lock, 0x6d70_6c6f_636b_0001);
+handle!(mp_lock, Held<Lock>, 0x6d70_6c6f_636b_0001);
 /// A recursive robust lock (Python's `RLock`): see `mp_rlock_new`.
 #[allow(non_camel_case_types)]
 pub struct mp_rlock {
-    t: crate::handle::Tagged<RLock>,
+    t: crate::handle::Tagged<Held<RLock>>,
 }
-handle!(mp_rlock, RLock, 0x6d70_726c_636b_0002);
+handle!(mp_rlock, Held<RLock>, 0x6d70_726c_636b_0002);
+
+/// A lock and the count of holds C has through its handle.
+pub(crate) struct Held<L> {
+    pub(crate) lock: L,
+    pub(crate) holds: Holds,
+}
+
+impl<L> Held<L> {
+    pub(crate) fn new(lock: L) -> Held<L> {
+        Held { lock, holds: Holds::default() }
+    }
+}
 
 /// One attempt to take a lock, whatever its form.
 pub(crate) enum Took<G> {
@@ -55,14 +67,11 @@ took_from!(took_now, TryLockError, WouldBlock => MP_TIMEOUT);
 took_from!(took_timed, LockTimeoutError, Timeout => MP_TIMEOUT);
 
 /// Keeps what an attempt took under `key`; `MP_OWNER_DIED` keeps the hold too.
-pub(crate) fn keep(key: usize, took: Took<AnyGuard>) -> Res {
+pub(crate) fn keep(key: usize, holds: &Holds, took: Took<AnyGuard>) -> Res {
     match took {
-        Took::Held(g) => {
-            held::push(key, g);
-            Ok(())
-        }
+        Took::Held(g) => held::push(key, holds, g).map_err(Fail::invalid),
         Took::OwnerDied(g) => {
-            held::push(key, g);
+            held::push(key, holds, g).map_err(Fail::invalid)?;
             Err(Fail::new(MP_OWNER_DIED, "the previous owner died holding the lock: it is held now; repair the data, make it consistent, release it"))
         }
         Took::Failed(f) => Err(f),
@@ -78,14 +87,19 @@ fn map<G>(t: Took<G>, f: impl FnOnce(G) -> AnyGuard) -> Took<AnyGuard> {
 }
 
 /// Releases this thread's newest hold through `key`.
-pub(crate) fn release(key: usize, what: &str) -> Res {
-    match held::pop(key) {
+pub(crate) fn release(key: usize, holds: &Holds, what: &str) -> Res {
+    match held::pop(key, holds) {
         Some(g) => {
             drop(g);
             Ok(())
         }
         None => Err(Fail::invalid(format!("this thread does not hold this {what}"))),
     }
+}
+
+/// Frees a lock handle's holds before the handle goes (see `held::release_all_for_free`).
+pub(crate) fn release_for_free(key: usize, holds: &Holds) -> Res {
+    held::release_all_for_free(key, holds).map_err(Fail::invalid)
 }
 
 /// Marks this thread's newest hold through `key` consistent.
@@ -97,8 +111,9 @@ pub(crate) fn make_consistent(key: usize, what: &str) -> Res {
 /// A lock with the lifetime of its boxed handle.
 ///
 /// # Safety
-/// The handle is never moved (it is boxed) and drops every hold first (`held::take_all`)
-/// when it is freed, so no guard made from the returned reference outlives it.
+/// The handle is never moved (it is boxed), and it is freed only when no other thread holds
+/// the lock through it and after this thread's holds are released (`held::release_all_for_free`),
+/// so no guard made from the returned reference outlives it.
 unsafe fn pinned<T>(t: &T) -> &'static T {
     // SAFETY: the caller's contract above.
     unsafe { &*(t as *const T) }
@@ -113,7 +128,7 @@ unsafe fn pinned<T>(t: &T) -> &'static T {
 #[no_mangle]
 pub unsafe extern "C" fn mp_lock_new(out: *mut *mut mp_lock) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_lock::boxed(Lock::new()?)) })
+    call(|| unsafe { give(out, || Ok(mp_lock::boxed(Held::new(Lock::new()?)))) })
 }
 
 /// Makes a lock under `name` for other programs to open with `mp_lock_open`. The name is
@@ -127,7 +142,7 @@ pub unsafe extern "C" fn mp_lock_new(out: *mut *mut mp_lock) -> mp_status {
 #[no_mangle]
 pub unsafe extern "C" fn mp_lock_create(name: *const c_char, out: *mut *mut mp_lock) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_lock::boxed(Lock::create(self::name(name)?)?)) })
+    call(|| unsafe { give(out, || Ok(mp_lock::boxed(Held::new(Lock::create(self::name(name)?)?)))) })
 }
 
 /// Opens the lock made under `name`, waiting up to `timeout_ns` for it to appear
@@ -142,7 +157,9 @@ pub unsafe extern "C" fn mp_lock_create(name: *const c_char, out: *mut *mut mp_l
 pub unsafe extern "C" fn mp_lock_open(name: *const c_char, timeout_ns: u64, out: *mut *mut mp_lock) -> mp_status {
     // SAFETY: the caller's contract.
     call(|| unsafe {
-        give(out, mp_lock::boxed(Lock::open_timeout(self::name(name)?, Wait::from_ns(timeout_ns).duration())?))
+        give(out, || {
+            Ok(mp_lock::boxed(Held::new(Lock::open_timeout(self::name(name)?, Wait::from_ns(timeout_ns).duration())?)))
+        })
     })
 }
 
@@ -162,14 +179,14 @@ pub unsafe extern "C" fn mp_lock_acquire(lock: *const mp_lock, timeout_ns: u64) 
     call(|| {
         // SAFETY: the caller's contract.
         let h = unsafe { get(lock) }?;
-        // SAFETY: see `pinned`; `mp_lock_free` calls `held::take_all` before dropping.
-        let l = unsafe { pinned(&h.h) };
+        // SAFETY: see `pinned`; `mp_lock_free` frees only a handle no guard still uses.
+        let l = unsafe { pinned(&h.h.lock) };
         let took = match Wait::from_ns(timeout_ns) {
             Wait::Now => took_now(l.try_lock()),
             Wait::For(d) => took_timed(l.lock_timeout(d)),
             Wait::Forever => took_blocking(l.lock()),
         };
-        keep(lock as usize, map(took, AnyGuard::Lock))
+        keep(lock as usize, &h.h.holds, map(took, AnyGuard::Lock))
     })
 }
 
@@ -183,8 +200,8 @@ pub unsafe extern "C" fn mp_lock_acquire(lock: *const mp_lock, timeout_ns: u64) 
 pub unsafe extern "C" fn mp_lock_release(lock: *const mp_lock) -> mp_status {
     call(|| {
         // SAFETY: the caller's contract.
-        unsafe { get(lock) }?;
-        release(lock as usize, "lock")
+        let h = unsafe { get(lock) }?;
+        release(lock as usize, &h.h.holds, "lock")
     })
 }
 
@@ -220,8 +237,7 @@ pub unsafe extern "C" fn mp_lock_free(lock: *mut mp_lock) -> mp_status {
             return Ok(());
         }
         // SAFETY: the caller's contract.
-        unsafe { get(lock) }?;
-        held::take_all(lock as usize);
+        release_for_free(lock as usize, &unsafe { get(lock) }?.h.holds)?;
         // SAFETY: the caller's contract.
         drop(unsafe { take(lock) }?);
         Ok(())
@@ -238,7 +254,7 @@ pub unsafe extern "C" fn mp_lock_free(lock: *mut mp_lock) -> mp_status {
 #[no_mangle]
 pub unsafe extern "C" fn mp_rlock_new(out: *mut *mut mp_rlock) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_rlock::boxed(RLock::new()?)) })
+    call(|| unsafe { give(out, || Ok(mp_rlock::boxed(Held::new(RLock::new()?)))) })
 }
 
 /// Makes a recursive lock under `name` (see `mp_lock_create`).
@@ -250,7 +266,7 @@ pub unsafe extern "C" fn mp_rlock_new(out: *mut *mut mp_rlock) -> mp_status {
 #[no_mangle]
 pub unsafe extern "C" fn mp_rlock_create(name: *const c_char, out: *mut *mut mp_rlock) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_rlock::boxed(RLock::create(self::name(name)?)?)) })
+    call(|| unsafe { give(out, || Ok(mp_rlock::boxed(Held::new(RLock::create(self::name(name)?)?)))) })
 }
 
 /// Opens the recursive lock made under `name`, waiting up to `timeout_ns` for the name.
@@ -264,7 +280,12 @@ pub unsafe extern "C" fn mp_rlock_create(name: *const c_char, out: *mut *mut mp_
 pub unsafe extern "C" fn mp_rlock_open(name: *const c_char, timeout_ns: u64, out: *mut *mut mp_rlock) -> mp_status {
     // SAFETY: the caller's contract.
     call(|| unsafe {
-        give(out, mp_rlock::boxed(RLock::open_timeout(self::name(name)?, Wait::from_ns(timeout_ns).duration())?))
+        give(out, || {
+            Ok(mp_rlock::boxed(Held::new(RLock::open_timeout(
+                self::name(name)?,
+                Wait::from_ns(timeout_ns).duration(),
+            )?)))
+        })
     })
 }
 
@@ -280,14 +301,14 @@ pub unsafe extern "C" fn mp_rlock_acquire(lock: *const mp_rlock, timeout_ns: u64
     call(|| {
         // SAFETY: the caller's contract.
         let h = unsafe { get(lock) }?;
-        // SAFETY: see `pinned`; `mp_rlock_free` calls `held::take_all` before dropping.
-        let l = unsafe { pinned(&h.h) };
+        // SAFETY: see `pinned`; `mp_rlock_free` frees only a handle no guard still uses.
+        let l = unsafe { pinned(&h.h.lock) };
         let took = match Wait::from_ns(timeout_ns) {
             Wait::Now => took_now(l.try_lock()),
             Wait::For(d) => took_timed(l.lock_timeout(d)),
             Wait::Forever => took_blocking(l.lock()),
         };
-        keep(lock as usize, map(took, AnyGuard::RLock))
+        keep(lock as usize, &h.h.holds, map(took, AnyGuard::RLock))
     })
 }
 
@@ -301,8 +322,8 @@ pub unsafe extern "C" fn mp_rlock_acquire(lock: *const mp_rlock, timeout_ns: u64
 pub unsafe extern "C" fn mp_rlock_release(lock: *const mp_rlock) -> mp_status {
     call(|| {
         // SAFETY: the caller's contract.
-        unsafe { get(lock) }?;
-        release(lock as usize, "rlock")
+        let h = unsafe { get(lock) }?;
+        release(lock as usize, &h.h.holds, "rlock")
     })
 }
 
@@ -336,8 +357,7 @@ pub unsafe extern "C" fn mp_rlock_free(lock: *mut mp_rlock) -> mp_status {
             return Ok(());
         }
         // SAFETY: the caller's contract.
-        unsafe { get(lock) }?;
-        held::take_all(lock as usize);
+        release_for_free(lock as usize, &unsafe { get(lock) }?.h.holds)?;
         // SAFETY: the caller's contract.
         drop(unsafe { take(lock) }?);
         Ok(())

@@ -1,11 +1,10 @@
 //! `mp_queue`: a multi-producer, multi-consumer queue of byte messages (a Rust
 //! `Queue<Vec<u8>>`, so Rust programs open the same name and use `put_bytes`/`get_bytes_into`).
 
-use crate::deliver::Pending;
+use crate::deliver::{with_scratch, Pending};
 use crate::handle::{bytes, get, give, handle, name, set_required, take, Wait};
 use crate::status::*;
 use mp::Queue;
-use std::cell::RefCell;
 use std::ffi::{c_char, c_void};
 
 /// A byte queue and the messages held back for buffers that were too small.
@@ -48,7 +47,7 @@ fn builder(maxsize: usize, capacity_bytes: usize) -> mp::QueueBuilder<Vec<u8>> {
 #[no_mangle]
 pub unsafe extern "C" fn mp_queue_new(maxsize: usize, capacity_bytes: usize, out: *mut *mut mp_queue) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, boxed(builder(maxsize, capacity_bytes).build()?)) })
+    call(|| unsafe { give(out, || Ok(boxed(builder(maxsize, capacity_bytes).build()?))) })
 }
 
 /// Makes a queue under `name` (see `mp_queue_new` for the sizes). A Rust program opens it as
@@ -67,7 +66,7 @@ pub unsafe extern "C" fn mp_queue_create(
     out: *mut *mut mp_queue,
 ) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, boxed(builder(maxsize, capacity_bytes).create(self::name(name)?)?)) })
+    call(|| unsafe { give(out, || Ok(boxed(builder(maxsize, capacity_bytes).create(self::name(name)?)?))) })
 }
 
 /// Opens the queue made under `name` (by C, or by Rust as a `Queue<Vec<u8>>`), waiting up to
@@ -82,7 +81,7 @@ pub unsafe extern "C" fn mp_queue_create(
 pub unsafe extern "C" fn mp_queue_open(name: *const c_char, timeout_ns: u64, out: *mut *mut mp_queue) -> mp_status {
     let d = Wait::from_ns(timeout_ns).duration();
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, boxed(Queue::open_timeout(self::name(name)?, d)?)) })
+    call(|| unsafe { give(out, || Ok(boxed(Queue::open_timeout(self::name(name)?, d)?))) })
 }
 
 /// Puts a copy of `len` bytes at `data` (null if `len` is 0) as one message, waiting up to
@@ -115,12 +114,6 @@ pub unsafe extern "C" fn mp_queue_put(
     })
 }
 
-thread_local! {
-    /// Where a message lands before it is copied to C's buffer (reused, so a get allocates
-    /// nothing once it has seen its largest message).
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
 /// Takes the oldest message into `buf` (`cap` bytes), waiting up to `timeout_ns` for one;
 /// `*len` gets its length.
 ///
@@ -149,15 +142,14 @@ pub unsafe extern "C" fn mp_queue_get(
             // SAFETY: the caller's contract.
             return unsafe { h.pending.deliver(&m, buf, cap, len) };
         }
-        SCRATCH.with(|s| {
-            let mut s = s.borrow_mut();
+        with_scratch(|s| {
             match Wait::from_ns(timeout_ns) {
-                Wait::Now => h.q.try_get_bytes_into(&mut s)?,
-                Wait::For(d) => h.q.get_bytes_into_timeout(&mut s, d)?,
-                Wait::Forever => h.q.get_bytes_into(&mut s)?,
+                Wait::Now => h.q.try_get_bytes_into(s)?,
+                Wait::For(d) => h.q.get_bytes_into_timeout(s, d)?,
+                Wait::Forever => h.q.get_bytes_into(s)?,
             };
             // SAFETY: the caller's contract.
-            unsafe { h.pending.deliver(&s, buf, cap, len) }
+            unsafe { h.pending.deliver(s, buf, cap, len) }
         })
     })
 }

@@ -22,7 +22,7 @@ handle!(mp_shm, SharedMemory, 0x6d70_7368_6d00_0007);
 #[no_mangle]
 pub unsafe extern "C" fn mp_shm_new(size: usize, out: *mut *mut mp_shm) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_shm::boxed(SharedMemory::anonymous(size)?)) })
+    call(|| unsafe { give(out, || Ok(mp_shm::boxed(SharedMemory::anonymous(size)?))) })
 }
 
 /// Makes a block of `size` bytes, zeroed, under `name` (1 to 250 characters from
@@ -36,7 +36,7 @@ pub unsafe extern "C" fn mp_shm_new(size: usize, out: *mut *mut mp_shm) -> mp_st
 #[no_mangle]
 pub unsafe extern "C" fn mp_shm_create(name: *const c_char, size: usize, out: *mut *mut mp_shm) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_shm::boxed(SharedMemory::create(self::name(name)?, size)?)) })
+    call(|| unsafe { give(out, || Ok(mp_shm::boxed(SharedMemory::create(self::name(name)?, size)?))) })
 }
 
 /// Opens the block made under `name`, waiting up to `timeout_ns` for the name.
@@ -50,7 +50,7 @@ pub unsafe extern "C" fn mp_shm_create(name: *const c_char, size: usize, out: *m
 pub unsafe extern "C" fn mp_shm_open(name: *const c_char, timeout_ns: u64, out: *mut *mut mp_shm) -> mp_status {
     let d = Wait::from_ns(timeout_ns).duration();
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_shm::boxed(SharedMemory::open_timeout(self::name(name)?, d)?)) })
+    call(|| unsafe { give(out, || Ok(mp_shm::boxed(SharedMemory::open_timeout(self::name(name)?, d)?))) })
 }
 
 /// Writes the block's address to `*data` and its size to `*size` (either may be null). The
@@ -79,7 +79,8 @@ pub unsafe extern "C" fn mp_shm_data(shm: *const mp_shm, data: *mut *mut c_void,
 /// Removes the block's name now (Python's `unlink`); handles already open keep working.
 /// Never blocks.
 ///
-/// Errors: `MP_INVALID` (an anonymous block), `MP_NOT_FOUND` (already removed), `MP_OS`.
+/// Errors: `MP_NOT_FOUND` (an anonymous block has no name, or it was already removed),
+/// `MP_INVALID`, `MP_OS`.
 ///
 /// # Safety
 /// `shm` is null or a handle from this library.

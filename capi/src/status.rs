@@ -30,6 +30,8 @@ pub enum mp_status {
     /// (or the rlock/condition form), then release.
     MP_OWNER_DIED = 5,
     /// Shared memory holds something no correct peer can have written; nothing was trusted.
+    /// Also a lock left unrecoverable: its owner died and the next holder released it
+    /// without `mp_lock_make_consistent`.
     MP_CORRUPT = 6,
     /// A name leads to another kind of object, or to one made with other parameters (an
     /// array queue's record size, a version of this library).
@@ -90,7 +92,9 @@ fn set_last(message: &str) {
     // An interior NUL would cut the message short in C; it can only come from a name the
     // caller gave, so it is shown escaped instead.
     let text = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
-    LAST.with(|l| *l.borrow_mut() = text);
+    // A thread whose thread-locals are already destroyed (a C destructor running at thread
+    // exit) keeps no message: `mp_last_error` says so.
+    let _ = LAST.try_with(|l| *l.borrow_mut() = text);
 }
 
 /// Runs `body` as one call of the C ABI: `Ok` is `MP_OK`; a `Fail` records its message for
@@ -125,7 +129,7 @@ pub(crate) fn call(body: impl FnOnce() -> Res) -> mp_status {
 /// null. Never blocks.
 #[no_mangle]
 pub extern "C" fn mp_last_error() -> *const c_char {
-    LAST.with(|l| l.borrow().as_ptr())
+    LAST.try_with(|l| l.borrow().as_ptr()).unwrap_or(c"(no message: this thread is exiting)".as_ptr())
 }
 
 /// The name of a status code ("MP_OK", "MP_TIMEOUT", …), or "MP_UNKNOWN" for a value that is

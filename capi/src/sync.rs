@@ -50,7 +50,7 @@ handle!(mp_barrier, Barrier, 0x6d70_6261_7272_0006);
 #[no_mangle]
 pub unsafe extern "C" fn mp_semaphore_new(value: u32, out: *mut *mut mp_semaphore) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_semaphore::boxed(Sem::Plain(Semaphore::new(value)?))) })
+    call(|| unsafe { give(out, || Ok(mp_semaphore::boxed(Sem::Plain(Semaphore::new(value)?)))) })
 }
 
 /// Makes a bounded semaphore: `value` permits, and a release that would pass `value` fails
@@ -63,7 +63,7 @@ pub unsafe extern "C" fn mp_semaphore_new(value: u32, out: *mut *mut mp_semaphor
 #[no_mangle]
 pub unsafe extern "C" fn mp_bounded_semaphore_new(value: u32, out: *mut *mut mp_semaphore) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_semaphore::boxed(Sem::Bounded(BoundedSemaphore::new(value)?))) })
+    call(|| unsafe { give(out, || Ok(mp_semaphore::boxed(Sem::Bounded(BoundedSemaphore::new(value)?)))) })
 }
 
 /// Makes a semaphore with `value` permits under `name`. Never blocks.
@@ -79,7 +79,7 @@ pub unsafe extern "C" fn mp_semaphore_create(
     out: *mut *mut mp_semaphore,
 ) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_semaphore::boxed(Sem::Plain(Semaphore::create(self::name(name)?, value)?))) })
+    call(|| unsafe { give(out, || Ok(mp_semaphore::boxed(Sem::Plain(Semaphore::create(self::name(name)?, value)?)))) })
 }
 
 /// Makes a bounded semaphore with `value` permits under `name`. Never blocks.
@@ -96,7 +96,7 @@ pub unsafe extern "C" fn mp_bounded_semaphore_create(
 ) -> mp_status {
     // SAFETY: the caller's contract.
     call(|| unsafe {
-        give(out, mp_semaphore::boxed(Sem::Bounded(BoundedSemaphore::create(self::name(name)?, value)?)))
+        give(out, || Ok(mp_semaphore::boxed(Sem::Bounded(BoundedSemaphore::create(self::name(name)?, value)?))))
     })
 }
 
@@ -115,7 +115,9 @@ pub unsafe extern "C" fn mp_semaphore_open(
 ) -> mp_status {
     let d = Wait::from_ns(timeout_ns).duration();
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_semaphore::boxed(Sem::Plain(Semaphore::open_timeout(self::name(name)?, d)?))) })
+    call(|| unsafe {
+        give(out, || Ok(mp_semaphore::boxed(Sem::Plain(Semaphore::open_timeout(self::name(name)?, d)?))))
+    })
 }
 
 /// Opens the bounded semaphore made under `name`, waiting up to `timeout_ns` for the name.
@@ -134,7 +136,7 @@ pub unsafe extern "C" fn mp_bounded_semaphore_open(
     let d = Wait::from_ns(timeout_ns).duration();
     // SAFETY: the caller's contract.
     call(|| unsafe {
-        give(out, mp_semaphore::boxed(Sem::Bounded(BoundedSemaphore::open_timeout(self::name(name)?, d)?)))
+        give(out, || Ok(mp_semaphore::boxed(Sem::Bounded(BoundedSemaphore::open_timeout(self::name(name)?, d)?))))
     })
 }
 
@@ -215,7 +217,7 @@ pub unsafe extern "C" fn mp_semaphore_free(sem: *mut mp_semaphore) -> mp_status 
 #[no_mangle]
 pub unsafe extern "C" fn mp_event_new(out: *mut *mut mp_event) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_event::boxed(Event::new()?)) })
+    call(|| unsafe { give(out, || Ok(mp_event::boxed(Event::new()?))) })
 }
 
 /// Makes an event under `name`. Never blocks.
@@ -227,7 +229,7 @@ pub unsafe extern "C" fn mp_event_new(out: *mut *mut mp_event) -> mp_status {
 #[no_mangle]
 pub unsafe extern "C" fn mp_event_create(name: *const c_char, out: *mut *mut mp_event) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_event::boxed(Event::create(self::name(name)?)?)) })
+    call(|| unsafe { give(out, || Ok(mp_event::boxed(Event::create(self::name(name)?)?))) })
 }
 
 /// Opens the event made under `name`, waiting up to `timeout_ns` for the name.
@@ -240,7 +242,7 @@ pub unsafe extern "C" fn mp_event_create(name: *const c_char, out: *mut *mut mp_
 pub unsafe extern "C" fn mp_event_open(name: *const c_char, timeout_ns: u64, out: *mut *mut mp_event) -> mp_status {
     let d = Wait::from_ns(timeout_ns).duration();
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_event::boxed(Event::open_timeout(self::name(name)?, d)?)) })
+    call(|| unsafe { give(out, || Ok(mp_event::boxed(Event::open_timeout(self::name(name)?, d)?))) })
 }
 
 /// Sets the event and wakes every waiter. Never blocks.
@@ -325,7 +327,7 @@ pub unsafe extern "C" fn mp_event_free(event: *mut mp_event) -> mp_status {
 #[no_mangle]
 pub unsafe extern "C" fn mp_barrier_new(parties: u32, out: *mut *mut mp_barrier) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_barrier::boxed(Barrier::new(parties)?)) })
+    call(|| unsafe { give(out, || Ok(mp_barrier::boxed(Barrier::new(parties)?))) })
 }
 
 /// Makes a barrier for `parties` parties under `name`. Never blocks.
@@ -337,7 +339,7 @@ pub unsafe extern "C" fn mp_barrier_new(parties: u32, out: *mut *mut mp_barrier)
 #[no_mangle]
 pub unsafe extern "C" fn mp_barrier_create(name: *const c_char, parties: u32, out: *mut *mut mp_barrier) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_barrier::boxed(Barrier::create(self::name(name)?, parties)?)) })
+    call(|| unsafe { give(out, || Ok(mp_barrier::boxed(Barrier::create(self::name(name)?, parties)?))) })
 }
 
 /// Opens the barrier made under `name`, waiting up to `timeout_ns` for the name.
@@ -350,7 +352,7 @@ pub unsafe extern "C" fn mp_barrier_create(name: *const c_char, parties: u32, ou
 pub unsafe extern "C" fn mp_barrier_open(name: *const c_char, timeout_ns: u64, out: *mut *mut mp_barrier) -> mp_status {
     let d = Wait::from_ns(timeout_ns).duration();
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, mp_barrier::boxed(Barrier::open_timeout(self::name(name)?, d)?)) })
+    call(|| unsafe { give(out, || Ok(mp_barrier::boxed(Barrier::open_timeout(self::name(name)?, d)?))) })
 }
 
 /// Waits up to `timeout_ns` for all parties to arrive; `*index` (if not null) gets this

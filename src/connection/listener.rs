@@ -485,7 +485,9 @@ impl Client {
                 let mut last = None;
                 let mut got = None;
                 for a in hp.to_socket_addrs().map_err(ConnError::Os)? {
-                    match TcpStream::connect_timeout(&a, timeout) {
+                    // `connect_timeout` refuses a zero duration (EINVAL): a timeout of zero
+                    // (or one already spent) still gets one short look, as every timed form does.
+                    match TcpStream::connect_timeout(&a, timeout.max(Duration::from_millis(1))) {
                         Ok(s) => {
                             got = Some(s);
                             break;

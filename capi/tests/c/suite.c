@@ -151,6 +151,17 @@ static void test_lock(void) {
     OK(mp_lock_acquire(l, 0));
     OK(mp_lock_release(l));
 
+    /* A holder that ends through exit() (thread-local destructors run) is a dead owner too. */
+    pid = spawn();
+    if (pid == 0) {
+        OK(mp_lock_acquire(l, MP_FOREVER));
+        exit(0);
+    }
+    CHECK(reap(pid) == 0);
+    EXPECT(mp_lock_acquire(l, MS(1000)), MP_OWNER_DIED);
+    OK(mp_lock_make_consistent(l));
+    OK(mp_lock_release(l));
+
     /* Not made consistent: the lock is then unusable. */
     pid = spawn();
     if (pid == 0) {
@@ -177,6 +188,20 @@ static void *release_from_other_thread(void *p) {
     return NULL;
 }
 
+static void *take_and_end(void *p) {
+    struct thread_arg *a = p;
+    a->got = mp_lock_acquire(a->lock, MP_FOREVER);
+    return NULL; /* the thread ends holding it */
+}
+
+static void *take_and_wait(void *p) {
+    struct thread_arg *a = p;
+    a->got = mp_lock_acquire(a->lock, MP_FOREVER);
+    usleep(200 * 1000);
+    mp_lock_release(a->lock);
+    return NULL;
+}
+
 /* A hold belongs to the thread that took it. */
 static void test_lock_threads(void) {
     current = "lock_threads";
@@ -191,6 +216,23 @@ static void test_lock_threads(void) {
     OK(mp_lock_release(l));
     /* Freed while this thread holds it: released first, nothing leaks. */
     OK(mp_lock_acquire(l, MP_FOREVER));
+    OK(mp_lock_free(l));
+
+    /* A thread that ends holding a lock is a dead owner, as for a robust pthread mutex. */
+    OK(mp_lock_new(&l));
+    a.lock = l;
+    CHECK(pthread_create(&t, NULL, take_and_end, &a) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK(a.got == MP_OK);
+    EXPECT(mp_lock_acquire(l, MS(1000)), MP_OWNER_DIED);
+    OK(mp_lock_make_consistent(l));
+    OK(mp_lock_release(l));
+
+    /* A handle another thread holds the lock through cannot be freed under it. */
+    CHECK(pthread_create(&t, NULL, take_and_wait, &a) == 0);
+    usleep(50 * 1000);
+    EXPECT(mp_lock_free(l), MP_INVALID);
+    CHECK(pthread_join(t, NULL) == 0);
     OK(mp_lock_free(l));
 }
 
@@ -620,6 +662,11 @@ static void test_arrayqueue(void) {
     OK(mp_arrayqueue_pop(b, &out, 0));
     CHECK(out.id == 2);
     OK(mp_arrayqueue_free(b));
+    /* Without its size block, the queue was not made by mp_arrayqueue_create. */
+    char rec[160];
+    snprintf(rec, sizeof rec, "/%s.rec", name);
+    CHECK(shm_unlink(rec) == 0);
+    EXPECT(mp_arrayqueue_open(name, 24, 0, &b), MP_MISMATCH);
     OK(mp_arrayqueue_free(a));
 }
 
@@ -765,6 +812,7 @@ static void test_listener(void) {
         EXPECT(mp_client_connect(addr, (const uint8_t *)"nope", 4, MS(5000), &k), MP_MISMATCH);
         child_done();
     }
+    EXPECT(mp_listener_accept(l, MS(5000), NULL), MP_INVALID); /* refused before accepting */
     OK(mp_listener_accept(l, MS(5000), &c));
     char m[32];
     OK(mp_conn_recv(c, m, sizeof m, &len, MS(5000)));
@@ -777,6 +825,14 @@ static void test_listener(void) {
     OK(mp_listener_free(l));
     EXPECT(mp_client_connect(addr, NULL, 0, MS(200), &c), MP_NOT_FOUND);
     EXPECT(mp_client_connect("tcp:nohost", NULL, 0, 0, &c), MP_INVALID);
+
+    /* TCP, with a timeout of 0: one short look, never an OS error. */
+    OK(mp_listener_bind("tcp:127.0.0.1:0", NULL, 0, &l));
+    OK(mp_listener_address(l, got, sizeof got, &len));
+    mp_status st = mp_client_connect(got, NULL, 0, 0, &c);
+    CHECK(st == MP_OK || st == MP_TIMEOUT);
+    if (st == MP_OK) OK(mp_conn_free(c));
+    OK(mp_listener_free(l));
 }
 
 /* Objects made before fork work in the child; a lock the parent holds is not the child's. */
@@ -801,6 +857,31 @@ static void test_fork(void) {
     size_t len;
     OK(mp_queue_get(q, buf, sizeof buf, &len, MS(1000)));
     CHECK(len == 10);
+    /* A child that ends through exit() leaves the parent's holds alone. */
+    mp_condition *c;
+    OK(mp_condition_new(&c));
+    OK(mp_condition_acquire(c, MP_FOREVER));
+    OK(mp_condition_acquire(c, MP_FOREVER));
+    pid = spawn();
+    if (pid == 0) exit(0);
+    CHECK(reap(pid) == 0);
+    EXPECT(mp_lock_acquire(l, 0), MP_INVALID); /* still held here: taking it again would deadlock */
+    EXPECT(mp_condition_wait(c, MS(10)), MP_TIMEOUT);
+    OK(mp_condition_release(c));
+    OK(mp_condition_release(c));
+    EXPECT(mp_condition_release(c), MP_INVALID);
+    OK(mp_condition_free(c));
+    /* A message kept for a too-small buffer is the parent's alone: never delivered twice. */
+    OK(mp_queue_put(q, "kept for the parent", 19, 0));
+    EXPECT(mp_queue_get(q, buf, 4, &len, 0), MP_TOO_LARGE);
+    pid = spawn();
+    if (pid == 0) {
+        EXPECT(mp_queue_get(q, buf, sizeof buf, &len, 0), MP_EMPTY);
+        child_done();
+    }
+    CHECK(reap(pid) == 0);
+    OK(mp_queue_get(q, buf, sizeof buf, &len, 0));
+    CHECK(len == 19);
     OK(mp_lock_release(l)); /* still the parent's */
     OK(mp_lock_free(l));
     OK(mp_queue_free(q));
