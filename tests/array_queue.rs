@@ -131,6 +131,32 @@ fn array_queue_dead_unreaped_claimant_is_recovered_promptly() {
     common::wait_child(pid as i32);
 }
 
+/// A consumer that only polls (`try_pop` in a loop, as a spinning reader does) still finds a
+/// dead producer's stuck claim and gets past it: an empty `try_pop` looks at the producers'
+/// index on one poll in 32 of its handle, which is enough for the recovery.
+#[test]
+fn array_queue_polling_try_pop_recovers_a_dead_producer() {
+    let _g = guard();
+    let q = ArrayQueue::<u64>::new(4).unwrap();
+    let (pid, start) = zombie();
+    for _ in 0..5 {
+        // Polls of an empty queue first, so that the stuck claim is met at any count.
+        assert!(matches!(q.try_pop(), Err(TryPopError::Empty)));
+    }
+    q.debug_state().claim_as(true, pid, start);
+    q.push(9).unwrap();
+    let t = Instant::now();
+    let got = loop {
+        if let Ok(v) = q.try_pop() {
+            break v;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "the stuck claim was never recovered by polling");
+        std::hint::spin_loop();
+    };
+    assert_eq!(got, 9);
+    common::wait_child(pid as i32);
+}
+
 /// Garbage in `head`, `tail` or a stamp is an error (or at worst full/empty), never a spin:
 /// every operation returns, the `try_` forms at once and the timed forms by their timeout.
 #[test]

@@ -10,9 +10,13 @@ mod error;
 mod heap;
 mod ready;
 
+use crate::loom::atomic::{AtomicU32, Ordering::Relaxed};
 use crate::shm::{Segment, ShmError, ShmRef, ShmSafe};
 use crate::wait::Limit;
 use algo::{Core, Header, Slot};
+
+/// An empty `try_pop` reads the producers' index on one poll in this many of its handle.
+const LOOK_EVERY: u32 = 32;
 pub use algo::{STUCK_AFTER, UNRECORDED_AFTER};
 pub use builder::ArrayQueueBuilder;
 use error::{pop_error, pop_timeout_error, push_error, push_timeout_error, try_pop_error, try_push_error};
@@ -63,6 +67,9 @@ pub struct ArrayQueue<T: ShmSafe> {
     /// The integrity mode (`ArrayQueueBuilder::integrity`), read from the directory once.
     crc: bool,
     _seg: Segment,
+    /// This handle's empty polls, counted so that one in [`LOOK_EVERY`] reads `tail` (see
+    /// "Empty polls" in `algo.rs`). Process-local.
+    polls: AtomicU32,
     /// This process's `ReadyFd` for `pop_async`.
     #[cfg(feature = "async")]
     ready: std::sync::Arc<crate::queue::ready::ReadyCache>,
@@ -173,6 +180,7 @@ impl<T: ShmSafe> ArrayQueue<T> {
             cap: self.cap,
             crc: self.crc,
             _seg: self._seg.clone(),
+            polls: AtomicU32::new(0),
             #[cfg(feature = "async")]
             ready: Default::default(),
         }
@@ -320,7 +328,17 @@ impl<T: ShmSafe> ArrayQueue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_pop(&self) -> Result<T, TryPopError> {
-        self.core().try_pop().map_err(try_pop_error)
+        self.core().try_pop_looking(|| self.look_at_tail()).map_err(try_pop_error)
+    }
+
+    /// Whether this empty poll reads the producers' `tail`: one in [`LOOK_EVERY`] of this
+    /// handle's (see "Empty polls" in `algo.rs`).
+    fn look_at_tail(&self) -> bool {
+        // Relaxed load and store, not an RMW: a process-local count whose lost increments
+        // (two threads polling one handle) only shift which poll looks.
+        let n = self.polls.load(Relaxed);
+        self.polls.store(n.wrapping_add(1), Relaxed);
+        n % LOOK_EVERY == 0
     }
 
     /// Pops, waiting while the queue is empty.
@@ -437,6 +455,7 @@ impl<T: ShmSafe> crate::shm::Named for ArrayQueue<T> {
             // Any value is a valid choice of mode: checksums fail loudly if it is not the creator's.
             crc: w[3] & 1 != 0,
             _seg: seg.clone(),
+            polls: AtomicU32::new(0),
             #[cfg(feature = "async")]
             ready: Default::default(),
         })
