@@ -3,7 +3,7 @@
 Does what examples/c/peer.c does: opens the Rust program's named queue, lock and broadcast
 through libmultiproc.so and answers it. Run it through the Rust side:
 
-    cargo build --release -p multiproc-c --example rust_peer
+    cargo build --release -p multiproc-c --lib --example rust_peer
     MULTIPROC_LIB=target/release/libmultiproc.so \
         target/release/examples/rust_peer -- python3 examples/c/peer.py
 """

@@ -167,3 +167,42 @@ fn the_c_example_of_the_docs_builds_with_the_readme_command_and_runs() {
     let out = run(Command::new("sh").arg("-c").arg(&command).current_dir(&root), "the README's command");
     assert!(out.contains("total 55"), "{out}");
 }
+
+/// Every function in the header carries its documentation: what it does, its errors, and
+/// whether (and how long) it blocks.
+#[test]
+fn every_header_function_says_its_errors_and_whether_it_blocks() {
+    let header = std::fs::read_to_string(root().join("include/multiproc.h")).unwrap();
+    let mut doc = String::new();
+    let mut in_doc = false;
+    let mut checked = 0;
+    let mut bad = Vec::new();
+    for line in header.lines() {
+        if line.trim_start().starts_with("/**") {
+            in_doc = true;
+            doc.clear();
+        }
+        if in_doc {
+            doc.push_str(line);
+            doc.push('\n');
+            if line.contains("*/") {
+                in_doc = false;
+            }
+            continue;
+        }
+        let decl = ["mp_status ", "const char *", "uint32_t "].iter().find_map(|p| line.strip_prefix(p));
+        let Some(name) = decl.and_then(|rest| rest.split('(').next()).filter(|n| n.starts_with("mp_")) else {
+            continue;
+        };
+        checked += 1;
+        let d = doc.to_lowercase();
+        let errors = d.contains("errors:") || ["mp_last_error", "mp_status_name", "mp_version"].contains(&name);
+        let blocking = d.contains("block") || d.contains("wait");
+        if !errors || !blocking || d.trim().len() < 40 {
+            bad.push(name.to_string());
+        }
+        doc.clear();
+    }
+    assert!(checked > 60, "found only {checked} functions");
+    assert!(bad.is_empty(), "functions whose docs lack what they do, their errors or their blocking: {bad:?}");
+}

@@ -16,7 +16,7 @@ fn c_and_rust_share_a_queue_a_lock_and_a_broadcast() {
     let target = profile_dir.parent().unwrap();
     let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     build
-        .args(["build", "--quiet", "-p", "multiproc-c", "--example", "rust_peer", "--target-dir"])
+        .args(["build", "--quiet", "-p", "multiproc-c", "--lib", "--example", "rust_peer", "--target-dir"])
         .arg(target)
         .current_dir(&root);
     if profile_dir.file_name().unwrap() == "release" {
