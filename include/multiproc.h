@@ -302,8 +302,9 @@ mp_status mp_arrayqueue_state(const mp_arrayqueue *queue,
 mp_status mp_arrayqueue_free(mp_arrayqueue *queue);
 
 /**
- * Makes an anonymous broadcast of `slots` messages of up to `max_message` bytes each, shared
- * with children forked after this call. Never blocks.
+ * Makes an anonymous broadcast of `slots` messages of up to `max_message` bytes each (rounded
+ * up to a multiple of 8: a publish of up to that many bytes is taken), shared with children
+ * forked after this call. Never blocks.
  *
  * Errors: `MP_INVALID` (0 slots or size, null `out`), `MP_TOO_LARGE`, `MP_OS`.
  *
@@ -615,7 +616,9 @@ mp_status mp_conn_free(mp_conn *conn);
  * key (`authkey`, `authkey_len` bytes; null for none), every client must prove it holds the
  * same key (Python's HMAC challenge). Never blocks.
  *
- * Errors: `MP_INVALID` (a malformed address), `MP_EXISTS` (the address is in use), `MP_OS`.
+ * Errors: `MP_INVALID` (a malformed address, a unix path over 107 bytes, a null key with a
+ * nonzero length), `MP_EXISTS` (the address is in use: by a live listener, or, for a unix
+ * path, by a file that is not a socket, which is left alone), `MP_OS`.
  *
  * # Safety
  * `address` is a NUL-terminated string; `authkey` is null or valid for `authkey_len` reads;
@@ -1042,10 +1045,10 @@ const char *mp_status_name(int32_t status);
 uint32_t mp_version(void);
 
 /**
- * Makes an anonymous semaphore with `value` permits, shared with children forked after this
- * call. Never blocks.
+ * Makes an anonymous semaphore with `value` permits (at most `INT32_MAX`), shared with
+ * children forked after this call. Never blocks.
  *
- * Errors: `MP_INVALID` (null `out`), `MP_OS`.
+ * Errors: `MP_INVALID` (`value` over `INT32_MAX`, null `out`), `MP_OS`.
  *
  * # Safety
  * `out` is null or valid for one pointer write.
@@ -1053,10 +1056,10 @@ uint32_t mp_version(void);
 mp_status mp_semaphore_new(uint32_t value, mp_semaphore **out);
 
 /**
- * Makes a bounded semaphore: `value` permits, and a release that would pass `value` fails
- * with `MP_INVALID` (Python's `BoundedSemaphore`). Never blocks.
+ * Makes a bounded semaphore: `value` permits (at most `INT32_MAX`), and a release that would
+ * pass `value` fails with `MP_INVALID` (Python's `BoundedSemaphore`). Never blocks.
  *
- * Errors: `MP_INVALID` (null `out`), `MP_OS`.
+ * Errors: `MP_INVALID` (`value` over `INT32_MAX`, null `out`), `MP_OS`.
  *
  * # Safety
  * `out` is null or valid for one pointer write.
@@ -1064,9 +1067,9 @@ mp_status mp_semaphore_new(uint32_t value, mp_semaphore **out);
 mp_status mp_bounded_semaphore_new(uint32_t value, mp_semaphore **out);
 
 /**
- * Makes a semaphore with `value` permits under `name`. Never blocks.
+ * Makes a semaphore with `value` permits (at most `INT32_MAX`) under `name`. Never blocks.
  *
- * Errors: `MP_EXISTS`, `MP_INVALID`, `MP_OS`.
+ * Errors: `MP_EXISTS`, `MP_INVALID` (a bad name, `value` over `INT32_MAX`), `MP_OS`.
  *
  * # Safety
  * `name` is a NUL-terminated string; `out` is null or valid for one pointer write.
@@ -1074,9 +1077,10 @@ mp_status mp_bounded_semaphore_new(uint32_t value, mp_semaphore **out);
 mp_status mp_semaphore_create(const char *name, uint32_t value, mp_semaphore **out);
 
 /**
- * Makes a bounded semaphore with `value` permits under `name`. Never blocks.
+ * Makes a bounded semaphore with `value` permits (at most `INT32_MAX`) under `name`. Never
+ * blocks.
  *
- * Errors: `MP_EXISTS`, `MP_INVALID`, `MP_OS`.
+ * Errors: `MP_EXISTS`, `MP_INVALID` (a bad name, `value` over `INT32_MAX`), `MP_OS`.
  *
  * # Safety
  * `name` is a NUL-terminated string; `out` is null or valid for one pointer write.
@@ -1260,10 +1264,13 @@ mp_status mp_barrier_open(const char *name, uint64_t timeout_ns, mp_barrier **ou
 
 /**
  * Waits up to `timeout_ns` for all parties to arrive; `*index` (if not null) gets this
- * party's place, 0 to parties − 1, distinct for each party of one round.
+ * party's place, 0 to parties − 1, distinct for each party of one round. A party that dies
+ * while it waits in this round breaks it at once (`MP_BROKEN` for the others); one that dies
+ * before it calls wait (or after its round completed, on its way out) cannot be told from a
+ * slow party, so a round that waits for it lasts until the timeout: give one.
  *
  * Errors: `MP_TIMEOUT` (not all arrived in time: the barrier is now broken for every
- * party), `MP_BROKEN` (aborted, reset while waiting, or a party died), `MP_INVALID`.
+ * party), `MP_BROKEN` (aborted, reset while waiting, or a waiting party died), `MP_INVALID`.
  *
  * # Safety
  * `barrier` is null or a handle from this library; `index` is null or valid for one write.

@@ -127,15 +127,21 @@ fn conn_3_a_wrong_key_fails_on_both_sides_and_the_listener_goes_on() {
         let r = l.accept_timeout(T);
         assert!(matches!(r, Err(ConnTimeoutError::Authentication(_))), "{a}: {r:?}");
         assert!(p.wait().unwrap().success(), "{a}: the client saw an authentication error too");
-        // A key on one side only is refused as well.
+        // A key on one side only is refused as well: the keyless client fails and hangs up
+        // without answering, which the listener drops as it drops any peer that hangs up in
+        // its handshake (no error to report: the accept goes on waiting).
         let t = {
             let a = l.address().clone();
             std::thread::spawn(move || Client::connect(&a, None).map(drop))
         };
-        assert!(matches!(
-            l.accept_timeout(T),
-            Err(ConnTimeoutError::Authentication(_) | ConnTimeoutError::Protocol(_))
-        ));
+        let r = l.accept_timeout(Duration::from_millis(500));
+        assert!(
+            matches!(
+                r,
+                Err(ConnTimeoutError::Timeout | ConnTimeoutError::Authentication(_) | ConnTimeoutError::Protocol(_))
+            ),
+            "{a}: {r:?}"
+        );
         assert!(matches!(t.join().unwrap(), Err(ConnError::Authentication(_))));
         // The listener still serves a client with the right key.
         let mut p = peer("echo-client", l.address());
@@ -200,6 +206,68 @@ fn conn_a_zero_timeout_connect_looks_once_and_is_no_os_error() {
         let _ = Client::connect_timeout(&a, None, T);
         accepted.join().unwrap().unwrap();
     }
+}
+
+/// A peer that connects and hangs up without a word (a port probe) is no client: `accept`
+/// drops it and returns the next real client, on every family.
+#[test]
+fn conn_b3_a_peer_that_hangs_up_in_its_handshake_is_dropped_not_reported() {
+    for a in addresses("b3hang") {
+        let l = Listener::bind(&a, None).unwrap();
+        let a = l.address().clone();
+        // Connects and closes at once, before any handshake.
+        match &a {
+            Address::Unix(p) => drop(std::os::unix::net::UnixStream::connect(p).unwrap()),
+            Address::Abstract(n) => {
+                use std::os::linux::net::SocketAddrExt;
+                let sa = std::os::unix::net::SocketAddr::from_abstract_name(n.as_bytes()).unwrap();
+                drop(std::os::unix::net::UnixStream::connect_addr(&sa).unwrap());
+            }
+            Address::Tcp(hp) => drop(std::net::TcpStream::connect(hp.as_str()).unwrap()),
+            _ => unreachable!(),
+        }
+        let client = {
+            let a = a.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                Client::connect_timeout(&a, None, T).map(drop)
+            })
+        };
+        assert!(l.accept_timeout(T).is_ok(), "{a}: the probe's hang-up was reported");
+        client.join().unwrap().unwrap();
+    }
+}
+
+/// `bind` on a Unix path that holds anything but a socket (a regular file, a directory, a
+/// symbolic link) leaves it alone and reports the address in use; a live listener that
+/// another `bind` probes keeps serving.
+#[test]
+fn conn_5_bind_never_removes_what_is_not_a_stale_socket() {
+    let dir = std::env::temp_dir().join(format!("mp-conn5-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("precious.txt");
+    std::fs::write(&file, b"precious data").unwrap();
+    let sub = dir.join("a-directory");
+    std::fs::create_dir_all(&sub).unwrap();
+    let link = dir.join("a-link");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    for p in [&file, &sub, &link] {
+        let r = Listener::bind(format!("unix:{}", p.display()), None);
+        assert!(matches!(r, Err(ConnError::AddressInUse(_))), "{}: {r:?}", p.display());
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"precious data");
+    assert!(sub.is_dir() && std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    // A live listener probed by another bind goes on accepting.
+    let sock = dir.join("live.sock");
+    let l = Listener::bind(format!("unix:{}", sock.display()), None).unwrap();
+    assert!(matches!(Listener::bind(format!("unix:{}", sock.display()), None), Err(ConnError::AddressInUse(_))));
+    let a = l.address().clone();
+    let client = std::thread::spawn(move || Client::connect_timeout(&a, None, T).map(drop));
+    assert!(l.accept_timeout(T).is_ok(), "the other bind's probe broke the live listener's accept");
+    client.join().unwrap().unwrap();
+    drop(l);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -28,8 +28,20 @@ pub struct mp_subscriber {
 }
 handle!(mp_subscriber, SubscriberH, 0x6d70_7375_6273_000b);
 
-/// Makes an anonymous broadcast of `slots` messages of up to `max_message` bytes each, shared
-/// with children forked after this call. Never blocks.
+/// A broadcast has at least one slot and room for at least one byte (the Rust API rounds 0
+/// up; C gets told).
+fn sizes(slots: usize, max_message: usize) -> Res {
+    if slots == 0 || max_message == 0 {
+        return Err(Fail::invalid(format!(
+            "a broadcast of {slots} slots of {max_message} bytes: both must be at least 1"
+        )));
+    }
+    Ok(())
+}
+
+/// Makes an anonymous broadcast of `slots` messages of up to `max_message` bytes each (rounded
+/// up to a multiple of 8: a publish of up to that many bytes is taken), shared with children
+/// forked after this call. Never blocks.
 ///
 /// Errors: `MP_INVALID` (0 slots or size, null `out`), `MP_TOO_LARGE`, `MP_OS`.
 ///
@@ -38,7 +50,11 @@ handle!(mp_subscriber, SubscriberH, 0x6d70_7375_6273_000b);
 #[no_mangle]
 pub unsafe extern "C" fn mp_broadcast_new(slots: usize, max_message: usize, out: *mut *mut mp_broadcast) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, || Ok(mp_broadcast::boxed(Broadcast::new(slots, max_message)?))) })
+    call(|| {
+        sizes(slots, max_message)?;
+        // SAFETY: the caller's contract.
+        unsafe { give(out, || Ok(mp_broadcast::boxed(Broadcast::new(slots, max_message)?))) }
+    })
 }
 
 /// Makes a broadcast under `name` (see `mp_broadcast_new`). A Rust program opens it as
@@ -56,7 +72,11 @@ pub unsafe extern "C" fn mp_broadcast_create(
     out: *mut *mut mp_broadcast,
 ) -> mp_status {
     // SAFETY: the caller's contract.
-    call(|| unsafe { give(out, || Ok(mp_broadcast::boxed(Broadcast::create(self::name(name)?, slots, max_message)?))) })
+    call(|| {
+        sizes(slots, max_message)?;
+        // SAFETY: the caller's contract.
+        unsafe { give(out, || Ok(mp_broadcast::boxed(Broadcast::create(self::name(name)?, slots, max_message)?))) }
+    })
 }
 
 /// Opens the broadcast made under `name`, waiting up to `timeout_ns` for the name.

@@ -245,6 +245,9 @@ pub unsafe extern "C" fn mp_conn_free(conn: *mut mp_conn) -> mp_status {
 /// `key` is null or valid for `len` reads.
 unsafe fn authkey<'a>(key: *const u8, len: usize) -> Res<Option<&'a [u8]>> {
     if key.is_null() {
+        if len != 0 {
+            return Err(Fail::invalid(format!("a null key with a length of {len}: pass NULL and 0 for no key")));
+        }
         return Ok(None);
     }
     // SAFETY: the caller's contract.
@@ -256,7 +259,9 @@ unsafe fn authkey<'a>(key: *const u8, len: usize) -> Res<Option<&'a [u8]>> {
 /// key (`authkey`, `authkey_len` bytes; null for none), every client must prove it holds the
 /// same key (Python's HMAC challenge). Never blocks.
 ///
-/// Errors: `MP_INVALID` (a malformed address), `MP_EXISTS` (the address is in use), `MP_OS`.
+/// Errors: `MP_INVALID` (a malformed address, a unix path over 107 bytes, a null key with a
+/// nonzero length), `MP_EXISTS` (the address is in use: by a live listener, or, for a unix
+/// path, by a file that is not a socket, which is left alone), `MP_OS`.
 ///
 /// # Safety
 /// `address` is a NUL-terminated string; `authkey` is null or valid for `authkey_len` reads;

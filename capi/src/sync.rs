@@ -40,10 +40,10 @@ pub struct mp_barrier {
 }
 handle!(mp_barrier, Barrier, 0x6d70_6261_7272_0006);
 
-/// Makes an anonymous semaphore with `value` permits, shared with children forked after this
-/// call. Never blocks.
+/// Makes an anonymous semaphore with `value` permits (at most `INT32_MAX`), shared with
+/// children forked after this call. Never blocks.
 ///
-/// Errors: `MP_INVALID` (null `out`), `MP_OS`.
+/// Errors: `MP_INVALID` (`value` over `INT32_MAX`, null `out`), `MP_OS`.
 ///
 /// # Safety
 /// `out` is null or valid for one pointer write.
@@ -53,10 +53,10 @@ pub unsafe extern "C" fn mp_semaphore_new(value: u32, out: *mut *mut mp_semaphor
     call(|| unsafe { give(out, || Ok(mp_semaphore::boxed(Sem::Plain(Semaphore::new(value)?)))) })
 }
 
-/// Makes a bounded semaphore: `value` permits, and a release that would pass `value` fails
-/// with `MP_INVALID` (Python's `BoundedSemaphore`). Never blocks.
+/// Makes a bounded semaphore: `value` permits (at most `INT32_MAX`), and a release that would
+/// pass `value` fails with `MP_INVALID` (Python's `BoundedSemaphore`). Never blocks.
 ///
-/// Errors: `MP_INVALID` (null `out`), `MP_OS`.
+/// Errors: `MP_INVALID` (`value` over `INT32_MAX`, null `out`), `MP_OS`.
 ///
 /// # Safety
 /// `out` is null or valid for one pointer write.
@@ -66,9 +66,9 @@ pub unsafe extern "C" fn mp_bounded_semaphore_new(value: u32, out: *mut *mut mp_
     call(|| unsafe { give(out, || Ok(mp_semaphore::boxed(Sem::Bounded(BoundedSemaphore::new(value)?)))) })
 }
 
-/// Makes a semaphore with `value` permits under `name`. Never blocks.
+/// Makes a semaphore with `value` permits (at most `INT32_MAX`) under `name`. Never blocks.
 ///
-/// Errors: `MP_EXISTS`, `MP_INVALID`, `MP_OS`.
+/// Errors: `MP_EXISTS`, `MP_INVALID` (a bad name, `value` over `INT32_MAX`), `MP_OS`.
 ///
 /// # Safety
 /// `name` is a NUL-terminated string; `out` is null or valid for one pointer write.
@@ -82,9 +82,10 @@ pub unsafe extern "C" fn mp_semaphore_create(
     call(|| unsafe { give(out, || Ok(mp_semaphore::boxed(Sem::Plain(Semaphore::create(self::name(name)?, value)?)))) })
 }
 
-/// Makes a bounded semaphore with `value` permits under `name`. Never blocks.
+/// Makes a bounded semaphore with `value` permits (at most `INT32_MAX`) under `name`. Never
+/// blocks.
 ///
-/// Errors: `MP_EXISTS`, `MP_INVALID`, `MP_OS`.
+/// Errors: `MP_EXISTS`, `MP_INVALID` (a bad name, `value` over `INT32_MAX`), `MP_OS`.
 ///
 /// # Safety
 /// `name` is a NUL-terminated string; `out` is null or valid for one pointer write.
@@ -356,10 +357,13 @@ pub unsafe extern "C" fn mp_barrier_open(name: *const c_char, timeout_ns: u64, o
 }
 
 /// Waits up to `timeout_ns` for all parties to arrive; `*index` (if not null) gets this
-/// party's place, 0 to parties − 1, distinct for each party of one round.
+/// party's place, 0 to parties − 1, distinct for each party of one round. A party that dies
+/// while it waits in this round breaks it at once (`MP_BROKEN` for the others); one that dies
+/// before it calls wait (or after its round completed, on its way out) cannot be told from a
+/// slow party, so a round that waits for it lasts until the timeout: give one.
 ///
 /// Errors: `MP_TIMEOUT` (not all arrived in time: the barrier is now broken for every
-/// party), `MP_BROKEN` (aborted, reset while waiting, or a party died), `MP_INVALID`.
+/// party), `MP_BROKEN` (aborted, reset while waiting, or a waiting party died), `MP_INVALID`.
 ///
 /// # Safety
 /// `barrier` is null or a handle from this library; `index` is null or valid for one write.

@@ -60,7 +60,7 @@ fn nonce() -> Result<[u8; NONCE], ConnError> {
 fn io(e: std::io::Error) -> ConnError {
     match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => ConnError::HandshakeTimeout,
-        std::io::ErrorKind::UnexpectedEof => ConnError::Protocol("the peer closed during the handshake"),
+        std::io::ErrorKind::UnexpectedEof => ConnError::Protocol(super::pending::PEER_CLOSED),
         _ => ConnError::Os(e),
     }
 }

@@ -45,7 +45,7 @@ error_forms! {
         } [{ address, reason }] => ("bad address {address:?}: {reason}");
         /// A live listener already has this address (`EADDRINUSE`). A socket file left by a
         /// dead listener is not this: it is replaced.
-        AddressInUse(Address) [(a)] => ("address {a} is in use by a live listener");
+        AddressInUse(Address) [(a)] => ("address {a} is in use (by a live listener, or by a file that is not a socket)");
         /// Nobody listens at this address (`ECONNREFUSED`, or no such socket file).
         Refused(Address) [(a)] => ("nobody listens at {a}");
         /// The other side's key differs, or only one side has a key (Python's

@@ -2,7 +2,7 @@
 
 use super::address::Address;
 use super::auth::{HANDSHAKE_TIMEOUT, MAX_PENDING_HANDSHAKES};
-use super::pending::{Acceptor, Handshake};
+use super::pending::{hung_up, Acceptor, Handshake};
 use super::socket::SockLink;
 use super::stream::Stream;
 use super::to_address::ToAddress;
@@ -85,8 +85,10 @@ impl Listener {
     /// optional `authkey` that every client must know.
     ///
     /// # Errors
-    /// [`ConnError::BadAddress`]; [`ConnError::AddressInUse`] if a live listener has it (a
-    /// stale Unix socket file is replaced instead); [`ConnError::Os`].
+    /// [`ConnError::BadAddress`]; [`ConnError::AddressInUse`] if a live listener has it, or if
+    /// anything but a socket file is at a Unix path (a regular file, a directory, a symbolic
+    /// link: left alone); a stale Unix socket file (its listener dead) is replaced instead;
+    /// [`ConnError::Os`].
     ///
     /// # Examples
     ///
@@ -175,8 +177,11 @@ impl Listener {
     /// once, and the first to finish its handshake is returned; the others go on in this call
     /// or the next. A peer that connects and says nothing, or sends a byte a second, holds one
     /// of [`MAX_PENDING_HANDSHAKES`](crate::MAX_PENDING_HANDSHAKES) places (the oldest is
-    /// dropped for a newcomer) for at most [`HANDSHAKE_TIMEOUT`], and delays nobody. Several
-    /// threads may accept on one listener: they take turns running the handshakes.
+    /// dropped for a newcomer) for at most [`HANDSHAKE_TIMEOUT`], and delays nobody. A peer
+    /// that connects and hangs up before its handshake is done (a port probe, or another
+    /// program's [`bind`](Self::bind) checking whether this listener is alive) is dropped
+    /// without a word: it is no client, and the wait goes on. Several threads may accept on
+    /// one listener: they take turns running the handshakes.
     ///
     /// # Errors
     /// A handshake that failed, reported once and only when no other finished in the same
@@ -278,10 +283,11 @@ impl Listener {
                         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = peer;
                         return Ok(conn);
                     }
-                    Some(Err(e)) => {
+                    // A peer that hung up is no client: dropped, the wait goes on.
+                    Some(Err(e)) if !hung_up(&e) => {
                         failure.get_or_insert(e);
                     }
-                    None => {}
+                    Some(Err(_)) | None => {}
                 }
                 if round == 1 {
                     break;
@@ -294,9 +300,10 @@ impl Listener {
                     match accepted {
                         Ok((stream, peer)) => match Handshake::start(stream, peer, key, flags) {
                             Ok(h) => turn.push(h),
-                            Err(e) => {
+                            Err(e) if !hung_up(&e) => {
                                 failure.get_or_insert(e);
                             }
+                            Err(_) => {}
                         },
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         Err(e)
@@ -364,9 +371,13 @@ impl Drop for Listener {
     }
 }
 
-/// Whether the socket file at `path` has no listener (connecting is refused).
+/// Whether `path` is a socket file with no listener (connecting is refused). Anything that
+/// is not a socket (a regular file, a directory, a symbolic link) is never stale: `bind`
+/// leaves it alone and reports the address in use.
 fn is_stale(path: &PathBuf) -> bool {
-    matches!(UnixStream::connect(path), Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused)
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
+        && matches!(UnixStream::connect(path), Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused)
 }
 
 fn unix_address(a: &SocketAddr) -> Option<Address> {

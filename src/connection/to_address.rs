@@ -13,6 +13,8 @@ impl FromStr for Address {
         let (scheme, rest) =
             s.split_once(':').ok_or_else(|| bad("expected unix:PATH, abstract:NAME or tcp:HOST:PORT"))?;
         match scheme {
+            // sun_path holds 108 bytes with its NUL.
+            "unix" if rest.len() > 107 => Err(bad("unix socket paths are at most 107 bytes")),
             "unix" if !rest.is_empty() => Ok(Address::Unix(PathBuf::from(rest))),
             "abstract" if !rest.is_empty() && rest.len() <= 100 && !rest.contains('\0') => {
                 Ok(Address::Abstract(rest.to_owned()))

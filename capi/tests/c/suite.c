@@ -351,6 +351,7 @@ static void test_semaphore(void) {
     EXPECT(mp_semaphore_value(s, NULL), MP_INVALID);
     OK(mp_semaphore_free(s));
 
+    EXPECT(mp_semaphore_new(UINT32_MAX, &s), MP_INVALID); /* over INT32_MAX */
     OK(mp_bounded_semaphore_new(1, &s));
     EXPECT(mp_semaphore_release(s), MP_INVALID); /* past its bound */
     OK(mp_semaphore_acquire(s, 0));
@@ -563,6 +564,9 @@ static void test_queue(void) {
     EXPECT(mp_queue_get(q, buf, sizeof buf, &len, MP_FOREVER), MP_CLOSED);
     OK(mp_queue_free(q));
 
+    /* A ring no segment can hold is refused at once. */
+    EXPECT(mp_queue_new(0, SIZE_MAX, &q), MP_TOO_LARGE);
+    EXPECT(mp_queue_create(uname("huge"), 0, SIZE_MAX - 4096, &q), MP_TOO_LARGE);
     /* A message that can never fit the ring. */
     OK(mp_queue_new(0, 4096, &q));
     static char big[8192];
@@ -691,6 +695,10 @@ static void test_broadcast(void) {
     CHECK(len == 5);
     static char big[100];
     EXPECT(mp_broadcast_publish(b, big, sizeof big, 0, NULL), MP_TOO_LARGE);
+    mp_broadcast *zero;
+    EXPECT(mp_broadcast_new(0, 8, &zero), MP_INVALID);
+    EXPECT(mp_broadcast_new(1, 0, &zero), MP_INVALID);
+    EXPECT(mp_broadcast_create(uname("zero"), 0, 8, &zero), MP_INVALID);
     /* Lapped: 6 messages into 4 slots. */
     for (int i = 0; i < 6; i++) OK(mp_broadcast_publish(b, &i, sizeof i, 0, NULL));
     EXPECT(mp_subscriber_recv(s, buf, sizeof buf, &len, 0), MP_LAGGED);
@@ -787,6 +795,22 @@ static void test_listener(void) {
     mp_listener *l = NULL;
     EXPECT(mp_listener_bind("nonsense", NULL, 0, &l), MP_INVALID);
     EXPECT(mp_listener_bind("unix:/nonexistent-dir/x/y.sock", NULL, 0, &l), MP_OS);
+    EXPECT(mp_listener_bind(addr, NULL, 5, &l), MP_INVALID); /* a null key with a length */
+    char longpath[200];
+    memset(longpath, 'x', sizeof longpath - 1);
+    memcpy(longpath, "unix:/tmp/", 10);
+    longpath[sizeof longpath - 1] = 0;
+    EXPECT(mp_listener_bind(longpath, NULL, 0, &l), MP_INVALID);
+    /* A regular file in the way of a unix address is left alone. */
+    char file[128], fileaddr[160];
+    snprintf(file, sizeof file, "/tmp/%s.txt", uname("not-a-socket"));
+    FILE *f = fopen(file, "w");
+    CHECK(f != NULL);
+    if (f) fclose(f);
+    snprintf(fileaddr, sizeof fileaddr, "unix:%s", file);
+    EXPECT(mp_listener_bind(fileaddr, NULL, 0, &l), MP_EXISTS);
+    CHECK(access(file, F_OK) == 0);
+    unlink(file);
     OK(mp_listener_bind(addr, (const uint8_t *)"key", 3, &l));
     mp_listener *l2;
     EXPECT(mp_listener_bind(addr, NULL, 0, &l2), MP_EXISTS);

@@ -126,7 +126,7 @@ mod tests {
     use crate::shm::Segment;
 
     fn ring() -> (Segment, LockedRing) {
-        let seg = Segment::anonymous(LockedRing::segment_len(4096)).unwrap();
+        let seg = Segment::anonymous(LockedRing::segment_len(4096).unwrap()).unwrap();
         let r = LockedRing::create_in(&seg, 4096, 0, false).unwrap();
         (seg, r)
     }
@@ -179,7 +179,7 @@ mod tests {
 
     #[test]
     fn que_b10_integrity_turns_a_changed_payload_into_corrupt_and_goes_on() {
-        let seg = Segment::anonymous(LockedRing::segment_len(4096)).unwrap();
+        let seg = Segment::anonymous(LockedRing::segment_len(4096).unwrap()).unwrap();
         let r = LockedRing::create_in(&seg, 4096, 0, true).unwrap();
         assert!(r.integrity());
         let items: [&[u8]; 3] = [b"first item", b"second item", b"third"];
@@ -210,7 +210,7 @@ mod tests {
     #[test]
     fn que_b10_a_reader_in_the_other_integrity_mode_gets_corrupt_not_data() {
         for sealed in [true, false] {
-            let seg = Segment::anonymous(LockedRing::segment_len(4096)).unwrap();
+            let seg = Segment::anonymous(LockedRing::segment_len(4096).unwrap()).unwrap();
             let r = LockedRing::create_in(&seg, 4096, 0, sealed).unwrap();
             assert_eq!(r.put_records(&[b"0123456789abcdef"], Limit::Now).unwrap(), 1);
             // A reader whose view of the mode flag differs from the writer's.

@@ -89,7 +89,7 @@ impl<T> QueueBuilder<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn build(self) -> Result<Queue<T>, ShmError> {
-        let seg = Segment::anonymous(LockedRing::segment_len(self.capacity))?;
+        let seg = Segment::anonymous(LockedRing::segment_len(self.capacity)?)?;
         let ring = LockedRing::create_in(&seg, self.capacity, self.maxsize.unwrap_or(0), self.integrity)?;
         Ok(Queue::from_ring(ring))
     }
@@ -113,7 +113,7 @@ impl<T> QueueBuilder<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create(self, name: &str) -> Result<Queue<T>, ShmError> {
-        crate::shm::create_named(name, LockedRing::segment_len(self.capacity), |seg| {
+        crate::shm::create_named(name, LockedRing::segment_len(self.capacity)?, |seg| {
             Ok::<_, ShmError>(
                 LockedRing::create_in(seg, self.capacity, self.maxsize.unwrap_or(0), self.integrity)?.words(),
             )

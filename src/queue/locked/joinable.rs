@@ -73,7 +73,7 @@ impl<T> JoinableQueue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create(name: &str) -> Result<JoinableQueue<T>, ShmError> {
-        crate::shm::create_named(name, super::state::LockedRing::segment_len(super::DEFAULT_CAPACITY), |seg| {
+        crate::shm::create_named(name, super::state::LockedRing::segment_len(super::DEFAULT_CAPACITY)?, |seg| {
             let ring = super::state::LockedRing::create_in(seg, super::DEFAULT_CAPACITY, 0, false)?;
             Ok::<_, ShmError>(ring.words())
         })

@@ -207,9 +207,15 @@ impl LockedRing {
         (capacity.max(64) as u64).next_multiple_of(8)
     }
 
-    /// Bytes a segment needs for a ring of `capacity` bytes.
-    pub(super) fn segment_len(capacity: usize) -> usize {
-        Self::round(capacity) as usize + 4096
+    /// Bytes a segment needs for a ring of `capacity` bytes; [`ShmError::TooLarge`] for a
+    /// capacity no segment can have (the sums would wrap).
+    pub(super) fn segment_len(capacity: usize) -> Result<usize, ShmError> {
+        capacity
+            .max(64)
+            .checked_next_multiple_of(8)
+            .and_then(|c| c.checked_add(4096))
+            .filter(|&n| n <= isize::MAX as usize)
+            .ok_or(ShmError::TooLarge { len: capacity as u64 })
     }
 
     pub(super) fn capacity(&self) -> u64 {
