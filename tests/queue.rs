@@ -621,3 +621,13 @@ fn que_b9_a_put_after_the_last_consumer_dropped_is_disconnected_at_once() {
         assert!(matches!(rx.try_get(), Err(TryGetError::Disconnected)));
     }
 }
+
+/// A ring no segment can hold is refused when the queue is made (`TooLarge`), never made with
+/// a capacity that wrapped around (which then refused every item).
+#[test]
+fn queue_capacity_that_cannot_exist_is_too_large_at_creation() {
+    for cap in [usize::MAX, usize::MAX - 4096, isize::MAX as usize] {
+        let r = multiproc::Queue::<Vec<u8>>::builder().capacity_bytes(cap).build();
+        assert!(matches!(r, Err(multiproc::ShmError::TooLarge { .. })), "{cap}: {r:?}");
+    }
+}
