@@ -168,6 +168,16 @@ pub extern "C" fn mp_version() -> u32 {
         + n(env!("CARGO_PKG_VERSION_PATCH"))
 }
 
+/// Test hook (feature `test-hooks`, not in the header): panics inside the boundary, so that
+/// the C suite sees the panic come out as `MP_INTERNAL` with its message, the process alive.
+///
+/// cbindgen:ignore
+#[cfg(feature = "test-hooks")]
+#[no_mangle]
+pub extern "C" fn mp_debug_panic() -> mp_status {
+    call(|| panic!("mp_debug_panic was called"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 /*
  * The C test suite of libmultiproc: every function of include/multiproc.h and every status
- * it can return (MP_INTERNAL, a caught panic, has no trigger without a bug: the Rust unit
- * test `a_panic_becomes_internal_with_its_message` covers it). Built and run by
+ * it can return (MP_INTERNAL, a caught panic, through the library's test hook
+ * mp_debug_panic, built with the `test-hooks` feature). Built and run by
  * capi/lib/tests/c_suite.rs with AddressSanitizer and UndefinedBehaviorSanitizer.
  *
  * Each test forks real processes where it needs a second party; alarm() is the watchdog.
@@ -74,8 +74,19 @@ static pid_t spawn(void) {
 /* In a child: exits 0 if every check there passed. */
 static void child_done(void) { _exit(failures == 0 ? 0 : 1); }
 
+#ifdef MP_TEST_HOOKS
+/* The test hook of the `test-hooks` feature: panics inside the library's boundary. */
+mp_status mp_debug_panic(void);
+#endif
+
 static void test_status(void) {
     current = "status";
+#ifdef MP_TEST_HOOKS
+    /* A Rust panic never crosses into C: it is MP_INTERNAL with its message, and the process
+     * goes on. */
+    EXPECT(mp_debug_panic(), MP_INTERNAL);
+    CHECK(strstr(mp_last_error(), "mp_debug_panic was called") != NULL);
+#endif
     CHECK(strcmp(mp_status_name(MP_OK), "MP_OK") == 0);
     CHECK(strcmp(mp_status_name(MP_INTERNAL), "MP_INTERNAL") == 0);
     CHECK(strcmp(mp_status_name(1234), "MP_UNKNOWN") == 0);
