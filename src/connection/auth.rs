@@ -21,6 +21,9 @@ use sha2::Sha256;
 use std::io::{Read, Write};
 use std::time::Duration;
 
+/// What a handshake whose peer closed says (`pending::hung_up` recognizes it).
+pub(super) const PEER_CLOSED: &str = "the peer closed during the handshake";
+
 /// How long the handshake after `accept`/`connect` may take before it fails with
 /// `HandshakeTimeout` (a peer that connects and then says nothing is dropped after it; it never
 /// holds up other clients meanwhile, see [`MAX_PENDING_HANDSHAKES`](crate::MAX_PENDING_HANDSHAKES)).
@@ -60,7 +63,7 @@ fn nonce() -> Result<[u8; NONCE], ConnError> {
 fn io(e: std::io::Error) -> ConnError {
     match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => ConnError::HandshakeTimeout,
-        std::io::ErrorKind::UnexpectedEof => ConnError::Protocol(super::pending::PEER_CLOSED),
+        std::io::ErrorKind::UnexpectedEof => ConnError::Protocol(PEER_CLOSED),
         _ => ConnError::Os(e),
     }
 }

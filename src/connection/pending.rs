@@ -21,15 +21,12 @@ use std::os::fd::AsFd;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-/// What a handshake whose peer closed says.
-pub(super) const PEER_CLOSED: &str = "the peer closed during the handshake";
-
 /// Whether `e` says only that the peer hung up before finishing its handshake (closed,
 /// reset, or gone before our hello was written): a port probe, or `Listener::bind`'s check
 /// for a stale socket file, not a client that failed. `accept` drops those and goes on.
 pub(super) fn hung_up(e: &ConnError) -> bool {
     match e {
-        ConnError::Protocol(m) => *m == PEER_CLOSED,
+        ConnError::Protocol(m) => *m == super::auth::PEER_CLOSED,
         ConnError::Os(e) => matches!(
             e.kind(),
             std::io::ErrorKind::BrokenPipe
@@ -88,7 +85,7 @@ impl Handshake {
         loop {
             let want = self.serving.wants() - self.got.len();
             match self.stream.read(&mut buf[..want.min(64)]) {
-                Ok(0) => return Progress::Failed(ConnError::Protocol(PEER_CLOSED)),
+                Ok(0) => return Progress::Failed(ConnError::Protocol(super::auth::PEER_CLOSED)),
                 Ok(n) => self.got.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Progress::Waiting,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
