@@ -469,3 +469,14 @@ fn shm_named_creators_killed_mid_create_leave_nothing_unclean() {
     }
     eprintln!("shm kill chaos: {rounds} rounds in {secs:?}");
 }
+
+/// A size no segment can have is `TooLarge`, never a sum that wraps into a small segment.
+#[test]
+fn shm_a_size_that_cannot_exist_is_too_large() {
+    for len in [usize::MAX, usize::MAX - 63] {
+        let r = multiproc::SharedMemory::anonymous(len);
+        assert!(matches!(r, Err(multiproc::ShmError::TooLarge { .. })), "{len}: {r:?}");
+        let r = multiproc::SharedMemory::create(&format!("mp-test-huge-{}", std::process::id()), len);
+        assert!(matches!(r, Err(multiproc::ShmError::TooLarge { .. })), "{len}: {r:?}");
+    }
+}

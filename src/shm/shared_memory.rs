@@ -80,7 +80,7 @@ impl SharedMemory {
         if len == 0 {
             return Err(ShmError::TooSmall { len: 0, min: 1 });
         }
-        super::create_named(name, len + 64, |seg| {
+        super::create_named(name, len.checked_add(64).ok_or(ShmError::TooLarge { len: len as u64 })?, |seg| {
             Ok::<_, ShmError>([seg.alloc(len, 64)? as u64, len as u64, 0, 0, 0, 0])
         })
     }
@@ -102,7 +102,7 @@ impl SharedMemory {
         if len == 0 {
             return Err(ShmError::TooSmall { len: 0, min: 1 });
         }
-        let seg = Segment::anonymous(len + 64)?;
+        let seg = Segment::anonymous(len.checked_add(64).ok_or(ShmError::TooLarge { len: len as u64 })?)?;
         let off = seg.alloc(len, 64)?;
         SharedMemory::from_named(&seg, &[off as u64, len as u64, 0, 0, 0, 0])
     }
