@@ -10,7 +10,7 @@
 use crate::handle::{buffer, bytes, get, give, handle, name, set, take, Wait};
 use crate::status::*;
 use mp::zerocopy::{FromZeros, IntoBytes};
-use mp::{ArrayQueue, PushError, PushTimeoutError, SharedMemory, TryPushError};
+use mp::{ArrayQueue, SharedMemory};
 use std::ffi::{c_char, c_void};
 use std::time::Duration;
 
@@ -120,12 +120,14 @@ pub unsafe extern "C" fn mp_arrayqueue_new(
     out: *mut *mut mp_arrayqueue,
 ) -> mp_status {
     call(|| {
-        if out.is_null() {
-            return Err(Fail::invalid("null out-pointer for the new handle"));
-        }
-        let slots = Slots::make(words_for(record_size)?, New(self::capacity(capacity)?))?;
+        // Made only once `out` is known good (`give` checks it first): no object appears
+        // and vanishes, no client is accepted and dropped, for a null `out`.
+        let make = || {
+            let slots = Slots::make(words_for(record_size)?, New(self::capacity(capacity)?))?;
+            Ok(mp_arrayqueue::boxed(ArrayQueueH { slots, record: record_size, _size_block: None }))
+        };
         // SAFETY: the caller's contract.
-        unsafe { give(out, || Ok(mp_arrayqueue::boxed(ArrayQueueH { slots, record: record_size, _size_block: None }))) }
+        unsafe { give(out, make) }
     })
 }
 
@@ -145,19 +147,21 @@ pub unsafe extern "C" fn mp_arrayqueue_create(
     out: *mut *mut mp_arrayqueue,
 ) -> mp_status {
     call(|| {
-        if out.is_null() {
-            return Err(Fail::invalid("null out-pointer for the new handle"));
-        }
+        // Made only once `out` is known good (`give` checks it first): no object appears
+        // and vanishes, no client is accepted and dropped, for a null `out`.
+        let make = || {
+            // SAFETY: the caller's contract.
+            let name = unsafe { self::name(name) }?;
+            let words = words_for(record_size)?;
+            // The size first, so that whoever sees the queue finds its size.
+            let block = SharedMemory::create(&size_block_name(name), 8)?;
+            block.write_at(0, &(record_size as u64).to_le_bytes())?;
+            let slots = Slots::make(words, Create(name, self::capacity(capacity)?))?;
+            let h = ArrayQueueH { slots, record: record_size, _size_block: Some(block) };
+            Ok(mp_arrayqueue::boxed(h))
+        };
         // SAFETY: the caller's contract.
-        let name = unsafe { self::name(name) }?;
-        let words = words_for(record_size)?;
-        // The size first, so that whoever sees the queue finds its size.
-        let block = SharedMemory::create(&size_block_name(name), 8)?;
-        block.write_at(0, &(record_size as u64).to_le_bytes())?;
-        let slots = Slots::make(words, Create(name, self::capacity(capacity)?))?;
-        let h = ArrayQueueH { slots, record: record_size, _size_block: Some(block) };
-        // SAFETY: the caller's contract.
-        unsafe { give(out, || Ok(mp_arrayqueue::boxed(h))) }
+        unsafe { give(out, make) }
     })
 }
 
@@ -178,69 +182,33 @@ pub unsafe extern "C" fn mp_arrayqueue_open(
     out: *mut *mut mp_arrayqueue,
 ) -> mp_status {
     call(|| {
-        if out.is_null() {
-            return Err(Fail::invalid("null out-pointer for the new handle"));
-        }
+        // Made only once `out` is known good (`give` checks it first): no object appears
+        // and vanishes, no client is accepted and dropped, for a null `out`.
+        let make = || {
+            // SAFETY: the caller's contract.
+            let name = unsafe { self::name(name) }?;
+            let words = words_for(record_size)?;
+            let slots = Slots::make(words, Open(name, Wait::from_ns(timeout_ns).duration()))?;
+            // The block was complete before the queue appeared.
+            let block = SharedMemory::open(&size_block_name(name)).map_err(|e| match e {
+                // A queue with no size block was not made by `mp_arrayqueue_create`.
+                mp::ShmError::NotFound { .. } => Fail::new(MP_MISMATCH, format!("array queue {name:?} has no record size beside it ({name}.rec): it was not made by mp_arrayqueue_create")),
+                e => e.into(),
+            })?;
+            let mut size = [0u8; 8];
+            block.read_at(0, &mut size)?;
+            let made = u64::from_le_bytes(size);
+            if made != record_size as u64 {
+                return Err(Fail::new(
+                    MP_MISMATCH,
+                    format!("array queue {name:?} holds records of {made} bytes, not {record_size}"),
+                ));
+            }
+            Ok(mp_arrayqueue::boxed(ArrayQueueH { slots, record: record_size, _size_block: Some(block) }))
+        };
         // SAFETY: the caller's contract.
-        let name = unsafe { self::name(name) }?;
-        let words = words_for(record_size)?;
-        let slots = Slots::make(words, Open(name, Wait::from_ns(timeout_ns).duration()))?;
-        // The block was complete before the queue appeared.
-        let block = SharedMemory::open(&size_block_name(name)).map_err(|e| match e {
-            // A queue with no size block was not made by `mp_arrayqueue_create`.
-            mp::ShmError::NotFound { .. } => Fail::new(MP_MISMATCH, format!("array queue {name:?} has no record size beside it ({name}.rec): it was not made by mp_arrayqueue_create")),
-            e => e.into(),
-        })?;
-        let mut size = [0u8; 8];
-        block.read_at(0, &mut size)?;
-        let made = u64::from_le_bytes(size);
-        if made != record_size as u64 {
-            return Err(Fail::new(
-                MP_MISMATCH,
-                format!("array queue {name:?} holds records of {made} bytes, not {record_size}"),
-            ));
-        }
-        // SAFETY: the caller's contract.
-        unsafe {
-            give(out, || Ok(mp_arrayqueue::boxed(ArrayQueueH { slots, record: record_size, _size_block: Some(block) })))
-        }
+        unsafe { give(out, make) }
     })
-}
-
-fn push_failed<T>(e: impl Into<PushFail<T>>) -> Fail {
-    e.into().0
-}
-
-/// A push error of any form, as a status.
-struct PushFail<T>(Fail, std::marker::PhantomData<T>);
-impl<T> From<TryPushError<T>> for PushFail<T> {
-    fn from(e: TryPushError<T>) -> Self {
-        let f = match e {
-            TryPushError::Full(_) => Fail::new(MP_FULL, "the array queue is full"),
-            TryPushError::Corrupt { what, .. } => Fail::new(MP_CORRUPT, what),
-            _ => Fail::new(MP_OS, "push failed"),
-        };
-        PushFail(f, std::marker::PhantomData)
-    }
-}
-impl<T> From<PushTimeoutError<T>> for PushFail<T> {
-    fn from(e: PushTimeoutError<T>) -> Self {
-        let f = match e {
-            PushTimeoutError::Timeout(_) => Fail::new(MP_TIMEOUT, "the array queue stayed full"),
-            PushTimeoutError::Corrupt { what, .. } => Fail::new(MP_CORRUPT, what),
-            _ => Fail::new(MP_OS, "push failed"),
-        };
-        PushFail(f, std::marker::PhantomData)
-    }
-}
-impl<T> From<PushError<T>> for PushFail<T> {
-    fn from(e: PushError<T>) -> Self {
-        let f = match e {
-            PushError::Corrupt { what, .. } => Fail::new(MP_CORRUPT, what),
-            _ => Fail::new(MP_OS, "push failed"),
-        };
-        PushFail(f, std::marker::PhantomData)
-    }
 }
 
 /// Pushes one record (`record_size` bytes at `record`), waiting up to `timeout_ns` for room.
@@ -267,9 +235,9 @@ pub unsafe extern "C" fn mp_arrayqueue_push(
             let mut slot = T::new_zeroed();
             slot.as_mut_bytes()[..rec.len()].copy_from_slice(rec);
             match Wait::from_ns(timeout_ns) {
-                Wait::Now => q.try_push(slot).map_err(push_failed),
-                Wait::For(d) => q.push_timeout(slot, d).map_err(push_failed),
-                Wait::Forever => q.push(slot).map_err(push_failed),
+                Wait::Now => q.try_push(slot).map_err(Fail::from),
+                Wait::For(d) => q.push_timeout(slot, d).map_err(Fail::from),
+                Wait::Forever => q.push(slot).map_err(Fail::from),
             }
         })
     })

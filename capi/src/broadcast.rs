@@ -1,7 +1,7 @@
 //! `mp_broadcast` and `mp_subscriber`: one writer's byte messages to every reader (a Rust
 //! `Broadcast<Vec<u8>>`, whose `publish_bytes`/`recv_bytes` speak the same bytes).
 
-use crate::deliver::{with_scratch, Exclusive, Pending};
+use crate::deliver::{Exclusive, Pending};
 use crate::handle::{bytes, get, give, handle, name, set, set_required, take, Wait};
 use crate::status::*;
 use mp::{Broadcast, Subscriber};
@@ -144,15 +144,17 @@ pub unsafe extern "C" fn mp_broadcast_subscribe(
     out: *mut *mut mp_subscriber,
 ) -> mp_status {
     call(|| {
-        if out.is_null() {
-            return Err(Fail::invalid("null out-pointer for the new handle"));
-        }
+        // Made only once `out` is known good (`give` checks it first): no object appears
+        // and vanishes, no client is accepted and dropped, for a null `out`.
+        let make = || {
+            // SAFETY: the caller's contract.
+            let b = &unsafe { get(b) }?.h;
+            let sub = if oldest { b.subscribe_oldest() } else { b.subscribe() };
+            let h = SubscriberH { sub: Exclusive::new(sub), pending: Pending::default() };
+            Ok(mp_subscriber::boxed(h))
+        };
         // SAFETY: the caller's contract.
-        let b = &unsafe { get(b) }?.h;
-        let sub = if oldest { b.subscribe_oldest() } else { b.subscribe() };
-        let h = SubscriberH { sub: Exclusive::new(sub), pending: Pending::default() };
-        // SAFETY: the caller's contract.
-        unsafe { give(out, || Ok(mp_subscriber::boxed(h))) }
+        unsafe { give(out, make) }
     })
 }
 
@@ -192,22 +194,18 @@ pub unsafe extern "C" fn mp_subscriber_recv(
         // SAFETY: the caller's contract.
         let h = &unsafe { get(sub) }?.h;
         // SAFETY: the caller's contract.
-        unsafe { Pending::check(buf, cap, len) }?;
-        if let Some(m) = h.pending.take() {
-            // SAFETY: the caller's contract.
-            return unsafe { h.pending.deliver(&m, buf, cap, len) };
-        }
-        h.sub.with("subscriber", |s| {
-            with_scratch(|v| {
-                match Wait::from_ns(timeout_ns) {
-                    Wait::Now => s.try_recv_bytes_into(v)?,
-                    Wait::For(d) => s.recv_bytes_into_timeout(v, d)?,
-                    Wait::Forever => s.recv_bytes_into(v)?,
-                };
-                // SAFETY: the caller's contract.
-                unsafe { h.pending.deliver(v, buf, cap, len) }
+        unsafe {
+            h.pending.receive(buf, cap, len, |v| {
+                h.sub.with("subscriber", |s| {
+                    match Wait::from_ns(timeout_ns) {
+                        Wait::Now => s.try_recv_bytes_into(v)?,
+                        Wait::For(d) => s.recv_bytes_into_timeout(v, d)?,
+                        Wait::Forever => s.recv_bytes_into(v)?,
+                    };
+                    Ok(())
+                })
             })
-        })
+        }
     })
 }
 

@@ -1,8 +1,8 @@
 //! `mp_condition`: a condition variable with its own recursive lock (Python's default).
 
-use crate::handle::{get, give, handle, name, set, take, Wait};
+use crate::handle::{get, give, handle, name, set, Wait};
 use crate::held::{self, AnyGuard};
-use crate::locks::{keep, make_consistent, release, release_for_free, took_blocking, took_now, took_timed, Held, Took};
+use crate::locks::{self, Held, Lockable};
 use crate::status::*;
 use mp::{Condition, ConditionWaitTimeoutError, RLock};
 use std::ffi::c_char;
@@ -15,11 +15,15 @@ pub struct mp_condition {
 }
 handle!(mp_condition, Held<Condition<RLock>>, 0x6d70_636f_6e64_0003);
 
-fn lock_of(h: &crate::handle::Tagged<Held<Condition<RLock>>>) -> &'static RLock {
-    // SAFETY: the handle is boxed and never moves, and `mp_condition_free` frees it only when
-    // no thread holds its lock through it (`held::release_all_for_free`), so no guard
-    // outlives the lock.
-    unsafe { &*(h.h.lock.lock() as *const RLock) }
+/// The condition's lock is what C takes through an `mp_condition`.
+impl Lockable for Held<Condition<RLock>> {
+    type L = RLock;
+    fn lock(&self) -> &RLock {
+        self.lock.lock()
+    }
+    fn holds(&self) -> &crate::held::Holds {
+        &self.holds
+    }
 }
 
 fn cond_of(h: &crate::handle::Tagged<Held<Condition<RLock>>>) -> &'static Condition<RLock> {
@@ -77,22 +81,8 @@ pub unsafe extern "C" fn mp_condition_open(
 /// `cond` is null or a handle from this library.
 #[no_mangle]
 pub unsafe extern "C" fn mp_condition_acquire(cond: *const mp_condition, timeout_ns: u64) -> mp_status {
-    call(|| {
-        // SAFETY: the caller's contract.
-        let h = unsafe { get(cond) }?;
-        let l = lock_of(h);
-        let took = match Wait::from_ns(timeout_ns) {
-            Wait::Now => took_now(l.try_lock()),
-            Wait::For(d) => took_timed(l.lock_timeout(d)),
-            Wait::Forever => took_blocking(l.lock()),
-        };
-        let took = match took {
-            Took::Held(g) => Took::Held(AnyGuard::RLock(g)),
-            Took::OwnerDied(g) => Took::OwnerDied(AnyGuard::RLock(g)),
-            Took::Failed(f) => Took::Failed(f),
-        };
-        keep(cond as usize, &h.h.holds, took)
-    })
+    // SAFETY: the caller's contract.
+    unsafe { locks::acquire(cond, timeout_ns) }
 }
 
 /// Releases one hold of the condition's lock by this thread. Never blocks.
@@ -103,11 +93,8 @@ pub unsafe extern "C" fn mp_condition_acquire(cond: *const mp_condition, timeout
 /// `cond` is null or a handle from this library.
 #[no_mangle]
 pub unsafe extern "C" fn mp_condition_release(cond: *const mp_condition) -> mp_status {
-    call(|| {
-        // SAFETY: the caller's contract.
-        let h = unsafe { get(cond) }?;
-        release(cond as usize, &h.h.holds, "condition's lock")
-    })
+    // SAFETY: the caller's contract.
+    unsafe { locks::release(cond, "condition's lock") }
 }
 
 /// After `MP_OWNER_DIED`: the data the condition's lock protects has been repaired (see
@@ -119,11 +106,8 @@ pub unsafe extern "C" fn mp_condition_release(cond: *const mp_condition) -> mp_s
 /// `cond` is null or a handle from this library.
 #[no_mangle]
 pub unsafe extern "C" fn mp_condition_make_consistent(cond: *const mp_condition) -> mp_status {
-    call(|| {
-        // SAFETY: the caller's contract.
-        unsafe { get(cond) }?;
-        make_consistent(cond as usize, "condition's lock")
-    })
+    // SAFETY: the caller's contract.
+    unsafe { locks::make_consistent(cond, "condition's lock") }
 }
 
 /// Waits for a notify: releases the condition's lock (held by this thread), sleeps up to
@@ -226,14 +210,6 @@ pub unsafe extern "C" fn mp_condition_notify_all(cond: *const mp_condition, woke
 /// `cond` is null or a handle from this library, not used by any thread after this call.
 #[no_mangle]
 pub unsafe extern "C" fn mp_condition_free(cond: *mut mp_condition) -> mp_status {
-    call(|| {
-        if cond.is_null() {
-            return Ok(());
-        }
-        // SAFETY: the caller's contract.
-        release_for_free(cond as usize, &unsafe { get(cond) }?.h.holds)?;
-        // SAFETY: the caller's contract.
-        drop(unsafe { take(cond) }?);
-        Ok(())
-    })
+    // SAFETY: the caller's contract.
+    unsafe { locks::free(cond) }
 }

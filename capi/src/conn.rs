@@ -174,10 +174,8 @@ pub unsafe extern "C" fn mp_conn_recv(
         // SAFETY: the caller's contract.
         let h = &unsafe { get(conn) }?.h;
         // SAFETY: the caller's contract.
-        unsafe { Pending::check(buf, cap, len) }?;
-        if let Some(m) = h.pending.take() {
-            // SAFETY: the caller's contract.
-            return unsafe { h.pending.deliver(&m, buf, cap, len) };
+        if let Some(done) = unsafe { h.pending.begin(buf, cap, len) } {
+            return done;
         }
         // SAFETY: the caller's contract.
         let out = unsafe { buffer(buf, cap) }?;
@@ -330,18 +328,20 @@ pub unsafe extern "C" fn mp_listener_accept(
     out: *mut *mut mp_conn,
 ) -> mp_status {
     call(|| {
-        if out.is_null() {
-            return Err(Fail::invalid("null out-pointer for the new handle"));
-        }
-        // SAFETY: the caller's contract.
-        let l = &unsafe { get(l) }?.h;
-        let c = match Wait::from_ns(timeout_ns) {
-            Wait::Now => l.try_accept()?,
-            Wait::For(d) => l.accept_timeout(d)?,
-            Wait::Forever => l.accept()?,
+        // Made only once `out` is known good (`give` checks it first): no object appears
+        // and vanishes, no client is accepted and dropped, for a null `out`.
+        let make = || {
+            // SAFETY: the caller's contract.
+            let l = &unsafe { get(l) }?.h;
+            let c = match Wait::from_ns(timeout_ns) {
+                Wait::Now => l.try_accept()?,
+                Wait::For(d) => l.accept_timeout(d)?,
+                Wait::Forever => l.accept()?,
+            };
+            Ok(boxed(c))
         };
         // SAFETY: the caller's contract.
-        unsafe { give(out, || Ok(boxed(c))) }
+        unsafe { give(out, make) }
     })
 }
 
@@ -376,16 +376,18 @@ pub unsafe extern "C" fn mp_client_connect(
     out: *mut *mut mp_conn,
 ) -> mp_status {
     call(|| {
-        if out.is_null() {
-            return Err(Fail::invalid("null out-pointer for the new handle"));
-        }
-        // SAFETY: the caller's contract.
-        let (a, k) = unsafe { (name(address)?, self::authkey(authkey, authkey_len)?) };
-        let c = match Wait::from_ns(timeout_ns) {
-            Wait::Forever => Client::connect(a, k)?,
-            w => Client::connect_timeout(a, k, w.duration())?,
+        // Made only once `out` is known good (`give` checks it first): no object appears
+        // and vanishes, no client is accepted and dropped, for a null `out`.
+        let make = || {
+            // SAFETY: the caller's contract.
+            let (a, k) = unsafe { (name(address)?, self::authkey(authkey, authkey_len)?) };
+            let c = match Wait::from_ns(timeout_ns) {
+                Wait::Forever => Client::connect(a, k)?,
+                w => Client::connect_timeout(a, k, w.duration())?,
+            };
+            Ok(boxed(c))
         };
         // SAFETY: the caller's contract.
-        unsafe { give(out, || Ok(boxed(c))) }
+        unsafe { give(out, make) }
     })
 }

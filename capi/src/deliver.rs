@@ -87,12 +87,50 @@ impl Pending {
     ///
     /// # Safety
     /// As [`deliver`](Self::deliver).
-    pub(crate) unsafe fn check(buf: *mut c_void, cap: usize, len: *mut usize) -> Res {
+    unsafe fn check(buf: *mut c_void, cap: usize, len: *mut usize) -> Res {
         if len.is_null() {
             return Err(Fail::invalid("null out-pointer for the message length"));
         }
         // SAFETY: the caller's contract.
         unsafe { buffer(buf, cap) }.map(drop)
+    }
+
+    /// The start of every receive: checks the buffer and length pointer (before anything is
+    /// taken), then hands over the oldest kept message, if there is one (`Some`: the receive
+    /// is done with that outcome).
+    ///
+    /// # Safety
+    /// As [`deliver`](Self::deliver).
+    pub(crate) unsafe fn begin(&self, buf: *mut c_void, cap: usize, len: *mut usize) -> Option<Res> {
+        // SAFETY: the caller's contract.
+        if let Err(f) = unsafe { Self::check(buf, cap, len) } {
+            return Some(Err(f));
+        }
+        // SAFETY: the caller's contract.
+        self.take().map(|m| unsafe { self.deliver(&m, buf, cap, len) })
+    }
+
+    /// A whole receive through this thread's scratch buffer: [`begin`](Self::begin), then
+    /// `fill` takes the next message into the scratch buffer, which is delivered.
+    ///
+    /// # Safety
+    /// As [`deliver`](Self::deliver).
+    pub(crate) unsafe fn receive(
+        &self,
+        buf: *mut c_void,
+        cap: usize,
+        len: *mut usize,
+        fill: impl FnOnce(&mut Vec<u8>) -> Res,
+    ) -> Res {
+        // SAFETY: the caller's contract.
+        if let Some(done) = unsafe { self.begin(buf, cap, len) } {
+            return done;
+        }
+        with_scratch(|s| {
+            fill(s)?;
+            // SAFETY: the caller's contract.
+            unsafe { self.deliver(s, buf, cap, len) }
+        })
     }
 
     /// Copies `m` into the caller's buffer and sets `*len`; if it does not fit, keeps it for

@@ -135,3 +135,34 @@ forms! {
         Self::Corrupt(_) => MP_CORRUPT,
     }
 }
+
+// The push errors give the value back, so they are generic: written out, not through the
+// macros above.
+impl<T> ToStatus for TryPushError<T> {
+    fn status(&self) -> mp_status {
+        match self {
+            TryPushError::Full(_) => MP_FULL,
+            TryPushError::Corrupt { .. } => MP_CORRUPT,
+            _ => MP_OS,
+        }
+    }
+}
+
+impl<T> ToStatus for PushTimeoutError<T> {
+    fn status(&self) -> mp_status {
+        match self {
+            PushTimeoutError::Timeout(_) => MP_TIMEOUT,
+            PushTimeoutError::Corrupt { .. } => MP_CORRUPT,
+            _ => MP_OS,
+        }
+    }
+}
+
+impl<T> ToStatus for PushError<T> {
+    fn status(&self) -> mp_status {
+        match self {
+            PushError::Corrupt { .. } => MP_CORRUPT,
+            _ => MP_OS,
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! `mp_lock` and `mp_rlock`: robust process-shared locks, taken and released by the same
 //! thread (the guard waits in `held` meanwhile).
 
-use crate::handle::{get, give, handle, name, take, Wait};
+use crate::handle::{get, give, handle, name, take, Handle, Wait};
 use crate::held::{self, AnyGuard, Holds};
 use crate::status::*;
 use mp::{Lock, LockError, LockTimeoutError, RLock, TryLockError};
@@ -66,15 +66,53 @@ took_from!(took_blocking, LockError);
 took_from!(took_now, TryLockError, WouldBlock => MP_TIMEOUT);
 took_from!(took_timed, LockTimeoutError, Timeout => MP_TIMEOUT);
 
-/// Keeps what an attempt took under `key`; `MP_OWNER_DIED` keeps the hold too.
-pub(crate) fn keep(key: usize, holds: &Holds, took: Took<AnyGuard>) -> Res {
-    match took {
-        Took::Held(g) => held::push(key, holds, g).map_err(Fail::invalid),
-        Took::OwnerDied(g) => {
-            held::push(key, holds, g).map_err(Fail::invalid)?;
-            Err(Fail::new(MP_OWNER_DIED, "the previous owner died holding the lock: it is held now; repair the data, make it consistent, release it"))
-        }
-        Took::Failed(f) => Err(f),
+/// A lock kind C can take: its three attempts (try, timed, blocking) as one, the guard as an
+/// `AnyGuard`.
+pub(crate) trait CLock {
+    /// One attempt to take the lock, waiting per `wait`.
+    fn attempt(&'static self, wait: Wait) -> Took<AnyGuard>;
+}
+
+/// The three forms of an attempt on a lock type with `try_lock`/`lock_timeout`/`lock`.
+macro_rules! attempt {
+    ($l:expr, $wait:expr, $guard:path) => {
+        map(
+            match $wait {
+                Wait::Now => took_now($l.try_lock()),
+                Wait::For(d) => took_timed($l.lock_timeout(d)),
+                Wait::Forever => took_blocking($l.lock()),
+            },
+            $guard,
+        )
+    };
+}
+
+impl CLock for Lock {
+    fn attempt(&'static self, wait: Wait) -> Took<AnyGuard> {
+        attempt!(self, wait, AnyGuard::Lock)
+    }
+}
+
+impl CLock for RLock {
+    fn attempt(&'static self, wait: Wait) -> Took<AnyGuard> {
+        attempt!(self, wait, AnyGuard::RLock)
+    }
+}
+
+/// What a lock handle holds: the lock C takes, and its count of holds.
+pub(crate) trait Lockable {
+    type L: CLock + 'static;
+    fn lock(&self) -> &Self::L;
+    fn holds(&self) -> &Holds;
+}
+
+impl<L: CLock + 'static> Lockable for Held<L> {
+    type L = L;
+    fn lock(&self) -> &L {
+        &self.lock
+    }
+    fn holds(&self) -> &Holds {
+        &self.holds
     }
 }
 
@@ -86,26 +124,84 @@ fn map<G>(t: Took<G>, f: impl FnOnce(G) -> AnyGuard) -> Took<AnyGuard> {
     }
 }
 
-/// Releases this thread's newest hold through `key`.
-pub(crate) fn release(key: usize, holds: &Holds, what: &str) -> Res {
-    match held::pop(key, holds) {
-        Some(g) => {
-            drop(g);
-            Ok(())
+/// The body of `mp_X_acquire`: one attempt per `timeout_ns`, the guard kept for this thread
+/// (`MP_OWNER_DIED` keeps it too).
+///
+/// # Safety
+/// `p` is null or a handle from this library.
+pub(crate) unsafe fn acquire<H: Handle>(p: *const H, timeout_ns: u64) -> mp_status
+where
+    H::Inner: Lockable,
+{
+    call(|| {
+        // SAFETY: the caller's contract.
+        let h = &unsafe { get(p) }?.h;
+        // SAFETY: see `pinned`; `free` below frees only a handle no guard still uses.
+        let l = unsafe { pinned(h.lock()) };
+        match l.attempt(Wait::from_ns(timeout_ns)) {
+            Took::Held(g) => held::push(p as usize, h.holds(), g).map_err(Fail::invalid),
+            Took::OwnerDied(g) => {
+                held::push(p as usize, h.holds(), g).map_err(Fail::invalid)?;
+                Err(Fail::new(MP_OWNER_DIED, "the previous owner died holding the lock: it is held now; repair the data, make it consistent, release it"))
+            }
+            Took::Failed(f) => Err(f),
         }
-        None => Err(Fail::invalid(format!("this thread does not hold this {what}"))),
-    }
+    })
 }
 
-/// Frees a lock handle's holds before the handle goes (see `held::release_all_for_free`).
-pub(crate) fn release_for_free(key: usize, holds: &Holds) -> Res {
-    held::release_all_for_free(key, holds).map_err(Fail::invalid)
+/// The body of `mp_X_release`: releases this thread's newest hold.
+///
+/// # Safety
+/// `p` is null or a handle from this library.
+pub(crate) unsafe fn release<H: Handle>(p: *const H, what: &str) -> mp_status
+where
+    H::Inner: Lockable,
+{
+    call(|| {
+        // SAFETY: the caller's contract.
+        let h = &unsafe { get(p) }?.h;
+        match held::pop(p as usize, h.holds()) {
+            Some(g) => {
+                drop(g);
+                Ok(())
+            }
+            None => Err(Fail::invalid(format!("this thread does not hold this {what}"))),
+        }
+    })
 }
 
-/// Marks this thread's newest hold through `key` consistent.
-pub(crate) fn make_consistent(key: usize, what: &str) -> Res {
-    held::with_newest(key, AnyGuard::make_consistent)
-        .ok_or_else(|| Fail::invalid(format!("this thread does not hold this {what}")))
+/// The body of `mp_X_make_consistent`: marks this thread's newest hold consistent.
+///
+/// # Safety
+/// `p` is null or a handle from this library.
+pub(crate) unsafe fn make_consistent<H: Handle>(p: *const H, what: &str) -> mp_status {
+    call(|| {
+        // SAFETY: the caller's contract.
+        unsafe { get(p) }?;
+        held::with_newest(p as usize, AnyGuard::make_consistent)
+            .ok_or_else(|| Fail::invalid(format!("this thread does not hold this {what}")))
+    })
+}
+
+/// The body of `mp_X_free`: refused while another thread holds the lock through the handle
+/// (see `held::release_all_for_free`); this thread's holds are released first.
+///
+/// # Safety
+/// `p` is null or a handle from this library, not used by any thread after this call.
+pub(crate) unsafe fn free<H: Handle>(p: *mut H) -> mp_status
+where
+    H::Inner: Lockable,
+{
+    call(|| {
+        if p.is_null() {
+            return Ok(());
+        }
+        // SAFETY: the caller's contract.
+        held::release_all_for_free(p as usize, unsafe { get(p) }?.h.holds()).map_err(Fail::invalid)?;
+        // SAFETY: the caller's contract.
+        drop(unsafe { take(p) }?);
+        Ok(())
+    })
 }
 
 /// A lock with the lifetime of its boxed handle.
@@ -176,18 +272,8 @@ pub unsafe extern "C" fn mp_lock_open(name: *const c_char, timeout_ns: u64, out:
 /// `lock` is null or a handle from this library (or readable memory: it is refused).
 #[no_mangle]
 pub unsafe extern "C" fn mp_lock_acquire(lock: *const mp_lock, timeout_ns: u64) -> mp_status {
-    call(|| {
-        // SAFETY: the caller's contract.
-        let h = unsafe { get(lock) }?;
-        // SAFETY: see `pinned`; `mp_lock_free` frees only a handle no guard still uses.
-        let l = unsafe { pinned(&h.h.lock) };
-        let took = match Wait::from_ns(timeout_ns) {
-            Wait::Now => took_now(l.try_lock()),
-            Wait::For(d) => took_timed(l.lock_timeout(d)),
-            Wait::Forever => took_blocking(l.lock()),
-        };
-        keep(lock as usize, &h.h.holds, map(took, AnyGuard::Lock))
-    })
+    // SAFETY: the caller's contract.
+    unsafe { acquire(lock, timeout_ns) }
 }
 
 /// Releases the lock this thread took with `mp_lock_acquire`. Never blocks.
@@ -198,11 +284,8 @@ pub unsafe extern "C" fn mp_lock_acquire(lock: *const mp_lock, timeout_ns: u64) 
 /// `lock` is null or a handle from this library.
 #[no_mangle]
 pub unsafe extern "C" fn mp_lock_release(lock: *const mp_lock) -> mp_status {
-    call(|| {
-        // SAFETY: the caller's contract.
-        let h = unsafe { get(lock) }?;
-        release(lock as usize, &h.h.holds, "lock")
-    })
+    // SAFETY: the caller's contract.
+    unsafe { release(lock, "lock") }
 }
 
 /// After `MP_OWNER_DIED`: says the data the lock protects has been repaired. Without it, the
@@ -215,11 +298,8 @@ pub unsafe extern "C" fn mp_lock_release(lock: *const mp_lock) -> mp_status {
 /// `lock` is null or a handle from this library.
 #[no_mangle]
 pub unsafe extern "C" fn mp_lock_make_consistent(lock: *const mp_lock) -> mp_status {
-    call(|| {
-        // SAFETY: the caller's contract.
-        unsafe { get(lock) }?;
-        make_consistent(lock as usize, "lock")
-    })
+    // SAFETY: the caller's contract.
+    unsafe { make_consistent(lock, "lock") }
 }
 
 /// Frees the handle (null: nothing). If this thread holds the lock it is released first.
@@ -232,16 +312,8 @@ pub unsafe extern "C" fn mp_lock_make_consistent(lock: *const mp_lock) -> mp_sta
 /// `lock` is null or a handle from this library, not used by any thread after this call.
 #[no_mangle]
 pub unsafe extern "C" fn mp_lock_free(lock: *mut mp_lock) -> mp_status {
-    call(|| {
-        if lock.is_null() {
-            return Ok(());
-        }
-        // SAFETY: the caller's contract.
-        release_for_free(lock as usize, &unsafe { get(lock) }?.h.holds)?;
-        // SAFETY: the caller's contract.
-        drop(unsafe { take(lock) }?);
-        Ok(())
-    })
+    // SAFETY: the caller's contract.
+    unsafe { free(lock) }
 }
 
 /// Makes an anonymous recursive lock: the thread that holds it may take it again, and holds
@@ -298,18 +370,8 @@ pub unsafe extern "C" fn mp_rlock_open(name: *const c_char, timeout_ns: u64, out
 /// `lock` is null or a handle from this library.
 #[no_mangle]
 pub unsafe extern "C" fn mp_rlock_acquire(lock: *const mp_rlock, timeout_ns: u64) -> mp_status {
-    call(|| {
-        // SAFETY: the caller's contract.
-        let h = unsafe { get(lock) }?;
-        // SAFETY: see `pinned`; `mp_rlock_free` frees only a handle no guard still uses.
-        let l = unsafe { pinned(&h.h.lock) };
-        let took = match Wait::from_ns(timeout_ns) {
-            Wait::Now => took_now(l.try_lock()),
-            Wait::For(d) => took_timed(l.lock_timeout(d)),
-            Wait::Forever => took_blocking(l.lock()),
-        };
-        keep(lock as usize, &h.h.holds, map(took, AnyGuard::RLock))
-    })
+    // SAFETY: the caller's contract.
+    unsafe { acquire(lock, timeout_ns) }
 }
 
 /// Releases one hold of the recursive lock by this thread. Never blocks.
@@ -320,11 +382,8 @@ pub unsafe extern "C" fn mp_rlock_acquire(lock: *const mp_rlock, timeout_ns: u64
 /// `lock` is null or a handle from this library.
 #[no_mangle]
 pub unsafe extern "C" fn mp_rlock_release(lock: *const mp_rlock) -> mp_status {
-    call(|| {
-        // SAFETY: the caller's contract.
-        let h = unsafe { get(lock) }?;
-        release(lock as usize, &h.h.holds, "rlock")
-    })
+    // SAFETY: the caller's contract.
+    unsafe { release(lock, "rlock") }
 }
 
 /// After `MP_OWNER_DIED` from `mp_rlock_acquire`: the data has been repaired (see
@@ -336,11 +395,8 @@ pub unsafe extern "C" fn mp_rlock_release(lock: *const mp_rlock) -> mp_status {
 /// `lock` is null or a handle from this library.
 #[no_mangle]
 pub unsafe extern "C" fn mp_rlock_make_consistent(lock: *const mp_rlock) -> mp_status {
-    call(|| {
-        // SAFETY: the caller's contract.
-        unsafe { get(lock) }?;
-        make_consistent(lock as usize, "rlock")
-    })
+    // SAFETY: the caller's contract.
+    unsafe { make_consistent(lock, "rlock") }
 }
 
 /// Frees the handle (null: nothing), releasing this thread's holds first (see
@@ -352,14 +408,6 @@ pub unsafe extern "C" fn mp_rlock_make_consistent(lock: *const mp_rlock) -> mp_s
 /// `lock` is null or a handle from this library, not used by any thread after this call.
 #[no_mangle]
 pub unsafe extern "C" fn mp_rlock_free(lock: *mut mp_rlock) -> mp_status {
-    call(|| {
-        if lock.is_null() {
-            return Ok(());
-        }
-        // SAFETY: the caller's contract.
-        release_for_free(lock as usize, &unsafe { get(lock) }?.h.holds)?;
-        // SAFETY: the caller's contract.
-        drop(unsafe { take(lock) }?);
-        Ok(())
-    })
+    // SAFETY: the caller's contract.
+    unsafe { free(lock) }
 }

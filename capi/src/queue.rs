@@ -1,7 +1,7 @@
 //! `mp_queue`: a multi-producer, multi-consumer queue of byte messages (a Rust
 //! `Queue<Vec<u8>>`, so Rust programs open the same name and use `put_bytes`/`get_bytes_into`).
 
-use crate::deliver::{with_scratch, Pending};
+use crate::deliver::Pending;
 use crate::handle::{bytes, get, give, handle, name, set_required, take, Wait};
 use crate::status::*;
 use mp::Queue;
@@ -137,20 +137,16 @@ pub unsafe extern "C" fn mp_queue_get(
         // SAFETY: the caller's contract.
         let h = &unsafe { get(queue) }?.h;
         // SAFETY: the caller's contract.
-        unsafe { Pending::check(buf, cap, len) }?;
-        if let Some(m) = h.pending.take() {
-            // SAFETY: the caller's contract.
-            return unsafe { h.pending.deliver(&m, buf, cap, len) };
+        unsafe {
+            h.pending.receive(buf, cap, len, |s| {
+                match Wait::from_ns(timeout_ns) {
+                    Wait::Now => h.q.try_get_bytes_into(s)?,
+                    Wait::For(d) => h.q.get_bytes_into_timeout(s, d)?,
+                    Wait::Forever => h.q.get_bytes_into(s)?,
+                };
+                Ok(())
+            })
         }
-        with_scratch(|s| {
-            match Wait::from_ns(timeout_ns) {
-                Wait::Now => h.q.try_get_bytes_into(s)?,
-                Wait::For(d) => h.q.get_bytes_into_timeout(s, d)?,
-                Wait::Forever => h.q.get_bytes_into(s)?,
-            };
-            // SAFETY: the caller's contract.
-            unsafe { h.pending.deliver(s, buf, cap, len) }
-        })
     })
 }
 
