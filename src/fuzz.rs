@@ -43,6 +43,11 @@ pub fn named_open(data: &[u8]) {
     if let Ok(q) = <crate::queue::Queue<Vec<u8>> as Named>::from_named(&seg, &words) {
         let _ = q.put_bytes_timeout(b"x", z);
         let _ = q.get_bytes_into_timeout(&mut Vec::new(), z);
+        let _ = q.try_put_loan(3).map(|mut l| {
+            l.copy_from_slice(b"abc");
+            l.commit()
+        });
+        let _ = q.try_get_loan().map(|l| l.iter().map(|&b| u32::from(b)).sum::<u32>());
         let _ = q.qsize();
     }
     if let Ok(a) = <crate::sync::Array<u32> as Named>::from_named(&seg, &words) {

@@ -33,8 +33,8 @@ mod locked;
 #[cfg(feature = "serde")]
 pub use locked::{Consumer, Producer};
 pub use locked::{
-    GetError, GetTimeoutError, JoinableQueue, PutError, PutTimeoutError, Queue, QueueBuilder, QueueIter, SimpleQueue,
-    TaskDoneError, TryGetError, TryPutError, DEFAULT_CAPACITY,
+    GetError, GetLoan, GetTimeoutError, JoinableQueue, PutError, PutLoan, PutTimeoutError, Queue, QueueBuilder,
+    QueueIter, SimpleQueue, TaskDoneError, TryGetError, TryPutError, DEFAULT_CAPACITY,
 };
 
 pub(crate) mod array_queue;

@@ -65,22 +65,20 @@ impl LockedRing {
     pub(super) fn put_records(&self, items: &[&[u8]], limit: Limit) -> Result<usize, QueueFail> {
         let Some(first) = items.first() else { return Ok(0) };
         let size_of = |len: usize| self.record_size(len as u64);
-        let fits_ever = |len: usize| len as u64 <= u32::MAX as u64 && size_of(len) <= self.capacity();
-        if !fits_ever(first.len()) {
+        if !self.fits_ever(first.len() as u64) {
             return Err(QueueFail::TooLarge { len: size_of(first.len()), capacity: self.capacity() });
         }
-        self.put_with(limit, |s| {
+        self.put_with(limit, |mut s| {
             let (mut tail, mut n) = (s.tail, 0u64);
             for item in items {
-                if !fits_ever(item.len())
-                    || self.capacity() - (tail - s.head) < size_of(item.len())
-                    || (s.maxsize != 0 && s.count + n >= s.maxsize)
-                {
+                if !self.fits_ever(item.len() as u64) || (s.maxsize != 0 && s.count + n >= s.maxsize) {
                     break;
                 }
-                // SAFETY: we hold the lock; the record's bytes at `tail` are free (checked just
-                // above against the validated positions).
-                tail += unsafe { self.write_record(tail, item.len() as u64, |w| w.write(0, item)) };
+                // SAFETY: we hold the lock; the positions were validated under it, and `tail`
+                // is past what this batch wrote.
+                let Some(pos) = (unsafe { self.place(&mut s.head, tail, size_of(item.len())) }) else { break };
+                // SAFETY: we hold the lock; `place` found the record's bytes free at `pos`.
+                tail = pos + unsafe { self.write_record(pos, item.len() as u64, |w| w.write(0, item)) };
                 n += 1;
             }
             (n > 0).then_some((tail, n, n as usize))
@@ -96,21 +94,21 @@ impl LockedRing {
             while pos < tail && n < max as u64 {
                 // A record that cannot be framed, or fails its checksum, ends the batch before
                 // it; first in a batch, it is reported (and, if framed, dropped).
-                let (size, len) = match self.frame(pos, tail) {
+                let f = match self.frame(pos, tail) {
                     Ok(f) => f,
                     Err(e) if n == 0 => return Err(e),
                     Err(_) => break,
                 };
-                let rec = RecordReader::at(self, pos, len);
+                let rec = RecordReader::at(self, f.pos, f.len);
                 if let Err(e) = self.checked(&rec) {
                     if n == 0 {
-                        return Ok((pos + size, 1, Err(e)));
+                        return Ok((f.end, 1, Err(e)));
                     }
                     break;
                 }
-                rec.read_append(0, len as usize, &mut recs.bytes);
+                rec.read_append(0, f.len as usize, &mut recs.bytes);
                 recs.end_record();
-                pos += size;
+                pos = f.end;
                 n += 1;
             }
             Ok((pos, n, Ok(())))
@@ -150,6 +148,34 @@ mod tests {
         // Where it was written, the record reads back.
         r.state.head.store(0, Relaxed);
         assert_eq!(get(&r).unwrap(), inner);
+    }
+
+    #[test]
+    fn que_b11_a_skip_record_is_stepped_over_and_repair_drops_one_left_alone() {
+        let (a, b, c) = (vec![1u8; 400], vec![2u8; 400], vec![3u8; 300]);
+        // A ring of 1024 bytes holding B (408..816) and C, which does not fit before the ring's
+        // end: a skip record covers the rest of the lap and C (312 bytes) starts the next one.
+        let setup = || {
+            let seg = Segment::anonymous(LockedRing::segment_len(1024).unwrap()).unwrap();
+            let r = LockedRing::create_in(&seg, 1024, 0, false).unwrap();
+            assert_eq!(r.put_records(&[&a, &b], Limit::Now).unwrap(), 2);
+            assert_eq!(get(&r).unwrap(), a);
+            assert_eq!(r.put_records(&[&c], Limit::Now).unwrap(), 1);
+            // Relaxed: single-threaded test.
+            assert_eq!(r.state.tail.load(Relaxed), 1024 + 312);
+            (seg, r)
+        };
+        let (_seg, r) = setup();
+        assert_eq!(r.get_records(5, Limit::Now).unwrap().iter().collect::<Vec<_>>(), [&b[..], &c[..]]);
+        // C's header broken: C is corrupt, and the repair drops the skip record before it too.
+        let (_seg, r) = setup();
+        assert_eq!(get(&r).unwrap(), b);
+        // SAFETY: single-threaded test; C's header lies at the next lap's start.
+        unsafe { r.copy_in(1024, &[0; 8]) };
+        assert!(matches!(get(&r), Err(QueueFail::Corrupt(_))));
+        r.repair();
+        assert_eq!((r.state.tail.load(Relaxed), r.count()), (816, 0), "truncated at the skip record");
+        assert!(matches!(get(&r), Err(QueueFail::Empty)));
     }
 
     #[test]

@@ -24,7 +24,8 @@
 //!
 //! # Files
 //! `state.rs` (the locked ring), `handle.rs` (`Queue`, its builder, typed put/get),
-//! `bytes.rs` (the `Queue<Vec<u8>>` byte path), `batch.rs` (many records under one lock) and
+//! `bytes.rs` (the `Queue<Vec<u8>>` byte path), `loan.rs` (its loans: items written and read
+//! in place, under the lock), `batch.rs` (many records under one lock) and
 //! `many.rs` (`put_many`/`get_many_into`), `simple.rs`, `joinable.rs`, `split.rs` (producer
 //! and consumer handles, disconnection), `iter.rs`, `error.rs`.
 
@@ -36,6 +37,7 @@ mod error;
 mod handle;
 mod iter;
 mod joinable;
+mod loan;
 #[cfg(feature = "serde")]
 mod many;
 mod ready;
@@ -51,6 +53,7 @@ pub use error::{GetError, GetTimeoutError, PutError, PutTimeoutError, TaskDoneEr
 pub use handle::Queue;
 pub use iter::QueueIter;
 pub use joinable::JoinableQueue;
+pub use loan::{GetLoan, PutLoan};
 pub use simple::SimpleQueue;
 #[cfg(feature = "serde")]
 pub use split::{Consumer, Producer};

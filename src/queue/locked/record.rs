@@ -2,7 +2,7 @@
 //! integrity mode (`[crc: u32][0: u32]`), then the payload padded to 8 (`state.rs` has the
 //! whole picture), and the byte-level access to records under the lock.
 
-use super::state::{record_header, sleep_on, LockedRing};
+use super::state::{record_header, sleep_on, Held, LockedRing, SKIP};
 use super::QueueFail;
 use crate::loom::atomic::Ordering::{Relaxed, Release};
 use crate::queue::doorbell::bump;
@@ -17,6 +17,24 @@ pub(super) struct Space {
     pub(super) count: u64,
     /// The item limit (0: none).
     pub(super) maxsize: u64,
+}
+
+/// A record framed at the head of the queue by [`LockedRing::frame`].
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Framed {
+    /// The record's position (past a skip record, if one was there).
+    pub(super) pos: u64,
+    /// The position after it: the new head once it is taken.
+    pub(super) end: u64,
+    /// Its payload length.
+    pub(super) len: u64,
+}
+
+/// A skip record's header at ring position `pos`.
+fn skip_header(pos: u64, sealed: bool) -> [u8; 8] {
+    let mut h = record_header(pos, 0, sealed);
+    h[..4].copy_from_slice(&SKIP.to_le_bytes());
+    h
 }
 
 /// A record being written, under the lock: `len` payload bytes at ring position `pos`.
@@ -54,7 +72,7 @@ impl<'a> RecordReader<'a> {
     pub(super) fn read(&self, at: u64, out: &mut [u8]) {
         assert!(at + out.len() as u64 <= self.len, "read past the record");
         // SAFETY: `out` is writable for its length and is not in the ring; the payload lies in
-        // `[head, tail)` (checked by `record_len` under the lock, which we hold).
+        // `[head, tail)` (checked by `record_at` under the lock, which we hold).
         unsafe { self.ring.copy_out(self.pos + at, out.as_mut_ptr(), out.len()) }
     }
 
@@ -111,7 +129,7 @@ impl LockedRing {
     /// word (always, without the integrity mode).
     ///
     /// # Safety
-    /// The caller holds the lock; the record was validated by `record_len`.
+    /// The caller holds the lock; the record was validated by `record_at`.
     pub(super) unsafe fn sealed(&self, payload: u64, len: u64) -> bool {
         if !self.integrity() {
             return true;
@@ -132,8 +150,22 @@ impl LockedRing {
     pub(super) fn put_with<R>(
         &self,
         limit: Limit,
-        mut attempt: impl FnMut(Space) -> Option<(u64, u64, R)>,
+        attempt: impl FnMut(Space) -> Option<(u64, u64, R)>,
     ) -> Result<R, QueueFail> {
+        let (held, s, (new_tail, n, r)) = self.hold_room(limit, attempt)?;
+        self.commit_put(held, s.count, new_tail, n);
+        Ok(r)
+    }
+
+    /// Waits until `limit` for `attempt` to find room under the lock (see
+    /// [`put_with`](Self::put_with)), and returns the lock still held, what `attempt` saw,
+    /// and its result: nothing is committed yet ([`commit_put`](Self::commit_put) does it;
+    /// dropping the lock instead abandons what was written).
+    pub(super) fn hold_room<R>(
+        &self,
+        limit: Limit,
+        mut attempt: impl FnMut(Space) -> Option<R>,
+    ) -> Result<(Held<'_>, Space, R), QueueFail> {
         let st = &*self.state;
         loop {
             // Relaxed: the sequence only decides whether to sleep; the state is read under the lock.
@@ -146,15 +178,9 @@ impl LockedRing {
                 }
                 let (head, tail) = self.positions()?;
                 let (maxsize, count) = (st.maxsize.load(Relaxed), st.count.load(Relaxed));
-                if let Some((new_tail, n, r)) = attempt(Space { head, tail, count, maxsize }) {
-                    st.unfinished.fetch_add(n, Relaxed);
-                    // The commit point: one store makes every record written visible.
-                    st.tail.store(new_tail, Relaxed);
-                    // SYNC(release → count's acquire load).
-                    st.count.store(count + n, Release);
-                    drop(held);
-                    bump(&st.not_empty);
-                    return Ok(r);
+                let s = Space { head, tail, count, maxsize };
+                if let Some(r) = attempt(s) {
+                    return Ok((held, s, r));
                 }
             }
             if limit.passed() {
@@ -162,6 +188,19 @@ impl LockedRing {
             }
             sleep_on(&st.not_full, seen, limit);
         }
+    }
+
+    /// Commits `n` records written up to `new_tail` under `held` (the queue held `count`
+    /// records when they were placed), lets the lock go and wakes the getters.
+    pub(super) fn commit_put(&self, held: Held<'_>, count: u64, new_tail: u64, n: u64) {
+        let st = &*self.state;
+        st.unfinished.fetch_add(n, Relaxed);
+        // The commit point: one store makes every record written visible.
+        st.tail.store(new_tail, Relaxed);
+        // SYNC(release → count's acquire load).
+        st.count.store(count + n, Release);
+        drop(held);
+        bump(&st.not_empty);
     }
 
     /// The get side's loop, shared by [`get_record`](Self::get_record) and the batches: waits
@@ -174,37 +213,89 @@ impl LockedRing {
         limit: Limit,
         mut attempt: impl FnMut(u64, u64) -> Result<(u64, u64, Result<R, QueueFail>), QueueFail>,
     ) -> Result<R, QueueFail> {
+        let (held, head, tail) = self.hold_item(limit)?;
+        let (new_head, n, r) = attempt(head, tail)?;
+        self.commit_get(held, new_head, n);
+        r
+    }
+
+    /// Waits until `limit` for a committed record and returns the lock held, with `head` and
+    /// `tail` (`head < tail`): nothing is taken until [`commit_get`](Self::commit_get).
+    /// Shut down and drained: `ShutDown`.
+    pub(super) fn hold_item(&self, limit: Limit) -> Result<(Held<'_>, u64, u64), QueueFail> {
         let st = &*self.state;
         loop {
-            // Relaxed: see `put_with`.
+            // Relaxed: see `hold_room`.
             let seen = st.not_empty.load(Relaxed);
-            let got = {
-                let Some(_held) = self.lock(limit)? else { return Err(QueueFail::Empty) };
+            {
+                let Some(held) = self.lock(limit)? else { return Err(QueueFail::Empty) };
                 let (head, tail) = self.positions()?;
                 if head != tail {
-                    let (new_head, n, r) = attempt(head, tail)?;
-                    let count = st.count.load(Relaxed);
-                    // The commit point.
-                    st.head.store(new_head, Relaxed);
-                    // SYNC(release → count's acquire load).
-                    st.count.store(count.saturating_sub(n), Release);
-                    Some(r)
-                } else if st.shutdown.load(Relaxed) != 0 {
-                    // Relaxed: as in `put_with`. Shut down and drained: nothing will come.
-                    return Err(QueueFail::ShutDown);
-                } else {
-                    None
+                    return Ok((held, head, tail));
                 }
-            };
-            if let Some(r) = got {
-                bump(&st.not_full);
-                return r;
+                // Relaxed: as in `hold_room`.
+                if st.shutdown.load(Relaxed) != 0 {
+                    // Shut down and drained: nothing will come.
+                    return Err(QueueFail::ShutDown);
+                }
             }
             if limit.passed() {
                 return Err(QueueFail::Empty);
             }
             sleep_on(&st.not_empty, seen, limit);
         }
+    }
+
+    /// Takes `n` records, up to `new_head`, under `held`, lets the lock go and wakes the
+    /// putters.
+    pub(super) fn commit_get(&self, held: Held<'_>, new_head: u64, n: u64) {
+        let st = &*self.state;
+        let count = st.count.load(Relaxed);
+        // The commit point.
+        st.head.store(new_head, Relaxed);
+        // SYNC(release → count's acquire load).
+        st.count.store(count.saturating_sub(n), Release);
+        drop(held);
+        bump(&st.not_full);
+    }
+
+    /// Where a record of `size` bytes (at most the capacity) goes when the free part of the
+    /// ring starts at `tail` (past the committed tail by the records a batch wrote so far), or
+    /// `None` when there is no room now.
+    ///
+    /// Records never wrap around the ring's end: one that would is placed at the next lap's
+    /// start, after a skip record written over the rest of this lap (committed with the
+    /// record). An empty ring is moved to the next lap instead, `head` and `tail` together
+    /// (nothing is in it to skip), so a record of any size up to the capacity fits in an empty
+    /// ring, as it did when records wrapped.
+    ///
+    /// # Safety
+    /// The caller holds the lock; `head` and `tail` are positions validated under it, and
+    /// nothing is written past `tail` yet.
+    pub(super) unsafe fn place(&self, head: &mut u64, tail: u64, size: u64) -> Option<u64> {
+        let off = tail % self.cap;
+        let free = self.cap - (tail - *head);
+        if off + size <= self.cap {
+            return (free >= size).then_some(tail);
+        }
+        let next = tail + (self.cap - off);
+        if tail == *head {
+            let st = &*self.state;
+            // Relaxed: under the lock, which orders every access to the positions. Empty
+            // before and after: a process killed between the stores leaves `head` past `tail`,
+            // which the next locker's repair resets to an empty ring.
+            st.head.store(next, Relaxed);
+            st.tail.store(next, Relaxed);
+            *head = next;
+            return Some(next);
+        }
+        if free < (next - tail) + size {
+            return None;
+        }
+        // SAFETY: the lap's rest `[tail, next)` is free (checked just above) and ≥ 8 bytes
+        // (positions and the capacity are multiples of 8); we hold the lock.
+        unsafe { self.copy_in(tail, &skip_header(tail, self.integrity())) };
+        Some(next)
     }
 
     /// Writes one record of `len` payload bytes at `tail` (free room checked by the caller,
@@ -221,14 +312,26 @@ impl LockedRing {
         self.record_size(len)
     }
 
-    /// The record at `head` (`head < tail`, under the lock): its size and payload length, or
-    /// `Corrupt` when it cannot be framed.
-    pub(super) fn frame(&self, head: u64, tail: u64) -> Result<(u64, u64), QueueFail> {
-        let size = self.record_len(head, tail).ok_or(QueueFail::Corrupt("record length"))?;
-        let mut h = [0u8; 4];
-        // SAFETY: under the lock (the caller's); 4 writable bytes at a validated position.
-        unsafe { self.copy_out(head, h.as_mut_ptr(), 4) };
-        Ok((size, u64::from(u32::from_le_bytes(h))))
+    /// The first record at or after `head` (`head < tail`, under the lock), stepping over a
+    /// skip record, or `Corrupt` when it cannot be framed.
+    pub(super) fn frame(&self, head: u64, tail: u64) -> Result<Framed, QueueFail> {
+        let bad = || QueueFail::Corrupt("record length");
+        let (mut pos, mut found) = (head, self.record_at(head, tail).ok_or_else(bad)?);
+        if found.1.is_none() {
+            // A skip record is committed with the record after it (and `repair` truncates one
+            // left alone), so one must follow.
+            pos += found.0;
+            found = (pos < tail).then(|| self.record_at(pos, tail)).flatten().ok_or_else(bad)?;
+        }
+        match found {
+            (size, Some(len)) => Ok(Framed { pos, end: pos + size, len }),
+            (_, None) => Err(QueueFail::Corrupt("two skip records in a row")),
+        }
+    }
+
+    /// The largest size of a record that can ever be put (`TooLarge` beyond it).
+    pub(super) fn fits_ever(&self, len: u64) -> bool {
+        len < u64::from(SKIP) && self.record_size(len) <= self.cap
     }
 
     /// Commits one record of `len` payload bytes, which `write` copies in (under the lock,
@@ -240,16 +343,18 @@ impl LockedRing {
         write: impl Fn(&RecordWriter<'_>),
     ) -> Result<(), QueueFail> {
         let size = self.record_size(len);
-        if len > u32::MAX as u64 || size > self.cap {
+        if !self.fits_ever(len) {
             return Err(QueueFail::TooLarge { len: size, capacity: self.cap });
         }
-        self.put_with(limit, |s| {
-            if self.cap - (s.tail - s.head) < size || (s.maxsize != 0 && s.count >= s.maxsize) {
+        self.put_with(limit, |mut s| {
+            if s.maxsize != 0 && s.count >= s.maxsize {
                 return None;
             }
-            // SAFETY: we hold the lock; `size` bytes at `tail` are free (checked just above).
-            unsafe { self.write_record(s.tail, len, &write) };
-            Some((s.tail + size, 1, ()))
+            // SAFETY: we hold the lock; the positions were validated under it.
+            let pos = unsafe { self.place(&mut s.head, s.tail, size) }?;
+            // SAFETY: we hold the lock; `place` found `size` free bytes at `pos`.
+            unsafe { self.write_record(pos, len, &write) };
+            Some((pos + size, 1, ()))
         })
     }
 
@@ -263,16 +368,16 @@ impl LockedRing {
     ) -> Result<R, QueueFail> {
         let mut read = Some(read);
         self.get_with(limit, |head, tail| {
-            let (size, len) = self.frame(head, tail)?;
-            let rec = RecordReader::at(self, head, len);
+            let f = self.frame(head, tail)?;
+            let rec = RecordReader::at(self, f.pos, f.len);
             let read = read.take().expect("a record is taken once: the loop returns right after");
-            Ok((head + size, 1, self.checked(&rec).and_then(|()| read(&rec))))
+            Ok((f.end, 1, self.checked(&rec).and_then(|()| read(&rec))))
         })
     }
 
     /// `Ok` when `rec`'s payload matches its checksum (always, without the integrity mode).
     pub(super) fn checked(&self, rec: &RecordReader<'_>) -> Result<(), QueueFail> {
-        // SAFETY: under the lock (the caller's); the record was framed by `record_len`.
+        // SAFETY: under the lock (the caller's); the record was framed by `record_at`.
         if unsafe { self.sealed(rec.pos, rec.len) } {
             Ok(())
         } else {

@@ -2,7 +2,10 @@
 //! and the repair after a holder's death, and record-level put and get.
 //!
 //! Records are `[len: u32][stamp: u32][payload][padding to 8]` at monotonically increasing
-//! 64-bit positions (`pos % capacity` in the ring; a record may wrap). The stamp is the
+//! 64-bit positions (`pos % capacity` in the ring). A record never wraps around the ring's end,
+//! so that a loan can hand out its payload as one slice: one that would is placed at the next
+//! lap, after a *skip record* (`len` = [`SKIP`]) over the rest of this one, committed with it
+//! (`record.rs`, `place`); a skip record is not an item, and readers step over it. The stamp is the
 //! record's own position ([`stamp`]): a reader checks it, so that a record read at a place it
 //! was not written (positions corrupted by a peer, or a walk misframed by a corrupt length)
 //! is `Corrupt`, never data. In the integrity mode (`QueueBuilder::integrity`) a CRC32C word
@@ -25,6 +28,14 @@ use std::time::Duration;
 
 /// Bytes of a record's header.
 pub(super) const HEADER: u64 = 8;
+
+/// The `len` of a skip record: the rest of the lap is padding. No item has this length
+/// (`put_record` refuses lengths from `SKIP` up).
+pub(super) const SKIP: u32 = u32::MAX;
+
+/// A record found at a position: its size in the ring, and its payload length, or `None` for
+/// a skip record.
+pub(super) type Found = (u64, Option<u64>);
 
 /// The stamp of a record at ring position `pos`: its low 32 bits, mixed so that neither
 /// zeroes nor a length (small numbers) read as one. Records of the integrity mode (`sealed`)
@@ -91,7 +102,7 @@ pub(super) struct QueueState {
 
 // SAFETY: all-zero is an empty queue with capacity 0 (refused by `attach`), an uninitialized
 // mutex (refused by RawRobustMutex) and zero counters; atomics and the pthread object only, no
-// pointers; every value a peer can leave is validated before use (`positions`, `record_len`).
+// pointers; every value a peer can leave is validated before use (`positions`, `record_at`).
 unsafe impl ShmObject for QueueState {}
 
 /// Sleeps on `word` while it still equals `seen` (raising the sleepers flag first), at most one
@@ -307,8 +318,8 @@ impl LockedRing {
     }
 
     /// After an owner death (we hold the lock): recount the committed records, truncating at
-    /// the first bad one.
-    fn repair(&self) {
+    /// the first bad one (and any skip record with no record after it).
+    pub(super) fn repair(&self) {
         let st = &*self.state;
         let Ok((head, tail)) = self.positions() else {
             // Positions beyond repair: drop everything rather than read garbage.
@@ -317,36 +328,43 @@ impl LockedRing {
             st.count.store(0, Release);
             return;
         };
-        let mut pos = head;
-        let mut n = 0;
+        let (mut pos, mut end, mut n) = (head, head, 0);
         while pos < tail {
-            match self.record_len(pos, tail) {
-                Some(size) => {
+            match self.record_at(pos, tail) {
+                Some((size, Some(_))) => {
                     pos += size;
+                    end = pos;
                     n += 1;
                 }
+                Some((size, None)) => pos += size,
                 None => break,
             }
         }
-        st.tail.store(pos, Relaxed);
+        st.tail.store(end, Relaxed);
         // SYNC(release → count's acquire load).
         st.count.store(n, Release);
     }
 
-    /// Total size of the record at `pos` (header + padded payload) if it is valid: stamped
-    /// for `pos`, and ending by `tail`. The caller holds the lock and `head <= pos < tail`
-    /// were validated.
-    pub(super) fn record_len(&self, pos: u64, tail: u64) -> Option<u64> {
+    /// The record at `pos` if it is valid: stamped for `pos`, lying within one lap of the ring,
+    /// and ending by `tail`; for a skip record, the rest of the lap. The caller holds the lock
+    /// and `head <= pos < tail` were validated.
+    pub(super) fn record_at(&self, pos: u64, tail: u64) -> Option<Found> {
         let mut h = [0u8; 8];
         // SAFETY: `h` is 8 writable bytes; `pos` is a position of the ring (wrapped by
         // `copy_out`), read under the lock.
         unsafe { self.copy_out(pos, h.as_mut_ptr(), 8) };
-        let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as u64;
+        let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
         if u32::from_le_bytes([h[4], h[5], h[6], h[7]]) != stamp(pos, self.integrity()) {
             return None;
         }
-        let size = self.record_size(len);
-        (pos + size <= tail).then_some(size)
+        let off = pos % self.cap;
+        let (size, len) = match len {
+            // A skip record at a lap's start would skip a whole lap: never written.
+            SKIP if off == 0 => return None,
+            SKIP => (self.cap - off, None),
+            len => (self.record_size(u64::from(len)), Some(u64::from(len))),
+        };
+        (off + size <= self.cap && pos + size <= tail).then_some((size, len))
     }
 
     /// Copies `buf` into the ring at position `pos` (wrapping).
