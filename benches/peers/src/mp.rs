@@ -9,7 +9,8 @@
 //!   an acknowledgement. `.64KiB.loan`: the same written and read in place (`send_loan` filled
 //!   from the parent's buffer, `recv_loan`), baseline iceoryx2's 64 KiB stream.
 //! * `multiproc.queue.stream.*`: `Queue<Vec<u8>>` (4 MiB, byte path); an empty message ends a batch, the
-//!   child acknowledges on a `Queue<u64>`.
+//!   child acknowledges on a `Queue<u64>`. `.64KiB.loan`: written and read in place (`put_loan`
+//!   filled from the parent's buffer, `get_loan`), baseline iceoryx2's 64 KiB stream.
 //! * `multiproc.event.rt`: `ping.set()` / `pong.wait(); pong.clear()` against a child doing
 //!   `ping.wait(); ping.clear(); pong.set()` (the `raw_sync` rows' counterpart).
 
@@ -32,9 +33,14 @@ pub fn rows() -> Vec<Row> {
         row("multiproc.pipe.stream.64KiB", Kind::Stream(64 << 10), BOTH, Some("pipe2.stream.64KiB"), |p| {
             pipe_stream(p, 64 << 10)
         }),
-        row("multiproc.queue.stream.64B", Kind::Stream(64), BOTH, Some("pipe2.stream.64B"), |p| queue_stream(p, 64)),
+        row("multiproc.queue.stream.64B", Kind::Stream(64), BOTH, Some("pipe2.stream.64B"), |p| {
+            queue_stream(p, 64, false)
+        }),
         row("multiproc.queue.stream.64KiB", Kind::Stream(64 << 10), BOTH, Some("pipe2.stream.64KiB"), |p| {
-            queue_stream(p, 64 << 10)
+            queue_stream(p, 64 << 10, false)
+        }),
+        row("multiproc.queue.stream.64KiB.loan", Kind::Stream(64 << 10), BOTH, Some("iceoryx2.stream.64KiB"), |p| {
+            queue_stream(p, 64 << 10, true)
         }),
     ]
 }
@@ -167,10 +173,11 @@ struct QueueStream {
     data: Queue<Vec<u8>>,
     ack: Queue<u64>,
     msg: Vec<u8>,
+    loan: bool,
     _child: Child,
 }
 
-fn queue_stream(p: Placement, size: usize) -> io::Result<Box<dyn Driver>> {
+fn queue_stream(p: Placement, size: usize, loan: bool) -> io::Result<Box<dyn Driver>> {
     let data = Queue::<Vec<u8>>::builder().capacity_bytes(4 << 20).build().map_err(err)?;
     let ack = Queue::<u64>::new().map_err(err)?;
     let child = {
@@ -179,24 +186,43 @@ fn queue_stream(p: Placement, size: usize) -> io::Result<Box<dyn Driver>> {
             let mut got = 0u64;
             let mut m = Vec::with_capacity(size);
             loop {
-                match data.get_bytes_into(&mut m) {
-                    Ok(0) => break,
-                    Ok(_) => got += 1,
-                    Err(_) => return 1,
+                let len = if loan {
+                    match data.get_loan() {
+                        Ok(l) => {
+                            std::hint::black_box((l.first().copied(), l.last().copied()));
+                            l.len()
+                        }
+                        Err(_) => return 1,
+                    }
+                } else {
+                    match data.get_bytes_into(&mut m) {
+                        Ok(n) => n,
+                        Err(_) => return 1,
+                    }
+                };
+                if len == 0 {
+                    break;
                 }
+                got += 1;
             }
             if ack.put(&got).is_err() {
                 return 1;
             }
         })?
     };
-    Ok(Box::new(QueueStream { data, ack, msg: vec![9; size], _child: child }))
+    Ok(Box::new(QueueStream { data, ack, msg: vec![9; size], loan, _child: child }))
 }
 
 impl Driver for QueueStream {
     fn run(&mut self, n: u64) -> io::Result<()> {
         for _ in 0..n {
-            self.data.put_bytes(&self.msg).map_err(err)?;
+            if self.loan {
+                let mut l = self.data.put_loan(self.msg.len()).map_err(err)?;
+                l.copy_from_slice(&self.msg);
+                l.commit().map_err(err)?;
+            } else {
+                self.data.put_bytes(&self.msg).map_err(err)?;
+            }
         }
         self.data.put_bytes(&[]).map_err(err)?;
         let got = self.ack.get().map_err(err)?;

@@ -43,7 +43,7 @@ fn queue_64(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
 }
 
 fn queue_64k(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    super::queue::queue_stream_big(ctx, p, true)
+    super::queue::queue_stream_big(ctx, p, true, false)
 }
 
 fn array_queue(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {

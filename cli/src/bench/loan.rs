@@ -6,6 +6,8 @@
 //!   and read in place with `recv_loan` (the reader looks at the first and last byte and
 //!   releases: the copy out that `recv_bytes_into` makes is what the loan saves). Baselines:
 //!   the copying rows `pipe.stream.64KiB` and `pipe.stream.1MiB`.
+//! * `queue.stream.64KiB.loan`: the same through a `Queue<Vec<u8>>` (`put_loan` / `get_loan`,
+//!   driver in `queue.rs`), baseline the copying `queue.stream.64KiB`.
 //! * `pipe.stream.1MiB`: the copying row at 1 MiB (`send_bytes` / `recv_bytes_into`), baseline
 //!   `os.pipe.stream.64KiB` (GB/s, so the sizes compare).
 //!
@@ -31,6 +33,7 @@ pub(crate) fn rows() -> Vec<Row> {
         row("pipe.stream.64KiB.loan", 64 << 10, "pipe.stream.64KiB", loan_64k),
         row("pipe.stream.1MiB", 1 << 20, "os.pipe.stream.64KiB", copy_1m),
         row("pipe.stream.1MiB.loan", 1 << 20, "pipe.stream.1MiB", loan_1m),
+        row("queue.stream.64KiB.loan", 64 << 10, "queue.stream.64KiB", queue_loan_64k),
     ]
 }
 
@@ -51,6 +54,10 @@ fn loan_64k(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
 
 fn loan_1m(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
     pipe_stream(ctx, p, 1 << 20, RING, true, false)
+}
+
+fn queue_loan_64k(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
+    super::queue::queue_stream_big(ctx, p, false, true)
 }
 
 fn copy_1m(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {

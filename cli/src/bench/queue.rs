@@ -195,15 +195,19 @@ struct QueueStream {
     data: Queue<Vec<u8>>,
     ack: Queue<u64>,
     msg: Vec<u8>,
+    loan: bool,
     _child: Child,
 }
 
 fn queue_stream_64k(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    queue_stream_big(ctx, p, false)
+    queue_stream_big(ctx, p, false, false)
 }
 
-/// 64 KiB items through a `Queue<Vec<u8>>`, with or without the integrity mode.
-pub(crate) fn queue_stream_big(ctx: &Ctx, p: Placement, integrity: bool) -> io::Result<Box<dyn Driver>> {
+/// 64 KiB items through a `Queue<Vec<u8>>`, with or without the integrity mode; copied
+/// (`put_bytes` / `get_bytes_into`) or, with `loan`, written in place (`put_loan`, filled from
+/// the producer's buffer) and read in place (`get_loan`: the consumer looks at the first and
+/// last byte).
+pub(crate) fn queue_stream_big(ctx: &Ctx, p: Placement, integrity: bool, loan: bool) -> io::Result<Box<dyn Driver>> {
     let data = Queue::<Vec<u8>>::builder().capacity_bytes(4 << 20).integrity(integrity).build().map_err(err)?;
     let ack = Queue::<u64>::new().map_err(err)?;
     let child = {
@@ -213,24 +217,43 @@ pub(crate) fn queue_stream_big(ctx: &Ctx, p: Placement, integrity: bool) -> io::
             let mut got = 0u64;
             let mut m = Vec::with_capacity(64 * 1024);
             loop {
-                match data.get_bytes_into(&mut m) {
-                    Ok(0) => break,
-                    Ok(_) => got += 1,
-                    Err(_) => return 1,
+                let len = if loan {
+                    match data.get_loan() {
+                        Ok(l) => {
+                            std::hint::black_box((l.first().copied(), l.last().copied()));
+                            l.len()
+                        }
+                        Err(_) => return 1,
+                    }
+                } else {
+                    match data.get_bytes_into(&mut m) {
+                        Ok(n) => n,
+                        Err(_) => return 1,
+                    }
+                };
+                if len == 0 {
+                    break;
                 }
+                got += 1;
             }
             if ack.put(&got).is_err() {
                 return 1;
             }
         })?
     };
-    Ok(Box::new(QueueStream { data, ack, msg: vec![9; 64 * 1024], _child: child }))
+    Ok(Box::new(QueueStream { data, ack, msg: vec![9; 64 * 1024], loan, _child: child }))
 }
 
 impl Driver for QueueStream {
     fn run(&mut self, n: u64) -> io::Result<()> {
         for _ in 0..n {
-            self.data.put_bytes(&self.msg).map_err(err)?;
+            if self.loan {
+                let mut l = self.data.put_loan(self.msg.len()).map_err(err)?;
+                l.copy_from_slice(&self.msg);
+                l.commit().map_err(err)?;
+            } else {
+                self.data.put_bytes(&self.msg).map_err(err)?;
+            }
         }
         self.data.put_bytes(&[]).map_err(err)?;
         let got = self.ack.get().map_err(err)?;
