@@ -38,6 +38,17 @@ const SLICE: Duration = Duration::from_millis(100);
 /// `T` is the message type (any serde type, encoded with the crate's codec); the byte methods
 /// ([`publish_bytes`](Self::publish_bytes), [`Subscriber::recv_bytes`]) work for every `T`.
 ///
+/// # No loans
+///
+/// Unlike [`Pipe`](crate::Pipe) and [`Queue`](crate::Queue), a broadcast has no zero-copy
+/// loans, by design: its readers write nothing shared, so that a slow, stopped or dead reader
+/// never holds a writer up, and a writer may overwrite a slot while a reader copies it (the
+/// reader then sees the slot's stamp change and reports a lag). A message lent to a reader in
+/// place could change under its `&[u8]`; a writer's plain writes into a slot would race the
+/// readers' atomic reads. Both would be undefined behaviour, and preventing them would make
+/// writers wait for readers, which is what a broadcast exists to avoid. Read with
+/// [`Subscriber::recv_bytes_into`] into a reused buffer: one copy, no allocation.
+///
 /// # Examples
 ///
 /// ```
