@@ -121,6 +121,43 @@ fn que_b11_a_second_loan_in_the_same_thread_is_an_error_not_a_hang() {
     assert!(q.empty());
 }
 
+#[test]
+fn que_b11_a_loan_length_near_usize_max_is_too_large_not_a_panic() {
+    let q = small(4096);
+    assert!(matches!(q.try_put_loan(usize::MAX), Err(TryPutError::TooLarge { .. })));
+    assert!(matches!(q.put_loan(usize::MAX - 5), Err(PutError::TooLarge { .. })));
+    assert!(q.empty());
+}
+
+#[test]
+fn que_b11_a_loan_open_across_a_shutdown_puts_nothing() {
+    // Shut down by another thread while the loan is open: the commit is refused.
+    let q = small(4096);
+    let mut loan = q.put_loan(3).unwrap();
+    loan.copy_from_slice(b"abc");
+    std::thread::scope(|s| s.spawn(|| q.shutdown()).join().unwrap());
+    assert!(matches!(loan.commit(), Err(PutError::ShutDown)));
+    assert!(q.empty());
+    // Shut down at once by the thread that holds a loan (the shutter cannot take the lock):
+    // the loan's end drops what was queued.
+    for get in [false, true] {
+        let q = small(4096);
+        q.put_bytes(b"one").unwrap();
+        q.put_bytes(b"two").unwrap();
+        if get {
+            let item = q.get_loan().unwrap();
+            q.shutdown_immediate();
+            assert_eq!(&*item, b"one");
+        } else {
+            let loan = q.put_loan(1).unwrap();
+            q.shutdown_immediate();
+            assert!(matches!(loan.commit(), Err(PutError::ShutDown)));
+        }
+        assert_eq!(q.qsize(), 0, "get = {get}");
+        assert!(matches!(q.try_get_loan(), Err(TryGetError::ShutDown)));
+    }
+}
+
 /// Loans, copies and batches, with random sizes, against a model: every lap of the ring's
 /// end is crossed many times, so skip records are written and stepped over by every reader.
 #[test]

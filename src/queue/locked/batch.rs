@@ -179,6 +179,17 @@ mod tests {
     }
 
     #[test]
+    fn positions_near_the_end_of_u64_are_corrupt_not_wrapped() {
+        let (_seg, r) = ring();
+        // A peer moves both positions to within a lap of `u64::MAX`: the sums on them would wrap.
+        // Relaxed: single-threaded test, as a corrupt peer would write it.
+        r.state.head.store(u64::MAX - 7, Relaxed);
+        r.state.tail.store(u64::MAX - 7, Relaxed);
+        assert!(matches!(r.put_records(&[&[1u8; 3000]], Limit::Now), Err(QueueFail::Corrupt("ring positions"))));
+        assert!(matches!(get(&r), Err(QueueFail::Corrupt("ring positions"))));
+    }
+
+    #[test]
     fn batches_keep_order_and_limits() {
         let (_seg, r) = ring();
         let items: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; i as usize]).collect();

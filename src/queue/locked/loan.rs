@@ -10,12 +10,20 @@
 //! queue is multi-producer and multi-consumer, and the lock is what orders its producers and its
 //! consumers. Other puts and gets on that queue, in every process, wait until the loan ends, so
 //! keep loans short (write or read, then let go); a `try_` call that finds the lock held waits
-//! for it up to 100 ms, as it does for a long copy. A loan is not `Send`: the lock is a thread's.
+//! for it up to 100 ms, as it does for a long copy, and then answers `Empty` or `Full`. A
+//! `shutdown_immediate` from another thread waits for open loans to end; from the thread that
+//! holds one, the items are dropped when that loan ends. A put loan still open when the queue
+//! is shut down puts nothing (`commit` says `ShutDown`). A loan is not `Send`: the lock is a
+//! thread's.
 //!
 //! What dies with a loan: a producer killed with a loan open never committed it, so nobody ever
 //! sees it (the next locker's repair finds the tail where it was); a consumer killed while
 //! borrowing never took its item, so the next consumer gets that item, whole. This is the kill
 //! guarantee of `put` and `get`, which hold the same lock.
+//!
+//! A loan copied into a forked child (a `fork` while it was open) neither commits nor takes
+//! there, but its bytes are the parent's: a child must not write or read them while the parent
+//! may.
 //!
 //! Records never wrap around the ring's end (`state.rs`), so a loan's bytes are one slice. Its
 //! bytes follow the item's length prefix (postcard's, so that the typed path reads the same
@@ -116,8 +124,9 @@ impl PutLoan<'_> {
     /// [`put_bytes`](Queue::put_bytes). Lets the queue's lock go.
     ///
     /// # Errors
-    /// [`PutError::Os`] (`EPERM`) only for a copy of the loan in a forked child, which does not
-    /// hold the lock: nothing is put from there (the parent's loan is unaffected).
+    /// [`PutError::ShutDown`] if the queue was shut down while the loan was open (nothing is
+    /// put); [`PutError::Os`] (`EPERM`) for a copy of the loan in a forked child, which does
+    /// not hold the lock: nothing is put from there (the parent's loan is unaffected).
     pub fn commit(self) -> Result<(), PutError> {
         if self.pid != pid() {
             return Err(PutError::Os(std::io::Error::from_raw_os_error(libc::EPERM)));
@@ -126,8 +135,8 @@ impl PutLoan<'_> {
         // SAFETY: we hold the lock; the record was placed at `pos` by `place` and its header
         // written there.
         unsafe { ring.seal(self.pos + ring.hdr, self.payload) };
-        ring.commit_put(self.held, self.count, self.pos + ring.record_size(self.payload), 1);
-        Ok(())
+        let end = self.pos + ring.record_size(self.payload);
+        ring.commit_put(self.held, self.count, end, 1).map_err(QueueFail::put)
     }
 }
 
@@ -284,11 +293,12 @@ impl Queue<Vec<u8>> {
         self.check_open()?;
         let ring = &self.ring;
         let (prefix, plen) = varint(len as u64);
-        let payload = (plen + len) as u64;
-        let size = ring.record_size(payload);
+        let payload = (len as u64).saturating_add(plen as u64);
         if !ring.fits_ever(payload) {
-            return Err(QueueFail::TooLarge { len: size, capacity: ring.capacity() });
+            let len = payload.saturating_add(ring.hdr).saturating_add(7) & !7;
+            return Err(QueueFail::TooLarge { len, capacity: ring.capacity() });
         }
+        let size = ring.record_size(payload);
         let (held, s, pos) = ring.hold_room(limit, |mut s| {
             if s.maxsize != 0 && s.count >= s.maxsize {
                 return None;
@@ -299,6 +309,8 @@ impl Queue<Vec<u8>> {
         // SAFETY: we hold the lock; `place` found `size` free bytes at `pos`: the header and
         // the prefix are written now, the item's bytes by the loan's owner.
         unsafe { ring.write_record(pos, payload, |w| w.write(0, &prefix[..plen])) };
+        // `place` puts a record within one lap; the slice handed out relies on it.
+        assert!(pos % ring.capacity() + size <= ring.capacity(), "a lent record wraps");
         let ptr = ring.at(pos + ring.hdr + plen as u64);
         Ok(PutLoan { ring, held, count: s.count, pos, payload, ptr, len, pid: pid(), _not_send: PhantomData })
     }

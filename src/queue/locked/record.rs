@@ -153,7 +153,7 @@ impl LockedRing {
         attempt: impl FnMut(Space) -> Option<(u64, u64, R)>,
     ) -> Result<R, QueueFail> {
         let (held, s, (new_tail, n, r)) = self.hold_room(limit, attempt)?;
-        self.commit_put(held, s.count, new_tail, n);
+        self.commit_put(held, s.count, new_tail, n)?;
         Ok(r)
     }
 
@@ -191,9 +191,20 @@ impl LockedRing {
     }
 
     /// Commits `n` records written up to `new_tail` under `held` (the queue held `count`
-    /// records when they were placed), lets the lock go and wakes the getters.
-    pub(super) fn commit_put(&self, held: Held<'_>, count: u64, new_tail: u64, n: u64) {
+    /// records when they were placed), lets the lock go and wakes the getters; `ShutDown`
+    /// (nothing committed) if the queue was shut down since the room was found (a loan may
+    /// have been open for long).
+    pub(super) fn commit_put(&self, held: Held<'_>, count: u64, new_tail: u64, n: u64) -> Result<(), QueueFail> {
         let st = &*self.state;
+        // Relaxed: under the lock, as in `hold_room`.
+        if st.shutdown.load(Relaxed) != 0 {
+            if self.drop_all_if_shut_immediately() {
+                drop(held);
+                bump(&st.all_done);
+                bump(&st.not_full);
+            }
+            return Err(QueueFail::ShutDown);
+        }
         st.unfinished.fetch_add(n, Relaxed);
         // The commit point: one store makes every record written visible.
         st.tail.store(new_tail, Relaxed);
@@ -201,6 +212,7 @@ impl LockedRing {
         st.count.store(count + n, Release);
         drop(held);
         bump(&st.not_empty);
+        Ok(())
     }
 
     /// The get side's loop, shared by [`get_record`](Self::get_record) and the batches: waits
@@ -250,6 +262,13 @@ impl LockedRing {
     /// putters.
     pub(super) fn commit_get(&self, held: Held<'_>, new_head: u64, n: u64) {
         let st = &*self.state;
+        if self.drop_all_if_shut_immediately() {
+            // Shut down at once while this get held the lock (a loan): the items are dropped.
+            drop(held);
+            bump(&st.all_done);
+            bump(&st.not_full);
+            return;
+        }
         let count = st.count.load(Relaxed);
         // The commit point.
         st.head.store(new_head, Relaxed);
@@ -281,11 +300,12 @@ impl LockedRing {
         let next = tail + (self.cap - off);
         if tail == *head {
             let st = &*self.state;
-            // Relaxed: under the lock, which orders every access to the positions. Empty
-            // before and after: a process killed between the stores leaves `head` past `tail`,
-            // which the next locker's repair resets to an empty ring.
+            // Empty before and after. `head` first: a process killed between the stores
+            // leaves `head` past `tail`, which the next locker's repair resets to an empty
+            // ring (the other way round, the repair would walk from the old head into bytes
+            // nobody committed). Release keeps the stores in that order.
             st.head.store(next, Relaxed);
-            st.tail.store(next, Relaxed);
+            st.tail.store(next, Release);
             *head = next;
             return Some(next);
         }

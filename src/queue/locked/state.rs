@@ -54,6 +54,9 @@ pub(super) fn record_header(pos: u64, len: u64, sealed: bool) -> [u8; 8] {
     h
 }
 
+/// `QueueState::shutdown` after `shutdown_immediate`.
+pub(super) const SHUT_IMMEDIATE: u32 = 2;
+
 /// `QueueState::flags`: records carry a CRC32C word of their payload.
 pub(super) const FLAG_CRC: u32 = 1;
 
@@ -88,8 +91,10 @@ pub(super) struct QueueState {
     /// Bumped after every `get`.
     pub(super) not_full: AtomicU32,
     /// Bumped when `unfinished` reaches 0.
-    all_done: AtomicU32,
+    pub(super) all_done: AtomicU32,
     /// Nonzero once the queue is shut down (`shutdown`): no more puts; gets drain, then fail.
+    /// [`SHUT_IMMEDIATE`] for `shutdown_immediate`: the items are dropped too, by the shutter
+    /// or, if it could not take the lock (its own thread holds a loan), by the loan's end.
     pub(super) shutdown: AtomicU32,
     /// Bumped each time a process lets go of its producer side of a split queue (`split.rs`):
     /// the consumers' next call asks the kernel whether any producer is left.
@@ -311,7 +316,14 @@ impl LockedRing {
         let st = &*self.state;
         // Relaxed: we hold the lock, which orders every write of these fields.
         let (head, tail) = (st.head.load(Relaxed), st.tail.load(Relaxed));
-        if st.capacity.load(Relaxed) != self.cap || tail < head || tail - head > self.cap {
+        // Positions only grow, by at most a lap past `tail` at a time: one within two laps of
+        // `u64::MAX` (more than a century of writing at 100 GB/s) was written by a corrupt peer,
+        // and would make the sums on them (`place`, `record_at`) wrap.
+        if st.capacity.load(Relaxed) != self.cap
+            || tail < head
+            || tail - head > self.cap
+            || tail > u64::MAX - 2 * self.cap
+        {
             return Err(QueueFail::Corrupt("ring positions"));
         }
         Ok((head, tail))
@@ -403,21 +415,34 @@ impl LockedRing {
     pub(super) fn shutdown(&self, immediate: bool) {
         let st = &*self.state;
         // SYNC(release): the flag is set even if the lock below cannot be taken (a corrupt
-        // queue); a put or get checks it under the lock, which orders it after this store.
-        st.shutdown.store(1, Release);
+        // queue, or a loan of this thread holding it: that loan's end then drops the items);
+        // a put or get checks it under the lock, which orders it after this store.
+        st.shutdown.store(if immediate { SHUT_IMMEDIATE } else { 1 }, Release);
         if immediate {
             if let Ok(Some(_held)) = self.lock(Limit::Forever) {
-                if let Ok((_, tail)) = self.positions() {
-                    st.head.store(tail, Relaxed);
-                }
-                // SYNC(release → count's and join's acquire loads).
-                st.count.store(0, Release);
-                st.unfinished.store(0, Release);
+                self.drop_all_if_shut_immediately();
             }
             bump(&st.all_done);
         }
         bump(&st.not_empty);
         bump(&st.not_full);
+    }
+
+    /// Under the lock: after `shutdown_immediate`, empties the queue (and `join`'s count);
+    /// returns whether it did.
+    pub(super) fn drop_all_if_shut_immediately(&self) -> bool {
+        let st = &*self.state;
+        // Relaxed: read under the lock, which orders the shutter's store before it or not.
+        if st.shutdown.load(Relaxed) != SHUT_IMMEDIATE {
+            return false;
+        }
+        if let Ok((_, tail)) = self.positions() {
+            st.head.store(tail, Relaxed);
+        }
+        // SYNC(release → count's and join's acquire loads).
+        st.count.store(0, Release);
+        st.unfinished.store(0, Release);
+        true
     }
 
     /// Whether the queue was shut down.
