@@ -7,7 +7,7 @@ mod common;
 use common::guard_for;
 use multiproc::{
     GetError, GetTimeoutError, JoinableQueue, Process, PutError, PutTimeoutError, Queue, SimpleQueue, TaskDoneError,
-    TryGetError, TryPutError,
+    TryGetError, TryPutError, WaitStrategy,
 };
 use std::time::{Duration, Instant};
 
@@ -629,5 +629,44 @@ fn queue_capacity_that_cannot_exist_is_too_large_at_creation() {
     for cap in [usize::MAX, usize::MAX - 4096, isize::MAX as usize] {
         let r = multiproc::Queue::<Vec<u8>>::builder().capacity_bytes(cap).build();
         assert!(matches!(r, Err(multiproc::ShmError::TooLarge { .. })), "{cap}: {r:?}");
+    }
+}
+
+#[test]
+fn que_b12_every_wait_strategy_gets_items_from_another_process_and_keeps_its_limits() {
+    let _g = guard_for(Duration::from_secs(60));
+    for w in [WaitStrategy::Park, WaitStrategy::Adaptive, WaitStrategy::Spin] {
+        let to = Queue::<u64>::builder().wait(w).build().unwrap();
+        let mut back = Queue::<u64>::new().unwrap();
+        back.set_wait(w);
+        let child = {
+            let (to, back) = (to.clone(), back.clone());
+            Process::new(move || -> Result<(), GetError> {
+                // An echo: each item back, plus one.
+                for _ in 0..2000 {
+                    let v = to.get()?;
+                    back.put(&(v + 1)).map_err(|_| GetError::Closed)?;
+                }
+                Ok(())
+            })
+        };
+        child.start().unwrap();
+        for i in 0..2000u64 {
+            to.put(&i).unwrap();
+            assert_eq!(back.get().unwrap(), i + 1, "{w:?}");
+        }
+        child.join().unwrap();
+        assert_eq!(child.exitcode(), Some(0), "{w:?}");
+        // A try form never waits; a timed one times out; a shutdown ends a waiting get.
+        assert!(matches!(back.try_get(), Err(TryGetError::Empty)), "{w:?}");
+        let t = Instant::now();
+        assert!(matches!(back.get_timeout(Duration::from_millis(20)), Err(GetTimeoutError::Timeout)), "{w:?}");
+        assert!(t.elapsed() >= Duration::from_millis(20), "{w:?}");
+        std::thread::scope(|s| {
+            let getter = s.spawn(|| back.get());
+            std::thread::sleep(Duration::from_millis(20));
+            back.shutdown();
+            assert!(matches!(getter.join().unwrap(), Err(GetError::ShutDown)), "{w:?}");
+        });
     }
 }

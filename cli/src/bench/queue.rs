@@ -5,6 +5,7 @@
 //! * `pipe.stream.64B` / `pipe.stream.64KiB`: one-way messages (driver in `loan.rs`), baselines `os.pipe.stream.*`.
 //!   Each batch starts with a count message and ends with the child's acknowledgement.
 //! * `queue.rt.64B` (two `Queue<Vec<u8>>`s, byte fast path), baseline `floor.futex.rt`;
+//!   `queue.rt.64B.adaptive`: the same with `WaitStrategy::Adaptive` gets, baseline the parking row;
 //!   `queue.stream.64KiB`, baseline `os.pipe.stream.64KiB`.
 //! * `arrayqueue.rt.u64.spin`: a `u64` to the child and back through two `ArrayQueue`s, both
 //!   sides spinning on `try_pop`, baseline `floor.spin.rt`; `arrayqueue.stream.u64`: msg/s.
@@ -36,6 +37,7 @@ pub(crate) fn rows() -> Vec<Row> {
             ..row("pipe.stream.64KiB", Unit::GbPerSec, &[CROSS, SAME], Some("os.pipe.stream.64KiB"), pipe_stream_64k)
         },
         row("queue.rt.64B", Unit::Ns, &[SAME, CROSS], Some("floor.futex.rt"), queue_rt),
+        row("queue.rt.64B.adaptive", Unit::Ns, &[CROSS, SAME], Some("queue.rt.64B"), queue_rt_adaptive),
         row("arrayqueue.rt.u64.spin", Unit::Ns, &[CROSS, FREE], Some("floor.spin.rt"), aq_rt),
         Row {
             min_batch: STREAM_BATCH,
@@ -160,8 +162,17 @@ struct QueueRt {
 }
 
 fn queue_rt(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
-    let to = Queue::<Vec<u8>>::builder().capacity_bytes(1 << 20).build().map_err(err)?;
-    let from = Queue::<Vec<u8>>::builder().capacity_bytes(1 << 20).build().map_err(err)?;
+    queue_rt_with(ctx, p, WaitStrategy::Park)
+}
+
+fn queue_rt_adaptive(ctx: &Ctx, p: Placement) -> io::Result<Box<dyn Driver>> {
+    queue_rt_with(ctx, p, WaitStrategy::Adaptive)
+}
+
+/// 64 bytes to the child and back through two `Queue<Vec<u8>>`s whose gets wait with `w`.
+fn queue_rt_with(ctx: &Ctx, p: Placement, w: WaitStrategy) -> io::Result<Box<dyn Driver>> {
+    let to = Queue::<Vec<u8>>::builder().capacity_bytes(1 << 20).wait(w).build().map_err(err)?;
+    let from = Queue::<Vec<u8>>::builder().capacity_bytes(1 << 20).wait(w).build().map_err(err)?;
     let child = {
         let (to, from) = (to.clone(), from.clone());
         Child::spawn(super::child_mask(p, ctx), move || {

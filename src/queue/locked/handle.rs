@@ -95,6 +95,23 @@ impl<T> Queue<T> {
         self.ring.capacity() as usize
     }
 
+    /// How this handle's gets wait for an item from now on (see [`QueueBuilder::wait`](crate::QueueBuilder::wait)); a
+    /// queue opened by name or received from another process starts with
+    /// [`WaitStrategy::Park`](crate::WaitStrategy::Park).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::{Queue, WaitStrategy};
+    /// let mut q = Queue::<u32>::new()?;
+    /// q.set_wait(WaitStrategy::Spin);
+    /// assert!(q.get_timeout(std::time::Duration::from_millis(2)).unwrap_err().is_timeout());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_wait(&mut self, strategy: crate::WaitStrategy) {
+        self.ring.wait = strategy;
+    }
+
     /// Number of items in the queue; exact as soon as a `put` or `get` has returned (QUE-B2).
     ///
     /// # Examples

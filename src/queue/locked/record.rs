@@ -254,6 +254,9 @@ impl LockedRing {
             if limit.passed() {
                 return Err(QueueFail::Empty);
             }
+            if self.spin_for_item(seen, limit) {
+                continue;
+            }
             sleep_on(&st.not_empty, seen, limit);
         }
     }

@@ -19,6 +19,7 @@ use crate::loom::atomic::{
 };
 use crate::loom::futex;
 use crate::queue::doorbell::bump;
+use crate::queue::WaitStrategy;
 use crate::shm::{Segment, ShmError, ShmObject, ShmRef};
 use crate::sync::raw::robust::RawRobustMutex;
 use crate::sys::pthread::{Locked, MutexKind};
@@ -68,6 +69,14 @@ const SLICE: Duration = Duration::from_millis(100);
 /// How long a `try_` call waits for a lock held by another `put` or `get` (see
 /// [`LockedRing::lock`]).
 const BUSY_WAIT: Duration = Duration::from_millis(100);
+
+/// How many times a locker looks at a busy queue lock before it sleeps in the kernel: a put or
+/// get holds it for one copy (well under a microsecond for small items), and two processes
+/// on two CPUs meet there on most items, where a sleep and a wake-up cost microseconds.
+const LOCK_SPINS: u32 = 200;
+
+/// How many spins a `WaitStrategy::Spin` get makes between looks at its time limit.
+const SPIN_CHECK_EVERY: u32 = 1024;
 
 /// The shared part of a queue.
 #[repr(C)]
@@ -137,6 +146,48 @@ impl Drop for Held<'_> {
     }
 }
 
+/// How a handle's waits for an item have gone (`WaitStrategy::Adaptive`'s bookkeeping,
+/// shared by the threads using the handle: a race between them only blurs a heuristic).
+#[derive(Debug, Default)]
+pub(super) struct GetSpin {
+    /// Consecutive spin phases that ended asleep.
+    fails: AtomicU32,
+    /// Waits so far (wrapping), for the occasional probe.
+    waits: AtomicU32,
+}
+
+impl Clone for GetSpin {
+    /// A new handle learns for itself.
+    fn clone(&self) -> GetSpin {
+        GetSpin::default()
+    }
+}
+
+impl GetSpin {
+    /// Spins this wait may make before sleeping: none after a run of spin phases that ended
+    /// asleep anyway (a producer on this CPU, or a slow one), except an occasional probe.
+    fn budget(&self) -> u32 {
+        use crate::wait::{ADAPTIVE_SPINS, SPIN_FAILS_TO_STOP, SPIN_PROBE_EVERY};
+        // Relaxed: a heuristic.
+        let waits = self.waits.fetch_add(1, Relaxed);
+        if self.fails.load(Relaxed) >= u32::from(SPIN_FAILS_TO_STOP) && waits % SPIN_PROBE_EVERY != 0 {
+            0
+        } else {
+            ADAPTIVE_SPINS
+        }
+    }
+
+    fn record(&self, slept: bool, budget: u32) {
+        // Relaxed: a heuristic.
+        if !slept {
+            self.fails.store(0, Relaxed);
+        } else if budget > 0 {
+            let f = self.fails.load(Relaxed);
+            self.fails.store(f.saturating_add(1).min(255), Relaxed);
+        }
+    }
+}
+
 /// A queue's ring: its state and byte region in a segment the handle keeps mapped.
 #[derive(Debug, Clone)]
 pub(super) struct LockedRing {
@@ -146,6 +197,10 @@ pub(super) struct LockedRing {
     /// Bytes from a record's start to its payload: [`HEADER`], plus 8 for the checksum word in
     /// the integrity mode (read once, when the ring is mapped).
     pub(super) hdr: u64,
+    /// How this handle's gets wait for an item ([`QueueBuilder::wait`](super::QueueBuilder::wait)).
+    pub(super) wait: WaitStrategy,
+    /// This handle's spinning before a get sleeps (`WaitStrategy::Adaptive`).
+    pub(super) get_spin: GetSpin,
 }
 
 // SAFETY: `ring` points into the segment that `state` keeps mapped; the ring is only accessed
@@ -172,7 +227,14 @@ impl LockedRing {
         state.flags.store(if integrity { FLAG_CRC } else { 0 }, Relaxed);
         let off = seg.alloc(cap as usize, 8)?;
         let ring = seg.bytes_at(off, cap as usize)?;
-        Ok(LockedRing { state, ring, cap, hdr: Self::hdr_for(integrity) })
+        Ok(LockedRing {
+            state,
+            ring,
+            cap,
+            hdr: Self::hdr_for(integrity),
+            wait: WaitStrategy::Park,
+            get_spin: GetSpin::default(),
+        })
     }
 
     pub(super) fn hdr_for(integrity: bool) -> u64 {
@@ -215,7 +277,14 @@ impl LockedRing {
         // Relaxed: as `capacity`. Any value is a valid choice of mode: if it is not the
         // creator's, no record is stamped for it (`stamp`), and reads fail as `Corrupt`.
         let integrity = state.flags.load(Relaxed) & FLAG_CRC != 0;
-        Ok(LockedRing { state, ring, cap, hdr: Self::hdr_for(integrity) })
+        Ok(LockedRing {
+            state,
+            ring,
+            cap,
+            hdr: Self::hdr_for(integrity),
+            wait: WaitStrategy::Park,
+            get_spin: GetSpin::default(),
+        })
     }
 
     /// The capacity a request of `capacity` bytes gets.
@@ -291,11 +360,11 @@ impl LockedRing {
         let st = &*self.state;
         let r = if limit.is_now() {
             match st.lock.try_lock() {
-                Ok(Locked::Busy) => st.lock.lock(crate::sys::clock::Deadline::after(BUSY_WAIT)),
+                Ok(Locked::Busy) => st.lock.lock_spinning(crate::sys::clock::Deadline::after(BUSY_WAIT), LOCK_SPINS),
                 r => r,
             }
         } else {
-            st.lock.lock(limit.deadline_opt())
+            st.lock.lock_spinning(limit.deadline_opt(), LOCK_SPINS)
         };
         match r.map_err(QueueFail::Os)? {
             Locked::Acquired => Ok(Some(Held { lock: &st.lock })),
@@ -308,6 +377,49 @@ impl LockedRing {
             Locked::Busy => Ok(None),
             Locked::NotRecoverable => Err(QueueFail::Corrupt("the queue's lock is unrecoverable")),
             Locked::Deadlock => Err(QueueFail::Os(std::io::Error::from_raw_os_error(libc::EDEADLK))),
+        }
+    }
+
+    /// Before a get sleeps on an empty queue: watches it (loads only, no lock) as this handle's
+    /// [`WaitStrategy`] says (not at all when parking; until `limit` when spinning; for the
+    /// adaptive budget otherwise), and returns whether something changed that is worth another
+    /// look under the lock (an item, or a shutdown). Across CPUs a producer's next item often
+    /// comes within that time, and a sleep would cost both sides a system call and the getter
+    /// a wake-up of tens of microseconds.
+    ///
+    /// It watches `not_empty` (with `seen`, its value before the look under the lock), which
+    /// every commit of a put and a shutdown bump, rather than the positions: those share a line
+    /// with the lock, which the producer is writing.
+    pub(super) fn spin_for_item(&self, seen: u32, limit: Limit) -> bool {
+        let st = &*self.state;
+        // Relaxed: a hint; what counts is read under the lock afterwards.
+        let busy = || st.not_empty.load(Relaxed) | 1 != seen | 1;
+        match self.wait {
+            _ if limit.is_now() => false,
+            WaitStrategy::Spin => loop {
+                for _ in 0..SPIN_CHECK_EVERY {
+                    if busy() {
+                        return true;
+                    }
+                    crate::loom::hint::spin_loop();
+                }
+                if limit.passed() {
+                    return false;
+                }
+            },
+            WaitStrategy::Adaptive => {
+                let budget = self.get_spin.budget();
+                for _ in 0..budget {
+                    if busy() {
+                        self.get_spin.record(false, budget);
+                        return true;
+                    }
+                    crate::loom::hint::spin_loop();
+                }
+                self.get_spin.record(true, budget);
+                false
+            }
+            _ => false,
         }
     }
 

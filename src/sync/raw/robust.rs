@@ -178,6 +178,33 @@ impl RawRobustMutex {
         }
     }
 
+    /// As [`lock`](Self::lock), but a busy mutex is first watched, for up to `spins` rounds of
+    /// a read of its lock word (no write, so the holder keeps its line), before the thread
+    /// sleeps in the kernel. For locks held only for a short copy, across CPUs: glibc's robust
+    /// mutexes never spin, so every meeting of two lockers there cost a `futex` sleep and a
+    /// wake-up, each longer than the wait itself.
+    #[inline]
+    pub(crate) fn lock_spinning(&self, deadline: Option<Deadline>, spins: u32) -> io::Result<Locked> {
+        let mut r = self.lock_fast();
+        if r == libc::EBUSY {
+            let m = self.mutex.get();
+            for _ in 0..spins {
+                crate::loom::hint::spin_loop();
+                // SAFETY: `m` is this live object's mutex, initialized (`lock_fast` tried it).
+                if unsafe { pthread::mutex_owner_tid(m) } == 0 {
+                    r = self.lock_fast();
+                    if r != libc::EBUSY {
+                        break;
+                    }
+                }
+            }
+        }
+        match r {
+            0 => Ok(Locked::Acquired),
+            first => self.lock_after(first, deadline),
+        }
+    }
+
     /// The uncontended half of [`lock`](Self::lock): one `trylock` on a consistent mutex with
     /// an intact kind, and glibc's answer as it gave it (0: taken), or [`NOT_TRIED`] when the
     /// checks kept it from trying. No clock reading and no error value: the checks ride on
