@@ -59,10 +59,12 @@ impl<T> QueueBuilder<T> {
     /// How this handle's gets wait for an item (default [`WaitStrategy::Park`]): `Park` sleeps
     /// in the kernel at once; `Adaptive` first watches the queue for a few microseconds, and
     /// stops doing so while that keeps failing; `Spin` watches it until the item or the time
-    /// limit comes, burning a CPU. A getter and a putter on two CPUs then pass an item in well
-    /// under a microsecond, instead of the tens of microseconds a sleeping getter takes to wake.
-    /// Only this process's handle (and its clones) wait this way: set it where the getter is,
-    /// with [`Queue::set_wait`] for a queue opened or received there.
+    /// limit comes (looking under the lock every 100 ms, as a sleeper does), burning a CPU. A
+    /// getter and a putter on two CPUs then pass an item in well under a microsecond, instead
+    /// of the tens of microseconds a sleeping getter takes to wake. The choice belongs to the
+    /// handle and its clones (a fork's copies included), not to the queue: a queue opened by
+    /// name or received from another process parks until [`Queue::set_wait`] says otherwise.
+    /// `try_` forms never watch.
     ///
     /// # Examples
     ///

@@ -409,3 +409,51 @@ impl LockedRing {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::queue::WaitStrategy;
+    use std::time::Duration;
+
+    /// A putter that dies (its thread ends holding the lock: a robust owner death) after its
+    /// commit point, before its unlock and its bump of `not_empty`.
+    fn put_and_die_before_the_bump(ring: LockedRing) {
+        std::thread::spawn(move || {
+            let st = &*ring.state;
+            let size = ring.record_size(6);
+            let (held, s, end) = ring
+                .hold_room(Limit::Forever, |mut s| {
+                    // SAFETY: we hold the lock; the positions were validated under it.
+                    let pos = unsafe { ring.place(&mut s.head, s.tail, size) }?;
+                    // SAFETY: we hold the lock; `place` found `size` free bytes at `pos`.
+                    unsafe { ring.write_record(pos, 6, |w| w.write(0, b"\x05hello")) };
+                    Some(pos + size)
+                })
+                .unwrap();
+            // Relaxed/Release: as `commit_put`, which this stops short of.
+            st.tail.store(end, Relaxed);
+            st.count.store(s.count + 1, Release);
+            std::mem::forget(held);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn que_b12_a_get_finds_an_item_whose_putter_died_before_waking_it_whatever_its_strategy() {
+        for w in [WaitStrategy::Park, WaitStrategy::Adaptive, WaitStrategy::Spin] {
+            let q = crate::Queue::<Vec<u8>>::builder().wait(w).build().unwrap();
+            let ring = q.ring.clone();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(q.get());
+            });
+            std::thread::sleep(Duration::from_millis(20));
+            put_and_die_before_the_bump(ring);
+            // A sleeper looks again after its slice (100 ms); a spinner must too.
+            let got = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("{w:?}: get never returned"));
+            assert_eq!(got.unwrap(), b"hello", "{w:?}");
+        }
+    }
+}

@@ -396,17 +396,23 @@ impl LockedRing {
         let busy = || st.not_empty.load(Relaxed) | 1 != seen | 1;
         match self.wait {
             _ if limit.is_now() => false,
-            WaitStrategy::Spin => loop {
-                for _ in 0..SPIN_CHECK_EVERY {
-                    if busy() {
-                        return true;
+            WaitStrategy::Spin => {
+                // At most a sleeper's slice between looks under the lock: a putter that died
+                // (or was stopped) between its commit and its bump leaves an item that only a
+                // look under the lock finds, as a sleeping get finds it after its slice.
+                let look_again = limit.slice(SLICE);
+                loop {
+                    for _ in 0..SPIN_CHECK_EVERY {
+                        if busy() {
+                            return true;
+                        }
+                        crate::loom::hint::spin_loop();
                     }
-                    crate::loom::hint::spin_loop();
+                    if look_again.is_some_and(|d| d.has_passed()) {
+                        return !limit.passed();
+                    }
                 }
-                if limit.passed() {
-                    return false;
-                }
-            },
+            }
             WaitStrategy::Adaptive => {
                 let budget = self.get_spin.budget();
                 for _ in 0..budget {

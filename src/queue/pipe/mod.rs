@@ -99,7 +99,8 @@ pub enum WaitStrategy {
     Park,
     /// Busy-wait: lowest latency, burns a CPU while waiting.
     Spin,
-    /// Spin briefly (≈ 10–30 µs), then park. The default. An end whose spinning keeps failing
+    /// Spin briefly (≈ 10–30 µs), then park. The default (and a `Pipe`'s; a
+    /// [`Queue`](crate::Queue)'s gets park unless told otherwise). An end whose spinning keeps failing
     /// (four waits in a row that ended parked anyway, typically because the peer shares its
     /// CPU and cannot run meanwhile) parks at once, and tries spinning again every 16th wait.
     #[default]
