@@ -26,7 +26,8 @@
 //! `state.rs` (the locked ring), `handle.rs` (`Queue`, its builder, typed put/get),
 //! `bytes.rs` (the `Queue<Vec<u8>>` byte path), `loan.rs` (its loans: items written and read
 //! in place, under the lock), `batch.rs` (many records under one lock) and
-//! `many.rs` (`put_many`/`get_many_into`), `simple.rs`, `joinable.rs`, `split.rs` (producer
+//! `many.rs` (`put_many`/`get_many_into`), `waiting.rs` (sleeping in slices, a getter's spin
+//! budget), `simple.rs`, `joinable.rs`, `split.rs` (producer
 //! and consumer handles, disconnection), `iter.rs`, `error.rs`.
 
 mod batch;
@@ -46,6 +47,7 @@ mod simple;
 #[cfg(feature = "serde")]
 mod split;
 mod state;
+mod waiting;
 
 pub use builder::QueueBuilder;
 pub(crate) use error::QueueFail;

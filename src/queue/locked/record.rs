@@ -2,10 +2,12 @@
 //! integrity mode (`[crc: u32][0: u32]`), then the payload padded to 8 (`state.rs` has the
 //! whole picture), and the byte-level access to records under the lock.
 
-use super::state::{record_header, sleep_on, Held, LockedRing, SKIP};
+use super::state::{record_header, Held, LockedRing, SKIP};
+use super::waiting::{sleep_on, SLICE};
 use super::QueueFail;
 use crate::loom::atomic::Ordering::{Relaxed, Release};
 use crate::queue::doorbell::bump;
+use crate::queue::WaitStrategy;
 use crate::wait::Limit;
 
 /// What [`LockedRing::put_with`]'s attempt sees under the lock.
@@ -18,6 +20,9 @@ pub(super) struct Space {
     /// The item limit (0: none).
     pub(super) maxsize: u64,
 }
+
+/// How many spins a `WaitStrategy::Spin` get makes between looks at its time limit.
+const SPIN_CHECK_EVERY: u32 = 1024;
 
 /// A record framed at the head of the queue by [`LockedRing::frame`].
 #[derive(Debug, Clone, Copy)]
@@ -279,6 +284,55 @@ impl LockedRing {
         st.count.store(count.saturating_sub(n), Release);
         drop(held);
         bump(&st.not_full);
+    }
+
+    /// Before a get sleeps on an empty queue: watches it (loads only, no lock) as this handle's
+    /// [`WaitStrategy`] says (not at all when parking; until `limit` when spinning; for the
+    /// adaptive budget otherwise), and returns whether something changed that is worth another
+    /// look under the lock (an item, or a shutdown). Across CPUs a producer's next item often
+    /// comes within that time, and a sleep would cost both sides a system call and the getter
+    /// a wake-up of tens of microseconds.
+    ///
+    /// It watches `not_empty` (with `seen`, its value before the look under the lock), which
+    /// every commit of a put and a shutdown bump, rather than the positions: those share a line
+    /// with the lock, which the producer is writing.
+    pub(super) fn spin_for_item(&self, seen: u32, limit: Limit) -> bool {
+        let st = &*self.state;
+        // Relaxed: a hint; what counts is read under the lock afterwards.
+        let busy = || st.not_empty.load(Relaxed) | 1 != seen | 1;
+        match self.wait {
+            _ if limit.is_now() => false,
+            WaitStrategy::Spin => {
+                // At most a sleeper's slice between looks under the lock: a putter that died
+                // (or was stopped) between its commit and its bump leaves an item that only a
+                // look under the lock finds, as a sleeping get finds it after its slice.
+                let look_again = limit.slice(SLICE);
+                loop {
+                    for _ in 0..SPIN_CHECK_EVERY {
+                        if busy() {
+                            return true;
+                        }
+                        crate::loom::hint::spin_loop();
+                    }
+                    if look_again.is_some_and(|d| d.has_passed()) {
+                        return !limit.passed();
+                    }
+                }
+            }
+            WaitStrategy::Adaptive => {
+                let budget = self.get_spin.budget();
+                for _ in 0..budget {
+                    if busy() {
+                        self.get_spin.record(false, budget);
+                        return true;
+                    }
+                    crate::loom::hint::spin_loop();
+                }
+                self.get_spin.record(true, budget);
+                false
+            }
+            _ => false,
+        }
     }
 
     /// Where a record of `size` bytes (at most the capacity) goes when the free part of the

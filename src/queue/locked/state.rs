@@ -12,12 +12,12 @@
 //! of the payload follows the header (`[len][stamp][crc: u32][0: u32][payload]…`), checked
 //! when the record is read: a changed payload is `Corrupt` too, and that record is dropped.
 
+use super::waiting::{sleep_on, GetSpin};
 use super::QueueFail;
 use crate::loom::atomic::{
     AtomicU32, AtomicU64,
     Ordering::{Acquire, Relaxed, Release},
 };
-use crate::loom::futex;
 use crate::queue::doorbell::bump;
 use crate::queue::WaitStrategy;
 use crate::shm::{Segment, ShmError, ShmObject, ShmRef};
@@ -61,11 +61,6 @@ pub(super) const SHUT_IMMEDIATE: u32 = 2;
 /// `QueueState::flags`: records carry a CRC32C word of their payload.
 pub(super) const FLAG_CRC: u32 = 1;
 
-/// How long a blocked `put`/`get`/`join` sleeps before re-checking the queue (covers a waker
-/// that died between committing and waking).
-#[cfg_attr(all(test, loom), allow(dead_code))]
-const SLICE: Duration = Duration::from_millis(100);
-
 /// How long a `try_` call waits for a lock held by another `put` or `get` (see
 /// [`LockedRing::lock`]).
 const BUSY_WAIT: Duration = Duration::from_millis(100);
@@ -74,9 +69,6 @@ const BUSY_WAIT: Duration = Duration::from_millis(100);
 /// get holds it for one copy (well under a microsecond for small items), and two processes
 /// on two CPUs meet there on most items, where a sleep and a wake-up cost microseconds.
 const LOCK_SPINS: u32 = 200;
-
-/// How many spins a `WaitStrategy::Spin` get makes between looks at its time limit.
-const SPIN_CHECK_EVERY: u32 = 1024;
 
 /// The shared part of a queue.
 #[repr(C)]
@@ -119,22 +111,6 @@ pub(super) struct QueueState {
 // pointers; every value a peer can leave is validated before use (`positions`, `record_at`).
 unsafe impl ShmObject for QueueState {}
 
-/// Sleeps on `word` while it still equals `seen` (raising the sleepers flag first), at most one
-/// slice. Every `put`/`get` [`bump`]s the word, so an event between reading `seen` and sleeping
-/// makes the futex return at once.
-pub(super) fn sleep_on(word: &AtomicU32, seen: u32, limit: Limit) {
-    // Relaxed: the futex compares the whole word in the kernel.
-    if word.fetch_or(1, Relaxed) | 1 != seen | 1 {
-        return;
-    }
-    // Under loom, no slice: the models prove that a `bump` alone ends the sleep.
-    #[cfg(all(test, loom))]
-    let until = limit.deadline_opt();
-    #[cfg(not(all(test, loom)))]
-    let until = limit.slice(SLICE);
-    let _ = futex::wait(word, seen | 1, until);
-}
-
 /// Holds the queue's lock; unlocks on drop.
 pub(super) struct Held<'a> {
     lock: &'a RawRobustMutex,
@@ -143,48 +119,6 @@ pub(super) struct Held<'a> {
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         let _ = self.lock.unlock();
-    }
-}
-
-/// How a handle's waits for an item have gone (`WaitStrategy::Adaptive`'s bookkeeping,
-/// shared by the threads using the handle: a race between them only blurs a heuristic).
-#[derive(Debug, Default)]
-pub(super) struct GetSpin {
-    /// Consecutive spin phases that ended asleep.
-    fails: AtomicU32,
-    /// Waits so far (wrapping), for the occasional probe.
-    waits: AtomicU32,
-}
-
-impl Clone for GetSpin {
-    /// A new handle learns for itself.
-    fn clone(&self) -> GetSpin {
-        GetSpin::default()
-    }
-}
-
-impl GetSpin {
-    /// Spins this wait may make before sleeping: none after a run of spin phases that ended
-    /// asleep anyway (a producer on this CPU, or a slow one), except an occasional probe.
-    fn budget(&self) -> u32 {
-        use crate::wait::{ADAPTIVE_SPINS, SPIN_FAILS_TO_STOP, SPIN_PROBE_EVERY};
-        // Relaxed: a heuristic.
-        let waits = self.waits.fetch_add(1, Relaxed);
-        if self.fails.load(Relaxed) >= u32::from(SPIN_FAILS_TO_STOP) && waits % SPIN_PROBE_EVERY != 0 {
-            0
-        } else {
-            ADAPTIVE_SPINS
-        }
-    }
-
-    fn record(&self, slept: bool, budget: u32) {
-        // Relaxed: a heuristic.
-        if !slept {
-            self.fails.store(0, Relaxed);
-        } else if budget > 0 {
-            let f = self.fails.load(Relaxed);
-            self.fails.store(f.saturating_add(1).min(255), Relaxed);
-        }
     }
 }
 
@@ -227,14 +161,13 @@ impl LockedRing {
         state.flags.store(if integrity { FLAG_CRC } else { 0 }, Relaxed);
         let off = seg.alloc(cap as usize, 8)?;
         let ring = seg.bytes_at(off, cap as usize)?;
-        Ok(LockedRing {
-            state,
-            ring,
-            cap,
-            hdr: Self::hdr_for(integrity),
-            wait: WaitStrategy::Park,
-            get_spin: GetSpin::default(),
-        })
+        Ok(Self::mapped(state, ring, cap, integrity))
+    }
+
+    /// A handle's view of a ring: parking gets, until the owner says otherwise.
+    fn mapped(state: ShmRef<QueueState>, ring: NonNull<u8>, cap: u64, integrity: bool) -> LockedRing {
+        let hdr = Self::hdr_for(integrity);
+        LockedRing { state, ring, cap, hdr, wait: WaitStrategy::Park, get_spin: GetSpin::default() }
     }
 
     pub(super) fn hdr_for(integrity: bool) -> u64 {
@@ -277,14 +210,7 @@ impl LockedRing {
         // Relaxed: as `capacity`. Any value is a valid choice of mode: if it is not the
         // creator's, no record is stamped for it (`stamp`), and reads fail as `Corrupt`.
         let integrity = state.flags.load(Relaxed) & FLAG_CRC != 0;
-        Ok(LockedRing {
-            state,
-            ring,
-            cap,
-            hdr: Self::hdr_for(integrity),
-            wait: WaitStrategy::Park,
-            get_spin: GetSpin::default(),
-        })
+        Ok(Self::mapped(state, ring, cap, integrity))
     }
 
     /// The capacity a request of `capacity` bytes gets.
@@ -377,55 +303,6 @@ impl LockedRing {
             Locked::Busy => Ok(None),
             Locked::NotRecoverable => Err(QueueFail::Corrupt("the queue's lock is unrecoverable")),
             Locked::Deadlock => Err(QueueFail::Os(std::io::Error::from_raw_os_error(libc::EDEADLK))),
-        }
-    }
-
-    /// Before a get sleeps on an empty queue: watches it (loads only, no lock) as this handle's
-    /// [`WaitStrategy`] says (not at all when parking; until `limit` when spinning; for the
-    /// adaptive budget otherwise), and returns whether something changed that is worth another
-    /// look under the lock (an item, or a shutdown). Across CPUs a producer's next item often
-    /// comes within that time, and a sleep would cost both sides a system call and the getter
-    /// a wake-up of tens of microseconds.
-    ///
-    /// It watches `not_empty` (with `seen`, its value before the look under the lock), which
-    /// every commit of a put and a shutdown bump, rather than the positions: those share a line
-    /// with the lock, which the producer is writing.
-    pub(super) fn spin_for_item(&self, seen: u32, limit: Limit) -> bool {
-        let st = &*self.state;
-        // Relaxed: a hint; what counts is read under the lock afterwards.
-        let busy = || st.not_empty.load(Relaxed) | 1 != seen | 1;
-        match self.wait {
-            _ if limit.is_now() => false,
-            WaitStrategy::Spin => {
-                // At most a sleeper's slice between looks under the lock: a putter that died
-                // (or was stopped) between its commit and its bump leaves an item that only a
-                // look under the lock finds, as a sleeping get finds it after its slice.
-                let look_again = limit.slice(SLICE);
-                loop {
-                    for _ in 0..SPIN_CHECK_EVERY {
-                        if busy() {
-                            return true;
-                        }
-                        crate::loom::hint::spin_loop();
-                    }
-                    if look_again.is_some_and(|d| d.has_passed()) {
-                        return !limit.passed();
-                    }
-                }
-            }
-            WaitStrategy::Adaptive => {
-                let budget = self.get_spin.budget();
-                for _ in 0..budget {
-                    if busy() {
-                        self.get_spin.record(false, budget);
-                        return true;
-                    }
-                    crate::loom::hint::spin_loop();
-                }
-                self.get_spin.record(true, budget);
-                false
-            }
-            _ => false,
         }
     }
 
@@ -605,60 +482,5 @@ impl LockedRing {
             }
             sleep_on(&st.all_done, seen, limit);
         }
-    }
-}
-
-/// The sleep/wake protocol of `Queue`, with a loom mutex standing in for the robust pthread
-/// mutex (which loom cannot model): a consumer reads the sequence word, checks the state under
-/// the lock, and sleeps on the word; a producer changes the state under the lock and bumps.
-#[cfg(all(test, loom))]
-mod loom_tests {
-    use super::sleep_on;
-    use crate::loom::atomic::{AtomicU32, Ordering::Relaxed};
-    use crate::queue::doorbell::bump;
-    use crate::wait::Limit;
-    use loom::sync::{Arc, Mutex};
-    use loom::thread;
-
-    struct Stand {
-        items: Mutex<u32>,
-        not_empty: AtomicU32,
-    }
-
-    fn get(s: &Stand) {
-        loop {
-            let seen = s.not_empty.load(Relaxed);
-            {
-                let mut n = s.items.lock().unwrap();
-                if *n > 0 {
-                    *n -= 1;
-                    return;
-                }
-            }
-            sleep_on(&s.not_empty, seen, Limit::Forever);
-        }
-    }
-
-    fn put(s: &Stand) {
-        *s.items.lock().unwrap() += 1;
-        bump(&s.not_empty);
-    }
-
-    #[test]
-    fn loom_queue_sleeping_consumers_are_woken_by_puts() {
-        loom::model(|| {
-            let s = Arc::new(Stand { items: Mutex::new(0), not_empty: AtomicU32::new(0) });
-            let consumers: Vec<_> = (0..2)
-                .map(|_| {
-                    let s = s.clone();
-                    thread::spawn(move || get(&s))
-                })
-                .collect();
-            put(&s);
-            put(&s);
-            for c in consumers {
-                c.join().unwrap();
-            }
-        });
     }
 }

@@ -1,0 +1,125 @@
+//! How a blocked `put`, `get` or `join` waits: the sleep on a sequence word, in slices, and a
+//! getter handle's spinning budget (`WaitStrategy::Adaptive`).
+
+use crate::loom::atomic::{AtomicU32, Ordering::Relaxed};
+use crate::loom::futex;
+use crate::wait::Limit;
+use std::time::Duration;
+
+/// How long a blocked `put`/`get`/`join` sleeps before re-checking the queue (covers a waker
+/// that died between committing and waking).
+#[cfg_attr(all(test, loom), allow(dead_code))]
+pub(super) const SLICE: Duration = Duration::from_millis(100);
+
+/// Sleeps on `word` while it still equals `seen` (raising the sleepers flag first), at most one
+/// slice. Every `put`/`get` [`bump`]s the word, so an event between reading `seen` and sleeping
+/// makes the futex return at once.
+pub(super) fn sleep_on(word: &AtomicU32, seen: u32, limit: Limit) {
+    // Relaxed: the futex compares the whole word in the kernel.
+    if word.fetch_or(1, Relaxed) | 1 != seen | 1 {
+        return;
+    }
+    // Under loom, no slice: the models prove that a `bump` alone ends the sleep.
+    #[cfg(all(test, loom))]
+    let until = limit.deadline_opt();
+    #[cfg(not(all(test, loom)))]
+    let until = limit.slice(SLICE);
+    let _ = futex::wait(word, seen | 1, until);
+}
+
+/// How a handle's waits for an item have gone (`WaitStrategy::Adaptive`'s bookkeeping,
+/// shared by the threads using the handle: a race between them only blurs a heuristic).
+#[derive(Debug, Default)]
+pub(super) struct GetSpin {
+    /// Consecutive spin phases that ended asleep.
+    fails: AtomicU32,
+    /// Waits so far (wrapping), for the occasional probe.
+    waits: AtomicU32,
+}
+
+impl Clone for GetSpin {
+    /// A new handle learns for itself.
+    fn clone(&self) -> GetSpin {
+        GetSpin::default()
+    }
+}
+
+impl GetSpin {
+    /// Spins this wait may make before sleeping: none after a run of spin phases that ended
+    /// asleep anyway (a producer on this CPU, or a slow one), except an occasional probe.
+    pub(super) fn budget(&self) -> u32 {
+        use crate::wait::{ADAPTIVE_SPINS, SPIN_FAILS_TO_STOP, SPIN_PROBE_EVERY};
+        // Relaxed: a heuristic.
+        let waits = self.waits.fetch_add(1, Relaxed);
+        if self.fails.load(Relaxed) >= u32::from(SPIN_FAILS_TO_STOP) && waits % SPIN_PROBE_EVERY != 0 {
+            0
+        } else {
+            ADAPTIVE_SPINS
+        }
+    }
+
+    pub(super) fn record(&self, slept: bool, budget: u32) {
+        // Relaxed: a heuristic.
+        if !slept {
+            self.fails.store(0, Relaxed);
+        } else if budget > 0 {
+            let f = self.fails.load(Relaxed);
+            self.fails.store(f.saturating_add(1).min(255), Relaxed);
+        }
+    }
+}
+
+/// The sleep/wake protocol of `Queue`, with a loom mutex standing in for the robust pthread
+/// mutex (which loom cannot model): a consumer reads the sequence word, checks the state under
+/// the lock, and sleeps on the word; a producer changes the state under the lock and bumps.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::sleep_on;
+    use crate::loom::atomic::{AtomicU32, Ordering::Relaxed};
+    use crate::queue::doorbell::bump;
+    use crate::wait::Limit;
+    use loom::sync::{Arc, Mutex};
+    use loom::thread;
+
+    struct Stand {
+        items: Mutex<u32>,
+        not_empty: AtomicU32,
+    }
+
+    fn get(s: &Stand) {
+        loop {
+            let seen = s.not_empty.load(Relaxed);
+            {
+                let mut n = s.items.lock().unwrap();
+                if *n > 0 {
+                    *n -= 1;
+                    return;
+                }
+            }
+            sleep_on(&s.not_empty, seen, Limit::Forever);
+        }
+    }
+
+    fn put(s: &Stand) {
+        *s.items.lock().unwrap() += 1;
+        bump(&s.not_empty);
+    }
+
+    #[test]
+    fn loom_queue_sleeping_consumers_are_woken_by_puts() {
+        loom::model(|| {
+            let s = Arc::new(Stand { items: Mutex::new(0), not_empty: AtomicU32::new(0) });
+            let consumers: Vec<_> = (0..2)
+                .map(|_| {
+                    let s = s.clone();
+                    thread::spawn(move || get(&s))
+                })
+                .collect();
+            put(&s);
+            put(&s);
+            for c in consumers {
+                c.join().unwrap();
+            }
+        });
+    }
+}
