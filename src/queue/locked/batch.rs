@@ -179,6 +179,18 @@ mod tests {
     }
 
     #[test]
+    fn an_immediate_shutdown_whose_shutter_died_before_the_lock_is_finished_by_the_next_locker() {
+        let (_seg, r) = ring();
+        assert_eq!(r.put_records(&[b"one", b"two"], Limit::Now).unwrap(), 2);
+        // The shutter's flag store, and nothing after it (killed, or its thread holds a loan).
+        // Relaxed: single-threaded test.
+        r.state.shutdown.store(super::super::state::SHUT_IMMEDIATE, Relaxed);
+        assert!(matches!(get(&r), Err(QueueFail::ShutDown)), "nothing is taken after an immediate shutdown");
+        assert_eq!(r.count(), 0);
+        assert!(r.join(Limit::Now), "join's count was dropped with the items");
+    }
+
+    #[test]
     fn positions_near_the_end_of_u64_are_corrupt_not_wrapped() {
         let (_seg, r) = ring();
         // A peer moves both positions to within a lap of `u64::MAX`: the sums on them would wrap.

@@ -7,6 +7,7 @@
 //! `put_bytes` can be read with `get`, and the other way round. (serde would otherwise visit a
 //! `Vec<u8>` one byte at a time: at 64 KiB that costs more than the copies.)
 
+use super::record::RecordReader;
 use super::{GetError, GetTimeoutError, PutError, PutTimeoutError, Queue, QueueFail, TryGetError, TryPutError};
 use crate::wait::Limit;
 use std::time::{Duration, Instant};
@@ -169,18 +170,24 @@ impl Queue<Vec<u8>> {
         self.check_open()?;
         out.clear();
         self.ring.get_record(limit, |r| {
-            let mut prefix = [0u8; 10];
-            let peek = (r.len as usize).min(prefix.len());
-            r.read(0, &mut prefix[..peek]);
-            // The item must be exactly a varint length and that many bytes.
-            let (n, plen) = parse_varint(&prefix[..peek]).ok_or(QueueFail::NotBytes)?;
-            if n.checked_add(plen as u64) != Some(r.len) {
-                return Err(QueueFail::NotBytes);
-            }
-            r.read_append(plen as u64, n as usize, out);
-            Ok(n as usize)
+            let (plen, n) = byte_item(r)?;
+            r.read_append(plen, n, out);
+            Ok(n)
         })
     }
+}
+
+/// Where the bytes of the byte-string item in `r` start, and how many there are: the item must
+/// be exactly a varint length and that many bytes ([`QueueFail::NotBytes`] otherwise).
+pub(super) fn byte_item(r: &RecordReader<'_>) -> Result<(u64, usize), QueueFail> {
+    let mut prefix = [0u8; 10];
+    let peek = (r.len as usize).min(prefix.len());
+    r.read(0, &mut prefix[..peek]);
+    let (n, plen) = parse_varint(&prefix[..peek]).ok_or(QueueFail::NotBytes)?;
+    if n.checked_add(plen as u64) != Some(r.len) {
+        return Err(QueueFail::NotBytes);
+    }
+    Ok((plen as u64, n as usize))
 }
 
 /// `n` as a LEB128 varint (postcard's length prefix): the bytes and how many are used.

@@ -30,7 +30,7 @@
 //! item): they are not aligned, so for a `zerocopy` record use `T::read_from_bytes(&loan)` or an
 //! `Unaligned` type, or a [`Pipe`](crate::Pipe)'s loans, whose payloads are 8-aligned.
 
-use super::bytes::{parse_varint, varint};
+use super::bytes::{byte_item, varint};
 use super::record::Framed;
 use super::state::{Held, LockedRing, SKIP};
 use super::{GetError, GetTimeoutError, PutError, PutTimeoutError, Queue, QueueFail, TryGetError, TryPutError};
@@ -395,22 +395,10 @@ impl Queue<Vec<u8>> {
         let (held, head, tail) = ring.hold_item(limit)?;
         // Cannot be framed: nothing is taken (as `get`), the error is reported again.
         let Framed { pos, end, len } = ring.frame(head, tail)?;
-        let payload = pos + ring.hdr;
         let rec = super::record::RecordReader::at(ring, pos, len);
-        let item = ring.checked(&rec).and_then(|()| {
-            let mut prefix = [0u8; 10];
-            let peek = (len as usize).min(prefix.len());
-            rec.read(0, &mut prefix[..peek]);
-            // The item must be exactly a varint length and that many bytes.
-            let (n, plen) = parse_varint(&prefix[..peek]).ok_or(QueueFail::NotBytes)?;
-            if n.checked_add(plen as u64) != Some(len) {
-                return Err(QueueFail::NotBytes);
-            }
-            Ok((plen as u64, n as usize))
-        });
-        match item {
+        match ring.checked(&rec).and_then(|()| byte_item(&rec)) {
             Ok((plen, n)) => {
-                let ptr = ring.at(payload + plen);
+                let ptr = ring.at(pos + ring.hdr + plen);
                 Ok(GetLoan { ring, held: Some(held), end, ptr, len: n, pid: pid(), _not_send: PhantomData })
             }
             Err(e) => {

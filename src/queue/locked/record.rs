@@ -204,9 +204,7 @@ impl LockedRing {
         // Relaxed: under the lock, as in `hold_room`.
         if st.shutdown.load(Relaxed) != 0 {
             if self.drop_all_if_shut_immediately() {
-                drop(held);
-                bump(&st.all_done);
-                bump(&st.not_full);
+                self.release_emptied(held);
             }
             return Err(QueueFail::ShutDown);
         }
@@ -272,10 +270,7 @@ impl LockedRing {
         let st = &*self.state;
         if self.drop_all_if_shut_immediately() {
             // Shut down at once while this get held the lock (a loan): the items are dropped.
-            drop(held);
-            bump(&st.all_done);
-            bump(&st.not_full);
-            return;
+            return self.release_emptied(held);
         }
         let count = st.count.load(Relaxed);
         // The commit point.
@@ -286,7 +281,8 @@ impl LockedRing {
         bump(&st.not_full);
     }
 
-    /// Before a get sleeps on an empty queue: watches it (loads only, no lock) as this handle's
+    /// Before a get sleeps on an empty queue (never for a `try_` form: `hold_item` has answered
+    /// `Empty` by then): watches it (loads only, no lock) as this handle's
     /// [`WaitStrategy`] says (not at all when parking; until `limit` when spinning; for the
     /// adaptive budget otherwise), and returns whether something changed that is worth another
     /// look under the lock (an item, or a shutdown). Across CPUs a producer's next item often
@@ -301,7 +297,6 @@ impl LockedRing {
         // Relaxed: a hint; what counts is read under the lock afterwards.
         let busy = || st.not_empty.load(Relaxed) | 1 != seen | 1;
         match self.wait {
-            _ if limit.is_now() => false,
             WaitStrategy::Spin => {
                 // At most a sleeper's slice between looks under the lock: a putter that died
                 // (or was stopped) between its commit and its bump leaves an item that only a

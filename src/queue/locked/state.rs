@@ -292,18 +292,22 @@ impl LockedRing {
         } else {
             st.lock.lock_spinning(limit.deadline_opt(), LOCK_SPINS)
         };
-        match r.map_err(QueueFail::Os)? {
-            Locked::Acquired => Ok(Some(Held { lock: &st.lock })),
+        let held = match r.map_err(QueueFail::Os)? {
+            Locked::Acquired => Held { lock: &st.lock },
             Locked::OwnerDied => {
                 let held = Held { lock: &st.lock };
                 self.repair();
                 st.lock.make_consistent().map_err(QueueFail::Os)?;
-                Ok(Some(held))
+                held
             }
-            Locked::Busy => Ok(None),
-            Locked::NotRecoverable => Err(QueueFail::Corrupt("the queue's lock is unrecoverable")),
-            Locked::Deadlock => Err(QueueFail::Os(std::io::Error::from_raw_os_error(libc::EDEADLK))),
-        }
+            Locked::Busy => return Ok(None),
+            Locked::NotRecoverable => return Err(QueueFail::Corrupt("the queue's lock is unrecoverable")),
+            Locked::Deadlock => return Err(QueueFail::Os(std::io::Error::from_raw_os_error(libc::EDEADLK))),
+        };
+        // An immediate shutdown whose items are still there (its shutter could not take the
+        // lock, or died before it did) is finished by whoever takes the lock next.
+        self.drop_all_if_shut_immediately();
+        Ok(Some(held))
     }
 
     /// Head and tail, validated: `head <= tail <= head + capacity`.
@@ -414,13 +418,21 @@ impl LockedRing {
         // a put or get checks it under the lock, which orders it after this store.
         st.shutdown.store(if immediate { SHUT_IMMEDIATE } else { 1 }, Release);
         if immediate {
-            if let Ok(Some(_held)) = self.lock(Limit::Forever) {
-                self.drop_all_if_shut_immediately();
-            }
+            // Taking the lock drops the items (`lock`); if it cannot be taken now, the next
+            // holder's `lock`, or the end of this thread's loan, does.
+            let _ = self.lock(Limit::Forever);
             bump(&st.all_done);
         }
         bump(&st.not_empty);
         bump(&st.not_full);
+    }
+
+    /// Lets the lock go after [`drop_all_if_shut_immediately`](Self::drop_all_if_shut_immediately)
+    /// emptied the queue, and wakes `join` and the putters.
+    pub(super) fn release_emptied(&self, held: Held<'_>) {
+        drop(held);
+        bump(&self.state.all_done);
+        bump(&self.state.not_full);
     }
 
     /// Under the lock: after `shutdown_immediate`, empties the queue (and `join`'s count);

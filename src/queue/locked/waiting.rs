@@ -1,9 +1,9 @@
 //! How a blocked `put`, `get` or `join` waits: the sleep on a sequence word, in slices, and a
 //! getter handle's spinning budget (`WaitStrategy::Adaptive`).
 
-use crate::loom::atomic::{AtomicU32, Ordering::Relaxed};
+use crate::loom::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use crate::loom::futex;
-use crate::wait::Limit;
+use crate::wait::{AdaptiveSpin, Limit};
 use std::time::Duration;
 
 /// How long a blocked `put`/`get`/`join` sleeps before re-checking the queue (covers a waker
@@ -27,15 +27,11 @@ pub(super) fn sleep_on(word: &AtomicU32, seen: u32, limit: Limit) {
     let _ = futex::wait(word, seen | 1, until);
 }
 
-/// How a handle's waits for an item have gone (`WaitStrategy::Adaptive`'s bookkeeping,
-/// shared by the threads using the handle: a race between them only blurs a heuristic).
+/// How a handle's waits for an item have gone: a [`AdaptiveSpin`] (the pipe's policy, in one
+/// place) kept in one atomic word, because a queue handle is shared by threads. A race between
+/// them loses an update, which only blurs a heuristic.
 #[derive(Debug, Default)]
-pub(super) struct GetSpin {
-    /// Consecutive spin phases that ended asleep.
-    fails: AtomicU32,
-    /// Waits so far (wrapping), for the occasional probe.
-    waits: AtomicU32,
-}
+pub(super) struct GetSpin(AtomicU64);
 
 impl Clone for GetSpin {
     /// A new handle learns for itself.
@@ -45,27 +41,23 @@ impl Clone for GetSpin {
 }
 
 impl GetSpin {
-    /// Spins this wait may make before sleeping: none after a run of spin phases that ended
-    /// asleep anyway (a producer on this CPU, or a slow one), except an occasional probe.
-    pub(super) fn budget(&self) -> u32 {
-        use crate::wait::{ADAPTIVE_SPINS, SPIN_FAILS_TO_STOP, SPIN_PROBE_EVERY};
+    fn load(&self) -> AdaptiveSpin {
         // Relaxed: a heuristic.
-        let waits = self.waits.fetch_add(1, Relaxed);
-        if self.fails.load(Relaxed) >= u32::from(SPIN_FAILS_TO_STOP) && waits % SPIN_PROBE_EVERY != 0 {
-            0
-        } else {
-            ADAPTIVE_SPINS
-        }
+        let v = self.0.load(Relaxed);
+        AdaptiveSpin { fails: (v >> 32) as u8, waits: v as u32 }
     }
 
+    /// Spins this wait may make before sleeping ([`AdaptiveSpin::budget`]).
+    pub(super) fn budget(&self) -> u32 {
+        self.load().budget()
+    }
+
+    /// Records how a wait went ([`AdaptiveSpin::record`]).
     pub(super) fn record(&self, slept: bool, budget: u32) {
-        // Relaxed: a heuristic.
-        if !slept {
-            self.fails.store(0, Relaxed);
-        } else if budget > 0 {
-            let f = self.fails.load(Relaxed);
-            self.fails.store(f.saturating_add(1).min(255), Relaxed);
-        }
+        let mut s = self.load();
+        s.record(slept, budget);
+        // Relaxed: as in `load`.
+        self.0.store(u64::from(s.fails) << 32 | u64::from(s.waits), Relaxed);
     }
 }
 
@@ -75,7 +67,7 @@ impl GetSpin {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::sleep_on;
-    use crate::loom::atomic::{AtomicU32, Ordering::Relaxed};
+    use crate::loom::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
     use crate::queue::doorbell::bump;
     use crate::wait::Limit;
     use loom::sync::{Arc, Mutex};
