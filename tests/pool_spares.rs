@@ -106,3 +106,46 @@ fn pool_b6_a_spare_whose_initializer_fails_breaks_the_pool_once() {
     let _ = std::fs::remove_file(&starts);
     assert_eq!(n, 3, "workers were started again after the spare's initializer failed");
 }
+
+fn die_on_99(x: u32) -> u32 {
+    if x % 100 == 99 {
+        std::process::abort()
+    }
+    x
+}
+
+#[test]
+fn pool_b6_each_death_under_load_costs_one_start() {
+    let _g = guard_for(Duration::from_secs(120));
+    // Counts the starts in a file. Under a stream of work the manager holds the pool's state
+    // most of the time; a spare handed over there must not be asked for a second time (whose
+    // worker was then started only to be killed: two starts per death).
+    let starts = std::env::temp_dir().join(format!("mp-spare-starts-{}", std::process::id()));
+    let _ = std::fs::remove_file(&starts);
+    let file = starts.clone();
+    let pool = Pool::builder()
+        .processes(2)
+        .initializer(move || -> Result<(), String> {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&file).map_err(|e| e.to_string())?;
+            f.write_all(b"x").map_err(|e| e.to_string())
+        })
+        .build()
+        .unwrap();
+    let mut crashes = 0;
+    for o in pool.imap_unordered_outcomes(die_on_99, 0..3000u32).unwrap() {
+        match o.result {
+            Ok(v) => assert_eq!(v, o.index as u32),
+            Err(PoolError::WorkerDied { .. }) => crashes += 1,
+            Err(e) => panic!("input {}: {e}", o.index),
+        }
+    }
+    assert_eq!(crashes, 30);
+    pool.close();
+    pool.join();
+    let n = std::fs::metadata(&starts).unwrap().len();
+    let _ = std::fs::remove_file(&starts);
+    // Two workers, the first death's replacement on the spot, one spare per death, and at
+    // most one spare started as the pool closed.
+    assert!(n <= 2 + 1 + crashes + 1, "{n} worker starts for {crashes} deaths");
+}

@@ -95,10 +95,14 @@ fn run(weak: &Weak<Shared>, start: Start) {
         }
         let Some(shared) = weak.upgrade() else { return };
         let started = start(&shared);
-        // Taken back before the spare is handed over: a request made once the manager sees it
-        // (it promotes it at once) must not find `wanted` still set and be dropped.
-        shared.spares.ask().wanted = false;
         let mut st = shared.lock();
+        // Taken back under the state lock, in the same hold that hands the spare over (the
+        // order state, then ask, is `request`'s too). Earlier, a request made after the spare
+        // is visible (the manager promotes it at once) would find `wanted` still set and be
+        // dropped; later, the manager, which holds the state lock most of the time, would find
+        // no spare yet and ask again, and every death would cost a second start whose worker
+        // is killed at once.
+        shared.spares.ask().wanted = false;
         match started {
             Ok(w) if st.run == RunState::Running && st.spare.is_none() => st.spare = Some(w),
             Ok(w) => {
