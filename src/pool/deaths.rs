@@ -24,6 +24,9 @@ struct Inner {
     /// Readable when the list changed or the watch should stop.
     changed: EventFd,
     stop: AtomicBool,
+    /// Set when a watched worker ended, before the bell rings; the manager takes it
+    /// ([`DeathWatch::take_seen`]) to know that a liveness pass has something to find.
+    seen: AtomicBool,
 }
 
 impl DeathWatch {
@@ -33,6 +36,7 @@ impl DeathWatch {
             sentinels: Mutex::new(Vec::new()),
             changed: EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?,
             stop: AtomicBool::new(false),
+            seen: AtomicBool::new(false),
         });
         let i = inner.clone();
         let thread = std::thread::Builder::new().name("multiproc-pool-deaths".into()).spawn(move || run(&i, &bell))?;
@@ -43,6 +47,14 @@ impl DeathWatch {
     pub(super) fn watch(&self, s: Sentinel) {
         self.inner.sentinels.lock().unwrap_or_else(|p| p.into_inner()).push(s);
         let _ = self.inner.changed.write(1);
+    }
+
+    /// Whether a watched worker ended since the last call. A death seen after this call rings
+    /// the bell after setting the flag, so the manager's next wait returns and its next call
+    /// sees it.
+    pub(super) fn take_seen(&self) -> bool {
+        // Acquire: pairs with the thread's Release store, made before its ring.
+        self.inner.seen.swap(false, Ordering::Acquire)
     }
 }
 
@@ -89,6 +101,8 @@ fn run(inner: &Inner, bell: &Doorbell) {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|s| !gone.contains(&std::os::fd::AsRawFd::as_raw_fd(s)));
+        // Release: the manager's `take_seen` after its wake-up sees it.
+        inner.seen.store(true, Ordering::Release);
         bell.ring();
     }
 }

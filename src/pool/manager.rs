@@ -190,6 +190,11 @@ pub(super) fn manager_main(shared: Arc<Shared>, started: mpsc::Sender<Result<(),
 }
 
 fn run_loop(shared: &Arc<Shared>) {
+    // When the workers' liveness was last looked at. Each look costs each worker a syscall or
+    // two (`try_exit`), once per round of messages, so it is made only when there is
+    // something to find: the death watch saw a worker end, a link's peer has gone, or a tick
+    // has passed (a worker the death watch cannot see is still found then).
+    let mut last_sweep = std::time::Instant::now();
     loop {
         {
             let st = shared.lock();
@@ -204,28 +209,43 @@ fn run_loop(shared: &Arc<Shared>) {
         // Read without the state lock: a worker blocked sending a large result must always be
         // able to make progress.
         let mut inbox: Vec<(usize, Decoded)> = Vec::new();
+        let mut hung_up = false;
         for i in link::wait_readable(&links, &shared.bell, TICK) {
             let Some((_, l)) = links.iter().find(|(j, _)| *j == i) else { continue };
             // A hang-up alone is not an exit (the process may still be flushing): the liveness
             // pass below reaps it once it has exited. Each message is decoded where it lies in
             // the ring (its result bytes copied out once, into the value that keeps them).
-            while let Ok(Some(m)) = l.try_recv_with(decode) {
-                inbox.push((i, m));
+            loop {
+                match l.try_recv_with(decode) {
+                    Ok(Some(m)) => inbox.push((i, m)),
+                    Ok(None) => break,
+                    Err(()) => {
+                        hung_up = true;
+                        break;
+                    }
+                }
             }
+        }
+        let death_seen = shared.deaths.as_ref().is_none_or(super::deaths::DeathWatch::take_seen);
+        let sweep = hung_up || death_seen || last_sweep.elapsed() >= TICK;
+        if sweep {
+            last_sweep = std::time::Instant::now();
         }
         super::result::deferring_wakeups(|| {
             let mut st = shared.lock();
             for (i, m) in inbox {
                 handle_decoded(shared, &mut st, i, m);
             }
-            // Liveness: reap exited workers.
-            for i in 0..st.workers.len() {
-                let exited = st.workers[i].as_ref().and_then(|w| w.proc.try_exit());
-                if let Some(exit) = exited {
-                    handle_exit(shared, &mut st, i, exit);
+            if sweep {
+                // Liveness: reap exited workers.
+                for i in 0..st.workers.len() {
+                    let exited = st.workers[i].as_ref().and_then(|w| w.proc.try_exit());
+                    if let Some(exit) = exited {
+                        handle_exit(shared, &mut st, i, exit);
+                    }
                 }
+                super::spares::check(&mut st);
             }
-            super::spares::check(&mut st);
             enforce_time_limits(shared, &mut st);
             dispatch(shared, &mut st);
             if st.want_spare
