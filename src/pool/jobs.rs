@@ -94,7 +94,12 @@ impl Pool {
                     }
                     left = left.saturating_sub(1);
                     if left == 0 || n == 0 {
-                        let all: Vec<R> = parts.drain(..).flatten().flatten().collect();
+                        // Sized first: a flattened `collect` cannot know the length and
+                        // grows by doubling, copying the results each time.
+                        let mut all: Vec<R> = Vec::with_capacity(parts.iter().flatten().map(Vec::len).sum());
+                        for part in parts.drain(..).flatten() {
+                            all.extend(part);
+                        }
                         if let Some(mut cb) = callback.take() {
                             run_callback(|| cb(&all));
                         }
