@@ -19,8 +19,9 @@ pub(super) type Start = fn(&Shared) -> Result<Worker, PoolError>;
 
 /// Asks for a spare (the pool has none and wants one); starts the thread on first use. False
 /// if the thread could not start (the caller stops wanting spares: deaths are then healed by a
-/// start on the spot). Called under the state lock, which the thread never holds while it
-/// holds its own.
+/// start on the spot). Called under the state lock; the locks are taken in the order state,
+/// then `ask` (then `thread`), here and in the thread, which never waits for the state lock
+/// while it holds `ask`.
 pub(super) fn request(shared: &Arc<Shared>, start: Start) -> bool {
     let m = &shared.spares;
     {
