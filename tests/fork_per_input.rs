@@ -173,3 +173,25 @@ fn start_b2_a_server_killed_during_a_run_fails_the_run_instead_of_hanging() {
     assert!(t.elapsed() < Duration::from_secs(30), "the failure came at the limit, not at the server's death");
     assert!(matches!(server.run_input(target, &area, Duration::from_secs(1)), Err(multiproc::RunInputError::Start(_))));
 }
+
+#[test]
+fn start_b2_after_the_server_dies_the_next_station_fails_to_start() {
+    let _g = common::guard_for(Duration::from_secs(120));
+    // A dying server closes its descriptors from the highest down, its control socket last:
+    // a station asked for in between used to look set up, and the run after it failed as if
+    // an input had been under way (`Wait`). The server now confirms each station; each round
+    // kills a server right after a run and asks for a new station at once.
+    let area = InputArea::new(64).unwrap();
+    area.set(b"a").unwrap();
+    let other = InputArea::new(64).unwrap();
+    other.set(b"b").unwrap();
+    for round in 0..60 {
+        let server = ForkServer::builder().start().unwrap();
+        assert_eq!(server.run_input(target, &area, Duration::from_secs(10)).unwrap(), ExecOutcome::Exited(1));
+        // SAFETY: a signal to the server, a process this test started.
+        unsafe { libc::kill(server.pid() as i32, libc::SIGKILL) };
+        // A new (target, area) pair: a new station, whatever state the dying server is in.
+        let r = server.run_input(target, &other, Duration::from_secs(10));
+        assert!(matches!(r, Err(multiproc::RunInputError::Start(_))), "round {round}: {r:?}");
+    }
+}

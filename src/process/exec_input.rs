@@ -11,6 +11,7 @@ use super::lock::lock;
 use super::station::{ExecOutcome, RunInputError, StationEnd};
 use super::{ChildOutcome, ForkServer, ForkServerError, ProcFail};
 use crate::sys::{process as sys, spawn as sys_spawn};
+use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
@@ -107,7 +108,20 @@ impl ForkServer {
         let mut fds: Vec<BorrowedFd<'_>> = vec![theirs.as_fd()];
         fds.extend(handles.iter().map(|f| f.as_fd()));
         boot::send(&lock(&self.inner.ctl), &boot, &fds).map_err(|_| ProcFail::ForkServer(ForkServerError::Gone))?;
+        // Only the server holds the station's other end now (in flight or taken): its end of
+        // file comes when the server drops the station or dies, taken or not.
+        drop(fds);
+        drop(theirs);
         let chan = UnixStream::from(mine);
+        // Set up only once the server says so: a server that dies first (its control socket is
+        // the last descriptor it closes, so the send above may still have gone through) makes
+        // this call fail to start, not the run after it.
+        chan.set_read_timeout(Some(boot::BOOT_TIMEOUT)).map_err(ProcFail::Os)?;
+        let mut ready = [0u8; 1];
+        (&chan).read_exact(&mut ready).map_err(|e| ProcFail::ForkServer(ForkServerError::from_io(e)))?;
+        if ready[0] != super::server_exec::STATION_READY {
+            return Err(ProcFail::ForkServer(ForkServerError::Garbage));
+        }
         chan.set_nonblocking(true).map_err(ProcFail::Os)?;
         Ok(StationEnd { owner: sys::getpid(), area: area.id, token, chan })
     }

@@ -5,10 +5,14 @@
 //! socket: its `target` is the target's [`InputToken`], its arguments the
 //! [`FuzzInput`](crate::FuzzInput) (the area's descriptor rides with them), and its first
 //! descriptor is the station's own socket. The server decodes the input, mapping the area, once;
-//! each child inherits the mapping and is handed the decoded value. After that, one input costs
-//! one small message each way, the fork, and the wait:
+//! each child inherits the mapping and is handed the decoded value, then answers one byte on the
+//! station's socket: the station is set up. (The requester waits for that byte: without it, a
+//! station asked of a server already dying, whose control socket is the last descriptor it
+//! closes, would look set up, and the run would fail as if an input had been under way.) After
+//! that, one input costs one small message each way, the fork, and the wait:
 //!
 //! ```text
+//! ← [1]                                    once: the station is set up
 //! → [limit: u64 LE, nanoseconds]          run the target once, on the area's current input
 //! ← [kind: i32 LE][value: i32 LE]         0: exited with `value`; 1: killed by signal `value`;
 //!                                          2: past the limit (killed with its process group)
@@ -33,6 +37,9 @@ use std::time::{Duration, Instant};
 
 /// How long the server looks for a station's next request without sleeping after an answer.
 pub(super) const LINGER: Duration = Duration::from_micros(100);
+
+/// The byte a station's socket answers once the station is set up.
+pub(super) const STATION_READY: u8 = 1;
 
 /// How a run ended, as the answer says it (`station.rs` reads it).
 pub(super) const EXITED: i32 = 0;
@@ -73,7 +80,10 @@ impl Station {
         let _ = chan.set_read_timeout(Some(Duration::from_millis(100)));
         // Made here, once, so that a child's flush at its end finds them and allocates nothing.
         let _ = (std::io::stdout(), std::io::stderr());
-        Some(Station { chan, token: boot.target?, key: boot.key, input: Some(input), run: None })
+        let token = boot.target?;
+        // The station is set up: say so (one byte into an empty socket never blocks).
+        (&chan).write_all(&[STATION_READY]).ok()?;
+        Some(Station { chan, token, key: boot.key, input: Some(input), run: None })
     }
 
     /// The station's socket (readable: a request, or its end).
