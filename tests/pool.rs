@@ -116,6 +116,24 @@ fn pool_2_map_keeps_input_order() {
     );
 }
 
+/// Sleeps longer for smaller inputs, so that later chunks finish first.
+fn slow_early(x: i64) -> i64 {
+    std::thread::sleep(Duration::from_millis(((8 - x.min(8)) * 5) as u64));
+    x * 10
+}
+
+#[test]
+fn pool_2_map_keeps_input_order_when_later_chunks_finish_first() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = common::pool_new(3).unwrap();
+    // Chunks of one and of three: results come back out of order, and are placed in order
+    // (those in turn at once, the early ones when their turn comes).
+    for cs in [1, 3] {
+        let got = pool.map_with(slow_early, 0..12, PoolOptions::new().chunksize(cs)).unwrap();
+        assert_eq!(got, (0..12).map(|x| x * 10).collect::<Vec<_>>(), "chunksize {cs}");
+    }
+}
+
 #[test]
 fn pool_3_starmap_and_async_forms() {
     let _g = guard_for(Duration::from_secs(60));

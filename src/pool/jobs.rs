@@ -78,7 +78,12 @@ impl Pool {
         let n = shape.0;
         let slot = Slot::new();
         let out = slot.clone();
-        let mut parts: Vec<Option<Vec<R>>> = (0..n).map(|_| None).collect();
+        // Results in input order: a chunk's results that arrive in turn are appended at once
+        // (their vector freed for the next chunk's), ones that arrive early wait in `early`.
+        let total = shape.2;
+        let mut all: Vec<R> = Vec::new();
+        let mut next = 0;
+        let mut early: Vec<Option<Vec<R>>> = (0..n).map(|_| None).collect();
         let mut left = n;
         let mut failed = false;
         let mut callback = callback;
@@ -89,17 +94,26 @@ impl Pool {
             }
             match decode_chunk::<R>(r) {
                 Ok(v) => {
-                    if let Some(p) = parts.get_mut(index) {
+                    if index == next {
+                        // Sized once (one result per item), not grown by doubling.
+                        if all.capacity() == 0 {
+                            all.reserve_exact(total);
+                        }
+                        all.extend(v);
+                        next += 1;
+                        while let Some(p) = early.get_mut(next).and_then(Option::take) {
+                            all.extend(p);
+                            next += 1;
+                        }
+                    } else if let Some(p) = early.get_mut(index) {
                         *p = Some(v);
                     }
                     left = left.saturating_sub(1);
                     if left == 0 || n == 0 {
-                        // Sized first: a flattened `collect` cannot know the length and
-                        // grows by doubling, copying the results each time.
-                        let mut all: Vec<R> = Vec::with_capacity(parts.iter().flatten().map(Vec::len).sum());
-                        for part in parts.drain(..).flatten() {
-                            all.extend(part);
+                        for p in early.drain(..).flatten() {
+                            all.extend(p);
                         }
+                        let all = std::mem::take(&mut all);
                         if let Some(mut cb) = callback.take() {
                             run_callback(|| cb(&all));
                         }

@@ -17,6 +17,7 @@ mod manager;
 mod named;
 mod pool;
 mod process;
+mod python;
 mod queue;
 mod sync;
 
@@ -110,6 +111,7 @@ pub(crate) fn all_rows() -> Vec<Row> {
     rows.extend(integrity::rows());
     rows.extend(named::rows());
     rows.extend(broadcast::rows());
+    rows.extend(python::rows());
     rows.extend(pool::rows());
     rows.extend(exec::rows());
     rows.extend(manager::rows());
@@ -205,6 +207,11 @@ pub(crate) fn run(opts: &Options) -> io::Result<i32> {
                 Ok(m) => {
                     eprintln!(" {}", bench_fmt_num(m.median));
                     report.measurements.push(m);
+                }
+                // A row whose program is not on this machine (python3): a note, not a failure.
+                Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+                    eprintln!(" skipped");
+                    report.notes.push(format!("{} [{}] skipped: {}", row.name, p.as_str(), e));
                 }
                 Err(e) => {
                     eprintln!(" failed");

@@ -2,7 +2,8 @@
 //!
 //! * `pool.map.trivial`: `Pool::new(cpu_count)` maps a trivial function over a batch of
 //!   integers with a large chunksize (the best one here; see BENCHMARKS.md for the sweep),
-//!   tasks/s. Python's figure for the same work is in BENCHMARKS.md.
+//!   tasks/s, baseline `python.pool.map.trivial` (CPython's `Pool.map` of the same work, in the
+//!   same run: `python.rs`).
 //! * `pool.map.chunk1`: the same with `chunksize = 1` (one message per task each way).
 //! * `pool.apply_async.rt`: submit → result of one task on a one-worker pool, baseline
 //!   `pipe.rt.64B` at the same placement (target ≤ 3×). The worker pins itself from the
@@ -22,7 +23,13 @@ pub(crate) fn rows() -> Vec<Row> {
         Row {
             // Batches of about a million items, like Python's figure (1,000,000 items).
             min_batch: Duration::from_millis(60),
-            ..row("pool.map.trivial", Unit::TasksPerSec, &[Placement::Free], None, map_trivial)
+            ..row(
+                "pool.map.trivial",
+                Unit::TasksPerSec,
+                &[Placement::Free],
+                Some("python.pool.map.trivial"),
+                map_trivial,
+            )
         },
         Row {
             min_batch: Duration::from_millis(20),
