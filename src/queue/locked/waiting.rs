@@ -19,6 +19,20 @@ pub(super) fn sleep_on(word: &AtomicU32, seen: u32, limit: Limit) {
     if word.fetch_or(1, Relaxed) | 1 != seen | 1 {
         return;
     }
+    // Give this CPU to a runnable peer first. When the other side shares this CPU (a consumer
+    // faster than its producer, say), it then makes several items before this one looks
+    // again, instead of one per wake-up, each of which preempts it: on one CPU a lender's
+    // stream of 64 KiB items went from 10 to 37 GB/s, a round trip from 5.1 to 4.3 µs. Across
+    // CPUs it costs one system call before a sleep (about 10 % on the loan stream, whose
+    // consumer sleeps every few items; nothing measurable elsewhere).
+    #[cfg(not(loom))]
+    {
+        std::thread::yield_now();
+        // Relaxed: as above; the futex below compares again in any case.
+        if word.load(Relaxed) | 1 != seen | 1 {
+            return;
+        }
+    }
     // Under loom, no slice: the models prove that a `bump` alone ends the sleep.
     #[cfg(all(test, loom))]
     let until = limit.deadline_opt();
