@@ -195,6 +195,11 @@ fn run_loop(shared: &Arc<Shared>) {
     // something to find: the death watch saw a worker end, a link's peer has gone, or a tick
     // has passed (a worker the death watch cannot see is still found then).
     let mut last_sweep = std::time::Instant::now();
+    // Links whose worker has hung up (after its last complete message) and is not reaped yet.
+    // They are left out of the wait, which they would end at once: the manager would spin
+    // until the exit can be reaped, taking a CPU from the fork server that has to report it.
+    // The death watch rings when the exit can be reaped; the tick is the fallback.
+    let mut hung: Vec<Arc<Link>> = Vec::new();
     loop {
         {
             let st = shared.lock();
@@ -204,8 +209,14 @@ fn run_loop(shared: &Arc<Shared>) {
                 _ => {}
             }
         }
-        let links: Vec<(usize, Arc<Link>)> =
-            shared.lock().workers.iter().enumerate().filter_map(|(i, w)| Some((i, w.as_ref()?.link.clone()))).collect();
+        let links: Vec<(usize, Arc<Link>)> = shared
+            .lock()
+            .workers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| Some((i, w.as_ref()?.link.clone())))
+            .filter(|(_, l)| !hung.iter().any(|h| Arc::ptr_eq(h, l)))
+            .collect();
         // Read without the state lock: a worker blocked sending a large result must always be
         // able to make progress.
         let mut inbox: Vec<(usize, Decoded)> = Vec::new();
@@ -221,6 +232,7 @@ fn run_loop(shared: &Arc<Shared>) {
                     Ok(None) => break,
                     Err(()) => {
                         hung_up = true;
+                        hung.push(l.clone());
                         break;
                     }
                 }
@@ -245,6 +257,7 @@ fn run_loop(shared: &Arc<Shared>) {
                     }
                 }
                 super::spares::check(&mut st);
+                hung.retain(|h| st.workers.iter().flatten().any(|w| Arc::ptr_eq(&w.link, h)));
             }
             enforce_time_limits(shared, &mut st);
             dispatch(shared, &mut st);
