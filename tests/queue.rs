@@ -404,8 +404,12 @@ fn que_stress_producers_and_consumers_killed_at_random() {
         let c = Process::new({
             let q = q.clone();
             move || -> () {
+                // Paced, so that three short-lived consumers cannot take every item (they
+                // drained the queue in a few ms once waits stopped costing a sleep per item,
+                // and the check below then had nothing to find).
                 loop {
                     let _ = q.get();
+                    std::thread::sleep(Duration::from_micros(10));
                 }
             }
         });
