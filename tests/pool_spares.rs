@@ -19,6 +19,23 @@ fn die(_: u8) -> i32 {
     std::process::abort()
 }
 
+/// A fresh file (under the temporary directory, named for this process) to count starts in.
+fn starts_file(tag: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("mp-spare-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+/// Counts one worker start in `file` (a byte appended; an initializer calls it) and returns
+/// the starts so far.
+fn count_start(file: &std::path::Path) -> Result<u64, String> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(file).map_err(|e| e.to_string())?;
+    f.write_all(b"x").map_err(|e| e.to_string())?;
+    drop(f);
+    Ok(std::fs::metadata(file).map_err(|e| e.to_string())?.len())
+}
+
 /// Polls `f` until it gives a value (the watchdog bounds the test; this bounds the wait).
 fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let t = Instant::now();
@@ -77,17 +94,12 @@ fn pool_b6_a_spare_whose_initializer_fails_breaks_the_pool_once() {
     let _g = guard_for(Duration::from_secs(60));
     // Counts the starts in a file: the first two (the first worker and the on-the-spot
     // replacement) succeed, every later one (the spare) fails.
-    let starts = std::env::temp_dir().join(format!("mp-spare-init-{}", std::process::id()));
-    let _ = std::fs::remove_file(&starts);
+    let starts = starts_file("init");
     let file = starts.clone();
     let pool = Pool::builder()
         .processes(1)
         .initializer(move || -> Result<(), String> {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&file).map_err(|e| e.to_string())?;
-            f.write_all(b"x").map_err(|e| e.to_string())?;
-            drop(f);
-            let n = std::fs::metadata(&file).map_err(|e| e.to_string())?.len();
+            let n = count_start(&file)?;
             if n > 2 {
                 return Err(format!("start {n} refused"));
             }
@@ -120,18 +132,9 @@ fn pool_b6_each_death_under_load_costs_one_start() {
     // Counts the starts in a file. Under a stream of work the manager holds the pool's state
     // most of the time; a spare handed over there must not be asked for a second time (whose
     // worker was then started only to be killed: two starts per death).
-    let starts = std::env::temp_dir().join(format!("mp-spare-starts-{}", std::process::id()));
-    let _ = std::fs::remove_file(&starts);
+    let starts = starts_file("starts");
     let file = starts.clone();
-    let pool = Pool::builder()
-        .processes(2)
-        .initializer(move || -> Result<(), String> {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&file).map_err(|e| e.to_string())?;
-            f.write_all(b"x").map_err(|e| e.to_string())
-        })
-        .build()
-        .unwrap();
+    let pool = Pool::builder().processes(2).initializer(move || count_start(&file).map(drop)).build().unwrap();
     let mut crashes = 0;
     for o in pool.imap_unordered_outcomes(die_on_99, 0..3000u32).unwrap() {
         match o.result {
