@@ -15,7 +15,7 @@
 use crate::process::call::{CallKey, EntryToken, InputToken};
 use crate::sys::fdpass;
 use crate::BootError;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
@@ -79,7 +79,7 @@ pub(crate) fn send(sock: &UnixStream, boot: &Boot, fds: &[BorrowedFd<'_>]) -> io
     msg.extend_from_slice(&body);
     let (first, rest) = fds.split_at(fds.len().min(fdpass::MAX_FDS));
     if first.is_empty() {
-        (&*sock).write_all(&msg)?;
+        fdpass::send_all(sock.as_fd(), &msg)?;
     } else {
         fdpass::send_fds(sock.as_fd(), first, &msg)?;
     }
@@ -131,7 +131,7 @@ pub(crate) fn recv(sock: &UnixStream) -> io::Result<(Boot, Vec<OwnedFd>)> {
 
 /// Tells the parent the entry was taken.
 pub(crate) fn ack(sock: &UnixStream) -> io::Result<()> {
-    (&*sock).write_all(ACK)
+    fdpass::send_all(sock.as_fd(), ACK)
 }
 
 /// Tells the parent why the entry was refused.
@@ -140,7 +140,7 @@ pub(crate) fn nak(sock: &UnixStream, why: &str) -> io::Result<()> {
     let mut m = NAK.to_vec();
     m.extend_from_slice(&(text.len() as u32).to_le_bytes());
     m.extend_from_slice(text);
-    (&*sock).write_all(&m)
+    fdpass::send_all(sock.as_fd(), &m)
 }
 
 /// Waits (within the socket's read timeout) for the child's answer: `Ok` for an ack, the

@@ -82,7 +82,7 @@ impl Station {
         let _ = (std::io::stdout(), std::io::stderr());
         let token = boot.target?;
         // The station is set up: say so (one byte into an empty socket never blocks).
-        (&chan).write_all(&[STATION_READY]).ok()?;
+        crate::sys::fdpass::send_all(chan.as_fd(), &[STATION_READY]).ok()?;
         Some(Station { chan, token, key: boot.key, input: Some(input), run: None })
     }
 
@@ -124,7 +124,7 @@ impl Station {
         let mut m = [0u8; 8];
         m[..4].copy_from_slice(&kind.to_le_bytes());
         m[4..].copy_from_slice(&value.to_le_bytes());
-        (&self.chan).write_all(&m).is_ok()
+        crate::sys::fdpass::send_all(self.chan.as_fd(), &m).is_ok()
     }
 
     /// Takes a request and forks its child. False: the station is over (end of file, a

@@ -7,7 +7,6 @@ use super::child::{become_child, run_child};
 use super::origin::{EXIT, PID};
 use super::server_exec::{self, Station};
 use crate::sys::process::{self as sys, WaitStatus};
-use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
@@ -91,7 +90,7 @@ pub(super) fn serve(ctl: UnixStream, boot: Boot, _fds: Vec<OwnedFd>) -> ! {
             let mut m = EXIT.to_vec();
             m.extend_from_slice(&i32::to_le_bytes(kind));
             m.extend_from_slice(&i32::to_le_bytes(value));
-            let _ = (&k.status).write_all(&m);
+            let _ = crate::sys::fdpass::send_all(k.status.as_fd(), &m);
         }
         // Stations: deadlines, ended runs, then new requests (a station's end is dropped).
         let now = Instant::now();

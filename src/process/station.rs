@@ -8,7 +8,7 @@ use super::server_exec::{EXITED, SIGNALED, TIMED_OUT};
 use super::{ForkServerError, JoinTimeoutError, StartError};
 use crate::sys::process as sys;
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
@@ -84,7 +84,8 @@ impl StationEnd {
     pub(super) fn run(&self, limit: Duration) -> Result<ExecOutcome, RunInputError> {
         let ns = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
         let gone = ForkServerError::from_io;
-        (&self.chan).write_all(&ns.to_le_bytes()).map_err(|e| RunInputError::Start(StartError::ForkServer(gone(e))))?;
+        crate::sys::fdpass::send_all(self.chan.as_fd(), &ns.to_le_bytes())
+            .map_err(|e| RunInputError::Start(StartError::ForkServer(gone(e))))?;
         let wait = |e| RunInputError::Wait(JoinTimeoutError::ForkServer(e));
         let mut m = [0u8; 8];
         let mut got = 0;

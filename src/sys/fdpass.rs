@@ -47,7 +47,10 @@ pub(crate) fn send_fds(sock: BorrowedFd<'_>, fds: &[BorrowedFd<'_>], data: &[u8]
     }
 }
 
-fn send_all(sock: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
+/// Sends all of `data` on a stream socket, without SIGPIPE if the peer is gone (`EPIPE`
+/// instead: a process that keeps the default SIGPIPE disposition, as the fork server may,
+/// must not die of a requester that left).
+pub(crate) fn send_all(sock: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
         match socket::send(sock.as_raw_fd(), data, MsgFlags::MSG_NOSIGNAL) {
             Ok(n) => data = &data[n..],
