@@ -108,7 +108,7 @@ impl std::error::Error for CodecError {}
 /// Encodes `value`.
 #[cfg(feature = "serde")]
 pub(crate) fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
-    postcard::serialize_with_flavor(value, VecOut(Vec::new())).map_err(|e| CodecError::from_postcard(false, e))
+    encode_append(value, Vec::new())
 }
 
 /// postcard's output into a `Vec<u8>`. postcard's own `AllocVec` appends each integer's

@@ -80,8 +80,9 @@ impl Pool {
         let out = slot.clone();
         // Results in input order: a chunk's results that arrive in turn are appended at once
         // (their vector freed for the next chunk's), ones that arrive early wait in `early`.
-        let total = shape.2;
-        let mut all: Vec<R> = Vec::new();
+        // Sized once (one result per item; untouched until results arrive), not grown by
+        // doubling.
+        let mut all: Vec<R> = Vec::with_capacity(shape.2);
         let mut next = 0;
         let mut early: Vec<Option<Vec<R>>> = (0..n).map(|_| None).collect();
         let mut left = n;
@@ -95,10 +96,6 @@ impl Pool {
             match decode_chunk::<R>(r) {
                 Ok(v) => {
                     if index == next {
-                        // Sized once (one result per item), not grown by doubling.
-                        if all.capacity() == 0 {
-                            all.reserve_exact(total);
-                        }
                         all.extend(v);
                         next += 1;
                         while let Some(p) = early.get_mut(next).and_then(Option::take) {

@@ -46,6 +46,12 @@ fn trivial(x: u64) -> u64 {
     x.wrapping_mul(3).wrapping_add(1)
 }
 
+/// The chunksize `pool.map.trivial` (and its Python baseline, `python.rs`) uses for a batch
+/// of `n` items on `procs` workers: four chunks per worker, at most 10,000 items each.
+pub(crate) fn map_chunksize(n: u64, procs: usize) -> usize {
+    (n as usize / (4 * procs)).clamp(1, 10_000)
+}
+
 fn pool_err(e: multiproc::PoolError) -> io::Error {
     io::Error::other(e)
 }
@@ -60,7 +66,7 @@ struct MapDriver {
 impl Driver for MapDriver {
     fn run(&mut self, n: u64) -> io::Result<()> {
         let procs = self.pool.processes();
-        let cs = self.chunk.unwrap_or_else(|| (n as usize / (4 * procs)).clamp(1, 10_000));
+        let cs = self.chunk.unwrap_or_else(|| map_chunksize(n, procs));
         let start = self.next;
         self.next = self.next.wrapping_add(n);
         let out = self.pool.map_with(trivial, start..start + n, PoolOptions::new().chunksize(cs)).map_err(pool_err)?;

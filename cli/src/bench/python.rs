@@ -53,8 +53,7 @@ impl PyMap {
 
 impl Driver for PyMap {
     fn run(&mut self, n: u64) -> io::Result<()> {
-        // The chunksize `pool.map.trivial` picks for the same batch.
-        let cs = (n as usize / (4 * self.procs)).clamp(1, 10_000);
+        let cs = super::pool::map_chunksize(n, self.procs);
         writeln!(self.to, "{n} {cs}")?;
         match self.line()?.as_str() {
             "ok" => Ok(()),
