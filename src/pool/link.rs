@@ -58,11 +58,10 @@ impl Link {
 
     /// A message if one is complete now; `Err` once the peer has gone (after its last
     /// complete message) or the pipe is corrupt.
-    pub(crate) fn try_recv(&self) -> Result<Option<Vec<u8>>, ()> {
+    pub(crate) fn try_recv(&self) -> Result<Option<Vec<u8>>, Down> {
         match lock(&self.rx).try_recv_bytes() {
             Ok(b) => Ok(Some(b)),
-            Err(TryRecvError::Empty) => Ok(None),
-            Err(_) => Err(()),
+            Err(e) => Down::of(e),
         }
     }
 
@@ -76,14 +75,40 @@ impl Link {
 
     /// [`try_recv`](Self::try_recv) handing the message to `f` in place, as
     /// [`recv_with`](Self::recv_with) does.
-    pub(crate) fn try_recv_with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, ()> {
+    pub(crate) fn try_recv_with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, Down> {
         let mut rx = lock(&self.rx);
         let r = match rx.try_recv_loan() {
             Ok(msg) => Ok(Some(f(&msg))),
-            Err(TryRecvError::Empty) => Ok(None),
-            Err(_) => Err(()),
+            Err(e) => Down::of(e),
         };
         r
+    }
+
+    /// The ring this end writes into (tests: see `worker::corrupt_own_results`).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn tx_ring(&self) -> Option<crate::queue::ring::Ring> {
+        lock(&self.tx).tx_ring()
+    }
+}
+
+/// Why a link gives no more messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Down {
+    /// The peer has gone, after its last complete message.
+    Gone,
+    /// The peer's ring breaks its invariants, or holds what a worker never sends (a
+    /// descriptor): the peer is live but cannot be read, so it must be killed.
+    Corrupt,
+}
+
+impl Down {
+    /// `Ok(None)` for an empty pipe, else why nothing more will come.
+    fn of<T>(e: TryRecvError) -> Result<Option<T>, Down> {
+        match e {
+            TryRecvError::Empty => Ok(None),
+            TryRecvError::Disconnected => Err(Down::Gone),
+            _ => Err(Down::Corrupt),
+        }
     }
 }
 

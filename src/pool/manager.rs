@@ -9,7 +9,7 @@
 //! (queued behind a long or stuck task), the manager takes that chunk back ([`steal`]) and gives
 //! it to the idle worker: a stuck worker delays only its own chunk.
 
-use super::link::{self, Link, WorkerExit};
+use super::link::{self, Down, Link, WorkerExit};
 use super::state::{fail_everything, RunState, Shared, State, Worker};
 use super::wire::{self, FromWorker, Outcome, ToWorker};
 use super::{PoolError, SpawnError};
@@ -221,6 +221,10 @@ fn run_loop(shared: &Arc<Shared>) {
         // able to make progress.
         let mut inbox: Vec<(usize, Decoded)> = Vec::new();
         let mut hung_up = false;
+        // Links whose live worker wrote what cannot be read (a task scribbling over the
+        // worker's memory can reach its ring): the worker is killed below, and its death
+        // fails the chunk it had claimed, as any death does.
+        let mut corrupt: Vec<Arc<Link>> = Vec::new();
         for i in link::wait_readable(&links, &shared.bell, TICK) {
             let Some((_, l)) = links.iter().find(|(j, _)| *j == i) else { continue };
             // A hang-up alone is not an exit (the process may still be flushing): the liveness
@@ -230,9 +234,12 @@ fn run_loop(shared: &Arc<Shared>) {
                 match l.try_recv_with(decode) {
                     Ok(Some(m)) => inbox.push((i, m)),
                     Ok(None) => break,
-                    Err(()) => {
+                    Err(down) => {
                         hung_up = true;
                         hung.push(l.clone());
+                        if down == Down::Corrupt {
+                            corrupt.push(l.clone());
+                        }
                         break;
                     }
                 }
@@ -247,6 +254,9 @@ fn run_loop(shared: &Arc<Shared>) {
             let mut st = shared.lock();
             for (i, m) in inbox {
                 handle_decoded(shared, &mut st, i, m);
+            }
+            for w in st.workers.iter().flatten().filter(|w| corrupt.iter().any(|c| Arc::ptr_eq(c, &w.link))) {
+                w.proc.kill_tree();
             }
             if sweep {
                 // Liveness: reap exited workers.
@@ -354,8 +364,9 @@ pub(super) fn handle_decoded(shared: &Shared, st: &mut State, i: usize, msg: Dec
             let _ = shared;
         }
         Err(_) => {
-            // A corrupt message: treat the worker as broken; it is killed and its work redone.
-            w.proc.kill();
+            // A corrupt message: treat the worker as broken; it is killed and its claimed
+            // chunk fails (`WorkerDied`, SIGKILL), as any death does.
+            w.proc.kill_tree();
         }
     }
 }

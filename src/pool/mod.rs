@@ -32,6 +32,8 @@ mod spares;
 mod state;
 mod wire;
 mod worker;
+#[cfg(feature = "test-hooks")]
+pub(crate) use worker::corrupt_own_results;
 
 pub use crate::process::call::StarFn;
 pub use api::Pool;

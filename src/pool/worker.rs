@@ -119,6 +119,8 @@ pub(crate) fn worker_main(
     // Panic locations are recorded by the process layer's hook (installed before the fork,
     // so nothing here takes std's hook lock); the parent reports them instead of us printing.
     panics::set_quiet();
+    #[cfg(feature = "test-hooks")]
+    let _shown = ResultsShown::new(link);
     if let Some(init) = init {
         let failure = match panic::catch_unwind(AssertUnwindSafe(init)) {
             Ok(Ok(())) => None,
@@ -214,5 +216,42 @@ fn run_one(link: &Link, key: &CallKey, slot: &Slot<'_>, bell: &Doorbell, bytes: 
             return Step::Exit(0);
         }
         Step::Ran
+    }
+}
+
+#[cfg(feature = "test-hooks")]
+thread_local! {
+    /// The ring this worker sends results into, while [`worker_main`] runs on this thread
+    /// (tasks run on it too), so that a test's task can corrupt it ([`corrupt_own_results`]).
+    static RESULTS: std::cell::Cell<Option<crate::queue::ring::Ring>> = const { std::cell::Cell::new(None) };
+}
+
+/// Publishes a worker's result ring in [`RESULTS`] until dropped, when `worker_main` returns
+/// (the ring is a raw view of memory that the link keeps mapped).
+#[cfg(feature = "test-hooks")]
+struct ResultsShown;
+
+#[cfg(feature = "test-hooks")]
+impl ResultsShown {
+    fn new(link: &Link) -> ResultsShown {
+        RESULTS.with(|r| r.set(link.tx_ring()));
+        ResultsShown
+    }
+}
+
+#[cfg(feature = "test-hooks")]
+impl Drop for ResultsShown {
+    fn drop(&mut self) {
+        RESULTS.with(|r| r.set(None));
+    }
+}
+
+/// Called from a task: corrupts the ring its worker sends results into (its write position no
+/// longer aligned), as a task scribbling over its process's memory could. Does nothing outside
+/// a pool worker's thread.
+#[cfg(feature = "test-hooks")]
+pub(crate) fn corrupt_own_results() {
+    if let Some(ring) = RESULTS.with(std::cell::Cell::get) {
+        ring.scribble(&[0xA5; 64], 3);
     }
 }
