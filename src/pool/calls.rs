@@ -97,7 +97,7 @@ impl Pool {
         options: PoolOptions<Vec<R>>,
     ) -> Result<AsyncResult<Vec<R>>, PoolError> {
         let call = CallToken::map(&self.shared.key, f);
-        self.map_job(call, items.into_iter().collect(), options)
+        self.map_job(call, items, options)
     }
 
     /// Python's `starmap`: `f(a, b, …)` for each tuple `(a, b, …)` of `items`, for functions of
@@ -201,7 +201,7 @@ impl Pool {
         F::Output: TaskValue,
     {
         let call = CallToken::star(&self.shared.key, f);
-        self.map_job(call, items.into_iter().collect(), options)
+        self.map_job(call, items, options)
     }
 
     /// Lazy, ordered map (Python's `imap`, chunk size 1): an iterator that yields each result,

@@ -36,7 +36,7 @@ impl Pool {
         chunksize: usize,
     ) -> Result<Vec<R>, PoolError> {
         let call = CallToken::star2_ptr(&self.shared.key, f);
-        self.map_job(call, items.into_iter().collect(), PoolOptions::new().chunksize(chunksize))?.into_value()
+        self.map_job(call, items, PoolOptions::new().chunksize(chunksize))?.into_value()
     }
 
     /// Python's `starmap` for three-argument functions.
@@ -50,7 +50,7 @@ impl Pool {
         items: impl IntoIterator<Item = (A, B, C)>,
     ) -> Result<Vec<R>, PoolError> {
         let call = CallToken::star3_ptr(&self.shared.key, f);
-        self.map_job(call, items.into_iter().collect(), PoolOptions::new())?.into_value()
+        self.map_job(call, items, PoolOptions::new())?.into_value()
     }
 
     /// Like [`map`](Self::map) for a fallible function: the first `Err` fails the call with
@@ -68,7 +68,7 @@ impl Pool {
         items: impl IntoIterator<Item = A>,
     ) -> Result<Vec<R>, PoolError> {
         let call = CallToken::try_map(&self.shared.key, f);
-        self.map_job(call, items.into_iter().collect(), PoolOptions::new())?.into_value()
+        self.map_job(call, items, PoolOptions::new())?.into_value()
     }
 
     /// [`apply`](Self::apply) for a fallible function.

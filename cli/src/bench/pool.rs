@@ -21,7 +21,8 @@ pub(crate) fn rows() -> Vec<Row> {
     let row = Row::new;
     vec![
         Row {
-            // Batches of about a million items, like Python's figure (1,000,000 items).
+            // Batches of at least 60 ms, mapped in calls of at most `MAP_CALL_MAX` items, as
+            // Python's row does.
             min_batch: Duration::from_millis(60),
             ..row(
                 "pool.map.trivial",
@@ -52,6 +53,22 @@ pub(crate) fn map_chunksize(n: u64, procs: usize) -> usize {
     (n as usize / (4 * procs)).clamp(1, 10_000)
 }
 
+/// The most items one `map` call of `pool.map.trivial` (and of its Python baseline) covers: a
+/// batch is mapped in calls of this size, so that both rows map lists of the same size
+/// whatever their speeds. Each row sizes its batch by time, and this one is ten times faster:
+/// unsplit, its calls would cover 3–6 M items against Python's 0.3 M, and results of more than
+/// 32 MB, which glibc maps afresh for each call (its largest reused size), would make it a
+/// measure of page faults (BENCHMARKS.md has both figures).
+pub(crate) const MAP_CALL_MAX: u64 = 1 << 20;
+
+/// `n` items from `start` as the `(start, len)` of calls of at most [`MAP_CALL_MAX`] items.
+pub(crate) fn map_calls(start: u64, n: u64) -> impl Iterator<Item = (u64, u64)> {
+    (0..n.div_ceil(MAP_CALL_MAX)).map(move |i| {
+        let from = i * MAP_CALL_MAX;
+        (start.wrapping_add(from), MAP_CALL_MAX.min(n - from))
+    })
+}
+
 fn pool_err(e: multiproc::PoolError) -> io::Error {
     io::Error::other(e)
 }
@@ -66,12 +83,15 @@ struct MapDriver {
 impl Driver for MapDriver {
     fn run(&mut self, n: u64) -> io::Result<()> {
         let procs = self.pool.processes();
-        let cs = self.chunk.unwrap_or_else(|| map_chunksize(n, procs));
         let start = self.next;
         self.next = self.next.wrapping_add(n);
-        let out = self.pool.map_with(trivial, start..start + n, PoolOptions::new().chunksize(cs)).map_err(pool_err)?;
-        if out.len() as u64 != n || out.first().is_some_and(|&v| v != trivial(start)) {
-            return Err(io::Error::other("pool.map returned a wrong result"));
+        for (start, n) in map_calls(start, n) {
+            let cs = self.chunk.unwrap_or_else(|| map_chunksize(n, procs));
+            let items = start..start.wrapping_add(n);
+            let out = self.pool.map_with(trivial, items, PoolOptions::new().chunksize(cs)).map_err(pool_err)?;
+            if out.len() as u64 != n || out.first().is_some_and(|&v| v != trivial(start)) {
+                return Err(io::Error::other("pool.map returned a wrong result"));
+            }
         }
         Ok(())
     }

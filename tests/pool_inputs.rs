@@ -1,0 +1,121 @@
+//! Inputs that misbehave part-way through a call (POOL-B8 in `docs/BEHAVIOURS.md`): an
+//! iterator that states a wrong exact length, an iterator or a value's `Serialize` that panics
+//! after some chunks were queued. The pool stays whole: no input is lost or run twice, the
+//! panic reaches the caller, and `close` + `join` and later calls work.
+#![cfg(feature = "serde")] // pool tasks carry serde values
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
+
+mod common;
+
+use common::guard_for;
+use multiproc::{Pool, PoolError, PoolOptions};
+use std::time::Duration;
+
+fn double(x: u64) -> u64 {
+    x * 2
+}
+
+/// Yields `0..yields` while stating an exact length of `states` (a buggy `size_hint`).
+struct Liar {
+    next: u64,
+    yields: u64,
+    states: usize,
+}
+
+impl Iterator for Liar {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        (self.next < self.yields).then(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.states, Some(self.states))
+    }
+}
+
+#[test]
+fn pool_b8_exact_length_iterators_are_mapped_in_order_without_a_list() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = Pool::new(2).unwrap();
+    // A range, a vector's iterator, an adapter that keeps the length, and chunk sizes that do
+    // and do not divide the length.
+    for cs in [1, 7, 100, 1000, 5000] {
+        let want: Vec<u64> = (0..1000).map(double).collect();
+        let opts = || PoolOptions::new().chunksize(cs);
+        assert_eq!(pool.map_with(double, 0..1000u64, opts()).unwrap(), want, "range, chunksize {cs}");
+        let v: Vec<u64> = (0..1000).collect();
+        assert_eq!(pool.map_with(double, v, opts()).unwrap(), want, "vector, chunksize {cs}");
+        assert_eq!(pool.map_with(double, (0..2000u64).step_by(2).map(|x| x / 2), opts()).unwrap(), want);
+    }
+    // An iterator without an exact length is collected first, as before.
+    let filtered = (0..2000u64).filter(|x| x % 2 == 0).map(|x| x / 2);
+    assert_eq!(pool.map(double, filtered).unwrap(), (0..1000).map(double).collect::<Vec<_>>());
+    assert_eq!(pool.map(double, std::iter::empty::<u64>()).unwrap(), Vec::<u64>::new());
+}
+
+#[test]
+fn pool_b8_an_iterator_that_yields_more_than_it_states_loses_nothing() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = Pool::new(2).unwrap();
+    for (states, cs) in [(10, 3), (100, 10), (1, 1)] {
+        let it = Liar { next: 0, yields: 250, states };
+        let got = pool.map_with(double, it, PoolOptions::new().chunksize(cs)).unwrap();
+        assert_eq!(got, (0..250).map(double).collect::<Vec<_>>(), "stated {states}, chunksize {cs}");
+    }
+}
+
+#[test]
+fn pool_b8_an_iterator_that_yields_fewer_than_it_states_fails_the_call_clearly() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = Pool::new(2).unwrap();
+    // It even claims more items than could ever be held: nothing is sized by the claim.
+    for states in [500, 1 << 40, usize::MAX] {
+        let it = Liar { next: 0, yields: 250, states };
+        match pool.map_with(double, it, PoolOptions::new().chunksize(10)) {
+            Err(PoolError::InvalidArgument(why)) => assert!(why.contains("length"), "{why}"),
+            other => panic!("stated {states}: expected InvalidArgument, got {other:?}"),
+        }
+    }
+    // The pool goes on, and winds down.
+    assert_eq!(pool.map(double, 0..10u64).unwrap(), (0..10).map(double).collect::<Vec<_>>());
+    pool.close();
+    pool.join();
+}
+
+/// Encodes as its number, but panics on encoding 666.
+#[derive(serde::Deserialize, Debug)]
+struct Bomb(u64);
+
+impl serde::Serialize for Bomb {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        assert_ne!(self.0, 666, "bomb");
+        s.serialize_u64(self.0)
+    }
+}
+
+fn defuse(b: Bomb) -> u64 {
+    b.0
+}
+
+#[test]
+fn pool_b8_a_panic_while_the_inputs_are_read_leaves_the_pool_whole() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = Pool::new(2).unwrap();
+    // The iterator panics after some chunks were queued.
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let it = (0..1000u64).map(|x| if x == 555 { panic!("iterator") } else { x });
+        pool.map_with(double, it, PoolOptions::new().chunksize(10))
+    }));
+    assert!(r.is_err(), "the iterator's panic reaches the caller");
+    // A value's `Serialize` panics after some chunks were queued.
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.map_with(defuse, (0..1000u64).map(Bomb), PoolOptions::new().chunksize(10))
+    }));
+    assert!(r.is_err(), "the serializer's panic reaches the caller");
+    // Later calls work, and close + join return (the abandoned calls hold nothing).
+    assert_eq!(pool.map(double, 0..100u64).unwrap().len(), 100);
+    pool.close();
+    pool.join();
+}
