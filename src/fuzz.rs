@@ -306,7 +306,7 @@ mod manager_tests {
 /// Called from a pool task: corrupts the ring that task's worker sends its results into (its
 /// write position no longer aligned), as a task writing through a wild pointer could. The
 /// pool must kill that worker and fail the chunk, not hang on a ring it cannot read
-/// (`tests/pool_failures.rs`). Does nothing outside a pool worker.
+/// (`tests/pool_corrupt.rs`). Does nothing outside a pool worker.
 pub fn corrupt_pool_results() {
     crate::pool::corrupt_own_results();
 }

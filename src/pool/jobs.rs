@@ -10,8 +10,11 @@ use super::{Pool, PoolError, TaskValue};
 use crate::process::call::CallToken;
 use std::sync::mpsc;
 
-/// The most results a map's result vector is sized for at its start (it grows past that).
-const PRESIZE_MAX: usize = 1 << 24;
+/// The most bytes a map's result vector is sized for at its start (it grows past that).
+const PRESIZE_MAX_BYTES: usize = 1 << 27;
+
+/// Why a map failed whose input iterator stated an exact length it did not keep.
+const WRONG_LENGTH: &str = "the input iterator yielded a different number of items than the exact length it stated";
 
 /// Python's default `chunksize` for the map family: `ceil(len / (4 * processes))`.
 pub(super) fn default_chunksize(len: usize, processes: usize) -> usize {
@@ -74,13 +77,13 @@ impl Pool {
     /// map's iterator) is read chunk by chunk through one reused buffer, so no list of every
     /// input is built: for a large map that list was the call's largest allocation, freed
     /// before the results were, and the allocator gave both back to the kernel, so that each
-    /// call faulted in their pages afresh (`pool.map.trivial`: about 40 % of its time). Any
-    /// other iterator is collected first, as Python does: its length sets the chunk size.
+    /// call faulted in their pages afresh. Any other iterator is collected first, as Python
+    /// does: its length sets the chunk size.
     ///
-    /// The length an iterator states is trusted only as far as it is safe: the last chunk
-    /// takes every item left (an iterator that yields more than it said loses none), and
-    /// one that ends early fails the job with `InvalidArgument` at the first chunk it cannot
-    /// fill (whose results are then dropped, as after any failed chunk).
+    /// The stated length is the iterator's word, and a wrong one fails the job with
+    /// `InvalidArgument` as soon as it shows: at the first chunk that comes out short, or when
+    /// an item is left after the last (that one item is taken from the iterator and dropped).
+    /// Nothing is sized from it: the buffer grows by at most 2^16 items at a time.
     pub(super) fn streamed_chunks<A: TaskValue>(
         &self,
         items: impl IntoIterator<Item = A>,
@@ -102,17 +105,25 @@ impl Pool {
             if made == n {
                 return None;
             }
+            let want = size.min(len - made * size);
             made += 1;
             buf.clear();
-            if made == n {
-                buf.extend(source.by_ref());
-            } else {
-                buf.extend(source.by_ref().take(size));
+            // `extend` reserves what the iterator claims once the buffer is full: room for
+            // each step is reserved first, so it never is, and no claim sizes anything.
+            let mut left = want;
+            while left > 0 {
+                let step = left.min(1 << 16);
+                buf.reserve(step);
+                let before = buf.len();
+                buf.extend(source.by_ref().take(step));
+                let got = buf.len() - before;
+                left -= got;
+                if got < step {
+                    break;
+                }
             }
-            if buf.is_empty() {
-                return Some(Err(PoolError::InvalidArgument(
-                    "the items ended before the length their iterator stated",
-                )));
+            if buf.len() < want || (made == n && source.next().is_some()) {
+                return Some(Err(PoolError::InvalidArgument(WRONG_LENGTH)));
             }
             Some(crate::codec::encode(&buf).map_err(PoolError::local_codec))
         });
@@ -134,8 +145,9 @@ impl Pool {
         // Results in input order: a chunk's results that arrive in turn are appended at once
         // (their vector freed for the next chunk's), ones that arrive early wait in `early`.
         // Sized once (one result per item; untouched until results arrive), not grown by
-        // doubling; the length is an iterator's word, so a huge one only starts the vector.
-        let mut all: Vec<R> = Vec::with_capacity(shape.2.min(PRESIZE_MAX));
+        // doubling; the length is an iterator's word, so a huge one only starts the vector
+        // (at 128 MiB).
+        let mut all: Vec<R> = Vec::with_capacity(shape.2.min(PRESIZE_MAX_BYTES / std::mem::size_of::<R>().max(1)));
         let mut next = 0;
         let mut early: std::collections::BTreeMap<usize, Vec<R>> = std::collections::BTreeMap::new();
         let mut left = n;
