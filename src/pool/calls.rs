@@ -11,13 +11,19 @@ impl Pool {
     /// Applies `f` to every item, in parallel, and returns the results in input order
     /// (Python's `Pool.map`). Items are sent in chunks of Python's default size.
     ///
+    /// An iterator that states its exact length (a range, a vector's or a slice's iterator,
+    /// `map` over one) is read chunk by chunk while the first chunks already run; any other is
+    /// collected first, as Python does, since its length sets the chunk size.
+    ///
     /// A task that fails returns an `Err` of its own type inside `R` (a `Result` is a value
     /// like any other); a task that panics fails the call with [`PoolError::Remote`].
     ///
     /// # Errors
     /// The first failure of any chunk: [`PoolError::Remote`] for a panic in `f`,
     /// [`PoolError::WorkerDied`] (naming the items of the chunk whose worker died),
-    /// [`PoolError::Codec`], [`PoolError::NotRunning`], [`PoolError::Terminated`].
+    /// [`PoolError::Codec`], [`PoolError::NotRunning`], [`PoolError::Terminated`];
+    /// [`PoolError::InvalidArgument`] if the iterator yields more or fewer items than the
+    /// exact length it stated (POOL-B8).
     ///
     /// # Examples
     ///
