@@ -123,3 +123,66 @@ fn pool_b8_a_panic_while_the_inputs_are_read_leaves_the_pool_whole() {
     pool.close();
     pool.join();
 }
+
+/// Encodes as its number, but refuses (an error, not a panic) to encode 5.
+#[derive(serde::Deserialize, Debug)]
+struct Picky(u64);
+
+impl serde::Serialize for Picky {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 == 5 {
+            return Err(serde::ser::Error::custom("refused"));
+        }
+        s.serialize_u64(self.0)
+    }
+}
+
+fn unpick(p: Picky) -> u64 {
+    p.0
+}
+
+#[test]
+fn pool_b8_an_imap_whose_input_cannot_be_encoded_ends_with_that_error() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = Pool::new(2).unwrap();
+    for ordered in [true, false] {
+        let items = (0..10u64).map(Picky);
+        let opts = PoolOptions::new().chunksize(1);
+        let it =
+            if ordered { pool.imap_with(unpick, items, opts) } else { pool.imap_unordered_with(unpick, items, opts) };
+        let outcomes: Vec<Result<u64, PoolError>> = it.unwrap().collect();
+        // The call ends with the encoding error, once (not `Terminated`: the pool is fine);
+        // results that came before it are values, in order when ordered.
+        match outcomes.last() {
+            Some(Err(PoolError::Codec { remote: false, .. })) => {}
+            other => panic!("ordered {ordered}: expected the codec error last, got {other:?} in {outcomes:?}"),
+        }
+        assert_eq!(outcomes.iter().filter(|r| r.is_err()).count(), 1, "{outcomes:?}");
+        let values: Vec<u64> = outcomes.into_iter().flatten().collect();
+        assert!(values.iter().all(|&v| v < 5), "{values:?}");
+        if ordered {
+            assert_eq!(values, (0..values.len() as u64).collect::<Vec<_>>());
+        }
+    }
+    assert_eq!(pool.map(double, 0..10u64).unwrap().len(), 10);
+}
+
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+#[test]
+fn pool_b8_an_imap_cut_short_by_terminate_says_so_once() {
+    let _g = guard_for(Duration::from_secs(60));
+    for ordered in [true, false] {
+        let pool = Pool::new(2).unwrap();
+        let (items, opts) = ([0, 5000, 5000, 5000], PoolOptions::new().chunksize(1));
+        let it = if ordered { pool.imap_with(nap, items, opts) } else { pool.imap_unordered_with(nap, items, opts) };
+        let mut it = it.unwrap();
+        assert_eq!(it.next().unwrap().unwrap(), 0);
+        pool.terminate();
+        let rest: Vec<Result<u64, PoolError>> = it.collect();
+        assert!(matches!(rest[..], [Err(PoolError::Terminated)]), "ordered {ordered}: {rest:?}");
+    }
+}

@@ -319,9 +319,13 @@ pub(super) fn submit_to(
                 dispatch(shared, &mut st);
             }
             Err(e) => {
+                // The whole job ends here, chunks already sent included (their results find
+                // no job). For a job of several chunks that is the job's failure, reported as
+                // when the pool ends (`usize::MAX`), so that an `imap` does not wait in order
+                // for chunks that will never report; a job of one chunk is that chunk.
                 st.pending.retain(|c| c.job != job);
                 if let Some(mut j) = st.jobs.remove(&job) {
-                    (j.sink)(index, Err(e));
+                    (j.sink)(if n == 1 { index } else { usize::MAX }, Err(e));
                 }
                 drop(st);
                 std::mem::forget(abandon);

@@ -361,6 +361,9 @@ pub struct IMapIter<T> {
     parked: BTreeMap<usize, Result<Vec<T>, PoolError>>,
     current: std::vec::IntoIter<T>,
     failed: bool,
+    /// Why the whole job failed at once (a message for chunk `usize::MAX`): yielded after
+    /// whatever had arrived before it in order, and then the end.
+    ended_with: Option<PoolError>,
 }
 
 impl<T> std::fmt::Debug for IMapIter<T> {
@@ -379,6 +382,7 @@ impl<T> IMapIter<T> {
             parked: BTreeMap::new(),
             current: Vec::new().into_iter(),
             failed: false,
+            ended_with: None,
         }
     }
 
@@ -477,7 +481,7 @@ impl<T> IMapIter<T> {
             if let Some(v) = self.current.next() {
                 return Waited::Item(Ok(v));
             }
-            if self.failed || self.chunks_left == 0 {
+            if self.failed {
                 return Waited::End;
             }
             if self.ordered {
@@ -489,11 +493,24 @@ impl<T> IMapIter<T> {
                     continue;
                 }
             }
+            if let Some(e) = self.ended_with.take() {
+                self.failed = true;
+                return Waited::Item(Err(e));
+            }
+            if self.chunks_left == 0 {
+                return Waited::End;
+            }
             let got = match deadline {
                 None => self.rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
                 Some(d) => self.rx.recv_timeout(d.saturating_duration_since(Instant::now())),
             };
             let (idx, r) = match got {
+                // The whole job failed at once (the pool ended, or a chunk could not be
+                // queued): no other chunk will report.
+                Ok((usize::MAX, r)) => {
+                    self.ended_with = Some(r.err().unwrap_or(PoolError::Terminated));
+                    continue;
+                }
                 Ok(m) => m,
                 Err(mpsc::RecvTimeoutError::Timeout) => return Waited::TimedOut,
                 // The pool went away without finishing this job.
