@@ -214,8 +214,9 @@ impl Pool {
     /// in input order, as soon as it (and all before it) have arrived.
     ///
     /// # Errors
-    /// [`PoolError::NotRunning`], [`PoolError::Codec`]; each task's failure is an `Err` item
-    /// of the iterator.
+    /// [`PoolError::NotRunning`]; each task's failure is an `Err` item of the iterator, and an
+    /// item that cannot be encoded ends the iterator with [`PoolError::Codec`] (after the
+    /// results that came before it).
     ///
     /// # Examples
     ///

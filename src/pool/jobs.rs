@@ -83,7 +83,8 @@ impl Pool {
     /// The stated length is the iterator's word, and a wrong one fails the job with
     /// `InvalidArgument` as soon as it shows: at the first chunk that comes out short, or when
     /// an item is left after the last (that one item is taken from the iterator and dropped).
-    /// Nothing is sized from it: the buffer grows by at most 2^16 items at a time.
+    /// Nothing is sized from it: the buffer reserves room for at most 2^16 items at a time, so
+    /// it grows with the items that actually come, never with the claim.
     pub(super) fn streamed_chunks<A: TaskValue>(
         &self,
         items: impl IntoIterator<Item = A>,
