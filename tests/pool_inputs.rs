@@ -50,6 +50,13 @@ fn pool_b8_exact_length_iterators_are_mapped_in_order_without_a_list() {
         assert_eq!(pool.map_with(double, v, opts()).unwrap(), want, "vector, chunksize {cs}");
         assert_eq!(pool.map_with(double, (0..2000u64).step_by(2).map(|x| x / 2), opts()).unwrap(), want);
     }
+    // `imap` and `imap_unordered` read them the same way.
+    let it = pool.imap_with(double, 0..1000u64, PoolOptions::new().chunksize(7)).unwrap();
+    assert_eq!(it.collect::<Result<Vec<_>, _>>().unwrap(), (0..1000).map(double).collect::<Vec<_>>());
+    let it = pool.imap_unordered_with(double, (0..1000u64).collect::<Vec<_>>(), PoolOptions::new()).unwrap();
+    let mut got = it.collect::<Result<Vec<_>, _>>().unwrap();
+    got.sort_unstable();
+    assert_eq!(got, (0..1000).map(double).collect::<Vec<_>>());
     // An iterator without an exact length is collected first, as before.
     let filtered = (0..2000u64).filter(|x| x % 2 == 0).map(|x| x / 2);
     assert_eq!(pool.map(double, filtered).unwrap(), (0..1000).map(double).collect::<Vec<_>>());
@@ -81,6 +88,16 @@ fn pool_b8_an_iterator_whose_stated_length_is_wrong_fails_the_call_clearly() {
             Err(PoolError::InvalidArgument(why)) => assert!(why.contains("length"), "{why}"),
             other => panic!("yields {yields}, states {states}: expected InvalidArgument, got {other:?}"),
         }
+    }
+    // An imap ends with the same error, once.
+    for (yields, states) in [(250, 10), (250, 500), (9, 10)] {
+        let it = pool.imap_with(double, Liar { next: 0, yields, states }, PoolOptions::new().chunksize(4)).unwrap();
+        let outcomes: Vec<Result<u64, PoolError>> = it.collect();
+        assert!(
+            matches!(outcomes.last(), Some(Err(PoolError::InvalidArgument(_)))),
+            "imap, yields {yields}, states {states}: {outcomes:?}"
+        );
+        assert_eq!(outcomes.iter().filter(|r| r.is_err()).count(), 1, "{outcomes:?}");
     }
     // The pool goes on, and winds down.
     assert_eq!(pool.map(double, 0..10u64).unwrap(), (0..10).map(double).collect::<Vec<_>>());

@@ -211,12 +211,14 @@ impl Pool {
     }
 
     /// Lazy, ordered map (Python's `imap`, chunk size 1): an iterator that yields each result,
-    /// in input order, as soon as it (and all before it) have arrived.
+    /// in input order, as soon as it (and all before it) have arrived. Inputs are read as
+    /// [`map`](Self::map) reads them.
     ///
     /// # Errors
     /// [`PoolError::NotRunning`]; each task's failure is an `Err` item of the iterator, and an
     /// item that cannot be encoded ends the iterator with [`PoolError::Codec`] (after the
-    /// results that came before it).
+    /// results that came before it), an iterator that does not keep its stated length with
+    /// [`PoolError::InvalidArgument`].
     ///
     /// # Examples
     ///
@@ -257,7 +259,7 @@ impl Pool {
         options: PoolOptions<R>,
     ) -> Result<IMapIter<R>, PoolError> {
         let call = CallToken::map(&self.shared.key, f);
-        self.imap_job(call, items.into_iter().collect(), true, options)
+        self.imap_job(call, items, true, options)
     }
 
     /// Like [`imap`](Self::imap) but yields results in completion order (Python's
@@ -305,7 +307,7 @@ impl Pool {
         options: PoolOptions<R>,
     ) -> Result<IMapIter<R>, PoolError> {
         let call = CallToken::map(&self.shared.key, f);
-        self.imap_job(call, items.into_iter().collect(), false, options)
+        self.imap_job(call, items, false, options)
     }
 
     /// Calls `f(arg)` in a worker and waits for the result (Python's `apply`). Several

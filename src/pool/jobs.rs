@@ -72,8 +72,8 @@ impl Pool {
         ((items.len().div_ceil(size), size, items.len()), encoded)
     }
 
-    /// The shape of a map job over `items` and its chunks, encoded one at a time as they are
-    /// queued. An iterator that states its exact length (a range; a vector's, a slice's or a
+    /// The shape of a map or imap job over `items` and its chunks, encoded one at a time as
+    /// they are queued. An iterator that states its exact length (a range; a vector's, a slice's or a
     /// map's iterator) is read chunk by chunk through one reused buffer, so no list of every
     /// input is built: for a large map that list was the call's largest allocation, freed
     /// before the results were, and the allocator gave both back to the kernel, so that each
@@ -201,12 +201,12 @@ impl Pool {
     pub(super) fn imap_job<A: TaskValue, R: TaskValue>(
         &self,
         call: CallToken,
-        items: Vec<A>,
+        items: impl IntoIterator<Item = A>,
         ordered: bool,
         options: PoolOptions<R>,
     ) -> Result<IMapIter<R>, PoolError> {
         let PoolOptions { chunksize, time_limit: limit, mut callback, mut error_callback } = options;
-        let (shape, chunks) = self.chunks(&items, Some(chunksize.unwrap_or(1)));
+        let (shape, chunks) = self.streamed_chunks(items, Some(chunksize.unwrap_or(1)));
         let (tx, rx) = mpsc::channel::<ChunkMsg<R>>();
         let sink: Sink = Box::new(move |index, r| {
             let r = decode_chunk::<R>(r);
