@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{guard_for, Watchdog};
+use common::{guard_for, unpick, Picky, Watchdog};
 use multiproc::{Barrier, Pool, PoolError, PoolOptions, PoolTimeoutError, WouldBlock};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -576,23 +576,6 @@ fn pool_workers_die_with_their_parent() {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
-}
-
-/// Serializes like a `u32`, except that 999 refuses.
-#[derive(Debug, Clone, serde::Deserialize)]
-struct Picky(u32);
-
-impl serde::Serialize for Picky {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0 == 999 {
-            return Err(serde::ser::Error::custom("999 refuses to be serialized"));
-        }
-        s.serialize_u32(self.0)
-    }
-}
-
-fn unpick(p: Picky) -> u32 {
-    p.0
 }
 
 /// Chunks are dispatched while later ones are still being encoded: a chunk that fails to

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::guard_for;
+use common::{guard_for, unpick, Picky};
 use multiproc::{Pool, PoolError, PoolOptions};
 use std::time::Duration;
 
@@ -105,21 +105,6 @@ fn pool_b8_an_iterator_whose_stated_length_is_wrong_fails_the_call_clearly() {
     pool.join();
 }
 
-/// Encodes as its number, but panics on encoding 666.
-#[derive(serde::Deserialize, Debug)]
-struct Bomb(u64);
-
-impl serde::Serialize for Bomb {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        assert_ne!(self.0, 666, "bomb");
-        s.serialize_u64(self.0)
-    }
-}
-
-fn defuse(b: Bomb) -> u64 {
-    b.0
-}
-
 #[test]
 fn pool_b8_a_panic_while_the_inputs_are_read_leaves_the_pool_whole() {
     let _g = guard_for(Duration::from_secs(60));
@@ -132,7 +117,9 @@ fn pool_b8_a_panic_while_the_inputs_are_read_leaves_the_pool_whole() {
     assert!(r.is_err(), "the iterator's panic reaches the caller");
     // A value's `Serialize` panics after some chunks were queued.
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        pool.map_with(defuse, (0..1000u64).map(Bomb), PoolOptions::new().chunksize(10))
+        // From past the number that refuses, so that the panic comes first.
+        let items = (Picky::REFUSED + 1..Picky::PANICS + 500).map(Picky);
+        pool.map_with(unpick, items, PoolOptions::new().chunksize(10))
     }));
     assert!(r.is_err(), "the serializer's panic reaches the caller");
     // Later calls work, and close + join return (the abandoned calls hold nothing).
@@ -141,29 +128,12 @@ fn pool_b8_a_panic_while_the_inputs_are_read_leaves_the_pool_whole() {
     pool.join();
 }
 
-/// Encodes as its number, but refuses (an error, not a panic) to encode 5.
-#[derive(serde::Deserialize, Debug)]
-struct Picky(u64);
-
-impl serde::Serialize for Picky {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0 == 5 {
-            return Err(serde::ser::Error::custom("refused"));
-        }
-        s.serialize_u64(self.0)
-    }
-}
-
-fn unpick(p: Picky) -> u64 {
-    p.0
-}
-
 #[test]
 fn pool_b8_an_imap_whose_input_cannot_be_encoded_ends_with_that_error() {
     let _g = guard_for(Duration::from_secs(60));
     let pool = Pool::new(2).unwrap();
     for ordered in [true, false] {
-        let items = (0..10u64).map(Picky);
+        let items = (0..Picky::REFUSED + 10).map(Picky);
         let opts = PoolOptions::new().chunksize(1);
         let it =
             if ordered { pool.imap_with(unpick, items, opts) } else { pool.imap_unordered_with(unpick, items, opts) };
@@ -176,7 +146,7 @@ fn pool_b8_an_imap_whose_input_cannot_be_encoded_ends_with_that_error() {
         }
         assert_eq!(outcomes.iter().filter(|r| r.is_err()).count(), 1, "{outcomes:?}");
         let values: Vec<u64> = outcomes.into_iter().flatten().collect();
-        assert!(values.iter().all(|&v| v < 5), "{values:?}");
+        assert!(values.iter().all(|&v| v < Picky::REFUSED), "{values:?}");
         if ordered {
             assert_eq!(values, (0..values.len() as u64).collect::<Vec<_>>());
         }

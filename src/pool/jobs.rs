@@ -307,9 +307,7 @@ pub(super) fn submit_to(
             chunks.next().unwrap_or_else(|| Err(PoolError::local_codec(crate::codec::CodecError::invalid(false))));
         let mut st = shared.lock();
         if !st.jobs.contains_key(&job) {
-            drop(st);
-            std::mem::forget(abandon);
-            return Ok(()); // terminated meanwhile: the job has its outcome already
+            break; // terminated meanwhile: the job has its outcome already
         }
         match next {
             Ok(args) => {
@@ -324,13 +322,10 @@ pub(super) fn submit_to(
                 // no job). For a job of several chunks that is the job's failure, reported as
                 // when the pool ends (`usize::MAX`), so that an `imap` does not wait in order
                 // for chunks that will never report; a job of one chunk is that chunk.
-                st.pending.retain(|c| c.job != job);
-                if let Some(mut j) = st.jobs.remove(&job) {
+                if let Some(mut j) = take_out(&mut st, job) {
                     (j.sink)(if n == 1 { index } else { usize::MAX }, Err(e));
                 }
-                drop(st);
-                std::mem::forget(abandon);
-                return Ok(());
+                break;
             }
         }
     }
@@ -338,9 +333,15 @@ pub(super) fn submit_to(
     Ok(())
 }
 
-/// Takes a job out of the pool if its submission unwinds (see [`submit_to`]): its queued
-/// chunks are dropped, and results of those already sent find no job and are dropped too.
-/// Forgotten once every chunk is queued.
+/// Takes job `job` out of the pool: its queued chunks are dropped, and results of those
+/// already sent find no job and are dropped too.
+fn take_out(st: &mut super::state::State, job: u64) -> Option<Job> {
+    st.pending.retain(|c| c.job != job);
+    st.jobs.remove(&job)
+}
+
+/// Takes a job out of the pool ([`take_out`]) if its submission unwinds (see [`submit_to`]).
+/// Forgotten once the submission ends.
 struct Abandon<'a> {
     shared: &'a Shared,
     job: u64,
@@ -348,10 +349,7 @@ struct Abandon<'a> {
 
 impl Drop for Abandon<'_> {
     fn drop(&mut self) {
-        let mut st = self.shared.lock();
-        st.pending.retain(|c| c.job != self.job);
-        st.jobs.remove(&self.job);
-        drop(st);
+        drop(take_out(&mut self.shared.lock(), self.job));
         // The manager tells `join` the pool is idle on its next round.
         self.shared.bell.ring();
     }

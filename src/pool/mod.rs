@@ -33,7 +33,7 @@ mod state;
 mod wire;
 mod worker;
 #[cfg(feature = "test-hooks")]
-pub(crate) use worker::corrupt_own_results;
+pub(crate) use worker::hooks::corrupt_own_results;
 
 pub use crate::process::call::StarFn;
 pub use api::Pool;

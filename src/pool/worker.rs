@@ -120,7 +120,7 @@ pub(crate) fn worker_main(
     // so nothing here takes std's hook lock); the parent reports them instead of us printing.
     panics::set_quiet();
     #[cfg(feature = "test-hooks")]
-    let _shown = ResultsShown::new(link);
+    let _shown = hooks::ResultsShown::new(link);
     if let Some(init) = init {
         let failure = match panic::catch_unwind(AssertUnwindSafe(init)) {
             Ok(Ok(())) => None,
@@ -219,39 +219,41 @@ fn run_one(link: &Link, key: &CallKey, slot: &Slot<'_>, bell: &Doorbell, bytes: 
     }
 }
 
+/// A test's way into a worker: its task can corrupt the ring its results go up
+/// (`fuzz::corrupt_pool_results`), as a task writing through a wild pointer could.
 #[cfg(feature = "test-hooks")]
-thread_local! {
-    /// The ring this worker sends results into, while [`worker_main`] runs on this thread
-    /// (tasks run on it too), so that a test's task can corrupt it ([`corrupt_own_results`]).
-    static RESULTS: std::cell::Cell<Option<crate::queue::ring::Ring>> = const { std::cell::Cell::new(None) };
-}
+pub(crate) mod hooks {
+    use super::Link;
+    use std::cell::Cell;
 
-/// Publishes a worker's result ring in [`RESULTS`] until dropped, when `worker_main` returns
-/// (the ring is a raw view of memory that the link keeps mapped).
-#[cfg(feature = "test-hooks")]
-struct ResultsShown;
-
-#[cfg(feature = "test-hooks")]
-impl ResultsShown {
-    fn new(link: &Link) -> ResultsShown {
-        RESULTS.with(|r| r.set(link.tx_ring()));
-        ResultsShown
+    thread_local! {
+        /// The ring this worker sends results into, while `worker_main` runs on this thread
+        /// (tasks run on it too).
+        static RESULTS: Cell<Option<crate::queue::ring::Ring>> = const { Cell::new(None) };
     }
-}
 
-#[cfg(feature = "test-hooks")]
-impl Drop for ResultsShown {
-    fn drop(&mut self) {
-        RESULTS.with(|r| r.set(None));
+    /// Publishes a worker's result ring in [`RESULTS`] until dropped, when `worker_main`
+    /// returns (the ring is a raw view of memory that the link keeps mapped).
+    pub(super) struct ResultsShown;
+
+    impl ResultsShown {
+        pub(super) fn new(link: &Link) -> ResultsShown {
+            RESULTS.with(|r| r.set(link.tx_ring()));
+            ResultsShown
+        }
     }
-}
 
-/// Called from a task: corrupts the ring its worker sends results into (its write position no
-/// longer aligned), as a task scribbling over its process's memory could. Does nothing outside
-/// a pool worker's thread.
-#[cfg(feature = "test-hooks")]
-pub(crate) fn corrupt_own_results() {
-    if let Some(ring) = RESULTS.with(std::cell::Cell::get) {
-        ring.scribble(&[0xA5; 64], 3);
+    impl Drop for ResultsShown {
+        fn drop(&mut self) {
+            RESULTS.with(|r| r.set(None));
+        }
+    }
+
+    /// Called from a task: corrupts the ring its worker sends results into (its write
+    /// position no longer aligned). Does nothing outside a pool worker's thread.
+    pub(crate) fn corrupt_own_results() {
+        if let Some(ring) = RESULTS.with(Cell::get) {
+            ring.scribble(&[0xA5; 64], 3);
+        }
     }
 }

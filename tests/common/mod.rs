@@ -291,3 +291,37 @@ pub fn pool_builder() -> multiproc::PoolBuilder {
 pub fn pool_new(n: usize) -> Result<multiproc::Pool, multiproc::PoolError> {
     pool_builder().processes(n).build()
 }
+
+/// A pool input that encodes as its number, except two: [`Picky::REFUSED`] fails to encode
+/// (its `Serialize` returns an error) and [`Picky::PANICS`] panics while encoding.
+#[allow(dead_code)]
+#[cfg(feature = "serde")]
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Picky(pub u64);
+
+#[allow(dead_code)]
+#[cfg(feature = "serde")]
+impl Picky {
+    /// The number that refuses to be encoded.
+    pub const REFUSED: u64 = 999;
+    /// The number whose encoding panics.
+    pub const PANICS: u64 = 4_999;
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for Picky {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        assert_ne!(self.0, Picky::PANICS, "Picky panics");
+        if self.0 == Picky::REFUSED {
+            return Err(serde::ser::Error::custom("Picky refuses"));
+        }
+        s.serialize_u64(self.0)
+    }
+}
+
+/// A pool task over a [`Picky`]: its number.
+#[allow(dead_code)]
+#[cfg(feature = "serde")]
+pub fn unpick(p: Picky) -> u64 {
+    p.0
+}
