@@ -137,6 +137,11 @@ impl Pool {
     /// Waits for the workers to finish and exit (Python's `join`). Call [`close`](Self::close)
     /// or [`terminate`](Self::terminate) first; on a running pool this closes it.
     ///
+    /// # Panics
+    /// If called from one of the pool's own callbacks, which run on the thread `join` would
+    /// wait for (Python raises `RuntimeError` there). The pool is closed first; a callback's
+    /// panic is reported and contained, and a `join` from another thread then works.
+    ///
     /// # Examples
     ///
     /// ```
@@ -150,16 +155,33 @@ impl Pool {
     /// ```
     pub fn join(&self) {
         self.close();
+        assert!(
+            !self.on_own_thread(),
+            "Pool::join called from one of the pool's callbacks: it would wait for the thread it runs on \
+             (the pool is closed; join it from another thread)"
+        );
         {
             let mut st = self.shared.lock();
             while !st.jobs.is_empty() && st.run == RunState::Closed {
-                st = self.shared.idle.wait(st).unwrap_or_else(|p| p.into_inner());
+                st = st.wait(&self.shared.idle);
             }
         }
         self.join_manager();
     }
 
+    /// Whether this is the pool's own thread (the one its callbacks run on).
+    fn on_own_thread(&self) -> bool {
+        let m = self.manager.lock().unwrap_or_else(|p| p.into_inner());
+        m.as_ref().is_some_and(|h| h.thread().id() == std::thread::current().id())
+    }
+
+    /// Waits for the pool's thread to end, unless this is that thread (`terminate`, or the
+    /// last handle dropped, from a callback): it ends on its own once the callback returns, and
+    /// a later `join` from elsewhere waits for it.
     fn join_manager(&self) {
+        if self.on_own_thread() {
+            return;
+        }
         let h = self.manager.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(h) = h {
             let _ = h.join();

@@ -1,7 +1,7 @@
 //! Jobs and chunks: how a call becomes encoded chunks in the pending queue, and how chunk
 //! outcomes become the caller's result (an `AsyncResult`, or an `imap` iterator).
 
-use super::chunk::{Chunk, Job, Sink};
+use super::chunk::{Chunk, Delivery, Job, Sink};
 use super::manager::dispatch;
 use super::options::PoolOptions;
 use super::result::{AsyncResult, ChunkMsg, IMapIter, Slot};
@@ -155,11 +155,15 @@ impl Pool {
         let mut failed = false;
         let mut callback = callback;
         let mut error_callback = error_callback;
-        let sink: Sink = Box::new(move |index, r| {
+        let sink: Sink = Box::new(move |d| {
             if failed {
                 return;
             }
-            match decode_chunk::<R>(r) {
+            let (index, r) = match d {
+                Delivery::Chunk(index, r) => (index, decode_chunk::<R>(r)),
+                Delivery::JobFailed(e) => (usize::MAX, Err(e)),
+            };
+            match r {
                 Ok(v) => {
                     if index == next {
                         all.extend(v);
@@ -208,8 +212,11 @@ impl Pool {
         let PoolOptions { chunksize, time_limit: limit, mut callback, mut error_callback } = options;
         let (shape, chunks) = self.streamed_chunks(items, Some(chunksize.unwrap_or(1)));
         let (tx, rx) = mpsc::channel::<ChunkMsg<R>>();
-        let sink: Sink = Box::new(move |index, r| {
-            let r = decode_chunk::<R>(r);
+        let sink: Sink = Box::new(move |d| {
+            let (index, r) = match d {
+                Delivery::Chunk(index, r) => (Some(index), decode_chunk::<R>(r)),
+                Delivery::JobFailed(e) => (None, Err(e)),
+            };
             match &r {
                 Ok(items) => {
                     if let Some(cb) = callback.as_mut() {
@@ -224,7 +231,10 @@ impl Pool {
                     }
                 }
             }
-            let _ = tx.send((index, r));
+            let _ = tx.send(match (index, r) {
+                (Some(index), r) => ChunkMsg::Chunk(index, r),
+                (None, r) => ChunkMsg::JobFailed(r.err().unwrap_or(PoolError::Terminated)),
+            });
         });
         if shape.0 == 0 {
             return Ok(IMapIter::new(rx, 0, ordered));
@@ -246,7 +256,11 @@ impl Pool {
         let out = slot.clone();
         let mut callback = callback;
         let mut error_callback = error_callback;
-        let sink: Sink = Box::new(move |_, r| {
+        let sink: Sink = Box::new(move |d| {
+            let r = match d {
+                Delivery::Chunk(_, r) => r,
+                Delivery::JobFailed(e) => Err(e),
+            };
             let decoded = decode_chunk::<R>(r)
                 .and_then(|mut v| v.pop().ok_or(PoolError::local_codec(crate::codec::CodecError::invalid(true))));
             match &decoded {
@@ -291,10 +305,10 @@ pub(super) fn submit_to(
         if n == 0 {
             drop(st);
             let mut sink = sink;
-            sink(0, crate::codec::encode(&Vec::<()>::new()).map_err(PoolError::local_codec));
+            sink(Delivery::Chunk(0, crate::codec::encode(&Vec::<()>::new()).map_err(PoolError::local_codec)));
             return Ok(());
         }
-        st.jobs.insert(job, Job { chunks_left: n, sink });
+        st.jobs.insert(job, Job::new(n, sink));
         job
     };
     // Reading the chunks runs the caller's code (its iterator, its values' `Serialize`): if
@@ -319,11 +333,14 @@ pub(super) fn submit_to(
             }
             Err(e) => {
                 // The whole job ends here, chunks already sent included (their results find
-                // no job). For a job of several chunks that is the job's failure, reported as
-                // when the pool ends (`usize::MAX`), so that an `imap` does not wait in order
-                // for chunks that will never report; a job of one chunk is that chunk.
-                if let Some(mut j) = take_out(&mut st, job) {
-                    (j.sink)(if n == 1 { index } else { usize::MAX }, Err(e));
+                // no job). For a job of several chunks that is the job's failure, so that an
+                // `imap` does not wait in order for chunks that will never report; a job of
+                // one chunk is that chunk. Delivered once the lock is let go (a callback may
+                // call into the pool).
+                if let Some(j) = take_out(&mut st, job) {
+                    let d = if n == 1 { Delivery::Chunk(index, Err(e)) } else { Delivery::JobFailed(e) };
+                    let handoff = j.handoff(d, true);
+                    st.handoffs.push(handoff);
                 }
                 break;
             }
@@ -379,10 +396,14 @@ impl Pool {
         let out = slot.clone();
         let mut parts: Vec<Option<Vec<u8>>> = vec![None; n];
         let (mut left, mut failed) = (n, false);
-        let sink: Sink = Box::new(move |index, r| {
+        let sink: Sink = Box::new(move |d| {
             if failed {
                 return;
             }
+            let (index, r) = match d {
+                Delivery::Chunk(index, r) => (index, r),
+                Delivery::JobFailed(e) => (usize::MAX, Err(e)),
+            };
             match r {
                 Ok(bytes) => {
                     if let Some(p) = parts.get_mut(index) {

@@ -9,6 +9,7 @@
 //! (queued behind a long or stuck task), the manager takes that chunk back ([`steal`]) and gives
 //! it to the idle worker: a stuck worker delays only its own chunk.
 
+use super::chunk::Delivery;
 use super::link::{self, Down, Link, WorkerExit};
 use super::state::{fail_everything, RunState, Shared, State, Worker};
 use super::wire::{self, FromWorker, Outcome, ToWorker};
@@ -108,16 +109,14 @@ fn steal(shared: &Shared, st: &mut State) -> bool {
 }
 
 /// Delivers one chunk's outcome to its job.
+/// (Delivered once the state's lock is let go: see `chunk.rs`.)
 fn complete(st: &mut State, job: u64, index: usize, r: Result<Vec<u8>, PoolError>) {
-    let done = match st.jobs.get_mut(&job) {
-        Some(j) => {
-            (j.sink)(index, r);
-            j.chunks_left -= 1;
-            j.chunks_left == 0
-        }
-        None => false,
-    };
-    if done {
+    let Some(j) = st.jobs.get_mut(&job) else { return };
+    j.chunks_left -= 1;
+    let last = j.chunks_left == 0;
+    let handoff = j.handoff(Delivery::Chunk(index, r), last);
+    st.handoffs.push(handoff);
+    if last {
         st.jobs.remove(&job);
     }
 }

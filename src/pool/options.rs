@@ -19,7 +19,34 @@ pub(super) type ErrorCallback = Option<Box<dyn FnMut(&PoolError) + Send>>;
 /// `T` is what the call delivers: the whole result list for `map` and `starmap`, the value
 /// for `apply`, each item for `imap`. Callbacks run in the parent's pool thread as the result
 /// (or each `imap` item) arrives, before it becomes ready to the caller; a panicking callback
-/// is contained.
+/// is contained. They run without the pool's lock, so a callback may call back into its pool
+/// (POOL-B9): submit more work, `close`, `terminate`, or drop the last handle to it. It must
+/// not wait for the pool's results (`get`, a blocking `map`): its thread is the one that
+/// delivers them.
+///
+/// ```
+/// use multiproc::{Pool, PoolOptions};
+/// use std::sync::{mpsc, Arc};
+///
+/// fn double(x: u32) -> u32 { x * 2 }
+///
+/// let pool = Arc::new(Pool::new(2)?);
+/// let (tx, rx) = mpsc::channel();
+/// let p = pool.clone();
+/// // The first result's callback submits the next task from the pool's own thread.
+/// let opts = PoolOptions::new().callback(move |v: &u32| {
+///     let tx = tx.clone();
+///     let _ = tx.send(*v);
+///     if *v < 8 {
+///         let next = PoolOptions::new().callback(move |w: &u32| { let _ = tx.send(*w); });
+///         p.apply_async_with(double, *v, next).expect("the pool runs");
+///     }
+/// });
+/// pool.apply_async_with(double, 1, opts)?;
+/// assert_eq!(rx.recv()?, 2);
+/// assert_eq!(rx.recv()?, 4);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Examples
 ///

@@ -8,7 +8,7 @@
 //! input gets its own outcome: the crashing input is named exactly, the others get their real
 //! results. Items of such a chunk that had finished before the failure run twice.
 
-use super::chunk::Sink;
+use super::chunk::{Delivery, Sink};
 use super::jobs::{decode_chunk, run_callback, submit_to};
 use super::options::PoolOptions;
 use super::state::Shared;
@@ -199,8 +199,13 @@ impl Pool {
         let callbacks = Arc::new(std::sync::Mutex::new((callback, error_callback)));
         let sink = move |first: usize, n: usize, rerun: bool| -> Sink {
             let (tx, callbacks) = (tx.clone(), callbacks.clone());
-            Box::new(move |index, r| {
-                let r = decode_chunk::<R>(r);
+            Box::new(move |d| {
+                // `JobFailed`: the whole job failed at once (the pool ended), told to the
+                // iterator as the first index `usize::MAX`.
+                let (first, n, r) = match d {
+                    Delivery::Chunk(_, r) => (first, n, decode_chunk::<R>(r)),
+                    Delivery::JobFailed(e) => (usize::MAX, 0, Err(e)),
+                };
                 // Callbacks see final outcomes only: a failed chunk of several items is re-run.
                 let last = rerun || n == 1 || r.is_ok();
                 if last {
@@ -211,8 +216,6 @@ impl Pool {
                         _ => {}
                     }
                 }
-                // `usize::MAX`: the whole job failed at once (the pool ended).
-                let (first, n) = if index == usize::MAX { (usize::MAX, 0) } else { (first, n) };
                 let _ = tx.send((first, n, r, rerun));
             })
         };

@@ -344,8 +344,14 @@ impl<T: Clone> AsyncResult<T> {
     }
 }
 
-/// One chunk's outcome, sent from the manager thread to an `imap` iterator.
-pub(crate) type ChunkMsg<T> = (usize, Result<Vec<T>, PoolError>);
+/// What an `imap` job's sink sends its iterator.
+pub(crate) enum ChunkMsg<T> {
+    /// Chunk `index` finished: its results, decoded, or why it failed.
+    Chunk(usize, Result<Vec<T>, PoolError>),
+    /// The whole job failed at once (the pool ended, or a chunk could not be queued): no other
+    /// chunk will report.
+    JobFailed(PoolError),
+}
 
 /// The iterator returned by [`Pool::imap`](crate::Pool::imap) and
 /// [`Pool::imap_unordered`](crate::Pool::imap_unordered): yields each result as it arrives
@@ -364,8 +370,8 @@ pub struct IMapIter<T> {
     parked: BTreeMap<usize, Result<Vec<T>, PoolError>>,
     current: std::vec::IntoIter<T>,
     failed: bool,
-    /// Why the whole job failed at once (a message for chunk `usize::MAX`): yielded after
-    /// whatever had arrived before it in order, and then the end.
+    /// Why the whole job failed at once ([`ChunkMsg::JobFailed`]): yielded after whatever
+    /// had arrived before it in order, and then the end.
     ended_with: Option<PoolError>,
 }
 
@@ -508,13 +514,11 @@ impl<T> IMapIter<T> {
                 Some(d) => self.rx.recv_timeout(d.saturating_duration_since(Instant::now())),
             };
             let (idx, r) = match got {
-                // The whole job failed at once (the pool ended, or a chunk could not be
-                // queued): no other chunk will report.
-                Ok((usize::MAX, r)) => {
-                    self.ended_with = Some(r.err().unwrap_or(PoolError::Terminated));
+                Ok(ChunkMsg::JobFailed(e)) => {
+                    self.ended_with = Some(e);
                     continue;
                 }
-                Ok(m) => m,
+                Ok(ChunkMsg::Chunk(idx, r)) => (idx, r),
                 Err(mpsc::RecvTimeoutError::Timeout) => return Waited::TimedOut,
                 // The pool went away without finishing this job.
                 Err(mpsc::RecvTimeoutError::Disconnected) => {

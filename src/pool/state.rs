@@ -1,12 +1,13 @@
 //! The pool's state: what the manager thread and the callers share (`Shared`, under one
 //! lock: `State`), each worker's record (`Worker`), and the pool's configuration.
 
-use super::chunk::{Chunk, Job};
+use super::chunk::{Chunk, Delivery, Handoff, Job};
 use super::link::{Doorbell, Link, WorkerProc};
 use super::{PoolError, RemoteError, SpawnError};
 use crate::process::call::CallKey;
 use crate::shm::WordArray;
 use std::collections::{HashMap, VecDeque};
+use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -58,6 +59,9 @@ pub(super) struct State {
     /// the time of a message). Cleared when a spare dies before it was needed, so that a
     /// spare that cannot live is never restarted in a loop (POOL-B3).
     pub(super) want_spare: bool,
+    /// Outcomes filed under the lock, delivered by the [`StateGuard`] once it has let the
+    /// lock go (see `chunk.rs`).
+    pub(super) handoffs: Vec<Handoff>,
 }
 
 impl State {
@@ -72,6 +76,7 @@ impl State {
             next_worker: 0,
             spare: None,
             want_spare: false,
+            handoffs: Vec::new(),
         }
     }
 }
@@ -128,8 +133,56 @@ impl Shared {
         })
     }
 
-    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    pub(super) fn lock(&self) -> StateGuard<'_> {
+        StateGuard { mutex: &self.state, guard: Some(self.state.lock().unwrap_or_else(|p| p.into_inner())) }
+    }
+}
+
+/// The pool's state, locked; on drop it lets the lock go and then runs the outcomes filed
+/// meanwhile ([`State::handoffs`]), so that no sink (and no user callback) runs under the
+/// lock, which a callback calling back into its pool would need.
+pub(super) struct StateGuard<'a> {
+    mutex: &'a Mutex<State>,
+    guard: Option<MutexGuard<'a, State>>,
+}
+
+impl StateGuard<'_> {
+    /// Waits on `cv` (which is signalled under this lock). Outcomes filed through this guard
+    /// are delivered first, without the lock, and the wait then ends at once (as a spurious
+    /// wake-up would: the caller looks at its condition again).
+    pub(super) fn wait(mut self, cv: &Condvar) -> Self {
+        let mut guard = self.guard.take().expect("a guard holds its lock until dropped");
+        let handoffs = std::mem::take(&mut guard.handoffs);
+        if handoffs.is_empty() {
+            self.guard = Some(cv.wait(guard).unwrap_or_else(|p| p.into_inner()));
+        } else {
+            drop(guard);
+            handoffs.into_iter().for_each(Handoff::run);
+            self.guard = Some(self.mutex.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+        self
+    }
+}
+
+impl Deref for StateGuard<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        self.guard.as_ref().expect("a guard holds its lock until dropped")
+    }
+}
+
+impl DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        self.guard.as_mut().expect("a guard holds its lock until dropped")
+    }
+}
+
+impl Drop for StateGuard<'_> {
+    fn drop(&mut self) {
+        let Some(mut guard) = self.guard.take() else { return };
+        let handoffs = std::mem::take(&mut guard.handoffs);
+        drop(guard);
+        handoffs.into_iter().for_each(Handoff::run);
     }
 }
 
@@ -139,9 +192,9 @@ pub(super) fn fail_everything(st: &mut State, err: &PoolError) {
     for w in st.workers.iter_mut().flatten() {
         w.outstanding.clear();
     }
-    for (_, mut job) in st.jobs.drain() {
-        (job.sink)(usize::MAX, Err(err.clone()));
-    }
+    let failed: Vec<Handoff> =
+        st.jobs.drain().map(|(_, job)| job.handoff(Delivery::JobFailed(err.clone()), true)).collect();
+    st.handoffs.extend(failed);
 }
 
 /// The pool's spare-starting thread and what it is asked (its work is `spares.rs`).
