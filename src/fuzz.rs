@@ -310,3 +310,12 @@ mod manager_tests {
 pub fn corrupt_pool_results() {
     crate::pool::corrupt_own_results();
 }
+
+/// Runs `f` (given the fork server's pid) inside `ForkServer::run_input` when it sets up a new
+/// station, between sending the server its request and letting go of the station socket's
+/// other end: where a fork in another thread copies that end (`tests/fork_station.rs`).
+/// `None` clears it. Process-wide: for a test binary of its own.
+#[cfg(feature = "serde")]
+pub fn before_station_ack(f: Option<fn(libc::pid_t)>) {
+    crate::process::exec_input_hooks::set(f);
+}

@@ -1,6 +1,9 @@
 //! POOL-B9: a pool's callbacks may call back into their pool. Python runs callbacks on its
 //! result-handler thread, which holds no lock the submitting side needs: a callback can submit
 //! more work (the crawler shape), close the pool, terminate it, or drop the last handle to it.
+//! So outcomes are delivered after the pool's lock is let go; the tests here also hold that
+//! delivery to what it promises (every `join` after the last callback, a panicking decode
+//! failing its own call only).
 //!
 //! Every test holds the fork lock (pools fork workers) and a watchdog: a callback that runs
 //! under the pool's own lock deadlocks, and the watchdog turns that into a failure.
@@ -154,5 +157,109 @@ fn pool_b9_join_from_a_callback_is_refused_and_the_pool_still_joins() {
     assert_eq!(r.get().unwrap(), 2, "the result is still delivered");
     assert_eq!(returned.load(Ordering::SeqCst), 0, "join did not return on the pool's thread");
     assert!(matches!(pool.apply_async(plus_one, 1), Err(PoolError::NotRunning)), "it closed the pool");
+    pool.join();
+}
+
+/// Input 0 crashes its worker, input 9 outlives the test; the others come back as they are.
+fn crash_at_0_hang_at_9(x: u64) -> u64 {
+    match x {
+        0 => std::process::abort(),
+        9 => std::thread::sleep(Duration::from_secs(600)),
+        _ => {}
+    }
+    x
+}
+
+#[test]
+fn pool_b9_an_outcomes_callback_terminates_its_pool_during_re_runs() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = Arc::new(common::pool_new(2).unwrap());
+    let p = pool.clone();
+    // Chunks of 5: the first crashes at input 0 and is re-run item by item (jobs of their own
+    // that share the call's callbacks); the callback of the re-run input 1 ends the pool
+    // while the re-runs of 2..5 are still queued, and their failures are delivered on the
+    // thread that runs it.
+    let opts = PoolOptions::new().chunksize(5).callback(move |v: &u64| {
+        if *v == 1 {
+            p.terminate();
+        }
+    });
+    let outcomes: Vec<_> = pool.imap_unordered_outcomes_with(crash_at_0_hang_at_9, 0..10u64, opts).unwrap().collect();
+    let mut indices: Vec<usize> = outcomes.iter().map(|o| o.index).collect();
+    indices.sort_unstable();
+    assert_eq!(indices, (0..10).collect::<Vec<_>>(), "one outcome per input: {outcomes:?}");
+    let of = |i: usize| &outcomes.iter().find(|o| o.index == i).unwrap().result;
+    // Input 0's re-run may crash before or after input 1's re-run ends the pool (another worker).
+    assert!(
+        matches!(of(0), Err(PoolError::WorkerDied { signal: Some(libc::SIGABRT), .. } | PoolError::Terminated)),
+        "{:?}",
+        of(0)
+    );
+    assert_eq!(of(1).as_ref().unwrap(), &1);
+    assert!(matches!(of(9), Err(PoolError::Terminated)), "{:?}", of(9));
+    pool.join();
+}
+
+#[test]
+fn pool_b9_every_join_returns_after_the_last_callback_ran() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = Arc::new(common::pool_new(1).unwrap());
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    let opts = PoolOptions::new().callback(move |_: &u64| {
+        // Slow, so that both joiners are waiting while it runs.
+        std::thread::sleep(Duration::from_millis(300));
+        r.store(1, Ordering::SeqCst);
+    });
+    pool.apply_async_with(plus_one, 1, opts).unwrap();
+    // Two threads join at once: one of them joins the pool's thread, the other must still
+    // wait for that thread's last callback (Python's join guarantees callbacks ran).
+    let joiners: Vec<_> = (0..2)
+        .map(|_| {
+            let (p, r) = (pool.clone(), ran.clone());
+            std::thread::spawn(move || {
+                p.join();
+                r.load(Ordering::SeqCst)
+            })
+        })
+        .collect();
+    for j in joiners {
+        assert_eq!(j.join().unwrap(), 1, "join returned before the callback had run");
+    }
+}
+
+/// A value whose decoding panics for 13 (a caller-side `Deserialize` with a bug).
+#[derive(Debug, Clone, PartialEq)]
+struct Touchy(u64);
+
+impl serde::Serialize for Touchy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Touchy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Touchy, D::Error> {
+        let v = <u64 as serde::Deserialize>::deserialize(d)?;
+        assert_ne!(v, 13, "a Deserialize bug");
+        Ok(Touchy(v))
+    }
+}
+
+fn touchy(x: u64) -> Touchy {
+    Touchy(x)
+}
+
+#[test]
+fn pool_b9_a_result_whose_decoding_panics_fails_its_call_only() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = common::pool_new(2).unwrap();
+    let other = pool.apply_async(sleep_ms, 100).unwrap();
+    // The panic happens on the pool's own thread, decoding the chunk with 13.
+    let r = pool.map_async_with(touchy, [1, 13, 2], PoolOptions::new().chunksize(1)).unwrap();
+    assert!(matches!(r.get(), Err(PoolError::Codec { .. })), "the call fails with a codec error");
+    assert_eq!(other.get().unwrap(), 100, "another call in flight is delivered");
+    assert_eq!(pool.map(touchy, [3, 4]).unwrap(), [Touchy(3), Touchy(4)], "the pool still serves");
+    pool.close();
     pool.join();
 }

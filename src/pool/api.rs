@@ -185,6 +185,12 @@ impl Pool {
         let h = self.manager.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(h) = h {
             let _ = h.join();
+            return;
+        }
+        // Another thread is joining it: wait until it has delivered its last outcomes too.
+        let mut st = self.shared.lock();
+        while !st.manager_ended {
+            st = st.wait(&self.shared.idle);
         }
     }
 }

@@ -75,7 +75,9 @@ impl Handoff {
             }
         };
         loop {
-            sink(delivery);
+            if !deliver(&mut sink, delivery) {
+                last = true; // the sink is broken: the job ends here
+            }
             let mut st = lock();
             if last {
                 st.ended = true;
@@ -92,6 +94,21 @@ impl Handoff {
             }
         }
     }
+}
+
+/// Runs `sink` on `delivery`; `false` if it panicked. Callbacks are contained already
+/// (`run_callback`); what is left is the caller's own code in decoding a result (a value's
+/// `Deserialize`), which must neither unwind out of the state's guard (dropping the other
+/// jobs' hand-offs) nor leave the job's waiter without an outcome: the sink is told the job
+/// failed (a result that could not be decoded), once.
+fn deliver(sink: &mut Sink, delivery: Delivery) -> bool {
+    let run = |sink: &mut Sink, d: Delivery| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink(d)));
+    let Err(p) = run(sink, delivery) else { return true };
+    let msg = crate::process::panics::payload_text(&*p);
+    eprintln!("multiproc: decoding a pool result panicked (the call fails with a codec error): {msg}");
+    let failed = Delivery::JobFailed(PoolError::local_codec(crate::codec::CodecError::invalid(true)));
+    let _ = run(sink, failed);
+    false
 }
 
 /// One chunk of a job: `items` consecutive input items starting at `first_item`.

@@ -159,12 +159,12 @@ impl Pool {
             if failed {
                 return;
             }
-            let (index, r) = match d {
-                Delivery::Chunk(index, r) => (index, decode_chunk::<R>(r)),
-                Delivery::JobFailed(e) => (usize::MAX, Err(e)),
+            let r = match d {
+                Delivery::Chunk(index, r) => decode_chunk::<R>(r).map(|v| (index, v)),
+                Delivery::JobFailed(e) => Err(e),
             };
             match r {
-                Ok(v) => {
+                Ok((index, v)) => {
                     if index == next {
                         all.extend(v);
                         next += 1;
@@ -400,12 +400,12 @@ impl Pool {
             if failed {
                 return;
             }
-            let (index, r) = match d {
-                Delivery::Chunk(index, r) => (index, r),
-                Delivery::JobFailed(e) => (usize::MAX, Err(e)),
+            let r = match d {
+                Delivery::Chunk(index, r) => r.map(|bytes| (index, bytes)),
+                Delivery::JobFailed(e) => Err(e),
             };
             match r {
-                Ok(bytes) => {
+                Ok((index, bytes)) => {
                     if let Some(p) = parts.get_mut(index) {
                         *p = Some(bytes);
                     }

@@ -126,6 +126,8 @@ fn complete(st: &mut State, job: u64, index: usize, r: Result<Vec<u8>, PoolError
 pub(super) fn manager_main(shared: Arc<Shared>, started: mpsc::Sender<Result<(), PoolError>>) {
     // However this thread ends (a panic too), the spare thread ends with it and its spare is
     // reaped; on the normal path `stop` below has done so already (a second call does nothing).
+    // Dropped last: after the spare thread's end and every delivery this thread filed.
+    let _ended = MarkEnded(&shared);
     let _spares = super::spares::StopOnDrop(&shared);
     // Start-up: fork every worker from this thread (so that their parent-death signal follows
     // this thread, which lives as long as the pool) and wait for their `Ready`.
@@ -185,7 +187,16 @@ pub(super) fn manager_main(shared: Arc<Shared>, started: mpsc::Sender<Result<(),
         w.proc.reap();
     }
     super::spares::stop(&shared);
-    shared.idle.notify_all();
+}
+
+/// Marks the manager thread ended (`State::manager_ended`) however it ends, a panic too.
+struct MarkEnded<'a>(&'a Shared);
+
+impl Drop for MarkEnded<'_> {
+    fn drop(&mut self) {
+        self.0.lock().manager_ended = true;
+        self.0.idle.notify_all();
+    }
 }
 
 fn run_loop(shared: &Arc<Shared>) {

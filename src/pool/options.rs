@@ -18,7 +18,8 @@ pub(super) type ErrorCallback = Option<Box<dyn FnMut(&PoolError) + Send>>;
 ///
 /// `T` is what the call delivers: the whole result list for `map` and `starmap`, the value
 /// for `apply`, each item for `imap`. Callbacks run in the parent's pool thread as the result
-/// (or each `imap` item) arrives, before it becomes ready to the caller; a panicking callback
+/// (or each `imap` item) arrives (an `error_callback` for a call that fails while it is
+/// queued, or that `terminate` ends, on that caller's thread), before it becomes ready to the caller; a panicking callback
 /// is contained. They run without the pool's lock, so a callback may call back into its pool
 /// (POOL-B9): submit more work, `close`, `terminate`, or drop the last handle to it. It must
 /// not wait for the pool's results (`get`, a blocking `map`): its thread is the one that

@@ -200,11 +200,17 @@ impl Pool {
         let sink = move |first: usize, n: usize, rerun: bool| -> Sink {
             let (tx, callbacks) = (tx.clone(), callbacks.clone());
             Box::new(move |d| {
-                // `JobFailed`: the whole job failed at once (the pool ended), told to the
-                // iterator as the first index `usize::MAX`.
-                let (first, n, r) = match d {
-                    Delivery::Chunk(_, r) => (first, n, decode_chunk::<R>(r)),
-                    Delivery::JobFailed(e) => (usize::MAX, 0, Err(e)),
+                let r = match d {
+                    Delivery::Chunk(_, r) => decode_chunk::<R>(r),
+                    // The pool ended: this job's inputs fail (and are not re-run), and no
+                    // callback runs, as in Python. No lock is taken either: this may be
+                    // delivered on a thread whose callback is running (one that ended the
+                    // pool). Only this job's inputs: a result delivered after it, for an
+                    // input of another job, is still that input's outcome.
+                    Delivery::JobFailed(e) => {
+                        let _ = tx.send((first, n, Err(e), true));
+                        return;
+                    }
                 };
                 // Callbacks see final outcomes only: a failed chunk of several items is re-run.
                 let last = rerun || n == 1 || r.is_ok();
@@ -287,11 +293,6 @@ impl<R> Outcomes<R> {
 
     /// Files what a sink sent.
     fn take(&mut self, (first, n, r, rerun): Msg<R>) {
-        if first == usize::MAX {
-            let e = r.err().unwrap_or(PoolError::Terminated);
-            self.fail_unsettled(e);
-            return;
-        }
         // Each chunk ran as a job of its own: its errors count items from the chunk's start.
         let r = r.map_err(|e| in_input(e, first));
         match r {

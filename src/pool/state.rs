@@ -62,6 +62,9 @@ pub(super) struct State {
     /// Outcomes filed under the lock, delivered by the [`StateGuard`] once it has let the
     /// lock go (see `chunk.rs`).
     pub(super) handoffs: Vec<Handoff>,
+    /// The manager thread has ended, after delivering everything it filed (for a `join`
+    /// that finds another thread joining that thread).
+    pub(super) manager_ended: bool,
 }
 
 impl State {
@@ -77,6 +80,7 @@ impl State {
             spare: None,
             want_spare: false,
             handoffs: Vec::new(),
+            manager_ended: false,
         }
     }
 }

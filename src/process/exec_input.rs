@@ -108,14 +108,19 @@ impl ForkServer {
         let mut fds: Vec<BorrowedFd<'_>> = vec![theirs.as_fd()];
         fds.extend(handles.iter().map(|f| f.as_fd()));
         boot::send(&lock(&self.inner.ctl), &boot, &fds).map_err(|_| ProcFail::ForkServer(ForkServerError::Gone))?;
-        // Only the server holds the station's other end now (in flight or taken): its end of
-        // file comes when the server drops the station or dies, taken or not.
+        #[cfg(feature = "test-hooks")]
+        hooks::before_drop(self.inner.pid);
+        // The server holds the station's other end now (in flight or taken): its end of file
+        // comes when the server drops the station or dies, taken or not, unless another thread
+        // forked meanwhile (the child holds a copy of `theirs` until it execs or exits). So
+        // the wait below watches the server's own end too.
         drop(fds);
         drop(theirs);
         let chan = UnixStream::from(mine);
         // Set up only once the server says so: a server that dies first (its control socket is
         // the last descriptor it closes, so the send above may still have gone through) makes
         // this call fail to start, not the run after it.
+        wait_for_ready(&chan, self.inner.pidfd.as_fd())?;
         chan.set_read_timeout(Some(boot::BOOT_TIMEOUT)).map_err(ProcFail::Os)?;
         let mut ready = [0u8; 1];
         (&chan).read_exact(&mut ready).map_err(|e| ProcFail::ForkServer(ForkServerError::from_io(e)))?;
@@ -124,5 +129,49 @@ impl ForkServer {
         }
         chan.set_nonblocking(true).map_err(ProcFail::Os)?;
         Ok(StationEnd { owner: sys::getpid(), area: area.id, token, chan })
+    }
+}
+
+/// Waits until the server's answer on a new station's socket can be read (or its end of file),
+/// for at most the boot timeout; fails with `Gone` once the server (`server`, its pidfd) has
+/// ended without answering.
+fn wait_for_ready(chan: &UnixStream, server: BorrowedFd<'_>) -> Result<(), ProcFail> {
+    let deadline = crate::sys::clock::Deadline::after(boot::BOOT_TIMEOUT);
+    let fds = [chan.as_fd(), server];
+    let mut revents = Vec::with_capacity(2);
+    loop {
+        let ms = deadline.map_or(-1, |d| i32::try_from(d.remaining().as_millis()).unwrap_or(i32::MAX).max(1));
+        sys::poll_many(&fds, libc::POLLIN, ms, &mut revents).map_err(ProcFail::Os)?;
+        match revents[..] {
+            // The answer (or the socket's end of file, which the read then reports) first:
+            // a server that answered and then died still set the station up.
+            [answer, _] if answer != 0 => return Ok(()),
+            [_, ended] if ended != 0 => return Err(ProcFail::ForkServer(ForkServerError::Gone)),
+            _ if deadline.is_some_and(|d| d.has_passed()) => {
+                return Err(ProcFail::ForkServer(ForkServerError::Timeout))
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A test hook: code to run between sending a station's request and letting go of the
+/// station's other end (a fork in another thread, a server that dies there).
+#[cfg(feature = "test-hooks")]
+pub(crate) mod hooks {
+    use std::sync::Mutex;
+
+    static BEFORE_DROP: Mutex<Option<fn(libc::pid_t)>> = Mutex::new(None);
+
+    /// Sets (or clears) the hook; it is given the server's pid.
+    pub(crate) fn set(f: Option<fn(libc::pid_t)>) {
+        *BEFORE_DROP.lock().unwrap_or_else(|p| p.into_inner()) = f;
+    }
+
+    pub(super) fn before_drop(server: libc::pid_t) {
+        let f = *BEFORE_DROP.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = f {
+            f(server);
+        }
     }
 }

@@ -138,6 +138,8 @@ mod entry;
 mod error;
 #[cfg(feature = "serde")]
 mod exec_input;
+#[cfg(all(feature = "serde", feature = "test-hooks"))]
+pub(crate) use exec_input::hooks as exec_input_hooks;
 mod handle;
 #[cfg(feature = "serde")]
 mod input;
