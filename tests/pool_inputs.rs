@@ -129,27 +129,36 @@ fn pool_b8_a_panic_while_the_inputs_are_read_leaves_the_pool_whole() {
 }
 
 #[test]
-fn pool_b8_an_imap_whose_input_cannot_be_encoded_ends_with_that_error() {
+fn pool_b8_an_imap_whose_input_cannot_be_encoded_fails_that_chunk_and_goes_on() {
     let _g = guard_for(Duration::from_secs(60));
     let pool = Pool::new(2).unwrap();
-    for ordered in [true, false] {
-        let items = (0..Picky::REFUSED + 10).map(Picky);
-        let opts = PoolOptions::new().chunksize(1);
+    let len = Picky::REFUSED + 10;
+    for (ordered, size) in [(true, 1), (false, 1), (true, 4), (false, 4)] {
+        let items = (0..len).map(Picky);
+        let opts = PoolOptions::new().chunksize(size);
         let it =
             if ordered { pool.imap_with(unpick, items, opts) } else { pool.imap_unordered_with(unpick, items, opts) };
         let outcomes: Vec<Result<u64, PoolError>> = it.unwrap().collect();
-        // The call ends with the encoding error, once (not `Terminated`: the pool is fine);
-        // results that came before it are values, in order when ordered.
-        match outcomes.last() {
-            Some(Err(PoolError::Codec { remote: false, .. })) => {}
-            other => panic!("ordered {ordered}: expected the codec error last, got {other:?} in {outcomes:?}"),
-        }
-        assert_eq!(outcomes.iter().filter(|r| r.is_err()).count(), 1, "{outcomes:?}");
-        let values: Vec<u64> = outcomes.into_iter().flatten().collect();
-        assert!(values.iter().all(|&v| v < Picky::REFUSED), "{values:?}");
+        // As Python's imap: the chunk holding the item that cannot be encoded is one error
+        // (the local encoding error, not `Terminated`: the pool is fine), in that chunk's
+        // place when ordered, and every other item's result comes, before and after it.
+        let bad_chunk = |v: u64| v / size as u64 == Picky::REFUSED / size as u64;
+        let expected: Vec<u64> = (0..len).filter(|&v| !bad_chunk(v)).collect();
+        let errors: Vec<usize> = (0..outcomes.len()).filter(|&i| outcomes[i].is_err()).collect();
+        assert_eq!(errors.len(), 1, "ordered {ordered}, chunks of {size}: {outcomes:?}");
+        assert!(
+            matches!(outcomes[errors[0]], Err(PoolError::Codec { remote: false, .. })),
+            "ordered {ordered}, chunks of {size}: {:?}",
+            outcomes[errors[0]]
+        );
+        let mut values: Vec<u64> = outcomes.into_iter().flatten().collect();
         if ordered {
-            assert_eq!(values, (0..values.len() as u64).collect::<Vec<_>>());
+            let first_bad = Picky::REFUSED / size as u64 * size as u64;
+            assert_eq!(errors[0] as u64, first_bad, "the error in its chunk's place");
+        } else {
+            values.sort_unstable();
         }
+        assert_eq!(values, expected, "ordered {ordered}, chunks of {size}");
     }
     assert_eq!(pool.map(double, 0..10u64).unwrap().len(), 10);
 }

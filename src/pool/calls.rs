@@ -215,10 +215,10 @@ impl Pool {
     /// [`map`](Self::map) reads them.
     ///
     /// # Errors
-    /// [`PoolError::NotRunning`]; each task's failure is an `Err` item of the iterator, and an
-    /// item that cannot be encoded ends the iterator with [`PoolError::Codec`] (after the
-    /// results that came before it), an iterator that does not keep its stated length with
-    /// [`PoolError::InvalidArgument`].
+    /// [`PoolError::NotRunning`]; each task's failure is an `Err` item of the iterator, as is
+    /// an item that cannot be encoded ([`PoolError::Codec`], once for its chunk, in the
+    /// chunk's place; the iteration goes on past it, as in Python). An iterator that does not
+    /// keep its stated length ends the iteration with [`PoolError::InvalidArgument`].
     ///
     /// # Examples
     ///

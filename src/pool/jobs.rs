@@ -2,7 +2,7 @@
 //! outcomes become the caller's result (an `AsyncResult`, or an `imap` iterator).
 
 use super::chunk::{Chunk, Delivery, Job, Sink};
-use super::manager::dispatch;
+use super::manager::{complete, dispatch};
 use super::options::PoolOptions;
 use super::result::{AsyncResult, ChunkMsg, IMapIter, Slot};
 use super::state::{RunState, Shared};
@@ -57,7 +57,7 @@ impl Pool {
         sink: Sink,
         limit: Option<std::time::Duration>,
     ) -> Result<(), PoolError> {
-        submit_to(&self.shared, call, shape, chunks, sink, limit)
+        submit_to(&self.shared, call, shape, chunks, sink, limit, BadChunk::EndsJob)
     }
 
     /// The shape of a job over `items` (`(chunks, chunk size, items)`; `chunksize` `None`:
@@ -239,7 +239,9 @@ impl Pool {
         if shape.0 == 0 {
             return Ok(IMapIter::new(rx, 0, ordered));
         }
-        self.submit(call, shape, chunks, sink, limit)?;
+        // As Python's `imap`: an item that cannot be encoded fails its own chunk, and the
+        // iteration goes on past it.
+        submit_to(&self.shared, call, shape, chunks, sink, limit, BadChunk::FailsChunk)?;
         Ok(IMapIter::new(rx, shape.0, ordered))
     }
 
@@ -282,8 +284,20 @@ impl Pool {
     }
 }
 
+/// What a chunk that cannot be queued (its items cannot be encoded) does to its job.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum BadChunk {
+    /// The whole job fails (`map`, whose one result that failure decides).
+    EndsJob,
+    /// That chunk fails and the rest go on (`imap`: the iterator yields the failure in the
+    /// chunk's place). A wrong stated length still ends the job: the chunks after it are
+    /// not the ones announced.
+    FailsChunk,
+}
+
 /// [`Pool::submit`] on the pool's shared state, for callers that hold only that (an
-/// [`Outcomes`](super::Outcomes) iterator re-running a failed chunk's items one by one).
+/// [`Outcomes`](super::Outcomes) iterator re-running a failed chunk's items one by one), and
+/// for those that choose what a chunk that cannot be queued does (`bad`).
 pub(super) fn submit_to(
     shared: &Shared,
     call: CallToken,
@@ -291,6 +305,7 @@ pub(super) fn submit_to(
     chunks: impl IntoIterator<Item = Result<Vec<u8>, PoolError>>,
     sink: Sink,
     limit: Option<std::time::Duration>,
+    bad: BadChunk,
 ) -> Result<(), PoolError> {
     let limit = limit.or(shared.config.time_limit);
     let job = {
@@ -330,6 +345,9 @@ pub(super) fn submit_to(
                 let limit = limit.map(|l| l.saturating_mul(u32::try_from(items).unwrap_or(u32::MAX)));
                 st.pending.push_back(Chunk { job, index, first_item, items, call, args, limit });
                 dispatch(shared, &mut st);
+            }
+            Err(e) if bad == BadChunk::FailsChunk && !matches!(e, PoolError::InvalidArgument(_)) => {
+                complete(&mut st, job, index, Err(e));
             }
             Err(e) => {
                 // The whole job ends here, chunks already sent included (their results find

@@ -110,7 +110,7 @@ fn steal(shared: &Shared, st: &mut State) -> bool {
 
 /// Delivers one chunk's outcome to its job.
 /// (Delivered once the state's lock is let go: see `chunk.rs`.)
-fn complete(st: &mut State, job: u64, index: usize, r: Result<Vec<u8>, PoolError>) {
+pub(super) fn complete(st: &mut State, job: u64, index: usize, r: Result<Vec<u8>, PoolError>) {
     let Some(j) = st.jobs.get_mut(&job) else { return };
     j.chunks_left -= 1;
     let last = j.chunks_left == 0;

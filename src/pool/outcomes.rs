@@ -9,7 +9,7 @@
 //! results. Items of such a chunk that had finished before the failure run twice.
 
 use super::chunk::{Delivery, Sink};
-use super::jobs::{decode_chunk, run_callback, submit_to};
+use super::jobs::{decode_chunk, run_callback, submit_to, BadChunk};
 use super::options::PoolOptions;
 use super::state::Shared;
 use super::{Pool, PoolError, PoolTimeoutError, TaskValue, TryPoolError};
@@ -233,14 +233,14 @@ impl Pool {
             let n = size.min(len - first);
             let encoded =
                 chunks.next().unwrap_or_else(|| Err(PoolError::local_codec(crate::codec::CodecError::invalid(false))));
-            submit_to(&self.shared, call, (1, n, n), [encoded], sink(first, n, false), time_limit)?;
+            submit_to(&self.shared, call, (1, n, n), [encoded], sink(first, n, false), time_limit, BadChunk::EndsJob)?;
         }
         drop(chunks);
         let shared: Arc<Shared> = self.shared.clone();
         let retry: Retry = Box::new(move |first, n| {
             for i in first..(first + n).min(items.len()) {
                 let one = crate::codec::encode(&items[i..=i]).map_err(PoolError::local_codec);
-                submit_to(&shared, call, (1, 1, 1), [one], sink(i, 1, true), time_limit)?;
+                submit_to(&shared, call, (1, 1, 1), [one], sink(i, 1, true), time_limit, BadChunk::EndsJob)?;
             }
             Ok(())
         });

@@ -355,11 +355,12 @@ pub(crate) enum ChunkMsg<T> {
 
 /// The iterator returned by [`Pool::imap`](crate::Pool::imap) and
 /// [`Pool::imap_unordered`](crate::Pool::imap_unordered): yields each result as it arrives
-/// (in input order for `imap`). A chunk that failed (its task errored or its worker died)
-/// yields one `Err` in its place and the iteration goes on with the next chunk, so with
-/// `chunksize` 1 every input item yields exactly one item, in order. A failure of the whole
-/// job ends it: if the pool is terminated the iterator yields [`PoolError::Terminated`] once and
-/// ends, and if an item cannot be encoded, that error, once, after the results that came
+/// (in input order for `imap`). A chunk that failed (its task errored, its worker died, or
+/// one of its items could not be encoded) yields one `Err` in its place and the iteration
+/// goes on with the next chunk, so with `chunksize` 1 every input item yields exactly one
+/// item, in order. A failure of the whole job ends it: if the pool is terminated the iterator
+/// yields [`PoolError::Terminated`] once and ends, and if the input iterator does not keep
+/// its stated length, [`PoolError::InvalidArgument`], once, after the results that came
 /// before it (for `imap`, those before it in order: later ones that had already arrived are
 /// dropped, though a `callback` saw them on arrival).
 pub struct IMapIter<T> {
