@@ -281,6 +281,34 @@ fn bar_b1_party_dying_right_after_its_arrival_is_seen() {
     assert_eq!(common::wait_child(child), common::Ended::Code(0));
 }
 
+fn die_in_the_action() {
+    // SAFETY: `_exit` ends this (child) process at once, as a kill inside the action would.
+    unsafe { libc::_exit(3) }
+}
+
+/// The last party to arrive dies inside the barrier's action (the releasing party): the
+/// parties already waiting see it dead and break the barrier, with no timeout to wait for.
+#[test]
+fn bar_b1_the_last_party_dying_inside_the_action_breaks_the_barrier() {
+    let _g = common::guard();
+    let b = Barrier::new(2).unwrap();
+    let child = common::fork_child({
+        let b = b.clone().with_action(die_in_the_action);
+        move || {
+            // Arrive last, so that this party runs the action.
+            while b.n_waiting() < 1 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            b.wait().map_or(1, |_| 2)
+        }
+    });
+    // No timeout: only the liveness check can end this wait (the watchdog turns a hang into
+    // a failure).
+    assert_eq!(b.wait(), Err(BarrierError::PartyDied));
+    assert_eq!(common::wait_child(child), common::Ended::Code(3));
+    assert_eq!(b.wait(), Err(BarrierError::Broken), "broken until reset");
+}
+
 /// `Duration::MAX` means no deadline (not an immediate time-out).
 #[test]
 fn bar_max_timeout_waits_for_the_others() {
