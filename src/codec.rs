@@ -324,6 +324,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "serde")]
     fn encoding_is_postcards_own() {
         // Varints of every length (1 to 10 bytes), bytes past the inline lengths, nesting.
         let ints: Vec<u64> = (0..64).map(|s| 1u64 << s).chain([0, u64::MAX, 127, 128, 16_383, 16_384]).collect();

@@ -307,6 +307,7 @@ mod manager_tests {
 /// write position no longer aligned), as a task writing through a wild pointer could. The
 /// pool must kill that worker and fail the chunk, not hang on a ring it cannot read
 /// (`tests/pool_corrupt.rs`). Does nothing outside a pool worker.
+#[cfg(feature = "serde")]
 pub fn corrupt_pool_results() {
     crate::pool::corrupt_own_results();
 }

@@ -30,6 +30,7 @@ fn small(cap: usize) -> Queue<Vec<u8>> {
     Queue::builder().capacity_bytes(cap).build().unwrap()
 }
 
+#[cfg(feature = "serde")] // the typed path too
 #[test]
 fn que_b11_loans_put_and_get_in_place_and_mix_with_copies() {
     let q = small(4096);
@@ -49,6 +50,7 @@ fn que_b11_loans_put_and_get_in_place_and_mix_with_copies() {
     assert!(q.get_loan_timeout(Duration::from_millis(5)).unwrap_err().is_timeout());
 }
 
+#[cfg(feature = "serde")] // the typed path too
 #[test]
 fn que_b11_an_abandoned_loan_is_never_seen_and_a_borrowed_item_is_taken_on_drop() {
     let q = small(4096);
@@ -68,6 +70,7 @@ fn que_b11_an_abandoned_loan_is_never_seen_and_a_borrowed_item_is_taken_on_drop(
     assert_eq!(q.get().unwrap(), b"two");
 }
 
+#[cfg(feature = "serde")] // the typed path too
 #[test]
 fn que_b11_a_loan_too_large_is_refused_and_the_largest_fits_anywhere_in_the_ring() {
     let q = small(4096);

@@ -5,7 +5,9 @@
 mod common;
 
 use common::{fork_child, guard, sigkill, wait_child, Ended, Rng};
-use multiproc::{Process, ShareableItem as It, ShareableList, SharedMemory, SharedMemoryManager, ShmError, ValueError};
+#[cfg(feature = "serde")]
+use multiproc::{Process, SharedMemory, SharedMemoryManager};
+use multiproc::{ShareableItem as It, ShareableList, ShmError, ValueError};
 use std::time::{Duration, Instant};
 
 fn unique(tag: &str) -> String {
@@ -54,6 +56,7 @@ fn shl_1_items_of_every_kind_and_their_room() {
 
 /// SHL-2: one list seen by a forked child (a clone), a spawned child (an argument) and an
 /// unrelated opener (the name): each one's write is seen by all.
+#[cfg(feature = "serde")] // spawned processes and the manager
 #[test]
 fn shl_2_forked_spawned_and_named_processes_share_one_list() {
     let _g = guard();
@@ -84,6 +87,7 @@ fn shl_2_forked_spawned_and_named_processes_share_one_list() {
     assert!(matches!(ShareableList::open(&name), Err(ShmError::NotFound { .. })), "the creator's drop removes it");
 }
 
+#[cfg(feature = "serde")]
 fn set_text(sl: ShareableList) -> Result<(), ValueError> {
     sl.set(1, "spawned")
 }
@@ -187,6 +191,7 @@ fn shl_4_corrupt_segments_are_errors_not_undefined_behaviour() {
 
 /// SHM-11: every segment and list made through a manager is removed by `shutdown`, made in this
 /// process or in a forked child; the manager refuses to make more afterwards.
+#[cfg(feature = "serde")] // spawned processes and the manager
 #[test]
 fn shm_11_shutdown_removes_every_segment_made_through_it() {
     let _g = guard();
@@ -223,6 +228,7 @@ fn shm_11_shutdown_removes_every_segment_made_through_it() {
 /// SHM-B2 (beyond Python, whose manager leaks its segments when its owner is killed): the
 /// process that started the manager is SIGKILLed; its segments are removed anyway, and a child
 /// of it that outlives it can make no more (they would have nobody to remove them).
+#[cfg(feature = "serde")] // spawned processes and the manager
 #[test]
 fn shm_b2_the_segments_go_when_the_starting_process_is_killed() {
     let _g = guard();
@@ -275,6 +281,7 @@ fn shm_b2_the_segments_go_when_the_starting_process_is_killed() {
 
 /// SHM-12: dropping the last handle in the starting process stops the manager as `shutdown`
 /// does; a copy dropped in a forked child does not.
+#[cfg(feature = "serde")] // spawned processes and the manager
 #[test]
 fn shm_12_the_last_handle_of_the_starting_process_stops_it() {
     let _g = guard();

@@ -480,3 +480,24 @@ fn shm_a_size_that_cannot_exist_is_too_large() {
         assert!(matches!(r, Err(multiproc::ShmError::TooLarge { .. })), "{len}: {r:?}");
     }
 }
+
+/// A named segment larger than all of `/dev/shm` is `NoSpace` when it is made, not a SIGBUS at
+/// its first touch later (the space is allocated up front), and it leaves no name behind.
+/// (Anonymous segments live outside `/dev/shm`, on the kernel's own unlimited mount.)
+#[test]
+fn shm_a_segment_larger_than_dev_shm_is_no_space_at_once() {
+    // SAFETY: `st` is a writable statvfs; the path is a NUL-terminated literal.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c"/dev/shm".as_ptr(), &mut st) }, 0);
+    let total = (st.f_blocks as u64).saturating_mul(st.f_frsize as u64);
+    if total == 0 {
+        eprintln!("/dev/shm reports no size (no limit): nothing to exceed");
+        return;
+    }
+    // More than the whole file system: tmpfs refuses it before allocating a page.
+    let len = usize::try_from(total + (64 << 20)).unwrap();
+    let name = format!("mp-test-nospace-{}", std::process::id());
+    let r = multiproc::SharedMemory::create(&name, len);
+    assert!(matches!(r, Err(multiproc::ShmError::NoSpace { .. })), "{len}: {r:?}");
+    assert!(matches!(multiproc::SharedMemory::open(&name), Err(multiproc::ShmError::NotFound { .. })));
+}

@@ -20,7 +20,7 @@ COMMANDS:
     bench        Measure cross-process latencies and throughputs; print a table with each
                  row's median, p99, placement (same: both processes on CPU 0, cross: CPU 0 and
                  CPU 1, free: unpinned) and its ratio to its baseline row measured in the same run.
-                   --quick        small per-row budgets (the whole table in about 15 s)
+                   --quick        small per-row budgets (the whole table in about 40 s)
                    --json PATH    also write the results as JSON to PATH
                    --csv PATH     also write every percentile of every row as CSV to PATH
                    --plot DIR     also write a histogram and a CDF per row and placement

@@ -131,6 +131,7 @@ impl fmt::Display for ForkServerError {
 impl ForkServerError {
     /// What a failed read or write on a socket to the server means: a timed-out read is
     /// `Timeout`, end of file or a broken connection `Gone`, anything else `Os`.
+    #[cfg(feature = "serde")]
     pub(crate) fn from_io(e: io::Error) -> ForkServerError {
         match e.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ForkServerError::Timeout,

@@ -474,6 +474,7 @@ impl Process {
     /// pidfd of our own child, and for a fork server's child the socket its status comes on
     /// (its pidfd turns readable first, while the server may not have reaped it yet: a watcher
     /// that polled the pidfd would find no status, and nothing would wake it again).
+    #[cfg(feature = "serde")]
     pub(crate) fn exit_watch(&self) -> Result<Sentinel, ProcFail> {
         {
             #[cfg(feature = "serde")]

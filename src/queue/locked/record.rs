@@ -496,7 +496,8 @@ mod tests {
             let ring = q.ring.clone();
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
-                let _ = tx.send(q.get());
+                let mut out = Vec::new();
+                let _ = tx.send(q.get_bytes_into(&mut out).map(|_| out));
             });
             std::thread::sleep(Duration::from_millis(20));
             put_and_die_before_the_bump(ring);
