@@ -312,6 +312,14 @@ pub fn corrupt_pool_results() {
     crate::pool::corrupt_own_results();
 }
 
+/// Makes the next `n` pool worker starts in this process fail as `fork` does at the process
+/// limit (`EAGAIN`), for the pool's handling of a start that fails
+/// (`tests/pool_start_fails.rs`). Process-wide: for a test binary of its own.
+#[cfg(feature = "serde")]
+pub fn refuse_pool_starts(n: usize) {
+    crate::pool::refuse_starts(n);
+}
+
 /// Runs `f` (given the fork server's pid) inside `ForkServer::run_input` when it sets up a new
 /// station, between sending the server its request and letting go of the station socket's
 /// other end: where a fork in another thread copies that end (`tests/fork_station.rs`).

@@ -263,3 +263,33 @@ fn pool_b9_a_result_whose_decoding_panics_fails_its_call_only() {
     pool.close();
     pool.join();
 }
+
+#[test]
+fn pool_b9_a_callback_terminates_while_another_thread_joins() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = Arc::new(common::pool_new(1).unwrap());
+    let p = pool.clone();
+    let opts = PoolOptions::new().callback(move |_: &u64| {
+        // By now the joining thread has taken the pool thread's handle and waits for it.
+        std::thread::sleep(Duration::from_millis(100));
+        p.terminate(); // must not wait for the thread it runs on
+    });
+    let r = pool.apply_async_with(plus_one, 1, opts).unwrap();
+    pool.close();
+    pool.join();
+    assert_eq!(r.get().unwrap(), 2);
+}
+
+#[test]
+fn pool_b9_an_imap_error_callback_joins_while_its_job_is_being_queued() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = Arc::new(common::pool_new(2).unwrap());
+    let p = pool.clone();
+    // The item that cannot be encoded fails its chunk while the caller is still queueing the
+    // job; the callback runs once the job is queued, so the join it makes can finish.
+    let opts = PoolOptions::new().chunksize(1).error_callback(move |_| p.join());
+    let items = vec![Picky(1), Picky(Picky::REFUSED), Picky(3)];
+    let got: Vec<Result<u64, PoolError>> = pool.imap_with(unpick, items, opts).unwrap().collect();
+    assert!(matches!(got[..], [Ok(1), Err(PoolError::Codec { .. }), Ok(3)]), "{got:?}");
+    assert!(matches!(pool.apply_async(plus_one, 1), Err(PoolError::NotRunning)), "the callback's join closed it");
+}

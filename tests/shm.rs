@@ -486,8 +486,9 @@ fn shm_a_size_that_cannot_exist_is_too_large() {
 /// (Anonymous segments live outside `/dev/shm`, on the kernel's own unlimited mount.)
 #[test]
 fn shm_a_segment_larger_than_dev_shm_is_no_space_at_once() {
-    // SAFETY: `st` is a writable statvfs; the path is a NUL-terminated literal.
+    // SAFETY: all-zero bytes are a valid statvfs (plain integers).
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a writable statvfs; the path is a NUL-terminated literal.
     assert_eq!(unsafe { libc::statvfs(c"/dev/shm".as_ptr(), &mut st) }, 0);
     let total = (st.f_blocks as u64).saturating_mul(st.f_frsize as u64);
     if total == 0 {

@@ -171,8 +171,7 @@ impl Pool {
 
     /// Whether this is the pool's own thread (the one its callbacks run on).
     fn on_own_thread(&self) -> bool {
-        let m = self.manager.lock().unwrap_or_else(|p| p.into_inner());
-        m.as_ref().is_some_and(|h| h.thread().id() == std::thread::current().id())
+        self.shared.manager_thread.get() == Some(&std::thread::current().id())
     }
 
     /// Waits for the pool's thread to end, unless this is that thread (`terminate`, or the

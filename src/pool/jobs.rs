@@ -330,6 +330,7 @@ pub(super) fn submit_to(
     // that panics, the job (with chunks queued, and more announced) is taken out on the way
     // out, or the pool would wait for it for ever.
     let abandon = Abandon { shared, job };
+    let mut failed = Vec::new();
     let mut chunks = chunks.into_iter();
     for index in 0..n {
         let next =
@@ -348,6 +349,9 @@ pub(super) fn submit_to(
             }
             Err(e) if bad == BadChunk::FailsChunk && !matches!(e, PoolError::InvalidArgument(_)) => {
                 complete(&mut st, job, index, Err(e));
+                // Delivered once the job is fully queued: its `error_callback` may `join`,
+                // which waits for this job, whose later chunks only this thread can queue.
+                failed.append(&mut st.handoffs);
             }
             Err(e) => {
                 // The whole job ends here, chunks already sent included (their results find
@@ -365,6 +369,7 @@ pub(super) fn submit_to(
         }
     }
     std::mem::forget(abandon);
+    failed.into_iter().for_each(super::chunk::Handoff::run);
     Ok(())
 }
 

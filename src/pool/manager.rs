@@ -126,6 +126,7 @@ pub(super) fn complete(st: &mut State, job: u64, index: usize, r: Result<Vec<u8>
 pub(super) fn manager_main(shared: Arc<Shared>, started: mpsc::Sender<Result<(), PoolError>>) {
     // However this thread ends (a panic too), the spare thread ends with it and its spare is
     // reaped; on the normal path `stop` below has done so already (a second call does nothing).
+    let _ = shared.manager_thread.set(std::thread::current().id());
     // Dropped last: after the spare thread's end and every delivery this thread filed.
     let _ended = MarkEnded(&shared);
     let _spares = super::spares::StopOnDrop(&shared);
@@ -189,12 +190,20 @@ pub(super) fn manager_main(shared: Arc<Shared>, started: mpsc::Sender<Result<(),
     super::spares::stop(&shared);
 }
 
-/// Marks the manager thread ended (`State::manager_ended`) however it ends, a panic too.
+/// Marks the manager thread ended (`State::manager_ended`) however it ends. If it ends by a
+/// panic (a bug), the pool ends with it: the jobs left fail with `Terminated` and new ones are
+/// refused, instead of waiting for a thread that is gone.
 struct MarkEnded<'a>(&'a Shared);
 
 impl Drop for MarkEnded<'_> {
     fn drop(&mut self) {
-        self.0.lock().manager_ended = true;
+        let mut st = self.0.lock();
+        if st.run == RunState::Running {
+            st.run = RunState::Terminated;
+        }
+        fail_everything(&mut st, &PoolError::Terminated);
+        st.manager_ended = true;
+        drop(st);
         self.0.idle.notify_all();
     }
 }
@@ -276,6 +285,7 @@ fn run_loop(shared: &Arc<Shared>) {
                         handle_exit(shared, &mut st, i, exit);
                     }
                 }
+                refill(shared, &mut st);
                 super::spares::check(&mut st);
                 hung.retain(|h| st.workers.iter().flatten().any(|w| Arc::ptr_eq(&w.link, h)));
             }
@@ -430,12 +440,7 @@ fn handle_exit(shared: &Shared, st: &mut State, i: usize, exit: WorkerExit) {
     shared.claims.store(i, 0, Ordering::Release);
     shared.cancels.store(i, 0, Ordering::Release);
     shared.starts.store(i, 0, Ordering::Release);
-    let replace = match st.run {
-        RunState::Running => true,
-        RunState::Closed => !st.jobs.is_empty(),
-        _ => false,
-    };
-    if !replace {
+    if !wants_workers(st) {
         return;
     }
     st.want_spare = true;
@@ -449,13 +454,46 @@ fn handle_exit(shared: &Shared, st: &mut State, i: usize, exit: WorkerExit) {
     }
     match spawn_worker(shared) {
         Ok(nw) => st.workers[i] = Some(nw),
+        // The work waiting fails with why (the slot is tried again each sweep: `refill`).
         Err(e) => fail_everything(st, &e),
+    }
+}
+
+/// Whether the pool still needs its workers: running, or closed with work left.
+fn wants_workers(st: &State) -> bool {
+    match st.run {
+        RunState::Running => true,
+        RunState::Closed => !st.jobs.is_empty(),
+        _ => false,
+    }
+}
+
+/// Starts a worker in each slot that a failed start left empty (`fork`'s `EAGAIN`, no
+/// memory): once the system allows it again the pool is whole, instead of queueing work for
+/// ever on fewer workers, or on none (Python's pool keeps repopulating too). Called each
+/// sweep; stops at the first start that fails.
+fn refill(shared: &Shared, st: &mut State) {
+    if !wants_workers(st) {
+        return;
+    }
+    for i in 0..st.workers.len() {
+        if st.workers[i].is_none() {
+            match spawn_worker(shared) {
+                Ok(w) => st.workers[i] = Some(w),
+                Err(_) => return,
+            }
+        }
     }
 }
 
 /// Starts a worker (forked from this thread, or spawned: see `link`); its slot comes with
 /// each chunk.
 pub(super) fn spawn_worker(shared: &Shared) -> Result<Worker, PoolError> {
+    #[cfg(feature = "test-hooks")]
+    if super::worker::hooks::refuse_start() {
+        let eagain = std::io::Error::from_raw_os_error(libc::EAGAIN);
+        return Err(PoolError::spawn(SpawnError::Process(crate::StartError::Os(eagain))));
+    }
     let key = shared.key;
     let claims = shared.claims.clone();
     let cancels = shared.cancels.clone();

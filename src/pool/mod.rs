@@ -33,7 +33,7 @@ mod state;
 mod wire;
 mod worker;
 #[cfg(feature = "test-hooks")]
-pub(crate) use worker::hooks::corrupt_own_results;
+pub(crate) use worker::hooks::{corrupt_own_results, refuse_starts};
 
 pub use crate::process::call::StarFn;
 pub use api::Pool;

@@ -349,7 +349,10 @@ impl<R> Outcomes<R> {
             match got {
                 Ok(m) => self.take(m),
                 Err(mpsc::RecvTimeoutError::Timeout) => return Waited::TimedOut,
-                // Every sink is gone (the pool ended) with inputs unsettled.
+                // Every sender is gone with inputs unsettled. Not while this iterator lives
+                // (its `retry` keeps a sender): a pool that ends fails each job instead, also
+                // when its thread panics (`MarkEnded`). Kept so that a change there cannot
+                // turn into a hang here.
                 Err(mpsc::RecvTimeoutError::Disconnected) => self.fail_unsettled(PoolError::Terminated),
             }
         }

@@ -117,6 +117,9 @@ pub(super) struct Shared {
     pub(super) deaths: Option<super::deaths::DeathWatch>,
     /// The thread that starts spares, once the pool wants one.
     pub(super) spares: SpareMaker,
+    /// The manager thread (set as it starts): the thread callbacks run on, which `join` and
+    /// `terminate` must not wait for.
+    pub(super) manager_thread: std::sync::OnceLock<std::thread::ThreadId>,
 }
 
 impl Shared {
@@ -126,6 +129,7 @@ impl Shared {
         Ok(Shared {
             deaths: super::deaths::DeathWatch::start(bell.clone()).ok(),
             spares: SpareMaker::default(),
+            manager_thread: std::sync::OnceLock::new(),
             state: Mutex::new(State::new(config.processes)),
             idle: Condvar::new(),
             key: CallKey::new(),

@@ -225,6 +225,26 @@ fn run_one(link: &Link, key: &CallKey, slot: &Slot<'_>, bell: &Doorbell, bytes: 
 pub(crate) mod hooks {
     use super::Link;
     use std::cell::Cell;
+    use std::sync::Mutex;
+
+    /// Worker starts still to be refused, process-wide (`fuzz::refuse_pool_starts`). A mutex,
+    /// not an atomic: the crate's atomics are loom's in model builds, which have no `const`
+    /// constructor for a static.
+    static REFUSE_STARTS: Mutex<usize> = Mutex::new(0);
+
+    /// Makes the next `n` worker starts of every pool in this process fail as `fork` does at
+    /// the process limit (`EAGAIN`).
+    pub(crate) fn refuse_starts(n: usize) {
+        *REFUSE_STARTS.lock().unwrap_or_else(|p| p.into_inner()) = n;
+    }
+
+    /// Whether this start is to be refused (counting it).
+    pub(in crate::pool) fn refuse_start() -> bool {
+        let mut left = REFUSE_STARTS.lock().unwrap_or_else(|p| p.into_inner());
+        let refuse = *left > 0;
+        *left = left.saturating_sub(1);
+        refuse
+    }
 
     thread_local! {
         /// The ring this worker sends results into, while `worker_main` runs on this thread

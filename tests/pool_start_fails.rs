@@ -1,0 +1,76 @@
+//! A pool whose worker starts fail for a while (`fork`'s `EAGAIN` at the process limit, no
+//! memory): the work waiting then fails with the start error, and the empty slot is tried
+//! again until a start succeeds, so the pool heals instead of queueing work for ever on no
+//! worker (Python's pool keeps repopulating too).
+//!
+//! A test binary of its own: the hook that refuses starts is process-wide.
+#![cfg(feature = "serde")] // pool tasks carry serde values
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // test code
+
+mod common;
+
+use common::guard_for;
+use multiproc::{PoolError, PoolOptions};
+use std::time::Duration;
+
+fn plus_one(x: u64) -> u64 {
+    x + 1
+}
+
+/// Input 0 crashes its worker; the others come back plus one.
+fn crash_at_0(x: u64) -> u64 {
+    if x == 0 {
+        std::process::abort();
+    }
+    x + 1
+}
+
+#[test]
+fn pool_b1_a_pool_whose_worker_starts_fail_heals_once_they_succeed() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = common::pool_new(1).unwrap();
+    // The crashed worker's replacement, and the next two tries after it, fail.
+    multiproc::fuzz::refuse_pool_starts(3);
+    let crash = pool.apply_async(crash_at_0, 0).unwrap();
+    assert!(matches!(crash.get_timeout(Duration::from_secs(30)), Err(multiproc::PoolTimeoutError::WorkerDied { .. })));
+    // Work submitted while the slot is empty runs once a start succeeds (or, if it was queued
+    // when a start failed, fails with that start's error): it never waits for ever.
+    let mut healed = false;
+    for _ in 0..10 {
+        match pool.apply_async(plus_one, 1).unwrap().get_timeout(Duration::from_secs(30)) {
+            Ok(v) => {
+                assert_eq!(v, 2);
+                healed = true;
+                break;
+            }
+            Err(multiproc::PoolTimeoutError::Spawn(_)) => continue,
+            Err(e) => panic!("unexpected: {e:?}"),
+        }
+    }
+    assert!(healed, "the pool never ran a task again");
+    assert_eq!(pool.worker_pids().len(), 1);
+    pool.close();
+    pool.join();
+}
+
+#[test]
+fn pool_b5_outcomes_end_when_the_crashed_worker_cannot_be_replaced_at_once() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = common::pool_new(1).unwrap();
+    multiproc::fuzz::refuse_pool_starts(2);
+    // The first chunk crashes at input 0 and is re-run item by item; its replacement's first
+    // starts fail. Every input still gets an outcome and the iteration ends.
+    let opts = PoolOptions::new().chunksize(4);
+    let outcomes: Vec<_> = pool.imap_outcomes_with(crash_at_0, 0..8u64, opts).unwrap().collect();
+    assert_eq!(outcomes.iter().map(|o| o.index).collect::<Vec<_>>(), (0..8).collect::<Vec<_>>());
+    for o in &outcomes {
+        match (&o.result, o.index) {
+            (Err(PoolError::WorkerDied { .. }), 0) => {}
+            (Ok(v), i) => assert_eq!(*v, i as u64 + 1),
+            (Err(PoolError::Spawn(_)), _) => {}
+            (r, i) => panic!("input {i}: {r:?}"),
+        }
+    }
+    pool.close();
+    pool.join();
+}
