@@ -330,7 +330,11 @@ pub(super) fn submit_to(
     // that panics, the job (with chunks queued, and more announced) is taken out on the way
     // out, or the pool would wait for it for ever.
     let abandon = Abandon { shared, job };
-    let mut failed = Vec::new();
+    // Chunks that could not be encoded (`BadChunk::FailsChunk`): completed once the job is
+    // fully queued, so that their `error_callback` (which runs on this thread) may `join`,
+    // which waits for this job, whose later chunks only this thread can queue. Until then the
+    // job counts them as outstanding, so no other delivery of it can be its last.
+    let mut bad_chunks: Vec<(usize, PoolError)> = Vec::new();
     let mut chunks = chunks.into_iter();
     for index in 0..n {
         let next =
@@ -348,12 +352,13 @@ pub(super) fn submit_to(
                 dispatch(shared, &mut st);
             }
             Err(e) if bad == BadChunk::FailsChunk && !matches!(e, PoolError::InvalidArgument(_)) => {
-                complete(&mut st, job, index, Err(e));
-                // Delivered once the job is fully queued: its `error_callback` may `join`,
-                // which waits for this job, whose later chunks only this thread can queue.
-                failed.append(&mut st.handoffs);
+                bad_chunks.push((index, e));
             }
             Err(e) => {
+                // The chunks that failed before it are reported first, in order.
+                for (i, e) in bad_chunks.drain(..) {
+                    complete(&mut st, job, i, Err(e));
+                }
                 // The whole job ends here, chunks already sent included (their results find
                 // no job). For a job of several chunks that is the job's failure, so that an
                 // `imap` does not wait in order for chunks that will never report; a job of
@@ -369,7 +374,12 @@ pub(super) fn submit_to(
         }
     }
     std::mem::forget(abandon);
-    failed.into_iter().for_each(super::chunk::Handoff::run);
+    if !bad_chunks.is_empty() {
+        let mut st = shared.lock();
+        for (i, e) in bad_chunks {
+            complete(&mut st, job, i, Err(e));
+        }
+    }
     Ok(())
 }
 

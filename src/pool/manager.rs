@@ -202,8 +202,8 @@ impl Drop for MarkEnded<'_> {
             st.run = RunState::Terminated;
         }
         fail_everything(&mut st, &PoolError::Terminated);
-        st.manager_ended = true;
-        drop(st);
+        drop(st); // delivers those failures
+        self.0.lock().manager_ended = true;
         self.0.idle.notify_all();
     }
 }

@@ -80,13 +80,20 @@ fn defer_or_run(wake: Wake) {
 /// switches per result for nothing. The values are stored at once (under each slot's mutex);
 /// only the notification waits, so no waiter can miss it.
 pub(crate) fn deferring_wakeups<R>(f: impl FnOnce() -> R) -> R {
-    DEFERRED.with(|d| *d.borrow_mut() = Some(Vec::new()));
-    let r = f();
-    let wakes = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
-    for wake in wakes {
-        wake();
+    /// Runs the held-back wake-ups when `f` ends, also by a panic (the pool then ends, and
+    /// the callers must hear of it, not wait on a list nobody runs).
+    struct RunDeferred;
+    impl Drop for RunDeferred {
+        fn drop(&mut self) {
+            let wakes = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+            for wake in wakes {
+                wake();
+            }
+        }
     }
-    r
+    DEFERRED.with(|d| *d.borrow_mut() = Some(Vec::new()));
+    let _run = RunDeferred;
+    f()
 }
 
 /// The result of an asynchronous pool call (`apply_async`, `map_async`, `starmap_async`).
