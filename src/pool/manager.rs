@@ -470,14 +470,15 @@ fn wants_workers(st: &State) -> bool {
 
 /// Starts a worker in each slot that a failed start left empty (`fork`'s `EAGAIN`, no
 /// memory): once the system allows it again the pool is whole, instead of queueing work for
-/// ever on fewer workers, or on none (Python's pool keeps repopulating too). Called each
-/// sweep; stops at the first start that fails.
+/// ever on fewer workers, or on none (Python's pool keeps repopulating too). A ready spare
+/// fills a slot first. Called each sweep; stops at the first start that fails.
 fn refill(shared: &Shared, st: &mut State) {
     if !wants_workers(st) {
         return;
     }
     for i in 0..st.workers.len() {
-        if st.workers[i].is_none() {
+        // A spare started meanwhile (its thread retries too) takes the slot first.
+        if st.workers[i].is_none() && !super::spares::promote(st, i) {
             match spawn_worker(shared) {
                 Ok(w) => st.workers[i] = Some(w),
                 Err(_) => return,
