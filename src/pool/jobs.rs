@@ -213,28 +213,25 @@ impl Pool {
         let (shape, chunks) = self.streamed_chunks(items, Some(chunksize.unwrap_or(1)));
         let (tx, rx) = mpsc::channel::<ChunkMsg<R>>();
         let sink: Sink = Box::new(move |d| {
-            let (index, r) = match d {
-                Delivery::Chunk(index, r) => (Some(index), decode_chunk::<R>(r)),
-                Delivery::JobFailed(e) => (None, Err(e)),
+            let msg = match d {
+                Delivery::Chunk(index, r) => ChunkMsg::Chunk(index, decode_chunk::<R>(r)),
+                Delivery::JobFailed(e) => ChunkMsg::JobFailed(e),
             };
-            match &r {
-                Ok(items) => {
+            match &msg {
+                ChunkMsg::Chunk(_, Ok(items)) => {
                     if let Some(cb) = callback.as_mut() {
                         for item in items {
                             run_callback(|| cb(item));
                         }
                     }
                 }
-                Err(e) => {
+                ChunkMsg::Chunk(_, Err(e)) | ChunkMsg::JobFailed(e) => {
                     if let Some(cb) = error_callback.as_mut() {
                         run_callback(|| cb(e));
                     }
                 }
             }
-            let _ = tx.send(match (index, r) {
-                (Some(index), r) => ChunkMsg::Chunk(index, r),
-                (None, r) => ChunkMsg::JobFailed(r.err().unwrap_or(PoolError::Terminated)),
-            });
+            let _ = tx.send(msg);
         });
         if shape.0 == 0 {
             return Ok(IMapIter::new(rx, 0, ordered));

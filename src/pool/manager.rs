@@ -108,8 +108,8 @@ fn steal(shared: &Shared, st: &mut State) -> bool {
     stole
 }
 
-/// Delivers one chunk's outcome to its job.
-/// (Delivered once the state's lock is let go: see `chunk.rs`.)
+/// Files one chunk's outcome for its job, to be delivered once the state's lock is let go
+/// (`chunk.rs`).
 pub(super) fn complete(st: &mut State, job: u64, index: usize, r: Result<Vec<u8>, PoolError>) {
     let Some(j) = st.jobs.get_mut(&job) else { return };
     j.chunks_left -= 1;
@@ -124,11 +124,11 @@ pub(super) fn complete(st: &mut State, job: u64, index: usize, r: Result<Vec<u8>
 /// The manager thread: forks the workers, reads their results, replaces the dead, and stops
 /// them when the pool is closed and idle or terminated.
 pub(super) fn manager_main(shared: Arc<Shared>, started: mpsc::Sender<Result<(), PoolError>>) {
-    // However this thread ends (a panic too), the spare thread ends with it and its spare is
-    // reaped; on the normal path `stop` below has done so already (a second call does nothing).
     let _ = shared.manager_thread.set(std::thread::current().id());
     // Dropped last: after the spare thread's end and every delivery this thread filed.
     let _ended = MarkEnded(&shared);
+    // However this thread ends (a panic too), the spare thread ends with it and its spare is
+    // reaped; on the normal path `stop` below has done so already (a second call does nothing).
     let _spares = super::spares::StopOnDrop(&shared);
     // Start-up: fork every worker from this thread (so that their parent-death signal follows
     // this thread, which lives as long as the pool) and wait for their `Ready`.

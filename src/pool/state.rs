@@ -142,7 +142,7 @@ impl Shared {
     }
 
     pub(super) fn lock(&self) -> StateGuard<'_> {
-        StateGuard { mutex: &self.state, guard: Some(self.state.lock().unwrap_or_else(|p| p.into_inner())) }
+        StateGuard { guard: Some(self.state.lock().unwrap_or_else(|p| p.into_inner())) }
     }
 }
 
@@ -150,24 +150,15 @@ impl Shared {
 /// meanwhile ([`State::handoffs`]), so that no sink (and no user callback) runs under the
 /// lock, which a callback calling back into its pool would need.
 pub(super) struct StateGuard<'a> {
-    mutex: &'a Mutex<State>,
     guard: Option<MutexGuard<'a, State>>,
 }
 
 impl StateGuard<'_> {
-    /// Waits on `cv` (which is signalled under this lock). Outcomes filed through this guard
-    /// are delivered first, without the lock, and the wait then ends at once (as a spurious
-    /// wake-up would: the caller looks at its condition again).
+    /// Waits on `cv` (which is signalled under this lock). Outcomes filed before the wait
+    /// stay in the state and are delivered by whichever guard next lets the lock go.
     pub(super) fn wait(mut self, cv: &Condvar) -> Self {
-        let mut guard = self.guard.take().expect("a guard holds its lock until dropped");
-        let handoffs = std::mem::take(&mut guard.handoffs);
-        if handoffs.is_empty() {
-            self.guard = Some(cv.wait(guard).unwrap_or_else(|p| p.into_inner()));
-        } else {
-            drop(guard);
-            handoffs.into_iter().for_each(Handoff::run);
-            self.guard = Some(self.mutex.lock().unwrap_or_else(|p| p.into_inner()));
-        }
+        let guard = self.guard.take().expect("a guard holds its lock until dropped");
+        self.guard = Some(cv.wait(guard).unwrap_or_else(|p| p.into_inner()));
         self
     }
 }
@@ -185,12 +176,24 @@ impl DerefMut for StateGuard<'_> {
     }
 }
 
+thread_local! {
+    /// An empty vector with room, swapped into the state for the hand-offs a guard takes out,
+    /// so that a round of deliveries allocates nothing (the manager delivers every result).
+    static SPARE_HANDOFFS: std::cell::Cell<Vec<Handoff>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 impl Drop for StateGuard<'_> {
     fn drop(&mut self) {
         let Some(mut guard) = self.guard.take() else { return };
-        let handoffs = std::mem::take(&mut guard.handoffs);
+        if guard.handoffs.is_empty() {
+            return;
+        }
+        let mut handoffs = std::mem::replace(&mut guard.handoffs, SPARE_HANDOFFS.take());
         drop(guard);
-        handoffs.into_iter().for_each(Handoff::run);
+        // A delivery's callback may lock the state again on this thread: the spare is out of
+        // the thread-local meanwhile, so such a nested guard simply starts another vector.
+        handoffs.drain(..).for_each(Handoff::run);
+        SPARE_HANDOFFS.set(handoffs);
     }
 }
 
@@ -200,9 +203,7 @@ pub(super) fn fail_everything(st: &mut State, err: &PoolError) {
     for w in st.workers.iter_mut().flatten() {
         w.outstanding.clear();
     }
-    let failed: Vec<Handoff> =
-        st.jobs.drain().map(|(_, job)| job.handoff(Delivery::JobFailed(err.clone()), true)).collect();
-    st.handoffs.extend(failed);
+    st.handoffs.extend(st.jobs.drain().map(|(_, job)| job.handoff(Delivery::JobFailed(err.clone()), true)));
 }
 
 /// The pool's spare-starting thread and what it is asked (its work is `spares.rs`).

@@ -121,7 +121,7 @@ impl ForkServer {
         // the last descriptor it closes, so the send above may still have gone through) makes
         // this call fail to start, not the run after it.
         wait_for_ready(&chan, self.inner.pidfd.as_fd())?;
-        chan.set_read_timeout(Some(boot::BOOT_TIMEOUT)).map_err(ProcFail::Os)?;
+        // Readable (or at end of file): this read does not wait.
         let mut ready = [0u8; 1];
         (&chan).read_exact(&mut ready).map_err(|e| ProcFail::ForkServer(ForkServerError::from_io(e)))?;
         if ready[0] != super::server_exec::STATION_READY {

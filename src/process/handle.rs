@@ -477,7 +477,6 @@ impl Process {
     #[cfg(feature = "serde")]
     pub(crate) fn exit_watch(&self) -> Result<Sentinel, ProcFail> {
         {
-            #[cfg(feature = "serde")]
             if let Life::Running(Running { origin: Origin::Server(c), .. }) = &*lock(&self.inner.life) {
                 return Ok(Sentinel { fd: c.wait_fd() });
             }
