@@ -21,8 +21,11 @@ pub struct ForkServerBuilder {
     init: Option<EntryToken>,
 }
 
-/// The server `StartMethod::ForkServer` uses.
-static DEFAULT: Mutex<Option<ForkServer>> = Mutex::new(None);
+/// The server `StartMethod::ForkServer` uses, with the options it was started from: a server
+/// found dead is started again from the same options, so an installed `init` comes back with
+/// it (as CPython's fork server comes back with its preload list), instead of children silently
+/// starting from a plain image.
+static DEFAULT: Mutex<Option<(ForkServerBuilder, ForkServer)>> = Mutex::new(None);
 
 impl ForkServerBuilder {
     /// Runs `f` once in the server, before it forks any child: children start from the state
@@ -75,7 +78,9 @@ impl ForkServerBuilder {
     }
 
     /// [`start`](Self::start) and make it the server `StartMethod::ForkServer` uses (the
-    /// previous default server, if any, exits once its children's handles are dropped).
+    /// previous default server, if any, exits once its children's handles are dropped). If this
+    /// server dies, the next start that needs it starts another with the same `init`
+    /// ([`ForkServer::global`]).
     ///
     /// # Errors
     /// As [`start`](Self::start).
@@ -98,8 +103,8 @@ impl ForkServerBuilder {
     }
 
     fn install_inner(self) -> Result<ForkServer, ProcFail> {
-        let s = self.start()?;
-        *lock(&DEFAULT) = Some(s.clone());
+        let s = self.clone().start_inner()?;
+        *lock(&DEFAULT) = Some((self, s.clone()));
         Ok(s)
     }
 }
@@ -114,7 +119,9 @@ impl ForkServer {
         ForkServerBuilder::default()
     }
 
-    /// The server `StartMethod::ForkServer` uses: started on first use (and again if it died).
+    /// The server `StartMethod::ForkServer` uses: started on first use, and again if it died
+    /// (with the `init` of the server [installed](ForkServerBuilder::install), if one was).
+    /// A server handle held elsewhere is not restarted: its own calls fail once it is dead.
     ///
     /// # Errors
     /// As [`ForkServerBuilder::start`].
@@ -132,11 +139,14 @@ impl ForkServer {
 
     pub(in crate::process) fn global_inner() -> Result<ForkServer, ProcFail> {
         let mut d = lock(&DEFAULT);
-        if let Some(s) = d.as_ref().filter(|s| s.is_alive()) {
+        if let Some((_, s)) = d.as_ref().filter(|(_, s)| s.is_alive()) {
             return Ok(s.clone());
         }
-        let s = ForkServer::builder().start()?;
-        *d = Some(s.clone());
+        // Started under the lock: two threads that find the server dead start one, not two. The
+        // dead one's options stay until a start succeeds, so a failed start loses no `init`.
+        let options = d.as_ref().map(|(b, _)| b.clone()).unwrap_or_default();
+        let s = options.clone().start_inner()?;
+        *d = Some((options, s.clone()));
         Ok(s)
     }
 }
