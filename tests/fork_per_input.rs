@@ -48,6 +48,21 @@ fn start_b2_each_input_runs_in_a_fresh_copy_of_the_prepared_image() {
     assert!(matches!(area.set(&[0u8; 257]), Err(ShmError::InvalidArgument { .. })));
 }
 
+/// The pid the `hang:` input wrote is not a running process within 5 s (dead or a zombie).
+fn assert_input_child_is_gone(pidfile: &std::path::Path) {
+    let child: i32 = std::fs::read_to_string(pidfile).unwrap().trim().parse().unwrap();
+    let _ = std::fs::remove_file(pidfile);
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{child}/stat"))
+            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+    };
+    let t = std::time::Instant::now();
+    while running() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!running(), "the input's own child {child} survived");
+}
+
 #[test]
 fn start_b2_a_hung_input_is_killed_with_its_children() {
     let _g = common::guard_for(Duration::from_secs(60));
@@ -58,17 +73,7 @@ fn start_b2_a_hung_input_is_killed_with_its_children() {
     area.set(format!("hang:{}", pidfile.display()).as_bytes()).unwrap();
     let out = server.run_input(target, &area, Duration::from_millis(500)).unwrap();
     assert_eq!(out, ExecOutcome::TimedOut);
-    let child: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
-    let _ = std::fs::remove_file(&pidfile);
-    let running = || {
-        std::fs::read_to_string(format!("/proc/{child}/stat"))
-            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
-    };
-    let t = std::time::Instant::now();
-    while running() && t.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(!running(), "the hung input's own child {child} survived");
+    assert_input_child_is_gone(&pidfile);
     // The server goes on.
     area.set(b"x").unwrap();
     assert!(matches!(server.run_input(target, &area, Duration::from_secs(10)).unwrap(), ExecOutcome::Exited(_)));
@@ -150,7 +155,7 @@ fn start_b2_a_forked_copy_of_the_requester_runs_inputs_of_its_own() {
 }
 
 #[test]
-fn start_b2_a_server_killed_during_a_run_fails_the_run_instead_of_hanging() {
+fn start_b2_a_server_killed_during_a_run_fails_the_run_and_kills_what_the_input_started() {
     let _g = common::guard_for(Duration::from_secs(60));
     let server = ForkServer::builder().start().unwrap();
     let area = InputArea::new(256).unwrap();
@@ -168,8 +173,9 @@ fn start_b2_a_server_killed_during_a_run_fails_the_run_instead_of_hanging() {
     let t = std::time::Instant::now();
     let r = server.run_input(target, &area, Duration::from_secs(40));
     killer.join().unwrap();
-    let _ = std::fs::remove_file(&pidfile);
     assert!(matches!(r, Err(multiproc::RunInputError::Wait(_))), "{r:?}");
+    // The input died with the server; what it started is killed by `run_input`.
+    assert_input_child_is_gone(&pidfile);
     assert!(t.elapsed() < Duration::from_secs(30), "the failure came at the limit, not at the server's death");
     assert!(matches!(server.run_input(target, &area, Duration::from_secs(1)), Err(multiproc::RunInputError::Start(_))));
 }

@@ -14,12 +14,16 @@
 //! ```text
 //! ← [1]                                    once: the station is set up
 //! → [limit: u64 LE, nanoseconds]          run the target once, on the area's current input
+//! ← [pid: i32 LE]                          the child is forked and leads its process group
 //! ← [kind: i32 LE][value: i32 LE]         0: exited with `value`; 1: killed by signal `value`;
 //!                                          2: past the limit (killed with its process group)
 //! ```
 //!
 //! The server enforces the limit itself (its `poll` sleeps until the nearest deadline), so the
-//! requester only waits for the answer. One run at a time per station; a request while one runs,
+//! requester only waits for the answer. The pid is for the one case the server cannot handle:
+//! its own death during a run. The child dies with it (its parent-death signal), but what the
+//! input started would live on in the child's group; the requester, finding the station closed
+//! with a run under way, kills that group. One run at a time per station; a request while one runs,
 //! or bytes that are not a request, end the station (the requester sees end of file).
 //!
 //! Before reaping an ended child the server kills its process group, so nothing the input
@@ -154,6 +158,9 @@ impl Station {
                 };
                 let deadline = Instant::now().checked_add(limit);
                 self.run = Some(Run { pid, pidfd, deadline, timed_out: false });
+                // The group to kill should this server die during the run (module docs). A
+                // requester that is gone is noticed at the answer.
+                let _ = crate::sys::fdpass::send_all(self.chan.as_fd(), &pid.to_le_bytes());
                 true
             }
         }

@@ -87,15 +87,30 @@ impl StationEnd {
         crate::sys::fdpass::send_all(self.chan.as_fd(), &ns.to_le_bytes())
             .map_err(|e| RunInputError::Start(StartError::ForkServer(gone(e))))?;
         let wait = |e| RunInputError::Wait(JoinTimeoutError::ForkServer(e));
-        let mut m = [0u8; 8];
+        // The child's pid (its process group), then the answer (`server_exec.rs`).
+        let mut m = [0u8; 12];
         let mut got = 0;
+        // The server died with the child running: the child died with it (its parent-death
+        // signal), but what the input started lives on in its group. Killed here. The group id
+        // cannot name another group while any process of this one lives (the kernel keeps the
+        // id in use); once it is empty the kill finds nobody, unless in that instant the pid
+        // space wrapped round to a new group leader with this id.
+        let orphaned = |got: usize, m: &[u8; 12], e| {
+            if got >= 4 {
+                let pid = i32::from_le_bytes(m[..4].try_into().expect("4 bytes"));
+                if pid > 1 {
+                    let _ = sys::killpg(pid, libc::SIGKILL);
+                }
+            }
+            wait(e)
+        };
         let spin_until = std::time::Instant::now() + SPIN;
         // The server answers at the limit at the latest; past that and a start's patience, it
         // is stuck.
         let patience = crate::sys::clock::Deadline::after(limit.saturating_add(BOOT_TIMEOUT));
         while got < m.len() {
             match (&self.chan).read(&mut m[got..]) {
-                Ok(0) => return Err(wait(ForkServerError::Gone)),
+                Ok(0) => return Err(orphaned(got, &m, ForkServerError::Gone)),
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if std::time::Instant::now() < spin_until {
@@ -107,11 +122,11 @@ impl StationEnd {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(wait(gone(e))),
+                Err(e) => return Err(orphaned(got, &m, gone(e))),
             }
         }
-        let kind = i32::from_le_bytes(m[..4].try_into().expect("4 bytes"));
-        let value = i32::from_le_bytes(m[4..].try_into().expect("4 bytes"));
+        let kind = i32::from_le_bytes(m[4..8].try_into().expect("4 bytes"));
+        let value = i32::from_le_bytes(m[8..].try_into().expect("4 bytes"));
         match kind {
             EXITED => Ok(ExecOutcome::Exited(value)),
             SIGNALED => Ok(ExecOutcome::Signaled(value)),
