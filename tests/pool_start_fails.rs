@@ -74,3 +74,36 @@ fn pool_b5_outcomes_end_when_the_crashed_worker_cannot_be_replaced_at_once() {
     pool.close();
     pool.join();
 }
+
+#[test]
+fn pool_b1_work_sent_to_a_pool_with_no_worker_that_cannot_start_one_fails_instead_of_waiting() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = common::pool_new(1).unwrap();
+    // Every start fails until told otherwise: the crashed worker is never replaced.
+    multiproc::fuzz::refuse_pool_starts(usize::MAX);
+    let crash = pool.apply_async(crash_at_0, 0).unwrap();
+    assert!(matches!(crash.get_timeout(Duration::from_secs(30)), Err(multiproc::PoolTimeoutError::WorkerDied { .. })));
+    // No worker, and none can be started: the work fails with the start's error (before: it
+    // waited for ever, a `get` without a timeout hung).
+    for _ in 0..3 {
+        let r = pool.apply_async(plus_one, 1).unwrap().get_timeout(Duration::from_secs(20));
+        assert!(matches!(r, Err(multiproc::PoolTimeoutError::Spawn(_))), "{r:?}");
+    }
+    assert!(matches!(pool.map(plus_one, 0..10u64), Err(PoolError::Spawn(_))));
+    // Starts work again: the pool heals.
+    multiproc::fuzz::refuse_pool_starts(0);
+    let t = std::time::Instant::now();
+    loop {
+        match pool.apply_async(plus_one, 1).unwrap().get_timeout(Duration::from_secs(20)) {
+            Ok(v) => {
+                assert_eq!(v, 2);
+                break;
+            }
+            Err(multiproc::PoolTimeoutError::Spawn(_)) if t.elapsed() < Duration::from_secs(20) => {}
+            Err(e) => panic!("unexpected: {e:?}"),
+        }
+    }
+    assert_eq!(pool.map(plus_one, 0..10u64).unwrap(), (1..11).collect::<Vec<u64>>());
+    pool.close();
+    pool.join();
+}

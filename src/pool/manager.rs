@@ -471,7 +471,9 @@ fn wants_workers(st: &State) -> bool {
 /// Starts a worker in each slot that a failed start left empty (`fork`'s `EAGAIN`, no
 /// memory): once the system allows it again the pool is whole, instead of queueing work for
 /// ever on fewer workers, or on none (Python's pool keeps repopulating too). A ready spare
-/// fills a slot first. Called each sweep; stops at the first start that fails.
+/// fills a slot first. Called each sweep; stops at the first start that fails. If that leaves
+/// the pool with no worker at all, the work waiting fails with the start's error: it would
+/// otherwise wait for a start that may never succeed (Python's waits for ever).
 fn refill(shared: &Shared, st: &mut State) {
     if !wants_workers(st) {
         return;
@@ -481,7 +483,12 @@ fn refill(shared: &Shared, st: &mut State) {
         if st.workers[i].is_none() && !super::spares::promote(st, i) {
             match spawn_worker(shared) {
                 Ok(w) => st.workers[i] = Some(w),
-                Err(_) => return,
+                Err(e) => {
+                    if st.workers.iter().all(Option::is_none) {
+                        fail_everything(st, &e);
+                    }
+                    return;
+                }
             }
         }
     }
