@@ -5,6 +5,7 @@
 //!
 //! A test binary of its own: `install` changes the process-wide default server.
 #![cfg(feature = "serde")] // the fork server
+#![allow(clippy::disallowed_types)] // test code: a plain static for the prepared state
 
 mod common;
 

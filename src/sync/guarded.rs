@@ -69,6 +69,10 @@ pub(crate) trait Guarded: Clone {
 /// while it lives, another guard or one-shot operation on the same data from this thread is
 /// refused with `WouldDeadlock`, and other threads and processes wait for the lock.
 ///
+/// A guard belongs to the process that took it. A copy that a `fork` makes (of a guard kept in
+/// a static or a thread-local, say) is not a hold in the child: dereferencing it there panics,
+/// and dropping it there does nothing.
+///
 /// Spelled [`ValueGuard`](super::ValueGuard) and [`ArrayGuard`](super::ArrayGuard).
 #[must_use = "dropping the guard releases the lock at once"]
 pub struct DataGuard<'a, T: ?Sized + 'static> {
@@ -79,6 +83,10 @@ pub struct DataGuard<'a, T: ?Sized + 'static> {
     /// Keeps the data's mapping alive for a guard that owns its handles (inside an owner-died
     /// error, which is `'static`); `None` when the guard borrows the object.
     _keep: Option<Segment>,
+    /// The process that took the borrow (`sys::process::cached_pid`). A copy of the guard in a
+    /// forked child (kept in memory the fork copied) is not a borrow there: it gives no access
+    /// (the parent may be writing the data under its hold) and its drop writes nothing shared.
+    pid: u32,
     _data: PhantomData<&'a mut T>,
 }
 
@@ -96,9 +104,27 @@ impl<T: ?Sized> DataGuard<'_, T> {
     }
 }
 
+impl<T: ?Sized> DataGuard<'_, T> {
+    /// Panics in a forked child that copied the guard (see the `pid` field).
+    #[inline]
+    fn check_process(&self) {
+        if self.pid != crate::sys::process::cached_pid() {
+            forked_copy();
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn forked_copy() -> ! {
+    panic!("a Value/Array guard copied into a forked child: the lock is held by the parent, not here")
+}
+
 impl<T: ?Sized> Deref for DataGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
+        self.check_process();
         // SAFETY: `data` points into a mapping kept alive by the borrowed object (`'a`) or by
         // `_keep`; every bit pattern is a valid `T` (`Guarded::data`); this thread holds the
         // lock, and the borrow word marks the data as this guard's, so no other `&mut` to it
@@ -109,6 +135,7 @@ impl<T: ?Sized> Deref for DataGuard<'_, T> {
 
 impl<T: ?Sized> DerefMut for DataGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
+        self.check_process();
         // SAFETY: as in `deref`; the borrow word makes this guard the only one for the data,
         // and `&mut self` makes the returned reference the only one through it.
         unsafe { self.data.as_mut() }
@@ -117,6 +144,10 @@ impl<T: ?Sized> DerefMut for DataGuard<'_, T> {
 
 impl<T: ?Sized> Drop for DataGuard<'_, T> {
     fn drop(&mut self) {
+        if self.pid != crate::sys::process::cached_pid() {
+            return; // a forked copy: the borrow and the hold are the parent's (the lock
+                    // guard field checks the same)
+        }
         // SAFETY: the word lives beside the data, in the mapping kept alive as in `deref`
         // (fields, `_keep` included, drop after this body).
         let word = unsafe { self.word.as_ref() };
@@ -141,7 +172,7 @@ fn borrow<'a, O: Guarded>(obj: &O, lock: RLockGuard<'a>, keep: Option<Segment>) 
     }
     w.store(epoch, Relaxed);
     raw.data_guards.store(raw.data_guards.load(Relaxed).saturating_add(1), Relaxed);
-    Some(DataGuard { data, word, lock, _keep: keep, _data: PhantomData })
+    Some(DataGuard { data, word, lock, _keep: keep, pid: crate::sys::process::cached_pid(), _data: PhantomData })
 }
 
 /// One guard attempt on `obj`: the lock with `patience`, then the borrow.

@@ -481,6 +481,12 @@ macro_rules! lock_type {
             /// Dropped by hand in `drop`, after the release, and only when it owns a handle
             /// (out of line): the borrowed case, the common one, then costs nothing there.
             lock: std::mem::ManuallyDrop<Held<'a, $name>>,
+            /// RLock: the process that took the hold (`sys::process::cached_pid`), so that a
+            /// copy of the guard in a forked child (a guard kept in memory the fork copied)
+            /// leaves the parent's depth alone when it drops. A `Lock` guard needs no such
+            /// check (0): the robust mutex refuses an unlock from a thread that does not own
+            /// it (`EPERM`), and the guard writes nothing else.
+            pid: u32,
             _not_send: PhantomData<*const ()>,
         }
 
@@ -493,7 +499,8 @@ macro_rules! lock_type {
         impl<'a> $guard<'a> {
             #[inline]
             fn new(lock: Held<'a, $name>) -> $guard<'a> {
-                $guard { raw: NonNull::from(&*lock.raw), lock: std::mem::ManuallyDrop::new(lock), _not_send: PhantomData }
+                let pid = if $recursive { crate::sys::process::cached_pid() } else { 0 };
+                $guard { raw: NonNull::from(&*lock.raw), lock: std::mem::ManuallyDrop::new(lock), pid, _not_send: PhantomData }
             }
 
             /// Marks the lock consistent after an owner died: the protected data has been
@@ -551,13 +558,18 @@ macro_rules! lock_type {
                 // SAFETY: `raw` points into the segment that `self.lock` keeps mapped (see
                 // the field), and nothing mutable is ever made from it.
                 let raw = unsafe { self.raw.as_ref() };
-                if $recursive {
-                    // Relaxed: we own the mutex (see `attempt`).
-                    raw.depth.fetch_sub(1, Relaxed);
+                // A copy in a forked child holds nothing: the hold is the parent thread's.
+                let held_here = !$recursive || self.pid == crate::sys::process::cached_pid();
+                if held_here {
+                    if $recursive {
+                        // Relaxed: we own the mutex (see `attempt`).
+                        raw.depth.fetch_sub(1, Relaxed);
+                    }
+                    // SAFETY: a guard exists only while this thread holds the lock (it is
+                    // created by a successful lock and is !Send; a forked copy is excluded
+                    // above), and it unlocks exactly once, here.
+                    unsafe { raw.unlock_held() };
                 }
-                // SAFETY: a guard exists only while this thread holds the lock (it is created
-                // by a successful lock and is !Send), and it unlocks exactly once, here.
-                unsafe { raw.unlock_held() };
                 if let Held::Owned(_) = *self.lock {
                     #[cold]
                     #[inline(never)]

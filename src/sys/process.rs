@@ -260,6 +260,45 @@ pub(crate) fn self_identity() -> (u32, u64) {
     (pid, IDENTITY_START.load(std::sync::atomic::Ordering::Relaxed))
 }
 
+/// This process's pid, cached (one atomic load after the first call); cleared in every forked
+/// child by a `pthread_atfork` handler registered before the first value is cached, so a child
+/// never reads its parent's. For guards that must tell the process that made them from a
+/// forked copy (`sync::mutex`, `sync::guarded`).
+#[allow(clippy::disallowed_types)] // sys may use core atomics: this cache is process-local
+#[inline]
+pub(crate) fn cached_pid() -> u32 {
+    let pid = CACHED_PID.load(std::sync::atomic::Ordering::Relaxed);
+    if pid != 0 {
+        return pid;
+    }
+    cache_pid()
+}
+
+#[cold]
+#[inline(never)]
+fn cache_pid() -> u32 {
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let cached = *REGISTERED.get_or_init(|| {
+        // SAFETY: registers a child handler that only performs an atomic store (async-signal
+        // safe, as a handler run in a forked child of a multithreaded process must be).
+        unsafe { libc::pthread_atfork(None, None, Some(clear_pid_in_child)) == 0 }
+    });
+    let pid = getpid() as u32;
+    if cached {
+        // Relaxed: a process-local value that every thread computes alike. A fork between the
+        // handler's registration and this store leaves the child's copy 0 either way.
+        CACHED_PID.store(pid, std::sync::atomic::Ordering::Relaxed);
+    }
+    pid
+}
+
+#[allow(clippy::disallowed_types)]
+static CACHED_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+extern "C" fn clear_pid_in_child() {
+    CACHED_PID.store(0, std::sync::atomic::Ordering::Relaxed);
+}
+
 #[allow(clippy::disallowed_types)]
 static IDENTITY_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 #[allow(clippy::disallowed_types)]
