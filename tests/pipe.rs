@@ -639,3 +639,28 @@ fn pipe_closed_end_refuses_objects_as_closed() {
     b.close();
     assert!(matches!(b.recv_object::<multiproc::Queue<u8>>(), Err(RecvError::Closed)));
 }
+
+/// PIPE-B4: a connection end sent to the process that holds it is refused there (a second
+/// handle to one end in one process would make two loans alias one region of the ring, or two
+/// threads write it at once); the end it holds is untouched, and an end let go of before it
+/// arrives is taken up normally.
+#[test]
+fn pipe_b4_an_end_sent_to_its_own_holder_is_refused_there() {
+    let (mut a, mut b) = multiproc::Pipe::builder().fd_passing(true).duplex().unwrap();
+    let (mut x, mut y) = multiproc::Pipe::duplex().unwrap();
+    a.send_object(&x).unwrap();
+    assert!(matches!(b.recv_object::<multiproc::Connection>(), Err(multiproc::RecvError::AlreadyHeld)));
+    // Each side of `x` is still this process's one handle: a loan through it works.
+    let mut loan = x.send_loan(8).unwrap();
+    loan.copy_from_slice(b"12345678");
+    loan.commit().unwrap();
+    assert_eq!(y.recv_bytes().unwrap(), b"12345678");
+    // An end given away (dropped here once sent) arrives and works.
+    a.send_object(&x).unwrap();
+    drop(x);
+    let mut x2 = b.recv_object::<multiproc::Connection>().unwrap();
+    x2.send_bytes(b"moved").unwrap();
+    assert_eq!(y.recv_bytes().unwrap(), b"moved");
+    y.send_bytes(b"back").unwrap();
+    assert_eq!(x2.recv_bytes().unwrap(), b"back");
+}

@@ -97,6 +97,7 @@ impl From<crate::queue::ExportFail> for ConnError {
             ExportFail::Shm(e) => ConnError::Shm(e),
             ExportFail::Os(e) => ConnError::Os(e),
             ExportFail::Closed | ExportFail::NotShared => ConnError::Protocol("the rings could not be handed over"),
+            ExportFail::AlreadyHeld => ConnError::Protocol("the listener handed over rings this process already holds"),
         }
     }
 }

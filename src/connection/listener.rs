@@ -279,9 +279,16 @@ impl Listener {
                 match turn.advance(key) {
                     Some(Ok(h)) => {
                         let peer = h.peer.clone();
-                        let conn = self.finish(h.into_stream()?)?;
-                        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = peer;
-                        return Ok(conn);
+                        match self.finish(h.into_stream()?) {
+                            Ok(conn) => {
+                                *self.last.lock().unwrap_or_else(|p| p.into_inner()) = peer;
+                                return Ok(conn);
+                            }
+                            // Gone while its rings were handed over (a client that gave up at
+                            // its own timeout): no client either, as below.
+                            Err(e) if hung_up(&e) => {}
+                            Err(e) => return Err(e.into()),
+                        }
                     }
                     // A peer that hung up is no client: dropped, the wait goes on.
                     Some(Err(e)) if !hung_up(&e) => {
@@ -346,15 +353,17 @@ impl Listener {
             Stream::Unix(s) => {
                 let (mine, theirs) = Pipe::builder().fd_passing(true).duplex().map_err(ConnError::Shm)?;
                 let x = theirs.export()?;
+                // Let go of it before the client can import it: a client in this same process
+                // finds its sides free (`held.rs`). The exported descriptors keep it open.
+                drop(theirs);
                 let mut msg = RINGS_MAGIC.to_vec();
                 for w in x.words {
                     msg.extend_from_slice(&w.to_le_bytes());
                 }
                 let fds: Vec<BorrowedFd<'_>> = x.fds.iter().map(|f| f.as_fd()).collect();
+                // The client holds its end once it receives these (the descriptors in flight
+                // keep it open until then, or die with the socket if it never does).
                 crate::sys::fdpass::send_fds(s.as_fd(), &fds, &msg).map_err(ConnError::Os)?;
-                // The client holds its end now (the descriptors in flight keep it open until
-                // it receives them, or die with the socket if it never does).
-                drop(theirs);
                 Ok(mine)
             }
         }

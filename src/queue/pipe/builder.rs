@@ -213,14 +213,11 @@ impl PipeBuilder {
         rx: Option<(Ring, OwnedFd)>,
         fd_sock: Option<OwnedFd>,
     ) -> Connection {
-        Connection::from_parts(
-            seg,
-            tx.map(|(r, fd)| Tx::new(Producer::new(r), fd)),
-            rx.map(|(r, fd)| Rx::new(Consumer::new(r), fd)),
-            fd_sock,
-            self.wait,
-            self.max_message,
-        )
+        // A fresh segment's sides are free; a claim that cannot be made leaves them unchecked.
+        let claim = |r: &Ring, producer| super::held::claim(&seg, r, producer).ok().flatten();
+        let tx = tx.map(|(r, fd)| Tx::new(Producer::new(r), fd, claim(&r, true)));
+        let rx = rx.map(|(r, fd)| Rx::new(Consumer::new(r), fd, claim(&r, false)));
+        Connection::from_parts(seg, tx, rx, fd_sock, self.wait, self.max_message)
     }
 }
 

@@ -284,6 +284,11 @@ error_forms! {
         BufferTooShort(Vec<u8>) [(m)] => ("buffer too short for a message of {} bytes", m.len());
         /// The shared ring broke its invariants (a corrupt or malicious peer).
         Corrupt(&'static str) [(w)] => ("corrupt pipe: {w}");
+        /// `recv_object` received a connection end that this process already holds (it was
+        /// sent to its own process, or a peer's message points at one of this process's
+        /// rings): a second handle to one end in one process is refused (the message was
+        /// consumed; the end this process holds is untouched).
+        AlreadyHeld => ("this process already holds that connection end");
         /// `recv_fd` found a data message next (it stays there; Python's `recv_handle` raises
         /// `RuntimeError` here).
         NotAnFd => ("the next message is data, not a file descriptor");

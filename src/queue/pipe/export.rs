@@ -29,6 +29,8 @@ pub(crate) enum ExportFail {
     Shm(ShmError),
     /// Duplicating a descriptor failed.
     Os(std::io::Error),
+    /// A side of the end is held by another end in this process (`held.rs`).
+    AlreadyHeld,
 }
 
 impl std::fmt::Display for ExportFail {
@@ -38,6 +40,7 @@ impl std::fmt::Display for ExportFail {
             ExportFail::NotShared => f.write_str("a TCP connection cannot be passed to another process"),
             ExportFail::Shm(e) => write!(f, "connection memory: {e}"),
             ExportFail::Os(e) => write!(f, "connection descriptors: {e}"),
+            ExportFail::AlreadyHeld => f.write_str("this process already holds that connection end"),
         }
     }
 }
@@ -128,17 +131,25 @@ impl Connection {
             let data = seg.bytes_at(data_off, cap).map_err(ExportFail::Shm)?;
             // SAFETY: `ctl` and `data..data+cap` lie in `seg` (bounds- and alignment-checked
             // above), which the connection keeps mapped; `cap` is a power of two ≥ 64 and the
-            // data 8-aligned; the exporting process gave this end away, so this process is its
-            // ring's one producer or consumer (the protocol of `Connection`: one user per end).
+            // data 8-aligned. Within this process the side is claimed before it is used (below,
+            // `held.rs`), so no other handle here produces or consumes on it; another process
+            // that does is a faulty peer, which the ring's checks contain.
             Ok(unsafe { Ring::from_raw(std::ptr::NonNull::from(&*ctl), data, cap) })
         };
+        // A side this process already holds (the end was sent to its own process, or the words
+        // point at another of its rings) would be a second handle to it here: refused.
+        let claim = |r: &Ring, producer| super::held::claim(&seg, r, producer).map_err(|_| ExportFail::AlreadyHeld);
         let tx = if w[0] & HAS_TX != 0 {
-            Some(Tx::new(Producer::new(ring(w[1], w[2], w[3])?), fds.next().expect("counted")))
+            let r = ring(w[1], w[2], w[3])?;
+            let held = claim(&r, true)?;
+            Some(Tx::new(Producer::new(r), fds.next().expect("counted"), held))
         } else {
             None
         };
         let rx = if w[0] & HAS_RX != 0 {
-            Some(Rx::new(Consumer::new(ring(w[4], w[5], w[6])?), fds.next().expect("counted")))
+            let r = ring(w[4], w[5], w[6])?;
+            let held = claim(&r, false)?;
+            Some(Rx::new(Consumer::new(r), fds.next().expect("counted"), held))
         } else {
             None
         };

@@ -88,15 +88,19 @@ impl sealed::Sealed for Connection {
         let x = self.export().map_err(|e| match e {
             ExportFail::Closed => SendError::NotShareable("a closed connection end"),
             ExportFail::NotShared => SendError::NotShareable("a TCP connection end"),
-            ExportFail::Shm(_) => SendError::Corrupt("the connection end's rings lie outside its segment"),
+            ExportFail::Shm(_) | ExportFail::AlreadyHeld => {
+                SendError::Corrupt("the connection end's rings lie outside its segment")
+            }
             ExportFail::Os(e) => SendError::Os(e),
         })?;
         Ok(Shipment { tag: CONNECTION_TAG, ty: (0, 0, 0), fds: x.fds, seg_of: [0; EXPORT_WORDS], words: x.words })
     }
 
     fn unship(s: Shipment) -> Result<Self, RecvError> {
-        Connection::import(Exported { fds: s.fds, words: s.words })
-            .map_err(|_| RecvError::Corrupt("a connection end that does not check out"))
+        Connection::import(Exported { fds: s.fds, words: s.words }).map_err(|e| match e {
+            ExportFail::AlreadyHeld => RecvError::AlreadyHeld,
+            _ => RecvError::Corrupt("a connection end that does not check out"),
+        })
     }
 }
 

@@ -5,6 +5,7 @@
 //! close counters say when asking it is worthwhile, so that the fast paths make no system call.
 
 use super::super::ring::{Consumer, Producer};
+use super::held::Held;
 use super::SLICE;
 use crate::loom::atomic::Ordering;
 use crate::sys::clock::{coarse_nanos, monotonic_nanos};
@@ -26,10 +27,12 @@ pub(super) struct Tx {
     last_poll: Cell<u64>,
     /// How `Adaptive` waits on a full ring have gone.
     pub(super) spin: AdaptiveSpin,
+    /// This process's claim on the ring's producer side (`held.rs`).
+    _held: Option<Held>,
 }
 
 impl Tx {
-    pub(super) fn new(prod: Producer, live: OwnedFd) -> Tx {
+    pub(super) fn new(prod: Producer, live: OwnedFd, held: Option<Held>) -> Tx {
         Tx {
             prod,
             live,
@@ -37,6 +40,7 @@ impl Tx {
             seen: Cell::new(0),
             last_poll: Cell::new(0),
             spin: AdaptiveSpin::default(),
+            _held: held,
         }
     }
 
@@ -76,11 +80,13 @@ pub(super) struct Rx {
     /// The writer-close counter when the kernel was last asked.
     seen: Cell<u32>,
     last_check: Cell<u64>,
+    /// This process's claim on the ring's consumer side (`held.rs`).
+    _held: Option<Held>,
 }
 
 impl Rx {
-    pub(super) fn new(cons: Consumer, live: OwnedFd) -> Rx {
-        Rx { cons, live, gone: Cell::new(false), seen: Cell::new(0), last_check: Cell::new(0) }
+    pub(super) fn new(cons: Consumer, live: OwnedFd, held: Option<Held>) -> Rx {
+        Rx { cons, live, gone: Cell::new(false), seen: Cell::new(0), last_check: Cell::new(0), _held: held }
     }
 
     pub(super) fn live_fd(&self) -> BorrowedFd<'_> {

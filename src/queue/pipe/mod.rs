@@ -46,6 +46,7 @@ mod error;
 mod export;
 mod fd;
 mod handles;
+mod held;
 #[cfg(feature = "serde")]
 mod iter;
 mod liveness;
