@@ -131,6 +131,41 @@ fn array_queue_dead_unreaped_claimant_is_recovered_promptly() {
     common::wait_child(pid as i32);
 }
 
+/// This process's (pid, start time), as a live claimant records itself.
+fn own_identity() -> (u32, u64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    (std::process::id(), stat.rsplit(')').next().unwrap().split_whitespace().nth(19).unwrap().parse().unwrap())
+}
+
+/// `wait` (and so `ready_fd` and `pop_async`, which share the readiness test) is not woken by a
+/// position a live producer claimed and has not published: a pop would find nothing. Before,
+/// readiness was "tail past head", so a producer stopped in that window made every `wait`
+/// return at once and every `try_pop` answer empty: a busy loop for as long as it stayed
+/// stopped. A dead producer's claim does make the queue ready, once it is due for recovery,
+/// and the pop that follows gets past it.
+#[test]
+fn array_queue_wait_ignores_a_live_producers_unpublished_claim_but_not_a_dead_ones() {
+    let _g = guard();
+    let q = ArrayQueue::<u64>::new(4).unwrap();
+    let (pid, start) = own_identity();
+    q.debug_state().claim_as(true, pid, start); // alive, between its claim and its publication
+    q.push(9).unwrap(); // published behind it
+    let t = Instant::now();
+    assert!(multiproc::wait(&[&q], Some(Duration::from_millis(300))).is_empty(), "woken for nothing");
+    assert!(t.elapsed() >= Duration::from_millis(250));
+    assert!(matches!(q.try_pop(), Err(TryPopError::Empty)));
+
+    let q = ArrayQueue::<u64>::new(4).unwrap();
+    let (pid, start) = zombie();
+    q.debug_state().claim_as(true, pid, start);
+    q.push(9).unwrap();
+    let t = Instant::now();
+    assert_eq!(multiproc::wait(&[&q], Some(Duration::from_secs(10))), [0]);
+    assert!(t.elapsed() < STUCK_AFTER + Duration::from_secs(1), "ready only after {:?}", t.elapsed());
+    assert_eq!(q.try_pop().ok(), Some(9));
+    common::wait_child(pid as i32);
+}
+
 /// A consumer that only polls (`try_pop` in a loop, as a spinning reader does) still finds a
 /// dead producer's stuck claim and gets past it: an empty `try_pop` looks at the producers'
 /// index on one poll in 32 of its handle, which is enough for the recovery.

@@ -352,6 +352,33 @@ impl<T: ShmSafe> Core<'_, T> {
         }
     }
 
+    /// Whether a pop has something to do now (readiness for `wait` and async pops): the head
+    /// slot holds an item or a tombstone to skip, a producer that claimed the head position is
+    /// dead and due to be recovered, or the indices or the stamp fit no state of a sound queue
+    /// (the pop reports it). A position claimed but not yet published by a live producer, or a
+    /// slot last lap's consumer has not freed, is not ready: a waiter woken for it would find
+    /// nothing and come straight back, spinning for as long as that producer is stopped.
+    pub(crate) fn pop_ready(&self) -> bool {
+        let cap = self.cap();
+        // Relaxed: snapshots; the stamp decides (and a stale pair costs one look).
+        let h = self.hdr.head.load(Relaxed);
+        let t = self.hdr.tail.load(Relaxed);
+        if t < h || t - h > cap {
+            return true;
+        }
+        let slot = self.slot(h);
+        // SYNC(acquire ← push's publishing CAS), as in `try_pop`.
+        let s = slot.stamp.load(Acquire);
+        if s & !TOMB == x2(h) | 1 {
+            return true;
+        }
+        if s == x2(h) {
+            return t > h && Self::should_recover(&self.hdr.push_watch, slot, h, x2(h) | 1);
+        }
+        // Last lap's item not freed yet: producers recover a dead consumer, not pops.
+        h.checked_sub(cap).is_none_or(|prev| s & !TOMB != x2(prev) | 1)
+    }
+
     /// Tries to pop; `Err(Busy)` if the queue is empty (or blocked behind a stuck producer).
     pub(crate) fn try_pop(&self) -> Result<T, Broken> {
         self.try_pop_looking(|| true)

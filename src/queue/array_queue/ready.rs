@@ -50,10 +50,11 @@ impl<T: ShmSafe + 'static> ArrayQueue<T> {
     }
 }
 
-/// Ready when an item is there.
+/// Ready when a pop has something to do: an item at the head (not merely a claimed position),
+/// a dead producer's claim to recover, or a corrupt state to report (`Core::pop_ready`).
 impl<T: crate::shm::ShmSafe> crate::wait::Waitable for super::ArrayQueue<T> {
     fn is_ready(&self) -> bool {
-        !self.is_empty()
+        self.core().pop_ready()
     }
 
     #[cfg(not(all(test, loom)))]

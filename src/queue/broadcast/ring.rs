@@ -185,7 +185,14 @@ impl BcRing {
             Locked::Acquired => {}
             // The previous writer died holding the lock: whatever it left was never published
             // (`next` is stored last), so there is nothing to repair.
-            Locked::OwnerDied => h.lock.make_consistent().map_err(BcFail::Os)?,
+            Locked::OwnerDied => {
+                if let Err(e) = h.lock.make_consistent() {
+                    // Not left held: unlocked without repair, the lock turns unrecoverable, and
+                    // every writer is told so instead of waiting on this thread.
+                    let _ = h.lock.unlock();
+                    return Err(BcFail::Os(e));
+                }
+            }
             Locked::Busy => return Err(BcFail::NotNow),
             Locked::Deadlock => return Err(BcFail::Corrupt("the writers' lock is held by this thread")),
             Locked::NotRecoverable => return Err(BcFail::Corrupt("the writers' lock is unrecoverable")),

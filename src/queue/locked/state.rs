@@ -268,6 +268,13 @@ impl LockedRing {
         }
     }
 
+    /// Whether the positions say that records are there, whatever `count` says: a readiness
+    /// hint that a corrupt `count` cannot hide (a `get` then reports what it finds).
+    pub(super) fn positions_differ(&self) -> bool {
+        // Acquire: pairs with the Release stores of the positions at commit; a hint only.
+        self.state.head.load(Acquire) != self.state.tail.load(Acquire)
+    }
+
     /// Items in the queue now; exact as soon as a put or get has returned (QUE-B2).
     pub(super) fn count(&self) -> usize {
         // SYNC(acquire ← the Release store of `count` at commit).
