@@ -7,6 +7,7 @@ mod common;
 
 use common::{fork_child, guard, wait_child, Ended};
 use multiproc::{ArrayQueue, GetError, Pipe, PutError, Queue, RecvError};
+use std::future::Future;
 use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
 
@@ -312,4 +313,44 @@ fn recv_async_over_tcp() {
         assert!(matches!(conn.recv_async::<u32>().await, Err(RecvError::Disconnected)));
     });
     assert_eq!(wait_child(pid), Ended::Code(0));
+}
+
+/// A waker that panics when woken (a caller's bug).
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        panic!("a waker that panics");
+    }
+}
+
+/// A waker that panics does not take the watcher thread down with it: objects watched after it
+/// (which join the same group) are still signaled. Before, the thread died and every later
+/// `ReadyFd` of its group stayed silent: their futures never completed.
+#[test]
+fn a_panicking_waker_leaves_the_watcher_running() {
+    let _g = guard();
+    let q = ArrayQueue::<u64>::new(4).unwrap();
+    let fd = q.ready_fd().unwrap();
+    let waker = std::task::Waker::from(std::sync::Arc::new(PanickingWaker));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = Box::pin(fd.readable());
+    assert!(fut.as_mut().poll(&mut cx).is_pending());
+    q.try_push(1).unwrap(); // the watcher wakes the panicking waker
+    let t = Instant::now();
+    while !fd.is_signaled() {
+        assert!(t.elapsed() < Duration::from_secs(5), "never signaled");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(fut);
+    let q2 = ArrayQueue::<u64>::new(4).unwrap();
+    let fd2 = q2.ready_fd().unwrap();
+    q2.try_push(2).unwrap();
+    let t = Instant::now();
+    while !fd2.is_signaled() {
+        assert!(t.elapsed() < Duration::from_secs(5), "an object watched after the panic is never signaled");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(q2.try_pop().unwrap(), 2);
+    drop(fd);
 }

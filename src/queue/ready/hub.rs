@@ -101,7 +101,11 @@ impl Entry {
         self.signaled.store(true, Release);
         let _ = self.efd.write(1);
         let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|p| p.into_inner()));
-        wakers.into_iter().for_each(Waker::wake);
+        for w in wakers {
+            // A waker is the caller's code: one that panics must not take this thread, and with
+            // it every object of its group, down.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.wake()));
+        }
     }
 }
 
@@ -229,6 +233,17 @@ pub(super) fn register(probe: Box<dyn Probe>, efd: EventFd) -> std::io::Result<A
 
 /// A group's thread: see the module docs.
 fn watch(group: &Group) {
+    /// Closes the group if the thread unwinds all the same (a probe that panics), so that
+    /// nothing joins a group nobody watches any more.
+    struct CloseOnUnwind<'a>(&'a Group);
+    impl Drop for CloseOnUnwind<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                self.0.members().closed = true;
+            }
+        }
+    }
+    let _close = CloseOnUnwind(group);
     let mut revents = Vec::new();
     loop {
         // Acquire: pairs with `poke`; anything changed after this load wakes the sleep below.
