@@ -240,8 +240,10 @@ impl Consumer {
         fence(Ordering::SeqCst);
         let head = self.head()?;
         if let Slot::Ready(_) = self.slot(head)? {
-            // Relaxed: not sleeping; a stale 1 only costs the producer one wake.
-            c.prod.cons_sleep.store(0, Ordering::Relaxed);
+            // Not sleeping, but the flag stays up: another waiter on this end (a `ReadyFd`'s
+            // watcher, a `wait` or `poll`) may be asleep on it, and lowering it would let the
+            // producer skip the wake-up it needs (it would sleep out its slice). A stale 1
+            // only costs the producer one wake-up.
             return Ok(false);
         }
         Ok(true)

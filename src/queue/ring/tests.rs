@@ -212,3 +212,21 @@ fn ring_a_reader_in_the_other_integrity_mode_gets_corrupt_not_data() {
         assert!(matches!(q.peek(), Err(RingError::Corrupt(_))), "sealed = {sealed}");
     }
 }
+
+#[test]
+fn ring_a_consumer_that_finds_a_record_before_sleeping_leaves_other_waiters_flag_up() {
+    let mut h = HeapRing::new(256);
+    let r = h.ring();
+    let (mut p, mut q) = (Producer::new(r), Consumer::new(r));
+    // Another waiter on this end (a `ReadyFd` watcher, a `wait`) announced itself and sleeps.
+    let watcher = q.probe();
+    watcher.announce();
+    // A record arrives; this process's `recv` gets ready to sleep, but finds it first. It must
+    // leave the flag up: the watcher is still asleep on it, and the next publish must wake it.
+    assert_eq!(p.try_push(KIND_FULL, Some(0), None, b"x").unwrap(), Pushed::Done);
+    let word = watcher.announce();
+    assert!(!q.prepare_sleep().unwrap());
+    // Relaxed: single-threaded test.
+    assert_eq!(word.load(crate::loom::atomic::Ordering::Relaxed), 1, "the watcher's flag was lowered");
+    assert_eq!(pop(&mut q).unwrap(), b"x");
+}
