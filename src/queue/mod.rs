@@ -23,6 +23,7 @@ pub use pipe::{
     Connection, Pipe, PipeBuilder, PollError, PollTimeoutError, RecvError, RecvLoan, RecvTimeoutError, SendError,
     SendLoan, SendTimeoutError, Shareable, TryPollError, TryRecvError, TrySendError, WaitStrategy,
 };
+pub(crate) use ready::forget_inherited;
 #[cfg(feature = "async")]
 pub use ready::Readable;
 pub use ready::ReadyFd;

@@ -24,7 +24,7 @@
 
 mod hub;
 
-pub(crate) use hub::{Probe, Sleep};
+pub(crate) use hub::{forget_inherited, Probe, Sleep};
 
 use crate::loom::atomic::Ordering::{Acquire, Release};
 use crate::wait::Waitable;
