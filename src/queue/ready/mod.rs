@@ -157,6 +157,10 @@ impl Drop for ReadyFd {
     }
 }
 
+/// The most wakers an object keeps before it wakes them all (see `Readable::poll`).
+#[cfg(feature = "async")]
+const MAX_WAKERS: usize = 64;
+
 /// The future of [`ReadyFd::readable`].
 #[cfg(feature = "async")]
 #[derive(Debug)]
@@ -178,6 +182,16 @@ impl std::future::Future for Readable<'_> {
         {
             let mut wakers = w.wakers.lock().unwrap_or_else(|p| p.into_inner());
             if !wakers.iter().any(|k| k.will_wake(cx.waker())) {
+                if wakers.len() >= MAX_WAKERS {
+                    // Futures dropped unsignaled leave their wakers here (a select with a
+                    // timeout, run in a loop over a quiet object). Rather than grow without
+                    // bound, the list is woken and emptied: a spurious wake-up is allowed, and
+                    // the futures still waiting poll again and register anew.
+                    let old = std::mem::take(&mut *wakers);
+                    drop(wakers);
+                    old.into_iter().for_each(std::task::Waker::wake);
+                    wakers = w.wakers.lock().unwrap_or_else(|p| p.into_inner());
+                }
                 wakers.push(cx.waker().clone());
             }
         }
