@@ -10,7 +10,9 @@ impl<T: 'static> Queue<T> {
     /// A descriptor that becomes readable when an item may be there, for epoll, mio or tokio's
     /// `AsyncFd` (see [`ReadyFd`] for the protocol: receive with `try_get` until empty, then
     /// [`rearm`](ReadyFd::rearm)). It starts a watcher thread in this process, which leaves
-    /// when the `ReadyFd` is dropped.
+    /// when the `ReadyFd` is dropped. The watcher holds a clone of the queue until then: a
+    /// consumer side's producers are not told `Disconnected`, and a named queue keeps its name,
+    /// while the `ReadyFd` lives.
     ///
     /// # Errors
     /// The OS errors of making an eventfd or a thread.
