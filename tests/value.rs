@@ -313,3 +313,13 @@ fn val_corrupt_lock_words_give_errors_not_panics_or_aborts() {
     }
     eprintln!("corrupt lock words: {rounds} rounds: {fine} returned, {waited} waited (held by a garbage owner)");
 }
+
+/// A length whose bytes overflow the address space, or whose room does once the header is
+/// added, is a clear error, not a panic (in debug builds the addition used to overflow).
+#[test]
+fn val_an_array_too_large_for_memory_is_an_error_not_a_panic() {
+    for len in [usize::MAX, usize::MAX - 10, usize::MAX / 2] {
+        assert!(matches!(multiproc::Array::<u8>::zeroed(len), Err(multiproc::ShmError::TooLarge { .. })), "{len}");
+        assert!(matches!(multiproc::RawArray::<u8>::zeroed(len), Err(multiproc::ShmError::TooLarge { .. })), "{len}");
+    }
+}

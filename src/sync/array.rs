@@ -80,7 +80,8 @@ impl<T: ShmSafe> Array<T> {
     /// ```
     pub fn zeroed(len: usize) -> Result<Array<T>, ShmError> {
         let size = len.checked_mul(std::mem::size_of::<T>()).ok_or(ShmError::TooLarge { len: u64::MAX })?;
-        let seg = Segment::anonymous(size + std::mem::align_of::<T>() + 64)?;
+        let room = size.checked_add(std::mem::align_of::<T>() + 64).ok_or(ShmError::TooLarge { len: u64::MAX })?;
+        let seg = Segment::anonymous(room)?;
         let lock = RLock::new()?;
         let borrow = borrow_word(&seg, seg.alloc(4, 4)?)?;
         let off = seg.alloc(size, std::mem::align_of::<T>())?;

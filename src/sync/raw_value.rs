@@ -167,7 +167,8 @@ impl<T: ShmSafe> RawArray<T> {
     /// ```
     pub fn zeroed(len: usize) -> Result<RawArray<T>, ShmError> {
         let size = len.checked_mul(std::mem::size_of::<T>()).ok_or(ShmError::TooLarge { len: u64::MAX })?;
-        let seg = Segment::anonymous(size + std::mem::align_of::<T>() + 64)?;
+        let room = size.checked_add(std::mem::align_of::<T>() + 64).ok_or(ShmError::TooLarge { len: u64::MAX })?;
+        let seg = Segment::anonymous(room)?;
         let off = seg.alloc(size, std::mem::align_of::<T>())?;
         let data = seg.bytes_at(off, size)?.cast::<T>();
         Ok(RawArray { _seg: seg, data, len })
