@@ -331,6 +331,7 @@ fn build<E: From<ShmError>>(
         fd,
         name: name.map(|n| std::sync::OnceLock::from(n.to_owned())).unwrap_or_default(),
         unlink_by: AtomicU32::new(0),
+        file_id: std::sync::OnceLock::new(),
     });
     seg.init_header(kind, ty);
     let root = init(&seg)?;
@@ -393,6 +394,7 @@ impl Segment {
             fd,
             name: name.map(|n| std::sync::OnceLock::from(n.to_owned())).unwrap_or_default(),
             unlink_by: AtomicU32::new(0),
+            file_id: std::sync::OnceLock::new(),
         });
         // SYNC(acquire ← publish): every header field and the object are visible after READY.
         // Names appear only after publishing, and descriptors are passed only of published

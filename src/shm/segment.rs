@@ -33,6 +33,9 @@ pub(crate) struct Mapping {
     /// nobody (an opener, or after [`Segment::persist`]). Children forked from the creator
     /// inherit the mapping but not the duty: their pid differs.
     pub(crate) unlink_by: AtomicU32,
+    /// The file's (device, inode), read on first use: what names the memory whatever address
+    /// this process maps it at (`Segment::file_id`).
+    pub(crate) file_id: std::sync::OnceLock<Option<(u64, u64)>>,
 }
 
 // SAFETY: the mapping is process-wide memory; every access to its contents goes through
@@ -151,6 +154,7 @@ impl Segment {
             fd,
             name: std::sync::OnceLock::new(),
             unlink_by: AtomicU32::new(0),
+            file_id: std::sync::OnceLock::new(),
         });
         seg.init_header(kind, ty);
         let root = init(&seg)?;
@@ -359,6 +363,15 @@ impl Segment {
     }
 
     /// The offset of `ptr` in this segment, if it points into it.
+    /// The (device, inode) of the file behind the segment, the same in every mapping of it
+    /// (`None` if `fstat` fails). Read once per mapping.
+    pub(crate) fn file_id(&self) -> Option<(u64, u64)> {
+        *self
+            .map
+            .file_id
+            .get_or_init(|| nix::sys::stat::fstat(self.map.fd.as_fd()).ok().map(|st| (st.st_dev, st.st_ino)))
+    }
+
     pub(crate) fn offset_of<T>(&self, ptr: *const T) -> Option<usize> {
         let off = (ptr as usize).checked_sub(self.map.base.as_ptr() as usize)?;
         (off < self.map.len).then_some(off)

@@ -48,6 +48,11 @@ impl<T: ShmSafe> Guarded for Array<T> {
     fn data_segment(&self) -> &Segment {
         &self._seg
     }
+
+    fn data_bytes(&self) -> usize {
+        // Cannot overflow: `elements_at` checked that the elements lie in the segment.
+        self.len * std::mem::size_of::<T>()
+    }
 }
 
 // SAFETY: the data and borrow pointers point into `seg`'s mapping, which the handle keeps alive
@@ -412,4 +417,36 @@ fn apart<T>(data: NonNull<T>, len: usize, borrow: NonNull<AtomicU32>) -> Result<
         return Err(ShmError::Corrupt { what: "an array's borrow word overlaps its elements" });
     }
     Ok(())
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::shm::Named;
+
+    /// Two handles over overlapping elements, each with a borrow word of its own (what a
+    /// forged message or directory can describe: a peer's words are untrusted), do not give
+    /// two live `&mut` in one process: the second guard is refused.
+    #[test]
+    fn handles_over_overlapping_elements_with_their_own_borrow_words_do_not_alias() {
+        let a = Array::<u8>::zeroed(64).unwrap();
+        // b: the first 16 elements of `a`, its borrow word 32 bytes further in (inside `a`'s
+        // elements, outside its own: `apart` accepts it), the same lock.
+        let mut p = a.parts();
+        p.words[2] = 16;
+        p.words[3] = p.words[1] + 32;
+        let b = Array::<u8>::from_parts(&p).unwrap();
+        let mut ga = a.lock().unwrap();
+        let r = b.lock();
+        assert!(matches!(r, Err(LockError::WouldDeadlock)), "{r:?}");
+        assert!(matches!(b.get(3), Err(ValueError::WouldDeadlock)));
+        ga[3] = 7;
+        drop(ga);
+        // One at a time, both work.
+        assert_eq!(b.get(3).unwrap(), 7);
+        let gb = b.lock().unwrap();
+        assert!(matches!(a.lock(), Err(LockError::WouldDeadlock)));
+        drop(gb);
+        assert_eq!(a.lock().unwrap()[3], 7);
+    }
 }

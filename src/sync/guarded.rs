@@ -25,11 +25,17 @@
 //!   lock while one is alive refuses (another thread could then take the lock and a second
 //!   `&mut`).
 //!
-//! The word lives in shared memory, not in a thread-local table, because the same cell can be
-//! mapped twice in one process (a value created, then opened by name), at two addresses that a
-//! process-local table would not know to be one. Two values that share one lock
+//! The word lives in shared memory, because the same cell can be mapped twice in one process
+//! (a value created, then opened by name), at two addresses. Two values that share one lock
 //! (`Value::with_lock`) have two words: holding a guard on one and reading the other is fine,
 //! as in Python.
+//!
+//! The word is found through the handle, though, and a handle's words come from a peer (a
+//! message, a named segment's directory): a forged one can put a second handle over the same
+//! or overlapping memory with a borrow word, or a lock, of its own, and the word alone would
+//! then let two guards through. So each borrow is also entered in a process-wide list, named
+//! by the memory itself (the segment file's device and inode, and the byte range in it, the
+//! same in every mapping), and a borrow that overlaps one this process holds is refused too.
 //!
 //! A hostile peer that rewrites the borrow word can make a borrow look live (the next guard is
 //! refused: an error) or free; it can equally write the data itself while a guard is alive,
@@ -62,6 +68,45 @@ pub(crate) trait Guarded: Clone {
 
     /// The segment that holds the data (kept alive by a guard that owns its handles).
     fn data_segment(&self) -> &Segment;
+
+    /// The data's size in bytes.
+    fn data_bytes(&self) -> usize;
+}
+
+/// A borrow this process holds: the memory it names, whatever handle or address it was
+/// reached through (the segment file's identity and the byte range in it), and the process
+/// (a forked child's copy of the list names its parent's borrows, which are not its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    file: (u64, u64),
+    start: usize,
+    end: usize,
+    pid: u32,
+}
+
+/// The data this process has borrowed now. The shared borrow word refuses a second guard made
+/// through the same cell and lock; this list refuses one made through any other handle of
+/// overlapping memory: a second lock, or a cell placed over another, as a forged message can
+/// describe (a peer's words are untrusted), which the word alone would let through.
+static BORROWED: std::sync::Mutex<Vec<Span>> = std::sync::Mutex::new(Vec::new());
+
+fn borrowed() -> std::sync::MutexGuard<'static, Vec<Span>> {
+    BORROWED.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Records the borrow of `obj`'s data; `None` (nothing recorded) if this process already holds
+/// a borrow that overlaps it; `Some(None)` if the memory cannot be named (nothing to record).
+fn take_span<O: Guarded>(obj: &O, data: *const u8) -> Option<Option<Span>> {
+    let seg = obj.data_segment();
+    let (Some(file), Some(start)) = (seg.file_id(), seg.offset_of(data)) else { return Some(None) };
+    let span = Span { file, start, end: start + obj.data_bytes(), pid: crate::sys::process::cached_pid() };
+    let mut list = borrowed();
+    list.retain(|b| b.pid == span.pid);
+    if list.iter().any(|b| b.file == span.file && b.start < span.end && span.start < b.end) {
+        return None;
+    }
+    list.push(span);
+    Some(Some(span))
 }
 
 /// Holds a [`Value`](super::Value)'s or an [`Array`](super::Array)'s lock and gives `&mut` to
@@ -87,6 +132,8 @@ pub struct DataGuard<'a, T: ?Sized + 'static> {
     /// forked child (kept in memory the fork copied) is not a borrow there: it gives no access
     /// (the parent may be writing the data under its hold) and its drop writes nothing shared.
     pid: u32,
+    /// Its entry in this process's list of borrows (`None`: memory that could not be named).
+    span: Option<Span>,
     _data: PhantomData<&'a mut T>,
 }
 
@@ -153,6 +200,12 @@ impl<T: ?Sized> Drop for DataGuard<'_, T> {
         let word = unsafe { self.word.as_ref() };
         // Relaxed: owner-only words, published by the unlock that follows (the `lock` field).
         word.store(0, Relaxed);
+        if let Some(span) = self.span {
+            let mut list = borrowed();
+            if let Some(i) = list.iter().position(|b| *b == span) {
+                list.swap_remove(i);
+            }
+        }
         let raw = self.lock.owner().raw();
         raw.data_guards.store(raw.data_guards.load(Relaxed).saturating_sub(1), Relaxed);
     }
@@ -170,9 +223,10 @@ fn borrow<'a, O: Guarded>(obj: &O, lock: RLockGuard<'a>, keep: Option<Segment>) 
     if w.load(Relaxed) == epoch {
         return None;
     }
+    let span = take_span(obj, data.as_ptr().cast::<u8>())?;
     w.store(epoch, Relaxed);
     raw.data_guards.store(raw.data_guards.load(Relaxed).saturating_add(1), Relaxed);
-    Some(DataGuard { data, word, lock, _keep: keep, pid: crate::sys::process::cached_pid(), _data: PhantomData })
+    Some(DataGuard { data, word, lock, _keep: keep, pid: crate::sys::process::cached_pid(), span, _data: PhantomData })
 }
 
 /// One guard attempt on `obj`: the lock with `patience`, then the borrow.

@@ -185,6 +185,10 @@ impl<T: ShmSafe> Guarded for Value<T> {
     fn data_segment(&self) -> &Segment {
         self.cell.segment()
     }
+
+    fn data_bytes(&self) -> usize {
+        std::mem::size_of::<T>()
+    }
 }
 
 impl<T: ShmSafe + fmt::Debug> fmt::Debug for Value<T> {

@@ -46,7 +46,7 @@ pub(super) struct AlreadyHeld;
 /// The key of `ring`'s producer (`producer`) or consumer side; `None` if the segment cannot be
 /// identified (then nothing is checked).
 fn key(seg: &Segment, ring: &Ring, producer: bool) -> Option<u64> {
-    let st = nix::sys::stat::fstat(seg.fd()).ok()?;
+    let (dev, ino) = seg.file_id()?;
     let off = seg.offset_of(ring.parts().0)? as u64;
     // splitmix64's finalizer over the four parts: a well-mixed word; 0 is kept for "free".
     let mix = |mut z: u64| {
@@ -54,7 +54,7 @@ fn key(seg: &Segment, ring: &Ring, producer: bool) -> Option<u64> {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     };
-    let h = [st.st_dev, st.st_ino, off, u64::from(producer)]
+    let h = [dev, ino, off, u64::from(producer)]
         .iter()
         .fold(0x9e37_79b9_7f4a_7c15_u64, |h, &x| mix(h ^ x).wrapping_add(0x9e37_79b9_7f4a_7c15));
     Some(h.max(1))
