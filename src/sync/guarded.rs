@@ -30,12 +30,14 @@
 //! (`Value::with_lock`) have two words: holding a guard on one and reading the other is fine,
 //! as in Python.
 //!
-//! The word is found through the handle, though, and a handle's words come from a peer (a
-//! message, a named segment's directory): a forged one can put a second handle over the same
-//! or overlapping memory with a borrow word, or a lock, of its own, and the word alone would
-//! then let two guards through. So each borrow is also entered in a process-wide list, named
-//! by the memory itself (the segment file's device and inode, and the byte range in it, the
-//! same in every mapping), and a borrow that overlaps one this process holds is refused too.
+//! The word and the lock are found through the handle, though, and a handle's words can come
+//! from a peer (a message, a named segment's directory): a forged one could put a second handle
+//! over the same or overlapping memory with a borrow word or a lock of its own, and the word
+//! would then let a guard through each. So every handle is entered in a process-wide list
+//! ([`Registration`]), named by the memory itself (the segment file's device and inode and the
+//! byte range in it, the same in every mapping), with its word and its lock named the same way;
+//! a handle whose memory overlaps a live one's must have the same word and lock, or it is not
+//! made. This costs a list update per handle made or dropped, nothing per guard.
 //!
 //! A hostile peer that rewrites the borrow word can make a borrow look live (the next guard is
 //! refused: an error) or free; it can equally write the data itself while a guard is alive,
@@ -68,45 +70,81 @@ pub(crate) trait Guarded: Clone {
 
     /// The segment that holds the data (kept alive by a guard that owns its handles).
     fn data_segment(&self) -> &Segment;
-
-    /// The data's size in bytes.
-    fn data_bytes(&self) -> usize;
 }
 
-/// A borrow this process holds: the memory it names, whatever handle or address it was
-/// reached through (the segment file's identity and the byte range in it), and the process
-/// (a forked child's copy of the list names its parent's borrows, which are not its own).
+/// A handle's entry in this process's list of guarded memory (module docs): made with the
+/// handle, copied with its clones, removed when it drops.
+#[derive(Debug)]
+pub(crate) struct Registration(Option<Entry>);
+
+/// Memory, a borrow word and a lock, each named by (segment file, byte offset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Span {
+struct Entry {
     file: (u64, u64),
     start: usize,
     end: usize,
-    pid: u32,
+    word: ((u64, u64), usize),
+    lock: ((u64, u64), usize),
 }
 
-/// The data this process has borrowed now. The shared borrow word refuses a second guard made
-/// through the same cell and lock; this list refuses one made through any other handle of
-/// overlapping memory: a second lock, or a cell placed over another, as a forged message can
-/// describe (a peer's words are untrusted), which the word alone would let through.
-static BORROWED: std::sync::Mutex<Vec<Span>> = std::sync::Mutex::new(Vec::new());
+/// The guarded memory that this process's handles reach.
+static HANDLES: std::sync::Mutex<Vec<Entry>> = std::sync::Mutex::new(Vec::new());
 
-fn borrowed() -> std::sync::MutexGuard<'static, Vec<Span>> {
-    BORROWED.lock().unwrap_or_else(|p| p.into_inner())
+fn handles() -> std::sync::MutexGuard<'static, Vec<Entry>> {
+    HANDLES.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Records the borrow of `obj`'s data; `None` (nothing recorded) if this process already holds
-/// a borrow that overlaps it; `Some(None)` if the memory cannot be named (nothing to record).
-fn take_span<O: Guarded>(obj: &O, data: *const u8) -> Option<Option<Span>> {
-    let seg = obj.data_segment();
-    let (Some(file), Some(start)) = (seg.file_id(), seg.offset_of(data)) else { return Some(None) };
-    let span = Span { file, start, end: start + obj.data_bytes(), pid: crate::sys::process::cached_pid() };
-    let mut list = borrowed();
-    list.retain(|b| b.pid == span.pid);
-    if list.iter().any(|b| b.file == span.file && b.start < span.end && span.start < b.end) {
-        return None;
+impl Registration {
+    /// Enters a handle whose `bytes` of data at `data` and whose borrow word `word` lie in
+    /// `seg`, guarded by `lock`. Refused if another live handle of this process reaches
+    /// overlapping memory with another word or lock. Memory that cannot be named (no `fstat`)
+    /// is not entered.
+    pub(crate) fn new(
+        seg: &Segment,
+        data: *const u8,
+        bytes: usize,
+        word: *const AtomicU32,
+        lock: &RLock,
+    ) -> Result<Registration, crate::ShmError> {
+        let name = |s: &Segment, p: *const u8| s.file_id().zip(s.offset_of(p));
+        let lock_seg = crate::shm::Named::segment(lock);
+        let lock = lock_seg.file_id().map(|f| (f, lock.offset()));
+        let (Some((file, start)), Some(word), Some(lock)) = (name(seg, data), name(seg, word.cast()), lock) else {
+            return Ok(Registration(None));
+        };
+        let e = Entry { file, start, end: start + bytes, word, lock };
+        let mut list = handles();
+        if list
+            .iter()
+            .any(|h| h.file == e.file && h.start < e.end && e.start < h.end && (h.word, h.lock) != (e.word, e.lock))
+        {
+            return Err(crate::ShmError::Corrupt {
+                what: "another handle in this process reaches this memory with another lock or borrow word",
+            });
+        }
+        list.push(e);
+        Ok(Registration(Some(e)))
     }
-    list.push(span);
-    Some(Some(span))
+}
+
+impl Clone for Registration {
+    fn clone(&self) -> Registration {
+        if let Some(e) = self.0 {
+            handles().push(e);
+        }
+        Registration(self.0)
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(e) = self.0 {
+            let mut list = handles();
+            if let Some(i) = list.iter().position(|h| *h == e) {
+                list.swap_remove(i);
+            }
+        }
+    }
 }
 
 /// Holds a [`Value`](super::Value)'s or an [`Array`](super::Array)'s lock and gives `&mut` to
@@ -132,8 +170,6 @@ pub struct DataGuard<'a, T: ?Sized + 'static> {
     /// forked child (kept in memory the fork copied) is not a borrow there: it gives no access
     /// (the parent may be writing the data under its hold) and its drop writes nothing shared.
     pid: u32,
-    /// Its entry in this process's list of borrows (`None`: memory that could not be named).
-    span: Option<Span>,
     _data: PhantomData<&'a mut T>,
 }
 
@@ -200,12 +236,6 @@ impl<T: ?Sized> Drop for DataGuard<'_, T> {
         let word = unsafe { self.word.as_ref() };
         // Relaxed: owner-only words, published by the unlock that follows (the `lock` field).
         word.store(0, Relaxed);
-        if let Some(span) = self.span {
-            let mut list = borrowed();
-            if let Some(i) = list.iter().position(|b| *b == span) {
-                list.swap_remove(i);
-            }
-        }
         let raw = self.lock.owner().raw();
         raw.data_guards.store(raw.data_guards.load(Relaxed).saturating_sub(1), Relaxed);
     }
@@ -223,10 +253,9 @@ fn borrow<'a, O: Guarded>(obj: &O, lock: RLockGuard<'a>, keep: Option<Segment>) 
     if w.load(Relaxed) == epoch {
         return None;
     }
-    let span = take_span(obj, data.as_ptr().cast::<u8>())?;
     w.store(epoch, Relaxed);
     raw.data_guards.store(raw.data_guards.load(Relaxed).saturating_add(1), Relaxed);
-    Some(DataGuard { data, word, lock, _keep: keep, pid: crate::sys::process::cached_pid(), span, _data: PhantomData })
+    Some(DataGuard { data, word, lock, _keep: keep, pid: crate::sys::process::cached_pid(), _data: PhantomData })
 }
 
 /// One guard attempt on `obj`: the lock with `patience`, then the borrow.

@@ -16,7 +16,7 @@
 // nothing here.
 #![allow(clippy::disallowed_types)]
 
-use super::guarded::{self, DataGuard, Guarded};
+use super::guarded::{self, DataGuard, Guarded, Registration};
 use super::mutex::{blocking, timed, trying, LockError, LockTimeoutError, Patience, RLock, TryLockError};
 use crate::loom::atomic::AtomicU32;
 use crate::shm::{self, Segment, ShmError, ShmObject, ShmRef, ShmSafe};
@@ -168,6 +168,18 @@ impl std::error::Error for ValueError {
 pub struct Value<T: ShmSafe> {
     cell: ShmRef<GuardedCell<T>>,
     lock: RLock,
+    /// Its entry in this process's list of guarded memory (`sync::guarded`).
+    _reg: Registration,
+}
+
+impl<T: ShmSafe> Value<T> {
+    /// A handle of `cell` under `lock`, entered in this process's list of guarded memory.
+    fn assemble(cell: ShmRef<GuardedCell<T>>, lock: RLock) -> Result<Value<T>, ShmError> {
+        let c: &GuardedCell<T> = &cell;
+        let data = std::ptr::from_ref(&c.value).cast::<u8>();
+        let reg = Registration::new(cell.segment(), data, std::mem::size_of::<T>(), &c.borrow, &lock)?;
+        Ok(Value { cell, lock, _reg: reg })
+    }
 }
 
 impl<T: ShmSafe> Guarded for Value<T> {
@@ -184,10 +196,6 @@ impl<T: ShmSafe> Guarded for Value<T> {
 
     fn data_segment(&self) -> &Segment {
         self.cell.segment()
-    }
-
-    fn data_bytes(&self) -> usize {
-        std::mem::size_of::<T>()
     }
 }
 
@@ -237,7 +245,7 @@ impl<T: ShmSafe> Value<T> {
         let cell: ShmRef<GuardedCell<T>> = segment.alloc_object()?;
         // SAFETY: the cell is fresh and not yet shared.
         unsafe { cell.value.get().write(v) };
-        Ok(Value { cell, lock })
+        Value::assemble(cell, lock)
     }
 
     /// A shared value with its lock under `name`, for processes that are not forked from this
@@ -286,7 +294,7 @@ impl<T: ShmSafe> Value<T> {
         let cell: ShmRef<GuardedCell<T>> = shm::alloc_default()?;
         // SAFETY: the cell is fresh and not yet shared.
         unsafe { cell.value.get().write(v) };
-        Ok(Value { cell, lock })
+        Value::assemble(cell, lock)
     }
 
     /// The lock that guards this value (Python's `get_lock()`).
@@ -487,7 +495,7 @@ impl<T: ShmSafe> shm::Named for Value<T> {
 
     fn from_named(seg: &Segment, w: &shm::Words) -> Result<Self, ShmError> {
         let lock = <RLock as shm::Named>::from_named(seg, &[w[0], 0, 0, 0, 0, 0])?;
-        Ok(Value { cell: seg.object_at(shm::word_usize(w[1])?)?, lock })
+        Value::assemble(seg.object_at(shm::word_usize(w[1])?)?, lock)
     }
 
     fn segment(&self) -> &Segment {
@@ -507,6 +515,32 @@ impl<T: ShmSafe> shm::Named for Value<T> {
 
     fn from_parts(p: &shm::Parts) -> Result<Self, ShmError> {
         let lock = <RLock as shm::Named>::from_named(p.seg_of(0)?, &[p.words[0], 0, 0, 0, 0, 0])?;
-        Ok(Value { cell: p.seg_of(1)?.object_at(shm::word_usize(p.words[1])?)?, lock })
+        Value::assemble(p.seg_of(1)?.object_at(shm::word_usize(p.words[1])?)?, lock)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::shm::Named;
+
+    /// A handle of a live value's cell under another lock (a forged message's words) is not
+    /// made: the cell's borrow word records a lock's epoch, so two locks would each let a
+    /// guard through, two live `&mut` to one value.
+    #[test]
+    fn a_handle_of_a_live_values_cell_under_another_lock_is_refused() {
+        let v = Value::new(5u64).unwrap();
+        let other = RLock::new().unwrap();
+        let mut p = v.parts();
+        let lock_seg = p.seg(Named::segment(&other));
+        p.seg_of[0] = lock_seg;
+        p.words[0] = other.offset() as u64;
+        assert!(matches!(Value::<u64>::from_parts(&p), Err(ShmError::Corrupt { .. })));
+        // Under its own lock, a second handle is the same value (the word keeps it sound).
+        let same = Value::<u64>::from_parts(&v.parts()).unwrap();
+        let g = v.lock().unwrap();
+        assert!(matches!(same.lock(), Err(LockError::WouldDeadlock)));
+        drop(g);
+        assert_eq!(same.get().unwrap(), 5);
     }
 }
