@@ -26,7 +26,11 @@
 //! consumers skip (nothing is lost: that item was never acknowledged); a dead consumer's slot
 //! is freed (its item is lost with it, as documented for every queue). Because publishing and
 //! freeing are CASes, a claimant that was merely slow sees its CAS fail and simply retries its
-//! operation at a new position: no item is ever duplicated or torn.
+//! operation at a new position: no item is ever duplicated or torn. One case escapes: a live
+//! producer presumed dead because it stalled for [`UNRECORDED_AFTER`] between its claim and its
+//! record (stopped by a debugger, say) still writes its value afterwards, into a slot that may
+//! have been handed on; the item there can then be wrong. The value is copied with atomic
+//! accesses (`shm::atomic_bytes`) on both sides, so even then there is no data race.
 //!
 //! # Bounded work, corrupt segments
 //! Each loop of `try_push`/`try_pop` either makes progress, finds a state it can name (full,
@@ -291,9 +295,13 @@ impl<T: ShmSafe> Core<'_, T> {
                     continue; // another producer took `t`
                 }
                 Self::record(slot, x2(t) | 1, me);
-                // SAFETY: we own position `t` (won the CAS) and the stamp says the slot is
-                // free for it, so no other process reads or writes the value now.
-                slot.value.with_mut(|p| unsafe { p.write(value) });
+                // SAFETY: `p` points to the slot's value, in the mapping the queue keeps alive,
+                // aligned for `T`; the copy is atomic (`atomic_bytes`), as every access to the
+                // value is. We own position `t` (won the CAS) and the stamp says the slot is free
+                // for it; a claimant presumed dead while it was only stalled (unrecorded for
+                // `UNRECORDED_AFTER`) may still write here late, which atomic copies make a
+                // wrong value for a recycled slot, never a data race.
+                slot.value.with_mut(|p| unsafe { crate::shm::atomic_bytes::store(p, value) });
                 if let Some(sum) = sum {
                     // Relaxed: published by the stamp CAS below.
                     slot.crc.store(sum, Relaxed);
@@ -404,9 +412,10 @@ impl<T: ShmSafe> Core<'_, T> {
                     continue; // another consumer took `h`
                 }
                 Self::record(slot, x2(h).wrapping_add(2), me);
-                // SAFETY: we own position `h` and the stamp says the value was published;
-                // `T: ShmSafe` is Copy and valid for any bits.
-                let v = slot.value.with(|p| unsafe { p.read() });
+                // SAFETY: as in `try_push`: the value lies in the live mapping, aligned, read
+                // atomically; `T: ShmSafe` is valid for any bits. We own position `h` and the
+                // stamp says the value was published.
+                let v = slot.value.with(|p| unsafe { crate::shm::atomic_bytes::load(p) });
                 // Relaxed: published with the value by the stamp loaded (Acquire) above.
                 let sealed = !self.crc
                     || crate::queue::crc32c::crc32c(zerocopy::IntoBytes::as_bytes(&v)) == slot.crc.load(Relaxed);
