@@ -22,7 +22,8 @@ use crate::queue::ring::Ring;
 use crate::shm::Segment;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
-const SLOTS: usize = 1024;
+/// Room for 1,024 duplex connections (four sides each) in one process.
+const SLOTS: usize = 4096;
 
 /// Claimed sides (0: free).
 static HELD: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
