@@ -411,7 +411,8 @@ mp_status mp_subscriber_missed(const mp_subscriber *sub, uint64_t *missed);
  * Frees the subscriber (null: nothing). A message kept for it after `MP_TOO_LARGE` is
  * dropped with it. Never blocks.
  *
- * Errors: `MP_INVALID` (not a live subscriber handle).
+ * Errors: `MP_INVALID` (not a live subscriber handle, or another thread is inside a call on
+ * it: nothing is freed then).
  *
  * # Safety
  * `sub` is null or a handle from this library, not used by any thread after this call.
@@ -603,7 +604,8 @@ mp_status mp_conn_poll(const mp_conn *conn, uint64_t timeout_ns);
  * `MP_CLOSED` once they have taken what was sent. A message kept for this end after
  * `MP_TOO_LARGE` is dropped with it. Never blocks.
  *
- * Errors: `MP_INVALID` (not a live connection handle).
+ * Errors: `MP_INVALID` (not a live connection handle, or another thread is inside a call on
+ * it: nothing is freed then).
  *
  * # Safety
  * `conn` is null or a handle from this library, not used by any thread after this call.

@@ -229,12 +229,22 @@ pub unsafe extern "C" fn mp_subscriber_missed(sub: *const mp_subscriber, missed:
 /// Frees the subscriber (null: nothing). A message kept for it after `MP_TOO_LARGE` is
 /// dropped with it. Never blocks.
 ///
-/// Errors: `MP_INVALID` (not a live subscriber handle).
+/// Errors: `MP_INVALID` (not a live subscriber handle, or another thread is inside a call on
+/// it: nothing is freed then).
 ///
 /// # Safety
 /// `sub` is null or a handle from this library, not used by any thread after this call.
 #[no_mangle]
 pub unsafe extern "C" fn mp_subscriber_free(sub: *mut mp_subscriber) -> mp_status {
-    // SAFETY: the caller's contract.
-    call(|| unsafe { take(sub) }.map(drop))
+    call(|| {
+        if !sub.is_null() {
+            // SAFETY: the caller's contract.
+            let h = unsafe { crate::handle::get(sub) }?;
+            if !h.h.sub.claim_for_free() {
+                return Err(crate::status::Fail::invalid("this subscriber is in use by another thread: not freed"));
+            }
+        }
+        // SAFETY: the caller's contract; claimed above, so no call of another thread is inside.
+        unsafe { take(sub) }.map(drop)
+    })
 }

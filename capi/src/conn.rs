@@ -227,14 +227,24 @@ pub unsafe extern "C" fn mp_conn_poll(conn: *const mp_conn, timeout_ns: u64) -> 
 /// `MP_CLOSED` once they have taken what was sent. A message kept for this end after
 /// `MP_TOO_LARGE` is dropped with it. Never blocks.
 ///
-/// Errors: `MP_INVALID` (not a live connection handle).
+/// Errors: `MP_INVALID` (not a live connection handle, or another thread is inside a call on
+/// it: nothing is freed then).
 ///
 /// # Safety
 /// `conn` is null or a handle from this library, not used by any thread after this call.
 #[no_mangle]
 pub unsafe extern "C" fn mp_conn_free(conn: *mut mp_conn) -> mp_status {
-    // SAFETY: the caller's contract.
-    call(|| unsafe { take(conn) }.map(drop))
+    call(|| {
+        if !conn.is_null() {
+            // SAFETY: the caller's contract.
+            let h = unsafe { crate::handle::get(conn) }?;
+            if !h.h.conn.claim_for_free() {
+                return Err(crate::status::Fail::invalid("this connection is in use by another thread: not freed"));
+            }
+        }
+        // SAFETY: the caller's contract; claimed above, so no call of another thread is inside.
+        unsafe { take(conn) }.map(drop)
+    })
 }
 
 /// The authentication key: `len` bytes at `key`, or none when `key` is null.

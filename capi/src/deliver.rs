@@ -173,6 +173,13 @@ impl<T> Exclusive<T> {
         Exclusive { busy: AtomicBool::new(false), value: UnsafeCell::new(value) }
     }
 
+    /// Claims the value for good, before its handle is freed: false (and nothing changed) if
+    /// another thread is using it now, whose call would otherwise run on a freed value.
+    pub(crate) fn claim_for_free(&self) -> bool {
+        // Acquire: the other thread's last use happens before the drop that follows.
+        !self.busy.swap(true, Ordering::Acquire)
+    }
+
     /// Runs `f` with the value, unless another thread is using it now.
     #[inline]
     pub(crate) fn with<R>(&self, what: &str, f: impl FnOnce(&mut T) -> Res<R>) -> Res<R> {

@@ -4,6 +4,7 @@
 
 use crate::status::{Fail, Res, MP_INVALID, MP_TOO_LARGE};
 use std::ffi::{c_char, c_void, CStr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// `timeout_ns` value that waits as long as it takes.
@@ -23,10 +24,12 @@ pub(crate) trait Handle: Sized {
     fn tagged(&self) -> &Tagged<Self::Inner>;
 }
 
-/// A handle's contents: the magic word first (`#[repr(C)]`), then the Rust object.
+/// A handle's contents: the magic word first (`#[repr(C)]`), then the Rust object. The word
+/// is atomic: a free (`take`) replaces it with one compare-and-swap, so of two threads freeing
+/// one handle at once only one drops it.
 #[repr(C)]
 pub(crate) struct Tagged<T> {
-    magic: u64,
+    magic: AtomicU64,
     pub(crate) h: T,
 }
 
@@ -65,7 +68,7 @@ macro_rules! handle {
 
 impl<T> Tagged<T> {
     pub(crate) fn new(magic: u64, h: T) -> Tagged<T> {
-        Tagged { magic, h }
+        Tagged { magic: AtomicU64::new(magic), h }
     }
 }
 pub(crate) use handle;
@@ -87,8 +90,10 @@ pub(crate) unsafe fn get<'a, H: Handle + 'a>(p: *const H) -> Res<&'a Tagged<H::I
         return Err(Fail::invalid(format!("misaligned pointer given as a {} handle", H::WHAT)));
     }
     // SAFETY: non-null, aligned, and readable for 8 bytes by the caller's contract; every
-    // handle's first 8 bytes are its magic word (checked at build time by `handle!`).
-    let magic = unsafe { p.cast::<u64>().read_volatile() };
+    // handle's first 8 bytes are its atomic magic word (checked at build time by `handle!`),
+    // and an `AtomicU64` may be read over any 8 aligned readable bytes.
+    // Acquire: pairs with nothing but keeps the checks below after the load.
+    let magic = unsafe { &*p.cast::<AtomicU64>() }.load(Ordering::Acquire);
     if magic != H::MAGIC {
         return Err(Fail::invalid(format!("not a live {} handle (freed, or another type)", H::WHAT)));
     }
@@ -121,11 +126,14 @@ pub(crate) unsafe fn take<H: Handle>(p: *mut H) -> Res<Option<Box<H>>> {
         return Ok(None);
     }
     // SAFETY: the caller's contract, as for `get`.
-    unsafe { get(p) }?;
-    // SAFETY: checked live above; its first 8 bytes are its magic word.
-    unsafe { p.cast::<u64>().write_volatile(DEAD) };
-    // SAFETY: made by `give` from a `Box<H>`, and now taken back exactly once (the magic word
-    // is gone, so a second `take` is refused while the memory is still mapped).
+    let t = unsafe { get(p) }?;
+    // AcqRel: of two frees racing, exactly one swaps the word; the other is refused.
+    if t.magic.compare_exchange(H::MAGIC, DEAD, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        return Err(Fail::invalid(format!("{} handle freed twice at once", H::WHAT)));
+    }
+    // SAFETY: made by `give` from a `Box<H>`, and now taken back exactly once (the swap above
+    // succeeds once; the magic word is gone, so a later `take` is refused while the memory is
+    // still mapped).
     Ok(Some(unsafe { Box::from_raw(p) }))
 }
 

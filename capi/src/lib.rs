@@ -3,8 +3,9 @@
 //!
 //! Every function returns an [`mp_status`] and never lets a Rust panic cross into C (it
 //! becomes `MP_INTERNAL`); [`mp_last_error`] gives this thread's message for the last failure.
-//! Handles are opaque boxes with a magic word first, so a null, freed-while-mapped or foreign
-//! pointer is refused with `MP_INVALID` instead of used. Blocking calls take `timeout_ns`:
+//! Handles are opaque boxes with a magic word first, so a null or foreign pointer, or a freed
+//! one whose memory no new handle of its type has taken, is refused with `MP_INVALID` instead
+//! of used (docs/C.md, "Handles" and "Threads", says what it cannot catch). Blocking calls take `timeout_ns`:
 //! 0 does not wait, [`MP_FOREVER`] waits as long as it takes. docs/C.md is the guide.
 
 mod array_queue;

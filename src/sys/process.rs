@@ -215,13 +215,48 @@ pub(crate) fn online_cpus() -> usize {
 /// `pid`, from `/proc/<pid>/stat`; `None` if there is no such process (or it cannot be read).
 /// The start time with the pid names a process uniquely even after the pid is reused.
 fn process_stat(pid: libc::pid_t) -> Option<(u8, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
-    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
-    let state = *rest.next()?.as_bytes().first()?;
-    // `rest` was at field 3; field 22 is 19 further.
-    let start = rest.nth(18)?.parse().ok()?;
-    Some((state, start))
+    match read_stat(pid) {
+        Stat::Found(state, start) => Some((state, start)),
+        Stat::Gone | Stat::Unknown => None,
+    }
+}
+
+/// What `/proc/<pid>/stat` says of a process.
+enum Stat {
+    /// Its state letter and start time.
+    Found(u8, u64),
+    /// No such process.
+    Gone,
+    /// It could not be read or parsed for another reason (this process out of descriptors or
+    /// memory, a `/proc` mounted with `hidepid`, a process in another pid namespace): nothing
+    /// is known, and nothing may be concluded from it.
+    Unknown,
+}
+
+fn read_stat(pid: libc::pid_t) -> Stat {
+    let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH) => return Stat::Gone,
+        Err(_) => return Stat::Unknown,
+    };
+    let parsed = (|| {
+        // The command name (field 2) is in parentheses and may hold spaces: split after the
+        // last ')'.
+        let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
+        let state = *rest.next()?.as_bytes().first()?;
+        // `rest` was at field 3; field 22 is 19 further.
+        let start = rest.nth(18)?.parse().ok()?;
+        Some((state, start))
+    })();
+    parsed.map_or(Stat::Unknown, |(state, start)| Stat::Found(state, start))
+}
+
+/// Whether a process with this pid exists, by `kill(pid, 0)` (`EPERM`: it exists, not ours to
+/// signal): the fall-back when `/proc` cannot tell.
+fn signal_alive(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 /// The start time of process `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
@@ -250,11 +285,17 @@ pub(crate) fn self_identity() -> (u32, u64) {
         unsafe { libc::pthread_atfork(None, None, Some(clear_identity_in_child)) == 0 }
     });
     let pid = getpid() as u32;
+    let Some(start) = process_start_time(pid as i32) else {
+        // Our own start time could not be read (out of descriptors, say): 0, which `is_alive`
+        // reads as "unknown start" (judged by the pid alone). Not cached, so that the next
+        // call tries again: a cached 0 would stay for the process's life.
+        return (pid, 0);
+    };
     if !cached {
         // No handler (registration failed for lack of memory): never cache.
-        return (pid, process_start_time(pid as i32).unwrap_or(0));
+        return (pid, start);
     }
-    IDENTITY_START.store(process_start_time(pid as i32).unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+    IDENTITY_START.store(start, std::sync::atomic::Ordering::Relaxed);
     // SYNC(release → the Acquire load above): the start time is visible with the pid.
     IDENTITY_PID.store(pid, Release);
     (pid, IDENTITY_START.load(std::sync::atomic::Ordering::Relaxed))
@@ -315,20 +356,28 @@ extern "C" fn clear_identity_in_child() {
 /// A process that has exited is dead **whether or not it has been reaped**: a zombie (`Z`) or
 /// one being torn down (`X`) has run its last instruction. (The usual deadlock this avoids:
 /// the parent that must reap a killed child is itself blocked waiting for that child's permit
-/// or barrier arrival.) A reused pid is told apart by its start time.
+/// or barrier arrival.) A reused pid is told apart by its start time; a start of 0 is one its
+/// process could not read, judged by the pid alone.
+///
+/// Dead means known dead: `/proc` says there is no such process, or shows a zombie or a
+/// reused pid. When `/proc` cannot be read for another reason (this process out of
+/// descriptors, `hidepid`, another pid namespace), `kill(pid, 0)` decides, and a process that
+/// may exist counts as alive: recovering a live holder's permits would hand them out twice,
+/// while sparing a dead one's only delays them.
 pub(crate) fn is_alive(pid: u32, start: u64) -> bool {
     let Some(pid) = i32::try_from(pid).ok().filter(|&p| p > 0) else { return false };
-    match process_stat(pid) {
-        Some((state, s)) => s == start && !matches!(state, b'Z' | b'X' | b'x'),
-        None => false,
+    match read_stat(pid) {
+        Stat::Found(state, s) => (start == 0 || s == start) && !matches!(state, b'Z' | b'X' | b'x'),
+        Stat::Gone => false,
+        Stat::Unknown => signal_alive(pid),
     }
 }
 
 /// Whether a process with this pid runs (and is not a zombie), whoever it is: for records
-/// that hold no start time because they live only microseconds.
+/// that hold no start time because they live only microseconds. As [`is_alive`] when `/proc`
+/// cannot tell.
 pub(crate) fn pid_alive(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid).ok().filter(|&p| p > 0) else { return false };
-    process_stat(pid).is_some_and(|(state, _)| !matches!(state, b'Z' | b'X' | b'x'))
+    is_alive(pid, 0)
 }
 
 /// Whether thread `tid` (of any process, in this pid namespace) exists.
@@ -408,6 +457,29 @@ mod tests {
         assert!(process_start_time(pid).is_some(), "still unreaped: its /proc entry exists");
         waitpid_blocking(pid).unwrap();
         assert!(!is_alive(pid as u32, start));
+    }
+
+    /// A process that cannot read `/proc` (out of descriptors here) does not take a live
+    /// process for dead: that would hand a live holder's permits out again. Before, any read
+    /// error counted as "dead".
+    #[test]
+    fn a_proc_read_that_fails_does_not_make_a_live_process_dead() {
+        let parent = getpid();
+        let start = process_start_time(parent).expect("own /proc entry");
+        // SAFETY: the child only calls `setrlimit`, reads `/proc` and `_exit`s.
+        let pid = match unsafe { fork() }.unwrap() {
+            Fork::Child => {
+                let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                // SAFETY: a valid rlimit; no descriptor can be opened after this.
+                unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &none) };
+                let unreadable = process_start_time(parent).is_none();
+                let alive = is_alive(parent as u32, start) && pid_alive(parent as u32);
+                let dead_still_dead = !is_alive(i32::MAX as u32, 1);
+                exit_now(if unreadable && alive && dead_still_dead { 0 } else { 1 })
+            }
+            Fork::Parent(pid) => pid,
+        };
+        assert_eq!(waitpid_blocking(pid).unwrap(), WaitStatus::Exited(0));
     }
 
     #[test]

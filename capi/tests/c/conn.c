@@ -1,6 +1,13 @@
 /* The C suite: pipes, listeners and clients, fork. */
 #include "check.h"
 
+/* Receives one message on `arg` (an mp_conn), waiting up to 5 s: (void *)1 if it came. */
+static void *recv_in_thread(void *arg) {
+    char m[16];
+    size_t n = 0;
+    return (void *)(uintptr_t)(mp_conn_recv((mp_conn *)arg, m, sizeof m, &n, MS(5000)) == MP_OK && n == 4);
+}
+
 void test_pipe(void) {
     current = "pipe";
     mp_conn *a = NULL, *b = NULL;
@@ -55,6 +62,21 @@ void test_pipe(void) {
     EXPECT(mp_conn_send(b, buf, sizeof buf, MS(10)), MP_TIMEOUT);
     OK(mp_conn_free(a));
     OK(mp_conn_free(b));
+
+    /* Freeing an end while another thread is inside a call on it is refused (that call would
+     * run on freed memory); once the call is over, the free goes through. */
+    OK(mp_pipe_new(true, &a, &b));
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, recv_in_thread, b) == 0);
+    struct timespec pause = {0, 200 * 1000 * 1000};
+    nanosleep(&pause, NULL); /* the thread is inside its receive by now */
+    EXPECT(mp_conn_free(b), MP_INVALID);
+    OK(mp_conn_send(a, "wake", 4, MS(5000)));
+    void *got = NULL;
+    CHECK(pthread_join(t, &got) == 0);
+    CHECK(got == (void *)1);
+    OK(mp_conn_free(b));
+    OK(mp_conn_free(a));
 }
 
 void test_listener(void) {
