@@ -339,3 +339,51 @@ fn bar_8_deprecated_handle_timeout_still_breaks_the_barrier() {
     assert!(t.elapsed() >= Duration::from_millis(90));
     assert!(b.broken());
 }
+
+/// A party that arrives while the last party of the generation dies inside the action (here
+/// the only party) is not left waiting for ever: it sees that party dead and the barrier
+/// broken. Before, arrivals waiting for an action to end checked no liveness.
+#[test]
+fn bar_b1_an_arrival_during_an_action_whose_party_died_is_not_left_waiting() {
+    let _g = common::guard();
+    let b = Barrier::new(1).unwrap();
+    let child = common::fork_child({
+        let b = b.clone().with_action(die_in_the_action);
+        move || b.wait().map_or(1, |_| 2)
+    });
+    assert_eq!(common::wait_child(child), common::Ended::Code(3));
+    // The generation stays "releasing" for good: only the liveness check can end this wait
+    // (the watchdog turns a hang into a failure).
+    assert!(matches!(b.wait(), Err(BarrierError::Broken | BarrierError::PartyDied)));
+    assert!(b.broken());
+}
+
+fn slow_action() {
+    std::thread::sleep(Duration::from_millis(600));
+}
+
+/// A wait that times out before it could even arrive (the generation's last party was running
+/// the action) breaks nothing: that generation's parties all arrived and pass. Before, its
+/// time-out broke their generation.
+#[test]
+fn bar_8_a_time_out_before_arriving_breaks_nothing() {
+    let _g = common::guard();
+    let b = Barrier::new(2).unwrap().with_action(slow_action);
+    let parties: Vec<_> = (0..2)
+        .map(|_| {
+            let b = b.clone();
+            std::thread::spawn(move || b.wait().map(|_| ()))
+        })
+        .collect();
+    // Both arrived once nobody is counted as waiting (the last one runs the 600 ms action).
+    let t = std::time::Instant::now();
+    while !(b.n_waiting() == 0 && t.elapsed() > Duration::from_millis(100)) {
+        assert!(t.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(matches!(b.wait_timeout(Duration::from_millis(100)), Err(multiproc::BarrierTimeoutError::Timeout)));
+    for p in parties {
+        assert_eq!(p.join().unwrap(), Ok(()), "a party of the generation was broken");
+    }
+    assert!(!b.broken());
+}

@@ -221,10 +221,24 @@ impl RawBarrier {
             }
             let count = s & COUNT;
             if count >= parties as u64 {
-                // The last party of this generation is running the action: wait for it.
-                if self.sleep(e, limit.deadline_opt()).is_err() {
-                    self.abort();
-                    return Err(WaitFailed::TimedOut);
+                // The last party of this generation is running the action: wait for it, making
+                // sure, each slice, that it lives (if it dies inside the action, nobody else
+                // would ever release or break this generation).
+                let wake_at = match hooks.slice {
+                    Some(d) => limit.slice(d),
+                    None => limit.deadline_opt(),
+                };
+                if self.sleep(e, wake_at).is_err() {
+                    if hooks.slice.is_none() || limit.passed() {
+                        // Not yet a party of any generation: its time-out breaks nothing (the
+                        // parties of this one all arrived). Python's newcomers wait here
+                        // without a limit.
+                        return Err(WaitFailed::TimedOut);
+                    }
+                    if (hooks.any_dead)(gen_of(s)) {
+                        // The next look finds it broken.
+                        self.break_generation(gen_of(s));
+                    }
                 }
                 continue;
             }
@@ -282,8 +296,14 @@ impl RawBarrier {
                 // Without a slice the sleep ended at the limit itself (also under loom, whose
                 // clock does not move).
                 if hooks.slice.is_none() || limit.passed() {
-                    self.abort();
-                    return Err(WaitFailed::TimedOut);
+                    // Only this generation breaks, and only if it is still the current one: if
+                    // it was released (or reset) just as the time ran out, that outcome stands
+                    // (Python's `wait_for` re-checks its predicate), and the next generation's
+                    // parties are not this wait's to break.
+                    if self.break_generation(gen) {
+                        return Err(WaitFailed::TimedOut);
+                    }
+                    continue;
                 }
                 // A party of this generation is dead: it breaks the barrier, unless it was the
                 // last to arrive and released everyone before it died (then the generation has
