@@ -288,3 +288,19 @@ fn cond_b1_a_woken_waiter_stopped_past_the_ack_timeout_still_wakes() {
         w.join().unwrap();
     }
 }
+
+/// Waiting with a guard that owns its lock handle (one given back inside an error) does not
+/// leak that handle: when every handle is dropped, a named lock's name goes, as it should.
+/// Before, the wait forgot the guard whole, handle included, and the name stayed for good.
+#[test]
+fn cond_wait_with_an_owned_guard_leaks_no_handle() {
+    let name = format!("mp-test-cond-owned-{}", std::process::id());
+    {
+        let cond = Condition::new(Lock::create(&name).unwrap()).unwrap();
+        let g = cond.lock().lock().unwrap();
+        let owned = timed_out(cond.wait_timeout(g, Duration::from_millis(10)));
+        let owned = timed_out(cond.wait_timeout(owned, Duration::from_millis(10)));
+        drop(owned);
+    }
+    assert!(matches!(Lock::open(&name), Err(multiproc::ShmError::NotFound { .. })), "the name outlived every handle");
+}

@@ -514,6 +514,17 @@ macro_rules! lock_type {
                 &self.lock
             }
 
+            /// Ends the guard without unlocking or touching the depth: the caller has taken over
+            /// the hold (`Condition::wait` gives every level up by hand). A handle the guard
+            /// owns is dropped, where `mem::forget` would leak it (and with it the mapping and
+            /// a named lock's name).
+            pub(crate) fn disarm(self) {
+                let mut this = std::mem::ManuallyDrop::new(self);
+                // SAFETY: `this` is never dropped or used again, so its `lock` field is dropped
+                // exactly once, here; nothing is unlocked (the guard's own drop never runs).
+                unsafe { std::mem::ManuallyDrop::drop(&mut this.lock) };
+            }
+
             /// The same hold with a handle of its own (for errors that give a guard back and
             /// must be `'static`): the lock stays held, nothing is unlocked.
             pub(crate) fn into_owned(self) -> $guard<'static> {

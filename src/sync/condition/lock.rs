@@ -33,6 +33,11 @@ pub(super) mod sealed {
         fn own<'a>(g: Self::G<'a>) -> Self::G<'static>
         where
             Self: 'a;
+        /// Ends `g` without unlocking (the caller gives the hold up by hand), dropping a
+        /// handle it owns.
+        fn disarm<'a>(g: Self::G<'a>)
+        where
+            Self: 'a;
         /// A new lock of this kind in `seg` (for a named condition).
         fn new_in(seg: &Segment) -> Result<Self, ShmError>;
         /// The lock at `offset` in `seg` (an opener's view of a named condition's lock).
@@ -85,6 +90,12 @@ pub(super) mod sealed {
         {
             g.into_owned()
         }
+        fn disarm<'a>(g: LockGuard<'a>)
+        where
+            Self: 'a,
+        {
+            g.disarm();
+        }
     }
 
     impl Sealed for RLock {
@@ -129,6 +140,12 @@ pub(super) mod sealed {
             Self: 'a,
         {
             g.into_owned()
+        }
+        fn disarm<'a>(g: RLockGuard<'a>)
+        where
+            Self: 'a,
+        {
+            g.disarm();
         }
     }
 }

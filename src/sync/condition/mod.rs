@@ -426,8 +426,9 @@ impl<L: ConditionLock> Condition<L> {
             return Err(ConditionWaitError::DataBorrowed(L::own(guard)));
         }
         let release = |guard| {
-            // Give up every level: the guard's drop must not unlock again.
-            std::mem::forget(guard);
+            // Give up every level by hand: the guard must not unlock again (disarmed, not
+            // forgotten: a handle it owns is dropped).
+            L::disarm(guard);
             sealed::Sealed::set_depth(&self.lock, 0);
             for _ in 0..levels {
                 // We hold the mutex `levels` times: each unlock gives up one level.
