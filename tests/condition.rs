@@ -245,50 +245,6 @@ fn cond_8_rlock_depth_is_released_and_restored() {
     drop(outer);
 }
 
-/// COND-B1: a woken waiter that is only slow (stopped past `ACK_TIMEOUT`) still wakes when it
-/// runs again, and later notifies still count every waiter. Before, the notifier took the
-/// unacknowledged token back: the stopped waiter slept on until its own timeout, uncounted by
-/// any later notify.
-#[test]
-fn cond_b1_a_woken_waiter_stopped_past_the_ack_timeout_still_wakes() {
-    let _g = guard_for(Duration::from_secs(60));
-    let cond = Condition::new(RLock::new().unwrap()).unwrap();
-    let (ready, woken) = (Value::new(0u32).unwrap(), Value::new(0u32).unwrap());
-    let ws = waiters(2, &cond, &ready, &woken);
-    until(&cond, &ready, 2);
-    let stopped = ws[0].pid().unwrap() as i32;
-    // SAFETY: plain signals to a child of this test.
-    unsafe { libc::kill(stopped, libc::SIGSTOP) };
-    {
-        let g = cond.lock().lock().unwrap();
-        let t = Instant::now();
-        assert_eq!(cond.notify_all(&g).unwrap(), 2);
-        assert!(t.elapsed() >= multiproc::ACK_TIMEOUT / 2, "the notify waited for the stopped one");
-    }
-    until(&cond, &woken, 1);
-    // SAFETY: as above.
-    unsafe { libc::kill(stopped, libc::SIGCONT) };
-    let t = Instant::now();
-    until(&cond, &woken, 2);
-    assert!(t.elapsed() < Duration::from_secs(5), "the stopped waiter slept on to its own timeout");
-    for w in ws {
-        w.join().unwrap();
-    }
-    // The counts are whole: one more waiter, one notify, one wake-up.
-    let more = waiters(1, &cond, &ready, &woken);
-    until(&cond, &ready, 3);
-    {
-        let g = cond.lock().lock().unwrap();
-        assert_eq!(cond.notify(&g, 1).unwrap(), 1);
-    }
-    let t = Instant::now();
-    until(&cond, &woken, 3);
-    assert!(t.elapsed() < Duration::from_secs(5));
-    for w in more {
-        w.join().unwrap();
-    }
-}
-
 /// Waiting with a guard that owns its lock handle (one given back inside an error) does not
 /// leak that handle: when every handle is dropped, a named lock's name goes, as it should.
 /// Before, the wait forgot the guard whole, handle included, and the name stayed for good.

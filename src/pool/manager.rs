@@ -471,9 +471,11 @@ fn wants_workers(st: &State) -> bool {
 /// Starts a worker in each slot that a failed start left empty (`fork`'s `EAGAIN`, no
 /// memory): once the system allows it again the pool is whole, instead of queueing work for
 /// ever on fewer workers, or on none (Python's pool keeps repopulating too). A ready spare
-/// fills a slot first. Called each sweep; stops at the first start that fails. If that leaves
-/// the pool with no worker at all, the work waiting fails with the start's error: it would
-/// otherwise wait for a start that may never succeed (Python's waits for ever).
+/// fills a slot first. Called each sweep; stops at the first start that fails. If the pool has
+/// had no worker at all while starts kept failing for [`START_GRACE`], the work waiting fails
+/// with the start's error: it would otherwise wait for a start that may never succeed
+/// (Python's waits for ever), while a failure that passes (a moment at the process limit)
+/// costs nothing.
 fn refill(shared: &Shared, st: &mut State) {
     if !wants_workers(st) {
         return;
@@ -485,14 +487,21 @@ fn refill(shared: &Shared, st: &mut State) {
                 Ok(w) => st.workers[i] = Some(w),
                 Err(e) => {
                     if st.workers.iter().all(Option::is_none) {
-                        fail_everything(st, &e);
+                        let since = *st.starts_failing_since.get_or_insert_with(std::time::Instant::now);
+                        if since.elapsed() >= START_GRACE {
+                            fail_everything(st, &e);
+                        }
                     }
                     return;
                 }
             }
         }
     }
+    st.starts_failing_since = None;
 }
+
+/// How long a pool with no worker keeps work waiting while its starts fail (`refill`).
+const START_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Starts a worker (forked from this thread, or spawned: see `link`); its slot comes with
 /// each chunk.

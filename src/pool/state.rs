@@ -65,6 +65,8 @@ pub(super) struct State {
     /// The manager thread has ended, after delivering everything it filed (for a `join`
     /// that finds another thread joining that thread).
     pub(super) manager_ended: bool,
+    /// Since when the empty slots' starts have failed, with no worker left (`refill`).
+    pub(super) starts_failing_since: Option<std::time::Instant>,
 }
 
 impl State {
@@ -81,6 +83,7 @@ impl State {
             want_spare: false,
             handoffs: Vec::new(),
             manager_ended: false,
+            starts_failing_since: None,
         }
     }
 }

@@ -94,6 +94,15 @@ fn handles() -> std::sync::MutexGuard<'static, Vec<Entry>> {
     HANDLES.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The list, locked: `Process::start` holds it across `fork` (as it holds the arena), so that a
+/// child never inherits it locked by a thread that did not come along.
+pub(crate) struct ForkGuard(#[allow(dead_code)] std::sync::MutexGuard<'static, Vec<Entry>>);
+
+/// Locks the list for a `fork` (see [`ForkGuard`]).
+pub(crate) fn lock_for_fork() -> ForkGuard {
+    ForkGuard(handles())
+}
+
 impl Registration {
     /// Enters a handle whose `bytes` of data at `data` and whose borrow word `word` lie in
     /// `seg`, guarded by `lock`. Refused if another live handle of this process reaches
@@ -153,8 +162,8 @@ impl Drop for Registration {
 /// refused with `WouldDeadlock`, and other threads and processes wait for the lock.
 ///
 /// A guard belongs to the process that took it. A copy that a `fork` makes (of a guard kept in
-/// a static or a thread-local, say) is not a hold in the child: dereferencing it there panics,
-/// and dropping it there does nothing.
+/// a static or a thread-local, say) is not a hold in the child: dropping it there does
+/// nothing, and what it shows there the parent, which holds the lock, may be changing.
 ///
 /// Spelled [`ValueGuard`](super::ValueGuard) and [`ArrayGuard`](super::ArrayGuard).
 #[must_use = "dropping the guard releases the lock at once"]
@@ -167,8 +176,10 @@ pub struct DataGuard<'a, T: ?Sized + 'static> {
     /// error, which is `'static`); `None` when the guard borrows the object.
     _keep: Option<Segment>,
     /// The process that took the borrow (`sys::process::cached_pid`). A copy of the guard in a
-    /// forked child (kept in memory the fork copied) is not a borrow there: it gives no access
-    /// (the parent may be writing the data under its hold) and its drop writes nothing shared.
+    /// forked child (kept in memory the fork copied) is not a borrow there: its drop writes
+    /// nothing shared (it would clear the parent's borrow word). Access through it is not
+    /// checked (a check on every `Deref` would cost element loops their vectorization): there
+    /// the data is memory another process writes, as any peer may.
     pid: u32,
     _data: PhantomData<&'a mut T>,
 }
@@ -187,27 +198,9 @@ impl<T: ?Sized> DataGuard<'_, T> {
     }
 }
 
-impl<T: ?Sized> DataGuard<'_, T> {
-    /// Panics in a forked child that copied the guard (see the `pid` field).
-    #[inline]
-    fn check_process(&self) {
-        if self.pid != crate::sys::process::cached_pid() {
-            forked_copy();
-        }
-    }
-}
-
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn forked_copy() -> ! {
-    panic!("a Value/Array guard copied into a forked child: the lock is held by the parent, not here")
-}
-
 impl<T: ?Sized> Deref for DataGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        self.check_process();
         // SAFETY: `data` points into a mapping kept alive by the borrowed object (`'a`) or by
         // `_keep`; every bit pattern is a valid `T` (`Guarded::data`); this thread holds the
         // lock, and the borrow word marks the data as this guard's, so no other `&mut` to it
@@ -218,7 +211,6 @@ impl<T: ?Sized> Deref for DataGuard<'_, T> {
 
 impl<T: ?Sized> DerefMut for DataGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        self.check_process();
         // SAFETY: as in `deref`; the borrow word makes this guard the only one for the data,
         // and `&mut self` makes the returned reference the only one through it.
         unsafe { self.data.as_mut() }

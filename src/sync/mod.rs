@@ -22,6 +22,7 @@ pub use array::*;
 pub use barrier::*;
 pub use condition::*;
 pub use event::*;
+pub(crate) use guarded::lock_for_fork as lock_guarded_for_fork;
 pub use guarded::DataGuard;
 pub use mutex::*;
 pub use raw_value::*;

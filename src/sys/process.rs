@@ -359,8 +359,8 @@ extern "C" fn clear_identity_in_child() {
 /// or barrier arrival.) A reused pid is told apart by its start time; a start of 0 is one its
 /// process could not read, judged by the pid alone.
 ///
-/// Dead means known dead: `/proc` says there is no such process, or shows a zombie or a
-/// reused pid. When `/proc` cannot be read for another reason (this process out of
+/// Dead means known dead: `/proc` shows a zombie or a reused pid, or neither `/proc` nor
+/// `kill(pid, 0)` finds the process. When `/proc` cannot tell (this process out of
 /// descriptors, `hidepid`, another pid namespace), `kill(pid, 0)` decides, and a process that
 /// may exist counts as alive: recovering a live holder's permits would hand them out twice,
 /// while sparing a dead one's only delays them.
@@ -368,8 +368,9 @@ pub(crate) fn is_alive(pid: u32, start: u64) -> bool {
     let Some(pid) = i32::try_from(pid).ok().filter(|&p| p > 0) else { return false };
     match read_stat(pid) {
         Stat::Found(state, s) => (start == 0 || s == start) && !matches!(state, b'Z' | b'X' | b'x'),
-        Stat::Gone => false,
-        Stat::Unknown => signal_alive(pid),
+        // No entry: gone, unless `/proc` hides it (`hidepid=2` hides other users' processes,
+        // a process in another pid namespace has none): `kill(pid, 0)` confirms.
+        Stat::Gone | Stat::Unknown => signal_alive(pid),
     }
 }
 

@@ -5,7 +5,11 @@
 static void *recv_in_thread(void *arg) {
     char m[16];
     size_t n = 0;
-    return (void *)(uintptr_t)(mp_conn_recv((mp_conn *)arg, m, sizeof m, &n, MS(5000)) == MP_OK && n == 4);
+    mp_status st;
+    /* A poll from the main thread may hold the connection for a moment: try again then. */
+    while ((st = mp_conn_recv((mp_conn *)arg, m, sizeof m, &n, MS(5000))) == MP_INVALID) {
+    }
+    return (void *)(uintptr_t)(st == MP_OK && n == 4);
 }
 
 void test_pipe(void) {
@@ -68,8 +72,12 @@ void test_pipe(void) {
     OK(mp_pipe_new(true, &a, &b));
     pthread_t t;
     CHECK(pthread_create(&t, NULL, recv_in_thread, b) == 0);
-    struct timespec pause = {0, 200 * 1000 * 1000};
-    nanosleep(&pause, NULL); /* the thread is inside its receive by now */
+    /* Until a poll of `b` finds it in use, the thread is not yet inside its receive (which then
+     * lasts until the message below: nothing else is sent to `b`). */
+    struct timespec pause = {0, 1000 * 1000};
+    int tries = 0;
+    while (mp_conn_poll(b, 0) != MP_INVALID && tries++ < 5000) nanosleep(&pause, NULL);
+    CHECK(tries < 5000);
     EXPECT(mp_conn_free(b), MP_INVALID);
     OK(mp_conn_send(a, "wake", 4, MS(5000)));
     void *got = NULL;

@@ -40,6 +40,9 @@ pub(in crate::process) fn launch<H>(spec: &Spec, target: Target, held: H) -> Res
     let mut active = lock(&ACTIVE);
     let mut areas = ReportAreas::lock();
     let arena = crate::shm::lock_for_fork();
+    // Process-wide lists a child uses at once (a `Value` made or dropped, a readiness
+    // registration): held across the fork too.
+    let lists = (crate::sync::lock_guarded_for_fork(), crate::queue::lock_ready_for_fork());
     let report = match areas.take() {
         Ok(r) => r,
         Err(e) => return Err(Refused::before(ProcFail::ReportArea(e), target)),
@@ -47,13 +50,15 @@ pub(in crate::process) fn launch<H>(spec: &Spec, target: Target, held: H) -> Res
     #[allow(unsafe_code)]
     // SAFETY: the child runs only `child_main`, which never returns (it leaves through
     // `_exit`). The locks this crate needs in the child (ME, ACTIVE, the report areas, the
-    // default arena, the process's record as `held`, std's stdout and stderr) are held by this
+    // default arena, the guarded-memory and readiness lists, the process's record as `held`,
+    // std's stdout and stderr) are held by this
     // thread across the fork, and the panic hook is installed before it (`panics.rs`), so they
     // are consistent there. Locks held by *other* threads of a multi-threaded caller are the
     // caller's responsibility, as documented on `Process::start` and in the module docs.
     let forked = unsafe { sys::fork() };
     match forked {
         Err(e) => {
+            drop(lists);
             areas.give_back(report);
             Err(Refused::before(ProcFail::Os(e), target))
         }
@@ -62,13 +67,13 @@ pub(in crate::process) fn launch<H>(spec: &Spec, target: Target, held: H) -> Res
             // The child has no children of its own; the parent's handles are not ours.
             std::mem::forget(std::mem::take(&mut *active));
             areas.for_child();
-            drop((arena, areas, active, me, held, stderr, stdout));
+            drop((lists, arena, areas, active, me, held, stderr, stdout));
             // The parent's readiness watchers did not come along: what they held goes.
             crate::queue::forget_inherited();
             child_main(target, report)
         }
         Ok(sys::Fork::Parent(pid)) => {
-            drop((arena, areas, active, me, held, stderr, stdout));
+            drop((lists, arena, areas, active, me, held, stderr, stdout));
             if spec.group {
                 // Also here, so that a kill_tree right after start already finds the group.
                 // Errors mean the child already did it or already died: both fine.

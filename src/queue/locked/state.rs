@@ -271,8 +271,9 @@ impl LockedRing {
     /// Whether the positions say that records are there, whatever `count` says: a readiness
     /// hint that a corrupt `count` cannot hide (a `get` then reports what it finds).
     pub(super) fn positions_differ(&self) -> bool {
-        // Acquire: pairs with the Release stores of the positions at commit; a hint only.
-        self.state.head.load(Acquire) != self.state.tail.load(Acquire)
+        // Relaxed: a hint only (the positions are written under the lock; a `get` reads them
+        // there).
+        self.state.head.load(Relaxed) != self.state.tail.load(Relaxed)
     }
 
     /// Items in the queue now; exact as soon as a put or get has returned (QUE-B2).

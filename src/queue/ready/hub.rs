@@ -16,7 +16,7 @@
 //! starts its own groups.
 
 use crate::loom::atomic::{
-    AtomicBool, AtomicU32,
+    AtomicBool, AtomicU32, AtomicU64,
     Ordering::{Acquire, Release},
 };
 use crate::loom::futex;
@@ -75,7 +75,12 @@ pub(super) struct Entry {
     /// The receiver dropped its `ReadyFd`: the watcher forgets the object.
     pub(super) stop: AtomicBool,
     /// Futures waiting for readiness.
-    pub(super) wakers: Mutex<Vec<Waker>>,
+    /// Futures waiting for readiness, each under the id of its `Readable` (which takes its
+    /// waker out again when it is dropped first).
+    pub(super) wakers: Mutex<Vec<(u64, Waker)>>,
+    /// The next `Readable` id.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))] // only the `async` futures use it
+    pub(super) next_id: AtomicU64,
     pub(super) efd: EventFd,
     /// Used by the watcher thread alone: a panic on a `ReadyFd`'s side cannot leave it half
     /// changed, so the handle stays unwind-safe as it was when the thread owned the probe.
@@ -101,7 +106,7 @@ impl Entry {
         self.signaled.store(true, Release);
         let _ = self.efd.write(1);
         let wakers = std::mem::take(&mut *self.wakers.lock().unwrap_or_else(|p| p.into_inner()));
-        for w in wakers {
+        for (_, w) in wakers {
             // A waker is the caller's code: one that panics must not take this thread, and with
             // it every object of its group, down.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.wake()));
@@ -151,6 +156,15 @@ impl Group {
 /// The process's groups, with the pid they belong to.
 static GROUPS: Mutex<Option<(u32, Vec<Arc<Group>>)>> = Mutex::new(None);
 
+/// The registry, locked: `Process::start` holds it across `fork`, so that a child never
+/// inherits it locked by a thread that did not come along (its first `register` would hang).
+pub(crate) struct ForkGuard(#[allow(dead_code)] MutexGuard<'static, Option<(u32, Vec<Arc<Group>>)>>);
+
+/// Locks the registry for a `fork` (see [`ForkGuard`]).
+pub(crate) fn lock_for_fork() -> ForkGuard {
+    ForkGuard(GROUPS.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
 /// Whether `futex_waitv` works here (checked once per process).
 fn waitv_works() -> bool {
     #[cfg(not(all(test, loom)))]
@@ -187,6 +201,7 @@ pub(super) fn register(probe: Box<dyn Probe>, efd: EventFd) -> std::io::Result<A
             signaled: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             wakers: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(0),
             efd,
             probe: std::panic::AssertUnwindSafe(probe),
             group: group.clone(),

@@ -24,7 +24,7 @@
 
 mod hub;
 
-pub(crate) use hub::{forget_inherited, Probe, Sleep};
+pub(crate) use hub::{forget_inherited, lock_for_fork, Probe, Sleep};
 
 use crate::loom::atomic::Ordering::{Acquire, Release};
 use crate::wait::Waitable;
@@ -132,7 +132,7 @@ impl ReadyFd {
     /// the caller then receives with the non-blocking form, and awaits again on empty.
     #[cfg(feature = "async")]
     pub fn readable(&self) -> Readable<'_> {
-        Readable { fd: self }
+        Readable { fd: self, id: None }
     }
 }
 
@@ -157,42 +157,34 @@ impl Drop for ReadyFd {
     }
 }
 
-/// The most wakers an object keeps before it wakes them all (see `Readable::poll`).
-#[cfg(feature = "async")]
-const MAX_WAKERS: usize = 64;
-
 /// The future of [`ReadyFd::readable`].
 #[cfg(feature = "async")]
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Readable<'a> {
     fd: &'a ReadyFd,
+    /// The id its waker is kept under, once registered (taken out again on drop).
+    id: Option<u64>,
 }
 
 #[cfg(feature = "async")]
 impl std::future::Future for Readable<'_> {
     type Output = ();
 
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         let w = &*self.fd.entry;
         if w.signaled.load(Acquire) {
             self.fd.rearm();
             return std::task::Poll::Ready(());
         }
+        // Relaxed: ids only need to differ.
+        let id = *self.id.get_or_insert_with(|| w.next_id.fetch_add(1, crate::loom::atomic::Ordering::Relaxed));
         {
             let mut wakers = w.wakers.lock().unwrap_or_else(|p| p.into_inner());
-            if !wakers.iter().any(|k| k.will_wake(cx.waker())) {
-                if wakers.len() >= MAX_WAKERS {
-                    // Futures dropped unsignaled leave their wakers here (a select with a
-                    // timeout, run in a loop over a quiet object). Rather than grow without
-                    // bound, the list is woken and emptied: a spurious wake-up is allowed, and
-                    // the futures still waiting poll again and register anew.
-                    let old = std::mem::take(&mut *wakers);
-                    drop(wakers);
-                    old.into_iter().for_each(std::task::Waker::wake);
-                    wakers = w.wakers.lock().unwrap_or_else(|p| p.into_inner());
-                }
-                wakers.push(cx.waker().clone());
+            match wakers.iter_mut().find(|(i, _)| *i == id) {
+                Some((_, k)) if k.will_wake(cx.waker()) => {}
+                Some((_, k)) => k.clone_from(cx.waker()),
+                None => wakers.push((id, cx.waker().clone())),
             }
         }
         // Re-check after registering: the watcher may have signaled (and taken the list)
@@ -202,6 +194,20 @@ impl std::future::Future for Readable<'_> {
             return std::task::Poll::Ready(());
         }
         std::task::Poll::Pending
+    }
+}
+
+/// A future dropped before its object was ready (a select with a time-out, in a loop) takes
+/// its waker out, so that the list holds only the futures still waiting.
+#[cfg(feature = "async")]
+impl Drop for Readable<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            let mut wakers = self.fd.entry.wakers.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(i) = wakers.iter().position(|(k, _)| *k == id) {
+                wakers.swap_remove(i);
+            }
+        }
     }
 }
 

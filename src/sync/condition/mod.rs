@@ -14,7 +14,7 @@
 //!
 //! A waiter that is notified and dies before acknowledging makes its notifier wait
 //! [`ACK_TIMEOUT`] for the acknowledgement, then go on (at most that long per notify, however
-//! many died); a waiter that was only slow still gets its wake-up (`notify_protocol`).
+//! many died); `notify_protocol` says what that costs a waiter that was only slow.
 
 mod error;
 mod lock;
@@ -44,10 +44,6 @@ struct CondState {
     sleeping: RawSemaphore,
     woken: RawSemaphore,
     wait_sem: RawSemaphore,
-    /// Acknowledgements a notify stopped waiting for (a waiter it woke did not acknowledge
-    /// within [`ACK_TIMEOUT`]): when they come, they are matched here, not against
-    /// `sleeping` (which counted those waiters already).
-    owed: RawSemaphore,
 }
 
 // SAFETY: three raw semaphores, each a valid ShmObject (all-zero valid, atomics only).
@@ -57,7 +53,7 @@ impl CondState {
     #[cfg(all(test, loom))]
     fn new() -> CondState {
         let zero = || RawSemaphore::new(0);
-        CondState { sleeping: zero(), woken: zero(), wait_sem: zero(), owed: zero() }
+        CondState { sleeping: zero(), woken: zero(), wait_sem: zero() }
     }
 
     /// The waiter's half of the protocol, independent of the lock: announce, give the lock up
@@ -77,22 +73,19 @@ impl CondState {
     }
 
     /// The notifier's half (the caller holds the lock): discount timed-out waiters, hand out up
-    /// to `n` tokens, wait (until `ack_limit`, one limit for them all) for the woken to
-    /// acknowledge, and drop tokens nobody took. Returns how many waiters were woken.
+    /// to `n` tokens, wait (until `ack_limit`, one limit for them all, so that dead waiters
+    /// cost one `ACK_TIMEOUT` per notify, not one each) for the woken to acknowledge, and drop
+    /// tokens nobody took. Returns how many waiters were woken.
     ///
-    /// A woken waiter that does not acknowledge in time is dead, or only slow (stopped,
-    /// throttled). Python waits for ever; we go on, but must not take its token back (a slow
-    /// waiter that wakes later would find none, and sleep uncounted: every later notify would
-    /// miss it), so tokens are dropped only when every acknowledgement came. Its late
-    /// acknowledgement is owed to this notify (`owed`), not to `sleeping`. A dead waiter's
-    /// token wakes a later waiter spuriously, which a condition allows.
+    /// A woken waiter that does not acknowledge in time is taken for dead and its token
+    /// dropped. One that was only slow (stopped, throttled past `ACK_TIMEOUT`) then finds no
+    /// token and sleeps on uncounted until its own time-out; leaving the token instead lets a
+    /// dead waiter's token and acknowledgement bookkeeping drift (a phantom waiter that every
+    /// later notify waits `ACK_TIMEOUT` for). Telling the two apart needs each waiter on record
+    /// (pid and start time), which this protocol does not keep.
     fn notify_protocol(&self, n: usize, ack_limit: impl FnOnce() -> Limit) -> usize {
-        // Acknowledgements since the last notify: late ones owed to an earlier notify first,
-        // then those of waiters that timed out (Python's reconciliation with `sleeping`).
         while self.woken.try_acquire() {
-            if !self.owed.try_acquire() {
-                let _ = self.sleeping.try_acquire();
-            }
+            let _ = self.sleeping.try_acquire();
         }
         let mut sleepers = 0;
         while sleepers < n && self.sleeping.try_acquire() {
@@ -100,18 +93,10 @@ impl CondState {
             sleepers += 1;
         }
         let limit = ack_limit();
-        let mut missing = 0u32;
         for _ in 0..sleepers {
-            if !self.woken.acquire(limit, None) {
-                missing = missing.saturating_add(1);
-            }
+            let _ = self.woken.acquire(limit, None);
         }
-        if missing == 0 {
-            // As Python: tokens left by waiters that timed out just as they were woken.
-            while self.wait_sem.try_acquire() {}
-        } else {
-            self.owed.release(missing);
-        }
+        while self.wait_sem.try_acquire() {}
         sleepers
     }
 }
