@@ -23,10 +23,10 @@ pub use pipe::{
     Connection, Pipe, PipeBuilder, PollError, PollTimeoutError, RecvError, RecvLoan, RecvTimeoutError, SendError,
     SendLoan, SendTimeoutError, Shareable, TryPollError, TryRecvError, TrySendError, WaitStrategy,
 };
+pub(crate) use ready::lock_for_fork as lock_ready_for_fork;
 #[cfg(feature = "async")]
 pub use ready::Readable;
 pub use ready::ReadyFd;
-pub(crate) use ready::{forget_inherited, lock_for_fork as lock_ready_for_fork};
 
 #[cfg(feature = "serde")]
 pub(crate) use doorbell::SharedBell;

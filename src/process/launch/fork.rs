@@ -68,8 +68,6 @@ pub(in crate::process) fn launch<H>(spec: &Spec, target: Target, held: H) -> Res
             std::mem::forget(std::mem::take(&mut *active));
             areas.for_child();
             drop((lists, arena, areas, active, me, held, stderr, stdout));
-            // The parent's readiness watchers did not come along: what they held goes.
-            crate::queue::forget_inherited();
             child_main(target, report)
         }
         Ok(sys::Fork::Parent(pid)) => {

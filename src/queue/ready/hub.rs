@@ -188,10 +188,7 @@ pub(super) fn register(probe: Box<dyn Probe>, efd: EventFd) -> std::io::Result<A
     if all.as_ref().is_none_or(|(pid, _)| *pid != me) {
         // First use in this process (or a forked child's copy of its parent's registry, whose
         // threads did not come along): start afresh.
-        let inherited = all.replace((me, Vec::new()));
-        drop(all);
-        release_groups(inherited);
-        all = GROUPS.lock().unwrap_or_else(|p| p.into_inner());
+        *all = Some((me, Vec::new()));
     }
     let (_, groups) = all.as_mut().expect("set above");
     groups.retain(|g| !g.members().closed);
@@ -247,37 +244,6 @@ pub(super) fn register(probe: Box<dyn Probe>, efd: EventFd) -> std::io::Result<A
     }
     groups.push(group);
     Ok(entry)
-}
-
-/// In a forked child: lets go of the parent's watched objects that the fork copied. Their
-/// watcher threads did not come along, and the groups and their entries hold each other, so
-/// nothing else would ever drop them: the child would keep what the parent's probes hold (a
-/// queue consumer's liveness descriptor, a connection's) open for its whole life, and the
-/// peers of those objects would not see them closed. Called by the crate's fork (`launch`)
-/// and by the child's first `register`; takes no lock that could have been held across the
-/// fork by a thread that did not come along.
-pub(crate) fn forget_inherited() {
-    let Ok(mut all) = GROUPS.try_lock() else { return };
-    if all.as_ref().is_some_and(|(pid, _)| *pid != std::process::id()) {
-        let inherited = all.take();
-        drop(all);
-        release_groups(inherited);
-    }
-}
-
-/// Empties each group of a registry taken out of `GROUPS` (under its own lock, if free) and
-/// closes it, so that the entries drop with the last reference outside.
-fn release_groups(registry: Option<(u32, Vec<Arc<Group>>)>) {
-    for g in registry.map(|(_, gs)| gs).unwrap_or_default() {
-        let entries = match g.members.try_lock() {
-            Ok(mut m) => {
-                m.closed = true;
-                std::mem::take(&mut m.entries)
-            }
-            Err(_) => continue, // held across the fork: left as it is
-        };
-        drop(entries);
-    }
 }
 
 /// A group's thread: see the module docs.

@@ -24,7 +24,7 @@
 
 mod hub;
 
-pub(crate) use hub::{forget_inherited, lock_for_fork, Probe, Sleep};
+pub(crate) use hub::{lock_for_fork, Probe, Sleep};
 
 use crate::loom::atomic::Ordering::{Acquire, Release};
 use crate::wait::Waitable;
