@@ -236,15 +236,6 @@ pub unsafe extern "C" fn mp_subscriber_missed(sub: *const mp_subscriber, missed:
 /// `sub` is null or a handle from this library, not used by any thread after this call.
 #[no_mangle]
 pub unsafe extern "C" fn mp_subscriber_free(sub: *mut mp_subscriber) -> mp_status {
-    call(|| {
-        if !sub.is_null() {
-            // SAFETY: the caller's contract.
-            let h = unsafe { crate::handle::get(sub) }?;
-            if !h.h.sub.claim_for_free() {
-                return Err(crate::status::Fail::invalid("this subscriber is in use by another thread: not freed"));
-            }
-        }
-        // SAFETY: the caller's contract; claimed above, so no call of another thread is inside.
-        unsafe { take(sub) }.map(drop)
-    })
+    // SAFETY: the caller's contract.
+    call(|| unsafe { crate::deliver::free_exclusive(sub, |h| &h.sub, "subscriber") })
 }

@@ -234,17 +234,8 @@ pub unsafe extern "C" fn mp_conn_poll(conn: *const mp_conn, timeout_ns: u64) -> 
 /// `conn` is null or a handle from this library, not used by any thread after this call.
 #[no_mangle]
 pub unsafe extern "C" fn mp_conn_free(conn: *mut mp_conn) -> mp_status {
-    call(|| {
-        if !conn.is_null() {
-            // SAFETY: the caller's contract.
-            let h = unsafe { crate::handle::get(conn) }?;
-            if !h.h.conn.claim_for_free() {
-                return Err(crate::status::Fail::invalid("this connection is in use by another thread: not freed"));
-            }
-        }
-        // SAFETY: the caller's contract; claimed above, so no call of another thread is inside.
-        unsafe { take(conn) }.map(drop)
-    })
+    // SAFETY: the caller's contract.
+    call(|| unsafe { crate::deliver::free_exclusive(conn, |h| &h.conn, "connection") })
 }
 
 /// The authentication key: `len` bytes at `key`, or none when `key` is null.

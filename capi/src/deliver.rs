@@ -175,7 +175,7 @@ impl<T> Exclusive<T> {
 
     /// Claims the value for good, before its handle is freed: false (and nothing changed) if
     /// another thread is using it now, whose call would otherwise run on a freed value.
-    pub(crate) fn claim_for_free(&self) -> bool {
+    fn claim_for_free(&self) -> bool {
         // Acquire: the other thread's last use happens before the drop that follows.
         !self.busy.swap(true, Ordering::Acquire)
     }
@@ -198,4 +198,26 @@ impl<T> Exclusive<T> {
         // the only reference to the value while it lives.
         f(unsafe { &mut *self.value.get() })
     }
+}
+
+/// Frees a handle whose object one thread at a time uses (its `Exclusive`, which `exclusive`
+/// finds): refused with `MP_INVALID` while another thread is inside a call on it, which would
+/// otherwise run on the freed object. Null does nothing.
+///
+/// # Safety
+/// As [`take`](crate::handle::take).
+pub(crate) unsafe fn free_exclusive<H: crate::handle::Handle, T>(
+    p: *mut H,
+    exclusive: impl FnOnce(&H::Inner) -> &Exclusive<T>,
+    what: &str,
+) -> Res {
+    if !p.is_null() {
+        // SAFETY: the caller's contract.
+        let h = unsafe { crate::handle::get(p) }?;
+        if !exclusive(&h.h).claim_for_free() {
+            return Err(Fail::invalid(format!("this {what} is in use by another thread: not freed")));
+        }
+    }
+    // SAFETY: the caller's contract; claimed above, so no call of another thread is inside.
+    unsafe { crate::handle::take(p) }.map(drop)
 }

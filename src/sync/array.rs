@@ -88,8 +88,32 @@ impl<T: ShmSafe> Array<T> {
         let borrow = borrow_word(&seg, seg.alloc(4, 4)?)?;
         let off = seg.alloc(size, std::mem::align_of::<T>())?;
         let data = seg.bytes_at(off, size)?.cast::<T>();
-        let reg = Registration::new(&seg, data.as_ptr().cast(), size, borrow.as_ptr(), &lock)?;
+        Array::assemble(seg, data, len, borrow, lock)
+    }
+
+    /// The array of `len` elements at `data` with its borrow word, in `seg`, under `lock`:
+    /// entered in this process's list of guarded memory (`sync::guarded`). The elements lie in
+    /// the segment (checked by the caller), so their size cannot overflow.
+    fn assemble(
+        seg: Segment,
+        data: NonNull<T>,
+        len: usize,
+        borrow: NonNull<AtomicU32>,
+        lock: RLock,
+    ) -> Result<Array<T>, ShmError> {
+        let reg =
+            Registration::new(&seg, data.as_ptr().cast(), len * std::mem::size_of::<T>(), borrow.as_ptr(), &lock)?;
         Ok(Array { _seg: seg, data, len, borrow, lock, _reg: reg })
+    }
+
+    /// The array an opener's words describe (`[lock, elements, len, borrow word, ..]`), its
+    /// elements and borrow word in `seg`, checked: in bounds, aligned, apart.
+    fn at(seg: &Segment, w: &crate::shm::Words, lock: RLock) -> Result<Array<T>, ShmError> {
+        let len = crate::shm::word_usize(w[2])?;
+        let data = seg.elements_at::<T>(crate::shm::word_usize(w[1])?, len)?;
+        let borrow = borrow_word(seg, crate::shm::word_usize(w[3])?)?;
+        apart(data, len, borrow)?;
+        Array::assemble(seg.clone(), data, len, borrow, lock)
     }
 
     /// An array holding a copy of `items`.
@@ -364,14 +388,7 @@ impl<T: ShmSafe> crate::shm::Named for Array<T> {
     }
 
     fn from_named(seg: &Segment, w: &crate::shm::Words) -> Result<Self, ShmError> {
-        let lock = <RLock as crate::shm::Named>::from_named(seg, &[w[0], 0, 0, 0, 0, 0])?;
-        let len = crate::shm::word_usize(w[2])?;
-        let data = seg.elements_at::<T>(crate::shm::word_usize(w[1])?, len)?;
-        let borrow = borrow_word(seg, crate::shm::word_usize(w[3])?)?;
-        apart(data, len, borrow)?;
-        // Cannot overflow: `elements_at` checked that the elements lie in the segment.
-        let reg = Registration::new(seg, data.as_ptr().cast(), len * std::mem::size_of::<T>(), borrow.as_ptr(), &lock)?;
-        Ok(Array { _seg: seg.clone(), data, len, borrow, lock, _reg: reg })
+        Array::at(seg, w, <RLock as crate::shm::Named>::from_named(seg, &[w[0], 0, 0, 0, 0, 0])?)
     }
 
     fn segment(&self) -> &Segment {
@@ -394,14 +411,7 @@ impl<T: ShmSafe> crate::shm::Named for Array<T> {
 
     fn from_parts(p: &crate::shm::Parts) -> Result<Self, ShmError> {
         let lock = <RLock as crate::shm::Named>::from_named(p.seg_of(0)?, &[p.words[0], 0, 0, 0, 0, 0])?;
-        let seg = p.seg_of(1)?;
-        let len = crate::shm::word_usize(p.words[2])?;
-        let data = seg.elements_at::<T>(crate::shm::word_usize(p.words[1])?, len)?;
-        let borrow = borrow_word(seg, crate::shm::word_usize(p.words[3])?)?;
-        apart(data, len, borrow)?;
-        // Cannot overflow: `elements_at` checked that the elements lie in the segment.
-        let reg = Registration::new(seg, data.as_ptr().cast(), len * std::mem::size_of::<T>(), borrow.as_ptr(), &lock)?;
-        Ok(Array { _seg: seg.clone(), data, len, borrow, lock, _reg: reg })
+        Array::at(p.seg_of(1)?, &p.words, lock)
     }
 }
 

@@ -278,13 +278,8 @@ pub(crate) fn self_identity() -> (u32, u64) {
     if pid != 0 {
         return (pid, IDENTITY_START.load(std::sync::atomic::Ordering::Relaxed));
     }
-    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let cached = *REGISTERED.get_or_init(|| {
-        // SAFETY: registers a child handler that only performs an atomic store (async-signal
-        // safe, as a handler run in a forked child of a multithreaded process must be).
-        unsafe { libc::pthread_atfork(None, None, Some(clear_identity_in_child)) == 0 }
-    });
-    let pid = getpid() as u32;
+    let cached = fork_handler_registered();
+    let pid = cached_pid();
     let Some(start) = process_start_time(pid as i32) else {
         // Our own start time could not be read (out of descriptors, say): 0, which `is_alive`
         // reads as "unknown start" (judged by the pid alone). Not cached, so that the next
@@ -318,12 +313,7 @@ pub(crate) fn cached_pid() -> u32 {
 #[cold]
 #[inline(never)]
 fn cache_pid() -> u32 {
-    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let cached = *REGISTERED.get_or_init(|| {
-        // SAFETY: registers a child handler that only performs an atomic store (async-signal
-        // safe, as a handler run in a forked child of a multithreaded process must be).
-        unsafe { libc::pthread_atfork(None, None, Some(clear_pid_in_child)) == 0 }
-    });
+    let cached = fork_handler_registered();
     let pid = getpid() as u32;
     if cached {
         // Relaxed: a process-local value that every thread computes alike. A fork between the
@@ -336,16 +326,24 @@ fn cache_pid() -> u32 {
 #[allow(clippy::disallowed_types)]
 static CACHED_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
-extern "C" fn clear_pid_in_child() {
-    CACHED_PID.store(0, std::sync::atomic::Ordering::Relaxed);
-}
-
 #[allow(clippy::disallowed_types)]
 static IDENTITY_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 #[allow(clippy::disallowed_types)]
 static IDENTITY_START: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-extern "C" fn clear_identity_in_child() {
+/// Registers (once) the `pthread_atfork` child handler that clears this process's caches of
+/// itself (`cached_pid`, `self_identity`); false if it could not be (then nothing is cached).
+fn fork_handler_registered() -> bool {
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *REGISTERED.get_or_init(|| {
+        // SAFETY: registers a child handler that only performs atomic stores (async-signal
+        // safe, as a handler run in a forked child of a multithreaded process must be).
+        unsafe { libc::pthread_atfork(None, None, Some(clear_caches_in_child)) == 0 }
+    })
+}
+
+extern "C" fn clear_caches_in_child() {
+    CACHED_PID.store(0, std::sync::atomic::Ordering::Relaxed);
     IDENTITY_PID.store(0, std::sync::atomic::Ordering::Relaxed);
 }
 

@@ -88,9 +88,9 @@ impl sealed::Sealed for Connection {
         let x = self.export().map_err(|e| match e {
             ExportFail::Closed => SendError::NotShareable("a closed connection end"),
             ExportFail::NotShared => SendError::NotShareable("a TCP connection end"),
-            ExportFail::Shm(_) | ExportFail::AlreadyHeld => {
-                SendError::Corrupt("the connection end's rings lie outside its segment")
-            }
+            ExportFail::Shm(_) => SendError::Corrupt("the connection end's rings lie outside its segment"),
+            // Only an import says this; an export cannot.
+            ExportFail::AlreadyHeld => SendError::Corrupt("the connection end is held twice in this process"),
             ExportFail::Os(e) => SendError::Os(e),
         })?;
         Ok(Shipment { tag: CONNECTION_TAG, ty: (0, 0, 0), fds: x.fds, seg_of: [0; EXPORT_WORDS], words: x.words })
