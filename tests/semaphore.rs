@@ -127,6 +127,52 @@ fn sem_b1_permit_of_a_killed_holder_comes_back() {
     assert_eq!(sem.get_value(), 1, "recovery gave back more than was held");
 }
 
+/// The same when the survivor only polls (`multiproc::wait`, then `try_acquire`) and never
+/// sleeps in `acquire`, where the recovery ran: before, `wait` never saw a permit and
+/// `try_acquire` never found one.
+#[test]
+fn sem_b1_permit_of_a_killed_holder_comes_back_to_a_caller_that_only_polls() {
+    let _g = guard_for(Duration::from_secs(30));
+    let sem = Semaphore::new(1).unwrap();
+    let holding = Event::new().unwrap();
+    let child = Process::new({
+        let (sem, holding) = (sem.clone(), holding.clone());
+        move || {
+            let _permit = sem.acquire_guard();
+            holding.set();
+            std::thread::sleep(Duration::from_secs(60));
+        }
+    });
+    child.start().unwrap();
+    assert!(holding.wait_timeout(Duration::from_secs(10)).is_ok());
+    child.kill().unwrap();
+    child.join().unwrap();
+    let t = Instant::now();
+    assert!(!multiproc::wait(&[&sem], Some(Duration::from_secs(5))).is_empty(), "wait never saw the permit");
+    assert!(t.elapsed() < Duration::from_secs(2), "recovery took {:?}", t.elapsed());
+    assert!(sem.try_acquire().is_ok());
+    // Polling with `try_acquire` alone finds a dead holder's permit too.
+    let child = Process::new({
+        let (sem, holding) = (sem.clone(), holding.clone());
+        move || {
+            sem.release(); // the permit taken above goes back, and this child takes it
+            let _permit = sem.acquire_guard();
+            holding.set();
+            std::thread::sleep(Duration::from_secs(60));
+        }
+    });
+    holding.clear();
+    child.start().unwrap();
+    assert!(holding.wait_timeout(Duration::from_secs(10)).is_ok());
+    child.kill().unwrap();
+    child.join().unwrap();
+    let t = Instant::now();
+    while sem.try_acquire().is_err() {
+        assert!(t.elapsed() < Duration::from_secs(5), "try_acquire never found the dead holder's permit");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Kill chaos: holders hammering a `Semaphore(2)` and a `BoundedSemaphore(2)` through guards,
 /// SIGKILLed at random moments (and reaped only afterwards), for a few seconds
 /// (`MULTIPROC_CHAOS_SECS` for longer). After every round both permits of each semaphore come

@@ -99,6 +99,14 @@ impl RawSemaphore {
         RawSemaphore { word: AtomicU64::new(u64::from(n) & COUNT) }
     }
 
+    /// Writes `tags` into the four lanes, keeping the count: what a peer scribbling the word
+    /// leaves (tests only).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn scribble_lanes(&self, tags: [u8; LANES]) {
+        let high = tags.iter().enumerate().fold(0u64, |w, (l, &t)| w | u64::from(t) << lane_shift(l));
+        self.word.store((self.word.load(Relaxed) & 0xffff_ffff) | high, Relaxed);
+    }
+
     /// Sets the initial count; only before the object is shared.
     pub(crate) fn init(&self, n: u32) {
         self.word.store(u64::from(n.min(MAX_PERMITS)), Relaxed);

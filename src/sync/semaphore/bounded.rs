@@ -150,6 +150,6 @@ impl shm::Named for BoundedSemaphore {
 /// As [`Semaphore`]'s.
 impl crate::wait::Waitable for BoundedSemaphore {
     fn is_ready(&self) -> bool {
-        self.get_value() > 0
+        crate::wait::Waitable::is_ready(&self.inner)
     }
 }

@@ -26,6 +26,14 @@
 //! same protocol under its own `BUSY` mark, so that a recoverer killed halfway leaves a state
 //! the next one finishes exactly. Between steps 4 and 5 (lane free, `ACK` still up) `ACK` is
 //! ignored, and no new journey of the slot can start before step 5 (`MOVING`).
+//!
+//! # Waits are bounded
+//! Steps 1 and 2 wait for the slot's turn and for a free lane, which a running process holds
+//! for a few instructions. They live in memory any peer can write, though, and four stopped
+//! processes hold all four lanes: so each wait gives up after [`PATIENCE`] (at once when a
+//! lane's tag could not have come from a journey, [`SemState::scribbled`]), and every caller
+//! has a way out that neither loses nor duplicates a permit, at the price of tracking it:
+//! `take_into` says [`Stuck`], `give_from` gives back without a lane, and the recovery stops.
 
 use crate::loom::atomic::{
     AtomicU32, AtomicU64,
@@ -35,7 +43,7 @@ use crate::shm::ShmObject;
 use crate::sync::raw::semaphore::{NoTake, RawSemaphore, MAX_PERMITS};
 use crate::sys;
 use crate::sys::process::{is_alive as alive, self_identity as me};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Which slot a guard is counted in (`None`: untracked).
 pub(super) type SlotIndex = Option<usize>;
@@ -72,17 +80,47 @@ pub(super) fn unpack(w: u64) -> (u32, u16, u16) {
     ((w >> 32) as u32, (w >> 16) as u16, w as u16)
 }
 
-/// Waits a little for a busy resource (a lane, the slot's `MOVING` bit): spins first, then
-/// yields; `every` runs once in a while (to recover what a dead process left busy).
-fn backoff(spins: &mut u32, every: impl FnOnce()) {
-    *spins += 1;
-    if *spins < 64 {
-        crate::loom::hint::spin_loop();
-    } else {
-        std::thread::yield_now();
-        if *spins % 256 == 0 {
-            every();
+/// How long a journey waits for a lane, or for its slot's turn (`MOVING`), before it gives up.
+/// Both are held for a few instructions by a running process; a wait this long means four
+/// processes stopped (or descheduled) in mid-journey, or a semaphore whose shared words a
+/// peer scribbled, which no amount of waiting mends. What giving up does depends on the
+/// journey: a take leaves the permit untracked, a guard's give-back gives it back untracked,
+/// a recovery leaves the rest to the next one (see each).
+pub(super) const PATIENCE: Duration = Duration::from_millis(50);
+
+/// Why a guarded take took nothing: no lane or no turn on the slot came free within
+/// [`PATIENCE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Stuck;
+
+/// Waits a little at a time for a busy resource (a lane, the slot's `MOVING` bit): spins
+/// first, then yields; `every` runs once in a while (to recover what a dead process left busy).
+/// Bounded, because the resource lives in memory a peer can write: [`wait`](Self::wait) says
+/// false once [`PATIENCE`] has passed.
+struct Backoff {
+    spins: u32,
+    since: Option<Instant>,
+}
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff { spins: 0, since: None }
+    }
+
+    /// One wait; false when out of patience (the clock starts at the first look at it, so
+    /// the short waits of the common case never read it).
+    fn wait(&mut self, every: impl FnOnce()) -> bool {
+        self.spins += 1;
+        if self.spins < 64 {
+            crate::loom::hint::spin_loop();
+            return true;
         }
+        std::thread::yield_now();
+        if self.spins % 256 != 0 {
+            return true;
+        }
+        every();
+        self.since.get_or_insert_with(Instant::now).elapsed() < PATIENCE
     }
 }
 
@@ -127,6 +165,27 @@ impl SemState {
                 }
             }
         }
+    }
+
+    /// Whether some lane holds a tag that no journey wrote, so that no journey will clear it
+    /// (a peer scribbled the word) and waiting for a lane is pointless: a tag that names no
+    /// slot, or one whose slot is marked neither `MOVING` nor `BUSY` (a journey sets one of
+    /// them before it takes a lane and clears it only after freeing the lane; a dead
+    /// journey's slot keeps it until a recoverer settles the lane) and that is still there
+    /// when looked at again. A journey that ended and began again in that lane between the
+    /// two looks makes this say yes wrongly, which costs only the tracking of one permit (see
+    /// the callers).
+    fn scribbled(&self) -> bool {
+        let lanes = self.raw.lanes();
+        lanes.iter().enumerate().any(|(lane, &t)| {
+            let slot = usize::from(t & !OUT);
+            t != 0
+                && match slot.checked_sub(1).and_then(|i| self.holders.get(i)) {
+                    None => true,
+                    // Relaxed: a hint; the lane's second look decides.
+                    Some(s) => unpack(s.word.load(Relaxed)).0 & (MOVING | BUSY) == 0 && self.raw.lanes()[lane] == t,
+                }
+        })
     }
 
     /// Joins (or claims) this process's holder slot before a permit is taken.
@@ -189,10 +248,13 @@ impl SemState {
         }
     }
 
-    /// Takes this thread's turn to move permits in or out of this process's slot `i`.
-    pub(super) fn begin_move(&self, i: usize) {
+    /// Takes this thread's turn to move permits in or out of this process's slot `i`; false if
+    /// the turn did not come within [`PATIENCE`] (another of this process's threads holds it,
+    /// stopped, or a peer set the bit).
+    #[must_use]
+    pub(super) fn begin_move(&self, i: usize) -> bool {
         let s = &self.holders[i];
-        let mut spins = 0;
+        let mut backoff = Backoff::new();
         loop {
             // Relaxed: a hint; the CAS decides.
             let w = s.word.load(Relaxed);
@@ -200,9 +262,11 @@ impl SemState {
                 // Acquire: the previous mover's clearing of `ACK` is seen before our journey.
                 && s.word.compare_exchange_weak(w, w | u64::from(MOVING) << 32, Acquire, Relaxed).is_ok()
             {
-                return;
+                return true;
             }
-            backoff(&mut spins, || {});
+            if !backoff.wait(|| {}) {
+                return false;
+            }
         }
     }
 
@@ -226,26 +290,35 @@ impl SemState {
         self.limit().unwrap_or(MAX_PERMITS)
     }
 
-    /// Takes a permit into this process's slot `i` (steps 1–5 of the module docs); false if
-    /// none was free.
-    pub(super) fn take_into(&self, i: usize) -> bool {
+    /// Takes a permit into this process's slot `i` (steps 1–5 of the module docs): `Ok(false)`
+    /// if none was free, [`Stuck`] (nothing taken, the slot as it was) if no turn or no lane
+    /// came free within [`PATIENCE`].
+    pub(super) fn take_into(&self, i: usize) -> Result<bool, Stuck> {
         if self.raw.value() == 0 {
-            return false;
+            return Ok(false);
         }
-        self.begin_move(i);
+        if !self.begin_move(i) {
+            return Err(Stuck);
+        }
         let t = tag(i, false);
-        let mut spins = 0;
+        let mut backoff = Backoff::new();
         let taken = loop {
             match self.raw.try_acquire_lane(t) {
                 Ok(lane) => {
                     self.count_and_ack(i, true);
                     self.raw.clear_lane(lane, t, None);
-                    break true;
+                    break Ok(true);
                 }
-                Err(NoTake::NoPermit) => break false,
-                Err(NoTake::NoLane) => backoff(&mut spins, || {
-                    self.recover_dead_holders();
-                }),
+                Err(NoTake::NoPermit) => break Ok(false),
+                Err(NoTake::NoLane) => {
+                    if self.scribbled()
+                        || !backoff.wait(|| {
+                            self.recover_dead_holders();
+                        })
+                    {
+                        break Err(Stuck);
+                    }
+                }
             }
         };
         self.end_move(i, false);
@@ -253,27 +326,46 @@ impl SemState {
     }
 
     /// Gives one permit of this process's slot `i` back and leaves the slot (a guard's drop).
+    ///
+    /// When no turn or no lane comes within [`PATIENCE`], the permit is uncounted from the slot
+    /// and given back in two steps instead of through a lane: a kill between the two loses
+    /// that one permit (never gives it twice). A drop must end, and waiting on would not.
     pub(super) fn give_from(&self, i: usize) {
-        self.begin_move(i);
-        self.give_counted(i, || {
-            self.recover_dead_holders();
-        });
-        self.end_move(i, true);
+        let turn = self.begin_move(i);
+        if turn
+            && self.give_counted(i, || {
+                self.recover_dead_holders();
+            })
+        {
+            self.end_move(i, true);
+            return;
+        }
+        // Without the turn, the flags are another journey's (or a peer's): leave them.
+        let keep = if turn { !FLAGS } else { u32::MAX };
+        self.update_slot(i, |owner, pins, held| (owner & keep, pins.saturating_sub(1), held.saturating_sub(1)));
+        self.give_back(1);
     }
 
     /// Moves one permit from slot `i` back to the count through a lane, leaving `ACK` up;
-    /// `stuck` runs now and then while every lane is busy.
-    pub(super) fn give_counted(&self, i: usize, mut stuck: impl FnMut()) {
+    /// `stuck` runs now and then while every lane is busy. False (nothing changed) if no lane
+    /// came free within [`PATIENCE`].
+    #[must_use]
+    pub(super) fn give_counted(&self, i: usize, mut stuck: impl FnMut()) -> bool {
         let t = tag(i, true);
-        let mut spins = 0;
+        let mut backoff = Backoff::new();
         let lane = loop {
             match self.raw.claim_lane(t) {
                 Ok(lane) => break lane,
-                Err(_) => backoff(&mut spins, &mut stuck),
+                Err(_) => {
+                    if self.scribbled() || !backoff.wait(&mut stuck) {
+                        return false;
+                    }
+                }
             }
         };
         self.count_and_ack(i, false);
         self.raw.clear_lane(lane, t, Some(self.bound()));
+        true
     }
 
     /// Gives back the permits of holders that have died (exited, reaped or not), and finishes
@@ -287,7 +379,12 @@ impl SemState {
             // Only this call touches a slot it took over: the word is ours.
             let (owner, _, held) = unpack(s.word.load(Relaxed));
             for _ in 0..held {
-                self.give_counted(i, || mine = self.take_over_dead(mine));
+                if !self.give_counted(i, || mine = self.take_over_dead(mine)) {
+                    // No lane for that long: the slots taken over stay marked with this
+                    // process, whose own recoveries skip them; they are finished by whoever
+                    // recovers after this process ends. Nothing is given twice or lost.
+                    return total;
+                }
                 // Release: pairs with a taker-over's Acquire load.
                 s.word.store(pack(owner & !FLAGS, 0, unpack(s.word.load(Relaxed)).2), Release);
                 total += 1;

@@ -49,7 +49,8 @@ mod tests;
 pub use bounded::{BoundedSemaphore, ReleaseError};
 pub use holders::{HOLDER_SLOTS, RECOVERY_SLICE};
 
-use holders::{SemState, SlotIndex};
+use holders::{SemState, SlotIndex, Stuck};
+use std::cell::Cell;
 
 /// A counting semaphore in shared memory. Permits taken through a guard by a process that
 /// then dies are given back (SEM-B1; see the repository's `docs/FAILURE.md`).
@@ -73,6 +74,20 @@ use holders::{SemState, SlotIndex};
 #[derive(Clone)]
 pub struct Semaphore {
     state: ShmRef<SemState>,
+    /// When this handle last looked for dead holders outside a blocking acquire (coarse clock,
+    /// ns): `try_acquire` and `wait` look now and then, so a caller that only polls still gets
+    /// a dead holder's permit back.
+    looked: Looked,
+}
+
+/// `Semaphore::looked`: a clone starts its own rate limit.
+#[derive(Default)]
+struct Looked(crate::loom::atomic::AtomicU64);
+
+impl Clone for Looked {
+    fn clone(&self) -> Looked {
+        Looked::default()
+    }
 }
 
 impl fmt::Debug for Semaphore {
@@ -149,7 +164,7 @@ impl Semaphore {
 
     /// The semaphore found by an opener in the directory words `w` of `seg`.
     pub(super) fn from_words(seg: &Segment, w: &shm::Words) -> Result<Semaphore, ShmError> {
-        Ok(Semaphore { state: seg.object_at(shm::word_usize(w[0])?)? })
+        Ok(Semaphore { state: seg.object_at(shm::word_usize(w[0])?)?, looked: Looked::default() })
     }
 
     crate::shm::named_methods!("```\nlet name = format!(\"doc-semaphore-{}\", std::process::id());\nlet created = multiproc::Semaphore::create(&name, 1)?;\nlet opened = multiproc::Semaphore::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.try_acquire()?;\nassert_eq!(created.get_value(), 0);\nassert_eq!(opened.name(), Some(name.as_str())); // as given, like Python's `name`\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Semaphore::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
@@ -160,7 +175,7 @@ impl Semaphore {
         }
         state.raw.init(value);
         state.limit.store(if bounded { value + 1 } else { 0 }, Relaxed);
-        Ok(Semaphore { state })
+        Ok(Semaphore { state, looked: Looked::default() })
     }
 
     /// Current number of free permits (Python's `get_value()`).
@@ -178,23 +193,43 @@ impl Semaphore {
     }
 
     fn acquire_until(&self, limit: Limit) -> bool {
-        self.take_until(limit, None)
+        self.take_until(limit, &Cell::new(None))
     }
 
     /// Takes a permit before `limit`, into this process's holder slot `slot` when there is one
-    /// (the journey of `holders`' module docs), else untracked.
-    fn take_until(&self, limit: Limit, slot: SlotIndex) -> bool {
-        let take = || match slot {
-            Some(i) => self.state.take_into(i),
+    /// (the journey of `holders`' module docs), else untracked. A journey that gets no lane
+    /// within `holders::PATIENCE` (four processes stopped in mid-journey, or lanes a peer
+    /// scribbled) leaves the slot and takes the permit untracked: `slot` then says `None`.
+    fn take_until(&self, limit: Limit, slot: &Cell<SlotIndex>) -> bool {
+        let take = || match slot.get() {
+            Some(i) => self.state.take_into(i).unwrap_or_else(|Stuck| {
+                self.state.unclaim(Some(i));
+                slot.set(None);
+                self.state.raw.try_acquire()
+            }),
             None => self.state.raw.try_acquire(),
         };
         if limit.is_now() {
-            return take();
+            return take() || (self.recover_now_and_then() && take());
         }
         let recover = || {
             self.state.recover_dead_holders();
         };
         self.state.raw.acquire_with(limit, Some((RECOVERY_SLICE, &recover)), take)
+    }
+
+    /// Gives back dead holders' permits, at most once per [`RECOVERY_SLICE`] for this handle
+    /// (a recovery reads `/proc` for each holder on record); true if it did give some back.
+    /// For the callers that never sleep in `acquire`, where the recovery otherwise runs.
+    fn recover_now_and_then(&self) -> bool {
+        let now = crate::sys::clock::coarse_nanos();
+        // Relaxed: a rate limit for this handle only; two threads may both look, harmlessly.
+        let last = self.looked.0.load(Relaxed);
+        if last != 0 && now.saturating_sub(last) < RECOVERY_SLICE.as_nanos() as u64 {
+            return false;
+        }
+        self.looked.0.store(now.max(1), Relaxed);
+        self.state.recover_dead_holders() > 0
     }
 
     /// Takes a permit, blocking until one is free (Python's `acquire()`). The permit is held
@@ -312,9 +347,9 @@ impl Semaphore {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn acquire_guard(&self) -> SemaphoreGuard<'_> {
-        let slot = self.state.claim_slot();
-        while !self.take_until(Limit::Forever, slot) {}
-        SemaphoreGuard { sem: self, slot }
+        let slot = Cell::new(self.state.claim_slot());
+        while !self.take_until(Limit::Forever, &slot) {}
+        SemaphoreGuard { sem: self, slot: slot.get() }
     }
 
     /// [`acquire_guard`](Self::acquire_guard) without waiting.
@@ -369,11 +404,11 @@ impl Semaphore {
     }
 
     fn guard_until(&self, limit: Limit) -> Option<SemaphoreGuard<'_>> {
-        let slot = self.state.claim_slot();
-        if self.take_until(limit, slot) {
-            Some(SemaphoreGuard { sem: self, slot })
+        let slot = Cell::new(self.state.claim_slot());
+        if self.take_until(limit, &slot) {
+            Some(SemaphoreGuard { sem: self, slot: slot.get() })
         } else {
-            self.state.unclaim(slot);
+            self.state.unclaim(slot.get());
             None
         }
     }
@@ -441,6 +476,9 @@ impl shm::Named for Semaphore {
 /// before the caller's `try_acquire`.
 impl crate::wait::Waitable for Semaphore {
     fn is_ready(&self) -> bool {
-        self.get_value() > 0
+        // A dead holder's permit is given back here too (now and then): a caller that waits
+        // with `wait` and takes with `try_acquire` never sleeps in `acquire`, where the
+        // recovery otherwise runs.
+        self.get_value() > 0 || self.recover_now_and_then()
     }
 }

@@ -71,12 +71,12 @@ fn journey_killed_after_each_step(out: bool) {
             let st = &sem.state;
             let i = st.claim_slot().unwrap();
             if out {
-                assert!(st.take_into(i));
+                assert_eq!(st.take_into(i), Ok(true));
             }
             let t = tag(i, out);
             let mut lane = None;
             let steps: [Step<'_>; 5] = [
-                &|_| st.begin_move(i),
+                &|_| assert!(st.begin_move(i)),
                 &|l| *l = Some(if out { st.raw.claim_lane(t) } else { st.raw.try_acquire_lane(t) }.unwrap()),
                 &|_| st.count_and_ack(i, !out),
                 &|l| assert!(st.raw.clear_lane(l.unwrap(), t, out.then(|| st.bound()))),
@@ -121,8 +121,8 @@ fn sem_b2_a_recoverer_killed_at_every_step_leaves_nothing_lost() {
         let sem = BoundedSemaphore::new(3).unwrap();
         let st = &sem.state;
         let i = st.claim_slot().unwrap();
-        assert!(st.take_into(i));
-        assert!(st.take_into(i));
+        assert_eq!(st.take_into(i), Ok(true));
+        assert_eq!(st.take_into(i), Ok(true));
         assert_eq!(sem.get_value(), 1);
         die(&sem, i, dead_pid());
         // This process takes the dead holder's slot over, as a recovery would …
@@ -168,4 +168,93 @@ fn guards_on_many_threads_share_one_slot_and_leave_it_clean() {
     assert_eq!(sem.get_value(), 3);
     assert!(sem.state.holders.iter().all(|h| h.word.load(Acquire) == 0), "a slot stayed claimed");
     assert_eq!(sem.state.raw.lanes(), [0; 4]);
+}
+
+/// Aborts the test binary when a test is still running after `limit`: a journey that spins
+/// for ever fails fast instead of hanging the run. Dropping it calls it off.
+struct Watchdog(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
+
+fn watchdog(limit: Duration) -> Watchdog {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let name = std::thread::current().name().unwrap_or("a semaphore test").to_string();
+    std::thread::spawn(move || {
+        if rx.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+            eprintln!("{name}: still running after {limit:?}: a journey spins for ever");
+            std::process::abort();
+        }
+    });
+    Watchdog(tx)
+}
+
+/// Lanes a peer scribbled with tags that no journey will ever clear (SEM-B2 under a hostile
+/// peer): a guard's take gives up on tracking and takes the permit untracked (at once when a
+/// tag names no slot, after `PATIENCE` when the tags look like journeys'), and a tracked
+/// guard's drop gives its permit back without a lane. Before, both spun for ever.
+#[test]
+fn sem_b2_scribbled_lanes_never_hold_a_guard_up() {
+    use super::holders::PATIENCE;
+    let _wd = watchdog(Duration::from_secs(20));
+    // Tags naming slots that say a journey is on (a live process's, being set up), then tags
+    // naming free slots or none: only the first are worth waiting for.
+    let busy = pack(BUSY | sys::process::getppid() as u32, 0, 0);
+    for (garbage, patient) in [([0x3f, 0xa0, 0x13, 0x22], true), ([0x7f, 0xc1, 0x80, 0x3f], false)] {
+        let sem = Semaphore::new(2).unwrap();
+        let st = &sem.state;
+        let tracked = sem.try_acquire_guard().unwrap();
+        assert!(tracked.is_tracked());
+        for i in [62, 31, 18, 33] {
+            st.holders[i].word.store(busy, Release); // a live process's, being set up
+        }
+        st.raw.scribble_lanes(garbage);
+        let t = Instant::now();
+        let untracked = sem.try_acquire_guard().expect("the free permit was not taken");
+        assert!(!untracked.is_tracked(), "a permit taken without a lane cannot be on record");
+        assert_eq!(t.elapsed() >= PATIENCE, patient, "{garbage:x?}: gave up after {:?}", t.elapsed());
+        assert_eq!(sem.get_value(), 0);
+        drop(untracked);
+        assert_eq!(sem.get_value(), 1);
+        drop(tracked);
+        assert_eq!(sem.get_value(), 2, "the tracked guard's permit did not come back");
+        assert_eq!(st.holders.iter().filter(|h| h.word.load(Acquire) != 0).count(), 4, "a slot stayed claimed");
+        assert_eq!(st.raw.lanes(), garbage, "the peer's lanes are left as they are");
+    }
+}
+
+/// A slot whose `MOVING` bit a peer set: a guard's drop, which cannot take its turn, gives the
+/// permit back all the same.
+#[test]
+fn sem_b2_a_turn_that_never_comes_does_not_hold_a_drop_up() {
+    let _wd = watchdog(Duration::from_secs(20));
+    let sem = Semaphore::new(1).unwrap();
+    let st = &sem.state;
+    let guard = sem.acquire_guard();
+    let i = st.holders.iter().position(|h| h.word.load(Acquire) != 0).unwrap();
+    let (owner, pins, held) = unpack(st.holders[i].word.load(Acquire));
+    st.holders[i].word.store(pack(owner | FLAGS, pins, held), Release);
+    drop(guard);
+    assert_eq!(sem.get_value(), 1);
+    assert_eq!(st.holders[i].word.load(Acquire), 0, "the slot's last guard is gone");
+}
+
+/// A dead holder's slot while every lane is scribbled: the recovery returns instead of
+/// spinning, and the permits it could not give back stay on record under this process (its
+/// own recoveries skip them; whoever recovers after it ends gives them back): none lost,
+/// none given twice.
+#[test]
+fn sem_b2_a_recovery_without_lanes_stops_and_loses_nothing() {
+    let _wd = watchdog(Duration::from_secs(20));
+    let sem = Semaphore::new(1).unwrap();
+    let st = &sem.state;
+    let dead = dead_pid();
+    st.holders[7].word.store(pack(dead, 1, 1), Release);
+    st.raw.scribble_lanes([0x7f; 4]);
+    assert_eq!(st.recover_dead_holders(), 0);
+    assert_eq!(sem.get_value(), 1);
+    let me = sys::process::self_identity().0;
+    assert_eq!(st.holders[7].word.load(Acquire), pack(BUSY | me, 0, 1), "the permit is not on record");
+    st.raw.scribble_lanes([0; 4]);
+    // Once this process is gone the next recoverer gives it back: the same as a dead recoverer.
+    st.holders[7].word.store(pack(BUSY | dead, 0, 1), Release);
+    assert_eq!(st.recover_dead_holders(), 1);
+    assert_eq!(sem.get_value(), 2);
 }
