@@ -101,14 +101,16 @@ fn sem_6_caps_concurrency_across_processes() {
     assert!(t.elapsed() >= Duration::from_millis(290), "three waves of 100 ms took {:?}", t.elapsed());
 }
 
-#[test]
-fn sem_b1_permit_of_a_killed_holder_comes_back() {
-    let _g = guard_for(Duration::from_secs(30));
-    let sem = Semaphore::new(1).unwrap();
+/// Starts a child that takes a guard of `sem` (after a plain `release` when `release_first`:
+/// it gives back a permit the parent took), waits until it holds it, and SIGKILLs it.
+fn kill_a_guard_holder(sem: &Semaphore, release_first: bool) {
     let holding = Event::new().unwrap();
     let child = Process::new({
         let (sem, holding) = (sem.clone(), holding.clone());
         move || {
+            if release_first {
+                sem.release();
+            }
             let _permit = sem.acquire_guard();
             holding.set();
             std::thread::sleep(Duration::from_secs(60));
@@ -116,9 +118,16 @@ fn sem_b1_permit_of_a_killed_holder_comes_back() {
     });
     child.start().unwrap();
     assert!(holding.wait_timeout(Duration::from_secs(10)).is_ok());
-    assert_eq!(sem.get_value(), 0);
     child.kill().unwrap();
     child.join().unwrap();
+}
+
+#[test]
+fn sem_b1_permit_of_a_killed_holder_comes_back() {
+    let _g = guard_for(Duration::from_secs(30));
+    let sem = Semaphore::new(1).unwrap();
+    kill_a_guard_holder(&sem, false);
+    assert_eq!(sem.get_value(), 0);
     let t = Instant::now();
     assert!(sem.acquire_timeout(Duration::from_secs(5)).is_ok(), "the dead holder's permit never came back");
     assert!(t.elapsed() < Duration::from_secs(2), "recovery took {:?}", t.elapsed());
@@ -134,38 +143,15 @@ fn sem_b1_permit_of_a_killed_holder_comes_back() {
 fn sem_b1_permit_of_a_killed_holder_comes_back_to_a_caller_that_only_polls() {
     let _g = guard_for(Duration::from_secs(30));
     let sem = Semaphore::new(1).unwrap();
-    let holding = Event::new().unwrap();
-    let child = Process::new({
-        let (sem, holding) = (sem.clone(), holding.clone());
-        move || {
-            let _permit = sem.acquire_guard();
-            holding.set();
-            std::thread::sleep(Duration::from_secs(60));
-        }
-    });
-    child.start().unwrap();
-    assert!(holding.wait_timeout(Duration::from_secs(10)).is_ok());
-    child.kill().unwrap();
-    child.join().unwrap();
+    kill_a_guard_holder(&sem, false);
     let t = Instant::now();
     assert!(!multiproc::wait(&[&sem], Some(Duration::from_secs(5))).is_empty(), "wait never saw the permit");
     assert!(t.elapsed() < Duration::from_secs(2), "recovery took {:?}", t.elapsed());
     assert!(sem.try_acquire().is_ok());
-    // Polling with `try_acquire` alone finds a dead holder's permit too.
-    let child = Process::new({
-        let (sem, holding) = (sem.clone(), holding.clone());
-        move || {
-            sem.release(); // the permit taken above goes back, and this child takes it
-            let _permit = sem.acquire_guard();
-            holding.set();
-            std::thread::sleep(Duration::from_secs(60));
-        }
-    });
-    holding.clear();
-    child.start().unwrap();
-    assert!(holding.wait_timeout(Duration::from_secs(10)).is_ok());
-    child.kill().unwrap();
-    child.join().unwrap();
+    // Polling with `try_acquire` alone finds a dead holder's permit too (the child gives back
+    // the permit taken above, then takes it with a guard).
+    kill_a_guard_holder(&sem, true);
+    assert_eq!(sem.get_value(), 0);
     let t = Instant::now();
     while sem.try_acquire().is_err() {
         assert!(t.elapsed() < Duration::from_secs(5), "try_acquire never found the dead holder's permit");
