@@ -391,3 +391,42 @@ fn bar_8_a_time_out_before_arriving_breaks_nothing() {
     }
     assert!(!b.broken());
 }
+
+/// A party stopped (SIGSTOP) after it arrived, while its generation is released and a whole
+/// later generation passes without it (more processes than parties), still gets its own
+/// generation's outcome when it runs again: `Ok` (BAR-B2). Before, it found the barrier's
+/// last-released generation moved on and reported `Broken`.
+#[test]
+fn bar_b2_a_waiter_that_slept_through_later_generations_gets_its_own_outcome() {
+    let _g = guard_for(Duration::from_secs(60));
+    let b = Barrier::new(2).unwrap();
+    let sleeper = Process::new({
+        let b = b.clone();
+        move || match b.wait() {
+            Ok(_) => 0,
+            Err(_) => 3,
+        }
+    });
+    sleeper.start().unwrap();
+    let t = Instant::now();
+    while b.n_waiting() != 1 {
+        assert!(t.elapsed() < Duration::from_secs(10), "the sleeper never arrived");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(20)); // let it fall asleep in the kernel
+    let pid = sleeper.pid().unwrap() as i32;
+    // SAFETY: a signal to our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    // Its generation is released while it is stopped, then a whole generation passes.
+    assert!(b.wait_timeout(Duration::from_secs(10)).is_ok());
+    let other = std::thread::spawn({
+        let b = b.clone();
+        move || b.wait_timeout(Duration::from_secs(10)).is_ok()
+    });
+    assert!(b.wait_timeout(Duration::from_secs(10)).is_ok());
+    assert!(other.join().unwrap());
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    assert_eq!(sleeper.join().unwrap().exitcode(), 0, "the stopped party's released generation read as broken");
+    assert!(!b.broken());
+}

@@ -12,7 +12,11 @@
 //! flag was up. A waiter reads `epoch` before `state` and sleeps
 //! only while `epoch` is unchanged, so no change can slip between its check and its sleep.
 //! A waiter whose generation ended checks `released`: equal to its generation means a normal
-//! release, anything else a reset (BrokenBarrier, as in Python).
+//! release. A waiter that slept through later generations too (more processes than parties,
+//! one descheduled long enough) finds `released` moved on, and reads `history` instead: bit
+//! `g % 32` says whether generation `g` ended in a release, for the last 32 generations
+//! (whoever starts a generation clears its bit first; its last party sets it as it releases).
+//! Anything else is a reset (BrokenBarrier, as in Python).
 //!
 //! # Memory ordering
 //! SYNC: the releaser's `released` store and `state` store (Release) → the waiter's `state` load
@@ -41,6 +45,11 @@ fn gen_of(s: u64) -> u32 {
     ((s >> GEN_SHIFT) & GEN_MASK) as u32
 }
 
+/// `gen`'s bit in `RawBarrier::history`.
+fn history_bit(gen: u32) -> u32 {
+    1 << (gen % 32)
+}
+
 fn pack(gen: u32, count: u64) -> u64 {
     ((gen as u64 & GEN_MASK) << GEN_SHIFT) | (count & COUNT)
 }
@@ -63,7 +72,10 @@ pub(crate) struct RawBarrier {
     epoch: AtomicU32,
     released: AtomicU32,
     parties: AtomicU32,
-    _pad: AtomicU32,
+    /// Bit `g % 32`: generation `g` ended in a release (see the module docs). All-zero (a
+    /// barrier from before this field, which was padding) reads as "reset" for a waiter that
+    /// slept through a whole later generation, as before.
+    history: AtomicU32,
     pub(crate) slots: [WaiterSlot; TRACKED_PARTIES],
 }
 
@@ -107,7 +119,7 @@ impl RawBarrier {
             epoch: AtomicU32::new(0),
             released: AtomicU32::new(u32::MAX),
             parties: AtomicU32::new(parties),
-            _pad: AtomicU32::new(0),
+            history: AtomicU32::new(0),
             slots: std::array::from_fn(|_| WaiterSlot { word: AtomicU64::new(0), start: AtomicU64::new(0) }),
         }
     }
@@ -194,6 +206,8 @@ impl RawBarrier {
         // Relaxed: a hint for the CAS.
         let mut s = self.state.load(Relaxed);
         loop {
+            // The new generation's outcome is not known yet (Relaxed: published by the CAS).
+            self.history.fetch_and(!history_bit(gen_of(s).wrapping_add(1)), Relaxed);
             let next = pack(gen_of(s).wrapping_add(1), 0);
             // SYNC(release → waiter): the new generation (without a `released` mark) is what
             // tells current waiters that they were reset.
@@ -203,6 +217,20 @@ impl RawBarrier {
             }
         }
         self.announce();
+    }
+
+    /// Whether generation `gen`, which a waiter has just seen end (an Acquire load of `state`
+    /// showed a later one), ended in a release rather than a reset.
+    fn ended_in_release(&self, gen: u32) -> bool {
+        // Relaxed: ordered by the caller's Acquire load of `state` (see the module docs).
+        if self.released.load(Relaxed) == gen {
+            return true;
+        }
+        // Later generations ended too. Acquire: the history is read before `state` again.
+        let released = self.history.load(Acquire) & history_bit(gen) != 0;
+        // The bit is still `gen`'s own while fewer than 32 generations have passed since.
+        let since = gen_of(self.state.load(Acquire)).wrapping_sub(gen) & GEN_MASK as u32;
+        released && since < 32
     }
 
     /// Waits for the other parties until `limit`; returns this party's arrival index
@@ -260,6 +288,9 @@ impl RawBarrier {
                 return Err(WaitFailed::Broken);
             }
             self.released.store(gen, Relaxed);
+            // Relaxed: published by the Release CAS below, as `released` is.
+            self.history.fetch_and(!history_bit(gen.wrapping_add(1)), Relaxed);
+            self.history.fetch_or(history_bit(gen), Relaxed);
             // SYNC(release → waiters): `released` and everything before the action's end are
             // visible to the waiters that see the new generation.
             let mut s = self.state.load(Relaxed);
@@ -281,8 +312,7 @@ impl RawBarrier {
             let e = self.epoch.load(Acquire);
             let s = self.state.load(Acquire);
             if gen_of(s) != gen {
-                // Relaxed: ordered by the Acquire load of `state` above (see the module docs).
-                return if self.released.load(Relaxed) == gen { Ok(idx) } else { Err(WaitFailed::Broken) };
+                return if self.ended_in_release(gen) { Ok(idx) } else { Err(WaitFailed::Broken) };
             }
             if s & BROKEN != 0 {
                 return Err(WaitFailed::Broken);

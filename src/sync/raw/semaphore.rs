@@ -101,7 +101,7 @@ impl RawSemaphore {
 
     /// Writes `tags` into the four lanes, keeping the count: what a peer scribbling the word
     /// leaves (tests only).
-    #[cfg(all(test, not(loom)))]
+    #[cfg(test)]
     pub(crate) fn scribble_lanes(&self, tags: [u8; LANES]) {
         let high = tags.iter().enumerate().fold(0u64, |w, (l, &t)| w | u64::from(t) << lane_shift(l));
         self.word.store((self.word.load(Relaxed) & 0xffff_ffff) | high, Relaxed);
