@@ -174,6 +174,8 @@ compile_error!("multiproc supports Linux only (futex, memfd, pidfd and robust mu
 pub(crate) mod loom;
 pub(crate) mod sys;
 pub(crate) mod wait;
+#[cfg(test)]
+pub(crate) mod watchdog;
 
 mod codec;
 mod forms;

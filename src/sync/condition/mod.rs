@@ -410,6 +410,11 @@ impl<L: ConditionLock> Condition<L> {
         if raw.data_guards.load(crate::loom::atomic::Ordering::Relaxed) > 0 {
             return Err(ConditionWaitError::DataBorrowed(L::own(guard)));
         }
+        // The levels this thread really held and gave up: `levels` comes from a word in
+        // shared memory, which a peer can scribble; the mutex itself refuses an unlock by a
+        // thread that no longer holds it (robust mutexes check their owner), so the release
+        // stops at the first refusal and only what it gave up is taken again.
+        let given_up = std::cell::Cell::new(0u32);
         let release = |guard| {
             // Give up every level by hand: the guard must not unlock again (disarmed, not
             // forgotten: a handle it owns is dropped).
@@ -417,12 +422,15 @@ impl<L: ConditionLock> Condition<L> {
             sealed::Sealed::set_depth(&self.lock, 0);
             for _ in 0..levels {
                 // We hold the mutex `levels` times: each unlock gives up one level.
-                let _ = raw.unlock();
+                if raw.unlock().is_err() {
+                    break;
+                }
+                given_up.set(given_up.get() + 1);
             }
         };
         let reacquire = || {
             let mut outcome = Ok(false);
-            for _ in 0..levels {
+            for _ in 0..given_up.get() {
                 match raw.lock(None) {
                     Ok(Locked::OwnerDied) => outcome = outcome.map(|_| true),
                     Ok(Locked::NotRecoverable) => outcome = Err(ConditionWaitError::Unrecoverable),
@@ -435,7 +443,7 @@ impl<L: ConditionLock> Condition<L> {
         };
         let (relocked, notified) = self.state.wait_protocol(guard, release, reacquire, limit);
         let died = relocked?;
-        sealed::Sealed::set_depth(&self.lock, levels);
+        sealed::Sealed::set_depth(&self.lock, given_up.get().max(1));
         raw.begin_ownership();
         if died {
             return Err(ConditionWaitError::OwnerDied(OwnerDied::new(sealed::Sealed::forge_owned(&self.lock))));
@@ -496,5 +504,36 @@ impl<L: ConditionLock> shm::Named for Condition<L> {
             lock: L::at(p.seg_of(0)?, p.words[0])?,
             state: p.seg_of(1)?.object_at(shm::word_usize(p.words[1])?)?,
         })
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod depth_tests {
+    use crate::loom::atomic::Ordering::Relaxed;
+    use crate::{Condition, RLock};
+    use std::time::{Duration, Instant};
+
+    /// An `RLock`'s depth word scribbled by a peer (here: to `u32::MAX`) while this thread
+    /// holds it twice: a wait gives up the two levels the mutex really had, and takes back
+    /// those two. Before, it called `unlock` four billion times (each refused) and then tried
+    /// to lock as often.
+    #[test]
+    fn a_scribbled_rlock_depth_neither_stalls_a_wait_nor_changes_the_hold() {
+        let _wd = crate::watchdog::watchdog(Duration::from_secs(20));
+        let cond = Condition::new(RLock::new().unwrap()).unwrap();
+        let outer = cond.lock().lock().unwrap();
+        let inner = cond.lock().lock().unwrap();
+        cond.lock().raw().depth.store(u32::MAX, Relaxed);
+        let t = Instant::now();
+        let timed_out = cond.wait_timeout(inner, Duration::from_millis(10)).unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(5), "the wait took {:?}", t.elapsed());
+        let inner = timed_out.into_guard().unwrap();
+        assert_eq!(cond.lock().raw().depth.load(Relaxed), 2, "the real depth is back");
+        drop(inner);
+        drop(outer);
+        // Free for another thread now: both levels were given back.
+        std::thread::scope(|s| {
+            s.spawn(|| assert!(cond.lock().try_lock().is_ok(), "a level stayed held"));
+        });
     }
 }

@@ -5,6 +5,7 @@ use super::holders::{pack, tag, unpack, BUSY, FLAGS};
 use super::*;
 use crate::loom::atomic::Ordering::{Acquire, Release};
 use crate::sys;
+use crate::watchdog::watchdog;
 
 /// The pid of a child that has exited and been reaped.
 fn dead_pid() -> u32 {
@@ -168,22 +169,6 @@ fn guards_on_many_threads_share_one_slot_and_leave_it_clean() {
     assert_eq!(sem.get_value(), 3);
     assert!(sem.state.holders.iter().all(|h| h.word.load(Acquire) == 0), "a slot stayed claimed");
     assert_eq!(sem.state.raw.lanes(), [0; 4]);
-}
-
-/// Aborts the test binary when a test is still running after `limit`: a journey that spins
-/// for ever fails fast instead of hanging the run. Dropping it calls it off.
-struct Watchdog(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
-
-fn watchdog(limit: Duration) -> Watchdog {
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let name = std::thread::current().name().unwrap_or("a semaphore test").to_string();
-    std::thread::spawn(move || {
-        if rx.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
-            eprintln!("{name}: still running after {limit:?}: a journey spins for ever");
-            std::process::abort();
-        }
-    });
-    Watchdog(tx)
 }
 
 /// Lanes a peer scribbled with tags that no journey will ever clear (SEM-B2 under a hostile
