@@ -402,7 +402,6 @@ impl<L: ConditionLock> Condition<L> {
         if !self.owns(&guard) {
             return Err(ConditionWaitError::NotOwner(L::own(guard)));
         }
-        let levels = sealed::Sealed::depth(&self.lock);
         let raw = sealed::Sealed::raw(&self.lock);
         // Relaxed: an owner-only word, and we hold the lock. A live `Value`/`Array` guard under
         // this lock would outlive the release: another thread could take the lock and a second
@@ -410,25 +409,41 @@ impl<L: ConditionLock> Condition<L> {
         if raw.data_guards.load(crate::loom::atomic::Ordering::Relaxed) > 0 {
             return Err(ConditionWaitError::DataBorrowed(L::own(guard)));
         }
-        // The levels this thread really held and gave up: `levels` comes from a word in
-        // shared memory, which a peer can scribble; the mutex itself refuses an unlock by a
-        // thread that no longer holds it (robust mutexes check their owner), so the release
-        // stops at the first refusal and only what it gave up is taken again.
+        // Every level this thread holds is given up, as many as the mutex itself accepts: the
+        // depth word (`levels`) lives in shared memory, which a peer can scribble high or low,
+        // while the mutex refuses an unlock by a thread that no longer holds it (robust
+        // mutexes check their owner; a recursive one counts its own levels). So the release
+        // unlocks until the first refusal, and exactly that many levels are taken back. A
+        // first unlock refused means the mutex is corrupt or unrecoverable: the wait fails
+        // with that instead of sleeping on a lock it may still hold.
         let given_up = std::cell::Cell::new(0u32);
+        let refused = std::cell::Cell::new(None::<std::io::Error>);
         let release = |guard| {
             // Give up every level by hand: the guard must not unlock again (disarmed, not
             // forgotten: a handle it owns is dropped).
             L::disarm(guard);
             sealed::Sealed::set_depth(&self.lock, 0);
-            for _ in 0..levels {
-                // We hold the mutex `levels` times: each unlock gives up one level.
-                if raw.unlock().is_err() {
-                    break;
+            while given_up.get() < u32::MAX {
+                match raw.unlock() {
+                    Ok(()) => given_up.set(given_up.get() + 1),
+                    Err(e) => {
+                        if given_up.get() == 0 {
+                            refused.set(Some(e));
+                        }
+                        break;
+                    }
                 }
-                given_up.set(given_up.get() + 1);
             }
         };
         let reacquire = || {
+            if let Some(e) = refused.take() {
+                return Err(match e.raw_os_error() {
+                    Some(libc::ENOTRECOVERABLE) => ConditionWaitError::Unrecoverable,
+                    Some(libc::EPERM) => ConditionWaitError::Corrupt,
+                    _ if e.kind() == std::io::ErrorKind::InvalidData => ConditionWaitError::Corrupt,
+                    _ => ConditionWaitError::Os(e),
+                });
+            }
             let mut outcome = Ok(false);
             for _ in 0..given_up.get() {
                 match raw.lock(None) {
@@ -443,7 +458,7 @@ impl<L: ConditionLock> Condition<L> {
         };
         let (relocked, notified) = self.state.wait_protocol(guard, release, reacquire, limit);
         let died = relocked?;
-        sealed::Sealed::set_depth(&self.lock, given_up.get().max(1));
+        sealed::Sealed::set_depth(&self.lock, given_up.get());
         raw.begin_ownership();
         if died {
             return Err(ConditionWaitError::OwnerDied(OwnerDied::new(sealed::Sealed::forge_owned(&self.lock))));
@@ -510,30 +525,41 @@ impl<L: ConditionLock> shm::Named for Condition<L> {
 #[cfg(all(test, not(loom)))]
 mod depth_tests {
     use crate::loom::atomic::Ordering::Relaxed;
-    use crate::{Condition, RLock};
-    use std::time::{Duration, Instant};
+    use crate::sync::{Condition, RLock};
+    use std::time::Duration;
 
-    /// An `RLock`'s depth word scribbled by a peer (here: to `u32::MAX`) while this thread
-    /// holds it twice: a wait gives up the two levels the mutex really had, and takes back
-    /// those two. Before, it called `unlock` four billion times (each refused) and then tried
-    /// to lock as often.
+    /// An `RLock`'s depth word scribbled by a peer, high (`u32::MAX`) and low (1), while this
+    /// thread holds it twice: a wait gives up the two levels the mutex really has (another
+    /// thread can take the lock meanwhile) and takes back those two. Before, the high word made
+    /// it call `unlock` four billion times and the low one made it sleep holding a level.
     #[test]
-    fn a_scribbled_rlock_depth_neither_stalls_a_wait_nor_changes_the_hold() {
+    fn a_scribbled_rlock_depth_neither_stalls_a_wait_nor_keeps_a_level() {
         let _wd = crate::watchdog::watchdog(Duration::from_secs(20));
-        let cond = Condition::new(RLock::new().unwrap()).unwrap();
-        let outer = cond.lock().lock().unwrap();
-        let inner = cond.lock().lock().unwrap();
-        cond.lock().raw().depth.store(u32::MAX, Relaxed);
-        let t = Instant::now();
-        let timed_out = cond.wait_timeout(inner, Duration::from_millis(10)).unwrap_err();
-        assert!(t.elapsed() < Duration::from_secs(5), "the wait took {:?}", t.elapsed());
-        let inner = timed_out.into_guard().unwrap();
-        assert_eq!(cond.lock().raw().depth.load(Relaxed), 2, "the real depth is back");
-        drop(inner);
-        drop(outer);
-        // Free for another thread now: both levels were given back.
-        std::thread::scope(|s| {
-            s.spawn(|| assert!(cond.lock().try_lock().is_ok(), "a level stayed held"));
-        });
+        for scribbled in [u32::MAX, 1] {
+            let cond = Condition::new(RLock::new().unwrap()).unwrap();
+            let outer = cond.lock().lock().unwrap();
+            let inner = cond.lock().lock().unwrap();
+            cond.lock().raw().depth.store(scribbled, Relaxed);
+            let taken_meanwhile = std::thread::scope(|s| {
+                // Takes the lock during the wait (only possible if every level was given up)
+                // and ends the wait with a notify.
+                let other = s.spawn(|| match cond.lock().lock_timeout(Duration::from_secs(2)) {
+                    Ok(g) => cond.notify_all(&g).is_ok(),
+                    Err(_) => false,
+                });
+                let inner = match cond.wait_timeout(inner, Duration::from_secs(4)) {
+                    Ok(g) => g,
+                    Err(e) => e.into_guard().unwrap(),
+                };
+                assert_eq!(cond.lock().raw().depth.load(Relaxed), 2, "depth {scribbled}: the real depth is back");
+                drop(inner);
+                drop(outer);
+                other.join().unwrap()
+            });
+            assert!(taken_meanwhile, "depth {scribbled}: a level stayed held through the wait");
+            std::thread::scope(|s| {
+                s.spawn(|| assert!(cond.lock().try_lock().is_ok(), "depth {scribbled}: a level stayed held"));
+            });
+        }
     }
 }

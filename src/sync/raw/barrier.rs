@@ -14,7 +14,7 @@
 //! A waiter whose generation ended checks `released`: equal to its generation means a normal
 //! release. A waiter that slept through later generations too (more processes than parties,
 //! one descheduled long enough) finds `released` moved on, and reads `history` instead: bit
-//! `g % 32` says whether generation `g` ended in a release, for the last 32 generations
+//! `g % 32` says whether generation `g` ended in a release, for about the last 30 generations
 //! (whoever starts a generation clears its bit first; its last party sets it as it releases).
 //! Anything else is a reset (BrokenBarrier, as in Python).
 //!
@@ -206,8 +206,9 @@ impl RawBarrier {
         // Relaxed: a hint for the CAS.
         let mut s = self.state.load(Relaxed);
         loop {
-            // The new generation's outcome is not known yet (Relaxed: published by the CAS).
-            self.history.fetch_and(!history_bit(gen_of(s).wrapping_add(1)), Relaxed);
+            // The new generation's outcome is not known yet. Release: a reader that sees this
+            // bit's new value sees the state before it too (see `ended_in_release`).
+            self.history.fetch_and(!history_bit(gen_of(s).wrapping_add(1)), Release);
             let next = pack(gen_of(s).wrapping_add(1), 0);
             // SYNC(release → waiter): the new generation (without a `released` mark) is what
             // tells current waiters that they were reset.
@@ -226,9 +227,12 @@ impl RawBarrier {
         if self.released.load(Relaxed) == gen {
             return true;
         }
-        // Later generations ended too. Acquire: the history is read before `state` again.
+        // Later generations ended too. Acquire (pairs with the Release of the bit's writer): the
+        // `state` read next is at least the one that writer saw.
         let released = self.history.load(Acquire) & history_bit(gen) != 0;
-        // The bit is still `gen`'s own while fewer than 32 generations have passed since.
+        // The bit is still `gen`'s own while fewer than 32 generations have passed since (the
+        // one that starts generation `gen + 32` clears it; the release of `gen + 31` clears it
+        // just before that state is visible, so in practice about 30 are covered).
         let since = gen_of(self.state.load(Acquire)).wrapping_sub(gen) & GEN_MASK as u32;
         released && since < 32
     }
@@ -288,9 +292,10 @@ impl RawBarrier {
                 return Err(WaitFailed::Broken);
             }
             self.released.store(gen, Relaxed);
-            // Relaxed: published by the Release CAS below, as `released` is.
-            self.history.fetch_and(!history_bit(gen.wrapping_add(1)), Relaxed);
-            self.history.fetch_or(history_bit(gen), Relaxed);
+            // Release: a reader that sees these bits sees the state they were written in (this
+            // generation's arrivals), so it can tell a bit of a generation 32 later from ours.
+            self.history.fetch_and(!history_bit(gen.wrapping_add(1)), Release);
+            self.history.fetch_or(history_bit(gen), Release);
             // SYNC(release → waiters): `released` and everything before the action's end are
             // visible to the waiters that see the new generation.
             let mut s = self.state.load(Relaxed);

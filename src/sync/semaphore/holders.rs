@@ -85,7 +85,7 @@ pub(super) fn unpack(w: u64) -> (u32, u16, u16) {
 /// processes stopped (or descheduled) in mid-journey, or a semaphore whose shared words a
 /// peer scribbled, which no amount of waiting mends. What giving up does depends on the
 /// journey: a take leaves the permit untracked, a guard's give-back gives it back untracked,
-/// a recovery leaves the rest to the next one (see each).
+/// a recovery parks what it has left for the next one (see each).
 pub(super) const PATIENCE: Duration = Duration::from_millis(50);
 
 /// Why a guarded take took nothing: no lane or no turn on the slot came free within
@@ -121,6 +121,12 @@ impl Backoff {
         }
         every();
         self.since.get_or_insert_with(Instant::now).elapsed() < PATIENCE
+    }
+
+    /// Whether the last [`wait`](Self::wait) was one of the rare ones that ran `every`: the
+    /// moments for a costlier look at why the wait goes on.
+    fn checkpoint(&self) -> bool {
+        self.spins % 256 == 0
     }
 }
 
@@ -174,8 +180,9 @@ impl SemState {
     /// journey's slot keeps it until a recoverer settles the lane) and that is still there
     /// when looked at again. A journey that ended and began again in that lane between the
     /// two looks makes this say yes wrongly, which costs only the tracking of one permit (see
-    /// the callers).
-    fn scribbled(&self) -> bool {
+    /// the callers: an untracked permit, a give-back in two steps, or a recovery parked until
+    /// the next one). Looked at only now and then ([`Backoff::checkpoint`]), not on every spin.
+    pub(super) fn scribbled(&self) -> bool {
         let lanes = self.raw.lanes();
         lanes.iter().enumerate().any(|(lane, &t)| {
             let slot = usize::from(t & !OUT);
@@ -311,11 +318,10 @@ impl SemState {
                 }
                 Err(NoTake::NoPermit) => break Ok(false),
                 Err(NoTake::NoLane) => {
-                    if self.scribbled()
-                        || !backoff.wait(|| {
-                            self.recover_dead_holders();
-                        })
-                    {
+                    let patient = backoff.wait(|| {
+                        self.recover_dead_holders();
+                    });
+                    if !patient || (backoff.checkpoint() && self.scribbled()) {
                         break Err(Stuck);
                     }
                 }
@@ -357,7 +363,7 @@ impl SemState {
             match self.raw.claim_lane(t) {
                 Ok(lane) => break lane,
                 Err(_) => {
-                    if self.scribbled() || !backoff.wait(&mut stuck) {
+                    if !backoff.wait(&mut stuck) || (backoff.checkpoint() && self.scribbled()) {
                         return false;
                     }
                 }
@@ -380,9 +386,10 @@ impl SemState {
             let (owner, _, held) = unpack(s.word.load(Relaxed));
             for _ in 0..held {
                 if !self.give_counted(i, || mine = self.take_over_dead(mine)) {
-                    // No lane for that long: the slots taken over stay marked with this
-                    // process, whose own recoveries skip them; they are finished by whoever
-                    // recovers after this process ends. Nothing is given twice or lost.
+                    // No lane for that long: what is left waits, parked, for the next recovery
+                    // (this process's or, if it ends first, anyone's). Nothing is given twice
+                    // or lost.
+                    self.park(mine);
                     return total;
                 }
                 // Release: pairs with a taker-over's Acquire load.
@@ -397,22 +404,48 @@ impl SemState {
         total
     }
 
+    /// Marks the slots of `mine` (taken over by this process, with the permits still to give
+    /// back in `held`) as *parked*: `BUSY | MOVING | pid`, with this process's start time, so
+    /// that its later recoveries take them back (a plain `BUSY` mark of its own is another
+    /// thread's recovery in progress, which they leave alone) and anyone's takes them over
+    /// once this process is gone, by pid and start time (a parked slot may wait long, a reused
+    /// pid must not keep it).
+    fn park(&self, mut mine: u64) {
+        let (me_pid, me_start) = me();
+        while mine != 0 {
+            let i = mine.trailing_zeros() as usize;
+            let s = &self.holders[i];
+            // Only this process touches a slot it took over: the word is ours.
+            let (_, _, held) = unpack(s.word.load(Relaxed));
+            s.start.store(me_start, Relaxed);
+            // SYNC(release → take_over_dead's acquire load): `start` is visible with the mark.
+            s.word.store(pack(BUSY | MOVING | me_pid, 0, held), Release);
+            mine &= !(1 << i);
+        }
+    }
+
     /// Takes over every slot whose owner (or recoverer) is dead and settles the journey it left
     /// in a lane; returns `mine` plus the slots taken over, each now `BUSY | this process` with
     /// the permits still to give back. Needs no lane, so it can run while waiting for one.
     pub(super) fn take_over_dead(&self, mut mine: u64) -> u64 {
-        let (me_pid, _) = me();
+        let (me_pid, me_start) = me();
         for (i, s) in self.holders.iter().enumerate() {
-            // SYNC(acquire ← claim's publication and every journey's slot update).
+            // SYNC(acquire ← claim's publication, `park`, and every journey's slot update).
             let w = s.word.load(Acquire);
             let (owner, _, held) = unpack(w);
             let pid = owner & !FLAGS;
             let start = s.start.load(Relaxed);
             let dead = match pid {
                 0 => false,
+                // Parked by a recovery that ran out of lanes: ours to take back, or a dead
+                // parker's.
+                p if owner & (BUSY | MOVING) == BUSY | MOVING => {
+                    (p == BUSY | me_pid && start == me_start) || !alive(p & !BUSY, start)
+                }
                 // Being set up or recovered: by a live process (or by us, on another thread or
-                // in this call), leave it. Busy marks hold no start time: a pid reused within
-                // the microseconds a recovery takes would only make us wait.
+                // in this call), leave it. Busy marks hold no start time: a pid reused while a
+                // setup or a recovery is under way (each wait in it is bounded by `PATIENCE`;
+                // one that runs out parks the slot, with a start time) would only make us wait.
                 p if p & BUSY != 0 => p != BUSY | me_pid && !sys::process::pid_alive(p & !BUSY),
                 p => !alive(p, start),
             };

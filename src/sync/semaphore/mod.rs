@@ -30,7 +30,9 @@
 //! field is the pid plus three flags: `MOVING` (one of the owner's threads is moving a permit),
 //! `ACK` (the slot has counted the permit in transit) and `BUSY` (the slot is being set up or
 //! recovered: `held` then counts the permits still to give back). A slot left busy by a
-//! process that died is taken over like any dead holder's. (Pids are below 2^22 on Linux, so
+//! process that died is taken over like any dead holder's. A recovery that finds no free lane
+//! for `holders::PATIENCE` *parks* the slots it still has (`BUSY | MOVING`, with its start
+//! time): its own process's next recovery takes them back, anyone's once it is gone. (Pids are below 2^22 on Linux, so
 //! the flag bits never belong to a pid.)
 
 use super::raw::semaphore::MAX_PERMITS;
@@ -248,7 +250,11 @@ impl Semaphore {
         while !self.acquire_until(Limit::Forever) {}
     }
 
-    /// Takes a permit if one is free now (Python's `acquire(False)`).
+    /// Takes a permit if one is free now (Python's `acquire(False)`). When none is, it also
+    /// looks for permits of dead guard holders (SEM-B1), at most once per [`RECOVERY_SLICE`]
+    /// for this handle: a look reads `/proc` for each holder on record, and on a semaphore
+    /// whose transit lanes stay taken (four processes stopped in mid-journey, or a peer's
+    /// scribbles) it gives up after 50 ms.
     ///
     /// # Errors
     /// [`WouldBlock`] if none is free.
