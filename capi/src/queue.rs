@@ -40,7 +40,9 @@ fn builder(maxsize: usize, capacity_bytes: usize) -> mp::QueueBuilder<Vec<u8>> {
 /// the number of messages (0: no bound but the ring), `capacity_bytes` sizes the ring (0: the
 /// default, 1 MiB). Never blocks.
 ///
-/// Errors: `MP_INVALID` (null `out`, a ring too small), `MP_TOO_LARGE`, `MP_OS`.
+/// Errors: `MP_INVALID` (null `out`), `MP_TOO_LARGE` (a ring too large to map), `MP_OS`. A
+/// ring too small for a message is not an error here: that message's put fails with
+/// `MP_TOO_LARGE`.
 ///
 /// # Safety
 /// `out` is null or valid for one pointer write.

@@ -6,8 +6,9 @@ use std::cell::RefCell;
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// What a call did. Every function of the library returns one; `MP_OK` is 0, so `if (st)`
-/// reads "if it failed". `mp_last_error()` gives this thread's message for the last status
+/// What a call did. Every function of the library returns one (but `mp_last_error`,
+/// `mp_status_name` and `mp_version`, which give a message, a name and a number); `MP_OK`
+/// is 0, so `if (st)` reads "if it failed". `mp_last_error()` gives this thread's message for the last status
 /// that was not `MP_OK`.
 #[allow(non_camel_case_types)]
 #[repr(C)]
