@@ -671,6 +671,11 @@ mp_status mp_listener_free(mp_listener *l);
 /**
  * Connects to a listener at `address` (see `mp_listener_bind`), with the listener's key
  * (null: none), waiting up to `timeout_ns` for the connection and its handshake.
+ * `MP_FOREVER` waits as Rust's `Client::connect` does: at most 10 s
+ * (`HANDSHAKE_TIMEOUT`) for the connection and its handshake, so that a listener that
+ * accepts and stays silent cannot hold the caller for ever (`MP_TIMEOUT` then). A TCP
+ * address given by host name is looked up first, by the system resolver, which
+ * `timeout_ns` does not bound.
  *
  * Errors: `MP_NOT_FOUND` (nobody listens there), `MP_TIMEOUT`, `MP_MISMATCH` (the key or
  * the protocol differs), `MP_INVALID` (a malformed address), `MP_OS`.
