@@ -102,3 +102,34 @@ fn pool_b4_a_killed_tasks_own_children_go_with_it() {
     assert!(!running(), "the task's child {child} outlived the killed worker");
     assert_eq!(pool.apply(nap, 1).unwrap(), 1);
 }
+
+/// Hangs on an input that starts with 1, else gives its length.
+fn hang_on_one(v: Vec<u8>) -> usize {
+    if v.first() == Some(&1) {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+    v.len()
+}
+
+/// A chunk queued behind a stuck task, larger than the room left in the worker's pipe: the
+/// pool used to send it while holding its lock, waiting for the stuck worker to read, so the
+/// time limit (and `terminate`) waited too, for as long as the task hung. Now it waits in the
+/// pool's queue for a worker that reads: the limit fires, and the rest run on the replacement.
+#[test]
+fn pool_b4_a_large_chunk_behind_a_stuck_task_does_not_hold_the_time_limit_up() {
+    let _g = guard_for(Duration::from_secs(60));
+    let limit = Duration::from_millis(300);
+    let pool = common::pool_builder().processes(1).pipe_capacity(1 << 16).time_limit(limit).build().unwrap();
+    let big = |first: u8| {
+        let mut v = vec![0u8; 100_000];
+        v[0] = first;
+        v
+    };
+    let t = Instant::now();
+    let got: Vec<_> = pool.imap_with(hang_on_one, [big(1), big(0), big(0)], PoolOptions::new()).unwrap().collect();
+    assert!(t.elapsed() < Duration::from_secs(30), "the stuck task held the pool for {:?}", t.elapsed());
+    assert!(matches!(got[0], Err(PoolError::TimeLimit { index: 0, .. })), "{:?}", got[0]);
+    assert_eq!(got[1].as_ref().unwrap(), &100_000);
+    assert_eq!(got[2].as_ref().unwrap(), &100_000);
+    pool.terminate();
+}

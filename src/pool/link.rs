@@ -8,7 +8,7 @@
 //! so a result wakes it as soon as it is written, however many workers there are.
 
 use super::PoolError;
-use crate::queue::{Connection, Pipe, TryRecvError};
+use crate::queue::{Connection, Pipe, TryRecvError, TrySendError};
 use crate::wait::Waitable;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -54,6 +54,26 @@ impl Link {
         loan[..head.len()].copy_from_slice(head);
         loan[head.len()..].copy_from_slice(body);
         loan.commit().map_err(drop)
+    }
+
+    /// [`send_parts`](Self::send_parts) only if the message fits the peer's ring now, in one
+    /// record: `Ok(false)` (nothing sent) when it does not. For a chunk queued behind the
+    /// one a worker runs: that worker reads nothing until its task ends, which may be never
+    /// (a task stopped or looping until its time limit), and the sender holds the pool's lock.
+    pub(crate) fn try_send_parts(&self, head: &[u8], body: &[u8]) -> Result<bool, ()> {
+        let mut tx = lock(&self.tx);
+        let len = head.len() + body.len();
+        if len > tx.max_loan() {
+            return Ok(false);
+        }
+        let mut loan = match tx.try_send_loan(len) {
+            Ok(loan) => loan,
+            Err(TrySendError::Full) => return Ok(false),
+            Err(_) => return Err(()),
+        };
+        loan[..head.len()].copy_from_slice(head);
+        loan[head.len()..].copy_from_slice(body);
+        loan.commit().map(|()| true).map_err(drop)
     }
 
     /// A message if one is complete now; `Err` once the peer has gone (after its last

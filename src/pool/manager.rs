@@ -63,12 +63,27 @@ fn assign(shared: &Shared, st: &mut State) {
             let slot = u32::try_from(i).expect("a pool's size fits in u32");
             let head = wire::header(&ToWorker::Run { seq, call: chunk.call, limit_ns, slot });
             let w = st.workers[i].as_mut().expect("checked above");
-            if w.link.send_parts(&head, &chunk.args).is_err() {
-                // The worker is gone; the manager will notice and replace it.
-                st.pending.push_front(chunk);
-                continue;
+            // A worker with nothing outstanding is reading its pipe: the send may wait for
+            // room. One with a chunk running reads nothing until that task ends (perhaps
+            // never, a task stopped or looping until its time limit), and this thread holds
+            // the pool's lock, which the time limits and `terminate` need: a chunk queued
+            // behind a running one goes only if it fits now, else it waits here for a worker.
+            let sent = if depth == 1 {
+                w.link.send_parts(&head, &chunk.args).map(|()| true)
+            } else {
+                w.link.try_send_parts(&head, &chunk.args)
+            };
+            match sent {
+                Ok(true) => w.outstanding.push_back((seq, chunk)),
+                Ok(false) => {
+                    st.pending.push_front(chunk);
+                    st.next_seq -= 1;
+                }
+                Err(()) => {
+                    // The worker is gone; the manager will notice and replace it.
+                    st.pending.push_front(chunk);
+                }
             }
-            w.outstanding.push_back((seq, chunk));
         }
     }
 }
