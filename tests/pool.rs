@@ -803,3 +803,30 @@ fn pool_suite_passes_under_spawn_and_forkserver() {
         );
     }
 }
+
+/// A panic payload whose own `Drop` panics.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("the payload's drop panics too");
+    }
+}
+
+fn panic_with_a_bomb(_: u8) -> u8 {
+    std::panic::panic_any(Bomb)
+}
+
+/// A task that panics with a payload whose `Drop` panics is still a task's panic (a remote
+/// error, the worker alive), not a worker death: the worker no longer drops the payload.
+#[test]
+fn pool_15_a_panic_payload_that_panics_on_drop_is_still_the_tasks_panic() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = common::pool_new(1).unwrap();
+    let before = pool.worker_pids();
+    match pool.apply(panic_with_a_bomb, 1) {
+        Err(PoolError::Remote(e)) => assert_eq!(e.kind, "panic", "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(pool.worker_pids(), before, "the worker died");
+}

@@ -11,6 +11,10 @@ use std::sync::atomic::Ordering;
 
 fn panic_error(payload: Box<dyn std::any::Any + Send>) -> RemoteError {
     let message = panics::payload_text(&*payload).to_string();
+    // Forgotten, not dropped: a payload whose `Drop` panics would unwind out of the worker's
+    // loop, and its task would read as a worker death with no message (a few bytes leak per
+    // panicking task instead; `child_main` does the same).
+    std::mem::forget(payload);
     RemoteError { kind: "panic".into(), message, location: panics::take_location() }
 }
 
