@@ -79,3 +79,31 @@ fn pool_b5_a_terminated_pool_settles_every_input() {
     assert_eq!(rest.iter().map(|o| o.index).collect::<Vec<_>>(), [1, 2, 3], "one outcome each, still");
     assert!(rest.iter().all(|o| matches!(o.result, Err(PoolError::Terminated))));
 }
+
+/// Exits the worker with code 0 in the middle of input 3, returns the others doubled.
+fn exits_on_three(x: u32) -> u32 {
+    if x == 3 {
+        // SAFETY: ends the process at once, as a target calling `exit` in the middle of an
+        // input would (without running this test binary's exit handlers in the worker).
+        unsafe { libc::_exit(0) };
+    }
+    x * 2
+}
+
+/// A target that exits (code 0, no signal) in the middle of an input: that input's outcome
+/// is `WorkerDied` with the code, the others get their values, and the pool goes on.
+#[test]
+fn pool_b5_an_input_whose_target_exits_cleanly_is_a_worker_death_with_its_code() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = common::pool_new(1).unwrap();
+    let outcomes: Vec<_> = pool.imap_outcomes_with(exits_on_three, 0..6u32, PoolOptions::new()).unwrap().collect();
+    assert_eq!(outcomes.len(), 6);
+    for o in &outcomes {
+        match (&o.result, o.index) {
+            (Err(PoolError::WorkerDied { signal: None, code: Some(0), index: 3, len: 1, .. }), 3) => {}
+            (Ok(v), i) if i != 3 => assert_eq!(*v, i as u32 * 2),
+            (r, i) => panic!("input {i}: {r:?}"),
+        }
+    }
+    assert_eq!(pool.map(exits_on_three, [4, 5]).unwrap(), [8, 10]);
+}
