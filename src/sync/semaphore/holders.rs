@@ -318,11 +318,20 @@ impl SemState {
                 }
                 Err(NoTake::NoPermit) => break Ok(false),
                 Err(NoTake::NoLane) => {
-                    let patient = backoff.wait(|| {
-                        self.recover_dead_holders();
-                    });
+                    let patient = backoff.wait(|| {});
                     if !patient || (backoff.checkpoint() && self.scribbled()) {
                         break Err(Stuck);
+                    }
+                    if backoff.checkpoint() {
+                        // Free what dead journeys hold, without holding this slot's turn: a
+                        // recovery can itself wait for lanes, and this process's other threads
+                        // would wait for the turn meanwhile. Nothing is in flight now (no lane
+                        // taken, `ACK` down), so the turn can be let go and taken again.
+                        self.end_move(i, false);
+                        self.recover_dead_holders();
+                        if !self.begin_move(i) {
+                            return Err(Stuck);
+                        }
                     }
                 }
             }

@@ -276,3 +276,25 @@ fn sem_b2_a_recovery_without_lanes_parks_what_it_could_not_give() {
     assert_eq!(sem.get_value(), 5);
     assert_eq!(st.holders[7].word.load(Acquire), 0);
 }
+
+/// Four takers killed between taking their permits into lanes and counting them (step 2 of
+/// the journey) hold every lane: a live guard's take finds none free, recovers them from its
+/// backoff (without holding its own slot's turn), and then takes its permit, tracked.
+#[test]
+fn sem_b2_four_takers_killed_in_mid_journey_do_not_hold_a_live_take_up() {
+    let _wd = watchdog(Duration::from_secs(20));
+    let sem = Semaphore::new(1).unwrap();
+    let st = &sem.state;
+    let dead = dead_pid();
+    for i in 10..14 {
+        st.holders[i].word.store(pack(dead | MOVING, 1, 0), Release);
+    }
+    st.raw.scribble_lanes([tag(10, false), tag(11, false), tag(12, false), tag(13, false)]);
+    let g = sem.try_acquire_guard().expect("the free permit was not taken");
+    assert!(g.is_tracked(), "the take gave up instead of recovering the lanes");
+    assert_eq!(sem.get_value(), 4, "the four permits in the lanes came back");
+    drop(g);
+    assert_eq!(sem.get_value(), 5);
+    assert_eq!(st.raw.lanes(), [0; 4]);
+    assert!(st.holders.iter().all(|h| h.word.load(Acquire) == 0), "a slot stayed claimed");
+}
