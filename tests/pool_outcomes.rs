@@ -107,3 +107,35 @@ fn pool_b5_an_input_whose_target_exits_cleanly_is_a_worker_death_with_its_code()
     }
     assert_eq!(pool.map(exits_on_three, [4, 5]).unwrap(), [8, 10]);
 }
+
+/// Closes every descriptor from 3 up on input 2 (as a target's library code might), goes on
+/// a while, then returns its input doubled, as for every other input.
+fn closes_its_descriptors_on_two(x: u32) -> u32 {
+    if x == 2 {
+        // SAFETY: a raw system call with plain integer arguments; closing descriptors the
+        // worker's own objects hold is the misbehaviour under test.
+        unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    x * 2
+}
+
+/// A target that closes the worker's descriptors and goes on running: its link hangs up at
+/// once (the manager stops reading it until the worker exits), and the worker can no longer
+/// be sent work. The worker finishes the input, finds its task pipe unusable and exits; its
+/// exit delivers the result it wrote. Every input gets its value, none hangs, and the pool
+/// goes on with a new worker. (A review feared the input would stay unresolved for ever.)
+#[test]
+fn pool_b5_a_target_that_closes_the_workers_descriptors_does_not_hang_the_run() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = common::pool_new(1).unwrap();
+    let before = pool.worker_pids();
+    let outcomes: Vec<_> =
+        pool.imap_outcomes_with(closes_its_descriptors_on_two, 0..5u32, PoolOptions::new()).unwrap().collect();
+    assert_eq!(outcomes.len(), 5);
+    for o in &outcomes {
+        assert_eq!(o.result.as_ref().ok(), Some(&(o.index as u32 * 2)), "input {}: {:?}", o.index, o.result);
+    }
+    assert_eq!(pool.map(closes_its_descriptors_on_two, [4, 5]).unwrap(), [8, 10]);
+    assert_ne!(pool.worker_pids(), before, "the worker whose descriptors were closed was replaced");
+}

@@ -303,6 +303,7 @@ fn run_loop(shared: &Arc<Shared>) {
                 refill(shared, &mut st);
                 super::spares::check(&mut st);
                 hung.retain(|h| st.workers.iter().flatten().any(|w| Arc::ptr_eq(&w.link, h)));
+                settle_hung(shared, &mut st, &hung);
             }
             enforce_time_limits(shared, &mut st);
             dispatch(shared, &mut st);
@@ -359,6 +360,29 @@ pub(super) type Decoded = Result<(FromWorker, Vec<u8>), crate::codec::CodecError
 /// into the value that carries them to the caller).
 pub(super) fn decode(bytes: &[u8]) -> Decoded {
     wire::split::<FromWorker>(bytes).map(|(m, body)| (m, body.to_vec()))
+}
+
+/// Workers whose link hung up but that live on: a task closed the worker's descriptors (a
+/// target calling `close_range`, say) and went on. Such a worker can still write its results
+/// into its ring, but it can no longer be sent work, nor be heard from by descriptor. What it
+/// wrote since is read here, at each liveness pass; once it has nothing outstanding it is
+/// killed, and its exit replaces it. (Before, nothing read it until it exited, which a worker
+/// waiting for work never did: its input stayed unresolved for ever.)
+fn settle_hung(shared: &Shared, st: &mut State, hung: &[Arc<Link>]) {
+    for h in hung {
+        let Some(i) = st.workers.iter().position(|w| w.as_ref().is_some_and(|w| Arc::ptr_eq(&w.link, h))) else {
+            continue;
+        };
+        while let Ok(Some(b)) = h.try_recv() {
+            handle_message(shared, st, i, &b);
+            if st.workers[i].is_none() {
+                break;
+            }
+        }
+        if let Some(w) = st.workers[i].as_ref().filter(|w| w.outstanding.is_empty()) {
+            w.proc.kill_tree();
+        }
+    }
 }
 
 fn handle_message(shared: &Shared, st: &mut State, i: usize, bytes: &[u8]) {
