@@ -133,3 +133,43 @@ fn pool_b4_a_large_chunk_behind_a_stuck_task_does_not_hold_the_time_limit_up() {
     assert_eq!(got[2].as_ref().unwrap(), &100_000);
     pool.terminate();
 }
+
+/// Starts `sleep 60` as a child, writes its pid to `path`, and returns at once: the child
+/// lives on in the worker's process group.
+fn start_child_and_return(path: String) -> u32 {
+    let child = std::process::Command::new("sleep").arg("60").spawn().expect("start sleep");
+    std::fs::write(&path, child.id().to_string()).expect("write the pid");
+    std::mem::forget(child);
+    0
+}
+
+/// `terminate` kills a worker that leads a process group (a pool with a time limit) with its
+/// group, as the time limit does: a process a task started does not outlive the pool. Before,
+/// only the workers were killed, and `sleep 60` ran on.
+#[test]
+fn pool_b4_terminate_takes_what_the_tasks_started_with_the_workers() {
+    let _g = guard_for(Duration::from_secs(60));
+    let path = std::env::temp_dir().join(format!("mp-terminate-{}.pid", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let pool = common::pool_builder().processes(1).time_limit(Duration::from_secs(30)).build().unwrap();
+    assert_eq!(pool.apply(start_child_and_return, path.display().to_string()).unwrap(), 0);
+    let child: i32 = std::fs::read_to_string(&path).unwrap().trim().parse().unwrap();
+    let _ = std::fs::remove_file(&path);
+    pool.terminate();
+    pool.join();
+    // Gone, or a zombie waiting for init to reap it: not running.
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{child}/stat"))
+            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+    };
+    let t = Instant::now();
+    while running() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let alive = running();
+    if alive {
+        // SAFETY: a plain signal to the leftover `sleep`, so that the failure leaves nothing.
+        unsafe { libc::kill(child, libc::SIGKILL) };
+    }
+    assert!(!alive, "the task's child {child} outlived the terminated pool");
+}

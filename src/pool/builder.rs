@@ -214,7 +214,8 @@ impl PoolBuilder {
     /// How long each task may run, for every call that does not set its own
     /// ([`PoolOptions::time_limit`](crate::PoolOptions::time_limit), which says what happens
     /// past it). With it, each worker leads a process group of its own, so that a task killed
-    /// at its limit takes the processes it started with it (and the workers are out of the
+    /// at its limit, or by [`terminate`](crate::Pool::terminate) or a drop, takes the processes
+    /// it started with it (and the workers are out of the
     /// terminal's job control: Ctrl-C does not reach them, and a task that reads the terminal
     /// stops). Default: no limit, as in Python.
     ///

@@ -189,16 +189,18 @@ pub(super) fn manager_main(shared: Arc<Shared>, started: mpsc::Sender<Result<(),
         st.workers.iter_mut().filter_map(Option::take).chain(spare).collect()
     };
     let graceful = shared.lock().run == RunState::Closed;
+    // Killed, a worker that leads a process group (a pool with a time limit) takes its
+    // group with it, as at a time limit: what its task started does not outlive the pool.
     for w in &workers {
         if graceful {
             let _ = w.link.send(&wire::header(&ToWorker::Stop));
         } else {
-            w.proc.kill();
+            w.proc.kill_tree();
         }
     }
     for w in workers {
         if !graceful || !w.proc.wait_timeout(Duration::from_secs(5)) {
-            w.proc.kill();
+            w.proc.kill_tree();
         }
         w.proc.reap();
     }
