@@ -80,6 +80,32 @@ fn pool_b4_a_calls_limit_overrides_the_pools_and_tasks_see_their_deadline() {
     assert_eq!(none, None, "no limit, no deadline");
 }
 
+/// The pid a task wrote to `path` (which is removed).
+fn take_pid(path: &std::path::Path) -> i32 {
+    let pid = std::fs::read_to_string(path).unwrap().trim().parse().unwrap();
+    let _ = std::fs::remove_file(path);
+    pid
+}
+
+/// Whether process `pid` is still running (not gone, nor a zombie waiting for init to reap
+/// it) after up to 5 s; one still running is killed, so that a failing test leaves nothing.
+fn runs_on(pid: i32) -> bool {
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+    };
+    let t = Instant::now();
+    while running() && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let alive = running();
+    if alive {
+        // SAFETY: a plain signal to the leftover process.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    alive
+}
+
 #[test]
 fn pool_b4_a_killed_tasks_own_children_go_with_it() {
     let _g = guard_for(Duration::from_secs(60));
@@ -88,18 +114,8 @@ fn pool_b4_a_killed_tasks_own_children_go_with_it() {
     let pool = common::pool_builder().processes(1).time_limit(Duration::from_millis(500)).build().unwrap();
     let r = pool.apply(start_child_and_hang, path.display().to_string());
     assert!(matches!(r, Err(PoolError::TimeLimit { .. })), "{r:?}");
-    let child: i32 = std::fs::read_to_string(&path).unwrap().trim().parse().unwrap();
-    let _ = std::fs::remove_file(&path);
-    // Gone, or a zombie waiting for init to reap it: not running.
-    let running = || {
-        std::fs::read_to_string(format!("/proc/{child}/stat"))
-            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
-    };
-    let t = Instant::now();
-    while running() && t.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(!running(), "the task's child {child} outlived the killed worker");
+    let child = take_pid(&path);
+    assert!(!runs_on(child), "the task's child {child} outlived the killed worker");
     assert_eq!(pool.apply(nap, 1).unwrap(), 1);
 }
 
@@ -153,23 +169,8 @@ fn pool_b4_terminate_takes_what_the_tasks_started_with_the_workers() {
     let _ = std::fs::remove_file(&path);
     let pool = common::pool_builder().processes(1).time_limit(Duration::from_secs(30)).build().unwrap();
     assert_eq!(pool.apply(start_child_and_return, path.display().to_string()).unwrap(), 0);
-    let child: i32 = std::fs::read_to_string(&path).unwrap().trim().parse().unwrap();
-    let _ = std::fs::remove_file(&path);
+    let child = take_pid(&path);
     pool.terminate();
     pool.join();
-    // Gone, or a zombie waiting for init to reap it: not running.
-    let running = || {
-        std::fs::read_to_string(format!("/proc/{child}/stat"))
-            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
-    };
-    let t = Instant::now();
-    while running() && t.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let alive = running();
-    if alive {
-        // SAFETY: a plain signal to the leftover `sleep`, so that the failure leaves nothing.
-        unsafe { libc::kill(child, libc::SIGKILL) };
-    }
-    assert!(!alive, "the task's child {child} outlived the terminated pool");
+    assert!(!runs_on(child), "the task's child {child} outlived the terminated pool");
 }

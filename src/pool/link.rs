@@ -21,6 +21,13 @@ fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Writes `head` then `body` into `loan` (sized for both) and publishes it.
+fn fill(mut loan: crate::queue::SendLoan<'_>, head: &[u8], body: &[u8]) -> Result<(), ()> {
+    loan[..head.len()].copy_from_slice(head);
+    loan[head.len()..].copy_from_slice(body);
+    loan.commit().map_err(drop)
+}
+
 /// One end of a worker's connection (the parent's or the worker's).
 #[derive(Debug)]
 pub(crate) struct Link {
@@ -50,10 +57,7 @@ impl Link {
             joined.extend_from_slice(body);
             return tx.send_bytes(&joined).map_err(drop);
         }
-        let mut loan = tx.send_loan(len).map_err(drop)?;
-        loan[..head.len()].copy_from_slice(head);
-        loan[head.len()..].copy_from_slice(body);
-        loan.commit().map_err(drop)
+        fill(tx.send_loan(len).map_err(drop)?, head, body)
     }
 
     /// [`send_parts`](Self::send_parts) only if the message fits the peer's ring now, in one
@@ -66,14 +70,11 @@ impl Link {
         if len > tx.max_loan() {
             return Ok(false);
         }
-        let mut loan = match tx.try_send_loan(len) {
-            Ok(loan) => loan,
-            Err(TrySendError::Full) => return Ok(false),
-            Err(_) => return Err(()),
-        };
-        loan[..head.len()].copy_from_slice(head);
-        loan[head.len()..].copy_from_slice(body);
-        loan.commit().map(|()| true).map_err(drop)
+        match tx.try_send_loan(len) {
+            Ok(loan) => fill(loan, head, body).map(|()| true),
+            Err(TrySendError::Full) => Ok(false),
+            Err(_) => Err(()),
+        }
     }
 
     /// A message if one is complete now; `Err` once the peer has gone (after its last

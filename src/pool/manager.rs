@@ -75,14 +75,9 @@ fn assign(shared: &Shared, st: &mut State) {
             };
             match sent {
                 Ok(true) => w.outstanding.push_back((seq, chunk)),
-                Ok(false) => {
-                    st.pending.push_front(chunk);
-                    st.next_seq -= 1;
-                }
-                Err(()) => {
-                    // The worker is gone; the manager will notice and replace it.
-                    st.pending.push_front(chunk);
-                }
+                // Not now, or the worker is gone (the manager will notice and replace it): the
+                // chunk goes back to the front of the queue (its number unused, harmlessly).
+                Ok(false) | Err(()) => st.pending.push_front(chunk),
             }
         }
     }

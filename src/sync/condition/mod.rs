@@ -410,7 +410,7 @@ impl<L: ConditionLock> Condition<L> {
             return Err(ConditionWaitError::DataBorrowed(L::own(guard)));
         }
         // Every level this thread holds is given up, as many as the mutex itself accepts: the
-        // depth word (`levels`) lives in shared memory, which a peer can scribble high or low,
+        // depth word lives in shared memory, which a peer can scribble high or low,
         // while the mutex refuses an unlock by a thread that no longer holds it (robust
         // mutexes check their owner; a recursive one counts its own levels). So the release
         // unlocks until the first refusal, and exactly that many levels are taken back. A
@@ -437,20 +437,14 @@ impl<L: ConditionLock> Condition<L> {
         };
         let reacquire = || {
             if let Some(e) = refused.take() {
-                return Err(match e.raw_os_error() {
-                    Some(libc::ENOTRECOVERABLE) => ConditionWaitError::Unrecoverable,
-                    Some(libc::EPERM) => ConditionWaitError::Corrupt,
-                    _ if e.kind() == std::io::ErrorKind::InvalidData => ConditionWaitError::Corrupt,
-                    _ => ConditionWaitError::Os(e),
-                });
+                return Err(mutex_failure(e));
             }
             let mut outcome = Ok(false);
             for _ in 0..given_up.get() {
                 match raw.lock(None) {
                     Ok(Locked::OwnerDied) => outcome = outcome.map(|_| true),
                     Ok(Locked::NotRecoverable) => outcome = Err(ConditionWaitError::Unrecoverable),
-                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => outcome = Err(ConditionWaitError::Corrupt),
-                    Err(e) => outcome = Err(ConditionWaitError::Os(e)),
+                    Err(e) => outcome = Err(mutex_failure(e)),
                     Ok(_) => {}
                 }
             }
@@ -519,6 +513,18 @@ impl<L: ConditionLock> shm::Named for Condition<L> {
             lock: L::at(p.seg_of(0)?, p.words[0])?,
             state: p.seg_of(1)?.object_at(shm::word_usize(p.words[1])?)?,
         })
+    }
+}
+
+/// A wait's failure for the error of a lock or unlock of its mutex: a mutex that cannot be
+/// recovered, one that is corrupt (unusable state, or an unlock refused to the thread that
+/// held it), or the system's error.
+fn mutex_failure<G>(e: std::io::Error) -> ConditionWaitError<G> {
+    match e.raw_os_error() {
+        Some(libc::ENOTRECOVERABLE) => ConditionWaitError::Unrecoverable,
+        Some(libc::EPERM) => ConditionWaitError::Corrupt,
+        _ if e.kind() == std::io::ErrorKind::InvalidData => ConditionWaitError::Corrupt,
+        _ => ConditionWaitError::Os(e),
     }
 }
 

@@ -318,11 +318,13 @@ impl SemState {
                 }
                 Err(NoTake::NoPermit) => break Ok(false),
                 Err(NoTake::NoLane) => {
-                    let patient = backoff.wait(|| {});
-                    if !patient || (backoff.checkpoint() && self.scribbled()) {
+                    if !backoff.wait(|| {}) {
                         break Err(Stuck);
                     }
                     if backoff.checkpoint() {
+                        if self.scribbled() {
+                            break Err(Stuck);
+                        }
                         // Free what dead journeys hold, without holding this slot's turn: a
                         // recovery can itself wait for lanes, and this process's other threads
                         // would wait for the turn meanwhile. Nothing is in flight now (no lane
