@@ -41,6 +41,7 @@ impl Rings {
             };
             if !park {
                 spins = spins.wrapping_add(1);
+                rx.cons.prefetch_next_line();
                 spin_loop();
                 continue;
             }
