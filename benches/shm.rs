@@ -1,11 +1,13 @@
 //! Criterion benches of the segment layer (`cargo bench --bench shm`): creating anonymous
 //! segments, and the named segment life cycle (create, open from the same process, drop, which
-//! unlinks). Cross-process figures are in `multiproc bench` instead.
+//! unlinks), and `SharedMemory`'s byte-wise atomic copies. Cross-process figures are in
+//! `multiproc bench` instead.
 
 #![allow(missing_docs)] // criterion_group! generates undocumented public functions
 
+use criterion::Throughput;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
-use multiproc::Segment;
+use multiproc::{Segment, SharedMemory};
 
 fn anonymous(c: &mut Criterion) {
     let mut g = c.benchmark_group("segment_anonymous");
@@ -33,5 +35,23 @@ fn named(c: &mut Criterion) {
     let _ = Segment::unlink(&name);
 }
 
-criterion_group!(benches, anonymous, named);
+/// `read_at` / `write_at` of 64 B and 64 KiB (every byte one atomic access, so that they never
+/// race with `as_atomic_bytes` at a different size).
+fn copies(c: &mut Criterion) {
+    let shm = SharedMemory::anonymous(1 << 20).unwrap();
+    let mut g = c.benchmark_group("shared_memory_copy");
+    for len in [64usize, 64 << 10] {
+        let mut buf = vec![7u8; len];
+        g.throughput(Throughput::Bytes(len as u64));
+        g.bench_with_input(BenchmarkId::new("write_at", len), &len, |b, _| {
+            b.iter(|| shm.write_at(black_box(3), black_box(&buf)).unwrap());
+        });
+        g.bench_with_input(BenchmarkId::new("read_at", len), &len, |b, _| {
+            b.iter(|| shm.read_at(black_box(3), black_box(&mut buf)).unwrap());
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, anonymous, named, copies);
 criterion_main!(benches);

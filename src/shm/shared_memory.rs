@@ -20,8 +20,9 @@ use std::sync::atomic::AtomicU8;
 /// The bytes may be used by many processes at once, so they are offered in sound forms only:
 /// [`as_atomic_bytes`](Self::as_atomic_bytes) (e.g. a coverage bitmap that fuzzing workers
 /// update with `fetch_or`), [`read_at`](Self::read_at) / [`write_at`](Self::write_at) (atomic
-/// byte-wise copies: a concurrent write can tear a range between words, never cause undefined
-/// behaviour), and [`as_ptr`](Self::as_ptr) for raw access under your own protocol.
+/// byte-wise copies at memcpy's speed: a concurrent write can tear a range between bytes, never
+/// cause undefined behaviour, however the three are mixed, SHM-B4), and [`as_ptr`](Self::as_ptr)
+/// for raw access under your own protocol.
 ///
 /// # Examples
 ///
@@ -196,8 +197,8 @@ impl SharedMemory {
     /// ```
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<(), ShmError> {
         self.check(offset, buf.len())?;
-        // SAFETY: the range is inside the block (checked), which stays mapped; the copy is
-        // atomic byte- or word-wise.
+        // SAFETY: the range is inside the block (checked), which stays mapped; every access this
+        // type offers to the bytes is a byte-sized atomic (`copy_out`'s contract).
         unsafe { atomic_bytes::copy_out(self.data.as_ptr().add(offset), buf) };
         Ok(())
     }
