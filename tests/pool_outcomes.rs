@@ -139,3 +139,29 @@ fn pool_b5_a_target_that_closes_the_workers_descriptors_does_not_hang_the_run() 
     assert_eq!(pool.map(closes_its_descriptors_on_two, [4, 5]).unwrap(), [8, 10]);
     assert_ne!(pool.worker_pids(), before, "the worker whose descriptors were closed was replaced");
 }
+
+/// `n` zero bytes as a string (its encoding is one length and one copy, quick even unoptimised).
+fn zeros(n: usize) -> String {
+    String::from_utf8(vec![0; n]).unwrap_or_default()
+}
+
+/// A result too large for one pool message (1 GiB) is that input's error, saying so, and
+/// the worker goes on: before, its send failed and the worker exited, which read as a death
+/// with exit code 0.
+#[test]
+fn pool_b5_a_result_too_large_for_a_message_is_its_inputs_error_not_a_death() {
+    let _g = guard_for(Duration::from_secs(120));
+    let pool = common::pool_new(1).unwrap();
+    let outcomes: Vec<_> = pool.imap_outcomes_with(zeros, [3, (1 << 30) + 1, 5], PoolOptions::new()).unwrap().collect();
+    assert_eq!(outcomes.len(), 3);
+    assert_eq!(outcomes[0].result.as_ref().map(String::len).ok(), Some(3));
+    match &outcomes[1].result {
+        Err(PoolError::Remote(e)) => {
+            assert_eq!(e.kind, "result too large", "{e:?}");
+            assert!(e.message.contains("are 10737418") && e.message.contains("at most"), "names the sizes: {e}");
+        }
+        other => panic!("expected the result's own error, got {other:?}"),
+    }
+    assert_eq!(outcomes[2].result.as_ref().map(String::len).ok(), Some(5));
+    assert_eq!(pool.map(zeros, [1, 2]).unwrap(), ["\0", "\0\0"]);
+}

@@ -25,7 +25,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct RemoteError {
-    /// Type name of the error, or `"panic"`.
+    /// Type name of the error, or `"panic"`, or `"result too large"` for a chunk whose encoded
+    /// results do not fit one pool message (1 GiB).
     pub kind: String,
     /// The error's `Display` text or the panic message.
     pub message: String,

@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Largest message accepted (the pipe streams anything larger than its ring in fragments).
-const MAX_FRAME: usize = 1 << 30;
+pub(crate) const MAX_FRAME: usize = 1 << 30;
 
 /// Locks `m`, ignoring poisoning (a panic elsewhere leaves a `Connection` usable).
 fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {

@@ -18,6 +18,13 @@ fn panic_error(payload: Box<dyn std::any::Any + Send>) -> RemoteError {
     RemoteError { kind: "panic".into(), message, location: panics::take_location() }
 }
 
+/// The most bytes of encoded results one chunk may send back: a message's limit, less room
+/// for its header.
+const RESULT_MAX: usize = super::link::MAX_FRAME - 4096;
+
+/// [`RemoteError::kind`] of a chunk whose results are larger than [`RESULT_MAX`].
+pub(crate) const RESULT_TOO_LARGE: &str = "result too large";
+
 fn send(link: &Link, bell: &Doorbell, msg: &FromWorker) -> bool {
     send_with_body(link, bell, msg, &[])
 }
@@ -213,6 +220,17 @@ fn run_one(link: &Link, key: &CallKey, slot: &Slot<'_>, bell: &Doorbell, bytes: 
             Err(p) => Err(TaskFailure::Remote(panic_error(p))),
         };
         let sent = match outcome {
+            Ok(results) if results.len() > RESULT_MAX => {
+                // Too large for one message: said as this chunk's error, where sending it
+                // anyway would fail and end the worker (read as a death with exit code 0).
+                let message = format!(
+                    "the encoded results are {} bytes; a pool message holds at most {RESULT_MAX}",
+                    results.len()
+                );
+                drop(results);
+                let error = RemoteError::new(RESULT_TOO_LARGE, message);
+                send(link, bell, &FromWorker::Done { seq, outcome: Outcome::Err(TaskFailure::Remote(error)) })
+            }
             Ok(results) => send_with_body(link, bell, &FromWorker::Done { seq, outcome: Outcome::Ok }, &results),
             Err(f) => send(link, bell, &FromWorker::Done { seq, outcome: Outcome::Err(f) }),
         };
