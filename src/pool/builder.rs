@@ -58,6 +58,7 @@ pub struct PoolBuilder {
     pipe_capacity: usize,
     method: Option<crate::StartMethod>,
     time_limit: Option<std::time::Duration>,
+    reset_signals: bool,
 }
 
 impl std::fmt::Debug for PoolBuilder {
@@ -67,6 +68,7 @@ impl std::fmt::Debug for PoolBuilder {
             .field("maxtasksperchild", &self.maxtasksperchild)
             .field("initializer", &self.initializer.is_some())
             .field("time_limit", &self.time_limit)
+            .field("reset_signals", &self.reset_signals)
             .finish()
     }
 }
@@ -81,6 +83,7 @@ impl Default for PoolBuilder {
             pipe_capacity: 1 << 20,
             method: None,
             time_limit: None,
+            reset_signals: false,
         }
     }
 }
@@ -236,6 +239,46 @@ impl PoolBuilder {
         self
     }
 
+    /// Whether each worker puts its signal state back after every chunk: every signal's
+    /// disposition and the signal mask as they were once the initializer had run, and the
+    /// interval timers (`alarm`, `setitimer`) stopped. Without it (the default, as in Python)
+    /// a task that arms an `alarm`, ignores or handles a signal, or blocks one leaves that to
+    /// the next task on its worker, and a harness then sees a crash or a hang on an input
+    /// that did not cause it.
+    ///
+    /// A signal a task blocked and raised is delivered when the mask is put back, before
+    /// the chunk's result is sent: if it ends the worker, it is that chunk's
+    /// [`PoolError::WorkerDied`]. POSIX timers (`timer_create`) are not stopped. The cost is
+    /// about 70 system calls per chunk (docs/BENCHMARKS.md: `exec.persistent.reset_signals`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multiproc::Pool;
+    ///
+    /// /// A target that arms an alarm and returns before it fires.
+    /// fn arms_alarm(x: u32) -> u32 {
+    ///     // SAFETY: `alarm` has no memory-safety preconditions.
+    ///     unsafe { libc::alarm(1) };
+    ///     x
+    /// }
+    ///
+    /// fn slow(x: u32) -> u32 {
+    ///     std::thread::sleep(std::time::Duration::from_millis(1500));
+    ///     x
+    /// }
+    ///
+    /// let pool = Pool::builder().processes(1).reset_signals(true).build()?;
+    /// assert_eq!(pool.apply(arms_alarm, 1)?, 1);
+    /// // Without `reset_signals` the alarm would end the worker in the middle of this task.
+    /// assert_eq!(pool.apply(slow, 2)?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reset_signals(mut self, on: bool) -> PoolBuilder {
+        self.reset_signals = on;
+        self
+    }
+
     /// Starts the workers and waits until every one of them has run its initializer.
     ///
     /// # Errors
@@ -271,6 +314,7 @@ impl PoolBuilder {
             pipe_capacity: self.pipe_capacity,
             method,
             time_limit: self.time_limit,
+            reset_signals: self.reset_signals,
         })?);
         let (started_tx, started_rx) = mpsc::channel();
         let manager = {

@@ -551,7 +551,8 @@ pub(super) fn spawn_worker(shared: &Shared) -> Result<Worker, PoolError> {
     let claims = shared.claims.clone();
     let cancels = shared.cancels.clone();
     let starts = shared.starts.clone();
-    let max = shared.config.maxtasksperchild;
+    let rules =
+        super::worker::Rules { maxtasks: shared.config.maxtasksperchild, reset_signals: shared.config.reset_signals };
     let bell = shared.bell.clone();
     let init_call = shared.config.init_call.clone();
     // A group of its own only where time limits will use it (see `link::spawn`).
@@ -566,7 +567,7 @@ pub(super) fn spawn_worker(shared: &Shared) -> Result<Worker, PoolError> {
                 (None, None) => None,
             };
             let slot = super::worker::Slot { claims: &claims, cancels: &cancels, starts: &starts };
-            super::worker::worker_main(&link, &key, &slot, init, max, &bell)
+            super::worker::worker_main(&link, &key, &slot, init, rules, &bell)
         })?
     } else {
         link::spawn_fresh(
@@ -582,7 +583,7 @@ pub(super) fn spawn_worker(shared: &Shared) -> Result<Worker, PoolError> {
                 cancels,
                 starts,
                 init: init_call,
-                maxtasks: max,
+                rules,
                 bell,
             },
         )?

@@ -98,6 +98,8 @@ pub(super) struct Config {
     pub(super) method: crate::StartMethod,
     /// The default time limit per task (`PoolBuilder::time_limit`).
     pub(super) time_limit: Option<Duration>,
+    /// Workers put their signal state back after each chunk (`PoolBuilder::reset_signals`).
+    pub(super) reset_signals: bool,
 }
 
 pub(super) struct Shared {

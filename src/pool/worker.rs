@@ -6,6 +6,7 @@ use super::RemoteError;
 use crate::process::call::{CallFailure, CallKey};
 use crate::process::panics;
 use crate::shm::WordArray;
+use crate::sys::signals::SignalState;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
@@ -48,8 +49,17 @@ pub(crate) struct WorkerArgs {
     pub(crate) cancels: WordArray,
     pub(crate) starts: WordArray,
     pub(crate) init: Option<crate::process::FnCall>,
-    pub(crate) maxtasks: Option<usize>,
+    pub(crate) rules: Rules,
     pub(crate) bell: Doorbell,
+}
+
+/// What a worker does beyond running chunks: when it stops, and what it puts back after each.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Rules {
+    /// Exit after this many chunks (`maxtasksperchild`).
+    pub(crate) maxtasks: Option<usize>,
+    /// Put the signal state back after each chunk (`PoolBuilder::reset_signals`).
+    pub(crate) reset_signals: bool,
 }
 
 /// The entry of a spawned worker.
@@ -58,7 +68,7 @@ pub(crate) fn spawned_worker(a: WorkerArgs) -> i32 {
     let call = a.init.map(|c| move || call_result(c.run()));
     let init: Option<&(dyn Fn() -> Result<(), String> + Send + Sync)> = call.as_ref().map(|c| c as _);
     let slot = Slot { claims: &a.claims, cancels: &a.cancels, starts: &a.starts };
-    worker_main(&link, &a.key, &slot, init, a.maxtasks, &a.bell)
+    worker_main(&link, &a.key, &slot, init, a.rules, &a.bell)
 }
 
 /// The pool's shared word arrays, one word per worker slot: what it claimed, what it must
@@ -124,7 +134,7 @@ pub(crate) fn worker_main(
     key: &CallKey,
     slot: &Slot<'_>,
     init: Option<&(dyn Fn() -> Result<(), String> + Send + Sync)>,
-    maxtasks: Option<usize>,
+    rules: Rules,
     bell: &Doorbell,
 ) -> i32 {
     // Panic locations are recorded by the process layer's hook (installed before the fork,
@@ -143,6 +153,15 @@ pub(crate) fn worker_main(
             return 1;
         }
     }
+    // The state to put back after each chunk: as the initializer left it.
+    let signals = match rules.reset_signals.then(SignalState::save).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            let message = format!("cannot read the signal state (reset_signals): {e}");
+            send(link, bell, &FromWorker::InitFailed(RemoteError::new("pool", message)));
+            return 1;
+        }
+    };
     if !send(link, bell, &FromWorker::Ready) {
         return 1;
     }
@@ -150,7 +169,7 @@ pub(crate) fn worker_main(
     loop {
         // The chunk is read where it lies in the pipe's ring (no copy), and released once
         // the task has run and its result is encoded.
-        let step = link.recv_with(|bytes| run_one(link, key, slot, bell, bytes));
+        let step = link.recv_with(|bytes| run_one(link, key, slot, bell, signals.as_ref(), bytes));
         match step {
             Ok(Step::Ran) => {}
             Ok(Step::Skipped) => continue,
@@ -159,7 +178,7 @@ pub(crate) fn worker_main(
             Err(()) => return 0,
         }
         done += 1;
-        if maxtasks.is_some_and(|m| done >= m) {
+        if rules.maxtasks.is_some_and(|m| done >= m) {
             return 0;
         }
     }
@@ -176,7 +195,14 @@ enum Step {
 }
 
 /// Handles one message from the parent (read in place).
-fn run_one(link: &Link, key: &CallKey, slot: &Slot<'_>, bell: &Doorbell, bytes: &[u8]) -> Step {
+fn run_one(
+    link: &Link,
+    key: &CallKey,
+    slot: &Slot<'_>,
+    bell: &Doorbell,
+    signals: Option<&SignalState>,
+    bytes: &[u8],
+) -> Step {
     {
         let (seq, call, limit_ns, index, args) = match wire::split::<ToWorker>(bytes) {
             Ok((ToWorker::Run { seq, call, limit_ns, slot: index }, args)) => {
@@ -207,6 +233,11 @@ fn run_one(link: &Link, key: &CallKey, slot: &Slot<'_>, bell: &Doorbell, bytes: 
         DEADLINE.with(|d| d.set(deadline));
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| call.invoke(key, args)));
         DEADLINE.with(|d| d.set(None));
+        // Before the result goes: a signal the task left pending and blocked is delivered
+        // now, and a death it causes is this chunk's (its claim is still up).
+        if signals.is_some_and(|s| s.restore().is_err()) {
+            return Step::Exit(3);
+        }
         let outcome = match outcome {
             Ok(Ok(Ok(bytes))) => Ok(bytes),
             Ok(Ok(Err(CallFailure::Error { kind, message }))) => {

@@ -14,6 +14,8 @@ pub(crate) mod mman;
 pub(crate) mod process;
 pub(crate) mod pthread;
 pub(crate) mod random;
+#[cfg(feature = "serde")] // the pool's workers (`PoolBuilder::reset_signals`)
+pub(crate) mod signals;
 #[cfg(feature = "serde")] // spawned children take serde arguments
 pub(crate) mod spawn;
 

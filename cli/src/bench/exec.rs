@@ -11,6 +11,9 @@
 //!   (a replacement is forked from the small server process, not from this one: no page-table
 //!   copy of the harness and no copy-on-write faults in it afterwards). Baseline
 //!   `exec.persistent.crash1pct`.
+//! * `exec.persistent.reset_signals`: `exec.persistent` with `PoolBuilder::reset_signals`
+//!   (each worker puts its signal state back after every input). Baseline `exec.persistent`:
+//!   what that costs per input.
 //! * `exec.fork`: a fresh child per input from a fork server (`ForkServer::run_input`, the
 //!   input in an `InputArea`), µs per input, baseline `os.fork.rt` (a bare fork + exit + wait
 //!   of this process).
@@ -28,6 +31,7 @@ pub(crate) fn rows() -> Vec<Row> {
     vec![
         row("exec.persistent", None, persistent as fn(&Ctx, Placement) -> _),
         row("exec.persistent.crash1pct", Some("exec.persistent"), crash1pct),
+        row("exec.persistent.reset_signals", Some("exec.persistent"), reset_signals),
         row("exec.persistent.crash1pct.forkserver", Some("exec.persistent.crash1pct"), crash1pct_forkserver),
         Row::new("exec.fork", Unit::Us, &[Placement::Free], Some("os.fork.rt"), fork_per_input),
     ]
@@ -79,6 +83,11 @@ impl Driver for Exec {
 
 fn persistent(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
     Ok(Box::new(Exec { pool: Pool::builder().build().map_err(io::Error::other)?, crashing: false, next: 0 }))
+}
+
+fn reset_signals(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
+    let pool = Pool::builder().reset_signals(true).build().map_err(io::Error::other)?;
+    Ok(Box::new(Exec { pool, crashing: false, next: 0 }))
 }
 
 fn crash1pct(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
