@@ -30,6 +30,14 @@ fn bar_1_new_barrier_state() {
     assert_eq!(b.n_waiting(), 0);
     assert!(!b.broken());
     assert!(Barrier::new(0).is_err());
+    // The arrival count has 31 bits: more parties than that is refused, not wrapped.
+    for parties in [1u32 << 31, u32::MAX] {
+        match Barrier::new(parties) {
+            Err(multiproc::ShmError::InvalidArgument { value, .. }) => assert_eq!(value, u64::from(parties)),
+            other => panic!("{parties} parties: {other:?}"),
+        }
+    }
+    assert_eq!(Barrier::new((1 << 31) - 1).unwrap().parties(), (1 << 31) - 1);
 }
 
 #[test]

@@ -11,7 +11,7 @@
 //! *before calling* `wait` cannot be told from a slow one: the others wait for their timeout, as
 //! in Python.
 
-use super::raw::barrier::{Hooks, RawBarrier, WaitFailed};
+use super::raw::barrier::{Hooks, RawBarrier, WaitFailed, MAX_PARTIES};
 
 /// Parties whose liveness is tracked while they wait (the first arrivals of a generation).
 pub const TRACKED_PARTIES: usize = super::raw::barrier::TRACKED_PARTIES;
@@ -130,11 +130,21 @@ impl fmt::Debug for Barrier {
     }
 }
 
+/// A barrier has 1 to [`MAX_PARTIES`] parties (the arrival count's bits in its state word).
+fn check_parties(parties: u32) -> Result<(), ShmError> {
+    if parties == 0 || parties > MAX_PARTIES {
+        let what = "barrier parties (1 to 2^31 - 1)";
+        return Err(ShmError::InvalidArgument { what, value: u64::from(parties) });
+    }
+    Ok(())
+}
+
 impl Barrier {
     /// A barrier for `parties` processes (at least 1) in the default shared arena.
     ///
     /// # Errors
-    /// [`ShmError::TooSmall`] for 0 parties; [`ShmError`] if shared memory cannot be mapped.
+    /// [`ShmError::InvalidArgument`] for 0 parties or more than 2³¹ − 1; [`ShmError`] if
+    /// shared memory cannot be mapped.
     pub fn new(parties: u32) -> Result<Barrier, ShmError> {
         Barrier::build(shm::alloc_default()?, parties)
     }
@@ -150,8 +160,8 @@ impl Barrier {
     /// [`persist`](Self::persist) is called.
     ///
     /// # Errors
-    /// [`ShmError::TooSmall`] for 0 parties, [`ShmError::Exists`] if the name is taken, and the
-    /// errors of [`Segment::create`].
+    /// [`ShmError::InvalidArgument`] for 0 parties or more than 2³¹ − 1,
+    /// [`ShmError::Exists`] if the name is taken, and the errors of [`Segment::create`].
     ///
     /// # Examples
     ///
@@ -163,9 +173,7 @@ impl Barrier {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create(name: &str, parties: u32) -> Result<Barrier, ShmError> {
-        if parties == 0 {
-            return Err(ShmError::InvalidArgument { what: "barrier parties (at least 1)", value: 0 });
-        }
+        check_parties(parties)?;
         shm::create_named(name, std::mem::size_of::<RawBarrier>() + 64, |seg| {
             let raw = seg.alloc_object::<RawBarrier>()?;
             raw.init(parties);
@@ -176,9 +184,7 @@ impl Barrier {
     crate::shm::named_methods!("```\nlet name = format!(\"doc-barrier-{}\", std::process::id());\nlet created = multiproc::Barrier::create(&name, 2)?;\nlet opened = multiproc::Barrier::open_timeout(&name, std::time::Duration::from_secs(1))?;\nassert_eq!(opened.parties(), 2);\nassert_eq!(opened.name(), Some(name.as_str())); // as given, like Python's `name`\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::Barrier::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
     fn build(raw: ShmRef<RawBarrier>, parties: u32) -> Result<Barrier, ShmError> {
-        if parties == 0 {
-            return Err(ShmError::InvalidArgument { what: "barrier parties (at least 1)", value: 0 });
-        }
+        check_parties(parties)?;
         raw.init(parties);
         Ok(Barrier { raw, action: None, timeout: None })
     }

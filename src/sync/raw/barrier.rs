@@ -1,9 +1,10 @@
-//! The barrier state machine: one 64-bit state word, a futex "epoch" word, and the number of
-//! the last generation that was released normally.
+//! The barrier state machine: one 64-bit state word, a futex "epoch" word, and a word of
+//! recent generations' outcomes.
 //!
 //! | `state` bits | meaning                                                                   |
 //! |--------------|---------------------------------------------------------------------------|
-//! | 0..32        | parties arrived in this generation; `parties` while the last one releases |
+//! | 0..31        | parties arrived in this generation; `parties` while the last one releases |
+//! | 31           | the generation before this one ended in a release (not a reset)            |
 //! | 32..63       | generation number (wraps)                                                 |
 //! | 63           | broken (abort, time-out, dead party, panicking action)                    |
 //!
@@ -11,16 +12,19 @@
 //! bumps `epoch` (by 2; bit 0 says someone may be asleep) and wakes all sleepers on it if the
 //! flag was up. A waiter reads `epoch` before `state` and sleeps
 //! only while `epoch` is unchanged, so no change can slip between its check and its sleep.
-//! A waiter whose generation ended checks `released`: equal to its generation means a normal
-//! release. A waiter that slept through later generations too (more processes than parties,
-//! one descheduled long enough) finds `released` moved on, and reads `history` instead: bit
-//! `g % 32` says whether generation `g` ended in a release, for about the last 30 generations
-//! (whoever starts a generation clears its bit first; its last party sets it as it releases).
-//! Anything else is a reset (BrokenBarrier, as in Python).
+//! A waiter whose generation ended reads how from the state that ended it: bit 31 is set by
+//! the release's compare-and-swap and not by a reset's, so whichever of a release and a reset
+//! racing for one generation wins it decides for every party, the last one included
+//! (BAR-B3). A waiter that slept through later generations too (more processes than parties,
+//! one descheduled long enough) reads `history` instead: bit `g % 32` says whether generation
+//! `g` ended in a release, for about the last 30 generations (whoever starts a generation
+//! clears its bit first; its last party sets it just before its release's compare-and-swap,
+//! and clears it again if a reset won that). Anything else is a reset (BrokenBarrier, as in
+//! Python).
 //!
 //! # Memory ordering
-//! SYNC: the releaser's `released` store and `state` store (Release) → the waiter's `state` load
-//! (Acquire) and then `released` load; `epoch` increments are Release and its loads Acquire, so
+//! SYNC: the releaser's `history` and `state` stores (Release) → the waiter's `state` load
+//! (Acquire) and then `history` load; `epoch` increments are Release and its loads Acquire, so
 //! a waiter that sees a new epoch also sees the state that preceded it.
 
 use crate::loom::atomic::{
@@ -32,7 +36,11 @@ use crate::shm::ShmObject;
 use crate::sys::clock::Deadline;
 use crate::wait::Limit;
 
-const COUNT: u64 = 0xffff_ffff;
+const COUNT: u64 = 0x7fff_ffff;
+/// In `state`: the generation before the current one ended in a release.
+const PREV_RELEASED: u64 = 1 << 31;
+/// The most parties a barrier can have (the arrival count's bits).
+pub(crate) const MAX_PARTIES: u32 = COUNT as u32;
 const GEN_SHIFT: u32 = 32;
 const GEN_MASK: u64 = 0x7fff_ffff;
 const BROKEN: u64 = 1 << 63;
@@ -70,7 +78,8 @@ pub(crate) struct WaiterSlot {
 pub(crate) struct RawBarrier {
     state: AtomicU64,
     epoch: AtomicU32,
-    released: AtomicU32,
+    /// Unused (was the number of the last generation released; `state` bit 31 says it now).
+    _released: AtomicU32,
     parties: AtomicU32,
     /// Bit `g % 32`: generation `g` ended in a release (see the module docs). All-zero (a
     /// barrier from before this field, which was padding) reads as "reset" for a waiter that
@@ -117,7 +126,7 @@ impl RawBarrier {
         RawBarrier {
             state: AtomicU64::new(0),
             epoch: AtomicU32::new(0),
-            released: AtomicU32::new(u32::MAX),
+            _released: AtomicU32::new(u32::MAX),
             parties: AtomicU32::new(parties),
             history: AtomicU32::new(0),
             slots: std::array::from_fn(|_| WaiterSlot { word: AtomicU64::new(0), start: AtomicU64::new(0) }),
@@ -127,7 +136,6 @@ impl RawBarrier {
     /// Sets the number of parties; only before the object is shared.
     pub(crate) fn init(&self, parties: u32) {
         self.parties.store(parties, Relaxed);
-        self.released.store(u32::MAX, Relaxed);
     }
 
     pub(crate) fn parties(&self) -> u32 {
@@ -220,12 +228,12 @@ impl RawBarrier {
         self.announce();
     }
 
-    /// Whether generation `gen`, which a waiter has just seen end (an Acquire load of `state`
-    /// showed a later one), ended in a release rather than a reset.
-    fn ended_in_release(&self, gen: u32) -> bool {
-        // Relaxed: ordered by the caller's Acquire load of `state` (see the module docs).
-        if self.released.load(Relaxed) == gen {
-            return true;
+    /// Whether generation `gen`, which a waiter has just seen end (`s`, from an Acquire load of
+    /// `state`, is a later one), ended in a release rather than a reset.
+    fn ended_in_release(&self, gen: u32, s: u64) -> bool {
+        if gen_of(s) == gen.wrapping_add(1) & GEN_MASK as u32 {
+            // The state that ended `gen` says how (its compare-and-swap's winner wrote it).
+            return s & PREV_RELEASED != 0;
         }
         // Later generations ended too. Acquire (pairs with the Release of the bit's writer): the
         // `state` read next is at least the one that writer saw.
@@ -241,7 +249,8 @@ impl RawBarrier {
     /// (0..parties).
     pub(crate) fn wait(&self, limit: Limit, hooks: &Hooks<'_>) -> Result<u32, WaitFailed> {
         let parties = self.parties();
-        if parties == 0 {
+        if parties == 0 || parties > MAX_PARTIES {
+            // Never initialised, or a count a peer scribbled (arrivals would reach bit 31).
             return Err(WaitFailed::Broken);
         }
         // Arrive: take an index in the current generation.
@@ -291,21 +300,26 @@ impl RawBarrier {
                 self.abort();
                 return Err(WaitFailed::Broken);
             }
-            self.released.store(gen, Relaxed);
-            // Release: a reader that sees these bits sees the state they were written in (this
-            // generation's arrivals), so it can tell a bit of a generation 32 later from ours.
+            // For waiters that will find later generations gone too: set before the release is
+            // visible. Release: a reader that sees these bits sees the state they were written
+            // in (this generation's arrivals), so it can tell a bit of a generation 32 later
+            // from ours.
             self.history.fetch_and(!history_bit(gen.wrapping_add(1)), Release);
             self.history.fetch_or(history_bit(gen), Release);
-            // SYNC(release → waiters): `released` and everything before the action's end are
-            // visible to the waiters that see the new generation.
+            // SYNC(release → waiters): the history bit and everything before the action's end
+            // are visible to the waiters that see the new generation.
             let mut s = self.state.load(Relaxed);
             loop {
                 if gen_of(s) != gen || s & BROKEN != 0 {
-                    // Reset or aborted while the action ran: report it like the others see it.
+                    // Reset or aborted while the action ran (or just before our swap): the
+                    // state that ended this generation carries no release mark, so every
+                    // party reads Broken; take back the history bit set above.
+                    self.history.fetch_and(!history_bit(gen), Release);
                     self.announce();
                     return Err(WaitFailed::Broken);
                 }
-                match self.state.compare_exchange_weak(s, pack(gen.wrapping_add(1), 0), Release, Relaxed) {
+                let next = pack(gen.wrapping_add(1), 0) | PREV_RELEASED;
+                match self.state.compare_exchange_weak(s, next, Release, Relaxed) {
                     Ok(_) => break,
                     Err(now) => s = now,
                 }
@@ -317,7 +331,7 @@ impl RawBarrier {
             let e = self.epoch.load(Acquire);
             let s = self.state.load(Acquire);
             if gen_of(s) != gen {
-                return if self.ended_in_release(gen) { Ok(idx) } else { Err(WaitFailed::Broken) };
+                return if self.ended_in_release(gen, s) { Ok(idx) } else { Err(WaitFailed::Broken) };
             }
             if s & BROKEN != 0 {
                 return Err(WaitFailed::Broken);
@@ -359,6 +373,30 @@ mod tests {
 
     fn hooks<'a>(action: &'a dyn Fn() -> bool) -> Hooks<'a> {
         Hooks { action, register: &|_| {}, any_dead: &|_| false, slice: None, after_arrival: None }
+    }
+
+    /// A reset racing the last party's release: the two parties get one outcome, both
+    /// passing or neither (before, the waiter could see the release's mark, written before
+    /// the release's CAS, while the last party lost that CAS to the reset and said Broken).
+    /// Timed waits, so that a party left alone in the generation after a reset ends.
+    #[test]
+    fn loom_bar_b3_reset_racing_the_release_gives_both_parties_one_outcome() {
+        loom::model(|| {
+            let b = Arc::new(RawBarrier::new(2));
+            let limit = || Limit::timeout(std::time::Duration::from_secs(1));
+            let t = {
+                let b = b.clone();
+                thread::spawn(move || b.wait(limit(), &hooks(&|| true)))
+            };
+            let r = {
+                let b = b.clone();
+                thread::spawn(move || b.reset())
+            };
+            let mine = b.wait(limit(), &hooks(&|| true));
+            let theirs = t.join().unwrap();
+            r.join().unwrap();
+            assert_eq!(mine.is_ok(), theirs.is_ok(), "{mine:?} / {theirs:?}");
+        });
     }
 
     #[test]
