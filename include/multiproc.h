@@ -1246,7 +1246,7 @@ mp_status mp_event_free(mp_event *event);
  * Makes an anonymous barrier for `parties` parties, shared with children forked after this
  * call. Never blocks.
  *
- * Errors: `MP_INVALID` (`parties` is 0, null `out`), `MP_OS`.
+ * Errors: `MP_INVALID` (`parties` is 0 or more than 2^31 - 1, null `out`), `MP_OS`.
  *
  * # Safety
  * `out` is null or valid for one pointer write.

@@ -321,7 +321,7 @@ pub unsafe extern "C" fn mp_event_free(event: *mut mp_event) -> mp_status {
 /// Makes an anonymous barrier for `parties` parties, shared with children forked after this
 /// call. Never blocks.
 ///
-/// Errors: `MP_INVALID` (`parties` is 0, null `out`), `MP_OS`.
+/// Errors: `MP_INVALID` (`parties` is 0 or more than 2^31 - 1, null `out`), `MP_OS`.
 ///
 /// # Safety
 /// `out` is null or valid for one pointer write.
