@@ -130,6 +130,12 @@ impl Backoff {
     }
 }
 
+#[cfg(test)]
+std::thread_local! {
+    /// Every slot's word as each recovery on this thread began (tests: who held a turn then).
+    pub(super) static RECOVERY_SAW: std::cell::RefCell<Vec<Vec<u64>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 #[repr(C)]
 #[derive(Debug)]
 pub(super) struct HolderSlot {
@@ -348,12 +354,19 @@ impl SemState {
     /// and given back in two steps instead of through a lane: a kill between the two loses
     /// that one permit (never gives it twice). A drop must end, and waiting on would not.
     pub(super) fn give_from(&self, i: usize) {
-        let turn = self.begin_move(i);
-        if turn
+        let mut turn = self.begin_move(i);
+        let given = turn
             && self.give_counted(i, || {
+                // Free what dead journeys hold without holding this slot's turn, as a take
+                // does: the recovery can itself wait for lanes, and this process's other
+                // threads would wait for the turn meanwhile. Nothing is in flight here (no
+                // lane claimed, `ACK` down), so the turn can be let go and taken again.
+                self.end_move(i, false);
                 self.recover_dead_holders();
-            })
-        {
+                turn = self.begin_move(i);
+                turn
+            });
+        if given {
             self.end_move(i, true);
             return;
         }
@@ -364,17 +377,19 @@ impl SemState {
     }
 
     /// Moves one permit from slot `i` back to the count through a lane, leaving `ACK` up;
-    /// `stuck` runs now and then while every lane is busy. False (nothing changed) if no lane
-    /// came free within [`PATIENCE`].
+    /// `stuck` runs now and then while every lane is busy, and ends the wait by returning
+    /// false. False (nothing changed) if no lane came free within [`PATIENCE`] or `stuck`
+    /// said to stop.
     #[must_use]
-    pub(super) fn give_counted(&self, i: usize, mut stuck: impl FnMut()) -> bool {
+    pub(super) fn give_counted(&self, i: usize, mut stuck: impl FnMut() -> bool) -> bool {
         let t = tag(i, true);
         let mut backoff = Backoff::new();
         let lane = loop {
             match self.raw.claim_lane(t) {
                 Ok(lane) => break lane,
                 Err(_) => {
-                    if !backoff.wait(&mut stuck) || (backoff.checkpoint() && self.scribbled()) {
+                    let mut go_on = true;
+                    if !backoff.wait(|| go_on = stuck()) || !go_on || (backoff.checkpoint() && self.scribbled()) {
                         return false;
                     }
                 }
@@ -388,6 +403,8 @@ impl SemState {
     /// Gives back the permits of holders that have died (exited, reaped or not), and finishes
     /// recoveries whose recoverer died; returns how many permits it gave back.
     pub(super) fn recover_dead_holders(&self) -> u32 {
+        #[cfg(test)]
+        RECOVERY_SAW.with(|saw| saw.borrow_mut().push(self.holders.iter().map(|h| h.word.load(Relaxed)).collect()));
         let mut mine = self.take_over_dead(0);
         let mut total = 0;
         while mine != 0 {
@@ -396,7 +413,10 @@ impl SemState {
             // Only this call touches a slot it took over: the word is ours.
             let (owner, _, held) = unpack(s.word.load(Relaxed));
             for _ in 0..held {
-                if !self.give_counted(i, || mine = self.take_over_dead(mine)) {
+                if !self.give_counted(i, || {
+                    mine = self.take_over_dead(mine);
+                    true
+                }) {
                     // No lane for that long: what is left waits, parked, for the next recovery
                     // (this process's or, if it ends first, anyone's). Nothing is given twice
                     // or lost.

@@ -298,3 +298,30 @@ fn sem_b2_four_takers_killed_in_mid_journey_do_not_hold_a_live_take_up() {
     assert_eq!(st.raw.lanes(), [0; 4]);
     assert!(st.holders.iter().all(|h| h.word.load(Acquire) == 0), "a slot stayed claimed");
 }
+
+/// A guard's drop that finds every lane busy runs the dead-holder recovery from its backoff
+/// without holding its slot's turn (as a take does), so that the process's other threads are
+/// not kept from their turns while that recovery waits for lanes itself; then, out of
+/// patience, it gives its permit back in two steps. The lanes here belong to a live peer's
+/// journey (the parent's pid, `BUSY`), which no recovery can free.
+#[test]
+fn sem_b2_a_drop_lets_its_turn_go_while_it_recovers() {
+    let _wd = watchdog(Duration::from_secs(20));
+    let sem = Semaphore::new(1).unwrap();
+    let st = &sem.state;
+    let g = sem.try_acquire_guard().expect("the free permit was not taken");
+    let mine = (0..st.holders.len()).find(|&i| st.holders[i].word.load(Acquire) != 0).expect("a tracked slot");
+    st.holders[3].word.store(pack(BUSY | sys::process::getppid() as u32, 0, 0), Release);
+    st.raw.scribble_lanes([tag(3, false); 4]);
+    super::holders::RECOVERY_SAW.with(|s| s.borrow_mut().clear());
+    drop(g);
+    let seen = super::holders::RECOVERY_SAW.with(|s| s.take());
+    assert!(!seen.is_empty(), "the drop never ran the recovery");
+    for words in &seen {
+        assert_eq!(unpack(words[mine]).0 & MOVING, 0, "the drop's recovery ran holding its slot's turn");
+    }
+    assert_eq!(sem.get_value(), 1, "the permit came back once");
+    assert_eq!(st.holders[mine].word.load(Acquire), 0, "the slot was left");
+    st.raw.scribble_lanes([0; 4]);
+    st.holders[3].word.store(0, Release);
+}
