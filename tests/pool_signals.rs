@@ -68,6 +68,23 @@ fn leaves_a_signal_pending(x: u32) -> u32 {
     x
 }
 
+extern "C" fn ignore_tick(_: libc::c_int) {}
+
+/// Handles SIGALRM itself and arms a repeating 20 µs `ITIMER_REAL`: a well-behaved target
+/// with its own timer, which ticks on after the task returns.
+fn ticks_with_a_handler(x: u32) -> u32 {
+    let t = libc::itimerval {
+        it_interval: libc::timeval { tv_sec: 0, tv_usec: 20 },
+        it_value: libc::timeval { tv_sec: 0, tv_usec: 20 },
+    };
+    // SAFETY: a handler that does nothing is async-signal-safe; `t` is a valid timer value.
+    unsafe {
+        libc::signal(libc::SIGALRM, ignore_tick as extern "C" fn(libc::c_int) as libc::sighandler_t);
+        libc::setitimer(libc::ITIMER_REAL, &t, ptr::null_mut());
+    }
+    x
+}
+
 fn pool(reset: bool) -> Pool {
     common::pool_builder().processes(1).reset_signals(reset).build().unwrap()
 }
@@ -91,6 +108,24 @@ fn pool_b10_with_reset_an_armed_timer_ends_with_its_task() {
     let pool = pool(true);
     assert_eq!(pool.apply(arms_timer, 1).unwrap(), 1);
     assert_eq!(pool.apply(naps, 2).unwrap(), 2);
+}
+
+/// A task with its own handler for its own repeating timer: the timer is stopped before the
+/// handler goes (a tick in between would meet the default action and end the worker, with
+/// the task's result lost), so the task succeeds and the next one runs in peace.
+#[test]
+fn pool_b10_with_reset_a_task_timer_with_its_handler_ends_cleanly() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool = pool(true);
+    for round in 0..20 {
+        assert_eq!(pool.apply(ticks_with_a_handler, round).unwrap(), round, "round {round}");
+        assert_eq!(pool.apply(naps_briefly, round).unwrap(), round);
+    }
+}
+
+fn naps_briefly(x: u32) -> u32 {
+    std::thread::sleep(Duration::from_millis(5));
+    x
 }
 
 #[test]

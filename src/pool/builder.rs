@@ -240,16 +240,19 @@ impl PoolBuilder {
     }
 
     /// Whether each worker puts its signal state back after every chunk: every signal's
-    /// disposition and the signal mask as they were once the initializer had run, and the
-    /// interval timers (`alarm`, `setitimer`) stopped. Without it (the default, as in Python)
+    /// disposition, the signal mask and the alternate signal stack as they were once the
+    /// initializer had run, and the interval timers (`alarm`, `setitimer`) stopped, except
+    /// one the initializer left running. Without it (the default, as in Python)
     /// a task that arms an `alarm`, ignores or handles a signal, or blocks one leaves that to
     /// the next task on its worker, and a harness then sees a crash or a hang on an input
     /// that did not cause it.
     ///
     /// A signal a task blocked and raised is delivered when the mask is put back, before
     /// the chunk's result is sent: if it ends the worker, it is that chunk's
-    /// [`PoolError::WorkerDied`]. POSIX timers (`timer_create`) are not stopped. The cost is
-    /// about 70 system calls per chunk (docs/BENCHMARKS.md: `exec.persistent.reset_signals`).
+    /// [`PoolError::WorkerDied`]. POSIX timers (`timer_create`) are not stopped. A library
+    /// that installs its signal handlers once, lazily (a runtime's trap handlers), should be
+    /// initialised in the initializer, or it loses them after the first chunk. The cost is
+    /// about 65 system calls per chunk (docs/BENCHMARKS.md: `exec.persistent.reset_signals`).
     ///
     /// # Examples
     ///

@@ -1,8 +1,10 @@
 //! A thread's signal state, saved once and put back: every signal's disposition, the signal
-//! mask, and the interval timers (`alarm` is `ITIMER_REAL`). For a pool worker that runs
-//! untrusted tasks one after another (`PoolBuilder::reset_signals`): what one task sets
-//! must not decide how the next one ends.
+//! mask, the alternate signal stack, and the interval timers (`alarm` is `ITIMER_REAL`). For a
+//! pool worker that runs untrusted tasks one after another (`PoolBuilder::reset_signals`):
+//! what one task sets must not decide how the next one ends.
 //!
+//! An interval timer that was running when the state was saved (armed by a pool's
+//! initializer, say a profiler's `ITIMER_PROF`) is left alone; the others are stopped.
 //! Not covered: POSIX timers (`timer_create`, which cannot be listed), and signals already
 //! queued for the process when the state is put back (they are delivered then, under the
 //! saved dispositions; see [`SignalState::restore`]).
@@ -18,6 +20,10 @@ pub(crate) struct SignalState {
     /// Every signal whose disposition could be read (not `SIGKILL`/`SIGSTOP`, and not the
     /// real-time signals glibc keeps for itself, which refuse a query).
     actions: Vec<(libc::c_int, libc::sigaction)>,
+    /// The alternate signal stack (std's guard-page handler runs on one).
+    altstack: libc::stack_t,
+    /// The interval timers to stop: those that were not running when the state was saved.
+    timers: Vec<libc::c_int>,
 }
 
 /// The interval timers a task can arm with `alarm` or `setitimer`.
@@ -45,27 +51,49 @@ impl SignalState {
                 actions.push((sig, unsafe { old.assume_init() }));
             }
         }
-        Ok(SignalState { mask, actions })
+        let mut altstack = MaybeUninit::<libc::stack_t>::zeroed();
+        // SAFETY: a null `ss` only reads the current stack into `altstack`, valid for writes
+        // ([sigaltstack(2)](https://man7.org/linux/man-pages/man2/sigaltstack.2.html)).
+        cvt(unsafe { libc::sigaltstack(ptr::null(), altstack.as_mut_ptr()) })?;
+        // SAFETY: filled by the successful call.
+        let altstack = unsafe { altstack.assume_init() };
+        let mut timers = Vec::with_capacity(TIMERS.len());
+        for which in TIMERS {
+            let mut now = MaybeUninit::<libc::itimerval>::zeroed();
+            // SAFETY: `now` is valid for writes ([getitimer(2)](https://man7.org/linux/man-pages/man2/getitimer.2.html)).
+            cvt(unsafe { libc::getitimer(which, now.as_mut_ptr()) })?;
+            // SAFETY: filled by the successful call.
+            let v = unsafe { now.assume_init() }.it_value;
+            if v.tv_sec == 0 && v.tv_usec == 0 {
+                timers.push(which);
+            }
+        }
+        Ok(SignalState { mask, actions, altstack, timers })
     }
 
-    /// Puts the saved state back: the dispositions, then the timers stopped, then the mask.
-    /// In that order so that a signal a task blocked and raised, delivered when the mask is
-    /// put back, meets the saved disposition (by default, for most signals, the end of the
-    /// process) while the caller can still say which task it came from.
+    /// Puts the saved state back: the timers stopped first (a task's handler for its own
+    /// timer is about to go, and a tick in between would meet the default action, which ends
+    /// the process), then the alternate stack and the dispositions, then the mask last, so
+    /// that a signal a task blocked and raised, delivered when the mask is put back, meets
+    /// the saved disposition (by default, for most signals, the end of the process) while the
+    /// caller can still say which task it came from.
     pub(crate) fn restore(&self) -> io::Result<()> {
-        for (sig, act) in &self.actions {
-            // SAFETY: `act` is a disposition this process had (read by `save`); a null
-            // `oldact` reads nothing back.
-            cvt(unsafe { libc::sigaction(*sig, act, ptr::null_mut()) })?;
-        }
         let off = libc::itimerval {
             it_interval: libc::timeval { tv_sec: 0, tv_usec: 0 },
             it_value: libc::timeval { tv_sec: 0, tv_usec: 0 },
         };
-        for which in TIMERS {
+        for &which in &self.timers {
             // SAFETY: `off` is a valid timer value (zero: disarmed); a null `old_value` reads
             // nothing back ([setitimer(2)](https://man7.org/linux/man-pages/man2/setitimer.2.html)).
             cvt(unsafe { libc::setitimer(which, &off, ptr::null_mut()) })?;
+        }
+        // SAFETY: `self.altstack` is the stack this thread had when `save` ran (still mapped:
+        // it is std's, or the initializer's), or "disabled"; a null `old_ss` reads nothing.
+        cvt(unsafe { libc::sigaltstack(&self.altstack, ptr::null_mut()) })?;
+        for (sig, act) in &self.actions {
+            // SAFETY: `act` is a disposition this process had (read by `save`); a null
+            // `oldact` reads nothing back.
+            cvt(unsafe { libc::sigaction(*sig, act, ptr::null_mut()) })?;
         }
         // SAFETY: `self.mask` is a mask read by `save`; a null `oldset` reads nothing back.
         super::cvt_pthread(unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.mask, ptr::null_mut()) })
