@@ -333,7 +333,7 @@ pub unsafe extern "C" fn mp_barrier_new(parties: u32, out: *mut *mut mp_barrier)
 
 /// Makes a barrier for `parties` parties under `name`. Never blocks.
 ///
-/// Errors: `MP_EXISTS`, `MP_INVALID` (`parties` is 0, a bad name), `MP_OS`.
+/// Errors: `MP_EXISTS`, `MP_INVALID` (`parties` is 0 or more than 2^31 - 1, a bad name), `MP_OS`.
 ///
 /// # Safety
 /// `name` is a NUL-terminated string; `out` is null or valid for one pointer write.

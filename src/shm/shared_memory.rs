@@ -20,7 +20,7 @@ use std::sync::atomic::AtomicU8;
 /// The bytes may be used by many processes at once, so they are offered in sound forms only:
 /// [`as_atomic_bytes`](Self::as_atomic_bytes) (e.g. a coverage bitmap that fuzzing workers
 /// update with `fetch_or`), [`read_at`](Self::read_at) / [`write_at`](Self::write_at) (atomic
-/// byte-wise copies at memcpy's speed: a concurrent write can tear a range between bytes, never
+/// byte-wise copies, at memcpy's speed on x86-64: a concurrent write can tear a range between bytes, never
 /// cause undefined behaviour, however the three are mixed, SHM-B4), and [`as_ptr`](Self::as_ptr)
 /// for raw access under your own protocol.
 ///

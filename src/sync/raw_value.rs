@@ -2,9 +2,10 @@
 //! `RawArray`, and `Value(..., lock=False)`).
 //!
 //! Reads and writes are atomic accesses (`shm::atomic_bytes`), so concurrent use from threads
-//! and processes is sound: a value of 1, 2, 4 or 8 bytes is read and written whole; a larger one
-//! may tear between 8-byte words when written concurrently (a wrong value, never undefined
-//! behaviour: every bit pattern is a valid `T`). Concurrent read-modify-writes race exactly as
+//! and processes is sound: a value of 1, 2, 4 or 8 bytes aligned to its size (`u32`, `f64`,
+//! …) is read and written whole; any other (larger, or of smaller alignment, such as `[u8; 8]`)
+//! is copied byte by byte and may tear between bytes when written concurrently (a wrong value,
+//! never undefined behaviour: every bit pattern is a valid `T`). Concurrent read-modify-writes race exactly as
 //! in Python: use [`Value`](super::Value) for those.
 
 use super::value::{Cell, ValueError};
@@ -93,7 +94,7 @@ impl<T: ShmSafe> RawValue<T> {
 
     crate::shm::named_methods!("```\nlet name = format!(\"doc-rawvalue-{}\", std::process::id());\nlet created = multiproc::RawValue::create(&name, 1u64)?;\nlet opened = multiproc::RawValue::<u64>::open_timeout(&name, std::time::Duration::from_secs(1))?;\nopened.set(2);\nassert_eq!(created.get(), 2);\nassert_eq!(opened.name(), Some(name.as_str())); // as given, like Python's `name`\ncreated.persist(); // the name outlives `created` now\ndrop(created);\nassert!(multiproc::RawValue::<u64>::open(&name).is_ok());\nmultiproc::Segment::unlink(&name)?;\n# Ok::<(), Box<dyn std::error::Error>>(())\n```");
 
-    /// Reads the value (atomically for values of up to 8 bytes; see the module docs).
+    /// Reads the value (atomically for a value of 1, 2, 4 or 8 bytes aligned to its size; see the module docs).
     ///
     /// # Examples
     ///
@@ -107,7 +108,7 @@ impl<T: ShmSafe> RawValue<T> {
         unsafe { atomic_bytes::load(self.cell.0.get()) }
     }
 
-    /// Writes the value (atomically for values of up to 8 bytes; see the module docs).
+    /// Writes the value (atomically for a value of 1, 2, 4 or 8 bytes aligned to its size; see the module docs).
     ///
     /// # Examples
     ///

@@ -300,6 +300,15 @@ impl RawBarrier {
                 self.abort();
                 return Err(WaitFailed::Broken);
             }
+            // A reset or an abort while the action ran: this generation is over without a
+            // release, and its history bit, or the next one's, may already belong to the
+            // generations after it (a long action): touch nothing, and report it as the others
+            // see it.
+            let s = self.state.load(Relaxed);
+            if gen_of(s) != gen || s & BROKEN != 0 {
+                self.announce();
+                return Err(WaitFailed::Broken);
+            }
             // For waiters that will find later generations gone too: set before the release is
             // visible. Release: a reader that sees these bits sees the state they were written
             // in (this generation's arrivals), so it can tell a bit of a generation 32 later
@@ -308,12 +317,12 @@ impl RawBarrier {
             self.history.fetch_or(history_bit(gen), Release);
             // SYNC(release → waiters): the history bit and everything before the action's end
             // are visible to the waiters that see the new generation.
-            let mut s = self.state.load(Relaxed);
+            let mut s = s;
             loop {
                 if gen_of(s) != gen || s & BROKEN != 0 {
-                    // Reset or aborted while the action ran (or just before our swap): the
-                    // state that ended this generation carries no release mark, so every
-                    // party reads Broken; take back the history bit set above.
+                    // Reset or aborted just before our swap: the state that ended this
+                    // generation carries no release mark, so every party reads Broken; take
+                    // back the history bit set above.
                     self.history.fetch_and(!history_bit(gen), Release);
                     self.announce();
                     return Err(WaitFailed::Broken);
