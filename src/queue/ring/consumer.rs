@@ -110,12 +110,17 @@ impl Consumer {
             let r = self.ring;
             // Relaxed: our own index (single consumer).
             let h = r.ctl().cons.head.load(Ordering::Relaxed);
-            let off = ((h & !63) + 64) & (r.cap - 1);
+            // The line after the header's, by address (the region need only be 8-aligned),
+            // or the region's start past its end.
+            let base = r.data.as_ptr() as usize;
+            let header = base + (h & (r.cap - 1)) as usize;
+            let next = (header | 63) + 1;
+            let off = if next - base < r.cap as usize { next - base } else { 0 };
             // SAFETY: `off < cap`, so the address lies inside the mapped region; a prefetch
             // neither faults nor reads or writes memory architecturally.
             unsafe {
                 std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    r.data.as_ptr().add(off as usize).cast::<i8>(),
+                    r.data.as_ptr().add(off).cast::<i8>(),
                 )
             }
         }
