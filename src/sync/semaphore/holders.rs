@@ -63,6 +63,10 @@ pub(super) const MOVING: u32 = 1 << 30;
 pub(super) const ACK: u32 = 1 << 29;
 /// The owner field's flags that are not part of who owns it. (Pids are below 2^22 on Linux.)
 pub(super) const FLAGS: u32 = MOVING | ACK;
+/// With `BUSY`: the slot's `start` is the marking process's own start time, so a recovery
+/// whose process died is told from a live process that got its pid since. Without it (the
+/// few instructions of a claim, or of a take-over settling a lane) the pid alone is judged.
+pub(super) const STAMPED: u32 = 1 << 28;
 
 /// In a lane tag: the permit is on its way back to the count (else: on its way to the slot).
 const OUT: u8 = 0x80;
@@ -204,7 +208,7 @@ impl SemState {
     /// Joins (or claims) this process's holder slot before a permit is taken.
     pub(super) fn claim_slot(&self) -> SlotIndex {
         let (pid, start) = me();
-        if pid & (BUSY | FLAGS) != 0 {
+        if pid & (BUSY | STAMPED | FLAGS) != 0 {
             return None; // not a Linux pid (they are below 2^22): leave the guard untracked
         }
         let slots = &self.holders;
@@ -456,8 +460,8 @@ impl SemState {
     }
 
     /// Takes over every slot whose owner (or recoverer) is dead and settles the journey it left
-    /// in a lane; returns `mine` plus the slots taken over, each now `BUSY | this process` with
-    /// the permits still to give back. Needs no lane, so it can run while waiting for one.
+    /// in a lane; returns `mine` plus the slots taken over, each now `BUSY | STAMPED | this
+    /// process` (with this process's start time) and the permits still to give back. Needs no lane, so it can run while waiting for one.
     pub(super) fn take_over_dead(&self, mut mine: u64) -> u64 {
         let (me_pid, me_start) = me();
         for (i, s) in self.holders.iter().enumerate() {
@@ -473,10 +477,18 @@ impl SemState {
                 p if owner & (BUSY | MOVING) == BUSY | MOVING => {
                     (p == BUSY | me_pid && start == me_start) || !alive(p & !BUSY, start)
                 }
-                // Being set up or recovered: by a live process (or by us, on another thread or
-                // in this call), leave it. Busy marks hold no start time: a pid reused while a
-                // setup or a recovery is under way (each wait in it is bounded by `PATIENCE`;
-                // one that runs out parks the slot, with a start time) would only make us wait.
+                // Being recovered, with the recoverer's start time: by a live process (or by
+                // us, on another thread or in this call), leave it; a recoverer that died is
+                // dead even where its pid has been given to another process since.
+                p if p & (BUSY | STAMPED) == BUSY | STAMPED => {
+                    let who = p & !(BUSY | STAMPED);
+                    if who == me_pid {
+                        start != me_start
+                    } else {
+                        !alive(who, start)
+                    }
+                }
+                // Being set up or settled (a few instructions, no wait): by pid alone.
                 p if p & BUSY != 0 => p != BUSY | me_pid && !sys::process::pid_alive(p & !BUSY),
                 p => !alive(p, start),
             };
@@ -503,8 +515,12 @@ impl SemState {
                     self.raw.clear_lane(lane, t, give.then(|| self.bound()));
                 }
             }
-            // Release: `ACK` is settled before anyone sees the slot without it.
-            s.word.store(pack(BUSY | me_pid, 0, held), Release);
+            // Ours while we give its permits back (which may wait for lanes): stamped with our
+            // start time, so that our death is seen for what it is even after our pid is reused.
+            // Relaxed: published by the Release store below.
+            s.start.store(me_start, Relaxed);
+            // Release: `ACK` is settled, and `start` is ours, before anyone sees the mark.
+            s.word.store(pack(BUSY | STAMPED | me_pid, 0, held), Release);
             mine |= 1 << i;
         }
         mine

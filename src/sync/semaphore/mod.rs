@@ -27,10 +27,12 @@
 //! joining the slot, a guard leaving it (and freeing it), and a recoverer taking it over are
 //! each one CAS and can never interleave wrongly. `pins` counts the owner's guards in flight
 //! (claimed, acquiring or holding), `held` the permits they hold (`held ≤ pins`). The owner
-//! field is the pid plus three flags: `MOVING` (one of the owner's threads is moving a permit),
-//! `ACK` (the slot has counted the permit in transit) and `BUSY` (the slot is being set up or
-//! recovered: `held` then counts the permits still to give back). A slot left busy by a
-//! process that died is taken over like any dead holder's. A recovery that finds no free lane
+//! field is the pid plus four flags: `MOVING` (one of the owner's threads is moving a permit),
+//! `ACK` (the slot has counted the permit in transit), `BUSY` (the slot is being set up or
+//! recovered: `held` then counts the permits still to give back) and `STAMPED` (with `BUSY`:
+//! the slot's start time is the recoverer's). A slot left busy by a process that died is
+//! taken over like any dead holder's, judged by pid and start time where the mark is stamped
+//! (a recovery, which may wait), by pid alone in the few instructions of a claim. A recovery that finds no free lane
 //! for `holders::PATIENCE` *parks* the slots it still has (`BUSY | MOVING`, with its start
 //! time): its own process's next recovery takes them back, anyone's once it is gone. (Pids
 //! are below 2^22 on Linux, so the flag bits never belong to a pid.)

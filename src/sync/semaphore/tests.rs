@@ -1,7 +1,7 @@
 //! The holder table's busy marks: a process that dies while setting a slot up or while giving
 //! a dead holder's permits back leaves nothing stuck.
 
-use super::holders::{pack, tag, unpack, BUSY, FLAGS, MOVING};
+use super::holders::{pack, tag, unpack, BUSY, FLAGS, MOVING, STAMPED};
 use super::*;
 use crate::loom::atomic::Ordering::{Acquire, Release};
 use crate::sys;
@@ -57,7 +57,7 @@ type Step<'a> = &'a dyn Fn(&mut Option<usize>);
 fn die(sem: &Semaphore, i: usize, dead: u32) {
     let s = &sem.state.holders[i];
     let (owner, pins, held) = unpack(s.word.load(Acquire));
-    s.word.store(pack((owner & (BUSY | FLAGS)) | dead, pins, held), Release);
+    s.word.store(pack((owner & (BUSY | STAMPED | FLAGS)) | dead, pins, held), Release);
 }
 
 /// Runs a guarded take (`out = false`) or a guard's give-back (`out = true`) on a semaphore of
@@ -324,4 +324,27 @@ fn sem_b2_a_drop_lets_its_turn_go_while_it_recovers() {
     assert_eq!(st.holders[mine].word.load(Acquire), 0, "the slot was left");
     st.raw.scribble_lanes([0; 4]);
     st.holders[3].word.store(0, Release);
+}
+
+/// A recoverer killed in the middle of giving a dead holder's permits back, whose pid a live
+/// process has been given since (staged: its mark gets the parent's pid): the mark carries the
+/// recoverer's start time, so the next recovery sees through the reused pid and gives the
+/// permits back. Before, a recovery's mark held the pid alone, and a live pid there kept the
+/// permits for ever.
+#[test]
+fn sem_b2_a_dead_recoverers_reused_pid_does_not_keep_the_permits() {
+    let _wd = watchdog(Duration::from_secs(20));
+    let sem = Semaphore::new(3).unwrap();
+    let st = &sem.state;
+    let i = st.claim_slot().unwrap();
+    assert_eq!(st.take_into(i), Ok(true));
+    assert_eq!(st.take_into(i), Ok(true));
+    die(&sem, i, dead_pid());
+    // This process takes the dead holder's slot over, as a recovery would, and is killed
+    // before giving anything back; its pid now names a live process.
+    assert_eq!(st.take_over_dead(0), 1 << i);
+    die(&sem, i, sys::process::getppid() as u32);
+    assert_eq!(st.recover_dead_holders(), 2);
+    assert_eq!(sem.get_value(), 3);
+    assert_eq!(st.holders[i].word.load(Acquire), 0);
 }
