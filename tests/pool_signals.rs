@@ -85,6 +85,17 @@ fn ticks_with_a_handler(x: u32) -> u32 {
     x
 }
 
+/// An initializer that leaves a one-shot `alarm` behind.
+fn init_arms_alarm(_: ()) {
+    // SAFETY: `alarm` has no memory-safety preconditions.
+    unsafe { libc::alarm(1) };
+}
+
+fn slow(x: u32) -> u32 {
+    std::thread::sleep(Duration::from_millis(1500));
+    x
+}
+
 fn pool(reset: bool) -> Pool {
     common::pool_builder().processes(1).reset_signals(reset).build().unwrap()
 }
@@ -152,4 +163,16 @@ fn pool_b10_a_pending_signal_a_task_left_is_its_own_death() {
         other => panic!("expected this task's worker to die of SIGUSR1, got {other:?}"),
     }
     assert_eq!(pool.apply(naps, 3).unwrap(), 3);
+}
+
+/// A one-shot `alarm` the initializer left is stopped with the first chunk's reset too (it
+/// would otherwise fire in whichever task runs a second later); only a repeating timer the
+/// initializer started (a profiler's) is left running.
+#[test]
+fn pool_b10_with_reset_an_alarm_left_by_the_initializer_is_stopped() {
+    let _g = guard_for(Duration::from_secs(60));
+    let pool =
+        common::pool_builder().processes(1).initializer_fn(init_arms_alarm, ()).reset_signals(true).build().unwrap();
+    assert_eq!(pool.apply(naps_briefly, 1).unwrap(), 1);
+    assert_eq!(pool.apply(slow, 2).unwrap(), 2, "the initializer's alarm fired in a later task");
 }

@@ -241,8 +241,8 @@ impl PoolBuilder {
 
     /// Whether each worker puts its signal state back after every chunk: every signal's
     /// disposition, the signal mask and the alternate signal stack as they were once the
-    /// initializer had run, and the interval timers (`alarm`, `setitimer`) stopped, except
-    /// one the initializer left running. Without it (the default, as in Python)
+    /// initializer had run, and the interval timers (`alarm`, `setitimer`) stopped, except a
+    /// repeating one the initializer started (a profiler's). Without it (the default, as in Python)
     /// a task that arms an `alarm`, ignores or handles a signal, or blocks one leaves that to
     /// the next task on its worker, and a harness then sees a crash or a hang on an input
     /// that did not cause it.

@@ -3,8 +3,9 @@
 //! pool worker that runs untrusted tasks one after another (`PoolBuilder::reset_signals`):
 //! what one task sets must not decide how the next one ends.
 //!
-//! An interval timer that was running when the state was saved (armed by a pool's
-//! initializer, say a profiler's `ITIMER_PROF`) is left alone; the others are stopped.
+//! A repeating interval timer that was running when the state was saved (started by a pool's
+//! initializer, say a profiler's `ITIMER_PROF`) is left alone; the others are stopped, a
+//! one-shot `alarm` the initializer left included (it would fire in some later task).
 //! Not covered: POSIX timers (`timer_create`, which cannot be listed), and signals already
 //! queued for the process when the state is put back (they are delivered then, under the
 //! saved dispositions; see [`SignalState::restore`]).
@@ -22,7 +23,7 @@ pub(crate) struct SignalState {
     actions: Vec<(libc::c_int, libc::sigaction)>,
     /// The alternate signal stack (std's guard-page handler runs on one).
     altstack: libc::stack_t,
-    /// The interval timers to stop: those that were not running when the state was saved.
+    /// The interval timers to stop: all but those repeating when the state was saved.
     timers: Vec<libc::c_int>,
 }
 
@@ -63,8 +64,10 @@ impl SignalState {
             // SAFETY: `now` is valid for writes ([getitimer(2)](https://man7.org/linux/man-pages/man2/getitimer.2.html)).
             cvt(unsafe { libc::getitimer(which, now.as_mut_ptr()) })?;
             // SAFETY: filled by the successful call.
-            let v = unsafe { now.assume_init() }.it_value;
-            if v.tv_sec == 0 && v.tv_usec == 0 {
+            let t = unsafe { now.assume_init() };
+            let repeating = (t.it_value.tv_sec, t.it_value.tv_usec) != (0, 0)
+                && (t.it_interval.tv_sec, t.it_interval.tv_usec) != (0, 0);
+            if !repeating {
                 timers.push(which);
             }
         }

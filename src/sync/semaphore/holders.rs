@@ -483,7 +483,9 @@ impl SemState {
                 p if p & (BUSY | STAMPED) == BUSY | STAMPED => {
                     let who = p & !(BUSY | STAMPED);
                     if who == me_pid {
-                        start != me_start
+                        // An earlier process with our pid, if both start times are known (0:
+                        // `/proc` could not be read, at the stamp or now); else it is us.
+                        start != 0 && me_start != 0 && start != me_start
                     } else {
                         !alive(who, start)
                     }
@@ -499,9 +501,9 @@ impl SemState {
             if s.word.compare_exchange(w, pack(BUSY | me_pid | (owner & ACK), 0, held), Acquire, Relaxed).is_err() {
                 continue;
             }
-            if pid & BUSY == 0 && s.start.load(Relaxed) != start {
-                // Freed and claimed again meanwhile by a process with the same pid and counts:
-                // not a dead holder. Release: as when the slot was published.
+            if (pid & BUSY == 0 || owner & STAMPED != 0) && s.start.load(Relaxed) != start {
+                // Freed and claimed (or taken over) again meanwhile by a process with the same
+                // pid and counts: not the one judged dead. Release: as when it was published.
                 s.word.store(w, Release);
                 continue;
             }

@@ -343,8 +343,34 @@ fn sem_b2_a_dead_recoverers_reused_pid_does_not_keep_the_permits() {
     // This process takes the dead holder's slot over, as a recovery would, and is killed
     // before giving anything back; its pid now names a live process.
     assert_eq!(st.take_over_dead(0), 1 << i);
-    die(&sem, i, sys::process::getppid() as u32);
+    let live = sys::process::getppid();
+    die(&sem, i, live as u32);
+    // The stamp is the dead recoverer's start time, which is not the live pid's (staged, so
+    // that a parent started in the same clock tick as this test cannot make it match).
+    let theirs = sys::process::process_start_time(live).expect("the parent's start time");
+    st.holders[i].start.store(theirs + 1, Release);
     assert_eq!(st.recover_dead_holders(), 2);
     assert_eq!(sem.get_value(), 3);
     assert_eq!(st.holders[i].word.load(Acquire), 0);
+}
+
+/// A recovery's mark with this process's pid is this process's own (another of its threads
+/// recovering) unless both start times are known and differ (an earlier process with the same
+/// pid): a start time of 0, stamped while `/proc` could not be read, never makes this process
+/// take over its own live recovery (which would give its permits back twice).
+#[test]
+fn sem_b2_an_own_recovery_mark_is_only_taken_over_from_an_earlier_process() {
+    let _wd = watchdog(Duration::from_secs(20));
+    let sem = Semaphore::new(1).unwrap();
+    let st = &sem.state;
+    let (me, start) = sys::process::self_identity();
+    let mark = pack(BUSY | STAMPED | me, 0, 2);
+    st.holders[5].word.store(mark, Release);
+    assert_eq!(st.take_over_dead(0), 0, "unknown start time: ours");
+    assert_eq!(st.holders[5].word.load(Acquire), mark);
+    st.holders[5].start.store(start, Release);
+    assert_eq!(st.take_over_dead(0), 0, "our own start time: ours");
+    st.holders[5].start.store(start + 1, Release);
+    assert_eq!(st.recover_dead_holders(), 2, "an earlier process with our pid: dead");
+    assert_eq!(sem.get_value(), 3);
 }
