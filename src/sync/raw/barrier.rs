@@ -187,8 +187,18 @@ impl RawBarrier {
 
     /// Breaks the barrier for every current and future waiter until `reset` (Python's `abort`).
     pub(crate) fn abort(&self) {
-        self.state.fetch_or(BROKEN, Release);
+        let was = self.state.fetch_or(BROKEN, Release);
+        self.not_released(gen_of(was));
         self.announce();
+    }
+
+    /// Clears generation `gen`'s history bit, once it has ended (or can no longer end) without
+    /// a release: every way a generation ends but the release calls it, so that a bit its last
+    /// party set and could not take back (killed between setting it and its release's swap)
+    /// does not read as a release to a party that slept through the generations after.
+    fn not_released(&self, gen: u32) {
+        // Release: as the bit's other writers (see `ended_in_release`).
+        self.history.fetch_and(!history_bit(gen), Release);
     }
 
     /// Breaks the barrier if generation `gen` is still the current one; returns whether it did.
@@ -205,6 +215,7 @@ impl RawBarrier {
                 Err(now) => s = now,
             }
         }
+        self.not_released(gen);
         self.announce();
         true
     }
@@ -225,6 +236,7 @@ impl RawBarrier {
                 Err(now) => s = now,
             }
         }
+        self.not_released(gen_of(s));
         self.announce();
     }
 
@@ -323,7 +335,7 @@ impl RawBarrier {
                     // Reset or aborted just before our swap: the state that ended this
                     // generation carries no release mark, so every party reads Broken; take
                     // back the history bit set above.
-                    self.history.fetch_and(!history_bit(gen), Release);
+                    self.not_released(gen);
                     self.announce();
                     return Err(WaitFailed::Broken);
                 }
@@ -405,6 +417,25 @@ mod tests {
             let theirs = t.join().unwrap();
             r.join().unwrap();
             assert_eq!(mine.is_ok(), theirs.is_ok(), "{mine:?} / {theirs:?}");
+        });
+    }
+
+    /// The last party killed between setting its generation's history bit and its release's
+    /// swap: the others see it dead and break the generation, which clears the bit again, so a
+    /// party that slept through the next generation too reads Broken, not a release.
+    #[test]
+    fn loom_bar_b2_a_last_party_killed_mid_release_leaves_no_release_in_the_history() {
+        loom::model(|| {
+            let b = RawBarrier::new(1);
+            // What the dead last party of generation 0 left: arrived, and its bit set.
+            b.state.store(pack(0, 1), Relaxed);
+            b.history.fetch_or(history_bit(0), Release);
+            assert!(b.break_generation(0));
+            b.reset();
+            assert_eq!(b.wait(Limit::Forever, &hooks(&|| true)), Ok(0), "generation 1 passes");
+            let s = b.state.load(Acquire);
+            assert_eq!(gen_of(s), 2);
+            assert!(!b.ended_in_release(0, s), "generation 0 read as released");
         });
     }
 
