@@ -106,11 +106,18 @@ fn runs_on(pid: i32) -> bool {
     alive
 }
 
+/// A fresh path (none left from an earlier run) where a task writes the pid of a child it
+/// starts.
+fn pid_file(what: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("mp-{what}-{}.pid", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
 #[test]
 fn pool_b4_a_killed_tasks_own_children_go_with_it() {
     let _g = guard_for(Duration::from_secs(60));
-    let path = std::env::temp_dir().join(format!("mp-timelimit-{}.pid", std::process::id()));
-    let _ = std::fs::remove_file(&path);
+    let path = pid_file("timelimit");
     let pool = common::pool_builder().processes(1).time_limit(Duration::from_millis(500)).build().unwrap();
     let r = pool.apply(start_child_and_hang, path.display().to_string());
     assert!(matches!(r, Err(PoolError::TimeLimit { .. })), "{r:?}");
@@ -165,8 +172,7 @@ fn start_child_and_return(path: String) -> u32 {
 #[test]
 fn pool_b4_terminate_takes_what_the_tasks_started_with_the_workers() {
     let _g = guard_for(Duration::from_secs(60));
-    let path = std::env::temp_dir().join(format!("mp-terminate-{}.pid", std::process::id()));
-    let _ = std::fs::remove_file(&path);
+    let path = pid_file("terminate");
     let pool = common::pool_builder().processes(1).time_limit(Duration::from_secs(30)).build().unwrap();
     assert_eq!(pool.apply(start_child_and_return, path.display().to_string()).unwrap(), 0);
     let child = take_pid(&path);

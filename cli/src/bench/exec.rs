@@ -19,7 +19,7 @@
 //!   of this process).
 
 use super::{Ctx, Driver, Placement, Row, Unit};
-use multiproc::{ExecOutcome, ForkServer, FuzzInput, InputArea, Pool, PoolError};
+use multiproc::{ExecOutcome, ForkServer, FuzzInput, InputArea, Pool, PoolBuilder, PoolError};
 use std::io;
 use std::time::Duration;
 
@@ -81,22 +81,25 @@ impl Driver for Exec {
     }
 }
 
+/// An `Exec` driver over the pool `builder` makes, its target crashing on 1 % of inputs or not.
+fn exec(builder: PoolBuilder, crashing: bool) -> io::Result<Box<dyn Driver>> {
+    Ok(Box::new(Exec { pool: builder.build().map_err(io::Error::other)?, crashing, next: 0 }))
+}
+
 fn persistent(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
-    Ok(Box::new(Exec { pool: Pool::builder().build().map_err(io::Error::other)?, crashing: false, next: 0 }))
+    exec(Pool::builder(), false)
 }
 
 fn reset_signals(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
-    let pool = Pool::builder().reset_signals(true).build().map_err(io::Error::other)?;
-    Ok(Box::new(Exec { pool, crashing: false, next: 0 }))
+    exec(Pool::builder().reset_signals(true), false)
 }
 
 fn crash1pct(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
-    Ok(Box::new(Exec { pool: Pool::builder().build().map_err(io::Error::other)?, crashing: true, next: 0 }))
+    exec(Pool::builder(), true)
 }
 
 fn crash1pct_forkserver(_: &Ctx, _: Placement) -> io::Result<Box<dyn Driver>> {
-    let pool = Pool::builder().start_method(multiproc::StartMethod::ForkServer).build().map_err(io::Error::other)?;
-    Ok(Box::new(Exec { pool, crashing: true, next: 0 }))
+    exec(Pool::builder().start_method(multiproc::StartMethod::ForkServer), true)
 }
 
 fn fork_target(input: FuzzInput) -> i32 {

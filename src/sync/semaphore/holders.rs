@@ -461,7 +461,8 @@ impl SemState {
 
     /// Takes over every slot whose owner (or recoverer) is dead and settles the journey it left
     /// in a lane; returns `mine` plus the slots taken over, each now `BUSY | STAMPED | this
-    /// process` (with this process's start time) and the permits still to give back. Needs no lane, so it can run while waiting for one.
+    /// process` (with this process's start time) and the permits still to give back. Needs no
+    /// lane, so it can run while waiting for one.
     pub(super) fn take_over_dead(&self, mut mine: u64) -> u64 {
         let (me_pid, me_start) = me();
         for (i, s) in self.holders.iter().enumerate() {

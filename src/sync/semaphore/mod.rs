@@ -32,10 +32,11 @@
 //! recovered: `held` then counts the permits still to give back) and `STAMPED` (with `BUSY`:
 //! the slot's start time is the recoverer's). A slot left busy by a process that died is
 //! taken over like any dead holder's, judged by pid and start time where the mark is stamped
-//! (a recovery, which may wait), by pid alone in the few instructions of a claim. A recovery that finds no free lane
-//! for `holders::PATIENCE` *parks* the slots it still has (`BUSY | MOVING`, with its start
-//! time): its own process's next recovery takes them back, anyone's once it is gone. (Pids
-//! are below 2^22 on Linux, so the flag bits never belong to a pid.)
+//! (a recovery, which may wait), by pid alone in the few instructions of a claim. A recovery
+//! that finds no free lane for `holders::PATIENCE` *parks* the slots it still has
+//! (`BUSY | MOVING`, with its start time): its own process's next recovery takes them back,
+//! anyone's once it is gone. (Pids are below 2^22 on Linux, so the flag bits never belong to
+//! a pid.)
 
 use super::raw::semaphore::MAX_PERMITS;
 use crate::forms::{Timeout, WouldBlock};
